@@ -1,0 +1,41 @@
+# One task runner. Every target builds the project venv from the project's own files first.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export PREFECT_HOME := $(CURDIR)/.prefect
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export PREFECT_UI_URL := http://127.0.0.1:4200
+CONFIG ?= balkanwatch.toml
+
+.PHONY: install demo run serve test bench lint clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c requirements.lock -e '.[dev]'
+	touch $(STAMP)
+
+## demo: build the offline corpus from ../shared/seeds, serve it on 127.0.0.1, ingest it, show what landed
+demo: $(STAMP)
+	$(BIN)/python -m balkanwatch.demo
+
+## run: local Prefect server (UI on http://127.0.0.1:4200) + the scheduled deployments
+run: $(STAMP)
+	$(BIN)/python -m deployments.run_local --config $(CONFIG)
+
+## test: the whole suite on loopback servers, a real DuckDB and a real Prefect test server
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+## bench: throughput and quality benchmarks; writes bench/report.md, fails below the pinned floors
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) .demo build *.egg-info

@@ -1,0 +1,288 @@
+"""`balkanwatch` command line. Thin: parses arguments, loads the config once, calls flows / warehouse."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import io
+import json
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from balkanwatch.config import Config, load_config, resolve_config_path
+from balkanwatch.errors import BalkanwatchError, ConfigError
+
+FORMATS = ("table", "csv", "json")
+MAX_CELL = 80   # table cells wider than this are cut with an ellipsis (csv/json give everything)
+
+
+def dumps(value: Any) -> str:
+    """JSON with datetimes as ISO strings and bytes as their length."""
+    def default(v: Any) -> Any:
+        if hasattr(v, "isoformat"):
+            return v.isoformat()
+        if isinstance(v, bytes | bytearray):
+            return f"<{len(v)} bytes>"
+        return str(v)
+
+    return json.dumps(value, ensure_ascii=False, default=default, indent=None)
+
+
+def _cell(v: Any) -> str:
+    s = "" if v is None else v.isoformat(sep=" ", timespec="seconds") if hasattr(v, "isoformat") else str(v)
+    s = s.replace("\n", " ⏎ ")
+    return s if len(s) <= MAX_CELL else s[: MAX_CELL - 1] + "…"
+
+
+def render(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str) -> str:
+    """Rows as an aligned text table, CSV, or a JSON array of objects."""
+    if fmt == "json":
+        return dumps([dict(zip(columns, r, strict=True)) for r in rows])
+    if fmt == "csv":
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(columns)
+        w.writerows([["" if v is None else v.isoformat() if hasattr(v, "isoformat") else v for v in r] for r in rows])
+        return buf.getvalue().rstrip("\n")
+    cells = [[_cell(v) for v in r] for r in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    line = lambda vals: "  ".join(v.ljust(w) for v, w in zip(vals, widths, strict=True)).rstrip()  # noqa: E731
+    out = [line(columns), line(["-" * w for w in widths])] + [line(r) for r in cells]
+    out.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+    return "\n".join(out)
+
+
+def _config(args: argparse.Namespace) -> Config:
+    return load_config(resolve_config_path(args.config))
+
+
+def _open_ro(config: Config):  # type: ignore[no-untyped-def]
+    from warehouse import Warehouse
+
+    return Warehouse.open(config.warehouse_path, read_only=True, lock_timeout=config.warehouse.lock_timeout)
+
+
+# -- commands ------------------------------------------------------------------------------------------
+def cmd_ingest(args: argparse.Namespace) -> int:
+    config = _config(args)
+    if args.no_prefect:
+        from flows.ingest import run_ingest
+
+        summary = asyncio.run(run_ingest(config, force=args.force)).as_dict()
+    else:
+        from flows.ingest import ingest
+
+        summary = _with_prefect(lambda: asyncio.run(ingest(config_path=str(config.path), force=args.force)))
+    if args.json:
+        print(dumps(summary))
+        return 0
+    print(format_summary(summary))
+    return 0
+
+
+def _with_prefect(fn):  # type: ignore[no-untyped-def]
+    """Run a flow; a Prefect API that cannot be reached becomes one clear message, not a traceback."""
+    import httpx
+
+    try:
+        return fn()
+    except (httpx.ConnectError, httpx.ConnectTimeout, OSError) as exc:
+        from prefect.settings import PREFECT_API_URL
+
+        raise BalkanwatchError(
+            f"cannot reach the Prefect API at {PREFECT_API_URL.value()!r} ({exc}). Start it with `make run` "
+            "(or `prefect server start`), unset PREFECT_API_URL to use a temporary local server, "
+            "or pass --no-prefect to run without Prefect.") from exc
+
+
+def format_summary(s: dict[str, Any]) -> str:
+    if s["status"] == "skipped":
+        return f"ingest skipped: {s['note']}"
+    lines = [f"ingest run {s['run_id']}: {s['sources_polled']} sources polled, {s['sources_failed']} failed, "
+             f"{s['new_articles']} new articles, {s['item_errors']} page errors"]
+    for r in s["sources"]:
+        state = "ok " if r["ok"] else "ERR"
+        detail = "not modified" if r["not_modified"] else f"{r['listed']} listed, {r['new_articles']} new"
+        if not r["ok"]:
+            detail = r["error"]
+        lines.append(f"  [{state}] {r['name']}: {detail} (next poll {r['next_poll_at']})")
+    return "\n".join(lines)
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    with _open_ro(_config(args)) as wh:
+        cols, rows = wh.query(args.query)
+    print(render(cols, rows, args.format))
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    with _open_ro(_config(args)) as wh:
+        hits = wh.search(args.query, limit=args.limit)
+    cols = ["score", "published_at", "source", "title", "url"]
+    print(render(cols, [[h[c] for c in cols] for h in hits], args.format))
+    return 0
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    from connectors.charset import detect_encoding
+    from connectors.extract import PageJob, extract_page
+
+    target = args.target
+    now = datetime.now(UTC)
+    if Path(target).exists():
+        body = Path(target).read_bytes()
+        url = args.url or Path(target).resolve().as_uri()
+        job = PageJob(source="cli", url=url, final_url=url, body=body, encoding=detect_encoding(body), fetched_at=now)
+    else:
+        from connectors.http import Fetcher
+
+        config = load_config(resolve_config_path(args.config)) if resolve_config_path(args.config).exists() else Config()
+
+        async def get() -> Any:
+            async with Fetcher(config.fetch) as f:
+                return await f.fetch(target)
+
+        r = asyncio.run(get())
+        job = PageJob(source="cli", url=target, final_url=r.final_url, body=r.body, encoding=r.encoding, fetched_at=now)
+    art = extract_page(job)
+    out = {"title": art.title, "author": art.author, "published": art.published_at, "published_from": art.published_from,
+           "language": art.language, "site_name": art.site_name, "url": art.url, "canonical_url": art.canonical_url,
+           "encoding": art.encoding, "content_hash": art.content_hash, "extractor_version": art.extractor_version,
+           "text": art.text}
+    if args.json:
+        print(dumps(out))
+    else:
+        print(f"{out['title']}\n{out['author'] or ''} {out['published'] or ''}\n\n{out['text']}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    with _open_ro(_config(args)) as wh:
+        files = wh.export_parquet(args.parquet)
+    for f in files:
+        print(f)
+    return 0
+
+
+def cmd_sources_list(args: argparse.Namespace) -> int:
+    with _open_ro(_config(args)) as wh:
+        rows = wh.source_health()
+    cols = ["name", "health", "consecutive_failures", "last_success_at", "next_poll_at", "articles", "last_error"]
+    print(render(cols, [[r[c] for c in cols] for r in rows], args.format))
+    return 0
+
+
+def cmd_import_opml(args: argparse.Namespace) -> int:
+    from balkanwatch.opml import append_sources, read_opml
+
+    path = resolve_config_path(args.config)
+    feeds = read_opml(Path(args.file).read_bytes())
+    added = append_sources(path, feeds, language=args.language)
+    print(f"added {len(added)} of {len(feeds)} feeds to {path}")
+    for name in added:
+        print(f"  + {name}")
+    return 0
+
+
+def cmd_reextract(args: argparse.Namespace) -> int:
+    from flows.maintenance import reextract
+
+    config = _config(args)
+    n = reextract(config, everything=args.all)
+    print(f"re-extracted {n} articles")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from deployments.serve import serve
+
+    config = _config(args)
+    _with_prefect(lambda: serve(config))
+    return 0
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from importlib import resources
+
+    target = Path(args.path)
+    if target.exists() and not args.force:
+        raise ConfigError(f"{target} exists (use --force to overwrite)")
+    target.write_text((resources.files("balkanwatch") / "default.toml").read_text(encoding="utf-8"), encoding="utf-8")
+    print(f"wrote {target}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="balkanwatch", description=__doc__)
+    p.add_argument("--config", help="config file (default: $BALKANWATCH_CONFIG, then ./balkanwatch.toml)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("ingest", help="run one ingest cycle now, as a Prefect flow run")
+    s.add_argument("--force", action="store_true", help="poll every source, due or not")
+    s.add_argument("--json", action="store_true", help="print the run summary as JSON")
+    s.add_argument("--no-prefect", action="store_true", help="run without Prefect (no UI record, no artifacts)")
+    s.set_defaults(func=cmd_ingest)
+
+    s = sub.add_parser("sql", help="run SQL on a read-only, sandboxed connection to the warehouse")
+    s.add_argument("query")
+    s.add_argument("--format", choices=FORMATS, default="table")
+    s.set_defaults(func=cmd_sql)
+
+    s = sub.add_parser("search", help="full-text search (BM25) over article titles and text")
+    s.add_argument("query")
+    s.add_argument("--limit", type=int, default=20)
+    s.add_argument("--format", choices=FORMATS, default="table")
+    s.set_defaults(func=cmd_search)
+
+    s = sub.add_parser("extract", help="extract one page (file or URL) exactly as ingest does")
+    s.add_argument("target", metavar="FILE_OR_URL")
+    s.add_argument("--url", help="the page's URL, when TARGET is a file")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_extract)
+
+    s = sub.add_parser("export", help="export the warehouse tables as Parquet files")
+    s.add_argument("--parquet", required=True, metavar="DIR")
+    s.set_defaults(func=cmd_export)
+
+    s = sub.add_parser("reextract", help="re-run extraction on stored raw pages (after an extractor upgrade)")
+    s.add_argument("--all", action="store_true", help="every page, not only those from another extractor version")
+    s.set_defaults(func=cmd_reextract)
+
+    s = sub.add_parser("serve", help="serve the scheduled deployments (ingest every schedule.ingest_every_minutes)")
+    s.set_defaults(func=cmd_serve)
+
+    s = sub.add_parser("init", help="write the default config (KFOR / Western Balkans sources)")
+    s.add_argument("path", nargs="?", default="balkanwatch.toml")
+    s.add_argument("--force", action="store_true")
+    s.set_defaults(func=cmd_init)
+
+    src = sub.add_parser("sources", help="list sources with their health, or import feeds from OPML")
+    ssub = src.add_subparsers(dest="sources_command", required=True)
+    s = ssub.add_parser("list", help="sources and their health")
+    s.add_argument("--format", choices=FORMATS, default="table")
+    s.set_defaults(func=cmd_sources_list)
+    s = ssub.add_parser("import-opml", help="add the feeds of an OPML file to the config")
+    s.add_argument("file")
+    s.add_argument("--language", default="", help="language to set on the imported sources")
+    s.set_defaults(func=cmd_import_opml)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except BalkanwatchError as exc:
+        print(f"balkanwatch: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

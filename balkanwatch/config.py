@@ -1,0 +1,201 @@
+"""Settings declared as data: every key has a type, a default and help text, in one place.
+
+`load_config(path)` reads one TOML file; unknown keys, wrong types and bad URLs are rejected with a
+`ConfigError` naming the key. Secrets never live here: only the *names* of environment variables.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from balkanwatch.errors import ConfigError
+
+CONFIG_ENV = "BALKANWATCH_CONFIG"
+DEFAULT_CONFIG_NAME = "balkanwatch.toml"
+
+
+def _f(default: Any, help: str, **kw: Any) -> Any:
+    """A settings field: default plus the help text the README documents."""
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"help": help, **kw})
+    return field(default=default, metadata={"help": help, **kw})
+
+
+@dataclass(frozen=True)
+class WarehouseSettings:
+    path: str = _f("data/balkanwatch.duckdb", "DuckDB file; relative paths are relative to the config file.")
+    lock_timeout: float = _f(600.0, "Seconds a run waits for another writer before it skips.")
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    user_agent: str = _f("balkanwatch/0.1 (+https://github.com/balkanwatch)", "User-Agent sent with every request and matched against robots.txt.")
+    timeout: float = _f(20.0, "Seconds for connect, read and write each; a whole request, body included, gets 3x this (stops trickling servers).")
+    max_body_bytes: int = _f(10_000_000, "Bodies larger than this (after decompression) are refused, never read whole.")
+    per_host_concurrency: int = _f(2, "Requests in flight to one host at once.")
+    per_host_delay: float = _f(1.0, "Seconds between the starts of two requests to one host.")
+    allow_private_networks: bool = _f(False, "Allow private, loopback and link-local addresses. Tests and intranets only.")
+    max_redirects: int = _f(5, "Redirects followed per request; each hop is checked against the address policy.")
+    retries: int = _f(2, "Retries of a transient failure (timeout, reset, 5xx, 429) within one run.")
+    backoff_base: float = _f(1.0, "First retry delay in seconds; doubles on each retry.")
+    retry_after_cap: float = _f(30.0, "Longest Retry-After we wait inside a run; longer ones move the source's next poll instead.")
+    respect_robots: bool = _f(True, "Fetch and obey robots.txt for each host.")
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    poll_minutes: float = _f(10.0, "Default minutes between polls of a source (a source may set its own).")
+    max_backoff_minutes: float = _f(360.0, "Cap of the graded backoff of a failing source; it is never disabled.")
+    max_items_per_source: int = _f(200, "New items taken from one source per run (newest first); the rest wait for the next run.")
+    extract_workers: int = _f(2, "Processes for trafilatura extraction (CPU-bound); 0 means the number of cores.")
+    max_sitemap_depth: int = _f(2, "Nesting of sitemap indexes followed.")
+
+
+@dataclass(frozen=True)
+class ScheduleSettings:
+    ingest_every_minutes: int = _f(10, "Interval of the ingest deployment served by `balkanwatch serve`.")
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    name: str = _f("", "Unique name of the source; shown in the UI and stored on every article.", required=True)
+    feed: str = _f("", "RSS, Atom or RDF feed URL.")
+    urls: list[str] = _f([], "A list of page URLs fetched as articles.")
+    sitemap: str = _f("", "A sitemap, sitemap index or news sitemap URL.")
+    language: str = _f("", "ISO 639-1 code used when the page does not declare one.")
+    poll_minutes: float = _f(0.0, "Minutes between polls of this source; 0 uses ingest.poll_minutes.")
+
+    @property
+    def kind(self) -> str:
+        return "feed" if self.feed else "sitemap" if self.sitemap else "urls"
+
+    @property
+    def location(self) -> str:
+        return self.feed or self.sitemap or (self.urls[0] if self.urls else "")
+
+
+@dataclass(frozen=True)
+class Config:
+    warehouse: WarehouseSettings = field(default_factory=WarehouseSettings)
+    fetch: FetchSettings = field(default_factory=FetchSettings)
+    ingest: IngestSettings = field(default_factory=IngestSettings)
+    schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
+    sources: list[SourceSettings] = field(default_factory=list)
+    base_dir: Path = field(default=Path("."), metadata={"internal": True})
+    path: Path | None = field(default=None, metadata={"internal": True})
+
+    @property
+    def warehouse_path(self) -> Path:
+        p = Path(self.warehouse.path).expanduser()
+        return p if p.is_absolute() else (self.base_dir / p)
+
+
+SECTIONS: dict[str, type] = {
+    "warehouse": WarehouseSettings,
+    "fetch": FetchSettings,
+    "ingest": IngestSettings,
+    "schedule": ScheduleSettings,
+}
+
+
+def _check_type(key: str, value: Any, annotation: str) -> Any:
+    """Coerce ints to floats where a float is wanted; reject anything else of the wrong type."""
+    if annotation == "float" and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    expected = {"str": str, "int": int, "float": float, "bool": bool, "list[str]": list}[annotation]
+    if isinstance(value, bool) and expected is not bool:
+        raise ConfigError(f"{key}: expected {annotation}, got a boolean")
+    if not isinstance(value, expected):
+        raise ConfigError(f"{key}: expected {annotation}, got {type(value).__name__} {value!r}")
+    if annotation == "list[str]" and not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{key}: expected a list of strings")
+    if expected in (int, float) and value < 0:
+        raise ConfigError(f"{key}: must not be negative (got {value})")
+    return value
+
+
+def _build(cls: type, raw: dict[str, Any], prefix: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{prefix}: expected a table")
+    fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise ConfigError(f"unknown key {prefix}.{unknown[0]} (known: {', '.join(sorted(fields))})")
+    values = {}
+    for name, value in raw.items():
+        values[name] = _check_type(f"{prefix}.{name}", value, str(fields[name].type))
+    for name, f in fields.items():
+        if f.metadata.get("required") and not values.get(name):
+            raise ConfigError(f"{prefix}.{name} is required")
+    return cls(**values)
+
+
+def check_url(key: str, url: str) -> None:
+    """Only absolute http(s) URLs with a host are accepted."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{key}: not an absolute http(s) URL: {url!r}")
+
+
+def _source(raw: dict[str, Any], index: int) -> SourceSettings:
+    src = _build(SourceSettings, raw, f"sources[{index}]")
+    given = [k for k in ("feed", "urls", "sitemap") if raw.get(k)]
+    if len(given) != 1:
+        raise ConfigError(f"sources[{index}] ({src.name}): set exactly one of feed, urls, sitemap (got {given or 'none'})")
+    for url in [src.feed, src.sitemap, *src.urls]:
+        if url:
+            check_url(f"sources[{index}] ({src.name})", url)
+    return src
+
+
+def parse_config(data: dict[str, Any], base_dir: Path, path: Path | None = None) -> Config:
+    """Validate a parsed TOML document into a Config."""
+    allowed = set(SECTIONS) | {"sources"}
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise ConfigError(f"unknown key {unknown[0]} (known sections: {', '.join(sorted(allowed))})")
+    sections = {name: _build(cls, data.get(name, {}), name) for name, cls in SECTIONS.items()}
+    raw_sources = data.get("sources", [])
+    if not isinstance(raw_sources, list):
+        raise ConfigError("sources: expected an array of tables ([[sources]])")
+    sources = [_source(raw, i) for i, raw in enumerate(raw_sources)]
+    names = [s.name for s in sources]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ConfigError(f"sources: duplicate name {dupes[0]!r}")
+    if sections["fetch"].per_host_concurrency < 1:
+        raise ConfigError("fetch.per_host_concurrency must be at least 1")
+    return Config(**sections, sources=sources, base_dir=base_dir, path=path)
+
+
+def resolve_config_path(explicit: str | None) -> Path:
+    """--config, then $BALKANWATCH_CONFIG, then ./balkanwatch.toml."""
+    return Path(explicit or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG_NAME).expanduser().resolve()
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate one TOML config file."""
+    p = Path(path).expanduser().resolve()
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file not found: {p}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: invalid TOML: {exc}") from exc
+    return parse_config(data, base_dir=p.parent, path=p)
+
+
+def settings_reference() -> list[tuple[str, str, Any, str]]:
+    """(key, type, default, help) for every documented setting; the docs test checks the README has them."""
+    rows = []
+    for section, cls in [*SECTIONS.items(), ("sources[]", SourceSettings)]:
+        for f in dataclasses.fields(cls):
+            default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+            rows.append((f"{section}.{f.name}", str(f.type), default, f.metadata["help"]))
+    return rows

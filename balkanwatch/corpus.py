@@ -1,0 +1,242 @@
+"""The offline corpus: the seed articles turned into four realistic news sites with feeds.
+
+Each site has its own page template (navigation, sidebars, share blurbs, "Read More:" lines, newsletter
+footers), its own listing format (RSS 2.0, Atom, RSS 1.0/RDF, news sitemap) and, for one of them,
+windows-1250 pages. Wire stories are syndicated across sites with new headlines, datelines and trimmed
+endings, as Balkan outlets do. Used by `make demo`, the tests and the benchmarks.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+
+SEEDS_DIR_ENV = "BALKANWATCH_SEEDS"
+
+
+def seeds_dir() -> Path:
+    """../shared/seeds beside the checkout (override with $BALKANWATCH_SEEDS)."""
+    if os.environ.get(SEEDS_DIR_ENV):
+        return Path(os.environ[SEEDS_DIR_ENV])
+    here = Path(__file__).resolve().parent.parent
+    for candidate in (here.parent / "shared" / "seeds", here / "shared" / "seeds"):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError("seed articles not found: expected ../shared/seeds beside the checkout "
+                            f"(or set ${SEEDS_DIR_ENV})")
+
+
+@dataclass(frozen=True)
+class Site:
+    slug: str
+    name: str
+    listing: str           # rss | atom | rdf | sitemap
+    encoding: str = "utf-8"
+    boilerplate: tuple[str, ...] = ()
+
+
+SITES = (
+    Site("kosovo-herald", "Kosovo Herald", "rss",
+         boilerplate=("Subscribe to get the latest posts sent to your email.",)),
+    Site("balkan-wire", "Balkan Wire", "atom",
+         boilerplate=("Share this story: Facebook · X · Telegram · Email",
+                      "Support independent journalism in the Balkans: donate today.")),
+    Site("adriatic-times", "Adriatic Times", "rdf", encoding="windows-1250"),
+    Site("sarajevo-daily", "Sarajevo Daily", "sitemap",
+         boilerplate=("Follow Sarajevo Daily on Telegram for breaking news from the region.",)),
+)
+
+
+@dataclass
+class Article:
+    site: str
+    slug: str
+    title: str
+    author: str
+    published: datetime
+    paragraphs: list[str]
+    story: str                        # label: copies of one story share it (ground truth for dedupe tests)
+    lang: str = "en"
+    read_more: list[str] = field(default_factory=list)
+
+
+# Titles and placement of the five seeds (the seed files carry no reliable headline of their own).
+SEED_PLAN = {
+    "000": ("kosovo-herald", "Türkiye resumes command of KFOR at a pivotal moment for the Balkans", "Selin Aydın", 9.0),
+    "001": ("balkan-wire", "Turkey Takes Over NATO Kosovo Mission as Serbia Tensions Bubble", "Misha Savic", 6.0),
+    "002": ("adriatic-times", "NATO will not allow a security vacuum in the Balkans, KFOR remains strong", "Ana Kovač", 3.0),
+    "003": ("sarajevo-daily", "The strengthening of cooperation between Turkey and Kosovo: what are Ankara's interests?", "Kosovo Online", 2.0),
+    "004": ("balkan-wire", "Türkiye and Serbia deepen defence ties as Balkan tensions simmer", "Anadolu", 1.0),
+}
+SEED_HEADER_LINES = {"The Balkan Report", "Truth Matters.", "Turska - Kosovo - Ilustracija"}
+
+LOCAL_ARTICLE = [  # an original short report in Serbian Latin, for the windows-1250 site
+    "KFOR je pojačao patrole u Zvečanu i Zubinom Potoku nakon noćnog incidenta na severu Kosova, saopštila je komanda mirovnih snaga.",
+    "Prema rečima portparola, vojnici su raspoređeni na ključnim raskrsnicama, a saradnja sa Kosovskom policijom i EULEX-om je nastavljena bez zastoja.",
+    "Stanovnici Severne Mitrovice kažu da je situacija mirna, ali da su zabrinuti zbog čestih kontrola i zatvaranja prelaza Jarinje.",
+    "Komandant KFOR-a poručio je da će misija ostati nepristrasna i da će reagovati odlučno na svaki pokušaj destabilizacije.",
+]
+
+
+def _seed_paragraphs(text: str, title: str) -> list[str]:
+    lines = [ln.strip() for ln in text.splitlines()]
+    return [ln for ln in lines if ln and ln not in SEED_HEADER_LINES and ln != title and not ln.startswith("Source: Kosovo online")]
+
+
+def seed_articles(now: datetime, seeds: Path | None = None) -> list[Article]:
+    """Originals from the seeds plus their syndicated copies, dated relative to `now`."""
+    folder = seeds or seeds_dir()
+    out: list[Article] = []
+    for path in sorted(folder.glob("*.txt")):
+        key = path.name[:3]
+        site, title, author, days = SEED_PLAN[key]
+        paras = _seed_paragraphs(path.read_text(encoding="utf-8"), title)
+        if paras and paras[0] == title:
+            paras = paras[1:]
+        out.append(Article(site, f"seed-{key}", title, author, now - timedelta(days=days), paras, story=f"seed-{key}"))
+    by_story = {a.story: a for a in out}
+    wire = by_story["seed-001"]
+    out.append(Article("kosovo-herald", "turkey-to-lead-kfor", "Türkiye to lead KFOR as Serbia–Kosovo tensions rise",
+                       "Herald staff", wire.published + timedelta(hours=2),
+                       ["PRISTINA — " + wire.paragraphs[1]] + wire.paragraphs[2:-3], story=wire.story))
+    out.append(Article("sarajevo-daily", "nato-kosovo-mission-turkey", "NATO hands Kosovo mission to Ankara",
+                       "Agencies", wire.published + timedelta(hours=5),
+                       wire.paragraphs[1: max(4, int(len(wire.paragraphs) * 0.6))], story=wire.story))
+    kosovo = by_story["seed-003"]
+    out.append(Article("balkan-wire", "ankara-interests-western-balkans", "What Ankara wants in the Western Balkans",
+                       "Balkan Wire", kosovo.published + timedelta(hours=3), kosovo.paragraphs[:-4], story=kosovo.story))
+    out.append(Article("adriatic-times", "kfor-pojacao-patrole", "KFOR pojačao patrole na severu Kosova", "Dopisnik",
+                       now - timedelta(hours=12), LOCAL_ARTICLE, story="local-kfor-patrols", lang="sr"))
+    for art in out:
+        art.read_more = [o.title for o in out if o.site == art.site and o is not art][:2]
+    return out
+
+
+# -- rendering ------------------------------------------------------------------------------------------
+def _e(s: str) -> str:
+    return html.escape(s, quote=True)
+
+
+def page_html(site: Site, art: Article, url: str, others: list[tuple[str, str]]) -> str:
+    """One article page on the site's template, with the chrome an extractor must get rid of."""
+    nav = "".join(f'<li><a href="{_e(u)}">{_e(t)}</a></li>' for t, u in others[:6])
+    body = []
+    for i, p in enumerate(art.paragraphs):
+        body.append(f"<p>{_e(p)}</p>")
+        if site.slug == "balkan-wire" and i == 2 and art.read_more:
+            body.append(f'<p class="read-more"><strong>Read More:</strong> <a href="#">{_e(art.read_more[0])}</a></p>')
+    blurbs = "".join(f'<p class="blurb">{_e(b)}</p>' for b in site.boilerplate)
+    iso = art.published.isoformat(timespec="seconds")
+    charset = site.encoding
+    return f"""<!DOCTYPE html>
+<html lang="{art.lang}"><head><meta charset="{charset}">
+<title>{_e(art.title)} | {_e(site.name)}</title>
+<link rel="canonical" href="{_e(url)}">
+<meta name="author" content="{_e(art.author)}">
+<meta property="og:title" content="{_e(art.title)}"><meta property="og:site_name" content="{_e(site.name)}">
+<meta property="article:published_time" content="{iso}">
+</head><body>
+<header class="site-header"><a class="logo" href="/">{_e(site.name)}</a>
+<nav><ul><li><a href="/">Home</a></li><li><a href="/politics/">Politics</a></li><li><a href="/region/">Region</a></li>
+<li><a href="/opinion/">Opinion</a></li><li><a href="/about/">About us</a></li></ul></nav></header>
+<main><article class="post">
+<h1 class="entry-title">{_e(art.title)}</h1>
+<div class="byline">By <span class="author">{_e(art.author)}</span> · <time datetime="{iso}">{art.published:%d %B %Y %H:%M}</time></div>
+<div class="entry-content">
+{chr(10).join(body)}
+{blurbs}
+</div></article>
+<aside class="sidebar"><h3>Most read</h3><ul>{nav}</ul></aside></main>
+<footer><p>© {art.published.year} {_e(site.name)}. All rights reserved.</p>
+<p><a href="/privacy/">Privacy</a> · <a href="/contact/">Contact</a> · <a href="/advertise/">Advertise</a></p></footer>
+</body></html>
+"""
+
+
+def rss(site: Site, base: str, items: list[tuple[Article, str]]) -> str:
+    entries = "".join(
+        f"""<item><title>{_e(a.title)}</title><link>{_e(u)}</link><guid isPermaLink="false">{site.slug}-{a.slug}</guid>
+<pubDate>{format_datetime(a.published)}</pubDate><dc:creator>{_e(a.author)}</dc:creator>
+<description>{_e(a.paragraphs[0][:200])}</description></item>""" for a, u in items)
+    return f"""<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/"><channel><title>{_e(site.name)}</title>
+<link>{base}/</link><description>News from {_e(site.name)}</description>{entries}</channel></rss>
+"""
+
+
+def atom(site: Site, base: str, items: list[tuple[Article, str]]) -> str:
+    entries = "".join(
+        f"""<entry><title>{_e(a.title)}</title><link rel="alternate" href="{_e(u)}"/><id>tag:{site.slug},{a.slug}</id>
+<published>{a.published.isoformat(timespec="seconds")}</published><updated>{a.published.isoformat(timespec="seconds")}</updated>
+<author><name>{_e(a.author)}</name></author><summary>{_e(a.paragraphs[0][:200])}</summary></entry>""" for a, u in items)
+    updated = max(a.published for a, _ in items).isoformat(timespec="seconds")
+    return f"""<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>{_e(site.name)}</title><id>{base}/</id>
+<updated>{updated}</updated><link href="{base}/"/>{entries}</feed>
+"""
+
+
+def rdf(site: Site, base: str, items: list[tuple[Article, str]]) -> str:
+    seq = "".join(f'<rdf:li rdf:resource="{_e(u)}"/>' for _, u in items)
+    entries = "".join(
+        f"""<item rdf:about="{_e(u)}"><title>{_e(a.title)}</title><link>{_e(u)}</link>
+<dc:date>{a.published.isoformat(timespec="seconds")}</dc:date><dc:creator>{_e(a.author)}</dc:creator></item>""" for a, u in items)
+    return f"""<?xml version="1.0" encoding="utf-8"?>
+<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/"
+ xmlns:dc="http://purl.org/dc/elements/1.1/"><channel rdf:about="{base}/"><title>{_e(site.name)}</title>
+<link>{base}/</link><description>{_e(site.name)}</description><items><rdf:Seq>{seq}</rdf:Seq></items></channel>
+{entries}</rdf:RDF>
+"""
+
+
+def news_sitemap(site: Site, items: list[tuple[Article, str]]) -> str:
+    urls = "".join(
+        f"""<url><loc>{_e(u)}</loc><news:news><news:publication><news:name>{_e(site.name)}</news:name>
+<news:language>{a.lang}</news:language></news:publication><news:publication_date>{a.published.isoformat(timespec="seconds")}</news:publication_date>
+<news:title>{_e(a.title)}</news:title></news:news></url>""" for a, u in items)
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" xmlns:news="http://www.google.com/schemas/sitemap-news/0.9">{urls}</urlset>
+"""
+
+
+LISTING_FILE = {"rss": "feed.xml", "atom": "atom.xml", "rdf": "index.rdf", "sitemap": "news-sitemap.xml"}
+
+
+def write_site(site: Site, root: Path, base: str, articles: list[Article]) -> dict[str, object]:
+    """Write one site's pages, listing, robots.txt and header overrides; returns its [[sources]] entry."""
+    root.mkdir(parents=True, exist_ok=True)
+    mine = sorted((a for a in articles if a.site == site.slug), key=lambda a: a.published, reverse=True)
+    items = [(a, f"{base}/news/{a.slug}.html") for a in mine]
+    others = [(a.title, u) for a, u in items]
+    (root / "news").mkdir(exist_ok=True)
+    overrides: dict[str, dict[str, str]] = {}
+    for a, url in items:
+        page = page_html(site, a, url, [o for o in others if o[1] != url])
+        target = root / "news" / f"{a.slug}.html"
+        target.write_bytes(page.encode(site.encoding, errors="xmlcharrefreplace"))
+        ts = a.published.timestamp()
+        os.utime(target, (ts, ts))
+        if site.encoding != "utf-8":
+            overrides[f"/news/{a.slug}.html"] = {"Content-Type": f"text/html; charset={site.encoding}"}
+    render = {"rss": lambda: rss(site, base, items), "atom": lambda: atom(site, base, items),
+              "rdf": lambda: rdf(site, base, items), "sitemap": lambda: news_sitemap(site, items)}[site.listing]
+    listing = root / LISTING_FILE[site.listing]
+    listing.write_text(render(), encoding="utf-8")
+    (root / "robots.txt").write_text("User-agent: *\nDisallow: /private/\n", encoding="utf-8")
+    (root / "_headers.json").write_text(json.dumps(overrides), encoding="utf-8")
+    key = "sitemap" if site.listing == "sitemap" else "feed"
+    return {"name": site.name, key: f"{base}/{LISTING_FILE[site.listing]}", "language": "en"}
+
+
+def build_corpus(root: Path, bases: dict[str, str], now: datetime | None = None,
+                 seeds: Path | None = None) -> tuple[list[dict[str, object]], list[Article]]:
+    """Write every site under root/<slug>; returns ([[sources]] entries, the articles with story labels)."""
+    now = now or datetime.now(UTC).replace(microsecond=0)
+    articles = seed_articles(now, seeds)
+    sources = [write_site(site, root / site.slug, bases[site.slug], articles) for site in SITES]
+    return sources, articles

@@ -1,0 +1,123 @@
+"""A real HTTP server on 127.0.0.1 for the offline demo, the tests and the benchmarks.
+
+Serves a folder with the validators a good news site sends (ETag, Last-Modified, 304 answers, gzip),
+per-path header overrides from `_headers.json`, and optional route handlers for fault injection.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import gzip
+import hashlib
+import json
+import mimetypes
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+Route = Callable[[BaseHTTPRequestHandler], None]
+GZIP_MIN_BYTES = 512
+TYPES = {".xml": "application/xml", ".rss": "application/rss+xml", ".atom": "application/atom+xml",
+         ".html": "text/html; charset=utf-8", ".txt": "text/plain; charset=utf-8", ".opml": "text/x-opml"}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:   # quiet; requests are recorded instead
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        path = self.path.split("?", 1)[0]
+        self.server.requests.append({"path": self.path, "headers": dict(self.headers)})
+        route = self.server.routes.get(self.path) or self.server.routes.get(path)
+        if route is not None:
+            route(self)
+            return
+        self.serve_file(path)
+
+    def send_body(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+        self.send_response(status)
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def serve_file(self, path: str) -> None:
+        root = self.server.root
+        target = (root / path.lstrip("/")).resolve() if root else None
+        if target and target.is_dir():
+            target = target / "index.html"
+        if root is None or target is None or root not in target.parents or not target.is_file():
+            self.send_body(404, b"not found", {"Content-Type": "text/plain"})
+            return
+        body = target.read_bytes()
+        etag = '"' + hashlib.sha1(body).hexdigest()[:16] + '"'
+        mtime = email.utils.formatdate(target.stat().st_mtime, usegmt=True)
+        headers = {"Content-Type": TYPES.get(target.suffix) or mimetypes.guess_type(target.name)[0] or "application/octet-stream",
+                   "ETag": etag, "Last-Modified": mtime}
+        headers.update(self.server.header_overrides.get("/" + str(target.relative_to(root)), {}))
+        if self.headers.get("If-None-Match") == etag or (
+                not self.headers.get("If-None-Match") and self.headers.get("If-Modified-Since") == mtime):
+            self.send_body(304, b"", {k: v for k, v in headers.items() if k in ("ETag", "Last-Modified")})
+            return
+        if "gzip" in self.headers.get("Accept-Encoding", "") and len(body) >= GZIP_MIN_BYTES:
+            body = gzip.compress(body, mtime=0)
+            headers["Content-Encoding"] = "gzip"
+        self.send_body(200, body, headers)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    root: Path | None
+    routes: dict[str, Route]
+    requests: list[dict[str, Any]]
+    header_overrides: dict[str, dict[str, str]]
+
+
+class LoopbackServer:
+    """`with LoopbackServer(folder) as srv: srv.url("/feed.xml")`; port 0 picks a free port."""
+
+    def __init__(self, root: Path | None = None, *, routes: dict[str, Route] | None = None,
+                 host: str = "127.0.0.1", port: int = 0) -> None:
+        self.httpd = _Server((host, port), _Handler)
+        self.httpd.root = root.resolve() if root else None
+        self.httpd.routes = dict(routes or {})
+        self.httpd.requests = []
+        overrides = (root / "_headers.json") if root else None
+        self.httpd.header_overrides = json.loads(overrides.read_text()) if overrides and overrides.exists() else {}
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def base(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def url(self, path: str) -> str:
+        return self.base + "/" + path.lstrip("/")
+
+    @property
+    def routes(self) -> dict[str, Route]:
+        return self.httpd.routes
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        return self.httpd.requests
+
+    def start(self) -> LoopbackServer:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def __enter__(self) -> LoopbackServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

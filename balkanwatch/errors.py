@@ -1,0 +1,98 @@
+"""One exception tree for the whole product.
+
+    BalkanwatchError
+    ├── ConfigError                 bad or unknown configuration (names the key)
+    ├── FetchError                  anything that stopped us getting a body
+    │   ├── TransientFetchError     timeouts, resets, 5xx, 429: retry later
+    │   └── TerminalFetchError      4xx, refused address, robots, too large: do not retry this run
+    │       ├── ForbiddenAddressError
+    │       ├── RobotsDisallowedError
+    │       └── BodyTooLargeError
+    ├── ParseError                  a feed / sitemap we could not use at all
+    ├── ExtractionError             trafilatura found no article in a page
+    └── WarehouseError              DuckDB failed (cause kept as __cause__)
+        └── WarehouseBusyError      another process holds the warehouse; queue or skip
+"""
+
+from __future__ import annotations
+
+
+class BalkanwatchError(Exception):
+    """Base class of every error balkanwatch raises on purpose."""
+
+    kind = "error"
+
+
+class ConfigError(BalkanwatchError):
+    """The configuration is invalid; the message names the offending key."""
+
+    kind = "config"
+
+
+class FetchError(BalkanwatchError):
+    """A URL could not be fetched."""
+
+    kind = "fetch"
+    transient = False
+
+    def __init__(self, message: str, *, url: str = "", status: int | None = None,
+                 retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.url = url
+        self.status = status
+        self.retry_after = retry_after
+
+
+class TransientFetchError(FetchError):
+    """Worth retrying later: timeouts, connection resets, 5xx, 429."""
+
+    kind = "transient"
+    transient = True
+
+
+class TerminalFetchError(FetchError):
+    """Not worth retrying in this run: 4xx, refused by policy, too large."""
+
+    kind = "terminal"
+
+
+class ForbiddenAddressError(TerminalFetchError):
+    """The host resolves to a private, loopback, link-local or reserved address."""
+
+    kind = "forbidden-address"
+
+
+class RobotsDisallowedError(TerminalFetchError):
+    """robots.txt disallows this URL for our user agent."""
+
+    kind = "robots"
+
+
+class BodyTooLargeError(TerminalFetchError):
+    """The (decoded) body is larger than fetch.max_body_bytes."""
+
+    kind = "too-large"
+
+
+class ParseError(BalkanwatchError):
+    """A feed or sitemap could not be parsed into any item."""
+
+    kind = "parse"
+
+
+class ExtractionError(BalkanwatchError):
+    """No article text could be extracted from a page."""
+
+    kind = "extract"
+
+
+class WarehouseError(BalkanwatchError):
+    """A DuckDB operation failed; the original error is kept as __cause__."""
+
+    kind = "warehouse"
+
+
+class WarehouseBusyError(WarehouseError):
+    """Another process holds the warehouse lock longer than we were willing to wait."""
+
+    kind = "busy"

@@ -1,0 +1,110 @@
+"""Typed, frozen objects that cross the boundaries between pipeline stages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """One HTTP exchange that produced a usable answer (200, or 304 not-modified)."""
+
+    url: str
+    final_url: str
+    status: int
+    body: bytes
+    content_type: str
+    encoding: str
+    etag: str | None
+    last_modified: str | None
+    body_hash: str
+    elapsed_ms: float
+    fetched_at: datetime
+    not_modified: bool = False
+    redirects: tuple[str, ...] = ()
+
+    def text(self) -> str:
+        return self.body.decode(self.encoding, errors="replace")
+
+
+@dataclass(frozen=True)
+class FetchLog:
+    """A row of the `fetches` table: every attempt, good or bad."""
+
+    source: str
+    url: str
+    final_url: str | None
+    status: int | None
+    started_at: datetime
+    elapsed_ms: float
+    bytes: int
+    not_modified: bool
+    error: str | None
+    error_kind: str | None
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    """One entry of a feed, URL list or sitemap: where the article is and what the listing says of it."""
+
+    link: str
+    guid: str | None = None
+    title: str | None = None
+    published: datetime | None = None
+    author: str | None = None
+    summary: str | None = None
+
+
+@dataclass(frozen=True)
+class ParsedListing:
+    """What a feed or sitemap parsed into, with the parser's complaint if it was malformed."""
+
+    items: tuple[FeedItem, ...]
+    title: str | None = None
+    warning: str | None = None
+
+
+@dataclass(frozen=True)
+class ExtractedArticle:
+    """A page turned into clean text with metadata, ready for the warehouse."""
+
+    article_id: str
+    url: str
+    canonical_url: str | None
+    source: str
+    title: str | None
+    author: str | None
+    published_at: datetime | None
+    published_from: str          # page | feed | htmldate | none
+    fetched_at: datetime
+    language: str | None
+    site_name: str | None
+    text: str
+    content_hash: str
+    extractor_version: str
+    feed_guid: str | None = None
+    final_url: str | None = None
+    encoding: str | None = None
+    raw_html: bytes = field(default=b"", repr=False)   # zlib-compressed original body
+
+
+@dataclass(frozen=True)
+class SourceOutcome:
+    """How one source's poll went; the warehouse turns it into health columns."""
+
+    source: str
+    ok: bool
+    not_modified: bool = False
+    items_listed: int = 0
+    articles: tuple[ExtractedArticle, ...] = ()
+    fetches: tuple[FetchLog, ...] = ()
+    error: str | None = None
+    error_kind: str | None = None
+    item_errors: int = 0
+    retry_after: float | None = None
+    gone: bool = False
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    warning: str | None = None

@@ -1,0 +1,58 @@
+"""OPML (the feed readers' export format) to [[sources]] entries appended to the config file."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+from lxml import etree
+
+from balkanwatch.config import check_url
+from balkanwatch.errors import ConfigError
+
+
+def read_opml(data: bytes) -> list[tuple[str, str]]:
+    """(title, xmlUrl) of every feed outline, nested folders included, in document order."""
+    parser = etree.XMLParser(resolve_entities=False, no_network=True)
+    try:
+        root = etree.fromstring(data, parser)
+    except etree.XMLSyntaxError as exc:
+        raise ConfigError(f"not an OPML file: {exc}") from exc
+    feeds = []
+    for node in root.iter("outline"):
+        url = (node.get("xmlUrl") or node.get("xmlurl") or "").strip()
+        if url:
+            check_url("opml outline", url)
+            feeds.append(((node.get("title") or node.get("text") or url).strip(), url))
+    return feeds
+
+
+def _toml_str(s: str) -> str:
+    return json.dumps(s, ensure_ascii=False)   # a JSON string is a valid TOML basic string
+
+
+def append_sources(config_path: Path, feeds: list[tuple[str, str]], *, language: str = "") -> list[str]:
+    """Append feeds not yet configured (by URL); names made unique. Returns the names added."""
+    text = config_path.read_text(encoding="utf-8") if config_path.exists() else ""
+    existing = tomllib.loads(text).get("sources", []) if text else []
+    names = {s.get("name") for s in existing}
+    urls = {s.get("feed") for s in existing}
+    blocks, added = [], []
+    for title, url in feeds:
+        if url in urls:
+            continue
+        name, n = title, 2
+        while name in names:
+            name, n = f"{title} ({n})", n + 1
+        names.add(name)
+        urls.add(url)
+        lines = ["", "[[sources]]", f"name = {_toml_str(name)}", f"feed = {_toml_str(url)}"]
+        if language:
+            lines.append(f"language = {_toml_str(language)}")
+        blocks.append("\n".join(lines))
+        added.append(name)
+    if blocks:
+        with config_path.open("a", encoding="utf-8") as fh:
+            fh.write(("\n" if text and not text.endswith("\n") else "") + "\n".join(blocks) + "\n")
+    return added

@@ -1,0 +1,1 @@
+"""Connectors: everything that talks to the outside world (HTTP) or parses what it returns."""

@@ -1,0 +1,128 @@
+"""Pages to clean articles with trafilatura. CPU-bound: the ingest flow runs `extract_page` in worker processes.
+
+Date precedence: the page's own publication metadata (precise, no guessing) → the feed/sitemap date →
+htmldate's extensive search → none. A day-only page date is refined by a feed time on the same day.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from balkanwatch.errors import ExtractionError
+from balkanwatch.models import ExtractedArticle, FeedItem
+from balkanwatch.textclean import content_hash, drop_repeated_paragraphs, paragraphs
+from balkanwatch.urls import article_id
+
+EXTRACTOR_REVISION = "bw1"   # bump when our post-processing of trafilatura's output changes
+MIN_TEXT_CHARS = 100          # below this a "page" is a stub, a paywall or an index, not an article
+_DATE_PARAMS = {"outputformat": "%Y-%m-%dT%H:%M:%S%z", "original_date": True, "extensive_search": False}
+
+
+def extractor_version() -> str:
+    import trafilatura
+
+    return f"trafilatura-{trafilatura.__version__}+{EXTRACTOR_REVISION}"
+
+
+@dataclass(frozen=True)
+class PageJob:
+    """Everything a worker process needs to extract one page (picklable)."""
+
+    source: str
+    url: str
+    final_url: str
+    body: bytes
+    encoding: str
+    fetched_at: datetime
+    item: FeedItem | None = None
+    source_language: str | None = None
+
+
+def _parse_date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def choose_published(page: datetime | None, feed: datetime | None, guessed: datetime | None,
+                     page_has_time: bool) -> tuple[datetime | None, str]:
+    """(published_at, where it came from) by the documented precedence."""
+    if page is not None:
+        if not page_has_time and feed is not None and feed.date() == page.date():
+            return feed, "feed"
+        return page, "page"
+    if feed is not None:
+        return feed, "feed"
+    if guessed is not None:
+        return guessed, "htmldate"
+    return None, "none"
+
+
+def _html_lang(html: str) -> str | None:
+    import re
+
+    m = re.search(r"<html[^>]*\slang\s*=\s*[\"']?([A-Za-z]{2,3})", html[:5000], re.IGNORECASE)
+    return m.group(1).lower() if m else None
+
+
+def _guess_date(html: str, url: str) -> datetime | None:
+    from htmldate import find_date
+
+    try:
+        return _parse_date(find_date(html, url=url, extensive_search=True, original_date=True,
+                                     outputformat="%Y-%m-%dT%H:%M:%S%z"))
+    except Exception:  # htmldate raises assorted errors on junk; a missing guess is the honest result
+        return None
+
+
+def extract_html(html: str, url: str) -> dict:
+    """trafilatura's extraction as a plain dict (title, author, date, sitename, text, ...) or ExtractionError."""
+    import trafilatura
+
+    doc = trafilatura.bare_extraction(html, url=url, with_metadata=True, include_comments=False,
+                                      deduplicate=False, date_extraction_params=_DATE_PARAMS)
+    if doc is None or not (doc.text or "").strip():
+        raise ExtractionError(f"no article text found in {url}")
+    return {k: getattr(doc, k, None) for k in ("title", "author", "date", "sitename", "language", "url", "text")}
+
+
+def extract_page(job: PageJob) -> ExtractedArticle:
+    """One page → ExtractedArticle; raises ExtractionError when there is no article in it."""
+    html = job.body.decode(job.encoding, errors="replace")
+    meta = extract_html(html, job.final_url)
+    kept, _repeats = drop_repeated_paragraphs(paragraphs(meta["text"]))
+    text = "\n".join(kept)
+    if len(text) < MIN_TEXT_CHARS:
+        raise ExtractionError(f"only {len(text)} characters of text in {job.url} (minimum {MIN_TEXT_CHARS})")
+    page_date = _parse_date(meta["date"])
+    feed_date = job.item.published if job.item else None
+    guessed = _guess_date(html, job.final_url) if page_date is None and feed_date is None else None
+    page_has_time = bool(page_date and (page_date.hour or page_date.minute or page_date.second))
+    published, origin = choose_published(page_date, feed_date, guessed, page_has_time)
+    canonical = meta["url"] if meta["url"] and meta["url"].startswith(("http://", "https://")) else None
+    return ExtractedArticle(
+        article_id=article_id(job.url), url=job.url, canonical_url=canonical, source=job.source,
+        title=meta["title"] or (job.item.title if job.item else None),
+        author=meta["author"] or (job.item.author if job.item else None),
+        published_at=published, published_from=origin, fetched_at=job.fetched_at,
+        language=_html_lang(html) or meta["language"] or job.source_language or None,
+        site_name=meta["sitename"], text=text, content_hash=content_hash(text),
+        extractor_version=extractor_version(), feed_guid=job.item.guid if job.item else None,
+        final_url=job.final_url, encoding=job.encoding, raw_html=zlib.compress(job.body, 6),
+    )
+
+
+def safe_extract(job: PageJob) -> ExtractedArticle | str:
+    """Worker entry point: the article, or the error message (exceptions do not cross processes well)."""
+    try:
+        return extract_page(job)
+    except ExtractionError as exc:
+        return str(exc)
+    except Exception as exc:  # a crash inside lxml/trafilatura on hostile HTML must not kill the pool
+        return f"extraction crashed on {job.url}: {type(exc).__name__}: {exc}"

@@ -1,0 +1,1 @@
+"""Schedules: the deployments `balkanwatch serve` serves, and prefect.yaml for a work pool."""

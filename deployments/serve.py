@@ -1,0 +1,40 @@
+"""The deployments balkanwatch serves: ingest every `schedule.ingest_every_minutes`.
+
+`concurrency_limit=1` with Prefect's default ENQUEUE collision strategy: a run that comes due while the
+previous one still runs waits its turn (and the warehouse's ingest lock is a second guard).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from balkanwatch.config import Config
+
+SERVE_LIMIT = 2   # flow runs executed at once by this process: one ingest, plus room for a manual run
+
+
+def build_deployments(config: Config) -> list[Any]:
+    """RunnerDeployments for the config (the config path is a parameter, so the UI shows which one)."""
+    from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+
+    from flows.ingest import ingest
+
+    one_at_a_time = ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE)
+    return [
+        ingest.to_deployment(
+            name="balkanwatch-ingest",
+            interval=timedelta(minutes=config.schedule.ingest_every_minutes),
+            parameters={"config_path": str(config.path)},
+            concurrency_limit=one_at_a_time,
+            description="Poll due sources and load new articles into the warehouse.",
+            tags=["balkanwatch", "ingest"],
+        ),
+    ]
+
+
+def serve(config: Config) -> None:
+    """Serve the deployments until interrupted (Ctrl-C)."""
+    from prefect import serve as prefect_serve
+
+    prefect_serve(*build_deployments(config), limit=SERVE_LIMIT)

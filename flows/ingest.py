@@ -1,0 +1,202 @@
+"""The ingest flow.
+
+    sources due | fetch listing (conditional GET) | parse feed / sitemap | new items only
+        | fetch pages (per-host polite) | extract (process pool, both cores) | warehouse.load (per source)
+        | health + artifacts
+
+One Prefect task per source (never per article). Each source's result is committed in one transaction as
+soon as it is polled, so a crash loses at most the sources in flight and a re-run is idempotent.
+Only one ingest runs per warehouse at a time: a second one waits `warehouse.lock_timeout`, then skips.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+
+from balkanwatch.config import Config, load_config
+from balkanwatch.errors import WarehouseBusyError
+from balkanwatch.health import is_due, next_poll
+from balkanwatch.models import SourceOutcome
+from connectors.http import Fetcher
+from flows.poll import Extractor, PollContext, WarehouseGate, poll_source
+from warehouse.locks import file_lock
+from warehouse.store import SourceState
+
+
+def run_logger() -> logging.Logger | logging.LoggerAdapter:  # type: ignore[type-arg]
+    """Prefect's run logger inside a run, a plain logger outside (tests of the plain functions)."""
+    from prefect.exceptions import MissingContextError
+    from prefect.logging import get_run_logger
+
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return logging.getLogger("balkanwatch.ingest")
+
+
+@dataclass
+class SourceReport:
+    name: str
+    ok: bool
+    not_modified: bool
+    listed: int
+    new_articles: int
+    item_errors: int
+    error: str | None
+    next_poll_at: str
+
+
+@dataclass
+class IngestSummary:
+    run_id: str
+    status: str                      # completed | skipped
+    sources_polled: int = 0
+    sources_failed: int = 0
+    new_articles: int = 0
+    item_errors: int = 0
+    sources: list[SourceReport] = field(default_factory=list)
+    new: list[dict[str, Any]] = field(default_factory=list)   # title, source, published_at, url
+    note: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@task(name="plan", cache_policy=NO_CACHE)
+async def plan(gate: WarehouseGate, config: Config, run_id: str, flow_run_id: str | None,
+               force: bool) -> list[SourceState]:
+    """Sync the config's sources into the warehouse, open the run, and pick the sources that are due."""
+    async with gate.open() as wh:
+        wh.sync_sources(config.sources, config.ingest.poll_minutes)
+        wh.start_run(run_id, flow_run_id)
+        states = wh.source_states()
+    now = datetime.now(UTC).replace(tzinfo=None)
+    return [s for s in states.values() if force or is_due(s.next_poll_at, now)]
+
+
+@task(name="poll-source", task_run_name="poll {state.name}", cache_policy=NO_CACHE)
+async def poll_and_load(ctx: PollContext, gate: WarehouseGate, state: SourceState, run_id: str) -> SourceReport:
+    """Poll one source and commit what it brought, with its health, in one transaction."""
+    cfg = ctx.config
+    src = next(s for s in cfg.sources if s.name == state.name)
+    outcome, failed = await poll_source(ctx, state, urls=src.urls, language=src.language or None)
+    now = datetime.now(UTC)
+    when, failures = next_poll(now, ok=outcome.ok, failures_before=state.consecutive_failures,
+                               poll_minutes=state.poll_minutes, max_backoff_minutes=cfg.ingest.max_backoff_minutes,
+                               retry_after=outcome.retry_after, gone=outcome.gone)
+    async with gate.open() as wh:
+        new = wh.record_outcome(outcome, run_id, now=now, next_poll_at=when, failures=failures, failed_items=failed)
+    _log_outcome(outcome, new)
+    return SourceReport(name=state.name, ok=outcome.ok, not_modified=outcome.not_modified,
+                        listed=outcome.items_listed, new_articles=new, item_errors=len(failed),
+                        error=outcome.error, next_poll_at=when.isoformat(timespec="seconds"))
+
+
+def _log_outcome(o: SourceOutcome, new: int) -> None:
+    logger = run_logger()
+    if not o.ok:
+        logger.warning("source %s failed (%s): %s", o.source, o.error_kind, o.error)
+    elif o.not_modified:
+        logger.info("source %s not modified", o.source)
+    else:
+        logger.info("source %s: %d listed, %d new articles, %d item errors%s", o.source, o.items_listed, new,
+                    o.item_errors, f" (warning: {o.warning})" if o.warning else "")
+
+
+async def _poll_all(config: Config, gate: WarehouseGate, due: list[SourceState], run_id: str,
+                    in_flow: bool) -> list[SourceReport]:
+    extractor = Extractor(config.ingest.extract_workers or os.cpu_count() or 1)
+    extractor.warm()
+    try:
+        async with Fetcher(config.fetch) as fetcher:
+            ctx = PollContext(config=config, fetcher=fetcher, extractor=extractor, known_ids=gate.known_ids)
+            poll = poll_and_load if in_flow else poll_and_load.fn
+            return list(await asyncio.gather(*(poll(ctx, gate, s, run_id) for s in due)))
+    finally:
+        extractor.close()
+
+
+@task(name="finish", cache_policy=NO_CACHE)
+async def finish(gate: WarehouseGate, summary: IngestSummary, artifacts: bool = True) -> IngestSummary:
+    """Close the run, refresh the full-text index, publish the artifacts."""
+    async with gate.open() as wh:
+        wh.finish_run(summary.run_id, polled=summary.sources_polled, failed=summary.sources_failed,
+                      new_articles=summary.new_articles, item_errors=summary.item_errors)
+        if summary.new_articles:
+            wh.rebuild_fts()
+        summary.new = wh.rows(
+            """SELECT title, source, published_at, url FROM articles WHERE run_id = ?
+               ORDER BY published_at DESC NULLS LAST LIMIT 200""", [summary.run_id])
+        health = wh.source_health()
+    if artifacts:
+        await publish_artifacts(summary, health)
+    return summary
+
+
+async def publish_artifacts(summary: IngestSummary, health: list[dict[str, Any]]) -> None:
+    """Markdown summary, table of new articles, source-health table (visible in the Prefect UI)."""
+    from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
+
+    failed = [s for s in summary.sources if not s.ok]
+    lines = [f"# Ingest run `{summary.run_id}`", "",
+             f"- sources polled: **{summary.sources_polled}** (failed: **{summary.sources_failed}**)",
+             f"- new articles: **{summary.new_articles}**", f"- page errors: **{summary.item_errors}**", ""]
+    if failed:
+        lines += ["## Errors", "", "| source | error | next poll |", "|---|---|---|"]
+        lines += [f"| {s.name} | {(s.error or '').replace('|', '/')[:300]} | {s.next_poll_at} |" for s in failed]
+    await acreate_markdown_artifact("\n".join(lines), key="ingest-summary", description="Ingest run summary")
+    await acreate_table_artifact([{k: str(v) if v is not None else "" for k, v in row.items()} for row in summary.new]
+                          or [{"title": "(no new articles)", "source": "", "published_at": "", "url": ""}],
+                          key="new-articles", description="Articles that landed in this run")
+    cols = ("name", "health", "consecutive_failures", "last_success_at", "last_error", "next_poll_at", "articles")
+    await acreate_table_artifact([{c: str(row[c]) if row[c] is not None else "" for c in cols} for row in health]
+                          or [{c: "" for c in cols}], key="source-health", description="Health of every source")
+
+
+def _in_flow() -> bool:
+    from prefect.context import FlowRunContext
+
+    return FlowRunContext.get() is not None
+
+
+@flow(name="ingest", description="Poll due sources and load new articles into the warehouse.")
+async def ingest(config_path: str, force: bool = False) -> dict[str, Any]:
+    """One ingest cycle for the config at `config_path`; returns the IngestSummary as a dict."""
+    from prefect.runtime import flow_run
+
+    config = load_config(config_path)
+    summary = await run_ingest(config, force=force, flow_run_id=str(flow_run.id) if flow_run.id else None)
+    return summary.as_dict()
+
+
+async def run_ingest(config: Config, *, force: bool = False, flow_run_id: str | None = None) -> IngestSummary:
+    """The body of the flow: plan, poll every due source concurrently, finish."""
+    logger = run_logger()
+    in_flow = _in_flow()
+    run_id = flow_run_id or uuid.uuid4().hex
+    path = config.warehouse_path
+    gate = WarehouseGate(path, config.warehouse.lock_timeout)
+    run_lock = path.with_name(path.name + ".ingest.lock")
+    try:
+        with file_lock(Path(run_lock), exclusive=True, timeout=config.warehouse.lock_timeout, what="ingest run"):
+            due = await (plan if in_flow else plan.fn)(gate, config, run_id, flow_run_id, force)
+            logger.info("%d of %d sources due", len(due), len(config.sources))
+            reports = await _poll_all(config, gate, due, run_id, in_flow) if due else []
+            summary = IngestSummary(
+                run_id=run_id, status="completed", sources_polled=len(reports),
+                sources_failed=sum(not r.ok for r in reports), new_articles=sum(r.new_articles for r in reports),
+                item_errors=sum(r.item_errors for r in reports), sources=reports)
+            return await (finish if in_flow else finish.fn)(gate, summary, in_flow)
+    except WarehouseBusyError as exc:
+        logger.warning("skipped: %s", exc)
+        return IngestSummary(run_id=run_id, status="skipped", note=str(exc))

@@ -1,0 +1,208 @@
+"""Polling one source: listing → new items → pages → extraction. Plain async code, run by the ingest flow.
+
+Nothing here decides policy (that is balkanwatch.health) or writes SQL (that is warehouse.Warehouse);
+it only sequences the connectors and hands a `SourceOutcome` back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from balkanwatch.config import Config
+from balkanwatch.errors import BalkanwatchError, FetchError
+from balkanwatch.models import ExtractedArticle, FeedItem, FetchLog, FetchResult, ParsedListing, SourceOutcome
+from balkanwatch.urls import article_id
+from connectors.extract import PageJob, safe_extract
+from connectors.feeds import parse_feed, parse_sitemap
+from connectors.http import Fetcher
+from warehouse import Warehouse
+from warehouse.store import SourceState
+
+log = logging.getLogger("balkanwatch.poll")
+KnownIds = Callable[[Sequence[str]], Awaitable[set[str]]]
+
+
+def _warm() -> str:
+    """Import trafilatura in a worker ahead of the first page."""
+    from connectors.extract import extractor_version
+
+    return extractor_version()
+
+
+class Extractor:
+    """A pool of worker processes running trafilatura (CPU-bound); `workers=0` extracts inline."""
+
+    def __init__(self, workers: int) -> None:
+        self.pool = (ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+                     if workers > 0 else None)
+
+    def warm(self) -> None:
+        if self.pool:
+            for _ in range(self.pool._max_workers):
+                self.pool.submit(_warm)
+
+    async def extract(self, job: PageJob) -> ExtractedArticle | str:
+        if self.pool is None:
+            return safe_extract(job)
+        return await asyncio.get_running_loop().run_in_executor(self.pool, safe_extract, job)
+
+    def close(self) -> None:
+        if self.pool:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+class WarehouseGate:
+    """Short, serialised warehouse sessions for one process (DuckDB: one writer per file)."""
+
+    def __init__(self, path: Path, lock_timeout: float) -> None:
+        self.path, self.lock_timeout = path, lock_timeout
+        self._lock = asyncio.Lock()
+
+    @asynccontextmanager
+    async def open(self) -> AsyncIterator[Warehouse]:
+        async with self._lock:
+            with Warehouse.open(self.path, lock_timeout=self.lock_timeout) as wh:
+                yield wh
+
+    async def known_ids(self, ids: Sequence[str]) -> set[str]:
+        async with self.open() as wh:
+            return wh.known_ids(ids)
+
+
+def _log_ok(source: str, r: FetchResult) -> FetchLog:
+    return FetchLog(source=source, url=r.url, final_url=r.final_url, status=r.status, started_at=r.fetched_at,
+                    elapsed_ms=r.elapsed_ms, bytes=len(r.body), not_modified=r.not_modified, error=None, error_kind=None)
+
+
+def _log_err(source: str, url: str, exc: BalkanwatchError, started: datetime) -> FetchLog:
+    status = getattr(exc, "status", None)
+    elapsed = (datetime.now(UTC) - started).total_seconds() * 1000
+    return FetchLog(source=source, url=url, final_url=None, status=status, started_at=started, elapsed_ms=elapsed,
+                    bytes=0, not_modified=False, error=str(exc), error_kind=exc.kind)
+
+
+@dataclass
+class PollContext:
+    """What every source poll in one run shares."""
+
+    config: Config
+    fetcher: Fetcher
+    extractor: Extractor
+    known_ids: KnownIds
+    claimed: set[str] = field(default_factory=set)   # article ids taken by another source in this run
+
+
+@dataclass
+class _Acc:
+    fetches: list[FetchLog] = field(default_factory=list)
+    articles: list[ExtractedArticle] = field(default_factory=list)
+    failed: list[tuple[str, str, str, str]] = field(default_factory=list)
+
+
+async def _listing(ctx: PollContext, state: SourceState, urls: Sequence[str], acc: _Acc
+                   ) -> tuple[ParsedListing | None, FetchResult | None]:
+    """Fetch and parse the source's listing; (None, result) when it has not changed."""
+    if state.kind == "urls":
+        return ParsedListing(items=tuple(FeedItem(link=u) for u in urls)), None
+    started = datetime.now(UTC)
+    try:
+        result = await ctx.fetcher.fetch(state.location, etag=state.etag, last_modified=state.last_modified)
+    except FetchError as exc:
+        acc.fetches.append(_log_err(state.name, state.location, exc, started))
+        raise
+    unchanged = result.not_modified or (state.body_hash is not None and result.body_hash == state.body_hash)
+    acc.fetches.append(_log_ok(state.name, result) if not unchanged else
+                       FetchLog(**{**_log_ok(state.name, result).__dict__, "not_modified": True}))
+    if unchanged:
+        return None, result
+    if state.kind == "feed":
+        return parse_feed(result.body, result.final_url, result.content_type), result
+    return await _sitemap(ctx, state, result, acc), result
+
+
+async def _sitemap(ctx: PollContext, state: SourceState, root: FetchResult, acc: _Acc) -> ParsedListing:
+    """A sitemap with its child sitemaps followed breadth-first, to ingest.max_sitemap_depth."""
+    listing, children = parse_sitemap(root.body, root.final_url)
+    items = list(listing.items)
+    depth, seen = 0, {root.final_url}
+    while children and depth < ctx.config.ingest.max_sitemap_depth:
+        depth += 1
+        next_children: list[str] = []
+        for child in children:
+            if child in seen:
+                continue
+            seen.add(child)
+            started = datetime.now(UTC)
+            try:
+                r = await ctx.fetcher.fetch(child)
+                acc.fetches.append(_log_ok(state.name, r))
+                sub, grand = parse_sitemap(r.body, r.final_url)
+            except BalkanwatchError as exc:
+                acc.fetches.append(_log_err(state.name, child, exc, started))
+                continue
+            items.extend(sub.items)
+            next_children.extend(grand)
+        children = tuple(next_children)
+    items.sort(key=lambda i: i.published or datetime.min.replace(tzinfo=UTC), reverse=True)
+    return ParsedListing(items=tuple(dict((i.link, i) for i in items).values()))
+
+
+async def _page(ctx: PollContext, state: SourceState, item: FeedItem, language: str | None, acc: _Acc) -> None:
+    """Fetch and extract one listed page; failures are recorded on the item, not raised."""
+    art_id = article_id(item.link)
+    started = datetime.now(UTC)
+    try:
+        r = await ctx.fetcher.fetch(item.link)
+    except FetchError as exc:
+        acc.fetches.append(_log_err(state.name, item.link, exc, started))
+        acc.failed.append((art_id, item.link, str(exc), exc.kind))
+        return
+    acc.fetches.append(_log_ok(state.name, r))
+    job = PageJob(source=state.name, url=item.link, final_url=r.final_url, body=r.body, encoding=r.encoding,
+                  fetched_at=r.fetched_at, item=item, source_language=language)
+    extracted = await ctx.extractor.extract(job)
+    if isinstance(extracted, str):
+        acc.failed.append((art_id, item.link, extracted, "extract"))
+    else:
+        acc.articles.append(extracted)
+
+
+async def poll_source(ctx: PollContext, state: SourceState, *, urls: Sequence[str] = (),
+                      language: str | None = None) -> tuple[SourceOutcome, list[tuple[str, str, str, str]]]:
+    """Poll one source; never raises for the source's own faults (they come back in the outcome)."""
+    acc = _Acc()
+    try:
+        listing, result = await _listing(ctx, state, urls, acc)
+    except BalkanwatchError as exc:
+        gone = getattr(exc, "status", None) in (404, 410)
+        return SourceOutcome(source=state.name, ok=False, fetches=tuple(acc.fetches), error=str(exc),
+                             error_kind=exc.kind, retry_after=getattr(exc, "retry_after", None), gone=gone), []
+    validators = {"etag": result.etag, "last_modified": result.last_modified,
+                  "body_hash": result.body_hash} if result and not result.not_modified else {}
+    if listing is None:
+        return SourceOutcome(source=state.name, ok=True, not_modified=True, fetches=tuple(acc.fetches),
+                             **validators), []
+    ids = {article_id(i.link): i for i in listing.items}
+    known = await ctx.known_ids(list(ids))
+    fresh = [(aid, i) for aid, i in ids.items() if aid not in known and aid not in ctx.claimed]
+    truncated = len(fresh) > ctx.config.ingest.max_items_per_source
+    fresh = fresh[: ctx.config.ingest.max_items_per_source]
+    ctx.claimed.update(aid for aid, _ in fresh)
+    await asyncio.gather(*(_page(ctx, state, item, language, acc) for _, item in fresh))
+    if truncated or acc.failed:
+        validators = {}   # keep the old validators so the next poll lists the rest / retries the failures
+    if state.kind == "urls" and fresh and not acc.articles:
+        first = acc.failed[0]
+        return SourceOutcome(source=state.name, ok=False, fetches=tuple(acc.fetches), error=first[2],
+                             error_kind=first[3], items_listed=len(ids)), acc.failed
+    return SourceOutcome(source=state.name, ok=True, items_listed=len(ids), articles=tuple(acc.articles),
+                         fetches=tuple(acc.fetches), item_errors=len(acc.failed), warning=listing.warning,
+                         **validators), acc.failed

@@ -1,0 +1,87 @@
+"""Shared fixtures: loopback HTTP servers, config files in tmp_path, one Prefect test server per session."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_HOME", str(Path(__file__).resolve().parent.parent / ".prefect" / "test-home"))
+
+from balkanwatch.devserver import LoopbackServer  # noqa: E402
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[LoopbackServer]:
+    """A real HTTP server on 127.0.0.1 serving tmp_path/site (files) plus any routes a test adds."""
+    root = tmp_path / "site"
+    root.mkdir()
+    with LoopbackServer(root) as srv:
+        yield srv
+
+
+@pytest.fixture
+def write_config(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Write a config for loopback servers (private networks allowed, no politeness delay)."""
+    def write(sources: str, extra: str = "") -> Path:
+        path = tmp_path / "balkanwatch.toml"
+        path.write_text(textwrap.dedent(f"""
+            [warehouse]
+            path = "wh.duckdb"
+            lock_timeout = 30
+
+            [fetch]
+            allow_private_networks = true
+            per_host_concurrency = 4
+            per_host_delay = 0.0
+            retries = 1
+            backoff_base = 0.01
+            timeout = 5
+
+            [ingest]
+            extract_workers = 1
+            {extra}
+            """) + textwrap.dedent(sources), encoding="utf-8")
+        return path
+    return write
+
+
+@pytest.fixture(scope="session")
+def prefect_server() -> Iterator[None]:
+    """One real Prefect API server for the whole session (prefect_test_harness)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+def toml_sources(sources: list[dict]) -> str:
+    """[[sources]] blocks for a list of dicts (JSON strings are valid TOML strings)."""
+    import json
+
+    return "\n".join("[[sources]]\n" + "\n".join(f"{k} = {json.dumps(v)}" for k, v in s.items()) + "\n"
+                     for s in sources)
+
+
+@pytest.fixture
+def corpus(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """The seed corpus on four loopback sites: yields (sources, articles, servers by slug)."""
+    from balkanwatch.corpus import SITES, build_corpus
+
+    root = tmp_path / "sites"
+    servers = {}
+    for site in SITES:
+        (root / site.slug).mkdir(parents=True)
+        servers[site.slug] = LoopbackServer(root / site.slug).start()
+    try:
+        sources, articles = build_corpus(root, {k: s.base for k, s in servers.items()})
+        yield sources, articles, servers
+    finally:
+        for s in servers.values():
+            s.stop()

@@ -1,0 +1,79 @@
+from pathlib import Path
+
+import pytest
+
+from balkanwatch.config import load_config, parse_config, settings_reference
+from balkanwatch.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_contract_example_parses(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text("""
+[warehouse]
+path = "data/balkanwatch.duckdb"     # relative to the config file
+
+[fetch]
+allow_private_networks = false
+per_host_concurrency = 2
+per_host_delay = 1.0
+
+[[sources]]
+name = "Example feed"
+feed = "https://example.org/feed.xml"
+
+[[sources]]
+name = "Example pages"
+urls = ["https://example.org/a.html"]
+
+[[sources]]
+name = "Example sitemap"
+sitemap = "https://example.org/sitemap.xml"
+""")
+    cfg = load_config(path)
+    assert cfg.warehouse_path == tmp_path / "data" / "balkanwatch.duckdb"
+    assert [s.kind for s in cfg.sources] == ["feed", "urls", "sitemap"]
+    assert cfg.fetch.allow_private_networks is False
+
+
+def test_private_networks_refused_by_default() -> None:
+    assert parse_config({}, Path(".")).fetch.allow_private_networks is False
+
+
+@pytest.mark.parametrize("data, key", [
+    ({"fetch": {"per_host_delay_s": 1}}, "fetch.per_host_delay_s"),
+    ({"bogus": {}}, "bogus"),
+    ({"sources": [{"name": "x", "feed": "https://a.org/f", "colour": "red"}]}, "sources[0].colour"),
+    ({"sources": [{"name": "x", "feed": "ftp://a.org/f"}]}, "sources[0]"),
+    ({"sources": [{"name": "x", "feed": "https://a.org/f", "urls": ["https://a.org/b"]}]}, "exactly one"),
+    ({"sources": [{"feed": "https://a.org/f"}]}, "sources[0].name"),
+    ({"fetch": {"timeout": "fast"}}, "fetch.timeout"),
+    ({"fetch": {"per_host_concurrency": -1}}, "fetch.per_host_concurrency"),
+    ({"sources": [{"name": "x", "feed": "https://a.org/f"}, {"name": "x", "feed": "https://b.org/f"}]}, "duplicate"),
+])
+def test_bad_config_names_the_key(data: dict, key: str) -> None:
+    with pytest.raises(ConfigError, match=key.replace("[", r"\[").replace("]", r"\]")):
+        parse_config(data, Path("."))
+
+
+def test_shipped_default_config_is_valid() -> None:
+    cfg = load_config(ROOT / "balkanwatch" / "default.toml")
+    assert len(cfg.sources) >= 8
+    assert any("KFOR" in s.location for s in cfg.sources)
+
+
+def test_every_setting_is_documented_in_the_readme() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    missing = [key for key, *_ in settings_reference() if f"`{key}`" not in readme]
+    assert not missing, f"settings missing from README's configuration reference: {missing}"
+
+
+def test_every_cli_command_is_documented_in_the_readme() -> None:
+    from balkanwatch.cli import build_parser
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    missing = [name for name in sub.choices if f"balkanwatch {name}" not in readme and f"`{name}`" not in readme]
+    assert not missing, f"commands missing from the README: {missing}"

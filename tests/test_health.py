@@ -1,0 +1,31 @@
+from datetime import datetime, timedelta
+
+from balkanwatch.health import is_due, next_poll
+
+NOW = datetime(2026, 11, 1, 12, 0)
+
+
+def test_success_resets_and_schedules_interval() -> None:
+    when, failures = next_poll(NOW, ok=True, failures_before=5, poll_minutes=10, max_backoff_minutes=360)
+    assert (when, failures) == (NOW + timedelta(minutes=10), 0)
+
+
+def test_backoff_is_graded_capped_and_never_disables() -> None:
+    waits, failures = [], 0
+    for _ in range(12):
+        when, failures = next_poll(NOW, ok=False, failures_before=failures, poll_minutes=10, max_backoff_minutes=360)
+        waits.append((when - NOW).total_seconds() / 60)
+    assert waits[:6] == [10, 20, 40, 80, 160, 320]
+    assert max(waits) == 360 and waits[-1] == 360      # capped, and still scheduled: never disabled
+    assert failures == 12
+
+
+def test_retry_after_and_gone() -> None:
+    when, _ = next_poll(NOW, ok=False, failures_before=0, poll_minutes=10, max_backoff_minutes=360, retry_after=7200)
+    assert when == NOW + timedelta(hours=2)
+    when, _ = next_poll(NOW, ok=False, failures_before=0, poll_minutes=10, max_backoff_minutes=360, gone=True)
+    assert when == NOW + timedelta(minutes=40)
+
+
+def test_is_due() -> None:
+    assert is_due(None, NOW) and is_due(NOW, NOW) and not is_due(NOW + timedelta(seconds=1), NOW)

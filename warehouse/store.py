@@ -1,0 +1,376 @@
+"""`Warehouse`: the one class that talks to DuckDB.
+
+Writers hold an exclusive file lock (`<db>.lock`) for the length of a `with Warehouse.open(...)` block and
+keep those blocks short (plan, load one source, finish), so readers such as `balkanwatch sql` are never
+locked out for a whole run. Every duckdb.Error is wrapped in WarehouseError with the cause kept.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from balkanwatch.errors import WarehouseError
+from balkanwatch.models import ExtractedArticle, SourceOutcome
+from warehouse.locks import file_lock
+
+SCHEMA_VERSION = 1
+MAX_ITEM_ATTEMPTS = 3   # a listed page that failed this often is not fetched again (the row says why)
+FTS_FIELDS = ("title", "text")
+
+
+def fts_extension_path() -> str:
+    """The FTS extension shipped by the duckdb-extension-fts wheel (no download at run time)."""
+    import duckdb_extension_fts
+
+    base = Path(duckdb_extension_fts.__file__).parent / "extensions" / f"v{duckdb.__version__}"
+    return str(base / "fts.duckdb_extension")
+
+
+def utc_naive(when: datetime | None) -> datetime | None:
+    """Aware → naive UTC, as stored; naive values are taken to be UTC already."""
+    if when is None:
+        return None
+    return when.astimezone(UTC).replace(tzinfo=None) if when.tzinfo else when
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class SourceState:
+    """A source row as the planner needs it."""
+
+    name: str
+    kind: str
+    location: str
+    poll_minutes: float
+    etag: str | None
+    last_modified: str | None
+    body_hash: str | None
+    consecutive_failures: int
+    next_poll_at: datetime | None
+
+
+ARTICLE_SCHEMA = pa.schema([
+    ("article_id", pa.string()), ("url", pa.string()), ("canonical_url", pa.string()),
+    ("final_url", pa.string()), ("source", pa.string()), ("feed_guid", pa.string()), ("title", pa.string()),
+    ("author", pa.string()), ("published_at", pa.timestamp("us")), ("published_from", pa.string()),
+    ("fetched_at", pa.timestamp("us")), ("language", pa.string()), ("site_name", pa.string()),
+    ("text", pa.string()), ("content_hash", pa.string()), ("extractor_version", pa.string()),
+    ("run_id", pa.string()),
+])
+RAW_SCHEMA = pa.schema([
+    ("article_id", pa.string()), ("url", pa.string()), ("final_url", pa.string()),
+    ("fetched_at", pa.timestamp("us")), ("encoding", pa.string()), ("html_zlib", pa.binary()),
+    ("bytes", pa.int32()),
+])
+FETCH_SCHEMA = pa.schema([
+    ("run_id", pa.string()), ("source", pa.string()), ("url", pa.string()), ("final_url", pa.string()),
+    ("status", pa.int32()), ("started_at", pa.timestamp("us")), ("elapsed_ms", pa.float64()),
+    ("bytes", pa.int64()), ("not_modified", pa.bool_()), ("error", pa.string()), ("error_kind", pa.string()),
+])
+
+
+def _article_row(a: ExtractedArticle, run_id: str) -> dict[str, Any]:
+    return {
+        "article_id": a.article_id, "url": a.url, "canonical_url": a.canonical_url, "final_url": a.final_url,
+        "source": a.source, "feed_guid": a.feed_guid, "title": a.title, "author": a.author,
+        "published_at": utc_naive(a.published_at), "published_from": a.published_from,
+        "fetched_at": utc_naive(a.fetched_at), "language": a.language, "site_name": a.site_name,
+        "text": a.text, "content_hash": a.content_hash, "extractor_version": a.extractor_version, "run_id": run_id,
+    }
+
+
+class Warehouse:
+    """Owns one DuckDB file. Use `Warehouse.open(path)` (writer) or `Warehouse.open(path, read_only=True)`."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: Path, read_only: bool) -> None:
+        self.con, self.path, self.read_only = con, path, read_only
+
+    # -- opening ---------------------------------------------------------------------------------------
+    @classmethod
+    @contextmanager
+    def open(cls, path: str | Path, *, read_only: bool = False, lock_timeout: float = 600.0) -> Iterator[Warehouse]:
+        """Open under the file lock; a writer also migrates. Readers get a sandboxed read-only connection."""
+        path = Path(path)
+        if read_only and not path.exists():
+            raise WarehouseError(f"no warehouse at {path} (run `balkanwatch ingest` first)")
+        lock = path.with_name(path.name + ".lock")
+        with file_lock(lock, exclusive=not read_only, timeout=lock_timeout, what="warehouse"):
+            wh = cls(cls._connect(path, read_only), path, read_only)
+            try:
+                if not read_only:
+                    wh.migrate()
+                yield wh
+            finally:
+                wh.con.close()
+
+    @staticmethod
+    def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+        config = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+        try:
+            if not read_only:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            con = duckdb.connect(str(path), read_only=read_only, config=config)
+            con.execute(f"LOAD '{fts_extension_path()}'")
+            if read_only:
+                # The analyst's SQL runs here: no file access, no ATTACH, no INSTALL, settings frozen.
+                con.execute("SET enable_external_access = false")
+                con.execute("SET lock_configuration = true")
+            return con
+        except duckdb.Error as exc:
+            raise WarehouseError(f"cannot open warehouse {path}: {exc}") from exc
+        except OSError as exc:
+            raise WarehouseError(f"cannot open warehouse {path}: {exc}") from exc
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        try:
+            self.con.execute("BEGIN TRANSACTION")
+            yield
+            self.con.execute("COMMIT")
+        except BaseException as exc:
+            try:
+                self.con.execute("ROLLBACK")
+            except duckdb.Error:
+                pass
+            if isinstance(exc, duckdb.Error):
+                raise WarehouseError(f"warehouse write failed: {exc}") from exc
+            raise
+
+    def _exec(self, sql: str, params: Sequence[Any] | None = None) -> duckdb.DuckDBPyConnection:
+        try:
+            return self.con.execute(sql, params)
+        except duckdb.Error as exc:
+            raise WarehouseError(f"{exc}") from exc
+
+    # -- schema ----------------------------------------------------------------------------------------
+    def version(self) -> int:
+        exists = self._exec("SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'").fetchone()
+        if not exists or not exists[0]:
+            return 0
+        row = self._exec("SELECT max(version) FROM schema_version").fetchone()
+        return int(row[0] or 0) if row else 0
+
+    @staticmethod
+    def migrations() -> list[tuple[int, str]]:
+        """(version, sql) of every migration file, ascending."""
+        folder = resources.files("warehouse") / "migrations"
+        found = []
+        for entry in folder.iterdir():
+            if m := re.match(r"(\d{3})_.*\.sql$", entry.name):
+                found.append((int(m.group(1)), entry.read_text(encoding="utf-8")))
+        return sorted(found)
+
+    def migrate(self) -> int:
+        """Create the schema in a new file, or apply the missing migrations; returns the version."""
+        current = self.version()
+        if current == 0:
+            with self.transaction():
+                self.con.execute((resources.files("warehouse") / "schema.sql").read_text(encoding="utf-8"))
+                self.con.execute("INSERT INTO schema_version VALUES (?, ?)", [SCHEMA_VERSION, utcnow()])
+            return SCHEMA_VERSION
+        if current > SCHEMA_VERSION:
+            raise WarehouseError(f"{self.path} has schema version {current}; this balkanwatch knows {SCHEMA_VERSION}")
+        for version, sql in self.migrations():
+            if current < version <= SCHEMA_VERSION:
+                with self.transaction():
+                    self.con.execute(sql)
+                    self.con.execute("INSERT INTO schema_version VALUES (?, ?)", [version, utcnow()])
+        return self.version()
+
+    # -- sources ---------------------------------------------------------------------------------------
+    def sync_sources(self, sources: Sequence[Any], default_poll_minutes: float) -> None:
+        """Make the sources table match the config (new rows added, settings updated, removed ones flagged)."""
+        with self.transaction():
+            self.con.execute("UPDATE sources SET in_config = false")
+            for s in sources:
+                self.con.execute(
+                    """INSERT INTO sources (name, kind, location, language, poll_minutes, in_config)
+                       VALUES (?, ?, ?, ?, ?, true)
+                       ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, location = excluded.location,
+                         language = excluded.language, poll_minutes = excluded.poll_minutes, in_config = true""",
+                    [s.name, s.kind, s.location, s.language or None, s.poll_minutes or default_poll_minutes])
+
+    def source_states(self) -> dict[str, SourceState]:
+        rows = self._exec(
+            """SELECT name, kind, location, poll_minutes, etag, last_modified, body_hash,
+                      consecutive_failures, next_poll_at FROM sources WHERE in_config""").fetchall()
+        return {r[0]: SourceState(*r) for r in rows}
+
+    def source_health(self) -> list[dict[str, Any]]:
+        return self.rows("SELECT * FROM source_health ORDER BY in_config DESC, name")
+
+    # -- items -----------------------------------------------------------------------------------------
+    def known_ids(self, ids: Sequence[str]) -> set[str]:
+        """Which of these article ids are stored already, or failed too often to try again."""
+        if not ids:
+            return set()
+        rows = self._exec(
+            """SELECT article_id FROM articles WHERE article_id IN (SELECT unnest(?))
+               UNION SELECT article_id FROM failed_items WHERE attempts >= ? AND article_id IN (SELECT unnest(?))""",
+            [list(ids), MAX_ITEM_ATTEMPTS, list(ids)]).fetchall()
+        return {r[0] for r in rows}
+
+    # -- runs ------------------------------------------------------------------------------------------
+    def start_run(self, run_id: str, flow_run_id: str | None) -> None:
+        with self.transaction():
+            # A run left 'running' by a killed process is marked crashed: the warehouse has only what it committed.
+            self.con.execute("UPDATE runs SET status = 'crashed' WHERE status = 'running'")
+            self.con.execute("INSERT INTO runs (run_id, flow_run_id, started_at, status) VALUES (?, ?, ?, 'running')",
+                             [run_id, flow_run_id, utcnow()])
+
+    def finish_run(self, run_id: str, *, polled: int, failed: int, new_articles: int, item_errors: int) -> None:
+        with self.transaction():
+            self.con.execute(
+                """UPDATE runs SET finished_at = ?, status = 'completed', sources_polled = ?, sources_failed = ?,
+                   new_articles = ?, item_errors = ? WHERE run_id = ?""",
+                [utcnow(), polled, failed, new_articles, item_errors, run_id])
+
+    # -- loading ---------------------------------------------------------------------------------------
+    def record_outcome(self, outcome: SourceOutcome, run_id: str, *, now: datetime, next_poll_at: datetime,
+                       failures: int, failed_items: Sequence[tuple[str, str, str, str]] = ()) -> int:
+        """Store one source's poll in one transaction: articles, raw pages, fetch log, failures, health.
+
+        Returns the number of articles that were new. Idempotent: known article ids are left untouched.
+        """
+        arts = list(outcome.articles)
+        with self.transaction():
+            before = self.con.execute("SELECT count(*) FROM articles").fetchone()[0]  # type: ignore[index]
+            if arts:
+                batch = pa.Table.from_pylist([_article_row(a, run_id) for a in arts], schema=ARTICLE_SCHEMA)
+                raws = pa.Table.from_pylist(
+                    [{"article_id": a.article_id, "url": a.url, "final_url": a.final_url,
+                      "fetched_at": utc_naive(a.fetched_at), "encoding": a.encoding or "utf-8",
+                      "html_zlib": a.raw_html, "bytes": len(zlib.decompress(a.raw_html)) if a.raw_html else 0}
+                     for a in arts], schema=RAW_SCHEMA)
+                self.con.register("new_articles_batch", batch)
+                self.con.register("new_raw_batch", raws)
+                self.con.execute("INSERT INTO articles BY NAME SELECT * FROM new_articles_batch ON CONFLICT DO NOTHING")
+                self.con.execute("INSERT INTO raw_pages BY NAME SELECT * FROM new_raw_batch ON CONFLICT DO NOTHING")
+                self.con.execute("DELETE FROM failed_items WHERE article_id IN (SELECT article_id FROM new_articles_batch)")
+                self.con.unregister("new_articles_batch")
+                self.con.unregister("new_raw_batch")
+            if outcome.fetches:
+                logs = pa.Table.from_pylist(
+                    [{"run_id": run_id, "source": f.source, "url": f.url, "final_url": f.final_url, "status": f.status,
+                      "started_at": utc_naive(f.started_at), "elapsed_ms": f.elapsed_ms, "bytes": f.bytes,
+                      "not_modified": f.not_modified, "error": f.error, "error_kind": f.error_kind}
+                     for f in outcome.fetches], schema=FETCH_SCHEMA)
+                self.con.register("fetch_batch", logs)
+                self.con.execute("INSERT INTO fetches BY NAME SELECT * FROM fetch_batch")
+                self.con.unregister("fetch_batch")
+            for art_id, url, error, kind in failed_items:
+                self.con.execute(
+                    """INSERT INTO failed_items VALUES (?, ?, ?, ?, ?, 1, ?)
+                       ON CONFLICT (article_id) DO UPDATE SET error = excluded.error, error_kind = excluded.error_kind,
+                         attempts = failed_items.attempts + 1, last_tried_at = excluded.last_tried_at""",
+                    [art_id, outcome.source, url, error, kind, utc_naive(now)])
+            new = self.con.execute("SELECT count(*) FROM articles").fetchone()[0] - before  # type: ignore[index]
+            self._update_health(outcome, now=utc_naive(now), next_poll_at=utc_naive(next_poll_at),
+                                failures=failures, new=new)
+        return int(new)
+
+    def _update_health(self, o: SourceOutcome, *, now: datetime | None, next_poll_at: datetime | None,
+                       failures: int, new: int) -> None:
+        if o.ok:
+            self.con.execute(
+                """UPDATE sources SET last_attempt_at = ?, last_success_at = ?, consecutive_failures = 0,
+                     next_poll_at = ?, last_warning = ?,
+                     etag = coalesce(?, etag), last_modified = coalesce(?, last_modified),
+                     body_hash = coalesce(?, body_hash),
+                     last_new_item_at = CASE WHEN ? > 0 THEN ? ELSE last_new_item_at END
+                   WHERE name = ?""",
+                [now, now, next_poll_at, o.warning, o.etag, o.last_modified, o.body_hash, new, now, o.source])
+        else:
+            self.con.execute(
+                """UPDATE sources SET last_attempt_at = ?, consecutive_failures = ?, next_poll_at = ?,
+                     last_error = ?, last_error_kind = ?, last_error_at = ? WHERE name = ?""",
+                [now, failures, next_poll_at, o.error, o.error_kind, now, o.source])
+
+    # -- search and reading ----------------------------------------------------------------------------
+    def rebuild_fts(self) -> None:
+        """Rebuild the BM25 index over title and text (DuckDB's FTS index does not update incrementally)."""
+        fields = ", ".join(f"'{f}'" for f in FTS_FIELDS)
+        self._exec(f"PRAGMA create_fts_index('articles', 'article_id', {fields}, stemmer = 'porter', "
+                   "strip_accents = 1, lower = 1, overwrite = 1)")
+
+    def has_fts(self) -> bool:
+        row = self._exec("SELECT count(*) FROM duckdb_schemas() WHERE schema_name = 'fts_main_articles'").fetchone()
+        return bool(row and row[0])
+
+    def search(self, query: str, limit: int = 20) -> list[dict[str, Any]]:
+        """Articles ranked by BM25 over title and text."""
+        if not self.has_fts():
+            return []
+        return self.rows(
+            """SELECT article_id, source, published_at, title, url, round(score, 3) AS score FROM (
+                 SELECT *, fts_main_articles.match_bm25(article_id, ?) AS score FROM articles)
+               WHERE score IS NOT NULL ORDER BY score DESC LIMIT ?""", [query, limit])
+
+    def rows(self, sql: str, params: Sequence[Any] | None = None) -> list[dict[str, Any]]:
+        cur = self._exec(sql, params)
+        cols = [d[0] for d in cur.description or []]
+        return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+    def query(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Run an analyst's SQL (on a read-only, sandboxed connection when opened read-only)."""
+        cur = self._exec(sql)
+        return [d[0] for d in cur.description or []], cur.fetchall()
+
+    def counts(self) -> dict[str, int]:
+        return {t: int(self._exec(f"SELECT count(*) FROM {t}").fetchone()[0])  # type: ignore[index]
+                for t in ("sources", "articles", "raw_pages", "fetches", "runs", "failed_items")}
+
+    def raw_pages(self, where_version_not: str | None = None) -> Iterator[tuple[str, str, str, str, bytes]]:
+        """(article_id, source, url, encoding, html bytes) of stored pages, optionally only stale extractions."""
+        sql = """SELECT a.article_id, a.source, a.url, r.encoding, r.html_zlib FROM raw_pages r
+                 JOIN articles a USING (article_id)"""
+        params: list[Any] = []
+        if where_version_not:
+            sql += " WHERE a.extractor_version <> ?"
+            params.append(where_version_not)
+        for art_id, source, url, enc, blob in self._exec(sql, params).fetchall():
+            yield art_id, source, url, enc, zlib.decompress(blob)
+
+    def update_extractions(self, arts: Sequence[ExtractedArticle]) -> int:
+        """Replace extracted fields after `reextract`; ids, fetch times and feed dates (unless the page has one) stay."""
+        with self.transaction():
+            for a in arts:
+                self.con.execute(
+                    """UPDATE articles SET title = ?, author = ?, canonical_url = ?, language = ?, site_name = ?,
+                       text = ?, content_hash = ?, extractor_version = ?,
+                       published_at = CASE WHEN ? = 'page' THEN ? ELSE published_at END,
+                       published_from = CASE WHEN ? = 'page' THEN 'page' ELSE published_from END
+                       WHERE article_id = ?""",
+                    [a.title, a.author, a.canonical_url, a.language, a.site_name, a.text, a.content_hash,
+                     a.extractor_version, a.published_from, utc_naive(a.published_at), a.published_from,
+                     a.article_id])
+        return len(arts)
+
+    def export_parquet(self, folder: str | Path) -> list[Path]:
+        """One Parquet file per table (raw pages excluded: they are large and binary)."""
+        out = Path(folder)
+        out.mkdir(parents=True, exist_ok=True)
+        written = []
+        for table in ("sources", "runs", "fetches", "articles", "failed_items"):
+            target = out / f"{table}.parquet"
+            arrow = self._exec(f"SELECT * FROM {table}").to_arrow_table()
+            import pyarrow.parquet as pq
+
+            pq.write_table(arrow, target)
+            written.append(target)
+        return written
+
