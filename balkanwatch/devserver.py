@@ -19,6 +19,7 @@ from typing import Any
 
 Route = Callable[[BaseHTTPRequestHandler], None]
 GZIP_MIN_BYTES = 512
+GZIP_LEVEL = 1   # nginx's default gzip_comp_level
 TYPES = {".xml": "application/xml", ".rss": "application/rss+xml", ".atom": "application/atom+xml",
          ".html": "text/html; charset=utf-8", ".txt": "text/plain; charset=utf-8", ".opml": "text/x-opml"}
 
@@ -66,7 +67,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_body(304, b"", {k: v for k, v in headers.items() if k in ("ETag", "Last-Modified")})
             return
         if "gzip" in self.headers.get("Accept-Encoding", "") and len(body) >= GZIP_MIN_BYTES:
-            body = gzip.compress(body, mtime=0)
+            body = gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
             headers["Content-Encoding"] = "gzip"
         self.send_body(200, body, headers)
 

@@ -87,6 +87,7 @@ class ExtractedArticle:
     final_url: str | None = None
     encoding: str | None = None
     raw_html: bytes = field(default=b"", repr=False)   # zlib-compressed original body
+    raw_bytes: int = 0                                  # size of the original body
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from collections import Counter
 
 CONTENT_HASH_VERSION = "v1"   # bump when normalise_for_hash changes; stored with every hash
 _WS = re.compile(r"\s+")
@@ -40,3 +41,23 @@ def content_hash(text: str) -> str:
     """Versioned hash of the normalised text: equal for texts that differ only in spacing or case."""
     key = paragraph_key(text)
     return f"{CONTENT_HASH_VERSION}:" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+
+
+_WORD = re.compile(r"\w+")
+
+
+def word_counts(text: str) -> Counter[str]:
+    """Bag of lowercased `\\w+` tokens (the WCXB tokenisation)."""
+    return Counter(_WORD.findall(text.lower()))
+
+
+def token_f1(pred: str, truth: str) -> float:
+    """Bag-of-words F1 between two texts; 1.0 when both are empty."""
+    p, t = word_counts(pred), word_counts(truth)
+    if not p and not t:
+        return 1.0
+    common = sum((p & t).values())
+    if not common:
+        return 0.0
+    precision, recall = common / sum(p.values()), common / sum(t.values())
+    return 2 * precision * recall / (precision + recall)

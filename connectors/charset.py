@@ -36,7 +36,7 @@ def _decodes(body: bytes, encoding: str) -> bool:
 
 
 def _is_multibyte_utf8(body: bytes) -> bool:
-    return _decodes(body, "utf-8") and any(b >= 0x80 for b in body)
+    return not body.isascii() and _decodes(body, "utf-8")
 
 
 def declared_encodings(body: bytes, content_type: str | None) -> list[str]:
@@ -56,7 +56,7 @@ def detect_encoding(body: bytes, content_type: str | None = None) -> str:
     for bom, name in _BOMS:
         if body.startswith(bom):
             return name
-    if not any(b >= 0x80 for b in body):
+    if body.isascii():
         return "utf-8"  # pure ASCII: any ASCII-compatible declaration gives the same text
     multibyte_utf8 = _is_multibyte_utf8(body)
     for enc in declared_encodings(body, content_type):

@@ -25,7 +25,7 @@ from prefect.cache_policies import NO_CACHE
 
 from balkanwatch.config import Config, load_config
 from balkanwatch.errors import WarehouseBusyError
-from balkanwatch.health import is_due, next_poll
+from balkanwatch.health import is_due, next_poll, should_rebuild_fts
 from balkanwatch.models import SourceOutcome
 from connectors.http import Fetcher
 from flows.poll import Extractor, PollContext, WarehouseGate, poll_source
@@ -132,7 +132,9 @@ async def finish(gate: WarehouseGate, summary: IngestSummary, artifacts: bool = 
     async with gate.open() as wh:
         wh.finish_run(summary.run_id, polled=summary.sources_polled, failed=summary.sources_failed,
                       new_articles=summary.new_articles, item_errors=summary.item_errors)
-        if summary.new_articles:
+        indexed, unindexed, built_at = wh.fts_coverage()
+        age = (datetime.now(UTC).replace(tzinfo=None) - built_at).total_seconds() / 60 if built_at else None
+        if should_rebuild_fts(indexed, unindexed, age):
             wh.rebuild_fts()
         summary.new = wh.rows(
             """SELECT title, source, published_at, url FROM articles WHERE run_id = ?

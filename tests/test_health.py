@@ -29,3 +29,13 @@ def test_retry_after_and_gone() -> None:
 
 def test_is_due() -> None:
     assert is_due(None, NOW) and is_due(NOW, NOW) and not is_due(NOW + timedelta(seconds=1), NOW)
+
+
+def test_fts_rebuild_policy() -> None:
+    from balkanwatch.health import should_rebuild_fts
+
+    assert should_rebuild_fts(0, 5, None)              # first build
+    assert not should_rebuild_fts(1000, 0, 500)        # nothing new
+    assert not should_rebuild_fts(1000, 10, 5)         # small tail, recent build: the fallback scan covers it
+    assert should_rebuild_fts(1000, 60, 5)             # tail ≥ 5%
+    assert should_rebuild_fts(1000, 1, 61)             # hourly while anything is unindexed

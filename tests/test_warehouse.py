@@ -127,3 +127,15 @@ def test_export_parquet(wh: Warehouse, tmp_path: Path) -> None:
     files = wh.export_parquet(tmp_path / "out")
     assert duckdb.sql(f"SELECT count(*) FROM '{tmp_path}/out/articles.parquet'").fetchone() == (1,)
     assert {f.name for f in files} >= {"articles.parquet", "sources.parquet"}
+
+
+def test_search_covers_articles_added_after_the_index_build(wh: Warehouse) -> None:
+    wh.record_outcome(outcome(art("https://x/a")), "r1", now=NOW, next_poll_at=NOW, failures=0)
+    wh.rebuild_fts()
+    assert wh.fts_coverage()[:2] == (1, 0)
+    wh.record_outcome(outcome(art("https://x/late", text="Bayraktar TB2 drones over Jarinje. " * 5)), "r1",
+                      now=NOW, next_poll_at=NOW, failures=0)
+    assert wh.fts_coverage()[:2] == (1, 1)
+    urls = [h["url"] for h in wh.search("bayraktar")]
+    assert urls == ["https://x/a", "https://x/late"]       # BM25 hit first, then the unindexed one
+    assert [h["url"] for h in wh.search("Jarinje")] == ["https://x/late"]

@@ -104,6 +104,13 @@ CREATE TABLE IF NOT EXISTS failed_items (
     last_tried_at  TIMESTAMP NOT NULL
 );
 
+-- Builds of the full-text index (DuckDB's FTS index is rebuilt whole, not updated). `balkanwatch search`
+-- also scans articles added since the last build, so results are complete between builds.
+CREATE TABLE IF NOT EXISTS fts_builds (
+    built_at  TIMESTAMP NOT NULL,
+    articles  BIGINT NOT NULL                         -- articles in the index after this build
+);
+
 -- Source health at a glance: what the Prefect artifact and `balkanwatch sources list` show.
 CREATE OR REPLACE VIEW source_health AS
 SELECT s.name, s.kind, s.location, s.in_config,

@@ -124,8 +124,10 @@ class Warehouse:
             if not read_only:
                 path.parent.mkdir(parents=True, exist_ok=True)
             con = duckdb.connect(str(path), read_only=read_only, config=config)
-            con.execute(f"LOAD '{fts_extension_path()}'")
             if read_only:
+                # Loaded up front only here (the sandbox below forbids loading later); writers load it on
+                # demand in _load_fts, since it costs ~40 ms per open.
+                con.execute(f"LOAD '{fts_extension_path()}'")
                 # The analyst's SQL runs here: no file access, no ATTACH, no INSTALL, settings frozen.
                 con.execute("SET enable_external_access = false")
                 con.execute("SET lock_configuration = true")
@@ -254,7 +256,7 @@ class Warehouse:
                 raws = pa.Table.from_pylist(
                     [{"article_id": a.article_id, "url": a.url, "final_url": a.final_url,
                       "fetched_at": utc_naive(a.fetched_at), "encoding": a.encoding or "utf-8",
-                      "html_zlib": a.raw_html, "bytes": len(zlib.decompress(a.raw_html)) if a.raw_html else 0}
+                      "html_zlib": a.raw_html, "bytes": a.raw_bytes}
                      for a in arts], schema=RAW_SCHEMA)
                 self.con.register("new_articles_batch", batch)
                 self.con.register("new_raw_batch", raws)
@@ -301,24 +303,55 @@ class Warehouse:
                 [now, failures, next_poll_at, o.error, o.error_kind, now, o.source])
 
     # -- search and reading ----------------------------------------------------------------------------
+    def _load_fts(self) -> None:
+        if not self.read_only:
+            self._exec(f"LOAD '{fts_extension_path()}'")
+
     def rebuild_fts(self) -> None:
         """Rebuild the BM25 index over title and text (DuckDB's FTS index does not update incrementally)."""
+        self._load_fts()
         fields = ", ".join(f"'{f}'" for f in FTS_FIELDS)
-        self._exec(f"PRAGMA create_fts_index('articles', 'article_id', {fields}, stemmer = 'porter', "
-                   "strip_accents = 1, lower = 1, overwrite = 1)")
+        with self.transaction():
+            self.con.execute(f"PRAGMA create_fts_index('articles', 'article_id', {fields}, stemmer = 'porter', "
+                             "strip_accents = 1, lower = 1, overwrite = 1)")
+            self.record_fts_build()
 
     def has_fts(self) -> bool:
         row = self._exec("SELECT count(*) FROM duckdb_schemas() WHERE schema_name = 'fts_main_articles'").fetchone()
         return bool(row and row[0])
 
-    def search(self, query: str, limit: int = 20) -> list[dict[str, Any]]:
-        """Articles ranked by BM25 over title and text."""
+    def fts_coverage(self) -> tuple[int, int, datetime | None]:
+        """(indexed articles, articles not yet in the index, when the index was built)."""
+        total = int(self._exec("SELECT count(*) FROM articles").fetchone()[0])  # type: ignore[index]
         if not self.has_fts():
-            return []
-        return self.rows(
-            """SELECT article_id, source, published_at, title, url, round(score, 3) AS score FROM (
-                 SELECT *, fts_main_articles.match_bm25(article_id, ?) AS score FROM articles)
-               WHERE score IS NOT NULL ORDER BY score DESC LIMIT ?""", [query, limit])
+            return 0, total, None
+        indexed = int(self._exec("SELECT count(*) FROM fts_main_articles.docs").fetchone()[0])  # type: ignore[index]
+        built = self._exec("SELECT max(built_at) FROM fts_builds").fetchone()
+        return indexed, total - indexed, built[0] if built else None
+
+    def record_fts_build(self) -> None:
+        self._exec("INSERT INTO fts_builds SELECT ?, count(*) FROM articles", [utcnow()])
+
+    def search(self, query: str, limit: int = 20) -> list[dict[str, Any]]:
+        """Articles ranked by BM25 over title and text; articles newer than the index follow, matched by
+        a plain case-insensitive scan of every query word (so search never misses what just landed)."""
+        ranked: list[dict[str, Any]] = []
+        if self.has_fts():
+            self._load_fts()
+            ranked = self.rows(
+                """SELECT article_id, source, published_at, title, url, round(score, 3) AS score FROM (
+                     SELECT *, fts_main_articles.match_bm25(article_id, ?) AS score FROM articles)
+                   WHERE score IS NOT NULL ORDER BY score DESC LIMIT ?""", [query, limit])
+        words = [w for w in query.split() if w]
+        if not words or len(ranked) >= limit:
+            return ranked
+        unindexed = "article_id NOT IN (SELECT name FROM fts_main_articles.docs)" if self.has_fts() else "true"
+        match = " AND ".join(["(title || ' ' || text) ILIKE ?"] * len(words))
+        fresh = self.rows(
+            f"""SELECT article_id, source, published_at, title, url, NULL AS score FROM articles
+                WHERE {unindexed} AND {match} ORDER BY published_at DESC NULLS LAST LIMIT ?""",
+            [*(f"%{w}%" for w in words), limit - len(ranked)])
+        return ranked + fresh
 
     def rows(self, sql: str, params: Sequence[Any] | None = None) -> list[dict[str, Any]]:
         cur = self._exec(sql, params)

@@ -1,0 +1,75 @@
+"""Extraction quality on WCXB dev: our extraction path vs raw `trafilatura.extract`, same pages.
+
+Scoring as WCXB: word-level F1 of lowercased `\\w+` tokens (bag of words) against `main_content`,
+macro-averaged over pages. Metadata: title matches when its token F1 with the truth is ≥ TITLE_MATCH;
+author when every truth token is in the prediction; date when the YYYY-MM-DD parts are equal. Metadata
+accuracy counts only pages whose ground truth has that field.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from balkanwatch.textclean import token_f1, word_counts
+from bench.data import LabelledPage
+from connectors.charset import detect_encoding
+from connectors.extract import PageJob, safe_extract
+
+TITLE_MATCH = 0.9   # token F1 needed for a title to count as right (tolerates "| Site" suffix variants)
+word_f1 = token_f1
+tokens = word_counts
+
+
+@dataclass
+class Scores:
+    f1: list[float]
+    title: list[bool]
+    author: list[bool]
+    date: list[bool]
+
+    def summary(self) -> dict[str, float]:
+        mean = lambda xs: sum(xs) / len(xs) if xs else 0.0  # noqa: E731
+        return {"word_f1": mean(self.f1), "title_acc": mean(self.title), "author_acc": mean(self.author),
+                "date_acc": mean(self.date), "pages": len(self.f1), "title_n": len(self.title),
+                "author_n": len(self.author), "date_n": len(self.date)}
+
+
+def _score(scores: Scores, page: LabelledPage, text: str, title: str | None, author: str | None, date: str | None) -> None:
+    scores.f1.append(word_f1(text, page.main_content))
+    if page.title:
+        scores.title.append(word_f1(title or "", page.title) >= TITLE_MATCH)
+    if page.author:
+        scores.author.append(set(tokens(page.author)) <= set(tokens(author or "")))
+    if page.date:
+        scores.date.append((date or "")[:10] == page.date[:10])
+
+
+def ours(page: LabelledPage) -> tuple[str, str | None, str | None, str | None]:
+    job = PageJob(source="bench", url=page.url, final_url=page.url, body=page.html,
+                  encoding=detect_encoding(page.html, None), fetched_at=datetime.now(UTC))
+    art = safe_extract(job)
+    if isinstance(art, str):
+        return "", None, None, None
+    return art.text, art.title, art.author, art.published_at.isoformat() if art.published_at else None
+
+
+def raw(page: LabelledPage) -> tuple[str, str | None, str | None, str | None]:
+    import trafilatura
+
+    out = trafilatura.extract(page.html, url=page.url, with_metadata=True, output_format="json")
+    if not out:
+        return "", None, None, None
+    doc = json.loads(out)
+    return doc.get("text") or "", doc.get("title"), doc.get("author"), doc.get("date")
+
+
+def evaluate(pages: list[LabelledPage]) -> dict[str, dict[str, float]]:
+    result = {}
+    for name, fn in (("balkanwatch", ours), ("trafilatura.extract", raw)):
+        scores = Scores([], [], [], [])
+        for page in pages:
+            _score(scores, page, *fn(page))
+        result[name] = scores.summary()
+    return result

@@ -1,0 +1,120 @@
+"""Whole-ingest throughput vs extraction alone, on the same real pages, in the same process.
+
+The WCXB dev pages are served from four loopback "sites" (one RSS feed each). The reference is our
+extraction code run single-threaded over the same bodies; the ingest is the full pipeline (feed → fetch →
+extract in the process pool → DuckDB), run plain and as a Prefect flow run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+
+from balkanwatch.config import load_config
+from balkanwatch.devserver import LoopbackServer
+from bench.data import LabelledPage
+from connectors.charset import detect_encoding
+from connectors.extract import PageJob, safe_extract
+
+SITES = 4
+
+
+def _feed(base: str, ids: list[str]) -> str:
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+    items = "".join(f"<item><title>p{i}</title><link>{base}/p/{i}.html</link>"
+                    f"<pubDate>{format_datetime(now - timedelta(minutes=n))}</pubDate></item>" for n, i in enumerate(ids))
+    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>bench</title>{items}</channel></rss>'
+
+
+def extraction_only(pages: list[LabelledPage]) -> float:
+    """Seconds for single-threaded extraction of every page (the reference)."""
+    t0 = time.perf_counter()
+    for p in pages:
+        safe_extract(PageJob(source="bench", url=p.url, final_url=p.url, body=p.html,
+                             encoding=detect_encoding(p.html, None), fetched_at=datetime.now(UTC)))
+    return time.perf_counter() - t0
+
+
+def _serve(roots: list[Path], conn) -> None:  # type: ignore[no-untyped-def]
+    """Child process: serve each root on its own loopback port until told to stop."""
+    servers = [LoopbackServer(root).start() for root in roots]
+    conn.send([s.base for s in servers])
+    conn.recv()
+    for s in servers:
+        s.stop()
+
+
+class Corpus:
+    """Pages on SITES loopback servers (in a child process, as remote sites would be), and configs."""
+
+    def __init__(self, pages: list[LabelledPage], folder: Path) -> None:
+        self.folder, self.pages = folder, pages
+        roots = []
+        for s in range(SITES):
+            root = folder / f"site{s}"
+            (root / "p").mkdir(parents=True)
+            for p in pages[s::SITES]:
+                (root / "p" / f"{p.file_id}.html").write_bytes(p.html)
+            (root / "robots.txt").write_text("User-agent: *\nAllow: /\n")
+            roots.append(root)
+        ctx = multiprocessing.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_serve, args=(roots, child), daemon=True)
+        self.proc.start()
+        self.bases: list[str] = self.conn.recv()
+        for s, (root, base) in enumerate(zip(roots, self.bases, strict=True)):
+            (root / "feed.xml").write_text(_feed(base, [p.file_id for p in pages[s::SITES]]), encoding="utf-8")
+
+    def config(self, name: str) -> Path:
+        sources = "\n".join(f'[[sources]]\nname = "site{i}"\nfeed = "{b}/feed.xml"\n' for i, b in enumerate(self.bases))
+        path = self.folder / f"{name}.toml"
+        path.write_text(f"""[warehouse]\npath = "{name}.duckdb"\n
+[fetch]\nallow_private_networks = true\nper_host_concurrency = 8\nper_host_delay = 0.0\n
+[ingest]\nmax_items_per_source = 10000\nextract_workers = 2\n\n{sources}""", encoding="utf-8")
+        return path
+
+    def close(self) -> None:
+        self.conn.send("stop")
+        self.proc.join(timeout=10)
+
+
+def ingest_plain(config_path: Path) -> tuple[float, int]:
+    from flows.ingest import run_ingest
+
+    t0 = time.perf_counter()
+    summary = asyncio.run(run_ingest(load_config(config_path)))
+    return time.perf_counter() - t0, summary.new_articles
+
+
+def ingest_prefect(config_path: Path) -> tuple[float, int]:
+    from flows.ingest import ingest
+
+    t0 = time.perf_counter()
+    summary = asyncio.run(ingest(config_path=str(config_path)))
+    return time.perf_counter() - t0, summary["new_articles"]
+
+
+def measure(pages: list[LabelledPage]) -> dict[str, float]:
+    """Times of reference and ingest runs (reference measured before and after, averaged)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with tempfile.TemporaryDirectory() as tmp, prefect_test_harness(server_startup_timeout=120):
+        corpus = Corpus(pages, Path(tmp))
+        try:
+            ref1 = extraction_only(pages)
+            plain_s, plain_n = ingest_plain(corpus.config("plain"))
+            flow_s, flow_n = ingest_prefect(corpus.config("flow"))
+            ref2 = extraction_only(pages)
+        finally:
+            corpus.close()
+    ref = (ref1 + ref2) / 2
+    return {"pages": len(pages), "extract_only_s": ref, "extract_only_spread": abs(ref1 - ref2) / ref,
+            "ingest_plain_s": plain_s, "ingest_plain_articles": plain_n,
+            "ingest_flow_s": flow_s, "ingest_flow_articles": flow_n,
+            "ratio_plain": plain_s / ref, "ratio_flow": flow_s / ref,
+            "pages_per_s_flow": len(pages) / flow_s, "pages_per_s_extract": len(pages) / ref}
