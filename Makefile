@@ -24,6 +24,7 @@ demo: $(STAMP)
 
 ## run: local Prefect server (UI on http://127.0.0.1:4200) + the scheduled deployments
 run: $(STAMP)
+	test -f $(CONFIG) || $(BIN)/balkanwatch init $(CONFIG)
 	$(BIN)/python -m deployments.run_local --config $(CONFIG)
 
 ## test: the whole suite on loopback servers, a real DuckDB and a real Prefect test server

@@ -90,7 +90,9 @@ def _with_prefect(fn):  # type: ignore[no-untyped-def]
 
     try:
         return fn()
-    except (httpx.ConnectError, httpx.ConnectTimeout, OSError) as exc:
+    except (httpx.ConnectError, httpx.ConnectTimeout, OSError, RuntimeError) as exc:
+        if isinstance(exc, RuntimeError) and "Failed to reach API" not in str(exc):
+            raise
         from prefect.settings import PREFECT_API_URL
 
         raise BalkanwatchError(

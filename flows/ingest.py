@@ -1,11 +1,13 @@
 """The ingest flow.
 
     sources due | fetch listing (conditional GET) | parse feed / sitemap | new items only
-        | fetch pages (per-host polite) | extract (process pool, both cores) | warehouse.load (per source)
+        | fetch pages (per-host polite) | extract (process pool, both cores) | warehouse.load (chunks of 50)
         | health + artifacts
 
-One Prefect task per source (never per article). Each source's result is committed in one transaction as
-soon as it is polled, so a crash loses at most the sources in flight and a re-run is idempotent.
+One Prefect task per source (never per article); planning and finishing run in the flow itself, since
+each task run costs API round trips. Articles are committed in chunks while a large source is
+still extracting, and each source's remaining articles, fetch log and health in one final transaction, so a
+crash loses at most the pages in flight and a re-run is idempotent (ids are hashes of normalised URLs).
 Only one ingest runs per warehouse at a time: a second one waits `warehouse.lock_timeout`, then skips.
 """
 
@@ -72,7 +74,6 @@ class IngestSummary:
         return asdict(self)
 
 
-@task(name="plan", cache_policy=NO_CACHE)
 async def plan(gate: WarehouseGate, config: Config, run_id: str, flow_run_id: str | None,
                force: bool) -> list[SourceState]:
     """Sync the config's sources into the warehouse, open the run, and pick the sources that are due."""
@@ -89,13 +90,14 @@ async def poll_and_load(ctx: PollContext, gate: WarehouseGate, state: SourceStat
     """Poll one source and commit what it brought, with its health, in one transaction."""
     cfg = ctx.config
     src = next(s for s in cfg.sources if s.name == state.name)
-    outcome, failed = await poll_source(ctx, state, urls=src.urls, language=src.language or None)
+    outcome, failed, loaded = await poll_source(ctx, state, urls=src.urls, language=src.language or None)
     now = datetime.now(UTC)
     when, failures = next_poll(now, ok=outcome.ok, failures_before=state.consecutive_failures,
                                poll_minutes=state.poll_minutes, max_backoff_minutes=cfg.ingest.max_backoff_minutes,
                                retry_after=outcome.retry_after, gone=outcome.gone)
     async with gate.open() as wh:
-        new = wh.record_outcome(outcome, run_id, now=now, next_poll_at=when, failures=failures, failed_items=failed)
+        new = wh.record_outcome(outcome, run_id, now=now, next_poll_at=when, failures=failures, failed_items=failed,
+                                loaded_before=loaded)
     _log_outcome(outcome, new)
     return SourceReport(name=state.name, ok=outcome.ok, not_modified=outcome.not_modified,
                         listed=outcome.items_listed, new_articles=new, item_errors=len(failed),
@@ -119,22 +121,22 @@ async def _poll_all(config: Config, gate: WarehouseGate, due: list[SourceState],
     extractor.warm()
     try:
         async with Fetcher(config.fetch) as fetcher:
-            ctx = PollContext(config=config, fetcher=fetcher, extractor=extractor, known_ids=gate.known_ids)
+            ctx = PollContext(config=config, fetcher=fetcher, extractor=extractor, known_ids=gate.known_ids,
+                              load_chunk=gate.chunk_loader(run_id))
             poll = poll_and_load if in_flow else poll_and_load.fn
             return list(await asyncio.gather(*(poll(ctx, gate, s, run_id) for s in due)))
     finally:
         extractor.close()
 
 
-@task(name="finish", cache_policy=NO_CACHE)
 async def finish(gate: WarehouseGate, summary: IngestSummary, artifacts: bool = True) -> IngestSummary:
     """Close the run, refresh the full-text index, publish the artifacts."""
     async with gate.open() as wh:
         wh.finish_run(summary.run_id, polled=summary.sources_polled, failed=summary.sources_failed,
                       new_articles=summary.new_articles, item_errors=summary.item_errors)
-        indexed, unindexed, built_at = wh.fts_coverage()
-        age = (datetime.now(UTC).replace(tzinfo=None) - built_at).total_seconds() / 60 if built_at else None
-        if should_rebuild_fts(indexed, unindexed, age):
+        indexed, unindexed, oldest = wh.fts_coverage()
+        waited = (datetime.now(UTC).replace(tzinfo=None) - oldest).total_seconds() / 60 if oldest else None
+        if should_rebuild_fts(indexed, unindexed, waited):
             wh.rebuild_fts()
         summary.new = wh.rows(
             """SELECT title, source, published_at, url FROM articles WHERE run_id = ?
@@ -191,14 +193,14 @@ async def run_ingest(config: Config, *, force: bool = False, flow_run_id: str | 
     run_lock = path.with_name(path.name + ".ingest.lock")
     try:
         with file_lock(Path(run_lock), exclusive=True, timeout=config.warehouse.lock_timeout, what="ingest run"):
-            due = await (plan if in_flow else plan.fn)(gate, config, run_id, flow_run_id, force)
+            due = await plan(gate, config, run_id, flow_run_id, force)
             logger.info("%d of %d sources due", len(due), len(config.sources))
             reports = await _poll_all(config, gate, due, run_id, in_flow) if due else []
             summary = IngestSummary(
                 run_id=run_id, status="completed", sources_polled=len(reports),
                 sources_failed=sum(not r.ok for r in reports), new_articles=sum(r.new_articles for r in reports),
                 item_errors=sum(r.item_errors for r in reports), sources=reports)
-            return await (finish if in_flow else finish.fn)(gate, summary, in_flow)
+            return await finish(gate, summary, in_flow)
     except WarehouseBusyError as exc:
         logger.warning("skipped: %s", exc)
         return IngestSummary(run_id=run_id, status="skipped", note=str(exc))

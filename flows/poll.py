@@ -28,6 +28,8 @@ from warehouse.store import SourceState
 
 log = logging.getLogger("balkanwatch.poll")
 KnownIds = Callable[[Sequence[str]], Awaitable[set[str]]]
+LoadChunk = Callable[[Sequence[ExtractedArticle]], Awaitable[int]]
+LOAD_CHUNK = 50   # articles committed at a time while a large source is still being extracted
 
 
 def _warm() -> str:
@@ -76,6 +78,12 @@ class WarehouseGate:
         async with self.open() as wh:
             return wh.known_ids(ids)
 
+    def chunk_loader(self, run_id: str) -> LoadChunk:
+        async def load(arts: Sequence[ExtractedArticle]) -> int:
+            async with self.open() as wh:
+                return wh.load_articles(arts, run_id)
+        return load
+
 
 def _log_ok(source: str, r: FetchResult) -> FetchLog:
     return FetchLog(source=source, url=r.url, final_url=r.final_url, status=r.status, started_at=r.fetched_at,
@@ -97,6 +105,7 @@ class PollContext:
     fetcher: Fetcher
     extractor: Extractor
     known_ids: KnownIds
+    load_chunk: LoadChunk | None = None             # commit articles early (large sources), or keep them all
     claimed: set[str] = field(default_factory=set)   # article ids taken by another source in this run
 
 
@@ -105,6 +114,7 @@ class _Acc:
     fetches: list[FetchLog] = field(default_factory=list)
     articles: list[ExtractedArticle] = field(default_factory=list)
     failed: list[tuple[str, str, str, str]] = field(default_factory=list)
+    loaded: int = 0   # new articles already committed by chunk loads
 
 
 async def _listing(ctx: PollContext, state: SourceState, urls: Sequence[str], acc: _Acc
@@ -171,25 +181,30 @@ async def _page(ctx: PollContext, state: SourceState, item: FeedItem, language: 
     extracted = await ctx.extractor.extract(job)
     if isinstance(extracted, str):
         acc.failed.append((art_id, item.link, extracted, "extract"))
-    else:
-        acc.articles.append(extracted)
+        return
+    acc.articles.append(extracted)
+    if ctx.load_chunk is not None and len(acc.articles) >= LOAD_CHUNK:
+        chunk, acc.articles = acc.articles, []   # no await in between: no other page sees a half state
+        acc.loaded += await ctx.load_chunk(chunk)
 
 
 async def poll_source(ctx: PollContext, state: SourceState, *, urls: Sequence[str] = (),
-                      language: str | None = None) -> tuple[SourceOutcome, list[tuple[str, str, str, str]]]:
-    """Poll one source; never raises for the source's own faults (they come back in the outcome)."""
+                      language: str | None = None) -> tuple[SourceOutcome, list[tuple[str, str, str, str]], int]:
+    """Poll one source; never raises for the source's own faults (they come back in the outcome).
+
+    Returns (outcome with the articles not yet committed, failed items, articles already committed)."""
     acc = _Acc()
     try:
         listing, result = await _listing(ctx, state, urls, acc)
     except BalkanwatchError as exc:
         gone = getattr(exc, "status", None) in (404, 410)
         return SourceOutcome(source=state.name, ok=False, fetches=tuple(acc.fetches), error=str(exc),
-                             error_kind=exc.kind, retry_after=getattr(exc, "retry_after", None), gone=gone), []
+                             error_kind=exc.kind, retry_after=getattr(exc, "retry_after", None), gone=gone), [], 0
     validators = {"etag": result.etag, "last_modified": result.last_modified,
                   "body_hash": result.body_hash} if result and not result.not_modified else {}
     if listing is None:
         return SourceOutcome(source=state.name, ok=True, not_modified=True, fetches=tuple(acc.fetches),
-                             **validators), []
+                             **validators), [], 0
     ids = {article_id(i.link): i for i in listing.items}
     known = await ctx.known_ids(list(ids))
     fresh = [(aid, i) for aid, i in ids.items() if aid not in known and aid not in ctx.claimed]
@@ -199,10 +214,10 @@ async def poll_source(ctx: PollContext, state: SourceState, *, urls: Sequence[st
     await asyncio.gather(*(_page(ctx, state, item, language, acc) for _, item in fresh))
     if truncated or acc.failed:
         validators = {}   # keep the old validators so the next poll lists the rest / retries the failures
-    if state.kind == "urls" and fresh and not acc.articles:
+    if state.kind == "urls" and fresh and not acc.articles and not acc.loaded:
         first = acc.failed[0]
         return SourceOutcome(source=state.name, ok=False, fetches=tuple(acc.fetches), error=first[2],
-                             error_kind=first[3], items_listed=len(ids)), acc.failed
+                             error_kind=first[3], items_listed=len(ids)), acc.failed, acc.loaded
     return SourceOutcome(source=state.name, ok=True, items_listed=len(ids), articles=tuple(acc.articles),
                          fetches=tuple(acc.fetches), item_errors=len(acc.failed), warning=listing.warning,
-                         **validators), acc.failed
+                         **validators), acc.failed, acc.loaded

@@ -34,8 +34,9 @@ def test_is_due() -> None:
 def test_fts_rebuild_policy() -> None:
     from balkanwatch.health import should_rebuild_fts
 
-    assert should_rebuild_fts(0, 5, None)              # first build
-    assert not should_rebuild_fts(1000, 0, 500)        # nothing new
-    assert not should_rebuild_fts(1000, 10, 5)         # small tail, recent build: the fallback scan covers it
-    assert should_rebuild_fts(1000, 60, 5)             # tail ≥ 5%
-    assert should_rebuild_fts(1000, 1, 61)             # hourly while anything is unindexed
+    assert not should_rebuild_fts(1000, 0, 500)        # nothing unindexed
+    assert not should_rebuild_fts(0, 9, 5)             # a small fresh tail: search's scan covers it
+    assert should_rebuild_fts(0, 9, 61)                # …until its oldest article has waited an hour
+    assert should_rebuild_fts(0, 500, 0)               # a large tail
+    assert not should_rebuild_fts(100_000, 600, 5)     # 600 < 5% of 100k
+    assert should_rebuild_fts(100_000, 5000, 5)

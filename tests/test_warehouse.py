@@ -132,7 +132,7 @@ def test_export_parquet(wh: Warehouse, tmp_path: Path) -> None:
 def test_search_covers_articles_added_after_the_index_build(wh: Warehouse) -> None:
     wh.record_outcome(outcome(art("https://x/a")), "r1", now=NOW, next_poll_at=NOW, failures=0)
     wh.rebuild_fts()
-    assert wh.fts_coverage()[:2] == (1, 0)
+    assert wh.fts_coverage()[:2] == (1, 0) and wh.fts_coverage()[2] is None
     wh.record_outcome(outcome(art("https://x/late", text="Bayraktar TB2 drones over Jarinje. " * 5)), "r1",
                       now=NOW, next_poll_at=NOW, failures=0)
     assert wh.fts_coverage()[:2] == (1, 1)

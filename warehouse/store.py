@@ -242,29 +242,40 @@ class Warehouse:
                 [utcnow(), polled, failed, new_articles, item_errors, run_id])
 
     # -- loading ---------------------------------------------------------------------------------------
+    def _insert_articles(self, arts: Sequence[ExtractedArticle], run_id: str) -> int:
+        """Batched, idempotent insert of articles and their raw pages (inside the caller's transaction)."""
+        if not arts:
+            return 0
+        before = self.con.execute("SELECT count(*) FROM articles").fetchone()[0]  # type: ignore[index]
+        batch = pa.Table.from_pylist([_article_row(a, run_id) for a in arts], schema=ARTICLE_SCHEMA)
+        raws = pa.Table.from_pylist(
+            [{"article_id": a.article_id, "url": a.url, "final_url": a.final_url,
+              "fetched_at": utc_naive(a.fetched_at), "encoding": a.encoding or "utf-8",
+              "html_zlib": a.raw_html, "bytes": a.raw_bytes} for a in arts], schema=RAW_SCHEMA)
+        self.con.register("new_articles_batch", batch)
+        self.con.register("new_raw_batch", raws)
+        self.con.execute("INSERT INTO articles BY NAME SELECT * FROM new_articles_batch ON CONFLICT DO NOTHING")
+        self.con.execute("INSERT INTO raw_pages BY NAME SELECT * FROM new_raw_batch ON CONFLICT DO NOTHING")
+        self.con.execute("DELETE FROM failed_items WHERE article_id IN (SELECT article_id FROM new_articles_batch)")
+        self.con.unregister("new_articles_batch")
+        self.con.unregister("new_raw_batch")
+        return int(self.con.execute("SELECT count(*) FROM articles").fetchone()[0] - before)  # type: ignore[index]
+
+    def load_articles(self, arts: Sequence[ExtractedArticle], run_id: str) -> int:
+        """Commit a chunk of a source's articles before its poll has finished; returns how many were new."""
+        with self.transaction():
+            return self._insert_articles(arts, run_id)
+
     def record_outcome(self, outcome: SourceOutcome, run_id: str, *, now: datetime, next_poll_at: datetime,
-                       failures: int, failed_items: Sequence[tuple[str, str, str, str]] = ()) -> int:
-        """Store one source's poll in one transaction: articles, raw pages, fetch log, failures, health.
+                       failures: int, failed_items: Sequence[tuple[str, str, str, str]] = (),
+                       loaded_before: int = 0) -> int:
+        """Store one source's poll in one transaction: remaining articles, raw pages, fetch log, failures,
+        health. `loaded_before` counts articles of this poll already committed by `load_articles`.
 
         Returns the number of articles that were new. Idempotent: known article ids are left untouched.
         """
-        arts = list(outcome.articles)
         with self.transaction():
-            before = self.con.execute("SELECT count(*) FROM articles").fetchone()[0]  # type: ignore[index]
-            if arts:
-                batch = pa.Table.from_pylist([_article_row(a, run_id) for a in arts], schema=ARTICLE_SCHEMA)
-                raws = pa.Table.from_pylist(
-                    [{"article_id": a.article_id, "url": a.url, "final_url": a.final_url,
-                      "fetched_at": utc_naive(a.fetched_at), "encoding": a.encoding or "utf-8",
-                      "html_zlib": a.raw_html, "bytes": a.raw_bytes}
-                     for a in arts], schema=RAW_SCHEMA)
-                self.con.register("new_articles_batch", batch)
-                self.con.register("new_raw_batch", raws)
-                self.con.execute("INSERT INTO articles BY NAME SELECT * FROM new_articles_batch ON CONFLICT DO NOTHING")
-                self.con.execute("INSERT INTO raw_pages BY NAME SELECT * FROM new_raw_batch ON CONFLICT DO NOTHING")
-                self.con.execute("DELETE FROM failed_items WHERE article_id IN (SELECT article_id FROM new_articles_batch)")
-                self.con.unregister("new_articles_batch")
-                self.con.unregister("new_raw_batch")
+            new = loaded_before + self._insert_articles(outcome.articles, run_id)
             if outcome.fetches:
                 logs = pa.Table.from_pylist(
                     [{"run_id": run_id, "source": f.source, "url": f.url, "final_url": f.final_url, "status": f.status,
@@ -280,7 +291,6 @@ class Warehouse:
                        ON CONFLICT (article_id) DO UPDATE SET error = excluded.error, error_kind = excluded.error_kind,
                          attempts = failed_items.attempts + 1, last_tried_at = excluded.last_tried_at""",
                     [art_id, outcome.source, url, error, kind, utc_naive(now)])
-            new = self.con.execute("SELECT count(*) FROM articles").fetchone()[0] - before  # type: ignore[index]
             self._update_health(outcome, now=utc_naive(now), next_poll_at=utc_naive(next_poll_at),
                                 failures=failures, new=new)
         return int(new)
@@ -321,13 +331,12 @@ class Warehouse:
         return bool(row and row[0])
 
     def fts_coverage(self) -> tuple[int, int, datetime | None]:
-        """(indexed articles, articles not yet in the index, when the index was built)."""
-        total = int(self._exec("SELECT count(*) FROM articles").fetchone()[0])  # type: ignore[index]
-        if not self.has_fts():
-            return 0, total, None
-        indexed = int(self._exec("SELECT count(*) FROM fts_main_articles.docs").fetchone()[0])  # type: ignore[index]
-        built = self._exec("SELECT max(built_at) FROM fts_builds").fetchone()
-        return indexed, total - indexed, built[0] if built else None
+        """(indexed articles, articles not yet in the index, fetch time of the oldest unindexed one)."""
+        unindexed = "article_id NOT IN (SELECT name FROM fts_main_articles.docs)" if self.has_fts() else "true"
+        row = self._exec(f"""SELECT count(*) FILTER (WHERE NOT ({unindexed})), count(*) FILTER (WHERE {unindexed}),
+                                    min(fetched_at) FILTER (WHERE {unindexed}) FROM articles""").fetchone()
+        assert row is not None
+        return int(row[0]), int(row[1]), row[2]
 
     def record_fts_build(self) -> None:
         self._exec("INSERT INTO fts_builds SELECT ?, count(*) FROM articles", [utcnow()])

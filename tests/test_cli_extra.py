@@ -1,0 +1,96 @@
+"""CLI surfaces beyond ingest: OPML import, reextract, URL-list sources, deployments, a missing Prefect API."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from balkanwatch.cli import main
+from balkanwatch.config import load_config
+from flows.ingest import run_ingest
+from tests.conftest import toml_sources
+from warehouse import Warehouse
+
+ROOT = Path(__file__).resolve().parent.parent
+
+OPML = b"""<?xml version="1.0"?><opml version="2.0"><head><title>My feeds</title></head><body>
+<outline text="Balkans"><outline text="Balkan Insight" type="rss" xmlUrl="https://balkaninsight.com/feed/"/>
+<outline text="N1" type="rss" xmlUrl="https://n1info.rs/feed/"/></outline>
+<outline text="Already there" type="rss" xmlUrl="https://example.org/feed.xml"/>
+<outline text="Balkan Insight" type="rss" xmlUrl="https://balkaninsight.com/other/feed/"/>
+</body></opml>"""
+
+
+def test_import_opml_appends_new_feeds(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    cfg = tmp_path / "balkanwatch.toml"
+    cfg.write_text('[[sources]]\nname = "Mine"\nfeed = "https://example.org/feed.xml"\n')
+    (tmp_path / "feeds.opml").write_bytes(OPML)
+    assert main(["--config", str(cfg), "sources", "import-opml", str(tmp_path / "feeds.opml"), "--language", "en"]) == 0
+    sources = load_config(cfg).sources
+    assert [s.name for s in sources] == ["Mine", "Balkan Insight", "N1", "Balkan Insight (2)"]
+    assert sources[1].feed == "https://balkaninsight.com/feed/" and sources[1].language == "en"
+    assert main(["--config", str(cfg), "sources", "import-opml", str(tmp_path / "feeds.opml")]) == 0
+    assert len(load_config(cfg).sources) == 4     # importing twice adds nothing
+    assert "added 0 of 4" in capsys.readouterr().out
+
+
+def test_bad_opml_is_a_clear_error(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "x.opml").write_text("<opml><body><outline xmlUrl='javascript:alert(1)'/></body></opml>")
+    assert main(["--config", str(tmp_path / "c.toml"), "sources", "import-opml", str(tmp_path / "x.opml")]) == 2
+    assert "not an absolute http(s) URL" in capsys.readouterr().err
+
+
+def test_url_list_source_and_reextract(corpus, write_config) -> None:
+    sources, arts, servers = corpus
+    base = servers["kosovo-herald"].base
+    cfg_path = write_config(toml_sources([{"name": "Herald pages", "urls": [f"{base}/news/seed-000.html",
+                                                                             f"{base}/news/missing.html"]}]))
+    summary = asyncio.run(run_ingest(load_config(cfg_path)))
+    assert summary.new_articles == 1 and summary.item_errors == 1 and summary.sources_failed == 0
+    wh_path = load_config(cfg_path).warehouse_path
+    with Warehouse.open(wh_path) as wh:   # simulate articles extracted by an older extractor
+        wh.con.execute("UPDATE articles SET extractor_version = 'old', text = 'stale'")
+    assert main(["--config", str(cfg_path), "reextract"]) == 0
+    with Warehouse.open(wh_path, read_only=True) as wh:
+        row = wh.rows("SELECT extractor_version, text FROM articles")[0]
+    assert row["extractor_version"] != "old" and "KFOR" in row["text"]
+
+
+def test_all_pages_of_a_url_list_failing_marks_the_source(server, write_config) -> None:
+    cfg_path = write_config(toml_sources([{"name": "Dead pages", "urls": [server.url("a.html"), server.url("b.html")]}]))
+    summary = asyncio.run(run_ingest(load_config(cfg_path)))
+    assert summary.sources_failed == 1 and "404" in (summary.sources[0].error or "")
+
+
+def test_unreachable_prefect_api_gives_a_message_not_a_traceback(write_config) -> None:
+    cfg = write_config("")
+    env = {**os.environ, "PREFECT_API_URL": "http://127.0.0.1:9/api"}
+    out = subprocess.run([sys.executable, "-m", "balkanwatch.cli", "--config", str(cfg), "ingest"],
+                         capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    assert out.returncode == 2
+    assert "cannot reach the Prefect API" in out.stderr and "--no-prefect" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+@pytest.mark.prefect
+def test_deployments_apply_to_a_prefect_server(prefect_server, write_config) -> None:
+    from prefect.client.orchestration import get_client
+
+    from deployments.serve import build_deployments
+
+    cfg = load_config(write_config(""))
+    [dep] = build_deployments(cfg)
+    dep_id = dep.apply()
+
+    async def read():  # type: ignore[no-untyped-def]
+        async with get_client() as client:
+            return await client.read_deployment(dep_id)
+    d = asyncio.run(read())
+    assert d.name == "balkanwatch-ingest" and d.parameters == {"config_path": str(cfg.path)}
+    assert d.schedules[0].schedule.interval.total_seconds() == 600
+    assert d.global_concurrency_limit is not None and d.global_concurrency_limit.limit == 1
