@@ -33,6 +33,8 @@ def dumps(value: Any) -> str:
 
 
 def _cell(v: Any) -> str:
+    if isinstance(v, list):
+        v = ", ".join(map(str, v))
     s = "" if v is None else v.isoformat(sep=" ", timespec="seconds") if hasattr(v, "isoformat") else str(v)
     s = s.replace("\n", " ⏎ ")
     return s if len(s) <= MAX_CELL else s[: MAX_CELL - 1] + "…"
@@ -105,7 +107,8 @@ def format_summary(s: dict[str, Any]) -> str:
     if s["status"] == "skipped":
         return f"ingest skipped: {s['note']}"
     lines = [f"ingest run {s['run_id']}: {s['sources_polled']} sources polled, {s['sources_failed']} failed, "
-             f"{s['new_articles']} new articles, {s['item_errors']} page errors"]
+             f"{s['new_articles']} new articles ({s['new_stories']} new stories, {s['new_copies']} copies of "
+             f"known stories), {s['item_errors']} page errors"]
     for r in s["sources"]:
         state = "ok " if r["ok"] else "ERR"
         detail = "not modified" if r["not_modified"] else f"{r['listed']} listed, {r['new_articles']} new"
@@ -126,7 +129,20 @@ def cmd_search(args: argparse.Namespace) -> int:
     with _open_ro(_config(args)) as wh:
         hits = wh.search(args.query, limit=args.limit)
     cols = ["score", "published_at", "source", "title", "url"]
-    print(render(cols, [[h[c] for c in cols] for h in hits], args.format))
+    rows = [[h[c] if c != "score" or h[c] is not None or args.format != "table" else "new" for c in cols]
+            for h in hits]
+    print(render(cols, rows, args.format))
+    if args.format == "table" and any(h["score"] is None for h in hits):
+        print("(new = added since the last index build, matched by a plain scan; `balkanwatch reindex` ranks them)")
+    return 0
+
+
+def cmd_stories(args: argparse.Namespace) -> int:
+    with _open_ro(_config(args)) as wh:
+        cols, rows = wh.query(
+            f"""SELECT first_seen_at, origin_source, copies, sources, title, story_id FROM stories
+                WHERE copies >= {int(args.min_copies)} ORDER BY first_seen_at DESC LIMIT {int(args.limit)}""")
+    print(render(cols, rows, args.format))
     return 0
 
 
@@ -160,6 +176,17 @@ def cmd_extract(args: argparse.Namespace) -> int:
         print(dumps(out))
     else:
         print(f"{out['title']}\n{out['author'] or ''} {out['published'] or ''}\n\n{out['text']}")
+    return 0
+
+
+def cmd_reindex(args: argparse.Namespace) -> int:
+    from warehouse import Warehouse
+
+    config = _config(args)
+    with Warehouse.open(config.warehouse_path, lock_timeout=config.warehouse.lock_timeout) as wh:
+        wh.rebuild_fts()
+        indexed, _, _ = wh.fts_coverage()
+    print(f"full-text index rebuilt over {indexed} articles")
     return 0
 
 
@@ -241,11 +268,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--format", choices=FORMATS, default="table")
     s.set_defaults(func=cmd_search)
 
+    s = sub.add_parser("stories", help="recent stories with their origin source and copy counts")
+    s.add_argument("--limit", type=int, default=30)
+    s.add_argument("--min-copies", type=int, default=0, help="only stories with at least this many copies")
+    s.add_argument("--format", choices=FORMATS, default="table")
+    s.set_defaults(func=cmd_stories)
+
     s = sub.add_parser("extract", help="extract one page (file or URL) exactly as ingest does")
     s.add_argument("target", metavar="FILE_OR_URL")
     s.add_argument("--url", help="the page's URL, when TARGET is a file")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_extract)
+
+    s = sub.add_parser("reindex", help="rebuild the full-text index now (ingest does it when the tail grows)")
+    s.set_defaults(func=cmd_reindex)
 
     s = sub.add_parser("export", help="export the warehouse tables as Parquet files")
     s.add_argument("--parquet", required=True, metavar="DIR")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -83,6 +84,24 @@ LOCAL_ARTICLE = [  # an original short report in Serbian Latin, for the windows-
 ]
 
 
+_LAT2CYR = [("dž", "џ"), ("lj", "љ"), ("nj", "њ"), ("đ", "ђ"), ("a", "а"), ("b", "б"), ("v", "в"), ("g", "г"),
+            ("d", "д"), ("e", "е"), ("ž", "ж"), ("z", "з"), ("i", "и"), ("j", "ј"), ("k", "к"), ("l", "л"),
+            ("m", "м"), ("n", "н"), ("o", "о"), ("p", "п"), ("r", "р"), ("s", "с"), ("t", "т"), ("ć", "ћ"),
+            ("u", "у"), ("f", "ф"), ("h", "х"), ("c", "ц"), ("č", "ч"), ("š", "ш")]
+
+
+def to_cyrillic(text: str) -> str:
+    """Serbian Latin → Cyrillic, letter by letter (digraphs first); for building Cyrillic copies."""
+    out = []
+    for word in re.split(r"(\W+)", text):
+        upper = word.isupper() and len(word) > 1
+        w = word.lower()
+        for lat, cyr in _LAT2CYR:
+            w = w.replace(lat, cyr)
+        out.append(w.upper() if upper else (w[:1].upper() + w[1:] if word[:1].isupper() else w))
+    return "".join(out)
+
+
 def _seed_paragraphs(text: str, title: str) -> list[str]:
     lines = [ln.strip() for ln in text.splitlines()]
     return [ln for ln in lines if ln and ln not in SEED_HEADER_LINES and ln != title and not ln.startswith("Source: Kosovo online")]
@@ -112,6 +131,9 @@ def seed_articles(now: datetime, seeds: Path | None = None) -> list[Article]:
                        "Balkan Wire", kosovo.published + timedelta(hours=3), kosovo.paragraphs[:-4], story=kosovo.story))
     out.append(Article("adriatic-times", "kfor-pojacao-patrole", "KFOR pojačao patrole na severu Kosova", "Dopisnik",
                        now - timedelta(hours=12), LOCAL_ARTICLE, story="local-kfor-patrols", lang="sr"))
+    out.append(Article("sarajevo-daily", "kfor-patrole-sever", to_cyrillic("KFOR pojačao patrole na severu Kosova"),
+                       to_cyrillic("Dopisnik"), now - timedelta(hours=9), [to_cyrillic(p) for p in LOCAL_ARTICLE],
+                       story="local-kfor-patrols", lang="sr"))
     for art in out:
         art.read_more = [o.title for o in out if o.site == art.site and o is not art][:2]
     return out

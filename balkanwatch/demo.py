@@ -83,8 +83,14 @@ def main() -> None:
         sql(config_path, "SELECT source, count(*) AS articles FROM articles GROUP BY source ORDER BY source")
         sql(config_path, "SELECT published_at, source, title FROM articles ORDER BY published_at DESC")
         sql(config_path, "SELECT name, health, last_success_at, next_poll_at FROM source_health")
-        print(f"\n$ balkanwatch --config {config_path} search Bayraktar")
-        subprocess.run([sys.executable, "-m", "balkanwatch.cli", "--config", str(config_path), "search", "Bayraktar"], check=True)
+        print("\nOne story, many copies: the Bloomberg wire story republished by two sites, and a Serbian report\n"
+              "republished in Cyrillic, each count once (origin = first seen):")
+        print(f"$ balkanwatch --config {config_path} stories")
+        subprocess.run([sys.executable, "-m", "balkanwatch.cli", "--config", str(config_path), "stories"], check=True)
+        sql(config_path, "SELECT source, title, repeated_paragraphs FROM articles WHERE repeated_paragraphs > 0")
+        for cmd in (["search", "Bayraktar"], ["reindex"], ["search", "Bayraktar"]):
+            print(f"\n$ balkanwatch --config {config_path} {' '.join(cmd)}")
+            subprocess.run([sys.executable, "-m", "balkanwatch.cli", "--config", str(config_path), *cmd], check=True)
     finally:
         for s in servers.values():
             s.stop()

@@ -84,6 +84,7 @@ class ExtractedArticle:
     content_hash: str
     extractor_version: str
     feed_guid: str | None = None
+    repeated_paragraphs: int = 0     # exact repeats of a paragraph dropped from the text (kept in raw_html)
     final_url: str | None = None
     encoding: str | None = None
     raw_html: bytes = field(default=b"", repr=False)   # zlib-compressed original body

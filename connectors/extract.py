@@ -14,7 +14,7 @@ from html import unescape
 
 from balkanwatch.errors import ExtractionError
 from balkanwatch.models import ExtractedArticle, FeedItem
-from balkanwatch.textclean import content_hash, drop_repeated_paragraphs, paragraphs, token_f1
+from balkanwatch.textclean import content_hash, drop_repeated_paragraphs, paragraph_key, paragraphs, token_f1
 from balkanwatch.urls import article_id
 
 EXTRACTOR_REVISION = "bw1"   # bump when our post-processing of trafilatura's output changes
@@ -100,6 +100,19 @@ def choose_title(meta_title: str | None, h1s: list[str]) -> str | None:
     return strip_site_suffix(meta_title) if meta_title else None
 
 
+_P = re.compile(r"<p\b[^>]*>(.*?)</p\s*>", re.IGNORECASE | re.DOTALL)
+
+
+def page_repeats(html: str, kept: list[str]) -> int:
+    """How many extra copies of the kept paragraphs the page's <p> elements hold (the repeats trafilatura or
+    drop_repeated_paragraphs removed), so the stored article records that it was cleaned."""
+    counts: dict[str, int] = {}
+    for raw in _P.findall(html):
+        key = paragraph_key(" ".join(unescape(_TAG.sub(" ", raw)).split()))
+        counts[key] = counts.get(key, 0) + 1
+    return sum(counts.get(paragraph_key(p), 1) - 1 for p in kept)
+
+
 def _html_lang(html: str) -> str | None:
     m = re.search(r"<html[^>]*\slang\s*=\s*[\"']?([A-Za-z]{2,3})", html[:5000], re.IGNORECASE)
     return m.group(1).lower() if m else None
@@ -130,7 +143,7 @@ def extract_page(job: PageJob) -> ExtractedArticle:
     """One page → ExtractedArticle; raises ExtractionError when there is no article in it."""
     html = job.body.decode(job.encoding, errors="replace")
     meta = extract_html(html, job.final_url)
-    kept, _repeats = drop_repeated_paragraphs(paragraphs(meta["text"]))
+    kept, repeats = drop_repeated_paragraphs(paragraphs(meta["text"]))
     text = "\n".join(kept)
     if len(text) < MIN_TEXT_CHARS:
         raise ExtractionError(f"only {len(text)} characters of text in {job.url} (minimum {MIN_TEXT_CHARS})")
@@ -148,6 +161,7 @@ def extract_page(job: PageJob) -> ExtractedArticle:
         language=_html_lang(html) or meta["language"] or job.source_language or None,
         site_name=meta["sitename"], text=text, content_hash=content_hash(text),
         extractor_version=extractor_version(), feed_guid=job.item.guid if job.item else None,
+        repeated_paragraphs=max(len(repeats), page_repeats(html, kept)),
         final_url=job.final_url, encoding=job.encoding, raw_html=zlib.compress(job.body, 6), raw_bytes=len(job.body),
     )
 

@@ -2,7 +2,7 @@
 
     sources due | fetch listing (conditional GET) | parse feed / sitemap | new items only
         | fetch pages (per-host polite) | extract (process pool, both cores) | warehouse.load (chunks of 50)
-        | health + artifacts
+        | stories (dedupe: join a known story or start one) | health + artifacts
 
 One Prefect task per source (never per article); planning and finishing run in the flow itself, since
 each task run costs API round trips. Articles are committed in chunks while a large source is
@@ -31,6 +31,7 @@ from balkanwatch.health import is_due, next_poll, should_rebuild_fts
 from balkanwatch.models import SourceOutcome
 from connectors.http import Fetcher
 from flows.poll import Extractor, PollContext, WarehouseGate, poll_source
+from flows.stories import assign_stories
 from warehouse.locks import file_lock
 from warehouse.store import SourceState
 
@@ -65,6 +66,8 @@ class IngestSummary:
     sources_polled: int = 0
     sources_failed: int = 0
     new_articles: int = 0
+    new_stories: int = 0             # articles that started a story
+    new_copies: int = 0              # articles that joined an existing story (syndicated / duplicate copies)
     item_errors: int = 0
     sources: list[SourceReport] = field(default_factory=list)
     new: list[dict[str, Any]] = field(default_factory=list)   # title, source, published_at, url
@@ -132,6 +135,8 @@ async def _poll_all(config: Config, gate: WarehouseGate, due: list[SourceState],
 async def finish(gate: WarehouseGate, summary: IngestSummary, artifacts: bool = True) -> IngestSummary:
     """Close the run, refresh the full-text index, publish the artifacts."""
     async with gate.open() as wh:
+        counts = assign_stories(wh)
+        summary.new_stories, summary.new_copies = counts.new_stories, counts.new_copies
         wh.finish_run(summary.run_id, polled=summary.sources_polled, failed=summary.sources_failed,
                       new_articles=summary.new_articles, item_errors=summary.item_errors)
         indexed, unindexed, oldest = wh.fts_coverage()
@@ -139,7 +144,7 @@ async def finish(gate: WarehouseGate, summary: IngestSummary, artifacts: bool = 
         if should_rebuild_fts(indexed, unindexed, waited):
             wh.rebuild_fts()
         summary.new = wh.rows(
-            """SELECT title, source, published_at, url FROM articles WHERE run_id = ?
+            """SELECT title, source, published_at, story_id, url FROM articles WHERE run_id = ?
                ORDER BY published_at DESC NULLS LAST LIMIT 200""", [summary.run_id])
         health = wh.source_health()
     if artifacts:
@@ -154,13 +159,15 @@ async def publish_artifacts(summary: IngestSummary, health: list[dict[str, Any]]
     failed = [s for s in summary.sources if not s.ok]
     lines = [f"# Ingest run `{summary.run_id}`", "",
              f"- sources polled: **{summary.sources_polled}** (failed: **{summary.sources_failed}**)",
-             f"- new articles: **{summary.new_articles}**", f"- page errors: **{summary.item_errors}**", ""]
+             f"- new articles: **{summary.new_articles}**: **{summary.new_stories}** new stories, "
+             f"**{summary.new_copies}** copies of known stories",
+             f"- page errors: **{summary.item_errors}**", ""]
     if failed:
         lines += ["## Errors", "", "| source | error | next poll |", "|---|---|---|"]
         lines += [f"| {s.name} | {(s.error or '').replace('|', '/')[:300]} | {s.next_poll_at} |" for s in failed]
     await acreate_markdown_artifact("\n".join(lines), key="ingest-summary", description="Ingest run summary")
     await acreate_table_artifact([{k: str(v) if v is not None else "" for k, v in row.items()} for row in summary.new]
-                          or [{"title": "(no new articles)", "source": "", "published_at": "", "url": ""}],
+                          or [{"title": "(no new articles)", "source": "", "published_at": "", "story_id": "", "url": ""}],
                           key="new-articles", description="Articles that landed in this run")
     cols = ("name", "health", "consecutive_failures", "last_success_at", "last_error", "next_poll_at", "articles")
     await acreate_table_artifact([{c: str(row[c]) if row[c] is not None else "" for c in cols} for row in health]

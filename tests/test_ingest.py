@@ -163,3 +163,48 @@ def test_ingest_as_prefect_flow_run_with_artifacts(prefect_server, corpus, write
     assert len(polled) == len(sources)   # one task per source, not per article
     with Warehouse.open(load_config(cfg).warehouse_path, read_only=True) as wh:
         assert wh.rows("SELECT flow_run_id, status FROM runs")[0] == {"flow_run_id": str(run.id), "status": "completed"}
+
+
+def test_stories_copies_share_a_story_distinct_articles_never_do(corpus, write_config) -> None:
+    sources, arts, _ = corpus
+    cfg = write_config(toml_sources(sources))
+    first = ingest_plain(cfg)
+    assert first.new_stories == len({a.story for a in arts}) and first.new_copies == len(arts) - first.new_stories
+    run = lambda *a: subprocess.run([sys.executable, "-m", "balkanwatch.cli", "--config", str(cfg), *a],  # noqa: E731
+                                    capture_output=True, text=True, cwd=ROOT, timeout=120)
+    out = run("sql", "SELECT url, story_id FROM articles", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    story_of = {r["url"].rsplit("/", 1)[1].removesuffix(".html"): r["story_id"] for r in json.loads(out.stdout)}
+    label = {a.slug: a.story for a in arts}
+    for x in label:
+        for y in label:
+            assert (story_of[x] == story_of[y]) == (label[x] == label[y]), (x, y)
+    stories = json.loads(run("sql", "SELECT * FROM stories", "--format", "json").stdout)
+    wire = next(s for s in stories if s["copies"] == 2)
+    assert wire["origin_source"] == "Balkan Wire" and wire["title"].startswith("Turkey Takes Over NATO Kosovo")
+    assert wire["sources"] == ["Balkan Wire", "Kosovo Herald", "Sarajevo Daily"]
+    cyr = next(s for s in stories if "Adriatic Times" in s["sources"] and s["copies"] == 1)
+    assert cyr["sources"] == ["Adriatic Times", "Sarajevo Daily"]   # the Cyrillic copy joined the Latin original
+    listed = run("stories", "--min-copies", "1")
+    assert listed.returncode == 0 and "Turkey Takes Over NATO Kosovo" in listed.stdout
+    second = ingest_plain(cfg, force=True)
+    assert (second.new_stories, second.new_copies) == (0, 0)
+    again = {r["url"].rsplit("/", 1)[1].removesuffix(".html"): r["story_id"]
+             for r in json.loads(run("sql", "SELECT url, story_id FROM articles", "--format", "json").stdout)}
+    assert again == story_of
+    seed0 = json.loads(run("sql", "SELECT repeated_paragraphs FROM articles WHERE url LIKE '%seed-000%'",
+                           "--format", "json").stdout)
+    assert seed0 == [{"repeated_paragraphs": 1}]
+
+
+def test_search_new_then_reindexed(corpus, write_config) -> None:
+    sources, _, _ = corpus
+    cfg = write_config(toml_sources(sources))
+    ingest_plain(cfg)
+    run = lambda *a: subprocess.run([sys.executable, "-m", "balkanwatch.cli", "--config", str(cfg), *a],  # noqa: E731
+                                    capture_output=True, text=True, cwd=ROOT, timeout=120)
+    before = json.loads(run("search", "Bayraktar", "--format", "json").stdout)
+    assert before and all(h["score"] is None for h in before)     # small tail: found by the scan
+    assert "rebuilt over 10 articles" in run("reindex").stdout
+    after = json.loads(run("search", "Bayraktar", "--format", "json").stdout)
+    assert {h["url"] for h in after} == {h["url"] for h in before} and all(h["score"] > 0 for h in after)

@@ -139,3 +139,24 @@ def test_search_covers_articles_added_after_the_index_build(wh: Warehouse) -> No
     urls = [h["url"] for h in wh.search("bayraktar")]
     assert urls == ["https://x/a", "https://x/late"]       # BM25 hit first, then the unindexed one
     assert [h["url"] for h in wh.search("Jarinje")] == ["https://x/late"]
+
+
+def _columns(con) -> list[tuple]:  # type: ignore[no-untyped-def]
+    return con.execute("""SELECT table_name, column_name, data_type FROM information_schema.columns
+                          ORDER BY table_name, ordinal_position""").fetchall()
+
+
+def test_migrating_a_v1_warehouse_equals_a_new_one(tmp_path: Path) -> None:
+    old = tmp_path / "v1.duckdb"
+    con = duckdb.connect(str(old))
+    con.execute((Path(__file__).parent / "data" / "schema_v1.sql").read_text())
+    con.execute("INSERT INTO schema_version VALUES (1, now())")
+    con.execute("""INSERT INTO articles (article_id, url, source, published_from, fetched_at, text, content_hash,
+                   extractor_version) VALUES ('a', 'https://x/a', 's', 'none', now(), 'old text', 'h', 'v')""")
+    con.close()
+    with Warehouse.open(old) as w:
+        assert w.version() == SCHEMA_VERSION
+        migrated = _columns(w.con)
+        assert w.rows("SELECT article_id, story_id FROM articles") == [{"article_id": "a", "story_id": None}]
+    with Warehouse.open(tmp_path / "new.duckdb") as w:
+        assert _columns(w.con) == migrated

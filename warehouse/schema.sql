@@ -78,7 +78,10 @@ CREATE TABLE IF NOT EXISTS articles (
     text               VARCHAR NOT NULL,              -- clean text, one paragraph per line
     content_hash       VARCHAR NOT NULL,              -- versioned ("v1:...") hash of the normalised text
     extractor_version  VARCHAR NOT NULL,              -- e.g. trafilatura-2.3.1+bw1; see `balkanwatch reextract`
-    run_id             VARCHAR
+    run_id             VARCHAR,
+    story_id           VARCHAR,                       -- the story this article is a copy of (v2); NULL until
+                                                      -- assigned at the end of the run that loaded it
+    repeated_paragraphs INTEGER                       -- exact repeats dropped from text (v2; raw page keeps them)
 );
 
 -- The page as fetched (zlib-compressed bytes, original encoding), so articles can be re-extracted.
@@ -110,6 +113,40 @@ CREATE TABLE IF NOT EXISTS fts_builds (
     built_at  TIMESTAMP NOT NULL,
     articles  BIGINT NOT NULL                         -- articles in the index after this build
 );
+
+-- Story clustering evidence (v2). One row per article: its sketch (sampled 5-gram shingle hashes of the
+-- folded text, see balkanwatch/dedupe.py) and the time that orders it within its story.
+CREATE TABLE IF NOT EXISTS article_sketches (
+    article_id  VARCHAR PRIMARY KEY,
+    story_time  TIMESTAMP NOT NULL,                   -- published_at, or fetched_at when unknown or in the future
+    hashes      UINTEGER[] NOT NULL
+);
+
+-- Why each article is in its story: the earlier article it matched and how closely (v2).
+CREATE TABLE IF NOT EXISTS story_assignments (
+    article_id          VARCHAR PRIMARY KEY,
+    story_id            VARCHAR NOT NULL,
+    matched_article_id  VARCHAR,                      -- NULL when the article started the story
+    jaccard             DOUBLE,
+    containment         DOUBLE,                       -- of the smaller text in the larger
+    rule                VARCHAR NOT NULL,             -- new-story | jaccard | containment
+    assigned_at         TIMESTAMP NOT NULL
+);
+
+-- One row per story: its origin (first-seen article and source), title, copies and sources (v2).
+CREATE OR REPLACE VIEW stories AS
+SELECT a.story_id,
+       min(s.story_time) AS first_seen_at,
+       arg_min(a.source, strftime(s.story_time, '%Y%m%d%H%M%S') || a.article_id) AS origin_source,
+       arg_min(a.article_id, strftime(s.story_time, '%Y%m%d%H%M%S') || a.article_id) AS origin_article_id,
+       arg_min(a.title, strftime(s.story_time, '%Y%m%d%H%M%S') || a.article_id) AS title,
+       count(*) AS articles,
+       count(*) - 1 AS copies,
+       list_sort(list(DISTINCT a.source)) AS sources,
+       max(s.story_time) AS last_seen_at
+FROM articles a JOIN article_sketches s USING (article_id)
+WHERE a.story_id IS NOT NULL
+GROUP BY a.story_id;
 
 -- Source health at a glance: what the Prefect artifact and `balkanwatch sources list` show.
 CREATE OR REPLACE VIEW source_health AS

@@ -24,9 +24,10 @@ from balkanwatch.errors import WarehouseError
 from balkanwatch.models import ExtractedArticle, SourceOutcome
 from warehouse.locks import file_lock
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MAX_ITEM_ATTEMPTS = 3   # a listed page that failed this often is not fetched again (the row says why)
 FTS_FIELDS = ("title", "text")
+FUTURE_TOLERANCE = "INTERVAL 1 HOUR"   # a published date later than fetch time + this is not believed
 
 
 def fts_extension_path() -> str:
@@ -69,7 +70,7 @@ ARTICLE_SCHEMA = pa.schema([
     ("author", pa.string()), ("published_at", pa.timestamp("us")), ("published_from", pa.string()),
     ("fetched_at", pa.timestamp("us")), ("language", pa.string()), ("site_name", pa.string()),
     ("text", pa.string()), ("content_hash", pa.string()), ("extractor_version", pa.string()),
-    ("run_id", pa.string()),
+    ("run_id", pa.string()), ("repeated_paragraphs", pa.int32()),
 ])
 RAW_SCHEMA = pa.schema([
     ("article_id", pa.string()), ("url", pa.string()), ("final_url", pa.string()),
@@ -90,6 +91,7 @@ def _article_row(a: ExtractedArticle, run_id: str) -> dict[str, Any]:
         "published_at": utc_naive(a.published_at), "published_from": a.published_from,
         "fetched_at": utc_naive(a.fetched_at), "language": a.language, "site_name": a.site_name,
         "text": a.text, "content_hash": a.content_hash, "extractor_version": a.extractor_version, "run_id": run_id,
+        "repeated_paragraphs": a.repeated_paragraphs,
     }
 
 
@@ -311,6 +313,49 @@ class Warehouse:
                 """UPDATE sources SET last_attempt_at = ?, consecutive_failures = ?, next_poll_at = ?,
                      last_error = ?, last_error_kind = ?, last_error_at = ? WHERE name = ?""",
                 [now, failures, next_poll_at, o.error, o.error_kind, now, o.source])
+
+    # -- stories ---------------------------------------------------------------------------------------
+    def unassigned_articles(self) -> list[tuple[str, str, datetime]]:
+        """(article_id, text, story time) of articles with no story yet, in story-time order."""
+        rows = self._exec(
+            f"""SELECT article_id, text,
+                       CASE WHEN published_at IS NULL OR published_at > fetched_at + {FUTURE_TOLERANCE}
+                            THEN fetched_at ELSE published_at END AS story_time
+                FROM articles WHERE story_id IS NULL ORDER BY story_time, article_id""").fetchall()
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    def story_sketches(self, since: datetime) -> Iterator[tuple[str, str, list[int]]]:
+        """(article_id, story_id, hashes) of assigned articles whose story time is at or after `since`,
+        oldest first (the order they were assigned in)."""
+        cur = self._exec(
+            """SELECT s.article_id, a.story_id, s.hashes FROM article_sketches s JOIN articles a USING (article_id)
+               WHERE s.story_time >= ? AND a.story_id IS NOT NULL ORDER BY s.story_time, s.article_id""", [since])
+        while batch := cur.fetchmany(10_000):
+            yield from batch
+
+    def record_stories(self, rows: Sequence[tuple[Any, datetime, Sequence[int]]]) -> None:
+        """Store (StoryAssignment, story_time, hashes) rows and set articles.story_id, in one transaction."""
+        if not rows:
+            return
+        now = utcnow()
+        table = pa.table({
+            "article_id": [a.article_id for a, _, _ in rows], "story_id": [a.story_id for a, _, _ in rows],
+            "matched_article_id": [a.matched_article_id for a, _, _ in rows],
+            "jaccard": pa.array([a.jaccard for a, _, _ in rows], pa.float64()),
+            "containment": pa.array([a.containment for a, _, _ in rows], pa.float64()),
+            "rule": [a.rule for a, _, _ in rows], "assigned_at": pa.array([now] * len(rows), pa.timestamp("us")),
+            "story_time": pa.array([utc_naive(t) for _, t, _ in rows], pa.timestamp("us")),
+            "hashes": pa.array([list(h) for _, _, h in rows], pa.list_(pa.uint32())),
+        })
+        with self.transaction():
+            self.con.register("story_batch", table)
+            self.con.execute("""INSERT INTO article_sketches SELECT article_id, story_time, hashes FROM story_batch
+                                ON CONFLICT DO NOTHING""")
+            self.con.execute("""INSERT INTO story_assignments SELECT article_id, story_id, matched_article_id,
+                                  jaccard, containment, rule, assigned_at FROM story_batch ON CONFLICT DO NOTHING""")
+            self.con.execute("""UPDATE articles SET story_id = b.story_id FROM story_batch b
+                                WHERE articles.article_id = b.article_id AND articles.story_id IS NULL""")
+            self.con.unregister("story_batch")
 
     # -- search and reading ----------------------------------------------------------------------------
     def _load_fts(self) -> None:

@@ -1,0 +1,138 @@
+"""Story clustering: which earlier article, if any, is this one a copy of. Pure: no I/O.
+
+    text → folded words (textnorm) → word 5-gram shingles → 32-bit hashes, 1 in SAMPLE_MOD kept
+         → candidates from an inverted index (shared sampled shingles) → verdict per candidate
+         → the article joins the story of its best match, or starts its own.
+
+Mod-sampling keeps the sketch small and still estimates Jaccard and containment without bias, so a
+truncated copy (high containment, low Jaccard) is found as well as a lightly edited one (high both).
+In doubt: not a duplicate. The thresholds are provisional (chosen on the seed corpus and the cases in
+tests/test_dedupe.py) until the labelled evaluation of issue #3 pins them.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from balkanwatch.textnorm import words
+
+SHINGLE_WORDS = 5       # word n-grams: long enough that shared topic vocabulary is not a match
+SAMPLE_MOD = 4          # keep shingles whose hash % 4 == 0: a quarter of the memory, unbiased estimates
+MIN_SKETCH = 8          # sketches smaller than this (≈ < 40 words) never match: too little evidence
+JACCARD_MIN = 0.5       # near-identical copies (re-headlined, lightly edited, reordered)
+CONTAINMENT_MIN = 0.6   # truncated or padded copies: most of the smaller text is in the larger one…
+SHARED_MIN = 12         # …and they share at least this many sampled shingles (≈ 50 shingles ≈ 3 paragraphs)
+MAX_CANDIDATES = 20     # verified per article, most-shared first
+STORY_WINDOW_DAYS = 30  # a copy joins a story whose articles are at most this much older (wire copies come
+                        # within days; a month bounds the index held in memory at the start of a run)
+
+
+@dataclass(frozen=True)
+class Sketch:
+    """The sampled shingle hashes of one article."""
+
+    article_id: str
+    hashes: frozenset[int]
+
+
+@dataclass(frozen=True)
+class Similarity:
+    shared: int
+    jaccard: float
+    containment: float   # of the smaller sketch in the larger
+
+
+@dataclass(frozen=True)
+class StoryAssignment:
+    """The verdict for one article: its story, and the evidence (None when it starts a story)."""
+
+    article_id: str
+    story_id: str
+    matched_article_id: str | None
+    jaccard: float | None
+    containment: float | None
+    rule: str                      # new-story | jaccard | containment
+
+
+def shingle_hashes(text: str) -> frozenset[int]:
+    """Sampled hashes of the word SHINGLE_WORDS-grams of the folded text."""
+    ws = words(text)
+    if len(ws) < SHINGLE_WORDS:
+        ws = ws + [""] * (SHINGLE_WORDS - len(ws)) if ws else []
+    out = set()
+    for i in range(max(0, len(ws) - SHINGLE_WORDS + 1)):
+        h = zlib.crc32(" ".join(ws[i:i + SHINGLE_WORDS]).encode("utf-8"))
+        if h % SAMPLE_MOD == 0:
+            out.add(h)
+    return frozenset(out)
+
+
+def sketch(article_id: str, text: str) -> Sketch:
+    return Sketch(article_id, shingle_hashes(text))
+
+
+def similarity(a: frozenset[int], b: frozenset[int]) -> Similarity:
+    shared = len(a & b)
+    union = len(a) + len(b) - shared
+    smaller = min(len(a), len(b))
+    return Similarity(shared, shared / union if union else 0.0, shared / smaller if smaller else 0.0)
+
+
+def verdict(sim: Similarity, size_a: int, size_b: int) -> str | None:
+    """'jaccard' or 'containment' when the two are copies of one story; None otherwise (in doubt: None)."""
+    if min(size_a, size_b) < MIN_SKETCH:
+        return None
+    if sim.jaccard >= JACCARD_MIN:
+        return "jaccard"
+    if sim.containment >= CONTAINMENT_MIN and sim.shared >= SHARED_MIN:
+        return "containment"
+    return None
+
+
+class StoryIndex:
+    """Sketches of known articles with their stories, and an inverted index over the hashes."""
+
+    def __init__(self) -> None:
+        self.sketches: dict[str, frozenset[int]] = {}
+        self.story_of: dict[str, str] = {}
+        self.postings: dict[int, list[str]] = defaultdict(list)
+
+    def __len__(self) -> int:
+        return len(self.sketches)
+
+    def add(self, article_id: str, hashes: frozenset[int], story_id: str) -> None:
+        if article_id in self.sketches:
+            return
+        self.sketches[article_id] = hashes
+        self.story_of[article_id] = story_id
+        for h in hashes:
+            self.postings[h].append(article_id)
+
+    def candidates(self, hashes: Iterable[int]) -> list[tuple[str, int]]:
+        """Known articles sharing sampled shingles with `hashes`, most shared first (ties by id)."""
+        counts: Counter[str] = Counter()
+        for h in hashes:
+            counts.update(self.postings.get(h, ()))
+        return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_CANDIDATES]
+
+    def assign(self, article_id: str, hashes: frozenset[int]) -> StoryAssignment:
+        """Decide this article's story against the index, then add it. Deterministic; old labels never change."""
+        if article_id in self.story_of:
+            return StoryAssignment(article_id, self.story_of[article_id], None, None, None, "known")
+        best: tuple[float, str, Similarity, str] | None = None
+        for other, _ in self.candidates(hashes):
+            sim = similarity(hashes, self.sketches[other])
+            rule = verdict(sim, len(hashes), len(self.sketches[other]))
+            if rule and (best is None or (sim.containment, sim.jaccard) > (best[2].containment, best[2].jaccard)):
+                best = (sim.containment, other, sim, rule)
+        if best is None:
+            result = StoryAssignment(article_id, article_id, None, None, None, "new-story")
+        else:
+            _, other, sim, rule = best
+            result = StoryAssignment(article_id, self.story_of[other], other, round(sim.jaccard, 4),
+                                     round(sim.containment, 4), rule)
+        self.add(article_id, hashes, result.story_id)
+        return result

@@ -1,0 +1,36 @@
+"""Text normalised for the region, so copies match across scripts and spellings.
+
+`fold("Звечан, Zvečan")` == `fold("Zvecan zvecan")`: Serbian Cyrillic transliterated to Latin, diacritics
+folded (č ć š ž đ ë ç → c c s z dj e c), case folded, punctuation to spaces.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Serbian (and Macedonian) Cyrillic → Gaj's Latin, then folded like the Latin letters themselves.
+_CYRILLIC = {
+    "а": "a", "б": "b", "в": "v", "г": "g", "д": "d", "ђ": "dj", "е": "e", "ж": "z", "з": "z", "и": "i",
+    "ј": "j", "к": "k", "л": "l", "љ": "lj", "м": "m", "н": "n", "њ": "nj", "о": "o", "п": "p", "р": "r",
+    "с": "s", "т": "t", "ћ": "c", "у": "u", "ф": "f", "х": "h", "ц": "c", "ч": "c", "џ": "dz", "ш": "s",
+    "ѓ": "g", "ќ": "k", "ѕ": "dz", "й": "j", "ы": "y", "э": "e", "ю": "ju", "я": "ja", "ь": "", "ъ": "",
+    "ё": "e", "є": "je", "і": "i", "ї": "ji", "ґ": "g",
+}
+# Latin letters that NFKD does not decompose.
+_LATIN = {"đ": "dj", "ł": "l", "ø": "o", "æ": "ae", "œ": "oe", "ß": "ss", "ı": "i", "þ": "th", "ð": "d"}
+_TABLE = str.maketrans({**_CYRILLIC, **_LATIN})
+_NON_WORD = re.compile(r"[^\w]+")
+
+
+def fold(text: str) -> str:
+    """Lower-case, transliterated, accent-free words separated by single spaces."""
+    t = text.casefold().translate(_TABLE)
+    t = unicodedata.normalize("NFKD", t)
+    t = "".join(ch for ch in t if not unicodedata.combining(ch))
+    return _NON_WORD.sub(" ", t).replace("_", " ").strip()
+
+
+def words(text: str) -> list[str]:
+    """The folded words of a text."""
+    return fold(text).split()

@@ -1,0 +1,124 @@
+-- Frozen copy of warehouse/schema.sql as shipped at schema version 1 (test fixture for migrations).
+-- balkanwatch warehouse schema. This file is the whole current schema, applied to a new warehouse.
+-- An existing warehouse is brought up to date by warehouse/migrations/NNN_*.sql, applied in order;
+-- the version this file describes is the highest migration number (see SCHEMA_VERSION in store.py).
+-- All timestamps are UTC, stored as TIMESTAMP without zone.
+
+-- One row per applied schema version.
+CREATE TABLE IF NOT EXISTS schema_version (
+    version     INTEGER PRIMARY KEY,
+    applied_at  TIMESTAMP NOT NULL
+);
+
+-- Configured sources and their health. The config file is the source of truth for what is polled;
+-- this table keeps the state between runs (conditional-GET validators, failures, next poll).
+CREATE TABLE IF NOT EXISTS sources (
+    name                  VARCHAR PRIMARY KEY,
+    kind                  VARCHAR NOT NULL,           -- feed | urls | sitemap
+    location              VARCHAR NOT NULL,           -- feed or sitemap URL; first page URL for a list
+    language              VARCHAR,                    -- configured fallback language
+    poll_minutes          DOUBLE NOT NULL,            -- interval between polls while healthy
+    in_config             BOOLEAN NOT NULL DEFAULT TRUE,  -- false once removed from the config (rows kept)
+    etag                  VARCHAR,                    -- validators of the listing, sent as If-None-Match
+    last_modified         VARCHAR,                    --   and If-Modified-Since
+    body_hash             VARCHAR,                    -- sha256 of the last listing body (validators can lie)
+    last_attempt_at       TIMESTAMP,
+    last_success_at       TIMESTAMP,
+    last_new_item_at      TIMESTAMP,                  -- last time a poll brought a new article
+    last_error            VARCHAR,                    -- message of the last failure (kept after recovery)
+    last_error_kind       VARCHAR,                    -- transient | terminal | parse | forbidden-address | ...
+    last_error_at         TIMESTAMP,
+    last_warning          VARCHAR,                    -- e.g. a malformed feed that still parsed
+    consecutive_failures  INTEGER NOT NULL DEFAULT 0, -- 0 = healthy; drives the graded backoff
+    next_poll_at          TIMESTAMP                   -- NULL = due now
+);
+
+-- One row per ingest run (a Prefect flow run, or a plain CLI run).
+CREATE TABLE IF NOT EXISTS runs (
+    run_id          VARCHAR PRIMARY KEY,
+    flow_run_id     VARCHAR,                          -- Prefect flow run id, when run under Prefect
+    started_at      TIMESTAMP NOT NULL,
+    finished_at     TIMESTAMP,
+    status          VARCHAR NOT NULL,                 -- running | completed | crashed
+    sources_polled  INTEGER NOT NULL DEFAULT 0,
+    sources_failed  INTEGER NOT NULL DEFAULT 0,
+    new_articles    INTEGER NOT NULL DEFAULT 0,
+    item_errors     INTEGER NOT NULL DEFAULT 0
+);
+
+-- Every HTTP attempt made for a listing or a page, good or bad.
+CREATE TABLE IF NOT EXISTS fetches (
+    run_id        VARCHAR NOT NULL,
+    source        VARCHAR NOT NULL,
+    url           VARCHAR NOT NULL,
+    final_url     VARCHAR,                            -- after redirects
+    status        INTEGER,                            -- HTTP status; NULL when no answer came
+    started_at    TIMESTAMP NOT NULL,
+    elapsed_ms    DOUBLE NOT NULL,
+    bytes         BIGINT NOT NULL,
+    not_modified  BOOLEAN NOT NULL,                   -- 304, or a 200 whose body hash had not changed
+    error         VARCHAR,
+    error_kind    VARCHAR
+);
+
+-- Clean articles. article_id is a hash of the normalised URL, so re-polling inserts nothing new.
+CREATE TABLE IF NOT EXISTS articles (
+    article_id         VARCHAR PRIMARY KEY,
+    url                VARCHAR NOT NULL,              -- as listed by the source
+    canonical_url      VARCHAR,                       -- rel=canonical / og:url of the page
+    final_url          VARCHAR,                       -- after redirects
+    source             VARCHAR NOT NULL,
+    feed_guid          VARCHAR,
+    title              VARCHAR,
+    author             VARCHAR,
+    published_at       TIMESTAMP,
+    published_from     VARCHAR NOT NULL,              -- page | feed | htmldate | none
+    fetched_at         TIMESTAMP NOT NULL,
+    language           VARCHAR,
+    site_name          VARCHAR,
+    text               VARCHAR NOT NULL,              -- clean text, one paragraph per line
+    content_hash       VARCHAR NOT NULL,              -- versioned ("v1:...") hash of the normalised text
+    extractor_version  VARCHAR NOT NULL,              -- e.g. trafilatura-2.3.1+bw1; see `balkanwatch reextract`
+    run_id             VARCHAR
+);
+
+-- The page as fetched (zlib-compressed bytes, original encoding), so articles can be re-extracted.
+CREATE TABLE IF NOT EXISTS raw_pages (
+    article_id  VARCHAR PRIMARY KEY,
+    url         VARCHAR NOT NULL,
+    final_url   VARCHAR,
+    fetched_at  TIMESTAMP NOT NULL,
+    encoding    VARCHAR NOT NULL,
+    html_zlib   BLOB NOT NULL,
+    bytes       INTEGER NOT NULL                      -- uncompressed size
+);
+
+-- Listed items that could not be turned into an article (HTTP error, no text). Retried a few times,
+-- then left alone; the row says why.
+CREATE TABLE IF NOT EXISTS failed_items (
+    article_id     VARCHAR PRIMARY KEY,
+    source         VARCHAR NOT NULL,
+    url            VARCHAR NOT NULL,
+    error          VARCHAR NOT NULL,
+    error_kind     VARCHAR NOT NULL,
+    attempts       INTEGER NOT NULL,
+    last_tried_at  TIMESTAMP NOT NULL
+);
+
+-- Builds of the full-text index (DuckDB's FTS index is rebuilt whole, not updated). `balkanwatch search`
+-- also scans articles added since the last build, so results are complete between builds.
+CREATE TABLE IF NOT EXISTS fts_builds (
+    built_at  TIMESTAMP NOT NULL,
+    articles  BIGINT NOT NULL                         -- articles in the index after this build
+);
+
+-- Source health at a glance: what the Prefect artifact and `balkanwatch sources list` show.
+CREATE OR REPLACE VIEW source_health AS
+SELECT s.name, s.kind, s.location, s.in_config,
+       CASE WHEN s.consecutive_failures = 0 THEN 'healthy'
+            WHEN s.consecutive_failures < 3 THEN 'failing'
+            ELSE 'unhealthy' END AS health,
+       s.consecutive_failures, s.last_attempt_at, s.last_success_at, s.last_new_item_at,
+       s.last_error, s.last_error_kind, s.next_poll_at,
+       (SELECT count(*) FROM articles a WHERE a.source = s.name) AS articles
+FROM sources s;
