@@ -16,6 +16,7 @@ import zlib
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from balkanwatch.textnorm import words
 
@@ -28,6 +29,17 @@ SHARED_MIN = 12         # …and they share at least this many sampled shingles 
 MAX_CANDIDATES = 20     # verified per article, most-shared first
 STORY_WINDOW_DAYS = 30  # a copy joins a story whose articles are at most this much older (wire copies come
                         # within days; a month bounds the index held in memory at the start of a run)
+
+
+FUTURE_TOLERANCE = timedelta(hours=1)   # a published date later than fetch time + this is not believed
+
+
+def story_time(published: datetime | None, fetched: datetime) -> datetime:
+    """When an article entered its story: its publication time, or the fetch time when that is unknown or
+    in the future (clock skew, scheduled posts, junk dates)."""
+    if published is None or published > fetched + FUTURE_TOLERANCE:
+        return fetched
+    return published
 
 
 @dataclass(frozen=True)

@@ -89,6 +89,7 @@ class ExtractedArticle:
     encoding: str | None = None
     raw_html: bytes = field(default=b"", repr=False)   # zlib-compressed original body
     raw_bytes: int = 0                                  # size of the original body
+    sketch: tuple[int, ...] = ()                        # dedupe sketch (sampled shingle hashes), made in the worker
 
 
 @dataclass(frozen=True)

@@ -49,8 +49,32 @@ def _serve(roots: list[Path], conn) -> None:  # type: ignore[no-untyped-def]
         s.stop()
 
 
-class Corpus:
-    """Pages on SITES loopback servers (in a child process, as remote sites would be), and configs."""
+class ServedSites:
+    """Folders served on loopback ports by a child process (as remote sites would be)."""
+
+    def __init__(self, roots: list[Path]) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_serve, args=(roots, child), daemon=True)
+        self.proc.start()
+        self.bases: list[str] = self.conn.recv()
+
+    def config(self, folder: Path, name: str, feed: str = "feed.xml") -> Path:
+        """A config with one feed source per site, a fresh warehouse `name`.duckdb, loopback allowed."""
+        sources = "\n".join(f'[[sources]]\nname = "site{i}"\nfeed = "{b}/{feed}"\n' for i, b in enumerate(self.bases))
+        path = folder / f"{name}.toml"
+        path.write_text(f"""[warehouse]\npath = "{name}.duckdb"\n
+[fetch]\nallow_private_networks = true\nper_host_concurrency = 8\nper_host_delay = 0.0\n
+[ingest]\nmax_items_per_source = 100000\nextract_workers = 2\n\n{sources}""", encoding="utf-8")
+        return path
+
+    def close(self) -> None:
+        self.conn.send("stop")
+        self.proc.join(timeout=10)
+
+
+class Corpus(ServedSites):
+    """Pages on SITES loopback servers, and configs pointing at them."""
 
     def __init__(self, pages: list[LabelledPage], folder: Path) -> None:
         self.folder, self.pages = folder, pages
@@ -62,25 +86,12 @@ class Corpus:
                 (root / "p" / f"{p.file_id}.html").write_bytes(p.html)
             (root / "robots.txt").write_text("User-agent: *\nAllow: /\n")
             roots.append(root)
-        ctx = multiprocessing.get_context("spawn")
-        self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_serve, args=(roots, child), daemon=True)
-        self.proc.start()
-        self.bases: list[str] = self.conn.recv()
+        super().__init__(roots)
         for s, (root, base) in enumerate(zip(roots, self.bases, strict=True)):
             (root / "feed.xml").write_text(_feed(base, [p.file_id for p in pages[s::SITES]]), encoding="utf-8")
 
-    def config(self, name: str) -> Path:
-        sources = "\n".join(f'[[sources]]\nname = "site{i}"\nfeed = "{b}/feed.xml"\n' for i, b in enumerate(self.bases))
-        path = self.folder / f"{name}.toml"
-        path.write_text(f"""[warehouse]\npath = "{name}.duckdb"\n
-[fetch]\nallow_private_networks = true\nper_host_concurrency = 8\nper_host_delay = 0.0\n
-[ingest]\nmax_items_per_source = 10000\nextract_workers = 2\n\n{sources}""", encoding="utf-8")
-        return path
-
-    def close(self) -> None:
-        self.conn.send("stop")
-        self.proc.join(timeout=10)
+    def config(self, name: str) -> Path:  # type: ignore[override]
+        return super().config(self.folder, name)
 
 
 def ingest_plain(config_path: Path) -> tuple[float, int]:
@@ -99,7 +110,7 @@ def ingest_prefect(config_path: Path) -> tuple[float, int]:
     return time.perf_counter() - t0, summary["new_articles"]
 
 
-REPEATS = 2   # each measurement twice, interleaved; medians are reported (these machines are noisy)
+REPEATS = 3   # each measurement twice, interleaved; medians are reported (these machines are noisy)
 
 
 def _median(xs: list[float]) -> float:

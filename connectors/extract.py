@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import unescape
 
+from balkanwatch.dedupe import shingle_hashes
 from balkanwatch.errors import ExtractionError
 from balkanwatch.models import ExtractedArticle, FeedItem
 from balkanwatch.textclean import content_hash, drop_repeated_paragraphs, paragraph_key, paragraphs, token_f1
@@ -161,7 +162,7 @@ def extract_page(job: PageJob) -> ExtractedArticle:
         language=_html_lang(html) or meta["language"] or job.source_language or None,
         site_name=meta["sitename"], text=text, content_hash=content_hash(text),
         extractor_version=extractor_version(), feed_guid=job.item.guid if job.item else None,
-        repeated_paragraphs=max(len(repeats), page_repeats(html, kept)),
+        repeated_paragraphs=max(len(repeats), page_repeats(html, kept)), sketch=tuple(sorted(shingle_hashes(text))),
         final_url=job.final_url, encoding=job.encoding, raw_html=zlib.compress(job.body, 6), raw_bytes=len(job.body),
     )
 

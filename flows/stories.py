@@ -27,9 +27,9 @@ def assign_stories(wh: Warehouse) -> StoryCounts:
     for article_id, story_id, hashes in wh.story_sketches(todo[0][2] - timedelta(days=STORY_WINDOW_DAYS)):
         index.add(article_id, frozenset(hashes), story_id)
     rows = []
-    for article_id, text, story_time in todo:
-        hashes = shingle_hashes(text)
-        rows.append((index.assign(article_id, hashes), story_time, sorted(hashes)))
+    for article_id, text, when, sketch in todo:
+        hashes = frozenset(sketch) if sketch is not None else shingle_hashes(text)
+        rows.append((index.assign(article_id, hashes), when, sorted(hashes)))
     wh.record_stories(rows)
     new = sum(a.rule == "new-story" for a, _, _ in rows)
     return StoryCounts(new_stories=new, new_copies=len(rows) - new)

@@ -20,6 +20,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from balkanwatch.dedupe import story_time
 from balkanwatch.errors import WarehouseError
 from balkanwatch.models import ExtractedArticle, SourceOutcome
 from warehouse.locks import file_lock
@@ -27,7 +28,6 @@ from warehouse.locks import file_lock
 SCHEMA_VERSION = 2
 MAX_ITEM_ATTEMPTS = 3   # a listed page that failed this often is not fetched again (the row says why)
 FTS_FIELDS = ("title", "text")
-FUTURE_TOLERANCE = "INTERVAL 1 HOUR"   # a published date later than fetch time + this is not believed
 
 
 def fts_extension_path() -> str:
@@ -259,6 +259,14 @@ class Warehouse:
         self.con.execute("INSERT INTO articles BY NAME SELECT * FROM new_articles_batch ON CONFLICT DO NOTHING")
         self.con.execute("INSERT INTO raw_pages BY NAME SELECT * FROM new_raw_batch ON CONFLICT DO NOTHING")
         self.con.execute("DELETE FROM failed_items WHERE article_id IN (SELECT article_id FROM new_articles_batch)")
+        sketches = pa.table({
+            "article_id": [a.article_id for a in arts],
+            "story_time": pa.array([utc_naive(story_time(a.published_at, a.fetched_at)) for a in arts], pa.timestamp("us")),
+            "hashes": pa.array([list(a.sketch) for a in arts], pa.list_(pa.uint32()))})
+        self.con.register("new_sketch_batch", sketches)
+        self.con.execute("""INSERT INTO article_sketches SELECT * FROM new_sketch_batch
+                            WHERE article_id IN (SELECT article_id FROM new_articles_batch) ON CONFLICT DO NOTHING""")
+        self.con.unregister("new_sketch_batch")
         self.con.unregister("new_articles_batch")
         self.con.unregister("new_raw_batch")
         return int(self.con.execute("SELECT count(*) FROM articles").fetchone()[0] - before)  # type: ignore[index]
@@ -315,14 +323,15 @@ class Warehouse:
                 [now, failures, next_poll_at, o.error, o.error_kind, now, o.source])
 
     # -- stories ---------------------------------------------------------------------------------------
-    def unassigned_articles(self) -> list[tuple[str, str, datetime]]:
-        """(article_id, text, story time) of articles with no story yet, in story-time order."""
+    def unassigned_articles(self) -> list[tuple[str, str, datetime, list[int] | None]]:
+        """(article_id, text, story time, sketch or None) of articles with no story yet, in story-time order.
+        Articles loaded by ingest have their sketch already (made in the extraction workers)."""
         rows = self._exec(
-            f"""SELECT article_id, text,
-                       CASE WHEN published_at IS NULL OR published_at > fetched_at + {FUTURE_TOLERANCE}
-                            THEN fetched_at ELSE published_at END AS story_time
-                FROM articles WHERE story_id IS NULL ORDER BY story_time, article_id""").fetchall()
-        return [(r[0], r[1], r[2]) for r in rows]
+            """SELECT a.article_id, a.text, coalesce(s.story_time, a.fetched_at), s.hashes, a.published_at, a.fetched_at
+               FROM articles a LEFT JOIN article_sketches s USING (article_id)
+               WHERE a.story_id IS NULL""").fetchall()
+        out = [(r[0], r[1], r[2] if r[3] is not None else story_time(r[4], r[5]), r[3]) for r in rows]
+        return sorted(out, key=lambda r: (r[2], r[0]))
 
     def story_sketches(self, since: datetime) -> Iterator[tuple[str, str, list[int]]]:
         """(article_id, story_id, hashes) of assigned articles whose story time is at or after `since`,

@@ -1,0 +1,28 @@
+"""The benchmark's scoring functions score what they claim (they gate the floors)."""
+
+from bench.dedupe_eval import build, pair_scores
+from bench.extraction import word_f1
+
+
+def test_pair_scores_perfect_and_merged() -> None:
+    labels = {"a": "1", "b": "1", "c": "2", "d": "3"}
+    perfect = pair_scores(labels, {"a": "x", "b": "x", "c": "y", "d": "z"})
+    assert (perfect.precision, perfect.recall, perfect.ari) == (1.0, 1.0, 1.0)
+    merged = pair_scores(labels, {"a": "x", "b": "x", "c": "x", "d": "z"})   # c wrongly joined a/b
+    assert merged.precision == 1 / 3 and merged.recall == 1.0 and merged.ari < 1.0
+    split = pair_scores(labels, {"a": "x", "b": "w", "c": "y", "d": "z"})
+    assert split.recall == 0.0 and split.precision == 1.0
+
+
+def test_word_f1_as_wcxb() -> None:
+    assert word_f1("The KFOR troops", "kfor troops the") == 1.0
+    assert word_f1("", "something") == 0.0
+    assert 0 < word_f1("KFOR troops in Zvečan", "KFOR troops") < 1
+
+
+def test_labelled_set_is_deterministic_and_labelled() -> None:
+    texts = [(f"t{i}", "\n".join(f"Paragraph {j} of article {i} " + "word " * 30 for j in range(6))) for i in range(12)]
+    a, b = build(texts), build(texts)
+    assert a == b
+    assert {d.label for d in a} == {f"o{i}" for i in range(12)}
+    assert sum(d.doc_id.endswith("-orig") for d in a) == 12 and len(a) > 12 * 4
