@@ -67,7 +67,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_body(304, b"", {k: v for k, v in headers.items() if k in ("ETag", "Last-Modified")})
             return
         if "gzip" in self.headers.get("Accept-Encoding", "") and len(body) >= GZIP_MIN_BYTES:
-            body = gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
+            cache = self.server.gzip_cache   # compressed once per file version, like nginx's gzip_static
+            key = (str(target), etag)
+            if key not in cache:
+                cache[key] = gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
+            body = cache[key]
             headers["Content-Encoding"] = "gzip"
         self.send_body(200, body, headers)
 
@@ -78,6 +82,7 @@ class _Server(ThreadingHTTPServer):
     routes: dict[str, Route]
     requests: list[dict[str, Any]]
     header_overrides: dict[str, dict[str, str]]
+    gzip_cache: dict[tuple[str, str], bytes]
 
 
 class LoopbackServer:
@@ -89,6 +94,7 @@ class LoopbackServer:
         self.httpd.root = root.resolve() if root else None
         self.httpd.routes = dict(routes or {})
         self.httpd.requests = []
+        self.httpd.gzip_cache = {}
         overrides = (root / "_headers.json") if root else None
         self.httpd.header_overrides = json.loads(overrides.read_text()) if overrides and overrides.exists() else {}
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)

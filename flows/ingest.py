@@ -147,6 +147,7 @@ async def finish(gate: WarehouseGate, summary: IngestSummary, artifacts: bool = 
             """SELECT title, source, published_at, story_id, url FROM articles WHERE run_id = ?
                ORDER BY published_at DESC NULLS LAST LIMIT 200""", [summary.run_id])
         health = wh.source_health()
+    gate.close()   # release the warehouse before talking to the Prefect API
     if artifacts:
         await publish_artifacts(summary, health)
     return summary
@@ -200,14 +201,17 @@ async def run_ingest(config: Config, *, force: bool = False, flow_run_id: str | 
     run_lock = path.with_name(path.name + ".ingest.lock")
     try:
         with file_lock(Path(run_lock), exclusive=True, timeout=config.warehouse.lock_timeout, what="ingest run"):
-            due = await plan(gate, config, run_id, flow_run_id, force)
-            logger.info("%d of %d sources due", len(due), len(config.sources))
-            reports = await _poll_all(config, gate, due, run_id, in_flow) if due else []
-            summary = IngestSummary(
-                run_id=run_id, status="completed", sources_polled=len(reports),
-                sources_failed=sum(not r.ok for r in reports), new_articles=sum(r.new_articles for r in reports),
-                item_errors=sum(r.item_errors for r in reports), sources=reports)
-            return await finish(gate, summary, in_flow)
+            try:
+                due = await plan(gate, config, run_id, flow_run_id, force)
+                logger.info("%d of %d sources due", len(due), len(config.sources))
+                reports = await _poll_all(config, gate, due, run_id, in_flow) if due else []
+                summary = IngestSummary(
+                    run_id=run_id, status="completed", sources_polled=len(reports),
+                    sources_failed=sum(not r.ok for r in reports), new_articles=sum(r.new_articles for r in reports),
+                    item_errors=sum(r.item_errors for r in reports), sources=reports)
+                return await finish(gate, summary, in_flow)
+            finally:
+                gate.close()
     except WarehouseBusyError as exc:
         logger.warning("skipped: %s", exc)
         return IngestSummary(run_id=run_id, status="skipped", note=str(exc))

@@ -11,7 +11,7 @@ import logging
 import multiprocessing
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import AbstractContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,17 +62,52 @@ class Extractor:
 
 
 class WarehouseGate:
-    """Short, serialised warehouse sessions for one process (DuckDB: one writer per file)."""
+    """Serialised warehouse sessions for one process (DuckDB: one writer per file).
+
+    The connection (and the file lock) is kept while uses follow each other closely and closed after
+    IDLE_CLOSE_SECONDS without use, so a busy run does not pay an open + checkpoint per chunk, and readers
+    such as `balkanwatch sql` get in whenever the run is waiting on the network."""
+
+    IDLE_CLOSE_SECONDS = 1.0
 
     def __init__(self, path: Path, lock_timeout: float) -> None:
         self.path, self.lock_timeout = path, lock_timeout
         self._lock = asyncio.Lock()
+        self._session: AbstractContextManager[Warehouse] | None = None
+        self._wh: Warehouse | None = None
+        self._idle: asyncio.TimerHandle | None = None
 
     @asynccontextmanager
     async def open(self) -> AsyncIterator[Warehouse]:
         async with self._lock:
-            with Warehouse.open(self.path, lock_timeout=self.lock_timeout) as wh:
-                yield wh
+            if self._idle is not None:
+                self._idle.cancel()
+                self._idle = None
+            if self._wh is None:
+                self._session = Warehouse.open(self.path, lock_timeout=self.lock_timeout)
+                self._wh = self._session.__enter__()
+            try:
+                yield self._wh
+            except BaseException:
+                self._close()
+                raise
+            self._idle = asyncio.get_running_loop().call_later(self.IDLE_CLOSE_SECONDS, self._close_if_idle)
+
+    def _close_if_idle(self) -> None:
+        if not self._lock.locked():
+            self._close()
+
+    def _close(self) -> None:
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+        if self._session is not None:
+            session, self._session, self._wh = self._session, None, None
+            session.__exit__(None, None, None)
+
+    def close(self) -> None:
+        """Release the warehouse now (end of run)."""
+        self._close()
 
     async def known_ids(self, ids: Sequence[str]) -> set[str]:
         async with self.open() as wh:
