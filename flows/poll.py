@@ -12,7 +12,7 @@ import multiprocessing
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import AbstractContextManager, asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -164,8 +164,7 @@ async def _listing(ctx: PollContext, state: SourceState, urls: Sequence[str], ac
         acc.fetches.append(_log_err(state.name, state.location, exc, started))
         raise
     unchanged = result.not_modified or (state.body_hash is not None and result.body_hash == state.body_hash)
-    acc.fetches.append(_log_ok(state.name, result) if not unchanged else
-                       FetchLog(**{**_log_ok(state.name, result).__dict__, "not_modified": True}))
+    acc.fetches.append(replace(_log_ok(state.name, result), not_modified=unchanged))
     if unchanged:
         return None, result
     if state.kind == "feed":

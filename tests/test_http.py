@@ -68,6 +68,19 @@ def test_gzip_is_decoded(server, tmp_path: Path) -> None:
     assert "gzip" in server.requests[-1]["headers"]["Accept-Encoding"]
 
 
+@pytest.mark.parametrize("encoding", ["br", "deflate"])
+def test_brotli_and_deflate_are_decoded(server, encoding: str) -> None:
+    import zlib
+
+    import brotli
+
+    body = "<p>KFOR patrols in Zvečan</p>".encode() * 200
+    packed = brotli.compress(body) if encoding == "br" else zlib.compress(body)
+    server.routes["/enc"] = reply(200, packed, {"Content-Type": "text/html; charset=utf-8", "Content-Encoding": encoding})
+    r = fetch(server.url("enc"))
+    assert r.body == body and "br" in server.requests[-1]["headers"]["Accept-Encoding"]
+
+
 def test_redirects_followed_and_bounded(server, tmp_path: Path) -> None:
     (tmp_path / "site" / "final.html").write_text("done")
     server.routes["/a"] = reply(301, headers={"Location": "/b"})
