@@ -26,28 +26,33 @@ def server(tmp_path: Path) -> Iterator[LoopbackServer]:
         yield srv
 
 
+def loopback_config(sources: str, *, extra: str = "", timeout: float = 5) -> str:
+    """Config text for loopback servers: private networks allowed, no politeness delay, fast retries."""
+    return textwrap.dedent(f"""
+        [warehouse]
+        path = "wh.duckdb"
+        lock_timeout = 30
+
+        [fetch]
+        allow_private_networks = true
+        per_host_concurrency = 4
+        per_host_delay = 0.0
+        retries = 1
+        backoff_base = 0.01
+        timeout = {timeout}
+
+        [ingest]
+        extract_workers = 1
+        {extra}
+        """) + textwrap.dedent(sources)
+
+
 @pytest.fixture
 def write_config(tmp_path: Path):  # type: ignore[no-untyped-def]
-    """Write a config for loopback servers (private networks allowed, no politeness delay)."""
+    """Write a loopback config file into tmp_path and return its path."""
     def write(sources: str, extra: str = "") -> Path:
         path = tmp_path / "balkanwatch.toml"
-        path.write_text(textwrap.dedent(f"""
-            [warehouse]
-            path = "wh.duckdb"
-            lock_timeout = 30
-
-            [fetch]
-            allow_private_networks = true
-            per_host_concurrency = 4
-            per_host_delay = 0.0
-            retries = 1
-            backoff_base = 0.01
-            timeout = 5
-
-            [ingest]
-            extract_workers = 1
-            {extra}
-            """) + textwrap.dedent(sources), encoding="utf-8")
+        path.write_text(loopback_config(sources, extra=extra), encoding="utf-8")
         return path
     return write
 

@@ -15,27 +15,8 @@ import pytest
 
 from balkanwatch.config import load_config
 from flows.ingest import run_ingest
-from tests.conftest import toml_sources
+from tests.conftest import loopback_config, toml_sources
 from warehouse import Warehouse
-
-HOSTILE_CONFIG = """
-[warehouse]
-path = "wh.duckdb"
-lock_timeout = 30
-
-[fetch]
-allow_private_networks = true
-per_host_concurrency = 4
-per_host_delay = 0.0
-retries = 1
-backoff_base = 0.01
-timeout = 1
-
-[ingest]
-extract_workers = 1
-max_items_per_source = 20
-
-"""
 
 
 def trickle(h):  # type: ignore[no-untyped-def]
@@ -123,7 +104,8 @@ def _run(tmp_path: Path, server, sources, arts):  # type: ignore[no-untyped-def]
         {"name": "No such host", "feed": "http://no-such-host.invalid/feed.xml"},
     ]
     cfg_path = tmp_path / "balkanwatch.toml"
-    cfg_path.write_text(HOSTILE_CONFIG + toml_sources(sources + hostile), encoding="utf-8")
+    cfg_path.write_text(loopback_config(toml_sources(sources + hostile), extra="max_items_per_source = 20", timeout=1),
+                        encoding="utf-8")
     try:
         started = time.monotonic()
         summary = asyncio.run(run_ingest(load_config(cfg_path)))
