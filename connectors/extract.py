@@ -72,7 +72,8 @@ _TAG = re.compile(r"<[^>]+>")
 _TITLE_SEP = re.compile(r"\s+[|\-–—:·»]\s+")
 H1_WORDS = (2, 40)        # an <h1> outside this many words is a logo or a paragraph, not a headline
 H1_AGREES = 0.5           # token F1 with the metadata title above which the <h1> is the same headline
-SITE_SUFFIX_WORDS = 4     # "Title | Site Name": a last segment this short is the site's name
+SITE_SUFFIX_WORDS = 4     # "Title | Site Name": a last segment this short is the site's name…
+MIN_HEADLINE_WORDS = 3    # …unless what would remain is too short to be a headline on its own
 
 
 def headings(html: str) -> list[str]:
@@ -89,7 +90,9 @@ def strip_site_suffix(title: str) -> str:
     """'Headline | Site' → 'Headline' when the last segment is short enough to be a site name."""
     parts = _TITLE_SEP.split(title)
     if len(parts) > 1 and len(parts[-1].split()) <= SITE_SUFFIX_WORDS:
-        return title[: title.rfind(parts[-1])].rstrip(" |-–—:·»")
+        head = title[: title.rfind(parts[-1])].rstrip(" |-–—:·»")
+        if len(head.split()) >= MIN_HEADLINE_WORDS:   # "Belgrade – Pristina talks" keeps its second half
+            return head
     return title
 
 
