@@ -81,12 +81,21 @@ class SourceSettings:
 
 
 @dataclass(frozen=True)
+class WatchlistSettings:
+    name: str = _f("", "Unique name of the topic (used in alerts and the mentions table).", required=True)
+    any: list[str] = _f([], "Terms of which at least one must occur (any script; `*` ends a prefix term).", required=True)
+    all_of_any: list[list[str]] = _f([], "Groups of terms; one term of every group must also occur.")
+    none: list[str] = _f([], "Terms that exclude a text from the topic.")
+
+
+@dataclass(frozen=True)
 class Config:
     warehouse: WarehouseSettings = field(default_factory=WarehouseSettings)
     fetch: FetchSettings = field(default_factory=FetchSettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     sources: list[SourceSettings] = field(default_factory=list)
+    watchlists: list[WatchlistSettings] = field(default_factory=list)
     base_dir: Path = field(default=Path("."), metadata={"internal": True})
     path: Path | None = field(default=None, metadata={"internal": True})
 
@@ -108,13 +117,17 @@ def _check_type(key: str, value: Any, annotation: str) -> Any:
     """Coerce ints to floats where a float is wanted; reject anything else of the wrong type."""
     if annotation == "float" and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    expected = {"str": str, "int": int, "float": float, "bool": bool, "list[str]": list}[annotation]
+    expected = {"str": str, "int": int, "float": float, "bool": bool, "list[str]": list,
+                "list[list[str]]": list}[annotation]
     if isinstance(value, bool) and expected is not bool:
         raise ConfigError(f"{key}: expected {annotation}, got a boolean")
     if not isinstance(value, expected):
         raise ConfigError(f"{key}: expected {annotation}, got {type(value).__name__} {value!r}")
     if annotation == "list[str]" and not all(isinstance(v, str) for v in value):
         raise ConfigError(f"{key}: expected a list of strings")
+    if annotation == "list[list[str]]" and not all(isinstance(g, list) and all(isinstance(v, str) for v in g)
+                                                   for g in value):
+        raise ConfigError(f"{key}: expected a list of lists of strings")
     if expected in (int, float) and value < 0:
         raise ConfigError(f"{key}: must not be negative (got {value})")
     return value
@@ -154,9 +167,26 @@ def _source(raw: dict[str, Any], index: int) -> SourceSettings:
     return src
 
 
+def _watchlist(raw: dict[str, Any], index: int) -> WatchlistSettings:
+    from balkanwatch.watch import Watchlist
+
+    w = _build(WatchlistSettings, raw, f"watchlists[{index}]")
+    try:
+        Watchlist.build(w.name, w.any, w.all_of_any, w.none)
+    except ValueError as exc:
+        raise ConfigError(f"watchlists[{index}] ({w.name}): {exc}") from exc
+    return w
+
+
+def _unique(kind: str, names: list[str]) -> None:
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ConfigError(f"{kind}: duplicate name {dupes[0]!r}")
+
+
 def parse_config(data: dict[str, Any], base_dir: Path, path: Path | None = None) -> Config:
     """Validate a parsed TOML document into a Config."""
-    allowed = set(SECTIONS) | {"sources"}
+    allowed = set(SECTIONS) | {"sources", "watchlists"}
     unknown = sorted(set(data) - allowed)
     if unknown:
         raise ConfigError(f"unknown key {unknown[0]} (known sections: {', '.join(sorted(allowed))})")
@@ -165,13 +195,15 @@ def parse_config(data: dict[str, Any], base_dir: Path, path: Path | None = None)
     if not isinstance(raw_sources, list):
         raise ConfigError("sources: expected an array of tables ([[sources]])")
     sources = [_source(raw, i) for i, raw in enumerate(raw_sources)]
-    names = [s.name for s in sources]
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise ConfigError(f"sources: duplicate name {dupes[0]!r}")
+    _unique("sources", [s.name for s in sources])
+    raw_watchlists = data.get("watchlists", [])
+    if not isinstance(raw_watchlists, list):
+        raise ConfigError("watchlists: expected an array of tables ([[watchlists]])")
+    watchlists = [_watchlist(raw, i) for i, raw in enumerate(raw_watchlists)]
+    _unique("watchlists", [w.name for w in watchlists])
     if sections["fetch"].per_host_concurrency < 1:
         raise ConfigError("fetch.per_host_concurrency must be at least 1")
-    return Config(**sections, sources=sources, base_dir=base_dir, path=path)
+    return Config(**sections, sources=sources, watchlists=watchlists, base_dir=base_dir, path=path)
 
 
 def resolve_config_path(explicit: str | None) -> Path:
@@ -194,7 +226,7 @@ def load_config(path: str | Path) -> Config:
 def settings_reference() -> list[tuple[str, str, Any, str]]:
     """(key, type, default, help) for every documented setting; the docs test checks the README has them."""
     rows = []
-    for section, cls in [*SECTIONS.items(), ("sources[]", SourceSettings)]:
+    for section, cls in [*SECTIONS.items(), ("sources[]", SourceSettings), ("watchlists[]", WatchlistSettings)]:
         for f in dataclasses.fields(cls):
             default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
             rows.append((f"{section}.{f.name}", str(f.type), default, f.metadata["help"]))

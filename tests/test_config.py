@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,25 @@ sitemap = "https://example.org/sitemap.xml"
     assert cfg.fetch.allow_private_networks is False
 
 
+def test_watchlist_contract_example(tmp_path: Path) -> None:
+    from balkanwatch.watch import Watchlist, match_all
+
+    path = tmp_path / "c.toml"
+    path.write_text("""
+[[watchlists]]
+name = "kfor"
+any = ["KFOR", "КФОР", "Kosovo Force"]
+
+[[watchlists]]
+name = "north-kosovo-clash"
+any = ["Kosovo", "Kosova", "Косово"]
+all_of_any = [["clash", "shooting", "sukob", "пуцњава", "përplasje"]]   # or an equivalent documented form
+""", encoding="utf-8")
+    cfg = load_config(path)
+    lists = [Watchlist.build(w.name, w.any, w.all_of_any, w.none) for w in cfg.watchlists]
+    assert set(match_all(lists, "КФОР: пуцњава на Косово")) == {"kfor", "north-kosovo-clash"}
+
+
 def test_private_networks_refused_by_default() -> None:
     assert parse_config({}, Path(".")).fetch.allow_private_networks is False
 
@@ -51,9 +71,13 @@ def test_private_networks_refused_by_default() -> None:
     ({"fetch": {"timeout": "fast"}}, "fetch.timeout"),
     ({"fetch": {"per_host_concurrency": -1}}, "fetch.per_host_concurrency"),
     ({"sources": [{"name": "x", "feed": "https://a.org/f"}, {"name": "x", "feed": "https://b.org/f"}]}, "duplicate"),
+    ({"watchlists": [{"name": "w"}]}, "watchlists[0].any"),
+    ({"watchlists": [{"name": "w", "any": ["KFOR"], "all_of_any": ["clash"]}]}, "watchlists[0].all_of_any"),
+    ({"watchlists": [{"name": "w", "any": ["!!"]}]}, "watchlists[0] (w)"),
+    ({"watchlists": [{"name": "w", "any": ["KFOR"], "some": ["x"]}]}, "watchlists[0].some"),
 ])
 def test_bad_config_names_the_key(data: dict, key: str) -> None:
-    with pytest.raises(ConfigError, match=key.replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(ConfigError, match=re.escape(key)):
         parse_config(data, Path("."))
 
 
@@ -61,6 +85,7 @@ def test_shipped_default_config_is_valid() -> None:
     cfg = load_config(ROOT / "balkanwatch" / "default.toml")
     assert len(cfg.sources) >= 8
     assert any("KFOR" in s.location for s in cfg.sources)
+    assert {w.name for w in cfg.watchlists} >= {"kfor", "north-kosovo-clash", "eulex"}
 
 
 def test_every_setting_is_documented_in_the_readme() -> None:
