@@ -134,16 +134,16 @@ class StoryIndex:
         """Decide this article's story against the index, then add it. Deterministic; old labels never change."""
         if article_id in self.story_of:
             return StoryAssignment(article_id, self.story_of[article_id], None, None, None, "known")
-        best: tuple[float, str, Similarity, str] | None = None
+        best: tuple[str, Similarity, str] | None = None
         for other, _ in self.candidates(hashes):
             sim = similarity(hashes, self.sketches[other])
             rule = verdict(sim, len(hashes), len(self.sketches[other]))
-            if rule and (best is None or (sim.containment, sim.jaccard) > (best[2].containment, best[2].jaccard)):
-                best = (sim.containment, other, sim, rule)
+            if rule and (best is None or (sim.containment, sim.jaccard) > (best[1].containment, best[1].jaccard)):
+                best = (other, sim, rule)
         if best is None:
             result = StoryAssignment(article_id, article_id, None, None, None, "new-story")
         else:
-            _, other, sim, rule = best
+            other, sim, rule = best
             result = StoryAssignment(article_id, self.story_of[other], other, round(sim.jaccard, 4),
                                      round(sim.containment, 4), rule)
         self.add(article_id, hashes, result.story_id)

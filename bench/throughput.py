@@ -14,6 +14,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
+from statistics import median
 
 from balkanwatch.config import load_config
 from balkanwatch.devserver import LoopbackServer
@@ -113,12 +114,6 @@ def ingest_prefect(config_path: Path) -> tuple[float, int]:
 REPEATS = 3   # each measurement this many times, interleaved; medians are reported (these machines are noisy)
 
 
-def _median(xs: list[float]) -> float:
-    xs = sorted(xs)
-    mid = len(xs) // 2
-    return xs[mid] if len(xs) % 2 else (xs[mid - 1] + xs[mid]) / 2
-
-
 def measure(pages: list[LabelledPage]) -> dict[str, float]:
     """Reference and ingest times, interleaved REPEATS times (fresh warehouse each run); medians."""
     from prefect.testing.utilities import prefect_test_harness
@@ -137,7 +132,7 @@ def measure(pages: list[LabelledPage]) -> dict[str, float]:
             refs.append(extraction_only(pages))
         finally:
             corpus.close()
-    ref, plain, flow = _median(refs), _median(plains), _median(flows)
+    ref, plain, flow = median(refs), median(plains), median(flows)
     return {"pages": len(pages), "extract_only_s": ref, "extract_only_spread": (max(refs) - min(refs)) / ref,
             "ingest_plain_s": plain, "ingest_flow_s": flow, "ingest_flow_articles": min(counts),
             "ratio_plain": plain / ref, "ratio_flow": flow / ref, "repeats": REPEATS,

@@ -76,11 +76,16 @@ SITE_SUFFIX_WORDS = 4     # "Title | Site Name": a last segment this short is th
 MIN_HEADLINE_WORDS = 3    # …unless what would remain is too short to be a headline on its own
 
 
+def _element_text(inner_html: str) -> str:
+    """Plain text of an element's inner HTML: tags dropped, entities decoded, whitespace collapsed."""
+    return " ".join(unescape(_TAG.sub(" ", inner_html)).split())
+
+
 def headings(html: str) -> list[str]:
     """Plain text of the page's <h1> elements that look like headlines."""
     out = []
     for raw in _H1.findall(html):
-        text = " ".join(unescape(_TAG.sub(" ", raw)).split())
+        text = _element_text(raw)
         if H1_WORDS[0] <= len(text.split()) <= H1_WORDS[1]:
             out.append(text)
     return out
@@ -112,7 +117,7 @@ def page_repeats(html: str, kept: list[str]) -> int:
     drop_repeated_paragraphs removed), so the stored article records that it was cleaned."""
     counts: dict[str, int] = {}
     for raw in _P.findall(html):
-        key = paragraph_key(" ".join(unescape(_TAG.sub(" ", raw)).split()))
+        key = paragraph_key(_element_text(raw))
         counts[key] = counts.get(key, 0) + 1
     return sum(counts.get(paragraph_key(p), 1) - 1 for p in kept)
 

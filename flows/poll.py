@@ -84,30 +84,28 @@ class WarehouseGate:
                 self._idle.cancel()
                 self._idle = None
             if self._wh is None:
-                self._session = Warehouse.open(self.path, lock_timeout=self.lock_timeout)
-                self._wh = self._session.__enter__()
+                session = Warehouse.open(self.path, lock_timeout=self.lock_timeout)
+                self._wh = session.__enter__()
+                self._session = session
             try:
                 yield self._wh
             except BaseException:
-                self._close()
+                self.close()
                 raise
             self._idle = asyncio.get_running_loop().call_later(self.IDLE_CLOSE_SECONDS, self._close_if_idle)
 
     def _close_if_idle(self) -> None:
         if not self._lock.locked():
-            self._close()
+            self.close()
 
-    def _close(self) -> None:
+    def close(self) -> None:
+        """Release the warehouse now (idle, an error, or the end of the run); safe to call twice."""
         if self._idle is not None:
             self._idle.cancel()
             self._idle = None
         if self._session is not None:
             session, self._session, self._wh = self._session, None, None
             session.__exit__(None, None, None)
-
-    def close(self) -> None:
-        """Release the warehouse now (end of run)."""
-        self._close()
 
     async def known_ids(self, ids: Sequence[str]) -> set[str]:
         async with self.open() as wh:

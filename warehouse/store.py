@@ -327,10 +327,10 @@ class Warehouse:
         """(article_id, text, story time, sketch or None) of articles with no story yet, in story-time order.
         Articles loaded by ingest have their sketch already (made in the extraction workers)."""
         rows = self._exec(
-            """SELECT a.article_id, a.text, coalesce(s.story_time, a.fetched_at), s.hashes, a.published_at, a.fetched_at
+            """SELECT a.article_id, a.text, s.story_time, s.hashes, a.published_at, a.fetched_at
                FROM articles a LEFT JOIN article_sketches s USING (article_id)
                WHERE a.story_id IS NULL""").fetchall()
-        out = [(r[0], r[1], r[2] if r[3] is not None else story_time(r[4], r[5]), r[3]) for r in rows]
+        out = [(r[0], r[1], r[2] if r[2] is not None else story_time(r[4], r[5]), r[3]) for r in rows]
         return sorted(out, key=lambda r: (r[2], r[0]))
 
     def story_sketches(self, since: datetime) -> Iterator[tuple[str, str, list[int]]]:
@@ -384,9 +384,13 @@ class Warehouse:
         row = self._exec("SELECT count(*) FROM duckdb_schemas() WHERE schema_name = 'fts_main_articles'").fetchone()
         return bool(row and row[0])
 
+    def _unindexed(self) -> str:
+        """SQL predicate on articles: not (yet) in the full-text index."""
+        return "article_id NOT IN (SELECT name FROM fts_main_articles.docs)" if self.has_fts() else "true"
+
     def fts_coverage(self) -> tuple[int, int, datetime | None]:
         """(indexed articles, articles not yet in the index, fetch time of the oldest unindexed one)."""
-        unindexed = "article_id NOT IN (SELECT name FROM fts_main_articles.docs)" if self.has_fts() else "true"
+        unindexed = self._unindexed()
         row = self._exec(f"""SELECT count(*) FILTER (WHERE NOT ({unindexed})), count(*) FILTER (WHERE {unindexed}),
                                     min(fetched_at) FILTER (WHERE {unindexed}) FROM articles""").fetchone()
         assert row is not None
@@ -408,7 +412,7 @@ class Warehouse:
         words = [w for w in query.split() if w]
         if not words or len(ranked) >= limit:
             return ranked
-        unindexed = "article_id NOT IN (SELECT name FROM fts_main_articles.docs)" if self.has_fts() else "true"
+        unindexed = self._unindexed()
         match = " AND ".join(["(title || ' ' || text) ILIKE ?"] * len(words))
         fresh = self.rows(
             f"""SELECT article_id, source, published_at, title, url, NULL AS score FROM articles
