@@ -56,9 +56,15 @@ poll_minutes = 10
     return path
 
 
+def cli(config: Path, *args: str) -> None:
+    """Show a balkanwatch command, then run it as a user would."""
+    shown = " ".join(f'"{a}"' if " " in a else a for a in args)
+    print(f"\n$ balkanwatch --config {config} {shown}", flush=True)
+    subprocess.run([sys.executable, "-m", "balkanwatch.cli", "--config", str(config), *args], check=True)
+
+
 def sql(config: Path, query: str) -> None:
-    print(f"\n$ balkanwatch --config {config} sql \"{query}\"")
-    subprocess.run([sys.executable, "-m", "balkanwatch.cli", "--config", str(config), "sql", query], check=True)
+    cli(config, "sql", query)
 
 
 def main() -> None:
@@ -85,12 +91,10 @@ def main() -> None:
         sql(config_path, "SELECT name, health, last_success_at, next_poll_at FROM source_health")
         print("\nOne story, many copies: the Bloomberg wire story republished by two sites, and a Serbian report\n"
               "republished in Cyrillic, each count once (origin = first seen):")
-        print(f"$ balkanwatch --config {config_path} stories")
-        subprocess.run([sys.executable, "-m", "balkanwatch.cli", "--config", str(config_path), "stories"], check=True)
+        cli(config_path, "stories")
         sql(config_path, "SELECT source, title, repeated_paragraphs FROM articles WHERE repeated_paragraphs > 0")
         for cmd in (["search", "Bayraktar"], ["reindex"], ["search", "Bayraktar"]):
-            print(f"\n$ balkanwatch --config {config_path} {' '.join(cmd)}")
-            subprocess.run([sys.executable, "-m", "balkanwatch.cli", "--config", str(config_path), *cmd], check=True)
+            cli(config_path, *cmd)
     finally:
         for s in servers.values():
             s.stop()
