@@ -39,3 +39,25 @@ def extraction_dev() -> list[LabelledPage]:
         pages.append(LabelledPage(gt_path.stem, doc["url"], html, gt.get("title") or "", gt.get("author") or "",
                                   gt.get("publish_date") or "", gt.get("main_content") or ""))
     return pages
+
+
+@dataclass(frozen=True)
+class LabelledSeries:
+    name: str
+    timestamps: list[str]
+    values: list[float]
+    windows: list[tuple[int, int]]   # row index ranges, inclusive
+
+
+def spikes_dev() -> list[LabelledSeries]:
+    """The five NAB realTweets series with their labelled anomaly windows (MIT, see LICENSE-NAB.txt)."""
+    root = shared_dir() / "data" / "spikes-dev"
+    windows = json.loads((root / "windows.json").read_text(encoding="utf-8"))
+    out = []
+    for name in sorted(windows):
+        rows = (root / name).read_text(encoding="utf-8").splitlines()[1:]
+        stamps = [r.split(",")[0] for r in rows]
+        index = {t: i for i, t in enumerate(stamps)}
+        spans = [(index[lo[:19]], index[hi[:19]]) for lo, hi in windows[name]]
+        out.append(LabelledSeries(name, stamps, [float(r.split(",")[1]) for r in rows], spans))
+    return out

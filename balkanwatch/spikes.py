@@ -1,0 +1,242 @@
+"""Spike detection on count series: pure functions, no I/O.
+
+A series is one count per time bucket (unique stories of a topic per hour, tweets per 5 minutes). For every
+bucket the detector computes a causal score in [0, 1] from that bucket and the ones before it only:
+
+    counts | expected (rolling median × daily profile) | surprise z at 1, 3 and 12 buckets
+           | calibration against the last week's daily maxima | score | alert (floor, cooldown, re-arm)
+
+- **Expected**: the median of the last day of buckets (robust to the bursts we look for), scaled by the
+  daily profile: the median of the same time of day (± half an hour) over the last week against the
+  week's median. Weekly seasonality enters through the week-long profile window.
+- **Surprise**: counts are compared on the square-root scale (Anscombe: Poisson noise becomes ~unit
+  variance), and the residual is divided by its own robust spread (MAD) over the last days, so an
+  overdispersed series (a plain Poisson model floods with false alarms on these) widens its own band. The
+  spread never drops below what Poisson noise at the expected level would give (`poisson_sqrt_sd`).
+  Sums over 3 and 12 buckets catch a surge that builds over an hour rather than in one bucket.
+- **Calibration**: a series' quiet-day noise is not Gaussian, so z is divided by the median of the daily
+  maximum of z over the last week: ratio 1 means "as unusual as a typical day's biggest blip".
+  score = ratio / (1 + ratio): 0.5 is an ordinary day's peak, 0.6 is 1.5 times it.
+- **Alert**: score ≥ threshold, at least `min_count` items in the bucket or aggregate that fired, not within
+  the cooldown of the previous alert, and the detector re-armed (the score fell back below half the
+  threshold for a while): one alert per surge, not one per bucket of it.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+DAY = 86_400
+
+# Thresholds. The structure (robust level, daily profile, √-scale MAD, daily-max calibration, cooldown)
+# was chosen from the literature on overdispersed count alarms before looking at the labelled series;
+# the numbers below were then fixed once. bench/spikes_eval.py reports the NAB score with these defaults
+# and the leave-one-out score (threshold picked on four files, applied to the fifth).
+THRESHOLD = 0.6            # ratio 1.5: a surge half again as unusual as an ordinary day's biggest blip
+COOLDOWN_SECONDS = DAY     # at most one alert a day per topic; a news surge lasts hours to a day
+REARM_SECONDS = 6 * 3600   # …and only after the score stayed below THRESHOLD/2 for six hours
+MIN_COUNT = 3              # volume floor: never alert on one or two items, however quiet the baseline
+SCALES = (1, 3, 12)        # buckets summed for the surprise (5-min data: 5 min, 15 min, 1 h)
+Z_FLOOR = 3.5              # calibration floor: z below 5.25 (1.5 × 3.5) never alerts. 3.0 let hourly
+                           # negative-binomial noise (k=4) alert about once in 3 months of 40 simulated; 3.5 never
+SPREAD_MIN = 0.3           # spread floor's floor: 0.5 (plain Poisson) missed 8 stories in an hour on a
+                           # topic with one a day; 0.3 catches it and no sparse-noise run of 40 alerted
+LEVEL_SECONDS = DAY        # window of the rolling median level
+PROFILE_DAYS = 7           # days of same-time-of-day history in the daily profile and the calibration
+PROFILE_HALF_SECONDS = 1800  # ± this around the time of day for the profile
+SPREAD_SECONDS = 3 * DAY   # window of the residual spread (MAD)
+WARMUP_SECONDS = 2 * DAY   # no score before two days of history (level, spread and profile need it)
+
+
+@dataclass(frozen=True)
+class SpikeSettings:
+    bucket_seconds: int = 3600
+    threshold: float = THRESHOLD
+    cooldown_seconds: int = COOLDOWN_SECONDS
+    rearm_seconds: int = REARM_SECONDS
+    min_count: float = MIN_COUNT
+    scales: tuple[int, ...] = field(default=SCALES)
+
+    def buckets(self, seconds: float) -> int:
+        return max(1, int(round(seconds / self.bucket_seconds)))
+
+
+@dataclass(frozen=True)
+class Scored:
+    """The detector's view of one bucket."""
+
+    index: int
+    value: float
+    expected: float     # expected count in this bucket
+    score: float        # in [0, 1], causal
+    alert: bool
+    scale: int          # buckets in the aggregate that gave the highest surprise
+    observed: float     # count in that aggregate
+    baseline: float     # expected count in that aggregate
+
+
+_FAST = {np.nanmedian: np.median, np.nanmax: np.max}
+
+
+def _quietly(fn, rows: np.ndarray) -> np.ndarray:
+    """fn(rows, axis=1) for a NaN-ignoring reduction; an all-NaN row (no history yet) gives NaN, silently.
+
+    Rows holding a NaN (only the first ones: not enough history) take numpy's slow NaN path; the rest the
+    fast one, which is 50× quicker on long windows.
+    """
+    out = np.full(len(rows), np.nan)
+    has_nan = np.isnan(rows).any(axis=1)
+    k = int(np.flatnonzero(has_nan)[-1]) + 1 if has_nan.any() else 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if k:
+            out[:k] = fn(rows[:k], axis=1)
+        if k < len(rows):
+            out[k:] = _FAST[fn](rows[k:], axis=1)
+    return out
+
+
+def _trailing(values: np.ndarray, width: int, fn) -> np.ndarray:
+    """fn over the `width` buckets before each bucket (not including it); NaN where there are none."""
+    n = len(values)
+    out = np.full(n, np.nan)
+    padded = np.concatenate([np.full(width, np.nan), values])
+    windows = sliding_window_view(padded[:-1], width)  # row t = buckets t-width … t-1
+    out[:] = _quietly(fn, windows)
+    return out
+
+
+def expected_counts(x: np.ndarray, s: SpikeSettings) -> np.ndarray:
+    """Causal expected count per bucket: rolling median level × daily profile."""
+    level = _trailing(x, s.buckets(LEVEL_SECONDS), np.nanmedian)
+    period = s.buckets(DAY)
+    if period < 2:
+        return level
+    half = s.buckets(PROFILE_HALF_SECONDS) if PROFILE_HALF_SECONDS >= s.bucket_seconds else 0
+    week = _trailing(x, period * PROFILE_DAYS, np.nanmedian)
+    lagged = [np.concatenate([np.full(d * period - o, np.nan), x])[: len(x)]
+              for d in range(1, PROFILE_DAYS + 1) for o in range(-half, half + 1)]
+    slot = _quietly(np.nanmedian, np.vstack(lagged).T)
+    factor = (slot + 1.0) / (week + 1.0)
+    have_profile = np.arange(len(x)) >= 2 * period
+    return np.where(have_profile & np.isfinite(factor), level * factor, level)
+
+
+_LGAMMA = np.array([math.lgamma(v + 1) for v in range(11_000)])   # log k! up to well past λ = 10⁴
+
+
+def _poisson_sqrt_sd_table() -> tuple[np.ndarray, np.ndarray]:
+    """The exact standard deviation of √(X + 3/8) for X ~ Poisson(λ), on a log grid of λ."""
+    lams = np.logspace(-4, 4, 161)
+    k = np.arange(0, len(_LGAMMA), dtype=float)
+    y = np.sqrt(k + 0.375)
+    sds = []
+    for lam in lams:
+        pmf = np.exp(k * math.log(lam) - lam - _LGAMMA)
+        mean = float((pmf * y).sum())
+        sds.append(math.sqrt(max(float((pmf * (y - mean) ** 2).sum()), 0.0)))
+    return lams, np.array(sds)
+
+
+_SD_LAMS, _SD_VALUES = _poisson_sqrt_sd_table()
+
+
+def poisson_sqrt_sd(lam: np.ndarray) -> np.ndarray:
+    """How much √(count + 3/8) varies for a Poisson count of mean λ: ~0.5 for large λ, far less near 0.
+
+    The spread floor: a history that is flat (or all zeros) is not infinitely precise, but a topic that
+    sees a story a day is more surprised by eight in an hour than a busy one is.
+    """
+    return np.interp(np.log(np.maximum(lam, 1e-4)), np.log(_SD_LAMS), _SD_VALUES)
+
+
+def _surprise(x: np.ndarray, expected: np.ndarray, m: int, s: SpikeSettings) -> tuple[np.ndarray, np.ndarray]:
+    """z of the sum over the last m buckets on the √ scale, against the residual's own robust spread."""
+    csum = np.concatenate([[0.0], np.cumsum(x)])
+    obs = np.full(len(x), np.nan)
+    obs[m - 1:] = csum[m:] - csum[:-m]
+    ecsum = np.concatenate([[0.0], np.cumsum(np.nan_to_num(expected))])
+    base = np.full(len(x), np.nan)
+    base[m - 1:] = ecsum[m:] - ecsum[:-m]
+    resid = (np.sqrt(obs / m + 0.375) - np.sqrt(base / m + 0.375)) * math.sqrt(m)
+    width = s.buckets(SPREAD_SECONDS)
+    # history of the residual that does not overlap the current aggregate
+    hist = np.concatenate([np.full(m - 1, np.nan), resid])[: len(x)]
+    centre = _trailing(hist, width, np.nanmedian)
+    spread = 1.4826 * _trailing(np.abs(hist - centre), width, np.nanmedian)
+    floor = np.maximum(poisson_sqrt_sd(np.nan_to_num(base)), SPREAD_MIN)
+    z = (resid - centre) / np.maximum(np.nan_to_num(spread), floor)
+    return np.nan_to_num(z, nan=0.0), obs
+
+
+def _calibrate(z: np.ndarray, s: SpikeSettings) -> np.ndarray:
+    """z divided by the median of the last week's daily maxima of z (floored)."""
+    period = s.buckets(DAY)
+    day_max = _trailing(z, period, np.nanmax)
+    lagged = np.vstack([np.concatenate([np.full(d * period, np.nan), day_max])[: len(z)]
+                        for d in range(PROFILE_DAYS)])
+    ref = _quietly(np.nanmedian, lagged.T)
+    return z / np.maximum(np.nan_to_num(ref, nan=Z_FLOOR), Z_FLOOR)
+
+
+@dataclass(frozen=True)
+class Surprise:
+    """Per-bucket arrays of the scoring pass; the alert pass only reads them (cheap to re-run per threshold)."""
+
+    values: np.ndarray
+    expected: np.ndarray
+    score: np.ndarray
+    scale: np.ndarray
+    observed: dict[int, np.ndarray]
+
+
+def surprise(values: Sequence[float], settings: SpikeSettings | None = None) -> Surprise:
+    """Causal expected counts and scores of every bucket, oldest first."""
+    s = settings or SpikeSettings()
+    x = np.asarray(values, dtype=float)
+    n = len(x)
+    if n == 0:
+        return Surprise(x, x, x, np.zeros(0, dtype=int), {m: x for m in s.scales})
+    expected = expected_counts(x, s)
+    best_z, best_m = np.zeros(n), np.ones(n, dtype=int)
+    observed = {}
+    for m in s.scales:
+        z, observed[m] = _surprise(x, expected, m, s)
+        better = z > best_z
+        best_z, best_m = np.where(better, z, best_z), np.where(better, m, best_m)
+    ratio = np.clip(_calibrate(best_z, s), 0.0, None)
+    score = ratio / (1.0 + ratio)
+    score[: min(n, s.buckets(WARMUP_SECONDS))] = 0.0
+    return Surprise(x, np.nan_to_num(expected), score, best_m, observed)
+
+
+def decide(sur: Surprise, settings: SpikeSettings | None = None) -> list[Scored]:
+    """Apply the threshold, volume floor, cooldown and re-arming to the scores."""
+    s = settings or SpikeSettings()
+    cooldown, rearm = s.buckets(s.cooldown_seconds), s.buckets(s.rearm_seconds)
+    out: list[Scored] = []
+    last, armed, calm = -(10**9), True, 0
+    for i, value in enumerate(sur.values):
+        m = int(sur.scale[i])
+        observed = float(np.nan_to_num(sur.observed[m][i]))
+        baseline = float(sur.expected[max(0, i - m + 1): i + 1].sum())
+        score = float(sur.score[i])
+        if not armed:
+            calm = calm + 1 if score < s.threshold / 2 else 0
+            armed = calm >= rearm
+        fire = armed and score >= s.threshold and observed >= s.min_count and i - last >= cooldown
+        if fire:
+            last, armed, calm = i, False, 0
+        out.append(Scored(i, float(value), float(sur.expected[i]), score, fire, m, observed, baseline))
+    return out
+
+
+def score_series(values: Sequence[float], settings: SpikeSettings | None = None) -> list[Scored]:
+    """Score every bucket of a series and decide its alerts; each bucket sees itself and earlier ones only."""
+    return decide(surprise(values, settings), settings)

@@ -1,0 +1,109 @@
+"""The spike detector on synthetic series (pure functions, no I/O), and the NAB scorer the bench uses."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from balkanwatch.spikes import MIN_COUNT, SpikeSettings, score_series
+from bench.nab import normalised, probation_rows, score_file
+
+HOURLY = SpikeSettings(bucket_seconds=3600)
+DAYS = 28
+
+
+def overdispersed(rng: np.random.Generator, mean: np.ndarray, k: float = 4.0) -> np.ndarray:
+    """Negative-binomial counts (variance mean + mean²/k): what mention counts look like."""
+    return rng.negative_binomial(k, k / (k + mean)).astype(float)
+
+
+def alerts(values) -> list[int]:
+    return [s.index for s in score_series(values, HOURLY) if s.alert]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_flat_overdispersed_noise_never_alerts(seed):
+    rng = np.random.default_rng(seed)
+    assert alerts(overdispersed(rng, np.full(DAYS * 24, 6.0))) == []
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_daily_cycle_is_expected_not_a_spike(seed):
+    rng = np.random.default_rng(seed)
+    hours = np.arange(DAYS * 24)
+    mean = 8 + 7 * np.sin(2 * math.pi * (hours % 24) / 24)   # quiet nights, busy afternoons
+    assert alerts(overdispersed(rng, mean)) == []
+
+
+def test_a_burst_alerts_once_at_its_start_and_explains_itself():
+    rng = np.random.default_rng(7)
+    x = overdispersed(rng, np.full(DAYS * 24, 4.0))
+    start = 25 * 24 + 10
+    x[start:start + 4] += [30, 45, 40, 20]
+    scored = score_series(x, HOURLY)
+    fired = [s for s in scored if s.alert]
+    assert [s.index for s in fired] == [start]
+    spike = fired[0]
+    assert spike.observed >= 30 and spike.baseline < 10 * spike.scale
+    assert spike.score >= HOURLY.threshold
+
+
+def test_a_slow_ramp_is_a_new_level_not_a_spike():
+    rng = np.random.default_rng(11)
+    mean = np.linspace(4, 16, DAYS * 24)
+    assert alerts(overdispersed(rng, mean)) == []
+
+
+def test_sparse_counts_need_the_volume_floor():
+    rng = np.random.default_rng(5)
+    x = (rng.random(DAYS * 24) < 0.05).astype(float)     # a story now and then
+    assert alerts(x) == []
+    small = x.copy()
+    small[24 * 20 + 3] = MIN_COUNT - 1                    # two stories in one hour: unusual but too few
+    assert alerts(small) == []
+    burst = x.copy()
+    burst[24 * 20 + 3] = 8
+    assert alerts(burst) == [24 * 20 + 3]
+
+
+def test_scores_are_causal_and_bounded():
+    rng = np.random.default_rng(3)
+    x = overdispersed(rng, np.full(20 * 24, 5.0))
+    x[15 * 24] += 60
+    full = score_series(x, HOURLY)
+    prefix = score_series(x[: 15 * 24 + 1], HOURLY)
+    assert [s.score for s in prefix] == pytest.approx([s.score for s in full[: len(prefix)]])
+    assert all(0.0 <= s.score <= 1.0 for s in full)
+
+
+def test_cooldown_and_rearm_give_one_alert_per_surge():
+    x = np.full(DAYS * 24, 2.0)
+    for day in (20, 20.25, 20.5):       # three peaks within half a day: one surge
+        x[int(day * 24)] = 40
+    x[26 * 24] = 40                     # a new surge days later
+    assert alerts(x) == [20 * 24, 26 * 24]
+
+
+def test_a_short_history_does_not_alert_on_ordinary_ups_and_downs():
+    assert alerts([0, 1, 0, 2, 1, 0, 3, 1, 0, 0, 2, 1, 4, 1, 0]) == []
+    assert score_series([]) == []
+
+
+def test_nab_scorer_rewards_early_detection_and_charges_false_alerts():
+    n = 2000
+    window = (1000, 1099)
+    assert probation_rows(n) == 300
+    never = score_file([False] * n, [window])
+    assert never.raw == -1.0 and normalised([never]) == 0.0
+    early = [i == 1000 for i in range(n)]
+    late = [i == 1090 for i in range(n)]
+    assert score_file(early, [window]).raw == pytest.approx(1.0, abs=0.02)
+    assert 0 < score_file(late, [window]).raw < 0.5
+    noisy = [i in (500, 1000, 1001, 1500) for i in range(n)]
+    s = score_file(noisy, [window])
+    assert s.detected == 1 and s.false_alerts == 2
+    assert s.raw == pytest.approx(1.0 - 0.11 - 0.11, abs=0.03)
+    in_probation = [i == 100 for i in range(n)]
+    assert score_file(in_probation, [window]).false_alerts == 0
