@@ -63,6 +63,34 @@ class ScheduleSettings:
 
 
 @dataclass(frozen=True)
+class AlertsSettings:
+    email_to: list[str] = _f([], "Recipients of alert e-mails; empty records alerts in the warehouse without sending.")
+    email_from: str = _f("balkanwatch@localhost", "From address of alert e-mails.")
+    every_minutes: int = _f(15, "Interval of the alerts deployment served by `balkanwatch serve` (it also runs after each ingest).")
+    bucket_minutes: int = _f(60, "Width of the time buckets in which unique stories per topic are counted.")
+    window_hours: float = _f(6.0, "Only spikes in the last this-many hours alert; older ones are history (cold start builds the baseline).")
+    history_days: int = _f(28, "Days of counts the detector reads before the alert window (baseline and seasonality).")
+    threshold: float = _f(0.6, "Detector score at which a topic alerts (balkanwatch/spikes.py explains the scale).")
+    cooldown_hours: float = _f(24.0, "After an alert, the same topic does not alert again for this long (one e-mail per surge).")
+    min_stories: int = _f(3, "Volume floor: never alert on fewer unique stories than this, however quiet the topic.")
+    digest: bool = _f(False, "Also send a daily digest of the last day's alerts and busiest topics.")
+    digest_hour: int = _f(7, "UTC hour after which the daily digest is sent (once per day).")
+    chart_days: float = _f(3.0, "Days of history drawn in the e-mail's chart.")
+    save_dir: str = _f("", "When set, every e-mail sent is also written there as .eml and .html (relative to the config file).")
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str = _f("localhost", "SMTP server.")
+    port: int = _f(25, "SMTP port (587 for STARTTLS, 465 for SSL are usual).")
+    security: str = _f("none", "none, starttls or ssl.", choices=("none", "starttls", "ssl"))
+    username_env: str = _f("", "Environment variable holding the SMTP user name (no login when unset or empty).")
+    password_env: str = _f("", "Environment variable holding the SMTP password; never logged.")
+    password_block: str = _f("", "Name of a Prefect Secret block holding the password (used when password_env is empty).")
+    timeout: float = _f(30.0, "Seconds for the SMTP connection and each command.")
+
+
+@dataclass(frozen=True)
 class SourceSettings:
     name: str = _f("", "Unique name of the source; shown in the UI and stored on every article.", required=True)
     feed: str = _f("", "RSS, Atom or RDF feed URL.")
@@ -94,6 +122,8 @@ class Config:
     fetch: FetchSettings = field(default_factory=FetchSettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
+    alerts: AlertsSettings = field(default_factory=AlertsSettings)
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
     sources: list[SourceSettings] = field(default_factory=list)
     watchlists: list[WatchlistSettings] = field(default_factory=list)
     base_dir: Path = field(default=Path("."), metadata={"internal": True})
@@ -110,6 +140,8 @@ SECTIONS: dict[str, type] = {
     "fetch": FetchSettings,
     "ingest": IngestSettings,
     "schedule": ScheduleSettings,
+    "alerts": AlertsSettings,
+    "smtp": SmtpSettings,
 }
 
 
@@ -146,7 +178,19 @@ def _build(cls: type, raw: dict[str, Any], prefix: str) -> Any:
     for name, f in fields.items():
         if f.metadata.get("required") and not values.get(name):
             raise ConfigError(f"{prefix}.{name} is required")
+        choices = f.metadata.get("choices")
+        if choices and name in values and values[name] not in choices:
+            raise ConfigError(f"{prefix}.{name}: expected one of {', '.join(choices)} (got {values[name]!r})")
     return cls(**values)
+
+
+def _check_alerts(alerts: AlertsSettings) -> None:
+    """Addresses go into e-mail headers: one address each, no line breaks; buckets of at least a minute."""
+    for key, address in [("alerts.email_from", alerts.email_from), *(("alerts.email_to", a) for a in alerts.email_to)]:
+        if any(c in address for c in "\r\n,;") or "@" not in address:
+            raise ConfigError(f"{key}: not a single e-mail address: {address!r}")
+    if alerts.bucket_minutes < 1 or not 0 <= alerts.digest_hour <= 23:
+        raise ConfigError("alerts.bucket_minutes must be ≥ 1 and alerts.digest_hour within 0–23")
 
 
 def check_url(key: str, url: str) -> None:
@@ -203,6 +247,7 @@ def parse_config(data: dict[str, Any], base_dir: Path, path: Path | None = None)
     _unique("watchlists", [w.name for w in watchlists])
     if sections["fetch"].per_host_concurrency < 1:
         raise ConfigError("fetch.per_host_concurrency must be at least 1")
+    _check_alerts(sections["alerts"])
     return Config(**sections, sources=sources, watchlists=watchlists, base_dir=base_dir, path=path)
 
 

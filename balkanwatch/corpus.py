@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import random
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -139,6 +140,71 @@ def seed_articles(now: datetime, seeds: Path | None = None) -> list[Article]:
     return out
 
 
+# -- a month of coverage with a surge at the end (alerts demo and tests) ---------------------------------
+
+_PEOPLE = ["Albin Kurti", "Aleksandar Vučić", "Vjosa Osmani", "Petar Petković", "Miroslav Lajčák", "Mark Rutte",
+           "Goran Rakić", "Donika Gërvalla", "Marko Đurić", "Özden Ürün"]
+_PLACES = ["Pristina", "Belgrade", "Brussels", "Skopje", "Podgorica", "Prizren", "Peja", "Gjilan", "Novi Pazar",
+           "Tirana", "Ankara", "Gračanica"]
+_ROUTINE = ["energy prices", "the dialogue on licence plates", "a new highway tender", "municipal budgets",
+            "the EU visa regime", "teacher salaries", "the census results", "a dispute over water supply",
+            "the association of Serb-majority municipalities", "customs rules on goods from Serbia",
+            "a football federation row", "new rules for foreign investors"]
+_VERBS = ["met officials to discuss", "criticised the handling of", "announced talks on", "called for progress on",
+          "warned about delays in", "presented a plan on", "questioned the costs of", "welcomed an agreement on"]
+_CLASH = ["clash", "shooting", "exchange of fire", "armed clash"]
+
+
+def _sentences(rng: random.Random, n: int, *, subject: str, place: str) -> list[str]:
+    out = []
+    for _ in range(n):
+        who, what, verb = rng.choice(_PEOPLE), rng.choice(_ROUTINE), rng.choice(_VERBS)
+        out.append(f"{who} {verb} {what} in {rng.choice(_PLACES)} on {subject} ({rng.randint(2, 97)} participants, "
+                   f"{rng.choice(['morning', 'afternoon', 'evening'])} session near {place}).")
+    return out
+
+
+def _report(rng: random.Random, lead: str, subject: str, place: str) -> list[str]:
+    paragraphs = [lead]
+    for _ in range(4):
+        paragraphs.append(" ".join(_sentences(rng, 3, subject=subject, place=place)))
+    return paragraphs
+
+
+def monitoring_articles(now: datetime, seed: int = 2026) -> list[Article]:
+    """Four weeks of routine Kosovo coverage (two stories a day, a rare incident report), then a surge in
+    the last two hours: eight different reports of a clash in northern Kosovo on four sites, two of them
+    syndicated again (copies count once). Dates are relative to `now`, so an ingest sees the surge as new."""
+    rng = random.Random(seed)
+    sites = [site.slug for site in SITES]
+    out: list[Article] = []
+    for day in range(28, 0, -1):
+        for k in range(2):
+            when = now - timedelta(days=day, hours=rng.randint(0, 20), minutes=rng.randint(0, 59))
+            topic = rng.choice(_ROUTINE)
+            lead = f"{rng.choice(_PEOPLE)} discussed {topic} with officials from Kosovo and Serbia on day {29 - day}."
+            out.append(Article(sites[(day + k) % 4], f"routine-{day}-{k}", f"Talks on {topic} continue ({29 - day})",
+                               "Staff", when, _report(rng, lead, topic, rng.choice(_PLACES)), story=f"routine-{day}-{k}"))
+        if day % 9 == 0:
+            when = now - timedelta(days=day, hours=3)
+            lead = f"Police in Kosovo reported a brief clash between two families near Peja on day {29 - day}; nobody was hurt."
+            out.append(Article(sites[day % 4], f"incident-{day}", f"Family dispute near Peja ({29 - day})", "Staff",
+                               when, _report(rng, lead, "a family dispute", "Peja"), story=f"incident-{day}"))
+    villages = ["Zvečan", "Banjska", "Leposavić", "Zubin Potok", "Jarinje", "North Mitrovica", "Rudare", "Brnjak"]
+    for i, village in enumerate(villages):
+        when = now - timedelta(minutes=110 - 13 * i)
+        kind = _CLASH[i % len(_CLASH)]
+        lead = (f"KFOR troops were deployed to {village} in northern Kosovo after a {kind} between armed men and "
+                f"Kosovo police early on {now:%A}; report {i + 1} from the scene.")
+        art = Article(sites[i % 4], f"north-{i}", f"{kind.capitalize()} in {village}: KFOR deploys in northern Kosovo",
+                      "Correspondent", when, _report(rng, lead, f"the {kind} in {village}", village), story=f"north-{i}")
+        out.append(art)
+        if i in (0, 3):
+            out.append(Article(sites[(i + 1) % 4], f"north-{i}-copy", f"{village}: {kind} in northern Kosovo (agencies)",
+                               "Agencies", when + timedelta(minutes=20), art.paragraphs[:-1], story=art.story))
+    return out
+
+
 # -- rendering ------------------------------------------------------------------------------------------
 def _e(s: str) -> str:
     return html.escape(s, quote=True)
@@ -256,9 +322,11 @@ def write_site(site: Site, root: Path, base: str, articles: list[Article]) -> di
 
 
 def build_corpus(root: Path, bases: dict[str, str], now: datetime | None = None,
-                 seeds: Path | None = None) -> tuple[list[dict[str, object]], list[Article]]:
-    """Write every site under root/<slug>; returns ([[sources]] entries, the articles with story labels)."""
+                 seeds: Path | None = None, monitoring: bool = False) -> tuple[list[dict[str, object]], list[Article]]:
+    """Write every site under root/<slug>; returns ([[sources]] entries, the articles with story labels).
+
+    `monitoring` adds a month of routine coverage and a surge at the end (`monitoring_articles`)."""
     now = now or datetime.now(UTC).replace(microsecond=0)
-    articles = seed_articles(now, seeds)
+    articles = seed_articles(now, seeds) + (monitoring_articles(now) if monitoring else [])
     sources = [write_site(site, root / site.slug, bases[site.slug], articles) for site in SITES]
     return sources, articles

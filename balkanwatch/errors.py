@@ -10,8 +10,9 @@
     │       └── BodyTooLargeError
     ├── ParseError                  a feed / sitemap we could not use at all
     ├── ExtractionError             trafilatura found no article in a page
-    └── WarehouseError              DuckDB failed (cause kept as __cause__)
-        └── WarehouseBusyError      another process holds the warehouse; queue or skip
+    ├── WarehouseError              DuckDB failed (cause kept as __cause__)
+    │   └── WarehouseBusyError      another process holds the warehouse; queue or skip
+    └── DeliveryError               an alert e-mail could not be sent; it stays in the outbox
 """
 
 from __future__ import annotations
@@ -96,3 +97,9 @@ class WarehouseBusyError(WarehouseError):
     """Another process holds the warehouse lock longer than we were willing to wait."""
 
     kind = "busy"
+
+
+class DeliveryError(BalkanwatchError):
+    """The SMTP server could not be reached or refused a message; the message stays in the outbox."""
+
+    kind = "delivery"

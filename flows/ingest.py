@@ -2,7 +2,8 @@
 
     sources due | fetch listing (conditional GET) | parse feed / sitemap | new items only
         | fetch pages (per-host polite) | extract (process pool, both cores) | warehouse.load (chunks of 50)
-        | stories (dedupe: join a known story or start one) | health + artifacts
+        | stories (dedupe: join a known story or start one) | mentions (watchlists) | health + artifacts
+        | alerts flow (flows/alerts.py: spikes, e-mail), when watchlists are configured
 
 One Prefect task per source (never per article); planning and finishing run in the flow itself, since
 each task run costs API round trips. Articles are committed in chunks while a large source is
@@ -25,11 +26,12 @@ from typing import Any
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from balkanwatch.config import Config, load_config
-from balkanwatch.errors import WarehouseBusyError
+from balkanwatch.config import Config, WatchlistSettings, load_config
+from balkanwatch.errors import BalkanwatchError, WarehouseBusyError
 from balkanwatch.health import is_due, next_poll, should_rebuild_fts
 from balkanwatch.models import SourceOutcome
 from connectors.http import Fetcher
+from flows.mentions import match_mentions
 from flows.poll import Extractor, PollContext, WarehouseGate, poll_source
 from flows.stories import assign_stories
 from warehouse.locks import file_lock
@@ -68,6 +70,8 @@ class IngestSummary:
     new_articles: int = 0
     new_stories: int = 0             # articles that started a story
     new_copies: int = 0              # articles that joined an existing story (syndicated / duplicate copies)
+    matched_articles: int = 0        # articles matched against the watchlists
+    alerts: str = ""                 # outcome of the alerts cycle run after the ingest
     item_errors: int = 0
     sources: list[SourceReport] = field(default_factory=list)
     new: list[dict[str, Any]] = field(default_factory=list)   # title, source, published_at, url
@@ -132,11 +136,13 @@ async def _poll_all(config: Config, gate: WarehouseGate, due: list[SourceState],
         extractor.close()
 
 
-async def finish(gate: WarehouseGate, summary: IngestSummary, artifacts: bool = True) -> IngestSummary:
-    """Close the run, refresh the full-text index, publish the artifacts."""
+async def finish(gate: WarehouseGate, summary: IngestSummary, watchlists: list[WatchlistSettings],
+                 artifacts: bool = True) -> IngestSummary:
+    """Close the run, match watchlists, refresh the full-text index, publish the artifacts."""
     async with gate.open() as wh:
         counts = assign_stories(wh)
         summary.new_stories, summary.new_copies = counts.new_stories, counts.new_copies
+        summary.matched_articles = match_mentions(wh, watchlists)
         wh.finish_run(summary.run_id, polled=summary.sources_polled, failed=summary.sources_failed,
                       new_articles=summary.new_articles, item_errors=summary.item_errors)
         indexed, unindexed, oldest = wh.fts_coverage()
@@ -209,9 +215,30 @@ async def run_ingest(config: Config, *, force: bool = False, flow_run_id: str | 
                     run_id=run_id, status="completed", sources_polled=len(reports),
                     sources_failed=sum(not r.ok for r in reports), new_articles=sum(r.new_articles for r in reports),
                     item_errors=sum(r.item_errors for r in reports), sources=reports)
-                return await finish(gate, summary, in_flow)
+                summary = await finish(gate, summary, config.watchlists, in_flow)
             finally:
                 gate.close()
     except WarehouseBusyError as exc:
         logger.warning("skipped: %s", exc)
         return IngestSummary(run_id=run_id, status="skipped", note=str(exc))
+    if config.watchlists and config.path is not None:
+        summary.alerts = alerts_after_ingest(config, in_flow)
+    return summary
+
+
+def alerts_after_ingest(config: Config, in_flow: bool) -> str:
+    """Run one alerts cycle (a subflow under Prefect, so its failures show in the UI); never fails the ingest."""
+    from flows.alerts import alerts, run_alerts
+
+    logger = run_logger()
+    if in_flow:
+        state = alerts(str(config.path), return_state=True)
+        if state.is_failed():
+            logger.warning("alerts cycle failed: %s", state.message)
+        return f"{state.name}: {state.message or ''}".strip()
+    try:
+        result = run_alerts(config)
+    except BalkanwatchError as exc:
+        logger.warning("alerts cycle failed: %s", exc)
+        return f"failed: {exc}"
+    return f"{len(result.spikes)} new spikes, {result.sent} e-mails sent"

@@ -81,7 +81,8 @@ CREATE TABLE IF NOT EXISTS articles (
     run_id             VARCHAR,
     story_id           VARCHAR,                       -- the story this article is a copy of (v2); NULL until
                                                       -- assigned at the end of the run that loaded it
-    repeated_paragraphs INTEGER                       -- exact repeats dropped from text (v2; raw page keeps them)
+    repeated_paragraphs INTEGER,                      -- exact repeats dropped from text (v2; raw page keeps them)
+    mentions_version   VARCHAR                        -- watchlists last matched against (v3); NULL = not yet
 );
 
 -- The page as fetched (zlib-compressed bytes, original encoding), so articles can be re-extracted.
@@ -133,6 +134,50 @@ CREATE TABLE IF NOT EXISTS story_assignments (
     assigned_at         TIMESTAMP NOT NULL
 );
 
+-- Which watchlists each article matches (title and text, folded: see balkanwatch/watch.py). Filled at
+-- ingest for new articles and by `balkanwatch rematch`; articles.mentions_version says which watchlist
+-- definitions an article was last matched against, so a changed config rematches on the next run.
+CREATE TABLE IF NOT EXISTS mentions (
+    article_id  VARCHAR NOT NULL,
+    watchlist   VARCHAR NOT NULL,                     -- [[watchlists]] name
+    terms       VARCHAR[] NOT NULL,                   -- the (folded) terms that made it match
+    matched_at  TIMESTAMP NOT NULL,
+    PRIMARY KEY (article_id, watchlist)
+);
+
+-- One row per spike the alerts flow acted on (only spikes inside the alert window; older ones are history).
+CREATE TABLE IF NOT EXISTS alerts (
+    alert_id      VARCHAR PRIMARY KEY,                -- watchlist + bucket: re-running a cycle adds nothing
+    incident_id   VARCHAR NOT NULL,                   -- spikes sharing stories in one cycle: one e-mail
+    watchlist     VARCHAR NOT NULL,
+    bucket_start  TIMESTAMP NOT NULL,                 -- the bucket in which the detector fired
+    window_start  TIMESTAMP NOT NULL,                 -- the surge: first bucket above the baseline …
+    window_end    TIMESTAMP NOT NULL,                 --   … end of its last one (exclusive)
+    score         DOUBLE NOT NULL,                    -- detector score in [0, 1] where it fired
+    observed      DOUBLE NOT NULL,                    -- unique stories in the surge
+    expected      DOUBLE NOT NULL,                    -- the baseline's expectation for the window
+    story_ids     VARCHAR[] NOT NULL,                 -- the stories that drove it
+    status        VARCHAR NOT NULL,                   -- pending (in the outbox) | sent | no-recipients
+    created_at    TIMESTAMP NOT NULL
+);
+
+-- E-mails to send. A message is built once (same bytes and Message-ID on every attempt) and stays
+-- 'pending' until the SMTP server accepted it; a failed attempt records the error and is retried next cycle.
+CREATE TABLE IF NOT EXISTS outbox (
+    message_id       VARCHAR PRIMARY KEY,             -- the Message-ID header
+    kind             VARCHAR NOT NULL,                -- spike | digest
+    incident_id      VARCHAR,
+    subject          VARCHAR NOT NULL,
+    recipients       VARCHAR[] NOT NULL,
+    message          BLOB NOT NULL,                   -- the whole RFC 5322 message
+    status           VARCHAR NOT NULL,                -- pending | sent
+    created_at       TIMESTAMP NOT NULL,
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    last_attempt_at  TIMESTAMP,
+    last_error       VARCHAR,                         -- why the last attempt failed (never a secret)
+    sent_at          TIMESTAMP
+);
+
 -- One row per story: its origin (first-seen article and source), title, copies and sources (v2).
 CREATE OR REPLACE VIEW stories AS
 SELECT a.story_id,
@@ -158,3 +203,16 @@ SELECT s.name, s.kind, s.location, s.in_config,
        s.last_error, s.last_error_kind, s.next_poll_at,
        (SELECT count(*) FROM articles a WHERE a.source = s.name) AS articles
 FROM sources s;
+
+-- A story mentions a topic when any of its copies does; it counts once, at the story's first-seen time
+-- (the earliest publication among all its copies), so syndication alone cannot make a spike.
+CREATE OR REPLACE VIEW story_mentions AS
+SELECT m.watchlist, a.story_id, any_value(st.first_seen_at) AS first_seen_at, any_value(st.title) AS title,
+       any_value(st.articles) AS articles, any_value(st.sources) AS sources
+FROM mentions m JOIN articles a USING (article_id) JOIN stories st USING (story_id)
+GROUP BY m.watchlist, a.story_id;
+
+-- Unique stories per topic and hour (the alerts flow buckets by alerts.bucket_minutes itself).
+CREATE OR REPLACE VIEW topic_counts AS
+SELECT watchlist, date_trunc('hour', first_seen_at) AS bucket, count(*) AS stories
+FROM story_mentions GROUP BY ALL;

@@ -1,0 +1,139 @@
+"""From topic stories to incidents: pure decisions of the alerts flow (no I/O).
+
+    story_mentions rows | count_series (unique stories per bucket) | spikes.score_series
+        | spikes inside the alert window, not repeating a recorded surge | group_incidents → one e-mail each
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from balkanwatch.config import AlertsSettings
+from balkanwatch.spikes import Scored, SpikeSettings, score_series
+
+
+def spike_settings(a: AlertsSettings) -> SpikeSettings:
+    return SpikeSettings(bucket_seconds=a.bucket_minutes * 60, threshold=a.threshold,
+                         cooldown_seconds=int(a.cooldown_hours * 3600), min_count=a.min_stories)
+
+
+def bucket_floor(when: datetime, minutes: int) -> datetime:
+    """The start of the bucket holding `when` (buckets are aligned on the epoch, so on the hour for ≤ 60 min)."""
+    epoch = datetime(1970, 1, 1, tzinfo=when.tzinfo)
+    step = minutes * 60
+    return epoch + timedelta(seconds=(int((when - epoch).total_seconds()) // step) * step)
+
+
+@dataclass(frozen=True)
+class TopicSeries:
+    """Unique stories of one topic per bucket, with the detector's view of each bucket."""
+
+    watchlist: str
+    starts: list[datetime]
+    stories: list[list[str]]          # story ids first seen in each bucket
+    scored: list[Scored]
+    bucket: timedelta
+
+    @property
+    def counts(self) -> list[int]:
+        return [len(s) for s in self.stories]
+
+
+def topic_series(watchlist: str, rows: Sequence[tuple[str, datetime]], start: datetime, now: datetime,
+                 a: AlertsSettings) -> TopicSeries:
+    """Bucket a topic's (story_id, first_seen_at) rows from `start` to the bucket holding `now`, and score it."""
+    step = timedelta(minutes=a.bucket_minutes)
+    first = bucket_floor(start, a.bucket_minutes)
+    n = int((bucket_floor(now, a.bucket_minutes) - first) / step) + 1
+    stories: list[list[str]] = [[] for _ in range(max(n, 0))]
+    for story_id, when in rows:
+        i = int((when - first) / step)
+        if 0 <= i < n:
+            stories[i].append(story_id)
+    scored = score_series([len(s) for s in stories], spike_settings(a))
+    return TopicSeries(watchlist, [first + i * step for i in range(n)], stories, scored, step)
+
+
+@dataclass(frozen=True)
+class Spike:
+    """A detector alert on one topic, with what explains it."""
+
+    watchlist: str
+    bucket_start: datetime
+    window_start: datetime          # the surge: from its first bucket above the baseline …
+    window_end: datetime            # … to the end of its last one (exclusive)
+    score: float                    # the detector's score where it fired
+    observed: float                 # unique stories in the surge
+    expected: float                 # the baseline's expectation over the same buckets
+    story_ids: tuple[str, ...]
+
+    @property
+    def alert_id(self) -> str:
+        return f"{self.watchlist}@{self.bucket_start:%Y-%m-%dT%H:%M}"
+
+
+def surge_span(series: TopicSeries, fired: Scored) -> tuple[int, int]:
+    """Buckets [first, last] of the surge an alert belongs to: back from the aggregate that fired over
+    buckets that were above their baseline, forward to the newest bucket while they stay above it."""
+    above = [len(b) > sc.expected for b, sc in zip(series.stories, series.scored, strict=True)]
+    first = fired.index - fired.scale + 1
+    while first > 0 and above[first - 1]:
+        first -= 1
+    last = fired.index
+    while last + 1 < len(above) and above[last + 1]:
+        last += 1
+    return first, last
+
+
+def spikes_of(series: TopicSeries, since: datetime | None = None) -> list[Spike]:
+    """The detector's alerts on a series (optionally only in buckets starting at or after `since`), each
+    with the whole surge it belongs to: its buckets, unique stories and the baseline's expectation."""
+    out = []
+    for s in series.scored:
+        if not s.alert or (since is not None and series.starts[s.index] < since):
+            continue
+        lo, hi = surge_span(series, s)
+        ids = tuple(sorted({sid for bucket in series.stories[lo: hi + 1] for sid in bucket}))
+        expected = sum(sc.expected for sc in series.scored[lo: hi + 1])
+        out.append(Spike(series.watchlist, series.starts[s.index], series.starts[lo],
+                         series.starts[hi] + series.bucket, s.score, float(len(ids)), expected, ids))
+    return out
+
+
+def is_repeat(spike: Spike, recorded: Sequence[datetime], cooldown: timedelta) -> bool:
+    """True when an alert of the same topic was already recorded within the cooldown (the same surge,
+    seen again after late stories moved the detector's first alert bucket)."""
+    return any(abs(spike.bucket_start - b) < cooldown for b in recorded)
+
+
+@dataclass(frozen=True)
+class Incident:
+    """Spikes of one cycle that share stories: one e-mail."""
+
+    spikes: tuple[Spike, ...]
+
+    @property
+    def incident_id(self) -> str:
+        key = "|".join(sorted(s.alert_id for s in self.spikes))
+        return "inc-" + hashlib.sha256(key.encode()).hexdigest()[:16]
+
+    @property
+    def story_ids(self) -> list[str]:
+        return sorted({sid for s in self.spikes for sid in s.story_ids})
+
+    @property
+    def watchlists(self) -> list[str]:
+        return sorted({s.watchlist for s in self.spikes})
+
+
+def group_incidents(spikes: Sequence[Spike]) -> list[Incident]:
+    """Group spikes that share at least one story (transitively); the rest are incidents of their own."""
+    groups: list[list[Spike]] = []
+    for spike in sorted(spikes, key=lambda s: (s.bucket_start, s.watchlist)):
+        touching = [g for g in groups if any(set(spike.story_ids) & set(o.story_ids) for o in g)]
+        merged = [spike] + [s for g in touching for s in g]
+        groups = [g for g in groups if g not in touching] + [merged]
+    return [Incident(tuple(sorted(g, key=lambda s: (s.bucket_start, s.watchlist)))) for g in groups]

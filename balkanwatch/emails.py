@@ -1,0 +1,125 @@
+"""Alert and digest e-mails: pure composition (multipart text + HTML with the chart inline). No sending here.
+
+Everything scraped (titles, excerpts, source names) reaches headers only through `one_line`, which folds
+line breaks and control characters into spaces, so a title cannot add a header; in the HTML it is escaped.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email import policy
+from email.message import EmailMessage
+from email.utils import format_datetime
+from typing import Any
+
+from balkanwatch.alerting import Incident
+
+SUBJECT_MAX = 160
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
+
+
+def one_line(text: str, limit: int = SUBJECT_MAX) -> str:
+    """Text safe for a header: control characters and line breaks become one space; at most `limit` chars."""
+    flat = " ".join(_CONTROL.sub(" ", text or "").split())
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+
+
+@dataclass(frozen=True)
+class AlertEmail:
+    message_id: str
+    kind: str                 # spike | digest
+    incident_id: str | None
+    subject: str
+    recipients: tuple[str, ...]
+    raw: bytes                # the RFC 5322 message, as sent
+    html: str                 # the HTML part (the demo writes it out)
+
+
+def _hours(seconds: float) -> str:
+    hours = seconds / 3600
+    return f"{hours:.0f} h" if hours >= 1 else f"{seconds / 60:.0f} min"
+
+
+def incident_subject(incident: Incident) -> str:
+    lead = max(incident.spikes, key=lambda s: s.observed)
+    span = _hours((lead.window_end - lead.window_start).total_seconds())
+    topics = " + ".join(incident.watchlists)
+    return one_line(f"[balkanwatch] {topics}: {len(incident.story_ids)} new stories in {span} "
+                    f"(expected {lead.expected:.1f})")
+
+
+def _story_text(s: dict[str, Any]) -> str:
+    sources = ", ".join(s["sources"] or [])
+    return (f"- {one_line(s['title'] or '(untitled)', 300)}\n  {s['url']}\n  first seen {s['first_seen_at']:%Y-%m-%d %H:%M} UTC"
+            f" · {s['articles']} cop{'y' if s['articles'] == 1 else 'ies'} · {one_line(sources, 300)}\n"
+            f"  {one_line(s['excerpt'] or '', 280)}\n")
+
+
+def _story_html(s: dict[str, Any]) -> str:
+    e = html.escape
+    return (f"<li><a href=\"{e(s['url'], quote=True)}\">{e(one_line(s['title'] or '(untitled)', 300))}</a><br>"
+            f"<small>first seen {s['first_seen_at']:%Y-%m-%d %H:%M} UTC · {s['articles']} copies · "
+            f"{e(', '.join(s['sources'] or []))}</small><br>{e(one_line(s['excerpt'] or '', 280))}</li>")
+
+
+def _spike_lines(incident: Incident) -> list[str]:
+    return [f"{s.watchlist}: {s.observed:.0f} unique stories between {s.window_start:%Y-%m-%d %H:%M} and "
+            f"{s.window_end:%H:%M} UTC, expected {s.expected:.1f} (score {s.score:.2f})" for s in incident.spikes]
+
+
+def compose_incident(incident: Incident, stories: Sequence[dict[str, Any]], charts: dict[str, bytes],
+                     sender: str, recipients: Sequence[str], now: datetime) -> AlertEmail:
+    """One e-mail for one incident: which topics surged, by how much, and the stories that drove it."""
+    subject = incident_subject(incident)
+    message_id = f"<{incident.incident_id}@balkanwatch>"
+    text = "\n".join(["Coverage surged:", *(f"  {line}" for line in _spike_lines(incident)), "",
+                      "Stories (each counted once, however many sites carried it):", "",
+                      *(_story_text(s) for s in stories)])
+    body = ["<html><body style=\"font-family:sans-serif\">", "<h2>Coverage surged</h2><ul>",
+            *(f"<li>{html.escape(line)}</li>" for line in _spike_lines(incident)), "</ul>"]
+    body += [f"<p><img src=\"cid:chart-{i}\" alt=\"{html.escape(name)} volume against baseline\"></p>"
+             for i, name in enumerate(sorted(charts))]
+    body += ["<h3>Stories</h3><ol>", *(_story_html(s) for s in stories), "</ol>",
+             "<p><small>Sent by balkanwatch. Stories are counted once across syndicated copies.</small></p>",
+             "</body></html>"]
+    page = "\n".join(body)
+    msg = _message(subject, sender, recipients, message_id, now, text, page, charts)
+    return AlertEmail(message_id, "spike", incident.incident_id, subject, tuple(recipients), msg, page)
+
+
+def compose_digest(day: str, alerts: Sequence[dict[str, Any]], topics: Sequence[dict[str, Any]], sender: str,
+                   recipients: Sequence[str], now: datetime) -> AlertEmail:
+    """The daily digest: the last day's alerts and the busiest topics by unique stories."""
+    subject = one_line(f"[balkanwatch] daily digest {day}: {len(alerts)} alert{'s' * (len(alerts) != 1)}")
+    lines = [f"Alerts in the last 24 hours: {len(alerts)}"]
+    lines += [f"  {a['watchlist']}: {a['observed']:.0f} stories at {a['bucket_start']:%Y-%m-%d %H:%M} UTC "
+              f"(expected {a['expected']:.1f})" for a in alerts]
+    lines += ["", "Unique stories per topic in the last 24 hours:"]
+    lines += [f"  {t['watchlist']}: {t['stories']}" for t in topics]
+    text = "\n".join(lines) + "\n"
+    page = "<html><body><pre>" + html.escape(text) + "</pre></body></html>"
+    message_id = f"<digest-{day}@balkanwatch>"
+    return AlertEmail(message_id, "digest", None, subject, tuple(recipients),
+                      _message(subject, sender, recipients, message_id, now, text, page, {}), page)
+
+
+def _message(subject: str, sender: str, recipients: Sequence[str], message_id: str, now: datetime, text: str,
+             page: str, charts: dict[str, bytes]) -> bytes:
+    msg = EmailMessage(policy=policy.SMTP)
+    msg["Subject"] = subject
+    msg["From"] = sender
+    msg["To"] = ", ".join(recipients)
+    msg["Date"] = format_datetime(now.replace(tzinfo=UTC) if now.tzinfo is None else now)
+    msg["Message-ID"] = message_id
+    msg["Auto-Submitted"] = "auto-generated"
+    msg.set_content(text)
+    msg.add_alternative(page, subtype="html")
+    html_part = msg.get_payload()[1]
+    for i, name in enumerate(sorted(charts)):
+        html_part.add_related(charts[name], maintype="image", subtype="png", cid=f"<chart-{i}>",
+                              filename=f"{name}.png", disposition="inline")
+    return msg.as_bytes()

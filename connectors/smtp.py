@@ -1,0 +1,46 @@
+"""Sending one e-mail over SMTP (plain, STARTTLS or SSL, optional login). The only place that talks SMTP.
+
+The password is passed in by the caller (read from an env var or a Prefect Secret block at the entry) and
+never appears in an error message or a log line.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from collections.abc import Sequence
+
+from balkanwatch.config import SmtpSettings
+from balkanwatch.errors import DeliveryError
+
+
+def send(raw: bytes, sender: str, recipients: Sequence[str], s: SmtpSettings, *, username: str = "",
+         password: str = "") -> None:
+    """Deliver `raw` to every recipient or raise DeliveryError (nothing is retried here: the outbox retries)."""
+    where = f"{s.host}:{s.port} ({s.security})"
+    try:
+        if s.security == "ssl":
+            client: smtplib.SMTP = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout,
+                                                    context=ssl.create_default_context())
+        else:
+            client = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+        with client:
+            client.ehlo()
+            if s.security == "starttls":
+                client.starttls(context=ssl.create_default_context())
+                client.ehlo()
+            if username:
+                client.login(username, password)
+            refused = client.sendmail(sender, list(recipients), raw)
+    except smtplib.SMTPAuthenticationError as exc:
+        raise DeliveryError(f"SMTP {where}: login refused for user {username!r} (code {exc.smtp_code})") from exc
+    except smtplib.SMTPResponseException as exc:
+        raise DeliveryError(f"SMTP {where}: {exc.smtp_code} {_text(exc.smtp_error)}") from exc
+    except (smtplib.SMTPException, OSError) as exc:
+        raise DeliveryError(f"SMTP {where}: {type(exc).__name__}: {exc}") from exc
+    if refused:
+        raise DeliveryError(f"SMTP {where}: recipients refused: {', '.join(sorted(refused))}")
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)

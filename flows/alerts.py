@@ -1,0 +1,249 @@
+"""The alerts flow: scheduled (alerts.every_minutes) and run after every ingest.
+
+    mentions (match new articles) | topic series (unique stories per bucket) | spikes (balkanwatch.spikes)
+        | new spikes in the alert window, not repeating a surge | incidents | compose e-mail (chart inline)
+        | alerts + outbox in one transaction | send the outbox (SMTP) | mark sent / keep with the error
+        | artifacts + one Prefect event per spike
+
+The outbox makes delivery safe: a message is stored before it is sent and marked sent only once the SMTP
+server accepted it, so an SMTP outage loses nothing (the next cycle sends it) and a re-run sends nothing
+twice (unless the process dies between the server's acceptance and the mark: then the same message, with
+the same Message-ID, goes again). Failed deliveries fail the flow run, so the UI shows them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from email import message_from_bytes, policy
+from pathlib import Path
+from typing import Any
+
+from prefect import flow
+
+from balkanwatch.alerting import (
+    Incident,
+    Spike,
+    TopicSeries,
+    group_incidents,
+    is_repeat,
+    spikes_of,
+    topic_series,
+)
+from balkanwatch.config import Config, load_config
+from balkanwatch.emails import AlertEmail, compose_digest, compose_incident
+from balkanwatch.errors import DeliveryError
+from connectors import smtp
+from flows.mentions import match_mentions
+from warehouse import Warehouse
+from warehouse.store import utcnow
+
+log = logging.getLogger("balkanwatch.alerts")
+
+
+@dataclass
+class AlertsSummary:
+    matched_articles: int = 0
+    topics: int = 0
+    spikes: list[dict[str, Any]] = field(default_factory=list)
+    incidents: int = 0
+    queued: int = 0
+    sent: int = 0
+    failed: list[str] = field(default_factory=list)
+    charts: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def series_by_topic(wh: Warehouse, config: Config, now: datetime) -> dict[str, TopicSeries]:
+    """Every configured topic's unique stories per bucket over the history the detector reads."""
+    a = config.alerts
+    start = now - timedelta(hours=a.window_hours, days=a.history_days)
+    first = wh.first_story_time()
+    if first is not None and first > start:
+        start = first
+    rows: dict[str, list[tuple[str, datetime]]] = defaultdict(list)
+    for watchlist, story_id, when in wh.story_mentions(start, now + timedelta(minutes=a.bucket_minutes)):
+        rows[watchlist].append((story_id, when))
+    return {w.name: topic_series(w.name, rows[w.name], start, now, a) for w in config.watchlists}
+
+
+def new_spikes(wh: Warehouse, config: Config, series: dict[str, TopicSeries], now: datetime) -> list[Spike]:
+    """Spikes inside the alert window that do not repeat a surge already recorded."""
+    a = config.alerts
+    cooldown = timedelta(hours=a.cooldown_hours)
+    since = now - timedelta(hours=a.window_hours)
+    out = []
+    for ts in series.values():
+        for spike in spikes_of(ts, since=since):
+            if not is_repeat(spike, wh.alert_buckets(spike.watchlist, spike.bucket_start - cooldown), cooldown):
+                out.append(spike)
+    return out
+
+
+def chart_path(config: Config, spike: Spike) -> Path:
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in spike.alert_id)
+    return config.warehouse_path.parent / "charts" / f"{safe}.png"
+
+
+def queue_incident(wh: Warehouse, config: Config, incident: Incident, series: dict[str, TopicSeries],
+                   now: datetime) -> tuple[AlertEmail | None, list[Path]]:
+    """Render the charts, compose the e-mail, store alerts and outbox row together."""
+    from balkanwatch.chart import render_chart
+
+    a = config.alerts
+    charts, paths = {}, []
+    for spike in incident.spikes:
+        png = render_chart(series[spike.watchlist], spike, a.chart_days)
+        charts[spike.watchlist] = png
+        path = chart_path(config, spike)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(png)
+        paths.append(path)
+    email = None
+    if a.email_to:
+        email = compose_incident(incident, wh.story_details(incident.story_ids), charts, a.email_from, a.email_to, now)
+    status = "pending" if email else "no-recipients"
+    rows = [{"alert_id": s.alert_id, "incident_id": incident.incident_id, "watchlist": s.watchlist,
+             "bucket_start": s.bucket_start, "window_start": s.window_start, "window_end": s.window_end,
+             "score": s.score, "observed": s.observed, "expected": s.expected, "story_ids": list(s.story_ids),
+             "status": status, "created_at": now} for s in incident.spikes]
+    wh.record_incident(rows, _outbox_row(email, now) if email else None)
+    return email, paths
+
+
+def _outbox_row(email: AlertEmail, now: datetime) -> dict[str, Any]:
+    return {"message_id": email.message_id, "kind": email.kind, "incident_id": email.incident_id,
+            "subject": email.subject, "recipients": list(email.recipients), "message": email.raw, "created_at": now}
+
+
+def queue_digest(wh: Warehouse, config: Config, now: datetime) -> bool:
+    """Queue today's digest once, after alerts.digest_hour (UTC)."""
+    a = config.alerts
+    day = f"{now:%Y-%m-%d}"
+    if not (a.digest and a.email_to and now.hour >= a.digest_hour) or wh.has_message(f"<digest-{day}@balkanwatch>"):
+        return False
+    since = now - timedelta(days=1)
+    topics = wh.rows("""SELECT watchlist, count(*) AS stories FROM story_mentions WHERE first_seen_at >= ?
+                        GROUP BY watchlist ORDER BY stories DESC, watchlist""", [since])
+    alerts = wh.rows("""SELECT watchlist, bucket_start, observed, expected FROM alerts WHERE bucket_start >= ?
+                        ORDER BY bucket_start""", [since])
+    email = compose_digest(day, alerts, topics, a.email_from, a.email_to, now)
+    wh.record_incident([], _outbox_row(email, now))
+    return True
+
+
+def smtp_credentials(config: Config) -> tuple[str, str]:
+    """(username, password) from the environment or a Prefect Secret block; never logged."""
+    s = config.smtp
+    username = os.environ.get(s.username_env, "") if s.username_env else ""
+    password = os.environ.get(s.password_env, "") if s.password_env else ""
+    if not password and s.password_block:
+        from prefect.blocks.system import Secret
+
+        password = Secret.load(s.password_block).get()
+    return username, password
+
+
+def deliver(config: Config, pending: list[dict[str, Any]]) -> list[tuple[str, str | None, str | None]]:
+    """Send each pending message; (message_id, incident_id, error or None) for each."""
+    if not pending:
+        return []
+    username, password = smtp_credentials(config)
+    results = []
+    for m in pending:
+        try:
+            smtp.send(m["message"], config.alerts.email_from, m["recipients"], config.smtp,
+                      username=username, password=password)
+            results.append((m["message_id"], m["incident_id"], None))
+            save_copy(config, m)
+        except DeliveryError as exc:
+            results.append((m["message_id"], m["incident_id"], str(exc)))
+    return results
+
+
+def save_copy(config: Config, m: dict[str, Any]) -> None:
+    """Write a sent message to alerts.save_dir as .eml and .html (the demo's way to show e-mails)."""
+    if not config.alerts.save_dir:
+        return
+    folder = Path(config.alerts.save_dir)
+    folder = folder if folder.is_absolute() else config.base_dir / folder
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in m["message_id"].strip("<>").split("@")[0])
+    (folder / f"{stem}.eml").write_bytes(m["message"])
+    msg = message_from_bytes(m["message"], policy=policy.default)
+    body = msg.get_body(preferencelist=("html",))
+    if body is not None:
+        (folder / f"{stem}.html").write_text(body.get_content(), encoding="utf-8")
+
+
+def run_alerts(config: Config, now: datetime | None = None, *, artifacts: bool = False) -> AlertsSummary:
+    """One alerts cycle. Raises DeliveryError (after recording everything) when an e-mail could not be sent."""
+    now = now or utcnow()
+    summary = AlertsSummary()
+    series: dict[str, TopicSeries] = {}
+    spikes: list[Spike] = []
+    with Warehouse.open(config.warehouse_path, lock_timeout=config.warehouse.lock_timeout) as wh:
+        summary.matched_articles = match_mentions(wh, config.watchlists)
+        series = series_by_topic(wh, config, now)
+        summary.topics = len(series)
+        spikes = new_spikes(wh, config, series, now)
+        incidents = group_incidents(spikes)
+        for incident in incidents:
+            email, paths = queue_incident(wh, config, incident, series, now)
+            summary.queued += email is not None
+            summary.charts += [str(p) for p in paths]
+        summary.queued += queue_digest(wh, config, now)
+        summary.incidents = len(incidents)
+        pending = wh.pending_messages()
+    summary.spikes = [{"watchlist": s.watchlist, "bucket": f"{s.bucket_start:%Y-%m-%d %H:%M}", "score": round(s.score, 3),
+                       "observed": s.observed, "expected": round(s.expected, 2), "stories": len(s.story_ids),
+                       "alert_id": s.alert_id} for s in spikes]
+    results = deliver(config, pending)   # outside the warehouse lock: SMTP may be slow
+    if results:
+        with Warehouse.open(config.warehouse_path, lock_timeout=config.warehouse.lock_timeout) as wh:
+            for message_id, incident_id, error in results:
+                if error is None:
+                    wh.mark_sent(message_id, incident_id, utcnow())
+                else:
+                    wh.mark_failed(message_id, error, utcnow())
+    summary.sent = sum(e is None for _, _, e in results)
+    summary.failed = [e for _, _, e in results if e is not None]
+    for s in spikes:
+        log.info("spike: %s %s observed %.0f expected %.2f score %.2f", s.watchlist, s.bucket_start, s.observed,
+                 s.expected, s.score)
+    if artifacts:
+        publish(summary, spikes)
+    if summary.failed:
+        raise DeliveryError(f"{len(summary.failed)} e-mail(s) not sent, kept in the outbox for the next cycle: "
+                            f"{summary.failed[0]}")
+    return summary
+
+
+def publish(summary: AlertsSummary, spikes: list[Spike]) -> None:
+    """Prefect artifacts (spike table, chart links) and one event per spike for automations."""
+    from prefect.artifacts import create_link_artifact, create_table_artifact
+    from prefect.events import emit_event
+
+    create_table_artifact(summary.spikes or [{"watchlist": "(no new spikes)", "bucket": "", "score": "",
+                                              "observed": "", "expected": "", "stories": "", "alert_id": ""}],
+                          key="alert-spikes", description="Spikes detected in this alerts cycle")
+    for path in summary.charts:
+        create_link_artifact(Path(path).resolve().as_uri(), link_text=Path(path).name, key="alert-chart",
+                             description="Volume against baseline of a topic that spiked")
+    for s in spikes:
+        emit_event(event="balkanwatch.spike.detected",
+                   resource={"prefect.resource.id": f"balkanwatch.topic.{s.watchlist}",
+                             "prefect.resource.name": s.watchlist},
+                   payload={"alert_id": s.alert_id, "bucket_start": s.bucket_start.isoformat(), "score": s.score,
+                            "observed": s.observed, "expected": s.expected, "stories": list(s.story_ids)})
+
+
+@flow(name="alerts", description="Detect topic spikes and e-mail them (outbox: nothing lost, nothing sent twice).")
+def alerts(config_path: str) -> dict[str, Any]:
+    """One alerts cycle for the config at `config_path`."""
+    return run_alerts(load_config(config_path), artifacts=True).as_dict()

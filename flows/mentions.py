@@ -1,0 +1,36 @@
+"""Mentions step: match articles against the configured watchlists (balkanwatch.watch decides).
+
+Runs at the end of every ingest for new articles, and over all history after `balkanwatch rematch` or when
+the watchlist definitions change (articles remember the version of the definitions they were matched with).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+
+from balkanwatch.config import WatchlistSettings
+from balkanwatch.watch import Watchlist, match_all
+from warehouse import Warehouse
+from warehouse.store import utcnow
+
+
+def watchlist_version(settings: Sequence[WatchlistSettings]) -> str:
+    """A short hash of the watchlist definitions: a change means every article must be matched again."""
+    spec = sorted([w.name, w.any, w.all_of_any, w.none] for w in settings)
+    return hashlib.sha256(json.dumps(spec, ensure_ascii=False).encode()).hexdigest()[:16]
+
+
+def match_mentions(wh: Warehouse, settings: Sequence[WatchlistSettings]) -> int:
+    """Match every article not yet matched against these definitions; returns how many were matched."""
+    version = watchlist_version(settings)
+    watchlists = [Watchlist.build(w.name, w.any, w.all_of_any, w.none) for w in settings]
+    wh.drop_mentions_except([w.name for w in settings])
+    done = 0
+    for batch in wh.articles_to_match(version):
+        found = [(art_id, name, terms) for art_id, title, text in batch
+                 for name, terms in match_all(watchlists, f"{title}\n{text}").items()]
+        wh.record_mentions([b[0] for b in batch], found, version, utcnow())
+        done += len(batch)
+    return done

@@ -1,0 +1,165 @@
+"""Alerts end to end: weeks of quiet history and a surge on loopback sites → one ingest → the alerts cycle
+→ a real SMTP server on 127.0.0.1 (aiosmtpd) receives exactly one e-mail; re-runs send nothing; SMTP down
+keeps the e-mail in the outbox until a later cycle sends it."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Iterator
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import duckdb
+import pytest
+from aiosmtpd.controller import Controller
+
+from balkanwatch.config import load_config
+from balkanwatch.corpus import SITES, build_corpus
+from balkanwatch.devserver import LoopbackServer
+from balkanwatch.errors import DeliveryError
+from flows.alerts import run_alerts
+from flows.ingest import run_ingest
+from tests.conftest import loopback_config, toml_sources
+
+WATCHLISTS = """
+[[watchlists]]
+name = "kfor"
+any = ["KFOR", "КФОР", "Kosovo Force"]
+
+[[watchlists]]
+name = "north-kosovo-clash"
+any = ["Kosovo", "Kosova", "Косово"]
+all_of_any = [["clash", "shooting", "exchange of fire", "sukob", "пуцњава", "përplasje"]]
+
+[[watchlists]]
+name = "eulex"
+any = ["EULEX"]
+"""
+
+
+class Inbox:
+    """aiosmtpd handler that keeps every message it accepts."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, list[str], bytes]] = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
+        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
+        return "250 Message accepted for delivery"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def smtp_port() -> int:
+    return free_port()
+
+
+@pytest.fixture
+def inbox(smtp_port: int) -> Iterator[Inbox]:
+    box = Inbox()
+    controller = Controller(box, hostname="127.0.0.1", port=smtp_port)
+    controller.start()
+    try:
+        yield box
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def surge_config(tmp_path: Path, smtp_port: int) -> Iterator[Path]:
+    """The seed corpus plus a month of history and a surge in the last two hours, on four loopback sites."""
+    root = tmp_path / "sites"
+    servers = {}
+    for site in SITES:
+        (root / site.slug).mkdir(parents=True)
+        servers[site.slug] = LoopbackServer(root / site.slug).start()
+    try:
+        sources, _ = build_corpus(root, {k: s.base for k, s in servers.items()}, monitoring=True)
+        alerts = f"""
+[alerts]
+email_to = ["analyst@example.org"]
+email_from = "balkanwatch@example.org"
+save_dir = "mail"
+
+[smtp]
+host = "127.0.0.1"
+port = {smtp_port}
+security = "none"
+timeout = 5
+"""
+        path = tmp_path / "balkanwatch.toml"
+        path.write_text(loopback_config(alerts + WATCHLISTS + toml_sources(sources)), encoding="utf-8")
+        yield path
+    finally:
+        for s in servers.values():
+            s.stop()
+
+
+def db(path: Path) -> duckdb.DuckDBPyConnection:
+    return duckdb.connect(str(path.parent / "wh.duckdb"), read_only=True)
+
+
+def test_a_surge_sends_one_email_with_chart_and_stories_then_nothing_more(surge_config: Path, inbox: Inbox):
+    config = load_config(surge_config)
+    summary = asyncio.run(run_ingest(config))
+    assert "1 e-mails sent" in summary.alerts, summary.alerts
+    assert len(inbox.messages) == 1
+    sender, rcpts, raw = inbox.messages[0]
+    assert sender == "balkanwatch@example.org" and rcpts == ["analyst@example.org"]
+    msg = message_from_bytes(raw, policy=policy.default)
+    subject = str(msg["Subject"])
+    # both topics surged on the same stories: one incident, one e-mail naming both
+    assert "kfor" in subject and "north-kosovo-clash" in subject and "8 new stories" in subject
+    pngs = [p for p in msg.walk() if p.get_content_type() == "image/png"]
+    assert len(pngs) == 2 and all(p.get_content()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+    html = msg.get_body(preferencelist=("html",)).get_content()
+    text = msg.get_body(preferencelist=("plain",)).get_content()
+    for village in ("Zvečan", "Banjska", "Leposavić", "Zubin Potok", "Jarinje", "North Mitrovica", "Rudare", "Brnjak"):
+        assert village in text and village in html
+    assert "(agencies)" not in text          # syndicated copies are the same stories, not extra lines
+    assert "Family dispute" not in text      # history is baseline, not news
+    assert "cid:chart-0" in html
+
+    with db(surge_config) as con:
+        alerts = con.execute("SELECT watchlist, observed, status, len(story_ids) FROM alerts ORDER BY watchlist").fetchall()
+        assert alerts == [("kfor", 8.0, "sent", 8), ("north-kosovo-clash", 8.0, "sent", 8)]
+        # cold start: the history (a clash story every nine days) built the baseline and alerted on nothing
+        assert con.execute("SELECT count(*) FROM story_mentions WHERE watchlist = 'north-kosovo-clash'").fetchone()[0] >= 11
+        assert con.execute("SELECT count(*), min(status) FROM outbox").fetchone() == (1, "sent")
+    saved = sorted(p.suffix for p in (surge_config.parent / "mail").iterdir())
+    assert saved == [".eml", ".html"]
+
+    again = run_alerts(config)
+    assert again.spikes == [] and again.sent == 0 and len(inbox.messages) == 1
+    second_ingest = asyncio.run(run_ingest(config, force=True))
+    assert second_ingest.new_articles == 0 and len(inbox.messages) == 1
+
+
+def test_smtp_down_keeps_the_email_in_the_outbox_and_a_later_cycle_sends_it_once(surge_config: Path, smtp_port: int):
+    config = load_config(surge_config)
+    summary = asyncio.run(run_ingest(config))         # nothing listens on smtp_port yet
+    assert summary.alerts.startswith("failed:") and "kept in the outbox" in summary.alerts
+    with db(surge_config) as con:
+        row = con.execute("SELECT status, attempts, last_error FROM outbox").fetchone()
+        assert row[0] == "pending" and row[1] == 1 and "127.0.0.1" in row[2]
+        assert {r[0] for r in con.execute("SELECT status FROM alerts").fetchall()} == {"pending"}
+    with pytest.raises(DeliveryError):
+        run_alerts(config)                             # still down: still kept, error again
+    box = Inbox()
+    controller = Controller(box, hostname="127.0.0.1", port=smtp_port)
+    controller.start()
+    try:
+        later = run_alerts(config)
+        assert later.sent == 1 and later.spikes == [] and len(box.messages) == 1
+        assert run_alerts(config).sent == 0 and len(box.messages) == 1
+    finally:
+        controller.stop()
+    with db(surge_config) as con:
+        assert con.execute("SELECT status, attempts FROM outbox").fetchone() == ("sent", 3)
+        assert {r[0] for r in con.execute("SELECT status FROM alerts").fetchall()} == {"sent"}

@@ -1,0 +1,125 @@
+"""The monitoring half of `Warehouse`: mentions, topic counts, alerts and the e-mail outbox (issue #4).
+
+A mixin so that store.py stays about articles; every statement still runs on the one connection the
+`Warehouse` owns, inside its error wrapping and transactions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+if TYPE_CHECKING:
+    import duckdb
+
+
+class MonitoringMixin:
+    con: duckdb.DuckDBPyConnection
+
+    if TYPE_CHECKING:
+        def _exec(self, sql: str, params: Sequence[Any] | None = None) -> duckdb.DuckDBPyConnection: ...
+        def transaction(self) -> Any: ...
+        def rows(self, sql: str, params: Sequence[Any] | None = None) -> list[dict[str, Any]]: ...
+
+    # -- mentions ----------------------------------------------------------------------------------------
+    def articles_to_match(self, version: str, batch: int = 2000) -> Iterator[list[tuple[str, str, str]]]:
+        """Batches of (article_id, title, text) not yet matched against watchlist definitions `version`.
+
+        Ids are read first, texts one batch at a time, so the caller may write between batches."""
+        ids = [r[0] for r in self._exec("""SELECT article_id FROM articles WHERE mentions_version IS DISTINCT FROM ?
+                                           ORDER BY article_id""", [version]).fetchall()]
+        for i in range(0, len(ids), batch):
+            yield [tuple(r) for r in self._exec(  # type: ignore[misc]
+                """SELECT article_id, coalesce(title, ''), text FROM articles WHERE list_contains(?, article_id)
+                   ORDER BY article_id""", [ids[i: i + batch]]).fetchall()]
+
+    def record_mentions(self, article_ids: Sequence[str], matches: Sequence[tuple[str, str, list[str]]],
+                        version: str, now: datetime) -> None:
+        """Replace the mentions of these articles with `matches` (article_id, watchlist, terms); mark them matched."""
+        ids = pa.table({"article_id": list(article_ids)})
+        found = pa.table({"article_id": [m[0] for m in matches], "watchlist": [m[1] for m in matches],
+                          "terms": pa.array([m[2] for m in matches], pa.list_(pa.string()))})
+        with self.transaction():
+            self.con.register("matched_ids", ids)
+            self.con.register("matched_rows", found)
+            self.con.execute("DELETE FROM mentions WHERE article_id IN (SELECT article_id FROM matched_ids)")
+            self.con.execute("INSERT INTO mentions SELECT article_id, watchlist, terms, ? FROM matched_rows", [now])
+            self.con.execute("""UPDATE articles SET mentions_version = ?
+                                WHERE article_id IN (SELECT article_id FROM matched_ids)""", [version])
+            self.con.unregister("matched_ids")
+            self.con.unregister("matched_rows")
+
+    def forget_mentions(self) -> None:
+        """Mark every article unmatched (for `balkanwatch rematch`); mentions are replaced as they are re-matched."""
+        self._exec("UPDATE articles SET mentions_version = NULL")
+
+    def drop_mentions_except(self, watchlists: Sequence[str]) -> None:
+        """Remove mentions of watchlists no longer configured."""
+        self._exec("DELETE FROM mentions WHERE NOT list_contains(?, watchlist)", [list(watchlists)])
+
+    # -- topic counts --------------------------------------------------------------------------------------
+    def story_mentions(self, since: datetime, until: datetime) -> list[tuple[str, str, datetime]]:
+        """(watchlist, story_id, first_seen_at) of every topic story first seen in [since, until)."""
+        return [tuple(r) for r in self._exec(  # type: ignore[misc]
+            """SELECT watchlist, story_id, first_seen_at FROM story_mentions
+               WHERE first_seen_at >= ? AND first_seen_at < ? ORDER BY first_seen_at""", [since, until]).fetchall()]
+
+    def first_story_time(self) -> datetime | None:
+        row = self._exec("SELECT min(first_seen_at) FROM stories").fetchone()
+        return row[0] if row else None
+
+    def story_details(self, story_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """What an alert e-mail says of each story: first-seen time, title, link, sources, copies, excerpt."""
+        return self.rows(
+            """SELECT st.story_id, st.first_seen_at, st.title, a.url, st.sources, st.articles,
+                      left(a.text, 600) AS excerpt
+               FROM stories st JOIN articles a ON a.article_id = st.origin_article_id
+               WHERE list_contains(?, st.story_id) ORDER BY st.first_seen_at, st.story_id""", [list(story_ids)])
+
+    # -- alerts and outbox -----------------------------------------------------------------------------
+    def alert_buckets(self, watchlist: str, since: datetime) -> list[datetime]:
+        """Buckets of the alerts already recorded for a topic since `since` (to not repeat a surge)."""
+        return [r[0] for r in self._exec("SELECT bucket_start FROM alerts WHERE watchlist = ? AND bucket_start >= ?",
+                                         [watchlist, since]).fetchall()]
+
+    def record_incident(self, alerts: Sequence[dict[str, Any]], message: dict[str, Any] | None) -> None:
+        """Store an incident's alerts and, when there are recipients, its e-mail in the outbox, atomically."""
+        with self.transaction():
+            for a in alerts:
+                self.con.execute(
+                    """INSERT INTO alerts (alert_id, incident_id, watchlist, bucket_start, window_start, window_end,
+                       score, observed, expected, story_ids, status, created_at)
+                       VALUES ($alert_id, $incident_id, $watchlist, $bucket_start, $window_start, $window_end,
+                       $score, $observed, $expected, $story_ids, $status, $created_at) ON CONFLICT DO NOTHING""", a)
+            if message is not None:
+                self.con.execute(
+                    """INSERT INTO outbox (message_id, kind, incident_id, subject, recipients, message, status, created_at)
+                       VALUES ($message_id, $kind, $incident_id, $subject, $recipients, $message, 'pending', $created_at)
+                       ON CONFLICT DO NOTHING""", message)
+
+    def pending_messages(self) -> list[dict[str, Any]]:
+        return self.rows("""SELECT message_id, kind, incident_id, subject, recipients, message, attempts
+                            FROM outbox WHERE status = 'pending' ORDER BY created_at, message_id""")
+
+    def mark_sent(self, message_id: str, incident_id: str | None, when: datetime) -> None:
+        with self.transaction():
+            self.con.execute("""UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1,
+                                last_attempt_at = ? WHERE message_id = ?""", [when, when, message_id])
+            if incident_id:
+                self.con.execute("UPDATE alerts SET status = 'sent' WHERE incident_id = ?", [incident_id])
+
+    def mark_failed(self, message_id: str, error: str, when: datetime) -> None:
+        self._exec("""UPDATE outbox SET attempts = attempts + 1, last_attempt_at = ?, last_error = ?
+                      WHERE message_id = ?""", [when, error, message_id])
+
+    def has_message(self, message_id: str) -> bool:
+        row = self._exec("SELECT count(*) FROM outbox WHERE message_id = ?", [message_id]).fetchone()
+        return bool(row and row[0])
+
+    def alerts_since(self, since: datetime) -> list[dict[str, Any]]:
+        return self.rows("""SELECT alert_id, incident_id, watchlist, bucket_start, score, observed, expected,
+                                   len(story_ids) AS stories, status FROM alerts
+                            WHERE created_at >= ? ORDER BY bucket_start, watchlist""", [since])
