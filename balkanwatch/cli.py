@@ -235,6 +235,71 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_alert(args: argparse.Namespace) -> int:
+    config = _config(args)
+    if args.no_prefect:
+        from flows.alerts import run_alerts
+
+        summary = run_alerts(config).as_dict()
+    else:
+        from flows.alerts import alerts
+
+        summary = _with_prefect(lambda: alerts(config_path=str(config.path)))
+    if args.json:
+        print(dumps(summary))
+        return 0
+    print(f"alerts: {summary['matched_articles']} articles matched, {len(summary['spikes'])} new spikes in "
+          f"{summary['incidents']} incidents, {summary['queued']} e-mails queued, {summary['sent']} sent")
+    for sp in summary["spikes"]:
+        print(f"  {sp['watchlist']}: {sp['observed']:.0f} stories (expected {sp['expected']}) at {sp['bucket']} UTC, "
+              f"score {sp['score']}")
+    return 0
+
+
+def cmd_rematch(args: argparse.Namespace) -> int:
+    from flows.mentions import match_mentions
+    from warehouse import Warehouse
+
+    config = _config(args)
+    with Warehouse.open(config.warehouse_path, lock_timeout=config.warehouse.lock_timeout) as wh:
+        wh.forget_mentions()
+        n = match_mentions(wh, config.watchlists)
+        cols, rows = wh.query("SELECT watchlist, count(*) AS articles FROM mentions GROUP BY 1 ORDER BY 1")
+    print(f"matched {n} articles against {len(config.watchlists)} watchlists")
+    print(render(cols, rows, "table"))
+    return 0
+
+
+def cmd_spikes_score(args: argparse.Namespace) -> int:
+    from balkanwatch.spikes import SpikeSettings, read_series, score_series, write_scores
+
+    try:
+        with open(args.csv, encoding="utf-8", newline="") as f:
+            stamps, values, bucket = read_series(f)
+    except (OSError, ValueError) as exc:
+        raise BalkanwatchError(f"{args.csv}: {exc}") from exc
+    settings = SpikeSettings(bucket_seconds=args.bucket_seconds or bucket,
+                             **({"threshold": args.threshold} if args.threshold is not None else {}))
+    scored = score_series(values, settings)
+    if args.out:
+        with open(args.out, "w", encoding="utf-8", newline="") as f:
+            write_scores(f, stamps, scored)
+    else:
+        write_scores(sys.stdout, stamps, scored)
+    return 0
+
+
+def cmd_spikes_backtest(args: argparse.Namespace) -> int:
+    from flows.alerts import backtest
+
+    config = _config(args)
+    with _open_ro(config) as wh:
+        rows = backtest(wh, config)
+    cols = ["bucket_start", "watchlist", "observed", "expected", "score", "stories", "first_titles"]
+    print(render(cols, [[r[c] for c in cols] for r in rows], args.format))
+    return 0
+
+
 def cmd_init(args: argparse.Namespace) -> int:
     from importlib import resources
 
@@ -298,6 +363,26 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("path", nargs="?", default="balkanwatch.toml")
     s.add_argument("--force", action="store_true")
     s.set_defaults(func=cmd_init)
+
+    s = sub.add_parser("alert", help="run one alerts cycle now: detect spikes, send e-mails (outbox first)")
+    s.add_argument("--json", action="store_true", help="print the cycle summary as JSON")
+    s.add_argument("--no-prefect", action="store_true", help="run without Prefect (no UI record, no artifacts, no events)")
+    s.set_defaults(func=cmd_alert)
+
+    s = sub.add_parser("rematch", help="match every article against the current watchlists again")
+    s.set_defaults(func=cmd_rematch)
+
+    spk = sub.add_parser("spikes", help="score a count series from CSV, or replay the warehouse's alerts")
+    spsub = spk.add_subparsers(dest="spikes_command", required=True)
+    s = spsub.add_parser("score", help="read timestamp,value CSV; write timestamp,value,score,alert")
+    s.add_argument("--csv", required=True, help="input CSV with a header and columns timestamp,value")
+    s.add_argument("--out", help="write here instead of standard output")
+    s.add_argument("--bucket-seconds", type=int, default=0, help="bucket width (default: inferred from the timestamps)")
+    s.add_argument("--threshold", type=float, help="alert threshold (default: the shipped one)")
+    s.set_defaults(func=cmd_spikes_score)
+    s = spsub.add_parser("backtest", help="replay the warehouse's history; list the alerts it would have sent")
+    s.add_argument("--format", choices=FORMATS, default="table")
+    s.set_defaults(func=cmd_spikes_backtest)
 
     src = sub.add_parser("sources", help="list sources with their health, or import feeds from OPML")
     ssub = src.add_subparsers(dest="sources_command", required=True)

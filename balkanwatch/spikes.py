@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import IO
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -240,3 +242,43 @@ def decide(sur: Surprise, settings: SpikeSettings | None = None) -> list[Scored]
 def score_series(values: Sequence[float], settings: SpikeSettings | None = None) -> list[Scored]:
     """Score every bucket of a series and decide its alerts; each bucket sees itself and earlier ones only."""
     return decide(surprise(values, settings), settings)
+
+
+# -- CSV in and out (`balkanwatch spikes score`) ------------------------------------------------------------
+def _parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+
+
+def read_series(lines: Iterable[str]) -> tuple[list[str], list[float], int]:
+    """(timestamps as written, values, bucket seconds inferred from the median step) of a timestamp,value CSV."""
+    import csv
+
+    reader = csv.reader(lines)
+    header = next(reader, None)
+    if not header or [h.strip().lower() for h in header[:2]] != ["timestamp", "value"]:
+        raise ValueError("expected a header row 'timestamp,value'")
+    stamps, values = [], []
+    for n, row in enumerate(reader, start=2):
+        if not row:
+            continue
+        try:
+            _parse_time(row[0])
+            values.append(float(row[1]))
+        except (ValueError, IndexError) as exc:
+            raise ValueError(f"line {n}: expected timestamp,value, got {','.join(row)!r}") from exc
+        stamps.append(row[0])
+    steps = sorted((_parse_time(b) - _parse_time(a)).total_seconds() for a, b in zip(stamps, stamps[1:], strict=False))
+    bucket = int(steps[len(steps) // 2]) if steps else 3600
+    if bucket <= 0:
+        raise ValueError("timestamps must increase")
+    return stamps, values, bucket
+
+
+def write_scores(out: IO[str], stamps: Sequence[str], scored: Sequence[Scored]) -> None:
+    """timestamp,value,score,alert rows (alert as 0/1)."""
+    import csv
+
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(["timestamp", "value", "score", "alert"])
+    for stamp, s in zip(stamps, scored, strict=True):
+        w.writerow([stamp, f"{s.value:g}", f"{s.score:.4f}", int(s.alert)])

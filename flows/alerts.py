@@ -72,6 +72,23 @@ def series_by_topic(wh: Warehouse, config: Config, now: datetime) -> dict[str, T
     return {w.name: topic_series(w.name, rows[w.name], start, now, a) for w in config.watchlists}
 
 
+def backtest(wh: Warehouse, config: Config, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Every alert the detector would have raised over the warehouse's whole history (read-only)."""
+    now = now or utcnow()
+    start = wh.first_story_time() or now
+    rows: dict[str, list[tuple[str, datetime]]] = defaultdict(list)
+    for watchlist, story_id, when in wh.story_mentions(start, now + timedelta(minutes=config.alerts.bucket_minutes)):
+        rows[watchlist].append((story_id, when))
+    out = []
+    for w in config.watchlists:
+        for spike in spikes_of(topic_series(w.name, rows[w.name], start, now, config.alerts)):
+            titles = [s["title"] for s in wh.story_details(spike.story_ids)[:3]]
+            out.append({"bucket_start": spike.bucket_start, "watchlist": w.name, "observed": spike.observed,
+                        "expected": round(spike.expected, 2), "score": round(spike.score, 3),
+                        "stories": len(spike.story_ids), "first_titles": " | ".join(t or "" for t in titles)})
+    return sorted(out, key=lambda r: (r["bucket_start"], r["watchlist"]))
+
+
 def new_spikes(wh: Warehouse, config: Config, series: dict[str, TopicSeries], now: datetime) -> list[Spike]:
     """Spikes inside the alert window that do not repeat a surge already recorded."""
     a = config.alerts

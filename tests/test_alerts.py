@@ -5,12 +5,18 @@ keeps the e-mail in the outbox until a later cycle sends it."""
 from __future__ import annotations
 
 import asyncio
+import csv
+import json
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pytest
 from aiosmtpd.controller import Controller
 
@@ -18,6 +24,7 @@ from balkanwatch.config import load_config
 from balkanwatch.corpus import SITES, build_corpus
 from balkanwatch.devserver import LoopbackServer
 from balkanwatch.errors import DeliveryError
+from balkanwatch.textnorm import fold
 from flows.alerts import run_alerts
 from flows.ingest import run_ingest
 from tests.conftest import loopback_config, toml_sources
@@ -163,3 +170,92 @@ def test_smtp_down_keeps_the_email_in_the_outbox_and_a_later_cycle_sends_it_once
     with db(surge_config) as con:
         assert con.execute("SELECT status, attempts FROM outbox").fetchone() == ("sent", 3)
         assert {r[0] for r in con.execute("SELECT status FROM alerts").fetchall()} == {"sent"}
+
+
+def cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "balkanwatch.cli", "--config", str(config), *args],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_backtest_rematch_and_alert_commands(surge_config: Path, inbox: Inbox):
+    config = load_config(surge_config)
+    asyncio.run(run_ingest(config))
+    assert len(inbox.messages) == 1
+    back = cli(surge_config, "spikes", "backtest", "--format", "json")
+    assert back.returncode == 0, back.stderr
+    rows = json.loads(back.stdout)
+    assert {(r["watchlist"], r["observed"]) for r in rows} == {("kfor", 8.0), ("north-kosovo-clash", 8.0)}
+    assert all("northern Kosovo" in r["first_titles"] for r in rows)
+    again = cli(surge_config, "alert", "--no-prefect", "--json")
+    assert again.returncode == 0 and json.loads(again.stdout)["sent"] == 0 and len(inbox.messages) == 1
+
+    # a new watchlist in the config: `rematch` finds its mentions over the whole history
+    text = surge_config.read_text(encoding="utf-8").replace(
+        '[[watchlists]]\nname = "eulex"', '[[watchlists]]\nname = "zvecan"\nany = ["Звечан", "Zvecan*"]\n\n'
+                                           '[[watchlists]]\nname = "eulex"')
+    surge_config.write_text(text, encoding="utf-8")
+    out = cli(surge_config, "rematch")
+    assert out.returncode == 0, out.stderr
+    with db(surge_config) as con:
+        zv = {r[0] for r in con.execute("SELECT article_id FROM mentions WHERE watchlist = 'zvecan'").fetchall()}
+        texts = con.execute("SELECT article_id, title || ' ' || text FROM articles").fetchall()
+        assert zv == {i for i, t in texts if "zvecan" in fold(t)}
+        titles = {r[0] for r in con.execute("SELECT title FROM articles WHERE list_contains(?, article_id)", [list(zv)]).fetchall()}
+        assert "Clash in Zvečan: KFOR deploys in northern Kosovo" in titles
+        assert "КФОР појачао патроле на северу Косова" in titles       # Cyrillic copy of a report naming Звечан
+
+
+def test_spikes_score_cli_writes_causal_scores_and_alerts(tmp_path: Path):
+    rng = np.random.default_rng(4)
+    start = datetime(2026, 1, 1)
+    values = list(rng.poisson(3, 24 * 20))
+    values[24 * 18 + 5] = 40
+    series = tmp_path / "series.csv"
+    series.write_text("timestamp,value\n" + "".join(f"{(start + timedelta(hours=i)).isoformat()},{v}\n"
+                                                    for i, v in enumerate(values)), encoding="utf-8")
+    out = tmp_path / "scores.csv"
+    done = subprocess.run([sys.executable, "-m", "balkanwatch.cli", "spikes", "score", "--csv", str(series),
+                           "--out", str(out)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.DictReader(out.read_text(encoding="utf-8").splitlines()))
+    assert list(rows[0]) == ["timestamp", "value", "score", "alert"] and len(rows) == len(values)
+    assert [i for i, r in enumerate(rows) if r["alert"] == "1"] == [24 * 18 + 5]
+    assert all(0 <= float(r["score"]) <= 1 for r in rows)
+    # causal: scoring a prefix gives the same scores for its rows
+    series.write_text("\n".join(series.read_text(encoding="utf-8").splitlines()[: 24 * 10 + 1]) + "\n", encoding="utf-8")
+    prefix = subprocess.run([sys.executable, "-m", "balkanwatch.cli", "spikes", "score", "--csv", str(series)],
+                            capture_output=True, text=True, timeout=120)
+    assert prefix.stdout.splitlines() == out.read_text(encoding="utf-8").splitlines()[: 24 * 10 + 1]
+    series.write_text("when,count\n1,2\n", encoding="utf-8")
+    bad = subprocess.run([sys.executable, "-m", "balkanwatch.cli", "spikes", "score", "--csv", str(series)],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "timestamp,value" in bad.stderr
+
+
+@pytest.mark.prefect
+def test_alerts_flow_run_shows_spikes_and_delivery_failures_in_prefect(prefect_server, surge_config: Path,
+                                                                       smtp_port: int):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    from flows.alerts import alerts
+
+    config = load_config(surge_config)
+    asyncio.run(run_ingest(config))                     # plain ingest, SMTP down: the e-mail waits in the outbox
+    state = alerts(str(surge_config), return_state=True)   # still down: the flow run fails, visibly
+    assert state.is_failed() and "kept in the outbox" in state.message
+    box = Inbox()
+    controller = Controller(box, hostname="127.0.0.1", port=smtp_port)
+    controller.start()
+    try:
+        ok = alerts(str(surge_config), return_state=True)
+    finally:
+        controller.stop()
+    assert ok.is_completed() and len(box.messages) == 1
+
+    async def artifacts(flow_run_id):  # type: ignore[no-untyped-def]
+        async with get_client() as client:
+            return await client.read_artifacts(
+                artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])))
+    keys = {a.key for a in asyncio.run(artifacts(state.state_details.flow_run_id))}
+    assert "alert-spikes" in keys
