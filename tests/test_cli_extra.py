@@ -94,3 +94,13 @@ def test_deployments_apply_to_a_prefect_server(prefect_server, write_config) -> 
     assert d.name == "balkanwatch-ingest" and d.parameters == {"config_path": str(cfg.path)}
     assert d.schedules[0].schedule.interval.total_seconds() == 600
     assert d.global_concurrency_limit is not None and d.global_concurrency_limit.limit == 1
+
+
+def test_watchlists_add_the_alerts_deployment(write_config) -> None:
+    from deployments.serve import build_deployments
+
+    cfg = load_config(write_config('[alerts]\nevery_minutes = 20\n[[watchlists]]\nname = "kfor"\nany = ["KFOR"]\n'))
+    ingest_dep, alerts_dep = build_deployments(cfg)
+    assert (ingest_dep.name, alerts_dep.name) == ("balkanwatch-ingest", "balkanwatch-alerts")
+    assert alerts_dep.parameters == {"config_path": str(cfg.path)}
+    assert alerts_dep.schedules[0].schedule.interval.total_seconds() == 20 * 60

@@ -1,0 +1,96 @@
+"""Alert e-mail composition (pure) and SMTP delivery details: header safety, structure, secrets."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from email import message_from_bytes, policy
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from balkanwatch.alerting import Incident, Spike, group_incidents
+from balkanwatch.config import SmtpSettings
+from balkanwatch.emails import compose_incident, one_line
+from balkanwatch.errors import DeliveryError
+from connectors import smtp
+from tests.test_alerts import Inbox, free_port
+
+NOW = datetime(2026, 11, 22, 9, 30)
+
+
+def spike(watchlist: str, stories: tuple[str, ...]) -> Spike:
+    start = NOW - timedelta(hours=2)
+    return Spike(watchlist, NOW - timedelta(hours=1), start, NOW, 0.71, float(len(stories)), 0.4, stories)
+
+
+def story(i: int, title: str) -> dict:
+    return {"story_id": f"s{i}", "first_seen_at": NOW - timedelta(minutes=90 - i), "title": title,
+            "url": f"https://example.org/{i}", "sources": ["Kosovo Herald", "Balkan Wire"], "articles": 2,
+            "excerpt": "KFOR troops were deployed.\nSecond line."}
+
+
+def test_a_scraped_title_cannot_inject_headers():
+    evil = "Clash in Zvečan\r\nBcc: attacker@evil.example\r\n\r\n<script>alert(1)</script>"
+    inc = Incident((spike("kfor\r\nX-Injected: yes", ("s1",)),))
+    email = compose_incident(inc, [story(1, evil)], {}, "bw@example.org", ["analyst@example.org"], NOW)
+    msg = message_from_bytes(email.raw, policy=policy.default)
+    assert msg["Bcc"] is None and msg["X-Injected"] is None
+    assert "\n" not in str(msg["Subject"]) and "\r" not in email.subject
+    html = msg.get_body(preferencelist=("html",)).get_content()
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    text = msg.get_body(preferencelist=("plain",)).get_content()
+    assert "Bcc: attacker@evil.example" in text.replace("\n", " ")   # shown as text, never as a header
+
+
+def test_incident_email_is_multipart_with_inline_charts_and_a_stable_message_id():
+    inc = group_incidents([spike("kfor", ("s1", "s2")), spike("north-kosovo-clash", ("s2", "s3"))])
+    assert len(inc) == 1
+    png = b"\x89PNG\r\n\x1a\nfake"
+    args = (inc[0], [story(i, f"Story {i}") for i in (1, 2, 3)], {"kfor": png, "north-kosovo-clash": png},
+            "bw@example.org", ["a@example.org", "b@example.org"], NOW)
+    first, again = compose_incident(*args), compose_incident(*args)
+    assert first.message_id == again.message_id   # (the outbox stores the bytes, so retries resend them as is)
+    msg = message_from_bytes(first.raw, policy=policy.default)
+    assert msg.get_content_type() == "multipart/alternative"
+    assert msg["Subject"] == "[balkanwatch] kfor + north-kosovo-clash: 3 new stories in 2 h (expected 0.4)"
+    assert msg["To"] == "a@example.org, b@example.org" and msg["Message-ID"] == first.message_id
+    images = [p for p in msg.walk() if p.get_content_type() == "image/png"]
+    assert [p["Content-ID"] for p in images] == ["<chart-0>", "<chart-1>"]
+    assert all(p.get_content() == png for p in images)
+
+
+def test_separate_stories_make_separate_incidents():
+    assert len(group_incidents([spike("kfor", ("s1",)), spike("eulex", ("s9",))])) == 2
+
+
+def test_one_line_folds_every_kind_of_line_break():
+    assert one_line("a\r\nb\u2028c\x00d\u0085e") == "a b c d e"
+    assert len(one_line("x" * 500)) == 160
+
+
+def test_smtp_login_failure_is_clear_and_never_shows_the_password(caplog):
+    from aiosmtpd.smtp import AuthResult
+
+    def refuse(server, session, envelope, mechanism, auth_data):  # noqa: ANN001
+        return AuthResult(success=False, handled=False)
+
+    port = free_port()
+    controller = Controller(Inbox(), hostname="127.0.0.1", port=port, authenticator=refuse,
+                            auth_require_tls=False)
+    controller.start()
+    secret = "s3cr3t-Pa55word"
+    try:
+        with caplog.at_level(logging.DEBUG), pytest.raises(DeliveryError) as err:
+            smtp.send(b"Subject: x\r\n\r\nbody\r\n", "bw@example.org", ["a@example.org"],
+                      SmtpSettings(host="127.0.0.1", port=port, timeout=5), username="bw", password=secret)
+    finally:
+        controller.stop()
+    assert "login refused" in str(err.value) and secret not in str(err.value)
+    assert secret not in caplog.text
+
+
+def test_smtp_server_down_is_a_delivery_error():
+    with pytest.raises(DeliveryError, match="127.0.0.1"):
+        smtp.send(b"Subject: x\r\n\r\nbody\r\n", "bw@example.org", ["a@example.org"],
+                  SmtpSettings(host="127.0.0.1", port=free_port(), timeout=2))
