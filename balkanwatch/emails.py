@@ -19,6 +19,9 @@ from typing import Any
 from balkanwatch.alerting import Incident
 
 SUBJECT_MAX = 160
+# RFC 5322 allows 998-character lines; the default 78 folds a long Subject right after "Subject:", which
+# some clients show with a leading space.
+MAIL_POLICY = policy.SMTP.clone(max_line_length=998)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
 
 
@@ -109,7 +112,7 @@ def compose_digest(day: str, alerts: Sequence[dict[str, Any]], topics: Sequence[
 
 def _message(subject: str, sender: str, recipients: Sequence[str], message_id: str, now: datetime, text: str,
              page: str, charts: dict[str, bytes]) -> bytes:
-    msg = EmailMessage(policy=policy.SMTP)
+    msg = EmailMessage(policy=MAIL_POLICY)
     msg["Subject"] = subject
     msg["From"] = sender
     msg["To"] = ", ".join(recipients)
