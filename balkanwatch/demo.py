@@ -1,6 +1,8 @@
-"""`make demo`: the whole product offline. Builds the seed corpus into .demo/, serves four fake news sites
-on 127.0.0.1, runs the ingest flow twice through Prefect (the second run shows conditional GET and
-idempotency), and prints what landed and how to look at it."""
+"""`make demo`: the whole product offline. Builds the seed corpus plus a month of routine coverage and a
+surge of northern-Kosovo clash reports into .demo/, serves four fake news sites on 127.0.0.1, runs the
+ingest flow twice through Prefect (the second run shows conditional GET and idempotency; each run ends with
+an alerts cycle), catches the alert e-mail with a local SMTP server and writes it to .demo/mail as .eml and
+.html, and prints what landed and how to look at it."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from balkanwatch.devserver import LoopbackServer
 
 DEMO_DIR = Path(".demo")
 FIRST_PORT = 8701   # fixed ports keep article URLs (and so ids) stable across demo runs
+SMTP_PORT = 8725
 
 
 def _free(port: int) -> bool:
@@ -37,9 +40,17 @@ def _toml_sources(sources: list[dict[str, object]]) -> str:
     return "\n\n".join(blocks)
 
 
-def write_config(folder: Path, sources: list[dict[str, object]]) -> Path:
+def default_watchlists() -> str:
+    """The [[watchlists]] of the shipped default config, as TOML text."""
+    from importlib import resources
+
+    text = (resources.files("balkanwatch") / "default.toml").read_text(encoding="utf-8")
+    return text[text.index("[[watchlists]]"):]
+
+
+def write_config(folder: Path, sources: list[dict[str, object]], smtp_port: int) -> Path:
     path = folder / "balkanwatch.toml"
-    path.write_text(f"""# Demo config written by `make demo`: four fake sites on loopback.
+    path.write_text(f"""# Demo config written by `make demo`: four fake sites and an SMTP server on loopback.
 [warehouse]
 path = "demo.duckdb"
 
@@ -51,8 +62,19 @@ per_host_delay = 0.0
 [ingest]
 poll_minutes = 10
 
+[alerts]
+email_to = ["analyst@example.org"]
+email_from = "balkanwatch@example.org"
+save_dir = "mail"               # every e-mail sent is also written here as .eml and .html
+
+[smtp]
+host = "127.0.0.1"
+port = {smtp_port}
+security = "none"
+
 {_toml_sources(sources)}
-""", encoding="utf-8")
+
+{default_watchlists()}""", encoding="utf-8")
     return path
 
 
@@ -67,42 +89,86 @@ def sql(config: Path, query: str) -> None:
     cli(config, "sql", query)
 
 
+class MailCatcher:
+    """aiosmtpd handler: the demo's stand-in for the analysts' mail server."""
+
+    def __init__(self) -> None:
+        self.subjects: list[str] = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802, ANN001 (aiosmtpd's hook)
+        from email import message_from_bytes, policy
+
+        self.subjects.append(str(message_from_bytes(envelope.original_content, policy=policy.default)["Subject"]))
+        return "250 OK"
+
+
 def main() -> None:
+    from aiosmtpd.controller import Controller
+
     site_root = DEMO_DIR / "sites"
     shutil.rmtree(site_root, ignore_errors=True)
+    shutil.rmtree(DEMO_DIR / "mail", ignore_errors=True)
+    shutil.rmtree(DEMO_DIR / "charts", ignore_errors=True)
     (DEMO_DIR / "demo.duckdb").unlink(missing_ok=True)
     servers = {}
     for i, site in enumerate(SITES):
         (site_root / site.slug).mkdir(parents=True, exist_ok=True)
         port = FIRST_PORT + i if _free(FIRST_PORT + i) else 0
         servers[site.slug] = LoopbackServer(site_root / site.slug, port=port).start()
+    catcher = MailCatcher()
+    smtp_port = SMTP_PORT if _free(SMTP_PORT) else _free_port()
+    mail_server = Controller(catcher, hostname="127.0.0.1", port=smtp_port)
+    mail_server.start()
     try:
-        sources, articles = build_corpus(site_root, {k: s.base for k, s in servers.items()})
-        config_path = write_config(DEMO_DIR, sources).resolve()
-        print(f"Built {len(articles)} articles on {len(SITES)} sites from ../shared/seeds; serving on "
-              + ", ".join(s.base for s in servers.values()))
+        sources, articles = build_corpus(site_root, {k: s.base for k, s in servers.items()}, monitoring=True)
+        config_path = write_config(DEMO_DIR, sources, smtp_port).resolve()
+        print(f"Built {len(articles)} articles on {len(SITES)} sites (the seeds, a month of routine coverage, and a "
+              "surge of clash reports in the last two hours); serving on "
+              + ", ".join(s.base for s in servers.values()) + f"; SMTP on 127.0.0.1:{smtp_port}")
         from flows.ingest import ingest
 
         for label, force in (("first run", False), ("second run, every source forced due: 304s, no new rows", True)):
             print(f"\n== ingest, {label} ==", flush=True)
-            print(format_summary(asyncio.run(ingest(config_path=str(config_path), force=force))))
+            summary = asyncio.run(ingest(config_path=str(config_path), force=force))
+            print(format_summary(summary))
+            print(f"  alerts cycle: {summary['alerts']}")
         sql(config_path, "SELECT source, count(*) AS articles FROM articles GROUP BY source ORDER BY source")
-        sql(config_path, "SELECT published_at, source, title FROM articles ORDER BY published_at DESC")
+        sql(config_path, "SELECT published_at, source, title FROM articles ORDER BY published_at DESC LIMIT 12")
         sql(config_path, "SELECT name, health, last_success_at, next_poll_at FROM source_health")
         print("\nOne story, many copies: the Bloomberg wire story republished by two sites, and a Serbian report\n"
               "republished in Cyrillic, each count once (origin = first seen):")
-        cli(config_path, "stories")
+        cli(config_path, "stories", "--min-copies", "1")
         sql(config_path, "SELECT source, title, repeated_paragraphs FROM articles WHERE repeated_paragraphs > 0")
         for cmd in (["search", "Bayraktar"], ["reindex"], ["search", "Bayraktar"]):
             cli(config_path, *cmd)
+        print("\nAlerts: unique stories per topic; the month of history is the baseline (no alert for it), the surge\n"
+              "of the last two hours alerts once, both topics in one e-mail because they share the stories:")
+        sql(config_path, "SELECT watchlist, bucket, stories FROM topic_counts WHERE bucket > (SELECT max(bucket) FROM topic_counts) - INTERVAL 6 HOUR "
+                         "ORDER BY bucket, watchlist")
+        sql(config_path, "SELECT watchlist, bucket_start, observed, round(expected, 2) AS expected, round(score, 2) "
+                         "AS score, status FROM alerts")
+        cli(config_path, "spikes", "backtest")
     finally:
+        mail_server.stop()
         for s in servers.values():
             s.stop()
+    mail = sorted((DEMO_DIR / "mail").glob("*")) if (DEMO_DIR / "mail").exists() else []
+    print(f"\nE-mails received by the local SMTP server: {len(catcher.subjects)}")
+    for subject in catcher.subjects:
+        print(f"  {subject}")
+    for path in mail:
+        print(f"  open {path.resolve()}")
     print("\nNext steps:")
     print(f"  balkanwatch --config {config_path} sql \"SELECT title, text FROM articles LIMIT 3\" --format json")
     print(f"  balkanwatch --config {config_path} extract {site_root}/kosovo-herald/news/seed-000.html --json")
-    print("  make run    # Prefect UI on http://127.0.0.1:4200 shows both demo runs, their logs and artifacts")
+    print("  make run    # Prefect UI on http://127.0.0.1:4200 shows the demo's ingest and alerts runs, logs and artifacts")
     print("  (balkanwatch is .venv/bin/balkanwatch; `source .venv/bin/activate` puts it on PATH)")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 if __name__ == "__main__":

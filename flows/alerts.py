@@ -13,6 +13,7 @@ the same Message-ID, goes again). Failed deliveries fail the flow run, so the UI
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 from collections import defaultdict
@@ -194,8 +195,14 @@ def save_copy(config: Config, m: dict[str, Any]) -> None:
     (folder / f"{stem}.eml").write_bytes(m["message"])
     msg = message_from_bytes(m["message"], policy=policy.default)
     body = msg.get_body(preferencelist=("html",))
-    if body is not None:
-        (folder / f"{stem}.html").write_text(body.get_content(), encoding="utf-8")
+    if body is None:
+        return
+    page = body.get_content()
+    for part in msg.walk():   # inline the charts, so the .html file shows them when opened on its own
+        if part.get_content_type() == "image/png" and part["Content-ID"]:
+            data = base64.b64encode(part.get_content()).decode()
+            page = page.replace(f"cid:{part['Content-ID'].strip('<>')}", f"data:image/png;base64,{data}")
+    (folder / f"{stem}.html").write_text(page, encoding="utf-8")
 
 
 def run_alerts(config: Config, now: datetime | None = None, *, artifacts: bool = False) -> AlertsSummary:

@@ -139,8 +139,9 @@ def test_a_surge_sends_one_email_with_chart_and_stories_then_nothing_more(surge_
         # cold start: the history (a clash story every nine days) built the baseline and alerted on nothing
         assert con.execute("SELECT count(*) FROM story_mentions WHERE watchlist = 'north-kosovo-clash'").fetchone()[0] >= 11
         assert con.execute("SELECT count(*), min(status) FROM outbox").fetchone() == (1, "sent")
-    saved = sorted(p.suffix for p in (surge_config.parent / "mail").iterdir())
-    assert saved == [".eml", ".html"]
+    saved = sorted((surge_config.parent / "mail").iterdir())
+    assert [p.suffix for p in saved] == [".eml", ".html"] and saved[0].read_bytes() == raw
+    assert saved[1].read_text(encoding="utf-8").count('src="data:image/png;base64,iVBORw0KGgo') == 2
 
     again = run_alerts(config)
     assert again.spikes == [] and again.sent == 0 and len(inbox.messages) == 1
