@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 # Serbian (and Macedonian) Cyrillic → Gaj's Latin, then folded like the Latin letters themselves.
 _CYRILLIC = {
@@ -22,12 +23,19 @@ _LATIN = {"đ": "dj", "ł": "l", "ø": "o", "æ": "ae", "œ": "oe", "ß": "ss", 
 _TABLE = str.maketrans({**_CYRILLIC, **_LATIN})
 _NON_WORD = re.compile(r"[^\w]+")
 
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+
+
+@lru_cache(maxsize=65_536)
+def _fold_run(run: str) -> str:
+    """A run of non-ASCII characters transliterated and stripped of accents (runs repeat: cached)."""
+    t = unicodedata.normalize("NFKD", run.translate(_TABLE))
+    return "".join(ch for ch in t if not unicodedata.combining(ch))
+
 
 def fold(text: str) -> str:
     """Lower-case, transliterated, accent-free words separated by single spaces."""
-    t = text.casefold().translate(_TABLE)
-    t = unicodedata.normalize("NFKD", t)
-    t = "".join(ch for ch in t if not unicodedata.combining(ch))
+    t = _NON_ASCII.sub(lambda m: _fold_run(m.group()), text.casefold())   # ASCII stays as it is, in C
     return _NON_WORD.sub(" ", t).replace("_", " ").strip()
 
 

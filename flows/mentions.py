@@ -27,6 +27,8 @@ def match_mentions(wh: Warehouse, settings: Sequence[WatchlistSettings]) -> int:
     version = watchlist_version(settings)
     watchlists = [Watchlist.build(w.name, w.any, w.all_of_any, w.none) for w in settings]
     wh.drop_mentions_except([w.name for w in settings])
+    if not watchlists:
+        return wh.mark_all_matched(version)
     done = 0
     for batch in wh.articles_to_match(version):
         found = [(art_id, name, terms) for art_id, title, text in batch

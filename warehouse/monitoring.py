@@ -52,6 +52,12 @@ class MonitoringMixin:
             self.con.unregister("matched_ids")
             self.con.unregister("matched_rows")
 
+    def mark_all_matched(self, version: str) -> int:
+        """With no watchlists there is nothing to match: mark every article matched; returns how many changed."""
+        row = self._exec("""UPDATE articles SET mentions_version = ? WHERE mentions_version IS DISTINCT FROM ?
+                            RETURNING 1""", [version, version]).fetchall()
+        return len(row)
+
     def forget_mentions(self) -> None:
         """Mark every article unmatched (for `balkanwatch rematch`); mentions are replaced as they are re-matched."""
         self._exec("UPDATE articles SET mentions_version = NULL")
