@@ -20,3 +20,21 @@ def test_sentence_in_both_scripts() -> None:
 
 def test_different_words_stay_different() -> None:
     assert fold("Kosovo") != fold("Kosova") and fold("Srbija") != fold("Hrvatska")
+
+
+def test_fast_fold_equals_the_plain_definition_on_random_text():
+    import random
+    import unicodedata
+
+    from balkanwatch.textnorm import _NON_WORD, _TABLE, fold
+
+    def reference(text: str) -> str:   # the definition: casefold, transliterate, NFKD, drop marks
+        t = unicodedata.normalize("NFKD", text.casefold().translate(_TABLE))
+        return _NON_WORD.sub(" ", "".join(c for c in t if not unicodedata.combining(c))).replace("_", " ").strip()
+
+    pool = [chr(c) for c in [*range(32, 0x250), *range(0x370, 0x530), *range(0x1E00, 0x1F00),
+                             0x1D165, 0x10400, 0x301, 0x308, 0x5B0, 0x64B, 0xFB01, 0x2460]]
+    rng = random.Random(7)
+    for _ in range(5000):
+        s = "".join(rng.choice(pool) for _ in range(rng.randint(0, 40)))
+        assert fold(s) == reference(s), s
