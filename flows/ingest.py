@@ -2,7 +2,8 @@
 
     sources due | fetch listing (conditional GET) | parse feed / sitemap | new items only
         | fetch pages (per-host polite) | extract (process pool, both cores) | warehouse.load (chunks of 50)
-        | stories (dedupe: join a known story or start one) | mentions (watchlists) | health + artifacts
+        | boilerplate (learn per source, strip) | stories (dedupe: join a known story or start one)
+        | mentions (watchlists) | health + artifacts
         | alerts flow (flows/alerts.py: spikes, e-mail), when watchlists are configured
 
 One Prefect task per source (never per article); planning and finishing run in the flow itself, since
@@ -31,6 +32,7 @@ from balkanwatch.errors import BalkanwatchError, WarehouseBusyError
 from balkanwatch.health import is_due, next_poll, should_rebuild_fts
 from balkanwatch.models import SourceOutcome
 from connectors.http import Fetcher
+from flows.boilerplate import clean_boilerplate
 from flows.mentions import match_mentions
 from flows.poll import Extractor, PollContext, WarehouseGate, poll_source
 from flows.stories import assign_stories
@@ -71,6 +73,7 @@ class IngestSummary:
     new_stories: int = 0             # articles that started a story
     new_copies: int = 0              # articles that joined an existing story (syndicated / duplicate copies)
     matched_articles: int = 0        # articles matched against the watchlists
+    boilerplate_removed: int = 0     # site boilerplate paragraphs removed from article texts
     alerts: str = ""                 # outcome of the alerts cycle run after the ingest
     item_errors: int = 0
     sources: list[SourceReport] = field(default_factory=list)
@@ -140,6 +143,7 @@ async def finish(gate: WarehouseGate, summary: IngestSummary, watchlists: list[W
                  artifacts: bool = True) -> IngestSummary:
     """Close the run, match watchlists, refresh the full-text index, publish the artifacts."""
     async with gate.open() as wh:
+        summary.boilerplate_removed = clean_boilerplate(wh)
         counts = assign_stories(wh)
         summary.new_stories, summary.new_copies = counts.new_stories, counts.new_copies
         summary.matched_articles = match_mentions(wh, watchlists)

@@ -82,7 +82,9 @@ CREATE TABLE IF NOT EXISTS articles (
     story_id           VARCHAR,                       -- the story this article is a copy of (v2); NULL until
                                                       -- assigned at the end of the run that loaded it
     repeated_paragraphs INTEGER,                      -- exact repeats dropped from text (v2; raw page keeps them)
-    mentions_version   VARCHAR                        -- watchlists last matched against (v3); NULL = not yet
+    mentions_version   VARCHAR,                       -- watchlists last matched against (v3); NULL = not yet
+    boilerplate_paragraphs INTEGER                    -- site boilerplate paragraphs removed from text (v4);
+                                                      -- NULL until the run's cleaning step has seen it
 );
 
 -- The page as fetched (zlib-compressed bytes, original encoding), so articles can be re-extracted.
@@ -176,6 +178,30 @@ CREATE TABLE IF NOT EXISTS outbox (
     last_attempt_at  TIMESTAMP,
     last_error       VARCHAR,                         -- why the last attempt failed (never a secret)
     sent_at          TIMESTAMP
+);
+
+-- Short paragraphs of each article (≤ 40 words) by signature, recorded before boilerplate is removed: the
+-- evidence the per-source boilerplate is learned from (balkanwatch/boilerplate.py).
+CREATE TABLE IF NOT EXISTS paragraph_signatures (
+    article_id  VARCHAR NOT NULL,
+    source      VARCHAR NOT NULL,
+    key         VARCHAR NOT NULL,                     -- p:<hash of folded text> | l:<label of "Label: …" lines>
+    kind        VARCHAR NOT NULL,                     -- paragraph | label
+    example     VARCHAR NOT NULL,                     -- the paragraph as it was
+    PRIMARY KEY (article_id, key)
+);
+
+-- The boilerplate learned for each source: signatures found in ≥ 3 and ≥ 30% of its last 200 articles.
+-- Paragraphs with these signatures are removed from articles.text (raw_pages keeps them).
+CREATE TABLE IF NOT EXISTS source_boilerplate (
+    source      VARCHAR NOT NULL,
+    key         VARCHAR NOT NULL,
+    kind        VARCHAR NOT NULL,
+    example     VARCHAR NOT NULL,                     -- one paragraph it matched
+    articles    INTEGER NOT NULL,                     -- articles of the window it occurs in
+    share       DOUBLE NOT NULL,                      -- … as a share of the window
+    learned_at  TIMESTAMP NOT NULL,
+    PRIMARY KEY (source, key)
 );
 
 -- One row per story: its origin (first-seen article and source), title, copies and sources (v2).

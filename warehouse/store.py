@@ -23,10 +23,11 @@ import pyarrow as pa
 from balkanwatch.dedupe import story_time
 from balkanwatch.errors import WarehouseError
 from balkanwatch.models import ExtractedArticle, SourceOutcome
+from warehouse.cleaning import CleaningMixin
 from warehouse.locks import file_lock
 from warehouse.monitoring import MonitoringMixin
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 MAX_ITEM_ATTEMPTS = 3   # a listed page that failed this often is not fetched again (the row says why)
 FTS_FIELDS = ("title", "text")
 
@@ -96,7 +97,7 @@ def _article_row(a: ExtractedArticle, run_id: str) -> dict[str, Any]:
     }
 
 
-class Warehouse(MonitoringMixin):
+class Warehouse(CleaningMixin, MonitoringMixin):
     """Owns one DuckDB file. Use `Warehouse.open(path)` (writer) or `Warehouse.open(path, read_only=True)`."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, path: Path, read_only: bool) -> None:

@@ -1,0 +1,56 @@
+"""Cleaning step of the ingest flow: learn each source's boilerplate, strip it (balkanwatch.boilerplate decides).
+
+Runs at the end of a run, before story assignment, so sketches and content hashes of new articles are made
+from cleaned text. Older articles of a source lose boilerplate learned later too (their stories stay).
+"""
+
+from __future__ import annotations
+
+from balkanwatch.boilerplate import LEARN_WINDOW, Signature, learn, signatures, strip
+from balkanwatch.dedupe import shingle_hashes
+from balkanwatch.textclean import content_hash, paragraphs
+from warehouse import Warehouse
+from warehouse.store import utcnow
+
+
+def clean_boilerplate(wh: Warehouse) -> int:
+    """Record signatures of new articles, relearn their sources' boilerplate, strip it; returns paragraphs removed."""
+    new = wh.uncleaned_articles()
+    if not new:
+        return 0
+    wh.record_signatures([(art, src, s.key, s.kind, s.example)
+                          for art, src, text in new for p in paragraphs(text) for s in signatures(p)])
+    before = {k for keys in wh.boilerplate_by_source().values() for k in keys}
+    for source in sorted({src for _, src, _ in new}):
+        learned = learn([[Signature(k, kind, ex) for k, kind, ex in sigs]
+                         for sigs in wh.recent_signatures(source, LEARN_WINDOW)])
+        wh.replace_boilerplate(source, learned, utcnow())
+    removed = _strip(wh, {art for art, _, _ in new}, before)
+    wh.mark_cleaned([art for art, _, _ in new])
+    return removed
+
+
+def _strip(wh: Warehouse, new: set[str], known_before: set[str]) -> int:
+    """Strip a source's own learned signatures, and everywhere the exact paragraphs learned on any source (a
+    syndicated copy carries its origin's footer; one article of a site quoting another site's "Subscribe…"
+    line is not enough evidence on its own). Only new articles, and older ones holding a newly learned
+    signature, are looked at: the others were stripped when their signatures were learned."""
+    own = wh.boilerplate_by_source()
+    shared = {key for keys in own.values() for key in keys if key.startswith("p:")}
+    every = {key for keys in own.values() for key in keys}
+    fresh = every - known_before
+    if not every:
+        return 0
+    rows = {r[0]: r for r in wh.articles_with_keys(sorted(every)) if r[0] in new}
+    rows.update({r[0]: r for r in wh.articles_with_keys(sorted(fresh))} if fresh else {})
+    updates = []
+    for article_id, source, text, story_id in rows.values():
+        kept, gone = strip(paragraphs(text), shared | own.get(source, set()))
+        if not gone:
+            continue
+        clean = "\n".join(kept)
+        updates.append({"article_id": article_id, "text": clean, "content_hash": content_hash(clean),
+                        "removed": len(gone),
+                        "sketch": sorted(shingle_hashes(clean)) if story_id is None else None})
+    wh.update_cleaned(updates)
+    return sum(u["removed"] for u in updates)

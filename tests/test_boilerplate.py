@@ -1,0 +1,86 @@
+"""Site boilerplate learned per source: the pure rules, then the whole ingest path on the corpus sites."""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+
+from balkanwatch.boilerplate import learn, signatures, strip
+from balkanwatch.config import load_config
+from balkanwatch.corpus import SITES, Article, build_corpus, write_site
+from balkanwatch.devserver import LoopbackServer
+from flows.ingest import run_ingest
+from tests.conftest import loopback_config, toml_sources
+
+FOOTER = "Subscribe to get the latest posts sent to your email."
+BODY = ["KFOR increased patrols near Jarinje after a weekend of tension, its spokesman said on Monday morning.",
+        "Kosovo police and EULEX officers joined the patrols; no incidents were reported by the evening."]
+
+
+def sigs(paras: list[str]):
+    return [s for p in paras for s in signatures(p)]
+
+
+def test_a_recurring_footer_and_label_are_learned_a_topic_phrase_is_not():
+    articles = [[f"Story {i} opens with its own words about KFOR number {i}.", FOOTER, f"Read More: headline {i}"]
+                for i in range(10)]
+    articles += [["A long paragraph " + "word " * 60, "KFOR said on Monday."] for _ in range(2)]
+    learned = {b.kind: b for b in learn([sigs(a) for a in articles])}
+    assert learned["paragraph"].example == FOOTER and learned["paragraph"].articles == 10
+    assert learned["label"].key == "l:read more"
+    assert len(learn([sigs(a) for a in articles])) == 2          # "KFOR said on Monday." is in 2 of 12: kept
+
+
+def test_strip_keeps_a_short_article_body():
+    keys = {s.key for s in signatures(FOOTER)}
+    kept, gone = strip([BODY[0], FOOTER], keys)
+    assert kept == [BODY[0]] and gone == [FOOTER]
+    tiny = "KFOR: patrols up."                                   # the footer would be most of this article
+    assert strip([tiny, FOOTER], keys) == ([tiny, FOOTER], [])
+    assert strip([FOOTER], keys) == ([FOOTER], [])               # never leaves nothing
+
+
+def test_ingest_learns_each_sites_boilerplate_and_strips_it_but_not_the_body(tmp_path: Path):
+    root = tmp_path / "sites"
+    servers = {}
+    for site in SITES:
+        (root / site.slug).mkdir(parents=True)
+        servers[site.slug] = LoopbackServer(root / site.slug).start()
+    try:
+        bases = {k: s.base for k, s in servers.items()}
+        sources, articles = build_corpus(root, bases, monitoring=True)
+        short = Article("kosovo-herald", "short-brief", "KFOR steps up patrols", "Desk",
+                        datetime.now(UTC).replace(microsecond=0) - timedelta(hours=30), BODY, story="short-brief")
+        herald = next(s for s in SITES if s.slug == "kosovo-herald")
+        write_site(herald, root / herald.slug, bases[herald.slug], [*articles, short])
+        cfg = tmp_path / "balkanwatch.toml"
+        cfg.write_text(loopback_config(toml_sources(sources)), encoding="utf-8")
+        summary = asyncio.run(run_ingest(load_config(cfg)))
+        assert summary.boilerplate_removed > 0
+    finally:
+        for s in servers.values():
+            s.stop()
+    with duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True) as con:
+        learned = con.execute("SELECT source, kind, example FROM source_boilerplate ORDER BY 1, 2, 3").fetchall()
+        examples = {(src, ex) for src, _, ex in learned}
+        assert ("Kosovo Herald", FOOTER) in examples
+        assert ("Sarajevo Daily", "Follow Sarajevo Daily on Telegram for breaking news from the region.") in examples
+        assert {"Share this story: Facebook · X · Telegram · Email",
+                "Support independent journalism in the Balkans: donate today."} <= {ex for src, ex in examples
+                                                                                     if src == "Balkan Wire"}
+        left = con.execute("""SELECT count(*) FROM articles WHERE text ILIKE '%Subscribe to get the latest%'
+                              OR text ILIKE '%donate today%' OR text ILIKE '%Follow Sarajevo Daily%'""").fetchone()[0]
+        assert left == 0
+        text, removed, html = con.execute(
+            """SELECT a.text, a.boilerplate_paragraphs, r.html_zlib FROM articles a JOIN raw_pages r USING (article_id)
+               WHERE a.url LIKE '%short-brief.html'""").fetchone()
+        assert text.split("\n")[-2:] == BODY and FOOTER not in text and removed == 1
+        assert FOOTER in zlib.decompress(html).decode()          # the raw page keeps it
+        # no article lost its body: every one still has at least one paragraph of ≥ 10 words
+        assert con.execute("""SELECT count(*) FROM articles WHERE NOT list_has_any(
+                                 [true], list_transform(string_split(text, chr(10)), p -> len(string_split(p, ' ')) >= 10))
+                           """).fetchone()[0] == 0

@@ -1,0 +1,87 @@
+"""The boilerplate half of `Warehouse` (issue #3): paragraph signatures, learned boilerplate, cleaned texts."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+if TYPE_CHECKING:
+    import duckdb
+
+
+class CleaningMixin:
+    con: duckdb.DuckDBPyConnection
+
+    if TYPE_CHECKING:
+        def _exec(self, sql: str, params: Sequence[Any] | None = None) -> duckdb.DuckDBPyConnection: ...
+        def transaction(self) -> Any: ...
+
+    def uncleaned_articles(self) -> list[tuple[str, str, str]]:
+        """(article_id, source, text) of articles the cleaning step has not seen yet."""
+        return [tuple(r) for r in self._exec(  # type: ignore[misc]
+            "SELECT article_id, source, text FROM articles WHERE boilerplate_paragraphs IS NULL ORDER BY article_id"
+        ).fetchall()]
+
+    def record_signatures(self, rows: Sequence[tuple[str, str, str, str, str]]) -> None:
+        """(article_id, source, key, kind, example) rows; existing ones are kept."""
+        if not rows:
+            return
+        table = pa.table({name: [r[i] for r in rows]
+                          for i, name in enumerate(("article_id", "source", "key", "kind", "example"))})
+        self.con.register("signature_batch", table)
+        self._exec("INSERT INTO paragraph_signatures SELECT * FROM signature_batch ON CONFLICT DO NOTHING")
+        self.con.unregister("signature_batch")
+
+    def recent_signatures(self, source: str, window: int) -> list[list[tuple[str, str, str]]]:
+        """Per article of the source's last `window` (by fetch time): its (key, kind, example) signatures."""
+        rows = self._exec(
+            """WITH recent AS (SELECT article_id FROM articles WHERE source = ? ORDER BY fetched_at DESC, article_id
+                               LIMIT ?)
+               SELECT r.article_id, p.key, p.kind, p.example FROM recent r
+               LEFT JOIN paragraph_signatures p USING (article_id)""", [source, window]).fetchall()
+        per: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+        for art, key, kind, example in rows:
+            per[art]
+            if key is not None:
+                per[art].append((key, kind, example))
+        return list(per.values())
+
+    def replace_boilerplate(self, source: str, learned: Sequence[Any], now: datetime) -> None:
+        with self.transaction():
+            self.con.execute("DELETE FROM source_boilerplate WHERE source = ?", [source])
+            for b in learned:
+                self.con.execute("INSERT INTO source_boilerplate VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                 [source, b.key, b.kind, b.example, b.articles, b.share, now])
+
+    def boilerplate_by_source(self) -> dict[str, set[str]]:
+        out: dict[str, set[str]] = defaultdict(set)
+        for source, key in self._exec("SELECT source, key FROM source_boilerplate").fetchall():
+            out[source].add(key)
+        return dict(out)
+
+    def articles_with_keys(self, keys: Sequence[str]) -> list[tuple[str, str, str, str | None]]:
+        """(article_id, source, text, story_id) of articles that had a paragraph with one of the signatures."""
+        return [tuple(r) for r in self._exec(  # type: ignore[misc]
+            """SELECT a.article_id, a.source, a.text, a.story_id FROM articles a WHERE a.article_id IN
+               (SELECT article_id FROM paragraph_signatures WHERE list_contains(?, key)) ORDER BY a.article_id""",
+            [list(keys)]).fetchall()]
+
+    def update_cleaned(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Store cleaned texts: text, content_hash, boilerplate_paragraphs, and the sketch while unassigned."""
+        with self.transaction():
+            for r in rows:
+                self.con.execute("""UPDATE articles SET text = $text, content_hash = $content_hash,
+                                    boilerplate_paragraphs = coalesce(boilerplate_paragraphs, 0) + $removed WHERE article_id = $article_id""",
+                                 {k: r[k] for k in ("text", "content_hash", "removed", "article_id")})
+                if r.get("sketch") is not None:
+                    self.con.execute("UPDATE article_sketches SET hashes = ? WHERE article_id = ?",
+                                     [list(r["sketch"]), r["article_id"]])
+
+    def mark_cleaned(self, article_ids: Sequence[str]) -> None:
+        if article_ids:
+            self._exec("""UPDATE articles SET boilerplate_paragraphs = 0
+                          WHERE boilerplate_paragraphs IS NULL AND list_contains(?, article_id)""", [list(article_ids)])
