@@ -111,7 +111,8 @@ def format_summary(s: dict[str, Any]) -> str:
              f"known stories), {s['item_errors']} page errors"]
     for r in s["sources"]:
         state = "ok " if r["ok"] else "ERR"
-        detail = "not modified" if r["not_modified"] else f"{r['listed']} listed, {r['new_articles']} new"
+        detail = "not modified" if r["not_modified"] else f"{r['listed']} listed, {r['new_articles']} new" + (
+            f", {r['revised']} revised" if r.get("revised") else "")
         if not r["ok"]:
             detail = r["error"]
         lines.append(f"  [{state}] {r['name']}: {detail} (next poll {r['next_poll_at']})")

@@ -54,6 +54,7 @@ class FeedItem:
     published: datetime | None = None
     author: str | None = None
     summary: str | None = None
+    updated: datetime | None = None   # when the listing says the item last changed (Atom updated, lastmod)
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,7 @@ class ExtractedArticle:
     raw_html: bytes = field(default=b"", repr=False)   # zlib-compressed original body
     raw_bytes: int = 0                                  # size of the original body
     sketch: tuple[int, ...] = ()                        # dedupe sketch (sampled shingle hashes), made in the worker
+    listed_updated_at: datetime | None = None           # the listing's "last changed" time when it was fetched
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,7 @@ class SourceOutcome:
     not_modified: bool = False
     items_listed: int = 0
     articles: tuple[ExtractedArticle, ...] = ()
+    revisions: tuple[ExtractedArticle, ...] = ()   # known articles fetched again because the listing says they changed
     fetches: tuple[FetchLog, ...] = ()
     error: str | None = None
     error_kind: str | None = None

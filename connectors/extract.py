@@ -172,6 +172,7 @@ def extract_page(job: PageJob) -> ExtractedArticle:
         extractor_version=extractor_version(), feed_guid=job.item.guid if job.item else None,
         repeated_paragraphs=max(len(repeats), page_repeats(html, kept)), sketch=tuple(sorted(shingle_hashes(text))),
         final_url=job.final_url, encoding=job.encoding, raw_html=zlib.compress(job.body, 6), raw_bytes=len(job.body),
+        listed_updated_at=job.item.updated if job.item else None,
     )
 
 

@@ -71,8 +71,9 @@ def parse_feed(body: bytes, base_url: str, content_type: str = "") -> ParsedList
             continue
         items[link] = FeedItem(
             link=link, guid=entry.get("id") or None, title=(entry.get("title") or "").strip() or None,
-            published=_when(entry.get("published_parsed") or entry.get("updated_parsed")),
-            author=entry.get("author") or None, summary=entry.get("summary") or None)
+            published=_when(dict.get(entry, "published_parsed") or dict.get(entry, "updated_parsed")),
+            author=entry.get("author") or None, summary=entry.get("summary") or None,
+            updated=_when(dict.get(entry, "updated_parsed")))   # not entry.get: it falls back to published
     if not items:
         version = parsed.get("version") or "not a feed"
         raise ParseError(f"no usable items ({version}){'; ' + warning if warning else ''}")
@@ -125,7 +126,8 @@ def parse_sitemap(body: bytes, base_url: str) -> tuple[ParsedListing, tuple[str,
         news = url_el.find(f"{NEWS_NS}news")
         published = _iso(news.findtext(f"{NEWS_NS}publication_date")) if news is not None else None
         title = news.findtext(f"{NEWS_NS}title") if news is not None else None
-        items[link] = FeedItem(link=link, title=title, published=published or _iso(url_el.findtext(f"{SITEMAP_NS}lastmod")))
+        lastmod = _iso(url_el.findtext(f"{SITEMAP_NS}lastmod"))
+        items[link] = FeedItem(link=link, title=title, published=published or lastmod, updated=lastmod)
     if not items and not children:
         raise ParseError("sitemap lists no URLs")
     ordered = sorted(items.values(), key=lambda i: i.published or EPOCH_FLOOR, reverse=True)

@@ -35,6 +35,7 @@ from connectors.http import Fetcher
 from flows.boilerplate import clean_boilerplate
 from flows.mentions import match_mentions
 from flows.poll import Extractor, PollContext, WarehouseGate, poll_source
+from flows.revisions import revise_articles
 from flows.stories import assign_stories
 from warehouse.locks import file_lock
 from warehouse.store import SourceState
@@ -58,6 +59,7 @@ class SourceReport:
     not_modified: bool
     listed: int
     new_articles: int
+    revised: int
     item_errors: int
     error: str | None
     next_poll_at: str
@@ -108,9 +110,10 @@ async def poll_and_load(ctx: PollContext, gate: WarehouseGate, state: SourceStat
     async with gate.open() as wh:
         new = wh.record_outcome(outcome, run_id, now=now, next_poll_at=when, failures=failures, failed_items=failed,
                                 loaded_before=loaded)
+        revised = revise_articles(wh, outcome.revisions)
     _log_outcome(outcome, new)
     return SourceReport(name=state.name, ok=outcome.ok, not_modified=outcome.not_modified,
-                        listed=outcome.items_listed, new_articles=new, item_errors=len(failed),
+                        listed=outcome.items_listed, new_articles=new, revised=revised, item_errors=len(failed),
                         error=outcome.error, next_poll_at=when.isoformat(timespec="seconds"))
 
 

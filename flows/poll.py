@@ -27,7 +27,7 @@ from warehouse import Warehouse
 from warehouse.store import SourceState
 
 log = logging.getLogger("balkanwatch.poll")
-KnownIds = Callable[[Sequence[str]], Awaitable[set[str]]]
+KnownIds = Callable[[Sequence[str]], Awaitable[dict[str, datetime | None]]]   # id → stored "changed at"
 LoadChunk = Callable[[Sequence[ExtractedArticle]], Awaitable[int]]
 LOAD_CHUNK = 50   # articles committed at a time while a large source is still being extracted
 
@@ -107,9 +107,9 @@ class WarehouseGate:
             session, self._session, self._wh = self._session, None, None
             session.__exit__(None, None, None)
 
-    async def known_ids(self, ids: Sequence[str]) -> set[str]:
+    async def known_ids(self, ids: Sequence[str]) -> dict[str, datetime | None]:
         async with self.open() as wh:
-            return wh.known_ids(ids)
+            return wh.known_items(ids)
 
     def chunk_loader(self, run_id: str) -> LoadChunk:
         async def load(arts: Sequence[ExtractedArticle]) -> int:
@@ -148,6 +148,7 @@ class _Acc:
     articles: list[ExtractedArticle] = field(default_factory=list)
     failed: list[tuple[str, str, str, str]] = field(default_factory=list)
     loaded: int = 0   # new articles already committed by chunk loads
+    revisions: list[ExtractedArticle] = field(default_factory=list)
 
 
 async def _listing(ctx: PollContext, state: SourceState, urls: Sequence[str], acc: _Acc
@@ -197,7 +198,8 @@ async def _sitemap(ctx: PollContext, state: SourceState, root: FetchResult, acc:
     return ParsedListing(items=tuple(dict((i.link, i) for i in items).values()))
 
 
-async def _page(ctx: PollContext, state: SourceState, item: FeedItem, language: str | None, acc: _Acc) -> None:
+async def _page(ctx: PollContext, state: SourceState, item: FeedItem, language: str | None, acc: _Acc,
+                revision: bool = False) -> None:
     """Fetch and extract one listed page; failures are recorded on the item, not raised."""
     art_id = article_id(item.link)
     started = datetime.now(UTC)
@@ -214,10 +216,21 @@ async def _page(ctx: PollContext, state: SourceState, item: FeedItem, language: 
     if isinstance(extracted, str):
         acc.failed.append((art_id, item.link, extracted, "extract"))
         return
+    if revision:
+        acc.revisions.append(extracted)
+        return
     acc.articles.append(extracted)
     if ctx.load_chunk is not None and len(acc.articles) >= LOAD_CHUNK:
         chunk, acc.articles = acc.articles, []   # no await in between: no other page sees a half state
         acc.loaded += await ctx.load_chunk(chunk)
+
+
+def changed_since(item: FeedItem, stored: datetime | None) -> bool:
+    """True when the listing says a stored article changed after what we have (a revision to fetch)."""
+    if stored is None or item.updated is None:
+        return False
+    updated = item.updated.astimezone(UTC).replace(tzinfo=None) if item.updated.tzinfo else item.updated
+    return updated > stored
 
 
 async def poll_source(ctx: PollContext, state: SourceState, *, urls: Sequence[str] = (),
@@ -242,8 +255,11 @@ async def poll_source(ctx: PollContext, state: SourceState, *, urls: Sequence[st
     fresh = [(aid, i) for aid, i in ids.items() if aid not in known and aid not in ctx.claimed]
     truncated = len(fresh) > ctx.config.ingest.max_items_per_source
     fresh = fresh[: ctx.config.ingest.max_items_per_source]
-    ctx.claimed.update(aid for aid, _ in fresh)
-    await asyncio.gather(*(_page(ctx, state, item, language, acc) for _, item in fresh))
+    revised = [(aid, i) for aid, i in ids.items() if aid not in ctx.claimed and changed_since(i, known.get(aid, None))]
+    revised = revised[: max(0, ctx.config.ingest.max_items_per_source - len(fresh))]
+    ctx.claimed.update(aid for aid, _ in fresh + revised)
+    await asyncio.gather(*(_page(ctx, state, item, language, acc) for _, item in fresh),
+                         *(_page(ctx, state, item, language, acc, revision=True) for _, item in revised))
     if truncated or acc.failed:
         validators = {}   # keep the old validators so the next poll lists the rest / retries the failures
     if state.kind == "urls" and fresh and not acc.articles and not acc.loaded:
@@ -251,5 +267,6 @@ async def poll_source(ctx: PollContext, state: SourceState, *, urls: Sequence[st
         return SourceOutcome(source=state.name, ok=False, fetches=tuple(acc.fetches), error=first[2],
                              error_kind=first[3], items_listed=len(ids)), acc.failed, acc.loaded
     return SourceOutcome(source=state.name, ok=True, items_listed=len(ids), articles=tuple(acc.articles),
+                         revisions=tuple(acc.revisions),
                          fetches=tuple(acc.fetches), item_errors=len(acc.failed), warning=listing.warning,
                          **validators), acc.failed, acc.loaded

@@ -83,8 +83,11 @@ CREATE TABLE IF NOT EXISTS articles (
                                                       -- assigned at the end of the run that loaded it
     repeated_paragraphs INTEGER,                      -- exact repeats dropped from text (v2; raw page keeps them)
     mentions_version   VARCHAR,                       -- watchlists last matched against (v3); NULL = not yet
-    boilerplate_paragraphs INTEGER                    -- site boilerplate paragraphs removed from text (v4);
+    boilerplate_paragraphs INTEGER,                   -- site boilerplate paragraphs removed from text (v4);
                                                       -- NULL until the run's cleaning step has seen it
+    listed_updated_at  TIMESTAMP,                     -- the listing's "last changed" time at the last fetch (v5)
+    revision           INTEGER,                       -- 1, 2, …: bumped when a re-fetch brings changed text (v5)
+    revised_at         TIMESTAMP                      -- fetch time of the current revision when it is not the first
 );
 
 -- The page as fetched (zlib-compressed bytes, original encoding), so articles can be re-extracted.
@@ -202,6 +205,19 @@ CREATE TABLE IF NOT EXISTS source_boilerplate (
     share       DOUBLE NOT NULL,                      -- … as a share of the window
     learned_at  TIMESTAMP NOT NULL,
     PRIMARY KEY (source, key)
+);
+
+-- Earlier revisions of articles: when the listing says an article changed (Atom <updated>, sitemap <lastmod>
+-- newer than what we stored) it is fetched again; changed text replaces the article's and the old one is kept
+-- here. The article keeps its id and story.
+CREATE TABLE IF NOT EXISTS article_revisions (
+    article_id    VARCHAR NOT NULL,
+    revision      INTEGER NOT NULL,                   -- the revision number this text had
+    fetched_at    TIMESTAMP NOT NULL,
+    title         VARCHAR,
+    content_hash  VARCHAR NOT NULL,
+    text          VARCHAR NOT NULL,
+    PRIMARY KEY (article_id, revision)
 );
 
 -- One row per story: its origin (first-seen article and source), title, copies and sources (v2).

@@ -27,7 +27,7 @@ from warehouse.cleaning import CleaningMixin
 from warehouse.locks import file_lock
 from warehouse.monitoring import MonitoringMixin
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 MAX_ITEM_ATTEMPTS = 3   # a listed page that failed this often is not fetched again (the row says why)
 FTS_FIELDS = ("title", "text")
 
@@ -72,7 +72,8 @@ ARTICLE_SCHEMA = pa.schema([
     ("author", pa.string()), ("published_at", pa.timestamp("us")), ("published_from", pa.string()),
     ("fetched_at", pa.timestamp("us")), ("language", pa.string()), ("site_name", pa.string()),
     ("text", pa.string()), ("content_hash", pa.string()), ("extractor_version", pa.string()),
-    ("run_id", pa.string()), ("repeated_paragraphs", pa.int32()),
+    ("run_id", pa.string()), ("repeated_paragraphs", pa.int32()), ("listed_updated_at", pa.timestamp("us")),
+    ("revision", pa.int32()),
 ])
 RAW_SCHEMA = pa.schema([
     ("article_id", pa.string()), ("url", pa.string()), ("final_url", pa.string()),
@@ -93,7 +94,8 @@ def _article_row(a: ExtractedArticle, run_id: str) -> dict[str, Any]:
         "published_at": utc_naive(a.published_at), "published_from": a.published_from,
         "fetched_at": utc_naive(a.fetched_at), "language": a.language, "site_name": a.site_name,
         "text": a.text, "content_hash": a.content_hash, "extractor_version": a.extractor_version, "run_id": run_id,
-        "repeated_paragraphs": a.repeated_paragraphs,
+        "repeated_paragraphs": a.repeated_paragraphs, "listed_updated_at": utc_naive(a.listed_updated_at),
+        "revision": 1,
     }
 
 
@@ -229,6 +231,44 @@ class Warehouse(CleaningMixin, MonitoringMixin):
                UNION SELECT article_id FROM failed_items WHERE attempts >= ? AND article_id IN (SELECT unnest(?))""",
             [list(ids), MAX_ITEM_ATTEMPTS, list(ids)]).fetchall()
         return {r[0] for r in rows}
+
+    def known_items(self, ids: Sequence[str]) -> dict[str, datetime | None]:
+        """Known ids → when the stored version last changed as far as listings told us (listing update time,
+        else publication, else fetch time); failed items map to None (never fetched again as revisions)."""
+        if not ids:
+            return {}
+        out: dict[str, datetime | None] = {i: None for i in self.known_ids(ids)}
+        for art_id, when in self._exec(
+                """SELECT article_id, coalesce(listed_updated_at, greatest(published_at, fetched_at), fetched_at)
+                   FROM articles WHERE article_id IN (SELECT unnest(?))""", [list(ids)]).fetchall():
+            out[art_id] = when
+        return out
+
+    def stored_version(self, article_id: str) -> tuple[str, int] | None:
+        """(content_hash, revision) of a stored article."""
+        row = self._exec("SELECT content_hash, coalesce(revision, 1) FROM articles WHERE article_id = ?",
+                         [article_id]).fetchone()
+        return (row[0], int(row[1])) if row else None
+
+    def record_revision(self, a: ExtractedArticle, text: str, content: str, revision: int) -> None:
+        """Keep the stored text as revision `revision - 1` and make `a` (with cleaned `text`) the article."""
+        with self.transaction():
+            self.con.execute("""INSERT INTO article_revisions SELECT article_id, coalesce(revision, 1),
+                                coalesce(revised_at, fetched_at), title, content_hash, text FROM articles
+                                WHERE article_id = ? ON CONFLICT DO NOTHING""", [a.article_id])
+            self.con.execute(
+                """UPDATE articles SET title = ?, author = ?, text = ?, content_hash = ?, extractor_version = ?,
+                   listed_updated_at = ?, revision = ?, revised_at = ?, boilerplate_paragraphs = NULL,
+                   mentions_version = NULL WHERE article_id = ?""",
+                [a.title, a.author, text, content, a.extractor_version, utc_naive(a.listed_updated_at), revision,
+                 utc_naive(a.fetched_at), a.article_id])
+            self.con.execute("UPDATE raw_pages SET html_zlib = ?, bytes = ?, fetched_at = ? WHERE article_id = ?",
+                             [a.raw_html, a.raw_bytes, utc_naive(a.fetched_at), a.article_id])
+
+    def touch_listed(self, article_id: str, listed_updated_at: datetime | None) -> None:
+        """A re-fetch found the same text: remember the listing's time so it is not fetched again."""
+        self._exec("UPDATE articles SET listed_updated_at = ? WHERE article_id = ?",
+                   [utc_naive(listed_updated_at), article_id])
 
     # -- runs ------------------------------------------------------------------------------------------
     def start_run(self, run_id: str, flow_run_id: str | None) -> None:

@@ -1,0 +1,32 @@
+"""Revisions step of a source's poll: a known article fetched again because its listing says it changed."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from balkanwatch.boilerplate import strip
+from balkanwatch.models import ExtractedArticle
+from balkanwatch.textclean import content_hash, paragraphs
+from warehouse import Warehouse
+
+
+def revise_articles(wh: Warehouse, arts: Sequence[ExtractedArticle]) -> int:
+    """Store changed texts as new revisions (same id, same story); returns how many changed.
+
+    The new text is compared after removing the source's learned boilerplate, as the stored text was, so a
+    changed footer or a re-fetch of the same article is not a revision."""
+    changed = 0
+    keys = wh.boilerplate_by_source()
+    shared = {k for ks in keys.values() for k in ks if k.startswith("p:")}
+    for a in arts:
+        stored = wh.stored_version(a.article_id)
+        if stored is None:
+            continue
+        kept, _ = strip(paragraphs(a.text), shared | keys.get(a.source, set()))
+        text = "\n".join(kept)
+        if content_hash(text) == stored[0]:
+            wh.touch_listed(a.article_id, a.listed_updated_at)
+            continue
+        wh.record_revision(a, a.text, a.content_hash, stored[1] + 1)
+        changed += 1
+    return changed
