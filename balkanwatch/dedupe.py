@@ -1,6 +1,7 @@
 """Story clustering: which earlier article, if any, is this one a copy of. Pure: no I/O.
 
-    text → folded words (textnorm) → word 5-gram shingles → 32-bit hashes, 1 in SAMPLE_MOD kept
+    exact keys (same normalised text, same URL / canonical URL, same feed GUID in one source) → that story
+    else text → folded words (textnorm) → word 5-gram shingles → 32-bit hashes, 1 in SAMPLE_MOD kept
          → candidates from an inverted index (shared sampled shingles) → verdict per candidate
          → the article joins the story of its best match, or starts its own.
 
@@ -66,7 +67,29 @@ class StoryAssignment:
     matched_article_id: str | None
     jaccard: float | None
     containment: float | None
-    rule: str                      # new-story | jaccard | containment
+    rule: str                      # new-story | jaccard | containment | exact-text | exact-url | exact-guid
+
+
+EXACT_GUARD_JACCARD = 0.1    # an exact URL/GUID key is not believed when both texts are long enough to compare
+EXACT_GUARD_CONTAINMENT = 0.2  # and they share almost nothing (a canonical pointing at a section page, a reused GUID)
+
+
+def exact_keys(*, content_hash: str | None, urls: Iterable[str | None], source: str | None = None,
+               guid: str | None = None) -> tuple[str, ...]:
+    """Keys that make two articles one story without comparing texts: the same normalised text, the same
+    normalised URL (the article's, its final one after redirects, its rel=canonical; site roots ignored,
+    they are a common canonical bug), the same feed GUID within one source."""
+    from balkanwatch.urls import normalise_url
+
+    keys = [f"text:{content_hash}"] if content_hash else []
+    for url in urls:
+        if url and url.startswith(("http://", "https://")):
+            norm = normalise_url(url)
+            if norm.split("://", 1)[1].strip("/").count("/") >= 1:   # host/path, not a bare host
+                keys.append(f"url:{norm}")
+    if guid and source:
+        keys.append(f"guid:{source}|{guid}")
+    return tuple(dict.fromkeys(keys))
 
 
 def shingle_hashes(text: str) -> frozenset[int]:
@@ -111,17 +134,34 @@ class StoryIndex:
         self.sketches: dict[str, frozenset[int]] = {}
         self.story_of: dict[str, str] = {}
         self.postings: dict[int, list[str]] = defaultdict(list)
+        self.exact: dict[str, str] = {}      # exact key → first article that had it
 
     def __len__(self) -> int:
         return len(self.sketches)
 
-    def add(self, article_id: str, hashes: frozenset[int], story_id: str) -> None:
+    def add(self, article_id: str, hashes: frozenset[int], story_id: str, keys: Iterable[str] = ()) -> None:
         if article_id in self.sketches:
             return
         self.sketches[article_id] = hashes
         self.story_of[article_id] = story_id
         for h in hashes:
             self.postings[h].append(article_id)
+        for key in keys:
+            self.exact.setdefault(key, article_id)
+
+    def exact_match(self, hashes: frozenset[int], keys: Iterable[str]) -> tuple[str, str] | None:
+        """(article, rule) of the first known article sharing an exact key, unless the texts clearly differ."""
+        for key in keys:
+            other = self.exact.get(key)
+            if other is None:
+                continue
+            theirs = self.sketches[other]
+            if not key.startswith("text:") and min(len(hashes), len(theirs)) >= MIN_SKETCH:
+                sim = similarity(hashes, theirs)
+                if sim.jaccard < EXACT_GUARD_JACCARD and sim.containment < EXACT_GUARD_CONTAINMENT:
+                    continue
+            return other, "exact-" + key.split(":", 1)[0]
+        return None
 
     def candidates(self, hashes: Iterable[int]) -> list[tuple[str, int]]:
         """Known articles sharing sampled shingles with `hashes`, most shared first (ties by id)."""
@@ -130,10 +170,18 @@ class StoryIndex:
             counts.update(self.postings.get(h, ()))
         return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_CANDIDATES]
 
-    def assign(self, article_id: str, hashes: frozenset[int]) -> StoryAssignment:
+    def assign(self, article_id: str, hashes: frozenset[int], keys: tuple[str, ...] = ()) -> StoryAssignment:
         """Decide this article's story against the index, then add it. Deterministic; old labels never change."""
         if article_id in self.story_of:
             return StoryAssignment(article_id, self.story_of[article_id], None, None, None, "known")
+        exact = self.exact_match(hashes, keys)
+        if exact is not None:
+            other, rule = exact
+            sim = similarity(hashes, self.sketches[other])
+            result = StoryAssignment(article_id, self.story_of[other], other, round(sim.jaccard, 4),
+                                     round(sim.containment, 4), rule)
+            self.add(article_id, hashes, result.story_id, keys)
+            return result
         best: tuple[str, Similarity, str] | None = None
         for other, _ in self.candidates(hashes):
             sim = similarity(hashes, self.sketches[other])
@@ -146,5 +194,5 @@ class StoryIndex:
             other, sim, rule = best
             result = StoryAssignment(article_id, self.story_of[other], other, round(sim.jaccard, 4),
                                      round(sim.containment, 4), rule)
-        self.add(article_id, hashes, result.story_id)
+        self.add(article_id, hashes, result.story_id, keys)
         return result

@@ -24,12 +24,12 @@ def assign_stories(wh: Warehouse) -> StoryCounts:
     if not todo:
         return StoryCounts(0, 0)
     index = StoryIndex()
-    for article_id, story_id, hashes in wh.story_sketches(todo[0][2] - timedelta(days=STORY_WINDOW_DAYS)):
-        index.add(article_id, frozenset(hashes), story_id)
+    for article_id, story_id, hashes, keys in wh.story_sketches(todo[0][2] - timedelta(days=STORY_WINDOW_DAYS)):
+        index.add(article_id, frozenset(hashes), story_id, keys)
     rows = []
-    for article_id, text, when, sketch in todo:
+    for article_id, text, when, sketch, keys in todo:
         hashes = frozenset(sketch) if sketch is not None else shingle_hashes(text)
-        rows.append((index.assign(article_id, hashes), when, sorted(hashes)))
+        rows.append((index.assign(article_id, hashes, keys), when, sorted(hashes)))
     wh.record_stories(rows)
     new = sum(a.rule == "new-story" for a, _, _ in rows)
     return StoryCounts(new_stories=new, new_copies=len(rows) - new)

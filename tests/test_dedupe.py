@@ -70,3 +70,30 @@ def test_index_assigns_stories_incrementally_and_deterministically() -> None:
     copy = got["turkey-to-lead-kfor"]
     assert copy.story_id == "seed-001" and copy.matched_article_id == "seed-001" and copy.rule in ("jaccard", "containment")
     assert got["seed-001"].rule == "new-story"
+
+
+def test_exact_keys_join_short_items_and_url_variants_but_not_a_section_canonical():
+    from balkanwatch.dedupe import StoryIndex, exact_keys
+
+    long_a = shingle_hashes(" ".join(f"kfor patrol {i} near jarinje reported by the mission" for i in range(40)))
+    long_b = shingle_hashes(" ".join(f"energy prices {i} rose in pristina according to officials" for i in range(40)))
+    short = shingle_hashes("KFOR: patrols up.")
+    index = StoryIndex()
+    first = index.assign("a", long_a, exact_keys(content_hash="v1:aaa", urls=["https://herald.example/news/patrols"]))
+    assert first.rule == "new-story"
+    amp = index.assign("amp", long_a, exact_keys(content_hash="v1:aaa2", urls=[
+        "https://amp.herald.example/news/patrols/amp", None, "https://www.herald.example/news/patrols/"]))
+    assert (amp.story_id, amp.rule) == ("a", "exact-url")          # canonical of the AMP page = the article
+    brief = index.assign("brief", short, exact_keys(content_hash="v1:brief", urls=["https://x.example/b/1"]))
+    copy = index.assign("brief-copy", short, exact_keys(content_hash="v1:brief", urls=["https://y.example/c/9"]))
+    assert brief.rule == "new-story" and (copy.story_id, copy.rule) == ("brief", "exact-text")   # too short to sketch
+    guid = index.assign("moved", short, exact_keys(content_hash=None, urls=[], source="Herald", guid="tag:h,1"))
+    again = index.assign("moved2", short, exact_keys(content_hash=None, urls=[], source="Herald", guid="tag:h,1"))
+    other_source = index.assign("o", short, exact_keys(content_hash=None, urls=[], source="Wire", guid="tag:h,1"))
+    assert again.rule == "exact-guid" and again.story_id == guid.story_id and other_source.rule == "new-story"
+    # a site whose canonical points at a section page for every article: different texts stay apart
+    s1 = index.assign("s1", long_b, exact_keys(content_hash="v1:s1", urls=["https://bad.example/news"]))
+    s2 = index.assign("s2", long_a, exact_keys(content_hash="v1:s2", urls=["https://bad.example/news"]))
+    assert s1.rule == "new-story" and s2.story_id == "a" and s2.rule in ("jaccard", "containment")
+    root = exact_keys(content_hash=None, urls=["https://bad.example/", "https://bad.example"])
+    assert root == ()

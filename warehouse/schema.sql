@@ -135,7 +135,7 @@ CREATE TABLE IF NOT EXISTS story_assignments (
     matched_article_id  VARCHAR,                      -- NULL when the article started the story
     jaccard             DOUBLE,
     containment         DOUBLE,                       -- of the smaller text in the larger
-    rule                VARCHAR NOT NULL,             -- new-story | jaccard | containment
+    rule                VARCHAR NOT NULL,             -- new-story | jaccard | containment | exact-text | exact-url | exact-guid
     assigned_at         TIMESTAMP NOT NULL
 );
 

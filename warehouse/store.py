@@ -20,7 +20,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from balkanwatch.dedupe import story_time
+from balkanwatch.dedupe import exact_keys, story_time
 from balkanwatch.errors import WarehouseError
 from balkanwatch.models import ExtractedArticle, SourceOutcome
 from warehouse.cleaning import CleaningMixin
@@ -365,24 +365,33 @@ class Warehouse(CleaningMixin, MonitoringMixin):
                 [now, failures, next_poll_at, o.error, o.error_kind, now, o.source])
 
     # -- stories ---------------------------------------------------------------------------------------
-    def unassigned_articles(self) -> list[tuple[str, str, datetime, list[int] | None]]:
-        """(article_id, text, story time, sketch or None) of articles with no story yet, in story-time order.
-        Articles loaded by ingest have their sketch already (made in the extraction workers)."""
+    _KEY_COLUMNS = "a.content_hash, a.url, a.final_url, a.canonical_url, a.source, a.feed_guid"
+
+    @staticmethod
+    def _keys(r: Sequence[Any]) -> tuple[str, ...]:
+        return exact_keys(content_hash=r[0], urls=r[1:4], source=r[4], guid=r[5])
+
+    def unassigned_articles(self) -> list[tuple[str, str, datetime, list[int] | None, tuple[str, ...]]]:
+        """(article_id, text, story time, sketch or None, exact keys) of articles with no story yet, in
+        story-time order. Articles loaded by ingest have their sketch already (made in the extraction workers)."""
         rows = self._exec(
-            """SELECT a.article_id, a.text, s.story_time, s.hashes, a.published_at, a.fetched_at
+            f"""SELECT a.article_id, a.text, s.story_time, s.hashes, a.published_at, a.fetched_at, {self._KEY_COLUMNS}
                FROM articles a LEFT JOIN article_sketches s USING (article_id)
                WHERE a.story_id IS NULL""").fetchall()
-        out = [(r[0], r[1], r[2] if r[2] is not None else story_time(r[4], r[5]), r[3]) for r in rows]
+        out = [(r[0], r[1], r[2] if r[2] is not None else story_time(r[4], r[5]), r[3], self._keys(r[6:]))
+               for r in rows]
         return sorted(out, key=lambda r: (r[2], r[0]))
 
-    def story_sketches(self, since: datetime) -> Iterator[tuple[str, str, list[int]]]:
-        """(article_id, story_id, hashes) of assigned articles whose story time is at or after `since`,
-        oldest first (the order they were assigned in)."""
+    def story_sketches(self, since: datetime) -> Iterator[tuple[str, str, list[int], tuple[str, ...]]]:
+        """(article_id, story_id, hashes, exact keys) of assigned articles whose story time is at or after
+        `since`, oldest first (the order they were assigned in)."""
         cur = self._exec(
-            """SELECT s.article_id, a.story_id, s.hashes FROM article_sketches s JOIN articles a USING (article_id)
+            f"""SELECT s.article_id, a.story_id, s.hashes, {self._KEY_COLUMNS} FROM article_sketches s
+               JOIN articles a USING (article_id)
                WHERE s.story_time >= ? AND a.story_id IS NOT NULL ORDER BY s.story_time, s.article_id""", [since])
         while batch := cur.fetchmany(10_000):
-            yield from batch
+            for r in batch:
+                yield r[0], r[1], r[2], self._keys(r[3:])
 
     def record_stories(self, rows: Sequence[tuple[Any, datetime, Sequence[int]]]) -> None:
         """Store (StoryAssignment, story_time, hashes) rows and set articles.story_id, in one transaction."""
