@@ -301,6 +301,28 @@ def cmd_spikes_backtest(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dedupe_backtest(args: argparse.Namespace) -> int:
+    from balkanwatch.dedupe import SHIPPED, Thresholds
+    from flows.maintenance import dedupe_backtest
+
+    proposed = Thresholds(jaccard=args.jaccard if args.jaccard is not None else SHIPPED.jaccard,
+                          containment=args.containment if args.containment is not None else SHIPPED.containment,
+                          shared=args.shared if args.shared is not None else SHIPPED.shared,
+                          min_sketch=args.min_sketch if args.min_sketch is not None else SHIPPED.min_sketch)
+    report = dedupe_backtest(_config(args), proposed, examples=args.examples)
+    if args.format == "json":
+        print(dumps(report))
+        return 0
+    print(f"{report['articles']} articles; shipped thresholds {report['shipped']}, proposed {report['proposed']}")
+    print(f"stories: {report['stories_shipped']} → {report['stories_proposed']}; same-story pairs: "
+          f"{report['pairs_shipped']} → {report['pairs_proposed']} (+{report['pairs_added']} merged, "
+          f"−{report['pairs_removed']} split); {report['articles_moved']} articles would change company")
+    if report["examples"]:
+        cols = list(report["examples"][0])
+        print(render(cols, [[e[c] for c in cols] for e in report["examples"]], "table"))
+    return 0
+
+
 def cmd_init(args: argparse.Namespace) -> int:
     from importlib import resources
 
@@ -364,6 +386,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("path", nargs="?", default="balkanwatch.toml")
     s.add_argument("--force", action="store_true")
     s.set_defaults(func=cmd_init)
+
+    s = sub.add_parser("dedupe-backtest", help="re-cluster the warehouse with candidate thresholds; show what would change")
+    s.add_argument("--jaccard", type=float, help="Jaccard at or above which two articles are copies")
+    s.add_argument("--containment", type=float, help="containment of the smaller in the larger for truncated copies")
+    s.add_argument("--shared", type=int, help="sampled shingles a containment match must share")
+    s.add_argument("--min-sketch", type=int, help="sketches smaller than this never match")
+    s.add_argument("--examples", type=int, default=20, help="articles that would move, listed")
+    s.add_argument("--format", choices=("table", "json"), default="table")
+    s.set_defaults(func=cmd_dedupe_backtest)
 
     s = sub.add_parser("alert", help="run one alerts cycle now: detect spikes, send e-mails (outbox first)")
     s.add_argument("--json", action="store_true", help="print the cycle summary as JSON")

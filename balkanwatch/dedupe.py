@@ -116,13 +116,26 @@ def similarity(a: frozenset[int], b: frozenset[int]) -> Similarity:
     return Similarity(shared, shared / union if union else 0.0, shared / smaller if smaller else 0.0)
 
 
-def verdict(sim: Similarity, size_a: int, size_b: int) -> str | None:
+@dataclass(frozen=True)
+class Thresholds:
+    """The verdict's thresholds; the defaults are the shipped ones (see the constants above)."""
+
+    jaccard: float = JACCARD_MIN
+    containment: float = CONTAINMENT_MIN
+    shared: int = SHARED_MIN
+    min_sketch: int = MIN_SKETCH
+
+
+SHIPPED = Thresholds()
+
+
+def verdict(sim: Similarity, size_a: int, size_b: int, t: Thresholds = SHIPPED) -> str | None:
     """'jaccard' or 'containment' when the two are copies of one story; None otherwise (in doubt: None)."""
-    if min(size_a, size_b) < MIN_SKETCH:
+    if min(size_a, size_b) < t.min_sketch:
         return None
-    if sim.jaccard >= JACCARD_MIN:
+    if sim.jaccard >= t.jaccard:
         return "jaccard"
-    if sim.containment >= CONTAINMENT_MIN and sim.shared >= SHARED_MIN:
+    if sim.containment >= t.containment and sim.shared >= t.shared:
         return "containment"
     return None
 
@@ -130,7 +143,8 @@ def verdict(sim: Similarity, size_a: int, size_b: int) -> str | None:
 class StoryIndex:
     """Sketches of known articles with their stories, and an inverted index over the hashes."""
 
-    def __init__(self) -> None:
+    def __init__(self, thresholds: Thresholds = SHIPPED) -> None:
+        self.thresholds = thresholds
         self.sketches: dict[str, frozenset[int]] = {}
         self.story_of: dict[str, str] = {}
         self.postings: dict[int, list[str]] = defaultdict(list)
@@ -156,7 +170,7 @@ class StoryIndex:
             if other is None:
                 continue
             theirs = self.sketches[other]
-            if not key.startswith("text:") and min(len(hashes), len(theirs)) >= MIN_SKETCH:
+            if not key.startswith("text:") and min(len(hashes), len(theirs)) >= self.thresholds.min_sketch:
                 sim = similarity(hashes, theirs)
                 if sim.jaccard < EXACT_GUARD_JACCARD and sim.containment < EXACT_GUARD_CONTAINMENT:
                     continue
@@ -185,7 +199,7 @@ class StoryIndex:
         best: tuple[str, Similarity, str] | None = None
         for other, _ in self.candidates(hashes):
             sim = similarity(hashes, self.sketches[other])
-            rule = verdict(sim, len(hashes), len(self.sketches[other]))
+            rule = verdict(sim, len(hashes), len(self.sketches[other]), self.thresholds)
             if rule and (best is None or (sim.containment, sim.jaccard) > (best[1].containment, best[1].jaccard)):
                 best = (other, sim, rule)
         if best is None:
@@ -196,3 +210,49 @@ class StoryIndex:
                                      round(sim.containment, 4), rule)
         self.add(article_id, hashes, result.story_id, keys)
         return result
+
+
+# -- backtesting thresholds (`balkanwatch dedupe-backtest`) ---------------------------------------------------
+def recluster(rows: Iterable[tuple[str, frozenset[int], tuple[str, ...]]], t: Thresholds) -> dict[str, str]:
+    """Assign every (article_id, hashes, exact keys) row, in the order given, with thresholds `t`."""
+    index = StoryIndex(t)
+    return {art: index.assign(art, hashes, keys).story_id for art, hashes, keys in rows}
+
+
+def _pairs(sizes: Iterable[int]) -> int:
+    return sum(n * (n - 1) // 2 for n in sizes)
+
+
+@dataclass(frozen=True)
+class PartitionChange:
+    """How a proposed clustering differs from the current one (pairs = articles in the same story)."""
+
+    articles: int
+    stories_now: int
+    stories_then: int
+    pairs_now: int
+    pairs_then: int
+    pairs_kept: int            # together in both
+    moved: tuple[str, ...]     # articles whose story-mates change
+
+    @property
+    def pairs_added(self) -> int:
+        return self.pairs_then - self.pairs_kept
+
+    @property
+    def pairs_removed(self) -> int:
+        return self.pairs_now - self.pairs_kept
+
+
+def compare_partitions(now: dict[str, str], then: dict[str, str]) -> PartitionChange:
+    """Compare two clusterings of the same articles."""
+    arts = sorted(set(now) & set(then))
+    both = Counter((now[a], then[a]) for a in arts)
+    groups_now: dict[str, set[str]] = defaultdict(set)
+    groups_then: dict[str, set[str]] = defaultdict(set)
+    for a in arts:
+        groups_now[now[a]].add(a)
+        groups_then[then[a]].add(a)
+    moved = tuple(a for a in arts if groups_now[now[a]] != groups_then[then[a]])
+    return PartitionChange(len(arts), len(groups_now), len(groups_then), _pairs(len(g) for g in groups_now.values()),
+                           _pairs(len(g) for g in groups_then.values()), _pairs(both.values()), moved)

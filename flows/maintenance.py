@@ -1,14 +1,40 @@
-"""Maintenance jobs over stored data: re-extraction from raw pages."""
+"""Maintenance jobs over stored data: re-extraction from raw pages, dedupe threshold backtests."""
 
 from __future__ import annotations
 
+from collections import defaultdict
+from dataclasses import asdict
 from datetime import UTC, datetime
+from typing import Any
 
 from balkanwatch.config import Config
+from balkanwatch.dedupe import SHIPPED, Thresholds, compare_partitions, recluster
 from connectors.extract import PageJob, extractor_version, safe_extract
 from warehouse import Warehouse
 
 REEXTRACT_BATCH = 200   # articles written per transaction
+
+
+def dedupe_backtest(config: Config, proposed: Thresholds, examples: int = 20) -> dict[str, Any]:
+    """Re-cluster the warehouse (read-only) with the shipped and the proposed thresholds; what would change."""
+    with Warehouse.open(config.warehouse_path, read_only=True, lock_timeout=config.warehouse.lock_timeout) as wh:
+        rows = [(a, frozenset(h), k) for a, _, h, k in wh.story_sketches(datetime(1970, 1, 1))]
+        titles = {r["article_id"]: (r["source"], r["title"]) for r in wh.rows("SELECT article_id, source, title FROM articles")}
+    shipped, then = recluster(rows, SHIPPED), recluster(rows, proposed)
+    change = compare_partitions(shipped, then)
+    groups: dict[str, list[str]] = defaultdict(list)
+    for art, story in then.items():
+        groups[story].append(art)
+    moved = [{"article": " — ".join(map(str, titles.get(a, ("?", a)))),
+              "with_shipped": len([b for b in rows if shipped[b[0]] == shipped[a]]) - 1,
+              "with_proposed": len(groups[then[a]]) - 1,
+              "now_together_with": " | ".join(str(titles.get(b, ("", b))[1]) for b in groups[then[a]] if b != a)[:200]}
+             for a in change.moved[:examples]]
+    return {"shipped": asdict(SHIPPED), "proposed": asdict(proposed), "articles": change.articles,
+            "stories_shipped": change.stories_now, "stories_proposed": change.stories_then,
+            "pairs_shipped": change.pairs_now, "pairs_proposed": change.pairs_then,
+            "pairs_added": change.pairs_added, "pairs_removed": change.pairs_removed,
+            "articles_moved": len(change.moved), "examples": moved}
 
 
 def reextract(config: Config, *, everything: bool = False) -> int:

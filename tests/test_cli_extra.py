@@ -104,3 +104,25 @@ def test_watchlists_add_the_alerts_deployment(write_config) -> None:
     assert (ingest_dep.name, alerts_dep.name) == ("balkanwatch-ingest", "balkanwatch-alerts")
     assert alerts_dep.parameters == {"config_path": str(cfg.path)}
     assert alerts_dep.schedules[0].schedule.interval.total_seconds() == 20 * 60
+
+
+def test_dedupe_backtest_reports_what_other_thresholds_would_change(corpus, write_config) -> None:
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import toml_sources
+    from tests.test_ingest import ingest_plain
+
+    sources, arts, _ = corpus
+    cfg = write_config(toml_sources(sources))
+    ingest_plain(cfg)
+    run = lambda *a: subprocess.run([sys.executable, "-m", "balkanwatch.cli", "--config", str(cfg),  # noqa: E731
+                                     "dedupe-backtest", "--format", "json", *a], capture_output=True, text=True)
+    same = json.loads(run().stdout)
+    copies = len(arts) - len({a.story for a in arts})
+    assert same["articles"] == len(arts) and same["articles_moved"] == 0 and same["pairs_added"] == 0
+    assert same["stories_shipped"] == len({a.story for a in arts})
+    strict = json.loads(run("--jaccard", "1.01", "--containment", "1.01").stdout)   # near-duplicates off
+    assert strict["pairs_removed"] >= copies - 1 and strict["stories_proposed"] > same["stories_shipped"]
+    assert strict["examples"] and all("article" in e for e in strict["examples"])

@@ -97,3 +97,14 @@ def test_exact_keys_join_short_items_and_url_variants_but_not_a_section_canonica
     assert s1.rule == "new-story" and s2.story_id == "a" and s2.rule in ("jaccard", "containment")
     root = exact_keys(content_hash=None, urls=["https://bad.example/", "https://bad.example"])
     assert root == ()
+
+
+def test_compare_partitions_counts_merged_and_split_pairs():
+    from balkanwatch.dedupe import compare_partitions
+
+    now = {"a": "s1", "b": "s1", "c": "s1", "d": "s2", "e": "s3"}
+    then = {"a": "s1", "b": "s1", "c": "x", "d": "x", "e": "s3"}
+    ch = compare_partitions(now, then)
+    assert (ch.stories_now, ch.stories_then, ch.pairs_now, ch.pairs_then, ch.pairs_kept) == (3, 3, 3, 2, 1)
+    assert (ch.pairs_added, ch.pairs_removed) == (1, 2) and set(ch.moved) == {"a", "b", "c", "d"}
+    assert compare_partitions(now, now).moved == ()
