@@ -38,7 +38,12 @@ def checks(thr: dict[str, float], q: dict[str, dict[str, float]], dd: dedupe_eva
     out = [(f"dedupe pairwise precision ≥ {DEDUPE_PRECISION_FLOOR}: {dd.precision:.4f}", dd.precision >= DEDUPE_PRECISION_FLOOR),
            (f"dedupe pairwise recall ≥ {DEDUPE_RECALL_FLOOR}: {dd.recall:.4f}", dd.recall >= DEDUPE_RECALL_FLOOR),
            (f"story assignment ≤ {SCALE_MS_TARGET} ms/article at {scale['articles']:,}: {scale['ms_per_article']:.2f}",
-            scale["ms_per_article"] <= SCALE_MS_TARGET),(f"ingest (Prefect flow) / extraction-only ≤ {INGEST_RATIO_MAX}: {thr['ratio_flow']:.2f}",
+            scale["ms_per_article"] <= SCALE_MS_TARGET),
+           (f"story index memory extrapolated to 1M articles ≤ {SCALE_GB_AT_1M_TARGET} GB: "
+            f"{scale['mb_per_1m'] / 1000:.2f} GB", scale["mb_per_1m"] / 1000 <= SCALE_GB_AT_1M_TARGET),
+           (f"scale: every synthetic copy joins its story: {scale['copies_joined']}/{scale['copies']}",
+            scale["copies_joined"] == scale["copies"]),
+           (f"ingest (Prefect flow) / extraction-only ≤ {INGEST_RATIO_MAX}: {thr['ratio_flow']:.2f}",
             thr["ratio_flow"] <= INGEST_RATIO_MAX),
            (f"all {thr['pages']} pages landed in every run: {thr['ingest_flow_articles']}",
             thr["ingest_flow_articles"] == thr["pages"]),
@@ -50,12 +55,9 @@ def checks(thr: dict[str, float], q: dict[str, dict[str, float]], dd: dedupe_eva
     return out
 
 
-def targets(scale: dict[str, float], sp: dict) -> list[tuple[str, bool]]:
+def targets(sp: dict) -> list[tuple[str, bool]]:
     """Targets not yet pinned as floors (reported, not failing the run)."""
-    gb = scale["mb_per_1m"] / 1000
-    return [(f"story index memory extrapolated to 1M articles ≤ {SCALE_GB_AT_1M_TARGET} GB: {gb:.1f} GB",
-             gb <= SCALE_GB_AT_1M_TARGET),
-            (f"NAB standard score > {NAB_TARGET} with the shipped defaults: {sp['scores']['standard']:.1f}",
+    return [(f"NAB standard score > {NAB_TARGET} with the shipped defaults: {sp['scores']['standard']:.1f}",
              sp["scores"]["standard"] > NAB_TARGET)]
 
 
@@ -95,10 +97,11 @@ def render_dedupe(dd: dedupe_eval.PairScores, kinds: dict[str, int], errors: lis
         lines += ["First disagreements (pair: what the pipeline did wrong):", ""] + [f"- {e}" for e in errors] + [""]
     lines += ["## Dedupe: scale (issue #3)", "",
               f"{scale['articles']:,} synthetic articles (~300 words, 10% truncated copies) assigned one by one, "
-              "as ingest does.", "",
+              "as ingest does. Memory is the process's resident growth; 1M is extrapolated with the growth rate of "
+              "the second half of the run.", "",
               "| ms per article | index memory | extrapolated to 1M | copies joined | stories |", "|---|---|---|---|---|",
               f"| {scale['ms_per_article']:.2f} | {scale['index_mb']:.0f} MB | {scale['mb_per_1m'] / 1000:.1f} GB | "
-              f"{scale['copies_joined']:,} | {scale['stories']:,} |", ""]
+              f"{scale['copies_joined']:,} of {scale['copies']:,} | {scale['stories']:,} |", ""]
     return lines
 
 
@@ -150,7 +153,7 @@ def main() -> int:
     scale = dedupe_scale.measure(SCALE_ARTICLES)
     sp = spikes_eval.run()
     results = checks(throughput, quality, dd, scale, sp)
-    target_results = targets(scale, sp)
+    target_results = targets(sp)
     REPORT.write_text(render(throughput, quality, results, render_dedupe(dd, kinds, errors, scale) + render_spikes(sp),
                              target_results),
                       encoding="utf-8")
