@@ -6,7 +6,8 @@ from datetime import datetime, timedelta
 
 # A failing source is retried after poll_minutes * 2**(failures-1), capped at ingest.max_backoff_minutes,
 # and never disabled: dead feeds come back (site migrations, expired certificates get fixed).
-GONE_BACKOFF_FACTOR = 4   # 404/410: the feed may have moved; back off four times faster than for a 5xx
+GONE_BACKOFF_FACTOR = 4   # 410 Gone: the server says "for good"; back off four times faster than for a 404
+                          # or a 5xx, but keep polling (dead feeds come back)
 
 
 def next_poll(now: datetime, *, ok: bool, failures_before: int, poll_minutes: float,

@@ -242,7 +242,7 @@ async def poll_source(ctx: PollContext, state: SourceState, *, urls: Sequence[st
     try:
         listing, result = await _listing(ctx, state, urls, acc)
     except BalkanwatchError as exc:
-        gone = getattr(exc, "status", None) in (404, 410)
+        gone = getattr(exc, "status", None) == 410   # "gone for good"; a 404 may be a moved or broken feed for a while
         return SourceOutcome(source=state.name, ok=False, fetches=tuple(acc.fetches), error=str(exc),
                              error_kind=exc.kind, retry_after=getattr(exc, "retry_after", None), gone=gone), [], 0
     validators = {"etag": result.etag, "last_modified": result.last_modified,

@@ -260,3 +260,31 @@ def test_alerts_flow_run_shows_spikes_and_delivery_failures_in_prefect(prefect_s
                 artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])))
     keys = {a.key for a in asyncio.run(artifacts(state.state_details.flow_run_id))}
     assert "alert-spikes" in keys
+
+
+def test_smtp_refusing_login_keeps_the_email_and_never_shows_the_password(surge_config: Path, smtp_port: int,
+                                                                          monkeypatch, capfd):
+    from aiosmtpd.smtp import AuthResult
+
+    secret = "hunter2-Secret-Pa55"
+    monkeypatch.setenv("BW_TEST_SMTP_USER", "balkanwatch")
+    monkeypatch.setenv("BW_TEST_SMTP_PASSWORD", secret)
+    text = surge_config.read_text(encoding="utf-8").replace(
+        'security = "none"', 'security = "none"\nusername_env = "BW_TEST_SMTP_USER"\npassword_env = "BW_TEST_SMTP_PASSWORD"')
+    surge_config.write_text(text, encoding="utf-8")
+    box = Inbox()
+    controller = Controller(box, hostname="127.0.0.1", port=smtp_port, auth_require_tls=False,
+                            authenticator=lambda *a: AuthResult(success=False, handled=False))
+    controller.start()
+    try:
+        summary = asyncio.run(run_ingest(load_config(surge_config)))
+    finally:
+        controller.stop()
+    assert summary.alerts.startswith("failed:") and "login refused" in summary.alerts and len(box.messages) == 0
+    assert secret not in summary.alerts
+    with db(surge_config) as con:
+        status, error = con.execute("SELECT status, last_error FROM outbox").fetchone()
+        assert status == "pending" and "login refused" in error and secret not in error
+        assert not con.execute(f"SELECT count(*) FROM outbox WHERE contains(CAST(message AS VARCHAR), '{secret}')").fetchone()[0]
+    out, err = capfd.readouterr()
+    assert secret not in out and secret not in err

@@ -1,0 +1,71 @@
+"""Faults (issue #5): disk full mid-run, an alerts cycle during an ingest, secrets under failure."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import duckdb
+
+from tests.conftest import toml_sources
+
+LIMITED_RUN = """
+import resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)         # writes past the limit fail with EFBIG: a full disk
+resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))
+from balkanwatch.cli import main
+sys.exit(main(["--config", {config!r}, "ingest", "--no-prefect"]))
+"""
+
+
+def ingest_cli(cfg: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "balkanwatch.cli", "--config", str(cfg), "ingest", "--no-prefect",
+                           *extra], capture_output=True, text=True, timeout=300)
+
+
+def test_disk_full_mid_run_is_a_clear_error_and_the_rerun_completes(corpus, write_config) -> None:
+    sources, arts, _ = corpus
+    cfg = write_config(toml_sources(sources))
+    limit = 1_600_000   # room for the schema and a few articles, not for the whole corpus with raw pages
+    full = subprocess.run([sys.executable, "-c", LIMITED_RUN.format(limit=limit, config=str(cfg))],
+                          capture_output=True, text=True, timeout=300)
+    assert full.returncode == 2, (full.returncode, full.stderr[-2000:])
+    assert "balkanwatch: error:" in full.stderr and "Traceback" not in full.stderr
+    assert any(w in full.stderr for w in ("File too large", "No space", "too large", "Could not write")), full.stderr
+    again = ingest_cli(cfg, "--json")
+    assert again.returncode == 0, again.stderr[-2000:]
+    with duckdb.connect(str(cfg.parent / "wh.duckdb"), read_only=True) as con:
+        urls = [r[0] for r in con.execute("SELECT url FROM articles").fetchall()]
+        assert len(urls) == len(set(urls)) == len(arts)           # nothing lost, nothing twice
+        assert con.execute("SELECT count(*) FROM articles WHERE story_id IS NULL").fetchone()[0] == 0
+        assert con.execute("SELECT count(*) FROM raw_pages").fetchone()[0] == len(arts)
+
+
+def test_an_alerts_cycle_during_an_ingest_waits_its_turn(corpus, write_config, server) -> None:
+    def slow(h):  # type: ignore[no-untyped-def]
+        time.sleep(4)
+        h.send_body(503, b"", {})
+    server.routes["/slow.xml"] = slow
+    sources, arts, _ = corpus
+    cfg = write_config(toml_sources([*sources, {"name": "Slow", "feed": server.url("slow.xml")}]) + textwrap.dedent("""
+        [[watchlists]]
+        name = "kfor"
+        any = ["KFOR", "КФОР"]
+        """))
+    results: dict[str, object] = {}
+    ingest = threading.Thread(target=lambda: results.update(ingest=ingest_cli(cfg)))
+    ingest.start()
+    time.sleep(2.5)                     # the ingest is between its loads, waiting on the slow source
+    alert = subprocess.run([sys.executable, "-m", "balkanwatch.cli", "--config", str(cfg), "alert", "--no-prefect"],
+                           capture_output=True, text=True, timeout=300)
+    ingest.join()
+    done = results["ingest"]
+    assert alert.returncode == 0, alert.stderr[-2000:]
+    assert done.returncode == 0, done.stderr[-2000:]                 # type: ignore[attr-defined]
+    with duckdb.connect(str(cfg.parent / "wh.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*), count(DISTINCT url) FROM articles").fetchone() == (len(arts), len(arts))
+        assert con.execute("SELECT count(*) FROM mentions WHERE watchlist = 'kfor'").fetchone()[0] > 0
