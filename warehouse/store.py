@@ -51,6 +51,14 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+def _io_hint(exc: BaseException) -> str:
+    """A word for the user when DuckDB could not write its files (the run is rolled back; nothing is lost)."""
+    text = str(exc)
+    if any(w in text for w in ("Could not write", "No space left", "File too large", "Read-only", "read-only")):
+        return " (disk full or file not writable? the last transaction was rolled back; re-run when fixed)"
+    return ""
+
+
 @dataclass(frozen=True)
 class SourceState:
     """A source row as the planner needs it."""
@@ -155,14 +163,14 @@ class Warehouse(CleaningMixin, MonitoringMixin):
             except duckdb.Error:
                 pass
             if isinstance(exc, duckdb.Error):
-                raise WarehouseError(f"warehouse write failed: {exc}") from exc
+                raise WarehouseError(f"warehouse write failed{_io_hint(exc)}: {exc}") from exc
             raise
 
     def _exec(self, sql: str, params: Sequence[Any] | None = None) -> duckdb.DuckDBPyConnection:
         try:
             return self.con.execute(sql, params)
         except duckdb.Error as exc:
-            raise WarehouseError(f"{exc}") from exc
+            raise WarehouseError(f"{exc}{_io_hint(exc)}") from exc
 
     # -- schema ----------------------------------------------------------------------------------------
     def version(self) -> int:
