@@ -92,6 +92,7 @@ class ExtractedArticle:
     raw_bytes: int = 0                                  # size of the original body
     sketch: tuple[int, ...] = ()                        # dedupe sketch (sampled shingle hashes), made in the worker
     listed_updated_at: datetime | None = None           # the listing's "last changed" time when it was fetched
+    signatures: tuple[tuple[str, str, str], ...] = ()   # (key, kind, example) of short paragraphs, for boilerplate
 
 
 @dataclass(frozen=True)

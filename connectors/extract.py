@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import unescape
 
+from balkanwatch.boilerplate import signatures
 from balkanwatch.dedupe import shingle_hashes
 from balkanwatch.errors import ExtractionError
 from balkanwatch.models import ExtractedArticle, FeedItem
@@ -173,6 +174,7 @@ def extract_page(job: PageJob) -> ExtractedArticle:
         repeated_paragraphs=max(len(repeats), page_repeats(html, kept)), sketch=tuple(sorted(shingle_hashes(text))),
         final_url=job.final_url, encoding=job.encoding, raw_html=zlib.compress(job.body, 6), raw_bytes=len(job.body),
         listed_updated_at=job.item.updated if job.item else None,
+        signatures=tuple((s.key, s.kind, s.example) for p in kept for s in signatures(p)),
     )
 
 

@@ -18,15 +18,15 @@ def clean_boilerplate(wh: Warehouse) -> int:
     new = wh.uncleaned_articles()
     if not new:
         return 0
-    wh.record_signatures([(art, src, s.key, s.kind, s.example)
-                          for art, src, text in new for p in paragraphs(text) for s in signatures(p)])
+    wh.record_signatures([(art, src, s.key, s.kind, s.example)   # ingest made them in the extraction workers
+                          for art, src, text, known in new if not known for p in paragraphs(text) for s in signatures(p)])
     before = {k for keys in wh.boilerplate_by_source().values() for k in keys}
-    for source in sorted({src for _, src, _ in new}):
+    for source in sorted({src for _, src, _, _ in new}):
         learned = learn([[Signature(k, kind, ex) for k, kind, ex in sigs]
                          for sigs in wh.recent_signatures(source, LEARN_WINDOW)])
         wh.replace_boilerplate(source, learned, utcnow())
-    removed = _strip(wh, {art for art, _, _ in new}, before)
-    wh.mark_cleaned([art for art, _, _ in new])
+    removed = _strip(wh, {art for art, *_ in new}, before)
+    wh.mark_cleaned([art for art, *_ in new])
     return removed
 
 

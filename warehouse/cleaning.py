@@ -20,11 +20,11 @@ class CleaningMixin:
         def _exec(self, sql: str, params: Sequence[Any] | None = None) -> duckdb.DuckDBPyConnection: ...
         def transaction(self) -> Any: ...
 
-    def uncleaned_articles(self) -> list[tuple[str, str, str]]:
-        """(article_id, source, text) of articles the cleaning step has not seen yet."""
+    def uncleaned_articles(self) -> list[tuple[str, str, str, bool]]:
+        """(article_id, source, text, signatures already recorded) of articles the cleaning step has not seen."""
         return [tuple(r) for r in self._exec(  # type: ignore[misc]
-            "SELECT article_id, source, text FROM articles WHERE boilerplate_paragraphs IS NULL ORDER BY article_id"
-        ).fetchall()]
+            """SELECT article_id, source, text, article_id IN (SELECT article_id FROM paragraph_signatures)
+               FROM articles WHERE boilerplate_paragraphs IS NULL ORDER BY article_id""").fetchall()]
 
     def record_signatures(self, rows: Sequence[tuple[str, str, str, str, str]]) -> None:
         """(article_id, source, key, kind, example) rows; existing ones are kept."""

@@ -317,6 +317,13 @@ class Warehouse(CleaningMixin, MonitoringMixin):
         self.con.execute("""INSERT INTO article_sketches SELECT * FROM new_sketch_batch
                             WHERE article_id IN (SELECT article_id FROM new_articles_batch) ON CONFLICT DO NOTHING""")
         self.con.unregister("new_sketch_batch")
+        sigs = [(a.article_id, a.source, *sig) for a in arts for sig in a.signatures]
+        if sigs:
+            self.con.register("new_signature_batch", pa.table(
+                {n: [r[i] for r in sigs] for i, n in enumerate(("article_id", "source", "key", "kind", "example"))}))
+            self.con.execute("""INSERT INTO paragraph_signatures SELECT * FROM new_signature_batch
+                                WHERE article_id IN (SELECT article_id FROM new_articles_batch) ON CONFLICT DO NOTHING""")
+            self.con.unregister("new_signature_batch")
         self.con.unregister("new_articles_batch")
         self.con.unregister("new_raw_batch")
         return int(self.con.execute("SELECT count(*) FROM articles").fetchone()[0] - before)  # type: ignore[index]
