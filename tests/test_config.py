@@ -75,6 +75,11 @@ def test_private_networks_refused_by_default() -> None:
     ({"watchlists": [{"name": "w", "any": ["KFOR"], "all_of_any": ["clash"]}]}, "watchlists[0].all_of_any"),
     ({"watchlists": [{"name": "w", "any": ["!!"]}]}, "watchlists[0] (w)"),
     ({"watchlists": [{"name": "w", "any": ["KFOR"], "some": ["x"]}]}, "watchlists[0].some"),
+    ({"alerts": {"email_to": ["a@example.org\r\nBcc: x@evil.example"]}}, "alerts.email_to"),
+    ({"alerts": {"email_from": "not-an-address"}}, "alerts.email_from"),
+    ({"alerts": {"bucket_minutes": 0}}, "alerts.bucket_minutes"),
+    ({"smtp": {"security": "tls"}}, "smtp.security"),
+    ({"smtp": {"password": "inline-secret"}}, "smtp.password"),
 ])
 def test_bad_config_names_the_key(data: dict, key: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(key)):
@@ -102,3 +107,14 @@ def test_every_cli_command_is_documented_in_the_readme() -> None:
     sub = next(a for a in parser._actions if a.dest == "command")
     missing = [name for name in sub.choices if f"balkanwatch {name}" not in readme and f"`{name}`" not in readme]
     assert not missing, f"commands missing from the README: {missing}"
+
+
+def test_reliability_doc_names_tests_that_exist() -> None:
+    """docs/reliability.md cites tests by `file::name`; each must exist (the doc cannot drift from the suite)."""
+    doc = (ROOT / "docs" / "reliability.md").read_text(encoding="utf-8")
+    cited = re.findall(r"`((?:[\w/]+\.py)|…)::(test_\w+\*?)", doc)
+    assert len(cited) >= 25
+    for path, name in cited:
+        file = ROOT / "tests" / ("hostile/test_bad_servers.py" if path == "…" else path)
+        source = file.read_text(encoding="utf-8")
+        assert f"def {name.rstrip('*')}" in source, (path, name)
