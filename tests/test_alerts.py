@@ -288,3 +288,18 @@ def test_smtp_refusing_login_keeps_the_email_and_never_shows_the_password(surge_
         assert not con.execute(f"SELECT count(*) FROM outbox WHERE contains(CAST(message AS VARCHAR), '{secret}')").fetchone()[0]
     out, err = capfd.readouterr()
     assert secret not in out and secret not in err
+
+
+def test_daily_digest_is_sent_once_a_day(surge_config: Path, inbox: Inbox):
+    text = surge_config.read_text(encoding="utf-8").replace('save_dir = "mail"', 'save_dir = "mail"\ndigest = true\ndigest_hour = 0')
+    surge_config.write_text(text, encoding="utf-8")
+    config = load_config(surge_config)
+    asyncio.run(run_ingest(config))
+    subjects = sorted(str(message_from_bytes(raw, policy=policy.default)["Subject"]) for _, _, raw in inbox.messages)
+    digests = [s for s in subjects if s.startswith("[balkanwatch] daily digest")]
+    assert len(subjects) == 2 and len(digests) == 1 and "2 alerts" in digests[0]
+    digest = message_from_bytes(inbox.messages[[i for i, (_, _, raw) in enumerate(inbox.messages)
+                                                 if b"daily digest" in raw][0]][2], policy=policy.default)
+    body = digest.get_body(preferencelist=("plain",)).get_content()
+    assert "north-kosovo-clash: 8 stories" in body and "kfor" in body
+    assert run_alerts(config).sent == 0 and len(inbox.messages) == 2      # once a day
