@@ -28,6 +28,7 @@ from warehouse.locks import file_lock
 from warehouse.monitoring import MonitoringMixin
 
 SCHEMA_VERSION = 5
+WRITER_THREADS = 1      # DuckDB threads of a writing connection (see _connect)
 MAX_ITEM_ATTEMPTS = 3   # a listed page that failed this often is not fetched again (the row says why)
 FTS_FIELDS = ("title", "text")
 
@@ -133,7 +134,11 @@ class Warehouse(CleaningMixin, MonitoringMixin):
 
     @staticmethod
     def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
-        config = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+        config: dict[str, Any] = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+        if not read_only:
+            # Writers run beside the extraction processes, which own the cores; DuckDB's own thread pool
+            # would only compete with them for our small batched writes.
+            config["threads"] = WRITER_THREADS
         try:
             if not read_only:
                 path.parent.mkdir(parents=True, exist_ok=True)
