@@ -393,9 +393,11 @@ class Warehouse(CleaningMixin, MonitoringMixin):
 
     def unassigned_articles(self) -> list[tuple[str, str, datetime, list[int] | None, tuple[str, ...]]]:
         """(article_id, text, story time, sketch or None, exact keys) of articles with no story yet, in
-        story-time order. Articles loaded by ingest have their sketch already (made in the extraction workers)."""
+        story-time order. Articles loaded by ingest have their sketch already (made in the extraction workers);
+        the text is read only for those that have none."""
         rows = self._exec(
-            f"""SELECT a.article_id, a.text, s.story_time, s.hashes, a.published_at, a.fetched_at, {self._KEY_COLUMNS}
+            f"""SELECT a.article_id, CASE WHEN s.hashes IS NULL THEN a.text END, s.story_time, s.hashes,
+                      a.published_at, a.fetched_at, {self._KEY_COLUMNS}
                FROM articles a LEFT JOIN article_sketches s USING (article_id)
                WHERE a.story_id IS NULL""").fetchall()
         out = [(r[0], r[1], r[2] if r[2] is not None else story_time(r[4], r[5]), r[3], self._keys(r[6:]))
