@@ -23,6 +23,10 @@ LABEL_MAX_WORDS = 25  # a labelled line ("Read More: …") is at most this long
 MIN_ARTICLES = 3      # a paragraph must recur in at least three articles of the source …
 MIN_SHARE = 0.3       # … and in at least 30 % of the source's recent articles (topic phrases do not)
 LEARN_WINDOW = 200    # recent articles of a source the statistics are taken over
+LABEL_MIN_SOURCES = 3 # a label ("Read More:") recurring on this many sources is chrome everywhere, whatever its
+                      # share on one source (sites put it in only some articles); a real "Update:" line
+                      # is rarely on three sites' pages
+EVERYWHERE = "*"      # source_boilerplate.source of signatures that apply to every source
 KEEP_SHARE = 0.5      # stripping never removes more than half of an article's words (short articles keep
                       # their body even if it looks like a template)
 _LABEL = re.compile(r"^\s*((?:[^\W\d_]+\s+){0,2}[^\W\d_]+)\s*:\s+\S")
@@ -70,6 +74,13 @@ def learn(per_article: Sequence[Iterable[Signature]]) -> list[Learned]:
     n = len(per_article)
     return sorted((Learned(k, first[k].kind, first[k].example, c, c / n) for k, c in counts.items()
                    if c >= MIN_ARTICLES and c / n >= MIN_SHARE), key=lambda x: x.key)
+
+
+def learn_everywhere(labels: Sequence[tuple[str, str, int, int]]) -> list[Learned]:
+    """Labels that are boilerplate on every source: (key, example, sources, articles) rows of label
+    signatures over the whole warehouse; kept when on ≥ LABEL_MIN_SOURCES sources and ≥ MIN_ARTICLES articles."""
+    return sorted((Learned(key, "label", example, articles, 0.0) for key, example, sources, articles in labels
+                   if sources >= LABEL_MIN_SOURCES and articles >= MIN_ARTICLES), key=lambda x: x.key)
 
 
 def strip(paras: Sequence[str], boilerplate: set[str]) -> tuple[list[str], list[str]]:

@@ -6,7 +6,15 @@ from cleaned text. Older articles of a source lose boilerplate learned later too
 
 from __future__ import annotations
 
-from balkanwatch.boilerplate import LEARN_WINDOW, Signature, learn, signatures, strip
+from balkanwatch.boilerplate import (
+    EVERYWHERE,
+    LEARN_WINDOW,
+    Signature,
+    learn,
+    learn_everywhere,
+    signatures,
+    strip,
+)
 from balkanwatch.dedupe import shingle_hashes
 from balkanwatch.textclean import content_hash, paragraphs
 from warehouse import Warehouse
@@ -25,6 +33,7 @@ def clean_boilerplate(wh: Warehouse) -> int:
         learned = learn([[Signature(k, kind, ex) for k, kind, ex in sigs]
                          for sigs in wh.recent_signatures(source, LEARN_WINDOW)])
         wh.replace_boilerplate(source, learned, utcnow())
+    wh.replace_boilerplate(EVERYWHERE, learn_everywhere(wh.label_spread()), utcnow())
     removed = _strip(wh, {art for art, *_ in new}, before)
     wh.mark_cleaned([art for art, *_ in new])
     return removed
@@ -36,7 +45,7 @@ def _strip(wh: Warehouse, new: set[str], known_before: set[str]) -> int:
     line is not enough evidence on its own). Only new articles, and older ones holding a newly learned
     signature, are looked at: the others were stripped when their signatures were learned."""
     own = wh.boilerplate_by_source()
-    shared = {key for keys in own.values() for key in keys if key.startswith("p:")}
+    shared = {key for keys in own.values() for key in keys if key.startswith("p:")} | own.get(EVERYWHERE, set())
     every = {key for keys in own.values() for key in keys}
     fresh = every - known_before
     if not every:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from balkanwatch.boilerplate import strip
+from balkanwatch.boilerplate import EVERYWHERE, strip
 from balkanwatch.models import ExtractedArticle
 from balkanwatch.textclean import content_hash, paragraphs
 from warehouse import Warehouse
@@ -17,7 +17,7 @@ def revise_articles(wh: Warehouse, arts: Sequence[ExtractedArticle]) -> int:
     changed footer or a re-fetch of the same article is not a revision."""
     changed = 0
     keys = wh.boilerplate_by_source()
-    shared = {k for ks in keys.values() for k in ks if k.startswith("p:")}
+    shared = {k for ks in keys.values() for k in ks if k.startswith("p:")} | keys.get(EVERYWHERE, set())
     for a in arts:
         stored = wh.stored_version(a.article_id)
         if stored is None:

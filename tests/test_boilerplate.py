@@ -72,8 +72,11 @@ def test_ingest_learns_each_sites_boilerplate_and_strips_it_but_not_the_body(tmp
         assert {"Share this story: Facebook · X · Telegram · Email",
                 "Support independent journalism in the Balkans: donate today."} <= {ex for src, ex in examples
                                                                                      if src == "Balkan Wire"}
+        assert ("*", "Read More: Kosovo Identifies Serb Official After Shootout as Tensions Flare") in examples or any(
+            src == "*" and ex.startswith("Read More:") for src, ex in examples)       # on 3 sites: everywhere
         left = con.execute("""SELECT count(*) FROM articles WHERE text ILIKE '%Subscribe to get the latest%'
-                              OR text ILIKE '%donate today%' OR text ILIKE '%Follow Sarajevo Daily%'""").fetchone()[0]
+                              OR text ILIKE '%donate today%' OR text ILIKE '%Follow Sarajevo Daily%'
+                              OR text ILIKE '%Read More:%'""").fetchone()[0]
         assert left == 0
         text, removed, html = con.execute(
             """SELECT a.text, a.boilerplate_paragraphs, r.html_zlib FROM articles a JOIN raw_pages r USING (article_id)
@@ -84,3 +87,11 @@ def test_ingest_learns_each_sites_boilerplate_and_strips_it_but_not_the_body(tmp
         assert con.execute("""SELECT count(*) FROM articles WHERE NOT list_has_any(
                                  [true], list_transform(string_split(text, chr(10)), p -> len(string_split(p, ' ')) >= 10))
                            """).fetchone()[0] == 0
+
+
+def test_a_label_on_three_sources_is_boilerplate_everywhere_on_two_it_is_not():
+    from balkanwatch.boilerplate import learn_everywhere
+
+    rows = [("l:read more", "Read More: a headline", 3, 5), ("l:update", "Update: police said more", 2, 9),
+            ("l:photo", "Photo: Reuters", 4, 2)]
+    assert [b.key for b in learn_everywhere(rows)] == ["l:read more"]

@@ -57,6 +57,12 @@ class CleaningMixin:
                 self.con.execute("INSERT INTO source_boilerplate VALUES (?, ?, ?, ?, ?, ?, ?)",
                                  [source, b.key, b.kind, b.example, b.articles, b.share, now])
 
+    def label_spread(self) -> list[tuple[str, str, int, int]]:
+        """(key, an example, sources, articles) of every label signature in the warehouse."""
+        return [tuple(r) for r in self._exec(  # type: ignore[misc]
+            """SELECT key, min(example), count(DISTINCT source), count(DISTINCT article_id) FROM paragraph_signatures
+               WHERE kind = 'label' GROUP BY key""").fetchall()]
+
     def boilerplate_by_source(self) -> dict[str, set[str]]:
         out: dict[str, set[str]] = defaultdict(set)
         for source, key in self._exec("SELECT source, key FROM source_boilerplate").fetchall():
