@@ -55,7 +55,8 @@ def utcnow() -> datetime:
 def _io_hint(exc: BaseException) -> str:
     """A word for the user when DuckDB could not write its files (the run is rolled back; nothing is lost)."""
     text = str(exc)
-    if any(w in text for w in ("Could not write", "No space left", "File too large", "Read-only", "read-only")):
+    if any(w in text for w in ("Could not write", "No space left", "File too large", "Read-only", "read-only",
+                               "Permission denied", "Operation not permitted")):
         return " (disk full or file not writable? the last transaction was rolled back; re-run when fixed)"
     return ""
 
@@ -152,7 +153,7 @@ class Warehouse(CleaningMixin, MonitoringMixin):
                 con.execute("SET lock_configuration = true")
             return con
         except duckdb.Error as exc:
-            raise WarehouseError(f"cannot open warehouse {path}: {exc}") from exc
+            raise WarehouseError(f"cannot open warehouse {path}: {exc}{_io_hint(exc)}") from exc
         except OSError as exc:
             raise WarehouseError(f"cannot open warehouse {path}: {exc}") from exc
 

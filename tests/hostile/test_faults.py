@@ -69,3 +69,42 @@ def test_an_alerts_cycle_during_an_ingest_waits_its_turn(corpus, write_config, s
     with duckdb.connect(str(cfg.parent / "wh.duckdb"), read_only=True) as con:
         assert con.execute("SELECT count(*), count(DISTINCT url) FROM articles").fetchone() == (len(arts), len(arts))
         assert con.execute("SELECT count(*) FROM mentions WHERE watchlist = 'kfor'").fetchone()[0] > 0
+
+
+def _make_read_only(path: Path) -> str | None:
+    """Make a file unwritable even for root (chattr +i), else by permissions; the undo command, or None."""
+    import os
+    import shutil
+
+    if shutil.which("chattr") and subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode == 0:
+        return "chattr"
+    if os.geteuid() != 0:
+        path.chmod(0o444)
+        return "chmod"
+    return None
+
+
+def test_a_read_only_warehouse_is_a_clear_error_and_stays_intact(corpus, write_config) -> None:
+    import hashlib
+
+    import pytest
+
+    sources, arts, _ = corpus
+    cfg = write_config(toml_sources(sources))
+    assert ingest_cli(cfg).returncode == 0
+    db = cfg.parent / "wh.duckdb"
+    before = hashlib.sha256(db.read_bytes()).hexdigest()
+    how = _make_read_only(db)
+    if how is None:
+        pytest.skip("cannot make a file read-only here (root without chattr)")
+    try:
+        denied = ingest_cli(cfg, "--force")
+    finally:
+        subprocess.run(["chattr", "-i", str(db)], capture_output=True) if how == "chattr" else db.chmod(0o644)
+    assert denied.returncode == 2, (denied.stdout[-1000:], denied.stderr[-1000:])
+    assert "balkanwatch: error: cannot open warehouse" in denied.stderr and "Traceback" not in denied.stderr
+    assert "file not writable" in denied.stderr
+    assert hashlib.sha256(db.read_bytes()).hexdigest() == before
+    assert ingest_cli(cfg, "--force").returncode == 0
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT count(*), count(DISTINCT url) FROM articles").fetchone() == (len(arts), len(arts))
