@@ -88,6 +88,7 @@ class SmtpSettings:
     password_env: str = _f("", "Environment variable holding the SMTP password; never logged.")
     password_block: str = _f("", "Name of a Prefect Secret block holding the password (used when password_env is empty).")
     timeout: float = _f(30.0, "Seconds for the SMTP connection and each command.")
+    ca_file: str = _f("", "PEM file of the CA to verify the server's certificate with (default: the system's CAs).")
 
 
 @dataclass(frozen=True)

@@ -19,15 +19,15 @@ def send(raw: bytes, sender: str, recipients: Sequence[str], s: SmtpSettings, *,
     """Deliver `raw` to every recipient or raise DeliveryError (nothing is retried here: the outbox retries)."""
     where = f"{s.host}:{s.port} ({s.security})"
     try:
+        context = ssl.create_default_context(cafile=s.ca_file or None)   # certificates always verified
         if s.security == "ssl":
-            client: smtplib.SMTP = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout,
-                                                    context=ssl.create_default_context())
+            client: smtplib.SMTP = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=context)
         else:
             client = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
         with client:
             client.ehlo()
             if s.security == "starttls":
-                client.starttls(context=ssl.create_default_context())
+                client.starttls(context=context)
                 client.ehlo()
             if username:
                 client.login(username, password)

@@ -94,3 +94,64 @@ def test_smtp_server_down_is_a_delivery_error():
     with pytest.raises(DeliveryError, match="127.0.0.1"):
         smtp.send(b"Subject: x\r\n\r\nbody\r\n", "bw@example.org", ["a@example.org"],
                   SmtpSettings(host="127.0.0.1", port=free_port(), timeout=2))
+
+
+def self_signed(tmp_path) -> tuple[str, str]:
+    """A certificate and key for 127.0.0.1 (the test is its own CA)."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(cert_path), str(key_path)
+
+
+@pytest.mark.parametrize("security", ["starttls", "ssl"])
+def test_starttls_and_ssl_with_login_deliver_and_verify_the_certificate(tmp_path, security: str):
+    import ssl
+
+    from aiosmtpd.smtp import AuthResult
+
+    cert, key = self_signed(tmp_path)
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert, key)
+    logins = []
+
+    def check(server, session, envelope, mechanism, auth_data):  # noqa: ANN001
+        logins.append((auth_data.login, auth_data.password))
+        return AuthResult(success=auth_data.password == b"right-password")
+
+    port, box = free_port(), Inbox()
+    tls = {"tls_context": server_ctx, "require_starttls": True} if security == "starttls" else {"ssl_context": server_ctx}
+    # aiosmtpd only counts STARTTLS as TLS for AUTH; with implicit TLS the whole session is encrypted anyway
+    controller = Controller(box, hostname="127.0.0.1", port=port, authenticator=check,
+                            auth_require_tls=security == "starttls", **tls)
+    controller.start()
+    try:
+        settings = SmtpSettings(host="127.0.0.1", port=port, security=security, timeout=5, ca_file=cert)
+        smtp.send(b"Subject: over TLS\r\n\r\nbody\r\n", "bw@example.org", ["a@example.org"], settings,
+                  username="bw", password="right-password")
+        assert len(box.messages) == 1 and logins == [(b"bw", b"right-password")]
+        with pytest.raises(DeliveryError, match="CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
+            smtp.send(b"Subject: x\r\n\r\nbody\r\n", "bw@example.org", ["a@example.org"],
+                      SmtpSettings(host="127.0.0.1", port=port, security=security, timeout=5),   # system CAs
+                      username="bw", password="right-password")
+    finally:
+        controller.stop()
+    assert len(box.messages) == 1
