@@ -192,6 +192,8 @@ def _check_alerts(alerts: AlertsSettings) -> None:
             raise ConfigError(f"{key}: not a single e-mail address: {address!r}")
     if alerts.bucket_minutes < 1 or not 0 <= alerts.digest_hour <= 23:
         raise ConfigError("alerts.bucket_minutes must be ≥ 1 and alerts.digest_hour within 0–23")
+    if alerts.every_minutes < 1:
+        raise ConfigError("alerts.every_minutes: a schedule needs an interval of at least 1 minute")
 
 
 def check_url(key: str, url: str) -> None:
@@ -249,6 +251,8 @@ def parse_config(data: dict[str, Any], base_dir: Path, path: Path | None = None)
     if sections["fetch"].per_host_concurrency < 1:
         raise ConfigError("fetch.per_host_concurrency must be at least 1")
     _check_alerts(sections["alerts"])
+    if sections["schedule"].ingest_every_minutes < 1:
+        raise ConfigError("schedule.ingest_every_minutes: a schedule needs an interval of at least 1 minute")
     return Config(**sections, sources=sources, watchlists=watchlists, base_dir=base_dir, path=path)
 
 

@@ -80,6 +80,8 @@ def test_private_networks_refused_by_default() -> None:
     ({"alerts": {"bucket_minutes": 0}}, "alerts.bucket_minutes"),
     ({"smtp": {"security": "tls"}}, "smtp.security"),
     ({"smtp": {"password": "inline-secret"}}, "smtp.password"),
+    ({"schedule": {"ingest_every_minutes": 0}}, "schedule.ingest_every_minutes"),
+    ({"alerts": {"every_minutes": 0}}, "alerts.every_minutes"),
 ])
 def test_bad_config_names_the_key(data: dict, key: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(key)):
