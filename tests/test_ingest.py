@@ -210,3 +210,29 @@ def test_search_new_then_reindexed(corpus, write_config) -> None:
     assert "rebuilt over 10 articles" in run("reindex").stdout
     after = json.loads(run("search", "Bayraktar", "--format", "json").stdout)
     assert {h["url"] for h in after} == {h["url"] for h in before} and all(h["score"] > 0 for h in after)
+
+
+@pytest.mark.prefect
+def test_a_broken_source_shows_in_the_run_artifacts(prefect_server, corpus, write_config, server) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    from flows.ingest import ingest
+
+    sources, arts, _ = corpus
+    server.routes["/500.xml"] = lambda h: h.send_body(500, b"boom", {"Content-Type": "text/plain"})
+    cfg = write_config(toml_sources([*sources, {"name": "Server error", "feed": server.url("500.xml")}]))
+    summary = asyncio.run(ingest(config_path=str(cfg)))
+    assert summary["new_articles"] == len(arts) and summary["sources_failed"] == 1
+
+    async def read():  # type: ignore[no-untyped-def]
+        async with get_client() as client:
+            run = await client.read_flow_run(summary["run_id"])
+            return await client.read_artifacts(
+                artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run.id])))
+    keys = {a.key: a for a in asyncio.run(read())}
+    assert "| Server error | HTTP 500" in keys["ingest-summary"].data
+    health = keys["source-health"].data
+    rows = json.loads(health) if isinstance(health, str) else health
+    bad = next(r for r in rows if r["name"] == "Server error")
+    assert bad["health"] == "failing" and "HTTP 500" in bad["last_error"]
