@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
 
@@ -236,14 +236,19 @@ def test_spikes_score_cli_writes_causal_scores_and_alerts(tmp_path: Path):
 @pytest.mark.prefect
 def test_alerts_flow_run_shows_spikes_and_delivery_failures_in_prefect(prefect_server, surge_config: Path,
                                                                        smtp_port: int):
+    import time
+
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+    from prefect.events.filters import EventFilter, EventNameFilter
 
     from flows.alerts import alerts
+    from flows.ingest import ingest
 
-    config = load_config(surge_config)
-    asyncio.run(run_ingest(config))                     # plain ingest, SMTP down: the e-mail waits in the outbox
-    state = alerts(str(surge_config), return_state=True)   # still down: the flow run fails, visibly
+    started = datetime.now(UTC)
+    summary = asyncio.run(ingest(config_path=str(surge_config)))   # SMTP down: its alerts subflow run fails
+    assert summary["alerts"].startswith("Failed") and "kept in the outbox" in summary["alerts"]
+    state = alerts(str(surge_config), return_state=True)   # still down: this run fails too, visibly
     assert state.is_failed() and "kept in the outbox" in state.message
     box = Inbox()
     controller = Controller(box, hostname="127.0.0.1", port=smtp_port)
@@ -254,12 +259,32 @@ def test_alerts_flow_run_shows_spikes_and_delivery_failures_in_prefect(prefect_s
         controller.stop()
     assert ok.is_completed() and len(box.messages) == 1
 
+    async def flow_runs():  # type: ignore[no-untyped-def]
+        async with get_client() as client:
+            return await client.read_flow_runs()
+
     async def artifacts(flow_run_id):  # type: ignore[no-untyped-def]
         async with get_client() as client:
             return await client.read_artifacts(
                 artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])))
-    keys = {a.key for a in asyncio.run(artifacts(state.state_details.flow_run_id))}
-    assert "alert-spikes" in keys
+
+    async def spike_events():  # type: ignore[no-untyped-def]
+        async with get_client() as client:
+            page = await client.read_events(EventFilter(event=EventNameFilter(name=["balkanwatch.spike.detected"])),
+                                            limit=50)   # the server caps a page at 50
+            return [e for e in page.events if e.occurred >= started]
+
+    subflow = next(r for r in asyncio.run(flow_runs()) if r.parent_task_run_id is not None
+                   and r.start_time and r.start_time >= started)
+    assert "alert-spikes" in {a.key for a in asyncio.run(artifacts(subflow.id))}   # on the run that found them
+    deadline = time.monotonic() + 20
+    events: list = []
+    while time.monotonic() < deadline and len(events) < 2:    # events reach the server asynchronously
+        events = asyncio.run(spike_events())
+        time.sleep(0.5)
+    topics = sorted(e.resource.id for e in events)
+    assert topics == ["balkanwatch.topic.kfor", "balkanwatch.topic.north-kosovo-clash"]
+    assert all(e.payload["observed"] == 8.0 and len(e.payload["stories"]) == 8 for e in events)
 
 
 def test_smtp_refusing_login_keeps_the_email_and_never_shows_the_password(surge_config: Path, smtp_port: int,
