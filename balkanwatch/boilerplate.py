@@ -83,6 +83,13 @@ def learn_everywhere(labels: Sequence[tuple[str, str, int, int]]) -> list[Learne
                    if sources >= LABEL_MIN_SOURCES and articles >= MIN_ARTICLES), key=lambda x: x.key)
 
 
+def keys_for(source: str, learned: dict[str, set[str]]) -> set[str]:
+    """The signatures removed from one source's articles, given every source's learned ones: its own, the
+    exact paragraphs learned on any source, and the labels learned everywhere."""
+    shared = {key for keys in learned.values() for key in keys if key.startswith("p:")}
+    return shared | learned.get(EVERYWHERE, set()) | learned.get(source, set())
+
+
 def strip(paras: Sequence[str], boilerplate: set[str]) -> tuple[list[str], list[str]]:
     """(kept, removed): paragraphs whose signature is boilerplate are removed, unless that would take more
     than KEEP_SHARE of the words or leave nothing."""

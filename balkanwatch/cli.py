@@ -302,13 +302,13 @@ def cmd_spikes_backtest(args: argparse.Namespace) -> int:
 
 
 def cmd_dedupe_backtest(args: argparse.Namespace) -> int:
-    from balkanwatch.dedupe import SHIPPED, Thresholds
+    from dataclasses import fields, replace
+
+    from balkanwatch.dedupe import SHIPPED
     from flows.maintenance import dedupe_backtest
 
-    proposed = Thresholds(jaccard=args.jaccard if args.jaccard is not None else SHIPPED.jaccard,
-                          containment=args.containment if args.containment is not None else SHIPPED.containment,
-                          shared=args.shared if args.shared is not None else SHIPPED.shared,
-                          min_sketch=args.min_sketch if args.min_sketch is not None else SHIPPED.min_sketch)
+    given = {f.name: getattr(args, f.name) for f in fields(SHIPPED) if getattr(args, f.name) is not None}
+    proposed = replace(SHIPPED, **given)
     report = dedupe_backtest(_config(args), proposed, examples=args.examples)
     if args.format == "json":
         print(dumps(report))

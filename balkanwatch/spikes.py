@@ -29,6 +29,7 @@ import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import IO
 
 import numpy as np
@@ -130,23 +131,21 @@ def expected_counts(x: np.ndarray, s: SpikeSettings) -> np.ndarray:
     return np.where(have_profile & np.isfinite(factor), level * factor, level)
 
 
-_LGAMMA = np.array([math.lgamma(v + 1) for v in range(11_000)])   # log k! up to well past λ = 10⁴
-
-
+@cache
 def _poisson_sqrt_sd_table() -> tuple[np.ndarray, np.ndarray]:
-    """The exact standard deviation of √(X + 3/8) for X ~ Poisson(λ), on a log grid of λ."""
+    """The exact standard deviation of √(X + 3/8) for X ~ Poisson(λ), on a log grid of λ (built on first use)."""
+    lgamma = np.array([math.lgamma(v + 1) for v in range(11_000)])   # log k! up to well past λ = 10⁴
     lams = np.logspace(-4, 4, 161)
-    k = np.arange(0, len(_LGAMMA), dtype=float)
+    k = np.arange(0, len(lgamma), dtype=float)
     y = np.sqrt(k + 0.375)
     sds = []
     for lam in lams:
-        pmf = np.exp(k * math.log(lam) - lam - _LGAMMA)
+        pmf = np.exp(k * math.log(lam) - lam - lgamma)
         mean = float((pmf * y).sum())
         sds.append(math.sqrt(max(float((pmf * (y - mean) ** 2).sum()), 0.0)))
     return lams, np.array(sds)
 
 
-_SD_LAMS, _SD_VALUES = _poisson_sqrt_sd_table()
 
 
 def poisson_sqrt_sd(lam: np.ndarray) -> np.ndarray:
@@ -155,7 +154,8 @@ def poisson_sqrt_sd(lam: np.ndarray) -> np.ndarray:
     The spread floor: a history that is flat (or all zeros) is not infinitely precise, but a topic that
     sees a story a day is more surprised by eight in an hour than a busy one is.
     """
-    return np.interp(np.log(np.maximum(lam, 1e-4)), np.log(_SD_LAMS), _SD_VALUES)
+    lams, sds = _poisson_sqrt_sd_table()
+    return np.interp(np.log(np.maximum(lam, 1e-4)), np.log(lams), sds)
 
 
 def _surprise(x: np.ndarray, expected: np.ndarray, m: int, s: SpikeSettings) -> tuple[np.ndarray, np.ndarray]:

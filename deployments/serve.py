@@ -23,25 +23,16 @@ def build_deployments(config: Config) -> list[Any]:
     from flows.ingest import ingest
 
     one_at_a_time = ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE)
-    extra = [alerts.to_deployment(
-        name="balkanwatch-alerts",
-        interval=timedelta(minutes=config.alerts.every_minutes),
-        parameters={"config_path": str(config.path)},
-        concurrency_limit=one_at_a_time,
-        description="Detect topic spikes and e-mail them (outbox: nothing lost, nothing sent twice).",
-        tags=["balkanwatch", "alerts"],
-    )] if config.watchlists else []
-    return [
-        ingest.to_deployment(
-            name="balkanwatch-ingest",
-            interval=timedelta(minutes=config.schedule.ingest_every_minutes),
-            parameters={"config_path": str(config.path)},
-            concurrency_limit=one_at_a_time,
-            description="Poll due sources and load new articles into the warehouse.",
-            tags=["balkanwatch", "ingest"],
-        ),
-        *extra,
-    ]
+
+    def every(flow: Any, minutes: int, what: str) -> Any:
+        return flow.to_deployment(name=f"balkanwatch-{what}", interval=timedelta(minutes=minutes),
+                                  parameters={"config_path": str(config.path)}, concurrency_limit=one_at_a_time,
+                                  description=flow.description, tags=["balkanwatch", what])
+
+    ingest_deployment = every(ingest, config.schedule.ingest_every_minutes, "ingest")
+    if not config.watchlists:
+        return [ingest_deployment]
+    return [ingest_deployment, every(alerts, config.alerts.every_minutes, "alerts")]
 
 
 def serve(config: Config) -> None:

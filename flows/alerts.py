@@ -60,31 +60,30 @@ class AlertsSummary:
         return asdict(self)
 
 
-def series_by_topic(wh: Warehouse, config: Config, now: datetime) -> dict[str, TopicSeries]:
-    """Every configured topic's unique stories per bucket over the history the detector reads."""
+def series_by_topic(wh: Warehouse, config: Config, start: datetime, now: datetime) -> dict[str, TopicSeries]:
+    """Every configured topic's unique stories per bucket from `start` to the bucket holding `now`, scored."""
+    rows: dict[str, list[tuple[str, datetime]]] = defaultdict(list)
+    for watchlist, story_id, when in wh.story_mentions(start, now + timedelta(minutes=config.alerts.bucket_minutes)):
+        rows[watchlist].append((story_id, when))
+    return {w.name: topic_series(w.name, rows[w.name], start, now, config.alerts) for w in config.watchlists}
+
+
+def history_start(wh: Warehouse, config: Config, now: datetime) -> datetime:
+    """Where the detector's reading starts: alerts.history_days before the alert window, or the first story."""
     a = config.alerts
     start = now - timedelta(hours=a.window_hours, days=a.history_days)
     first = wh.first_story_time()
-    if first is not None and first > start:
-        start = first
-    rows: dict[str, list[tuple[str, datetime]]] = defaultdict(list)
-    for watchlist, story_id, when in wh.story_mentions(start, now + timedelta(minutes=a.bucket_minutes)):
-        rows[watchlist].append((story_id, when))
-    return {w.name: topic_series(w.name, rows[w.name], start, now, a) for w in config.watchlists}
+    return first if first is not None and first > start else start
 
 
 def backtest(wh: Warehouse, config: Config, now: datetime | None = None) -> list[dict[str, Any]]:
     """Every alert the detector would have raised over the warehouse's whole history (read-only)."""
     now = now or utcnow()
-    start = wh.first_story_time() or now
-    rows: dict[str, list[tuple[str, datetime]]] = defaultdict(list)
-    for watchlist, story_id, when in wh.story_mentions(start, now + timedelta(minutes=config.alerts.bucket_minutes)):
-        rows[watchlist].append((story_id, when))
     out = []
-    for w in config.watchlists:
-        for spike in spikes_of(topic_series(w.name, rows[w.name], start, now, config.alerts)):
+    for series in series_by_topic(wh, config, wh.first_story_time() or now, now).values():
+        for spike in spikes_of(series):
             titles = [s["title"] for s in wh.story_details(spike.story_ids)[:3]]
-            out.append({"bucket_start": spike.bucket_start, "watchlist": w.name, "observed": spike.observed,
+            out.append({"bucket_start": spike.bucket_start, "watchlist": spike.watchlist, "observed": spike.observed,
                         "expected": round(spike.expected, 2), "score": round(spike.score, 3),
                         "stories": len(spike.story_ids), "first_titles": " | ".join(t or "" for t in titles)})
     return sorted(out, key=lambda r: (r["bucket_start"], r["watchlist"]))
@@ -103,9 +102,13 @@ def new_spikes(wh: Warehouse, config: Config, series: dict[str, TopicSeries], no
     return out
 
 
+def _file_stem(text: str) -> str:
+    """A file name from an alert or message id: letters, digits, - and _ kept, the rest _."""
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in text)
+
+
 def chart_path(config: Config, spike: Spike) -> Path:
-    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in spike.alert_id)
-    return config.warehouse_path.parent / "charts" / f"{safe}.png"
+    return config.warehouse_path.parent / "charts" / f"{_file_stem(spike.alert_id)}.png"
 
 
 def queue_incident(wh: Warehouse, config: Config, incident: Incident, series: dict[str, TopicSeries],
@@ -191,7 +194,7 @@ def save_copy(config: Config, m: dict[str, Any]) -> None:
     folder = Path(config.alerts.save_dir)
     folder = folder if folder.is_absolute() else config.base_dir / folder
     folder.mkdir(parents=True, exist_ok=True)
-    stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in m["message_id"].strip("<>").split("@")[0])
+    stem = _file_stem(m["message_id"].strip("<>").split("@")[0])
     (folder / f"{stem}.eml").write_bytes(m["message"])
     msg = message_from_bytes(m["message"], policy=policy.default)
     body = msg.get_body(preferencelist=("html",))
@@ -209,11 +212,9 @@ def run_alerts(config: Config, now: datetime | None = None, *, artifacts: bool =
     """One alerts cycle. Raises DeliveryError (after recording everything) when an e-mail could not be sent."""
     now = now or utcnow()
     summary = AlertsSummary()
-    series: dict[str, TopicSeries] = {}
-    spikes: list[Spike] = []
     with Warehouse.open(config.warehouse_path, lock_timeout=config.warehouse.lock_timeout) as wh:
         summary.matched_articles = match_mentions(wh, config.watchlists)
-        series = series_by_topic(wh, config, now)
+        series = series_by_topic(wh, config, history_start(wh, config, now), now)
         summary.topics = len(series)
         spikes = new_spikes(wh, config, series, now)
         incidents = group_incidents(spikes)

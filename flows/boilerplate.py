@@ -10,6 +10,7 @@ from balkanwatch.boilerplate import (
     EVERYWHERE,
     LEARN_WINDOW,
     Signature,
+    keys_for,
     learn,
     learn_everywhere,
     signatures,
@@ -28,7 +29,7 @@ def clean_boilerplate(wh: Warehouse) -> int:
         return 0
     wh.record_signatures([(art, src, s.key, s.kind, s.example)   # ingest made them in the extraction workers
                           for art, src, text, known in new if not known for p in paragraphs(text) for s in signatures(p)])
-    before = {k for keys in wh.boilerplate_by_source().values() for k in keys}
+    before = set().union(*wh.boilerplate_by_source().values())
     for source in sorted({src for _, src, _, _ in new}):
         learned = learn([[Signature(k, kind, ex) for k, kind, ex in sigs]
                          for sigs in wh.recent_signatures(source, LEARN_WINDOW)])
@@ -44,9 +45,8 @@ def _strip(wh: Warehouse, new: set[str], known_before: set[str]) -> int:
     syndicated copy carries its origin's footer; one article of a site quoting another site's "Subscribe…"
     line is not enough evidence on its own). Only new articles, and older ones holding a newly learned
     signature, are looked at: the others were stripped when their signatures were learned."""
-    own = wh.boilerplate_by_source()
-    shared = {key for keys in own.values() for key in keys if key.startswith("p:")} | own.get(EVERYWHERE, set())
-    every = {key for keys in own.values() for key in keys}
+    learned = wh.boilerplate_by_source()
+    every = set().union(*learned.values())
     fresh = every - known_before
     if not every:
         return 0
@@ -54,7 +54,7 @@ def _strip(wh: Warehouse, new: set[str], known_before: set[str]) -> int:
     rows.update({r[0]: r for r in wh.articles_with_keys(sorted(fresh))} if fresh else {})
     updates = []
     for article_id, source, text, story_id in rows.values():
-        kept, gone = strip(paragraphs(text), shared | own.get(source, set()))
+        kept, gone = strip(paragraphs(text), keys_for(source, learned))
         if not gone:
             continue
         clean = "\n".join(kept)

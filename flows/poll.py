@@ -24,7 +24,7 @@ from connectors.extract import PageJob, safe_extract
 from connectors.feeds import parse_feed, parse_sitemap
 from connectors.http import Fetcher
 from warehouse import Warehouse
-from warehouse.store import SourceState
+from warehouse.store import SourceState, utc_naive
 
 log = logging.getLogger("balkanwatch.poll")
 KnownIds = Callable[[Sequence[str]], Awaitable[dict[str, datetime | None]]]   # id → stored "changed at"
@@ -229,8 +229,7 @@ def changed_since(item: FeedItem, stored: datetime | None) -> bool:
     """True when the listing says a stored article changed after what we have (a revision to fetch)."""
     if stored is None or item.updated is None:
         return False
-    updated = item.updated.astimezone(UTC).replace(tzinfo=None) if item.updated.tzinfo else item.updated
-    return updated > stored
+    return utc_naive(item.updated) > stored
 
 
 async def poll_source(ctx: PollContext, state: SourceState, *, urls: Sequence[str] = (),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from balkanwatch.boilerplate import EVERYWHERE, strip
+from balkanwatch.boilerplate import keys_for, strip
 from balkanwatch.models import ExtractedArticle
 from balkanwatch.textclean import content_hash, paragraphs
 from warehouse import Warehouse
@@ -16,17 +16,16 @@ def revise_articles(wh: Warehouse, arts: Sequence[ExtractedArticle]) -> int:
     The new text is compared after removing the source's learned boilerplate, as the stored text was, so a
     changed footer or a re-fetch of the same article is not a revision."""
     changed = 0
-    keys = wh.boilerplate_by_source()
-    shared = {k for ks in keys.values() for k in ks if k.startswith("p:")} | keys.get(EVERYWHERE, set())
+    learned = wh.boilerplate_by_source()
     for a in arts:
         stored = wh.stored_version(a.article_id)
         if stored is None:
             continue
-        kept, _ = strip(paragraphs(a.text), shared | keys.get(a.source, set()))
+        kept, _ = strip(paragraphs(a.text), keys_for(a.source, learned))
         text = "\n".join(kept)
         if content_hash(text) == stored[0]:
             wh.touch_listed(a.article_id, a.listed_updated_at)
             continue
-        wh.record_revision(a, a.text, a.content_hash, stored[1] + 1)
+        wh.record_revision(a, stored[1] + 1)
         changed += 1
     return changed

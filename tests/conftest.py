@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import textwrap
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -74,19 +75,25 @@ def toml_sources(sources: list[dict]) -> str:
                      for s in sources)
 
 
-@pytest.fixture
-def corpus(tmp_path: Path):  # type: ignore[no-untyped-def]
-    """The seed corpus on four loopback sites: yields (sources, articles, servers by slug)."""
+@contextmanager
+def served_corpus(root: Path, *, monitoring: bool = False):  # type: ignore[no-untyped-def]
+    """The corpus sites under root, each on its own loopback server: yields (sources, articles, servers by slug)."""
     from balkanwatch.corpus import SITES, build_corpus
 
-    root = tmp_path / "sites"
     servers = {}
-    for site in SITES:
-        (root / site.slug).mkdir(parents=True)
-        servers[site.slug] = LoopbackServer(root / site.slug).start()
     try:
-        sources, articles = build_corpus(root, {k: s.base for k, s in servers.items()})
+        for site in SITES:
+            (root / site.slug).mkdir(parents=True)
+            servers[site.slug] = LoopbackServer(root / site.slug).start()
+        sources, articles = build_corpus(root, {k: s.base for k, s in servers.items()}, monitoring=monitoring)
         yield sources, articles, servers
     finally:
         for s in servers.values():
             s.stop()
+
+
+@pytest.fixture
+def corpus(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """The seed corpus on four loopback sites: yields (sources, articles, servers by slug)."""
+    with served_corpus(tmp_path / "sites") as served:
+        yield served

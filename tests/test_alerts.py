@@ -21,13 +21,11 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from balkanwatch.config import load_config
-from balkanwatch.corpus import SITES, build_corpus
-from balkanwatch.devserver import LoopbackServer
 from balkanwatch.errors import DeliveryError
 from balkanwatch.textnorm import fold
 from flows.alerts import run_alerts
 from flows.ingest import run_ingest
-from tests.conftest import loopback_config, toml_sources
+from tests.conftest import loopback_config, served_corpus, toml_sources
 
 WATCHLISTS = """
 [[watchlists]]
@@ -81,13 +79,7 @@ def inbox(smtp_port: int) -> Iterator[Inbox]:
 @pytest.fixture
 def surge_config(tmp_path: Path, smtp_port: int) -> Iterator[Path]:
     """The seed corpus plus a month of history and a surge in the last two hours, on four loopback sites."""
-    root = tmp_path / "sites"
-    servers = {}
-    for site in SITES:
-        (root / site.slug).mkdir(parents=True)
-        servers[site.slug] = LoopbackServer(root / site.slug).start()
-    try:
-        sources, _ = build_corpus(root, {k: s.base for k, s in servers.items()}, monitoring=True)
+    with served_corpus(tmp_path / "sites", monitoring=True) as (sources, _, _):
         alerts = f"""
 [alerts]
 email_to = ["analyst@example.org"]
@@ -103,9 +95,6 @@ timeout = 5
         path = tmp_path / "balkanwatch.toml"
         path.write_text(loopback_config(alerts + WATCHLISTS + toml_sources(sources)), encoding="utf-8")
         yield path
-    finally:
-        for s in servers.values():
-            s.stop()
 
 
 def db(path: Path) -> duckdb.DuckDBPyConnection:

@@ -11,10 +11,9 @@ import duckdb
 
 from balkanwatch.boilerplate import learn, signatures, strip
 from balkanwatch.config import load_config
-from balkanwatch.corpus import SITES, Article, build_corpus, write_site
-from balkanwatch.devserver import LoopbackServer
+from balkanwatch.corpus import SITES, Article, write_site
 from flows.ingest import run_ingest
-from tests.conftest import loopback_config, toml_sources
+from tests.conftest import loopback_config, served_corpus, toml_sources
 
 FOOTER = "Subscribe to get the latest posts sent to your email."
 BODY = ["KFOR increased patrols near Jarinje after a weekend of tension, its spokesman said on Monday morning.",
@@ -46,24 +45,15 @@ def test_strip_keeps_a_short_article_body():
 
 def test_ingest_learns_each_sites_boilerplate_and_strips_it_but_not_the_body(tmp_path: Path):
     root = tmp_path / "sites"
-    servers = {}
-    for site in SITES:
-        (root / site.slug).mkdir(parents=True)
-        servers[site.slug] = LoopbackServer(root / site.slug).start()
-    try:
-        bases = {k: s.base for k, s in servers.items()}
-        sources, articles = build_corpus(root, bases, monitoring=True)
+    with served_corpus(root, monitoring=True) as (sources, articles, servers):
         short = Article("kosovo-herald", "short-brief", "KFOR steps up patrols", "Desk",
                         datetime.now(UTC).replace(microsecond=0) - timedelta(hours=30), BODY, story="short-brief")
         herald = next(s for s in SITES if s.slug == "kosovo-herald")
-        write_site(herald, root / herald.slug, bases[herald.slug], [*articles, short])
+        write_site(herald, root / herald.slug, servers[herald.slug].base, [*articles, short])
         cfg = tmp_path / "balkanwatch.toml"
         cfg.write_text(loopback_config(toml_sources(sources)), encoding="utf-8")
         summary = asyncio.run(run_ingest(load_config(cfg)))
         assert summary.boilerplate_removed > 0
-    finally:
-        for s in servers.values():
-            s.stop()
     with duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True) as con:
         learned = con.execute("SELECT source, kind, example FROM source_boilerplate ORDER BY 1, 2, 3").fetchall()
         examples = {(src, ex) for src, _, ex in learned}

@@ -5,20 +5,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pyarrow as pa
 
-if TYPE_CHECKING:
-    import duckdb
+from warehouse.base import WarehouseBase
 
 
-class CleaningMixin:
-    con: duckdb.DuckDBPyConnection
-
-    if TYPE_CHECKING:
-        def _exec(self, sql: str, params: Sequence[Any] | None = None) -> duckdb.DuckDBPyConnection: ...
-        def transaction(self) -> Any: ...
+class CleaningMixin(WarehouseBase):
 
     def uncleaned_articles(self) -> list[tuple[str, str, str, bool]]:
         """(article_id, source, text, signatures already recorded) of articles the cleaning step has not seen."""

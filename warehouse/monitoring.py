@@ -8,21 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pyarrow as pa
 
-if TYPE_CHECKING:
-    import duckdb
+from warehouse.base import WarehouseBase
 
 
-class MonitoringMixin:
-    con: duckdb.DuckDBPyConnection
-
-    if TYPE_CHECKING:
-        def _exec(self, sql: str, params: Sequence[Any] | None = None) -> duckdb.DuckDBPyConnection: ...
-        def transaction(self) -> Any: ...
-        def rows(self, sql: str, params: Sequence[Any] | None = None) -> list[dict[str, Any]]: ...
+class MonitoringMixin(WarehouseBase):
 
     # -- mentions ----------------------------------------------------------------------------------------
     def articles_to_match(self, version: str, batch: int = 2000) -> Iterator[list[tuple[str, str, str]]]:
@@ -125,7 +118,3 @@ class MonitoringMixin:
         row = self._exec("SELECT count(*) FROM outbox WHERE message_id = ?", [message_id]).fetchone()
         return bool(row and row[0])
 
-    def alerts_since(self, since: datetime) -> list[dict[str, Any]]:
-        return self.rows("""SELECT alert_id, incident_id, watchlist, bucket_start, score, observed, expected,
-                                   len(story_ids) AS stories, status FROM alerts
-                            WHERE created_at >= ? ORDER BY bucket_start, watchlist""", [since])

@@ -264,8 +264,9 @@ class Warehouse(CleaningMixin, MonitoringMixin):
                          [article_id]).fetchone()
         return (row[0], int(row[1])) if row else None
 
-    def record_revision(self, a: ExtractedArticle, text: str, content: str, revision: int) -> None:
-        """Keep the stored text as revision `revision - 1` and make `a` (with cleaned `text`) the article."""
+    def record_revision(self, a: ExtractedArticle, revision: int) -> None:
+        """Keep the stored text as revision `revision - 1` and make `a` the article (the run's cleaning step
+        removes its boilerplate again: boilerplate_paragraphs = NULL asks for that)."""
         with self.transaction():
             self.con.execute("""INSERT INTO article_revisions SELECT article_id, coalesce(revision, 1),
                                 coalesce(revised_at, fetched_at), title, content_hash, text FROM articles
@@ -274,7 +275,7 @@ class Warehouse(CleaningMixin, MonitoringMixin):
                 """UPDATE articles SET title = ?, author = ?, text = ?, content_hash = ?, extractor_version = ?,
                    listed_updated_at = ?, revision = ?, revised_at = ?, boilerplate_paragraphs = NULL,
                    mentions_version = NULL WHERE article_id = ?""",
-                [a.title, a.author, text, content, a.extractor_version, utc_naive(a.listed_updated_at), revision,
+                [a.title, a.author, a.text, a.content_hash, a.extractor_version, utc_naive(a.listed_updated_at), revision,
                  utc_naive(a.fetched_at), a.article_id])
             self.con.execute("UPDATE raw_pages SET html_zlib = ?, bytes = ?, fetched_at = ? WHERE article_id = ?",
                              [a.raw_html, a.raw_bytes, utc_naive(a.fetched_at), a.article_id])

@@ -15,7 +15,7 @@ import pytest
 
 from balkanwatch.config import load_config
 from flows.ingest import run_ingest
-from tests.conftest import loopback_config, toml_sources
+from tests.conftest import loopback_config, served_corpus, toml_sources
 from warehouse import Warehouse
 
 
@@ -119,22 +119,12 @@ def big_feed(base: str, n: int) -> bytes:
 @pytest.fixture(scope="module")
 def hostile_run(tmp_path_factory):  # type: ignore[no-untyped-def]
     """One ingest over the good corpus plus the hostile sources (shared by this module's tests)."""
-    from balkanwatch.corpus import SITES, build_corpus
     from balkanwatch.devserver import LoopbackServer
 
     tmp_path = tmp_path_factory.mktemp("hostile")
-    servers = {}
-    for site_def in SITES:
-        (tmp_path / "sites" / site_def.slug).mkdir(parents=True)
-        servers[site_def.slug] = LoopbackServer(tmp_path / "sites" / site_def.slug).start()
     (tmp_path / "site").mkdir()
-    server = LoopbackServer(tmp_path / "site").start()
-    try:
-        sources, arts = build_corpus(tmp_path / "sites", {k: v.base for k, v in servers.items()})
+    with served_corpus(tmp_path / "sites") as (sources, arts, _), LoopbackServer(tmp_path / "site") as server:
         yield _run(tmp_path, server, sources, arts)
-    finally:
-        for srv in [*servers.values(), server]:
-            srv.stop()
 
 
 def _run(tmp_path: Path, server, sources, arts):  # type: ignore[no-untyped-def]
