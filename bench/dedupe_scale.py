@@ -30,11 +30,24 @@ def _original(i: int, vocab: list[str], weights: list[float]) -> str:
     return " ".join(random.Random(SEED * 1_000_003 + i).choices(vocab, weights, k=WORDS_PER_ARTICLE))
 
 
+def _reset_peak() -> None:
+    """Start a new resident-memory high-water mark (Linux: writing 5 to clear_refs resets VmHWM)."""
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")
+
+
+def _peak_mb() -> float:
+    with open("/proc/self/status") as fh:
+        kb = next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:"))
+    return kb * 1024 / 1e6
+
+
 def measure(n: int) -> dict[str, float]:
     rng = random.Random(SEED)
     vocab = [f"w{i}" for i in range(VOCAB)]
     weights = [1 / (i + 1) for i in range(VOCAB)]
     index = StoryIndex()
+    _reset_peak()
     rss0 = _rss_mb()
     rss_half = 0.0
     spent = 0.0
@@ -61,5 +74,6 @@ def measure(n: int) -> dict[str, float]:
     rss_end = _rss_mb()
     per_article = (rss_end - rss_half) / (n - n // 2)   # the second half: growth, without fixed start-up costs
     return {"articles": n, "ms_per_article": spent / n * 1000, "index_mb": rss_end - rss0,
+            "peak_mb": _peak_mb() - rss0,   # above the start: the index plus transient copies while merging
             "mb_per_1m": (rss_end - rss0) + per_article * (1_000_000 - n), "copies": copies,
             "copies_joined": copies_joined, "stories": index.story_count()}

@@ -97,10 +97,13 @@ def render_dedupe(dd: dedupe_eval.PairScores, kinds: dict[str, int], errors: lis
         lines += ["First disagreements (pair: what the pipeline did wrong):", ""] + [f"- {e}" for e in errors] + [""]
     lines += ["## Dedupe: scale (issue #3)", "",
               f"{scale['articles']:,} synthetic articles (~300 words, 10% truncated copies) assigned one by one, "
-              "as ingest does. Memory is the process's resident growth; 1M is extrapolated with the growth rate of "
+              "as ingest does. Memory is the process's resident growth (at the end, and its peak during the run, "
+              "which includes the transient copies of posting merges); 1M is extrapolated with the growth rate of "
               "the second half of the run.", "",
-              "| ms per article | index memory | extrapolated to 1M | copies joined | stories |", "|---|---|---|---|---|",
-              f"| {scale['ms_per_article']:.2f} | {scale['index_mb']:.0f} MB | {scale['mb_per_1m'] / 1000:.1f} GB | "
+              "| ms per article | index memory | peak | extrapolated to 1M | copies joined | stories |",
+              "|---|---|---|---|---|---|",
+              f"| {scale['ms_per_article']:.2f} | {scale['index_mb']:.0f} MB | {scale['peak_mb']:.0f} MB | "
+              f"{scale['mb_per_1m'] / 1000:.1f} GB | "
               f"{scale['copies_joined']:,} of {scale['copies']:,} | {scale['stories']:,} |", ""]
     return lines
 
