@@ -87,6 +87,8 @@ class SmtpSettings:
     username_env: str = _f("", "Environment variable holding the SMTP user name (no login when unset or empty).")
     password_env: str = _f("", "Environment variable holding the SMTP password; never logged.")
     password_block: str = _f("", "Name of a Prefect Secret block holding the password (used when password_env is empty).")
+    credentials_block: str = _f("", "Name of a prefect-email EmailServerCredentials block: server, port, security, user "
+                                    "and password all come from it (the keys above are then ignored).")
     timeout: float = _f(30.0, "Seconds for the SMTP connection and each command.")
     ca_file: str = _f("", "PEM file of the CA to verify the server's certificate with (default: the system's CAs).")
 

@@ -20,6 +20,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import chain
 
 import numpy as np
 
@@ -245,8 +246,8 @@ class StoryIndex:
             spans = [self._post_art[a:b] for a, b in zip(lo.tolist(), hi.tolist(), strict=True) if b > a]
             if spans:
                 counts.update(np.concatenate(spans).tolist())
-        for h in query:
-            counts.update(self._recent.get(h, ()))
+        recent = self._recent
+        counts.update(chain.from_iterable(recent[h] for h in query if h in recent))   # one C-level count
         ranked = sorted(((self._ids[n], c) for n, c in counts.items()), key=lambda kv: (-kv[1], kv[0]))
         return ranked[:MAX_CANDIDATES]
 

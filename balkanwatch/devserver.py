@@ -34,7 +34,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
         path = self.path.split("?", 1)[0]
-        self.server.requests.append({"path": self.path, "headers": dict(self.headers)})
+        self.server.requests.append({"path": self.path, "headers": dict(self.headers), "client": self.client_address})
         route = self.server.routes.get(self.path) or self.server.routes.get(path)
         if route is not None:
             route(self)

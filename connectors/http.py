@@ -47,6 +47,11 @@ REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 TRANSIENT_CODES = frozenset({408, 425, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524})
 ROBOTS_MAX_BYTES = 500_000   # Google's documented robots.txt limit
 CRAWL_DELAY_CAP = 30.0       # a Crawl-delay above this is treated as this (some sites ask for hours)
+# Idle connections kept open for reuse. httpx keeps 20 by default; once hosts polled at once × per-host
+# concurrency exceed that, it closes every connection after one request (measured: 243 TCP connects for 240
+# requests at 4 hosts × 8), and each page pays a new handshake. Open connections are bounded by the per-host
+# limits, not here.
+KEEPALIVE_CONNECTIONS = 512
 Sleep = Callable[[float], Awaitable[None]]
 
 
@@ -161,7 +166,8 @@ class Fetcher:
         self.s = settings
         self.sleep = sleep
         self.limiter = HostLimiter(settings.per_host_concurrency, settings.per_host_delay, clock=clock, sleep=sleep)
-        transport = httpx.AsyncHTTPTransport(retries=0)
+        transport = httpx.AsyncHTTPTransport(retries=0, limits=httpx.Limits(
+            max_connections=None, max_keepalive_connections=KEEPALIVE_CONNECTIONS))
         # httpx exposes no public hook for the network backend; the pool attribute is stable in the pinned 0.28.
         transport._pool._network_backend = GuardedBackend(settings.allow_private_networks)
         self.client = httpx.AsyncClient(

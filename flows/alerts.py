@@ -17,7 +17,7 @@ import base64
 import logging
 import os
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -34,7 +34,7 @@ from balkanwatch.alerting import (
     spikes_of,
     topic_series,
 )
-from balkanwatch.config import Config, load_config
+from balkanwatch.config import Config, SmtpSettings, load_config
 from balkanwatch.emails import AlertEmail, compose_digest, compose_incident
 from balkanwatch.errors import DeliveryError
 from connectors import smtp
@@ -158,27 +158,57 @@ def queue_digest(wh: Warehouse, config: Config, now: datetime) -> bool:
     return True
 
 
-def smtp_credentials(config: Config) -> tuple[str, str]:
-    """(username, password) from the environment or a Prefect Secret block; never logged."""
+def smtp_credentials(config: Config) -> tuple[SmtpSettings, str, str]:
+    """(server settings, username, password) from the config and the environment, a Prefect Secret block, or
+    a prefect-email `EmailServerCredentials` block. Never logged."""
     s = config.smtp
+    if s.credentials_block:
+        return credentials_from_block(s)
     username = os.environ.get(s.username_env, "") if s.username_env else ""
     password = os.environ.get(s.password_env, "") if s.password_env else ""
     if not password and s.password_block:
         from prefect.blocks.system import Secret
 
-        password = Secret.load(s.password_block).get()
-    return username, password
+        try:
+            password = Secret.load(s.password_block, _sync=True).get()   # sync even under a running loop
+        except ValueError as exc:   # Prefect's "no block document named …"
+            raise DeliveryError(f"smtp.password_block: {exc}") from exc
+    return s, username, password
+
+
+SMTP_TYPES = {"SSL": "ssl", "STARTTLS": "starttls", "INSECURE": "none"}   # prefect-email's SMTPType → smtp.security
+
+
+def credentials_from_block(s: SmtpSettings) -> tuple[SmtpSettings, str, str]:
+    """Server, security, port, user and password from an EmailServerCredentials block named in the config."""
+    from prefect_email import EmailServerCredentials
+
+    try:
+        block = EmailServerCredentials.load(s.credentials_block, _sync=True)
+    except ValueError as exc:
+        raise DeliveryError(f"smtp.credentials_block: {exc}") from exc
+    if block.verify is False:
+        raise DeliveryError(f"smtp.credentials_block {s.credentials_block!r} has verify = false; balkanwatch always "
+                            "verifies the server's certificate: set smtp.ca_file to the CA that signed it instead")
+    host = getattr(block.smtp_server, "value", block.smtp_server)
+    kind = getattr(block.smtp_type, "name", str(block.smtp_type)).upper()
+    port = block.smtp_port or getattr(block.smtp_type, "value", 0)
+    settings = replace(s, host=str(host), port=int(port), security=SMTP_TYPES.get(kind, "ssl"))
+    return settings, block.username or "", block.password.get_secret_value()
 
 
 def deliver(config: Config, pending: list[dict[str, Any]]) -> list[tuple[str, str | None, str | None]]:
     """Send each pending message; (message_id, incident_id, error or None) for each."""
     if not pending:
         return []
-    username, password = smtp_credentials(config)
+    try:
+        server, username, password = smtp_credentials(config)
+    except DeliveryError as exc:   # a missing or unusable block: every message stays in the outbox, saying why
+        return [(m["message_id"], m["incident_id"], str(exc)) for m in pending]
     results = []
     for m in pending:
         try:
-            smtp.send(m["message"], config.alerts.email_from, m["recipients"], config.smtp,
+            smtp.send(m["message"], config.alerts.email_from, m["recipients"], server,
                       username=username, password=password)
             results.append((m["message_id"], m["incident_id"], None))
             save_copy(config, m)

@@ -317,3 +317,66 @@ def test_daily_digest_is_sent_once_a_day(surge_config: Path, inbox: Inbox):
     body = digest.get_body(preferencelist=("plain",)).get_content()
     assert "north-kosovo-clash: 8 stories" in body and "kfor" in body
     assert run_alerts(config).sent == 0 and len(inbox.messages) == 2      # once a day
+
+
+@pytest.mark.prefect
+def test_smtp_credentials_from_prefect_blocks_are_used_and_never_shown(prefect_server, surge_config: Path,
+                                                                       smtp_port: int, monkeypatch, capfd):
+    """An EmailServerCredentials block supplies server, port, security, user and password; a Secret block
+    the password. A missing block or one that turns certificate checks off keeps the e-mail in the outbox."""
+    import uuid
+
+    from aiosmtpd.smtp import AuthResult
+    from prefect.blocks.system import Secret
+    from prefect_email import EmailServerCredentials
+
+    block_pw, secret_pw = f"block-Pa55-{uuid.uuid4().hex}", f"secret-Pa55-{uuid.uuid4().hex}"
+    EmailServerCredentials(username="bw-block", password=block_pw, smtp_server="127.0.0.1", smtp_type="INSECURE",
+                           smtp_port=smtp_port).save("bw-mail", overwrite=True)
+    EmailServerCredentials(username="bw-block", password=block_pw, smtp_server="127.0.0.1", smtp_type="INSECURE",
+                           smtp_port=smtp_port, verify=False).save("bw-mail-unverified", overwrite=True)
+    Secret(value=secret_pw).save("bw-smtp-password", overwrite=True)
+    monkeypatch.setenv("BW_TEST_SMTP_USER", "bw-secret")
+    original = surge_config.read_text(encoding="utf-8")
+    server_keys = f'host = "127.0.0.1"\nport = {smtp_port}\nsecurity = "none"'
+    assert server_keys in original
+
+    def configure(keys: str, extra_alerts: str = ""):  # type: ignore[no-untyped-def]
+        text = original.replace(server_keys, keys).replace('save_dir = "mail"', 'save_dir = "mail"' + extra_alerts)
+        surge_config.write_text(text, encoding="utf-8")
+        return load_config(surge_config)
+
+    logins: list[tuple[str, str]] = []
+
+    def authenticator(server, session, envelope, mechanism, data):  # type: ignore[no-untyped-def]
+        login = (data.login.decode(), data.password.decode())
+        logins.append(login)
+        return AuthResult(success=login in {("bw-block", block_pw), ("bw-secret", secret_pw)}, handled=False)
+
+    box = Inbox()
+    controller = Controller(box, hostname="127.0.0.1", port=smtp_port, auth_require_tls=False,
+                            authenticator=authenticator)
+    controller.start()
+    try:
+        nowhere = 'host = "smtp.invalid"\nport = 1\nsecurity = "ssl"'   # the block's server must win over these
+        summary = asyncio.run(run_ingest(configure(nowhere + '\ncredentials_block = "bw-mail-missing"')))
+        assert summary.alerts.startswith("failed:") and "bw-mail-missing" in summary.alerts
+        with pytest.raises(DeliveryError, match="verify = false"):
+            run_alerts(configure(nowhere + '\ncredentials_block = "bw-mail-unverified"'))
+        assert box.messages == [] and logins == []
+
+        sent = run_alerts(configure(nowhere + '\ncredentials_block = "bw-mail"'))
+        assert sent.sent == 1 and len(box.messages) == 1 and logins == [("bw-block", block_pw)]
+
+        with_secret = server_keys + '\nusername_env = "BW_TEST_SMTP_USER"\npassword_block = "bw-smtp-password"'
+        digest = run_alerts(configure(with_secret, "\ndigest = true\ndigest_hour = 0"))
+        assert digest.sent == 1 and len(box.messages) == 2 and logins[-1] == ("bw-secret", secret_pw)
+        assert b"daily digest" in box.messages[1][2]
+    finally:
+        controller.stop()
+    with db(surge_config) as con:
+        rows = con.execute("SELECT status, coalesce(last_error, '') FROM outbox").fetchall()
+    assert sorted(s for s, _ in rows) == ["sent", "sent"]
+    out, err = capfd.readouterr()
+    for secret in (block_pw, secret_pw):
+        assert all(secret not in text for text in (out, err, *(e for _, e in rows)))

@@ -235,6 +235,28 @@ def test_per_host_concurrency_and_delay(server) -> None:
     assert state["max"] == 2
 
 
+def test_connections_are_reused_when_many_hosts_are_polled_at_once(tmp_path: Path) -> None:
+    """4 hosts × 8 per host in flight is more than httpx keeps idle by default (20): still one connection
+    per slot, not one per request (the servers see which client ports their requests came from)."""
+    from balkanwatch.devserver import LoopbackServer
+
+    for i in range(30):
+        (tmp_path / f"p{i}.html").write_text(f"<p>page {i}</p>" * 50)
+    servers = [LoopbackServer(tmp_path).start() for _ in range(4)]
+    try:
+        async def go() -> None:
+            async with Fetcher(replace(LOOPBACK, per_host_concurrency=8)) as f:
+                await asyncio.gather(*(f.fetch(s.url(f"p{i}.html")) for s in servers for i in range(30) for _ in range(2)))
+        asyncio.run(go())
+        for s in servers:
+            pages = [r for r in s.requests if r["path"].endswith(".html")]
+            assert len(pages) == 60
+            assert len({r["client"] for r in s.requests}) <= 8 + 1   # the slots (+ robots.txt's)
+    finally:
+        for s in servers:
+            s.stop()
+
+
 def test_per_host_delay_spaces_request_starts() -> None:
     """HostLimiter with an injected clock: starts to one host are `delay` apart, other hosts do not wait."""
     from connectors.http import HostLimiter

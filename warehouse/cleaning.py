@@ -71,15 +71,27 @@ class CleaningMixin(WarehouseBase):
             [list(keys)]).fetchall()]
 
     def update_cleaned(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Store cleaned texts: text, content_hash, boilerplate_paragraphs, and the sketch while unassigned."""
-        with self.transaction():
-            for r in rows:
-                self.con.execute("""UPDATE articles SET text = $text, content_hash = $content_hash,
-                                    boilerplate_paragraphs = coalesce(boilerplate_paragraphs, 0) + $removed WHERE article_id = $article_id""",
-                                 {k: r[k] for k in ("text", "content_hash", "removed", "article_id")})
-                if r.get("sketch") is not None:
-                    self.con.execute("UPDATE article_sketches SET hashes = ? WHERE article_id = ?",
-                                     [list(r["sketch"]), r["article_id"]])
+        """Store cleaned texts: text, content_hash, boilerplate_paragraphs, and the sketch while unassigned.
+
+        One UPDATE … FROM an Arrow batch per table, not a statement per article."""
+        if not rows:
+            return
+        batch = pa.table({
+            "article_id": [r["article_id"] for r in rows], "text": [r["text"] for r in rows],
+            "content_hash": [r["content_hash"] for r in rows],
+            "removed": pa.array([r["removed"] for r in rows], pa.int32()),
+            "sketch": pa.array([list(r["sketch"]) if r.get("sketch") is not None else None for r in rows],
+                               pa.list_(pa.uint32()))})
+        self.con.register("cleaned_batch", batch)
+        try:
+            with self.transaction():
+                self.con.execute("""UPDATE articles SET text = b.text, content_hash = b.content_hash,
+                                    boilerplate_paragraphs = coalesce(articles.boilerplate_paragraphs, 0) + b.removed
+                                    FROM cleaned_batch b WHERE articles.article_id = b.article_id""")
+                self.con.execute("""UPDATE article_sketches SET hashes = b.sketch FROM cleaned_batch b
+                                    WHERE article_sketches.article_id = b.article_id AND b.sketch IS NOT NULL""")
+        finally:
+            self.con.unregister("cleaned_batch")
 
     def mark_cleaned(self, article_ids: Sequence[str]) -> None:
         if article_ids:
