@@ -8,7 +8,10 @@ bucket the detector computes a causal score in [0, 1] from that bucket and the o
 
 - **Expected**: the median of the last day of buckets (robust to the bursts we look for), scaled by the
   daily profile: the median of the same time of day (± half an hour) over the last week against the
-  week's median. Weekly seasonality enters through the week-long profile window.
+  week's median; both on counts divided by the **weekly factor** (the day around the same time of week in
+  the last four weeks against an ordinary day), which then multiplies the result back: news is quieter at
+  weekends, and without it every Monday morning looked like a surge (2 false alerts per topic in 8 weeks
+  of a synthetic weekday/weekend series; none after the second week with it).
 - **Surprise**: counts are compared on the square-root scale (Anscombe: Poisson noise becomes ~unit
   variance), and the residual is divided by its own robust spread (MAD) over the last days, so an
   overdispersed series (a plain Poisson model floods with false alarms on these) widens its own band. The
@@ -53,8 +56,12 @@ SPREAD_MIN = 0.3           # spread floor's floor: 0.5 (plain Poisson) missed 8 
 LEVEL_SECONDS = DAY        # window of the rolling median level
 PROFILE_DAYS = 7           # days of same-time-of-day history in the daily profile and the calibration
 PROFILE_HALF_SECONDS = 1800  # ± this around the time of day for the profile
-SPREAD_SECONDS = 3 * DAY   # window of the residual spread (MAD)
+SPREAD_SECONDS = 7 * DAY   # window of the residual spread (MAD): a whole week, so a quiet weekend's small
+                           # residuals do not make Monday's ordinary noise look large (3 days did)
 WARMUP_SECONDS = 2 * DAY   # no score before two days of history (level, spread and profile need it)
+WEEKLY_WEEKS = 4           # weeks of same-time-of-week history in the weekly factor (used from one week on)
+WEEKLY_WINDOW_SECONDS = DAY  # the day centred on the same time of week
+WEEKLY_LIMITS = (0.2, 5.0)  # the weekly factor is clipped to these: a holiday week must not zero the baseline
 
 
 @dataclass(frozen=True)
@@ -115,20 +122,51 @@ def _trailing(values: np.ndarray, width: int, fn) -> np.ndarray:
     return out
 
 
+def weekly_factor(x: np.ndarray, s: SpikeSettings) -> np.ndarray:
+    """Causal day-of-week factor per bucket: the median count of the day centred on the same time of week in
+    the last WEEKLY_WEEKS weeks, against the median count of such days over those weeks (+1 per bucket to
+    both, so sparse series stay near 1). Needs no calendar alignment; 1 where a week of history is missing
+    or buckets are a day or longer."""
+    n = len(x)
+    if s.bucket_seconds >= DAY or n == 0:
+        return np.ones(n)
+    period = s.buckets(DAY)
+    width = min(period, s.buckets(WEEKLY_WINDOW_SECONDS))
+    csum = np.concatenate([[0.0], np.cumsum(x)])
+    t = np.arange(n)
+
+    def day_sum(lag_days: int) -> np.ndarray:    # the day-long window centred lag_days before each bucket
+        lo = t - lag_days * period - width // 2
+        out = np.full(n, np.nan)
+        ok = lo >= 0
+        out[ok] = csum[lo[ok] + width] - csum[lo[ok]]
+        return out
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)   # all-NaN rows: no history yet
+        same = np.nanmedian(np.vstack([day_sum(7 * w) for w in range(1, WEEKLY_WEEKS + 1)]), axis=0)
+        usual = np.nanmedian(np.vstack([day_sum(d) for d in range(1, 7 * WEEKLY_WEEKS + 1)]), axis=0)
+    factor = (same + width) / (usual + width)
+    return np.clip(np.nan_to_num(factor, nan=1.0), *WEEKLY_LIMITS)
+
+
 def expected_counts(x: np.ndarray, s: SpikeSettings) -> np.ndarray:
-    """Causal expected count per bucket: rolling median level × daily profile."""
-    level = _trailing(x, s.buckets(LEVEL_SECONDS), np.nanmedian)
+    """Causal expected count per bucket: (rolling median level × daily profile) of the weekly-adjusted
+    counts, times the weekly factor."""
+    weekly = weekly_factor(x, s)
+    y = x / weekly
+    level = _trailing(y, s.buckets(LEVEL_SECONDS), np.nanmedian)
     period = s.buckets(DAY)
     if period < 2:
-        return level
+        return level * weekly
     half = s.buckets(PROFILE_HALF_SECONDS) if PROFILE_HALF_SECONDS >= s.bucket_seconds else 0
-    week = _trailing(x, period * PROFILE_DAYS, np.nanmedian)
-    lagged = [np.concatenate([np.full(d * period - o, np.nan), x])[: len(x)]
+    week = _trailing(y, period * PROFILE_DAYS, np.nanmedian)
+    lagged = [np.concatenate([np.full(d * period - o, np.nan), y])[: len(y)]
               for d in range(1, PROFILE_DAYS + 1) for o in range(-half, half + 1)]
     slot = _quietly(np.nanmedian, np.vstack(lagged).T)
     factor = (slot + 1.0) / (week + 1.0)
-    have_profile = np.arange(len(x)) >= 2 * period
-    return np.where(have_profile & np.isfinite(factor), level * factor, level)
+    have_profile = np.arange(len(y)) >= 2 * period
+    return np.where(have_profile & np.isfinite(factor), level * factor, level) * weekly
 
 
 @cache
