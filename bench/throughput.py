@@ -65,7 +65,7 @@ class ServedSites:
         sources = "\n".join(f'[[sources]]\nname = "site{i}"\nfeed = "{b}/{feed}"\n' for i, b in enumerate(self.bases))
         path = folder / f"{name}.toml"
         path.write_text(f"""[warehouse]\npath = "{name}.duckdb"\n
-[fetch]\nallow_private_networks = true\nper_host_concurrency = 8\nper_host_delay = 0.0\n
+[fetch]\nallow_private_networks = true\nper_host_concurrency = 2\nper_host_delay = 0.0\n
 [ingest]\nmax_items_per_source = 100000\nextract_workers = 2\n\n{sources}""", encoding="utf-8")
         return path
 

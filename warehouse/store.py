@@ -238,25 +238,27 @@ class Warehouse(CleaningMixin, MonitoringMixin):
     # -- items -----------------------------------------------------------------------------------------
     def known_ids(self, ids: Sequence[str]) -> set[str]:
         """Which of these article ids are stored already, or failed too often to try again."""
-        if not ids:
-            return set()
-        rows = self._exec(
-            """SELECT article_id FROM articles WHERE article_id IN (SELECT unnest(?))
-               UNION SELECT article_id FROM failed_items WHERE attempts >= ? AND article_id IN (SELECT unnest(?))""",
-            [list(ids), MAX_ITEM_ATTEMPTS, list(ids)]).fetchall()
-        return {r[0] for r in rows}
+        return set(self.known_items(ids))
 
     def known_items(self, ids: Sequence[str]) -> dict[str, datetime | None]:
         """Known ids → when the stored version last changed as far as listings told us (listing update time,
-        else publication, else fetch time); failed items map to None (never fetched again as revisions)."""
+        else publication, else fetch time); ids that failed too often map to None (not fetched again, not
+        even as revisions). The ids go in as one Arrow column: a Python list parameter is converted value by
+        value (and, without pandas installed, each value costs DuckDB a failed `import pandas`)."""
         if not ids:
             return {}
-        out: dict[str, datetime | None] = {i: None for i in self.known_ids(ids)}
-        for art_id, when in self._exec(
-                """SELECT article_id, coalesce(listed_updated_at, greatest(published_at, fetched_at), fetched_at)
-                   FROM articles WHERE article_id IN (SELECT unnest(?))""", [list(ids)]).fetchall():
-            out[art_id] = when
-        return out
+        self.con.register("listed_ids", pa.table({"article_id": pa.array(list(ids), pa.string())}))
+        try:
+            rows = self._exec(
+                """SELECT l.article_id,
+                          coalesce(a.listed_updated_at, greatest(a.published_at, a.fetched_at), a.fetched_at)
+                   FROM listed_ids l LEFT JOIN articles a USING (article_id)
+                   WHERE a.article_id IS NOT NULL OR l.article_id IN
+                         (SELECT article_id FROM failed_items WHERE attempts >= ?)""",
+                [MAX_ITEM_ATTEMPTS]).fetchall()
+        finally:
+            self.con.unregister("listed_ids")
+        return {art_id: when for art_id, when in rows}
 
     def stored_version(self, article_id: str) -> tuple[str, int] | None:
         """(content_hash, revision) of a stored article."""
