@@ -126,3 +126,43 @@ def test_dedupe_backtest_reports_what_other_thresholds_would_change(corpus, writ
     strict = json.loads(run("--jaccard", "1.01", "--containment", "1.01").stdout)   # near-duplicates off
     assert strict["pairs_removed"] >= copies - 1 and strict["stories_proposed"] > same["stories_shipped"]
     assert strict["examples"] and all("article" in e for e in strict["examples"])
+
+
+@pytest.mark.prefect
+def test_prefect_yaml_deploys_to_a_work_pool_and_a_worker_runs_the_ingest(prefect_server, corpus, tmp_path) -> None:
+    """deployments/prefect.yaml as its comments say to use it: a process work pool, `prefect deploy --all`,
+    then a worker (here `--run-once`) that executes the ingest deployment into the warehouse."""
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL
+
+    from tests.conftest import loopback_config
+
+    sources, arts, _ = corpus
+    project = tmp_path / "project"           # the working directory prefect.yaml's pull step records
+    project.mkdir()
+    (project / "flows").symlink_to(ROOT / "flows")
+    (project / "balkanwatch.toml").write_text(loopback_config(toml_sources(sources)), encoding="utf-8")
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+           "PWD": str(project)}   # what a shell in the project directory sets; the pull step reads it
+    prefect = [sys.executable, "-m", "prefect"]
+
+    def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        out = subprocess.run([*prefect, *args], cwd=project, env=env, capture_output=True, text=True, timeout=timeout)
+        assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+        return out
+
+    run("work-pool", "create", "balkanwatch", "--type", "process", "--overwrite")
+    run("--no-prompt", "deploy", "--prefect-file", str(ROOT / "deployments" / "prefect.yaml"), "--all")
+    run("deployment", "run", "ingest/balkanwatch-ingest")
+    run("worker", "start", "--pool", "balkanwatch", "--run-once", timeout=300)
+
+    async def ingest_runs():  # type: ignore[no-untyped-def]
+        async with get_client() as client:
+            dep = await client.read_deployment_by_name("ingest/balkanwatch-ingest")
+            runs = await client.read_flow_runs()
+            return dep, [r for r in runs if r.deployment_id == dep.id]
+    dep, runs = asyncio.run(ingest_runs())
+    assert dep.work_pool_name == "balkanwatch" and dep.parameters == {"config_path": "balkanwatch.toml"}
+    assert any(r.state.is_completed() for r in runs), [(r.name, r.state.name) for r in runs]
+    with Warehouse.open(project / "wh.duckdb", read_only=True) as wh:
+        assert wh.rows("SELECT count(*) AS n FROM articles")[0]["n"] == len(arts)
