@@ -111,7 +111,7 @@ def ingest_prefect(config_path: Path) -> tuple[float, int]:
     return time.perf_counter() - t0, summary["new_articles"]
 
 
-REPEATS = 3   # each measurement this many times, interleaved; medians are reported (these machines are noisy)
+REPEATS = 5   # each measurement this many times, interleaved; medians are reported (these machines are noisy)
 
 
 def measure(pages: list[LabelledPage]) -> dict[str, float]:
