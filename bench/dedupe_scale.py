@@ -77,3 +77,22 @@ def measure(n: int) -> dict[str, float]:
             "peak_mb": _peak_mb() - rss0,   # above the start: the index plus transient copies while merging
             "mb_per_1m": (rss_end - rss0) + per_article * (1_000_000 - n), "copies": copies,
             "copies_joined": copies_joined, "stories": index.story_count()}
+
+
+def rebuild(n: int) -> dict[str, float]:
+    """Seconds to load n known articles into a fresh index, as every ingest run does for its 30-day window:
+    `add_many` (one sort) against `add` in a loop (the reference), on the same sketches, same process."""
+    vocab = [f"w{i}" for i in range(VOCAB)]
+    weights = [1 / (i + 1) for i in range(VOCAB)]
+    rows = [(f"a{i}", shingle_hashes(_original(i, vocab, weights)), f"a{i}", (f"url:{i}",)) for i in range(n)]
+    t0 = time.perf_counter()
+    one_by_one = StoryIndex()
+    for row in rows:
+        one_by_one.add(*row)
+    loop = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    bulk = StoryIndex()
+    bulk.add_many(rows)
+    bulk_s = time.perf_counter() - t0
+    same = all(bulk.candidates(rows[i][1]) == one_by_one.candidates(rows[i][1]) for i in range(0, n, max(1, n // 50)))
+    return {"articles": n, "loop_s": loop, "bulk_s": bulk_s, "ratio": bulk_s / loop, "same": float(same)}

@@ -24,8 +24,8 @@ def assign_stories(wh: Warehouse) -> StoryCounts:
     if not todo:
         return StoryCounts(0, 0)
     index = StoryIndex()
-    for article_id, story_id, hashes, keys in wh.story_sketches(todo[0][2] - timedelta(days=STORY_WINDOW_DAYS)):
-        index.add(article_id, frozenset(hashes), story_id, keys)
+    index.add_many((article_id, hashes, story_id, keys) for article_id, story_id, hashes, keys
+                   in wh.story_sketches(todo[0][2] - timedelta(days=STORY_WINDOW_DAYS)))
     rows = []
     for article_id, text, when, sketch, keys in todo:
         hashes = frozenset(sketch) if sketch is not None else shingle_hashes(text)

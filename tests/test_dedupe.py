@@ -72,6 +72,40 @@ def test_index_assigns_stories_incrementally_and_deterministically() -> None:
     assert got["seed-001"].rule == "new-story"
 
 
+def test_bulk_loaded_index_answers_exactly_like_one_built_article_by_article() -> None:
+    """add_many (a run loading its 30-day window) must equal add in a loop: same stories, matches, ranks."""
+    import random
+
+    rng = random.Random(7)
+    vocab = [f"w{i}" for i in range(400)]
+    docs = [" ".join(rng.choice(vocab) for _ in range(rng.randint(40, 160))) for _ in range(120)]
+    docs += [d[: len(d) // 2] for d in docs[:30]]                    # truncated copies
+    known = [(f"a{i}", shingle_hashes(d), f"s{i % 90}", (f"url:{i % 100}",)) for i, d in enumerate(docs)]
+    known += [(f"b{i}", shingle_hashes(f"brief {i}"), f"t{i}", (f"text:{i}",)) for i in range(30)]   # too short
+    rng.shuffle(known)
+    one_by_one, bulk = StoryIndex(), StoryIndex()
+    for art, hashes, story, keys in known[:50]:                      # some already there, then a bulk load
+        one_by_one.add(art, hashes, story, keys)
+        bulk.add(art, hashes, story, keys)
+    for art, hashes, story, keys in known[50:]:
+        one_by_one.add(art, hashes, story, keys)
+    bulk.add_many(known[50:] + known[:5])                            # repeats are ignored, as by add
+    fresh = StoryIndex()
+    fresh.add_many(known)                                            # a run's index: one bulk load
+    probes = [" ".join(rng.choice(vocab) for _ in range(80)) for _ in range(20)] + docs[::7]
+    probes += [f"brief {i}" for i in range(0, 30, 3)]                # joined only by their exact keys
+    joined = 0
+    for i, probe in enumerate(probes):
+        hashes = shingle_hashes(probe)
+        assert bulk.candidates(hashes) == one_by_one.candidates(hashes)
+        keys = (f"text:{probe.split()[1]}",) if probe.startswith("brief") else (f"url:{i}",)
+        got = bulk.assign(f"p{i}", hashes, keys)
+        assert got == one_by_one.assign(f"p{i}", hashes, keys) == fresh.assign(f"p{i}", hashes, keys)
+        joined += got.rule == "exact-text"
+    assert joined == 10
+    assert len(bulk) == len(one_by_one) and bulk.story_count() == one_by_one.story_count()
+
+
 def test_exact_keys_join_short_items_and_url_variants_but_not_a_section_canonical():
     from balkanwatch.dedupe import StoryIndex, exact_keys
 
