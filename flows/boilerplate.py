@@ -50,7 +50,7 @@ def _strip(wh: Warehouse, new: set[str], known_before: set[str]) -> int:
     fresh = every - known_before
     if not every:
         return 0
-    rows = {r[0]: r for r in wh.articles_with_keys(sorted(every)) if r[0] in new}
+    rows = {r[0]: r for r in wh.articles_with_keys(sorted(every), among=sorted(new))}
     rows.update({r[0]: r for r in wh.articles_with_keys(sorted(fresh))} if fresh else {})
     updates = []
     for article_id, source, text, story_id in rows.values():

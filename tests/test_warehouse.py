@@ -160,3 +160,16 @@ def test_migrating_a_v1_warehouse_equals_a_new_one(tmp_path: Path) -> None:
         assert w.rows("SELECT article_id, story_id FROM articles") == [{"article_id": "a", "story_id": None}]
     with Warehouse.open(tmp_path / "new.duckdb") as w:
         assert _columns(w.con) == migrated
+
+
+def test_articles_with_keys_can_be_limited_to_a_runs_new_articles(wh: Warehouse) -> None:
+    """Stripping a run's new articles must not read every older article carrying a learned footer."""
+    a, b, c = art("https://x/a"), art("https://x/b"), art("https://x/c")
+    wh.load_articles([a, b, c], "r1")
+    wh.record_signatures([(x.article_id, "s1", "p:footer", "paragraph", "Subscribe") for x in (a, b, c)]
+                         + [(c.article_id, "s1", "p:other", "paragraph", "Other")])
+    everything = {r[0] for r in wh.articles_with_keys(["p:footer"])}
+    assert everything == {a.article_id, b.article_id, c.article_id}
+    assert {r[0] for r in wh.articles_with_keys(["p:footer"], among=[c.article_id, "unknown"])} == {c.article_id}
+    assert {r[0] for r in wh.articles_with_keys(["p:other", "p:none"], among=[a.article_id])} == set()
+    assert wh.articles_with_keys([], among=[a.article_id]) == [] and wh.articles_with_keys(["p:footer"], among=[]) == []

@@ -63,12 +63,25 @@ class CleaningMixin(WarehouseBase):
             out[source].add(key)
         return dict(out)
 
-    def articles_with_keys(self, keys: Sequence[str]) -> list[tuple[str, str, str, str | None]]:
-        """(article_id, source, text, story_id) of articles that had a paragraph with one of the signatures."""
-        return [tuple(r) for r in self._exec(  # type: ignore[misc]
-            """SELECT a.article_id, a.source, a.text, a.story_id FROM articles a WHERE a.article_id IN
-               (SELECT article_id FROM paragraph_signatures WHERE list_contains(?, key)) ORDER BY a.article_id""",
-            [list(keys)]).fetchall()]
+    def articles_with_keys(self, keys: Sequence[str], among: Sequence[str] | None = None
+                           ) -> list[tuple[str, str, str, str | None]]:
+        """(article_id, source, text, story_id) of articles that had a paragraph with one of the signatures,
+        only those of `among` when given (a run's new articles: the rest of history is not read)."""
+        if not keys or (among is not None and not among):
+            return []
+        self.con.register("wanted_keys", pa.table({"key": pa.array(list(keys), pa.string())}))
+        if among is not None:
+            self.con.register("wanted_articles", pa.table({"article_id": pa.array(list(among), pa.string())}))
+        try:
+            return [tuple(r) for r in self._exec(  # type: ignore[misc]
+                f"""SELECT a.article_id, a.source, a.text, a.story_id FROM articles a WHERE a.article_id IN
+                    (SELECT p.article_id FROM paragraph_signatures p SEMI JOIN wanted_keys w USING (key)
+                     {"SEMI JOIN wanted_articles USING (article_id)" if among is not None else ""})
+                    ORDER BY a.article_id""").fetchall()]
+        finally:
+            self.con.unregister("wanted_keys")
+            if among is not None:
+                self.con.unregister("wanted_articles")
 
     def update_cleaned(self, rows: Sequence[dict[str, Any]]) -> None:
         """Store cleaned texts: text, content_hash, boilerplate_paragraphs, and the sketch while unassigned.
