@@ -186,9 +186,8 @@ class StoryIndex:
     def _hashes(self, n: int) -> frozenset[int]:
         return frozenset(self._sketch[self._offset[n]: self._offset[n + 1]])
 
-    def add(self, article_id: str, hashes: frozenset[int], story_id: str, keys: Iterable[str] = ()) -> None:
-        if article_id in self._num:
-            return
+    def _number(self, article_id: str, story_id: str, keys: Iterable[str]) -> int:
+        """Give a new article its number, its story's number and its exact keys; returns the number."""
         n = len(self._ids)
         self._num[article_id] = n
         self._ids.append(article_id)
@@ -196,6 +195,14 @@ class StoryIndex:
             self._story_num[story_id] = len(self._story_ids)
             self._story_ids.append(story_id)
         self._story.append(self._story_num[story_id])
+        for key in keys:
+            self._exact.setdefault(_key_hash(key), n)
+        return n
+
+    def add(self, article_id: str, hashes: frozenset[int], story_id: str, keys: Iterable[str] = ()) -> None:
+        if article_id in self._num:
+            return
+        n = self._number(article_id, story_id, keys)
         ordered = sorted(hashes)
         self._sketch.extend(ordered)
         self._offset.append(len(self._sketch))
@@ -204,8 +211,6 @@ class StoryIndex:
         self._recent_articles += 1
         if self._recent_articles >= MERGE_EVERY:
             self._merge()
-        for key in keys:
-            self._exact.setdefault(_key_hash(key), n)
 
     def add_many(self, rows: Iterable[tuple[str, Iterable[int], str, Iterable[str]]]) -> None:
         """Known articles (article_id, hashes, story_id, exact keys) in bulk, in the order given: the same
@@ -215,33 +220,16 @@ class StoryIndex:
         n0 = len(self._ids)
         sketches: list[list[int]] = []
         for article_id, hashes, story_id, keys in rows:
-            if article_id in self._num:
-                continue
-            n = n0 + len(sketches)
-            self._num[article_id] = n
-            self._ids.append(article_id)
-            if story_id not in self._story_num:
-                self._story_num[story_id] = len(self._story_ids)
-                self._story_ids.append(story_id)
-            self._story.append(self._story_num[story_id])
-            sketches.append(sorted(set(hashes)))
-            for key in keys:
-                self._exact.setdefault(_key_hash(key), n)
+            if article_id not in self._num:
+                self._number(article_id, story_id, keys)
+                sketches.append(sorted(set(hashes)))
         if not sketches:
             return
         lengths = np.fromiter((len(h) for h in sketches), dtype=np.int64, count=len(sketches))
         flat = np.fromiter(chain.from_iterable(sketches), dtype=np.uint32, count=int(lengths.sum()))
         self._sketch.frombytes(flat.tobytes())
         self._offset.extend((self._offset[-1] + np.cumsum(lengths)).tolist())
-        arts = np.repeat(np.arange(n0, n0 + len(sketches), dtype=np.int32), lengths)
-        order = np.argsort(flat, kind="stable")          # equal hashes keep article order: older first
-        hs, ns = flat[order], arts[order]
-        if not len(self._post_hash):                      # the usual case: a fresh index for one run
-            self._post_hash, self._post_art = hs, ns
-            return
-        at = np.searchsorted(self._post_hash, hs, "right")
-        self._post_hash = np.insert(self._post_hash, at, hs)
-        self._post_art = np.insert(self._post_art, at, ns)
+        self._insert_postings(flat, np.repeat(np.arange(n0, n0 + len(sketches), dtype=np.int32), lengths))
 
     def _merge(self) -> None:
         """Fold the recent dict into the sorted posting arrays."""
@@ -249,13 +237,21 @@ class StoryIndex:
             return
         hs = np.fromiter((h for h, arts in self._recent.items() for _ in arts), dtype=np.uint32)
         ns = np.fromiter((a for arts in self._recent.values() for a in arts), dtype=np.int32)
-        order = np.argsort(hs, kind="stable")
-        hs, ns = hs[order], ns[order]
-        at = np.searchsorted(self._post_hash, hs, "right")   # after equal hashes: older articles first
-        self._post_hash = np.insert(self._post_hash, at, hs)
-        self._post_art = np.insert(self._post_art, at, ns)
+        self._insert_postings(hs, ns)
         self._recent.clear()
         self._recent_articles = 0
+
+    def _insert_postings(self, hs: np.ndarray, ns: np.ndarray) -> None:
+        """Insert (hash, article number) pairs into the sorted posting arrays; among equal hashes older
+        articles stay first (the new numbers are higher, and a stable sort keeps their order)."""
+        order = np.argsort(hs, kind="stable")
+        hs, ns = hs[order], ns[order]
+        if not len(self._post_hash):                      # a fresh index (each run's bulk load)
+            self._post_hash, self._post_art = hs, ns
+            return
+        at = np.searchsorted(self._post_hash, hs, "right")
+        self._post_hash = np.insert(self._post_hash, at, hs)
+        self._post_art = np.insert(self._post_art, at, ns)
 
     def exact_match(self, hashes: frozenset[int], keys: Iterable[str]) -> tuple[str, str] | None:
         """(article, rule) of the first known article sharing an exact key, unless the texts clearly differ."""
