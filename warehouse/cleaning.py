@@ -69,19 +69,15 @@ class CleaningMixin(WarehouseBase):
         only those of `among` when given (a run's new articles: the rest of history is not read)."""
         if not keys or (among is not None and not among):
             return []
-        self.con.register("wanted_keys", pa.table({"key": pa.array(list(keys), pa.string())}))
+        tables = {"wanted_keys": pa.table({"key": pa.array(list(keys), pa.string())})}
         if among is not None:
-            self.con.register("wanted_articles", pa.table({"article_id": pa.array(list(among), pa.string())}))
-        try:
+            tables["wanted_articles"] = pa.table({"article_id": pa.array(list(among), pa.string())})
+        with self.registered(**tables):
             return [tuple(r) for r in self._exec(  # type: ignore[misc]
                 f"""SELECT a.article_id, a.source, a.text, a.story_id FROM articles a WHERE a.article_id IN
                     (SELECT p.article_id FROM paragraph_signatures p SEMI JOIN wanted_keys w USING (key)
                      {"SEMI JOIN wanted_articles USING (article_id)" if among is not None else ""})
                     ORDER BY a.article_id""").fetchall()]
-        finally:
-            self.con.unregister("wanted_keys")
-            if among is not None:
-                self.con.unregister("wanted_articles")
 
     def update_cleaned(self, rows: Sequence[dict[str, Any]]) -> None:
         """Store cleaned texts: text, content_hash, boilerplate_paragraphs, and the sketch while unassigned.
@@ -95,16 +91,12 @@ class CleaningMixin(WarehouseBase):
             "removed": pa.array([r["removed"] for r in rows], pa.int32()),
             "sketch": pa.array([list(r["sketch"]) if r.get("sketch") is not None else None for r in rows],
                                pa.list_(pa.uint32()))})
-        self.con.register("cleaned_batch", batch)
-        try:
-            with self.transaction():
-                self.con.execute("""UPDATE articles SET text = b.text, content_hash = b.content_hash,
-                                    boilerplate_paragraphs = coalesce(articles.boilerplate_paragraphs, 0) + b.removed
-                                    FROM cleaned_batch b WHERE articles.article_id = b.article_id""")
-                self.con.execute("""UPDATE article_sketches SET hashes = b.sketch FROM cleaned_batch b
-                                    WHERE article_sketches.article_id = b.article_id AND b.sketch IS NOT NULL""")
-        finally:
-            self.con.unregister("cleaned_batch")
+        with self.registered(cleaned_batch=batch), self.transaction():
+            self.con.execute("""UPDATE articles SET text = b.text, content_hash = b.content_hash,
+                                boilerplate_paragraphs = coalesce(articles.boilerplate_paragraphs, 0) + b.removed
+                                FROM cleaned_batch b WHERE articles.article_id = b.article_id""")
+            self.con.execute("""UPDATE article_sketches SET hashes = b.sketch FROM cleaned_batch b
+                                WHERE article_sketches.article_id = b.article_id AND b.sketch IS NOT NULL""")
 
     def mark_cleaned(self, article_ids: Sequence[str]) -> None:
         if article_ids:

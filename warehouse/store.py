@@ -172,6 +172,18 @@ class Warehouse(CleaningMixin, MonitoringMixin):
                 raise WarehouseError(f"warehouse write failed{_io_hint(exc)}: {exc}") from exc
             raise
 
+    @contextmanager
+    def registered(self, **tables: pa.Table) -> Iterator[None]:
+        """Arrow tables visible to this connection's SQL under these names for the block's duration (how
+        batches and id lists go in: one column, not a Python list converted value by value)."""
+        for name, table in tables.items():
+            self.con.register(name, table)
+        try:
+            yield
+        finally:
+            for name in tables:
+                self.con.unregister(name)
+
     def _exec(self, sql: str, params: Sequence[Any] | None = None) -> duckdb.DuckDBPyConnection:
         try:
             return self.con.execute(sql, params)
@@ -247,8 +259,7 @@ class Warehouse(CleaningMixin, MonitoringMixin):
         value (and, without pandas installed, each value costs DuckDB a failed `import pandas`)."""
         if not ids:
             return {}
-        self.con.register("listed_ids", pa.table({"article_id": pa.array(list(ids), pa.string())}))
-        try:
+        with self.registered(listed_ids=pa.table({"article_id": pa.array(list(ids), pa.string())})):
             rows = self._exec(
                 """SELECT l.article_id,
                           coalesce(a.listed_updated_at, greatest(a.published_at, a.fetched_at), a.fetched_at)
@@ -256,8 +267,6 @@ class Warehouse(CleaningMixin, MonitoringMixin):
                    WHERE a.article_id IS NOT NULL OR l.article_id IN
                          (SELECT article_id FROM failed_items WHERE attempts >= ?)""",
                 [MAX_ITEM_ATTEMPTS]).fetchall()
-        finally:
-            self.con.unregister("listed_ids")
         return {art_id: when for art_id, when in rows}
 
     def stored_version(self, article_id: str) -> tuple[str, int] | None:
