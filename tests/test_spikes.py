@@ -47,7 +47,7 @@ def weekly(rng: np.random.Generator, weeks: int, k: float = 4.0) -> np.ndarray:
 @pytest.mark.parametrize("seed", range(6))
 def test_weekday_after_a_quiet_weekend_is_expected_not_a_spike(seed):
     """The weekly factor: once a week of history exists, Monday's return to weekday volume is not news
-    (without it these series alerted on about one Monday in four)."""
+    (without it these series alerted on about one Monday in five)."""
     x = weekly(np.random.default_rng(seed), weeks=8)
     assert [i for i in alerts(x) if i >= 8 * 24] == []
 
