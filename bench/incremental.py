@@ -66,34 +66,32 @@ def _run(config: Path) -> tuple[float, int]:
 def measure(pages: list[LabelledPage], history: int) -> dict[str, float]:
     """Median seconds of a run bringing `pages` into an empty warehouse and into one with `history` articles."""
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        corpus = Corpus(pages, folder)
+        corpus = Corpus(pages, Path(tmp))
         try:
-            seed = corpus.config("seed")
-            sources = [s.name for s in load_config(seed).sources]
-            with Warehouse.open(load_config(seed).warehouse_path) as wh:
-                wh.sync_sources(load_config(seed).sources, 10)
+            seed = load_config(corpus.config("seed"))
+            with Warehouse.open(seed.warehouse_path) as wh:
+                wh.sync_sources(seed.sources, 10)
                 wh.start_run("history", None)
-                arts = _history(history, sources, datetime.now(UTC))
+                arts = _history(history, [src.name for src in seed.sources], datetime.now(UTC))
                 for i in range(0, len(arts), 1_000):
                     wh.load_articles(arts[i:i + 1_000], "history")
                 clean_boilerplate(wh)
                 assign_stories(wh)
-                match_mentions(wh, load_config(seed).watchlists)
+                match_mentions(wh, seed.watchlists)
                 wh.rebuild_fts()    # as the runs that loaded this history would have
                 wh.finish_run("history", polled=0, failed=0, new_articles=len(arts), item_errors=0)
-            empty, full, counts = [], [], []
+            seconds: dict[str, list[float]] = {"empty": [], "full": []}
+            counts = []
             for i in range(REPEATS):
-                cfg = corpus.config(f"empty{i}")
-                seconds, n = _run(cfg)
-                empty.append(seconds)
-                counts.append(n)
-                cfg = corpus.config(f"full{i}")
-                shutil.copy(load_config(seed).warehouse_path, load_config(cfg).warehouse_path)
-                seconds, n = _run(cfg)
-                full.append(seconds)
-                counts.append(n)
+                for kind, runs in seconds.items():
+                    cfg = corpus.config(f"{kind}{i}")
+                    if kind == "full":
+                        shutil.copy(seed.warehouse_path, load_config(cfg).warehouse_path)
+                    took, n = _run(cfg)
+                    runs.append(took)
+                    counts.append(n)
         finally:
             corpus.close()
-    return {"pages": len(pages), "history": history, "empty_s": median(empty), "full_s": median(full),
-            "ratio": median(full) / median(empty), "all_landed": float(min(counts) == len(pages))}
+    empty, full = median(seconds["empty"]), median(seconds["full"])
+    return {"pages": len(pages), "history": history, "empty_s": empty, "full_s": full, "ratio": full / empty,
+            "all_landed": float(min(counts) == len(pages))}
