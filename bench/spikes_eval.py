@@ -7,12 +7,39 @@ from dataclasses import replace
 
 from balkanwatch.spikes import SpikeSettings, Surprise, decide, surprise
 from bench.data import LabelledSeries, spikes_dev
-from bench.nab import PROFILES, normalised, score_file
+from bench.nab import PROFILES, FileScore, normalised, score_file
 
 BUCKET_SECONDS = 300            # the series are 5-minute buckets
 LOO_GRID = [round(0.50 + 0.025 * i, 3) for i in range(9)]   # thresholds 0.50 … 0.70 for leave-one-out
 ANCHORS = [("ARTime", 74.9), ("Numenta HTM", 70.0), ("CAD OSE", 69.9), ("KNN CAD", 58.0),
            ("Twitter ADVec", 47.1), ("windowed Gaussian", 39.6)]
+
+# The same five files, from NAB's published per-file results (github.com/numenta/NAB,
+# results/<detector>/<detector>_standard_scores.csv, column Score): each detector's raw S per file at its
+# threshold optimised for the whole corpus. Normalised over these files by `five_file_anchors`, they say
+# how hard these particular series are (much easier than the corpus as a whole).
+PUBLISHED_RAW = {
+    "ARTime": {"AAPL": 2.91610, "AMZN": 2.73663, "CRM": 2.10073, "CVS": 1.83809, "FB": 1.21424},
+    "CAD OSE": {"AAPL": 1.58811, "AMZN": -0.38862, "CRM": 2.58271, "CVS": 2.71039, "FB": 1.72048},
+    "Numenta HTM": {"AAPL": 1.20961, "AMZN": 0.94280, "CRM": 0.71958, "CVS": 2.30920, "FB": 1.38958},
+    "KNN CAD": {"AAPL": 2.48335, "AMZN": 0.48966, "CRM": 1.36482, "CVS": 1.59161, "FB": 0.00985},
+    "Twitter ADVec": {"AAPL": 0.16875, "AMZN": 1.66857, "CRM": 1.78270, "CVS": 1.65368, "FB": -0.14690},
+    "windowed Gaussian": {"AAPL": 1.51400, "AMZN": 1.55848, "CRM": 0.76385, "CVS": 0.77368, "FB": 0.11975},
+}
+
+
+def ticker(name: str) -> str:
+    return name.removeprefix("Twitter_volume_").removesuffix(".csv")
+
+
+def five_file_anchors(data: list[LabelledSeries]) -> list[tuple[str, float]]:
+    """Each published detector's standard score normalised over these files, best first."""
+    windows = {ticker(s.name): len(s.windows) for s in data}
+    out = []
+    for detector, raw in PUBLISHED_RAW.items():
+        scores = [FileScore(raw[t], n, 0, 0) for t, n in windows.items()]
+        out.append((detector, normalised(scores, "standard")))
+    return sorted(out, key=lambda pair: -pair[1])
 
 
 def _alerts(sur: Surprise, settings: SpikeSettings) -> list[bool]:
@@ -45,4 +72,4 @@ def run() -> dict[str, object]:
     return {"files": [s.name for s in data], "rows": sum(len(s.values) for s in data),
             "scores": {p: normalised(fs, p) for p, fs in by_profile.items()},
             "per_file": by_profile["standard"], "loo": loo, "loo_thresholds": chosen,
-            "seconds": seconds, "threshold": base.threshold}
+            "seconds": seconds, "threshold": base.threshold, "same_files": five_file_anchors(data)}
