@@ -24,12 +24,11 @@ def assign_stories(wh: Warehouse) -> StoryCounts:
     if not todo:
         return StoryCounts(0, 0)
     index = StoryIndex()
-    index.add_many((article_id, hashes, story_id, keys) for article_id, story_id, hashes, keys
-                   in wh.story_sketches(todo[0][2] - timedelta(days=STORY_WINDOW_DAYS)))
+    index.add_columns(wh.story_window(todo[0][2] - timedelta(days=STORY_WINDOW_DAYS)))
     rows = []
     for article_id, text, when, sketch, keys in todo:
         hashes = frozenset(sketch) if sketch is not None else shingle_hashes(text)
-        rows.append((index.assign(article_id, hashes, keys), when, sorted(hashes)))
+        rows.append((index.assign(article_id, hashes, keys), when, sorted(hashes), keys))
     wh.record_stories(rows)
-    new = sum(a.rule == "new-story" for a, _, _ in rows)
+    new = sum(a.rule == "new-story" for a, *_ in rows)
     return StoryCounts(new_stories=new, new_copies=len(rows) - new)

@@ -173,3 +173,41 @@ def test_articles_with_keys_can_be_limited_to_a_runs_new_articles(wh: Warehouse)
     assert {r[0] for r in wh.articles_with_keys(["p:footer"], among=[c.article_id, "unknown"])} == {c.article_id}
     assert {r[0] for r in wh.articles_with_keys(["p:other", "p:none"], among=[a.article_id])} == set()
     assert wh.articles_with_keys([], among=[a.article_id]) == [] and wh.articles_with_keys(["p:footer"], among=[]) == []
+
+
+def test_stored_key_hashes_follow_the_articles_exact_keys(wh: Warehouse) -> None:
+    """A run's story index reads the exact keys stored hashed (not re-derived from every URL of the window);
+    they must stay what the articles' current columns give: after assignment, a revision (new text), a
+    re-extraction (new canonical URL), boilerplate cleaning, and in a migrated warehouse that has none."""
+    from dataclasses import replace
+
+    from balkanwatch.dedupe import key_hashes
+    from flows.stories import assign_stories
+
+    epoch = datetime(1970, 1, 1)
+    a1 = art("https://x/a1")
+    a2 = replace(art("https://y/a2", text="Serbia and Kosovo met in Brussels. " * 8), content_hash="v1:y")
+    wh.load_articles([a1, a2], "r1")
+    assign_stories(wh)
+
+    def derived() -> dict[str, list[int]]:
+        return {a: sorted(key_hashes(keys)) for a, _, _, keys in wh.story_sketches(epoch)}
+
+    def stored() -> dict[str, list[int]]:
+        w = wh.story_window(epoch)
+        return {a: sorted(w.keys[w.key_offsets[i]:w.key_offsets[i + 1]].tolist())
+                for i, a in enumerate(w.article_ids)}
+
+    first = derived()
+    assert stored() == first and len(first) == 2 and all(first.values())
+    wh.record_revision(replace(a1, text="A revised text. " * 10, content_hash="v1:revised"), 2)
+    wh.update_extractions([replace(a2, canonical_url="https://y/canonical/a2", content_hash="v1:z")])
+    assert derived() != first                                   # both articles' keys changed…
+    assert stored() == derived()                                # …and the stored ones with them
+    before = derived()
+    wh.update_cleaned([{"article_id": a2.article_id, "text": "Serbia and Kosovo met.", "content_hash": "v1:clean",
+                        "removed": 1}])
+    assert stored() == derived() != before
+    wh.con.execute("UPDATE article_sketches SET key_hashes = NULL")   # as migration 006 leaves them
+    assert wh.fill_key_hashes(epoch) == 2 and wh.fill_key_hashes(epoch) == 0
+    assert stored() == derived()

@@ -95,8 +95,9 @@ class CleaningMixin(WarehouseBase):
             self.con.execute("""UPDATE articles SET text = b.text, content_hash = b.content_hash,
                                 boilerplate_paragraphs = coalesce(articles.boilerplate_paragraphs, 0) + b.removed
                                 FROM cleaned_batch b WHERE articles.article_id = b.article_id""")
-            self.con.execute("""UPDATE article_sketches SET hashes = b.sketch FROM cleaned_batch b
-                                WHERE article_sketches.article_id = b.article_id AND b.sketch IS NOT NULL""")
+            self.con.execute("""UPDATE article_sketches SET hashes = coalesce(b.sketch, article_sketches.hashes),
+                                key_hashes = NULL FROM cleaned_batch b
+                                WHERE article_sketches.article_id = b.article_id""")   # new text, new text key
 
     def mark_cleaned(self, article_ids: Sequence[str]) -> None:
         if article_ids:

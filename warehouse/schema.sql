@@ -125,7 +125,9 @@ CREATE TABLE IF NOT EXISTS fts_builds (
 CREATE TABLE IF NOT EXISTS article_sketches (
     article_id  VARCHAR PRIMARY KEY,
     story_time  TIMESTAMP NOT NULL,                   -- published_at, or fetched_at when unknown or in the future
-    hashes      UINTEGER[] NOT NULL
+    hashes      UINTEGER[] NOT NULL,
+    key_hashes  UBIGINT[]                             -- 64-bit hashes of its exact keys once assigned (v6);
+                                                      -- NULL: derive again from articles (text changed)
 );
 
 -- Why each article is in its story: the earlier article it matched and how closely (v2).

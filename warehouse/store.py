@@ -18,16 +18,17 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
-from balkanwatch.dedupe import exact_keys, story_time
+from balkanwatch.dedupe import WindowColumns, exact_keys, key_hashes, story_time
 from balkanwatch.errors import WarehouseError
 from balkanwatch.models import ExtractedArticle, SourceOutcome
 from warehouse.cleaning import CleaningMixin
 from warehouse.locks import file_lock
 from warehouse.monitoring import MonitoringMixin
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 WRITER_THREADS = 1      # DuckDB threads of a writing connection (see _connect)
 MAX_ITEM_ATTEMPTS = 3   # a listed page that failed this often is not fetched again (the row says why)
 FTS_FIELDS = ("title", "text")
@@ -290,6 +291,7 @@ class Warehouse(CleaningMixin, MonitoringMixin):
                  utc_naive(a.fetched_at), a.article_id])
             self.con.execute("UPDATE raw_pages SET html_zlib = ?, bytes = ?, fetched_at = ? WHERE article_id = ?",
                              [a.raw_html, a.raw_bytes, utc_naive(a.fetched_at), a.article_id])
+            self.forget_key_hashes([a.article_id])
 
     def touch_listed(self, article_id: str, listed_updated_at: datetime | None) -> None:
         """A re-fetch found the same text: remember the listing's time so it is not fetched again."""
@@ -332,7 +334,7 @@ class Warehouse(CleaningMixin, MonitoringMixin):
             "story_time": pa.array([utc_naive(story_time(a.published_at, a.fetched_at)) for a in arts], pa.timestamp("us")),
             "hashes": pa.array([list(a.sketch) for a in arts], pa.list_(pa.uint32()))})
         self.con.register("new_sketch_batch", sketches)
-        self.con.execute("""INSERT INTO article_sketches SELECT * FROM new_sketch_batch
+        self.con.execute("""INSERT INTO article_sketches BY NAME SELECT * FROM new_sketch_batch
                             WHERE article_id IN (SELECT article_id FROM new_articles_batch) ON CONFLICT DO NOTHING""")
         self.con.unregister("new_sketch_batch")
         sigs = [(a.article_id, a.source, *sig) for a in arts for sig in a.signatures]
@@ -428,29 +430,73 @@ class Warehouse(CleaningMixin, MonitoringMixin):
             for r in batch:
                 yield r[0], r[1], r[2], self._keys(r[3:])
 
-    def record_stories(self, rows: Sequence[tuple[Any, datetime, Sequence[int]]]) -> None:
-        """Store (StoryAssignment, story_time, hashes) rows and set articles.story_id, in one transaction."""
+    def story_window(self, since: datetime) -> WindowColumns:
+        """Assigned articles whose story time is at or after `since`, oldest first, as columns: a run's story
+        index (`StoryIndex.add_columns`). Sketches and key hashes come as Arrow lists, straight into numpy;
+        key hashes missing (a migrated warehouse, a text changed since) are derived and stored first."""
+        self.fill_key_hashes(since)
+        t = self._exec(
+            """SELECT s.article_id, a.story_id, s.hashes, coalesce(s.key_hashes, []::UBIGINT[]) AS key_hashes
+               FROM article_sketches s JOIN articles a USING (article_id)
+               WHERE s.story_time >= ? AND a.story_id IS NOT NULL ORDER BY s.story_time, s.article_id""",
+            [since]).to_arrow_table()
+
+        def flat(column: str) -> tuple[np.ndarray, np.ndarray]:
+            lists = t[column].combine_chunks() if t.num_rows else pa.array([], pa.list_(pa.uint64()))
+            offsets = lists.offsets.to_numpy().astype(np.int64)
+            return offsets - offsets[0], lists.flatten().to_numpy()
+
+        hash_offsets, hashes = flat("hashes")
+        key_offsets, keys = flat("key_hashes")
+        return WindowColumns(t["article_id"].to_pylist(), t["story_id"].to_pylist(), hash_offsets, hashes,
+                             key_offsets, keys)
+
+    def fill_key_hashes(self, since: datetime) -> int:
+        """Derive and store the key hashes of assigned articles from `since` on that have none; returns how many."""
+        rows = self._exec(
+            f"""SELECT a.article_id, {self._KEY_COLUMNS} FROM article_sketches s JOIN articles a USING (article_id)
+                WHERE s.key_hashes IS NULL AND a.story_id IS NOT NULL AND s.story_time >= ?""", [since]).fetchall()
+        if rows:
+            batch = pa.table({"article_id": [r[0] for r in rows],
+                              "key_hashes": pa.array([key_hashes(self._keys(r[1:])) for r in rows],
+                                                     pa.list_(pa.uint64()))})
+            with self.registered(key_batch=batch), self.transaction():
+                self.con.execute("""UPDATE article_sketches SET key_hashes = b.key_hashes FROM key_batch b
+                                    WHERE article_sketches.article_id = b.article_id""")
+        return len(rows)
+
+    def forget_key_hashes(self, article_ids: Sequence[str]) -> None:
+        """The exact keys of these articles may have changed (new text, new canonical URL): derive them again."""
+        if article_ids:
+            with self.registered(changed_ids=pa.table({"article_id": list(article_ids)})):
+                self.con.execute("""UPDATE article_sketches SET key_hashes = NULL
+                                    WHERE article_id IN (SELECT article_id FROM changed_ids)""")
+
+    def record_stories(self, rows: Sequence[tuple[Any, datetime, Sequence[int], Sequence[str]]]) -> None:
+        """Store (StoryAssignment, story_time, hashes, exact keys) rows and set articles.story_id, in one
+        transaction."""
         if not rows:
             return
         now = utcnow()
         table = pa.table({
-            "article_id": [a.article_id for a, _, _ in rows], "story_id": [a.story_id for a, _, _ in rows],
-            "matched_article_id": [a.matched_article_id for a, _, _ in rows],
-            "jaccard": pa.array([a.jaccard for a, _, _ in rows], pa.float64()),
-            "containment": pa.array([a.containment for a, _, _ in rows], pa.float64()),
-            "rule": [a.rule for a, _, _ in rows], "assigned_at": pa.array([now] * len(rows), pa.timestamp("us")),
-            "story_time": pa.array([utc_naive(t) for _, t, _ in rows], pa.timestamp("us")),
-            "hashes": pa.array([list(h) for _, _, h in rows], pa.list_(pa.uint32())),
+            "article_id": [a.article_id for a, *_ in rows], "story_id": [a.story_id for a, *_ in rows],
+            "matched_article_id": [a.matched_article_id for a, *_ in rows],
+            "jaccard": pa.array([a.jaccard for a, *_ in rows], pa.float64()),
+            "containment": pa.array([a.containment for a, *_ in rows], pa.float64()),
+            "rule": [a.rule for a, *_ in rows], "assigned_at": pa.array([now] * len(rows), pa.timestamp("us")),
+            "story_time": pa.array([utc_naive(t) for _, t, _, _ in rows], pa.timestamp("us")),
+            "hashes": pa.array([list(h) for _, _, h, _ in rows], pa.list_(pa.uint32())),
+            "key_hashes": pa.array([key_hashes(k) for *_, k in rows], pa.list_(pa.uint64())),
         })
-        with self.transaction():
-            self.con.register("story_batch", table)
-            self.con.execute("""INSERT INTO article_sketches SELECT article_id, story_time, hashes FROM story_batch
-                                ON CONFLICT DO NOTHING""")
+        with self.registered(story_batch=table), self.transaction():
+            self.con.execute("""INSERT INTO article_sketches SELECT article_id, story_time, hashes, key_hashes
+                                FROM story_batch ON CONFLICT DO NOTHING""")
+            self.con.execute("""UPDATE article_sketches SET key_hashes = b.key_hashes FROM story_batch b
+                                WHERE article_sketches.article_id = b.article_id""")
             self.con.execute("""INSERT INTO story_assignments SELECT article_id, story_id, matched_article_id,
                                   jaccard, containment, rule, assigned_at FROM story_batch ON CONFLICT DO NOTHING""")
             self.con.execute("""UPDATE articles SET story_id = b.story_id FROM story_batch b
                                 WHERE articles.article_id = b.article_id AND articles.story_id IS NULL""")
-            self.con.unregister("story_batch")
 
     # -- search and reading ----------------------------------------------------------------------------
     def _load_fts(self) -> None:
@@ -544,6 +590,7 @@ class Warehouse(CleaningMixin, MonitoringMixin):
                     [a.title, a.author, a.canonical_url, a.language, a.site_name, a.text, a.content_hash,
                      a.extractor_version, a.published_from, utc_naive(a.published_at), a.published_from,
                      a.article_id])
+            self.forget_key_hashes([a.article_id for a in arts])
         return len(arts)
 
     def export_parquet(self, folder: str | Path) -> list[Path]:
