@@ -17,6 +17,7 @@ from email.utils import format_datetime
 from typing import Any
 
 from balkanwatch.alerting import Incident
+from balkanwatch.textclean import paragraph_key, paragraphs
 
 SUBJECT_MAX = 160
 # RFC 5322 allows 998-character lines; the default 78 folds a long Subject right after "Subject:", which
@@ -55,18 +56,34 @@ def incident_subject(incident: Incident) -> str:
                     f"(expected {lead.expected:.1f})")
 
 
+EXCERPT_CHARS = 280
+
+
+def excerpt(text: str | None, title: str | None, limit: int = EXCERPT_CHARS) -> str:
+    """The start of a story's text for an e-mail, on one line: without a leading paragraph that only repeats
+    the headline (extracted texts usually begin with it, and the e-mail shows the title just above)."""
+    paras = paragraphs(text or "")
+    if len(paras) > 1 and title and paragraph_key(paras[0]).rstrip(" .") == paragraph_key(title).rstrip(" ."):
+        paras = paras[1:]
+    return one_line(" ".join(paras), limit)
+
+
+def _copies(n: int) -> str:
+    return f"{n} cop{'y' if n == 1 else 'ies'}"
+
+
 def _story_text(s: dict[str, Any]) -> str:
     sources = ", ".join(s["sources"] or [])
     return (f"- {one_line(s['title'] or '(untitled)', 300)}\n  {s['url']}\n  first seen {s['first_seen_at']:%Y-%m-%d %H:%M} UTC"
-            f" · {s['articles']} cop{'y' if s['articles'] == 1 else 'ies'} · {one_line(sources, 300)}\n"
-            f"  {one_line(s['excerpt'] or '', 280)}\n")
+            f" · {_copies(s['articles'])} · {one_line(sources, 300)}\n"
+            f"  {excerpt(s['excerpt'], s['title'])}\n")
 
 
 def _story_html(s: dict[str, Any]) -> str:
     e = html.escape
     return (f"<li><a href=\"{e(s['url'], quote=True)}\">{e(one_line(s['title'] or '(untitled)', 300))}</a><br>"
-            f"<small>first seen {s['first_seen_at']:%Y-%m-%d %H:%M} UTC · {s['articles']} copies · "
-            f"{e(', '.join(s['sources'] or []))}</small><br>{e(one_line(s['excerpt'] or '', 280))}</li>")
+            f"<small>first seen {s['first_seen_at']:%Y-%m-%d %H:%M} UTC · {_copies(s['articles'])} · "
+            f"{e(', '.join(s['sources'] or []))}</small><br>{e(excerpt(s['excerpt'], s['title']))}</li>")
 
 
 def _spike_lines(incident: Incident) -> list[str]:

@@ -11,7 +11,7 @@ from aiosmtpd.controller import Controller
 
 from balkanwatch.alerting import Incident, Spike, group_incidents
 from balkanwatch.config import SmtpSettings
-from balkanwatch.emails import compose_incident, one_line
+from balkanwatch.emails import EXCERPT_CHARS, compose_incident, excerpt, one_line
 from balkanwatch.errors import DeliveryError
 from connectors import smtp
 from tests.test_alerts import Inbox, free_port
@@ -155,3 +155,19 @@ def test_starttls_and_ssl_with_login_deliver_and_verify_the_certificate(tmp_path
     finally:
         controller.stop()
     assert len(box.messages) == 1
+
+
+def test_excerpt_skips_a_leading_headline_and_copies_are_counted_in_words():
+    text = "Clash in Zvečan: KFOR deploys\nKFOR troops were deployed to Zvečan.\nSecond paragraph."
+    assert excerpt(text, "Clash in Zvečan: KFOR deploys") == "KFOR troops were deployed to Zvečan. Second paragraph."
+    assert excerpt(text, "CLASH IN ZVEČAN: KFOR DEPLOYS.").startswith("KFOR troops")   # case, final stop
+    assert excerpt(text, "Another title").startswith("Clash in Zvečan")   # a different first line stays
+    assert excerpt("Only a headline", "Only a headline") == "Only a headline"   # never an empty excerpt
+    assert len(excerpt("word " * 200, None)) == EXCERPT_CHARS
+    one = {**story(1, "Clash in Zvečan: KFOR deploys"), "articles": 1, "excerpt": text}
+    email = compose_incident(Incident((spike("kfor", ("s1",)),)), [one], {}, "bw@example.org", ["a@example.org"], NOW)
+    msg = message_from_bytes(email.raw, policy=policy.default)
+    for part in ("plain", "html"):
+        body = msg.get_body(preferencelist=(part,)).get_content()
+        assert "1 copy ·" in body and "1 copies" not in body
+        assert body.count("Clash in Zvečan: KFOR deploys") == 1 and "KFOR troops were deployed to Zvečan." in body
