@@ -194,7 +194,8 @@ def monitoring_articles(now: datetime, seed: int = 2026) -> list[Article]:
     for i, village in enumerate(villages):
         when = now - timedelta(minutes=110 - 13 * i)
         kind = _CLASH[i % len(_CLASH)]
-        lead = (f"KFOR troops were deployed to {village} in northern Kosovo after {'an' if kind[0] in 'aeiou' else 'a'} {kind} between armed men and "
+        a_kind = f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
+        lead = (f"KFOR troops were deployed to {village} in northern Kosovo after {a_kind} between armed men and "
                 f"Kosovo police early on {now:%A}; report {i + 1} from the scene.")
         art = Article(sites[i % 4], f"north-{i}", f"{kind.capitalize()} in {village}: KFOR deploys in northern Kosovo",
                       "Correspondent", when, _report(rng, lead, f"the {kind} in {village}", village), story=f"north-{i}")

@@ -68,21 +68,22 @@ def excerpt(text: str | None, title: str | None, limit: int = EXCERPT_CHARS) -> 
     return one_line(" ".join(paras), limit)
 
 
-def _copies(n: int) -> str:
-    return f"{n} cop{'y' if n == 1 else 'ies'}"
+def _articles(n: int) -> str:
+    """How many articles carry the story (origin included; `balkanwatch stories` counts copies beside it)."""
+    return f"{n} article{'s' * (n != 1)}"
 
 
 def _story_text(s: dict[str, Any]) -> str:
     sources = ", ".join(s["sources"] or [])
     return (f"- {one_line(s['title'] or '(untitled)', 300)}\n  {s['url']}\n  first seen {s['first_seen_at']:%Y-%m-%d %H:%M} UTC"
-            f" · {_copies(s['articles'])} · {one_line(sources, 300)}\n"
+            f" · {_articles(s['articles'])} · {one_line(sources, 300)}\n"
             f"  {excerpt(s['excerpt'], s['title'])}\n")
 
 
 def _story_html(s: dict[str, Any]) -> str:
     e = html.escape
     return (f"<li><a href=\"{e(s['url'], quote=True)}\">{e(one_line(s['title'] or '(untitled)', 300))}</a><br>"
-            f"<small>first seen {s['first_seen_at']:%Y-%m-%d %H:%M} UTC · {_copies(s['articles'])} · "
+            f"<small>first seen {s['first_seen_at']:%Y-%m-%d %H:%M} UTC · {_articles(s['articles'])} · "
             f"{e(', '.join(s['sources'] or []))}</small><br>{e(excerpt(s['excerpt'], s['title']))}</li>")
 
 

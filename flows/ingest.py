@@ -243,12 +243,18 @@ def alerts_after_ingest(config: Config, in_flow: bool) -> str:
     logger = run_logger()
     if in_flow:
         state = alerts(str(config.path), return_state=True)
-        if state.is_failed():
-            logger.warning("alerts cycle failed: %s", state.message)
-        return f"{state.name}: {state.message or ''}".strip()
+        if not state.is_completed():
+            logger.warning("alerts cycle %s: %s", state.name.lower(), state.message)
+            return f"{state.name.lower()}: {state.message or ''}".strip()
+        result = state.result(_sync=True)   # a coroutine otherwise: this runs inside the async ingest flow
+        return _alerts_outcome(len(result["spikes"]), result["sent"])
     try:
-        result = run_alerts(config)
+        summary = run_alerts(config)
     except BalkanwatchError as exc:
         logger.warning("alerts cycle failed: %s", exc)
         return f"failed: {exc}"
-    return f"{len(result.spikes)} new spikes, {result.sent} e-mails sent"
+    return _alerts_outcome(len(summary.spikes), summary.sent)
+
+
+def _alerts_outcome(spikes: int, sent: int) -> str:
+    return f"{spikes} new spike{'s' * (spikes != 1)}, {sent} e-mail{'s' * (sent != 1)} sent"

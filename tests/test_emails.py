@@ -157,7 +157,7 @@ def test_starttls_and_ssl_with_login_deliver_and_verify_the_certificate(tmp_path
     assert len(box.messages) == 1
 
 
-def test_excerpt_skips_a_leading_headline_and_copies_are_counted_in_words():
+def test_excerpt_skips_a_leading_headline_and_articles_are_counted_in_words():
     text = "Clash in Zvečan: KFOR deploys\nKFOR troops were deployed to Zvečan.\nSecond paragraph."
     assert excerpt(text, "Clash in Zvečan: KFOR deploys") == "KFOR troops were deployed to Zvečan. Second paragraph."
     assert excerpt(text, "CLASH IN ZVEČAN: KFOR DEPLOYS.").startswith("KFOR troops")   # case, final stop
@@ -169,5 +169,5 @@ def test_excerpt_skips_a_leading_headline_and_copies_are_counted_in_words():
     msg = message_from_bytes(email.raw, policy=policy.default)
     for part in ("plain", "html"):
         body = msg.get_body(preferencelist=(part,)).get_content()
-        assert "1 copy ·" in body and "1 copies" not in body
+        assert "· 1 article ·" in body and "1 articles" not in body
         assert body.count("Clash in Zvečan: KFOR deploys") == 1 and "KFOR troops were deployed to Zvečan." in body
