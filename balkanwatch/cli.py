@@ -147,6 +147,15 @@ def cmd_stories(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_alerts(args: argparse.Namespace) -> int:
+    with _open_ro(_config(args)) as wh:
+        rows = wh.alert_log(args.limit)
+    cols = ["bucket_start", "watchlist", "observed", "expected", "score", "stories", "status", "attempts", "sent_at",
+            "last_error", "incident_id"]
+    print(render(cols, [[r[c] for c in cols] for r in rows], args.format))
+    return 0
+
+
 def cmd_extract(args: argparse.Namespace) -> int:
     from connectors.charset import detect_encoding
     from connectors.extract import PageJob, extract_page
@@ -400,6 +409,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print the cycle summary as JSON")
     s.add_argument("--no-prefect", action="store_true", help="run without Prefect (no UI record, no artifacts, no events)")
     s.set_defaults(func=cmd_alert)
+    s = sub.add_parser("alerts", help="recorded alerts, newest first, and whether their e-mail went out (read-only)")
+    s.add_argument("--limit", type=int, default=50)
+    s.add_argument("--format", choices=FORMATS, default="table")
+    s.set_defaults(func=cmd_alerts)
 
     s = sub.add_parser("rematch", help="match every article against the current watchlists again")
     s.set_defaults(func=cmd_rematch)
@@ -417,7 +430,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_spikes_backtest)
 
     src = sub.add_parser("sources", help="list sources with their health, or import feeds from OPML")
-    ssub = src.add_subparsers(dest="sources_command", required=True)
+    src.add_argument("--format", choices=FORMATS, default="table")
+    src.set_defaults(func=cmd_sources_list)   # plain `balkanwatch sources` lists them
+    ssub = src.add_subparsers(dest="sources_command")
     s = ssub.add_parser("list", help="sources and their health")
     s.add_argument("--format", choices=FORMATS, default="table")
     s.set_defaults(func=cmd_sources_list)

@@ -146,6 +146,10 @@ def test_smtp_down_keeps_the_email_in_the_outbox_and_a_later_cycle_sends_it_once
         row = con.execute("SELECT status, attempts, last_error FROM outbox").fetchone()
         assert row[0] == "pending" and row[1] == 1 and "127.0.0.1" in row[2]
         assert {r[0] for r in con.execute("SELECT status FROM alerts").fetchall()} == {"pending"}
+    log = json.loads(cli(surge_config, "alerts", "--format", "json").stdout)   # what an analyst checks
+    assert {(r["watchlist"], r["status"], r["attempts"]) for r in log} == {("kfor", "pending", 1),
+                                                                            ("north-kosovo-clash", "pending", 1)}
+    assert all("127.0.0.1" in r["last_error"] and r["sent_at"] is None for r in log)
     with pytest.raises(DeliveryError):
         run_alerts(config)                             # still down: still kept, error again
     box = Inbox()
@@ -160,6 +164,9 @@ def test_smtp_down_keeps_the_email_in_the_outbox_and_a_later_cycle_sends_it_once
     with db(surge_config) as con:
         assert con.execute("SELECT status, attempts FROM outbox").fetchone() == ("sent", 3)
         assert {r[0] for r in con.execute("SELECT status FROM alerts").fetchall()} == {"sent"}
+    log = json.loads(cli(surge_config, "alerts", "--format", "json").stdout)
+    assert {(r["status"], r["attempts"], r["last_error"]) for r in log} == {("sent", 3, None)}
+    assert all(r["sent_at"] and r["stories"] == 8 for r in log)
 
 
 def cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -178,6 +185,10 @@ def test_backtest_rematch_and_alert_commands(surge_config: Path, inbox: Inbox):
     assert all("northern Kosovo" in r["first_titles"] for r in rows)
     again = cli(surge_config, "alert", "--no-prefect", "--json")
     assert again.returncode == 0 and json.loads(again.stdout)["sent"] == 0 and len(inbox.messages) == 1
+    listed = cli(surge_config, "sources", "--format", "json")   # plain `sources` lists, like `sources list`
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout == cli(surge_config, "sources", "list", "--format", "json").stdout
+    assert {(r["name"], r["health"]) for r in json.loads(listed.stdout)} == {(src.name, "healthy") for src in config.sources}
 
     # a new watchlist in the config: `rematch` finds its mentions over the whole history
     text = surge_config.read_text(encoding="utf-8").replace(

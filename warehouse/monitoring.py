@@ -79,6 +79,15 @@ class MonitoringMixin(WarehouseBase):
                WHERE list_contains(?, st.story_id) ORDER BY st.first_seen_at, st.story_id""", [list(story_ids)])
 
     # -- alerts and outbox -----------------------------------------------------------------------------
+    def alert_log(self, limit: int = 50) -> list[dict[str, Any]]:
+        """Recorded alerts, newest first, with what became of their e-mail (`balkanwatch alerts`)."""
+        return self.rows(
+            """SELECT a.bucket_start, a.watchlist, a.observed, round(a.expected, 2) AS expected,
+                      round(a.score, 3) AS score, len(a.story_ids) AS stories, a.status, o.attempts, o.sent_at,
+                      CASE WHEN o.status = 'pending' THEN o.last_error END AS last_error, a.incident_id
+               FROM alerts a LEFT JOIN outbox o ON o.incident_id = a.incident_id AND o.kind = 'spike'
+               ORDER BY a.bucket_start DESC, a.watchlist LIMIT ?""", [int(limit)])
+
     def alert_buckets(self, watchlist: str, since: datetime) -> list[datetime]:
         """Buckets of the alerts already recorded for a topic since `since` (to not repeat a surge)."""
         return [r[0] for r in self._exec("SELECT bucket_start FROM alerts WHERE watchlist = ? AND bucket_start >= ?",
