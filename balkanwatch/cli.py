@@ -116,6 +116,8 @@ def format_summary(s: dict[str, Any]) -> str:
         if not r["ok"]:
             detail = r["error"]
         lines.append(f"  [{state}] {r['name']}: {detail} (next poll {r['next_poll_at']})")
+    if s.get("alerts"):
+        lines.append(f"  alerts cycle: {s['alerts']}")
     return "\n".join(lines)
 
 

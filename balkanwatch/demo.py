@@ -131,7 +131,6 @@ def main() -> None:
             print(f"\n== ingest, {label} ==", flush=True)
             summary = asyncio.run(ingest(config_path=str(config_path), force=force))
             print(format_summary(summary))
-            print(f"  alerts cycle: {summary['alerts']}")
         sql(config_path, "SELECT source, count(*) AS articles FROM articles GROUP BY source ORDER BY source")
         sql(config_path, "SELECT published_at, source, title FROM articles ORDER BY published_at DESC LIMIT 12")
         sql(config_path, "SELECT name, health, last_success_at, next_poll_at FROM source_health")

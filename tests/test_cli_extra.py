@@ -166,3 +166,15 @@ def test_prefect_yaml_deploys_to_a_work_pool_and_a_worker_runs_the_ingest(prefec
     assert any(r.state.is_completed() for r in runs), [(r.name, r.state.name) for r in runs]
     with Warehouse.open(project / "wh.duckdb", read_only=True) as wh:
         assert wh.rows("SELECT count(*) AS n FROM articles")[0]["n"] == len(arts)
+
+
+def test_ingest_summary_names_failed_sources_and_the_alerts_outcome():
+    from balkanwatch.cli import format_summary
+
+    src = {"name": "Balkan Wire", "ok": False, "not_modified": False, "listed": 0, "new_articles": 0, "revised": 0,
+           "error": "HTTP 503 from https://wire.example/feed", "next_poll_at": "2026-11-30T02:00:00+00:00"}
+    s = {"status": "completed", "run_id": "r1", "sources_polled": 1, "sources_failed": 1, "new_articles": 0,
+         "new_stories": 0, "new_copies": 0, "item_errors": 0, "sources": [src], "alerts": ""}
+    text = format_summary(s)
+    assert "  [ERR] Balkan Wire: HTTP 503 from https://wire.example/feed" in text and "alerts cycle" not in text
+    assert format_summary({**s, "alerts": "2 new spikes, 1 e-mail sent"}).endswith("  alerts cycle: 2 new spikes, 1 e-mail sent")
