@@ -133,7 +133,7 @@ def main() -> None:
             print(format_summary(summary))
         sql(config_path, "SELECT source, count(*) AS articles FROM articles GROUP BY source ORDER BY source")
         sql(config_path, "SELECT published_at, source, title FROM articles ORDER BY published_at DESC LIMIT 12")
-        sql(config_path, "SELECT name, health, last_success_at, next_poll_at FROM source_health")
+        cli(config_path, "sources")
         print("\nOne story, many copies: the Bloomberg wire story republished by two sites, and a Serbian report\n"
               "republished in Cyrillic, each count once (origin = first seen):")
         cli(config_path, "stories", "--min-copies", "1")
@@ -144,8 +144,7 @@ def main() -> None:
               "of the last two hours alerts once, both topics in one e-mail because they share the stories:")
         sql(config_path, "SELECT watchlist, bucket, stories FROM topic_counts WHERE bucket > (SELECT max(bucket) FROM topic_counts) - INTERVAL 6 HOUR "
                          "ORDER BY bucket, watchlist")
-        sql(config_path, "SELECT watchlist, bucket_start, observed, round(expected, 2) AS expected, round(score, 2) "
-                         "AS score, status FROM alerts")
+        cli(config_path, "alerts")
         cli(config_path, "spikes", "backtest")
     finally:
         mail_server.stop()
