@@ -142,8 +142,12 @@ def test_search_covers_articles_added_after_the_index_build(wh: Warehouse) -> No
 
 
 def _columns(con) -> list[tuple]:  # type: ignore[no-untyped-def]
+    """Tables and columns, then every constraint and index: a migrated file must match a new one in all."""
     return con.execute("""SELECT table_name, column_name, data_type FROM information_schema.columns
-                          ORDER BY table_name, ordinal_position""").fetchall()
+                          ORDER BY table_name, ordinal_position""").fetchall() + con.execute(
+        """SELECT table_name, constraint_type, constraint_column_names::VARCHAR FROM duckdb_constraints()
+           WHERE schema_name = 'main' ORDER BY ALL""").fetchall() + con.execute(
+        "SELECT table_name, index_name, expressions FROM duckdb_indexes() WHERE schema_name = 'main' ORDER BY ALL").fetchall()
 
 
 def test_migrating_a_v1_warehouse_equals_a_new_one(tmp_path: Path) -> None:
@@ -211,3 +215,24 @@ def test_stored_key_hashes_follow_the_articles_exact_keys(wh: Warehouse) -> None
     wh.con.execute("UPDATE article_sketches SET key_hashes = NULL")   # as migration 006 leaves them
     assert wh.fill_key_hashes(epoch) == 2 and wh.fill_key_hashes(epoch) == 0
     assert stored() == derived()
+
+
+def test_loading_twice_or_with_a_repeat_in_the_batch_keeps_one_row_per_article(wh: Warehouse) -> None:
+    """The per-article tables have no primary key (schema v7: an index made every checkpoint rewrite their
+    last row group), so the loader itself must keep one row per article, and one per signature."""
+    import dataclasses
+
+    footer = "Subscribe to get the latest posts sent to your email."
+    a = dataclasses.replace(art("https://x/a"), sketch=(1, 2, 3),
+                            signatures=(("p:1", "paragraph", footer), ("p:1", "paragraph", footer)))
+    b = dataclasses.replace(art("https://x/b"), sketch=(4, 5), signatures=(("p:1", "paragraph", footer),))
+    assert wh.record_outcome(outcome(a, b, a), "r1", now=NOW, next_poll_at=NOW, failures=0) == 2
+    assert wh.record_outcome(outcome(b, a), "r1", now=NOW, next_poll_at=NOW, failures=0) == 0
+    for table in ("articles", "raw_pages", "article_sketches"):
+        assert wh.rows(f"SELECT article_id, count(*) AS n FROM {table} GROUP BY ALL ORDER BY ALL") == [
+            {"article_id": x.article_id, "n": 1} for x in sorted((a, b), key=lambda x: x.article_id)], table
+    assert wh.rows("SELECT count(*) AS n FROM paragraph_signatures") == [{"n": 2}]
+    wh.record_signatures([(a.article_id, "s1", "p:1", "paragraph", footer), (a.article_id, "s1", "p:2", "label", "x"),
+                          (a.article_id, "s1", "p:2", "label", "x")])
+    assert wh.rows("SELECT key, count(*) AS n FROM paragraph_signatures WHERE article_id = ? GROUP BY ALL ORDER BY ALL",
+                   [a.article_id]) == [{"key": "p:1", "n": 1}, {"key": "p:2", "n": 1}]

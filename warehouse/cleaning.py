@@ -27,7 +27,9 @@ class CleaningMixin(WarehouseBase):
         table = pa.table({name: [r[i] for r in rows]
                           for i, name in enumerate(("article_id", "source", "key", "kind", "example"))})
         self.con.register("signature_batch", table)
-        self._exec("INSERT INTO paragraph_signatures SELECT * FROM signature_batch ON CONFLICT DO NOTHING")
+        self._exec("""INSERT INTO paragraph_signatures SELECT DISTINCT ON (article_id, key) * FROM signature_batch b
+                      WHERE NOT EXISTS (SELECT 1 FROM paragraph_signatures p
+                                        WHERE p.article_id = b.article_id AND p.key = b.key)""")
         self.con.unregister("signature_batch")
 
     def recent_signatures(self, source: str, window: int) -> list[list[tuple[str, str, str]]]:

@@ -60,9 +60,11 @@ CREATE TABLE IF NOT EXISTS fetches (
     error_kind    VARCHAR
 );
 
--- Clean articles. article_id is a hash of the normalised URL, so re-polling inserts nothing new.
+-- Clean articles. article_id is a hash of the normalised URL, so re-polling inserts nothing new. The
+-- per-article tables have no primary key (v7: an index makes DuckDB rewrite the table's last row group at
+-- every checkpoint); writers keep article_id unique, inserting by anti-join under the warehouse lock.
 CREATE TABLE IF NOT EXISTS articles (
-    article_id         VARCHAR PRIMARY KEY,
+    article_id         VARCHAR NOT NULL,
     url                VARCHAR NOT NULL,              -- as listed by the source
     canonical_url      VARCHAR,                       -- rel=canonical / og:url of the page
     final_url          VARCHAR,                       -- after redirects
@@ -92,7 +94,7 @@ CREATE TABLE IF NOT EXISTS articles (
 
 -- The page as fetched (zlib-compressed bytes, original encoding), so articles can be re-extracted.
 CREATE TABLE IF NOT EXISTS raw_pages (
-    article_id  VARCHAR PRIMARY KEY,
+    article_id  VARCHAR NOT NULL,
     url         VARCHAR NOT NULL,
     final_url   VARCHAR,
     fetched_at  TIMESTAMP NOT NULL,
@@ -123,7 +125,7 @@ CREATE TABLE IF NOT EXISTS fts_builds (
 -- Story clustering evidence (v2). One row per article: its sketch (sampled 5-gram shingle hashes of the
 -- folded text, see balkanwatch/dedupe.py) and the time that orders it within its story.
 CREATE TABLE IF NOT EXISTS article_sketches (
-    article_id  VARCHAR PRIMARY KEY,
+    article_id  VARCHAR NOT NULL,
     story_time  TIMESTAMP NOT NULL,                   -- published_at, or fetched_at when unknown or in the future
     hashes      UINTEGER[] NOT NULL,
     key_hashes  UBIGINT[]                             -- 64-bit hashes of its exact keys once assigned (v6);
@@ -132,7 +134,7 @@ CREATE TABLE IF NOT EXISTS article_sketches (
 
 -- Why each article is in its story: the earlier article it matched and how closely (v2).
 CREATE TABLE IF NOT EXISTS story_assignments (
-    article_id          VARCHAR PRIMARY KEY,
+    article_id          VARCHAR NOT NULL,
     story_id            VARCHAR NOT NULL,
     matched_article_id  VARCHAR,                      -- NULL when the article started the story
     jaccard             DOUBLE,
@@ -192,8 +194,7 @@ CREATE TABLE IF NOT EXISTS paragraph_signatures (
     source      VARCHAR NOT NULL,
     key         VARCHAR NOT NULL,                     -- p:<hash of folded text> | l:<label of "Label: …" lines>
     kind        VARCHAR NOT NULL,                     -- paragraph | label
-    example     VARCHAR NOT NULL,                     -- the paragraph as it was
-    PRIMARY KEY (article_id, key)
+    example     VARCHAR NOT NULL                      -- the paragraph as it was
 );
 
 -- The boilerplate learned for each source: signatures found in ≥ 3 and ≥ 30% of its last 200 articles.

@@ -28,10 +28,21 @@ from warehouse.cleaning import CleaningMixin
 from warehouse.locks import file_lock
 from warehouse.monitoring import MonitoringMixin
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 WRITER_THREADS = 1      # DuckDB threads of a writing connection (see _connect)
 MAX_ITEM_ATTEMPTS = 3   # a listed page that failed this often is not fetched again (the row says why)
 FTS_FIELDS = ("title", "text")
+
+
+def _absent_from(table: str) -> str:
+    """SQL condition: batch row `b` holds an article `table` does not have yet. The per-article tables have no
+    primary key (schema v7), so inserts are idempotent by this anti-join; writers hold the warehouse lock."""
+    return f"NOT EXISTS (SELECT 1 FROM {table} t WHERE t.article_id = b.article_id)"
+
+
+# …and a paragraph signature (article, key) that is not stored yet, of an article in the loading batch
+_NEW_SIGNATURE = ("article_id IN (SELECT article_id FROM new_articles_batch) AND NOT EXISTS "
+                  "(SELECT 1 FROM paragraph_signatures p WHERE p.article_id = b.article_id AND p.key = b.key)")
 
 
 def fts_extension_path() -> str:
@@ -318,6 +329,8 @@ class Warehouse(CleaningMixin, MonitoringMixin):
         """Batched, idempotent insert of articles and their raw pages (inside the caller's transaction)."""
         if not arts:
             return 0
+        seen: set[str] = set()   # one row per article (the tables have no primary key: see schema v7)
+        arts = [a for a in arts if not (a.article_id in seen or seen.add(a.article_id))]  # type: ignore[func-returns-value]
         before = self.con.execute("SELECT count(*) FROM articles").fetchone()[0]  # type: ignore[index]
         batch = pa.Table.from_pylist([_article_row(a, run_id) for a in arts], schema=ARTICLE_SCHEMA)
         raws = pa.Table.from_pylist(
@@ -326,23 +339,23 @@ class Warehouse(CleaningMixin, MonitoringMixin):
               "html_zlib": a.raw_html, "bytes": a.raw_bytes} for a in arts], schema=RAW_SCHEMA)
         self.con.register("new_articles_batch", batch)
         self.con.register("new_raw_batch", raws)
-        self.con.execute("INSERT INTO articles BY NAME SELECT * FROM new_articles_batch ON CONFLICT DO NOTHING")
-        self.con.execute("INSERT INTO raw_pages BY NAME SELECT * FROM new_raw_batch ON CONFLICT DO NOTHING")
+        self.con.execute(f"INSERT INTO articles BY NAME SELECT * FROM new_articles_batch b WHERE {_absent_from('articles')}")
+        self.con.execute(f"INSERT INTO raw_pages BY NAME SELECT * FROM new_raw_batch b WHERE {_absent_from('raw_pages')}")
         self.con.execute("DELETE FROM failed_items WHERE article_id IN (SELECT article_id FROM new_articles_batch)")
         sketches = pa.table({
             "article_id": [a.article_id for a in arts],
             "story_time": pa.array([utc_naive(story_time(a.published_at, a.fetched_at)) for a in arts], pa.timestamp("us")),
             "hashes": pa.array([list(a.sketch) for a in arts], pa.list_(pa.uint32()))})
         self.con.register("new_sketch_batch", sketches)
-        self.con.execute("""INSERT INTO article_sketches BY NAME SELECT * FROM new_sketch_batch
-                            WHERE article_id IN (SELECT article_id FROM new_articles_batch) ON CONFLICT DO NOTHING""")
+        self.con.execute(f"""INSERT INTO article_sketches BY NAME SELECT * FROM new_sketch_batch b
+                             WHERE {_absent_from('article_sketches')}""")
         self.con.unregister("new_sketch_batch")
         sigs = [(a.article_id, a.source, *sig) for a in arts for sig in a.signatures]
         if sigs:
             self.con.register("new_signature_batch", pa.table(
                 {n: [r[i] for r in sigs] for i, n in enumerate(("article_id", "source", "key", "kind", "example"))}))
-            self.con.execute("""INSERT INTO paragraph_signatures SELECT * FROM new_signature_batch
-                                WHERE article_id IN (SELECT article_id FROM new_articles_batch) ON CONFLICT DO NOTHING""")
+            self.con.execute(f"""INSERT INTO paragraph_signatures SELECT DISTINCT ON (article_id, key) *
+                                 FROM new_signature_batch b WHERE {_NEW_SIGNATURE}""")
             self.con.unregister("new_signature_batch")
         self.con.unregister("new_articles_batch")
         self.con.unregister("new_raw_batch")
@@ -489,12 +502,13 @@ class Warehouse(CleaningMixin, MonitoringMixin):
             "key_hashes": pa.array([key_hashes(k) for *_, k in rows], pa.list_(pa.uint64())),
         })
         with self.registered(story_batch=table), self.transaction():
-            self.con.execute("""INSERT INTO article_sketches SELECT article_id, story_time, hashes, key_hashes
-                                FROM story_batch ON CONFLICT DO NOTHING""")
+            self.con.execute(f"""INSERT INTO article_sketches SELECT article_id, story_time, hashes, key_hashes
+                                 FROM story_batch b WHERE {_absent_from('article_sketches')}""")
             self.con.execute("""UPDATE article_sketches SET key_hashes = b.key_hashes FROM story_batch b
                                 WHERE article_sketches.article_id = b.article_id""")
-            self.con.execute("""INSERT INTO story_assignments SELECT article_id, story_id, matched_article_id,
-                                  jaccard, containment, rule, assigned_at FROM story_batch ON CONFLICT DO NOTHING""")
+            self.con.execute(f"""INSERT INTO story_assignments SELECT article_id, story_id, matched_article_id,
+                                  jaccard, containment, rule, assigned_at FROM story_batch b
+                                 WHERE {_absent_from('story_assignments')}""")
             self.con.execute("""UPDATE articles SET story_id = b.story_id FROM story_batch b
                                 WHERE articles.article_id = b.article_id AND articles.story_id IS NULL""")
 
