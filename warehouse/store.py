@@ -40,10 +40,6 @@ def _absent_from(table: str) -> str:
     return f"NOT EXISTS (SELECT 1 FROM {table} t WHERE t.article_id = b.article_id)"
 
 
-# …and a paragraph signature (article, key) that is not stored yet, of an article in the loading batch
-_NEW_SIGNATURE = ("article_id IN (SELECT article_id FROM new_articles_batch) AND NOT EXISTS "
-                  "(SELECT 1 FROM paragraph_signatures p WHERE p.article_id = b.article_id AND p.key = b.key)")
-
 
 def fts_extension_path() -> str:
     """The FTS extension shipped by the duckdb-extension-fts wheel (no download at run time)."""
@@ -350,13 +346,7 @@ class Warehouse(CleaningMixin, MonitoringMixin):
         self.con.execute(f"""INSERT INTO article_sketches BY NAME SELECT * FROM new_sketch_batch b
                              WHERE {_absent_from('article_sketches')}""")
         self.con.unregister("new_sketch_batch")
-        sigs = [(a.article_id, a.source, *sig) for a in arts for sig in a.signatures]
-        if sigs:
-            self.con.register("new_signature_batch", pa.table(
-                {n: [r[i] for r in sigs] for i, n in enumerate(("article_id", "source", "key", "kind", "example"))}))
-            self.con.execute(f"""INSERT INTO paragraph_signatures SELECT DISTINCT ON (article_id, key) *
-                                 FROM new_signature_batch b WHERE {_NEW_SIGNATURE}""")
-            self.con.unregister("new_signature_batch")
+        self.record_signatures([(a.article_id, a.source, *sig) for a in arts for sig in a.signatures])
         self.con.unregister("new_articles_batch")
         self.con.unregister("new_raw_batch")
         return int(self.con.execute("SELECT count(*) FROM articles").fetchone()[0] - before)  # type: ignore[index]
