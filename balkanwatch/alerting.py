@@ -69,10 +69,31 @@ class Spike:
     observed: float                 # unique stories in the surge
     expected: float                 # the baseline's expectation over the same buckets
     story_ids: tuple[str, ...]
+    usual_per_day: float | None = None   # the topic's mean unique stories a day before the surge (up to
+                                         # USUAL_DAYS); None with less than a day of history
+
+    @property
+    def usual(self) -> str:
+        """'usually 1.3 a day' for the e-mail: a sparse topic's expected count per bucket is often 0 (a
+        median of mostly empty hours), which alone tells the reader little."""
+        if self.usual_per_day is None:
+            return "no history yet"
+        return f"usually {self.usual_per_day:.1f} a day"
 
     @property
     def alert_id(self) -> str:
         return f"{self.watchlist}@{self.bucket_start:%Y-%m-%dT%H:%M}"
+
+
+USUAL_DAYS = 28   # days before a surge whose mean daily volume the e-mail quotes as "usually N a day"
+
+
+def usual_per_day(series: TopicSeries, first: int) -> float | None:
+    """Mean unique stories a day in the (up to) USUAL_DAYS before bucket `first`; None under a day of history."""
+    per_day = timedelta(days=1) / series.bucket
+    counts = series.counts[max(0, first - int(USUAL_DAYS * per_day)): first]
+    days = len(counts) / per_day
+    return sum(counts) / days if days >= 1 else None
 
 
 def surge_span(series: TopicSeries, fired: Scored) -> tuple[int, int]:
@@ -99,7 +120,8 @@ def spikes_of(series: TopicSeries, since: datetime | None = None) -> list[Spike]
         ids = tuple(sorted({sid for bucket in series.stories[lo: hi + 1] for sid in bucket}))
         expected = sum(sc.expected for sc in series.scored[lo: hi + 1])
         out.append(Spike(series.watchlist, series.starts[s.index], series.starts[lo],
-                         series.starts[hi] + series.bucket, s.score, float(len(ids)), expected, ids))
+                         series.starts[hi] + series.bucket, s.score, float(len(ids)), expected, ids,
+                         usual_per_day(series, lo)))
     return out
 
 

@@ -53,7 +53,7 @@ def incident_subject(incident: Incident) -> str:
     span = _hours((lead.window_end - lead.window_start).total_seconds())
     topics = " + ".join(incident.watchlists)
     return one_line(f"[balkanwatch] {topics}: {len(incident.story_ids)} new stories in {span} "
-                    f"(expected {lead.expected:.1f})")
+                    f"(expected {lead.expected:.1f}, {lead.usual})")
 
 
 EXCERPT_CHARS = 280
@@ -89,7 +89,8 @@ def _story_html(s: dict[str, Any]) -> str:
 
 def _spike_lines(incident: Incident) -> list[str]:
     return [f"{s.watchlist}: {s.observed:.0f} unique stories between {s.window_start:%Y-%m-%d %H:%M} and "
-            f"{s.window_end:%H:%M} UTC, expected {s.expected:.1f} (score {s.score:.2f})" for s in incident.spikes]
+            f"{s.window_end:%H:%M} UTC, expected {s.expected:.1f}, {s.usual} (score {s.score:.2f})"
+            for s in incident.spikes]
 
 
 def compose_incident(incident: Incident, stories: Sequence[dict[str, Any]], charts: dict[str, bytes],

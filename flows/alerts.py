@@ -83,8 +83,11 @@ def backtest(wh: Warehouse, config: Config, now: datetime | None = None) -> list
     for series in series_by_topic(wh, config, wh.first_story_time() or now, now).values():
         for spike in spikes_of(series):
             titles = [s["title"] for s in wh.story_details(spike.story_ids)[:3]]
-            out.append({"bucket_start": spike.bucket_start, "watchlist": spike.watchlist, "observed": spike.observed,
-                        "expected": round(spike.expected, 2), "score": round(spike.score, 3),
+            out.append({"bucket_start": spike.bucket_start, "watchlist": spike.watchlist,
+                        "window_start": spike.window_start, "observed": spike.observed,
+                        "expected": round(spike.expected, 2),
+                        "usual_per_day": None if spike.usual_per_day is None else round(spike.usual_per_day, 2),
+                        "score": round(spike.score, 3),
                         "stories": len(spike.story_ids), "first_titles": " | ".join(t or "" for t in titles)})
     return sorted(out, key=lambda r: (r["bucket_start"], r["watchlist"]))
 

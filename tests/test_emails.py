@@ -9,8 +9,8 @@ from email import message_from_bytes, policy
 import pytest
 from aiosmtpd.controller import Controller
 
-from balkanwatch.alerting import Incident, Spike, group_incidents
-from balkanwatch.config import SmtpSettings
+from balkanwatch.alerting import Incident, Spike, group_incidents, spikes_of, topic_series, usual_per_day
+from balkanwatch.config import AlertsSettings, SmtpSettings
 from balkanwatch.emails import EXCERPT_CHARS, compose_incident, excerpt, one_line
 from balkanwatch.errors import DeliveryError
 from connectors import smtp
@@ -21,7 +21,7 @@ NOW = datetime(2026, 11, 22, 9, 30)
 
 def spike(watchlist: str, stories: tuple[str, ...]) -> Spike:
     start = NOW - timedelta(hours=2)
-    return Spike(watchlist, NOW - timedelta(hours=1), start, NOW, 0.71, float(len(stories)), 0.4, stories)
+    return Spike(watchlist, NOW - timedelta(hours=1), start, NOW, 0.71, float(len(stories)), 0.4, stories, 1.5)
 
 
 def story(i: int, title: str) -> dict:
@@ -53,11 +53,30 @@ def test_incident_email_is_multipart_with_inline_charts_and_a_stable_message_id(
     assert first.message_id == again.message_id   # (the outbox stores the bytes, so retries resend them as is)
     msg = message_from_bytes(first.raw, policy=policy.default)
     assert msg.get_content_type() == "multipart/alternative"
-    assert msg["Subject"] == "[balkanwatch] kfor + north-kosovo-clash: 3 new stories in 2 h (expected 0.4)"
+    assert msg["Subject"] == ("[balkanwatch] kfor + north-kosovo-clash: 3 new stories in 2 h "
+                              "(expected 0.4, usually 1.5 a day)")
     assert msg["To"] == "a@example.org, b@example.org" and msg["Message-ID"] == first.message_id
     images = [p for p in msg.walk() if p.get_content_type() == "image/png"]
     assert [p["Content-ID"] for p in images] == ["<chart-0>", "<chart-1>"]
     assert all(p.get_content() == png for p in images)
+
+
+def test_the_usual_volume_quoted_is_the_mean_daily_count_before_the_surge():
+    # one story a day at noon for 40 days, then 8 in the two hours before now: the hourly median baseline
+    # expects ~0, the e-mail also says what the topic usually gets (the 28 days before the surge: 28 stories)
+    now = datetime(2026, 11, 22, 20, 30)
+    rows = [(f"d{d}", datetime(2026, 11, 22, 12) - timedelta(days=d)) for d in range(40)]
+    rows += [(f"s{i}", now - timedelta(minutes=100 - 12 * i)) for i in range(8)]
+    series = topic_series("kfor", rows, now - timedelta(days=40), now, AlertsSettings())
+    spikes = spikes_of(series)
+    assert len(spikes) == 1 and spikes[0].observed == 8
+    assert spikes[0].usual_per_day == 1.0 and spikes[0].usual == "usually 1.0 a day"
+    assert spikes[0].expected < 0.5
+    # a day of history is needed before a usual volume is quoted
+    short = topic_series("kfor", rows, now - timedelta(hours=30), now, AlertsSettings())
+    assert usual_per_day(short, 23) is None and usual_per_day(short, 24) == 1.0
+    lines = compose_incident(Incident(tuple(spikes)), [], {}, "bw@example.org", ["a@example.org"], now).html
+    assert "expected 0.0, usually 1.0 a day (score" in lines
 
 
 def test_separate_stories_make_separate_incidents():
