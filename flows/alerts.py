@@ -84,7 +84,7 @@ def backtest(wh: Warehouse, config: Config, now: datetime | None = None) -> list
         for spike in spikes_of(series):
             titles = [s["title"] for s in wh.story_details(spike.story_ids)[:3]]
             out.append({"bucket_start": spike.bucket_start, "watchlist": spike.watchlist,
-                        "window_start": spike.window_start, "observed": spike.observed,
+                        "window_start": spike.window_start, "observed": int(spike.observed),
                         "expected": round(spike.expected, 2),
                         "usual_per_day": None if spike.usual_per_day is None else round(spike.usual_per_day, 2),
                         "score": round(spike.score, 3),

@@ -82,7 +82,7 @@ class MonitoringMixin(WarehouseBase):
     def alert_log(self, limit: int = 50) -> list[dict[str, Any]]:
         """Recorded alerts, newest first, with what became of their e-mail (`balkanwatch alerts`)."""
         return self.rows(
-            """SELECT a.bucket_start, a.watchlist, a.observed, round(a.expected, 2) AS expected,
+            """SELECT a.bucket_start, a.watchlist, CAST(a.observed AS BIGINT) AS observed, round(a.expected, 2) AS expected,
                       round(a.score, 3) AS score, len(a.story_ids) AS stories, a.status, o.attempts, o.sent_at,
                       CASE WHEN o.status = 'pending' THEN o.last_error END AS last_error, a.incident_id
                FROM alerts a LEFT JOIN outbox o ON o.incident_id = a.incident_id AND o.kind = 'spike'
