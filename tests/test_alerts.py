@@ -184,9 +184,9 @@ def test_backtest_rematch_and_alert_commands(surge_config: Path, inbox: Inbox):
     assert {(r["watchlist"], r["observed"]) for r in rows} == {("kfor", 8.0), ("north-kosovo-clash", 8.0)}
     assert all("northern Kosovo" in r["first_titles"] for r in rows)
     with db(surge_config) as con:   # "usually N a day": the topic's stories in the 28 days before the surge
+        first = con.execute("SELECT date_trunc('hour', min(first_seen_at)) FROM stories").fetchone()[0]
         for r in rows:
             start = datetime.fromisoformat(r["window_start"])
-            first = con.execute("SELECT date_trunc('hour', min(first_seen_at)) FROM stories").fetchone()[0]
             n = con.execute("""SELECT count(*) FROM story_mentions WHERE watchlist = ? AND first_seen_at < ?
                                AND first_seen_at >= ? - INTERVAL 28 DAY""", [r["watchlist"], start, start]).fetchone()[0]
             days = min(28.0, (start - first).total_seconds() / 86400)

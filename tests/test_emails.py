@@ -75,8 +75,8 @@ def test_the_usual_volume_quoted_is_the_mean_daily_count_before_the_surge():
     # a day of history is needed before a usual volume is quoted
     short = topic_series("kfor", rows, now - timedelta(hours=30), now, AlertsSettings())
     assert usual_per_day(short, 23) is None and usual_per_day(short, 24) == 1.0
-    lines = compose_incident(Incident(tuple(spikes)), [], {}, "bw@example.org", ["a@example.org"], now).html
-    assert "expected 0.0, usually 1.0 a day (score" in lines
+    page = compose_incident(Incident(tuple(spikes)), [], {}, "bw@example.org", ["a@example.org"], now).html
+    assert "expected 0.0, usually 1.0 a day (score" in page
 
 
 def test_separate_stories_make_separate_incidents():

@@ -40,7 +40,6 @@ def _absent_from(table: str) -> str:
     return f"NOT EXISTS (SELECT 1 FROM {table} t WHERE t.article_id = b.article_id)"
 
 
-
 def fts_extension_path() -> str:
     """The FTS extension shipped by the duckdb-extension-fts wheel (no download at run time)."""
     import duckdb_extension_fts
@@ -325,8 +324,10 @@ class Warehouse(CleaningMixin, MonitoringMixin):
         """Batched, idempotent insert of articles and their raw pages (inside the caller's transaction)."""
         if not arts:
             return 0
-        seen: set[str] = set()   # one row per article (the tables have no primary key: see schema v7)
-        arts = [a for a in arts if not (a.article_id in seen or seen.add(a.article_id))]  # type: ignore[func-returns-value]
+        first: dict[str, ExtractedArticle] = {}   # one row per article, the first copy (no primary key: schema v7)
+        for a in arts:
+            first.setdefault(a.article_id, a)
+        arts = list(first.values())
         before = self.con.execute("SELECT count(*) FROM articles").fetchone()[0]  # type: ignore[index]
         batch = pa.Table.from_pylist([_article_row(a, run_id) for a in arts], schema=ARTICLE_SCHEMA)
         raws = pa.Table.from_pylist(
