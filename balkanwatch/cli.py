@@ -282,6 +282,16 @@ def cmd_rematch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _hours_list(text: str) -> tuple[float, ...]:
+    try:
+        hours = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        hours = ()
+    if not hours or any(h <= 0 for h in hours):
+        raise argparse.ArgumentTypeError(f"expected positive hours separated by commas, got {text!r}")
+    return hours
+
+
 def cmd_spikes_score(args: argparse.Namespace) -> int:
     from balkanwatch.spikes import SpikeSettings, read_series, score_series, write_scores
 
@@ -290,8 +300,10 @@ def cmd_spikes_score(args: argparse.Namespace) -> int:
             stamps, values, bucket = read_series(f)
     except (OSError, ValueError) as exc:
         raise BalkanwatchError(f"{args.csv}: {exc}") from exc
+    chosen = {"threshold": args.threshold,
+              "scale_seconds": args.surge_hours and tuple(int(h * 3600) for h in args.surge_hours)}
     settings = SpikeSettings(bucket_seconds=args.bucket_seconds or bucket,
-                             **({"threshold": args.threshold} if args.threshold is not None else {}))
+                             **{k: v for k, v in chosen.items() if v is not None})
     scored = score_series(values, settings)
     if args.out:
         with open(args.out, "w", encoding="utf-8", newline="") as f:
@@ -427,6 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", help="write here instead of standard output")
     s.add_argument("--bucket-seconds", type=int, default=0, help="bucket width (default: inferred from the timestamps)")
     s.add_argument("--threshold", type=float, help="alert threshold (default: the shipped one)")
+    s.add_argument("--surge-hours", type=_hours_list, help="spans a surge is judged over, e.g. 1,3,12 (default: 1,3)")
     s.set_defaults(func=cmd_spikes_score)
     s = spsub.add_parser("backtest", help="replay the warehouse's history; list the alerts it would have sent")
     s.add_argument("--format", choices=FORMATS, default="table")

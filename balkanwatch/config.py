@@ -73,6 +73,8 @@ class AlertsSettings:
     threshold: float = _f(0.6, "Detector score at which a topic alerts (balkanwatch/spikes.py explains the scale).")
     cooldown_hours: float = _f(24.0, "After an alert, the same topic does not alert again for this long (one e-mail per surge).")
     min_stories: int = _f(3, "Volume floor: never alert on fewer unique stories than this, however quiet the topic.")
+    surge_hours: list[float] = _f([1.0, 3.0], "Spans over which a surge is judged (stories in the last hour, the last three "
+                                              "hours). Add 12 to also catch day-long builds on quiet topics.")
     digest: bool = _f(False, "Also send a daily digest of the last day's alerts and busiest topics.")
     digest_hour: int = _f(7, "UTC hour after which the daily digest is sent (once per day).")
     chart_days: float = _f(3.0, "Days of history drawn in the e-mail's chart.")
@@ -153,13 +155,17 @@ def _check_type(key: str, value: Any, annotation: str) -> Any:
     if annotation == "float" and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     expected = {"str": str, "int": int, "float": float, "bool": bool, "list[str]": list,
-                "list[list[str]]": list}[annotation]
+                "list[list[str]]": list, "list[float]": list}[annotation]
     if isinstance(value, bool) and expected is not bool:
         raise ConfigError(f"{key}: expected {annotation}, got a boolean")
     if not isinstance(value, expected):
         raise ConfigError(f"{key}: expected {annotation}, got {type(value).__name__} {value!r}")
     if annotation == "list[str]" and not all(isinstance(v, str) for v in value):
         raise ConfigError(f"{key}: expected a list of strings")
+    if annotation == "list[float]":
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in value):
+            raise ConfigError(f"{key}: expected a list of positive numbers")
+        value = [float(v) for v in value]
     if annotation == "list[list[str]]" and not all(isinstance(g, list) and all(isinstance(v, str) for v in g)
                                                    for g in value):
         raise ConfigError(f"{key}: expected a list of lists of strings")
@@ -194,6 +200,8 @@ def _check_alerts(alerts: AlertsSettings) -> None:
             raise ConfigError(f"{key}: not a single e-mail address: {address!r}")
     if alerts.bucket_minutes < 1 or not 0 <= alerts.digest_hour <= 23:
         raise ConfigError("alerts.bucket_minutes must be ≥ 1 and alerts.digest_hour within 0–23")
+    if not alerts.surge_hours:
+        raise ConfigError("alerts.surge_hours: give at least one span, e.g. [1, 3]")
     if alerts.every_minutes < 1:
         raise ConfigError("alerts.every_minutes: a schedule needs an interval of at least 1 minute")
 

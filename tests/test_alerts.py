@@ -239,6 +239,9 @@ def test_spikes_score_cli_writes_causal_scores_and_alerts(tmp_path: Path):
     bad = subprocess.run([sys.executable, "-m", "balkanwatch.cli", "spikes", "score", "--csv", str(series)],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "timestamp,value" in bad.stderr
+    wrong = subprocess.run([sys.executable, "-m", "balkanwatch.cli", "spikes", "score", "--csv", str(series),
+                            "--surge-hours", "1,-3"], capture_output=True, text=True, timeout=120)
+    assert wrong.returncode == 2 and "--surge-hours" in wrong.stderr
 
 
 @pytest.mark.prefect

@@ -82,6 +82,10 @@ def test_private_networks_refused_by_default() -> None:
     ({"smtp": {"password": "inline-secret"}}, "smtp.password"),
     ({"schedule": {"ingest_every_minutes": 0}}, "schedule.ingest_every_minutes"),
     ({"alerts": {"every_minutes": 0}}, "alerts.every_minutes"),
+    ({"alerts": {"surge_hours": []}}, "alerts.surge_hours"),
+    ({"alerts": {"surge_hours": [1, 0]}}, "alerts.surge_hours"),
+    ({"alerts": {"surge_hours": ["1h"]}}, "alerts.surge_hours"),
+    ({"alerts": {"surge_hours": 3}}, "alerts.surge_hours"),
 ])
 def test_bad_config_names_the_key(data: dict, key: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(key)):

@@ -134,3 +134,49 @@ def test_nab_scorer_rewards_early_detection_and_charges_false_alerts():
     assert s.raw == pytest.approx(1.0 - 0.11 - 0.11, abs=0.03)
     in_probation = [i == 100 for i in range(n)]
     assert score_file(in_probation, [window]).false_alerts == 0
+
+
+def five_minute(rng: np.random.Generator, hourly: np.ndarray) -> np.ndarray:
+    """The same counts in 5-minute buckets: each hour's items spread at random over its twelve buckets."""
+    return np.concatenate([rng.multinomial(int(n), [1 / 12] * 12) for n in hourly]).astype(float)
+
+
+def test_a_surge_means_the_same_in_hourly_and_five_minute_buckets():
+    """Spans are time, not buckets. The 5-minute version of an hourly series alerts in the hour where the
+    hourly series does, and not on an ordinary hour whose items all came in one 5-minute bucket; spans
+    counted in buckets (5 min, 15 min, 1 h: the first design) alerted on that blip in most series."""
+    rows = []
+    for seed in range(1, 9):
+        rng = np.random.default_rng(seed)
+        hours = np.arange(DAYS * 24)
+        hourly = overdispersed(rng, 8 + 6 * np.sin(2 * math.pi * (hours % 24) / 24), k=10.0)
+        start, blip = 22 * 24 + 15, 18 * 24 + 6
+        hourly[start:start + 3] += [60, 40, 20]
+        fine = five_minute(rng, hourly)
+        fine[blip * 12: blip * 12 + 12] = 0
+        fine[blip * 12 + 5] = hourly[blip]
+        in_buckets = SpikeSettings(bucket_seconds=300, scale_seconds=(300, 900, 3600))
+        rows.append((alerts(hourly), [s.index // 12 for s in score_series(fine, SpikeSettings(bucket_seconds=300))
+                                      if s.alert],
+                     [s.index // 12 for s in score_series(fine, in_buckets) if s.alert]))
+    assert all(hourly == fine == [start] for hourly, fine, _ in rows)
+    assert sum(blip in old for *_, old in rows) >= 5
+
+
+def test_a_twelve_hour_span_catches_day_long_builds_on_quiet_topics():
+    """A topic with a story a day that gets 12 over 12 hours (one or two an hour, never a burst): the shipped
+    spans (1 and 3 hours) see too little at once to be sure; adding a 12-hour span (alerts.surge_hours)
+    catches it, and still stays quiet on noise."""
+    long_spans = SpikeSettings(bucket_seconds=3600, scale_seconds=(3600, 3 * 3600, 12 * 3600))
+    caught = {HOURLY: 0, long_spans: 0}
+    for seed in range(20):
+        rng = np.random.default_rng(100 + seed)
+        x = rng.poisson(1 / 24, DAYS * 24).astype(float)
+        start = 24 * 24 + 8
+        x[start:start + 12] += rng.multinomial(12, [1 / 12] * 12)
+        for settings in caught:
+            caught[settings] += any(start <= s.index < start + 12 and s.alert for s in score_series(x, settings))
+    assert caught[long_spans] >= 18 and caught[HOURLY] <= 12
+    for seed in range(10):
+        noise = overdispersed(np.random.default_rng(seed), np.full(DAYS * 24, 6.0))
+        assert not any(s.alert for s in score_series(noise, long_spans))
