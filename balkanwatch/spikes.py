@@ -52,9 +52,10 @@ REARM_SECONDS = 6 * 3600   # …and only after the score stayed below THRESHOLD/
 MIN_COUNT = 3              # volume floor: never alert on one or two items, however quiet the baseline
 SCALE_SECONDS = (3600, 3 * 3600)  # spans the surprise is judged over, whatever the bucket width: a surge is
                            # news arriving over an hour or a few, not one 5-minute blip. Scales of 5 and 15 min
-                           # (the first design, in buckets) alerted on one-bucket blips (NAB 74.6 → 81.5 without
-                           # them). A 12-hour span catches day-long builds on quiet topics (38 of 40 synthetic
-                           # ones against 14 of 40) but costs on NAB (75.3): available as alerts.surge_hours
+                           # (the first design, in buckets) alerted on one-bucket blips (NAB 74.6 → 82.9 without
+                           # them, with `_span_mean`). A 12-hour span catches day-long builds on quiet topics (38
+                           # of 40 synthetic ones against 14 of 40) but costs a NAB window (76.3): it is the
+                           # option alerts.surge_hours. docs/design.md has how these were chosen
 Z_FLOOR = 3.5              # calibration floor: z below 5.25 (1.5 × 3.5) never alerts. 3.0 let hourly
                            # negative-binomial noise (k=4) alert about once in 3 months of 40 simulated; 3.5 never
 SPREAD_MIN = 0.3           # spread floor's floor: 0.5 (plain Poisson) missed 8 stories in an hour on a

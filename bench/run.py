@@ -87,12 +87,12 @@ def render_spikes(sp: dict) -> list[str]:
              f"{sp['structure_loo']:.1f} |", "",
              "How the spans were chosen (session 7): the first design judged surges over 1, 3 and 12 buckets, "
              "which on these 5-minute series meant 5 min, 15 min and 1 h "
-             f"({sp['first_design'].raw:.1f}: {sp['first_design'].detected} windows, "
-             f"{sp['first_design'].false_alerts} false alerts, most of them single 5-minute blips). Spans are now "
+             f"({sp['first_design']['score']:.1f}: {sp['first_design']['detected']} windows, "
+             f"{sp['first_design']['false_alerts']} false alerts, most of them single 5-minute blips). Spans are now "
              "time, whatever the bucket: 1 h and 3 h (an hourly topic keeps its 1 and 3 h spans; its 12 h "
              "span became the option `alerts.surge_hours`, "
-             f"{sp['with_12h'].raw:.1f} here with {sp['with_12h'].detected} windows and "
-             f"{sp['with_12h'].false_alerts} false alerts). {sp['tried']} sets of spans were measured on these "
+             f"{sp['with_12h']['score']:.1f} here with {sp['with_12h']['detected']} windows and "
+             f"{sp['with_12h']['false_alerts']} false alerts). {sp['tried']} sets of spans were measured on these "
              "files while choosing, so the shipped score is partly fitted to them; the leave-one-out over spans "
              "and threshold together is the estimate for an unseen file.", "",
              "Per file (standard): " + "; ".join(f"{spikes_eval.ticker(n)} "
