@@ -98,10 +98,13 @@ def usual_per_day(series: TopicSeries, first: int) -> float | None:
 
 
 def surge_span(series: TopicSeries, fired: Scored) -> tuple[int, int]:
-    """Buckets [first, last] of the surge an alert belongs to: back from the aggregate that fired over
-    buckets that were above their baseline, forward to the newest bucket while they stay above it."""
+    """Buckets [first, last] of the surge an alert belongs to: from the first bucket above its baseline in the
+    aggregate that fired (a 3-hour span may start with an empty hour), back over buckets that were above
+    their baseline, forward to the newest bucket while they stay above it."""
     above = [len(b) > sc.expected for b, sc in zip(series.stories, series.scored, strict=True)]
     first = fired.index - fired.scale + 1
+    while first < fired.index and not above[first]:
+        first += 1
     while first > 0 and above[first - 1]:
         first -= 1
     last = fired.index
