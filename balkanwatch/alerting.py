@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from balkanwatch.config import AlertsSettings
-from balkanwatch.spikes import Scored, SpikeSettings, score_series
+from balkanwatch.spikes import Scored, SpikeSettings, score_series, span_seconds
 
 
 def spike_settings(a: AlertsSettings) -> SpikeSettings:
     return SpikeSettings(bucket_seconds=a.bucket_minutes * 60, threshold=a.threshold,
                          cooldown_seconds=int(a.cooldown_hours * 3600), min_count=a.min_stories,
-                         scale_seconds=tuple(int(h * 3600) for h in a.surge_hours))
+                         scale_seconds=span_seconds(a.surge_hours))
 
 
 def bucket_floor(when: datetime, minutes: int) -> datetime:

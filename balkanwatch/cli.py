@@ -293,7 +293,7 @@ def _hours_list(text: str) -> tuple[float, ...]:
 
 
 def cmd_spikes_score(args: argparse.Namespace) -> int:
-    from balkanwatch.spikes import SpikeSettings, read_series, score_series, write_scores
+    from balkanwatch.spikes import SpikeSettings, read_series, score_series, span_seconds, write_scores
 
     try:
         with open(args.csv, encoding="utf-8", newline="") as f:
@@ -301,7 +301,7 @@ def cmd_spikes_score(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         raise BalkanwatchError(f"{args.csv}: {exc}") from exc
     chosen = {"threshold": args.threshold,
-              "scale_seconds": args.surge_hours and tuple(int(h * 3600) for h in args.surge_hours)}
+              "scale_seconds": args.surge_hours and span_seconds(args.surge_hours)}
     settings = SpikeSettings(bucket_seconds=args.bucket_seconds or bucket,
                              **{k: v for k, v in chosen.items() if v is not None})
     scored = score_series(values, settings)

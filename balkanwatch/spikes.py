@@ -70,6 +70,11 @@ WEEKLY_WEEKS = 4           # weeks of same-time-of-week history in the weekly fa
 WEEKLY_LIMITS = (0.2, 5.0)  # the weekly factor is clipped to these: a holiday week must not zero the baseline
 
 
+def span_seconds(hours: Iterable[float]) -> tuple[int, ...]:
+    """Spans given in hours (alerts.surge_hours, --surge-hours) as SpikeSettings.scale_seconds."""
+    return tuple(int(h * 3600) for h in hours)
+
+
 @dataclass(frozen=True)
 class SpikeSettings:
     bucket_seconds: int = 3600
