@@ -67,32 +67,39 @@ def leave_one_out(data: list[LabelledSeries], surprises: list[Surprise], base: S
     return normalised(held_out, profile), chosen
 
 
-def structure_leave_one_out(data: list[LabelledSeries], base: SpikeSettings,
-                            profile: str = "standard") -> tuple[float, list[str]]:
-    """Spans and threshold picked together on four files, the fifth scored with them; over all five."""
+SpanTable = dict[tuple[tuple[int, ...], float], list[FileScore]]
+
+
+def span_table(data: list[LabelledSeries], base: SpikeSettings) -> SpanTable:
+    """Standard-profile scores of every file for each set of spans tried and each threshold of the grid."""
     table = {}
     for spans in SPANS_TRIED:
         settings = replace(base, scale_seconds=spans)
         surprises = [surprise(s.values, settings) for s in data]
         for t in LOO_GRID:
-            table[(spans, t)] = [score_file(_alerts(sur, replace(settings, threshold=t)), s.windows, profile)
+            table[(spans, t)] = [score_file(_alerts(sur, replace(settings, threshold=t)), s.windows)
                                  for s, sur in zip(data, surprises, strict=True)]
+    return table
+
+
+def structure_leave_one_out(table: SpanTable) -> tuple[float, list[str]]:
+    """Spans and threshold picked together on four files, the fifth scored with them; over all five."""
+    files = len(next(iter(table.values())))
     held_out, chosen = [], []
-    for k in range(len(data)):
-        best = max(table, key=lambda key: normalised([fs for j, fs in enumerate(table[key]) if j != k], profile))
+    for k in range(files):
+        best = max(table, key=lambda key: normalised([fs for j, fs in enumerate(table[key]) if j != k]))
         held_out.append(table[best][k])
         chosen.append(f"{'/'.join(_span(s) for s in best[0])} at {best[1]}")
-    return normalised(held_out, profile), chosen
+    return normalised(held_out), chosen
 
 
 def _span(seconds: int) -> str:
     return f"{seconds // 3600} h" if seconds % 3600 == 0 else f"{seconds // 60} min"
 
 
-def variant(data: list[LabelledSeries], base: SpikeSettings, spans: tuple[int, ...]) -> dict[str, float]:
+def variant(table: SpanTable, spans: tuple[int, ...], threshold: float) -> dict[str, float]:
     """Standard score, windows found and false alerts of other spans at the shipped threshold."""
-    settings = replace(base, scale_seconds=spans)
-    scores = [score_file(_alerts(surprise(s.values, settings), settings), s.windows) for s in data]
+    scores = table[(spans, threshold)]
     return {"score": normalised(scores), "detected": sum(f.detected for f in scores),
             "false_alerts": sum(f.false_alerts for f in scores)}
 
@@ -106,9 +113,11 @@ def run() -> dict[str, object]:
                   for p in PROFILES}
     seconds = time.perf_counter() - started
     loo, chosen = leave_one_out(data, surprises, base, "standard")
-    structure_loo, structure_chosen = structure_leave_one_out(data, base)
+    table = span_table(data, base)
+    structure_loo, structure_chosen = structure_leave_one_out(table)
     return {"structure_loo": structure_loo, "structure_chosen": structure_chosen,
-            "first_design": variant(data, base, FIRST_DESIGN), "with_12h": variant(data, base, WITH_12H),
+            "first_design": variant(table, FIRST_DESIGN, base.threshold),
+            "with_12h": variant(table, WITH_12H, base.threshold),
             "spans": "/".join(_span(s) for s in base.scale_seconds),
             "tried": len(SPANS_TRIED), "files": [s.name for s in data], "rows": sum(len(s.values) for s in data),
             "scores": {p: normalised(fs, p) for p, fs in by_profile.items()},
