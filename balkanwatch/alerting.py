@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from balkanwatch.config import AlertsSettings
-from balkanwatch.spikes import Scored, SpikeSettings, score_series, span_seconds
+from balkanwatch.spikes import Scored, SpikeSettings, rarity, score_series, span_seconds
 
 
 def spike_settings(a: AlertsSettings) -> SpikeSettings:
-    return SpikeSettings(bucket_seconds=a.bucket_minutes * 60, threshold=a.threshold,
+    return SpikeSettings(bucket_seconds=a.bucket_minutes * 60, false_alerts_per_month=a.false_alerts_per_month,
                          cooldown_seconds=int(a.cooldown_hours * 3600), min_count=a.min_stories,
                          scale_seconds=span_seconds(a.surge_hours))
 
@@ -66,12 +66,13 @@ class Spike:
     bucket_start: datetime
     window_start: datetime          # the surge: from its first bucket above the baseline …
     window_end: datetime            # … to the end of its last one (exclusive)
-    score: float                    # the detector's score where it fired
+    score: float                    # the detector's score where it fired: months / (1 + months)
     observed: float                 # unique stories in the surge
     expected: float                 # the baseline's expectation over the same buckets
     story_ids: tuple[str, ...]
     usual_per_day: float | None = None   # the topic's mean unique stories a day before the surge (up to
                                          # USUAL_DAYS); None with less than a day of history
+    months: float = 0.0                  # ordinary noise is this unusual about once in this many months
 
     @property
     def usual(self) -> str:
@@ -80,6 +81,11 @@ class Spike:
         if self.usual_per_day is None:
             return "no history yet"
         return f"usually {self.usual_per_day:.1f} a day"
+
+    @property
+    def rarity(self) -> str:
+        """'about once in 14 months at this topic's usual volume' (spikes.rarity)."""
+        return rarity(self.months)
 
     @property
     def alert_id(self) -> str:
@@ -125,7 +131,7 @@ def spikes_of(series: TopicSeries, since: datetime | None = None) -> list[Spike]
         expected = sum(sc.expected for sc in series.scored[lo: hi + 1])
         out.append(Spike(series.watchlist, series.starts[s.index], series.starts[lo],
                          series.starts[hi] + series.bucket, s.score, float(len(ids)), expected, ids,
-                         usual_per_day(series, lo)))
+                         usual_per_day(series, lo), s.months))
     return out
 
 

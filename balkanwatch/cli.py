@@ -282,6 +282,16 @@ def cmd_rematch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
 def _hours_list(text: str) -> tuple[float, ...]:
     try:
         hours = tuple(float(part) for part in text.split(","))
@@ -300,7 +310,7 @@ def cmd_spikes_score(args: argparse.Namespace) -> int:
             stamps, values, bucket = read_series(f)
     except (OSError, ValueError) as exc:
         raise BalkanwatchError(f"{args.csv}: {exc}") from exc
-    chosen = {"threshold": args.threshold,
+    chosen = {"false_alerts_per_month": args.false_alerts_per_month,
               "scale_seconds": args.surge_hours and span_seconds(args.surge_hours)}
     settings = SpikeSettings(bucket_seconds=args.bucket_seconds or bucket,
                              **{k: v for k, v in chosen.items() if v is not None})
@@ -438,7 +448,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--csv", required=True, help="input CSV with a header and columns timestamp,value")
     s.add_argument("--out", help="write here instead of standard output")
     s.add_argument("--bucket-seconds", type=int, default=0, help="bucket width (default: inferred from the timestamps)")
-    s.add_argument("--threshold", type=float, help="alert threshold (default: the shipped one)")
+    s.add_argument("--false-alerts-per-month", type=_positive, metavar="RATE",
+                   help="how often ordinary noise may alert (default 1, as alerts.false_alerts_per_month)")
     s.add_argument("--surge-hours", type=_hours_list, help="spans a surge is judged over, e.g. 1,3,12 (default: 1,3)")
     s.set_defaults(func=cmd_spikes_score)
     s = spsub.add_parser("backtest", help="replay the warehouse's history; list the alerts it would have sent")

@@ -1,30 +1,44 @@
 """Spike detection on count series: pure functions, no I/O.
 
 A series is one count per time bucket (unique stories of a topic per hour, tweets per 5 minutes). For every
-bucket the detector computes a causal score in [0, 1] from that bucket and the ones before it only:
+bucket the detector says how rare the last hour or three would be at the topic's usual volume, from that
+bucket and the ones before it only:
 
-    counts | expected (rolling median × daily profile) | surprise z over the last 1 and 3 hours
-           | calibration against the last week's daily maxima | score | alert (floor, cooldown, re-arm)
+    counts | seasonal profile (time of day × day of week) | level (discounted Poisson–gamma)
+           | expected count of every bucket | window sums over the last 1 and 3 hours
+           | negative-binomial tail with each span's dispersion learnt online | months between such surges
+           | alert (≥ 1 / alerts.false_alerts_per_month, volume floor, cooldown, re-arm)
 
-- **Expected**: the median of the last day of buckets (robust to the bursts we look for), scaled by the
-  daily profile: the median of the same time of day (± half an hour) over the last week against the
-  week's median; both on counts divided by the **weekly factor** (the day around the same time of week in
-  the last four weeks against an ordinary day), which then multiplies the result back: news is quieter at
-  weekends, and without it Monday mornings looked like surges (1.3–2 false alerts per topic in 8 weeks of
-  a synthetic weekday/weekend series; with it and the week-long spread, 2–4 across 30 such topics).
-- **Surprise**: counts are compared on the square-root scale (Anscombe: Poisson noise becomes ~unit
-  variance), and the residual is divided by its own robust spread (MAD) over the last week, so an
-  overdispersed series (a plain Poisson model floods with false alarms on these) widens its own band. The
-  spread never drops below what Poisson noise at the expected level would give (`poisson_sqrt_sd`).
-  The surprise is judged on sums over spans of time, not of buckets: the last hour and the last three
-  hours (`SCALE_SECONDS`), so a 5-minute series and an hourly one mean the same thing by a surge, and a
-  single 5-minute blip is not one.
-- **Calibration**: a series' quiet-day noise is not Gaussian, so z is divided by the median of the daily
-  maximum of z over the last week: ratio 1 means "as unusual as a typical day's biggest blip".
-  score = ratio / (1 + ratio): 0.5 is an ordinary day's peak, 0.6 is 1.5 times it.
-- **Alert**: score ≥ threshold, at least `min_count` items in the bucket or aggregate that fired, not within
-  the cooldown of the previous alert, and the detector re-armed (the score fell back below half the
-  threshold for a while): one alert per surge, not one per bucket of it.
+- **Expected**: the topic's level times its seasonal profile. The profile is the median of the same time
+  of day (± half an hour) over the last week against the week's median, times the weekly factor (the day
+  around the same time of week in the last four weeks against an ordinary day): news is quieter at night
+  and at weekends. The level is a Poisson–gamma estimate of the deseasonalised rate with a memory of
+  `LEVEL_HALF_LIFE`: discounted items over discounted exposure. Each bucket enters it winsorised at
+  `CLIP_SD` predictive standard deviations, so a surge does not become its own baseline within the hour,
+  while a lasting rise (a ramp, a new level) does within a day or two.
+- **Dispersion**: mention counts vary more than Poisson (a plain Poisson tail floods with false alarms).
+  For every span the variance of its window sum is E + φ·E², with φ the moment estimate over the last
+  `DISPERSION_HALF_LIFE` of windows that ended before the current one began (winsorised the same way), plus
+  the level's own uncertainty (1/items in its memory: a topic with a story a day knows its rate poorly).
+  So a series' dispersion at the hour and three-hour scale is learnt at that scale, whatever the bucket.
+- **Evidence**: for each span (`SCALE_SECONDS`, `alerts.surge_hours`) the window sum ending at this bucket
+  against the negative binomial of that mean and dispersion (mid-p, since counts are discrete). A surge
+  that builds over an hour alerts as soon as the last hour's sum is rare enough, a slower one when the
+  three-hour sum is: the scan over window lengths is the likelihood-ratio test of "the rate went up at
+  some point in the last few hours".
+- **Months**: a tail probability p over a window of w seconds is turned into the expected waiting time
+  between windows as rare, w / p seconds, divided by the number of spans looked at (Bonferroni). Sliding
+  the window bucket by bucket was measured to add no chances worth counting (a factor (w/bucket)^γ fitted
+  γ ≈ 0 on 5-minute synthetic series). `months` is that waiting time; an alert needs months ≥
+  1 / false_alerts_per_month, so the threshold is the false-alarm rate an analyst chooses.
+  score = months / (1 + months): 0.5 is "once a month".
+- **Alert**: rare enough, at least `min_count` items in the window that fired, not within the cooldown of
+  the previous alert, and re-armed (months fell below a third of the threshold for `rearm_seconds`): one
+  alert per surge, not one per bucket of it.
+
+The constants were fixed on synthetic series with known truth (bench/synthetic.py, bench/spikes_eval.py's
+synthetic table) before the labelled NAB files were scored; docs/design.md has the protocol and the count
+of looks at those files.
 """
 
 from __future__ import annotations
@@ -34,40 +48,43 @@ import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cache
 from typing import IO
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+from scipy import stats
 
 DAY = 86_400
+MONTH_SECONDS = 30 * DAY
 
-# Thresholds. The structure (robust level, daily profile, √-scale MAD, daily-max calibration, cooldown)
-# was chosen from the literature on overdispersed count alarms before looking at the labelled series;
-# the numbers below were then fixed once. bench/spikes_eval.py reports the NAB score with these defaults
-# and the leave-one-out score (threshold picked on four files, applied to the fifth).
-THRESHOLD = 0.6            # ratio 1.5: a surge half again as unusual as an ordinary day's biggest blip
+# The alert threshold is a rate, not a score: the analyst's "about once a month on ordinary noise".
+FALSE_ALERTS_PER_MONTH = 1.0
 COOLDOWN_SECONDS = DAY     # at most one alert a day per topic; a news surge lasts hours to a day
-REARM_SECONDS = 6 * 3600   # …and only after the score stayed below THRESHOLD/2 for six hours
+REARM_SECONDS = 6 * 3600   # …and only after the evidence stayed below a third of the threshold for six hours
+CALM_FRACTION = 1 / 3      # "below a third of the threshold": months < CALM_FRACTION / false_alerts_per_month
 MIN_COUNT = 3              # volume floor: never alert on one or two items, however quiet the baseline
-SCALE_SECONDS = (3600, 3 * 3600)  # spans the surprise is judged over, whatever the bucket width: a surge is
-                           # news arriving over an hour or a few, not one 5-minute blip. Scales of 5 and 15 min
-                           # (the first design, in buckets) alerted on one-bucket blips (NAB 74.6 → 82.9 without
-                           # them, with `_span_mean`). A 12-hour span catches day-long builds on quiet topics (38
-                           # of 40 synthetic ones against 14 of 40) but costs a NAB window (76.3): it is the
-                           # option alerts.surge_hours. docs/design.md has how these were chosen
-Z_FLOOR = 3.5              # calibration floor: z below 5.25 (1.5 × 3.5) never alerts. 3.0 let hourly
-                           # negative-binomial noise (k=4) alert about once in 3 months of 40 simulated; 3.5 never
-SPREAD_MIN = 0.3           # spread floor's floor: 0.5 (plain Poisson) missed 8 stories in an hour on a
-                           # topic with one a day; 0.3 catches it and no sparse-noise run of 40 alerted
-LEVEL_SECONDS = DAY        # window of the rolling median level
-PROFILE_DAYS = 7           # days of same-time-of-day history in the daily profile and the calibration
-PROFILE_HALF_SECONDS = 1800  # ± this around the time of day for the profile
-SPREAD_SECONDS = 7 * DAY   # window of the residual spread (MAD): a whole week, so a quiet weekend's small
-                           # residuals do not make Monday's ordinary noise look large (3 days did)
-WARMUP_SECONDS = 2 * DAY   # no score before two days of history (level, spread and profile need it)
-WEEKLY_WEEKS = 4           # weeks of same-time-of-week history in the weekly factor (used from one week on)
-WEEKLY_LIMITS = (0.2, 5.0)  # the weekly factor is clipped to these: a holiday week must not zero the baseline
+SCALE_SECONDS = (3600, 3 * 3600)  # spans the evidence is judged over, whatever the bucket width: a surge is
+                           # news arriving over an hour or a few, not one 5-minute blip (feeds deliver in
+                           # bursts at poll time). alerts.surge_hours adds 12 for day-long builds.
+
+# Model constants, fixed on the synthetic families (bench/spikes_eval.py, synthetic table).
+LEVEL_HALF_LIFE = DAY          # memory of the level
+DISPERSION_HALF_LIFE = 7 * DAY  # memory of each span's dispersion: a whole week, weekend included
+CLIP_SD = 3.0                  # winsorising of what enters the level and the dispersion, in predictive sds
+PRIOR_DISPERSION = 0.25        # a new topic's dispersion (negative-binomial size 4, ordinary for news counts)…
+PRIOR_DISPERSION_SECONDS = 2 * DAY  # …weighted as two days of windows: the moment estimate takes over in a week
+PRIOR_ITEMS = 0.5              # the level's prior: half an item over one memory length (a silent topic's
+                               # level is small but not zero, and very uncertain)
+TAIL_INFLATION = 1.1           # the tail's dispersion against the moment estimate: estimated parameters make the
+                               # predictive heavier-tailed than a negative binomial of the same variance
+PROFILE_DAYS = 7               # days of same-time-of-day history in the daily profile
+PROFILE_HALF_SECONDS = 5400    # ± this around the time of day for the profile (± 30 min: a median of 7
+                               # hourly counts, 20-30 % noise in every expectation)
+WARMUP_SECONDS = 2 * DAY       # no evidence before two days of history (level and profile need it)
+WEEKLY_WEEKS = 4               # weeks of same-time-of-week history in the weekly factor (used from one week on)
+WEEKLY_WINDOW_SECONDS = 12 * 3600  # the same time of week ± 6 hours (a day blurred Monday morning into the
+                               # weekend: 2-3 false alerts a month; 4 h was noisy on every other series)
+WEEKLY_LIMITS = (0.2, 5.0)     # the weekly factor is clipped to these: a holiday week must not zero the baseline
 
 
 def span_seconds(hours: Iterable[float]) -> tuple[int, ...]:
@@ -78,7 +95,7 @@ def span_seconds(hours: Iterable[float]) -> tuple[int, ...]:
 @dataclass(frozen=True)
 class SpikeSettings:
     bucket_seconds: int = 3600
-    threshold: float = THRESHOLD
+    false_alerts_per_month: float = FALSE_ALERTS_PER_MONTH
     cooldown_seconds: int = COOLDOWN_SECONDS
     rearm_seconds: int = REARM_SECONDS
     min_count: float = MIN_COUNT
@@ -89,8 +106,18 @@ class SpikeSettings:
 
     @property
     def scales(self) -> tuple[int, ...]:
-        """The surprise's windows in buckets (an hour is 1 hourly bucket or 12 five-minute ones)."""
+        """The spans in buckets (an hour is 1 hourly bucket or 12 five-minute ones)."""
         return tuple(sorted({self.buckets(seconds) for seconds in self.scale_seconds}))
+
+    @property
+    def months_needed(self) -> float:
+        """The rarity an alert needs: surges this unusual happen once in this many months of ordinary noise."""
+        return 1.0 / self.false_alerts_per_month
+
+    @property
+    def threshold(self) -> float:
+        """The score at which a topic alerts (score = months / (1 + months))."""
+        return self.months_needed / (1.0 + self.months_needed)
 
 
 @dataclass(frozen=True)
@@ -100,11 +127,22 @@ class Scored:
     index: int
     value: float
     expected: float     # expected count in this bucket
-    score: float        # in [0, 1], causal
+    score: float        # in [0, 1], causal: months / (1 + months)
     alert: bool
-    scale: int          # buckets in the aggregate that gave the highest surprise
-    observed: float     # count in that aggregate
-    baseline: float     # expected count in that aggregate
+    scale: int          # buckets in the window that gave the strongest evidence
+    observed: float     # count in that window
+    baseline: float     # expected count in that window
+    months: float = 0.0  # ordinary noise is this rare about once in `months` months
+
+
+
+def rarity(months: float) -> str:
+    """How an alert is explained (e-mail, backtest): 'about once in 14 months at this topic's usual volume'."""
+    if months >= 1200:
+        return "rarer than once in a century at this topic's usual volume"
+    if months >= 24:
+        return f"about once in {months / 12:.0f} years at this topic's usual volume"
+    return f"about once in {months:.1f} months at this topic's usual volume"
 
 
 _FAST = {np.nanmedian: np.median, np.nanmax: np.max}
@@ -146,22 +184,22 @@ def weekly_factor(x: np.ndarray, s: SpikeSettings) -> np.ndarray:
     n = len(x)
     if s.bucket_seconds >= DAY or n == 0:
         return np.ones(n)
-    period = s.buckets(DAY)
+    period, width = s.buckets(DAY), s.buckets(WEEKLY_WINDOW_SECONDS)
     csum = np.concatenate([[0.0], np.cumsum(x)])
     t = np.arange(n)
 
-    def day_sum(lag_days: int) -> np.ndarray:    # the day-long window centred lag_days before each bucket
-        lo = t - lag_days * period - period // 2
+    def day_sum(lag_days: int) -> np.ndarray:    # the window centred on this time of day lag_days before
+        lo = t - lag_days * period - width // 2
         out = np.full(n, np.nan)
         ok = lo >= 0
-        out[ok] = csum[lo[ok] + period] - csum[lo[ok]]
+        out[ok] = csum[lo[ok] + width] - csum[lo[ok]]
         return out
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)   # all-NaN rows: no history yet
         same = np.nanmedian(np.vstack([day_sum(7 * w) for w in range(1, WEEKLY_WEEKS + 1)]), axis=0)
         usual = np.nanmedian(np.vstack([day_sum(d) for d in range(1, 7 * WEEKLY_WEEKS + 1)]), axis=0)
-    factor = (same + period) / (usual + period)
+    factor = (same + width) / (usual + width)
     return np.clip(np.nan_to_num(factor, nan=1.0), *WEEKLY_LIMITS)
 
 
@@ -179,128 +217,152 @@ def _span_mean(y: np.ndarray, width: int) -> np.ndarray:
     return (csum[t] - csum[np.maximum(t - width, 0)]) / np.minimum(t, width)
 
 
-def expected_counts(x: np.ndarray, s: SpikeSettings) -> np.ndarray:
-    """Causal expected count per bucket: (rolling median level × daily profile) of the weekly-adjusted
-    counts (averaged over the shortest span when buckets are finer), times the weekly factor."""
+def seasonal_factor(x: np.ndarray, s: SpikeSettings) -> np.ndarray:
+    """Causal time-of-day × day-of-week factor per bucket (1 = an ordinary bucket of this topic).
+
+    The daily profile: the median of the shortest span's running mean around the same time of day (± half an
+    hour, centred) over the last PROFILE_DAYS days, against the week's median (+1 to both, so sparse series
+    stay flat); from two days of history on. Times the weekly factor.
+    """
     weekly = weekly_factor(x, s)
-    y = _span_mean(x / weekly, s.scales[0])
-    level = _trailing(y, s.buckets(LEVEL_SECONDS), np.nanmedian)
+    width = s.scales[0]
+    y = _span_mean(x / weekly, width)
     period = s.buckets(DAY)
     if period < 2:
-        return level * weekly
+        return weekly
     half = s.buckets(PROFILE_HALF_SECONDS) if PROFILE_HALF_SECONDS >= s.bucket_seconds else 0
+    centre = width // 2     # y[t] is the mean of the span ending at t: a day ago, look half a span later
     week = _trailing(y, period * PROFILE_DAYS, np.nanmedian)
-    lagged = [np.concatenate([np.full(d * period - o, np.nan), y])[: len(y)]
+    lagged = [np.concatenate([np.full(d * period - o - centre, np.nan), y])[: len(y)]
               for d in range(1, PROFILE_DAYS + 1) for o in range(-half, half + 1)]
     slot = _quietly(np.nanmedian, np.vstack(lagged).T)
     factor = (slot + 1.0) / (week + 1.0)
     have_profile = np.arange(len(y)) >= 2 * period
-    return np.where(have_profile & np.isfinite(factor), level * factor, level) * weekly
+    return np.where(have_profile & np.isfinite(factor), factor, 1.0) * weekly
 
 
-@cache
-def _poisson_sqrt_sd_table() -> tuple[np.ndarray, np.ndarray]:
-    """The exact standard deviation of √(X + 3/8) for X ~ Poisson(λ), on a log grid of λ (built on first use)."""
-    lgamma = np.array([math.lgamma(v + 1) for v in range(11_000)])   # log k! up to well past λ = 10⁴
-    lams = np.logspace(-4, 4, 161)
-    k = np.arange(0, len(lgamma), dtype=float)
-    y = np.sqrt(k + 0.375)
-    sds = []
-    for lam in lams:
-        pmf = np.exp(k * math.log(lam) - lam - lgamma)
-        mean = float((pmf * y).sum())
-        sds.append(math.sqrt(max(float((pmf * (y - mean) ** 2).sum()), 0.0)))
-    return lams, np.array(sds)
+def _discount(half_life: float, s: SpikeSettings) -> float:
+    return 0.5 ** (s.bucket_seconds / half_life)
 
 
-def poisson_sqrt_sd(lam: np.ndarray) -> np.ndarray:
-    """How much √(count + 3/8) varies for a Poisson count of mean λ: ~0.5 for large λ, far less near 0.
-
-    The spread floor: a history that is flat (or all zeros) is not infinitely precise, but a topic that
-    sees a story a day is more surprised by eight in an hour than a busy one is.
-    """
-    lams, sds = _poisson_sqrt_sd_table()
-    return np.interp(np.log(np.maximum(lam, 1e-4)), np.log(lams), sds)
-
-
-def _surprise(x: np.ndarray, expected: np.ndarray, m: int, s: SpikeSettings) -> tuple[np.ndarray, np.ndarray]:
-    """z of the sum over the last m buckets on the √ scale, against the residual's own robust spread."""
-    csum = np.concatenate([[0.0], np.cumsum(x)])
-    obs = np.full(len(x), np.nan)
-    obs[m - 1:] = csum[m:] - csum[:-m]
-    ecsum = np.concatenate([[0.0], np.cumsum(np.nan_to_num(expected))])
-    base = np.full(len(x), np.nan)
-    base[m - 1:] = ecsum[m:] - ecsum[:-m]
-    resid = (np.sqrt(obs / m + 0.375) - np.sqrt(base / m + 0.375)) * math.sqrt(m)
-    width = s.buckets(SPREAD_SECONDS)
-    # history of the residual that does not overlap the current aggregate
-    hist = np.concatenate([np.full(m - 1, np.nan), resid])[: len(x)]
-    centre = _trailing(hist, width, np.nanmedian)
-    spread = 1.4826 * _trailing(np.abs(hist - centre), width, np.nanmedian)
-    floor = np.maximum(poisson_sqrt_sd(np.nan_to_num(base)), SPREAD_MIN)
-    z = (resid - centre) / np.maximum(np.nan_to_num(spread), floor)
-    return np.nan_to_num(z, nan=0.0), obs
-
-
-def _calibrate(z: np.ndarray, s: SpikeSettings) -> np.ndarray:
-    """z divided by the median of the last week's daily maxima of z (floored)."""
-    period = s.buckets(DAY)
-    day_max = _trailing(z, period, np.nanmax)
-    lagged = np.vstack([np.concatenate([np.full(d * period, np.nan), day_max])[: len(z)]
-                        for d in range(PROFILE_DAYS)])
-    ref = _quietly(np.nanmedian, lagged.T)
-    return z / np.maximum(np.nan_to_num(ref, nan=Z_FLOOR), Z_FLOOR)
+def _nb_mid_p(observed: np.ndarray, mean: np.ndarray, dispersion: np.ndarray) -> np.ndarray:
+    """P(X > observed) + ½ P(X = observed) for X negative binomial of this mean and dispersion φ
+    (variance mean + φ·mean²); Poisson where φ·mean is negligible."""
+    k = np.floor(np.maximum(observed, 0.0))
+    mean = np.maximum(mean, 1e-12)
+    phi = np.maximum(dispersion, 1e-12)
+    size = 1.0 / phi
+    prob = size / (size + mean)
+    poisson = phi * mean < 1e-6
+    with np.errstate(all="ignore"):
+        nb = stats.nbinom.sf(k, size, prob) + 0.5 * stats.nbinom.pmf(k, size, prob)
+        po = stats.poisson.sf(k, mean) + 0.5 * stats.poisson.pmf(k, mean)
+    return np.clip(np.where(poisson, po, nb), 1e-300, 1.0)
 
 
 @dataclass(frozen=True)
 class Surprise:
-    """Per-bucket arrays of the scoring pass; the alert pass only reads them (cheap to re-run per threshold)."""
+    """Per-bucket arrays of the scoring pass; the alert pass only reads them (cheap to re-run per rate)."""
 
     values: np.ndarray
     expected: np.ndarray
-    score: np.ndarray
-    scale: np.ndarray
+    months: np.ndarray              # the strongest evidence's waiting time in months (0 in the warm-up)
+    scale: np.ndarray               # buckets of the window that gave it
     observed: dict[int, np.ndarray]
+
+    @property
+    def score(self) -> np.ndarray:
+        return self.months / (1.0 + self.months)
+
+
+def _model(x: np.ndarray, season: np.ndarray, s: SpikeSettings) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    """One causal pass: the expected count of every bucket and, per span, the dispersion of its window sum.
+
+    Bucket t's expectation and the dispersions used at t come from buckets before t only; a span's
+    dispersion from windows that ended before the current window began.
+    """
+    n = len(x)
+    level_keep, disp_keep = _discount(LEVEL_HALF_LIFE, s), _discount(DISPERSION_HALF_LIFE, s)
+    memory = 1.0 / (1.0 - level_keep)
+    items, exposure = PRIOR_ITEMS, PRIOR_ITEMS * memory      # prior: half an item in one memory length
+    spans = sorted({1, *s.scales})
+    mu = np.zeros(n)
+    cmu, cx = np.zeros(n + 1), np.concatenate([[0.0], np.cumsum(x)])
+    num = dict.fromkeys(spans, 0.0)
+    den = dict.fromkeys(spans, 0.0)
+    seen = dict.fromkeys(spans, 0.0)                          # discounted count of windows in num, den
+    prior = dict.fromkeys(spans, PRIOR_DISPERSION_SECONDS / s.bucket_seconds)   # the prior's weight, in
+                                                                                # windows, forgotten alike
+    phi = {m: np.zeros(n) for m in spans}
+    last_phi = dict.fromkeys(spans, PRIOR_DISPERSION)
+    for t in range(n):
+        rate = items / exposure
+        mu[t] = rate * season[t]
+        cmu[t + 1] = cmu[t] + mu[t]
+        for m in spans:
+            end = t - m                       # the newest window that does not overlap the one ending at t
+            if end >= m - 1:
+                e = cmu[end + 1] - cmu[end + 1 - m]
+                o = cx[end + 1] - cx[end + 1 - m]
+                o = min(o, e + CLIP_SD * math.sqrt(e + (last_phi[m] + 1.0 / items) * e * e) + 1.0)
+                num[m] = disp_keep * num[m] + (o - e) ** 2 - o
+                den[m] = disp_keep * den[m] + e * e
+                seen[m], prior[m] = disp_keep * seen[m] + 1.0, disp_keep * prior[m]
+                moment = max(num[m] / den[m], 0.0) if den[m] > 0 else PRIOR_DISPERSION
+                last_phi[m] = (seen[m] * moment + prior[m] * PRIOR_DISPERSION) / (seen[m] + prior[m])
+            phi[m][t] = TAIL_INFLATION * last_phi[m] + 1.0 / items
+        cap = mu[t] + CLIP_SD * math.sqrt(mu[t] + phi[1][t] * mu[t] ** 2) + 1.0
+        items = level_keep * items + min(x[t], cap)
+        exposure = level_keep * exposure + season[t]
+    return mu, {m: phi[m] for m in s.scales}
 
 
 def surprise(values: Sequence[float], settings: SpikeSettings | None = None) -> Surprise:
-    """Causal expected counts and scores of every bucket, oldest first."""
+    """Causal expected counts and evidence of every bucket, oldest first."""
     s = settings or SpikeSettings()
     x = np.asarray(values, dtype=float)
     n = len(x)
     if n == 0:
         return Surprise(x, x, x, np.zeros(0, dtype=int), {m: x for m in s.scales})
-    expected = expected_counts(x, s)
-    best_z, best_m = np.zeros(n), np.full(n, s.scales[0], dtype=int)
+    mu, phi = _model(x, seasonal_factor(x, s), s)
+    csum, cmu = np.concatenate([[0.0], np.cumsum(x)]), np.concatenate([[0.0], np.cumsum(mu)])
+    best, best_m = np.zeros(n), np.full(n, s.scales[0], dtype=int)
     observed = {}
     for m in s.scales:
-        z, observed[m] = _surprise(x, expected, m, s)
-        better = z > best_z
-        best_z, best_m = np.where(better, z, best_z), np.where(better, m, best_m)
-    ratio = np.clip(_calibrate(best_z, s), 0.0, None)
-    score = ratio / (1.0 + ratio)
-    score[: min(n, s.buckets(WARMUP_SECONDS))] = 0.0
-    return Surprise(x, np.nan_to_num(expected), score, best_m, observed)
+        obs, base = np.full(n, np.nan), np.full(n, np.nan)
+        obs[m - 1:], base[m - 1:] = csum[m:] - csum[:-m], cmu[m:] - cmu[:-m]
+        observed[m] = obs
+        p = _nb_mid_p(np.nan_to_num(obs), np.nan_to_num(base), phi[m])
+        chances = MONTH_SECONDS / (m * s.bucket_seconds) * len(s.scales)   # windows of this span a month
+        months = np.where(np.isfinite(obs), 1.0 / (p * chances), 0.0)
+        better = months > best
+        best, best_m = np.where(better, months, best), np.where(better, m, best_m)
+    best[: min(n, s.buckets(WARMUP_SECONDS))] = 0.0
+    return Surprise(x, mu, best, best_m, observed)
 
 
 def decide(sur: Surprise, settings: SpikeSettings | None = None) -> list[Scored]:
-    """Apply the threshold, volume floor, cooldown and re-arming to the scores."""
+    """Apply the rate threshold, volume floor, cooldown and re-arming to the evidence."""
     s = settings or SpikeSettings()
     cooldown, rearm = s.buckets(s.cooldown_seconds), s.buckets(s.rearm_seconds)
+    needed, calm_below = s.months_needed, CALM_FRACTION * s.months_needed
+    cexp = np.concatenate([[0.0], np.cumsum(sur.expected)])
+    score = sur.score
     out: list[Scored] = []
     last, armed, calm = -(10**9), True, 0
     for i, value in enumerate(sur.values):
         m = int(sur.scale[i])
         observed = float(np.nan_to_num(sur.observed[m][i]))
-        baseline = float(sur.expected[max(0, i - m + 1): i + 1].sum())
-        score = float(sur.score[i])
+        baseline = float(cexp[i + 1] - cexp[max(0, i - m + 1)])
+        months = float(sur.months[i])
         if not armed:
-            calm = calm + 1 if score < s.threshold / 2 else 0
+            calm = calm + 1 if months < calm_below else 0
             armed = calm >= rearm
-        fire = armed and score >= s.threshold and observed >= s.min_count and i - last >= cooldown
+        fire = armed and months >= needed and observed >= s.min_count and i - last >= cooldown
         if fire:
             last, armed, calm = i, False, 0
-        out.append(Scored(i, float(value), float(sur.expected[i]), score, fire, m, observed, baseline))
+        out.append(Scored(i, float(value), float(sur.expected[i]), float(score[i]), fire, m, observed, baseline,
+                          months))
     return out
 
 

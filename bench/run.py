@@ -27,11 +27,16 @@ DEDUPE_RECALL_FLOOR = 0.985
 SCALE_ARTICLES = 100_000
 SCALE_MS_TARGET = 2.0            # ms per article for incremental assignment (issue #3)
 SCALE_GB_AT_1M_TARGET = 2.0      # index memory extrapolated to 1M articles (issue #3)
-NAB_FLOOR = 80.0                 # issue #4: NAB standard score with the shipped defaults; measured 82.9 (2026-11-30)
+NAB_FLOOR = 65.0                 # issue #14: NAB standard score with the shipped defaults; measured 67.1 (2026-12-01),
+                                 # the second and last look (69.0 at the first); a regression guard, not a target
+NAB_MARGIN = 10.0                # …and at least this far above the EWMA z-score baseline (45.1) in the same run
+RATE_FACTOR = 2.5                # plain synthetic families' false alerts within this factor of the configured rate
+                                 # (measured 0.54–2.04 with 8 series each); the unit tests hold 2 on 12
+BURST_CAUGHT_FLOOR = 0.9         # 5× bursts of two hours at ≥ 5 items/h (measured 23 of 24, session 8)
 INCREMENTAL_HISTORY = 10_000     # articles already in the warehouse for the scheduled-run measurement
 REBUILD_ARTICLES = 20_000        # a run's 30-day window on a busy deployment
 REBUILD_RATIO_MAX = 0.4          # bulk load / one-by-one; measured 0.11 (make bench) to 0.26 (alone)
-NAB_TARGET = 80.0                # issue #4's target (met by the shipped defaults since session 7)
+NAB_TARGET = 75.0                # issue #14's target (dev five; and ≥ 75 on the held-out five)
 CHECKPOINT_RATIO_MAX = 3.0       # a writer session on 100k articles / on an empty warehouse: 1.4 with schema v7,
                                  # 19.9 with v6's primary keys (each made DuckDB rewrite a row group at close)
 
@@ -40,6 +45,13 @@ def checks(thr: dict[str, float], q: dict[str, dict[str, float]], dd: dedupe_eva
            scale: dict[str, float], sp: dict, rb: dict[str, float], ck: dict[str, float]) -> list[tuple[str, bool]]:
     """Floors: a regression below any of these fails `make bench`."""
     ours, raw = q["balkanwatch"], q["trafilatura.extract"]
+    ours_nab = sp["nab"]["balkanwatch"]["scores"]["standard"]
+    ewma_nab = sp["nab"]["EWMA z-score + cooldown"]["scores"]["standard"]
+    configured = sp["settings"].false_alerts_per_month
+    plain = [row.rate() for row in sp["quiet"][3600] if "heavy" not in row.family
+             and not row.family.startswith("0.05")]     # 0.05/h: the volume floor keeps it quieter
+    big = [r for r in sp["bursts"] if r.size == 5.0 and r.volume >= 5]
+    caught5 = sum(r.caught for r in big) / sum(r.bursts for r in big)
     out = [(f"dedupe pairwise precision ≥ {DEDUPE_PRECISION_FLOOR}: {dd.precision:.4f}", dd.precision >= DEDUPE_PRECISION_FLOOR),
            (f"dedupe pairwise recall ≥ {DEDUPE_RECALL_FLOOR}: {dd.recall:.4f}", dd.recall >= DEDUPE_RECALL_FLOOR),
            (f"story assignment ≤ {SCALE_MS_TARGET} ms/article at {scale['articles']:,}: {scale['ms_per_article']:.2f}",
@@ -57,8 +69,14 @@ def checks(thr: dict[str, float], q: dict[str, dict[str, float]], dd: dedupe_eva
            (f"all {thr['pages']} pages landed in every run: {thr['ingest_flow_articles']}",
             thr["ingest_flow_articles"] == thr["pages"]),
            (f"word F1 ≥ {WORD_F1_FLOOR}: {ours['word_f1']:.3f}", ours["word_f1"] >= WORD_F1_FLOOR),
-           (f"NAB standard score ≥ {NAB_FLOOR} (shipped defaults): {sp['scores']['standard']:.1f}",
-            sp["scores"]["standard"] >= NAB_FLOOR)]
+           (f"NAB standard score ≥ {NAB_FLOOR} (shipped defaults): {ours_nab:.1f}", ours_nab >= NAB_FLOOR),
+           (f"NAB: ours ≥ the EWMA z-score baseline + {NAB_MARGIN} in the same run: {ours_nab:.1f} vs {ewma_nab:.1f}",
+            ours_nab >= ewma_nab + NAB_MARGIN),
+           (f"synthetic: every plain burst-free hourly family alerts within {RATE_FACTOR}× of the configured rate: "
+            f"{min(plain):.2f}–{max(plain):.2f}", all(configured / RATE_FACTOR <= r <= configured * RATE_FACTOR
+                                                      for r in plain)),
+           (f"synthetic: 5× bursts caught at ≥ 5 items/h in ≥ {BURST_CAUGHT_FLOOR:.0%}: {caught5:.0%}",
+            caught5 >= BURST_CAUGHT_FLOOR)]
     for key in ("word_f1", "title_acc", "author_acc", "date_acc"):
         out.append((f"{key} ≥ raw trafilatura: {ours[key]:.3f} vs {raw[key]:.3f}", ours[key] >= raw[key]))
     return out
@@ -66,47 +84,68 @@ def checks(thr: dict[str, float], q: dict[str, dict[str, float]], dd: dedupe_eva
 
 def targets(sp: dict) -> list[tuple[str, bool]]:
     """Targets not yet pinned as floors (reported, not failing the run)."""
-    return [(f"NAB standard score > {NAB_TARGET} with the shipped defaults: {sp['scores']['standard']:.1f}",
-             sp["scores"]["standard"] > NAB_TARGET)]
+    ours = sp["nab"]["balkanwatch"]["scores"]["standard"]
+    return [(f"NAB standard score ≥ {NAB_TARGET} on the dev five with the shipped defaults (issue #14; the "
+             f"held-out five are measured by the issue's author): {ours:.1f}", ours >= NAB_TARGET)]
 
 
 def render_spikes(sp: dict) -> list[str]:
-    s = sp["scores"]
-    lines = ["## Spike detection on NAB realTweets (issue #4)", "",
-             f"{len(sp['files'])} real mention-count series, {sp['rows']:,} five-minute buckets, 16 labelled windows "
-             "(`../shared/data/spikes-dev`, MIT). `balkanwatch.spikes` with the shipped defaults (threshold "
-             f"{sp['threshold']}, fixed in code, the same for every file; surges judged over {sp['spans']}), "
-             "scored as NAB does "
-             f"(`bench/nab.py`). Scoring all files took {sp['seconds']:.1f} s.", "",
-             "| profile | balkanwatch |", "|---|---|",
-             f"| standard | {s['standard']:.1f} |", f"| reward low FP | {s['reward_low_FP']:.1f} |",
-             f"| reward low FN | {s['reward_low_FN']:.1f} |",
-             f"| standard, leave-one-out threshold (chosen: {', '.join(map(str, sp['loo_thresholds']))}) | "
-             f"{sp['loo']:.1f} |",
-             f"| standard, leave-one-out spans and threshold (chosen: {'; '.join(sp['structure_chosen'])}) | "
-             f"{sp['structure_loo']:.1f} |", "",
-             "How the spans were chosen (session 7): the first design judged surges over 1, 3 and 12 buckets, "
-             "which on these 5-minute series meant 5 min, 15 min and 1 h "
-             f"({sp['first_design']['score']:.1f}: {sp['first_design']['detected']} windows, "
-             f"{sp['first_design']['false_alerts']} false alerts, most of them single 5-minute blips). Spans are now "
-             "time, whatever the bucket: 1 h and 3 h (an hourly topic keeps its 1 and 3 h spans; its 12 h "
-             "span became the option `alerts.surge_hours`, "
-             f"{sp['with_12h']['score']:.1f} here with {sp['with_12h']['detected']} windows and "
-             f"{sp['with_12h']['false_alerts']} false alerts). {sp['tried']} sets of spans were measured on these "
-             "files while choosing, so the shipped score is partly fitted to them; the leave-one-out over spans "
-             "and threshold together is the estimate for an unseen file.", "",
-             "Per file (standard): " + "; ".join(f"{spikes_eval.ticker(n)} "
-                                                 f"{f.detected}/{f.windows} windows, {f.false_alerts} false alerts"
-                                                 for n, f in zip(sp["files"], sp["per_file"], strict=True)) + ".", "",
-             "Published detectors on these same five files (standard profile; NAB's per-file results, each "
-             "detector at its threshold for the whole corpus, normalised over these 16 windows): "
-             + ", ".join(f"{n} {v:.1f}" for n, v in sp["same_files"]) + ". On the whole 58-series corpus "
-             "they score less: " + ", ".join(f"{n} {v}" for n, v in spikes_eval.ANCHORS) + ".", "",
-             "The published detectors are not causal in scale: NAB gives each of them the file's minimum and "
-             "maximum before its first row (`inputMin`/`inputMax` in NAB's `nab/detectors/base.py`), and "
-             "ARTime, CAD OSE and HTM scale their input by them. Our scores use rows up to the current one "
-             "only. A re-implementation of ARTime (kept out of the repository: AGPL) scored 81.6 here with "
-             "the whole-file range and 63.2 with the range seen so far (docs/design.md).", ""]
+    nab, settings = sp["nab"], sp["settings"]
+    ours = nab["balkanwatch"]
+    lines = ["## Spike detection (issue #14)", "",
+             "The detector's structure and constants were decided on synthetic series with known truth "
+             "(`bench/synthetic.py`: 0.05 to 500 items an hour, daily and weekly seasonality, trends, "
+             "negative-binomial noise and a latent drift, bursts of four shapes), then the five dev NAB files "
+             f"were scored with the shipped defaults. The dev score was looked at {sp['looks']} times in all "
+             "(docs/design.md, \"Spike detection: the protocol\"). Synthetic part: "
+             f"{sp['synthetic_seconds']:.0f} s.", "",
+             f"### False alerts per month on burst-free series (configured: {settings.false_alerts_per_month:g})", "",
+             f"Counted from day {spikes_eval.SETTLED_DAYS} of 56 (the alerts flow reads 28 days of history). The "
+             "baselines get the same budget: their z threshold is the normal quantile of the same per-bucket rate. "
+             "*heavy* = negative-binomial size 3 and a strong latent drift (heavier tails than the model's).", "",
+             "| family | hourly: balkanwatch | EWMA z | windowed Gaussian | 5-minute: balkanwatch | EWMA z | "
+             "windowed Gaussian |", "|---|---|---|---|---|---|---|"]
+    hourly, fine = sp["quiet"][3600], sp["quiet"][300]
+    for h, f in zip(hourly, fine, strict=True):
+        cells = [f"{row.rate(d):.2f}" for row in (h, f) for d in spikes_eval.DETECTORS]
+        lines.append(f"| {h.family} | " + " | ".join(cells) + " |")
+    lines += ["", f"Hourly: {spikes_eval.QUIET_SEEDS[3600]} series per family ({hourly[0].months:.1f} months); "
+              f"5-minute: {spikes_eval.QUIET_SEEDS[300]} ({fine[0].months:.1f} months).", "",
+              f"### Bursts (hourly buckets, {spikes_eval.BURST_HOURS:g} h, shapes in turn; "
+              f"{spikes_eval.BURST_SEEDS} series per cell)", "",
+              "Caught = an alert within the burst or the hour after it; delay = median minutes from the "
+              "burst's first bucket to the alert (0 = in its first hour).", "",
+              "| usual items/h | " + " | ".join(f"{z:g}×" for z in spikes_eval.BURST_SIZES) + " |",
+              "|---|" + "---|" * len(spikes_eval.BURST_SIZES)]
+    for volume in spikes_eval.BURST_VOLUMES:
+        cells = []
+        for r in (r for r in sp["bursts"] if r.volume == volume):
+            delay = "" if r.median_delay is None else f", {r.median_delay:.0f} min"
+            cells.append(f"{r.caught}/{r.bursts}{delay}")
+        lines.append(f"| {volume:g} | " + " | ".join(cells) + " |")
+    lines += ["", "### NAB realTweets, the five dev files", "",
+              f"{len(sp['files'])} series, {sp['rows']:,} five-minute buckets, {sp['windows']} labelled windows "
+              "(`../shared/data/spikes-dev`, MIT), scored as NAB does (`bench/nab.py`). Ours with the shipped "
+              f"defaults ({settings.false_alerts_per_month:g} false alert a month, spans "
+              f"{'/'.join(str(x // 3600) for x in settings.scale_seconds)} h); the baselines re-implemented and run "
+              "in the same process with the same false-alarm budget.", "",
+              "| detector | standard | low FP | low FN | " + " | ".join(spikes_eval.ticker(n) for n in sp["files"])
+              + " | windows | false alerts |", "|---|---|---|---|" + "---|" * len(sp["files"]) + "---|---|"]
+    for name, r in nab.items():
+        per_file = " | ".join(f"{v:.1f}" for v in r["file_scores"])
+        lines.append(f"| {name} | {r['scores']['standard']:.1f} | {r['scores']['reward_low_FP']:.1f} | "
+                     f"{r['scores']['reward_low_FN']:.1f} | {per_file} | "
+                     f"{sum(f.detected for f in r['per_file'])}/{sum(f.windows for f in r['per_file'])} | "
+                     f"{sum(f.false_alerts for f in r['per_file'])} |")
+    lines += ["", f"Scoring the five files took {ours['seconds']:.1f} s for ours.", "",
+              "Published detectors on these same five files (standard profile; NAB's per-file results, each "
+              "detector at its threshold for the whole corpus, normalised over these 16 windows): "
+              + ", ".join(f"{n} {v:.1f}" for n, v in sp["same_files"]) + ". They are not causal in scale: NAB "
+              "gives each of them the file's minimum and maximum before its first row. On the whole 58-series "
+              "corpus they score less: " + ", ".join(f"{n} {v}" for n, v in spikes_eval.ANCHORS) + ".", "",
+              "The detector before this one (a ratio to the last week's daily maxima, session 7) scored 82.9 "
+              "here and 58.0 on five held-out realTweets files (issue #14): its structure had been chosen on "
+              "these five. This one was not, and scores what it scores.", ""]
     return lines
 
 

@@ -76,20 +76,27 @@ def test_the_usual_volume_quoted_is_the_mean_daily_count_before_the_surge():
     short = topic_series("kfor", rows, now - timedelta(hours=30), now, AlertsSettings())
     assert usual_per_day(short, 23) is None and usual_per_day(short, 24) == 1.0
     page = compose_incident(Incident(tuple(spikes)), [], {}, "bw@example.org", ["a@example.org"], now).html
-    assert "expected 0.0, usually 1.0 a day (score" in page
+    assert f"expected {spikes[0].expected:.1f}, usually 1.0 a day: rarer than once in a century" in page
+    assert spikes[0].months >= 12      # eight in two hours on a topic with one a day: rarer than once a year
+
+
+def spike_index(series, when: datetime) -> int:
+    return series.starts.index(when)
 
 
 def test_the_surge_window_starts_at_its_first_story_not_at_the_span_that_fired():
-    # 8 stories between 19:30 and 20:26 on a topic with one a day: the 3-hour span fires at 20:00, and its
-    # empty 18:00 hour is not part of the surge ("8 new stories in 2 h", not 3)
+    # 8 stories between 19:30 and 20:26 on a topic with one a day: the evidence crosses the line in the 19:00
+    # hour (4 stories), the surge runs on into 20:00, and no empty hour before it is part of it
     now = datetime(2026, 11, 22, 20, 30)
     rows = [(f"d{d}", datetime(2026, 11, 22, 12) - timedelta(days=d)) for d in range(40)]
     rows += [(f"s{i}", now - timedelta(minutes=60 - 8 * i)) for i in range(8)]
     series = topic_series("kfor", rows, now - timedelta(days=40), now, AlertsSettings())
     [fired] = [s for s in series.scored if s.alert]
     [spike] = spikes_of(series)
-    assert fired.scale == 3 and spike.bucket_start == datetime(2026, 11, 22, 20)
+    assert fired.index == spike_index(series, datetime(2026, 11, 22, 19))
+    assert spike.bucket_start == datetime(2026, 11, 22, 19)
     assert spike.window_start == datetime(2026, 11, 22, 19) and spike.observed == 8
+    assert spike.window_end == datetime(2026, 11, 22, 21)
 
 
 def test_separate_stories_make_separate_incidents():

@@ -1,0 +1,136 @@
+"""Synthetic count series with known truth: where the spike detector's structure and constants are decided.
+
+The issue's protocol (docs/design.md, "Spike detection: the protocol"): design and fix constants here, on
+series whose ordinary noise and bursts are known, and only then score the labelled NAB files. A series is
+
+    expected(t) = level × daily cycle × weekday/weekend factor × trend × latent drift
+    counts(t)   ~ NegativeBinomial(mean = expected(t) + burst(t), size = k)
+
+- the level covers what analysts meet: 0.05 to 500 items per bucket, hourly or 5-minute buckets;
+- the latent drift is a slow AR(1) on the log rate (hours-long wobbles a week of history has seen before),
+  the main source of overdispersion in real mention counts besides the negative-binomial size k;
+- a burst adds (size − 1) × the usual volume of its buckets, in one of four shapes: a step, a spike (most
+  of it in the first hour), a ramp that builds over its length, a jump that decays.
+
+Pure functions of a numpy Generator: the same seed gives the same series.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+DAY = 86_400
+MONTH_SECONDS = 30 * DAY
+SHAPES = ("step", "spike", "ramp", "decay")
+
+
+@dataclass(frozen=True)
+class Burst:
+    start: int          # first bucket of the burst
+    length: int         # buckets
+    size: float         # the burst's buckets hold `size` × their usual volume (2 = twice as many items)
+    shape: str = "step"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What a synthetic topic looks like without bursts."""
+
+    level: float                    # mean items per bucket
+    bucket_seconds: int = 3600
+    days: int = 42
+    daily: float = 0.5              # amplitude of the daily cycle (0 = flat, 0.9 = near-silent nights)
+    weekend: float = 1.0            # weekend volume against weekdays (0.3 = news-like quiet weekends)
+    trend: float = 0.0              # relative change over the whole series (+0.5 = half as much again)
+    k: float = 20.0                 # negative-binomial size (variance mean + mean²/k); inf = Poisson
+    drift_sd: float = 0.1           # sd of the latent log-rate wobble
+    drift_hours: float = 6.0        # its correlation time
+
+
+@dataclass(frozen=True)
+class Synthetic:
+    profile: Profile
+    values: np.ndarray
+    usual: np.ndarray               # expected counts without bursts (the truth the detector estimates)
+    bursts: tuple[Burst, ...] = field(default=())
+
+    @property
+    def months(self) -> float:
+        return len(self.values) * self.profile.bucket_seconds / MONTH_SECONDS
+
+
+def usual_volume(rng: np.random.Generator, p: Profile) -> np.ndarray:
+    """The expected count of every bucket: level × daily cycle × weekend × trend × latent drift."""
+    n = p.days * DAY // p.bucket_seconds
+    t = np.arange(n) * p.bucket_seconds
+    hour = (t % DAY) / 3600
+    daily = 1 + p.daily * np.sin(2 * math.pi * (hour - 9) / 24)          # peaks mid-afternoon
+    weekend = np.where((t // DAY) % 7 >= 5, p.weekend, 1.0)
+    trend = 1 + p.trend * t / max(t[-1], 1)
+    rho = math.exp(-p.bucket_seconds / (p.drift_hours * 3600))
+    shocks = rng.normal(0.0, p.drift_sd * math.sqrt(1 - rho**2), n)
+    drift = np.empty(n)
+    drift[0] = rng.normal(0.0, p.drift_sd)
+    for i in range(1, n):
+        drift[i] = rho * drift[i - 1] + shocks[i]
+    mean = daily * weekend * trend * np.exp(drift - p.drift_sd**2 / 2)
+    return p.level * mean / mean.mean()     # the level is the series' mean volume
+
+
+def burst_volume(usual: np.ndarray, b: Burst) -> np.ndarray:
+    """Extra items of one burst, per bucket: (size − 1) × the usual volume of its buckets, spread by shape."""
+    n = len(usual)
+    extra = np.zeros(n)
+    lo, hi = b.start, min(b.start + b.length, n)
+    if hi <= lo:
+        return extra
+    steps = np.arange(hi - lo, dtype=float)
+    weights = {"step": np.ones(hi - lo),
+               "spike": np.exp(-3.0 * steps / max(hi - lo, 1)),
+               "ramp": steps + 1.0,
+               "decay": np.exp(-1.5 * steps / max(hi - lo, 1))}[b.shape]
+    total = (b.size - 1.0) * usual[lo:hi].sum()
+    extra[lo:hi] = total * weights / weights.sum()
+    return extra
+
+
+def draw(rng: np.random.Generator, mean: np.ndarray, k: float) -> np.ndarray:
+    """Negative-binomial counts of the given means (Poisson when k is infinite)."""
+    if math.isinf(k):
+        return rng.poisson(mean).astype(float)
+    return rng.negative_binomial(k, k / (k + np.maximum(mean, 1e-12))).astype(float)
+
+
+def generate(rng: np.random.Generator, p: Profile, bursts: tuple[Burst, ...] = ()) -> Synthetic:
+    usual = usual_volume(rng, p)
+    extra = sum((burst_volume(usual, b) for b in bursts), np.zeros(len(usual)))
+    return Synthetic(p, draw(rng, usual + extra, p.k), usual, bursts)
+
+
+# -- the families the bench and the tests draw from ----------------------------------------------------------
+VOLUMES = (0.05, 0.5, 5.0, 50.0, 500.0)     # items per bucket, from a story every 20 hours to a wire feed
+
+
+def quiet_profiles(bucket_seconds: int = 3600, days: int = 56) -> dict[str, Profile]:
+    """Burst-free families: each volume, plain and with news-like weekends, a trend and heavy overdispersion."""
+    out = {}
+    for v in VOLUMES:
+        level = v * bucket_seconds / 3600
+        out[f"{v:g}/h"] = Profile(level, bucket_seconds, days)
+        out[f"{v:g}/h weekly"] = Profile(level, bucket_seconds, days, daily=0.7, weekend=0.3)
+        out[f"{v:g}/h trend"] = Profile(level, bucket_seconds, days, trend=1.0)
+        out[f"{v:g}/h heavy"] = Profile(level, bucket_seconds, days, k=3.0, drift_sd=0.25)
+    return out
+
+
+def bursty(rng: np.random.Generator, p: Profile, size: float, hours: float, shape: str,
+           first_day: int = 28) -> Synthetic:
+    """A series of profile p with one burst of the given size, length and shape at a random time after
+    `first_day` (enough history for the weekly factor), at least a day before the end."""
+    per_day = DAY // p.bucket_seconds
+    length = max(1, int(round(hours * 3600 / p.bucket_seconds)))
+    start = int(rng.integers(first_day * per_day, (p.days - 1) * per_day - length))
+    return generate(rng, p, (Burst(start, length, size, shape),))
