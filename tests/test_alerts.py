@@ -242,6 +242,9 @@ def test_spikes_score_cli_writes_causal_scores_and_alerts(tmp_path: Path):
     wrong = subprocess.run([sys.executable, "-m", "balkanwatch.cli", "spikes", "score", "--csv", str(series),
                             "--surge-hours", "1,-3"], capture_output=True, text=True, timeout=120)
     assert wrong.returncode == 2 and "--surge-hours" in wrong.stderr
+    zero = subprocess.run([sys.executable, "-m", "balkanwatch.cli", "spikes", "score", "--csv", str(series),
+                           "--false-alerts-per-month", "0"], capture_output=True, text=True, timeout=120)
+    assert zero.returncode == 2 and "--false-alerts-per-month" in zero.stderr
 
 
 @pytest.mark.prefect

@@ -86,6 +86,8 @@ def test_private_networks_refused_by_default() -> None:
     ({"alerts": {"surge_hours": [1, 0]}}, "alerts.surge_hours"),
     ({"alerts": {"surge_hours": ["1h"]}}, "alerts.surge_hours"),
     ({"alerts": {"surge_hours": 3}}, "alerts.surge_hours"),
+    ({"alerts": {"false_alerts_per_month": 0}}, "alerts.false_alerts_per_month"),
+    ({"alerts": {"threshold": 0.6}}, "alerts.false_alerts_per_month"),   # the old score threshold: pointed on
 ])
 def test_bad_config_names_the_key(data: dict, key: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(key)):
