@@ -20,6 +20,8 @@ bucket and the ones before it only:
   For every span the variance of its window sum is E + φ·E², with φ the moment estimate over the last
   `DISPERSION_HALF_LIFE` of windows that ended before the current one began (winsorised the same way), plus
   the level's own uncertainty (1/items in its memory: a topic with a story a day knows its rate poorly).
+  A new topic starts from `PRIOR_DISPERSION`, forgotten as windows arrive; the tail uses the estimate ×
+  `TAIL_INFLATION` (estimated parameters make the predictive heavier-tailed than a fitted negative binomial).
   So a series' dispersion at the hour and three-hour scale is learnt at that scale, whatever the bucket.
 - **Evidence**: for each span (`SCALE_SECONDS`, `alerts.surge_hours`) the window sum ending at this bucket
   against the negative binomial of that mean and dispersion (mid-p, since counts are discrete). A surge

@@ -62,7 +62,7 @@ def test_incident_email_is_multipart_with_inline_charts_and_a_stable_message_id(
 
 
 def test_the_usual_volume_quoted_is_the_mean_daily_count_before_the_surge():
-    # one story a day at noon for 40 days, then 8 in the two hours before now: the hourly median baseline
+    # one story a day at noon for 40 days, then 8 in the two hours before now: the hourly baseline
     # expects ~0, the e-mail also says what the topic usually gets (the 28 days before the surge: 28 stories)
     now = datetime(2026, 11, 22, 20, 30)
     rows = [(f"d{d}", datetime(2026, 11, 22, 12) - timedelta(days=d)) for d in range(40)]
