@@ -169,3 +169,22 @@ def group_incidents(spikes: Sequence[Spike]) -> list[Incident]:
         merged = [spike] + [s for g in touching for s in g]
         groups = [g for g in groups if g not in touching] + [merged]
     return [Incident(tuple(sorted(g, key=lambda s: (s.bucket_start, s.watchlist)))) for g in groups]
+
+
+OVERVIEW_DAYS = 7   # the topics overview shows each topic's last week
+
+
+def topic_overview(series: Sequence[TopicSeries], last_alerts: dict[str, datetime | None]) -> list[dict[str, object]]:
+    """One row per topic for the cycle's `topics` artifact, busiest last week first: unique stories in the
+    last OVERVIEW_DAYS, what the detector expected over them, the usual volume and the last alert."""
+    rows = []
+    for ts in series:
+        per_day = timedelta(days=1) / ts.bucket
+        lo = max(0, len(ts.counts) - int(OVERVIEW_DAYS * per_day))
+        usual = usual_per_day(ts, lo)
+        rows.append({"watchlist": ts.watchlist, "stories_7d": sum(ts.counts[lo:]),
+                     "expected_7d": round(sum(s.expected for s in ts.scored[lo:]), 1),
+                     "usual_per_day": "" if usual is None else round(usual, 1),
+                     "last_alert": "" if last_alerts.get(ts.watchlist) is None
+                     else f"{last_alerts[ts.watchlist]:%Y-%m-%d %H:%M}"})
+    return sorted(rows, key=lambda r: -int(r["stories_7d"]))    # type: ignore[call-overload]

@@ -7,7 +7,6 @@ line breaks and control characters into spaces, so a title cannot add a header; 
 from __future__ import annotations
 
 import html
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,6 +15,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any
 
+from balkanwatch import escaping
 from balkanwatch.alerting import Incident
 from balkanwatch.textclean import paragraph_key, paragraphs
 
@@ -23,13 +23,11 @@ SUBJECT_MAX = 160
 # RFC 5322 allows 998-character lines; the default 78 folds a long Subject right after "Subject:", which
 # some clients show with a leading space.
 MAIL_POLICY = policy.SMTP.clone(max_line_length=998)
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
 
 
 def one_line(text: str, limit: int = SUBJECT_MAX) -> str:
     """Text safe for a header: control characters and line breaks become one space; at most `limit` chars."""
-    flat = " ".join(_CONTROL.sub(" ", text or "").split())
-    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+    return escaping.one_line(text, limit)
 
 
 @dataclass(frozen=True)

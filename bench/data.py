@@ -29,7 +29,7 @@ class LabelledPage:
 
 
 def extraction_dev() -> list[LabelledPage]:
-    """The 250 WCXB dev pages with their ground truth (CC-BY-4.0, see its LICENSE)."""
+    """The WCXB dev pages in ../shared with their ground truth (710; CC-BY-4.0, see its LICENSE)."""
     root = shared_dir() / "data" / "extraction-dev"
     pages = []
     for gt_path in sorted((root / "ground-truth").glob("*.json")):

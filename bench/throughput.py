@@ -32,13 +32,14 @@ def _feed(base: str, ids: list[str]) -> str:
     return f'<?xml version="1.0"?><rss version="2.0"><channel><title>bench</title>{items}</channel></rss>'
 
 
-def extraction_only(pages: list[LabelledPage]) -> float:
-    """Seconds for single-threaded extraction of every page (the reference)."""
+def extraction_only(pages: list[LabelledPage]) -> tuple[float, int]:
+    """Seconds for single-threaded extraction of every page (the reference), and how many pages held an
+    article (the rest have no text even for raw trafilatura: ingest records them as item errors)."""
     t0 = time.perf_counter()
-    for p in pages:
-        safe_extract(PageJob(source="bench", url=p.url, final_url=p.url, body=p.html,
-                             encoding=detect_encoding(p.html, None), fetched_at=datetime.now(UTC)))
-    return time.perf_counter() - t0
+    found = sum(not isinstance(safe_extract(PageJob(source="bench", url=p.url, final_url=p.url, body=p.html,
+                                                    encoding=detect_encoding(p.html, None),
+                                                    fetched_at=datetime.now(UTC))), str) for p in pages)
+    return time.perf_counter() - t0, found
 
 
 def _serve(roots: list[Path], conn) -> None:  # type: ignore[no-untyped-def]
@@ -103,6 +104,14 @@ def ingest_plain(config_path: Path) -> tuple[float, int]:
     return time.perf_counter() - t0, summary.new_articles
 
 
+def item_errors(config_path: Path) -> int:
+    """Pages of a run recorded as item errors (no article in them), read back from its warehouse."""
+    from warehouse import Warehouse
+
+    with Warehouse.open(load_config(config_path).warehouse_path, read_only=True) as wh:
+        return int(wh.query("SELECT count(*) FROM failed_items")[1][0][0])
+
+
 def ingest_prefect(config_path: Path) -> tuple[float, int]:
     from flows.ingest import ingest
 
@@ -118,22 +127,25 @@ def measure(pages: list[LabelledPage]) -> dict[str, float]:
     """Reference and ingest times, interleaved REPEATS times (fresh warehouse each run); medians."""
     from prefect.testing.utilities import prefect_test_harness
 
-    refs, plains, flows, counts = [], [], [], []
+    refs, plains, flows, counts, errors = [], [], [], [], []
     with tempfile.TemporaryDirectory() as tmp, prefect_test_harness(server_startup_timeout=120):
         corpus = Corpus(pages, Path(tmp))
         try:
             for i in range(REPEATS):
-                refs.append(extraction_only(pages))
+                seconds, found = extraction_only(pages)
+                refs.append(seconds)
                 seconds, n = ingest_plain(corpus.config(f"plain{i}"))
                 plains.append(seconds)
                 seconds, n_flow = ingest_prefect(corpus.config(f"flow{i}"))
                 flows.append(seconds)
                 counts += [n, n_flow]
-            refs.append(extraction_only(pages))
+                errors += [item_errors(corpus.config(f"plain{i}")), item_errors(corpus.config(f"flow{i}"))]
+            refs.append(extraction_only(pages)[0])
         finally:
             corpus.close()
     ref, plain, flow = median(refs), median(plains), median(flows)
     return {"pages": len(pages), "extract_only_s": ref, "extract_only_spread": (max(refs) - min(refs)) / ref,
             "ingest_plain_s": plain, "ingest_flow_s": flow, "ingest_flow_articles": min(counts),
+            "with_text": found, "accounted": min(c + e for c, e in zip(counts, errors, strict=True)),
             "ratio_plain": plain / ref, "ratio_flow": flow / ref, "repeats": REPEATS,
             "pages_per_s_flow": len(pages) / flow, "pages_per_s_extract": len(pages) / ref}

@@ -26,12 +26,14 @@ from typing import Any
 from prefect import flow
 
 from balkanwatch.alerting import (
+    OVERVIEW_DAYS,
     Incident,
     Spike,
     TopicSeries,
     group_incidents,
     is_repeat,
     spikes_of,
+    topic_overview,
     topic_series,
 )
 from balkanwatch.config import Config, SmtpSettings, load_config
@@ -258,6 +260,8 @@ def run_alerts(config: Config, now: datetime | None = None, *, artifacts: bool =
         summary.queued += queue_digest(wh, config, now)
         summary.incidents = len(incidents)
         pending = wh.pending_messages()
+        overview = topic_overview(list(series.values()), {w: max(wh.alert_buckets(w, now - timedelta(days=28)),
+                                                                 default=None) for w in series})
     summary.spikes = [{"watchlist": s.watchlist, "bucket": f"{s.bucket_start:%Y-%m-%d %H:%M}", "score": round(s.score, 3),
                        "observed": s.observed, "expected": round(s.expected, 2), "stories": len(s.story_ids),
                        "alert_id": s.alert_id} for s in spikes]
@@ -275,24 +279,51 @@ def run_alerts(config: Config, now: datetime | None = None, *, artifacts: bool =
         log.info("spike: %s %s observed %.0f expected %.2f score %.2f", s.watchlist, s.bucket_start, s.observed,
                  s.expected, s.score)
     if artifacts:
-        publish(summary, spikes)
+        publish(summary, spikes, topics_markdown(overview, series))
     if summary.failed:
         raise DeliveryError(f"{len(summary.failed)} e-mail(s) not sent, kept in the outbox for the next cycle: "
                             f"{summary.failed[0]}")
     return summary
 
 
-def publish(summary: AlertsSummary, spikes: list[Spike]) -> None:
-    """Prefect artifacts (spike table, chart links) and one event per spike for automations."""
-    from prefect.artifacts import create_link_artifact, create_table_artifact
+def chart_markdown(title: str, png: bytes) -> str:
+    """A markdown artifact's body showing a PNG inline (the Prefect UI renders data: images; file:// links
+    do not open from it)."""
+    from balkanwatch.escaping import markdown
+
+    return f"### {markdown(title)}\n\n![{markdown(title)}](data:image/png;base64,{base64.b64encode(png).decode()})\n"
+
+
+def topics_markdown(overview: list[dict[str, Any]], series: dict[str, TopicSeries]) -> str:
+    """The cycle's `topics` artifact: small multiples of every topic's last week, then a table of them."""
+    from balkanwatch.chart import render_topics
+    from balkanwatch.escaping import markdown
+
+    if not overview:
+        return "# Topics\n\nNo watchlists configured.\n"
+    png = render_topics([series[r["watchlist"]] for r in overview], OVERVIEW_DAYS)
+    lines = [chart_markdown(f"Unique stories per topic, last {OVERVIEW_DAYS} days, against the baseline", png), "",
+             "| topic | stories, 7 days | expected | usually a day | last alert |", "|---|---|---|---|---|"]
+    lines += [f"| {markdown(r['watchlist'])} | {r['stories_7d']} | {r['expected_7d']} | {r['usual_per_day']} | "
+              f"{r['last_alert'] or '—'} |" for r in overview]
+    return "\n".join(lines) + "\n"
+
+
+def publish(summary: AlertsSummary, spikes: list[Spike], topics: str) -> None:
+    """Prefect artifacts (spike table, charts inline, the topics overview) and one event per spike."""
+    from prefect.artifacts import create_markdown_artifact, create_table_artifact
     from prefect.events import emit_event
 
-    create_table_artifact(summary.spikes or [{"watchlist": "(no new spikes)", "bucket": "", "score": "",
-                                              "observed": "", "expected": "", "stories": "", "alert_id": ""}],
+    from balkanwatch.escaping import cell
+
+    create_table_artifact([{k: cell(v) for k, v in row.items()} for row in summary.spikes]
+                          or [{"watchlist": "(no new spikes)", "bucket": "", "score": "",
+                               "observed": "", "expected": "", "stories": "", "alert_id": ""}],
                           key="alert-spikes", description="Spikes detected in this alerts cycle")
+    create_markdown_artifact(topics, key="topics", description="Every topic's last week against its baseline")
     for path in summary.charts:
-        create_link_artifact(Path(path).resolve().as_uri(), link_text=Path(path).name, key="alert-chart",
-                             description="Volume against baseline of a topic that spiked")
+        create_markdown_artifact(chart_markdown(Path(path).stem, Path(path).read_bytes()), key="alert-chart",
+                                 description="Volume against baseline of a topic that spiked")
     for s in spikes:
         emit_event(event="balkanwatch.spike.detected",
                    resource={"prefect.resource.id": f"balkanwatch.topic.{s.watchlist}",

@@ -170,6 +170,8 @@ async def publish_artifacts(summary: IngestSummary, health: list[dict[str, Any]]
     """Markdown summary, table of new articles, source-health table (visible in the Prefect UI)."""
     from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 
+    from balkanwatch.escaping import cell, link, markdown
+
     failed = [s for s in summary.sources if not s.ok]
     lines = [f"# Ingest run `{summary.run_id}`", "",
              f"- sources polled: **{summary.sources_polled}** (failed: **{summary.sources_failed}**)",
@@ -180,14 +182,14 @@ async def publish_artifacts(summary: IngestSummary, health: list[dict[str, Any]]
              f"- page errors: **{summary.item_errors}**", ""]
     if failed:
         lines += ["## Errors", "", "| source | error | next poll |", "|---|---|---|"]
-        lines += [f"| {s.name} | {(s.error or '').replace('|', '/')[:300]} | {s.next_poll_at} |" for s in failed]
+        lines += [f"| {markdown(s.name)} | {markdown(s.error)} | {markdown(s.next_poll_at)} |" for s in failed]
     cols = ("name", "health", "consecutive_failures", "last_success_at", "last_error", "next_poll_at", "articles")
     await asyncio.gather(   # three API calls at once: the run ends sooner
         acreate_markdown_artifact("\n".join(lines), key="ingest-summary", description="Ingest run summary"),
-        acreate_table_artifact([{k: str(v) if v is not None else "" for k, v in row.items()} for row in summary.new]
+        acreate_table_artifact([{k: link(v) if k == "url" else cell(v) for k, v in row.items()} for row in summary.new]
                                or [{"title": "(no new articles)", "source": "", "published_at": "", "story_id": "",
                                     "url": ""}], key="new-articles", description="Articles that landed in this run"),
-        acreate_table_artifact([{c: str(row[c]) if row[c] is not None else "" for c in cols} for row in health]
+        acreate_table_artifact([{c: cell(row[c]) for c in cols} for row in health]
                                or [{c: "" for c in cols}], key="source-health", description="Health of every source"))
 
 

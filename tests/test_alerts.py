@@ -5,9 +5,11 @@ keeps the e-mail in the outbox until a later cycle sends it."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import csv
 import json
 import socket
+import struct
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -290,7 +292,16 @@ def test_alerts_flow_run_shows_spikes_and_delivery_failures_in_prefect(prefect_s
 
     subflow = next(r for r in asyncio.run(flow_runs()) if r.parent_task_run_id is not None
                    and r.start_time and r.start_time >= started)
-    assert "alert-spikes" in {a.key for a in asyncio.run(artifacts(subflow.id))}   # on the run that found them
+    found = {a.key: a for a in asyncio.run(artifacts(subflow.id))}
+    assert "alert-spikes" in found                                         # on the run that found them
+    chart = found["alert-chart"]                                           # inline, not a file:// link
+    assert chart.type == "markdown" and "file://" not in chart.data
+    png = base64.b64decode(chart.data.split("data:image/png;base64,", 1)[1].split(")", 1)[0])
+    width, height = struct.unpack(">II", png[16:24])                      # the IHDR chunk
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and width > 0 and height > 0 and len(png) < 200_000
+    topics = found["topics"].data                                          # the page an analyst opens first
+    overview = base64.b64decode(topics.split("data:image/png;base64,", 1)[1].split(")", 1)[0])
+    assert overview[:8] == b"\x89PNG\r\n\x1a\n" and "| kfor |" in topics and "north\\-kosovo\\-clash" in topics
     deadline = time.monotonic() + 20
     events: list = []
     while time.monotonic() < deadline and len(events) < 2:    # events reach the server asynchronously

@@ -9,7 +9,15 @@ from email import message_from_bytes, policy
 import pytest
 from aiosmtpd.controller import Controller
 
-from balkanwatch.alerting import Incident, Spike, group_incidents, spikes_of, topic_series, usual_per_day
+from balkanwatch.alerting import (
+    Incident,
+    Spike,
+    group_incidents,
+    spikes_of,
+    topic_overview,
+    topic_series,
+    usual_per_day,
+)
 from balkanwatch.config import AlertsSettings, SmtpSettings
 from balkanwatch.emails import EXCERPT_CHARS, compose_incident, excerpt, one_line
 from balkanwatch.errors import DeliveryError
@@ -210,3 +218,17 @@ def test_excerpt_skips_a_leading_headline_and_articles_are_counted_in_words():
         body = msg.get_body(preferencelist=(part,)).get_content()
         assert "· 1 article ·" in body and "1 articles" not in body
         assert body.count("Clash in Zvečan: KFOR deploys") == 1 and "KFOR troops were deployed to Zvečan." in body
+
+
+def test_the_topics_overview_lists_every_topic_busiest_first_with_its_last_alert():
+    now = datetime(2026, 11, 22, 20, 30)
+    quiet = [(f"d{d}", datetime(2026, 11, 22, 12) - timedelta(days=d)) for d in range(40)]
+    busy = quiet + [(f"s{i}", now - timedelta(minutes=100 - 12 * i)) for i in range(8)]
+    a = AlertsSettings()
+    series = [topic_series("quiet", quiet, now - timedelta(days=40), now, a),
+              topic_series("busy", busy, now - timedelta(days=40), now, a)]
+    rows = topic_overview(series, {"busy": datetime(2026, 11, 22, 19), "quiet": None})
+    assert [r["watchlist"] for r in rows] == ["busy", "quiet"]
+    assert rows[0]["stories_7d"] == 8 + 7 and rows[1]["stories_7d"] == 7      # one a day for the last week
+    assert rows[0]["last_alert"] == "2026-11-22 19:00" and rows[1]["last_alert"] == ""
+    assert rows[1]["usual_per_day"] == 1.0 and 0 < rows[1]["expected_7d"] < 15

@@ -236,3 +236,45 @@ def test_a_broken_source_shows_in_the_run_artifacts(prefect_server, corpus, writ
     rows = json.loads(health) if isinstance(health, str) else health
     bad = next(r for r in rows if r["name"] == "Server error")
     assert bad["health"] == "failing" and "HTTP 500" in bad["last_error"]
+
+
+HOSTILE_TITLE = ('&lt;img src="http://127.0.0.1:9/pixel.png"&gt;&lt;style&gt;body{display:none}&lt;/style&gt;'
+                 '[click](javascript:alert(1)) KFOR patrol | ' + "very long " * 300)
+
+
+@pytest.mark.prefect
+def test_hostile_titles_reach_the_artifacts_as_text(prefect_server, write_config, server, tmp_path: Path) -> None:
+    """A page whose title carries markup, a javascript: link and 3,000 characters lands as an article; the
+    run's artifacts, read back from the Prefect API, carry it as inert text."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    from flows.ingest import ingest
+
+    site = tmp_path / "site"
+    body = "".join(f"<p>KFOR soldiers patrolled the northern municipalities on day {i} of the operation, "
+                   f"officials said in a statement about the situation near the crossing.</p>" for i in range(12))
+    (site / "a.html").write_text(f"<html><head><title>{HOSTILE_TITLE}</title></head><body><article>"
+                                 f"<h1>{HOSTILE_TITLE}</h1>{body}</article></body></html>")
+    (site / "feed.xml").write_text(f"""<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>
+        <item><title>{HOSTILE_TITLE}</title><link>{server.url('a.html')}</link></item></channel></rss>""")
+    cfg = write_config(toml_sources([{"name": "Hostile <b>site</b>", "feed": server.url("feed.xml")}]))
+    summary = asyncio.run(ingest(config_path=str(cfg)))
+    assert summary["new_articles"] == 1
+    assert "<img" in articles(cfg)[0]["title"]           # stored as the page said it, shown as text
+
+    async def read():  # type: ignore[no-untyped-def]
+        async with get_client() as client:
+            run = await client.read_flow_run(summary["run_id"])
+            return await client.read_artifacts(
+                artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run.id])))
+    keys = {a.key: a for a in asyncio.run(read())}
+    for key in ("new-articles", "source-health"):
+        data = keys[key].data
+        rows = json.loads(data) if isinstance(data, str) else data
+        for row in rows:
+            for value in row.values():
+                assert "<" not in value and ">" not in value and len(value) <= 2000, (key, value[:80])
+    [row] = json.loads(keys["new-articles"].data) if isinstance(keys["new-articles"].data, str) \
+        else keys["new-articles"].data
+    assert row["title"].startswith("&lt;img") and row["url"] == server.url("a.html")

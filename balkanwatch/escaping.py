@@ -1,0 +1,53 @@
+"""Scraped text made inert for where it lands: Prefect UI table cells (rendered as HTML) and markdown.
+
+Titles, URLs, error texts and excerpts come from pages we do not control. The Prefect UI renders a table
+artifact's cells as HTML (it strips `on*=` handlers, not tags: an `<img src=…>` is a tracking pixel, a
+`<style>` restyles the page) and a markdown artifact's `[x](javascript:…)` as a live link. So every such
+value passes through one of these pure functions on its way into an artifact:
+
+    cell(text)      plain text for an HTML table cell: one line, capped, `& < > " '` as entities
+    markdown(text)  plain text inside markdown: one line, capped, markdown punctuation backslash-escaped,
+                    `<` and `&` as entities
+    link(url)       a URL we would show as a link: http(s) only, escaped like a cell; anything else is
+                    shown as text, never as a link
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from urllib.parse import urlsplit
+
+MAX_CHARS = 300          # a cell or a line of markdown: enough for any real title or error, not a page
+_BREAKS = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+
+
+def one_line(text: object, limit: int = MAX_CHARS) -> str:
+    """Control characters and every kind of line break folded to spaces, capped at `limit` characters."""
+    flat = " ".join(_BREAKS.sub(" ", "" if text is None else str(text)).split())
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+
+
+def cell(text: object, limit: int = MAX_CHARS) -> str:
+    """Text for a table artifact's cell: one line, entities for HTML's special characters."""
+    return html.escape(one_line(text, limit), quote=True)
+
+
+def markdown(text: object, limit: int = MAX_CHARS) -> str:
+    """Text inside a markdown artifact: one line; markdown punctuation escaped; `<`, `>` and `&` as entities."""
+    return _MARKDOWN.sub(r"\\\1", html.escape(one_line(text, limit), quote=False))
+
+
+def safe_url(url: object) -> bool:
+    """True for an absolute http(s) URL with a host and no whitespace or control characters."""
+    text = "" if url is None else str(url)
+    if _BREAKS.search(text) or " " in text:
+        return False
+    parts = urlsplit(text)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def link(url: object, limit: int = MAX_CHARS) -> str:
+    """A URL for a table cell: escaped when it is http(s), else marked as not a link."""
+    return cell(url, limit) if safe_url(url) else "(not an http link) " + cell(url, 80)

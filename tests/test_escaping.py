@@ -1,0 +1,49 @@
+"""Scraped text on its way into Prefect artifacts (balkanwatch/escaping.py): pure functions."""
+
+from __future__ import annotations
+
+import pytest
+
+from balkanwatch.escaping import MAX_CHARS, cell, link, markdown, one_line, safe_url
+
+HOSTILE = [
+    '<img src="http://127.0.0.1:9/pixel.png">Kosovo',
+    "<script>alert(1)</script>KFOR",
+    '<svg onload="alert(1)"><style>body{display:none}</style>',
+    "[click](javascript:alert(document.cookie))",
+    "Title\r\nBcc: victim@example.org",
+    "![x](http://127.0.0.1:9/track.png) | injected | cell",
+]
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_a_cell_carries_no_markup(text):
+    out = cell(text)
+    assert "<" not in out and ">" not in out and '"' not in out and "\r" not in out and "\n" not in out
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_markdown_carries_no_link_image_or_tag(text):
+    out = markdown(text)
+    assert "<" not in out and "\n" not in out
+    assert "](" not in out and "[" not in out.replace("\\[", "") and "|" not in out.replace("\\|", "")
+
+
+def test_text_stays_readable():
+    assert cell("Serbia & Kosovo: 3 < 5") == "Serbia &amp; Kosovo: 3 &lt; 5"
+    assert markdown("KFOR (NATO) #1") == r"KFOR \(NATO\) \#1"
+    assert one_line("a\r\nb\u2028c\x00d\u0085e") == "a b c d e"
+
+
+def test_long_titles_are_capped():
+    out = one_line("x" * 3000)
+    assert len(out) == MAX_CHARS and out.endswith("…")
+    assert len(cell("<" * 3000)) <= MAX_CHARS * len("&lt;")
+
+
+def test_only_http_links_are_links():
+    assert safe_url("https://kfor.example/news/1") and safe_url("http://a.example/x?y=1")
+    for bad in ("javascript:alert(1)", "data:text/html,<b>x</b>", "//host/x", "https://a.example/\nx", "", None):
+        assert not safe_url(bad)
+    assert link("javascript:alert(1)").startswith("(not an http link)")
+    assert link("https://a.example/?q=<x>") == "https://a.example/?q=&lt;x&gt;"
