@@ -81,6 +81,12 @@ class ParseError(BalkanwatchError):
     kind = "parse"
 
 
+class AggregatorLinkError(ParseError):
+    """An aggregator's item link (Google News, a redirect page) that does not lead to a publisher's article."""
+
+    kind = "aggregator"
+
+
 class ExtractionError(BalkanwatchError):
     """No article text could be extracted from a page."""
 

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from balkanwatch.aggregators import publisher_link, refresh_target, script_redirect
 from balkanwatch.config import Config
-from balkanwatch.errors import BalkanwatchError, FetchError
+from balkanwatch.errors import AggregatorLinkError, BalkanwatchError, FetchError
 from balkanwatch.models import ExtractedArticle, FeedItem, FetchLog, FetchResult, ParsedListing, SourceOutcome
 from balkanwatch.urls import article_id
 from connectors.extract import PageJob, safe_extract
@@ -29,6 +30,7 @@ from warehouse.store import SourceState, utc_naive
 log = logging.getLogger("balkanwatch.poll")
 KnownIds = Callable[[Sequence[str]], Awaitable[dict[str, datetime | None]]]   # id → stored "changed at"
 LoadChunk = Callable[[Sequence[ExtractedArticle]], Awaitable[int]]
+INTERSTITIAL_TEXT = 500   # a small page forwarding by script with less text than this is not an article
 LOAD_CHUNK = 50   # articles committed at a time while a large source is still being extracted
 
 
@@ -210,9 +212,23 @@ async def _page(ctx: PollContext, state: SourceState, item: FeedItem, language: 
         acc.failed.append((art_id, item.link, str(exc), exc.kind))
         return
     acc.fetches.append(_log_ok(state.name, r))
+    target = refresh_target(r.body, r.final_url)
+    if target is not None:                    # an interstitial forwarding by meta refresh: follow it once
+        started = datetime.now(UTC)
+        try:
+            r = await ctx.fetcher.fetch(target)
+        except FetchError as exc:
+            acc.fetches.append(_log_err(state.name, target, exc, started))
+            acc.failed.append((art_id, item.link, str(exc), exc.kind))
+            return
+        acc.fetches.append(_log_ok(state.name, r))
     job = PageJob(source=state.name, url=item.link, final_url=r.final_url, body=r.body, encoding=r.encoding,
                   fetched_at=r.fetched_at, item=item, source_language=language)
     extracted = await ctx.extractor.extract(job)
+    if script_redirect(r.body) and (isinstance(extracted, str) or len(extracted.text) < INTERSTITIAL_TEXT):
+        acc.failed.append((art_id, item.link, f"{r.final_url} forwards by script only (an interstitial, not an "
+                           "article)", AggregatorLinkError.kind))
+        return
     if isinstance(extracted, str):
         acc.failed.append((art_id, item.link, extracted, "extract"))
         return
@@ -249,7 +265,14 @@ async def poll_source(ctx: PollContext, state: SourceState, *, urls: Sequence[st
     if listing is None:
         return SourceOutcome(source=state.name, ok=True, not_modified=True, fetches=tuple(acc.fetches),
                              **validators), [], 0
-    ids = {article_id(i.link): i for i in listing.items}
+    ids, unresolved = {}, []   # unresolved aggregator links fail the same way every poll: they do not
+    for i in listing.items:    # keep the feed from counting as unchanged
+        try:
+            link = publisher_link(i.link)      # aggregators' links: the publisher's article instead
+        except AggregatorLinkError as exc:
+            unresolved.append((article_id(i.link), i.link, str(exc), exc.kind))
+            continue
+        ids[article_id(link)] = replace(i, link=link) if link != i.link else i
     known = await ctx.known_ids(list(ids))
     fresh = [(aid, i) for aid, i in ids.items() if aid not in known and aid not in ctx.claimed]
     truncated = len(fresh) > ctx.config.ingest.max_items_per_source
@@ -265,7 +288,8 @@ async def poll_source(ctx: PollContext, state: SourceState, *, urls: Sequence[st
         first = acc.failed[0]
         return SourceOutcome(source=state.name, ok=False, fetches=tuple(acc.fetches), error=first[2],
                              error_kind=first[3], items_listed=len(ids)), acc.failed, acc.loaded
-    return SourceOutcome(source=state.name, ok=True, items_listed=len(ids), articles=tuple(acc.articles),
-                         revisions=tuple(acc.revisions),
-                         fetches=tuple(acc.fetches), item_errors=len(acc.failed), warning=listing.warning,
-                         **validators), acc.failed, acc.loaded
+    failed = acc.failed + unresolved
+    return SourceOutcome(source=state.name, ok=True, items_listed=len(ids) + len(unresolved),
+                         articles=tuple(acc.articles), revisions=tuple(acc.revisions),
+                         fetches=tuple(acc.fetches), item_errors=len(failed), warning=listing.warning,
+                         **validators), failed, acc.loaded
