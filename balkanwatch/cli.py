@@ -329,8 +329,8 @@ def cmd_spikes_backtest(args: argparse.Namespace) -> int:
     config = _config(args)
     with _open_ro(config) as wh:
         rows = backtest(wh, config)
-    cols = ["bucket_start", "watchlist", "window_start", "observed", "expected", "usual_per_day", "score", "stories",
-            "first_titles"]
+    cols = ["bucket_start", "watchlist", "window_start", "observed", "expected", "usual_per_day", "score",
+            "once_in_months", "stories", "first_titles"]
     print(render(cols, [[r[c] for c in cols] for r in rows], args.format))
     return 0
 

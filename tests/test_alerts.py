@@ -185,6 +185,7 @@ def test_backtest_rematch_and_alert_commands(surge_config: Path, inbox: Inbox):
     rows = json.loads(back.stdout)
     assert {(r["watchlist"], r["observed"]) for r in rows} == {("kfor", 8.0), ("north-kosovo-clash", 8.0)}
     assert all("northern Kosovo" in r["first_titles"] for r in rows)
+    assert all(r["once_in_months"] >= 1 / config.alerts.false_alerts_per_month for r in rows)   # how rare each was
     with db(surge_config) as con:   # "usually N a day": the topic's stories in the 28 days before the surge
         first = con.execute("SELECT date_trunc('hour', min(first_seen_at)) FROM stories").fetchone()[0]
         for r in rows:
