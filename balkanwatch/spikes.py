@@ -149,7 +149,6 @@ class Scored:
     months: float = 0.0  # ordinary noise is this rare about once in `months` months
 
 
-
 def rarity(months: float) -> str:
     """How an alert is explained (e-mail, backtest): 'about once in 14 months at this topic's usual volume'."""
     if months >= 1200:
@@ -191,9 +190,9 @@ def _trailing(values: np.ndarray, width: int, fn) -> np.ndarray:
 
 
 def weekly_factor(x: np.ndarray, s: SpikeSettings) -> np.ndarray:
-    """Causal day-of-week factor per bucket: the median count of the day centred on the same time of week in
-    the last WEEKLY_WEEKS weeks, against the median count of such days over those weeks (+1 per bucket to
-    both, so sparse series stay near 1). Needs no calendar alignment; 1 where a week of history is missing
+    """Causal day-of-week factor per bucket: the median count of the WEEKLY_WINDOW_SECONDS window centred on
+    the same time of week in the last WEEKLY_WEEKS weeks, against the median count of the same window on
+    every day of those weeks (+1 per bucket to both, so sparse series stay near 1). Needs no calendar alignment; 1 where a week of history is missing
     or buckets are a day or longer."""
     n = len(x)
     if s.bucket_seconds >= DAY or n == 0:
