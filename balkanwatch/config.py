@@ -102,16 +102,21 @@ class SourceSettings:
     feed: str = _f("", "RSS, Atom or RDF feed URL.")
     urls: list[str] = _f([], "A list of page URLs fetched as articles.")
     sitemap: str = _f("", "A sitemap, sitemap index or news sitemap URL.")
+    listing: str = _f("", "A page listing article links (an official news page without a feed): its links to "
+                          "articles of the same site are fetched, new ones on every poll.")
+    country: str = _f("", "Country the source covers or comes from (ISO 3166 code, e.g. XK, RS); informational.")
+    kind: str = _f("", "What the source is (official, agency, outlet, aggregator, ...); informational.")
     language: str = _f("", "ISO 639-1 code used when the page does not declare one.")
     poll_minutes: float = _f(0.0, "Minutes between polls of this source; 0 uses ingest.poll_minutes.")
 
     @property
-    def kind(self) -> str:
-        return "feed" if self.feed else "sitemap" if self.sitemap else "urls"
+    def fetch_kind(self) -> str:
+        """How the source is read: feed, sitemap, listing or urls."""
+        return "feed" if self.feed else "sitemap" if self.sitemap else "listing" if self.listing else "urls"
 
     @property
     def location(self) -> str:
-        return self.feed or self.sitemap or (self.urls[0] if self.urls else "")
+        return self.feed or self.sitemap or self.listing or (self.urls[0] if self.urls else "")
 
 
 @dataclass(frozen=True)
@@ -225,10 +230,11 @@ def check_url(key: str, url: str) -> None:
 
 def _source(raw: dict[str, Any], index: int) -> SourceSettings:
     src = _build(SourceSettings, raw, f"sources[{index}]")
-    given = [k for k in ("feed", "urls", "sitemap") if raw.get(k)]
+    given = [k for k in ("feed", "urls", "sitemap", "listing") if raw.get(k)]
     if len(given) != 1:
-        raise ConfigError(f"sources[{index}] ({src.name}): set exactly one of feed, urls, sitemap (got {given or 'none'})")
-    for url in [src.feed, src.sitemap, *src.urls]:
+        raise ConfigError(f"sources[{index}] ({src.name}): set exactly one of feed, urls, sitemap, listing "
+                          f"(got {given or 'none'})")
+    for url in [src.feed, src.sitemap, src.listing, *src.urls]:
         if url:
             check_url(f"sources[{index}] ({src.name})", url)
     return src

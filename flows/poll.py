@@ -24,6 +24,7 @@ from balkanwatch.urls import article_id
 from connectors.extract import PageJob, safe_extract
 from connectors.feeds import parse_feed, parse_sitemap
 from connectors.http import Fetcher
+from connectors.listing import parse_listing
 from warehouse import Warehouse
 from warehouse.store import SourceState, utc_naive
 
@@ -170,6 +171,8 @@ async def _listing(ctx: PollContext, state: SourceState, urls: Sequence[str], ac
         return None, result
     if state.kind == "feed":
         return parse_feed(result.body, result.final_url, result.content_type), result
+    if state.kind == "listing":
+        return parse_listing(result.body, result.final_url), result
     return await _sitemap(ctx, state, result, acc), result
 
 

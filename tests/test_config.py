@@ -34,7 +34,7 @@ sitemap = "https://example.org/sitemap.xml"
 """)
     cfg = load_config(path)
     assert cfg.warehouse_path == tmp_path / "data" / "balkanwatch.duckdb"
-    assert [s.kind for s in cfg.sources] == ["feed", "urls", "sitemap"]
+    assert [s.fetch_kind for s in cfg.sources] == ["feed", "urls", "sitemap"]
     assert cfg.fetch.allow_private_networks is False
 
 

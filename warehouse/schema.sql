@@ -13,7 +13,7 @@ CREATE TABLE IF NOT EXISTS schema_version (
 -- this table keeps the state between runs (conditional-GET validators, failures, next poll).
 CREATE TABLE IF NOT EXISTS sources (
     name                  VARCHAR PRIMARY KEY,
-    kind                  VARCHAR NOT NULL,           -- feed | urls | sitemap
+    kind                  VARCHAR NOT NULL,           -- feed | urls | sitemap | listing
     location              VARCHAR NOT NULL,           -- feed or sitemap URL; first page URL for a list
     language              VARCHAR,                    -- configured fallback language
     poll_minutes          DOUBLE NOT NULL,            -- interval between polls while healthy

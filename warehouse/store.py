@@ -243,7 +243,7 @@ class Warehouse(CleaningMixin, MonitoringMixin):
                        VALUES (?, ?, ?, ?, ?, true)
                        ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, location = excluded.location,
                          language = excluded.language, poll_minutes = excluded.poll_minutes, in_config = true""",
-                    [s.name, s.kind, s.location, s.language or None, s.poll_minutes or default_poll_minutes])
+                    [s.name, s.fetch_kind, s.location, s.language or None, s.poll_minutes or default_poll_minutes])
 
     def source_states(self) -> dict[str, SourceState]:
         rows = self._exec(
