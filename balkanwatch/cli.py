@@ -230,6 +230,32 @@ def cmd_import_opml(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sources_add(args: argparse.Namespace) -> int:
+    """Discover the site's feed, check it once, append it to the config; the config is unchanged on failure."""
+    from urllib.parse import urlsplit
+
+    from balkanwatch.escaping import one_line
+    from balkanwatch.opml import append_sources
+    from flows.discovery import discover
+
+    path = resolve_config_path(args.config)
+    config = load_config(path)
+    found = asyncio.run(discover(args.url, config.fetch))
+    if any(found.url in (s.feed, s.sitemap) for s in config.sources):
+        raise ConfigError(f"{found.url} is already a source in {path}")
+    before = path.read_text(encoding="utf-8")
+    name = args.name or one_line(found.title or "", 80) or urlsplit(found.url).netloc
+    [added] = append_sources(path, [(name, found.url)], language=args.language, key=found.kind)
+    try:
+        load_config(path)
+    except ConfigError:
+        path.write_text(before, encoding="utf-8")
+        raise
+    print(f"added {found.kind} source {added!r}: {found.url}")
+    print(f"  checked: {found.items} items, newest {found.newest or 'undated'}, title {found.title or '(none)'!r}")
+    return 0
+
+
 def cmd_reextract(args: argparse.Namespace) -> int:
     from flows.maintenance import reextract
 
@@ -463,6 +489,11 @@ def build_parser() -> argparse.ArgumentParser:
     s = ssub.add_parser("list", help="sources and their health")
     s.add_argument("--format", choices=FORMATS, default="table")
     s.set_defaults(func=cmd_sources_list)
+    s = ssub.add_parser("add", help="find a site's feed (or sitemap), check it once, append it to the config")
+    s.add_argument("url", help="the site's homepage, a section page, or a feed")
+    s.add_argument("--name", default="", help="the source's name (default: the feed's title)")
+    s.add_argument("--language", default="", help="language to set on the new source")
+    s.set_defaults(func=cmd_sources_add)
     s = ssub.add_parser("import-opml", help="add the feeds of an OPML file to the config")
     s.add_argument("file")
     s.add_argument("--language", default="", help="language to set on the imported sources")

@@ -32,12 +32,14 @@ def _toml_str(s: str) -> str:
     return json.dumps(s, ensure_ascii=False)   # a JSON string is a valid TOML basic string
 
 
-def append_sources(config_path: Path, feeds: list[tuple[str, str]], *, language: str = "") -> list[str]:
-    """Append feeds not yet configured (by URL); names made unique. Returns the names added."""
+def append_sources(config_path: Path, feeds: list[tuple[str, str]], *, language: str = "",
+                   key: str = "feed") -> list[str]:
+    """Append sources not yet configured (by URL), each as `key = URL` (feed, or sitemap); names made
+    unique. Returns the names added."""
     text = config_path.read_text(encoding="utf-8") if config_path.exists() else ""
     existing = tomllib.loads(text).get("sources", []) if text else []
     names = {s.get("name") for s in existing}
-    urls = {s.get("feed") for s in existing}
+    urls = {s.get(key) for s in existing}
     blocks, added = [], []
     for title, url in feeds:
         if url in urls:
@@ -47,7 +49,7 @@ def append_sources(config_path: Path, feeds: list[tuple[str, str]], *, language:
             name, n = f"{title} ({n})", n + 1
         names.add(name)
         urls.add(url)
-        lines = ["", "[[sources]]", f"name = {_toml_str(name)}", f"feed = {_toml_str(url)}"]
+        lines = ["", "[[sources]]", f"name = {_toml_str(name)}", f"{key} = {_toml_str(url)}"]
         if language:
             lines.append(f"language = {_toml_str(language)}")
         blocks.append("\n".join(lines))
