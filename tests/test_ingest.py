@@ -159,8 +159,7 @@ def test_ingest_as_prefect_flow_run_with_artifacts(prefect_server, corpus, write
     keys = {a.key: a for a in artifacts}
     assert {"ingest-summary", "new-articles", "source-health"} <= set(keys)
     assert f"new articles: **{len(arts)}**" in keys["ingest-summary"].data
-    assert len(json.loads(keys["new-articles"].data) if isinstance(keys["new-articles"].data, str)
-               else keys["new-articles"].data) == len(arts)
+    assert len(table(keys["new-articles"])) == len(arts)
     polled = [t for t in tasks if t.flow_run_id == run.id and t.name.startswith("poll ")]
     assert len(polled) == len(sources)   # one task per source, not per article
     with Warehouse.open(load_config(cfg).warehouse_path, read_only=True) as wh:
@@ -212,11 +211,26 @@ def test_search_new_then_reindexed(corpus, write_config) -> None:
     assert {h["url"] for h in after} == {h["url"] for h in before} and all(h["score"] > 0 for h in after)
 
 
-@pytest.mark.prefect
-def test_a_broken_source_shows_in_the_run_artifacts(prefect_server, corpus, write_config, server) -> None:
+def run_artifacts(run_id: str) -> dict:
+    """The artifacts of a flow run, by key, read back from the Prefect API."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
+    async def read():  # type: ignore[no-untyped-def]
+        async with get_client() as client:
+            run = await client.read_flow_run(run_id)
+            return await client.read_artifacts(
+                artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run.id])))
+    return {a.key: a for a in asyncio.run(read())}
+
+
+def table(artifact) -> list[dict]:  # type: ignore[no-untyped-def]
+    """A table artifact's rows (the API returns them as JSON text or as a list)."""
+    return json.loads(artifact.data) if isinstance(artifact.data, str) else artifact.data
+
+
+@pytest.mark.prefect
+def test_a_broken_source_shows_in_the_run_artifacts(prefect_server, corpus, write_config, server) -> None:
     from flows.ingest import ingest
 
     sources, arts, _ = corpus
@@ -224,17 +238,9 @@ def test_a_broken_source_shows_in_the_run_artifacts(prefect_server, corpus, writ
     cfg = write_config(toml_sources([*sources, {"name": "Server error", "feed": server.url("500.xml")}]))
     summary = asyncio.run(ingest(config_path=str(cfg)))
     assert summary["new_articles"] == len(arts) and summary["sources_failed"] == 1
-
-    async def read():  # type: ignore[no-untyped-def]
-        async with get_client() as client:
-            run = await client.read_flow_run(summary["run_id"])
-            return await client.read_artifacts(
-                artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run.id])))
-    keys = {a.key: a for a in asyncio.run(read())}
+    keys = run_artifacts(summary["run_id"])
     assert "| Server error | HTTP 500" in keys["ingest-summary"].data
-    health = keys["source-health"].data
-    rows = json.loads(health) if isinstance(health, str) else health
-    bad = next(r for r in rows if r["name"] == "Server error")
+    bad = next(r for r in table(keys["source-health"]) if r["name"] == "Server error")
     assert bad["health"] == "failing" and "HTTP 500" in bad["last_error"]
 
 
@@ -246,9 +252,6 @@ HOSTILE_TITLE = ('&lt;img src="http://127.0.0.1:9/pixel.png"&gt;&lt;style&gt;bod
 def test_hostile_titles_reach_the_artifacts_as_text(prefect_server, write_config, server, tmp_path: Path) -> None:
     """A page whose title carries markup, a javascript: link and 3,000 characters lands as an article; the
     run's artifacts, read back from the Prefect API, carry it as inert text."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
-
     from flows.ingest import ingest
 
     site = tmp_path / "site"
@@ -262,19 +265,10 @@ def test_hostile_titles_reach_the_artifacts_as_text(prefect_server, write_config
     summary = asyncio.run(ingest(config_path=str(cfg)))
     assert summary["new_articles"] == 1
     assert "<img" in articles(cfg)[0]["title"]           # stored as the page said it, shown as text
-
-    async def read():  # type: ignore[no-untyped-def]
-        async with get_client() as client:
-            run = await client.read_flow_run(summary["run_id"])
-            return await client.read_artifacts(
-                artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run.id])))
-    keys = {a.key: a for a in asyncio.run(read())}
+    keys = run_artifacts(summary["run_id"])
     for key in ("new-articles", "source-health"):
-        data = keys[key].data
-        rows = json.loads(data) if isinstance(data, str) else data
-        for row in rows:
+        for row in table(keys[key]):
             for value in row.values():
                 assert "<" not in value and ">" not in value and len(value) <= 2000, (key, value[:80])
-    [row] = json.loads(keys["new-articles"].data) if isinstance(keys["new-articles"].data, str) \
-        else keys["new-articles"].data
+    [row] = table(keys["new-articles"])
     assert row["title"].startswith("&lt;img") and row["url"] == server.url("a.html")
