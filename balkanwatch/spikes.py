@@ -57,7 +57,6 @@ from datetime import datetime
 from typing import IO
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 from scipy import stats
 
 DAY = 86_400
@@ -156,37 +155,6 @@ def rarity(months: float) -> str:
     if months >= 24:
         return f"about once in {months / 12:.0f} years at this topic's usual volume"
     return f"about once in {months:.1f} months at this topic's usual volume"
-
-
-_FAST = {np.nanmedian: np.median, np.nanmax: np.max}
-
-
-def _quietly(fn, rows: np.ndarray) -> np.ndarray:
-    """fn(rows, axis=1) for a NaN-ignoring reduction; an all-NaN row (no history yet) gives NaN, silently.
-
-    Rows holding a NaN (only the first ones: not enough history) take numpy's slow NaN path; the rest the
-    fast one, which is 50× quicker on long windows.
-    """
-    out = np.full(len(rows), np.nan)
-    has_nan = np.isnan(rows).any(axis=1)
-    k = int(np.flatnonzero(has_nan)[-1]) + 1 if has_nan.any() else 0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        if k:
-            out[:k] = fn(rows[:k], axis=1)
-        if k < len(rows):
-            out[k:] = _FAST[fn](rows[k:], axis=1)
-    return out
-
-
-def _trailing(values: np.ndarray, width: int, fn) -> np.ndarray:
-    """fn over the `width` buckets before each bucket (not including it); NaN where there are none."""
-    n = len(values)
-    out = np.full(n, np.nan)
-    padded = np.concatenate([np.full(width, np.nan), values])
-    windows = sliding_window_view(padded[:-1], width)  # row t = buckets t-width … t-1
-    out[:] = _quietly(fn, windows)
-    return out
 
 
 def weekly_factor(x: np.ndarray, s: SpikeSettings) -> np.ndarray:
