@@ -134,12 +134,13 @@ def measure(pages: list[LabelledPage]) -> dict[str, float]:
             for i in range(REPEATS):
                 seconds, found = extraction_only(pages)
                 refs.append(seconds)
-                seconds, n = ingest_plain(corpus.config(f"plain{i}"))
+                plain_cfg, flow_cfg = corpus.config(f"plain{i}"), corpus.config(f"flow{i}")
+                seconds, n = ingest_plain(plain_cfg)
                 plains.append(seconds)
-                seconds, n_flow = ingest_prefect(corpus.config(f"flow{i}"))
+                seconds, n_flow = ingest_prefect(flow_cfg)
                 flows.append(seconds)
                 counts += [n, n_flow]
-                errors += [item_errors(corpus.config(f"plain{i}")), item_errors(corpus.config(f"flow{i}"))]
+                errors += [item_errors(plain_cfg), item_errors(flow_cfg)]
             refs.append(extraction_only(pages)[0])
         finally:
             corpus.close()

@@ -261,7 +261,7 @@ def run_alerts(config: Config, now: datetime | None = None, *, artifacts: bool =
         summary.incidents = len(incidents)
         pending = wh.pending_messages()
         overview = topic_overview(list(series.values()), {w: max(wh.alert_buckets(w, now - timedelta(days=28)),
-                                                                 default=None) for w in series})
+                                                                 default=None) for w in series}) if artifacts else []
     summary.spikes = [{"watchlist": s.watchlist, "bucket": f"{s.bucket_start:%Y-%m-%d %H:%M}", "score": round(s.score, 3),
                        "observed": s.observed, "expected": round(s.expected, 2), "stories": len(s.story_ids),
                        "alert_id": s.alert_id} for s in spikes]
