@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from balkanwatch.config import FetchSettings
 from balkanwatch.errors import BalkanwatchError, ParseError
 from balkanwatch.models import ParsedListing
-from connectors.discovery import feed_candidates, robots_sitemaps
+from connectors.discovery import COMMON_FEED_PATHS, feed_candidates, robots_sitemaps
 from connectors.feeds import parse_feed, parse_sitemap
 from connectors.http import Fetcher
 
@@ -78,5 +78,4 @@ async def discover(url: str, settings: FetchSettings) -> DiscoveredSource:
             if listing is not None:
                 return _found("sitemap", sitemap, listing)
     raise NoFeedFound(f"no feed found for {url}: no <link rel=\"alternate\"> feed, none at the common paths "
-                      f"({', '.join(p for p in ('/feed/', '/rss', '/rss.xml', '/atom.xml'))}, ...), no sitemap "
-                      "in robots.txt")
+                      f"({', '.join(COMMON_FEED_PATHS)}), no sitemap in robots.txt")

@@ -203,28 +203,32 @@ async def _sitemap(ctx: PollContext, state: SourceState, root: FetchResult, acc:
     return ParsedListing(items=tuple(dict((i.link, i) for i in items).values()))
 
 
+async def _fetch_item(ctx: PollContext, state: SourceState, item: FeedItem, url: str, acc: _Acc
+                      ) -> FetchResult | None:
+    """Fetch `url` for a listed item, logging the fetch; on failure the item's error is recorded, None."""
+    started = datetime.now(UTC)
+    try:
+        r = await ctx.fetcher.fetch(url)
+    except FetchError as exc:
+        acc.fetches.append(_log_err(state.name, url, exc, started))
+        acc.failed.append((article_id(item.link), item.link, str(exc), exc.kind))
+        return None
+    acc.fetches.append(_log_ok(state.name, r))
+    return r
+
+
 async def _page(ctx: PollContext, state: SourceState, item: FeedItem, language: str | None, acc: _Acc,
                 revision: bool = False) -> None:
     """Fetch and extract one listed page; failures are recorded on the item, not raised."""
     art_id = article_id(item.link)
-    started = datetime.now(UTC)
-    try:
-        r = await ctx.fetcher.fetch(item.link)
-    except FetchError as exc:
-        acc.fetches.append(_log_err(state.name, item.link, exc, started))
-        acc.failed.append((art_id, item.link, str(exc), exc.kind))
+    r = await _fetch_item(ctx, state, item, item.link, acc)
+    if r is None:
         return
-    acc.fetches.append(_log_ok(state.name, r))
     target = refresh_target(r.body, r.final_url)
     if target is not None:                    # an interstitial forwarding by meta refresh: follow it once
-        started = datetime.now(UTC)
-        try:
-            r = await ctx.fetcher.fetch(target)
-        except FetchError as exc:
-            acc.fetches.append(_log_err(state.name, target, exc, started))
-            acc.failed.append((art_id, item.link, str(exc), exc.kind))
+        r = await _fetch_item(ctx, state, item, target, acc)
+        if r is None:
             return
-        acc.fetches.append(_log_ok(state.name, r))
     job = PageJob(source=state.name, url=item.link, final_url=r.final_url, body=r.body, encoding=r.encoding,
                   fetched_at=r.fetched_at, item=item, source_language=language)
     extracted = await ctx.extractor.extract(job)
