@@ -18,7 +18,7 @@ from balkanwatch.spikes import Scored, SpikeSettings, rarity, score_series, span
 def spike_settings(a: AlertsSettings) -> SpikeSettings:
     return SpikeSettings(bucket_seconds=a.bucket_minutes * 60, false_alerts_per_month=a.false_alerts_per_month,
                          cooldown_seconds=int(a.cooldown_hours * 3600), min_count=a.min_stories,
-                         scale_seconds=span_seconds(a.surge_hours))
+                         scale_seconds=span_seconds(a.surge_hours), record_check=a.record_check)
 
 
 def bucket_floor(when: datetime, minutes: int) -> datetime:

@@ -337,7 +337,8 @@ def cmd_spikes_score(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         raise BalkanwatchError(f"{args.csv}: {exc}") from exc
     chosen = {"false_alerts_per_month": args.false_alerts_per_month,
-              "scale_seconds": args.surge_hours and span_seconds(args.surge_hours)}
+              "scale_seconds": args.surge_hours and span_seconds(args.surge_hours),
+              "record_check": args.record_check or None}
     settings = SpikeSettings(bucket_seconds=args.bucket_seconds or bucket,
                              **{k: v for k, v in chosen.items() if v is not None})
     scored = score_series(values, settings)
@@ -477,6 +478,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--false-alerts-per-month", type=_positive, metavar="RATE",
                    help="how often ordinary noise may alert (default 1, as alerts.false_alerts_per_month)")
     s.add_argument("--surge-hours", type=_hours_list, help="spans a surge is judged over, e.g. 1,3,12 (default: 1,3)")
+    s.add_argument("--record-check", action="store_true",
+                   help="also judge each surge against the series' own record of daily peaks (as alerts.record_check)")
     s.set_defaults(func=cmd_spikes_score)
     s = spsub.add_parser("backtest", help="replay the warehouse's history; list the alerts it would have sent")
     s.add_argument("--format", choices=FORMATS, default="table")

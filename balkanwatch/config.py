@@ -72,6 +72,9 @@ class AlertsSettings:
     history_days: int = _f(28, "Days of counts the detector reads before the alert window (baseline and seasonality).")
     false_alerts_per_month: float = _f(1.0, "How often ordinary noise may alert, per topic: a surge alerts when noise "
                                             "that unusual comes about once in 1/this months or less (balkanwatch/spikes.py).")
+    record_check: bool = _f(False, "Also judge each surge against the topic's own record of daily peaks: chatty topics "
+                                   "whose stories cluster every few days alert only for their outstanding surges "
+                                   "(fewer alerts, and more ordinary surges missed; balkanwatch/spikes.py).")
     cooldown_hours: float = _f(24.0, "After an alert, the same topic does not alert again for this long (one e-mail per surge).")
     min_stories: int = _f(3, "Volume floor: never alert on fewer unique stories than this, however quiet the topic.")
     surge_hours: list[float] = _f([1.0, 3.0], "Spans over which a surge is judged (stories in the last hour, the last three "

@@ -250,6 +250,30 @@ def test_spikes_score_cli_writes_causal_scores_and_alerts(tmp_path: Path):
     assert zero.returncode == 2 and "--false-alerts-per-month" in zero.stderr
 
 
+def test_spikes_score_record_check_flag_reaches_the_detector(tmp_path: Path):
+    """--record-check scores as SpikeSettings(record_check=True) does: on a topic that surges every other day
+    it alerts less than the default."""
+    from balkanwatch.spikes import SpikeSettings, score_series
+
+    rng = np.random.default_rng(8)
+    values = rng.poisson(20, 24 * 42).astype(float)
+    for day in range(3, 42, 2):
+        values[day * 24 + int(rng.integers(0, 20))] += float(rng.integers(40, 400))
+    series = tmp_path / "series.csv"
+    start = datetime(2026, 1, 1)
+    series.write_text("timestamp,value\n" + "".join(f"{(start + timedelta(hours=i)).isoformat()},{v:g}\n"
+                                                    for i, v in enumerate(values)), encoding="utf-8")
+    fired = {}
+    for flag in ([], ["--record-check"]):
+        done = subprocess.run([sys.executable, "-m", "balkanwatch.cli", "spikes", "score", "--csv", str(series),
+                               *flag], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        fired[bool(flag)] = [i for i, r in enumerate(csv.DictReader(done.stdout.splitlines())) if r["alert"] == "1"]
+    expected = [s.index for s in score_series(values, SpikeSettings(record_check=True)) if s.alert]
+    assert fired[True] == expected
+    assert len(fired[True]) < len(fired[False]), fired
+
+
 @pytest.mark.prefect
 def test_alerts_flow_run_shows_spikes_and_delivery_failures_in_prefect(prefect_server, surge_config: Path,
                                                                        smtp_port: int):
