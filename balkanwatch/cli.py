@@ -74,16 +74,27 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     if args.no_prefect:
         from flows.ingest import run_ingest
 
-        summary = asyncio.run(run_ingest(config, force=args.force)).as_dict()
+        summary = asyncio.run(run_ingest(config, force=args.force, shard=args.shard)).as_dict()
     else:
         from flows.ingest import ingest
 
-        summary = _with_prefect(lambda: asyncio.run(ingest(config_path=str(config.path), force=args.force)))
+        shard = f"{args.shard[0]}/{args.shard[1]}" if args.shard else None
+        summary = _with_prefect(lambda: asyncio.run(ingest(config_path=str(config.path), force=args.force,
+                                                           shard=shard)))
     if args.json:
         print(dumps(summary))
         return 0
     print(format_summary(summary))
     return 0
+
+
+def _shard(text: str) -> tuple[int, int]:
+    from balkanwatch.sharding import parse_shard
+
+    try:
+        return parse_shard(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _with_prefect(fn):  # type: ignore[no-untyped-def]
@@ -115,6 +126,8 @@ def format_summary(s: dict[str, Any]) -> str:
             f", {r['revised']} revised" if r.get("revised") else "")
         if not r["ok"]:
             detail = r["error"]
+        elif r.get("silent"):
+            detail += ", SILENT: nothing new for several of its usual gaps"
         lines.append(f"  [{state}] {r['name']}: {detail} (next poll {r['next_poll_at']})")
     if s.get("alerts"):
         lines.append(f"  alerts cycle: {s['alerts']}")
@@ -213,7 +226,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_sources_list(args: argparse.Namespace) -> int:
     with _open_ro(_config(args)) as wh:
         rows = wh.source_health()
-    cols = ["name", "health", "consecutive_failures", "last_success_at", "next_poll_at", "articles", "last_error"]
+    cols = ["name", "health", "poll_minutes", "consecutive_failures", "last_success_at", "last_new_item_at",
+            "next_poll_at", "articles", "last_error"]
     print(render(cols, [[r[c] for c in cols] for r in rows], args.format))
     return 0
 
@@ -404,6 +418,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--force", action="store_true", help="poll every source, due or not")
     s.add_argument("--json", action="store_true", help="print the run summary as JSON")
     s.add_argument("--no-prefect", action="store_true", help="run without Prefect (no UI record, no artifacts)")
+    s.add_argument("--shard", type=_shard, metavar="K/N",
+                   help="poll only shard K of N (sources assigned by host; balkanwatch/sharding.py)")
     s.set_defaults(func=cmd_ingest)
 
     s = sub.add_parser("sql", help="run SQL on a read-only, sandboxed connection to the warehouse")

@@ -50,7 +50,13 @@ class FetchSettings:
 
 @dataclass(frozen=True)
 class IngestSettings:
-    poll_minutes: float = _f(10.0, "Default minutes between polls of a source (a source may set its own).")
+    poll_minutes: float = _f(10.0, "Default minutes between polls of a source (a source may set its own); the start of its adaptive interval.")
+    min_poll_minutes: float = _f(5.0, "Shortest interval adaptive polling gives a source that publishes often.")
+    max_poll_minutes: float = _f(360.0, "Longest interval adaptive polling gives a source that rarely publishes "
+                                        "(RSS <ttl> and Cache-Control max-age are honoured up to this).")
+    silence_gaps: float = _f(4.0, "A source that answers but publishes nothing for this many of its usual gaps "
+                                  "between items is `silent`…")
+    silence_floor_hours: float = _f(48.0, "…and for at least this many hours.")
     max_backoff_minutes: float = _f(360.0, "Cap of the graded backoff of a failing source; it is never disabled.")
     max_items_per_source: int = _f(200, "New items taken from one source per run (newest first); the rest wait for the next run.")
     extract_workers: int = _f(2, "Processes for trafilatura extraction (CPU-bound); 0 means the number of cores.")
@@ -224,6 +230,14 @@ def _check_alerts(alerts: AlertsSettings) -> None:
         raise ConfigError("alerts.every_minutes: a schedule needs an interval of at least 1 minute")
 
 
+def _check_ingest(ingest: IngestSettings) -> None:
+    if not 0 < ingest.min_poll_minutes <= ingest.max_poll_minutes:
+        raise ConfigError("ingest.min_poll_minutes must be above 0 and at most ingest.max_poll_minutes "
+                          f"(got {ingest.min_poll_minutes:g} and {ingest.max_poll_minutes:g})")
+    if ingest.silence_gaps <= 0 or ingest.silence_floor_hours < 0:
+        raise ConfigError("ingest.silence_gaps must be above 0 and ingest.silence_floor_hours at least 0")
+
+
 def check_url(key: str, url: str) -> None:
     """Only absolute http(s) URLs with a host are accepted."""
     parts = urlsplit(url)
@@ -280,6 +294,7 @@ def parse_config(data: dict[str, Any], base_dir: Path, path: Path | None = None)
     if sections["fetch"].per_host_concurrency < 1:
         raise ConfigError("fetch.per_host_concurrency must be at least 1")
     _check_alerts(sections["alerts"])
+    _check_ingest(sections["ingest"])
     if sections["schedule"].ingest_every_minutes < 1:
         raise ConfigError("schedule.ingest_every_minutes: a schedule needs an interval of at least 1 minute")
     return Config(**sections, sources=sources, watchlists=watchlists, base_dir=base_dir, path=path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 # A failing source is retried after poll_minutes * 2**(failures-1), capped at ingest.max_backoff_minutes,
@@ -23,6 +24,55 @@ def next_poll(now: datetime, *, ok: bool, failures_before: int, poll_minutes: fl
     if retry_after is not None:
         wait = max(wait, timedelta(seconds=retry_after))
     return now + wait, failures
+
+
+# -- adaptive polling and silence (issue #15) ----------------------------------------------------------------
+# A source's interval follows how often it publishes, as Miniflux's entry-frequency scheduler does: the mean
+# gap between its items over the last week, judged from when each item appeared (its publication time, or
+# when we first saw it if undated or dated later), halved so an item waits about a quarter of a gap on
+# average. Bounded by ingest.min_poll_minutes and ingest.max_poll_minutes; a source with no articles yet
+# keeps its configured interval; the server's own floor (RSS <ttl>, Cache-Control max-age) is honoured
+# within the bounds.
+RATE_WINDOW_DAYS = 7       # publication history the interval is judged on
+POLLS_PER_GAP = 2.0        # poll twice per usual gap between items
+SILENCE_WINDOW_DAYS = 28   # the usual gap for silence is measured over the 28 days before the newest item
+SILENCE_MIN_ITEMS = 3      # …and needs at least three items there (two give one gap: too little to judge)
+
+
+@dataclass(frozen=True)
+class Publication:
+    """A source's publication history as the warehouse sees it (one query per poll)."""
+
+    recent: int                      # items that appeared in the last RATE_WINDOW_DAYS
+    oldest_recent: datetime | None   # when the oldest of those appeared
+    newest: datetime | None          # when the newest item of the source appeared
+    usual_gap_minutes: float | None  # mean gap between items in the SILENCE_WINDOW_DAYS before `newest`
+
+
+def adaptive_minutes(now: datetime, pub: Publication, *, configured: float, min_minutes: float,
+                     max_minutes: float, server_floor_seconds: float | None = None) -> float:
+    """Minutes until the next poll of a healthy source."""
+    lo, hi = min(min_minutes, max_minutes), max(min_minutes, max_minutes)
+    if pub.newest is None:
+        minutes = configured                              # nothing published yet: the configured start
+    elif pub.recent == 0 or pub.oldest_recent is None:
+        minutes = hi                                      # nothing for a week: poll as rarely as allowed
+    else:
+        span = max((now - pub.oldest_recent).total_seconds() / 60, 0.0)
+        minutes = span / pub.recent / POLLS_PER_GAP
+    minutes = min(max(minutes, lo), hi)
+    if server_floor_seconds:
+        minutes = min(max(minutes, server_floor_seconds / 60), hi)   # the server's floor, within the bounds
+    return minutes
+
+
+def is_silent(now: datetime, pub: Publication, *, gaps: float, floor_hours: float) -> bool:
+    """A source that answers but has published nothing for `gaps` times its usual gap (and at least
+    `floor_hours`) is silent: a redesign, a moved feed, or a feed that serves yesterday's items forever."""
+    if pub.newest is None or pub.usual_gap_minutes is None:
+        return False
+    quiet_minutes = (now - pub.newest).total_seconds() / 60
+    return quiet_minutes >= max(gaps * pub.usual_gap_minutes, floor_hours * 60)
 
 
 def is_due(next_poll_at: datetime | None, now: datetime) -> bool:

@@ -23,6 +23,7 @@ class FetchResult:
     fetched_at: datetime
     not_modified: bool = False
     redirects: tuple[str, ...] = ()
+    max_age: float | None = None     # Cache-Control max-age, seconds: the server asks not to come back sooner
 
     def text(self) -> str:
         return self.body.decode(self.encoding, errors="replace")
@@ -64,6 +65,7 @@ class ParsedListing:
     items: tuple[FeedItem, ...]
     title: str | None = None
     warning: str | None = None
+    ttl_minutes: float | None = None   # RSS <ttl>: minutes the feed may be cached
 
 
 @dataclass(frozen=True)
@@ -115,3 +117,5 @@ class SourceOutcome:
     last_modified: str | None = None
     body_hash: str | None = None
     warning: str | None = None
+    max_age: float | None = None       # the listing's Cache-Control max-age, seconds
+    ttl_minutes: float | None = None   # the feed's RSS <ttl>, when it was parsed

@@ -78,7 +78,17 @@ def parse_feed(body: bytes, base_url: str, content_type: str = "") -> ParsedList
         version = parsed.get("version") or "not a feed"
         raise ParseError(f"no usable items ({version}){'; ' + warning if warning else ''}")
     ordered = sorted(items.values(), key=lambda i: i.published or EPOCH_FLOOR, reverse=True)
-    return ParsedListing(items=tuple(ordered), title=parsed.feed.get("title"), warning=warning)
+    return ParsedListing(items=tuple(ordered), title=parsed.feed.get("title"), warning=warning,
+                         ttl_minutes=_ttl(parsed.feed.get("ttl")))
+
+
+def _ttl(value: object) -> float | None:
+    """RSS <ttl> in minutes (None when absent, not a number or not positive)."""
+    try:
+        minutes = float(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+    return minutes if minutes > 0 else None
 
 
 def _maybe_gunzip(body: bytes) -> bytes:

@@ -135,6 +135,24 @@ class HostLimiter:
             yield
 
 
+def parse_max_age(value: str | None) -> float | None:
+    """Seconds of a Cache-Control max-age (None without one, or when no-cache / no-store say revalidate)."""
+    if not value:
+        return None
+    directives = [d.strip().lower() for d in value.split(",")]
+    if any(d in ("no-cache", "no-store") for d in directives):
+        return None
+    for d in directives:
+        name, _, arg = d.partition("=")
+        if name.strip() == "max-age":
+            try:
+                seconds = float(arg.strip().strip('"'))
+            except ValueError:
+                return None
+            return seconds if seconds > 0 else None
+    return None
+
+
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
     """Retry-After as seconds from now: delta-seconds or an HTTP date; None if absent or unparseable."""
     if not value:
@@ -265,7 +283,8 @@ class Fetcher:
                                 etag=resp.headers.get("etag"), last_modified=resp.headers.get("last-modified"),
                                 body_hash=hashlib.sha256(body).hexdigest(),
                                 elapsed_ms=(time.perf_counter() - t0) * 1000, fetched_at=started,
-                                not_modified=resp.status_code == 304, redirects=tuple(hops))
+                                not_modified=resp.status_code == 304, redirects=tuple(hops),
+                                max_age=parse_max_age(resp.headers.get("cache-control")))
         except TimeoutError as exc:
             raise TransientFetchError(f"deadline of {self.s.timeout * 3:.0f}s exceeded for {url}", url=url) from exc
         except httpx.TimeoutException as exc:

@@ -6,8 +6,11 @@
         | mentions (watchlists) | health + artifacts
         | alerts flow (flows/alerts.py: spikes, e-mail), when watchlists are configured
 
-One Prefect task per source (never per article); planning and finishing run in the flow itself, since
-each task run costs API round trips. Articles are committed in chunks while a large source is
+One Prefect task run per batch of sources (balkanwatch/sharding.py: up to 25, sorted by host; never one
+per article, nor per source); planning and finishing run in the flow itself, since each task run costs API
+round trips. Each source's interval adapts to how often it publishes, and a source that answers but has
+stopped publishing is marked silent (balkanwatch/health.py). `--shard K/N` polls one shard of the sources
+(by host); each shard run settles (boilerplate, stories, mentions) what it loaded. Articles are committed in chunks while a large source is
 still extracting, and each source's remaining articles, fetch log and health in one final transaction, so a
 crash loses at most the pages in flight and a re-run is idempotent (ids are hashes of normalised URLs).
 Only one ingest runs per warehouse at a time: a second one waits `warehouse.lock_timeout`, then skips.
@@ -20,7 +23,7 @@ import logging
 import os
 import uuid
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +32,9 @@ from prefect.cache_policies import NO_CACHE
 
 from balkanwatch.config import Config, WatchlistSettings, load_config
 from balkanwatch.errors import BalkanwatchError, WarehouseBusyError
-from balkanwatch.health import is_due, next_poll, should_rebuild_fts
+from balkanwatch.health import adaptive_minutes, is_due, is_silent, next_poll, should_rebuild_fts
 from balkanwatch.models import SourceOutcome
+from balkanwatch.sharding import batch_label, batches, parse_shard, shard_of
 from connectors.http import Fetcher
 from flows.boilerplate import clean_boilerplate
 from flows.mentions import match_mentions
@@ -63,6 +67,8 @@ class SourceReport:
     item_errors: int
     error: str | None
     next_poll_at: str
+    poll_minutes: float = 0.0        # the interval chosen for the next poll
+    silent: bool = False
 
 
 @dataclass
@@ -87,40 +93,67 @@ class IngestSummary:
 
 
 async def plan(gate: WarehouseGate, config: Config, run_id: str, flow_run_id: str | None,
-               force: bool) -> list[SourceState]:
-    """Sync the config's sources into the warehouse, open the run, and pick the sources that are due."""
+               force: bool, shard: tuple[int, int] | None = None) -> list[SourceState]:
+    """Sync the config's sources into the warehouse, open the run, and pick the sources that are due (of
+    one shard, when given)."""
     async with gate.open() as wh:
         wh.sync_sources(config.sources, config.ingest.poll_minutes)
         wh.start_run(run_id, flow_run_id)
         states = wh.source_states()
     now = datetime.now(UTC).replace(tzinfo=None)
-    return [s for s in states.values() if force or is_due(s.next_poll_at, now)]
+    mine = [s for s in states.values() if shard is None or shard_of(s.location, shard[1]) == shard[0]]
+    return [s for s in mine if force or is_due(s.next_poll_at, now)]
 
 
-@task(name="poll-source", task_run_name="poll {state.name}", cache_policy=NO_CACHE)
 async def poll_and_load(ctx: PollContext, gate: WarehouseGate, state: SourceState, run_id: str) -> SourceReport:
-    """Poll one source and commit what it brought, with its health, in one transaction."""
-    cfg = ctx.config
+    """Poll one source and commit what it brought, with its health, in one transaction; then its schedule:
+    the next interval from how often it publishes (or the backoff of a failure), and whether it is silent."""
+    cfg, ing = ctx.config, ctx.config.ingest
     src = next(s for s in cfg.sources if s.name == state.name)
     outcome, failed, loaded = await poll_source(ctx, state, urls=src.urls, language=src.language or None)
     now = datetime.now(UTC)
     when, failures = next_poll(now, ok=outcome.ok, failures_before=state.consecutive_failures,
-                               poll_minutes=state.poll_minutes, max_backoff_minutes=cfg.ingest.max_backoff_minutes,
+                               poll_minutes=state.current_minutes, max_backoff_minutes=ing.max_backoff_minutes,
                                retry_after=outcome.retry_after, gone=outcome.gone)
+    interval, silent = state.current_minutes, False
     async with gate.open() as wh:
         new = wh.record_outcome(outcome, run_id, now=now, next_poll_at=when, failures=failures, failed_items=failed,
                                 loaded_before=loaded)
         revised = revise_articles(wh, outcome.revisions)
-    _log_outcome(outcome, new)
+        if outcome.ok:
+            naive = now.replace(tzinfo=None)
+            pub = wh.publication(state.name, naive)
+            ttl = outcome.ttl_minutes or state.ttl_minutes
+            floor = max(outcome.max_age or 0.0, (ttl or 0.0) * 60) or None
+            interval = adaptive_minutes(naive, pub, configured=state.poll_minutes, min_minutes=ing.min_poll_minutes,
+                                        max_minutes=ing.max_poll_minutes, server_floor_seconds=floor)
+            silent = is_silent(naive, pub, gaps=ing.silence_gaps, floor_hours=ing.silence_floor_hours)
+            when = now + timedelta(minutes=interval)
+            wh.set_schedule(state.name, interval_minutes=interval, next_poll_at=when,
+                            usual_gap_minutes=pub.usual_gap_minutes, silent=silent, now=naive,
+                            ttl_minutes=outcome.ttl_minutes)
+    _log_outcome(outcome, new, silent)
     return SourceReport(name=state.name, ok=outcome.ok, not_modified=outcome.not_modified,
                         listed=outcome.items_listed, new_articles=new, revised=revised, item_errors=len(failed),
-                        error=outcome.error, next_poll_at=when.isoformat(timespec="seconds"))
+                        error=outcome.error, next_poll_at=when.isoformat(timespec="seconds"),
+                        poll_minutes=round(interval, 1), silent=silent)
 
 
-def _log_outcome(o: SourceOutcome, new: int) -> None:
+@task(name="poll-sources", task_run_name="poll {label}", cache_policy=NO_CACHE)
+async def poll_batch(ctx: PollContext, gate: WarehouseGate, batch: list[SourceState], run_id: str,
+                     label: str) -> list[SourceReport]:
+    """Poll a batch of sources concurrently (one task run for all of them); a failed source is a report,
+    never a failed task."""
+    return list(await asyncio.gather(*(poll_and_load(ctx, gate, s, run_id) for s in batch)))
+
+
+def _log_outcome(o: SourceOutcome, new: int, silent: bool = False) -> None:
     logger = run_logger()
     if not o.ok:
         logger.warning("source %s failed (%s): %s", o.source, o.error_kind, o.error)
+    elif silent:
+        logger.warning("source %s is silent: it answers but has published nothing for several of its usual gaps",
+                       o.source)
     elif o.not_modified:
         logger.info("source %s not modified", o.source)
     else:
@@ -136,8 +169,11 @@ async def _poll_all(config: Config, gate: WarehouseGate, due: list[SourceState],
         async with Fetcher(config.fetch) as fetcher:
             ctx = PollContext(config=config, fetcher=fetcher, extractor=extractor, known_ids=gate.known_ids,
                               load_chunk=gate.chunk_loader(run_id))
-            poll = poll_and_load if in_flow else poll_and_load.fn
-            return list(await asyncio.gather(*(poll(ctx, gate, s, run_id) for s in due)))
+            poll = poll_batch if in_flow else poll_batch.fn
+            location = lambda s: s.location   # noqa: E731
+            groups = batches(due, location)
+            done = await asyncio.gather(*(poll(ctx, gate, b, run_id, batch_label(b, location)) for b in groups))
+            return [report for group in done for report in group]
     finally:
         extractor.close()
 
@@ -183,7 +219,8 @@ async def publish_artifacts(summary: IngestSummary, health: list[dict[str, Any]]
     if failed:
         lines += ["## Errors", "", "| source | error | next poll |", "|---|---|---|"]
         lines += [f"| {markdown(s.name)} | {markdown(s.error)} | {markdown(s.next_poll_at)} |" for s in failed]
-    cols = ("name", "health", "consecutive_failures", "last_success_at", "last_error", "next_poll_at", "articles")
+    cols = ("name", "health", "poll_minutes", "consecutive_failures", "last_success_at", "last_new_item_at",
+            "last_error", "next_poll_at", "articles")
     await asyncio.gather(   # three API calls at once: the run ends sooner
         acreate_markdown_artifact("\n".join(lines), key="ingest-summary", description="Ingest run summary"),
         acreate_table_artifact([{k: link(v) if k == "url" else cell(v) for k, v in row.items()} for row in summary.new]
@@ -200,16 +237,19 @@ def _in_flow() -> bool:
 
 
 @flow(name="ingest", description="Poll due sources and load new articles into the warehouse.")
-async def ingest(config_path: str, force: bool = False) -> dict[str, Any]:
-    """One ingest cycle for the config at `config_path`; returns the IngestSummary as a dict."""
+async def ingest(config_path: str, force: bool = False, shard: str | None = None) -> dict[str, Any]:
+    """One ingest cycle for the config at `config_path` (one shard 'K/N' of its sources, when given);
+    returns the IngestSummary as a dict."""
     from prefect.runtime import flow_run
 
     config = load_config(config_path)
-    summary = await run_ingest(config, force=force, flow_run_id=str(flow_run.id) if flow_run.id else None)
+    summary = await run_ingest(config, force=force, flow_run_id=str(flow_run.id) if flow_run.id else None,
+                               shard=parse_shard(shard) if shard else None)
     return summary.as_dict()
 
 
-async def run_ingest(config: Config, *, force: bool = False, flow_run_id: str | None = None) -> IngestSummary:
+async def run_ingest(config: Config, *, force: bool = False, flow_run_id: str | None = None,
+                     shard: tuple[int, int] | None = None) -> IngestSummary:
     """The body of the flow: plan, poll every due source concurrently, finish."""
     logger = run_logger()
     in_flow = _in_flow()
@@ -220,8 +260,9 @@ async def run_ingest(config: Config, *, force: bool = False, flow_run_id: str | 
     try:
         with file_lock(Path(run_lock), exclusive=True, timeout=config.warehouse.lock_timeout, what="ingest run"):
             try:
-                due = await plan(gate, config, run_id, flow_run_id, force)
-                logger.info("%d of %d sources due", len(due), len(config.sources))
+                due = await plan(gate, config, run_id, flow_run_id, force, shard)
+                logger.info("%d of %d sources due%s", len(due), len(config.sources),
+                            f" in shard {shard[0]}/{shard[1]}" if shard else "")
                 reports = await _poll_all(config, gate, due, run_id, in_flow) if due else []
                 summary = IngestSummary(
                     run_id=run_id, status="completed", sources_polled=len(reports),

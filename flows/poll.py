@@ -269,9 +269,10 @@ async def poll_source(ctx: PollContext, state: SourceState, *, urls: Sequence[st
                              error_kind=exc.kind, retry_after=getattr(exc, "retry_after", None), gone=gone), [], 0
     validators = {"etag": result.etag, "last_modified": result.last_modified,
                   "body_hash": result.body_hash} if result and not result.not_modified else {}
+    cache = {"max_age": result.max_age if result else None, "ttl_minutes": listing.ttl_minutes if listing else None}
     if listing is None:
         return SourceOutcome(source=state.name, ok=True, not_modified=True, fetches=tuple(acc.fetches),
-                             **validators), [], 0
+                             **validators, **cache), [], 0
     ids, unresolved = {}, []   # unresolved aggregator links fail the same way every poll: they do not
     for i in listing.items:    # keep the feed from counting as unchanged
         try:
@@ -299,4 +300,4 @@ async def poll_source(ctx: PollContext, state: SourceState, *, urls: Sequence[st
     return SourceOutcome(source=state.name, ok=True, items_listed=len(ids) + len(unresolved),
                          articles=tuple(acc.articles), revisions=tuple(acc.revisions),
                          fetches=tuple(acc.fetches), item_errors=len(failed), warning=listing.warning,
-                         **validators), failed, acc.loaded
+                         **validators, **cache), failed, acc.loaded

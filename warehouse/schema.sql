@@ -29,7 +29,11 @@ CREATE TABLE IF NOT EXISTS sources (
     last_error_at         TIMESTAMP,
     last_warning          VARCHAR,                    -- e.g. a malformed feed that still parsed
     consecutive_failures  INTEGER NOT NULL DEFAULT 0, -- 0 = healthy; drives the graded backoff
-    next_poll_at          TIMESTAMP                   -- NULL = due now
+    next_poll_at          TIMESTAMP,                  -- NULL = due now
+    interval_minutes      DOUBLE,                     -- current interval, adapted to how often it publishes (v8)
+    usual_gap_minutes     DOUBLE,                     -- mean gap between its items before the newest one (v8)
+    silent_since          TIMESTAMP,                  -- answers but publishes nothing for several gaps (v8)
+    ttl_minutes           DOUBLE                      -- the feed's last RSS <ttl> (v8)
 );
 
 -- One row per ingest run (a Prefect flow run, or a plain CLI run).
@@ -241,11 +245,14 @@ GROUP BY a.story_id;
 -- Source health at a glance: what the Prefect artifact and `balkanwatch sources list` show.
 CREATE OR REPLACE VIEW source_health AS
 SELECT s.name, s.kind, s.location, s.in_config,
-       CASE WHEN s.consecutive_failures = 0 THEN 'healthy'
-            WHEN s.consecutive_failures < 3 THEN 'failing'
-            ELSE 'unhealthy' END AS health,
+       CASE WHEN s.consecutive_failures >= 3 THEN 'unhealthy'
+            WHEN s.consecutive_failures > 0 THEN 'failing'
+            WHEN s.silent_since IS NOT NULL THEN 'silent'
+            ELSE 'healthy' END AS health,
        s.consecutive_failures, s.last_attempt_at, s.last_success_at, s.last_new_item_at,
        s.last_error, s.last_error_kind, s.next_poll_at,
+       coalesce(s.interval_minutes, s.poll_minutes) AS poll_minutes, s.poll_minutes AS configured_minutes,
+       s.usual_gap_minutes, s.silent_since,
        (SELECT count(*) FROM articles a WHERE a.source = s.name) AS articles
 FROM sources s;
 

@@ -23,12 +23,13 @@ import pyarrow as pa
 
 from balkanwatch.dedupe import WindowColumns, exact_keys, key_hashes, story_time
 from balkanwatch.errors import WarehouseError
+from balkanwatch.health import RATE_WINDOW_DAYS, SILENCE_MIN_ITEMS, SILENCE_WINDOW_DAYS, Publication
 from balkanwatch.models import ExtractedArticle, SourceOutcome
 from warehouse.cleaning import CleaningMixin
 from warehouse.locks import file_lock
 from warehouse.monitoring import MonitoringMixin
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 WRITER_THREADS = 1      # DuckDB threads of a writing connection (see _connect)
 MAX_ITEM_ATTEMPTS = 3   # a listed page that failed this often is not fetched again (the row says why)
 FTS_FIELDS = ("title", "text")
@@ -81,6 +82,12 @@ class SourceState:
     body_hash: str | None
     consecutive_failures: int
     next_poll_at: datetime | None
+    interval_minutes: float | None = None   # the adapted interval (None before the first successful poll)
+    ttl_minutes: float | None = None        # the feed's last RSS <ttl>
+
+    @property
+    def current_minutes(self) -> float:
+        return self.interval_minutes or self.poll_minutes
 
 
 ARTICLE_SCHEMA = pa.schema([
@@ -248,8 +255,42 @@ class Warehouse(CleaningMixin, MonitoringMixin):
     def source_states(self) -> dict[str, SourceState]:
         rows = self._exec(
             """SELECT name, kind, location, poll_minutes, etag, last_modified, body_hash,
-                      consecutive_failures, next_poll_at FROM sources WHERE in_config""").fetchall()
+                      consecutive_failures, next_poll_at, interval_minutes, ttl_minutes FROM sources WHERE in_config""").fetchall()
         return {r[0]: SourceState(*r) for r in rows}
+
+    def publication(self, source: str, now: datetime) -> Publication:
+        """When the source's items appeared (publication time, or first seen when undated or dated later):
+        how many in the last RATE_WINDOW_DAYS, the newest, and the mean gap before it (balkanwatch/health.py)."""
+        row = self._exec(
+            """WITH seen AS (SELECT least(coalesce(published_at, fetched_at), fetched_at) AS t
+                             FROM articles WHERE source = ?),
+                    top AS (SELECT max(t) AS newest FROM seen)
+               SELECT count(*) FILTER (WHERE t > ?::TIMESTAMP - to_days(?)),
+                      min(t) FILTER (WHERE t > ?::TIMESTAMP - to_days(?)),
+                      any_value(top.newest),
+                      count(*) FILTER (WHERE t >= top.newest - to_days(?)),
+                      min(t) FILTER (WHERE t >= top.newest - to_days(?))
+               FROM seen, top""",
+            [source, utc_naive(now), RATE_WINDOW_DAYS, utc_naive(now), RATE_WINDOW_DAYS,
+             SILENCE_WINDOW_DAYS, SILENCE_WINDOW_DAYS]).fetchone()
+        recent, oldest_recent, newest, window, oldest_window = row if row else (0, None, None, 0, None)
+        gap = None
+        if newest is not None and window >= SILENCE_MIN_ITEMS and oldest_window is not None:
+            gap = (newest - oldest_window).total_seconds() / 60 / (window - 1) or None
+        return Publication(int(recent or 0), oldest_recent, newest, gap)
+
+    def set_schedule(self, source: str, *, interval_minutes: float | None, next_poll_at: datetime,
+                     usual_gap_minutes: float | None, silent: bool | None, now: datetime,
+                     ttl_minutes: float | None = None) -> None:
+        """The poll's verdict on when to come back and whether the source is silent (None: unchanged)."""
+        self._exec(
+            """UPDATE sources SET next_poll_at = ?, interval_minutes = coalesce(?, interval_minutes),
+                 usual_gap_minutes = coalesce(?, usual_gap_minutes), ttl_minutes = coalesce(?, ttl_minutes),
+                 silent_since = CASE WHEN ? IS NULL THEN silent_since WHEN ? THEN coalesce(silent_since, ?)
+                                     ELSE NULL END
+               WHERE name = ?""",
+            [utc_naive(next_poll_at), interval_minutes, usual_gap_minutes, ttl_minutes, silent, silent, utc_naive(now),
+             source])
 
     def source_health(self) -> list[dict[str, Any]]:
         return self.rows("SELECT * FROM source_health ORDER BY in_config DESC, name")

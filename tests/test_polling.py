@@ -1,0 +1,284 @@
+"""Many sources, cheaply: task batches, adaptive intervals, silence, shards (issue #15)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from balkanwatch.config import ConfigError, load_config
+from balkanwatch.devserver import LoopbackServer
+from balkanwatch.health import Publication, adaptive_minutes, is_silent
+from balkanwatch.sharding import batch_label, batches, host_of, parse_shard, shard_of
+from connectors.feeds import parse_feed
+from connectors.http import parse_max_age
+from flows.ingest import run_ingest
+from tests.conftest import loopback_config, toml_sources
+
+NOW = datetime(2026, 12, 1, 12, 0)
+WORDS = ("patrol border crossing mission police bridge municipality council barricade convoy statement ministry "
+         "delegation agreement election protest checkpoint village commander spokesman report officials talks").split()
+
+
+def text_page(title: str, seed: int) -> str:
+    rng = random.Random(seed)
+    paras = "".join(f"<p>{' '.join(rng.choice(WORDS) for _ in range(40)).capitalize()}.</p>" for _ in range(5))
+    return f"<html><head><title>{title}</title></head><body><article><h1>{title}</h1>{paras}</article></body></html>"
+
+
+def rss(base: str, items: list[tuple[str, datetime]], ttl: int | None = None) -> str:
+    entries = "".join(f"<item><title>{slug}</title><link>{base}/{slug}.html</link><guid>{base}/{slug}</guid>"
+                      f"<pubDate>{format_datetime(when)}</pubDate></item>" for slug, when in items)
+    ttl_tag = f"<ttl>{ttl}</ttl>" if ttl else ""
+    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>{ttl_tag}{entries}</channel></rss>'
+
+
+def publish(root: Path, base: str, name: str, items: list[tuple[str, datetime]], ttl: int | None = None,
+            seed: int = 0) -> str:
+    """Write the feed `name`.xml and its article pages under root; returns the feed URL."""
+    for i, (slug, _) in enumerate(items):
+        (root / f"{slug}.html").write_text(text_page(slug.replace("-", " "), seed * 1000 + i), encoding="utf-8")
+    (root / f"{name}.xml").write_text(rss(base, items, ttl), encoding="utf-8")
+    return f"{base}/{name}.xml"
+
+
+def health(cfg: Path) -> dict[str, dict]:
+    with duckdb.connect(str(cfg.parent / "wh.duckdb"), read_only=True) as con:
+        cur = con.execute("SELECT * FROM source_health")
+        cols = [d[0] for d in cur.description]
+        return {r[0]: dict(zip(cols, r, strict=True)) for r in cur.fetchall()}
+
+
+# -- pure decisions ---------------------------------------------------------------------------------------
+def pub_every(gap: timedelta, count: int, newest_ago: timedelta = timedelta(0)) -> Publication:
+    newest = NOW - newest_ago
+    times = [newest - gap * i for i in range(count)]
+    recent = [t for t in times if t > NOW - timedelta(days=7)]
+    return Publication(len(recent), min(recent) if recent else None, newest, gap.total_seconds() / 60)
+
+
+def test_the_interval_follows_how_often_a_source_publishes_within_the_bounds():
+    bounds = {"configured": 10.0, "min_minutes": 5.0, "max_minutes": 360.0}
+    fast = adaptive_minutes(NOW, pub_every(timedelta(minutes=10), 50), **bounds)
+    hourly = adaptive_minutes(NOW, pub_every(timedelta(hours=1), 50), **bounds)
+    daily = adaptive_minutes(NOW, pub_every(timedelta(days=1), 20), **bounds)
+    assert fast == 5.0                       # every 10 minutes → the floor
+    assert 25 <= hourly <= 35                # about half an hour: twice per usual gap
+    assert daily == 360.0                    # daily → the ceiling
+    assert adaptive_minutes(NOW, Publication(0, None, None, None), **bounds) == 10.0    # nothing yet: configured
+    quiet_week = Publication(0, None, NOW - timedelta(days=9), 60.0)
+    assert adaptive_minutes(NOW, quiet_week, **bounds) == 360.0
+    # the server's floor (RSS <ttl>, Cache-Control max-age) within the bounds
+    assert adaptive_minutes(NOW, pub_every(timedelta(minutes=10), 50), **bounds, server_floor_seconds=7200) == 120
+    assert adaptive_minutes(NOW, pub_every(timedelta(minutes=10), 50), **bounds, server_floor_seconds=86400) == 360
+
+
+def test_silence_needs_several_usual_gaps_and_the_floor():
+    hourly = timedelta(hours=1)
+    assert not is_silent(NOW, pub_every(hourly, 30, newest_ago=timedelta(hours=3)), gaps=4, floor_hours=2)
+    assert is_silent(NOW, pub_every(hourly, 30, newest_ago=timedelta(hours=5)), gaps=4, floor_hours=2)
+    assert not is_silent(NOW, pub_every(hourly, 30, newest_ago=timedelta(hours=5)), gaps=4, floor_hours=48)
+    assert not is_silent(NOW, Publication(0, None, NOW - timedelta(days=30), None), gaps=4, floor_hours=1)
+
+
+def test_cache_hints_are_read_from_headers_and_feeds():
+    assert parse_max_age("public, max-age=600") == 600
+    assert parse_max_age('max-age="120", must-revalidate') == 120
+    assert parse_max_age("no-cache, max-age=600") is None and parse_max_age("max-age=0") is None
+    assert parse_max_age(None) is None and parse_max_age("max-age=soon") is None
+    feed = rss("http://x.test", [("a", NOW.replace(tzinfo=UTC))], ttl=90).encode()
+    assert parse_feed(feed, "http://x.test/feed").ttl_minutes == 90
+    assert parse_feed(rss("http://x.test", [("a", NOW.replace(tzinfo=UTC))]).encode(), "http://x").ttl_minutes is None
+
+
+def test_shards_are_stable_by_host_and_batches_keep_hosts_together():
+    urls = [f"https://site{i}.example/feed{j}.xml" for i in range(40) for j in range(3)]
+    before = {u: shard_of(u, 4) for u in urls}
+    assert set(before.values()) == {0, 1, 2, 3}
+    assert all(len({before[f"https://site{i}.example/feed{j}.xml"] for j in range(3)}) == 1 for i in range(40))
+    more = urls + [f"https://new{i}.example/rss" for i in range(20)]
+    assert all(shard_of(u, 4) == before[u] for u in more if u in before)     # adding sources moves none
+    assert shard_of("https://Site3.example:8443/x", 4) == before["https://site3.example/feed0.xml"]
+    assert parse_shard("1/3") == (1, 3)
+    for bad in ("3/3", "-1/2", "1", "a/b", "0/0"):
+        with pytest.raises(ValueError, match="K/N"):
+            parse_shard(bad)
+    groups = batches(urls, lambda u: u, size=25)
+    assert [len(g) for g in groups] == [25, 25, 25, 25, 20] and sorted(sum(groups, [])) == sorted(urls)
+    assert [host_of(u) for g in groups for u in g] == sorted(host_of(u) for u in urls)
+    assert batch_label(groups[0], lambda u: u).endswith("(25 sources)")
+
+
+def test_poll_bounds_are_checked(tmp_path: Path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(loopback_config("", extra="min_poll_minutes = 60\nmax_poll_minutes = 30"), encoding="utf-8")
+    with pytest.raises(ConfigError, match="min_poll_minutes"):
+        load_config(cfg)
+
+
+# -- through the pipeline, on loopback ---------------------------------------------------------------------
+def test_a_frequent_feed_is_polled_more_often_than_a_daily_one_and_cache_hints_hold(server, tmp_path: Path):
+    site = tmp_path / "site"
+    now = datetime.now(UTC)
+    fast = publish(site, server.base, "fast", [(f"fast-{i}", now - timedelta(minutes=10 * i)) for i in range(12)])
+    daily = publish(site, server.base, "daily", [(f"daily-{i}", now - timedelta(days=i)) for i in range(6)], seed=1)
+    ttl = publish(site, server.base, "ttl", [(f"ttl-{i}", now - timedelta(minutes=10 * i)) for i in range(6)],
+                  ttl=120, seed=2)
+    cached = publish(site, server.base, "cached", [(f"cached-{i}", now - timedelta(minutes=10 * i)) for i in range(6)],
+                     seed=3)
+    server.httpd.header_overrides = {"/cached.xml": {"Cache-Control": "public, max-age=5400"}}   # as _headers.json
+    cfg = tmp_path / "balkanwatch.toml"
+    cfg.write_text(loopback_config(toml_sources([{"name": n, "feed": u} for n, u in
+                                                 [("fast", fast), ("daily", daily), ("ttl", ttl), ("cached", cached)]]),
+                                   extra="min_poll_minutes = 5\nmax_poll_minutes = 600"), encoding="utf-8")
+    summary = asyncio.run(run_ingest(load_config(cfg)))
+    assert summary.new_articles == 12 + 6 + 6 + 6
+    rows = health(cfg)
+    assert rows["fast"]["poll_minutes"] == 5.0                           # every 10 minutes → the floor
+    assert 600 >= rows["daily"]["poll_minutes"] >= 8 * 60                 # daily → close to the ceiling
+    assert rows["ttl"]["poll_minutes"] == 120                             # <ttl>120</ttl>
+    assert rows["cached"]["poll_minutes"] == 90                           # max-age=5400
+    assert all(r["configured_minutes"] == 10 and r["health"] == "healthy" for r in rows.values())
+    # the next poll is that far away, and the report says so
+    by_name = {r.name: r for r in summary.sources}
+    assert by_name["ttl"].poll_minutes == 120
+    assert rows["daily"]["next_poll_at"] - rows["fast"]["next_poll_at"] > timedelta(hours=7)
+    # an unchanged re-poll keeps the <ttl> it no longer parses
+    asyncio.run(run_ingest(load_config(cfg), force=True))
+    assert health(cfg)["ttl"]["poll_minutes"] == 120
+
+
+def test_a_feed_that_stops_publishing_becomes_silent_and_recovers(server, tmp_path: Path):
+    site = tmp_path / "site"
+    now = datetime.now(UTC)
+    items = [(f"story-{i}", now - timedelta(seconds=i)) for i in range(5)]     # one a second
+    url = publish(site, server.base, "feed", items)
+    cfg = tmp_path / "balkanwatch.toml"
+    cfg.write_text(loopback_config(toml_sources([{"name": "wire", "feed": url}]),
+                                   extra="silence_gaps = 3\nsilence_floor_hours = 0.001"), encoding="utf-8")
+    asyncio.run(run_ingest(load_config(cfg)))
+    assert health(cfg)["wire"]["health"] == "healthy"
+    time.sleep(5)                           # 5 s: more than 3 usual gaps (1 s) and the floor (3.6 s)
+    again = asyncio.run(run_ingest(load_config(cfg), force=True))        # the feed answers, unchanged
+    row = health(cfg)["wire"]
+    assert row["health"] == "silent" and row["silent_since"] is not None and again.sources[0].silent
+    assert 0.9 <= row["usual_gap_minutes"] * 60 <= 1.1
+    publish(site, server.base, "feed", [("story-new", datetime.now(UTC)), *items], seed=5)
+    back = asyncio.run(run_ingest(load_config(cfg), force=True))
+    assert back.new_articles == 1 and health(cfg)["wire"]["health"] == "healthy"
+    assert health(cfg)["wire"]["silent_since"] is None
+
+
+def test_shard_runs_together_load_what_one_full_run_loads(tmp_path: Path):
+    """Feeds on four loopback hosts (127.0.0.1-4): shard 0/2 then 1/2 into one warehouse give the same
+    articles and stories as one full run into another, and each shard polled only its hosts."""
+    servers, sources = [], []
+    now = datetime.now(UTC)
+    try:
+        for h in range(1, 5):
+            root = tmp_path / f"host{h}"
+            root.mkdir()
+            srv = LoopbackServer(root, host=f"127.0.0.{h}").start()
+            servers.append(srv)
+            for f in range(2):
+                items = [(f"h{h}-f{f}-{i}", now - timedelta(minutes=30 * i)) for i in range(3)]
+                sources.append({"name": f"host{h}-feed{f}",
+                                "feed": publish(root, srv.base, f"feed{f}", items, seed=h * 10 + f)})
+        assert len({shard_of(s["feed"], 2) for s in sources}) == 2, "the four hosts should fall in both shards"
+
+        def run(folder: str, shards: list[tuple[int, int] | None]) -> tuple[set, set, list]:
+            (tmp_path / folder).mkdir()
+            cfg = tmp_path / folder / "balkanwatch.toml"
+            cfg.write_text(loopback_config(toml_sources(sources)), encoding="utf-8")
+            polled = []
+            for shard in shards:
+                summary = asyncio.run(run_ingest(load_config(cfg), shard=shard))
+                polled.append(sorted(r.name for r in summary.sources))
+            with duckdb.connect(str(cfg.parent / "wh.duckdb"), read_only=True) as con:
+                arts = set(con.execute("SELECT article_id, source, content_hash FROM articles").fetchall())
+                stories = set(con.execute("SELECT story_id, articles FROM stories").fetchall())
+            return arts, stories, polled
+
+        full = run("full", [None])
+        sharded = run("sharded", [(0, 2), (1, 2)])
+        assert len(full[0]) == 24 and sharded[0] == full[0] and sharded[1] == full[1]
+        first, second = sharded[2]
+        assert first and second and not set(first) & set(second) and sorted(first + second) == full[2][0]
+        assert all(shard_of(next(s["feed"] for s in sources if s["name"] == n), 2) == 0 for n in first)
+
+        # two shard runs started at once on one DuckDB file: both complete (one waits for the other)
+        (tmp_path / "together").mkdir()
+        cfg = tmp_path / "together" / "balkanwatch.toml"
+        cfg.write_text(loopback_config(toml_sources(sources)), encoding="utf-8")
+        procs = [subprocess.Popen([sys.executable, "-m", "balkanwatch.cli", "--config", str(cfg), "ingest",
+                                   "--no-prefect", "--json", "--shard", f"{k}/2"], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for k in range(2)]
+        outs = [p.communicate(timeout=300) for p in procs]
+        assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
+        done = [json.loads(o[0]) for o in outs]
+        assert [d["status"] for d in done] == ["completed", "completed"]
+        assert sorted(r["name"] for d in done for r in d["sources"]) == full[2][0]
+        with duckdb.connect(str(cfg.parent / "wh.duckdb"), read_only=True) as con:
+            assert set(con.execute("SELECT article_id, source, content_hash FROM articles").fetchall()) == full[0]
+    finally:
+        for srv in servers:
+            srv.stop()
+
+
+@pytest.mark.prefect
+def test_two_hundred_feeds_are_few_task_runs_and_an_unchanged_repoll_writes_nothing(prefect_server, tmp_path: Path):
+    """200 feeds on four loopback hosts, under a real Prefect server: the run has ceil(200/25) poll task
+    runs, the source-health artifact lists all 200, and a forced re-poll of the unchanged feeds fetches
+    only the feeds, extracts and loads nothing."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    from flows.ingest import ingest
+    from tests.test_ingest import run_artifacts, table
+
+    servers, sources = [], []
+    now = datetime.now(UTC)
+    try:
+        for h in range(1, 5):
+            root = tmp_path / f"host{h}"
+            root.mkdir()
+            srv = LoopbackServer(root, host=f"127.0.0.{h}").start()
+            servers.append(srv)
+            for f in range(50):
+                url = publish(root, srv.base, f"feed{f}", [(f"s{h}-{f}", now - timedelta(minutes=f))], seed=h * 100 + f)
+                sources.append({"name": f"h{h}-feed{f:02d}", "feed": url})
+        cfg = tmp_path / "balkanwatch.toml"
+        cfg.write_text(loopback_config(toml_sources(sources)), encoding="utf-8")
+        first = asyncio.run(ingest(config_path=str(cfg)))
+        assert first["new_articles"] == 200 and first["sources_polled"] == 200
+
+        async def poll_tasks(run_id: str) -> list:
+            async with get_client() as client:
+                tasks = await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id])))
+                return [t for t in tasks if t.name.startswith("poll ")]
+        polled = asyncio.run(poll_tasks(first["run_id"]))
+        assert len(polled) == 8 and all(t.state.is_completed() for t in polled), [t.name for t in polled]
+        assert sum(int(t.name.rsplit("(", 1)[1].split()[0]) for t in polled) == 200
+        rows = table(run_artifacts(first["run_id"])["source-health"])
+        assert sorted(r["name"] for r in rows) == sorted(s["name"] for s in sources)
+
+        again = asyncio.run(ingest(config_path=str(cfg), force=True))
+        assert again["new_articles"] == 0 and all(r["not_modified"] for r in again["sources"])
+        with duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True) as con:
+            fetched = con.execute("SELECT count(*), count(*) FILTER (WHERE not_modified) FROM fetches "
+                                  "WHERE run_id = ?", [again["run_id"]]).fetchone()
+            assert fetched == (200, 200)              # the feeds only, every one unchanged: no page fetched
+            assert con.execute("SELECT count(*) FROM articles").fetchone()[0] == 200
+            assert con.execute("SELECT count(*) FROM articles WHERE run_id = ?", [again["run_id"]]).fetchone()[0] == 0
+    finally:
+        for srv in servers:
+            srv.stop()
