@@ -22,7 +22,7 @@ T = TypeVar("T")
 BATCH_SOURCES = 25   # sources per task run: 500 feeds are 20 task runs; each source's outcome is still logged
 
 
-def host_of(url: str) -> str:
+def host_name(url: str) -> str:
     """The host a source is fetched from (lower case, no port); the URL itself when it has none."""
     return (urlsplit(url).hostname or url).lower()
 
@@ -31,7 +31,7 @@ def shard_of(url: str, shards: int) -> int:
     """The shard (0 … shards − 1) a source at this URL belongs to."""
     if shards < 1:
         raise ValueError("shards must be at least 1")
-    digest = hashlib.sha256(host_of(url).encode("utf-8")).digest()
+    digest = hashlib.sha256(host_name(url).encode("utf-8")).digest()
     return int.from_bytes(digest[:8], "big") % shards
 
 
@@ -49,12 +49,12 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 def batches(items: Sequence[T], location: Callable[[T], str], size: int = BATCH_SOURCES) -> list[list[T]]:
     """Items sorted by host (then as given) in consecutive batches of at most `size`."""
-    ordered = sorted(items, key=lambda i: host_of(location(i)))
+    ordered = sorted(items, key=lambda i: host_name(location(i)))
     return [ordered[i:i + size] for i in range(0, len(ordered), max(1, size))]
 
 
 def batch_label(batch: Sequence[T], location: Callable[[T], str]) -> str:
     """How a batch's task run is named in the UI: its hosts, e.g. 'rtk.example +3 hosts (25 sources)'."""
-    hosts = list(dict.fromkeys(host_of(location(i)) for i in batch))
+    hosts = list(dict.fromkeys(host_name(location(i)) for i in batch))
     more = f" +{len(hosts) - 1} host{'s' * (len(hosts) > 2)}" if len(hosts) > 1 else ""
     return f"{hosts[0] if hosts else '-'}{more} ({len(batch)} source{'s' * (len(batch) != 1)})"

@@ -30,9 +30,9 @@ from typing import Any
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from balkanwatch.config import Config, WatchlistSettings, load_config
+from balkanwatch.config import Config, IngestSettings, WatchlistSettings, load_config
 from balkanwatch.errors import BalkanwatchError, WarehouseBusyError
-from balkanwatch.health import adaptive_minutes, is_due, is_silent, next_poll, should_rebuild_fts
+from balkanwatch.health import Publication, adaptive_minutes, is_due, is_silent, next_poll, should_rebuild_fts
 from balkanwatch.models import SourceOutcome
 from balkanwatch.sharding import batch_label, batches, parse_shard, shard_of
 from connectors.http import Fetcher
@@ -42,7 +42,7 @@ from flows.poll import Extractor, PollContext, WarehouseGate, poll_source
 from flows.revisions import revise_articles
 from flows.stories import assign_stories
 from warehouse.locks import file_lock
-from warehouse.store import SourceState
+from warehouse.store import Schedule, SourceState
 
 
 def run_logger() -> logging.Logger | logging.LoggerAdapter:  # type: ignore[type-arg]
@@ -105,46 +105,95 @@ async def plan(gate: WarehouseGate, config: Config, run_id: str, flow_run_id: st
     return [s for s in mine if force or is_due(s.next_poll_at, now)]
 
 
-async def poll_and_load(ctx: PollContext, gate: WarehouseGate, state: SourceState, run_id: str) -> SourceReport:
-    """Poll one source and commit what it brought, with its health, in one transaction; then its schedule:
-    the next interval from how often it publishes (or the backoff of a failure), and whether it is silent."""
-    cfg, ing = ctx.config, ctx.config.ingest
-    src = next(s for s in cfg.sources if s.name == state.name)
+@dataclass
+class _Polled:
+    state: SourceState
+    outcome: SourceOutcome
+    failed: list[tuple[str, str, str, str]]
+    loaded: int
+    at: datetime
+
+    @property
+    def quiet(self) -> bool:
+        """Nothing to store but its fetch log and health (an unchanged feed, mostly): written with others."""
+        o = self.outcome
+        return o.ok and not o.articles and not o.revisions and not self.failed and not self.loaded
+
+
+def _schedule(p: _Polled, pub: Publication, ing: IngestSettings) -> Schedule:
+    """The next poll of a source that answered: its interval from how often it publishes, and silence."""
+    naive = p.at.replace(tzinfo=None)
+    ttl = p.outcome.ttl_minutes or p.state.ttl_minutes
+    floor = max(p.outcome.max_age or 0.0, (ttl or 0.0) * 60) or None
+    interval = adaptive_minutes(naive, pub, configured=p.state.poll_minutes, min_minutes=ing.min_poll_minutes,
+                                max_minutes=ing.max_poll_minutes, server_floor_seconds=floor)
+    return Schedule(next_poll_at=p.at + timedelta(minutes=interval), interval_minutes=interval,
+                    usual_gap_minutes=pub.usual_gap_minutes,
+                    silent=is_silent(naive, pub, gaps=ing.silence_gaps, floor_hours=ing.silence_floor_hours))
+
+
+def _report(p: _Polled, new: int, revised: int, when: datetime, interval: float, silent: bool) -> SourceReport:
+    o = p.outcome
+    _log_outcome(o, new, silent)
+    return SourceReport(name=o.source, ok=o.ok, not_modified=o.not_modified, listed=o.items_listed,
+                        new_articles=new, revised=revised, item_errors=len(p.failed), error=o.error,
+                        next_poll_at=when.isoformat(timespec="seconds"), poll_minutes=round(interval, 1),
+                        silent=silent)
+
+
+async def _poll(ctx: PollContext, state: SourceState) -> _Polled:
+    src = next(s for s in ctx.config.sources if s.name == state.name)
     outcome, failed, loaded = await poll_source(ctx, state, urls=src.urls, language=src.language or None)
-    now = datetime.now(UTC)
-    when, failures = next_poll(now, ok=outcome.ok, failures_before=state.consecutive_failures,
+    return _Polled(state, outcome, failed, loaded, datetime.now(UTC))
+
+
+async def _store(ctx: PollContext, gate: WarehouseGate, p: _Polled, run_id: str) -> SourceReport:
+    """Commit what one source brought, with its health, in one transaction; then its schedule (the
+    adaptive interval, or the backoff of a failure)."""
+    ing, state, outcome = ctx.config.ingest, p.state, p.outcome
+    when, failures = next_poll(p.at, ok=outcome.ok, failures_before=state.consecutive_failures,
                                poll_minutes=state.current_minutes, max_backoff_minutes=ing.max_backoff_minutes,
                                retry_after=outcome.retry_after, gone=outcome.gone)
     interval, silent = state.current_minutes, False
     async with gate.open() as wh:
-        new = wh.record_outcome(outcome, run_id, now=now, next_poll_at=when, failures=failures, failed_items=failed,
-                                loaded_before=loaded)
+        new = wh.record_outcome(outcome, run_id, now=p.at, next_poll_at=when, failures=failures,
+                                failed_items=p.failed, loaded_before=p.loaded)
         revised = revise_articles(wh, outcome.revisions)
         if outcome.ok:
-            naive = now.replace(tzinfo=None)
-            pub = wh.publication(state.name, naive)
-            ttl = outcome.ttl_minutes or state.ttl_minutes
-            floor = max(outcome.max_age or 0.0, (ttl or 0.0) * 60) or None
-            interval = adaptive_minutes(naive, pub, configured=state.poll_minutes, min_minutes=ing.min_poll_minutes,
-                                        max_minutes=ing.max_poll_minutes, server_floor_seconds=floor)
-            silent = is_silent(naive, pub, gaps=ing.silence_gaps, floor_hours=ing.silence_floor_hours)
-            when = now + timedelta(minutes=interval)
+            plan = _schedule(p, wh.publications([state.name], p.at)[state.name], ing)
+            when, interval, silent = plan.next_poll_at, plan.interval_minutes, plan.silent
             wh.set_schedule(state.name, interval_minutes=interval, next_poll_at=when,
-                            usual_gap_minutes=pub.usual_gap_minutes, silent=silent, now=naive,
+                            usual_gap_minutes=plan.usual_gap_minutes, silent=silent, now=p.at.replace(tzinfo=None),
                             ttl_minutes=outcome.ttl_minutes)
-    _log_outcome(outcome, new, silent)
-    return SourceReport(name=state.name, ok=outcome.ok, not_modified=outcome.not_modified,
-                        listed=outcome.items_listed, new_articles=new, revised=revised, item_errors=len(failed),
-                        error=outcome.error, next_poll_at=when.isoformat(timespec="seconds"),
-                        poll_minutes=round(interval, 1), silent=silent)
+    return _report(p, new, revised, when, interval, silent)
 
 
 @task(name="poll-sources", task_run_name="poll {label}", cache_policy=NO_CACHE)
 async def poll_batch(ctx: PollContext, gate: WarehouseGate, batch: list[SourceState], run_id: str,
                      label: str) -> list[SourceReport]:
     """Poll a batch of sources concurrently (one task run for all of them); a failed source is a report,
-    never a failed task."""
-    return list(await asyncio.gather(*(poll_and_load(ctx, gate, s, run_id) for s in batch)))
+    never a failed task. A source that brought articles is stored as soon as it is done; the quiet ones
+    (unchanged feeds: the common case of a cycle) are stored together in one transaction at the end."""
+    reports: dict[str, SourceReport] = {}
+    quiet: list[_Polled] = []
+
+    async def one(state: SourceState) -> None:
+        p = await _poll(ctx, state)
+        if p.quiet:
+            quiet.append(p)
+        else:
+            reports[state.name] = await _store(ctx, gate, p, run_id)
+
+    await asyncio.gather(*(one(s) for s in batch))
+    if quiet:
+        async with gate.open() as wh:
+            pubs = wh.publications([p.state.name for p in quiet], datetime.now(UTC))
+            plans = {p.state.name: _schedule(p, pubs[p.state.name], ctx.config.ingest) for p in quiet}
+            wh.record_quiet([p.outcome for p in quiet], run_id, now=datetime.now(UTC), schedules=plans)
+        for p in quiet:
+            plan = plans[p.state.name]
+            reports[p.state.name] = _report(p, 0, 0, plan.next_poll_at, plan.interval_minutes, plan.silent)
+    return [reports[s.name] for s in batch]
 
 
 def _log_outcome(o: SourceOutcome, new: int, silent: bool = False) -> None:

@@ -18,7 +18,7 @@ import pytest
 from balkanwatch.config import ConfigError, load_config
 from balkanwatch.devserver import LoopbackServer
 from balkanwatch.health import Publication, adaptive_minutes, is_silent
-from balkanwatch.sharding import batch_label, batches, host_of, parse_shard, shard_of
+from balkanwatch.sharding import batch_label, batches, host_name, parse_shard, shard_of
 from connectors.feeds import parse_feed
 from connectors.http import parse_max_age
 from flows.ingest import run_ingest
@@ -114,7 +114,7 @@ def test_shards_are_stable_by_host_and_batches_keep_hosts_together():
             parse_shard(bad)
     groups = batches(urls, lambda u: u, size=25)
     assert [len(g) for g in groups] == [25, 25, 25, 25, 20] and sorted(sum(groups, [])) == sorted(urls)
-    assert [host_of(u) for g in groups for u in g] == sorted(host_of(u) for u in urls)
+    assert [host_name(u) for g in groups for u in g] == sorted(host_name(u) for u in urls)
     assert batch_label(groups[0], lambda u: u).endswith("(25 sources)")
 
 

@@ -70,6 +70,16 @@ def _io_hint(exc: BaseException) -> str:
 
 
 @dataclass(frozen=True)
+class Schedule:
+    """When to poll a source next and what its publication history says (flows/ingest.py decides it)."""
+
+    next_poll_at: datetime
+    interval_minutes: float
+    usual_gap_minutes: float | None
+    silent: bool
+
+
+@dataclass(frozen=True)
 class SourceState:
     """A source row as the planner needs it."""
 
@@ -242,15 +252,19 @@ class Warehouse(CleaningMixin, MonitoringMixin):
     # -- sources ---------------------------------------------------------------------------------------
     def sync_sources(self, sources: Sequence[Any], default_poll_minutes: float) -> None:
         """Make the sources table match the config (new rows added, settings updated, removed ones flagged)."""
-        with self.transaction():
+        rows = pa.table({"name": pa.array([s.name for s in sources], pa.string()),
+                         "kind": pa.array([s.fetch_kind for s in sources], pa.string()),
+                         "location": pa.array([s.location for s in sources], pa.string()),
+                         "language": pa.array([s.language or None for s in sources], pa.string()),
+                         "poll_minutes": pa.array([float(s.poll_minutes or default_poll_minutes) for s in sources],
+                                                  pa.float64())})
+        with self.transaction(), self.registered(configured=rows):   # one statement for any number of sources
             self.con.execute("UPDATE sources SET in_config = false")
-            for s in sources:
-                self.con.execute(
-                    """INSERT INTO sources (name, kind, location, language, poll_minutes, in_config)
-                       VALUES (?, ?, ?, ?, ?, true)
-                       ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, location = excluded.location,
-                         language = excluded.language, poll_minutes = excluded.poll_minutes, in_config = true""",
-                    [s.name, s.fetch_kind, s.location, s.language or None, s.poll_minutes or default_poll_minutes])
+            self.con.execute(
+                """INSERT INTO sources (name, kind, location, language, poll_minutes, in_config)
+                   SELECT name, kind, location, language, poll_minutes, true FROM configured
+                   ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, location = excluded.location,
+                     language = excluded.language, poll_minutes = excluded.poll_minutes, in_config = true""")
 
     def source_states(self) -> dict[str, SourceState]:
         rows = self._exec(
@@ -258,26 +272,70 @@ class Warehouse(CleaningMixin, MonitoringMixin):
                       consecutive_failures, next_poll_at, interval_minutes, ttl_minutes FROM sources WHERE in_config""").fetchall()
         return {r[0]: SourceState(*r) for r in rows}
 
-    def publication(self, source: str, now: datetime) -> Publication:
-        """When the source's items appeared (publication time, or first seen when undated or dated later):
-        how many in the last RATE_WINDOW_DAYS, the newest, and the mean gap before it (balkanwatch/health.py)."""
-        row = self._exec(
-            """WITH seen AS (SELECT least(coalesce(published_at, fetched_at), fetched_at) AS t
-                             FROM articles WHERE source = ?),
-                    top AS (SELECT max(t) AS newest FROM seen)
-               SELECT count(*) FILTER (WHERE t > ?::TIMESTAMP - to_days(?)),
-                      min(t) FILTER (WHERE t > ?::TIMESTAMP - to_days(?)),
-                      any_value(top.newest),
-                      count(*) FILTER (WHERE t >= top.newest - to_days(?)),
-                      min(t) FILTER (WHERE t >= top.newest - to_days(?))
-               FROM seen, top""",
-            [source, utc_naive(now), RATE_WINDOW_DAYS, utc_naive(now), RATE_WINDOW_DAYS,
-             SILENCE_WINDOW_DAYS, SILENCE_WINDOW_DAYS]).fetchone()
-        recent, oldest_recent, newest, window, oldest_window = row if row else (0, None, None, 0, None)
-        gap = None
-        if newest is not None and window >= SILENCE_MIN_ITEMS and oldest_window is not None:
-            gap = (newest - oldest_window).total_seconds() / 60 / (window - 1) or None
-        return Publication(int(recent or 0), oldest_recent, newest, gap)
+    def publications(self, sources: Sequence[str], now: datetime) -> dict[str, Publication]:
+        """When each source's items appeared (publication time, or first seen when undated or dated later):
+        how many in the last RATE_WINDOW_DAYS, the newest, and the mean gap before it (balkanwatch/health.py).
+        One query for any number of sources."""
+        names = pa.table({"source": pa.array(list(sources), pa.string())})
+        with self.registered(wanted=names):
+            rows = self._exec(
+                f"""WITH seen AS (SELECT source, least(coalesce(published_at, fetched_at), fetched_at) AS t
+                                  FROM articles WHERE source IN (SELECT source FROM wanted)),
+                         top AS (SELECT source, max(t) AS newest FROM seen GROUP BY source)
+                    SELECT source, count(*) FILTER (WHERE t > ?::TIMESTAMP - INTERVAL {RATE_WINDOW_DAYS} DAY),
+                           min(t) FILTER (WHERE t > ?::TIMESTAMP - INTERVAL {RATE_WINDOW_DAYS} DAY),
+                           any_value(top.newest),
+                           count(*) FILTER (WHERE t >= top.newest - INTERVAL {SILENCE_WINDOW_DAYS} DAY),
+                           min(t) FILTER (WHERE t >= top.newest - INTERVAL {SILENCE_WINDOW_DAYS} DAY)
+                    FROM seen JOIN top USING (source) GROUP BY source""",
+                [utc_naive(now), utc_naive(now)]).fetchall()
+        out = {name: Publication(0, None, None, None) for name in sources}
+        for source, recent, oldest_recent, newest, window, oldest_window in rows:
+            gap = None
+            if newest is not None and window >= SILENCE_MIN_ITEMS and oldest_window is not None:
+                gap = (newest - oldest_window).total_seconds() / 60 / (window - 1) or None
+            out[source] = Publication(int(recent or 0), oldest_recent, newest, gap)
+        return out
+
+    def record_quiet(self, outcomes: Sequence[SourceOutcome], run_id: str, *, now: datetime,
+                     schedules: dict[str, Schedule]) -> None:
+        """Store the polls of many sources that brought no article, revision or failed item (unchanged
+        feeds, mostly) in one transaction: their fetch logs, health and schedules, in three statements."""
+        if not outcomes:
+            return
+        naive = utc_naive(now)
+        health = pa.table({
+            "name": pa.array([o.source for o in outcomes], pa.string()),
+            "warning": pa.array([o.warning for o in outcomes], pa.string()),
+            "etag": pa.array([o.etag for o in outcomes], pa.string()),
+            "last_modified": pa.array([o.last_modified for o in outcomes], pa.string()),
+            "body_hash": pa.array([o.body_hash for o in outcomes], pa.string()),
+            "next_poll_at": pa.array([utc_naive(schedules[o.source].next_poll_at) for o in outcomes], pa.timestamp("us")),
+            "interval_minutes": pa.array([schedules[o.source].interval_minutes for o in outcomes], pa.float64()),
+            "usual_gap_minutes": pa.array([schedules[o.source].usual_gap_minutes for o in outcomes], pa.float64()),
+            "silent": pa.array([schedules[o.source].silent for o in outcomes], pa.bool_()),
+            "ttl_minutes": pa.array([o.ttl_minutes for o in outcomes], pa.float64())})
+        logs = self._fetch_table([f for o in outcomes for f in o.fetches], run_id)
+        with self.transaction(), self.registered(quiet_health=health, quiet_fetches=logs):
+            self.con.execute("INSERT INTO fetches BY NAME SELECT * FROM quiet_fetches")
+            self.con.execute(
+                """UPDATE sources SET last_attempt_at = ?, last_success_at = ?, consecutive_failures = 0,
+                     next_poll_at = q.next_poll_at, last_warning = q.warning,
+                     etag = coalesce(q.etag, sources.etag), last_modified = coalesce(q.last_modified, sources.last_modified),
+                     body_hash = coalesce(q.body_hash, sources.body_hash),
+                     interval_minutes = q.interval_minutes,
+                     usual_gap_minutes = coalesce(q.usual_gap_minutes, sources.usual_gap_minutes),
+                     ttl_minutes = coalesce(q.ttl_minutes, sources.ttl_minutes),
+                     silent_since = CASE WHEN q.silent THEN coalesce(sources.silent_since, ?) ELSE NULL END
+                   FROM quiet_health q WHERE sources.name = q.name""", [naive, naive, naive])
+
+    @staticmethod
+    def _fetch_table(fetches: Sequence[Any], run_id: str) -> pa.Table:
+        return pa.Table.from_pylist(
+            [{"run_id": run_id, "source": f.source, "url": f.url, "final_url": f.final_url, "status": f.status,
+              "started_at": utc_naive(f.started_at), "elapsed_ms": f.elapsed_ms, "bytes": f.bytes,
+              "not_modified": f.not_modified, "error": f.error, "error_kind": f.error_kind} for f in fetches],
+            schema=FETCH_SCHEMA)
 
     def set_schedule(self, source: str, *, interval_minutes: float | None, next_poll_at: datetime,
                      usual_gap_minutes: float | None, silent: bool | None, now: datetime,
@@ -409,14 +467,8 @@ class Warehouse(CleaningMixin, MonitoringMixin):
         with self.transaction():
             new = loaded_before + self._insert_articles(outcome.articles, run_id)
             if outcome.fetches:
-                logs = pa.Table.from_pylist(
-                    [{"run_id": run_id, "source": f.source, "url": f.url, "final_url": f.final_url, "status": f.status,
-                      "started_at": utc_naive(f.started_at), "elapsed_ms": f.elapsed_ms, "bytes": f.bytes,
-                      "not_modified": f.not_modified, "error": f.error, "error_kind": f.error_kind}
-                     for f in outcome.fetches], schema=FETCH_SCHEMA)
-                self.con.register("fetch_batch", logs)
-                self.con.execute("INSERT INTO fetches BY NAME SELECT * FROM fetch_batch")
-                self.con.unregister("fetch_batch")
+                with self.registered(fetch_batch=self._fetch_table(outcome.fetches, run_id)):
+                    self.con.execute("INSERT INTO fetches BY NAME SELECT * FROM fetch_batch")
             for art_id, url, error, kind in failed_items:
                 self.con.execute(
                     """INSERT INTO failed_items VALUES (?, ?, ?, ?, ?, 1, ?)

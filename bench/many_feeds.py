@@ -1,0 +1,121 @@
+"""Many feeds (issue #15): 500 feeds × 2 new pages on loopback, first poll and an unchanged re-poll, under a
+Prefect server and plain (`--no-prefect`) in the same run, interleaved.
+
+The reference for the Prefect runs is the plain run of the same work in the same process: what Prefect's
+orchestration costs on top. Pages are small synthetic articles (the extraction cost is measured elsewhere),
+served by a child process on four loopback ports, as remote sites would be.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+from statistics import median
+
+from balkanwatch.config import load_config
+from bench.throughput import ServedSites
+
+FEEDS = 500
+PAGES_PER_FEED = 2
+SITES = 4
+REPEATS = 2
+WORDS = ("patrol border crossing mission police bridge municipality council barricade convoy statement ministry "
+         "delegation agreement election protest checkpoint village commander spokesman report officials talks "
+         "government parliament court ruling minister envoy summit").split()
+
+
+def _page(title: str, rng: random.Random) -> str:
+    paras = "".join(f"<p>{' '.join(rng.choice(WORDS) for _ in range(45)).capitalize()}.</p>" for _ in range(6))
+    return (f"<html><head><title>{title}</title></head><body><nav><a href='/'>Home</a></nav><article><h1>{title}"
+            f"</h1>{paras}</article><footer>© bench</footer></body></html>")
+
+
+def _write_sites(folder: Path) -> list[Path]:
+    rng = random.Random(15)
+    roots = []
+    for s in range(SITES):
+        root = folder / f"site{s}"
+        (root / "p").mkdir(parents=True)
+        (root / "robots.txt").write_text("User-agent: *\nAllow: /\n", encoding="utf-8")
+        for f in range(s, FEEDS, SITES):
+            for k in range(PAGES_PER_FEED):
+                (root / "p" / f"f{f}-{k}.html").write_text(_page(f"Story {f} {k}", rng), encoding="utf-8")
+        roots.append(root)
+    return roots
+
+
+def _write_feeds(roots: list[Path], bases: list[str]) -> list[tuple[str, str]]:
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+    sources = []
+    for s, (root, base) in enumerate(zip(roots, bases, strict=True)):
+        for f in range(s, FEEDS, SITES):
+            items = "".join(f"<item><title>Story {f} {k}</title><link>{base}/p/f{f}-{k}.html</link>"
+                            f"<pubDate>{format_datetime(now - timedelta(minutes=k))}</pubDate></item>"
+                            for k in range(PAGES_PER_FEED))
+            (root / f"feed{f}.xml").write_text(
+                f'<?xml version="1.0"?><rss version="2.0"><channel><title>f{f}</title>{items}</channel></rss>',
+                encoding="utf-8")
+            sources.append((f"feed{f:03d}", f"{base}/feed{f}.xml"))
+    return sources
+
+
+def _config(folder: Path, name: str, sources: list[tuple[str, str]]) -> Path:
+    blocks = "\n".join(f'[[sources]]\nname = "{n}"\nfeed = "{u}"\n' for n, u in sources)
+    path = folder / f"{name}.toml"
+    path.write_text(f"""[warehouse]\npath = "{name}.duckdb"\n
+[fetch]\nallow_private_networks = true\nper_host_concurrency = 8\nper_host_delay = 0.0\n
+[ingest]\nextract_workers = 2\n\n{blocks}""", encoding="utf-8")
+    return path
+
+
+def _plain(cfg: Path, force: bool) -> tuple[float, int, int]:
+    from flows.ingest import run_ingest
+
+    t0 = time.perf_counter()
+    s = asyncio.run(run_ingest(load_config(cfg), force=force))
+    return time.perf_counter() - t0, s.new_articles, s.sources_polled
+
+
+def _prefect(cfg: Path, force: bool) -> tuple[float, int, int]:
+    from flows.ingest import ingest
+
+    t0 = time.perf_counter()
+    s = asyncio.run(ingest(config_path=str(cfg), force=force))
+    return time.perf_counter() - t0, s["new_articles"], s["sources_polled"]
+
+
+def measure() -> dict[str, float]:
+    """Medians over REPEATS interleaved rounds, each on fresh warehouses: first poll and forced re-poll."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    times: dict[str, list[float]] = {k: [] for k in ("plain_first", "prefect_first", "plain_again", "prefect_again")}
+    counts: dict[str, list[tuple[int, int]]] = {k: [] for k in times}
+    with tempfile.TemporaryDirectory() as tmp, prefect_test_harness(server_startup_timeout=120):
+        folder = Path(tmp)
+        roots = _write_sites(folder)
+        sites = ServedSites(roots)
+        try:
+            sources = _write_feeds(roots, sites.bases)
+            for i in range(REPEATS):
+                plain, flow = _config(folder, f"plain{i}", sources), _config(folder, f"flow{i}", sources)
+                for key, fn, cfg, force in (("plain_first", _plain, plain, False), ("prefect_first", _prefect, flow, False),
+                                            ("plain_again", _plain, plain, True), ("prefect_again", _prefect, flow, True)):
+                    seconds, new, polled = fn(cfg, force)
+                    times[key].append(seconds)
+                    counts[key].append((new, polled))
+        finally:
+            sites.close()
+    out = {k: median(v) for k, v in times.items()}
+    out.update({f"{k}_new": min(n for n, _ in v) for k, v in counts.items()})
+    out.update({f"{k}_polled": min(p for _, p in v) for k, v in counts.items()})
+    out["feeds"], out["pages"] = FEEDS, FEEDS * PAGES_PER_FEED
+    return out
+
+
+if __name__ == "__main__":
+    print(measure())
