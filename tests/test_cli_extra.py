@@ -178,3 +178,60 @@ def test_ingest_summary_names_failed_sources_and_the_alerts_outcome():
     text = format_summary(s)
     assert "  [ERR] Balkan Wire: HTTP 503 from https://wire.example/feed" in text and "alerts cycle" not in text
     assert format_summary({**s, "alerts": "2 new spikes, 1 e-mail sent"}).endswith("  alerts cycle: 2 new spikes, 1 e-mail sent")
+
+
+@pytest.mark.prefect
+def test_the_dispatcher_runs_every_shard_on_a_work_pool_with_two_workers(prefect_server, corpus, tmp_path) -> None:
+    """The sharded ingest as deployments/prefect.yaml describes it: `prefect deploy --all` on a process work
+    pool, two `prefect worker` processes, the dispatcher deployment run once with shards = 2. Both shard
+    runs complete (whichever worker takes them) and every article lands, once."""
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL
+
+    from tests.conftest import loopback_config
+
+    sources, arts, _ = corpus
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "flows").symlink_to(ROOT / "flows")
+    (project / "balkanwatch.toml").write_text(loopback_config(toml_sources(sources)), encoding="utf-8")
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+           "PWD": str(project), "PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_PREFETCH_SECONDS": "1"}
+    prefect = [sys.executable, "-m", "prefect"]
+
+    def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        out = subprocess.run([*prefect, *args], cwd=project, env=env, capture_output=True, text=True, timeout=timeout)
+        assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+        return out
+
+    run("work-pool", "create", "bw-shards", "--type", "process", "--overwrite")
+    yaml_text = (ROOT / "deployments" / "prefect.yaml").read_text(encoding="utf-8").replace("name: balkanwatch\n",
+                                                                                           "name: bw-shards\n")
+    (project / "prefect.yaml").write_text(yaml_text, encoding="utf-8")
+    run("--no-prompt", "deploy", "--prefect-file", str(project / "prefect.yaml"), "--name",
+        "balkanwatch-ingest-shard", "--name", "balkanwatch-ingest-shards")
+    workers = [subprocess.Popen([*prefect, "worker", "start", "--pool", "bw-shards", "--name", f"worker-{i}"],
+                                cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+               for i in range(2)]
+
+    async def wait_for_dispatcher():  # type: ignore[no-untyped-def]
+        from prefect.deployments import arun_deployment
+
+        dispatcher = await arun_deployment("ingest-shards/balkanwatch-ingest-shards", parameters={"shards": 2},
+                                           timeout=300, poll_interval=1, as_subflow=False)
+        async with get_client() as client:
+            runs = await client.read_flow_runs()
+        return dispatcher, [r for r in runs if r.name.startswith("ingest shard ")]
+    try:
+        dispatcher, shard_runs = asyncio.run(wait_for_dispatcher())
+    finally:
+        for w in workers:
+            w.terminate()
+        for w in workers:
+            w.wait(timeout=30)
+    assert dispatcher.state.is_completed(), dispatcher.state
+    assert sorted(r.parameters["shard"] for r in shard_runs) == ["0/2", "1/2"]
+    assert all(r.state.is_completed() for r in shard_runs), [(r.name, r.state.name) for r in shard_runs]
+    with Warehouse.open(project / "wh.duckdb", read_only=True) as wh:
+        assert wh.rows("SELECT count(*) AS n, count(DISTINCT article_id) AS d FROM articles")[0] == \
+            {"n": len(arts), "d": len(arts)}
