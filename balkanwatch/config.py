@@ -85,6 +85,8 @@ class AlertsSettings:
     min_stories: int = _f(3, "Volume floor: never alert on fewer unique stories than this, however quiet the topic.")
     surge_hours: list[float] = _f([1.0, 3.0], "Spans over which a surge is judged (stories in the last hour, the last three "
                                               "hours). Add 12 to also catch day-long builds on quiet topics.")
+    email_silent_sources: bool = _f(False, "Also e-mail once when a source goes silent (it answers but has published "
+                                           "nothing for ingest.silence_gaps of its usual gaps).")
     digest: bool = _f(False, "Also send a daily digest of the last day's alerts and busiest topics.")
     digest_hour: int = _f(7, "UTC hour after which the daily digest is sent (once per day).")
     chart_days: float = _f(3.0, "Days of history drawn in the e-mail's chart.")

@@ -127,6 +127,27 @@ def compose_digest(day: str, alerts: Sequence[dict[str, Any]], topics: Sequence[
                       _message(subject, sender, recipients, message_id, now, text, page, {}), page)
 
 
+def compose_silent(source: dict[str, Any], sender: str, recipients: Sequence[str], now: datetime) -> AlertEmail:
+    """One e-mail when a source goes silent (it answers but has published nothing for several of its usual
+    gaps); its Message-ID names the source and when the silence began, so each silence is mailed once."""
+    import hashlib
+
+    name = one_line(str(source["name"]), 120)
+    since = source["silent_since"]
+    gap = source.get("usual_gap_minutes")
+    subject = one_line(f"[balkanwatch] source silent: {name}")
+    text = (f"The source {name} still answers but has published nothing new since "
+            f"{source['last_new_item_at'] or 'its first poll'} (UTC)"
+            + (f"; it usually publishes every {gap / 60:.1f} h" if gap else "") + ".\n"
+            f"Its feed or page may have moved or broken: {escaping.one_line(str(source['location']))}\n"
+            f"Silent since {since:%Y-%m-%d %H:%M} UTC. `balkanwatch sources` shows its health.\n")
+    page = "<html><body><pre>" + html.escape(text) + "</pre></body></html>"
+    key = hashlib.sha256(str(source["name"]).encode("utf-8")).hexdigest()[:16]
+    message_id = f"<silent-{key}-{since:%Y%m%dT%H%M%S}@balkanwatch>"
+    return AlertEmail(message_id, "silent", None, subject, tuple(recipients),
+                      _message(subject, sender, recipients, message_id, now, text, page, {}), page)
+
+
 def _message(subject: str, sender: str, recipients: Sequence[str], message_id: str, now: datetime, text: str,
              page: str, charts: dict[str, bytes]) -> bytes:
     msg = EmailMessage(policy=MAIL_POLICY)

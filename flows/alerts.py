@@ -37,7 +37,7 @@ from balkanwatch.alerting import (
     topic_series,
 )
 from balkanwatch.config import Config, SmtpSettings, load_config
-from balkanwatch.emails import AlertEmail, compose_digest, compose_incident
+from balkanwatch.emails import AlertEmail, compose_digest, compose_incident, compose_silent
 from balkanwatch.errors import DeliveryError
 from connectors import smtp
 from flows.mentions import match_mentions
@@ -243,6 +243,21 @@ def save_copy(config: Config, m: dict[str, Any]) -> None:
     (folder / f"{stem}.html").write_text(page, encoding="utf-8")
 
 
+def queue_silent(wh: Warehouse, config: Config, now: datetime) -> int:
+    """Queue one e-mail per source that went silent since it last published (alerts.email_silent_sources)."""
+    a = config.alerts
+    if not (a.email_silent_sources and a.email_to):
+        return 0
+    queued = 0
+    for source in wh.rows("""SELECT name, location, silent_since, last_new_item_at, usual_gap_minutes
+                             FROM source_health WHERE in_config AND health = 'silent' ORDER BY name"""):
+        email = compose_silent(source, a.email_from, a.email_to, now)
+        if not wh.has_message(email.message_id):
+            wh.record_incident([], _outbox_row(email, now))
+            queued += 1
+    return queued
+
+
 def run_alerts(config: Config, now: datetime | None = None, *, artifacts: bool = False) -> AlertsSummary:
     """One alerts cycle. Raises DeliveryError (after recording everything) when an e-mail could not be sent."""
     now = now or utcnow()
@@ -258,6 +273,7 @@ def run_alerts(config: Config, now: datetime | None = None, *, artifacts: bool =
             summary.queued += email is not None
             summary.charts += [str(p) for p in paths]
         summary.queued += queue_digest(wh, config, now)
+        summary.queued += queue_silent(wh, config, now)
         summary.incidents = len(incidents)
         pending = wh.pending_messages()
         overview = topic_overview(list(series.values()), {w: max(wh.alert_buckets(w, now - timedelta(days=28)),

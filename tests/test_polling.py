@@ -282,3 +282,53 @@ def test_two_hundred_feeds_are_few_task_runs_and_an_unchanged_repoll_writes_noth
     finally:
         for srv in servers:
             srv.stop()
+
+
+def test_a_silent_source_is_emailed_once_when_asked(server, tmp_path: Path):
+    """alerts.email_silent_sources: the alerts cycle mails one message per silence (a real SMTP server on
+    loopback), not again on the next cycle, and the subject cannot be forged by the source's name."""
+    from aiosmtpd.controller import Controller
+
+    from flows.alerts import run_alerts
+    from tests.test_alerts import Inbox, free_port
+
+    site = tmp_path / "site"
+    then = datetime.now(UTC) - timedelta(days=10)
+    url = publish(site, server.base, "feed", [(f"old-{i}", then - timedelta(days=i)) for i in range(4)])
+    port = free_port()
+    alerts = f"""
+[alerts]
+email_to = ["analyst@example.org"]
+email_silent_sources = true
+
+[smtp]
+host = "127.0.0.1"
+port = {port}
+security = "none"
+timeout = 5
+
+[[watchlists]]
+name = "kfor"
+any = ["KFOR"]
+"""
+    cfg = tmp_path / "balkanwatch.toml"
+    cfg.write_text(loopback_config(alerts + toml_sources([{"name": "Wire\r\nBcc: x@evil.example", "feed": url}])),
+                   encoding="utf-8")
+    box = Inbox()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        asyncio.run(run_ingest(load_config(cfg)))     # the newest item is ten days old: silent at once
+        assert [r["health"] for r in health(cfg).values()] == ["silent"]
+        box.messages.clear()                          # the ingest's own alerts cycle may have sent it already
+        with duckdb.connect(str(tmp_path / "wh.duckdb")) as con:
+            con.execute("DELETE FROM outbox")         # …so start from an empty outbox to count this cycle's
+        first = run_alerts(load_config(cfg))
+        second = run_alerts(load_config(cfg))
+    finally:
+        controller.stop()
+    assert first.sent == 1 and second.sent == 0 and len(box.messages) == 1
+    raw = box.messages[0][2].decode()
+    subject = next(line for line in raw.splitlines() if line.startswith("Subject:"))
+    assert "source silent: Wire" in subject and box.messages[0][1] == ["analyst@example.org"]
+    assert "\nBcc:" not in raw.split("\r\n\r\n", 1)[0].replace("\r\n", "\n")
