@@ -129,7 +129,8 @@ def _schedule(p: _Polled, pub: Publication, ing: IngestSettings) -> Schedule:
                                 max_minutes=ing.max_poll_minutes, server_floor_seconds=floor)
     return Schedule(next_poll_at=p.at + timedelta(minutes=interval), interval_minutes=interval,
                     usual_gap_minutes=pub.usual_gap_minutes,
-                    silent=is_silent(naive, pub, gaps=ing.silence_gaps, floor_hours=ing.silence_floor_hours))
+                    silent=is_silent(naive, pub, gaps=ing.silence_gaps, floor_hours=ing.silence_floor_hours),
+                    ttl_minutes=p.outcome.ttl_minutes)
 
 
 def _report(p: _Polled, new: int, revised: int, when: datetime, interval: float, silent: bool) -> SourceReport:
@@ -162,9 +163,7 @@ async def _store(ctx: PollContext, gate: WarehouseGate, p: _Polled, run_id: str)
         if outcome.ok:
             plan = _schedule(p, wh.publications([state.name], p.at)[state.name], ing)
             when, interval, silent = plan.next_poll_at, plan.interval_minutes, plan.silent
-            wh.set_schedule(state.name, interval_minutes=interval, next_poll_at=when,
-                            usual_gap_minutes=plan.usual_gap_minutes, silent=silent, now=p.at.replace(tzinfo=None),
-                            ttl_minutes=outcome.ttl_minutes)
+            wh.set_schedules({state.name: plan}, now=p.at)
     return _report(p, new, revised, when, interval, silent)
 
 
@@ -187,9 +186,10 @@ async def poll_batch(ctx: PollContext, gate: WarehouseGate, batch: list[SourceSt
     await asyncio.gather(*(one(s) for s in batch))
     if quiet:
         async with gate.open() as wh:
-            pubs = wh.publications([p.state.name for p in quiet], datetime.now(UTC))
+            now = datetime.now(UTC)
+            pubs = wh.publications([p.state.name for p in quiet], now)
             plans = {p.state.name: _schedule(p, pubs[p.state.name], ctx.config.ingest) for p in quiet}
-            wh.record_quiet([p.outcome for p in quiet], run_id, now=datetime.now(UTC), schedules=plans)
+            wh.record_quiet([p.outcome for p in quiet], run_id, now=now, schedules=plans)
         for p in quiet:
             plan = plans[p.state.name]
             reports[p.state.name] = _report(p, 0, 0, plan.next_poll_at, plan.interval_minutes, plan.silent)

@@ -128,28 +128,37 @@ def test_dedupe_backtest_reports_what_other_thresholds_would_change(corpus, writ
     assert strict["examples"] and all("article" in e for e in strict["examples"])
 
 
-@pytest.mark.prefect
-def test_prefect_yaml_deploys_to_a_work_pool_and_a_worker_runs_the_ingest(prefect_server, corpus, tmp_path) -> None:
-    """deployments/prefect.yaml as its comments say to use it: a process work pool, `prefect deploy --all`,
-    then a worker (here `--run-once`) that executes the ingest deployment into the warehouse."""
-    from prefect.client.orchestration import get_client
+def pool_project(tmp_path: Path, sources: list[dict], **env_extra: str):  # type: ignore[no-untyped-def]
+    """A project folder as deployments/prefect.yaml expects one (its flows, a loopback config), the
+    environment of a shell in it pointed at the test Prefect server, and `run(*prefect_args)` that fails
+    the test on a non-zero exit."""
     from prefect.settings import PREFECT_API_URL
 
     from tests.conftest import loopback_config
 
-    sources, arts, _ = corpus
     project = tmp_path / "project"           # the working directory prefect.yaml's pull step records
     project.mkdir()
     (project / "flows").symlink_to(ROOT / "flows")
     (project / "balkanwatch.toml").write_text(loopback_config(toml_sources(sources)), encoding="utf-8")
     env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-           "PWD": str(project)}   # what a shell in the project directory sets; the pull step reads it
-    prefect = [sys.executable, "-m", "prefect"]
+           "PWD": str(project), **env_extra}   # PWD: what a shell in the project sets; the pull step reads it
 
     def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        out = subprocess.run([*prefect, *args], cwd=project, env=env, capture_output=True, text=True, timeout=timeout)
+        out = subprocess.run([sys.executable, "-m", "prefect", *args], cwd=project, env=env, capture_output=True,
+                             text=True, timeout=timeout)
         assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
         return out
+    return project, env, run
+
+
+@pytest.mark.prefect
+def test_prefect_yaml_deploys_to_a_work_pool_and_a_worker_runs_the_ingest(prefect_server, corpus, tmp_path) -> None:
+    """deployments/prefect.yaml as its comments say to use it: a process work pool, `prefect deploy --all`,
+    then a worker (here `--run-once`) that executes the ingest deployment into the warehouse."""
+    from prefect.client.orchestration import get_client
+
+    sources, arts, _ = corpus
+    project, _, run = pool_project(tmp_path, sources)
 
     run("work-pool", "create", "balkanwatch", "--type", "process", "--overwrite")
     run("--no-prompt", "deploy", "--prefect-file", str(ROOT / "deployments" / "prefect.yaml"), "--all")
@@ -186,23 +195,11 @@ def test_the_dispatcher_runs_every_shard_on_a_work_pool_with_two_workers(prefect
     pool, two `prefect worker` processes, the dispatcher deployment run once with shards = 2. Both shard
     runs complete (whichever worker takes them) and every article lands, once."""
     from prefect.client.orchestration import get_client
-    from prefect.settings import PREFECT_API_URL
-
-    from tests.conftest import loopback_config
 
     sources, arts, _ = corpus
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "flows").symlink_to(ROOT / "flows")
-    (project / "balkanwatch.toml").write_text(loopback_config(toml_sources(sources)), encoding="utf-8")
-    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-           "PWD": str(project), "PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_PREFETCH_SECONDS": "1"}
+    project, env, run = pool_project(tmp_path, sources, PREFECT_WORKER_QUERY_SECONDS="1",
+                                     PREFECT_WORKER_PREFETCH_SECONDS="1")
     prefect = [sys.executable, "-m", "prefect"]
-
-    def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        out = subprocess.run([*prefect, *args], cwd=project, env=env, capture_output=True, text=True, timeout=timeout)
-        assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
-        return out
 
     run("work-pool", "create", "bw-shards", "--type", "process", "--overwrite")
     yaml_text = (ROOT / "deployments" / "prefect.yaml").read_text(encoding="utf-8").replace("name: balkanwatch\n",

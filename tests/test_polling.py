@@ -8,6 +8,8 @@ import random
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -56,6 +58,21 @@ def health(cfg: Path) -> dict[str, dict]:
         cur = con.execute("SELECT * FROM source_health")
         cols = [d[0] for d in cur.description]
         return {r[0]: dict(zip(cols, r, strict=True)) for r in cur.fetchall()}
+
+
+@contextmanager
+def loopback_hosts(tmp_path: Path, count: int = 4) -> Iterator[list[tuple[int, Path, LoopbackServer]]]:
+    """(h, folder, server) for servers on 127.0.0.1 … 127.0.0.<count>: distinct hosts to the sharding."""
+    servers: list[tuple[int, Path, LoopbackServer]] = []
+    try:
+        for h in range(1, count + 1):
+            root = tmp_path / f"host{h}"
+            root.mkdir()
+            servers.append((h, root, LoopbackServer(root, host=f"127.0.0.{h}").start()))
+        yield servers
+    finally:
+        for _, _, srv in servers:
+            srv.stop()
 
 
 # -- pure decisions ---------------------------------------------------------------------------------------
@@ -181,14 +198,10 @@ def test_a_feed_that_stops_publishing_becomes_silent_and_recovers(server, tmp_pa
 def test_shard_runs_together_load_what_one_full_run_loads(tmp_path: Path):
     """Feeds on four loopback hosts (127.0.0.1-4): shard 0/2 then 1/2 into one warehouse give the same
     articles and stories as one full run into another, and each shard polled only its hosts."""
-    servers, sources = [], []
+    sources = []
     now = datetime.now(UTC)
-    try:
-        for h in range(1, 5):
-            root = tmp_path / f"host{h}"
-            root.mkdir()
-            srv = LoopbackServer(root, host=f"127.0.0.{h}").start()
-            servers.append(srv)
+    with loopback_hosts(tmp_path) as hosts:
+        for h, root, srv in hosts:
             for f in range(2):
                 items = [(f"h{h}-f{f}-{i}", now - timedelta(minutes=30 * i)) for i in range(3)]
                 sources.append({"name": f"host{h}-feed{f}",
@@ -229,9 +242,6 @@ def test_shard_runs_together_load_what_one_full_run_loads(tmp_path: Path):
         assert sorted(r["name"] for d in done for r in d["sources"]) == full[2][0]
         with duckdb.connect(str(cfg.parent / "wh.duckdb"), read_only=True) as con:
             assert set(con.execute("SELECT article_id, source, content_hash FROM articles").fetchall()) == full[0]
-    finally:
-        for srv in servers:
-            srv.stop()
 
 
 @pytest.mark.prefect
@@ -245,14 +255,10 @@ def test_two_hundred_feeds_are_few_task_runs_and_an_unchanged_repoll_writes_noth
     from flows.ingest import ingest
     from tests.test_ingest import run_artifacts, table
 
-    servers, sources = [], []
+    sources = []
     now = datetime.now(UTC)
-    try:
-        for h in range(1, 5):
-            root = tmp_path / f"host{h}"
-            root.mkdir()
-            srv = LoopbackServer(root, host=f"127.0.0.{h}").start()
-            servers.append(srv)
+    with loopback_hosts(tmp_path) as hosts:
+        for h, root, srv in hosts:
             for f in range(50):
                 url = publish(root, srv.base, f"feed{f}", [(f"s{h}-{f}", now - timedelta(minutes=f))], seed=h * 100 + f)
                 sources.append({"name": f"h{h}-feed{f:02d}", "feed": url})
@@ -279,9 +285,6 @@ def test_two_hundred_feeds_are_few_task_runs_and_an_unchanged_repoll_writes_noth
             assert fetched == (200, 200)              # the feeds only, every one unchanged: no page fetched
             assert con.execute("SELECT count(*) FROM articles").fetchone()[0] == 200
             assert con.execute("SELECT count(*) FROM articles WHERE run_id = ?", [again["run_id"]]).fetchone()[0] == 0
-    finally:
-        for srv in servers:
-            srv.stop()
 
 
 def test_a_silent_source_is_emailed_once_when_asked(server, tmp_path: Path):

@@ -77,6 +77,7 @@ class Schedule:
     interval_minutes: float
     usual_gap_minutes: float | None
     silent: bool
+    ttl_minutes: float | None = None   # the feed's RSS <ttl> when this poll parsed it (else the stored one stays)
 
 
 @dataclass(frozen=True)
@@ -303,31 +304,59 @@ class Warehouse(CleaningMixin, MonitoringMixin):
         feeds, mostly) in one transaction: their fetch logs, health and schedules, in three statements."""
         if not outcomes:
             return
-        naive = utc_naive(now)
-        health = pa.table({
+        logs = self._fetch_table([f for o in outcomes for f in o.fetches], run_id)
+        with self.transaction(), self.registered(quiet_fetches=logs):
+            self.con.execute("INSERT INTO fetches BY NAME SELECT * FROM quiet_fetches")
+            self._mark_answered(outcomes, [0] * len(outcomes), [schedules[o.source].next_poll_at for o in outcomes],
+                                now=now)
+            self._apply_schedules(schedules, now=now)
+
+    def set_schedules(self, schedules: dict[str, Schedule], *, now: datetime) -> None:
+        """Each source's next poll, adapted interval and silence, as decided after its poll."""
+        with self.transaction():
+            self._apply_schedules(schedules, now=now)
+
+    def _apply_schedules(self, schedules: dict[str, Schedule], *, now: datetime) -> None:
+        """One statement for any number of sources: next poll, interval, usual gap, remembered <ttl>, and
+        silent_since (kept while silent, set when it becomes silent, cleared when it publishes)."""
+        names = list(schedules)
+        plans = [schedules[n] for n in names]
+        table = pa.table({
+            "name": pa.array(names, pa.string()),
+            "next_poll_at": pa.array([utc_naive(p.next_poll_at) for p in plans], pa.timestamp("us")),
+            "interval_minutes": pa.array([p.interval_minutes for p in plans], pa.float64()),
+            "usual_gap_minutes": pa.array([p.usual_gap_minutes for p in plans], pa.float64()),
+            "silent": pa.array([p.silent for p in plans], pa.bool_()),
+            "ttl_minutes": pa.array([p.ttl_minutes for p in plans], pa.float64())})
+        with self.registered(schedules=table):
+            self.con.execute(
+                """UPDATE sources SET next_poll_at = q.next_poll_at, interval_minutes = q.interval_minutes,
+                     usual_gap_minutes = coalesce(q.usual_gap_minutes, sources.usual_gap_minutes),
+                     ttl_minutes = coalesce(q.ttl_minutes, sources.ttl_minutes),
+                     silent_since = CASE WHEN q.silent THEN coalesce(sources.silent_since, ?) ELSE NULL END
+                   FROM schedules q WHERE sources.name = q.name""", [utc_naive(now)])
+
+    def _mark_answered(self, outcomes: Sequence[SourceOutcome], new: Sequence[int],
+                       next_poll_at: Sequence[datetime | None], *, now: datetime | None) -> None:
+        """Health of sources whose poll succeeded, in one statement: attempt and success times, failures
+        reset, warning, conditional-GET validators (kept when this poll sent none), last new item."""
+        table = pa.table({
             "name": pa.array([o.source for o in outcomes], pa.string()),
             "warning": pa.array([o.warning for o in outcomes], pa.string()),
             "etag": pa.array([o.etag for o in outcomes], pa.string()),
             "last_modified": pa.array([o.last_modified for o in outcomes], pa.string()),
             "body_hash": pa.array([o.body_hash for o in outcomes], pa.string()),
-            "next_poll_at": pa.array([utc_naive(schedules[o.source].next_poll_at) for o in outcomes], pa.timestamp("us")),
-            "interval_minutes": pa.array([schedules[o.source].interval_minutes for o in outcomes], pa.float64()),
-            "usual_gap_minutes": pa.array([schedules[o.source].usual_gap_minutes for o in outcomes], pa.float64()),
-            "silent": pa.array([schedules[o.source].silent for o in outcomes], pa.bool_()),
-            "ttl_minutes": pa.array([o.ttl_minutes for o in outcomes], pa.float64())})
-        logs = self._fetch_table([f for o in outcomes for f in o.fetches], run_id)
-        with self.transaction(), self.registered(quiet_health=health, quiet_fetches=logs):
-            self.con.execute("INSERT INTO fetches BY NAME SELECT * FROM quiet_fetches")
+            "new": pa.array([int(n) for n in new], pa.int64()),
+            "next_poll_at": pa.array([utc_naive(t) for t in next_poll_at], pa.timestamp("us"))})
+        naive = utc_naive(now)
+        with self.registered(answered=table):
             self.con.execute(
                 """UPDATE sources SET last_attempt_at = ?, last_success_at = ?, consecutive_failures = 0,
                      next_poll_at = q.next_poll_at, last_warning = q.warning,
                      etag = coalesce(q.etag, sources.etag), last_modified = coalesce(q.last_modified, sources.last_modified),
                      body_hash = coalesce(q.body_hash, sources.body_hash),
-                     interval_minutes = q.interval_minutes,
-                     usual_gap_minutes = coalesce(q.usual_gap_minutes, sources.usual_gap_minutes),
-                     ttl_minutes = coalesce(q.ttl_minutes, sources.ttl_minutes),
-                     silent_since = CASE WHEN q.silent THEN coalesce(sources.silent_since, ?) ELSE NULL END
-                   FROM quiet_health q WHERE sources.name = q.name""", [naive, naive, naive])
+                     last_new_item_at = CASE WHEN q.new > 0 THEN ? ELSE sources.last_new_item_at END
+                   FROM answered q WHERE sources.name = q.name""", [naive, naive, naive])
 
     @staticmethod
     def _fetch_table(fetches: Sequence[Any], run_id: str) -> pa.Table:
@@ -336,19 +365,6 @@ class Warehouse(CleaningMixin, MonitoringMixin):
               "started_at": utc_naive(f.started_at), "elapsed_ms": f.elapsed_ms, "bytes": f.bytes,
               "not_modified": f.not_modified, "error": f.error, "error_kind": f.error_kind} for f in fetches],
             schema=FETCH_SCHEMA)
-
-    def set_schedule(self, source: str, *, interval_minutes: float | None, next_poll_at: datetime,
-                     usual_gap_minutes: float | None, silent: bool | None, now: datetime,
-                     ttl_minutes: float | None = None) -> None:
-        """The poll's verdict on when to come back and whether the source is silent (None: unchanged)."""
-        self._exec(
-            """UPDATE sources SET next_poll_at = ?, interval_minutes = coalesce(?, interval_minutes),
-                 usual_gap_minutes = coalesce(?, usual_gap_minutes), ttl_minutes = coalesce(?, ttl_minutes),
-                 silent_since = CASE WHEN ? IS NULL THEN silent_since WHEN ? THEN coalesce(silent_since, ?)
-                                     ELSE NULL END
-               WHERE name = ?""",
-            [utc_naive(next_poll_at), interval_minutes, usual_gap_minutes, ttl_minutes, silent, silent, utc_naive(now),
-             source])
 
     def source_health(self) -> list[dict[str, Any]]:
         return self.rows("SELECT * FROM source_health ORDER BY in_config DESC, name")
@@ -482,14 +498,7 @@ class Warehouse(CleaningMixin, MonitoringMixin):
     def _update_health(self, o: SourceOutcome, *, now: datetime | None, next_poll_at: datetime | None,
                        failures: int, new: int) -> None:
         if o.ok:
-            self.con.execute(
-                """UPDATE sources SET last_attempt_at = ?, last_success_at = ?, consecutive_failures = 0,
-                     next_poll_at = ?, last_warning = ?,
-                     etag = coalesce(?, etag), last_modified = coalesce(?, last_modified),
-                     body_hash = coalesce(?, body_hash),
-                     last_new_item_at = CASE WHEN ? > 0 THEN ? ELSE last_new_item_at END
-                   WHERE name = ?""",
-                [now, now, next_poll_at, o.warning, o.etag, o.last_modified, o.body_hash, new, now, o.source])
+            self._mark_answered([o], [new], [next_poll_at], now=now)
         else:
             self.con.execute(
                 """UPDATE sources SET last_attempt_at = ?, consecutive_failures = ?, next_poll_at = ?,
