@@ -18,7 +18,7 @@ import numpy as np
 from balkanwatch.spikes import MONTH_SECONDS, SpikeSettings, score_series
 from bench.data import LabelledSeries, spikes_dev
 from bench.nab import PROFILES, FileScore, normalised, score_file
-from bench.synthetic import SHAPES, Burst, Profile, bursty, generate, quiet_profiles
+from bench.synthetic import SHAPES, Profile, after_outstanding, bursty, generate, quiet_profiles
 
 BUCKET_SECONDS = 300            # the NAB series are 5-minute buckets
 # How many times a score on the five dev files was looked at while this detector was built (session 8).
@@ -213,14 +213,12 @@ def second_burst_table(seeds: int = BURST_SEEDS) -> list[SecondRow]:
         for size in SECOND_SIZES:
             caught = dict.fromkeys(("balkanwatch", RECORD), 0)
             for seed in range(seeds):
-                rng = np.random.default_rng(2000 + seed)
-                first = int(rng.integers(28 * 24, 33 * 24))
-                second = first + int(rng.integers(4 * 24, 8 * 24))
-                syn = generate(rng, Profile(volume), (Burst(first, 2, FIRST_SIZE, "step"),
-                                                      Burst(second, 2, size, SHAPES[seed % len(SHAPES)])))
+                syn = after_outstanding(np.random.default_rng(2000 + seed), Profile(volume), size,
+                                        SHAPES[seed % len(SHAPES)], FIRST_SIZE)
+                second = syn.bursts[1]
                 for name in caught:
                     alerts = DETECTORS[name](syn.values, 3600)
-                    caught[name] += first_alert_delay(alerts, second, 2, 3600) is not None
+                    caught[name] += first_alert_delay(alerts, second.start, second.length, 3600) is not None
             rows.append(SecondRow(volume, size, seeds, caught))
     return rows
 

@@ -14,7 +14,7 @@ import pytest
 from balkanwatch.spikes import MIN_COUNT, MONTH_SECONDS, SpikeSettings, rarity, score_series, surprise
 from bench.nab import normalised, probation_rows, score_file
 from bench.spikes_eval import ewma_zscore, first_alert_delay, windowed_gaussian
-from bench.synthetic import Burst, Profile, bursty, generate
+from bench.synthetic import Burst, Profile, after_outstanding, bursty, generate
 
 HOURLY = SpikeSettings(bucket_seconds=3600)
 DAYS = 28
@@ -100,13 +100,11 @@ def test_the_record_check_still_catches_a_surge_days_after_an_outstanding_one():
     """One outstanding day is not a chatty topic: a 5× burst four to eight days after a 10× one is caught
     with the record check in every series (a fit by moments missed most of them)."""
     for seed in range(4):
-        rng = np.random.default_rng(2000 + seed)
-        first = int(rng.integers(28 * 24, 33 * 24))
-        second = first + int(rng.integers(4 * 24, 8 * 24))
-        syn = generate(rng, Profile(50.0), (Burst(first, 2, 10.0, "step"), Burst(second, 2, 5.0, "spike")))
+        syn = after_outstanding(np.random.default_rng(2000 + seed), Profile(50.0), 5.0, "spike")
+        first, second = syn.bursts
         fired = [s.alert for s in score_series(syn.values, RECORD)]
-        assert first_alert_delay(fired, first, 2, 3600) is not None
-        assert first_alert_delay(fired, second, 2, 3600) is not None, seed
+        assert first_alert_delay(fired, first.start, first.length, 3600) is not None
+        assert first_alert_delay(fired, second.start, second.length, 3600) is not None, seed
 
 
 def test_a_ramp_of_half_again_over_a_week_is_a_new_level_not_a_spike():
