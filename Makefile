@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml requirements.lock
 
 ## demo: build the offline corpus from ../shared/seeds, serve it on 127.0.0.1, ingest it, show what landed
 demo: $(STAMP)
-	$(BIN)/python -m balkanwatch.demo
+	$(BIN)/python -m app.demo
 
 ## run: local Prefect server (UI on http://127.0.0.1:4200) + the scheduled deployments
 run: $(STAMP)

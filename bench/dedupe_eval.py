@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from itertools import combinations
 from math import comb
 
-from balkanwatch.corpus import to_cyrillic
+from app.corpus import to_cyrillic
 from balkanwatch.textclean import paragraphs
 
 SEED = 20261122
@@ -118,7 +118,7 @@ def originals() -> list[tuple[str, str]]:
     """(title, text) of the WCXB dev ground truths and the seed articles."""
     from datetime import UTC, datetime
 
-    from balkanwatch.corpus import seed_articles
+    from app.corpus import seed_articles
     from bench.data import extraction_dev
 
     texts = [(p.title or p.file_id, p.main_content) for p in extraction_dev()]
@@ -133,8 +133,8 @@ def run() -> tuple[PairScores, list[str], dict[str, int]]:
     from datetime import UTC, datetime, timedelta
     from pathlib import Path
 
+    from app.corpus import SITES, Article, page_html, rss
     from balkanwatch.config import load_config
-    from balkanwatch.corpus import SITES, Article, page_html, rss
     from bench.throughput import ServedSites
     from flows.ingest import run_ingest
     from warehouse import Warehouse

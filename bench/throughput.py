@@ -16,8 +16,8 @@ from email.utils import format_datetime
 from pathlib import Path
 from statistics import median
 
+from app.devserver import LoopbackServer
 from balkanwatch.config import load_config
-from balkanwatch.devserver import LoopbackServer
 from bench.data import LabelledPage
 from connectors.charset import detect_encoding
 from connectors.extract import PageJob, safe_extract

@@ -13,7 +13,7 @@ import pytest
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_HOME", str(Path(__file__).resolve().parent.parent / ".prefect" / "test-home"))
 
-from balkanwatch.devserver import LoopbackServer  # noqa: E402
+from app.devserver import LoopbackServer  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
 
@@ -78,7 +78,7 @@ def toml_sources(sources: list[dict]) -> str:
 @contextmanager
 def served_corpus(root: Path, *, monitoring: bool = False):  # type: ignore[no-untyped-def]
     """The corpus sites under root, each on its own loopback server: yields (sources, articles, servers by slug)."""
-    from balkanwatch.corpus import SITES, build_corpus
+    from app.corpus import SITES, build_corpus
 
     servers = {}
     try:

@@ -8,8 +8,8 @@ from urllib.parse import quote
 
 import pytest
 
+from app.cli import main
 from balkanwatch.aggregators import publisher_link, refresh_target, script_redirect
-from balkanwatch.cli import main
 from balkanwatch.config import load_config
 from balkanwatch.errors import AggregatorLinkError
 from tests.conftest import toml_sources

@@ -172,7 +172,7 @@ def test_smtp_down_keeps_the_email_in_the_outbox_and_a_later_cycle_sends_it_once
 
 
 def cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "balkanwatch.cli", "--config", str(config), *args],
+    return subprocess.run([sys.executable, "-m", "app.cli", "--config", str(config), *args],
                           capture_output=True, text=True, timeout=300)
 
 
@@ -226,7 +226,7 @@ def test_spikes_score_cli_writes_causal_scores_and_alerts(tmp_path: Path):
     series.write_text("timestamp,value\n" + "".join(f"{(start + timedelta(hours=i)).isoformat()},{v}\n"
                                                     for i, v in enumerate(values)), encoding="utf-8")
     out = tmp_path / "scores.csv"
-    done = subprocess.run([sys.executable, "-m", "balkanwatch.cli", "spikes", "score", "--csv", str(series),
+    done = subprocess.run([sys.executable, "-m", "app.cli", "spikes", "score", "--csv", str(series),
                            "--out", str(out)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     rows = list(csv.DictReader(out.read_text(encoding="utf-8").splitlines()))
@@ -235,17 +235,17 @@ def test_spikes_score_cli_writes_causal_scores_and_alerts(tmp_path: Path):
     assert all(0 <= float(r["score"]) <= 1 for r in rows)
     # causal: scoring a prefix gives the same scores for its rows
     series.write_text("\n".join(series.read_text(encoding="utf-8").splitlines()[: 24 * 10 + 1]) + "\n", encoding="utf-8")
-    prefix = subprocess.run([sys.executable, "-m", "balkanwatch.cli", "spikes", "score", "--csv", str(series)],
+    prefix = subprocess.run([sys.executable, "-m", "app.cli", "spikes", "score", "--csv", str(series)],
                             capture_output=True, text=True, timeout=120)
     assert prefix.stdout.splitlines() == out.read_text(encoding="utf-8").splitlines()[: 24 * 10 + 1]
     series.write_text("when,count\n1,2\n", encoding="utf-8")
-    bad = subprocess.run([sys.executable, "-m", "balkanwatch.cli", "spikes", "score", "--csv", str(series)],
+    bad = subprocess.run([sys.executable, "-m", "app.cli", "spikes", "score", "--csv", str(series)],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "timestamp,value" in bad.stderr
-    wrong = subprocess.run([sys.executable, "-m", "balkanwatch.cli", "spikes", "score", "--csv", str(series),
+    wrong = subprocess.run([sys.executable, "-m", "app.cli", "spikes", "score", "--csv", str(series),
                             "--surge-hours", "1,-3"], capture_output=True, text=True, timeout=120)
     assert wrong.returncode == 2 and "--surge-hours" in wrong.stderr
-    zero = subprocess.run([sys.executable, "-m", "balkanwatch.cli", "spikes", "score", "--csv", str(series),
+    zero = subprocess.run([sys.executable, "-m", "app.cli", "spikes", "score", "--csv", str(series),
                            "--false-alerts-per-month", "0"], capture_output=True, text=True, timeout=120)
     assert zero.returncode == 2 and "--false-alerts-per-month" in zero.stderr
 
@@ -265,7 +265,7 @@ def test_spikes_score_record_check_flag_reaches_the_detector(tmp_path: Path):
                                                     for i, v in enumerate(values)), encoding="utf-8")
     fired = {}
     for flag in ([], ["--record-check"]):
-        done = subprocess.run([sys.executable, "-m", "balkanwatch.cli", "spikes", "score", "--csv", str(series),
+        done = subprocess.run([sys.executable, "-m", "app.cli", "spikes", "score", "--csv", str(series),
                                *flag], capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
         fired[bool(flag)] = [i for i, r in enumerate(csv.DictReader(done.stdout.splitlines())) if r["alert"] == "1"]

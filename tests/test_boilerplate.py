@@ -9,9 +9,9 @@ from pathlib import Path
 
 import duckdb
 
+from app.corpus import SITES, Article, write_site
 from balkanwatch.boilerplate import learn, signatures, strip
 from balkanwatch.config import load_config
-from balkanwatch.corpus import SITES, Article, write_site
 from flows.ingest import run_ingest
 from tests.conftest import loopback_config, served_corpus, toml_sources
 

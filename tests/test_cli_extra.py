@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from balkanwatch.cli import main
+from app.cli import main
 from balkanwatch.config import load_config
 from flows.ingest import run_ingest
 from tests.conftest import toml_sources
@@ -70,7 +70,7 @@ def test_all_pages_of_a_url_list_failing_marks_the_source(server, write_config) 
 def test_unreachable_prefect_api_gives_a_message_not_a_traceback(write_config) -> None:
     cfg = write_config("")
     env = {**os.environ, "PREFECT_API_URL": "http://127.0.0.1:9/api"}
-    out = subprocess.run([sys.executable, "-m", "balkanwatch.cli", "--config", str(cfg), "ingest"],
+    out = subprocess.run([sys.executable, "-m", "app.cli", "--config", str(cfg), "ingest"],
                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
     assert out.returncode == 2
     assert "cannot reach the Prefect API" in out.stderr and "--no-prefect" in out.stderr
@@ -117,7 +117,7 @@ def test_dedupe_backtest_reports_what_other_thresholds_would_change(corpus, writ
     sources, arts, _ = corpus
     cfg = write_config(toml_sources(sources))
     ingest_plain(cfg)
-    run = lambda *a: subprocess.run([sys.executable, "-m", "balkanwatch.cli", "--config", str(cfg),  # noqa: E731
+    run = lambda *a: subprocess.run([sys.executable, "-m", "app.cli", "--config", str(cfg),  # noqa: E731
                                      "dedupe-backtest", "--format", "json", *a], capture_output=True, text=True)
     same = json.loads(run().stdout)
     copies = len(arts) - len({a.story for a in arts})
@@ -178,7 +178,7 @@ def test_prefect_yaml_deploys_to_a_work_pool_and_a_worker_runs_the_ingest(prefec
 
 
 def test_ingest_summary_names_failed_sources_and_the_alerts_outcome():
-    from balkanwatch.cli import format_summary
+    from app.cli import format_summary
 
     src = {"name": "Balkan Wire", "ok": False, "not_modified": False, "listed": 0, "new_articles": 0, "revised": 0,
            "error": "HTTP 503 from https://wire.example/feed", "next_poll_at": "2026-11-30T02:00:00+00:00"}

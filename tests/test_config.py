@@ -108,7 +108,7 @@ def test_every_setting_is_documented_in_the_readme() -> None:
 
 
 def test_every_cli_command_is_documented_in_the_readme() -> None:
-    from balkanwatch.cli import build_parser
+    from app.cli import build_parser
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     parser = build_parser()

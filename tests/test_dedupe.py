@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from balkanwatch.corpus import LOCAL_ARTICLE, seed_articles, to_cyrillic
+from app.corpus import LOCAL_ARTICLE, seed_articles, to_cyrillic
 from balkanwatch.dedupe import StoryIndex, key_hashes, shingle_hashes, similarity, verdict
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from balkanwatch.cli import main
+from app.cli import main
 from balkanwatch.config import load_config
 from connectors.discovery import feed_candidates, robots_sitemaps
 

@@ -238,7 +238,7 @@ def test_per_host_concurrency_and_delay(server) -> None:
 def test_connections_are_reused_when_many_hosts_are_polled_at_once(tmp_path: Path) -> None:
     """4 hosts × 8 per host in flight is more than httpx keeps idle by default (20): still one connection
     per slot, not one per request (the servers see which client ports their requests came from)."""
-    from balkanwatch.devserver import LoopbackServer
+    from app.devserver import LoopbackServer
 
     for i in range(30):
         (tmp_path / f"p{i}.html").write_text(f"<p>page {i}</p>" * 50)

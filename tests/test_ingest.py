@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from balkanwatch.cli import main
+from app.cli import main
 from balkanwatch.config import load_config
 from flows.ingest import run_ingest
 from tests.conftest import toml_sources
@@ -99,7 +99,7 @@ def test_overlapping_run_waits_then_skips(corpus, write_config) -> None:
 def test_two_runs_at_once_no_lock_failure_no_duplicates(corpus, write_config) -> None:
     sources, arts, _ = corpus
     cfg = write_config(toml_sources(sources))
-    cmd = [sys.executable, "-m", "balkanwatch.cli", "--config", str(cfg), "ingest", "--no-prefect", "--json"]
+    cmd = [sys.executable, "-m", "app.cli", "--config", str(cfg), "ingest", "--no-prefect", "--json"]
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT) for _ in range(2)]
     outs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [o[1][-2000:] for o in outs]
@@ -112,7 +112,7 @@ def test_cli_contract_sql_json_and_extract(corpus, write_config, tmp_path: Path)
     sources, arts, _ = corpus
     cfg = write_config(toml_sources(sources))
     ingest_plain(cfg)
-    run = lambda *a: subprocess.run([sys.executable, "-m", "balkanwatch.cli", *a], capture_output=True,  # noqa: E731
+    run = lambda *a: subprocess.run([sys.executable, "-m", "app.cli", *a], capture_output=True,  # noqa: E731
                                     text=True, cwd=ROOT, timeout=120)
     out = run("--config", str(cfg), "sql", "SELECT url, title, text FROM articles", "--format", "json")
     assert out.returncode == 0, out.stderr
@@ -172,7 +172,7 @@ def test_stories_copies_share_a_story_distinct_articles_never_do(corpus, write_c
     cfg = write_config(toml_sources(sources))
     first = ingest_plain(cfg)
     assert first.new_stories == len({a.story for a in arts}) and first.new_copies == len(arts) - first.new_stories
-    run = lambda *a: subprocess.run([sys.executable, "-m", "balkanwatch.cli", "--config", str(cfg), *a],  # noqa: E731
+    run = lambda *a: subprocess.run([sys.executable, "-m", "app.cli", "--config", str(cfg), *a],  # noqa: E731
                                     capture_output=True, text=True, cwd=ROOT, timeout=120)
     out = run("sql", "SELECT url, story_id FROM articles", "--format", "json")
     assert out.returncode == 0, out.stderr
@@ -203,7 +203,7 @@ def test_search_new_then_reindexed(corpus, write_config) -> None:
     sources, _, _ = corpus
     cfg = write_config(toml_sources(sources))
     ingest_plain(cfg)
-    run = lambda *a: subprocess.run([sys.executable, "-m", "balkanwatch.cli", "--config", str(cfg), *a],  # noqa: E731
+    run = lambda *a: subprocess.run([sys.executable, "-m", "app.cli", "--config", str(cfg), *a],  # noqa: E731
                                     capture_output=True, text=True, cwd=ROOT, timeout=120)
     before = json.loads(run("search", "Bayraktar", "--format", "json").stdout)
     assert before and all(h["score"] is None for h in before)     # small tail: found by the scan

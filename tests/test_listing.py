@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from balkanwatch.cli import main
+from app.cli import main
 from balkanwatch.config import load_config
 from balkanwatch.errors import ParseError
 from connectors.listing import parse_listing

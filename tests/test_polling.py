@@ -17,8 +17,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from app.devserver import LoopbackServer
 from balkanwatch.config import ConfigError, load_config
-from balkanwatch.devserver import LoopbackServer
 from balkanwatch.health import Publication, adaptive_minutes, is_silent
 from balkanwatch.sharding import batch_label, batches, host_name, parse_shard, shard_of
 from connectors.feeds import parse_feed
@@ -232,7 +232,7 @@ def test_shard_runs_together_load_what_one_full_run_loads(tmp_path: Path):
         (tmp_path / "together").mkdir()
         cfg = tmp_path / "together" / "balkanwatch.toml"
         cfg.write_text(loopback_config(toml_sources(sources)), encoding="utf-8")
-        procs = [subprocess.Popen([sys.executable, "-m", "balkanwatch.cli", "--config", str(cfg), "ingest",
+        procs = [subprocess.Popen([sys.executable, "-m", "app.cli", "--config", str(cfg), "ingest",
                                    "--no-prefect", "--json", "--shard", f"{k}/2"], stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True) for k in range(2)]
         outs = [p.communicate(timeout=300) for p in procs]

@@ -119,7 +119,7 @@ def big_feed(base: str, n: int) -> bytes:
 @pytest.fixture(scope="module")
 def hostile_run(tmp_path_factory):  # type: ignore[no-untyped-def]
     """One ingest over the good corpus plus the hostile sources (shared by this module's tests)."""
-    from balkanwatch.devserver import LoopbackServer
+    from app.devserver import LoopbackServer
 
     tmp_path = tmp_path_factory.mktemp("hostile")
     (tmp_path / "site").mkdir()

@@ -17,13 +17,13 @@ LIMITED_RUN = """
 import resource, signal, sys
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)         # writes past the limit fail with EFBIG: a full disk
 resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))
-from balkanwatch.cli import main
+from app.cli import main
 sys.exit(main(["--config", {config!r}, "ingest", "--no-prefect"]))
 """
 
 
 def ingest_cli(cfg: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "balkanwatch.cli", "--config", str(cfg), "ingest", "--no-prefect",
+    return subprocess.run([sys.executable, "-m", "app.cli", "--config", str(cfg), "ingest", "--no-prefect",
                            *extra], capture_output=True, text=True, timeout=300)
 
 
@@ -60,7 +60,7 @@ def test_an_alerts_cycle_during_an_ingest_waits_its_turn(corpus, write_config, s
     ingest = threading.Thread(target=lambda: results.update(ingest=ingest_cli(cfg)))
     ingest.start()
     time.sleep(2.5)                     # the ingest is between its loads, waiting on the slow source
-    alert = subprocess.run([sys.executable, "-m", "balkanwatch.cli", "--config", str(cfg), "alert", "--no-prefect"],
+    alert = subprocess.run([sys.executable, "-m", "app.cli", "--config", str(cfg), "alert", "--no-prefect"],
                            capture_output=True, text=True, timeout=300)
     ingest.join()
     done = results["ingest"]

@@ -31,7 +31,7 @@ def test_kill_9_mid_run_then_rerun(corpus, write_config, pages: int, extra_wait:
     sources, arts, servers = corpus
     cfg = write_config(toml_sources(sources))
     cfg.write_text(cfg.read_text().replace("per_host_delay = 0.0", "per_host_delay = 0.25"))
-    proc = subprocess.Popen([sys.executable, "-m", "balkanwatch.cli", "--config", str(cfg), "ingest", "--no-prefect"],
+    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "--config", str(cfg), "ingest", "--no-prefect"],
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while _pages_served(servers) < pages and proc.poll() is None and time.monotonic() < deadline:

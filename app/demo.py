@@ -13,9 +13,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from balkanwatch.cli import format_summary
-from balkanwatch.corpus import SITES, build_corpus
-from balkanwatch.devserver import LoopbackServer
+from app.cli import format_summary
+from app.corpus import SITES, build_corpus
+from app.devserver import LoopbackServer
 
 DEMO_DIR = Path(".demo")
 FIRST_PORT = 8701   # fixed ports keep article URLs (and so ids) stable across demo runs
@@ -82,7 +82,7 @@ def cli(config: Path, *args: str) -> None:
     """Show a balkanwatch command, then run it as a user would."""
     shown = " ".join(f'"{a}"' if " " in a else a for a in args)
     print(f"\n$ balkanwatch --config {config} {shown}", flush=True)
-    subprocess.run([sys.executable, "-m", "balkanwatch.cli", "--config", str(config), *args], check=True)
+    subprocess.run([sys.executable, "-m", "app.cli", "--config", str(config), *args], check=True)
 
 
 def sql(config: Path, query: str) -> None:
