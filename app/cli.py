@@ -156,8 +156,10 @@ def cmd_search(args: argparse.Namespace) -> int:
 def cmd_stories(args: argparse.Namespace) -> int:
     with _open_ro(_config(args)) as wh:
         cols, rows = wh.query(
-            f"""SELECT first_seen_at, origin_source, copies, sources, title, story_id FROM stories
-                WHERE copies >= {int(args.min_copies)} ORDER BY first_seen_at DESC LIMIT {int(args.limit)}""")
+            f"""SELECT st.first_seen_at, st.origin_publisher AS publisher, st.origin_source, so.country,
+                       so.source_type, st.copies, st.sources, st.title, st.story_id
+                FROM stories st LEFT JOIN sources so ON so.name = st.origin_source
+                WHERE st.copies >= {int(args.min_copies)} ORDER BY st.first_seen_at DESC LIMIT {int(args.limit)}""")
     print(render(cols, rows, args.format))
     return 0
 
@@ -226,8 +228,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_sources_list(args: argparse.Namespace) -> int:
     with _open_ro(_config(args)) as wh:
         rows = wh.source_health()
-    cols = ["name", "health", "poll_minutes", "consecutive_failures", "last_success_at", "last_new_item_at",
-            "next_poll_at", "articles", "last_error"]
+    cols = ["name", "country", "source_type", "language", "health", "poll_minutes", "consecutive_failures",
+            "last_success_at", "last_new_item_at", "next_poll_at", "articles", "last_error"]
     print(render(cols, [[r[c] for c in cols] for r in rows], args.format))
     return 0
 

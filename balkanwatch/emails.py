@@ -71,10 +71,17 @@ def _articles(n: int) -> str:
     return f"{n} article{'s' * (n != 1)}"
 
 
+def _origin(s: dict[str, Any]) -> str:
+    """Who has the story: the origin's publisher, the sources carrying it, and the origin source's country
+    and type when configured ("example.com · KFOR news, RTS (XK, official)")."""
+    about = ", ".join(x for x in (s.get("country"), s.get("source_type")) if x)
+    sources = ", ".join(s.get("sources") or [])
+    return " · ".join(x for x in (s.get("publisher"), f"{sources} ({about})" if about else sources) if x)
+
+
 def _story_text(s: dict[str, Any]) -> str:
-    sources = ", ".join(s["sources"] or [])
     return (f"- {one_line(s['title'] or '(untitled)', 300)}\n  {s['url']}\n  first seen {s['first_seen_at']:%Y-%m-%d %H:%M} UTC"
-            f" · {_articles(s['articles'])} · {one_line(sources, 300)}\n"
+            f" · {_articles(s['articles'])} · {one_line(_origin(s), 300)}\n"
             f"  {excerpt(s['excerpt'], s['title'])}\n")
 
 
@@ -82,7 +89,7 @@ def _story_html(s: dict[str, Any]) -> str:
     e = html.escape
     return (f"<li><a href=\"{e(s['url'], quote=True)}\">{e(one_line(s['title'] or '(untitled)', 300))}</a><br>"
             f"<small>first seen {s['first_seen_at']:%Y-%m-%d %H:%M} UTC · {_articles(s['articles'])} · "
-            f"{e(', '.join(s['sources'] or []))}</small><br>{e(excerpt(s['excerpt'], s['title']))}</li>")
+            f"{e(one_line(_origin(s), 300))}</small><br>{e(excerpt(s['excerpt'], s['title']))}</li>")
 
 
 def _spike_lines(incident: Incident) -> list[str]:

@@ -53,3 +53,12 @@ def host_of(url: str) -> str:
     """host[:port] as used for per-host politeness."""
     parts = urlsplit(url)
     return f"{(parts.hostname or '').lower()}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+
+
+def publisher_of(url: str | None) -> str | None:
+    """Who published the page at this URL, as a host: lower case, no port, no leading "www." (the same
+    expression backfills older articles in warehouse/migrations/009_source_metadata.sql)."""
+    host = (urlsplit(url or "").hostname or "").lower().rstrip(".")
+    if host.startswith("www."):
+        host = host[4:]
+    return host or None

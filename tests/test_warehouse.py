@@ -12,7 +12,7 @@ import pytest
 from balkanwatch.config import SourceSettings
 from balkanwatch.errors import WarehouseError
 from balkanwatch.models import ExtractedArticle, FetchLog, SourceOutcome
-from balkanwatch.urls import article_id
+from balkanwatch.urls import article_id, publisher_of
 from warehouse import SCHEMA_VERSION, Warehouse
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -157,11 +157,20 @@ def test_migrating_a_v1_warehouse_equals_a_new_one(tmp_path: Path) -> None:
     con.execute("INSERT INTO schema_version VALUES (1, now())")
     con.execute("""INSERT INTO articles (article_id, url, source, published_from, fetched_at, text, content_hash,
                    extractor_version) VALUES ('a', 'https://x/a', 's', 'none', now(), 'old text', 'h', 'v')""")
+    urls = ["https://WWW.Koha.net/arberi/1?x=1", "http://user:pw@rts.rs:8080/page", "https://www.bbc.co.uk#top"]
+    for i, url in enumerate(urls):
+        con.execute("""INSERT INTO articles (article_id, url, source, published_from, fetched_at, text, content_hash,
+                       extractor_version) VALUES (?, ?, 's', 'none', now(), 'old text', 'h', 'v')""", [f"b{i}", url])
     con.close()
     with Warehouse.open(old) as w:
         assert w.version() == SCHEMA_VERSION
         migrated = _columns(w.con)
-        assert w.rows("SELECT article_id, story_id FROM articles") == [{"article_id": "a", "story_id": None}]
+        assert w.rows("SELECT article_id, story_id FROM articles WHERE article_id = 'a'") == [
+            {"article_id": "a", "story_id": None}]
+        # v9 backfills the publisher with the same rule new loads use (balkanwatch.urls.publisher_of)
+        backfilled = {r["url"]: r["publisher"] for r in w.rows("SELECT url, publisher FROM articles")}
+        assert backfilled == {u: publisher_of(u) for u in ["https://x/a", *urls]}
+        assert set(backfilled.values()) == {"x", "koha.net", "rts.rs", "bbc.co.uk"}
     with Warehouse.open(tmp_path / "new.duckdb") as w:
         assert _columns(w.con) == migrated
 

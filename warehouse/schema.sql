@@ -33,7 +33,9 @@ CREATE TABLE IF NOT EXISTS sources (
     interval_minutes      DOUBLE,                     -- current interval, adapted to how often it publishes (v8)
     usual_gap_minutes     DOUBLE,                     -- mean gap between its items before the newest one (v8)
     silent_since          TIMESTAMP,                  -- answers but publishes nothing for several gaps (v8)
-    ttl_minutes           DOUBLE                      -- the feed's last RSS <ttl> (v8)
+    ttl_minutes           DOUBLE,                     -- the feed's last RSS <ttl> (v8)
+    country               VARCHAR,                    -- configured country (ISO 3166, e.g. XK, RS) (v9)
+    source_type           VARCHAR                     -- the config's `kind`: official, agency, outlet, ... (v9)
 );
 
 -- One row per ingest run (a Prefect flow run, or a plain CLI run).
@@ -93,7 +95,9 @@ CREATE TABLE IF NOT EXISTS articles (
                                                       -- NULL until the run's cleaning step has seen it
     listed_updated_at  TIMESTAMP,                     -- the listing's "last changed" time at the last fetch (v5)
     revision           INTEGER,                       -- 1, 2, …: bumped when a re-fetch brings changed text (v5)
-    revised_at         TIMESTAMP                      -- fetch time of the current revision when it is not the first
+    revised_at         TIMESTAMP,                     -- fetch time of the current revision when it is not the first
+    publisher          VARCHAR                        -- host the article was fetched from, without www. (v9): an
+                                                      -- aggregator's item is credited to the outlet that wrote it
 );
 
 -- The page as fetched (zlib-compressed bytes, original encoding), so articles can be re-extracted.
@@ -234,9 +238,11 @@ SELECT a.story_id,
        arg_min(a.source, strftime(s.story_time, '%Y%m%d%H%M%S') || a.article_id) AS origin_source,
        arg_min(a.article_id, strftime(s.story_time, '%Y%m%d%H%M%S') || a.article_id) AS origin_article_id,
        arg_min(a.title, strftime(s.story_time, '%Y%m%d%H%M%S') || a.article_id) AS title,
+       arg_min(a.publisher, strftime(s.story_time, '%Y%m%d%H%M%S') || a.article_id) AS origin_publisher,
        count(*) AS articles,
        count(*) - 1 AS copies,
        list_sort(list(DISTINCT a.source)) AS sources,
+       list_sort(list(DISTINCT a.publisher) FILTER (WHERE a.publisher IS NOT NULL)) AS publishers,
        max(s.story_time) AS last_seen_at
 FROM articles a JOIN article_sketches s USING (article_id)
 WHERE a.story_id IS NOT NULL
@@ -253,7 +259,8 @@ SELECT s.name, s.kind, s.location, s.in_config,
        s.last_error, s.last_error_kind, s.next_poll_at,
        coalesce(s.interval_minutes, s.poll_minutes) AS poll_minutes, s.poll_minutes AS configured_minutes,
        s.usual_gap_minutes, s.silent_since,
-       (SELECT count(*) FROM articles a WHERE a.source = s.name) AS articles
+       (SELECT count(*) FROM articles a WHERE a.source = s.name) AS articles,
+       s.country, s.language, s.source_type
 FROM sources s;
 
 -- A story mentions a topic when any of its copies does; it counts once, at the story's first-seen time

@@ -25,11 +25,12 @@ from balkanwatch.dedupe import WindowColumns, exact_keys, key_hashes, story_time
 from balkanwatch.errors import WarehouseError
 from balkanwatch.health import RATE_WINDOW_DAYS, SILENCE_MIN_ITEMS, SILENCE_WINDOW_DAYS, Publication
 from balkanwatch.models import ExtractedArticle, SourceOutcome
+from balkanwatch.urls import publisher_of
 from warehouse.cleaning import CleaningMixin
 from warehouse.locks import file_lock
 from warehouse.monitoring import MonitoringMixin
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 WRITER_THREADS = 1      # DuckDB threads of a writing connection (see _connect)
 MAX_ITEM_ATTEMPTS = 3   # a listed page that failed this often is not fetched again (the row says why)
 FTS_FIELDS = ("title", "text")
@@ -108,7 +109,7 @@ ARTICLE_SCHEMA = pa.schema([
     ("fetched_at", pa.timestamp("us")), ("language", pa.string()), ("site_name", pa.string()),
     ("text", pa.string()), ("content_hash", pa.string()), ("extractor_version", pa.string()),
     ("run_id", pa.string()), ("repeated_paragraphs", pa.int32()), ("listed_updated_at", pa.timestamp("us")),
-    ("revision", pa.int32()),
+    ("revision", pa.int32()), ("publisher", pa.string()),
 ])
 RAW_SCHEMA = pa.schema([
     ("article_id", pa.string()), ("url", pa.string()), ("final_url", pa.string()),
@@ -130,7 +131,7 @@ def _article_row(a: ExtractedArticle, run_id: str) -> dict[str, Any]:
         "fetched_at": utc_naive(a.fetched_at), "language": a.language, "site_name": a.site_name,
         "text": a.text, "content_hash": a.content_hash, "extractor_version": a.extractor_version, "run_id": run_id,
         "repeated_paragraphs": a.repeated_paragraphs, "listed_updated_at": utc_naive(a.listed_updated_at),
-        "revision": 1,
+        "revision": 1, "publisher": publisher_of(a.final_url or a.url),
     }
 
 
@@ -257,15 +258,18 @@ class Warehouse(CleaningMixin, MonitoringMixin):
                          "kind": pa.array([s.fetch_kind for s in sources], pa.string()),
                          "location": pa.array([s.location for s in sources], pa.string()),
                          "language": pa.array([s.language or None for s in sources], pa.string()),
+                         "country": pa.array([s.country or None for s in sources], pa.string()),
+                         "source_type": pa.array([s.kind or None for s in sources], pa.string()),
                          "poll_minutes": pa.array([float(s.poll_minutes or default_poll_minutes) for s in sources],
                                                   pa.float64())})
         with self.transaction(), self.registered(configured=rows):   # one statement for any number of sources
             self.con.execute("UPDATE sources SET in_config = false")
             self.con.execute(
-                """INSERT INTO sources (name, kind, location, language, poll_minutes, in_config)
-                   SELECT name, kind, location, language, poll_minutes, true FROM configured
+                """INSERT INTO sources (name, kind, location, language, country, source_type, poll_minutes, in_config)
+                   SELECT name, kind, location, language, country, source_type, poll_minutes, true FROM configured
                    ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, location = excluded.location,
-                     language = excluded.language, poll_minutes = excluded.poll_minutes, in_config = true""")
+                     language = excluded.language, country = excluded.country, source_type = excluded.source_type,
+                     poll_minutes = excluded.poll_minutes, in_config = true""")
 
     def source_states(self) -> dict[str, SourceState]:
         rows = self._exec(
