@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from app.progress import progress_bar
 from balkanwatch.config import Config, load_config, resolve_config_path
 from balkanwatch.errors import BalkanwatchError, ConfigError
 
@@ -276,7 +277,8 @@ def cmd_reextract(args: argparse.Namespace) -> int:
     from flows.maintenance import reextract
 
     config = _config(args)
-    n = reextract(config, everything=args.all)
+    with progress_bar("re-extracting pages") as progress:
+        n = reextract(config, everything=args.all, progress=progress)
     print(f"re-extracted {n} articles")
     return 0
 
@@ -317,7 +319,8 @@ def cmd_rematch(args: argparse.Namespace) -> int:
     config = _config(args)
     with Warehouse.open(config.warehouse_path, lock_timeout=config.warehouse.lock_timeout) as wh:
         wh.forget_mentions()
-        n = match_mentions(wh, config.watchlists)
+        with progress_bar("matching articles") as progress:
+            n = match_mentions(wh, config.watchlists, progress)
         cols, rows = wh.query("SELECT watchlist, count(*) AS articles FROM mentions GROUP BY 1 ORDER BY 1")
     print(f"matched {n} articles against {len(config.watchlists)} watchlists")
     print(render(cols, rows, "table"))
@@ -370,8 +373,8 @@ def cmd_spikes_backtest(args: argparse.Namespace) -> int:
     from flows.alerts import backtest
 
     config = _config(args)
-    with _open_ro(config) as wh:
-        rows = backtest(wh, config)
+    with _open_ro(config) as wh, progress_bar("scoring topics") as progress:
+        rows = backtest(wh, config, progress=progress)
     cols = ["bucket_start", "watchlist", "window_start", "observed", "expected", "usual_per_day", "score",
             "once_in_months", "stories", "first_titles"]
     print(render(cols, [[r[c] for c in cols] for r in rows], args.format))
@@ -386,7 +389,8 @@ def cmd_dedupe_backtest(args: argparse.Namespace) -> int:
 
     given = {f.name: getattr(args, f.name) for f in fields(SHIPPED) if getattr(args, f.name) is not None}
     proposed = replace(SHIPPED, **given)
-    report = dedupe_backtest(_config(args), proposed, examples=args.examples)
+    with progress_bar("re-clustering (shipped, then proposed)") as progress:
+        report = dedupe_backtest(_config(args), proposed, examples=args.examples, progress=progress)
     if args.format == "json":
         print(dumps(report))
         return 0

@@ -41,6 +41,7 @@ from balkanwatch.emails import AlertEmail, compose_digest, compose_incident, com
 from balkanwatch.errors import DeliveryError
 from connectors import smtp
 from flows.mentions import match_mentions
+from flows.progress import Progress, counted
 from warehouse import Warehouse
 from warehouse.store import utcnow
 
@@ -62,11 +63,18 @@ class AlertsSummary:
         return asdict(self)
 
 
-def series_by_topic(wh: Warehouse, config: Config, start: datetime, now: datetime) -> dict[str, TopicSeries]:
-    """Every configured topic's unique stories per bucket from `start` to the bucket holding `now`, scored."""
+def topic_stories(wh: Warehouse, config: Config, start: datetime,
+                  now: datetime) -> dict[str, list[tuple[str, datetime]]]:
+    """(story_id, first_seen_at) of every topic's stories from `start` to the bucket holding `now`, by topic."""
     rows: dict[str, list[tuple[str, datetime]]] = defaultdict(list)
     for watchlist, story_id, when in wh.story_mentions(start, now + timedelta(minutes=config.alerts.bucket_minutes)):
         rows[watchlist].append((story_id, when))
+    return rows
+
+
+def series_by_topic(wh: Warehouse, config: Config, start: datetime, now: datetime) -> dict[str, TopicSeries]:
+    """Every configured topic's unique stories per bucket from `start` to the bucket holding `now`, scored."""
+    rows = topic_stories(wh, config, start, now)
     return {w.name: topic_series(w.name, rows[w.name], start, now, config.alerts) for w in config.watchlists}
 
 
@@ -78,12 +86,16 @@ def history_start(wh: Warehouse, config: Config, now: datetime) -> datetime:
     return first if first is not None and first > start else start
 
 
-def backtest(wh: Warehouse, config: Config, now: datetime | None = None) -> list[dict[str, Any]]:
-    """Every alert the detector would have raised over the warehouse's whole history (read-only)."""
+def backtest(wh: Warehouse, config: Config, now: datetime | None = None,
+             progress: Progress | None = None) -> list[dict[str, Any]]:
+    """Every alert the detector would have raised over the warehouse's whole history (read-only).
+    `progress` counts topics scored (each is its whole history bucket by bucket, with its spikes' stories)."""
     now = now or utcnow()
+    start = wh.first_story_time() or now
+    rows = topic_stories(wh, config, start, now)
     out = []
-    for series in series_by_topic(wh, config, wh.first_story_time() or now, now).values():
-        for spike in spikes_of(series):
+    for w in counted(config.watchlists, progress, len(config.watchlists)):
+        for spike in spikes_of(topic_series(w.name, rows[w.name], start, now, config.alerts)):
             titles = [s["title"] for s in wh.story_details(spike.story_ids)[:3]]
             out.append({"bucket_start": spike.bucket_start, "watchlist": spike.watchlist,
                         "window_start": spike.window_start, "observed": int(spike.observed),

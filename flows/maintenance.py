@@ -10,17 +10,23 @@ from typing import Any
 from balkanwatch.config import Config
 from balkanwatch.dedupe import SHIPPED, Thresholds, compare_partitions, recluster
 from connectors.extract import PageJob, extractor_version, safe_extract
+from flows.progress import Progress, counted
 from warehouse import Warehouse
 
 REEXTRACT_BATCH = 200   # articles written per transaction
+RECLUSTER_REPORT_EVERY = 500   # articles between progress reports: assigning one takes microseconds
 
 
-def dedupe_backtest(config: Config, proposed: Thresholds, examples: int = 20) -> dict[str, Any]:
-    """Re-cluster the warehouse (read-only) with the shipped and the proposed thresholds; what would change."""
+def dedupe_backtest(config: Config, proposed: Thresholds, examples: int = 20,
+                    progress: Progress | None = None) -> dict[str, Any]:
+    """Re-cluster the warehouse (read-only) with the shipped and the proposed thresholds; what would change.
+    `progress` counts articles assigned, over both clusterings (total: twice the articles)."""
     with Warehouse.open(config.warehouse_path, read_only=True, lock_timeout=config.warehouse.lock_timeout) as wh:
         rows = [(a, frozenset(h), k) for a, _, h, k in wh.story_sketches(datetime(1970, 1, 1))]
         titles = {r["article_id"]: (r["source"], r["title"]) for r in wh.rows("SELECT article_id, source, title FROM articles")}
-    shipped, then = recluster(rows, SHIPPED), recluster(rows, proposed)
+    n, every = len(rows), RECLUSTER_REPORT_EVERY
+    shipped = recluster(counted(rows, progress, 2 * n, every=every), SHIPPED)
+    then = recluster(counted(rows, progress, 2 * n, start=n, every=every), proposed)
     change = compare_partitions(shipped, then)
     groups: dict[str, list[str]] = defaultdict(list)
     for art, story in then.items():
@@ -37,14 +43,15 @@ def dedupe_backtest(config: Config, proposed: Thresholds, examples: int = 20) ->
             "articles_moved": len(change.moved), "examples": moved}
 
 
-def reextract(config: Config, *, everything: bool = False) -> int:
-    """Re-run extraction on stored raw pages whose extractor version differs (or all); returns how many."""
+def reextract(config: Config, *, everything: bool = False, progress: Progress | None = None) -> int:
+    """Re-run extraction on stored raw pages whose extractor version differs (or all); returns how many.
+    `progress` counts pages extracted (each takes milliseconds, so every page is reported)."""
     version = extractor_version()
     done = 0
     with Warehouse.open(config.warehouse_path, lock_timeout=config.warehouse.lock_timeout) as wh:
         pages = list(wh.raw_pages(where_version_not=None if everything else version))
         batch = []
-        for _art_id, source, url, enc, body in pages:
+        for _art_id, source, url, enc, body in counted(pages, progress, len(pages)):
             job = PageJob(source=source, url=url, final_url=url, body=body, encoding=enc, fetched_at=datetime.now(UTC))
             result = safe_extract(job)
             if not isinstance(result, str):

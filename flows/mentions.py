@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from balkanwatch.config import WatchlistSettings
 from balkanwatch.watch import Watchlist, match_all
+from flows.progress import Progress
 from warehouse import Warehouse
 from warehouse.store import utcnow
 
@@ -22,17 +23,23 @@ def watchlist_version(settings: Sequence[WatchlistSettings]) -> str:
     return hashlib.sha256(json.dumps(spec, ensure_ascii=False).encode()).hexdigest()[:16]
 
 
-def match_mentions(wh: Warehouse, settings: Sequence[WatchlistSettings]) -> int:
-    """Match every article not yet matched against these definitions; returns how many were matched."""
+def match_mentions(wh: Warehouse, settings: Sequence[WatchlistSettings], progress: Progress | None = None) -> int:
+    """Match every article not yet matched against these definitions; returns how many were matched.
+    `progress` counts articles matched, reported once per batch the warehouse hands out."""
     version = watchlist_version(settings)
     watchlists = [Watchlist.build(w.name, w.any, w.all_of_any, w.none) for w in settings]
     wh.drop_mentions_except([w.name for w in settings])
+    tell = progress or (lambda done, total: None)
     if not watchlists:
-        return wh.mark_all_matched(version)
-    done = 0
+        marked = wh.mark_all_matched(version)
+        tell(marked, marked)
+        return marked
+    done, total = 0, wh.count_to_match(version) if progress else 0
+    tell(0, total)
     for batch in wh.articles_to_match(version):
         found = [(art_id, name, terms) for art_id, title, text in batch
                  for name, terms in match_all(watchlists, f"{title}\n{text}").items()]
         wh.record_mentions([b[0] for b in batch], found, version, utcnow())
         done += len(batch)
+        tell(done, max(done, total))   # articles arriving meanwhile are matched too
     return done

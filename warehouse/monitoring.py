@@ -29,6 +29,11 @@ class MonitoringMixin(WarehouseBase):
                 """SELECT article_id, coalesce(title, ''), text FROM articles WHERE list_contains(?, article_id)
                    ORDER BY article_id""", [ids[i: i + batch]]).fetchall()]
 
+    def count_to_match(self, version: str) -> int:
+        """How many articles `articles_to_match(version)` would hand out now."""
+        row = self._exec("SELECT count(*) FROM articles WHERE mentions_version IS DISTINCT FROM ?", [version]).fetchone()
+        return int(row[0]) if row else 0
+
     def record_mentions(self, article_ids: Sequence[str], matches: Sequence[tuple[str, str, list[str]]],
                         version: str, now: datetime) -> None:
         """Replace the mentions of these articles with `matches` (article_id, watchlist, terms); mark them matched."""
