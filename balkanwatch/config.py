@@ -61,6 +61,9 @@ class IngestSettings:
     max_items_per_source: int = _f(200, "New items taken from one source per run (newest first); the rest wait for the next run.")
     extract_workers: int = _f(2, "Processes for trafilatura extraction (CPU-bound); 0 means the number of cores.")
     max_sitemap_depth: int = _f(2, "Nesting of sitemap indexes followed.")
+    google_news_base: str = _f("https://news.google.com", "Google News, for the decoding exchange that turns its newer "
+                                                        "item links (AU_yqL…) into the publisher's URL; tests point it "
+                                                        "at a loopback server.")
 
 
 @dataclass(frozen=True)
@@ -238,6 +241,7 @@ def _check_ingest(ingest: IngestSettings) -> None:
                           f"(got {ingest.min_poll_minutes:g} and {ingest.max_poll_minutes:g})")
     if ingest.silence_gaps <= 0 or ingest.silence_floor_hours < 0:
         raise ConfigError("ingest.silence_gaps must be above 0 and ingest.silence_floor_hours at least 0")
+    check_url("ingest.google_news_base", ingest.google_news_base)
 
 
 def check_url(key: str, url: str) -> None:

@@ -1,8 +1,9 @@
 """Polite, defensive HTTP over httpx.
 
 `Fetcher.fetch(url)` returns a `FetchResult` or raises a `FetchError` subclass. It does, in order:
-robots.txt check → per-host slot (concurrency + delay) → GET with conditional headers → bounded manual
-redirects (each hop re-checked) → streamed body under a size cap and an overall deadline → charset.
+robots.txt check → per-host slot (concurrency + delay) → GET with conditional headers (or, given `form=`, a
+form POST) → bounded manual redirects (each hop re-checked) → streamed body under a size cap and an overall
+deadline → charset.
 The address policy is enforced in the connection layer (`GuardedBackend`): every TCP connect resolves the
 name itself, refuses private/loopback/link-local/reserved answers unless allowed, and connects to the
 address it checked (no DNS-rebinding gap between check and use).
@@ -248,8 +249,10 @@ class Fetcher:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    async def _get(self, url: str, headers: dict[str, str], *, max_bytes: int) -> FetchResult:
-        """GET with bounded manual redirects, size cap and overall deadline; raises FetchError."""
+    async def _get(self, url: str, headers: dict[str, str], *, max_bytes: int,
+                   form: dict[str, str] | None = None) -> FetchResult:
+        """GET (a form POST when `form` is given) with bounded manual redirects, size cap and overall deadline;
+        raises FetchError."""
         started, t0 = datetime.now(UTC), time.perf_counter()
         hops: list[str] = []
         current = url
@@ -257,11 +260,14 @@ class Fetcher:
             async with asyncio.timeout(self.s.timeout * 3):
                 while True:
                     async with self.limiter.slot(host_of(current)):
-                        async with self.client.stream("GET", current, headers=headers) as resp:
+                        async with self.client.stream("GET" if form is None else "POST", current,
+                                                      headers=headers, data=form) as resp:
                             if resp.status_code in REDIRECT_CODES:
                                 target = resp.headers.get("location")
                                 if not target:
                                     raise TerminalFetchError(f"redirect without Location from {current}", url=url)
+                                if resp.status_code in (301, 302, 303):
+                                    form = None   # as browsers do: the redirected request is a GET
                                 hops.append(current)
                                 current = urljoin(current, target)
                                 if len(hops) > self.s.max_redirects or current in hops:
@@ -298,8 +304,9 @@ class Fetcher:
 
     # -- public ----------------------------------------------------------------------------------------
     async def fetch(self, url: str, *, etag: str | None = None, last_modified: str | None = None,
-                    max_bytes: int | None = None) -> FetchResult:
-        """Fetch url politely; retries transient errors; raises FetchError subclasses."""
+                    max_bytes: int | None = None, form: dict[str, str] | None = None) -> FetchResult:
+        """Fetch url politely (a form POST when `form` is given); retries transient errors; raises FetchError
+        subclasses."""
         if urlsplit(url).scheme not in ("http", "https"):
             raise TerminalFetchError(f"not an http(s) URL: {url}", url=url)
         if not await self.allowed_by_robots(url):
@@ -312,7 +319,7 @@ class Fetcher:
         attempt = 0
         while True:
             try:
-                return await self._get(url, headers, max_bytes=max_bytes or self.s.max_body_bytes)
+                return await self._get(url, headers, max_bytes=max_bytes or self.s.max_body_bytes, form=form)
             except TransientFetchError as exc:
                 attempt += 1
                 wait = self.s.backoff_base * 2 ** (attempt - 1)

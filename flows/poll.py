@@ -16,7 +16,17 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from balkanwatch.aggregators import publisher_link, refresh_target, script_redirect
+from balkanwatch.aggregators import (
+    google_news_article_page,
+    google_news_batch_url,
+    google_news_exchange_id,
+    google_news_request,
+    google_news_response_url,
+    google_news_signature,
+    publisher_link,
+    refresh_target,
+    script_redirect,
+)
 from balkanwatch.config import Config
 from balkanwatch.errors import AggregatorLinkError, BalkanwatchError, FetchError
 from balkanwatch.models import ExtractedArticle, FeedItem, FetchLog, FetchResult, ParsedListing, SourceOutcome
@@ -203,18 +213,56 @@ async def _sitemap(ctx: PollContext, state: SourceState, root: FetchResult, acc:
     return ParsedListing(items=tuple(dict((i.link, i) for i in items).values()))
 
 
+async def _logged_fetch(ctx: PollContext, state: SourceState, url: str, acc: _Acc,
+                        form: dict[str, str] | None = None) -> FetchResult:
+    """Fetch `url` (a form POST when `form` is given), logging the fetch either way; raises FetchError."""
+    started = datetime.now(UTC)
+    try:
+        r = await ctx.fetcher.fetch(url, form=form)
+    except FetchError as exc:
+        acc.fetches.append(_log_err(state.name, url, exc, started))
+        raise
+    acc.fetches.append(_log_ok(state.name, r))
+    return r
+
+
 async def _fetch_item(ctx: PollContext, state: SourceState, item: FeedItem, url: str, acc: _Acc
                       ) -> FetchResult | None:
     """Fetch `url` for a listed item, logging the fetch; on failure the item's error is recorded, None."""
-    started = datetime.now(UTC)
     try:
-        r = await ctx.fetcher.fetch(url)
+        return await _logged_fetch(ctx, state, url, acc)
     except FetchError as exc:
-        acc.fetches.append(_log_err(state.name, url, exc, started))
         acc.failed.append((article_id(item.link), item.link, str(exc), exc.kind))
         return None
-    acc.fetches.append(_log_ok(state.name, r))
-    return r
+
+
+async def _google_exchange(ctx: PollContext, state: SourceState, item: FeedItem, gn_id: str, acc: _Acc
+                           ) -> FeedItem | None:
+    """The item with the publisher's link that Google's decoding exchange gives for a newer-form link (the
+    article page's signature, then batchexecute); on failure the item's error is recorded, None."""
+    base = ctx.config.ingest.google_news_base
+    try:
+        page = await _logged_fetch(ctx, state, google_news_article_page(base, gn_id), acc)
+        signature, timestamp = google_news_signature(page.body)
+        form = {"f.req": google_news_request(gn_id, timestamp, signature)}
+        answer = await _logged_fetch(ctx, state, google_news_batch_url(base), acc, form=form)
+        return replace(item, link=google_news_response_url(answer.body))
+    except (FetchError, AggregatorLinkError) as exc:
+        acc.failed.append((article_id(item.link), item.link, f"Google News decoding exchange failed: {exc}", exc.kind))
+        return None
+
+
+async def _google_exchanges(ctx: PollContext, state: SourceState, items: Sequence[FeedItem], acc: _Acc
+                            ) -> dict[str, FeedItem | None]:
+    """Newer-form Google News links → the item with the publisher's link, or None: failed (the error is
+    recorded) or failed too often before (not asked again, like any item)."""
+    wanted = {i.link: (i, gn_id) for i in items if (gn_id := google_news_exchange_id(i.link))}
+    if not wanted:
+        return {}
+    given_up = await ctx.known_ids([article_id(link) for link in wanted])
+    todo = [(i, gn_id) for link, (i, gn_id) in wanted.items() if article_id(link) not in given_up]
+    found = await asyncio.gather(*(_google_exchange(ctx, state, i, gn_id, acc) for i, gn_id in todo))
+    return {link: None for link in wanted} | {i.link: f for (i, _), f in zip(todo, found, strict=True)}
 
 
 async def _page(ctx: PollContext, state: SourceState, item: FeedItem, language: str | None, acc: _Acc,
@@ -273,8 +321,13 @@ async def poll_source(ctx: PollContext, state: SourceState, *, urls: Sequence[st
     if listing is None:
         return SourceOutcome(source=state.name, ok=True, not_modified=True, fetches=tuple(acc.fetches),
                              **validators, **cache), [], 0
+    exchanged = await _google_exchanges(ctx, state, listing.items, acc)   # Google's newer links: asked of Google
     ids, unresolved = {}, []   # unresolved aggregator links fail the same way every poll: they do not
     for i in listing.items:    # keep the feed from counting as unchanged
+        if i.link in exchanged:
+            if (publisher_item := exchanged[i.link]) is not None:
+                ids[article_id(publisher_item.link)] = publisher_item
+            continue
         try:
             link = publisher_link(i.link)      # aggregators' links: the publisher's article instead
         except AggregatorLinkError as exc:
@@ -297,7 +350,8 @@ async def poll_source(ctx: PollContext, state: SourceState, *, urls: Sequence[st
         return SourceOutcome(source=state.name, ok=False, fetches=tuple(acc.fetches), error=first[2],
                              error_kind=first[3], items_listed=len(ids)), acc.failed, acc.loaded
     failed = acc.failed + unresolved
-    return SourceOutcome(source=state.name, ok=True, items_listed=len(ids) + len(unresolved),
+    listed = len(ids) + len(unresolved) + sum(f is None for f in exchanged.values())
+    return SourceOutcome(source=state.name, ok=True, items_listed=listed,
                          articles=tuple(acc.articles), revisions=tuple(acc.revisions),
                          fetches=tuple(acc.fetches), item_errors=len(failed), warning=listing.warning,
                          **validators, **cache), failed, acc.loaded

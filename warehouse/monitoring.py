@@ -80,15 +80,15 @@ class MonitoringMixin(WarehouseBase):
         origin source's country and type), copies, excerpt."""
         return self.rows(
             """SELECT st.story_id, st.first_seen_at, st.title, a.url, st.sources, st.articles,
-                      left(a.text, 600) AS excerpt, coalesce(a.publisher, a.site_name) AS publisher,
+                      left(a.text, 600) AS excerpt, a.publisher,
                       a.site_name, so.country, so.source_type
                FROM stories st JOIN articles a ON a.article_id = st.origin_article_id
+                    LEFT JOIN sources so ON so.name = a.source
                WHERE list_contains(?, st.story_id) ORDER BY st.first_seen_at, st.story_id""", [list(story_ids)])
 
     # -- alerts and outbox -----------------------------------------------------------------------------
     def alert_log(self, limit: int = 50) -> list[dict[str, Any]]:
         """Recorded alerts, newest first, with what became of their e-mail (`balkanwatch alerts`)."""
-                    LEFT JOIN sources so ON so.name = a.source
         return self.rows(
             """SELECT a.bucket_start, a.watchlist, CAST(a.observed AS BIGINT) AS observed, round(a.expected, 2) AS expected,
                       round(a.score, 3) AS score, len(a.story_ids) AS stories, a.status, o.attempts, o.sent_at,
