@@ -13,6 +13,7 @@ import json
 import os
 import random
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -312,8 +313,9 @@ def write_site(site: Site, root: Path, base: str, articles: list[Article]) -> di
         os.utime(target, (ts, ts))
         if site.encoding != "utf-8":
             overrides[f"/news/{a.slug}.html"] = {"Content-Type": f"text/html; charset={site.encoding}"}
-    render = {"rss": lambda: rss(site, base, items), "atom": lambda: atom(site, base, items),
-              "rdf": lambda: rdf(site, base, items), "sitemap": lambda: news_sitemap(site, items)}[site.listing]
+    render: Callable[[], str] = {
+        "rss": lambda: rss(site, base, items), "atom": lambda: atom(site, base, items),
+        "rdf": lambda: rdf(site, base, items), "sitemap": lambda: news_sitemap(site, items)}[site.listing]
     listing = root / LISTING_FILE[site.listing]
     listing.write_text(render(), encoding="utf-8")
     (root / "robots.txt").write_text("User-agent: *\nDisallow: /private/\n", encoding="utf-8")
@@ -331,3 +333,60 @@ def build_corpus(root: Path, bases: dict[str, str], now: datetime | None = None,
     articles = seed_articles(now, seeds) + (monitoring_articles(now) if monitoring else [])
     sources = [write_site(site, root / site.slug, bases[site.slug], articles) for site in SITES]
     return sources, articles
+
+
+# -- an official page without a feed (a listing source) -------------------------------------------------
+OFFICIAL = Site("kfor-press", "KFOR press releases", "listing")
+OFFICIAL_LISTING = "media-center/news.html"
+_RELEASES = [
+    ("kfor-commander-meets-mayors-of-the-north", "KFOR Commander meets the mayors of the northern municipalities"),
+    ("joint-exercise-with-kosovo-police-and-eulex", "KFOR, Kosovo Police and EULEX hold a joint crowd-control exercise"),
+    ("kfor-hands-over-medical-equipment-in-gracanica", "KFOR hands over medical equipment to the Gračanica health centre"),
+    ("patrols-continue-along-the-administrative-boundary", "Patrols continue along the Administrative Boundary Line"),
+    ("kfor-statement-on-freedom-of-movement", "KFOR statement on freedom of movement in northern Kosovo"),
+]
+
+
+def official_articles(now: datetime) -> list[Article]:
+    """Five KFOR press releases, one every few days over the last two weeks (routine, not part of a surge)."""
+    rng = random.Random(1999)                       # KFOR's first year; any fixed seed keeps the demo stable
+    out = []
+    for i, (slug, title) in enumerate(_RELEASES):
+        lead = f"{title}, the KFOR Public Affairs Office said in a press release on day {i + 1} of the fortnight."
+        place = rng.choice(_PLACES)
+        out.append(Article(OFFICIAL.slug, slug, title, "KFOR Public Affairs Office",
+                           now - timedelta(days=13 - 3 * i, hours=6), _report(rng, lead, title.lower(), place),
+                           story=f"release-{i}"))
+    return out
+
+
+def listing_html(items: list[tuple[Article, str]]) -> str:
+    """A news page as official sites publish one: article cards among menus, tags, pagination and footer."""
+    cards = "".join(f'<article class="news-card"><h2><a href="{_e(u)}">{_e(a.title)}</a></h2>'
+                    f'<time>{a.published:%d %B %Y}</time><p>{_e(a.paragraphs[0][:140])}…</p>'
+                    f'<a class="tag" href="/tags/press-release">Press release</a></article>' for a, u in items)
+    return f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>News | KFOR</title></head><body>
+<header><a href="/">NATO Mission in Kosovo</a><nav class="main-menu"><a href="/about/">About KFOR</a>
+<a href="/media-center/">Media center</a><a href="/media-center/news/2026/menu-highlight.html">Highlight</a></nav></header>
+<div class="breadcrumbs"><a href="/">Home</a> › <a href="/media-center/">Media center</a></div>
+<main><h1>News</h1>{cards}
+<div class="pagination"><a href="/media-center/news.html?page=2">2</a><a href="/media-center/news.html?page=3">3</a></div>
+</main>
+<footer><a href="/privacy/">Privacy</a> · <a href="/contact/">Contact</a> · <a href="https://x.com/NATO_KFOR">X</a></footer>
+</body></html>
+"""
+
+
+def write_official_site(root: Path, base: str, now: datetime | None = None) -> tuple[dict[str, object], list[Article]]:
+    """KFOR's press releases with no feed, only a news page listing them; returns ([[sources]] entry, articles)."""
+    now = now or datetime.now(UTC).replace(microsecond=0)
+    arts = sorted(official_articles(now), key=lambda a: a.published, reverse=True)
+    items = [(a, f"{base}/media-center/news/2026/{a.slug}.html") for a in arts]
+    (root / "media-center" / "news" / "2026").mkdir(parents=True, exist_ok=True)
+    for a, url in items:
+        target = root / "media-center" / "news" / "2026" / f"{a.slug}.html"
+        target.write_text(page_html(OFFICIAL, a, url, []), encoding="utf-8")
+    (root / OFFICIAL_LISTING).write_text(listing_html(items), encoding="utf-8")
+    (root / "robots.txt").write_text("User-agent: *\nDisallow: /private/\n", encoding="utf-8")
+    return ({"name": OFFICIAL.name, "listing": f"{base}/{OFFICIAL_LISTING}", "country": "XK", "kind": "official",
+             "language": "en"}, arts)

@@ -12,14 +12,21 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.cli import format_summary
-from app.corpus import SITES, build_corpus
+from app.corpus import OFFICIAL, SITES, build_corpus, write_official_site
 from app.devserver import LoopbackServer
+
+if TYPE_CHECKING:
+    from aiosmtpd.smtp import SMTP, Envelope, Session
 
 DEMO_DIR = Path(".demo")
 FIRST_PORT = 8701   # fixed ports keep article URLs (and so ids) stable across demo runs
 SMTP_PORT = 8725
+# what the config can say of each source (shown in `sources`, stories and e-mails; queryable in SQL)
+ABOUT = {"Kosovo Herald": ("XK", "outlet"), "Balkan Wire": ("RS", "agency"), "Adriatic Times": ("HR", "outlet"),
+         "Sarajevo Daily": ("BA", "outlet")}
 
 
 def _free(port: int) -> bool:
@@ -95,10 +102,11 @@ class MailCatcher:
     def __init__(self) -> None:
         self.subjects: list[str] = []
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802, ANN001 (aiosmtpd's hook)
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802 (aiosmtpd's hook)
         from email import message_from_bytes, policy
 
-        self.subjects.append(str(message_from_bytes(envelope.original_content, policy=policy.default)["Subject"]))
+        content = envelope.original_content or b""   # set before DATA's hook is called
+        self.subjects.append(str(message_from_bytes(content, policy=policy.default)["Subject"]))
         return "250 OK"
 
 
@@ -111,7 +119,7 @@ def main() -> None:
     shutil.rmtree(DEMO_DIR / "charts", ignore_errors=True)
     (DEMO_DIR / "demo.duckdb").unlink(missing_ok=True)
     servers = {}
-    for i, site in enumerate(SITES):
+    for i, site in enumerate((*SITES, OFFICIAL)):
         (site_root / site.slug).mkdir(parents=True, exist_ok=True)
         port = FIRST_PORT + i if _free(FIRST_PORT + i) else 0
         servers[site.slug] = LoopbackServer(site_root / site.slug, port=port).start()
@@ -121,9 +129,13 @@ def main() -> None:
     mail_server.start()
     try:
         sources, articles = build_corpus(site_root, {k: s.base for k, s in servers.items()}, monitoring=True)
-        config_path = write_config(DEMO_DIR, sources, smtp_port).resolve()
-        print(f"Built {len(articles)} articles on {len(SITES)} sites (the seeds, a month of routine coverage, and a "
-              "surge of clash reports in the last two hours); serving on "
+        sources = [{**src, "country": ABOUT[str(src["name"])][0], "kind": ABOUT[str(src["name"])][1]}
+                   for src in sources]
+        official, releases = write_official_site(site_root / OFFICIAL.slug, servers[OFFICIAL.slug].base)
+        config_path = write_config(DEMO_DIR, [*sources, official], smtp_port).resolve()
+        print(f"Built {len(articles)} articles on {len(SITES)} news sites (the seeds, a month of routine coverage, "
+              f"and a surge of clash reports in the last two hours) and {len(releases)} press releases on an "
+              "official site with no feed, only a news page listing them; serving on "
               + ", ".join(s.base for s in servers.values()) + f"; SMTP on 127.0.0.1:{smtp_port}")
         from flows.ingest import ingest
 
@@ -134,6 +146,10 @@ def main() -> None:
         sql(config_path, "SELECT source, count(*) AS articles FROM articles GROUP BY source ORDER BY source")
         sql(config_path, "SELECT published_at, source, title FROM articles ORDER BY published_at DESC LIMIT 12")
         cli(config_path, "sources")
+        print("\nAn official page without a feed is a `listing` source: its article links (not the menus, tags,\n"
+              "pagination or footer) were fetched as articles:")
+        sql(config_path, f"SELECT published_at, title, url FROM articles WHERE source = '{OFFICIAL.name}' "
+                         "ORDER BY published_at DESC")
         print("\nOne story, many copies: the Bloomberg wire story republished by two sites, and a Serbian report\n"
               "republished in Cyrillic, each count once (origin = first seen):")
         cli(config_path, "stories", "--min-copies", "1")
@@ -146,6 +162,7 @@ def main() -> None:
                          "ORDER BY bucket, watchlist")
         cli(config_path, "alerts")
         cli(config_path, "spikes", "backtest")
+        show_topics_artifact(DEMO_DIR / "charts")
     finally:
         mail_server.stop()
         for s in servers.values():
@@ -161,6 +178,35 @@ def main() -> None:
     print(f"  balkanwatch --config {config_path} extract {site_root}/kosovo-herald/news/seed-000.html --json")
     print("  make run    # Prefect UI on http://127.0.0.1:4200 shows the demo's ingest and alerts runs, logs and artifacts")
     print("  (balkanwatch is .venv/bin/balkanwatch; `source .venv/bin/activate` puts it on PATH)")
+
+
+def show_topics_artifact(folder: Path) -> None:
+    """The alerts cycle's `topics` artifact (the page an analyst opens first in the Prefect UI), read back from
+    the Prefect API: its table printed, its chart of every topic's last week saved as a PNG."""
+    import base64
+    import re
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
+
+    async def latest() -> str | None:
+        async with get_client() as client:
+            found = await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["topics"])),
+                                                sort=ArtifactSort.CREATED_DESC, limit=1)
+        return str(found[0].data) if found else None
+
+    text = asyncio.run(latest())
+    if text is None:
+        print("\n(no `topics` artifact found)")
+        return
+    png = re.search(r"data:image/png;base64,([A-Za-z0-9+/=]+)", text)
+    folder.mkdir(parents=True, exist_ok=True)
+    if png:
+        (folder / "topics.png").write_bytes(base64.b64decode(png.group(1)))
+    print("\nThe `topics` artifact of the last alerts cycle (Prefect UI → Artifacts → topics), its chart inline there"
+          + (f" and saved to {(folder / 'topics.png').resolve()}:" if png else ":"))
+    print("\n".join(line for line in text.splitlines() if line.startswith("|")))
 
 
 def _free_port() -> int:

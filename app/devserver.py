@@ -107,7 +107,8 @@ class LoopbackServer:
 
     @property
     def base(self) -> str:
-        host, port = self.httpd.server_address[:2]
+        host, port = self.httpd.server_address[:2]   # still known after stop(), unlike the closed socket's name
+        host = host.decode() if isinstance(host, bytes) else host   # typeshed admits a bytes host
         return f"http://{host}:{port}"
 
     def url(self, path: str) -> str:

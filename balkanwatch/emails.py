@@ -72,11 +72,14 @@ def _articles(n: int) -> str:
 
 
 def _origin(s: dict[str, Any]) -> str:
-    """Who has the story: the origin's publisher, the sources carrying it, and the origin source's country
-    and type when configured ("example.com · KFOR news, RTS (XK, official)")."""
+    """Who has the story: the origin's publisher (the name its page gives, else its host) with the origin
+    source's country and type when configured, then the sources carrying it
+    ("Koha Ditore (XK, aggregator) · sources: Bing KFOR, RTS")."""
     about = ", ".join(x for x in (s.get("country"), s.get("source_type")) if x)
+    publisher = s.get("site_name") or s.get("publisher") or ""
     sources = ", ".join(s.get("sources") or [])
-    return " · ".join(x for x in (s.get("publisher"), f"{sources} ({about})" if about else sources) if x)
+    return " · ".join(x for x in (f"{publisher} ({about})" if about else publisher,
+                                  f"sources: {sources}" if sources else "") if x.strip())
 
 
 def _story_text(s: dict[str, Any]) -> str:
@@ -166,7 +169,7 @@ def _message(subject: str, sender: str, recipients: Sequence[str], message_id: s
     msg["Auto-Submitted"] = "auto-generated"
     msg.set_content(text)
     msg.add_alternative(page, subtype="html")
-    html_part = msg.get_payload()[1]
+    html_part = list(msg.iter_parts())[1]      # the text/html alternative, typed as a MIMEPart
     for i, name in enumerate(sorted(charts)):
         html_part.add_related(charts[name], maintype="image", subtype="png", cid=f"<chart-{i}>",
                               filename=f"{name}.png", disposition="inline")

@@ -56,9 +56,17 @@ def host_of(url: str) -> str:
 
 
 def publisher_of(url: str | None) -> str | None:
-    """Who published the page at this URL, as a host: lower case, no port, no leading "www." (the same
-    expression backfills older articles in warehouse/migrations/009_source_metadata.sql)."""
-    host = (urlsplit(url or "").hostname or "").lower().rstrip(".")
+    """Who published the page at this URL, as a host: lower case, no leading "www.", with its port only when
+    it is not the scheme's default (the same rule backfills older articles in
+    warehouse/migrations/009_source_metadata.sql)."""
+    parts = urlsplit(url or "")
+    host = (parts.hostname or "").lower().rstrip(".")
     if host.startswith("www."):
         host = host[4:]
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if host and port and port != {"http": 80, "https": 443}.get(parts.scheme.lower()):
+        host = f"{host}:{port}"
     return host or None

@@ -14,6 +14,7 @@ from app.devserver import LoopbackServer
 from balkanwatch.alerting import Incident, Spike
 from balkanwatch.config import load_config
 from balkanwatch.emails import compose_incident
+from balkanwatch.urls import publisher_of
 from tests.conftest import toml_sources
 from warehouse import Warehouse
 
@@ -25,7 +26,8 @@ def test_an_aggregator_item_is_credited_to_its_publisher_and_the_source_keeps_it
         server, write_config, tmp_path: Path, capsys) -> None:
     outlet_root = tmp_path / "outlet"
     outlet_root.mkdir()
-    (outlet_root / "story.html").write_text(f"<html><head><title>Patrols in Zubin Potok</title></head><body><article>"
+    (outlet_root / "story.html").write_text(f"<html><head><title>Patrols in Zubin Potok</title>"
+                                            '<meta property="og:site_name" content="Koha Ditore"></head><body><article>'
                                             f"<h1>Patrols in Zubin Potok</h1>{ARTICLE}</article></body></html>")
     with LoopbackServer(outlet_root, host="127.0.0.2") as outlet:
         link = f"https://www.bing.com/news/apiclick.aspx?ref=FexRss&url={quote(outlet.url('story.html'), safe='')}"
@@ -35,6 +37,8 @@ def test_an_aggregator_item_is_credited_to_its_publisher_and_the_source_keeps_it
         cfg = write_config(toml_sources([{"name": "Bing KFOR", "feed": server.url("feed.xml"), "country": "XK",
                                           "kind": "aggregator", "language": "en"}]))
         assert main(["--config", str(cfg), "ingest", "--no-prefect"]) == 0
+        host = publisher_of(outlet.url("story.html"))
+        assert host and host.startswith("127.0.0.2:")
     capsys.readouterr()
 
     with Warehouse.open(load_config(cfg).warehouse_path, read_only=True) as wh:
@@ -42,10 +46,11 @@ def test_an_aggregator_item_is_credited_to_its_publisher_and_the_source_keeps_it
         [src] = wh.rows("SELECT country, source_type, language FROM sources")
         [story] = wh.rows("SELECT origin_publisher, publishers FROM stories")
         [details] = wh.story_details([wh.rows("SELECT story_id FROM stories")[0]["story_id"]])
-    assert article == {"source": "Bing KFOR", "publisher": "127.0.0.2", "url": outlet.url("story.html")}
+    assert article == {"source": "Bing KFOR", "publisher": host, "url": outlet.url("story.html")}
     assert src == {"country": "XK", "source_type": "aggregator", "language": "en"}
-    assert story == {"origin_publisher": "127.0.0.2", "publishers": ["127.0.0.2"]}
-    assert (details["publisher"], details["country"], details["source_type"]) == ("127.0.0.2", "XK", "aggregator")
+    assert story == {"origin_publisher": host, "publishers": [host]}
+    assert (details["publisher"], details["site_name"], details["country"], details["source_type"]) == (
+        host, "Koha Ditore", "XK", "aggregator")
 
     assert main(["--config", str(cfg), "sources", "--format", "json"]) == 0
     [listed] = json.loads(capsys.readouterr().out)
@@ -53,7 +58,7 @@ def test_an_aggregator_item_is_credited_to_its_publisher_and_the_source_keeps_it
     assert main(["--config", str(cfg), "stories", "--format", "json"]) == 0
     [shown] = json.loads(capsys.readouterr().out)
     assert (shown["publisher"], shown["origin_source"], shown["country"], shown["source_type"]) == (
-        "127.0.0.2", "Bing KFOR", "XK", "aggregator")
+        host, "Bing KFOR", "XK", "aggregator")
 
     now = datetime(2026, 12, 2, 9, 0)
     inc = Incident((Spike("kfor", now, now, now, 0.7, 8.0, 0.4, (details["story_id"],), 1.5),))
@@ -61,8 +66,8 @@ def test_an_aggregator_item_is_credited_to_its_publisher_and_the_source_keeps_it
     msg = message_from_bytes(email.raw, policy=policy.default)
     text = msg.get_body(preferencelist=("plain",)).get_content()
     html = msg.get_body(preferencelist=("html",)).get_content()
-    assert "127.0.0.2 · Bing KFOR (XK, aggregator)" in text
-    assert "127.0.0.2 · Bing KFOR (XK, aggregator)" in html
+    assert "Koha Ditore (XK, aggregator) · sources: Bing KFOR" in text
+    assert "Koha Ditore (XK, aggregator) · sources: Bing KFOR" in html
 
 
 def test_source_metadata_follows_the_config(server, write_config, tmp_path: Path) -> None:

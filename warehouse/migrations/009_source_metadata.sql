@@ -6,9 +6,11 @@ ALTER TABLE sources ADD COLUMN country VARCHAR;
 ALTER TABLE sources ADD COLUMN source_type VARCHAR;
 ALTER TABLE articles ADD COLUMN publisher VARCHAR;
 
--- balkanwatch.urls.publisher_of in SQL: the host of the final URL, lower case, without "www."
-UPDATE articles SET publisher = regexp_replace(lower(regexp_extract(coalesce(final_url, url),
-                                               '^[A-Za-z][A-Za-z0-9+.-]*://(?:[^@/?#]*@)?([^:/?#]+)', 1)), '^www\.', '');
+-- balkanwatch.urls.publisher_of in SQL: the host of the final URL, lower case, without "www.", with its port
+-- only when it is not the scheme's default
+UPDATE articles SET publisher = regexp_replace(regexp_replace(lower(regexp_extract(coalesce(final_url, url),
+           '^([A-Za-z][A-Za-z0-9+.-]*://)(?:[^@/?#]*@)?([^/?#]+)', ['scheme', 'host']).host),
+           '^www\.', ''), CASE WHEN lower(coalesce(final_url, url)) LIKE 'https:%' THEN ':443$' ELSE ':80$' END, '');
 
 CREATE OR REPLACE VIEW stories AS
 SELECT a.story_id,
