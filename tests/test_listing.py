@@ -76,3 +76,24 @@ def test_a_listing_source_lands_its_articles_and_later_only_the_new_ones(server,
     with Warehouse.open(load_config(cfg).warehouse_path, read_only=True) as wh:
         health = {h["name"]: h for h in wh.source_health()}
     assert health["KFOR news"]["health"] == "failing" and "no article links" in health["KFOR news"]["last_error"]
+
+
+def test_the_demos_official_site_lands_its_releases_as_separate_stories(write_config, tmp_path: Path):
+    """`make demo`'s listing source (app/corpus.write_official_site): every release, none of the chrome, and
+    five stories — releases of one office share a template but are not copies of each other."""
+    from app.corpus import write_official_site
+    from app.devserver import LoopbackServer
+
+    root = tmp_path / "official"
+    root.mkdir()
+    with LoopbackServer(root) as srv:
+        source, releases = write_official_site(root, srv.base)
+        assert source["listing"] == srv.url("media-center/news.html") and source["kind"] == "official"
+        cfg = write_config(toml_sources([source]))
+        assert main(["--config", str(cfg), "ingest", "--no-prefect"]) == 0
+    with Warehouse.open(load_config(cfg).warehouse_path, read_only=True) as wh:
+        stored = wh.rows("SELECT title, story_id FROM articles")
+        [src] = wh.rows("SELECT country, source_type FROM sources")
+    assert sorted(r["title"] for r in stored) == sorted(a.title for a in releases)
+    assert len({r["story_id"] for r in stored}) == len(releases) == 5
+    assert src == {"country": "XK", "source_type": "official"}
