@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-# Query parameters that identify a campaign or a click, never the content.
+# Query parameters that identify a campaign or a click, never the content. courlan (trafilatura's URL
+# library) knows the common trackers (utm_*, fbclid, gclid, xtor, *_campaign, ref, source …); these are the
+# ones it does not strip that news feeds add to their links, kept here.
 TRACKING_PARAMS = frozenset({
-    "fbclid", "gclid", "dclid", "msclkid", "yclid", "mc_cid", "mc_eid", "igshid", "ref", "ref_src",
-    "cmpid", "ocid", "spm", "_ga", "__twitter_impression", "at_medium", "at_campaign", "rss", "feed",
-    "amp", "outputtype",
+    "mc_cid", "mc_eid", "__twitter_impression", "cmpid", "ocid", "spm", "rss", "feed", "amp", "outputtype",
 })
 TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "at_", "ga_")
 
 
+@lru_cache(maxsize=4096)
 def _keep_param(name: str) -> bool:
+    """Whether a query parameter can identify content: not one of our trackers, and not one courlan drops
+    (its `courlan.clean.clean_query` on the parameter alone answers that)."""
+    from courlan.clean import clean_query
+
     low = name.lower()
-    return low not in TRACKING_PARAMS and not low.startswith(TRACKING_PREFIXES)
+    if low in TRACKING_PARAMS or low.startswith(TRACKING_PREFIXES):
+        return False
+    return bool(clean_query(f"{name}=1"))
 
 
 def _normalise_path(path: str) -> str:

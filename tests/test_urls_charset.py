@@ -11,6 +11,9 @@ SERBIAN_CYRILLIC = "Војници КФОР-а патролирају у Зве�
     ("https://www.example.org/news/story/?utm_source=x&utm_medium=rss", "http://example.org/news/story"),
     ("https://example.org/news/story/amp", "https://m.example.org/news/story#comments"),
     ("https://example.org/a?b=2&a=1&fbclid=zz", "https://example.org/a?a=1&b=2"),
+    # trackers courlan knows that our own list never had (Le Monde's xtor, itm_*, *_campaign)
+    ("https://example.org/a?id=7&xtor=RSS-3&itm_source=home&fb_campaign=x", "https://example.org/a?id=7"),
+    ("https://example.org/a?ocid=msn&outputType=amp&rss=1", "https://example.org/a"),
 ])
 def test_same_article_same_id(a: str, b: str) -> None:
     assert normalise_url(a) == normalise_url(b)
@@ -20,6 +23,9 @@ def test_same_article_same_id(a: str, b: str) -> None:
 def test_different_articles_different_ids() -> None:
     assert article_id("https://example.org/a?id=1") != article_id("https://example.org/a?id=2")
     assert article_id("https://example.org/A") != article_id("https://example.org/a")
+    # parameters that select content survive both our list and courlan's
+    for name in ("id", "p", "page", "article", "story_id", "lang", "q", "aid", "newsid", "cat"):
+        assert article_id(f"https://example.org/a?{name}=1") != article_id(f"https://example.org/a?{name}=2"), name
 
 
 @pytest.mark.parametrize("text, encoding", [
