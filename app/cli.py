@@ -8,15 +8,20 @@ import csv
 import io
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from app.progress import progress_bar
 from balkanwatch.config import Config, load_config, resolve_config_path
 from balkanwatch.errors import BalkanwatchError, ConfigError
 
+if TYPE_CHECKING:
+    from warehouse import Warehouse
+
+T = TypeVar("T")
 FORMATS = ("table", "csv", "json")
 MAX_CELL = 80   # table cells wider than this are cut with an ellipsis (csv/json give everything)
 
@@ -53,7 +58,10 @@ def render(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str) -> s
         return buf.getvalue().rstrip("\n")
     cells = [[_cell(v) for v in r] for r in rows]
     widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
-    line = lambda vals: "  ".join(v.ljust(w) for v, w in zip(vals, widths, strict=True)).rstrip()  # noqa: E731
+
+    def line(vals: Sequence[str]) -> str:
+        return "  ".join(v.ljust(w) for v, w in zip(vals, widths, strict=True)).rstrip()
+
     out = [line(columns), line(["-" * w for w in widths])] + [line(r) for r in cells]
     out.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
     return "\n".join(out)
@@ -63,7 +71,7 @@ def _config(args: argparse.Namespace) -> Config:
     return load_config(resolve_config_path(args.config))
 
 
-def _open_ro(config: Config):  # type: ignore[no-untyped-def]
+def _open_ro(config: Config) -> AbstractContextManager[Warehouse]:
     from warehouse import Warehouse
 
     return Warehouse.open(config.warehouse_path, read_only=True, lock_timeout=config.warehouse.lock_timeout)
@@ -98,7 +106,7 @@ def _shard(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _with_prefect(fn):  # type: ignore[no-untyped-def]
+def _with_prefect(fn: Callable[[], T]) -> T:
     """Run a flow; a Prefect API that cannot be reached becomes one clear message, not a traceback."""
     import httpx
 

@@ -187,4 +187,5 @@ def topic_overview(series: Sequence[TopicSeries], last_alerts: dict[str, datetim
                      "usual_per_day": "" if usual is None else round(usual, 1),
                      "last_alert": "" if last_alerts.get(ts.watchlist) is None
                      else f"{last_alerts[ts.watchlist]:%Y-%m-%d %H:%M}"})
+    # stories_7d is the int sum above; the rows are typed as the artifact's dict[str, object]
     return sorted(rows, key=lambda r: -int(r["stories_7d"]))    # type: ignore[call-overload]

@@ -174,8 +174,8 @@ def _check_type(key: str, value: Any, annotation: str) -> Any:
     """Coerce ints to floats where a float is wanted; reject anything else of the wrong type."""
     if annotation == "float" and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    expected = {"str": str, "int": int, "float": float, "bool": bool, "list[str]": list,
-                "list[list[str]]": list, "list[float]": list}[annotation]
+    expected: type[Any] = {"str": str, "int": int, "float": float, "bool": bool, "list[str]": list,
+                           "list[list[str]]": list, "list[float]": list}[annotation]
     if isinstance(value, bool) and expected is not bool:
         raise ConfigError(f"{key}: expected {annotation}, got a boolean")
     if not isinstance(value, expected):
@@ -252,7 +252,7 @@ def check_url(key: str, url: str) -> None:
 
 
 def _source(raw: dict[str, Any], index: int) -> SourceSettings:
-    src = _build(SourceSettings, raw, f"sources[{index}]")
+    src: SourceSettings = _build(SourceSettings, raw, f"sources[{index}]")
     given = [k for k in ("feed", "urls", "sitemap", "listing") if raw.get(k)]
     if len(given) != 1:
         raise ConfigError(f"sources[{index}] ({src.name}): set exactly one of feed, urls, sitemap, listing "
@@ -266,7 +266,7 @@ def _source(raw: dict[str, Any], index: int) -> SourceSettings:
 def _watchlist(raw: dict[str, Any], index: int) -> WatchlistSettings:
     from balkanwatch.watch import Watchlist
 
-    w = _build(WatchlistSettings, raw, f"watchlists[{index}]")
+    w: WatchlistSettings = _build(WatchlistSettings, raw, f"watchlists[{index}]")
     try:
         Watchlist.build(w.name, w.any, w.all_of_any, w.none)
     except ValueError as exc:

@@ -343,9 +343,9 @@ class StoryIndex:
         for other, _ in self.candidates(hashes):
             theirs = self._hashes(self._num[other])
             sim = similarity(hashes, theirs)
-            rule = verdict(sim, len(hashes), len(theirs), self.thresholds)
-            if rule and (best is None or (sim.containment, sim.jaccard) > (best[1].containment, best[1].jaccard)):
-                best = (other, sim, rule)
+            found = verdict(sim, len(hashes), len(theirs), self.thresholds)
+            if found and (best is None or (sim.containment, sim.jaccard) > (best[1].containment, best[1].jaccard)):
+                best = (other, sim, found)
         if best is None:
             result = StoryAssignment(article_id, article_id, None, None, None, "new-story")
         else:

@@ -199,7 +199,8 @@ def weekly_factor(x: np.ndarray, s: SpikeSettings) -> np.ndarray:
         same = np.nanmedian(np.vstack([day_sum(7 * w) for w in range(1, WEEKLY_WEEKS + 1)]), axis=0)
         usual = np.nanmedian(np.vstack([day_sum(d) for d in range(1, 7 * WEEKLY_WEEKS + 1)]), axis=0)
     factor = (same + width) / (usual + width)
-    return np.clip(np.nan_to_num(factor, nan=1.0), *WEEKLY_LIMITS)
+    clipped: np.ndarray = np.clip(np.nan_to_num(factor, nan=1.0), *WEEKLY_LIMITS)
+    return clipped
 
 
 def _span_mean(y: np.ndarray, width: int) -> np.ndarray:
@@ -213,7 +214,8 @@ def _span_mean(y: np.ndarray, width: int) -> np.ndarray:
         return y
     csum = np.concatenate([[0.0], np.cumsum(y)])
     t = np.arange(1, len(y) + 1)
-    return (csum[t] - csum[np.maximum(t - width, 0)]) / np.minimum(t, width)
+    mean: np.ndarray = (csum[t] - csum[np.maximum(t - width, 0)]) / np.minimum(t, width)
+    return mean
 
 
 def seasonal_factor(x: np.ndarray, s: SpikeSettings) -> np.ndarray:
@@ -240,7 +242,8 @@ def seasonal_factor(x: np.ndarray, s: SpikeSettings) -> np.ndarray:
     typical = _span_mean(np.nan_to_num(slot), period)      # the slots' mean over the last day of buckets
     factor = (slot + 1.0) / (typical + 1.0)
     have_profile = np.arange(len(y)) >= 2 * period
-    return np.where(have_profile & np.isfinite(factor), factor, 1.0) * weekly
+    seasonal: np.ndarray = np.where(have_profile & np.isfinite(factor), factor, 1.0) * weekly
+    return seasonal
 
 
 def _trimmed_mean(rows: np.ndarray, trim: float) -> np.ndarray:
@@ -254,7 +257,7 @@ def _trimmed_mean(rows: np.ndarray, trim: float) -> np.ndarray:
 
 
 def _discount(half_life: float, s: SpikeSettings) -> float:
-    return 0.5 ** (s.bucket_seconds / half_life)
+    return float(0.5 ** (s.bucket_seconds / half_life))   # float ** float is typed Any (it may be complex)
 
 
 def _nb_mid_p(observed: np.ndarray, mean: np.ndarray, dispersion: np.ndarray) -> np.ndarray:
@@ -343,7 +346,10 @@ def _tail_exponent(p: np.ndarray, valid: np.ndarray, m: int, s: SpikeSettings) -
     keep = _discount(CAL_HALF_LIFE, s)
     hits = lfilter([1.0], [1.0, -keep], ((p < CAL_LEVEL) & valid).astype(float))
     seen = lfilter([1.0], [1.0, -keep], valid.astype(float))
-    shift = lambda a: np.concatenate([np.zeros(m), a])[: len(a)]   # noqa: E731  windows ended ≥ m buckets ago
+
+    def shift(a: np.ndarray) -> np.ndarray:   # windows ended ≥ m buckets ago
+        return np.concatenate([np.zeros(m), a])[: len(a)]
+
     prior = CAL_PRIOR_SECONDS / s.bucket_seconds
     freq = (shift(hits) + CAL_LEVEL * prior) / (shift(seen) + prior)
     return np.clip(np.log(freq) / math.log(CAL_LEVEL), BETA_MIN, 1.0)

@@ -20,7 +20,7 @@ _BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BO
 REGIONAL = ["utf_8", "cp1250", "cp1251", "iso8859_2", "iso8859_5", "cp1252"]
 
 
-def _canonical(name: str) -> str | None:
+def _canonical(name: str | bytes) -> str | None:
     try:
         return codecs.lookup(name.decode("ascii", "ignore") if isinstance(name, bytes) else name).name
     except LookupError:
@@ -46,8 +46,8 @@ def declared_encodings(body: bytes, content_type: str | None) -> list[str]:
         found.append(m.group(1))
     head = body[:4096]
     for rx in (_META_CHARSET, _XML_DECL):
-        if m := rx.search(head):
-            found.append(m.group(1).decode("ascii", "ignore"))
+        if raw := rx.search(head):
+            found.append(raw.group(1).decode("ascii", "ignore"))
     return [c for c in (_canonical(x) for x in found) if c]
 
 

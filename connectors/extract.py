@@ -11,6 +11,7 @@ import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import unescape
+from typing import TYPE_CHECKING, Any, cast
 
 from balkanwatch.boilerplate import signatures
 from balkanwatch.dedupe import shingle_hashes
@@ -18,6 +19,9 @@ from balkanwatch.errors import ExtractionError
 from balkanwatch.models import ExtractedArticle, FeedItem
 from balkanwatch.textclean import content_hash, drop_repeated_paragraphs, paragraph_key, paragraphs, token_f1
 from balkanwatch.urls import article_id
+
+if TYPE_CHECKING:
+    from trafilatura.settings import Document
 
 EXTRACTOR_REVISION = "bw1"   # bump when our post-processing of trafilatura's output changes
 MIN_TEXT_CHARS = 100          # below this a "page" is a stub, a paywall or an index, not an article
@@ -138,12 +142,14 @@ def _guess_date(html: str, url: str) -> datetime | None:
         return None
 
 
-def extract_html(html: str, url: str) -> dict:
+def extract_html(html: str, url: str) -> dict[str, Any]:
     """trafilatura's extraction as a plain dict (title, author, date, sitename, text, ...) or ExtractionError."""
     import trafilatura
 
-    doc = trafilatura.bare_extraction(html, url=url, with_metadata=True, include_comments=False,
-                                      deduplicate=False, date_extraction_params=_DATE_PARAMS)
+    # without as_dict=True it returns a Document or None; its annotation has no overload to say so
+    doc = cast("Document | None", trafilatura.bare_extraction(
+        html, url=url, with_metadata=True, include_comments=False, deduplicate=False,
+        date_extraction_params=_DATE_PARAMS))
     if doc is None or not (doc.text or "").strip():
         raise ExtractionError(f"no article text found in {url}")
     return {k: getattr(doc, k, None) for k in ("title", "author", "date", "sitename", "language", "url", "text")}

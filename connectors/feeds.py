@@ -29,6 +29,7 @@ def _when(struct: object) -> datetime | None:
     if not struct:
         return None
     try:
+        # feedparser's value, of any type: junk raises the TypeError caught below
         when = datetime.fromtimestamp(calendar.timegm(struct), tz=UTC)  # type: ignore[arg-type]
     except (OverflowError, ValueError, TypeError):
         return None

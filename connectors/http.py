@@ -20,7 +20,7 @@ import socket
 import time
 import urllib.robotparser
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -125,7 +125,7 @@ class HostLimiter:
         self.extra_delay: dict[str, float] = {}
 
     @asynccontextmanager
-    async def slot(self, host: str):  # type: ignore[no-untyped-def]
+    async def slot(self, host: str) -> AsyncIterator[None]:
         async with self._sems[host]:
             async with self._locks[host]:
                 delay = max(self.delay, self.extra_delay.get(host, 0.0))

@@ -11,10 +11,14 @@ redesign that moved the links is what an analyst must hear about.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 from urllib.parse import urldefrag, urljoin, urlsplit
 
 from balkanwatch.errors import ParseError
 from balkanwatch.models import FeedItem, ParsedListing
+
+if TYPE_CHECKING:
+    from lxml.html import HtmlElement
 
 CHROME_TAGS = ("nav", "header", "footer", "aside", "form", "script", "style", "noscript", "template")
 # class or id words of page chrome (matched as whole words in the attribute)
@@ -23,7 +27,7 @@ CHROME_WORDS = re.compile(r"(?:^|[\s_-])(nav|navbar|menu|footer|header|breadcrum
 QUERY_PAGING = re.compile(r"(?:^|&)(page|p|start|offset)=", re.I)
 
 
-def _is_chrome(element) -> bool:  # type: ignore[no-untyped-def]
+def _is_chrome(element: HtmlElement) -> bool:
     """Page chrome; a header or footer inside an article card (its headline, its date) is not."""
     if element.tag in ("header", "footer") and any(p.tag == "article" for p in element.iterancestors()):
         return False

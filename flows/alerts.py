@@ -187,7 +187,9 @@ def smtp_credentials(config: Config) -> tuple[SmtpSettings, str, str]:
         from prefect.blocks.system import Secret
 
         try:
-            password = Secret.load(s.password_block, _sync=True).get()   # sync even under a running loop
+            # sync even under a running loop; _sync is Prefect's undeclared sync/async switch, and the
+            # declared result (the block or a coroutine) cannot know that it makes the block
+            password = Secret.load(s.password_block, _sync=True).get()  # type: ignore[call-arg, union-attr]
         except ValueError as exc:   # Prefect's "no block document named …"
             raise DeliveryError(f"smtp.password_block: {exc}") from exc
     return s, username, password
@@ -222,7 +224,7 @@ def deliver(config: Config, pending: list[dict[str, Any]]) -> list[tuple[str, st
         server, username, password = smtp_credentials(config)
     except DeliveryError as exc:   # a missing or unusable block: every message stays in the outbox, saying why
         return [(m["message_id"], m["incident_id"], str(exc)) for m in pending]
-    results = []
+    results: list[tuple[str, str | None, str | None]] = []
     for m in pending:
         try:
             smtp.send(m["message"], config.alerts.email_from, m["recipients"], server,

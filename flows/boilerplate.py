@@ -6,6 +6,8 @@ from cleaned text. Older articles of a source lose boilerplate learned later too
 
 from __future__ import annotations
 
+from typing import Any
+
 from balkanwatch.boilerplate import (
     EVERYWHERE,
     LEARN_WINDOW,
@@ -52,7 +54,7 @@ def _strip(wh: Warehouse, new: set[str], known_before: set[str]) -> int:
         return 0
     rows = {r[0]: r for r in wh.articles_with_keys(sorted(every), among=sorted(new))}
     rows.update({r[0]: r for r in wh.articles_with_keys(sorted(fresh))} if fresh else {})
-    updates = []
+    updates: list[dict[str, Any]] = []
     for article_id, source, text, story_id in rows.values():
         kept, gone = strip(paragraphs(text), keys_for(source, learned))
         if not gone:

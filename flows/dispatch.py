@@ -34,8 +34,8 @@ async def ingest_shards(config_path: str, shards: int = 2, force: bool = False,
         arun_deployment(deployment, parameters={"config_path": config_path, "force": force, "shard": f"{k}/{shards}"},
                         flow_run_name=f"ingest shard {k}/{shards}", timeout=None, poll_interval=POLL_SECONDS)
         for k in range(shards)))
-    result = {"shards": {f"{k}/{shards}": r.state.name if r.state else "unknown" for k, r in enumerate(runs)},
-              "flow_runs": [str(r.id) for r in runs]}
+    result: dict[str, Any] = {"shards": {f"{k}/{shards}": r.state.name if r.state else "unknown" for k, r in enumerate(runs)},
+                              "flow_runs": [str(r.id) for r in runs]}
     failed = [k for k, r in enumerate(runs) if not (r.state and r.state.is_completed())]
     for k, r in enumerate(runs):
         logger.info("shard %d/%d: %s (flow run %s)", k, shards, result["shards"][f"{k}/{shards}"], r.id)

@@ -45,7 +45,7 @@ from warehouse.locks import file_lock
 from warehouse.store import Schedule, SourceState
 
 
-def run_logger() -> logging.Logger | logging.LoggerAdapter:  # type: ignore[type-arg]
+def run_logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
     """Prefect's run logger inside a run, a plain logger outside (tests of the plain functions)."""
     from prefect.exceptions import MissingContextError
     from prefect.logging import get_run_logger
@@ -336,9 +336,11 @@ def alerts_after_ingest(config: Config, in_flow: bool) -> str:
     if in_flow:
         state = alerts(str(config.path), return_state=True)
         if not state.is_completed():
-            logger.warning("alerts cycle %s: %s", state.name.lower(), state.message)
-            return f"{state.name.lower()}: {state.message or ''}".strip()
-        result = state.result(_sync=True)   # a coroutine otherwise: this runs inside the async ingest flow
+            name = (state.name or state.type.value).lower()   # Prefect names every state after its type
+            logger.warning("alerts cycle %s: %s", name, state.message)
+            return f"{name}: {state.message or ''}".strip()
+        # a coroutine otherwise: this runs inside the async ingest flow (_sync: Prefect's undeclared switch)
+        result = state.result(_sync=True)  # type: ignore[call-overload]
         return _alerts_outcome(len(result["spikes"]), result["sent"])
     try:
         summary = run_alerts(config)

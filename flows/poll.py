@@ -15,6 +15,7 @@ from contextlib import AbstractContextManager, asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from balkanwatch.aggregators import (
     google_news_article_page,
@@ -56,12 +57,13 @@ class Extractor:
     """A pool of worker processes running trafilatura (CPU-bound); `workers=0` extracts inline."""
 
     def __init__(self, workers: int) -> None:
+        self.workers = workers
         self.pool = (ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
                      if workers > 0 else None)
 
     def warm(self) -> None:
         if self.pool:
-            for _ in range(self.pool._max_workers):
+            for _ in range(self.workers):
                 self.pool.submit(_warm)
 
     async def extract(self, job: PageJob) -> ExtractedArticle | str:
@@ -315,9 +317,10 @@ async def poll_source(ctx: PollContext, state: SourceState, *, urls: Sequence[st
         gone = getattr(exc, "status", None) == 410   # "gone for good"; a 404 may be a moved or broken feed for a while
         return SourceOutcome(source=state.name, ok=False, fetches=tuple(acc.fetches), error=str(exc),
                              error_kind=exc.kind, retry_after=getattr(exc, "retry_after", None), gone=gone), [], 0
-    validators = {"etag": result.etag, "last_modified": result.last_modified,
-                  "body_hash": result.body_hash} if result and not result.not_modified else {}
-    cache = {"max_age": result.max_age if result else None, "ttl_minutes": listing.ttl_minutes if listing else None}
+    validators: dict[str, Any] = {"etag": result.etag, "last_modified": result.last_modified,
+                                  "body_hash": result.body_hash} if result and not result.not_modified else {}
+    cache: dict[str, Any] = {"max_age": result.max_age if result else None,
+                             "ttl_minutes": listing.ttl_minutes if listing else None}
     if listing is None:
         return SourceOutcome(source=state.name, ok=True, not_modified=True, fetches=tuple(acc.fetches),
                              **validators, **cache), [], 0

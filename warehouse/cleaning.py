@@ -16,7 +16,7 @@ class CleaningMixin(WarehouseBase):
 
     def uncleaned_articles(self) -> list[tuple[str, str, str, bool]]:
         """(article_id, source, text, signatures already recorded) of articles the cleaning step has not seen."""
-        return [tuple(r) for r in self._exec(  # type: ignore[misc]
+        return [tuple(r) for r in self._exec(
             """SELECT article_id, source, text, article_id IN (SELECT article_id FROM paragraph_signatures)
                FROM articles WHERE boilerplate_paragraphs IS NULL ORDER BY article_id""").fetchall()]
 
@@ -55,7 +55,7 @@ class CleaningMixin(WarehouseBase):
 
     def label_spread(self) -> list[tuple[str, str, int, int]]:
         """(key, an example, sources, articles) of every label signature in the warehouse."""
-        return [tuple(r) for r in self._exec(  # type: ignore[misc]
+        return [tuple(r) for r in self._exec(
             """SELECT key, min(example), count(DISTINCT source), count(DISTINCT article_id) FROM paragraph_signatures
                WHERE kind = 'label' GROUP BY key""").fetchall()]
 
@@ -75,7 +75,7 @@ class CleaningMixin(WarehouseBase):
         if among is not None:
             tables["wanted_articles"] = pa.table({"article_id": pa.array(list(among), pa.string())})
         with self.registered(**tables):
-            return [tuple(r) for r in self._exec(  # type: ignore[misc]
+            return [tuple(r) for r in self._exec(
                 f"""SELECT a.article_id, a.source, a.text, a.story_id FROM articles a WHERE a.article_id IN
                     (SELECT p.article_id FROM paragraph_signatures p SEMI JOIN wanted_keys w USING (key)
                      {"SEMI JOIN wanted_articles USING (article_id)" if among is not None else ""})

@@ -25,7 +25,7 @@ class MonitoringMixin(WarehouseBase):
         ids = [r[0] for r in self._exec("""SELECT article_id FROM articles WHERE mentions_version IS DISTINCT FROM ?
                                            ORDER BY article_id""", [version]).fetchall()]
         for i in range(0, len(ids), batch):
-            yield [tuple(r) for r in self._exec(  # type: ignore[misc]
+            yield [tuple(r) for r in self._exec(
                 """SELECT article_id, coalesce(title, ''), text FROM articles WHERE list_contains(?, article_id)
                    ORDER BY article_id""", [ids[i: i + batch]]).fetchall()]
 
@@ -67,7 +67,7 @@ class MonitoringMixin(WarehouseBase):
     # -- topic counts --------------------------------------------------------------------------------------
     def story_mentions(self, since: datetime, until: datetime) -> list[tuple[str, str, datetime]]:
         """(watchlist, story_id, first_seen_at) of every topic story first seen in [since, until)."""
-        return [tuple(r) for r in self._exec(  # type: ignore[misc]
+        return [tuple(r) for r in self._exec(
             """SELECT watchlist, story_id, first_seen_at FROM story_mentions
                WHERE first_seen_at >= ? AND first_seen_at < ? ORDER BY first_seen_at""", [since, until]).fetchall()]
 

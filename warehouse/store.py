@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import duckdb
 import numpy as np
@@ -50,6 +50,12 @@ def fts_extension_path() -> str:
     return str(base / "fts.duckdb_extension")
 
 
+@overload
+def utc_naive(when: datetime) -> datetime: ...
+@overload
+def utc_naive(when: None) -> None: ...
+@overload
+def utc_naive(when: datetime | None) -> datetime | None: ...
 def utc_naive(when: datetime | None) -> datetime | None:
     """Aware → naive UTC, as stored; naive values are taken to be UTC already."""
     if when is None:
@@ -447,7 +453,7 @@ class Warehouse(CleaningMixin, MonitoringMixin):
         for a in arts:
             first.setdefault(a.article_id, a)
         arts = list(first.values())
-        before = self.con.execute("SELECT count(*) FROM articles").fetchone()[0]  # type: ignore[index]
+        before = self.con.execute("SELECT count(*) FROM articles").fetchone()[0]  # type: ignore[index]  # count(*) returns a row
         batch = pa.Table.from_pylist([_article_row(a, run_id) for a in arts], schema=ARTICLE_SCHEMA)
         raws = pa.Table.from_pylist(
             [{"article_id": a.article_id, "url": a.url, "final_url": a.final_url,
@@ -469,7 +475,7 @@ class Warehouse(CleaningMixin, MonitoringMixin):
         self.record_signatures([(a.article_id, a.source, *sig) for a in arts for sig in a.signatures])
         self.con.unregister("new_articles_batch")
         self.con.unregister("new_raw_batch")
-        return int(self.con.execute("SELECT count(*) FROM articles").fetchone()[0] - before)  # type: ignore[index]
+        return int(self.con.execute("SELECT count(*) FROM articles").fetchone()[0] - before)  # type: ignore[index]  # count(*) returns a row
 
     def load_articles(self, arts: Sequence[ExtractedArticle], run_id: str) -> int:
         """Commit a chunk of a source's articles before its poll has finished; returns how many were new."""
@@ -674,7 +680,7 @@ class Warehouse(CleaningMixin, MonitoringMixin):
         return [d[0] for d in cur.description or []], cur.fetchall()
 
     def counts(self) -> dict[str, int]:
-        return {t: int(self._exec(f"SELECT count(*) FROM {t}").fetchone()[0])  # type: ignore[index]
+        return {t: int(self._exec(f"SELECT count(*) FROM {t}").fetchone()[0])  # type: ignore[index]  # count(*) returns a row
                 for t in ("sources", "articles", "raw_pages", "fetches", "runs", "failed_items")}
 
     def raw_pages(self, where_version_not: str | None = None) -> Iterator[tuple[str, str, str, str, bytes]]:
