@@ -217,6 +217,7 @@ async def _poll_all(config: Config, gate: WarehouseGate, due: list[SourceState],
     try:
         async with Fetcher(config.fetch) as fetcher:
             ctx = PollContext(config=config, fetcher=fetcher, extractor=extractor, known_ids=gate.known_ids,
+                              known_links=gate.known_links, record_links=gate.record_links,
                               load_chunk=gate.chunk_loader(run_id))
             poll = poll_batch if in_flow else poll_batch.fn
             location = lambda s: s.location   # noqa: E731

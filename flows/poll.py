@@ -42,6 +42,8 @@ from warehouse.store import SourceState, utc_naive
 log = logging.getLogger("balkanwatch.poll")
 KnownIds = Callable[[Sequence[str]], Awaitable[dict[str, datetime | None]]]   # id → stored "changed at"
 LoadChunk = Callable[[Sequence[ExtractedArticle]], Awaitable[int]]
+KnownLinks = Callable[[Sequence[str]], Awaitable[dict[str, str]]]   # aggregator link id → stored publisher URL
+RecordLinks = Callable[[Sequence[tuple[str, str, str]], str], Awaitable[int]]   # (link id, link, URL), source
 INTERSTITIAL_TEXT = 500   # a small page forwarding by script with less text than this is not an article
 LOAD_CHUNK = 50   # articles committed at a time while a large source is still being extracted
 
@@ -126,6 +128,14 @@ class WarehouseGate:
         async with self.open() as wh:
             return wh.known_items(ids)
 
+    async def known_links(self, link_ids: Sequence[str]) -> dict[str, str]:
+        async with self.open() as wh:
+            return wh.aggregator_links(link_ids)
+
+    async def record_links(self, links: Sequence[tuple[str, str, str]], source: str) -> int:
+        async with self.open() as wh:
+            return wh.record_aggregator_links(links, source)
+
     def chunk_loader(self, run_id: str) -> LoadChunk:
         async def load(arts: Sequence[ExtractedArticle]) -> int:
             async with self.open() as wh:
@@ -153,6 +163,8 @@ class PollContext:
     fetcher: Fetcher
     extractor: Extractor
     known_ids: KnownIds
+    known_links: KnownLinks                          # aggregator links resolved before (any run, any shard)
+    record_links: RecordLinks                        # keep new resolutions (committed at once)
     load_chunk: LoadChunk | None = None             # commit articles early (large sources), or keep them all
     claimed: set[str] = field(default_factory=set)   # article ids taken by another source in this run
 
@@ -257,14 +269,21 @@ async def _google_exchange(ctx: PollContext, state: SourceState, item: FeedItem,
 async def _google_exchanges(ctx: PollContext, state: SourceState, items: Sequence[FeedItem], acc: _Acc
                             ) -> dict[str, FeedItem | None]:
     """Newer-form Google News links → the item with the publisher's link, or None: failed (the error is
-    recorded) or failed too often before (not asked again, like any item)."""
-    wanted = {i.link: (i, gn_id) for i in items if (gn_id := google_news_exchange_id(i.link))}
+    recorded) or failed too often before (not asked again, like any item). A link resolved before (stored
+    in the warehouse) is not asked again; new resolutions are stored at once, before any page is fetched:
+    they hold even when the publisher's page then fails."""
+    wanted = {i.link: (i, gn_id, article_id(i.link)) for i in items if (gn_id := google_news_exchange_id(i.link))}
     if not wanted:
         return {}
-    given_up = await ctx.known_ids([article_id(link) for link in wanted])
-    todo = [(i, gn_id) for link, (i, gn_id) in wanted.items() if article_id(link) not in given_up]
+    stored = await ctx.known_links([link_id for _, _, link_id in wanted.values()])
+    given_up = await ctx.known_ids([link_id for _, _, link_id in wanted.values() if link_id not in stored])
+    todo = [(i, gn_id) for i, gn_id, link_id in wanted.values() if link_id not in stored and link_id not in given_up]
     found = await asyncio.gather(*(_google_exchange(ctx, state, i, gn_id, acc) for i, gn_id in todo))
-    return {link: None for link in wanted} | {i.link: f for (i, _), f in zip(todo, found, strict=True)}
+    exchanged = {i.link: f for (i, _), f in zip(todo, found, strict=True)}
+    if new := [(wanted[link][2], link, f.link) for link, f in exchanged.items() if f is not None]:
+        await ctx.record_links(new, state.name)
+    known = {link: replace(i, link=stored[link_id]) for link, (i, _, link_id) in wanted.items() if link_id in stored}
+    return {link: None for link in wanted} | known | exchanged
 
 
 async def _page(ctx: PollContext, state: SourceState, item: FeedItem, language: str | None, acc: _Acc,
@@ -324,7 +343,7 @@ async def poll_source(ctx: PollContext, state: SourceState, *, urls: Sequence[st
     if listing is None:
         return SourceOutcome(source=state.name, ok=True, not_modified=True, fetches=tuple(acc.fetches),
                              **validators, **cache), [], 0
-    exchanged = await _google_exchanges(ctx, state, listing.items, acc)   # Google's newer links: asked of Google
+    exchanged = await _google_exchanges(ctx, state, listing.items, acc)   # Google's newer links: stored, or asked
     ids, unresolved = {}, []   # unresolved aggregator links fail the same way every poll: they do not
     for i in listing.items:    # keep the feed from counting as unchanged
         if i.link in exchanged:

@@ -199,6 +199,7 @@ class GoogleNewsStandIn(ThreadingHTTPServer):
         self.pages: dict[str, bytes] = {}
         self.answers: dict[str, bytes] = {}
         self.posts: list[dict[str, object]] = []
+        self.gets: list[str] = []   # the ids whose article page was asked for
 
     @property
     def base(self) -> str:
@@ -222,6 +223,7 @@ class _GoogleNewsHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
         path = self.path.split("?", 1)[0]
         gn_id = path.removeprefix("/rss/articles/")
+        self.server.gets.append(gn_id)
         if path.startswith("/rss/articles/") and gn_id in self.server.pages:
             self.answer(200, self.server.pages[gn_id])
         else:
@@ -291,3 +293,53 @@ def test_newer_google_news_links_land_through_the_decoding_exchange(server, goog
     for _ in range(3):   # an item whose exchange failed MAX_ITEM_ATTEMPTS (3) times is not asked again
         assert main(["--config", str(cfg), "ingest", "--no-prefect", "--force"]) == 0
     assert sum(p["id"] == garbage for p in google_news.posts) == 3
+    assert google_news.gets.count(decoded) == 1 and sum(p["id"] == decoded for p in google_news.posts) == 1
+
+
+def test_resolved_google_news_links_are_not_exchanged_again(server, google_news, write_config, tmp_path: Path) -> None:
+    """A changed feed asks Google only for links it has not resolved before, even when the page then failed."""
+    site = tmp_path / "site"
+    for name in ("kept", "added"):
+        (site / f"{name}.html").write_text(f"<html><head><title>{name} story</title></head><body><article>"
+                                           f"<h1>{name} story about KFOR</h1>{ARTICLE}</article></body></html>")
+    kept, broken, added = (google_id(f"AU_yqL{name}".encode()) for name in ("Kept0001", "Broken01", "Added001"))
+    targets = {kept: server.url("kept.html"), broken: server.url("missing.html"), added: server.url("added.html")}
+    google_news.pages |= {gn_id: signed_page(signature_for(gn_id), TS) for gn_id in targets}
+    google_news.answers |= {gn_id: batch_answer(["garturlres", url, 1]) for gn_id, url in targets.items()}
+
+    def list_items(*gn_ids: str) -> None:
+        items = "".join(f"<item><title>item {gn_id}</title><link>https://news.google.com/rss/articles/{gn_id}?oc=5"
+                        "</link></item>" for gn_id in gn_ids)
+        (site / "feed.xml").write_text(f'<?xml version="1.0"?><rss version="2.0"><channel><title>Google News: '
+                                       f"KFOR</title>{items}</channel></rss>")
+
+    def exchanges(gn_id: str) -> tuple[int, int]:
+        return google_news.gets.count(gn_id), sum(p["id"] == gn_id for p in google_news.posts)
+
+    list_items(kept, broken)
+    cfg = write_config(toml_sources([{"name": "Google News KFOR", "feed": server.url("feed.xml")}]),
+                       extra=f'google_news_base = "{google_news.base}"')
+    assert main(["--config", str(cfg), "ingest", "--no-prefect"]) == 0
+    assert exchanges(kept) == exchanges(broken) == (1, 1)
+    list_items(added, kept, broken)    # the feed changed: a new item on top
+    for _ in range(3):
+        assert main(["--config", str(cfg), "ingest", "--no-prefect", "--force"]) == 0
+    assert exchanges(kept) == exchanges(broken) == exchanges(added) == (1, 1)
+    path = load_config(cfg).warehouse_path
+    with Warehouse.open(path, read_only=True) as wh:
+        stored = {r["url"] for r in wh.rows("SELECT url FROM articles")}
+        failed = wh.rows("SELECT url, attempts FROM failed_items")
+        page_fetches = wh.rows("SELECT count(*) AS n FROM fetches WHERE url = ?", [targets[broken]])[0]["n"]
+        links = {r["link_id"]: r for r in wh.rows("SELECT * FROM aggregator_links")}
+    assert stored == {targets[kept], targets[added]}
+    assert failed == [{"url": targets[broken], "attempts": 3}]   # retried at the publisher's URL, then given up
+    assert page_fetches == 3
+    assert {r["publisher_url"] for r in links.values()} == set(targets.values()) and len(links) == 3
+    assert {r["source"] for r in links.values()} == {"Google News KFOR"}
+    again = [(link_id, r["link"], r["publisher_url"]) for link_id, r in links.items()]
+    with Warehouse.open(path) as wh:   # a second shard (or a re-run after a crash) resolving the same links
+        assert wh.record_aggregator_links(again + again, "another shard") == 0
+        assert wh.record_aggregator_links([("new", "https://news.google.com/x", "https://a.example/1")] * 2, "s") == 1
+        assert wh.rows("SELECT count(*) AS n FROM aggregator_links")[0]["n"] == 4
+        assert wh.aggregator_links([*links, "new", "unknown"]) == {
+            **{link_id: r["publisher_url"] for link_id, r in links.items()}, "new": "https://a.example/1"}

@@ -123,6 +123,18 @@ CREATE TABLE IF NOT EXISTS failed_items (
     last_tried_at  TIMESTAMP NOT NULL
 );
 
+-- Aggregator links resolved to the publisher's URL (v10): what Google News' decoding exchange answered for
+-- a newer-form link (two requests to Google each), so the link is not exchanged again when a feed lists it
+-- once more. Kept even when the publisher's page then fails: it is a fact about the link. No primary key
+-- (see articles); writers insert by anti-join under the warehouse lock.
+CREATE TABLE IF NOT EXISTS aggregator_links (
+    link_id        VARCHAR NOT NULL,                  -- article_id() of the aggregator's link
+    link           VARCHAR NOT NULL,                  -- the link as the feed listed it
+    publisher_url  VARCHAR NOT NULL,                  -- the exchange's answer
+    source         VARCHAR,                           -- the feed that listed it first
+    resolved_at    TIMESTAMP NOT NULL
+);
+
 -- Builds of the full-text index (DuckDB's FTS index is rebuilt whole, not updated). `balkanwatch search`
 -- also scans articles added since the last build, so results are complete between builds.
 CREATE TABLE IF NOT EXISTS fts_builds (

@@ -30,7 +30,7 @@ from warehouse.cleaning import CleaningMixin
 from warehouse.locks import file_lock
 from warehouse.monitoring import MonitoringMixin
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 WRITER_THREADS = 1      # DuckDB threads of a writing connection (see _connect)
 MAX_ITEM_ATTEMPTS = 3   # a listed page that failed this often is not fetched again (the row says why)
 FTS_FIELDS = ("title", "text")
@@ -400,6 +400,34 @@ class Warehouse(CleaningMixin, MonitoringMixin):
                          (SELECT article_id FROM failed_items WHERE attempts >= ?)""",
                 [MAX_ITEM_ATTEMPTS]).fetchall()
         return {art_id: when for art_id, when in rows}
+
+    def aggregator_links(self, link_ids: Sequence[str]) -> dict[str, str]:
+        """Stored resolutions: aggregator link id → the publisher's URL, for those of `link_ids` known."""
+        if not link_ids:
+            return {}
+        with self.registered(listed_links=pa.table({"link_id": pa.array(list(link_ids), pa.string())})):
+            rows = self._exec("""SELECT link_id, any_value(publisher_url) FROM aggregator_links
+                                 WHERE link_id IN (SELECT link_id FROM listed_links) GROUP BY link_id""").fetchall()
+        return dict(rows)
+
+    def record_aggregator_links(self, links: Sequence[tuple[str, str, str]], source: str) -> int:
+        """Keep (link_id, link, publisher URL) resolutions of `source`'s items; the links' item errors go.
+        Idempotent: a link stored already (another shard, a re-run) keeps its first row. Returns rows added."""
+        first: dict[str, tuple[str, str, str]] = {}   # one row per link (no primary key, like articles)
+        for row in links:
+            first.setdefault(row[0], row)
+        if not first:
+            return 0
+        batch = pa.table({"link_id": pa.array([r[0] for r in first.values()], pa.string()),
+                          "link": pa.array([r[1] for r in first.values()], pa.string()),
+                          "publisher_url": pa.array([r[2] for r in first.values()], pa.string())})
+        with self.transaction(), self.registered(resolved_links=batch):
+            added = self.con.execute(
+                """INSERT INTO aggregator_links SELECT b.link_id, b.link, b.publisher_url, ?, ? FROM resolved_links b
+                   WHERE NOT EXISTS (SELECT 1 FROM aggregator_links t WHERE t.link_id = b.link_id)""",
+                [source, utcnow()]).fetchone()
+            self.con.execute("DELETE FROM failed_items WHERE article_id IN (SELECT link_id FROM resolved_links)")
+        return int(added[0]) if added else 0
 
     def stored_version(self, article_id: str) -> tuple[str, int] | None:
         """(content_hash, revision) of a stored article."""
