@@ -74,7 +74,7 @@ def _config(args: argparse.Namespace) -> Config:
 def _open_ro(config: Config) -> AbstractContextManager[Warehouse]:
     from warehouse import Warehouse
 
-    return Warehouse.open(config.warehouse_path, read_only=True, lock_timeout=config.warehouse.lock_timeout)
+    return Warehouse.for_config(config, read_only=True)
 
 
 # -- commands ------------------------------------------------------------------------------------------
@@ -141,6 +141,17 @@ def format_summary(s: dict[str, Any]) -> str:
     if s.get("alerts"):
         lines.append(f"  alerts cycle: {s['alerts']}")
     return "\n".join(lines)
+
+
+def cmd_warehouse_init(args: argparse.Namespace) -> int:
+    """Create the warehouse's schema (idempotent): on a lake, once before workers start."""
+    from warehouse import Warehouse
+
+    config = _config(args)
+    with Warehouse.for_config(config) as wh:
+        version, where = wh.version(), wh.where
+    print(f"{where}: schema version {version}")
+    return 0
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
@@ -219,7 +230,7 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     from warehouse import Warehouse
 
     config = _config(args)
-    with Warehouse.open(config.warehouse_path, lock_timeout=config.warehouse.lock_timeout) as wh:
+    with Warehouse.for_config(config) as wh:
         wh.rebuild_fts()
         indexed, _, _ = wh.fts_coverage()
     print(f"full-text index rebuilt over {indexed} articles")
@@ -325,7 +336,7 @@ def cmd_rematch(args: argparse.Namespace) -> int:
     from warehouse import Warehouse
 
     config = _config(args)
-    with Warehouse.open(config.warehouse_path, lock_timeout=config.warehouse.lock_timeout) as wh:
+    with Warehouse.for_config(config) as wh:
         wh.forget_mentions()
         with progress_bar("matching articles") as progress:
             n = match_mentions(wh, config.watchlists, progress)
@@ -514,6 +525,11 @@ def build_parser() -> argparse.ArgumentParser:
     s = spsub.add_parser("backtest", help="replay the warehouse's history; list the alerts it would have sent")
     s.add_argument("--format", choices=FORMATS, default="table")
     s.set_defaults(func=cmd_spikes_backtest)
+
+    wsub = sub.add_parser("warehouse", help="manage the warehouse itself (file or DuckLake lake)")
+    wsub_cmds = wsub.add_subparsers(dest="warehouse_command", required=True)
+    s = wsub_cmds.add_parser("init", help="create the schema (idempotent); on a lake, before workers start")
+    s.set_defaults(func=cmd_warehouse_init)
 
     src = sub.add_parser("sources", help="list sources with their health, or import feeds from OPML")
     src.add_argument("--format", choices=FORMATS, default="table")

@@ -31,6 +31,10 @@ def _f(default: Any, help: str, **kw: Any) -> Any:
 class WarehouseSettings:
     path: str = _f("data/balkanwatch.duckdb", "DuckDB file; relative paths are relative to the config file.")
     lock_timeout: float = _f(600.0, "Seconds a run waits for another writer before it skips.")
+    backend: str = _f("duckdb", "duckdb (one file, `path`) or ducklake (Parquet files under `data_path`, metadata in the PostgreSQL `catalog`; see \"DuckLake\" below).")
+    catalog: str = _f("", "DuckLake only: libpq connection string of the PostgreSQL catalog, e.g. \"dbname=lake host=127.0.0.1 port=5432 user=bw\" (no password here).")
+    catalog_password_env: str = _f("", "DuckLake only: environment variable holding the catalog's password; never logged.")
+    data_path: str = _f("", "DuckLake only: folder of the lake's Parquet files (relative to the config file), or an s3:// URL (untested).")
 
 
 @dataclass(frozen=True)
@@ -159,6 +163,15 @@ class Config:
         p = Path(self.warehouse.path).expanduser()
         return p if p.is_absolute() else (self.base_dir / p)
 
+    @property
+    def lake_data_path(self) -> str:
+        """The DuckLake data path: an absolute folder ending in '/' (relative to the config file), or a URL."""
+        raw = self.warehouse.data_path
+        if "://" in raw:
+            return raw if raw.endswith("/") else raw + "/"
+        p = Path(raw).expanduser()
+        return str(p if p.is_absolute() else (self.base_dir / p).resolve()) + "/"
+
 
 SECTIONS: dict[str, type] = {
     "warehouse": WarehouseSettings,
@@ -280,6 +293,16 @@ def _unique(kind: str, names: list[str]) -> None:
         raise ConfigError(f"{kind}: duplicate name {dupes[0]!r}")
 
 
+def _check_warehouse(w: WarehouseSettings) -> None:
+    if w.backend not in ("duckdb", "ducklake"):
+        raise ConfigError(f"warehouse.backend: expected duckdb or ducklake, got {w.backend!r}")
+    if w.backend == "ducklake" and not (w.catalog and w.data_path):
+        raise ConfigError("warehouse: backend = \"ducklake\" needs catalog (a libpq connection string) and data_path")
+    if "password" in w.catalog.lower():
+        raise ConfigError("warehouse.catalog: no password in the connection string; name an environment "
+                          "variable in warehouse.catalog_password_env")
+
+
 def parse_config(data: dict[str, Any], base_dir: Path, path: Path | None = None) -> Config:
     """Validate a parsed TOML document into a Config."""
     allowed = set(SECTIONS) | {"sources", "watchlists"}
@@ -301,6 +324,7 @@ def parse_config(data: dict[str, Any], base_dir: Path, path: Path | None = None)
         raise ConfigError("fetch.per_host_concurrency must be at least 1")
     _check_alerts(sections["alerts"])
     _check_ingest(sections["ingest"])
+    _check_warehouse(sections["warehouse"])
     if sections["schedule"].ingest_every_minutes < 1:
         raise ConfigError("schedule.ingest_every_minutes: a schedule needs an interval of at least 1 minute")
     return Config(**sections, sources=sources, watchlists=watchlists, base_dir=base_dir, path=path)

@@ -276,7 +276,7 @@ def run_alerts(config: Config, now: datetime | None = None, *, artifacts: bool =
     """One alerts cycle. Raises DeliveryError (after recording everything) when an e-mail could not be sent."""
     now = now or utcnow()
     summary = AlertsSummary()
-    with Warehouse.open(config.warehouse_path, lock_timeout=config.warehouse.lock_timeout) as wh:
+    with Warehouse.for_config(config) as wh:
         summary.matched_articles = match_mentions(wh, config.watchlists)
         series = series_by_topic(wh, config, history_start(wh, config, now), now)
         summary.topics = len(series)
@@ -297,7 +297,7 @@ def run_alerts(config: Config, now: datetime | None = None, *, artifacts: bool =
                        "alert_id": s.alert_id} for s in spikes]
     results = deliver(config, pending)   # outside the warehouse lock: SMTP may be slow
     if results:
-        with Warehouse.open(config.warehouse_path, lock_timeout=config.warehouse.lock_timeout) as wh:
+        with Warehouse.for_config(config) as wh:
             for message_id, incident_id, error in results:
                 if error is None:
                     wh.mark_sent(message_id, incident_id, utcnow())

@@ -24,7 +24,6 @@ import os
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from prefect import flow, task
@@ -41,8 +40,7 @@ from flows.mentions import match_mentions
 from flows.poll import Extractor, PollContext, WarehouseGate, poll_source
 from flows.revisions import revise_articles
 from flows.stories import assign_stories
-from warehouse.locks import file_lock
-from warehouse.store import Schedule, SourceState
+from warehouse.store import Schedule, SourceState, Warehouse
 
 
 def run_logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
@@ -304,11 +302,9 @@ async def run_ingest(config: Config, *, force: bool = False, flow_run_id: str | 
     logger = run_logger()
     in_flow = _in_flow()
     run_id = flow_run_id or uuid.uuid4().hex
-    path = config.warehouse_path
-    gate = WarehouseGate(path, config.warehouse.lock_timeout)
-    run_lock = path.with_name(path.name + ".ingest.lock")
+    gate = WarehouseGate(config)
     try:
-        with file_lock(Path(run_lock), exclusive=True, timeout=config.warehouse.lock_timeout, what="ingest run"):
+        with Warehouse.run_lock(config):
             try:
                 due = await plan(gate, config, run_id, flow_run_id, force, shard)
                 logger.info("%d of %d sources due%s", len(due), len(config.sources),

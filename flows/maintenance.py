@@ -21,7 +21,7 @@ def dedupe_backtest(config: Config, proposed: Thresholds, examples: int = 20,
                     progress: Progress | None = None) -> dict[str, Any]:
     """Re-cluster the warehouse (read-only) with the shipped and the proposed thresholds; what would change.
     `progress` counts articles assigned, over both clusterings (total: twice the articles)."""
-    with Warehouse.open(config.warehouse_path, read_only=True, lock_timeout=config.warehouse.lock_timeout) as wh:
+    with Warehouse.for_config(config, read_only=True) as wh:
         rows = [(a, frozenset(h), k) for a, _, h, k in wh.story_sketches(datetime(1970, 1, 1))]
         titles = {r["article_id"]: (r["source"], r["title"]) for r in wh.rows("SELECT article_id, source, title FROM articles")}
     n, every = len(rows), RECLUSTER_REPORT_EVERY
@@ -48,7 +48,7 @@ def reextract(config: Config, *, everything: bool = False, progress: Progress | 
     `progress` counts pages extracted (each takes milliseconds, so every page is reported)."""
     version = extractor_version()
     done = 0
-    with Warehouse.open(config.warehouse_path, lock_timeout=config.warehouse.lock_timeout) as wh:
+    with Warehouse.for_config(config) as wh:
         pages = list(wh.raw_pages(where_version_not=None if everything else version))
         batch = []
         for _art_id, source, url, enc, body in counted(pages, progress, len(pages)):

@@ -14,7 +14,6 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import AbstractContextManager, asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from balkanwatch.aggregators import (
@@ -87,8 +86,11 @@ class WarehouseGate:
 
     IDLE_CLOSE_SECONDS = 1.0
 
-    def __init__(self, path: Path, lock_timeout: float) -> None:
-        self.path, self.lock_timeout = path, lock_timeout
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        # A lake's readers never wait for its writer, and opening one costs ~0.5 s (two extensions, the
+        # catalog): the run keeps its session until close().
+        self.idle_close: float | None = None if config.warehouse.backend == "ducklake" else self.IDLE_CLOSE_SECONDS
         self._lock = asyncio.Lock()
         self._session: AbstractContextManager[Warehouse] | None = None
         self._wh: Warehouse | None = None
@@ -101,7 +103,7 @@ class WarehouseGate:
                 self._idle.cancel()
                 self._idle = None
             if self._wh is None:
-                session = Warehouse.open(self.path, lock_timeout=self.lock_timeout)
+                session = Warehouse.for_config(self.config)
                 self._wh = session.__enter__()
                 self._session = session
             try:
@@ -109,7 +111,8 @@ class WarehouseGate:
             except BaseException:
                 self.close()
                 raise
-            self._idle = asyncio.get_running_loop().call_later(self.IDLE_CLOSE_SECONDS, self._close_if_idle)
+            if self.idle_close is not None:
+                self._idle = asyncio.get_running_loop().call_later(self.idle_close, self._close_if_idle)
 
     def _close_if_idle(self) -> None:
         if not self._lock.locked():

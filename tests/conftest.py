@@ -97,3 +97,14 @@ def corpus(tmp_path: Path):  # type: ignore[no-untyped-def]
     """The seed corpus on four loopback sites: yields (sources, articles, servers by slug)."""
     with served_corpus(tmp_path / "sites") as served:
         yield served
+
+
+@pytest.fixture(scope="session")
+def postgres():  # type: ignore[no-untyped-def]
+    """One real PostgreSQL on loopback for the session (tests/postgres.py); skips where it is not installed."""
+    from tests.postgres import postgres_bin, running_postgres
+
+    if postgres_bin() is None:
+        pytest.skip("PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb): apt-get install postgresql")
+    with running_postgres() as pg:
+        yield pg

@@ -52,9 +52,9 @@ class MonitoringMixin(WarehouseBase):
 
     def mark_all_matched(self, version: str) -> int:
         """With no watchlists there is nothing to match: mark every article matched; returns how many changed."""
-        row = self._exec("""UPDATE articles SET mentions_version = ? WHERE mentions_version IS DISTINCT FROM ?
-                            RETURNING 1""", [version, version]).fetchall()
-        return len(row)
+        row = self._exec("""UPDATE articles SET mentions_version = ? WHERE mentions_version IS DISTINCT FROM ?""",
+                         [version, version]).fetchone()   # the count of rows updated (no RETURNING on a lake)
+        return int(row[0]) if row else 0
 
     def forget_mentions(self) -> None:
         """Mark every article unmatched (for `balkanwatch rematch`); mentions are replaced as they are re-matched."""
@@ -108,13 +108,14 @@ class MonitoringMixin(WarehouseBase):
                 self.con.execute(
                     """INSERT INTO alerts (alert_id, incident_id, watchlist, bucket_start, window_start, window_end,
                        score, observed, expected, story_ids, status, created_at)
-                       VALUES ($alert_id, $incident_id, $watchlist, $bucket_start, $window_start, $window_end,
-                       $score, $observed, $expected, $story_ids, $status, $created_at) ON CONFLICT DO NOTHING""", a)
+                       SELECT $alert_id, $incident_id, $watchlist, $bucket_start, $window_start, $window_end,
+                       $score, $observed, $expected, $story_ids, $status, $created_at
+                       WHERE NOT EXISTS (SELECT 1 FROM alerts WHERE alert_id = $alert_id)""", a)  # no keys on a lake
             if message is not None:
                 self.con.execute(
                     """INSERT INTO outbox (message_id, kind, incident_id, subject, recipients, message, status, created_at)
-                       VALUES ($message_id, $kind, $incident_id, $subject, $recipients, $message, 'pending', $created_at)
-                       ON CONFLICT DO NOTHING""", message)
+                       SELECT $message_id, $kind, $incident_id, $subject, $recipients, $message, 'pending', $created_at
+                       WHERE NOT EXISTS (SELECT 1 FROM outbox WHERE message_id = $message_id)""", message)
 
     def pending_messages(self) -> list[dict[str, Any]]:
         return self.rows("""SELECT message_id, kind, incident_id, subject, recipients, message, attempts

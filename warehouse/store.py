@@ -10,12 +10,12 @@ from __future__ import annotations
 import re
 import zlib
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
 import duckdb
 import numpy as np
@@ -27,8 +27,12 @@ from balkanwatch.health import RATE_WINDOW_DAYS, SILENCE_MIN_ITEMS, SILENCE_WIND
 from balkanwatch.models import ExtractedArticle, SourceOutcome
 from balkanwatch.urls import publisher_of
 from warehouse.cleaning import CleaningMixin
+from warehouse.lake import LakeTarget, catalog_lock, check_analyst_sql, connect_lake, lake_schema
 from warehouse.locks import file_lock
 from warehouse.monitoring import MonitoringMixin
+
+if TYPE_CHECKING:
+    from balkanwatch.config import Config
 
 SCHEMA_VERSION = 10
 WRITER_THREADS = 1      # DuckDB threads of a writing connection (see _connect)
@@ -144,10 +148,52 @@ def _article_row(a: ExtractedArticle, run_id: str) -> dict[str, Any]:
 class Warehouse(CleaningMixin, MonitoringMixin):
     """Owns one DuckDB file. Use `Warehouse.open(path)` (writer) or `Warehouse.open(path, read_only=True)`."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, path: Path, read_only: bool) -> None:
-        self.con, self.path, self.read_only = con, path, read_only
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: Path, read_only: bool, *,
+                 lake: LakeTarget | None = None) -> None:
+        self.con, self.path, self.read_only, self.lake = con, path, read_only, lake
+
+    @property
+    def where(self) -> str:
+        """The warehouse in words, for messages: the file, or the lake's data path."""
+        return f"lake {self.lake.data_path}" if self.lake else str(self.path)
 
     # -- opening ---------------------------------------------------------------------------------------
+    @classmethod
+    def for_config(cls, config: Config, *, read_only: bool = False) -> AbstractContextManager[Warehouse]:
+        """The configured warehouse (`warehouse.backend`): the DuckDB file, or the DuckLake lake."""
+        if config.warehouse.backend == "ducklake":
+            return cls.open_lake(LakeTarget.from_config(config), read_only=read_only,
+                                 lock_timeout=config.warehouse.lock_timeout)
+        return cls.open(config.warehouse_path, read_only=read_only, lock_timeout=config.warehouse.lock_timeout)
+
+    @staticmethod
+    def run_lock(config: Config) -> AbstractContextManager[None]:
+        """One ingest run at a time per warehouse: `<file>.ingest.lock` beside a file, the catalog's lock on a lake."""
+        timeout = config.warehouse.lock_timeout
+        if config.warehouse.backend == "ducklake":
+            return catalog_lock(LakeTarget.from_config(config), "ingest run", timeout=timeout)
+        path = config.warehouse_path
+        return file_lock(path.with_name(path.name + ".ingest.lock"), exclusive=True, timeout=timeout, what="ingest run")
+
+    @classmethod
+    @contextmanager
+    def open_lake(cls, target: LakeTarget, *, read_only: bool = False,
+                  lock_timeout: float = 600.0) -> Iterator[Warehouse]:
+        """Open a lake: a writer under the catalog's writer lock (one at a time, as on the file) and migrating;
+        readers take no lock (DuckLake gives them a snapshot) and get a sandboxed connection."""
+        guard = nullcontext() if read_only else catalog_lock(target, "warehouse", timeout=lock_timeout)
+        with guard:
+            con = connect_lake(target, read_only=read_only, threads=None if read_only else WRITER_THREADS)
+            wh = cls(con, Path(target.data_path), read_only, lake=target)
+            try:
+                if not read_only:
+                    wh.migrate()
+                elif wh.version() == 0:
+                    raise WarehouseError(f"no warehouse in {wh.where} (run `balkanwatch warehouse init` first)")
+                yield wh
+            finally:
+                wh.con.close()
+
     @classmethod
     @contextmanager
     def open(cls, path: str | Path, *, read_only: bool = False, lock_timeout: float = 600.0) -> Iterator[Warehouse]:
@@ -224,7 +270,8 @@ class Warehouse(CleaningMixin, MonitoringMixin):
 
     # -- schema ----------------------------------------------------------------------------------------
     def version(self) -> int:
-        exists = self._exec("SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'").fetchone()
+        exists = self._exec("""SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'
+                               AND table_catalog = current_database()""").fetchone()
         if not exists or not exists[0]:
             return 0
         row = self._exec("SELECT max(version) FROM schema_version").fetchone()
@@ -245,17 +292,21 @@ class Warehouse(CleaningMixin, MonitoringMixin):
         current = self.version()
         if current == 0:
             with self.transaction():
-                self.con.execute((resources.files("warehouse") / "schema.sql").read_text(encoding="utf-8"))
+                self.con.execute(self._ddl((resources.files("warehouse") / "schema.sql").read_text(encoding="utf-8")))
                 self.con.execute("INSERT INTO schema_version VALUES (?, ?)", [SCHEMA_VERSION, utcnow()])
             return SCHEMA_VERSION
         if current > SCHEMA_VERSION:
-            raise WarehouseError(f"{self.path} has schema version {current}; this balkanwatch knows {SCHEMA_VERSION}")
+            raise WarehouseError(f"{self.where} has schema version {current}; this balkanwatch knows {SCHEMA_VERSION}")
         for version, sql in self.migrations():
             if current < version <= SCHEMA_VERSION:
                 with self.transaction():
-                    self.con.execute(sql)
+                    self.con.execute(self._ddl(sql))
                     self.con.execute("INSERT INTO schema_version VALUES (?, ?)", [version, utcnow()])
         return self.version()
+
+    def _ddl(self, sql: str) -> str:
+        """Schema SQL as this backend takes it (a lake has no keys or indexes: lake.lake_schema)."""
+        return lake_schema(sql) if self.lake else sql
 
     # -- sources ---------------------------------------------------------------------------------------
     def sync_sources(self, sources: Sequence[Any], default_poll_minutes: float) -> None:
@@ -270,12 +321,13 @@ class Warehouse(CleaningMixin, MonitoringMixin):
                                                   pa.float64())})
         with self.transaction(), self.registered(configured=rows):   # one statement for any number of sources
             self.con.execute("UPDATE sources SET in_config = false")
-            self.con.execute(
-                """INSERT INTO sources (name, kind, location, language, country, source_type, poll_minutes, in_config)
-                   SELECT name, kind, location, language, country, source_type, poll_minutes, true FROM configured
-                   ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, location = excluded.location,
-                     language = excluded.language, country = excluded.country, source_type = excluded.source_type,
-                     poll_minutes = excluded.poll_minutes, in_config = true""")
+            self.con.execute(   # MERGE, not ON CONFLICT: the same statement runs on a lake (no keys there)
+                """MERGE INTO sources USING configured c ON sources.name = c.name
+                   WHEN MATCHED THEN UPDATE SET kind = c.kind, location = c.location, language = c.language,
+                     country = c.country, source_type = c.source_type, poll_minutes = c.poll_minutes, in_config = true
+                   WHEN NOT MATCHED THEN INSERT (name, kind, location, language, country, source_type, poll_minutes,
+                     in_config) VALUES (c.name, c.kind, c.location, c.language, c.country, c.source_type,
+                     c.poll_minutes, true)""")
 
     def source_states(self) -> dict[str, SourceState]:
         rows = self._exec(
@@ -440,8 +492,10 @@ class Warehouse(CleaningMixin, MonitoringMixin):
         removes its boilerplate again: boilerplate_paragraphs = NULL asks for that)."""
         with self.transaction():
             self.con.execute("""INSERT INTO article_revisions SELECT article_id, coalesce(revision, 1),
-                                coalesce(revised_at, fetched_at), title, content_hash, text FROM articles
-                                WHERE article_id = ? ON CONFLICT DO NOTHING""", [a.article_id])
+                                coalesce(revised_at, fetched_at), title, content_hash, text FROM articles a
+                                WHERE article_id = ? AND NOT EXISTS (SELECT 1 FROM article_revisions r
+                                  WHERE r.article_id = a.article_id AND r.revision = coalesce(a.revision, 1))""",
+                             [a.article_id])
             self.con.execute(
                 """UPDATE articles SET title = ?, author = ?, text = ?, content_hash = ?, extractor_version = ?,
                    listed_updated_at = ?, revision = ?, revised_at = ?, boilerplate_paragraphs = NULL,
@@ -525,9 +579,13 @@ class Warehouse(CleaningMixin, MonitoringMixin):
                     self.con.execute("INSERT INTO fetches BY NAME SELECT * FROM fetch_batch")
             for art_id, url, error, kind in failed_items:
                 self.con.execute(
-                    """INSERT INTO failed_items VALUES (?, ?, ?, ?, ?, 1, ?)
-                       ON CONFLICT (article_id) DO UPDATE SET error = excluded.error, error_kind = excluded.error_kind,
-                         attempts = failed_items.attempts + 1, last_tried_at = excluded.last_tried_at""",
+                    """MERGE INTO failed_items USING (SELECT ? AS article_id, ? AS source, ? AS url, ? AS error,
+                                                            ? AS error_kind, ?::TIMESTAMP AS last_tried_at) f
+                       ON failed_items.article_id = f.article_id
+                       WHEN MATCHED THEN UPDATE SET error = f.error, error_kind = f.error_kind,
+                         attempts = failed_items.attempts + 1, last_tried_at = f.last_tried_at
+                       WHEN NOT MATCHED THEN INSERT VALUES (f.article_id, f.source, f.url, f.error, f.error_kind, 1,
+                         f.last_tried_at)""",
                     [art_id, outcome.source, url, error, kind, utc_naive(now)])
             self._update_health(outcome, now=utc_naive(now), next_poll_at=utc_naive(next_poll_at),
                                 failures=failures, new=new)
@@ -649,7 +707,10 @@ class Warehouse(CleaningMixin, MonitoringMixin):
             self._exec(f"LOAD '{fts_extension_path()}'")
 
     def rebuild_fts(self) -> None:
-        """Rebuild the BM25 index over title and text (DuckDB's FTS index does not update incrementally)."""
+        """Rebuild the BM25 index over title and text (DuckDB's FTS index does not update incrementally).
+        A lake has none yet (its tables take no FTS index): `search` scans it, unranked (issue #16, slice 2)."""
+        if self.lake:
+            return
         self._load_fts()
         fields = ", ".join(f"'{f}'" for f in FTS_FIELDS)
         with self.transaction():
@@ -704,6 +765,8 @@ class Warehouse(CleaningMixin, MonitoringMixin):
 
     def query(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
         """Run an analyst's SQL (on a read-only, sandboxed connection when opened read-only)."""
+        if self.lake and self.read_only:
+            check_analyst_sql(self.con, sql)
         cur = self._exec(sql)
         return [d[0] for d in cur.description or []], cur.fetchall()
 

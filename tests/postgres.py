@@ -1,0 +1,69 @@
+"""A real PostgreSQL on loopback for the DuckLake tests: initdb + pg_ctl into a temp folder (as the `postgres`
+user when run as root), stopped at the end. Skips only when PostgreSQL's binaries are not installed."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def postgres_bin() -> Path | None:
+    """The newest /usr/lib/postgresql/*/bin holding initdb (Debian's layout), else initdb on PATH."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[-3]))
+    if found:
+        return Path(found[-1]).parent
+    on_path = shutil.which("initdb")
+    return Path(on_path).parent if on_path else None
+
+
+@dataclass(frozen=True)
+class Postgres:
+    bin: Path
+    port: int
+    user: str
+    as_user: tuple[str, ...]   # the command prefix that runs as the cluster's owner
+
+    def createdb(self, name: str) -> str:
+        """Create a database; returns its libpq connection string."""
+        subprocess.run([*self.as_user, str(self.bin / "createdb"), "-h", "127.0.0.1", "-p", str(self.port),
+                        "-U", self.user, name], check=True, capture_output=True)
+        return f"dbname={name} host=127.0.0.1 port={self.port} user={self.user}"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def running_postgres() -> Iterator[Postgres]:
+    """Start a throwaway cluster (trust auth on 127.0.0.1 only), yield it, stop it and delete its folder."""
+    bin_dir = postgres_bin()
+    if bin_dir is None:
+        raise FileNotFoundError("PostgreSQL is not installed (no initdb): apt-get install postgresql")
+    root = Path(tempfile.mkdtemp(prefix="bw-pg-"))
+    as_user: tuple[str, ...] = ()
+    if os.geteuid() == 0:   # initdb refuses to run as root
+        shutil.chown(root, "postgres")
+        as_user = ("runuser", "-u", "postgres", "--")
+    data, port = root / "data", _free_port()
+    run = lambda *cmd: subprocess.run([*as_user, *cmd], check=True, capture_output=True)  # noqa: E731
+    try:
+        run(str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres")
+        run(str(bin_dir / "pg_ctl"), "-D", str(data), "-w", "-l", str(root / "log"), "-o",
+            f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
+        try:
+            yield Postgres(bin_dir, port, "postgres", as_user)
+        finally:
+            run(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

@@ -1,0 +1,170 @@
+"""The DuckLake backend (issue #16, slice 1) on a real PostgreSQL catalog started by the tests: ingest a
+loopback corpus into a lake, re-run it, read it back through the CLI, two ingest processes at once."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from balkanwatch.config import load_config, parse_config
+from balkanwatch.errors import ConfigError, WarehouseError
+from tests.conftest import toml_sources
+from warehouse import Warehouse
+from warehouse.lake import lake_schema
+
+ROOT = Path(__file__).resolve().parent.parent
+_names = itertools.count()
+
+
+def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True, text=True, cwd=ROOT,
+                          timeout=timeout)
+
+
+@pytest.fixture
+def lake_config(postgres, write_config, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """write_config, but the warehouse is a lake: a new catalog database and a data folder in tmp_path."""
+    def write(sources: str) -> Path:
+        catalog = postgres.createdb(f"lake{next(_names)}")
+        path = write_config(sources)
+        text = path.read_text().replace('path = "wh.duckdb"', f'backend = "ducklake"\ncatalog = "{catalog}"\n'
+                                        'data_path = "lake-data"')
+        path.write_text(text)
+        return path
+    return write
+
+
+def test_lake_schema_is_schema_sql_without_keys() -> None:
+    schema = (ROOT / "warehouse" / "schema.sql").read_text()
+    lake = lake_schema(schema)
+    code = "\n".join(line.partition("--")[0] for line in lake.splitlines())
+    assert "PRIMARY KEY" not in code and "UNIQUE" not in code
+    assert "name                  VARCHAR NOT NULL," in lake   # the key column keeps NOT NULL
+    assert lake.count("CREATE TABLE") == schema.count("CREATE TABLE")
+    con = duckdb.connect()
+    con.execute(lake)   # still valid SQL, every table and view
+    assert con.execute("SELECT count(*) FROM duckdb_constraints() WHERE constraint_type IN "
+                       "('PRIMARY KEY', 'UNIQUE')").fetchone() == (0,)
+    assert lake_schema("CREATE TABLE t (\n  a INT NOT NULL,   -- x\n  b INT,\n  PRIMARY KEY (a, b)\n);\n"
+                       "CREATE UNIQUE INDEX i ON t (a);\n") == "CREATE TABLE t (\n  a INT NOT NULL,   -- x\n  b INT\n);\n"
+
+
+def test_lake_settings_are_checked(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="needs catalog"):
+        parse_config({"warehouse": {"backend": "ducklake"}}, base_dir=tmp_path)
+    with pytest.raises(ConfigError, match="no password"):
+        parse_config({"warehouse": {"backend": "ducklake", "catalog": "dbname=x password=secret",
+                                    "data_path": "d"}}, base_dir=tmp_path)
+    with pytest.raises(ConfigError, match="duckdb or ducklake"):
+        parse_config({"warehouse": {"backend": "sqlite"}}, base_dir=tmp_path)
+    cfg = parse_config({"warehouse": {"backend": "ducklake", "catalog": "dbname=x", "data_path": "d"}},
+                       base_dir=tmp_path)
+    assert cfg.lake_data_path == f"{tmp_path}/d/"
+
+
+def test_ingest_into_a_lake_then_read_it_back(corpus, lake_config, tmp_path: Path) -> None:
+    sources, arts, _ = corpus
+    cfg = lake_config(toml_sources(sources))
+    init = cli("--config", str(cfg), "warehouse", "init")
+    assert init.returncode == 0 and "schema version" in init.stdout, init.stderr
+    first = cli("--config", str(cfg), "ingest", "--no-prefect", "--json")
+    assert first.returncode == 0, first.stderr[-2000:]
+    summary = json.loads(first.stdout)
+    assert summary["status"] == "completed" and summary["new_articles"] == len(arts)
+    again = cli("--config", str(cfg), "ingest", "--no-prefect", "--force", "--json")
+    assert again.returncode == 0 and json.loads(again.stdout)["new_articles"] == 0, again.stderr[-2000:]
+
+    with Warehouse.for_config(load_config(cfg), read_only=True) as wh:
+        assert wh.lake is not None
+        assert wh.rows("SELECT count(*) AS n, count(DISTINCT article_id) AS ids FROM articles") == [
+            {"n": len(arts), "ids": len(arts)}]
+        for table in ("raw_pages", "article_sketches", "story_assignments"):   # idempotent without keys
+            assert wh.rows(f"SELECT count(*) = count(DISTINCT article_id) AS once FROM {table}") == [{"once": True}]
+        assert wh.rows("SELECT count(*) AS n FROM articles WHERE story_id IS NULL") == [{"n": 0}]
+        stories = wh.rows("SELECT count(*) AS n FROM stories")[0]["n"]
+        assert 0 < stories < len(arts)   # the corpus has syndicated copies
+        assert {r["status"] for r in wh.rows("SELECT status FROM runs")} == {"completed"}
+    assert not list(Path(tmp_path).glob("*.duckdb"))   # nothing went to a DuckDB file
+
+    out = cli("--config", str(cfg), "sql", "SELECT url, title FROM articles", "--format", "json")
+    assert out.returncode == 0 and len(json.loads(out.stdout)) == len(arts), out.stderr
+    hits = cli("--config", str(cfg), "search", "Bayraktar", "--format", "json")
+    assert hits.returncode == 0 and json.loads(hits.stdout), hits.stderr
+    assert cli("--config", str(cfg), "reindex").returncode == 0
+    listed = cli("--config", str(cfg), "sources", "--format", "json")
+    assert listed.returncode == 0 and {r["name"] for r in json.loads(listed.stdout)} == {s["name"] for s in sources}
+    told = cli("--config", str(cfg), "stories", "--format", "json")
+    assert told.returncode == 0 and len(json.loads(told.stdout)) == min(stories, 20), told.stderr
+
+
+def test_sql_on_a_lake_is_read_only_and_sandboxed(corpus, lake_config, tmp_path: Path) -> None:
+    sources, _, _ = corpus
+    cfg = lake_config(toml_sources(sources[:1]))
+    config = load_config(cfg)
+    with Warehouse.for_config(config) as wh:
+        wh.sync_sources(config.sources, 10.0)
+    data = config.lake_data_path
+    refused = {
+        "DELETE FROM sources": "DELETE statements are refused",
+        "CREATE TABLE x AS SELECT 1": "CREATE statements are refused",
+        f"COPY sources TO '{data}leak.csv'": "COPY statements are refused",      # inside the data path
+        f"COPY sources TO '{tmp_path}/leak.csv'": "COPY statements are refused",
+        "SELECT * FROM read_text('/etc/hostname')": "disabled by configuration",   # other files
+        "SELECT * FROM postgres_query('__ducklake_metadata_lake', 'SELECT 1')": "postgres_",
+        "SET enable_external_access = true": "SET statements are refused",
+        "ATTACH 'dbname=postgres host=127.0.0.1' AS pg (TYPE postgres)": "ATTACH statements are refused",
+    }
+    for sql, why in refused.items():
+        out = cli("--config", str(cfg), "sql", sql)
+        assert out.returncode == 2 and why in out.stderr and "Traceback" not in out.stderr, (sql, out.stderr)
+    assert not list(Path(tmp_path).rglob("leak.csv"))
+    with Warehouse.for_config(config, read_only=True) as wh:   # the sandbox itself, without the statement check
+        with pytest.raises(duckdb.Error, match="read-only"):
+            wh.con.execute("INSERT INTO sources (name, kind, location, poll_minutes) VALUES ('x', 'feed', 'y', 1)")
+        with pytest.raises(duckdb.Error, match="disabled by configuration"):
+            wh.con.execute(f"COPY sources TO '{tmp_path}/leak.csv'")
+        assert wh.query("SELECT count(*) FROM sources")[1] == [(1,)]
+
+
+def test_a_reader_needs_an_initialised_lake(lake_config) -> None:
+    cfg = lake_config("")
+    with pytest.raises(WarehouseError, match="warehouse init"):
+        with Warehouse.for_config(load_config(cfg), read_only=True):
+            pass
+
+
+def test_two_ingest_processes_at_once_into_one_lake(corpus, lake_config) -> None:
+    sources, arts, _ = corpus
+    cfg = lake_config(toml_sources(sources))
+    assert cli("--config", str(cfg), "warehouse", "init").returncode == 0
+    cmd = [sys.executable, "-m", "app.cli", "--config", str(cfg), "ingest", "--no-prefect", "--force", "--json"]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, text=True)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [o[1][-2000:] for o in outs]
+    summaries = [json.loads(o[0]) for o in outs]
+    assert [s["status"] for s in summaries] == ["completed", "completed"]
+    assert sorted(s["new_articles"] for s in summaries) == [0, len(arts)]   # runs queue (slice 1)
+    with Warehouse.for_config(load_config(cfg), read_only=True) as wh:
+        assert wh.rows("SELECT count(*) AS n, count(DISTINCT article_id) AS ids FROM articles") == [
+            {"n": len(arts), "ids": len(arts)}]
+
+
+def test_the_catalog_password_never_reaches_a_message(tmp_path: Path, monkeypatch) -> None:
+    from warehouse.lake import LakeTarget
+
+    monkeypatch.setenv("BW_TEST_PW", "s3cr'et pw")
+    cfg = parse_config({"warehouse": {"backend": "ducklake", "catalog": "dbname=x host=127.0.0.1 port=1 user=u",
+                                      "catalog_password_env": "BW_TEST_PW", "data_path": "d"}}, base_dir=tmp_path)
+    target = LakeTarget.from_config(cfg)
+    assert target.password == "s3cr'et pw" and "password='s3cr\\'et pw'" in target.libpq
+    with pytest.raises(WarehouseError) as err:   # nothing listens on port 1
+        with Warehouse.for_config(cfg):
+            pass
+    assert "s3cr" not in str(err.value) and "dbname=x" in str(err.value)

@@ -1,0 +1,207 @@
+"""The DuckLake backend of `Warehouse` (issue #16, slice 1): how to connect, the lake's schema, its locks.
+
+A lake is Parquet files under a data path plus metadata and transactions in a PostgreSQL catalog; every
+reader and writer is an ordinary in-memory DuckDB connection with the `postgres_scanner` and `ducklake`
+extensions loaded from their wheels (no download) and the lake attached as `lake`, the default catalog.
+The SQL of `Warehouse` runs on it unchanged: DuckLake has no PRIMARY KEY / UNIQUE / indexes / sequences
+and no `INSERT … ON CONFLICT`, so the warehouse's statements are idempotent by MERGE or anti-join alone.
+
+Writers queue as the file's do: one writer at a time per lake, by a PostgreSQL advisory lock (transaction
+level) taken in the catalog on a dedicated connection. Unlike a file lock it holds across machines, and a
+writer that dies (kill -9, a lost network) releases it with its connection. Readers take no lock.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+
+from balkanwatch.errors import WarehouseBusyError, WarehouseError
+
+if TYPE_CHECKING:
+    from balkanwatch.config import Config
+
+LAKE = "lake"                       # the attached lake's name (and the default catalog of the connection)
+LOCK_CLASS = 0x62776C6B             # "bwlk": first key of balkanwatch's advisory locks in the catalog
+LOCKS = {"warehouse": 1, "ingest run": 2}   # second key, per lock (writer sessions; whole ingest runs)
+LOCK_POLL_SECONDS = 0.1
+# Table functions that reach PostgreSQL directly (the catalog as its user, or any server): never in analyst SQL.
+_RAW_POSTGRES = re.compile(r"postgres_(query|scan|scan_pushdown|execute|attach)", re.IGNORECASE)
+_READ_STATEMENTS = ("SELECT", "EXPLAIN")
+
+
+@dataclass(frozen=True)
+class LakeTarget:
+    """Where a lake is: the catalog's libpq string, its password (from the environment) and the data path."""
+
+    catalog: str
+    data_path: str
+    password: str = ""
+
+    @classmethod
+    def from_config(cls, config: Config) -> LakeTarget:
+        env = config.warehouse.catalog_password_env
+        return cls(config.warehouse.catalog, config.lake_data_path, os.environ.get(env, "") if env else "")
+
+    @property
+    def libpq(self) -> str:
+        """The connection string with the password appended (libpq quoting); never put in a message."""
+        if not self.password:
+            return self.catalog
+        quoted = self.password.replace("\\", "\\\\").replace("'", "\\'")
+        return f"{self.catalog} password='{quoted}'"
+
+    def scrub(self, text: str) -> str:
+        """`text` with the password cut out (DuckDB errors quote the connection string, escaped or not)."""
+        if not self.password:
+            return text
+        text = re.sub(r"password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)", "password=***", text)
+        return text.replace(self.password, "***")
+
+    @property
+    def local(self) -> bool:
+        return "://" not in self.data_path
+
+
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _extension(module: ModuleType, name: str) -> str:
+    assert module.__file__ is not None
+    return str(Path(module.__file__).parent / "extensions" / f"v{duckdb.__version__}" / f"{name}.duckdb_extension")
+
+
+def lake_extensions() -> tuple[str, str]:
+    """The postgres_scanner and ducklake extensions shipped by their wheels, in load order."""
+    # data packages (the extension files) with no annotations: imported by name, typed ModuleType
+    return (_extension(importlib.import_module("duckdb_extension_postgres_scanner"), "postgres_scanner"),
+            _extension(importlib.import_module("duckdb_extension_ducklake"), "ducklake"))
+
+
+def _new_connection(threads: int | None) -> duckdb.DuckDBPyConnection:
+    config: dict[str, Any] = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+    if threads:
+        config["threads"] = threads
+    con = duckdb.connect(":memory:", config=config)
+    for path in lake_extensions():
+        con.execute(f"LOAD {_sql_string(path)}")
+    return con
+
+
+def connect_lake(target: LakeTarget, *, read_only: bool, threads: int | None = None,
+                 extra_extensions: tuple[str, ...] = ()) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with the lake attached and in use. Read-only ones are sandboxed:
+    the lake attached READ_ONLY, file access limited to the data path, settings frozen (see check_analyst_sql
+    for what the statement check adds)."""
+    con: duckdb.DuckDBPyConnection | None = None
+    try:
+        if target.local and not read_only:
+            Path(target.data_path).mkdir(parents=True, exist_ok=True)
+        con = _new_connection(threads)
+        for path in extra_extensions:
+            con.execute(f"LOAD {_sql_string(path)}")
+        options = f"DATA_PATH {_sql_string(target.data_path)}" + (", READ_ONLY" if read_only else "")
+        con.execute(f"ATTACH {_sql_string('ducklake:postgres:' + target.libpq)} AS {LAKE} ({options})")
+        con.execute(f"USE {LAKE}")
+        if read_only:
+            if target.local:   # DuckLake reads its Parquet files through DuckDB's file system
+                con.execute(f"SET allowed_directories = [{_sql_string(target.data_path)}]")
+            con.execute("SET enable_external_access = false")
+            con.execute("SET lock_configuration = true")
+        return con
+    except (duckdb.Error, OSError) as exc:
+        if con is not None:
+            con.close()
+        if read_only and "creating a new DuckLake is explicitly disabled" in str(exc):
+            raise WarehouseError(f"no lake in catalog {target.catalog} (run `balkanwatch warehouse init` first)") from exc
+        raise WarehouseError(f"cannot open the lake {target.data_path} (catalog {target.catalog}): "
+                             f"{target.scrub(str(exc))}") from exc
+
+
+def check_analyst_sql(con: duckdb.DuckDBPyConnection, sql: str) -> None:
+    """Refuse what the lake's read-only connection cannot refuse by itself: anything but SELECT / EXPLAIN
+    (a `COPY … TO` may write inside the data path, the one folder the connection may touch) and the postgres
+    extension's table functions (they would run SQL on the catalog, or on any server, as the catalog's user)."""
+    if _RAW_POSTGRES.search(sql):
+        raise WarehouseError("the postgres_* functions are not available to `balkanwatch sql` on a lake")
+    try:
+        statements = con.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise WarehouseError(str(exc)) from exc
+    for st in statements:
+        if st.type.name not in _READ_STATEMENTS:
+            raise WarehouseError(f"read-only: {st.type.name} statements are refused on a lake (SELECT only)")
+
+
+def lake_schema(sql: str) -> str:
+    """schema.sql (or a migration) as DuckLake takes it: PRIMARY KEY columns become NOT NULL, table-level
+    PRIMARY KEY / UNIQUE clauses and CREATE INDEX statements go. Comments are kept; writers keep keys
+    unique by MERGE and anti-joins under the writer lock."""
+    out: list[str] = []
+    for line in sql.splitlines():
+        code, sep, comment = line.partition("--")
+        bare = code.strip()
+        if re.fullmatch(r"(PRIMARY KEY|UNIQUE)\s*\([^)]*\)\s*,?", bare):
+            if not bare.endswith(","):   # it was the last item: the one before loses its comma
+                _drop_trailing_comma(out)
+            continue
+        if re.match(r"CREATE\s+(UNIQUE\s+)?INDEX\b", bare, re.IGNORECASE):
+            continue
+        code = re.sub(r"\s+PRIMARY KEY\b", " NOT NULL", code)
+        code = re.sub(r"NOT NULL NOT NULL", "NOT NULL", code)
+        code = re.sub(r"\s+UNIQUE\b(?=\s*[,)]|\s*$)", "", code)
+        out.append(code + sep + comment)
+    return "\n".join(out) + "\n"
+
+
+def _drop_trailing_comma(lines: list[str]) -> None:
+    for i in range(len(lines) - 1, -1, -1):
+        code, sep, comment = lines[i].partition("--")
+        if code.strip():
+            stripped = code.rstrip()
+            if stripped.endswith(","):
+                lines[i] = stripped[:-1] + code[len(stripped):] + sep + comment
+            return
+
+
+@contextmanager
+def catalog_lock(target: LakeTarget, name: str, *, timeout: float) -> Iterator[None]:
+    """Hold balkanwatch's advisory lock `name` in the lake's catalog for the block; wait up to `timeout`
+    seconds, then WarehouseBusyError. A transaction-level lock on a connection of its own: released by the
+    ROLLBACK at the end, or by PostgreSQL when the process holding it dies."""
+    try:
+        con = duckdb.connect(":memory:", config={"autoinstall_known_extensions": False,
+                                                  "autoload_known_extensions": False})
+        con.execute(f"LOAD {_sql_string(lake_extensions()[0])}")
+        con.execute(f"ATTACH {_sql_string(target.libpq)} AS bw_lock (TYPE postgres)")
+        con.execute("BEGIN TRANSACTION")
+    except duckdb.Error as exc:
+        raise WarehouseError(f"cannot reach the lake's catalog ({target.catalog}): {target.scrub(str(exc))}") from exc
+    ask = ("SELECT * FROM postgres_query('bw_lock', "
+           f"'SELECT pg_try_advisory_xact_lock({LOCK_CLASS}, {LOCKS[name]})')")
+    deadline = time.monotonic() + timeout
+    try:
+        while not _got(con, ask):
+            if time.monotonic() >= deadline:
+                raise WarehouseBusyError(f"{name}: the lake's catalog lock is held by another process; "
+                                         f"gave up after {timeout:.0f}s")
+            time.sleep(LOCK_POLL_SECONDS)
+        yield
+    finally:
+        con.close()   # ends the catalog transaction: the lock goes with it
+
+
+def _got(con: duckdb.DuckDBPyConnection, ask: str) -> bool:
+    row = con.execute(ask).fetchone()
+    return bool(row and row[0])
