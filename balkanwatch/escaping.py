@@ -1,11 +1,12 @@
 """Scraped text made inert for where it lands: Prefect UI table cells (rendered as HTML) and markdown.
 
-Titles, URLs, error texts and excerpts come from pages we do not control. The Prefect UI renders a table
-artifact's cells as HTML (it strips `on*=` handlers, not tags: an `<img src=…>` is a tracking pixel, a
-`<style>` restyles the page) and a markdown artifact's `[x](javascript:…)` as a live link. So every such
+Titles, URLs, error texts and excerpts come from pages we do not control. Prefect's v1 UI renders a
+table artifact's cells as markdown with raw HTML (an `<img src=…>` is a tracking pixel, a `<style>`
+restyles the page, `[x](javascript:…)` a live link), its v2 UI as plain text; both render a markdown
+artifact's `[x](javascript:…)` as a live link. So every such
 value passes through one of these pure functions on its way into an artifact:
 
-    cell(text)      plain text for an HTML table cell: one line, capped, `& < > " '` as entities
+    cell(text)      plain text for a table cell: one line, capped, no `<` or `>` (‹ ›), no `](` or `][`
     markdown(text)  plain text inside markdown: one line, capped, markdown punctuation backslash-escaped,
                     `<` and `&` as entities
     link(url)       a URL we would show as a link: http(s) only, escaped like a cell; anything else is
@@ -29,9 +30,19 @@ def one_line(text: object, limit: int = MAX_CHARS) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
 
+_ANGLES = str.maketrans({"<": "‹", ">": "›"})
+ZERO_WIDTH_SPACE = "\u200b"
+
+
 def cell(text: object, limit: int = MAX_CHARS) -> str:
-    """Text for a table artifact's cell: one line, entities for HTML's special characters."""
-    return html.escape(one_line(text, limit), quote=True)
+    """Text for a table artifact's cell, read right by both of Prefect's UIs: the default (v2) shows a cell
+    as plain text, so entities would show literally (`&lt;img …`); the other (v1, one click away) renders
+    it as markdown with raw HTML. So no entities: `<` and `>` become ‹ and ›, which neither HTML nor
+    markdown reads as a tag or an autolink, and a zero-width space after every `]` keeps markdown from
+    making a link or an image of `[x](…)`, `![x](…)` or `[x][y]`, and one after every `@` keeps it from
+    making a mailto: link of an address (checked in Chromium on both UIs: tests/test_ui_chromium.py)."""
+    return (one_line(text, limit).translate(_ANGLES).replace("]", "]" + ZERO_WIDTH_SPACE)
+            .replace("@", "@" + ZERO_WIDTH_SPACE))
 
 
 def markdown(text: object, limit: int = MAX_CHARS) -> str:
@@ -49,5 +60,5 @@ def safe_url(url: object) -> bool:
 
 
 def link(url: object, limit: int = MAX_CHARS) -> str:
-    """A URL for a table cell: escaped when it is http(s), else marked as not a link."""
+    """A URL for a table cell: made inert like any cell when it is http(s), else marked as not a link."""
     return cell(url, limit) if safe_url(url) else "(not an http link) " + cell(url, 80)

@@ -13,13 +13,16 @@ HOSTILE = [
     "[click](javascript:alert(document.cookie))",
     "Title\r\nBcc: victim@example.org",
     "![x](http://127.0.0.1:9/track.png) | injected | cell",
+    "Write to victim@example.org or mailto:press@kfor.example",
 ]
 
 
 @pytest.mark.parametrize("text", HOSTILE)
 def test_a_cell_carries_no_markup(text):
     out = cell(text)
-    assert "<" not in out and ">" not in out and '"' not in out and "\r" not in out and "\n" not in out
+    assert "<" not in out and ">" not in out and "](" not in out and "][" not in out and "&" not in out
+    assert all(part.startswith("\u200b") for part in out.split("@")[1:])   # no e-mail autolink either
+    assert "\r" not in out and "\n" not in out
 
 
 @pytest.mark.parametrize("text", HOSTILE)
@@ -30,7 +33,9 @@ def test_markdown_carries_no_link_image_or_tag(text):
 
 
 def test_text_stays_readable():
-    assert cell("Serbia & Kosovo: 3 < 5") == "Serbia &amp; Kosovo: 3 &lt; 5"
+    # plain text, as the default Prefect UI shows a cell: no entities to read through
+    assert cell("Serbia & Kosovo: 3 < 5 \"quoted\"") == "Serbia & Kosovo: 3 ‹ 5 \"quoted\""
+    assert cell("[Update] KFOR") == "[Update]\u200b KFOR"
     assert markdown("KFOR (NATO) #1") == r"KFOR \(NATO\) \#1"
     assert one_line("a\r\nb\u2028c\x00d\u0085e") == "a b c d e"
 
@@ -38,7 +43,7 @@ def test_text_stays_readable():
 def test_long_titles_are_capped():
     out = one_line("x" * 3000)
     assert len(out) == MAX_CHARS and out.endswith("…")
-    assert len(cell("<" * 3000)) <= MAX_CHARS * len("&lt;")
+    assert len(cell("<" * 3000)) == MAX_CHARS
 
 
 def test_only_http_links_are_links():
@@ -46,4 +51,4 @@ def test_only_http_links_are_links():
     for bad in ("javascript:alert(1)", "data:text/html,<b>x</b>", "//host/x", "https://a.example/\nx", "", None):
         assert not safe_url(bad)
     assert link("javascript:alert(1)").startswith("(not an http link)")
-    assert link("https://a.example/?q=<x>") == "https://a.example/?q=&lt;x&gt;"
+    assert link("https://a.example/?q=<x>") == "https://a.example/?q=‹x›"
