@@ -231,3 +231,32 @@ def refresh_target(body: bytes, base: str) -> str | None:
 def script_redirect(body: bytes) -> bool:
     """True for a small page that forwards by script (a JS interstitial, not an article)."""
     return len(body) <= INTERSTITIAL_BYTES and bool(_SCRIPT_REDIRECT.search(body))
+
+
+_CANONICAL = re.compile(rb"""<link\b[^>]*\brel\s*=\s*["']?canonical["']?[^>]*>""", re.I)
+_HREF = re.compile(rb"""\bhref\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.I)
+# Hosts that answer a publisher's link with a cookie or privacy consent wall instead of the article
+# (Google's, Yahoo's and AOL's "before you continue"; most CMPs use a consent.* host of their own).
+CONSENT_HOSTS = frozenset({"guce.yahoo.com", "guce.aol.com", "consent.yahoo.com", "consent.google.com",
+                           "consent.youtube.com"})
+
+
+def canonical_target(body: bytes, base: str) -> str | None:
+    """Where a small page's `<link rel="canonical">` points, when that is another http(s) page: an
+    interstitial (a script redirect, a consent wall) often names the real article this way."""
+    if len(body) > INTERSTITIAL_BYTES:
+        return None
+    tag = _CANONICAL.search(body)
+    found = _HREF.search(tag.group(0)) if tag else None
+    if not found:
+        return None
+    href = next(g for g in found.groups() if g is not None).decode("utf-8", "replace").strip()
+    target = urljoin(base, href)
+    return target if target.startswith(("http://", "https://")) and target != base else None
+
+
+def consent_wall(url: str) -> bool:
+    """True when a page was answered from a consent host (CONSENT_HOSTS, or any `consent.` host): what it
+    shows is a cookie or privacy wall, never the article."""
+    host = (urlsplit(url).hostname or "").lower()
+    return host in CONSENT_HOSTS or host.startswith("consent.")

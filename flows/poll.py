@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from balkanwatch.aggregators import (
+    canonical_target,
+    consent_wall,
     google_news_article_page,
     google_news_batch_url,
     google_news_exchange_id,
@@ -297,10 +299,16 @@ async def _page(ctx: PollContext, state: SourceState, item: FeedItem, language: 
     if r is None:
         return
     target = refresh_target(r.body, r.final_url)
+    if target is None and (script_redirect(r.body) or consent_wall(r.final_url)):
+        target = canonical_target(r.body, r.final_url)     # an interstitial that names the real article
     if target is not None:                    # an interstitial forwarding by meta refresh: follow it once
         r = await _fetch_item(ctx, state, item, target, acc)
         if r is None:
             return
+    if consent_wall(r.final_url):
+        acc.failed.append((art_id, item.link, f"{r.final_url} is a consent wall (a cookie or privacy "
+                           "interstitial, not an article)", AggregatorLinkError.kind))
+        return
     job = PageJob(source=state.name, url=item.link, final_url=r.final_url, body=r.body, encoding=r.encoding,
                   fetched_at=r.fetched_at, item=item, source_language=language)
     extracted = await ctx.extractor.extract(job)

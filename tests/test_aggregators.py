@@ -14,6 +14,8 @@ import pytest
 
 from app.cli import main
 from balkanwatch.aggregators import (
+    canonical_target,
+    consent_wall,
     google_news_exchange_id,
     google_news_request,
     google_news_response_url,
@@ -71,6 +73,37 @@ def test_interstitials_are_recognised():
     assert refresh_target(b"<html><body>article</body></html>", "http://a.example/x") is None
     assert script_redirect(b"<html><script>window.location.href='https://x.example/a'</script></html>")
     assert not script_redirect(b"<html><body><p>An article.</p></body></html>")
+
+
+def test_an_interstitial_may_name_the_article_and_consent_walls_are_known():
+    page = (b"<html><head><link href='/news/real-story' rel=\"canonical\"></head><body><script>"
+            b"location.replace('/news/real-story')</script></body></html>")
+    assert canonical_target(page, "https://out.example/r?id=1") == "https://out.example/news/real-story"
+    assert canonical_target(b'<link rel="canonical" href="https://out.example/x">', "https://out.example/x") is None
+    assert canonical_target(b'<link rel="canonical" href="javascript:alert(1)">', "https://out.example/x") is None
+    assert canonical_target(b"<html><body>no link</body></html>", "https://out.example/x") is None
+    assert consent_wall("https://consent.google.com/ml?continue=https://news.google.com/x")
+    assert consent_wall("https://guce.yahoo.com/consent?brandType=nonEu") and consent_wall("https://consent.dn.se/")
+    assert not consent_wall("https://www.koha.net/arberi/consent-law") and not consent_wall("https://rts.rs/")
+
+
+def test_a_script_interstitial_naming_its_article_lands_as_that_article(server, write_config, tmp_path: Path):
+    site = tmp_path / "site"
+    (site / "real.html").write_text(f"<html><head><title>Real story</title></head><body><article>"
+                                    f"<h1>Real story about KFOR</h1>{ARTICLE}</article></body></html>")
+    (site / "wall.html").write_text('<html><head><link rel="canonical" href="real.html"></head><body><p>One moment'
+                                    "…</p><script>window.location.href = 'real.html'</script></body></html>")
+    (site / "feed.xml").write_text('<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
+                                   f"<item><title>x</title><link>{server.url('wall.html')}</link></item>"
+                                   "</channel></rss>")
+    cfg = write_config(toml_sources([{"name": "Agency", "feed": server.url("feed.xml")}]))
+    assert main(["--config", str(cfg), "ingest", "--no-prefect"]) == 0
+    with Warehouse.open(load_config(cfg).warehouse_path, read_only=True) as wh:
+        stored = wh.rows("SELECT url, final_url, title FROM articles")
+        failed = wh.rows("SELECT url FROM failed_items")
+    assert stored == [{"url": server.url("wall.html"), "final_url": server.url("real.html"),
+                       "title": "Real story about KFOR"}]
+    assert failed == []
 
 
 def signed_page(signature: str = "AZ5r3e_sig-1", timestamp: str = "1767225600", extra: str = "") -> bytes:
