@@ -35,6 +35,7 @@ class WarehouseSettings:
     catalog: str = _f("", "DuckLake only: libpq connection string of the PostgreSQL catalog, e.g. \"dbname=lake host=127.0.0.1 port=5432 user=bw\" (no password here).")
     catalog_password_env: str = _f("", "DuckLake only: environment variable holding the catalog's password; never logged.")
     data_path: str = _f("", "DuckLake only: folder of the lake's Parquet files (relative to the config file), or an s3:// URL (untested).")
+    search_index: str = _f("data/lake-search.duckdb", "DuckLake only: local DuckDB file holding this machine's BM25 index of the lake's articles (a copy of title and text), built by `reindex` and by ingest; relative to the config file.")
 
 
 @dataclass(frozen=True)
@@ -161,6 +162,12 @@ class Config:
     @property
     def warehouse_path(self) -> Path:
         p = Path(self.warehouse.path).expanduser()
+        return p if p.is_absolute() else (self.base_dir / p)
+
+    @property
+    def lake_search_index(self) -> Path:
+        """The local BM25 index of a lake (warehouse.search_index, relative to the config file)."""
+        p = Path(self.warehouse.search_index).expanduser()
         return p if p.is_absolute() else (self.base_dir / p)
 
     @property

@@ -3,6 +3,7 @@ loopback corpus into a lake, re-run it, read it back through the CLI, two ingest
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import subprocess
@@ -168,3 +169,54 @@ def test_the_catalog_password_never_reaches_a_message(tmp_path: Path, monkeypatc
         with Warehouse.for_config(cfg):
             pass
     assert "s3cr" not in str(err.value) and "dbname=x" in str(err.value)
+
+
+
+def _best_first(hit: tuple[float, str]) -> tuple[float, str]:
+    return -hit[0], hit[1]
+
+
+def test_search_on_a_lake_ranks_by_bm25_as_the_file_does(corpus, lake_config, tmp_path: Path) -> None:
+    from flows.ingest import run_ingest
+    from tests.conftest import loopback_config
+
+    sources, _, _ = corpus
+    some = lake_config(toml_sources(sources[:2]))   # two sources first, then all four: the same lake
+    text = some.read_text()
+    on_lake = text[text.index('backend = "ducklake"'):text.index('data_path = "lake-data"') + len('data_path = "lake-data"')]
+    (tmp_path / "all.toml").write_text(loopback_config(toml_sources(sources)).replace('path = "wh.duckdb"', on_lake))
+    lake = load_config(tmp_path / "all.toml")
+    (tmp_path / "file").mkdir()
+    (tmp_path / "file" / "some.toml").write_text(loopback_config(toml_sources(sources[:2])))
+    (tmp_path / "file" / "balkanwatch.toml").write_text(loopback_config(toml_sources(sources)))
+    file = load_config(tmp_path / "file" / "balkanwatch.toml")   # the same two steps (boilerplate learned alike)
+
+    asyncio.run(run_ingest(load_config(some)))
+    assert cli("--config", str(some), "reindex").returncode == 0 and lake.lake_search_index.exists()
+    asyncio.run(run_ingest(lake))                   # the other two sources: newer than the index
+    with Warehouse.for_config(lake, read_only=True) as wh:
+        indexed, unindexed, oldest = wh.fts_coverage()
+        assert indexed > 0 and unindexed > 0 and oldest is not None
+        hits = wh.search("Kosovo", limit=100)
+        fresh = {h["article_id"] for h in hits if h["score"] is None}
+        assert fresh and len(fresh) < len(hits)    # ranked first, then the new ones by a plain scan
+        assert all(h["score"] is not None for h in hits[:len(hits) - len(fresh)])
+    shown = cli("--config", str(lake.path), "search", "Kosovo", "--limit", "100")
+    assert shown.returncode == 0 and "`balkanwatch reindex` ranks them" in shown.stdout, shown.stderr
+    assert sum(line.startswith("new ") for line in shown.stdout.splitlines()) == len(fresh)
+
+    assert cli("--config", str(lake.path), "reindex").returncode == 0
+    asyncio.run(run_ingest(load_config(tmp_path / "file" / "some.toml")))
+    asyncio.run(run_ingest(file))
+    assert cli("--config", str(file.path), "reindex").returncode == 0
+    for query in ("Kosovo", "KFOR patrols", "Ankara NATO mission", "Bayraktar drones", "Peja", "xyzzyq"):
+        with Warehouse.for_config(file, read_only=True) as f, Warehouse.for_config(lake, read_only=True) as k:
+            on_file = [(h["score"], h["article_id"]) for h in f.search(query, limit=500)]
+            on_lake = [(h["score"], h["article_id"]) for h in k.search(query, limit=500)]
+            assert k.fts_coverage()[1] == 0
+        assert [s for s, _ in on_lake] == [s for s, _ in on_file], query   # the same scores, in the same order
+        # which of two equal scores comes first is float noise (the two indexes hold their documents in
+        # different orders), so the hits are compared best first, ties by id
+        assert sorted(on_lake, key=_best_first) == sorted(on_file, key=_best_first), query
+        assert all(score is not None for score, _ in on_lake)
+        assert bool(on_lake) == (query != "xyzzyq")

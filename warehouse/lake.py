@@ -42,16 +42,19 @@ _READ_STATEMENTS = ("SELECT", "EXPLAIN")
 
 @dataclass(frozen=True)
 class LakeTarget:
-    """Where a lake is: the catalog's libpq string, its password (from the environment) and the data path."""
+    """Where a lake is: the catalog's libpq string, its password (from the environment), the data path, and
+    this machine's local BM25 index of it (warehouse/lake_search.py)."""
 
     catalog: str
     data_path: str
     password: str = ""
+    search_index: Path | None = None
 
     @classmethod
     def from_config(cls, config: Config) -> LakeTarget:
         env = config.warehouse.catalog_password_env
-        return cls(config.warehouse.catalog, config.lake_data_path, os.environ.get(env, "") if env else "")
+        return cls(config.warehouse.catalog, config.lake_data_path, os.environ.get(env, "") if env else "",
+                   config.lake_search_index)
 
     @property
     def libpq(self) -> str:

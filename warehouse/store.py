@@ -26,6 +26,7 @@ from balkanwatch.errors import WarehouseError
 from balkanwatch.health import RATE_WINDOW_DAYS, SILENCE_MIN_ITEMS, SILENCE_WINDOW_DAYS, Publication
 from balkanwatch.models import ExtractedArticle, SourceOutcome
 from balkanwatch.urls import publisher_of
+from warehouse import lake_search
 from warehouse.cleaning import CleaningMixin
 from warehouse.lake import LakeTarget, catalog_lock, check_analyst_sql, connect_lake, lake_schema
 from warehouse.locks import file_lock
@@ -151,6 +152,7 @@ class Warehouse(CleaningMixin, MonitoringMixin):
     def __init__(self, con: duckdb.DuckDBPyConnection, path: Path, read_only: bool, *,
                  lake: LakeTarget | None = None) -> None:
         self.con, self.path, self.read_only, self.lake = con, path, read_only, lake
+        self._lake_indexed: pa.Table | None = None   # ids in a lake's local search index, read once a session
 
     @property
     def where(self) -> str:
@@ -708,8 +710,12 @@ class Warehouse(CleaningMixin, MonitoringMixin):
 
     def rebuild_fts(self) -> None:
         """Rebuild the BM25 index over title and text (DuckDB's FTS index does not update incrementally).
-        A lake has none yet (its tables take no FTS index): `search` scans it, unranked (issue #16, slice 2)."""
+        A lake's tables take no FTS index: its index is a local copy of them (warehouse/lake_search.py)."""
         if self.lake:
+            copy = self._exec(f"SELECT article_id, {', '.join(FTS_FIELDS)} FROM articles").to_arrow_table()
+            lake_search.build_index(self._lake_index(), copy, FTS_FIELDS, fts_extension=fts_extension_path())
+            self._lake_indexed = None
+            self.record_fts_build()
             return
         self._load_fts()
         fields = ", ".join(f"'{f}'" for f in FTS_FIELDS)
@@ -718,13 +724,27 @@ class Warehouse(CleaningMixin, MonitoringMixin):
                              "strip_accents = 1, lower = 1, overwrite = 1)")
             self.record_fts_build()
 
+    def _lake_index(self) -> Path:
+        assert self.lake is not None and self.lake.search_index is not None, "a lake opened with its search index"
+        return self.lake.search_index
+
     def has_fts(self) -> bool:
+        if self.lake:
+            return self._lake_index().exists()
         row = self._exec("SELECT count(*) FROM duckdb_schemas() WHERE schema_name = 'fts_main_articles'").fetchone()
         return bool(row and row[0])
 
     def _unindexed(self) -> str:
-        """SQL predicate on articles: not (yet) in the full-text index."""
-        return "article_id NOT IN (SELECT name FROM fts_main_articles.docs)" if self.has_fts() else "true"
+        """SQL predicate on articles: not (yet) in the full-text index (on a lake, its ids registered as
+        `lake_indexed` for the session)."""
+        if not self.has_fts():
+            return "true"
+        if not self.lake:
+            return "article_id NOT IN (SELECT name FROM fts_main_articles.docs)"
+        if self._lake_indexed is None:
+            self._lake_indexed = lake_search.indexed_ids(self._lake_index(), fts_extension=fts_extension_path())
+            self.con.register("lake_indexed", self._lake_indexed)
+        return "article_id NOT IN (SELECT article_id FROM lake_indexed)"
 
     def fts_coverage(self) -> tuple[int, int, datetime | None]:
         """(indexed articles, articles not yet in the index, fetch time of the oldest unindexed one)."""
@@ -741,12 +761,14 @@ class Warehouse(CleaningMixin, MonitoringMixin):
         """Articles ranked by BM25 over title and text; articles newer than the index follow, matched by
         a plain case-insensitive scan of every query word (so search never misses what just landed)."""
         ranked: list[dict[str, Any]] = []
-        if self.has_fts():
+        if self.has_fts() and self.lake:
+            ranked = self._lake_ranked(query, limit)
+        elif self.has_fts():
             self._load_fts()
             ranked = self.rows(
                 """SELECT article_id, source, published_at, title, url, round(score, 3) AS score FROM (
                      SELECT *, fts_main_articles.match_bm25(article_id, ?) AS score FROM articles)
-                   WHERE score IS NOT NULL ORDER BY score DESC LIMIT ?""", [query, limit])
+                   WHERE score IS NOT NULL ORDER BY score DESC, article_id LIMIT ?""", [query, limit])
         words = [w for w in query.split() if w]
         if not words or len(ranked) >= limit:
             return ranked
@@ -757,6 +779,14 @@ class Warehouse(CleaningMixin, MonitoringMixin):
                 WHERE {unindexed} AND {match} ORDER BY published_at DESC NULLS LAST LIMIT ?""",
             [*(f"%{w}%" for w in words), limit - len(ranked)])
         return ranked + fresh
+
+    def _lake_ranked(self, query: str, limit: int) -> list[dict[str, Any]]:
+        """search's BM25 part on a lake: ids and scores from the local index, the rows from the lake."""
+        best = lake_search.ranked(self._lake_index(), query, limit, fts_extension=fts_extension_path())
+        with self.registered(lake_ranked=best):
+            return self.rows(
+                """SELECT a.article_id, a.source, a.published_at, a.title, a.url, round(r.score, 3) AS score
+                   FROM lake_ranked r JOIN articles a USING (article_id) ORDER BY r.score DESC, r.article_id""")
 
     def rows(self, sql: str, params: Sequence[Any] | None = None) -> list[dict[str, Any]]:
         cur = self._exec(sql, params)

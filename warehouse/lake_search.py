@@ -1,0 +1,78 @@
+"""BM25 search on a lake (issue #16, slice 2): a local index beside the lake.
+
+DuckLake tables take no FTS index (the PRAGMA fails at commit), so a local DuckDB file holds a copy of the
+lake's `articles(article_id, title, text)` and DuckDB's FTS index over it, with the file backend's options
+(store.FTS_FIELDS, porter stemmer, accents stripped, lower-cased): on the same articles it scores exactly as
+the file does. `Warehouse.rebuild_fts` builds it (`reindex`, and ingest when health.should_rebuild_fts says
+so, as on the file); articles the copy lacks are found by the warehouse's plain scan and shown as new.
+
+The file belongs to one machine (the one that built it): another machine's `search` scans until it runs
+`reindex` itself. A build writes `<file>.building` and renames it over the file, so a search reads a whole
+index or the previous one, never half of one; builds on one machine queue on the lake's writer lock.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from balkanwatch.errors import WarehouseError
+
+FTS_OPTIONS = "stemmer = 'porter', strip_accents = 1, lower = 1, overwrite = 1"   # the file backend's (store.py)
+
+
+def _connect(path: Path, *, read_only: bool, fts_extension: str) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(str(path), read_only=read_only,
+                         config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
+    con.execute(f"LOAD '{fts_extension}'")
+    return con
+
+
+def build_index(path: Path, articles: pa.Table, fields: Sequence[str], *, fts_extension: str) -> int:
+    """Write `articles` (article_id and `fields`) and their BM25 index to `path`, replacing it whole;
+    returns how many articles it holds."""
+    building = path.with_name(path.name + ".building")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for stale in (building, building.with_name(building.name + ".wal")):
+            stale.unlink(missing_ok=True)
+        con = _connect(building, read_only=False, fts_extension=fts_extension)
+        try:
+            con.register("lake_articles", articles)
+            con.execute("CREATE TABLE articles AS SELECT * FROM lake_articles")
+            quoted = ", ".join(f"'{f}'" for f in fields)
+            con.execute(f"PRAGMA create_fts_index('articles', 'article_id', {quoted}, {FTS_OPTIONS})")
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+        os.replace(building, path)
+    except (duckdb.Error, OSError) as exc:
+        raise WarehouseError(f"cannot build the lake's search index {path}: {exc}") from exc
+    return int(articles.num_rows)
+
+
+def indexed_ids(path: Path, *, fts_extension: str) -> pa.Table:
+    """The article ids in the local index (one column, article_id)."""
+    with _reading(path, fts_extension) as con:
+        return con.execute("SELECT article_id FROM articles").to_arrow_table()
+
+
+def ranked(path: Path, query: str, limit: int, *, fts_extension: str) -> pa.Table:
+    """(article_id, score) of the best `limit` BM25 matches of `query`, best first (ties by id)."""
+    with _reading(path, fts_extension) as con:
+        return con.execute(
+            """SELECT article_id, score FROM (
+                 SELECT article_id, fts_main_articles.match_bm25(article_id, ?) AS score FROM articles)
+               WHERE score IS NOT NULL ORDER BY score DESC, article_id LIMIT ?""", [query, limit]).to_arrow_table()
+
+
+def _reading(path: Path, fts_extension: str) -> duckdb.DuckDBPyConnection:
+    try:
+        return _connect(path, read_only=True, fts_extension=fts_extension)
+    except duckdb.Error as exc:
+        raise WarehouseError(f"cannot read the lake's search index {path}: {exc} "
+                             "(`balkanwatch reindex` builds it again)") from exc
