@@ -154,6 +154,20 @@ def cmd_warehouse_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_warehouse_migrate(args: argparse.Namespace) -> int:
+    """Copy the DuckDB file warehouse (warehouse.path, or --from) into the configured, empty lake."""
+    from warehouse.migrate import migrate_to_lake
+
+    config = _config(args)
+    source = Path(args.source).expanduser() if args.source else config.warehouse_path
+    with progress_bar("copying rows into the lake") as progress:
+        copied = migrate_to_lake(config, source, progress)
+    for table, rows in copied.items():
+        print(f"{table}: {rows} rows")
+    print(f"copied {source} into lake {config.lake_data_path}: {sum(copied.values())} rows in {len(copied)} tables")
+    return 0
+
+
 def cmd_sql(args: argparse.Namespace) -> int:
     with _open_ro(_config(args)) as wh:
         cols, rows = wh.query(args.query)
@@ -530,6 +544,11 @@ def build_parser() -> argparse.ArgumentParser:
     wsub_cmds = wsub.add_subparsers(dest="warehouse_command", required=True)
     s = wsub_cmds.add_parser("init", help="create the schema (idempotent); on a lake, before workers start")
     s.set_defaults(func=cmd_warehouse_init)
+    s = wsub_cmds.add_parser("migrate", help="copy a DuckDB file warehouse into a new, empty DuckLake lake")
+    s.add_argument("--to-lake", action="store_true", required=True,
+                   help="into the lake of the config's [warehouse] (backend = \"ducklake\")")
+    s.add_argument("--from", dest="source", default="", help="the DuckDB file (default: the config's warehouse.path)")
+    s.set_defaults(func=cmd_warehouse_migrate)
 
     src = sub.add_parser("sources", help="list sources with their health, or import feeds from OPML")
     src.add_argument("--format", choices=FORMATS, default="table")
