@@ -244,7 +244,8 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     from warehouse import Warehouse
 
     config = _config(args)
-    with Warehouse.for_config(config) as wh:
+    # a lake's index is a local file: building it needs no write to the lake (nor its writer lock)
+    with Warehouse.for_config(config, read_only=config.warehouse.backend == "ducklake") as wh:
         wh.rebuild_fts()
         indexed, _, _ = wh.fts_coverage()
     print(f"full-text index rebuilt over {indexed} articles")

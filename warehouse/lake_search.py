@@ -7,8 +7,9 @@ the file does. `Warehouse.rebuild_fts` builds it (`reindex`, and ingest when hea
 so, as on the file); articles the copy lacks are found by the warehouse's plain scan and shown as new.
 
 The file belongs to one machine (the one that built it): another machine's `search` scans until it runs
-`reindex` itself. A build writes `<file>.building` and renames it over the file, so a search reads a whole
-index or the previous one, never half of one; builds on one machine queue on the lake's writer lock.
+`reindex` itself (a read-only session: the lake is not written). A build writes `<file>.<pid>.building` and
+renames it over the file, so a search reads a whole index or the previous one, never half of one, and two
+builds at once (ingest's and an analyst's `reindex`) both finish, the later rename winning.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def _connect(path: Path, *, read_only: bool, fts_extension: str) -> duckdb.DuckD
 def build_index(path: Path, articles: pa.Table, fields: Sequence[str], *, fts_extension: str) -> int:
     """Write `articles` (article_id and `fields`) and their BM25 index to `path`, replacing it whole;
     returns how many articles it holds."""
-    building = path.with_name(path.name + ".building")
+    building = path.with_name(f"{path.name}.{os.getpid()}.building")   # two builders never share one
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         for stale in (building, building.with_name(building.name + ".wal")):

@@ -715,7 +715,8 @@ class Warehouse(CleaningMixin, MonitoringMixin):
             copy = self._exec(f"SELECT article_id, {', '.join(FTS_FIELDS)} FROM articles").to_arrow_table()
             lake_search.build_index(self._lake_index(), copy, FTS_FIELDS, fts_extension=fts_extension_path())
             self._lake_indexed = None
-            self.record_fts_build()
+            if not self.read_only:   # a reader (an analyst's `reindex`) builds its machine's index all the same
+                self.record_fts_build()
             return
         self._load_fts()
         fields = ", ".join(f"'{f}'" for f in FTS_FIELDS)
