@@ -10,7 +10,7 @@ from pathlib import Path
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
-from bench import checkpoint, dedupe_eval, dedupe_scale, incremental, many_feeds, spikes_eval  # noqa: E402
+from bench import checkpoint, dedupe_eval, dedupe_scale, extraction_cpu, incremental, many_feeds, spikes_eval  # noqa: E402
 from bench.data import extraction_dev  # noqa: E402
 from bench.extraction import TITLE_MATCH, evaluate  # noqa: E402
 from bench.throughput import measure  # noqa: E402
@@ -41,6 +41,10 @@ NAB_TARGET = 75.0                # issue #14's target (dev five; and ≥ 75 on t
 MANY_REPOLL_RATIO_TARGET = 1.3   # issue #15: unchanged re-poll of 500 feeds, under Prefect / plain…
 MANY_REPOLL_SECONDS_TARGET = 5.0  # …and at most this long under Prefect
 MANY_FIRST_RATIO_TARGET = 1.2     # first poll (1,000 new pages), under Prefect / plain
+CPU_PAGES = 250                  # issue #17: the first 250 dev pages (ids 0001–0314), REPEATS passes each
+CPU_RATIO_PLAIN_MAX = 1.75       # our per-page CPU / trafilatura.extract's, same run: 1.58–1.62 after #17 (three
+                                 # standalone runs, 2026-12-02), 1.79 before (HEAD's safe_extract in the same process)
+CPU_RATIO_METADATA_MAX = 1.12    # … / trafilatura.extract(with_metadata=True)'s: 1.03–1.04 after, 1.15 before
 CHECKPOINT_RATIO_MAX = 3.0       # a writer session on 100k articles / on an empty warehouse: 1.4 with schema v7,
                                  # 19.9 with v6's primary keys (each made DuckDB rewrite a row group at close)
 
@@ -112,6 +116,27 @@ def many_feeds_targets(mf: dict) -> list[tuple[str, bool]]:
              f"{mf['prefect_again']:.1f} s", mf["prefect_again"] <= MANY_REPOLL_SECONDS_TARGET),
             (f"first poll ({mf['pages']:,} new pages) under Prefect ≤ {MANY_FIRST_RATIO_TARGET}× plain: {first:.2f}×",
              first <= MANY_FIRST_RATIO_TARGET)]
+
+
+def cpu_checks(cpu: dict[str, float]) -> list[tuple[str, bool]]:
+    """Floors of the extraction-CPU benchmark (issue #17): ratios to trafilatura in the same run."""
+    return [(f"extraction CPU per page / trafilatura.extract ≤ {CPU_RATIO_PLAIN_MAX}: {cpu['ratio_plain']:.2f}",
+             cpu["ratio_plain"] <= CPU_RATIO_PLAIN_MAX),
+            (f"extraction CPU per page / trafilatura.extract with metadata ≤ {CPU_RATIO_METADATA_MAX}: "
+             f"{cpu['ratio_metadata']:.2f}", cpu["ratio_metadata"] <= CPU_RATIO_METADATA_MAX)]
+
+
+def render_cpu(cpu: dict[str, float]) -> list[str]:
+    return ["## Extraction CPU per page (issue #17)", "",
+            f"The first {cpu['pages']:.0f} WCXB dev pages, our `safe_extract` (all an article row holds) against "
+            "`trafilatura.extract(body, url=...)` with and without `with_metadata=True`: CPU time, the three "
+            f"interleaved page by page, medians of {cpu['repeats']:.0f} passes (`bench/extraction_cpu.py`).", "",
+            "| extraction | ms per page | ours / it |", "|---|---|---|",
+            f"| balkanwatch `safe_extract` | {cpu['balkanwatch_ms']:.1f} | 1.00 |",
+            f"| `trafilatura.extract` | {cpu['trafilatura.extract_ms']:.1f} | {cpu['ratio_plain']:.2f} |",
+            f"| `trafilatura.extract`, with metadata | {cpu['trafilatura.extract+metadata_ms']:.1f} | "
+            f"{cpu['ratio_metadata']:.2f} |", "",
+            "Before #17's cuts (session 10) the same code measured 1.79 and 1.15.", ""]
 
 
 def render_many_feeds(mf: dict) -> list[str]:
@@ -305,6 +330,7 @@ def render_checkpoint(ck: dict[str, float]) -> list[str]:
 def main() -> int:
     pages = extraction_dev()
     quality = evaluate(pages)
+    cpu = extraction_cpu.measure(pages[:CPU_PAGES])
     throughput = measure(pages)
     dd, errors, kinds = dedupe_eval.run()
     scale = dedupe_scale.measure_fresh(SCALE_ARTICLES)
@@ -313,9 +339,10 @@ def main() -> int:
     ck = checkpoint.measure()
     sp = spikes_eval.run()
     mf = many_feeds.measure()
-    results = checks(throughput, quality, dd, scale, sp, rb, ck) + many_feeds_checks(mf)
+    results = checks(throughput, quality, dd, scale, sp, rb, ck) + cpu_checks(cpu) + many_feeds_checks(mf)
     target_results = targets(sp) + many_feeds_targets(mf)
-    REPORT.write_text(render(throughput, quality, results, render_dedupe(dd, kinds, errors, scale, rb) + render_incremental(inc) + render_checkpoint(ck)
+    REPORT.write_text(render(throughput, quality, results, render_cpu(cpu) + render_dedupe(dd, kinds, errors, scale, rb)
+                             + render_incremental(inc) + render_checkpoint(ck)
                              + render_spikes(sp) + render_many_feeds(mf),
                              target_results),
                       encoding="utf-8")
