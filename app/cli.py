@@ -83,17 +83,40 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     if args.no_prefect:
         from flows.ingest import run_ingest
 
-        summary = asyncio.run(run_ingest(config, force=args.force, shard=args.shard)).as_dict()
+        summary = asyncio.run(run_ingest(config, force=args.force, shard=args.shard,
+                                         settle=not args.no_settle)).as_dict()
     else:
         from flows.ingest import ingest
 
         shard = f"{args.shard[0]}/{args.shard[1]}" if args.shard else None
         summary = _with_prefect(lambda: asyncio.run(ingest(config_path=str(config.path), force=args.force,
-                                                           shard=shard)))
+                                                           shard=shard, settle=not args.no_settle)))
     if args.json:
         print(dumps(summary))
         return 0
     print(format_summary(summary))
+    return 0
+
+
+def cmd_settle(args: argparse.Namespace) -> int:
+    """Boilerplate, stories, watchlist matches and one alerts cycle for what loads without settling left."""
+    config = _config(args)
+    if args.no_prefect:
+        from flows.ingest import run_settle
+
+        summary = asyncio.run(run_settle(config)).as_dict()
+    else:
+        from flows.ingest import settle
+
+        summary = _with_prefect(lambda: asyncio.run(settle(config_path=str(config.path))))
+    if args.json:
+        print(dumps(summary))
+    elif summary["status"] == "skipped":
+        print(f"settle skipped: {summary['note']}")
+    else:
+        print(f"settled: {summary['new_stories']} new stories, {summary['new_copies']} copies of known stories, "
+              f"{summary['boilerplate_removed']} boilerplate paragraphs removed, {summary['matched_articles']} "
+              f"articles matched" + (f"; alerts cycle: {summary['alerts']}" if summary["alerts"] else ""))
     return 0
 
 
@@ -460,7 +483,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-prefect", action="store_true", help="run without Prefect (no UI record, no artifacts)")
     s.add_argument("--shard", type=_shard, metavar="K/N",
                    help="poll only shard K of N (sources assigned by host; balkanwatch/sharding.py)")
+    s.add_argument("--no-settle", action="store_true",
+                   help="only load: leave boilerplate, stories, watchlists and alerts to `settle` (shard runs)")
     s.set_defaults(func=cmd_ingest)
+
+    s = sub.add_parser("settle", help="settle what load-only runs left: boilerplate, stories, watchlists, alerts")
+    s.add_argument("--json", action="store_true", help="print the counts as JSON")
+    s.add_argument("--no-prefect", action="store_true", help="run without Prefect (no UI record)")
+    s.set_defaults(func=cmd_settle)
 
     s = sub.add_parser("sql", help="run SQL on a read-only, sandboxed connection to the warehouse")
     s.add_argument("query")

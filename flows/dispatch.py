@@ -1,12 +1,16 @@
 """The sharded ingest's dispatcher: one shard run per shard, on a Prefect work pool (issue #15).
 
-    ingest-shards (this flow) | run_deployment("ingest/balkanwatch-ingest-shard", shard="K/N") × N
-        | each shard run: the ingest flow on whichever worker of the pool takes it
+    ingest-shards (this flow) | run_deployment("ingest/balkanwatch-ingest-shard", shard="K/N", settle=False) × N
+        | each shard run: the ingest flow on whichever worker of the pool takes it, loading only
+        | settle (a subflow, once, after all shards): boilerplate, stories, watchlist matches, alerts
 
 The shard runs are ordinary ingest flow runs with a `shard` parameter (balkanwatch/sharding.py assigns
 sources by host), so they can run on several workers on one or many machines. On the DuckDB file
-warehouse they take turns on its ingest lock; none fails. The dispatcher waits for all of them and fails
-when one did, so the UI shows the cycle as one run with its shard runs as subflows.
+warehouse they take turns on its ingest lock; none fails. They only load (articles, health, schedules):
+the settling steps run once, after every shard finished, in the `settle` subflow — what a multi-writer
+warehouse needs (appends from many writers, settling in one place), and N times less settling work on
+one file. The dispatcher settles even when a shard failed (what the others loaded is settled), then
+fails when one did, so the UI shows the cycle as one run with its shard runs as subflows.
 """
 
 from __future__ import annotations
@@ -31,7 +35,8 @@ async def ingest_shards(config_path: str, shards: int = 2, force: bool = False,
         raise ValueError("shards must be at least 1")
     logger = get_run_logger()
     runs = await asyncio.gather(*(
-        arun_deployment(deployment, parameters={"config_path": config_path, "force": force, "shard": f"{k}/{shards}"},
+        arun_deployment(deployment, parameters={"config_path": config_path, "force": force, "shard": f"{k}/{shards}",
+                                                "settle": False},
                         flow_run_name=f"ingest shard {k}/{shards}", timeout=None, poll_interval=POLL_SECONDS)
         for k in range(shards)))
     result: dict[str, Any] = {"shards": {f"{k}/{shards}": r.state.name if r.state else "unknown" for k, r in enumerate(runs)},
@@ -39,6 +44,9 @@ async def ingest_shards(config_path: str, shards: int = 2, force: bool = False,
     failed = [k for k, r in enumerate(runs) if not (r.state and r.state.is_completed())]
     for k, r in enumerate(runs):
         logger.info("shard %d/%d: %s (flow run %s)", k, shards, result["shards"][f"{k}/{shards}"], r.id)
+    from flows.ingest import settle
+
+    result["settled"] = await settle(config_path)
     if failed:
         raise RuntimeError(f"shard runs {', '.join(f'{k}/{shards}' for k in failed)} did not complete: {result}")
     return result

@@ -85,6 +85,7 @@ class IngestSummary:
     sources: list[SourceReport] = field(default_factory=list)
     new: list[dict[str, Any]] = field(default_factory=list)   # title, source, published_at, url
     note: str = ""
+    settled: bool = True             # False for a load-only run (a shard run): a `settle` run settles it
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -226,14 +227,23 @@ async def _poll_all(config: Config, gate: WarehouseGate, due: list[SourceState],
         extractor.close()
 
 
+def settle_warehouse(wh: Warehouse, summary: IngestSummary, watchlists: list[WatchlistSettings]) -> None:
+    """The settling steps over everything loaded and not yet settled: site boilerplate, stories, watchlist
+    matches. Each step picks up what no earlier run settled, so a load without settling (a shard run,
+    `ingest --no-settle`) is settled by the next run that settles, or by `settle`."""
+    summary.boilerplate_removed = clean_boilerplate(wh)
+    counts = assign_stories(wh)
+    summary.new_stories, summary.new_copies = counts.new_stories, counts.new_copies
+    summary.matched_articles = match_mentions(wh, watchlists)
+
+
 async def finish(gate: WarehouseGate, summary: IngestSummary, watchlists: list[WatchlistSettings],
-                 artifacts: bool = True) -> IngestSummary:
-    """Close the run, match watchlists, refresh the full-text index, publish the artifacts."""
+                 artifacts: bool = True, settle: bool = True) -> IngestSummary:
+    """Close the run, settle it (unless asked not to), refresh the full-text index, publish the artifacts."""
     async with gate.open() as wh:
-        summary.boilerplate_removed = clean_boilerplate(wh)
-        counts = assign_stories(wh)
-        summary.new_stories, summary.new_copies = counts.new_stories, counts.new_copies
-        summary.matched_articles = match_mentions(wh, watchlists)
+        if settle:
+            settle_warehouse(wh, summary, watchlists)
+        summary.settled = settle
         wh.finish_run(summary.run_id, polled=summary.sources_polled, failed=summary.sources_failed,
                       new_articles=summary.new_articles, item_errors=summary.item_errors)
         indexed, unindexed, oldest = wh.fts_coverage()
@@ -264,6 +274,10 @@ async def publish_artifacts(summary: IngestSummary, health: list[dict[str, Any]]
              f"- articles revised (changed text, same URL): **{sum(s.revised for s in summary.sources)}**",
              f"- site boilerplate paragraphs removed: **{summary.boilerplate_removed}**",
              f"- page errors: **{summary.item_errors}**", ""]
+    if not summary.settled:
+        lines[3:6] = [f"- new articles: **{summary.new_articles}** (loaded only: boilerplate, stories, watchlists "
+                      "and alerts are settled once by the `settle` run after all shards)",
+                      lines[4]]
     if failed:
         lines += ["## Errors", "", "| source | error | next poll |", "|---|---|---|"]
         lines += [f"| {markdown(s.name)} | {markdown(s.error)} | {markdown(s.next_poll_at)} |" for s in failed]
@@ -285,20 +299,56 @@ def _in_flow() -> bool:
 
 
 @flow(name="ingest", description="Poll due sources and load new articles into the warehouse.")
-async def ingest(config_path: str, force: bool = False, shard: str | None = None) -> dict[str, Any]:
+async def ingest(config_path: str, force: bool = False, shard: str | None = None,
+                 settle: bool = True) -> dict[str, Any]:
     """One ingest cycle for the config at `config_path` (one shard 'K/N' of its sources, when given);
-    returns the IngestSummary as a dict."""
+    returns the IngestSummary as a dict. `settle=False` only loads: the dispatcher's shard runs leave
+    boilerplate, stories, mentions and alerts to one `settle` run after all of them."""
     from prefect.runtime import flow_run
 
     config = load_config(config_path)
     summary = await run_ingest(config, force=force, flow_run_id=str(flow_run.id) if flow_run.id else None,
-                               shard=parse_shard(shard) if shard else None)
+                               shard=parse_shard(shard) if shard else None, settle=settle)
     return summary.as_dict()
 
 
+@flow(name="settle", description="Boilerplate, stories, watchlist matches and one alerts cycle for everything "
+                                 "loaded and not yet settled (after the shard runs of a cycle).")
+async def settle(config_path: str) -> dict[str, Any]:
+    """Settle once what loads without settling (shard runs, `ingest --no-settle`) left; returns the counts."""
+    return (await run_settle(load_config(config_path))).as_dict()
+
+
+async def run_settle(config: Config) -> IngestSummary:
+    """The body of `settle`: under the ingest run lock (so it never interleaves with a run's own settling),
+    the settling steps, the full-text index, then the alerts cycle."""
+    logger = run_logger()
+    summary = IngestSummary(run_id="settle", status="completed")
+    gate = WarehouseGate(config)
+    try:
+        with Warehouse.run_lock(config):
+            try:
+                async with gate.open() as wh:
+                    settle_warehouse(wh, summary, config.watchlists)
+                    indexed, unindexed, oldest = wh.fts_coverage()
+                    waited = (datetime.now(UTC).replace(tzinfo=None) - oldest).total_seconds() / 60 if oldest else None
+                    if should_rebuild_fts(indexed, unindexed, waited):
+                        wh.rebuild_fts()
+            finally:
+                gate.close()
+    except WarehouseBusyError as exc:
+        logger.warning("skipped: %s", exc)
+        return IngestSummary(run_id="settle", status="skipped", note=str(exc))
+    logger.info("settled: %d new stories, %d copies, %d boilerplate paragraphs removed, %d articles matched",
+                summary.new_stories, summary.new_copies, summary.boilerplate_removed, summary.matched_articles)
+    if config.watchlists and config.path is not None:
+        summary.alerts = alerts_after_ingest(config, _in_flow())
+    return summary
+
+
 async def run_ingest(config: Config, *, force: bool = False, flow_run_id: str | None = None,
-                     shard: tuple[int, int] | None = None) -> IngestSummary:
-    """The body of the flow: plan, poll every due source concurrently, finish."""
+                     shard: tuple[int, int] | None = None, settle: bool = True) -> IngestSummary:
+    """The body of the flow: plan, poll every due source concurrently, finish (settling unless told not to)."""
     logger = run_logger()
     in_flow = _in_flow()
     run_id = flow_run_id or uuid.uuid4().hex
@@ -314,13 +364,15 @@ async def run_ingest(config: Config, *, force: bool = False, flow_run_id: str | 
                     run_id=run_id, status="completed", sources_polled=len(reports),
                     sources_failed=sum(not r.ok for r in reports), new_articles=sum(r.new_articles for r in reports),
                     item_errors=sum(r.item_errors for r in reports), sources=reports)
-                summary = await finish(gate, summary, config.watchlists, in_flow)
+                summary = await finish(gate, summary, config.watchlists, in_flow, settle=settle)
             finally:
                 gate.close()
     except WarehouseBusyError as exc:
         logger.warning("skipped: %s", exc)
         return IngestSummary(run_id=run_id, status="skipped", note=str(exc))
-    if config.watchlists and config.path is not None:
+    if not settle:
+        summary.alerts = "left to the settle run"
+    elif config.watchlists and config.path is not None:
         summary.alerts = alerts_after_ingest(config, in_flow)
     return summary
 

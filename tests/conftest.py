@@ -76,15 +76,17 @@ def toml_sources(sources: list[dict]) -> str:
 
 
 @contextmanager
-def served_corpus(root: Path, *, monitoring: bool = False):  # type: ignore[no-untyped-def]
-    """The corpus sites under root, each on its own loopback server: yields (sources, articles, servers by slug)."""
+def served_corpus(root: Path, *, monitoring: bool = False, distinct_hosts: bool = False):  # type: ignore[no-untyped-def]
+    """The corpus sites under root, each on its own loopback server: yields (sources, articles, servers by slug).
+    `distinct_hosts` puts site i on 127.0.0.(i+1) instead of one host with four ports (sharding is by host)."""
     from app.corpus import SITES, build_corpus
 
     servers = {}
     try:
-        for site in SITES:
+        for i, site in enumerate(SITES):
             (root / site.slug).mkdir(parents=True)
-            servers[site.slug] = LoopbackServer(root / site.slug).start()
+            host = f"127.0.0.{i + 1}" if distinct_hosts else "127.0.0.1"
+            servers[site.slug] = LoopbackServer(root / site.slug, host=host).start()
         sources, articles = build_corpus(root, {k: s.base for k, s in servers.items()}, monitoring=monitoring)
         yield sources, articles, servers
     finally:

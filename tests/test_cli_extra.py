@@ -190,13 +190,20 @@ def test_ingest_summary_names_failed_sources_and_the_alerts_outcome():
 
 
 @pytest.mark.prefect
-def test_the_dispatcher_runs_every_shard_on_a_work_pool_with_two_workers(prefect_server, corpus, tmp_path) -> None:
+def test_the_dispatcher_runs_every_shard_on_a_work_pool_with_two_workers(prefect_server, tmp_path) -> None:
     """The sharded ingest as deployments/prefect.yaml describes it: `prefect deploy --all` on a process work
-    pool, two `prefect worker` processes, the dispatcher deployment run once with shards = 2. Both shard
-    runs complete (whichever worker takes them) and every article lands, once."""
+    pool, two `prefect worker` processes, the dispatcher deployment run once with shards = 2. The corpus
+    sites are on four loopback hosts, so both shards have sources. Both shard runs complete (whichever
+    worker takes them) and load only; every article lands, once; the dispatcher then settles them all."""
+    from tests.conftest import served_corpus
+
+    with served_corpus(tmp_path / "sites", distinct_hosts=True) as (sources, arts, _):
+        _dispatch_and_check(tmp_path, sources, arts)
+
+
+def _dispatch_and_check(tmp_path: Path, sources: list[dict], arts: list) -> None:  # type: ignore[type-arg]
     from prefect.client.orchestration import get_client
 
-    sources, arts, _ = corpus
     project, env, run = pool_project(tmp_path, sources, PREFECT_WORKER_QUERY_SECONDS="1",
                                      PREFECT_WORKER_PREFETCH_SECONDS="1")
     prefect = [sys.executable, "-m", "prefect"]
@@ -228,7 +235,12 @@ def test_the_dispatcher_runs_every_shard_on_a_work_pool_with_two_workers(prefect
             w.wait(timeout=30)
     assert dispatcher.state.is_completed(), dispatcher.state
     assert sorted(r.parameters["shard"] for r in shard_runs) == ["0/2", "1/2"]
+    assert all(r.parameters["settle"] is False for r in shard_runs)      # the shards only load…
     assert all(r.state.is_completed() for r in shard_runs), [(r.name, r.state.name) for r in shard_runs]
     with Warehouse.open(project / "wh.duckdb", read_only=True) as wh:
         assert wh.rows("SELECT count(*) AS n, count(DISTINCT article_id) AS d FROM articles")[0] == \
             {"n": len(arts), "d": len(arts)}
+        # …and the dispatcher settled everything once after them
+        assert wh.rows("SELECT count(*) AS n FROM articles WHERE story_id IS NULL")[0] == {"n": 0}
+        loaded_by = wh.rows("SELECT run_id, count(*) AS n FROM articles GROUP BY run_id")
+    assert len(loaded_by) == 2, loaded_by                               # both shards had sources

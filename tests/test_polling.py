@@ -228,20 +228,32 @@ def test_shard_runs_together_load_what_one_full_run_loads(tmp_path: Path):
         assert first and second and not set(first) & set(second) and sorted(first + second) == full[2][0]
         assert all(shard_of(next(s["feed"] for s in sources if s["name"] == n), 2) == 0 for n in first)
 
-        # two shard runs started at once on one DuckDB file: both complete (one waits for the other)
+        # two load-only shard runs started at once on one DuckDB file: both complete (one waits for the
+        # other) and settle nothing; one `settle` afterwards gives the full run's stories
         (tmp_path / "together").mkdir()
         cfg = tmp_path / "together" / "balkanwatch.toml"
         cfg.write_text(loopback_config(toml_sources(sources)), encoding="utf-8")
         procs = [subprocess.Popen([sys.executable, "-m", "app.cli", "--config", str(cfg), "ingest",
-                                   "--no-prefect", "--json", "--shard", f"{k}/2"], stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True) for k in range(2)]
+                                   "--no-prefect", "--json", "--shard", f"{k}/2", "--no-settle"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for k in range(2)]
         outs = [p.communicate(timeout=300) for p in procs]
         assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
         done = [json.loads(o[0]) for o in outs]
         assert [d["status"] for d in done] == ["completed", "completed"]
+        assert [d["settled"] for d in done] == [False, False] and sum(d["new_stories"] for d in done) == 0
         assert sorted(r["name"] for d in done for r in d["sources"]) == full[2][0]
         with duckdb.connect(str(cfg.parent / "wh.duckdb"), read_only=True) as con:
             assert set(con.execute("SELECT article_id, source, content_hash FROM articles").fetchall()) == full[0]
+            assert con.execute("SELECT count(*) FROM articles WHERE story_id IS NOT NULL").fetchone() == (0,)
+        settled = subprocess.run([sys.executable, "-m", "app.cli", "--config", str(cfg), "settle", "--no-prefect",
+                                  "--json"], capture_output=True, text=True, timeout=300)
+        assert settled.returncode == 0, settled.stderr[-2000:]
+        assert json.loads(settled.stdout)["new_stories"] == len(full[1])
+        with duckdb.connect(str(cfg.parent / "wh.duckdb"), read_only=True) as con:
+            assert set(con.execute("SELECT story_id, articles FROM stories").fetchall()) == full[1]
+        again = subprocess.run([sys.executable, "-m", "app.cli", "--config", str(cfg), "settle", "--no-prefect",
+                                "--json"], capture_output=True, text=True, timeout=300)
+        assert json.loads(again.stdout)["new_stories"] == 0          # nothing left to settle
 
 
 @pytest.mark.prefect
