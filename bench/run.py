@@ -10,6 +10,7 @@ from pathlib import Path
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
+from balkanwatch.sharding import BATCH_SOURCES  # noqa: E402
 from bench import checkpoint, dedupe_eval, dedupe_scale, extraction_cpu, incremental, many_feeds, spikes_eval  # noqa: E402
 from bench.data import extraction_dev  # noqa: E402
 from bench.extraction import TITLE_MATCH, evaluate  # noqa: E402
@@ -144,8 +145,9 @@ def render_many_feeds(mf: dict) -> list[str]:
             f"{mf['feeds']} feeds × {many_feeds.PAGES_PER_FEED} new pages (small synthetic articles) on "
             f"{many_feeds.SITES} loopback ports, first poll then a forced re-poll of the unchanged feeds, plain "
             "(`--no-prefect`) and as flow runs on a Prefect server in the same process; medians of "
-            f"{many_feeds.REPEATS} interleaved rounds on fresh warehouses. One task run per batch of 25 sources "
-            "(`balkanwatch/sharding.py`); the unchanged sources of a batch are stored in one transaction.", "",
+            f"{many_feeds.REPEATS} interleaved rounds on fresh warehouses. One task run per batch of "
+            f"{BATCH_SOURCES} sources (`balkanwatch/sharding.py`); the unchanged sources of a batch are stored in "
+            "one transaction.", "",
             "| run | plain | under Prefect | ratio |", "|---|---|---|---|",
             f"| first poll, {mf['pages']:,} new pages | {mf['plain_first']:.1f} s | {mf['prefect_first']:.1f} s | "
             f"{mf['prefect_first'] / mf['plain_first']:.2f}× |",

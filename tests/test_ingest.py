@@ -225,6 +225,20 @@ def run_artifacts(run_id: str) -> dict:
     return {a.key: a for a in asyncio.run(read())}
 
 
+def run_logs(run_id: str) -> list[str]:
+    """The messages its task runs logged in a flow run, read back from the Prefect API (queued logs sent first)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=10)
+
+    async def read():  # type: ignore[no-untyped-def]
+        async with get_client() as client:
+            return await client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])))
+    return [log.message for log in asyncio.run(read()) if log.task_run_id is not None]
+
+
 def table(artifact) -> list[dict]:  # type: ignore[no-untyped-def]
     """A table artifact's rows (the API returns them as JSON text or as a list)."""
     return json.loads(artifact.data) if isinstance(artifact.data, str) else artifact.data
@@ -243,6 +257,7 @@ def test_a_broken_source_shows_in_the_run_artifacts(prefect_server, corpus, writ
     assert "| Server error | HTTP 500" in keys["ingest-summary"].data
     bad = next(r for r in table(keys["source-health"]) if r["name"] == "Server error")
     assert bad["health"] == "failing" and "HTTP 500" in bad["last_error"]
+    assert any(m.startswith("source Server error failed") for m in run_logs(summary["run_id"]))   # a line of its own
 
 
 HOSTILE_TITLE = ('&lt;img src="http://127.0.0.1:9/pixel.png"&gt;&lt;style&gt;body{display:none}&lt;/style&gt;'

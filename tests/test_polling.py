@@ -20,7 +20,7 @@ import pytest
 from app.devserver import LoopbackServer
 from balkanwatch.config import ConfigError, load_config
 from balkanwatch.health import Publication, adaptive_minutes, is_silent
-from balkanwatch.sharding import batch_label, batches, host_name, parse_shard, shard_of
+from balkanwatch.sharding import BATCH_SOURCES, batch_label, batches, host_name, parse_shard, shard_of
 from connectors.feeds import parse_feed
 from connectors.http import parse_max_age
 from flows.ingest import run_ingest
@@ -258,14 +258,15 @@ def test_shard_runs_together_load_what_one_full_run_loads(tmp_path: Path):
 
 @pytest.mark.prefect
 def test_two_hundred_feeds_are_few_task_runs_and_an_unchanged_repoll_writes_nothing(prefect_server, tmp_path: Path):
-    """200 feeds on four loopback hosts, under a real Prefect server: the run has ceil(200/25) poll task
-    runs, the source-health artifact lists all 200, and a forced re-poll of the unchanged feeds fetches
-    only the feeds, extracts and loads nothing."""
+    """200 feeds on four loopback hosts, under a real Prefect server: the run has ceil(200/BATCH_SOURCES)
+    poll task runs, the source-health artifact lists all 200, and a forced re-poll of the unchanged feeds
+    fetches only the feeds, extracts and loads nothing, its task runs' logs naming every unchanged source
+    on one line per batch."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
     from flows.ingest import ingest
-    from tests.test_ingest import run_artifacts, table
+    from tests.test_ingest import run_artifacts, run_logs, table
 
     sources = []
     now = datetime.now(UTC)
@@ -284,13 +285,17 @@ def test_two_hundred_feeds_are_few_task_runs_and_an_unchanged_repoll_writes_noth
                 tasks = await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id])))
                 return [t for t in tasks if t.name.startswith("poll ")]
         polled = asyncio.run(poll_tasks(first["run_id"]))
-        assert len(polled) == 8 and all(t.state.is_completed() for t in polled), [t.name for t in polled]
+        batches_of_200 = -(-200 // BATCH_SOURCES)
+        assert len(polled) == batches_of_200 and all(t.state.is_completed() for t in polled), [t.name for t in polled]
         assert sum(int(t.name.rsplit("(", 1)[1].split()[0]) for t in polled) == 200
         rows = table(run_artifacts(first["run_id"])["source-health"])
         assert sorted(r["name"] for r in rows) == sorted(s["name"] for s in sources)
 
         again = asyncio.run(ingest(config_path=str(cfg), force=True))
         assert again["new_articles"] == 0 and all(r["not_modified"] for r in again["sources"])
+        unchanged = [m for m in run_logs(again["run_id"]) if " sources not modified: " in m]
+        assert len(unchanged) == batches_of_200
+        assert sorted(n for m in unchanged for n in m.split(": ", 1)[1].split(", ")) == sorted(s["name"] for s in sources)
         with duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True) as con:
             fetched = con.execute("SELECT count(*), count(*) FILTER (WHERE not_modified) FROM fetches "
                                   "WHERE run_id = ?", [again["run_id"]]).fetchone()
