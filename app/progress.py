@@ -10,7 +10,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from flows.progress import Progress
+from balkanwatch.progress import Progress
 
 
 @contextmanager

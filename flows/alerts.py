@@ -39,9 +39,9 @@ from balkanwatch.alerting import (
 from balkanwatch.config import Config, SmtpSettings, load_config
 from balkanwatch.emails import AlertEmail, compose_digest, compose_incident, compose_silent
 from balkanwatch.errors import DeliveryError
+from balkanwatch.progress import Progress, counted
 from connectors import smtp
 from flows.mentions import match_mentions
-from flows.progress import Progress, counted
 from warehouse import Warehouse
 from warehouse.store import utcnow
 

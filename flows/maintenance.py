@@ -9,8 +9,8 @@ from typing import Any
 
 from balkanwatch.config import Config
 from balkanwatch.dedupe import SHIPPED, Thresholds, compare_partitions, recluster
+from balkanwatch.progress import Progress, counted
 from connectors.extract import PageJob, extractor_version, safe_extract
-from flows.progress import Progress, counted
 from warehouse import Warehouse
 
 REEXTRACT_BATCH = 200   # articles written per transaction

@@ -11,8 +11,8 @@ import json
 from collections.abc import Sequence
 
 from balkanwatch.config import WatchlistSettings
+from balkanwatch.progress import Progress
 from balkanwatch.watch import Watchlist, match_all
-from flows.progress import Progress
 from warehouse import Warehouse
 from warehouse.store import utcnow
 

@@ -24,7 +24,7 @@ from warehouse.store import Warehouse
 
 if TYPE_CHECKING:
     from balkanwatch.config import Config
-    from flows.progress import Progress
+    from balkanwatch.progress import Progress
 
 SOURCE = "file_warehouse"   # the file's name on the lake's connection while it is copied
 
