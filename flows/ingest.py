@@ -269,6 +269,14 @@ def settle_warehouse(wh: Warehouse, summary: IngestSummary, watchlists: list[Wat
     summary.matched_articles = match_mentions(wh, watchlists)
 
 
+def refresh_search_index(wh: Warehouse) -> None:
+    """Rebuild the full-text index when its unindexed tail has grown or waited long enough (health.should_rebuild_fts)."""
+    indexed, unindexed, oldest = wh.fts_coverage()
+    waited = (datetime.now(UTC).replace(tzinfo=None) - oldest).total_seconds() / 60 if oldest else None
+    if should_rebuild_fts(indexed, unindexed, waited):
+        wh.rebuild_fts()
+
+
 async def finish(gate: WarehouseGate, summary: IngestSummary, watchlists: list[WatchlistSettings],
                  artifacts: bool = True, settle: bool = True) -> IngestSummary:
     """Close the run, settle it (unless asked not to), refresh the full-text index, publish the artifacts."""
@@ -278,10 +286,7 @@ async def finish(gate: WarehouseGate, summary: IngestSummary, watchlists: list[W
         summary.settled = settle
         wh.finish_run(summary.run_id, polled=summary.sources_polled, failed=summary.sources_failed,
                       new_articles=summary.new_articles, item_errors=summary.item_errors)
-        indexed, unindexed, oldest = wh.fts_coverage()
-        waited = (datetime.now(UTC).replace(tzinfo=None) - oldest).total_seconds() / 60 if oldest else None
-        if should_rebuild_fts(indexed, unindexed, waited):
-            wh.rebuild_fts()
+        refresh_search_index(wh)
         summary.new = wh.rows(
             """SELECT title, source, published_at, story_id, url FROM articles WHERE run_id = ?
                ORDER BY published_at DESC NULLS LAST LIMIT 200""", [summary.run_id])
@@ -362,10 +367,7 @@ async def run_settle(config: Config) -> IngestSummary:
             try:
                 async with gate.open() as wh:
                     settle_warehouse(wh, summary, config.watchlists)
-                    indexed, unindexed, oldest = wh.fts_coverage()
-                    waited = (datetime.now(UTC).replace(tzinfo=None) - oldest).total_seconds() / 60 if oldest else None
-                    if should_rebuild_fts(indexed, unindexed, waited):
-                        wh.rebuild_fts()
+                    refresh_search_index(wh)
             finally:
                 gate.close()
     except WarehouseBusyError as exc:
