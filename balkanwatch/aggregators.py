@@ -216,16 +216,23 @@ def publisher_link(url: str) -> str:
     return url
 
 
-def refresh_target(body: bytes, base: str) -> str | None:
-    """Where a small page's `<meta http-equiv="refresh" content="0; url=…">` sends the reader, if anywhere else."""
+def _named_target(body: bytes, base: str, tag: re.Pattern[bytes], value: re.Pattern[bytes]) -> str | None:
+    """The http(s) URL, other than `base`, that the first `tag` of a small page names in its `value`
+    attribute (the first of the value pattern's groups that matched), or None."""
     if len(body) > INTERSTITIAL_BYTES:
         return None
-    tag = _REFRESH.search(body)
-    found = _REFRESH_URL.search(tag.group(0)) if tag else None
+    found_tag = tag.search(body)
+    found = value.search(found_tag.group(0)) if found_tag else None
     if not found:
         return None
-    target = urljoin(base, found.group(1).decode("utf-8", "replace"))
+    href = next(g for g in found.groups() if g is not None).decode("utf-8", "replace").strip()
+    target = urljoin(base, href)
     return target if target.startswith(("http://", "https://")) and target != base else None
+
+
+def refresh_target(body: bytes, base: str) -> str | None:
+    """Where a small page's `<meta http-equiv="refresh" content="0; url=…">` sends the reader, if anywhere else."""
+    return _named_target(body, base, _REFRESH, _REFRESH_URL)
 
 
 def script_redirect(body: bytes) -> bool:
@@ -244,15 +251,7 @@ CONSENT_HOSTS = frozenset({"guce.yahoo.com", "guce.aol.com", "consent.yahoo.com"
 def canonical_target(body: bytes, base: str) -> str | None:
     """Where a small page's `<link rel="canonical">` points, when that is another http(s) page: an
     interstitial (a script redirect, a consent wall) often names the real article this way."""
-    if len(body) > INTERSTITIAL_BYTES:
-        return None
-    tag = _CANONICAL.search(body)
-    found = _HREF.search(tag.group(0)) if tag else None
-    if not found:
-        return None
-    href = next(g for g in found.groups() if g is not None).decode("utf-8", "replace").strip()
-    target = urljoin(base, href)
-    return target if target.startswith(("http://", "https://")) and target != base else None
+    return _named_target(body, base, _CANONICAL, _HREF)
 
 
 def consent_wall(url: str) -> bool:
