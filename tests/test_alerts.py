@@ -78,11 +78,9 @@ def inbox(smtp_port: int) -> Iterator[Inbox]:
         controller.stop()
 
 
-@pytest.fixture
-def surge_config(tmp_path: Path, smtp_port: int) -> Iterator[Path]:
-    """The seed corpus plus a month of history and a surge in the last two hours, on four loopback sites."""
-    with served_corpus(tmp_path / "sites", monitoring=True) as (sources, _, _):
-        alerts = f"""
+def alerts_toml(smtp_port: int) -> str:
+    """[alerts] and [smtp] for e-mail to the test SMTP server on 127.0.0.1 (.eml copies saved in mail/)."""
+    return f"""
 [alerts]
 email_to = ["analyst@example.org"]
 email_from = "balkanwatch@example.org"
@@ -94,6 +92,13 @@ port = {smtp_port}
 security = "none"
 timeout = 5
 """
+
+
+@pytest.fixture
+def surge_config(tmp_path: Path, smtp_port: int) -> Iterator[Path]:
+    """The seed corpus plus a month of history and a surge in the last two hours, on four loopback sites."""
+    with served_corpus(tmp_path / "sites", monitoring=True) as (sources, _, _):
+        alerts = alerts_toml(smtp_port)
         path = tmp_path / "balkanwatch.toml"
         path.write_text(loopback_config(alerts + WATCHLISTS + toml_sources(sources)), encoding="utf-8")
         yield path

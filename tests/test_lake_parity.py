@@ -22,7 +22,7 @@ from balkanwatch.textnorm import fold
 from flows.alerts import run_alerts
 from flows.ingest import run_ingest
 from tests.conftest import loopback_config, served_corpus, toml_sources
-from tests.test_alerts import WATCHLISTS, Inbox, free_port
+from tests.test_alerts import WATCHLISTS, Inbox, alerts_toml, free_port
 from tests.test_revisions import PARAS, atom, page
 from warehouse import Warehouse
 
@@ -55,18 +55,7 @@ def smtp_port() -> int:
 def surge_lake(postgres, tmp_path: Path, smtp_port: int) -> Iterator[Path]:  # type: ignore[no-untyped-def]
     """tests/test_alerts.py's surge corpus (a month of history, a surge in the last two hours), into a lake."""
     with served_corpus(tmp_path / "sites", monitoring=True) as (sources, _, _):
-        alerts = f"""
-[alerts]
-email_to = ["analyst@example.org"]
-email_from = "balkanwatch@example.org"
-save_dir = "mail"
-
-[smtp]
-host = "127.0.0.1"
-port = {smtp_port}
-security = "none"
-timeout = 5
-"""
+        alerts = alerts_toml(smtp_port)
         path = tmp_path / "balkanwatch.toml"
         text = loopback_config(alerts + WATCHLISTS + toml_sources(sources))
         path.write_text(on_lake(text, postgres.createdb(f"parity{next(_names)}")), encoding="utf-8")

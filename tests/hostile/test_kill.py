@@ -24,13 +24,9 @@ def _pages_served(servers) -> int:  # type: ignore[no-untyped-def]
     return sum(1 for s in servers.values() for r in list(s.requests) if "/news/" in r["path"])
 
 
-# Kill points by progress, not by clock: after the listings, mid-fetch, after every page was served (mid
-# extraction / load), and a little later (mid load / story assignment / finish).
-@pytest.mark.parametrize("pages, extra_wait", [(0, 0.0), (3, 0.0), (7, 0.0), (10, 0.15), (10, 0.6)])
-def test_kill_9_mid_run_then_rerun(corpus, write_config, pages: int, extra_wait: float) -> None:
-    sources, arts, servers = corpus
-    cfg = write_config(toml_sources(sources))
-    cfg.write_text(cfg.read_text().replace("per_host_delay = 0.0", "per_host_delay = 0.25"))
+def kill_mid_ingest(cfg: Path, servers, pages: int, extra_wait: float) -> int:  # type: ignore[no-untyped-def]
+    """Start `ingest --no-prefect`, SIGKILL it once `pages` article pages were served (the listings, for 0)
+    and `extra_wait` more seconds passed; returns its exit code."""
     proc = subprocess.Popen([sys.executable, "-m", "app.cli", "--config", str(cfg), "ingest", "--no-prefect"],
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
@@ -41,7 +37,17 @@ def test_kill_9_mid_run_then_rerun(corpus, write_config, pages: int, extra_wait:
             time.sleep(0.005)
     time.sleep(extra_wait)
     proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
+    return proc.wait(timeout=30)
+
+
+# Kill points by progress, not by clock: after the listings, mid-fetch, after every page was served (mid
+# extraction / load), and a little later (mid load / story assignment / finish).
+@pytest.mark.parametrize("pages, extra_wait", [(0, 0.0), (3, 0.0), (7, 0.0), (10, 0.15), (10, 0.6)])
+def test_kill_9_mid_run_then_rerun(corpus, write_config, pages: int, extra_wait: float) -> None:
+    sources, arts, servers = corpus
+    cfg = write_config(toml_sources(sources))
+    cfg.write_text(cfg.read_text().replace("per_host_delay = 0.0", "per_host_delay = 0.25"))
+    kill_mid_ingest(cfg, servers, pages, extra_wait)
     summary = asyncio.run(run_ingest(load_config(cfg), force=True))
     assert summary.status == "completed"
     with Warehouse.open(load_config(cfg).warehouse_path, read_only=True) as wh:

@@ -7,20 +7,15 @@ from __future__ import annotations
 import asyncio
 import itertools
 import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 
 from balkanwatch.config import load_config
 from flows.ingest import run_ingest
 from tests.conftest import toml_sources
-from tests.hostile.test_kill import _pages_served
+from tests.hostile.test_kill import kill_mid_ingest
 from warehouse import Warehouse
 
-ROOT = Path(__file__).resolve().parents[2]
 _names = itertools.count()
 
 
@@ -32,18 +27,7 @@ def test_kill_9_mid_run_into_a_lake_then_rerun(corpus, postgres, write_config, p
     catalog = postgres.createdb(f"killed{next(_names)}")
     cfg.write_text(cfg.read_text().replace("per_host_delay = 0.0", "per_host_delay = 0.25").replace(
         'path = "wh.duckdb"', f'backend = "ducklake"\ncatalog = "{catalog}"\ndata_path = "lake-data"'))
-    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "--config", str(cfg), "ingest", "--no-prefect"],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while _pages_served(servers) < pages and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.005)
-    if pages == 0:   # wait for the listings instead
-        while not any(s.requests for s in servers.values()) and time.monotonic() < deadline:
-            time.sleep(0.005)
-    time.sleep(extra_wait)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
-    assert proc.returncode == -signal.SIGKILL   # killed mid-run, not finished before
+    assert kill_mid_ingest(cfg, servers, pages, extra_wait) == -signal.SIGKILL   # killed mid-run, not finished before
     config = load_config(cfg)
     summary = asyncio.run(run_ingest(config, force=True))
     assert summary.status == "completed", summary.note
