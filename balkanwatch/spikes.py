@@ -355,6 +355,36 @@ def _tail_exponent(p: np.ndarray, valid: np.ndarray, m: int, s: SpikeSettings) -
     return np.clip(np.log(freq) / math.log(CAL_LEVEL), BETA_MIN, 1.0)
 
 
+def _model_tails(x: np.ndarray, s: SpikeSettings) -> tuple[np.ndarray, dict[int, tuple[np.ndarray, np.ndarray]]]:
+    """Expected counts, and per span the window sums (NaN before the first full window) and the model's
+    own negative-binomial mid-p of each, before the series' record adjusts it."""
+    n = len(x)
+    mu, phi = _model(x, seasonal_factor(x, s), s)
+    csum, cmu = np.concatenate([[0.0], np.cumsum(x)]), np.concatenate([[0.0], np.cumsum(mu)])
+    tails = {}
+    for m in s.scales:
+        obs, base = np.full(n, np.nan), np.full(n, np.nan)
+        obs[m - 1:], base[m - 1:] = csum[m:] - csum[:-m], cmu[m:] - cmu[:-m]
+        tails[m] = (obs, _nb_mid_p(np.nan_to_num(obs), np.nan_to_num(base), phi[m]))
+    return mu, tails
+
+
+def tail_calibration(values: Sequence[float], levels: Sequence[float],
+                     settings: SpikeSettings | None = None) -> dict[int, list[float]]:
+    """How honest the model's own tails are on a series, per span: P(p < q) / q for each level q over the
+    windows after the warm-up (1 = honest; 20 = windows that rare come twenty times as often as the
+    model says). A diagnostic needing no labels: bench/spikes_eval.py compares real series with synthetic."""
+    s = settings or SpikeSettings()
+    x = np.asarray(values, dtype=float)
+    _, tails = _model_tails(x, s)
+    warm = s.buckets(WARMUP_SECONDS)
+    out = {}
+    for m, (obs, p) in tails.items():
+        keep = p[max(warm, m - 1):][np.isfinite(obs[max(warm, m - 1):])]
+        out[m] = [float((keep < q).mean() / q) if len(keep) else float("nan") for q in levels]
+    return out
+
+
 def surprise(values: Sequence[float], settings: SpikeSettings | None = None) -> Surprise:
     """Causal expected counts and evidence of every bucket, oldest first."""
     s = settings or SpikeSettings()
@@ -362,15 +392,11 @@ def surprise(values: Sequence[float], settings: SpikeSettings | None = None) -> 
     n = len(x)
     if n == 0:
         return Surprise(x, x, x, np.zeros(0, dtype=int), {m: x for m in s.scales})
-    mu, phi = _model(x, seasonal_factor(x, s), s)
-    csum, cmu = np.concatenate([[0.0], np.cumsum(x)]), np.concatenate([[0.0], np.cumsum(mu)])
+    mu, tails = _model_tails(x, s)
     best, best_m = np.zeros(n), np.full(n, s.scales[0], dtype=int)
     observed = {}
-    for m in s.scales:
-        obs, base = np.full(n, np.nan), np.full(n, np.nan)
-        obs[m - 1:], base[m - 1:] = csum[m:] - csum[:-m], cmu[m:] - cmu[:-m]
+    for m, (obs, p) in tails.items():
         observed[m] = obs
-        p = _nb_mid_p(np.nan_to_num(obs), np.nan_to_num(base), phi[m])
         p = p ** _tail_exponent(p, np.isfinite(obs), m, s)
         chances = MONTH_SECONDS / (m * s.bucket_seconds) * len(s.scales)   # windows of this span a month
         months = np.where(np.isfinite(obs), 1.0 / (p * chances), 0.0)

@@ -11,7 +11,15 @@ import math
 import numpy as np
 import pytest
 
-from balkanwatch.spikes import MIN_COUNT, MONTH_SECONDS, SpikeSettings, rarity, score_series, surprise
+from balkanwatch.spikes import (
+    MIN_COUNT,
+    MONTH_SECONDS,
+    SpikeSettings,
+    rarity,
+    score_series,
+    surprise,
+    tail_calibration,
+)
 from bench.nab import normalised, probation_rows, score_file
 from bench.spikes_eval import ewma_zscore, first_alert_delay, windowed_gaussian
 from bench.synthetic import Burst, Profile, after_outstanding, bursty, generate
@@ -229,3 +237,17 @@ def test_nab_scorer_rewards_early_detection_and_charges_false_alerts():
     assert s.raw == pytest.approx(1.0 - 0.11 - 0.11, abs=0.03)
     in_probation = [i == 100 for i in range(n)]
     assert score_file(in_probation, [window]).false_alerts == 0
+
+
+def test_tail_calibration_tells_honest_tails_from_clustered_news():
+    """The label-free diagnostic of bench/spikes_eval.py: on plain negative-binomial series the model's
+    one-hour tails are no lighter than the truth; with ordinary news clusters windows that rare come far
+    more often than the model says (as on real mention counts)."""
+    five = SpikeSettings(bucket_seconds=300)
+    plain = generate(np.random.default_rng(0), Profile(50.0, bucket_seconds=300, days=21))
+    newsy = generate(np.random.default_rng(0), Profile(50.0, bucket_seconds=300, days=21, news_per_week=3.0))
+    hour = five.scales[0]
+    honest = tail_calibration(plain.values, (1e-2, 1e-3), five)[hour]
+    clustered = tail_calibration(newsy.values, (1e-2, 1e-3), five)[hour]
+    assert honest[0] < 1.5 and honest[1] < 3.0
+    assert clustered[1] > 5.0 and clustered[1] > 3 * honest[1]
