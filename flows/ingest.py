@@ -366,6 +366,7 @@ async def run_settle(config: Config) -> IngestSummary:
         with Warehouse.run_lock(config):
             try:
                 async with gate.open() as wh:
+                    wh.mark_crashed_runs()    # no run can be running: settle holds the run lock alone
                     settle_warehouse(wh, summary, config.watchlists)
                     refresh_search_index(wh)
             finally:
@@ -386,9 +387,10 @@ async def run_ingest(config: Config, *, force: bool = False, flow_run_id: str | 
     logger = run_logger()
     in_flow = _in_flow()
     run_id = flow_run_id or uuid.uuid4().hex
-    gate = WarehouseGate(config)
+    loading = shard is not None and not settle   # a shard's load: on a lake, beside the other shards' loads
+    gate = WarehouseGate(config, loading=loading)
     try:
-        with Warehouse.run_lock(config):
+        with Warehouse.run_lock(config, shard=shard, loading=loading):
             try:
                 due = await plan(gate, config, run_id, flow_run_id, force, shard)
                 logger.info("%d of %d sources due%s", len(due), len(config.sources),

@@ -93,8 +93,8 @@ class WarehouseGate:
 
     IDLE_CLOSE_SECONDS = 1.0
 
-    def __init__(self, config: Config) -> None:
-        self.config = config
+    def __init__(self, config: Config, *, loading: bool = False) -> None:
+        self.config, self.loading = config, loading   # loading: a shard run's load-only session (Warehouse)
         # A lake's readers never wait for its writer, and opening one costs ~0.5 s (two extensions, the
         # catalog): the run keeps its session until close().
         self.idle_close: float | None = None if config.warehouse.backend == "ducklake" else self.IDLE_CLOSE_SECONDS
@@ -110,7 +110,7 @@ class WarehouseGate:
                 self._idle.cancel()
                 self._idle = None
             if self._wh is None:
-                session = Warehouse.for_config(self.config)
+                session = Warehouse.for_config(self.config, loading=self.loading)
                 self._wh = session.__enter__()
                 self._session = session
             try:

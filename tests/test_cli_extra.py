@@ -201,20 +201,42 @@ def test_the_dispatcher_runs_every_shard_on_a_work_pool_with_two_workers(prefect
         _dispatch_and_check(tmp_path, sources, arts)
 
 
-def _dispatch_and_check(tmp_path: Path, sources: list[dict], arts: list) -> None:  # type: ignore[type-arg]
+@pytest.mark.prefect
+def test_the_dispatcher_runs_its_shards_into_a_lake(prefect_server, postgres, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The same on a DuckLake lake (issue #16): both workers' shard runs load into one lake (side by side,
+    tests/test_lake_shards.py shows they overlap), every article once, then one settle."""
+    from tests.conftest import served_corpus
+
+    with served_corpus(tmp_path / "sites", distinct_hosts=True) as (sources, arts, _):
+        _dispatch_and_check(tmp_path, sources, arts, catalog=postgres.createdb("dispatched"))
+
+
+def _dispatch_and_check(tmp_path: Path, sources: list[dict], arts: list,  # type: ignore[type-arg]
+                        catalog: str | None = None) -> None:
     from prefect.client.orchestration import get_client
+
+    from balkanwatch.config import load_config
 
     project, env, run = pool_project(tmp_path, sources, PREFECT_WORKER_QUERY_SECONDS="1",
                                      PREFECT_WORKER_PREFETCH_SECONDS="1")
+    cfg = project / "balkanwatch.toml"
+    if catalog:
+        cfg.write_text(cfg.read_text(encoding="utf-8").replace(
+            'path = "wh.duckdb"', f'backend = "ducklake"\ncatalog = "{catalog}"\ndata_path = "lake-data"'),
+            encoding="utf-8")
+        init = subprocess.run([sys.executable, "-m", "app.cli", "--config", str(cfg), "warehouse", "init"],
+                              capture_output=True, text=True, timeout=120)
+        assert init.returncode == 0, init.stderr[-2000:]
     prefect = [sys.executable, "-m", "prefect"]
 
-    run("work-pool", "create", "bw-shards", "--type", "process", "--overwrite")
+    pool = "bw-shards-lake" if catalog else "bw-shards"   # its own pool: runs of another test's pool are not ours
+    run("work-pool", "create", pool, "--type", "process", "--overwrite")
     yaml_text = (ROOT / "deployments" / "prefect.yaml").read_text(encoding="utf-8").replace("name: balkanwatch\n",
-                                                                                           "name: bw-shards\n")
+                                                                                           f"name: {pool}\n")
     (project / "prefect.yaml").write_text(yaml_text, encoding="utf-8")
     run("--no-prompt", "deploy", "--prefect-file", str(project / "prefect.yaml"), "--name",
         "balkanwatch-ingest-shard", "--name", "balkanwatch-ingest-shards")
-    workers = [subprocess.Popen([*prefect, "worker", "start", "--pool", "bw-shards", "--name", f"worker-{i}"],
+    workers = [subprocess.Popen([*prefect, "worker", "start", "--pool", pool, "--name", f"worker-{i}"],
                                 cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                for i in range(2)]
 
@@ -225,7 +247,7 @@ def _dispatch_and_check(tmp_path: Path, sources: list[dict], arts: list) -> None
                                            timeout=300, poll_interval=1, as_subflow=False)
         async with get_client() as client:
             runs = await client.read_flow_runs()
-        return dispatcher, [r for r in runs if r.name.startswith("ingest shard ")]
+        return dispatcher, [r for r in runs if r.name.startswith("ingest shard ") and r.work_pool_name == pool]
     try:
         dispatcher, shard_runs = asyncio.run(wait_for_dispatcher())
     finally:
@@ -237,7 +259,7 @@ def _dispatch_and_check(tmp_path: Path, sources: list[dict], arts: list) -> None
     assert sorted(r.parameters["shard"] for r in shard_runs) == ["0/2", "1/2"]
     assert all(r.parameters["settle"] is False for r in shard_runs)      # the shards only load…
     assert all(r.state.is_completed() for r in shard_runs), [(r.name, r.state.name) for r in shard_runs]
-    with Warehouse.open(project / "wh.duckdb", read_only=True) as wh:
+    with Warehouse.for_config(load_config(cfg), read_only=True) as wh:
         assert wh.rows("SELECT count(*) AS n, count(DISTINCT article_id) AS d FROM articles")[0] == \
             {"n": len(arts), "d": len(arts)}
         # …and the dispatcher settled everything once after them

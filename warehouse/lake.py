@@ -1,4 +1,4 @@
-"""The DuckLake backend of `Warehouse` (issue #16, slice 1): how to connect, the lake's schema, its locks.
+"""The DuckLake backend of `Warehouse` (issue #16): how to connect, the lake's schema, its locks.
 
 A lake is Parquet files under a data path plus metadata and transactions in a PostgreSQL catalog; every
 reader and writer is an ordinary in-memory DuckDB connection with the `postgres_scanner` and `ducklake`
@@ -7,8 +7,10 @@ The SQL of `Warehouse` runs on it unchanged: DuckLake has no PRIMARY KEY / UNIQU
 and no `INSERT … ON CONFLICT`, so the warehouse's statements are idempotent by MERGE or anti-join alone.
 
 Writers queue as the file's do: one writer at a time per lake, by a PostgreSQL advisory lock (transaction
-level) taken in the catalog on a dedicated connection. Unlike a file lock it holds across machines, and a
-writer that dies (kill -9, a lost network) releases it with its connection. Readers take no lock.
+level) taken in the catalog on a dedicated connection (CatalogLock). Unlike a file lock it holds across
+machines, and a writer that dies (kill -9, a lost network) releases it with its connection. Shard runs'
+loading sessions take the writer lock around each transaction only, so their commits take turns while
+they fetch and extract side by side (Warehouse.open_lake). Readers take no lock.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import importlib
 import os
 import re
 import time
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,7 +36,8 @@ if TYPE_CHECKING:
 
 LAKE = "lake"                       # the attached lake's name (and the default catalog of the connection)
 LOCK_CLASS = 0x62776C6B             # "bwlk": first key of balkanwatch's advisory locks in the catalog
-LOCKS = {"warehouse": 1, "ingest run": 2}   # second key, per lock (writer sessions; whole ingest runs)
+LOCKS = {"warehouse": 1, "ingest run": 2}   # second key, per lock (writes; whole ingest runs)
+SHARD_KEYS = 1 << 20                # shard K/N's own run lock: a second key in [SHARD_KEYS, 2 · SHARD_KEYS)
 LOCK_POLL_SECONDS = 0.1
 # Table functions that reach PostgreSQL directly (the catalog as its user, or any server): never in analyst SQL.
 _RAW_POSTGRES = re.compile(r"postgres_(query|scan|scan_pushdown|execute|attach)", re.IGNORECASE)
@@ -178,31 +182,66 @@ def _drop_trailing_comma(lines: list[str]) -> None:
             return
 
 
-@contextmanager
-def catalog_lock(target: LakeTarget, name: str, *, timeout: float) -> Iterator[None]:
-    """Hold balkanwatch's advisory lock `name` in the lake's catalog for the block; wait up to `timeout`
-    seconds, then WarehouseBusyError. A transaction-level lock on a connection of its own: released by the
-    ROLLBACK at the end, or by PostgreSQL when the process holding it dies."""
-    try:
-        con = duckdb.connect(":memory:", config={"autoinstall_known_extensions": False,
-                                                  "autoload_known_extensions": False})
-        con.execute(f"LOAD {_sql_string(lake_extensions()[0])}")
-        con.execute(f"ATTACH {_sql_string(target.libpq)} AS bw_lock (TYPE postgres)")
-        con.execute("BEGIN TRANSACTION")
-    except duckdb.Error as exc:
-        raise WarehouseError(f"cannot reach the lake's catalog ({target.catalog}): {target.scrub(str(exc))}") from exc
-    ask = ("SELECT * FROM postgres_query('bw_lock', "
-           f"'SELECT pg_try_advisory_xact_lock({LOCK_CLASS}, {LOCKS[name]})')")
-    deadline = time.monotonic() + timeout
-    try:
-        while not _got(con, ask):
+class CatalogLock:
+    """One of balkanwatch's advisory locks in the lake's catalog, on a connection of its own, taken and
+    released many times (a transaction-level lock: released by the ROLLBACK that ends each hold, or by
+    PostgreSQL when the process holding it dies). `shared=True` holds it beside other shared holders and
+    excludes exclusive ones (shard runs share "ingest run"; a full run or `settle` takes it alone)."""
+
+    def __init__(self, target: LakeTarget, name: str, *, key: int | None = None) -> None:
+        self.target, self.name = target, name
+        self.key = LOCKS[name] if key is None else key
+        try:
+            self.con = duckdb.connect(":memory:", config={"autoinstall_known_extensions": False,
+                                                           "autoload_known_extensions": False})
+            self.con.execute(f"LOAD {_sql_string(lake_extensions()[0])}")
+            self.con.execute(f"ATTACH {_sql_string(target.libpq)} AS bw_lock (TYPE postgres)")
+        except duckdb.Error as exc:
+            raise WarehouseError(f"cannot reach the lake's catalog ({target.catalog}): "
+                                 f"{target.scrub(str(exc))}") from exc
+        self.held = False
+
+    def acquire(self, *, timeout: float, shared: bool = False) -> None:
+        """Wait up to `timeout` seconds for the lock, then WarehouseBusyError."""
+        how = "pg_try_advisory_xact_lock_shared" if shared else "pg_try_advisory_xact_lock"
+        ask = f"SELECT * FROM postgres_query('bw_lock', 'SELECT {how}({LOCK_CLASS}, {self.key})')"
+        self.con.execute("BEGIN TRANSACTION")
+        deadline = time.monotonic() + timeout
+        while not _got(self.con, ask):
             if time.monotonic() >= deadline:
-                raise WarehouseBusyError(f"{name}: the lake's catalog lock is held by another process; "
+                self.con.execute("ROLLBACK")
+                raise WarehouseBusyError(f"{self.name}: the lake's catalog lock is held by another process; "
                                          f"gave up after {timeout:.0f}s")
             time.sleep(LOCK_POLL_SECONDS)
+        self.held = True
+
+    def release(self) -> None:
+        if self.held:
+            self.held = False
+            self.con.execute("ROLLBACK")   # ends the catalog transaction: the lock goes with it
+
+    def close(self) -> None:
+        try:
+            self.release()
+        finally:
+            self.con.close()
+
+
+def shard_lock_key(shard: tuple[int, int]) -> int:
+    """The second key of shard K/N's own run lock (two runs of one shard never overlap)."""
+    return SHARD_KEYS + zlib.crc32(f"{shard[0]}/{shard[1]}".encode()) % SHARD_KEYS
+
+
+@contextmanager
+def catalog_lock(target: LakeTarget, name: str, *, timeout: float, shared: bool = False,
+                 key: int | None = None) -> Iterator[None]:
+    """Hold balkanwatch's advisory lock `name` in the lake's catalog for the block (CatalogLock)."""
+    lock = CatalogLock(target, name, key=key)
+    try:
+        lock.acquire(timeout=timeout, shared=shared)
         yield
     finally:
-        con.close()   # ends the catalog transaction: the lock goes with it
+        lock.close()
 
 
 def _got(con: duckdb.DuckDBPyConnection, ask: str) -> bool:

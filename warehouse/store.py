@@ -7,15 +7,18 @@ locked out for a whole run. Every duckdb.Error is wrapped in WarehouseError with
 
 from __future__ import annotations
 
+import functools
+import random
 import re
+import time
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
 import duckdb
 import numpy as np
@@ -28,7 +31,15 @@ from balkanwatch.models import ExtractedArticle, SourceOutcome
 from balkanwatch.urls import publisher_of
 from warehouse import lake_search
 from warehouse.cleaning import CleaningMixin
-from warehouse.lake import LakeTarget, catalog_lock, check_analyst_sql, connect_lake, lake_schema
+from warehouse.lake import (
+    CatalogLock,
+    LakeTarget,
+    catalog_lock,
+    check_analyst_sql,
+    connect_lake,
+    lake_schema,
+    shard_lock_key,
+)
 from warehouse.locks import file_lock
 from warehouse.monitoring import MonitoringMixin
 
@@ -146,12 +157,53 @@ def _article_row(a: ExtractedArticle, run_id: str) -> dict[str, Any]:
     }
 
 
+CONFLICT_RETRIES = 5          # a write the lake refused for a concurrent writer's commit is redone this often…
+CONFLICT_BACKOFF_SECONDS = 0.05  # …after 0.05, 0.1, 0.2, 0.4, 0.8 s (± a random half): then the error stands
+
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _is_conflict(exc: BaseException) -> bool:
+    """A lake commit refused because another writer's commit touched the same data (DuckLake does not retry
+    these itself: 'Transaction conflict - …'). Our writes are idempotent, so redoing one is safe."""
+    cause = exc.__cause__ if isinstance(exc, WarehouseError) else exc
+    return isinstance(cause, duckdb.TransactionException) and "conflict" in str(cause).lower()
+
+
+def retry_conflicts(method: _Method) -> _Method:
+    """Redo a Warehouse write method from the start (a new transaction, a new snapshot) when the lake
+    refused its commit for a conflict, with exponential backoff and jitter; CONFLICT_RETRIES at most."""
+    @functools.wraps(method)
+    def redo(self: Warehouse, *args: Any, **kwargs: Any) -> Any:
+        for attempt in range(CONFLICT_RETRIES + 1):
+            try:
+                return method(self, *args, **kwargs)
+            except WarehouseError as exc:
+                if self.lake is None or self._held or not _is_conflict(exc) or attempt == CONFLICT_RETRIES:
+                    raise
+                time.sleep(CONFLICT_BACKOFF_SECONDS * 2 ** attempt * random.uniform(0.5, 1.5))
+        raise AssertionError("unreachable")
+    return cast(_Method, redo)
+
+
+@contextmanager
+def _shard_run_lock(target: LakeTarget, shard: tuple[int, int], timeout: float) -> Iterator[None]:
+    """A load-only shard run on a lake: "ingest run" shared with the other shards, its shard's lock alone."""
+    with catalog_lock(target, "ingest run", timeout=timeout, shared=True), \
+            catalog_lock(target, "ingest run", timeout=timeout, key=shard_lock_key(shard)):
+        yield
+
+
 class Warehouse(CleaningMixin, MonitoringMixin):
     """Owns one DuckDB file. Use `Warehouse.open(path)` (writer) or `Warehouse.open(path, read_only=True)`."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, path: Path, read_only: bool, *,
-                 lake: LakeTarget | None = None) -> None:
+                 lake: LakeTarget | None = None, write_lock: CatalogLock | None = None,
+                 lock_timeout: float = 600.0) -> None:
         self.con, self.path, self.read_only, self.lake = con, path, read_only, lake
+        # A lake's loading session (a shard run's): no writer lock for the session, the catalog's writer
+        # lock around each transaction instead (open_lake). None: the session holds its lock throughout.
+        self._write_lock, self._lock_timeout, self._held = write_lock, lock_timeout, 0
         self._lake_indexed: pa.Table | None = None   # ids in a lake's local search index, read once a session
 
     @property
@@ -161,40 +213,65 @@ class Warehouse(CleaningMixin, MonitoringMixin):
 
     # -- opening ---------------------------------------------------------------------------------------
     @classmethod
-    def for_config(cls, config: Config, *, read_only: bool = False) -> AbstractContextManager[Warehouse]:
-        """The configured warehouse (`warehouse.backend`): the DuckDB file, or the DuckLake lake."""
+    def for_config(cls, config: Config, *, read_only: bool = False,
+                   loading: bool = False) -> AbstractContextManager[Warehouse]:
+        """The configured warehouse (`warehouse.backend`): the DuckDB file, or the DuckLake lake.
+        `loading`: a shard run's session, which only appends what it polled (on a lake it shares the
+        lake with other loading sessions; on a file it is an ordinary writer)."""
         if config.warehouse.backend == "ducklake":
-            return cls.open_lake(LakeTarget.from_config(config), read_only=read_only,
+            return cls.open_lake(LakeTarget.from_config(config), read_only=read_only, loading=loading,
                                  lock_timeout=config.warehouse.lock_timeout)
         return cls.open(config.warehouse_path, read_only=read_only, lock_timeout=config.warehouse.lock_timeout)
 
     @staticmethod
-    def run_lock(config: Config) -> AbstractContextManager[None]:
-        """One ingest run at a time per warehouse: `<file>.ingest.lock` beside a file, the catalog's lock on a lake."""
+    def run_lock(config: Config, *, shard: tuple[int, int] | None = None,
+                 loading: bool = False) -> AbstractContextManager[None]:
+        """One ingest run at a time per warehouse: `<file>.ingest.lock` beside a file, the catalog's lock on a
+        lake. On a lake, load-only runs of different shards run at once: each shares "ingest run" (so a full
+        run or `settle` waits for all of them) and holds its shard's own lock alone."""
         timeout = config.warehouse.lock_timeout
         if config.warehouse.backend == "ducklake":
-            return catalog_lock(LakeTarget.from_config(config), "ingest run", timeout=timeout)
+            target = LakeTarget.from_config(config)
+            if shard is None or not loading:
+                return catalog_lock(target, "ingest run", timeout=timeout)
+            return _shard_run_lock(target, shard, timeout)
         path = config.warehouse_path
         return file_lock(path.with_name(path.name + ".ingest.lock"), exclusive=True, timeout=timeout, what="ingest run")
 
     @classmethod
     @contextmanager
-    def open_lake(cls, target: LakeTarget, *, read_only: bool = False,
+    def open_lake(cls, target: LakeTarget, *, read_only: bool = False, loading: bool = False,
                   lock_timeout: float = 600.0) -> Iterator[Warehouse]:
         """Open a lake: a writer under the catalog's writer lock (one at a time, as on the file) and migrating;
-        readers take no lock (DuckLake gives them a snapshot) and get a sandboxed connection."""
-        guard = nullcontext() if read_only else catalog_lock(target, "warehouse", timeout=lock_timeout)
+        readers take no lock (DuckLake gives them a snapshot) and get a sandboxed connection.
+
+        A loading session (`loading`, a shard run's) holds the writer lock only around each of its
+        transactions: shard runs fetch and extract at once and their commits take turns, each transaction
+        starting after the previous writer's commit, so the anti-joins that keep an article once (the lake
+        has no keys) see every other shard's rows."""
+        shared = loading and not read_only
+        guard = nullcontext() if read_only or shared else catalog_lock(target, "warehouse", timeout=lock_timeout)
         with guard:
-            con = connect_lake(target, read_only=read_only, threads=None if read_only else WRITER_THREADS)
-            wh = cls(con, Path(target.data_path), read_only, lake=target)
+            write_lock = CatalogLock(target, "warehouse") if shared else None
+            try:
+                con = connect_lake(target, read_only=read_only, threads=None if read_only else WRITER_THREADS)
+            except BaseException:
+                if write_lock is not None:
+                    write_lock.close()
+                raise
+            wh = cls(con, Path(target.data_path), read_only, lake=target, write_lock=write_lock,
+                     lock_timeout=lock_timeout)
             try:
                 if not read_only:
-                    wh.migrate()
+                    with wh.holding_writer_lock():   # one migration, however many sessions open at once
+                        wh.migrate()
                 elif wh.version() == 0:
                     raise WarehouseError(f"no warehouse in {wh.where} (run `balkanwatch warehouse init` first)")
                 yield wh
             finally:
                 wh.con.close()
+                if write_lock is not None:
+                    write_lock.close()
 
     @classmethod
     @contextmanager
@@ -238,7 +315,34 @@ class Warehouse(CleaningMixin, MonitoringMixin):
             raise WarehouseError(f"cannot open warehouse {path}: {exc}") from exc
 
     @contextmanager
+    def holding_writer_lock(self) -> Iterator[None]:
+        """The lake's writer lock for the block, in a loading session (re-entrant); nothing otherwise: every
+        other writer holds it for its whole session."""
+        if self._write_lock is None:
+            yield
+            return
+        if self._held == 0:
+            self._write_lock.acquire(timeout=self._lock_timeout)
+        self._held += 1
+        try:
+            yield
+        finally:
+            self._held -= 1
+            if self._held == 0:
+                self._write_lock.release()
+
+    @property
+    def loading(self) -> bool:
+        """A lake session that shares the lake with other shard runs' loads (open_lake)."""
+        return self._write_lock is not None
+
+    @contextmanager
     def transaction(self) -> Iterator[None]:
+        with self.holding_writer_lock(), self._transaction():
+            yield
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
         try:
             self.con.execute("BEGIN TRANSACTION")
             yield
@@ -311,6 +415,7 @@ class Warehouse(CleaningMixin, MonitoringMixin):
         return lake_schema(sql) if self.lake else sql
 
     # -- sources ---------------------------------------------------------------------------------------
+    @retry_conflicts
     def sync_sources(self, sources: Sequence[Any], default_poll_minutes: float) -> None:
         """Make the sources table match the config (new rows added, settings updated, removed ones flagged)."""
         rows = pa.table({"name": pa.array([s.name for s in sources], pa.string()),
@@ -362,6 +467,7 @@ class Warehouse(CleaningMixin, MonitoringMixin):
             out[source] = Publication(int(recent or 0), oldest_recent, newest, gap)
         return out
 
+    @retry_conflicts
     def record_quiet(self, outcomes: Sequence[SourceOutcome], run_id: str, *, now: datetime,
                      schedules: dict[str, Schedule]) -> None:
         """Store the polls of many sources that brought no article, revision or failed item (unchanged
@@ -375,6 +481,7 @@ class Warehouse(CleaningMixin, MonitoringMixin):
                                 now=now)
             self._apply_schedules(schedules, now=now)
 
+    @retry_conflicts
     def set_schedules(self, schedules: dict[str, Schedule], *, now: datetime) -> None:
         """Each source's next poll, adapted interval and silence, as decided after its poll."""
         with self.transaction():
@@ -464,6 +571,7 @@ class Warehouse(CleaningMixin, MonitoringMixin):
                                  WHERE link_id IN (SELECT link_id FROM listed_links) GROUP BY link_id""").fetchall()
         return dict(rows)
 
+    @retry_conflicts
     def record_aggregator_links(self, links: Sequence[tuple[str, str, str]], source: str) -> int:
         """Keep (link_id, link, publisher URL) resolutions of `source`'s items; the links' item errors go.
         Idempotent: a link stored already (another shard, a re-run) keeps its first row. Returns rows added."""
@@ -489,6 +597,7 @@ class Warehouse(CleaningMixin, MonitoringMixin):
                          [article_id]).fetchone()
         return (row[0], int(row[1])) if row else None
 
+    @retry_conflicts
     def record_revision(self, a: ExtractedArticle, revision: int) -> None:
         """Keep the stored text as revision `revision - 1` and make `a` the article (the run's cleaning step
         removes its boilerplate again: boilerplate_paragraphs = NULL asks for that)."""
@@ -508,19 +617,32 @@ class Warehouse(CleaningMixin, MonitoringMixin):
                              [a.raw_html, a.raw_bytes, utc_naive(a.fetched_at), a.article_id])
             self.forget_key_hashes([a.article_id])
 
+    @retry_conflicts
     def touch_listed(self, article_id: str, listed_updated_at: datetime | None) -> None:
         """A re-fetch found the same text: remember the listing's time so it is not fetched again."""
-        self._exec("UPDATE articles SET listed_updated_at = ? WHERE article_id = ?",
-                   [utc_naive(listed_updated_at), article_id])
+        with self.transaction():
+            self._exec("UPDATE articles SET listed_updated_at = ? WHERE article_id = ?",
+                       [utc_naive(listed_updated_at), article_id])
 
     # -- runs ------------------------------------------------------------------------------------------
+    @retry_conflicts
     def start_run(self, run_id: str, flow_run_id: str | None) -> None:
         with self.transaction():
-            # A run left 'running' by a killed process is marked crashed: the warehouse has only what it committed.
-            self.con.execute("UPDATE runs SET status = 'crashed' WHERE status = 'running'")
+            # A run left 'running' by a killed process is marked crashed: the warehouse has only what it
+            # committed. Not by a loading session: other shards' runs are running beside it (settle does it).
+            if not self.loading:
+                self.con.execute("UPDATE runs SET status = 'crashed' WHERE status = 'running'")
             self.con.execute("INSERT INTO runs (run_id, flow_run_id, started_at, status) VALUES (?, ?, ?, 'running')",
                              [run_id, flow_run_id, utcnow()])
 
+    @retry_conflicts
+    def mark_crashed_runs(self) -> int:
+        """Runs left 'running' are crashed (call only while no run can be running: under the exclusive run lock)."""
+        with self.transaction():
+            row = self.con.execute("UPDATE runs SET status = 'crashed' WHERE status = 'running'").fetchone()
+        return int(row[0]) if row else 0
+
+    @retry_conflicts
     def finish_run(self, run_id: str, *, polled: int, failed: int, new_articles: int, item_errors: int) -> None:
         with self.transaction():
             self.con.execute(
@@ -561,11 +683,13 @@ class Warehouse(CleaningMixin, MonitoringMixin):
         self.con.unregister("new_raw_batch")
         return int(self.con.execute("SELECT count(*) FROM articles").fetchone()[0] - before)  # type: ignore[index]  # count(*) returns a row
 
+    @retry_conflicts
     def load_articles(self, arts: Sequence[ExtractedArticle], run_id: str) -> int:
         """Commit a chunk of a source's articles before its poll has finished; returns how many were new."""
         with self.transaction():
             return self._insert_articles(arts, run_id)
 
+    @retry_conflicts
     def record_outcome(self, outcome: SourceOutcome, run_id: str, *, now: datetime, next_poll_at: datetime,
                        failures: int, failed_items: Sequence[tuple[str, str, str, str]] = (),
                        loaded_before: int = 0) -> int:
