@@ -4,7 +4,6 @@ loopback corpus into a lake, re-run it, read it back through the CLI, two ingest
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import subprocess
 import sys
@@ -20,25 +19,11 @@ from warehouse import Warehouse
 from warehouse.lake import lake_schema
 
 ROOT = Path(__file__).resolve().parent.parent
-_names = itertools.count()
 
 
 def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True, text=True, cwd=ROOT,
                           timeout=timeout)
-
-
-@pytest.fixture
-def lake_config(postgres, write_config, tmp_path: Path):  # type: ignore[no-untyped-def]
-    """write_config, but the warehouse is a lake: a new catalog database and a data folder in tmp_path."""
-    def write(sources: str) -> Path:
-        catalog = postgres.createdb(f"lake{next(_names)}")
-        path = write_config(sources)
-        text = path.read_text().replace('path = "wh.duckdb"', f'backend = "ducklake"\ncatalog = "{catalog}"\n'
-                                        'data_path = "lake-data"')
-        path.write_text(text)
-        return path
-    return write
 
 
 def test_lake_schema_is_schema_sql_without_keys() -> None:

@@ -28,9 +28,10 @@ from balkanwatch.models import ExtractedArticle, SourceOutcome
 from balkanwatch.urls import publisher_of
 from warehouse import lake_search
 from warehouse.cleaning import CleaningMixin
-from warehouse.lake import LakeTarget, catalog_lock, check_analyst_sql, connect_lake, lake_schema
+from warehouse.lake import LakeTarget, Snapshot, catalog_lock, check_analyst_sql, connect_lake, lake_schema
 from warehouse.locks import file_lock
 from warehouse.monitoring import MonitoringMixin
+from warehouse.upkeep import UpkeepMixin
 
 if TYPE_CHECKING:
     from balkanwatch.config import Config
@@ -146,7 +147,7 @@ def _article_row(a: ExtractedArticle, run_id: str) -> dict[str, Any]:
     }
 
 
-class Warehouse(CleaningMixin, MonitoringMixin):
+class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
     """Owns one DuckDB file. Use `Warehouse.open(path)` (writer) or `Warehouse.open(path, read_only=True)`."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, path: Path, read_only: bool, *,
@@ -161,11 +162,16 @@ class Warehouse(CleaningMixin, MonitoringMixin):
 
     # -- opening ---------------------------------------------------------------------------------------
     @classmethod
-    def for_config(cls, config: Config, *, read_only: bool = False) -> AbstractContextManager[Warehouse]:
-        """The configured warehouse (`warehouse.backend`): the DuckDB file, or the DuckLake lake."""
+    def for_config(cls, config: Config, *, read_only: bool = False,
+                   as_of: Snapshot | None = None) -> AbstractContextManager[Warehouse]:
+        """The configured warehouse (`warehouse.backend`): the DuckDB file, or the DuckLake lake; a lake read
+        `as_of` a snapshot (a time or a snapshot id) shows it as it was then (read-only)."""
         if config.warehouse.backend == "ducklake":
-            return cls.open_lake(LakeTarget.from_config(config), read_only=read_only,
-                                 lock_timeout=config.warehouse.lock_timeout)
+            return cls.open_lake(LakeTarget.from_config(config), read_only=read_only or as_of is not None,
+                                 lock_timeout=config.warehouse.lock_timeout, as_of=as_of)
+        if as_of is not None:
+            raise WarehouseError("time travel (--as-of, --version) needs the DuckLake backend: a DuckDB file keeps "
+                                 "no snapshots (warehouse.backend)")
         return cls.open(config.warehouse_path, read_only=read_only, lock_timeout=config.warehouse.lock_timeout)
 
     @staticmethod
@@ -179,13 +185,15 @@ class Warehouse(CleaningMixin, MonitoringMixin):
 
     @classmethod
     @contextmanager
-    def open_lake(cls, target: LakeTarget, *, read_only: bool = False,
-                  lock_timeout: float = 600.0) -> Iterator[Warehouse]:
+    def open_lake(cls, target: LakeTarget, *, read_only: bool = False, lock_timeout: float = 600.0,
+                  as_of: Snapshot | None = None) -> Iterator[Warehouse]:
         """Open a lake: a writer under the catalog's writer lock (one at a time, as on the file) and migrating;
-        readers take no lock (DuckLake gives them a snapshot) and get a sandboxed connection."""
+        readers take no lock (DuckLake gives them a snapshot: the latest, or the one `as_of`) and get a
+        sandboxed connection."""
         guard = nullcontext() if read_only else catalog_lock(target, "warehouse", timeout=lock_timeout)
         with guard:
-            con = connect_lake(target, read_only=read_only, threads=None if read_only else WRITER_THREADS)
+            con = connect_lake(target, read_only=read_only, threads=None if read_only else WRITER_THREADS,
+                               as_of=as_of)
             wh = cls(con, Path(target.data_path), read_only, lake=target)
             try:
                 if not read_only:
