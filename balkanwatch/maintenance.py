@@ -19,7 +19,7 @@ _CHANGE_WORDS = {
     "tables_inserted_into": "inserted into", "tables_deleted_from": "deleted from",
     "inlined_insert": "inserted (inlined) into", "inlined_delete": "deleted (inlined) from",
     "flushed_inlined": "flushed inlined rows of", "merge_adjacent": "merged files of",
-    "compacted_table": "compacted", "tables_created": "created", "tables_dropped": "dropped",
+    "compacted_table": "compacted", "rewrite_delete": "rewrote files of", "tables_created": "created", "tables_dropped": "dropped",
     "tables_altered": "altered", "schemas_created": "created schema", "schemas_dropped": "dropped schema",
     "views_created": "created view", "views_dropped": "dropped view",
 }
