@@ -144,9 +144,9 @@ def connect_lake(target: LakeTarget, *, read_only: bool, threads: int | None = N
         if read_only and "creating a new DuckLake is explicitly disabled" in str(exc):
             raise WarehouseError(f"no lake in catalog {target.catalog} (run `balkanwatch warehouse init` first)") from exc
         if as_of is not None and "No snapshot found" in str(exc):
-            raise WarehouseError(f"{target.scrub(str(exc))}: the lake has no snapshot then (`balkanwatch warehouse snapshots` lists "
-                                 "the kept ones; `warehouse maintain` expires those older than "
-                                 "warehouse.keep_snapshots_days)") from exc
+            raise WarehouseError(f"{target.scrub(str(exc))}: the lake has no snapshot then (`balkanwatch "
+                                 "warehouse snapshots` lists the kept ones; `warehouse maintain` expires those "
+                                 "older than warehouse.keep_snapshots_days)") from exc
         raise WarehouseError(f"cannot open the lake {target.data_path} (catalog {target.catalog}): "
                              f"{target.scrub(str(exc))}") from exc
 
