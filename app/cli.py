@@ -191,8 +191,49 @@ def cmd_warehouse_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_sql(args: argparse.Namespace) -> int:
+def cmd_warehouse_maintain(args: argparse.Namespace) -> int:
+    """Flush, merge, expire and clean up the lake (a DuckDB file: CHECKPOINT); print what it did."""
+    config = _config(args)
+    if args.no_prefect:
+        from flows.upkeep import run_maintain
+
+        report = run_maintain(config).as_dict()
+    else:
+        from flows.upkeep import maintain
+
+        report = _with_prefect(lambda: maintain(config_path=str(config.path)))
+    if args.json:
+        print(dumps(report))
+        return 0
+    from balkanwatch.maintenance import MaintenanceReport
+
+    print("\n".join(line for line in MaintenanceReport(**report).lines() if line))
+    return 0
+
+
+def cmd_warehouse_snapshots(args: argparse.Namespace) -> int:
+    """The lake's newest snapshots: what `sql --version N` / `--as-of` can go back to."""
     with _open_ro(_config(args)) as wh:
+        rows = wh.snapshots(args.limit)
+    columns = ["snapshot_id", "snapshot_time_utc", "changes", "commit_message"]
+    print(render(columns, [[r[c] for c in columns] for r in rows], args.format))
+    return 0
+
+
+def _as_of(text: str) -> datetime:
+    """An ISO time for `sql --as-of`; one without an offset is UTC, as the warehouse's own times."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO time: {text!r} (e.g. 2026-05-04T14:00, or with +02:00)") from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    from warehouse import Warehouse
+
+    as_of = args.as_of if args.as_of is not None else args.version
+    with Warehouse.for_config(_config(args), read_only=True, as_of=as_of) as wh:
         cols, rows = wh.query(args.query)
     print(render(cols, rows, args.format))
     return 0
@@ -495,6 +536,11 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sql", help="run SQL on a read-only, sandboxed connection to the warehouse")
     s.add_argument("query")
     s.add_argument("--format", choices=FORMATS, default="table")
+    when = s.add_mutually_exclusive_group()
+    when.add_argument("--as-of", type=_as_of, metavar="TIME",
+                      help="DuckLake only: the lake as it was at TIME (ISO; UTC unless it has an offset)")
+    when.add_argument("--version", type=int, metavar="N",
+                      help="DuckLake only: the lake as it was at snapshot N (`warehouse snapshots` lists them)")
     s.set_defaults(func=cmd_sql)
 
     s = sub.add_parser("search", help="full-text search (BM25) over article titles and text")
@@ -580,6 +626,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="into the lake of the config's [warehouse] (backend = \"ducklake\")")
     s.add_argument("--from", dest="source", default="", help="the DuckDB file (default: the config's warehouse.path)")
     s.set_defaults(func=cmd_warehouse_migrate)
+    s = wsub_cmds.add_parser("maintain", help="flush inlined rows, merge small files, expire old snapshots, delete "
+                                              "unneeded files (a lake; a DuckDB file is checkpointed)")
+    s.add_argument("--json", action="store_true", help="print the report as JSON")
+    s.add_argument("--no-prefect", action="store_true", help="run without Prefect (no UI record, no artifact)")
+    s.set_defaults(func=cmd_warehouse_maintain)
+    s = wsub_cmds.add_parser("snapshots", help="the lake's newest snapshots: id, time, what changed (read-only)")
+    s.add_argument("--limit", type=int, default=20)
+    s.add_argument("--format", choices=FORMATS, default="table")
+    s.set_defaults(func=cmd_warehouse_snapshots)
 
     src = sub.add_parser("sources", help="list sources with their health, or import feeds from OPML")
     src.add_argument("--format", choices=FORMATS, default="table")

@@ -36,6 +36,8 @@ class WarehouseSettings:
     catalog_password_env: str = _f("", "DuckLake only: environment variable holding the catalog's password; never logged.")
     data_path: str = _f("", "DuckLake only: folder of the lake's Parquet files (relative to the config file), or an s3:// URL (untested).")
     search_index: str = _f("data/lake-search.duckdb", "DuckLake only: local DuckDB file holding this machine's BM25 index of the lake's articles (a copy of title and text), built by `reindex` and by ingest; relative to the config file.")
+    keep_snapshots_days: float = _f(7.0, "DuckLake only: `warehouse maintain` expires the lake's snapshots older than this many days; `sql --as-of` and `AT (VERSION => …)` reach back this far.")
+    file_grace_hours: float = _f(1.0, "DuckLake only: hours a file the lake no longer needs (merged away, or of an expired snapshot) stays on disk before `warehouse maintain` deletes it, so that a query that began earlier can still read it.")
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,7 @@ class IngestSettings:
 @dataclass(frozen=True)
 class ScheduleSettings:
     ingest_every_minutes: int = _f(10, "Interval of the ingest deployment served by `balkanwatch serve`.")
+    maintain_every_hours: int = _f(24, "DuckLake only: interval of the maintenance deployment (`warehouse maintain`) served by `balkanwatch serve`.")
 
 
 @dataclass(frozen=True)
@@ -305,6 +308,8 @@ def _check_warehouse(w: WarehouseSettings) -> None:
         raise ConfigError(f"warehouse.backend: expected duckdb or ducklake, got {w.backend!r}")
     if w.backend == "ducklake" and not (w.catalog and w.data_path):
         raise ConfigError("warehouse: backend = \"ducklake\" needs catalog (a libpq connection string) and data_path")
+    if w.keep_snapshots_days < 0 or w.file_grace_hours < 0:
+        raise ConfigError("warehouse.keep_snapshots_days and warehouse.file_grace_hours cannot be negative")
     if "password" in w.catalog.lower():
         raise ConfigError("warehouse.catalog: no password in the connection string; name an environment "
                           "variable in warehouse.catalog_password_env")
@@ -334,6 +339,8 @@ def parse_config(data: dict[str, Any], base_dir: Path, path: Path | None = None)
     _check_warehouse(sections["warehouse"])
     if sections["schedule"].ingest_every_minutes < 1:
         raise ConfigError("schedule.ingest_every_minutes: a schedule needs an interval of at least 1 minute")
+    if sections["schedule"].maintain_every_hours < 1:
+        raise ConfigError("schedule.maintain_every_hours: a schedule needs an interval of at least 1 hour")
     return Config(**sections, sources=sources, watchlists=watchlists, base_dir=base_dir, path=path)
 
 

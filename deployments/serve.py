@@ -1,5 +1,6 @@
 """The deployments balkanwatch serves: ingest every `schedule.ingest_every_minutes`, alerts every
-`alerts.every_minutes` (when watchlists are configured; the ingest flow also runs an alerts cycle itself).
+`alerts.every_minutes` (when watchlists are configured; the ingest flow also runs an alerts cycle itself),
+and on a DuckLake lake its maintenance every `schedule.maintain_every_hours` (flows/upkeep.py).
 
 `concurrency_limit=1` with Prefect's default ENQUEUE collision strategy: a run that comes due while the
 previous one still runs waits its turn (and the warehouse's ingest lock is a second guard).
@@ -21,6 +22,7 @@ def build_deployments(config: Config) -> list[Any]:
 
     from flows.alerts import alerts
     from flows.ingest import ingest
+    from flows.upkeep import maintain
 
     one_at_a_time = ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE)
 
@@ -29,10 +31,12 @@ def build_deployments(config: Config) -> list[Any]:
                                   parameters={"config_path": str(config.path)}, concurrency_limit=one_at_a_time,
                                   description=flow.description, tags=["balkanwatch", what])
 
-    ingest_deployment = every(ingest, config.schedule.ingest_every_minutes, "ingest")
-    if not config.watchlists:
-        return [ingest_deployment]
-    return [ingest_deployment, every(alerts, config.alerts.every_minutes, "alerts")]
+    deployments = [every(ingest, config.schedule.ingest_every_minutes, "ingest")]
+    if config.watchlists:
+        deployments.append(every(alerts, config.alerts.every_minutes, "alerts"))
+    if config.warehouse.backend == "ducklake":   # a DuckDB file needs no maintenance (its CHECKPOINTs are automatic)
+        deployments.append(every(maintain, 60 * config.schedule.maintain_every_hours, "maintain"))
+    return deployments
 
 
 def serve(config: Config) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import textwrap
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ os.environ.setdefault("PREFECT_HOME", str(Path(__file__).resolve().parent.parent
 from app.devserver import LoopbackServer  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
+_lake_names = itertools.count()   # catalog databases of lake_config, unique in the session
 
 
 @pytest.fixture
@@ -110,3 +112,16 @@ def postgres():  # type: ignore[no-untyped-def]
         pytest.skip("PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb): apt-get install postgresql")
     with running_postgres() as pg:
         yield pg
+
+
+@pytest.fixture
+def lake_config(postgres, write_config, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """write_config, but the warehouse is a lake: a new catalog database and a data folder in tmp_path."""
+    def write(sources: str) -> Path:
+        catalog = postgres.createdb(f"lake{next(_lake_names)}")
+        path = write_config(sources)
+        text = path.read_text().replace('path = "wh.duckdb"', f'backend = "ducklake"\ncatalog = "{catalog}"\n'
+                                        'data_path = "lake-data"')
+        path.write_text(text)
+        return path
+    return write

@@ -4,7 +4,6 @@ loopback corpus into a lake, re-run it, read it back through the CLI, two ingest
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import subprocess
 import sys
@@ -20,25 +19,11 @@ from warehouse import Warehouse
 from warehouse.lake import lake_schema
 
 ROOT = Path(__file__).resolve().parent.parent
-_names = itertools.count()
 
 
 def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True, text=True, cwd=ROOT,
                           timeout=timeout)
-
-
-@pytest.fixture
-def lake_config(postgres, write_config, tmp_path: Path):  # type: ignore[no-untyped-def]
-    """write_config, but the warehouse is a lake: a new catalog database and a data folder in tmp_path."""
-    def write(sources: str) -> Path:
-        catalog = postgres.createdb(f"lake{next(_names)}")
-        path = write_config(sources)
-        text = path.read_text().replace('path = "wh.duckdb"', f'backend = "ducklake"\ncatalog = "{catalog}"\n'
-                                        'data_path = "lake-data"')
-        path.write_text(text)
-        return path
-    return write
 
 
 def test_lake_schema_is_schema_sql_without_keys() -> None:
@@ -259,3 +244,48 @@ def test_migrate_a_file_warehouse_to_a_lake(corpus, lake_config, tmp_path: Path)
 
     again = cli("--config", str(cfg), "warehouse", "migrate", "--to-lake")
     assert again.returncode == 2 and "is not empty" in again.stderr and "Traceback" not in again.stderr
+
+
+READER_BOUND = 1.0   # seconds: the issue's bound for a query during loads (on the file one waited up to 11 s)
+SQL_BOUND = 10.0     # seconds: a whole `balkanwatch sql` process (interpreter, extensions, ATTACH) on 2 busy cores
+
+
+def test_readers_never_wait_for_two_shard_loads(lake_config, tmp_path: Path) -> None:
+    """Two shard loads (`ingest --shard K/2 --no-settle`, real processes) into one lake at once; meanwhile a
+    reader's query answers within READER_BOUND every time and sees the articles arrive, and `balkanwatch sql`
+    processes started during the loads answer too."""
+    import time
+
+    from balkanwatch.sharding import shard_of
+    from tests.conftest import served_corpus
+
+    with served_corpus(tmp_path / "sites", distinct_hosts=True) as (sources, arts, _):
+        where = [s.get("feed") or s.get("sitemap") or s.get("listing") or s["urls"][0] for s in sources]
+        assert len({shard_of(url, 2) for url in where}) == 2   # both shards have sources
+        cfg = lake_config(toml_sources(sources))
+        assert cli("--config", str(cfg), "warehouse", "init").returncode == 0
+        config = load_config(cfg)
+        loads = [subprocess.Popen([sys.executable, "-m", "app.cli", "--config", str(cfg), "ingest", "--no-prefect",
+                                   "--shard", f"{k}/2", "--no-settle", "--json"], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, cwd=ROOT, text=True) for k in range(2)]
+        waits: list[float] = []
+        seen: list[int] = []
+        sql_runs: list[tuple[float, int]] = []
+        with Warehouse.for_config(config, read_only=True) as reader:
+            while any(p.poll() is None for p in loads):
+                started = time.monotonic()
+                seen.append(reader.query("SELECT count(*) FROM articles")[1][0][0])
+                waits.append(time.monotonic() - started)
+                if len(sql_runs) < 2 and seen[-1] > 0:   # a whole CLI reader, twice, once articles arrive
+                    began = time.monotonic()
+                    out = cli("--config", str(cfg), "sql", "SELECT count(*) AS n FROM articles", "--format", "json")
+                    sql_runs.append((time.monotonic() - began, out.returncode))
+                time.sleep(0.1)
+        outs = [p.communicate(timeout=120) for p in loads]
+    assert [p.returncode for p in loads] == [0, 0], [o[1][-2000:] for o in outs]
+    assert len(waits) >= 5 and max(waits) <= READER_BOUND, waits
+    assert seen == sorted(seen) and any(0 < n < len(arts) for n in seen), seen   # read while loading
+    assert sql_runs and all(rc == 0 and took <= SQL_BOUND for took, rc in sql_runs), sql_runs
+    with Warehouse.for_config(config, read_only=True) as wh:
+        assert wh.rows("SELECT count(*) AS n, count(DISTINCT article_id) AS ids FROM articles") == [
+            {"n": len(arts), "ids": len(arts)}]

@@ -23,6 +23,7 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -42,6 +43,7 @@ LOCK_POLL_SECONDS = 0.1
 # Table functions that reach PostgreSQL directly (the catalog as its user, or any server): never in analyst SQL.
 _RAW_POSTGRES = re.compile(r"postgres_(query|scan|scan_pushdown|execute|attach)", re.IGNORECASE)
 _READ_STATEMENTS = ("SELECT", "EXPLAIN")
+Snapshot = datetime | int   # a lake snapshot to read: the last one committed at a time, or its id
 
 
 @dataclass(frozen=True)
@@ -106,11 +108,22 @@ def _new_connection(threads: int | None) -> duckdb.DuckDBPyConnection:
     return con
 
 
+def _snapshot_option(as_of: Snapshot) -> str:
+    """The ATTACH option that pins a lake to a snapshot: its id, or the last one committed at a time
+    (naive times are UTC, as everything the warehouse stores)."""
+    if isinstance(as_of, datetime):
+        when = as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
+        return f"SNAPSHOT_TIME {_sql_string(when.astimezone(UTC).isoformat(sep=' '))}"
+    return f"SNAPSHOT_VERSION {int(as_of)}"
+
+
 def connect_lake(target: LakeTarget, *, read_only: bool, threads: int | None = None,
-                 extra_extensions: tuple[str, ...] = ()) -> duckdb.DuckDBPyConnection:
+                 extra_extensions: tuple[str, ...] = (), as_of: Snapshot | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with the lake attached and in use. Read-only ones are sandboxed:
     the lake attached READ_ONLY, file access limited to the data path, settings frozen (see check_analyst_sql
-    for what the statement check adds)."""
+    for what the statement check adds). `as_of` (read-only) attaches the lake as it was at that snapshot."""
+    if as_of is not None and not read_only:
+        raise WarehouseError("a lake is opened at an earlier snapshot read-only")
     con: duckdb.DuckDBPyConnection | None = None
     try:
         if target.local and not read_only:
@@ -119,6 +132,8 @@ def connect_lake(target: LakeTarget, *, read_only: bool, threads: int | None = N
         for path in extra_extensions:
             con.execute(f"LOAD {_sql_string(path)}")
         options = f"DATA_PATH {_sql_string(target.data_path)}" + (", READ_ONLY" if read_only else "")
+        if as_of is not None:
+            options += ", " + _snapshot_option(as_of)
         con.execute(f"ATTACH {_sql_string('ducklake:postgres:' + target.libpq)} AS {LAKE} ({options})")
         con.execute(f"USE {LAKE}")
         if read_only:
@@ -132,6 +147,10 @@ def connect_lake(target: LakeTarget, *, read_only: bool, threads: int | None = N
             con.close()
         if read_only and "creating a new DuckLake is explicitly disabled" in str(exc):
             raise WarehouseError(f"no lake in catalog {target.catalog} (run `balkanwatch warehouse init` first)") from exc
+        if as_of is not None and "No snapshot found" in str(exc):
+            raise WarehouseError(f"{target.scrub(str(exc))}: the lake has no snapshot then (`balkanwatch "
+                                 "warehouse snapshots` lists the kept ones; `warehouse maintain` expires those "
+                                 "older than warehouse.keep_snapshots_days)") from exc
         raise WarehouseError(f"cannot open the lake {target.data_path} (catalog {target.catalog}): "
                              f"{target.scrub(str(exc))}") from exc
 

@@ -34,6 +34,7 @@ from warehouse.cleaning import CleaningMixin
 from warehouse.lake import (
     CatalogLock,
     LakeTarget,
+    Snapshot,
     catalog_lock,
     check_analyst_sql,
     connect_lake,
@@ -42,6 +43,7 @@ from warehouse.lake import (
 )
 from warehouse.locks import file_lock
 from warehouse.monitoring import MonitoringMixin
+from warehouse.upkeep import UpkeepMixin
 
 if TYPE_CHECKING:
     from balkanwatch.config import Config
@@ -194,7 +196,7 @@ def _shard_run_lock(target: LakeTarget, shard: tuple[int, int], timeout: float) 
         yield
 
 
-class Warehouse(CleaningMixin, MonitoringMixin):
+class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
     """Owns one DuckDB file. Use `Warehouse.open(path)` (writer) or `Warehouse.open(path, read_only=True)`."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, path: Path, read_only: bool, *,
@@ -214,13 +216,17 @@ class Warehouse(CleaningMixin, MonitoringMixin):
     # -- opening ---------------------------------------------------------------------------------------
     @classmethod
     def for_config(cls, config: Config, *, read_only: bool = False,
-                   loading: bool = False) -> AbstractContextManager[Warehouse]:
-        """The configured warehouse (`warehouse.backend`): the DuckDB file, or the DuckLake lake.
+                   loading: bool = False, as_of: Snapshot | None = None) -> AbstractContextManager[Warehouse]:
+        """The configured warehouse (`warehouse.backend`): the DuckDB file, or the DuckLake lake; a lake read
+        `as_of` a snapshot (a time or a snapshot id) shows it as it was then (read-only).
         `loading`: a shard run's session, which only appends what it polled (on a lake it shares the
         lake with other loading sessions; on a file it is an ordinary writer)."""
         if config.warehouse.backend == "ducklake":
-            return cls.open_lake(LakeTarget.from_config(config), read_only=read_only, loading=loading,
-                                 lock_timeout=config.warehouse.lock_timeout)
+            return cls.open_lake(LakeTarget.from_config(config), read_only=read_only or as_of is not None,
+                                 loading=loading, lock_timeout=config.warehouse.lock_timeout, as_of=as_of)
+        if as_of is not None:
+            raise WarehouseError("time travel (--as-of, --version) needs the DuckLake backend: a DuckDB file keeps "
+                                 "no snapshots (warehouse.backend)")
         return cls.open(config.warehouse_path, read_only=read_only, lock_timeout=config.warehouse.lock_timeout)
 
     @staticmethod
@@ -241,9 +247,10 @@ class Warehouse(CleaningMixin, MonitoringMixin):
     @classmethod
     @contextmanager
     def open_lake(cls, target: LakeTarget, *, read_only: bool = False, loading: bool = False,
-                  lock_timeout: float = 600.0) -> Iterator[Warehouse]:
+                  lock_timeout: float = 600.0, as_of: Snapshot | None = None) -> Iterator[Warehouse]:
         """Open a lake: a writer under the catalog's writer lock (one at a time, as on the file) and migrating;
-        readers take no lock (DuckLake gives them a snapshot) and get a sandboxed connection.
+        readers take no lock (DuckLake gives them a snapshot: the latest, or the one `as_of`) and get a
+        sandboxed connection.
 
         A loading session (`loading`, a shard run's) holds the writer lock only around each of its
         transactions: shard runs fetch and extract at once and their commits take turns, each transaction
@@ -254,7 +261,8 @@ class Warehouse(CleaningMixin, MonitoringMixin):
         with guard:
             write_lock = CatalogLock(target, "warehouse") if shared else None
             try:
-                con = connect_lake(target, read_only=read_only, threads=None if read_only else WRITER_THREADS)
+                con = connect_lake(target, read_only=read_only, threads=None if read_only else WRITER_THREADS,
+                                   as_of=as_of)
             except BaseException:
                 if write_lock is not None:
                     write_lock.close()

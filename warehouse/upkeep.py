@@ -1,0 +1,97 @@
+"""Keeping a warehouse in shape (issue #16, slice 3): `maintain` and a lake's snapshots.
+
+On a lake, small commits leave small things behind: rows inlined in the catalog (DuckLake keeps inserts of
+a few rows there instead of writing a Parquet file), many small Parquet files, a snapshot per commit, and
+files no current snapshot reads. `maintain` runs DuckLake's calls in order:
+
+    ducklake_flush_inlined_data | ducklake_merge_adjacent_files | ducklake_rewrite_data_files
+        | ducklake_expire_snapshots(older_than) | ducklake_cleanup_old_files(older_than)
+
+(the rewrite: files most of whose rows were deleted, as `sources` and `runs` are by their MERGEs and UPDATEs,
+are written again without them; DuckLake's default threshold decides which).
+
+Merging keeps time travel to the snapshots it spans (a merged file records which rows each snapshot wrote);
+expiring is what ends it. Files merged away or of expired snapshots are only scheduled for deletion; they
+are deleted once their grace has passed (a query that began before may still be reading them). The caller
+holds the writer lock (a writer `Warehouse`), so this never interleaves with a load or a settle.
+On a DuckDB file there are no snapshots: `maintain` is a CHECKPOINT.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from balkanwatch.errors import WarehouseError
+from balkanwatch.maintenance import MaintenanceReport, describe_changes
+from warehouse.base import WarehouseBase
+from warehouse.lake import LAKE, LakeTarget
+
+LAKE_ONLY = ("flushing inlined data, merging files, expiring snapshots and deleting old files are "
+             "DuckLake-only (a DuckDB file keeps no snapshots)")
+
+
+class UpkeepMixin(WarehouseBase):
+    """`maintain` (a writer) and `snapshots` (any session) of `Warehouse`."""
+
+    lake: LakeTarget | None
+    path: Path
+
+    def maintain(self, *, keep: timedelta, grace: timedelta, now: datetime | None = None) -> MaintenanceReport:
+        """Flush, merge, rewrite, expire snapshots older than now - keep, delete files unneeded for longer than grace."""
+        if self.lake is None:
+            return self._checkpoint()
+        now = now or datetime.now(UTC)
+        before = self._data_files(), self._scalar(f"SELECT count(*) FROM ducklake_snapshots('{LAKE}')")
+        disk_before = self._files_on_disk()
+        flushed = self._call_sum(f"CALL ducklake_flush_inlined_data('{LAKE}')", "rows_flushed")
+        merged = self._exec(f"CALL ducklake_merge_adjacent_files('{LAKE}')").fetchall()   # (schema, table, read, written)
+        rewritten = self._exec(f"CALL ducklake_rewrite_data_files('{LAKE}')").fetchall()  # the same columns
+        cutoff = now - keep
+        expired = len(self._exec(f"CALL ducklake_expire_snapshots('{LAKE}', older_than => ?)", [cutoff]).fetchall())
+        unneeded_before = datetime.now(UTC) - grace   # now: the files the calls above just let go count too
+        deleted = len(self._exec(f"CALL ducklake_cleanup_old_files('{LAKE}', older_than => ?)", [unneeded_before])
+                      .fetchall())
+        return MaintenanceReport(
+            backend="ducklake", inlined_rows_flushed=flushed, files_merged=sum(int(r[2]) for r in merged),
+            files_written=sum(int(r[3]) for r in merged), files_rewritten=sum(int(r[2]) for r in rewritten),
+            snapshots_before=before[1], snapshots_expired=expired,
+            expired_before=cutoff.astimezone(UTC).replace(tzinfo=None), files_deleted=deleted,
+            data_files_before=before[0], data_files_after=self._data_files(),
+            files_on_disk_before=disk_before, files_on_disk_after=self._files_on_disk())
+
+    def snapshots(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The lake's newest snapshots: id, time (UTC), what changed (table names), commit message."""
+        if self.lake is None:
+            raise WarehouseError("snapshots are DuckLake-only: a DuckDB file keeps none (warehouse.backend)")
+        names = {str(r[0]): str(r[1]) for r in
+                 self._exec(f"SELECT table_id, table_name FROM ducklake_table_info('{LAKE}')").fetchall()}
+        rows = self._exec(f"""SELECT snapshot_id, timezone('UTC', snapshot_time) AS snapshot_time, changes,
+                                     commit_message FROM ducklake_snapshots('{LAKE}')
+                              ORDER BY snapshot_id DESC LIMIT ?""", [limit]).fetchall()
+        return [{"snapshot_id": sid, "snapshot_time_utc": when, "changes": describe_changes(changes, names),
+                 "commit_message": message} for sid, when, changes, message in rows]
+
+    def _checkpoint(self) -> MaintenanceReport:
+        size = self.path.stat().st_size
+        self._exec("CHECKPOINT")
+        return MaintenanceReport(backend="duckdb", note=LAKE_ONLY, bytes_before=size,
+                                 bytes_after=self.path.stat().st_size)
+
+    def _data_files(self) -> int:
+        return self._scalar(f"SELECT coalesce(sum(file_count + delete_file_count), 0) FROM ducklake_table_info('{LAKE}')")
+
+    def _files_on_disk(self) -> int | None:
+        if self.lake is None or not self.lake.local:
+            return None
+        return sum(1 for _ in Path(self.lake.data_path).rglob("*.parquet"))
+
+    def _call_sum(self, sql: str, column: str) -> int:
+        cur = self._exec(sql)
+        at = [d[0] for d in cur.description or []].index(column)
+        return sum(int(r[at]) for r in cur.fetchall())
+
+    def _scalar(self, sql: str) -> int:
+        row = self._exec(sql).fetchone()
+        return int(row[0]) if row else 0
