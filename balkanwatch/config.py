@@ -34,7 +34,13 @@ class WarehouseSettings:
     backend: str = _f("duckdb", "duckdb (one file, `path`) or ducklake (Parquet files under `data_path`, metadata in the PostgreSQL `catalog`; see \"DuckLake\" below).")
     catalog: str = _f("", "DuckLake only: libpq connection string of the PostgreSQL catalog, e.g. \"dbname=lake host=127.0.0.1 port=5432 user=bw\" (no password here).")
     catalog_password_env: str = _f("", "DuckLake only: environment variable holding the catalog's password; never logged.")
-    data_path: str = _f("", "DuckLake only: folder of the lake's Parquet files (relative to the config file), or an s3:// URL (untested).")
+    data_path: str = _f("", "DuckLake only: folder of the lake's Parquet files (relative to the config file), or an s3:// URL (then the `s3_*` settings).")
+    s3_endpoint: str = _f("", "DuckLake on s3:// only: host:port of an S3-compatible store (MinIO, Ceph, …); empty for AWS itself.")
+    s3_region: str = _f("us-east-1", "DuckLake on s3:// only: the bucket's region.")
+    s3_url_style: str = _f("", "DuckLake on s3:// only: `path` (most S3-compatible stores) or `vhost`; empty for DuckDB's default (vhost).")
+    s3_use_ssl: bool = _f(True, "DuckLake on s3:// only: HTTPS to the endpoint (false only for a store on a trusted network).")
+    s3_key_id_env: str = _f("AWS_ACCESS_KEY_ID", "DuckLake on s3:// only: environment variable holding the access key id (unset: anonymous access).")
+    s3_secret_env: str = _f("AWS_SECRET_ACCESS_KEY", "DuckLake on s3:// only: environment variable holding the secret access key; never logged.")
     search_index: str = _f("data/lake-search.duckdb", "DuckLake only: local DuckDB file holding this machine's BM25 index of the lake's articles (a copy of title and text), built by `reindex` and by ingest; relative to the config file.")
     keep_snapshots_days: float = _f(7.0, "DuckLake only: `warehouse maintain` expires the lake's snapshots older than this many days; `sql --as-of` and `AT (VERSION => …)` reach back this far.")
     file_grace_hours: float = _f(1.0, "DuckLake only: hours a file the lake no longer needs (merged away, or of an expired snapshot) stays on disk before `warehouse maintain` deletes it, so that a query that began earlier can still read it.")
@@ -308,6 +314,10 @@ def _check_warehouse(w: WarehouseSettings) -> None:
         raise ConfigError(f"warehouse.backend: expected duckdb or ducklake, got {w.backend!r}")
     if w.backend == "ducklake" and not (w.catalog and w.data_path):
         raise ConfigError("warehouse: backend = \"ducklake\" needs catalog (a libpq connection string) and data_path")
+    if w.s3_url_style not in ("", "path", "vhost"):
+        raise ConfigError(f"warehouse.s3_url_style: expected path or vhost, got {w.s3_url_style!r}")
+    if w.data_path.startswith(("s3n://", "s3a://", "gs://", "gcs://", "r2://", "az://", "abfss://", "http://", "https://")):
+        raise ConfigError(f"warehouse.data_path: a folder or an s3:// URL, got {w.data_path!r}")
     if w.keep_snapshots_days < 0 or w.file_grace_hours < 0:
         raise ConfigError("warehouse.keep_snapshots_days and warehouse.file_grace_hours cannot be negative")
     if "password" in w.catalog.lower():

@@ -47,6 +47,30 @@ Snapshot = datetime | int   # a lake snapshot to read: the last one committed at
 
 
 @dataclass(frozen=True)
+class S3Access:
+    """How DuckDB's httpfs reaches an s3:// data path: endpoint, region, URL style, TLS, and the key pair
+    (from the environment; never in a message: LakeTarget.scrub)."""
+
+    endpoint: str = ""
+    region: str = "us-east-1"
+    url_style: str = ""
+    use_ssl: bool = True
+    key_id: str = ""
+    secret: str = ""
+
+    def secret_sql(self) -> str:
+        """The CREATE SECRET statement of this access (a temporary secret: this connection only)."""
+        parts = ["TYPE s3", f"REGION {_sql_string(self.region)}", f"USE_SSL {str(self.use_ssl).lower()}"]
+        if self.key_id:
+            parts += [f"KEY_ID {_sql_string(self.key_id)}", f"SECRET {_sql_string(self.secret)}"]
+        if self.endpoint:
+            parts.append(f"ENDPOINT {_sql_string(self.endpoint)}")
+        if self.url_style:
+            parts.append(f"URL_STYLE {_sql_string(self.url_style)}")
+        return f"CREATE OR REPLACE TEMPORARY SECRET bw_lake_s3 ({', '.join(parts)})"
+
+
+@dataclass(frozen=True)
 class LakeTarget:
     """Where a lake is: the catalog's libpq string, its password (from the environment), the data path, and
     this machine's local BM25 index of it (warehouse/lake_search.py)."""
@@ -55,12 +79,19 @@ class LakeTarget:
     data_path: str
     password: str = ""
     search_index: Path | None = None
+    s3: S3Access | None = None        # an s3:// data path's access (None: a local folder)
 
     @classmethod
     def from_config(cls, config: Config) -> LakeTarget:
-        env = config.warehouse.catalog_password_env
-        return cls(config.warehouse.catalog, config.lake_data_path, os.environ.get(env, "") if env else "",
-                   config.lake_search_index)
+        w = config.warehouse
+        env = w.catalog_password_env
+        data_path = config.lake_data_path
+        s3 = None
+        if data_path.startswith("s3://"):
+            s3 = S3Access(w.s3_endpoint, w.s3_region, w.s3_url_style, w.s3_use_ssl,
+                          os.environ.get(w.s3_key_id_env, "") if w.s3_key_id_env else "",
+                          os.environ.get(w.s3_secret_env, "") if w.s3_secret_env else "")
+        return cls(w.catalog, data_path, os.environ.get(env, "") if env else "", config.lake_search_index, s3)
 
     @property
     def libpq(self) -> str:
@@ -71,7 +102,10 @@ class LakeTarget:
         return f"{self.catalog} password='{quoted}'"
 
     def scrub(self, text: str) -> str:
-        """`text` with the password cut out (DuckDB errors quote the connection string, escaped or not)."""
+        """`text` with the password and the S3 secret cut out (DuckDB errors quote the connection string,
+        escaped or not, and may quote a secret's statement)."""
+        if self.s3 and self.s3.secret:
+            text = text.replace(self.s3.secret, "***")
         if not self.password:
             return text
         text = re.sub(r"password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)", "password=***", text)
@@ -89,6 +123,11 @@ def _sql_string(value: str) -> str:
 def _extension(module: ModuleType, name: str) -> str:
     assert module.__file__ is not None
     return str(Path(module.__file__).parent / "extensions" / f"v{duckdb.__version__}" / f"{name}.duckdb_extension")
+
+
+def httpfs_extension() -> str:
+    """The httpfs extension shipped by its wheel (an s3:// data path)."""
+    return _extension(importlib.import_module("duckdb_extension_httpfs"), "httpfs")
 
 
 def lake_extensions() -> tuple[str, str]:
@@ -131,14 +170,17 @@ def connect_lake(target: LakeTarget, *, read_only: bool, threads: int | None = N
         con = _new_connection(threads)
         for path in extra_extensions:
             con.execute(f"LOAD {_sql_string(path)}")
+        if target.s3 is not None:      # the Parquet files are on S3: httpfs from its wheel, a secret for the bucket
+            con.execute(f"LOAD {_sql_string(httpfs_extension())}")
+            con.execute(target.s3.secret_sql())
         options = f"DATA_PATH {_sql_string(target.data_path)}" + (", READ_ONLY" if read_only else "")
         if as_of is not None:
             options += ", " + _snapshot_option(as_of)
         con.execute(f"ATTACH {_sql_string('ducklake:postgres:' + target.libpq)} AS {LAKE} ({options})")
         con.execute(f"USE {LAKE}")
         if read_only:
-            if target.local:   # DuckLake reads its Parquet files through DuckDB's file system
-                con.execute(f"SET allowed_directories = [{_sql_string(target.data_path)}]")
+            # DuckLake reads its Parquet files through DuckDB's file system (a folder, or s3:// by httpfs)
+            con.execute(f"SET allowed_directories = [{_sql_string(target.data_path)}]")
             con.execute("SET enable_external_access = false")
             con.execute("SET lock_configuration = true")
         return con
