@@ -15,10 +15,18 @@ from html import unescape
 from typing import TYPE_CHECKING, Any, cast
 
 from balkanwatch.boilerplate import signatures
+from balkanwatch.chooser import PageSignals
 from balkanwatch.dedupe import shingle_hashes
 from balkanwatch.errors import ExtractionError
 from balkanwatch.models import ExtractedArticle, FeedItem
-from balkanwatch.textclean import content_hash, drop_repeated_paragraphs, paragraph_key, paragraphs, token_f1
+from balkanwatch.textclean import (
+    content_hash,
+    drop_repeated_paragraphs,
+    paragraph_key,
+    paragraphs,
+    token_f1,
+    word_counts,
+)
 from balkanwatch.urls import article_id
 
 if TYPE_CHECKING:
@@ -156,6 +164,26 @@ def parse_html(html: str, url: str) -> HtmlElement:
     if tree is None:
         raise ExtractionError(f"no article text found in {url}")
     return tree
+
+
+_INVISIBLE = frozenset({"script", "style", "noscript", "template"})
+
+
+def page_signals(tree: HtmlElement, text: str) -> PageSignals:
+    """The chooser's cheap signals of trafilatura's `text` on the parsed page (balkanwatch/chooser.py)."""
+    body = tree.find("body")
+    root = body if body is not None else tree
+    visible = 0
+    for el in root.iter():
+        if isinstance(el.tag, str) and el.tag not in _INVISIBLE and el.text:
+            visible += len(el.text.strip())
+        if el.tail and el is not root:
+            visible += len(el.tail.strip())
+    words = word_counts(text)
+    linked = word_counts(" ".join(a.text_content() for a in root.iter("a")))
+    total = sum(words.values())
+    share = sum((words & linked).values()) / total if total else 0.0
+    return PageSignals(len(text), visible, share, len(paragraphs(text)))
 
 
 def page_metadata(tree: HtmlElement, url: str) -> Document:
