@@ -13,7 +13,7 @@ chosen by cross-validation: FOLDS folds over pages (page i in fold i % FOLDS), t
 other folds by a grid search, F1 measured on the held-out fold; the table reports the mean over held-out
 pages. The same search on all pages gives the constants the product uses (and must give them, or the
 constants are stale: `check_constants`). Every score is of the text after our post-processing
-(`drop_repeated_paragraphs`, and "" below MIN_TEXT_CHARS, as an ingest that drops the page).
+(`connectors.extract.cleaned`: repeats dropped, "" below MIN_TEXT_CHARS as an ingest that drops the page).
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ from statistics import mean
 from typing import Any
 
 from balkanwatch import chooser
-from balkanwatch.textclean import drop_repeated_paragraphs, paragraphs, token_f1
+from balkanwatch.textclean import token_f1
 from bench.data import LabelledPage, extraction_dev
 from connectors.charset import detect_encoding
-from connectors.extract import MIN_TEXT_CHARS, _html_lang, extract_html, page_signals, parse_html
+from connectors.extract import _html_lang, cleaned, extract_html, page_signals, parse_html
 from connectors.extractors import boilerpy3, justext, readability, resiliparse
 
 CACHE = Path(os.environ.get("BALKANWATCH_CHOOSER_CACHE", "/tmp/balkanwatch-chooser/candidates.jsonl"))
@@ -126,12 +126,6 @@ def candidates(pages: list[LabelledPage]) -> dict[str, dict[str, Any]]:
     return done
 
 
-def final_text(text: str) -> str:
-    """The text ingest would store: repeats dropped; "" when below MIN_TEXT_CHARS (the page is not stored)."""
-    kept = "\n".join(drop_repeated_paragraphs(paragraphs(text))[0])
-    return kept if len(kept) >= MIN_TEXT_CHARS else ""
-
-
 @dataclass(frozen=True)
 class PageCase:
     """One dev page as the chooser sees it: its signals, its candidates' texts and CPU, its truth; and, for
@@ -151,7 +145,7 @@ class PageCase:
 
 
 def _case(page: LabelledPage, row: dict[str, Any]) -> PageCase:
-    texts = {name: final_text(t) for name, t in row["texts"].items()}
+    texts = {name: cleaned(t) for name, t in row["texts"].items()}
     tree = parse_html(_decode(page), page.url)
     t0 = time.process_time()
     signals = page_signals(tree, row["texts"]["trafilatura"])

@@ -69,6 +69,14 @@ SECOND_OPINIONS: dict[str, Extractor] = {"resiliparse": resiliparse, "readabilit
                                           "boilerpy3": boilerpy3, "justext": justext}
 
 
+def warm() -> None:
+    """Import every second opinion's library (a worker does it before its first page)."""
+    import boilerpy3.extractors  # noqa: F401
+    import justext as _justext  # noqa: F401
+    import readability as _readability  # noqa: F401
+    import resiliparse.extract.html2text  # noqa: F401
+
+
 def opinion(name: str, html: str, url: str, language: str | None = None) -> str:
     """One extractor's text of the page, "" when it fails (logged: the page goes on with the others)."""
     try:
