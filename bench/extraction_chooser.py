@@ -246,14 +246,15 @@ def report(result: dict[str, Any]) -> list[str]:
              f"`trafilatura.extract` ({result['raw_ms']:.1f} ms a page, same process).", "",
              "| candidate | word F1 | CPU / trafilatura.extract |", "|---|---|---|",
              f"| raw `trafilatura.extract` | {alone['trafilatura.extract']:.4f} | 1.00 |",
-             f"| trafilatura as our path runs it (today's text) | {alone['trafilatura']:.4f} | {cpu['trafilatura']:.2f} |"]
+             f"| trafilatura as our path runs it (parse, metadata, `bare_extraction`; today's text) | {alone['trafilatura']:.4f} | {cpu['trafilatura']:.2f} |"]
     lines += [f"| {name} alone | {alone[name]:.4f} | {cpu[name]:.2f} |" for name in OTHERS]
     lines += [f"| medoid of {k}, every page | {f1:.4f} | {c:.2f} |" for k, (f1, c) in result["medoids"].items()]
     lines += [f"| **chooser, {FOLDS}-fold CV (held-out folds)** | **{cv['f1']:.4f}** | {result['cv_cpu_ratio']:.2f} |",
               f"| best of the chooser's five per page (oracle, not reachable) | {result['oracle']:.4f} | |",
               "", f"Chooser (held-out folds): {chooser.FIRST_OPINION} on every page, more opinions bought on "
               f"{cv['extra_all']:.1%} of pages ({cv['opinions']:.2f} extractors beyond trafilatura a page on "
-              f"average); CPU including its signals ({cpu['signals']:.2f}). Thresholds chosen per fold "
+              f"average). Its CPU is our trafilatura path + its signals ({cpu['signals']:.2f}) + the opinions bought. "
+              f"Thresholds chosen per fold "
               f"(agreement, coverage, link share, paragraphs, margin): "
               f"{'; '.join(str(tuple(p)) for p in cv['chosen'])}. On all pages: {tuple(result['full'])} "
               f"(in-sample F1 {result['full_f1']:.4f}); the module's constants "
