@@ -46,6 +46,7 @@ def boilerpy3(html: str, url: str) -> str:
     """boilerpy3's ArticleExtractor (Kohlschütter's boilerpipe, shallow text features)."""
     from boilerpy3 import extractors
 
+    logging.getLogger("boilerpy3").setLevel(logging.ERROR)   # it warns on every page with nested <a>: noise
     return str(extractors.ArticleExtractor(raise_on_failure=False).get_content(html))
 
 
