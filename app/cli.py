@@ -277,26 +277,28 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
     target = args.target
     now = datetime.now(UTC)
+    config = load_config(resolve_config_path(args.config)) if resolve_config_path(args.config).exists() else Config()
+    agreement = config.ingest.extractor_agreement   # the same choice of text as ingest makes
     if Path(target).exists():
         body = Path(target).read_bytes()
         url = args.url or Path(target).resolve().as_uri()
-        job = PageJob(source="cli", url=url, final_url=url, body=body, encoding=detect_encoding(body), fetched_at=now)
+        job = PageJob(source="cli", url=url, final_url=url, body=body, encoding=detect_encoding(body), fetched_at=now,
+                      agreement=agreement)
     else:
         from connectors.http import Fetcher
-
-        config = load_config(resolve_config_path(args.config)) if resolve_config_path(args.config).exists() else Config()
 
         async def get() -> Any:
             async with Fetcher(config.fetch) as f:
                 return await f.fetch(target)
 
         r = asyncio.run(get())
-        job = PageJob(source="cli", url=target, final_url=r.final_url, body=r.body, encoding=r.encoding, fetched_at=now)
+        job = PageJob(source="cli", url=target, final_url=r.final_url, body=r.body, encoding=r.encoding, fetched_at=now,
+                      agreement=agreement)
     art = extract_page(job)
     out = {"title": art.title, "author": art.author, "published": art.published_at, "published_from": art.published_from,
            "language": art.language, "site_name": art.site_name, "url": art.url, "canonical_url": art.canonical_url,
            "encoding": art.encoding, "content_hash": art.content_hash, "extractor_version": art.extractor_version,
-           "text": art.text}
+           "text_from": art.text_from, "text": art.text}
     if args.json:
         print(dumps(out))
     else:

@@ -95,6 +95,7 @@ class ExtractedArticle:
     sketch: tuple[int, ...] = ()                        # dedupe sketch (sampled shingle hashes), made in the worker
     listed_updated_at: datetime | None = None           # the listing's "last changed" time when it was fetched
     signatures: tuple[tuple[str, str, str], ...] = ()   # (key, kind, example) of short paragraphs, for boilerplate
+    text_from: str = "trafilatura"                      # the extractor whose text was kept (balkanwatch/chooser.py)
 
 
 @dataclass(frozen=True)

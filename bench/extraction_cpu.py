@@ -1,8 +1,9 @@
 """Per-page CPU of our extraction against `trafilatura.extract` with and without metadata (issue #17).
 
-Same pages, same process, interleaved page by page (the three calls on a page in a rotating order), CPU
+Same pages, same process, interleaved page by page (the four calls on a page in a rotating order), CPU
 time (`time.process_time`), REPEATS passes; the ratios of the sums are taken per pass and their medians
-reported, so machine load largely cancels. Ours is `safe_extract` as ingest's workers run it (everything
+reported, so machine load largely cancels. Ours is `safe_extract` as ingest's workers run it, with the
+extractor-agreement chooser (the default) and without it (`agreement=False`, trafilatura's text alone; everything
 an `ExtractedArticle` holds: metadata, headline rule, repeats, hashes, sketch, signatures, compressed
 page); the body's encoding is detected before the clock starts (ingest does it while fetching). The
 references are what a new user would call: `trafilatura.extract(body, url=...)`, with and without
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from statistics import median
 
@@ -22,13 +24,15 @@ from connectors.extract import PageJob, safe_extract
 
 REPEATS = 3        # passes over the pages; medians of the per-pass ratios
 WARM_PAGES = 10    # extracted once by each variant before the clock starts (imports, dateparser's caches)
-VARIANTS = ("balkanwatch", "trafilatura.extract", "trafilatura.extract+metadata")
+VARIANTS = ("balkanwatch", "balkanwatch-plain", "trafilatura.extract", "trafilatura.extract+metadata")
+REFERENCES = ("trafilatura.extract", "trafilatura.extract+metadata")
 
 
 def _calls(page: LabelledPage, job: PageJob) -> dict[str, Callable[[], object]]:
     import trafilatura
 
-    return {"balkanwatch": lambda: safe_extract(job),
+    plain = replace(job, agreement=False)
+    return {"balkanwatch": lambda: safe_extract(job), "balkanwatch-plain": lambda: safe_extract(plain),
             "trafilatura.extract": lambda: trafilatura.extract(page.html, url=page.url),
             "trafilatura.extract+metadata": lambda: trafilatura.extract(page.html, url=page.url,
                                                                         with_metadata=True)}
@@ -58,12 +62,12 @@ def measure(pages: list[LabelledPage]) -> dict[str, float]:
         for call in calls.values():
             call()
     passes = [one_pass(work, r) for r in range(REPEATS)]
-    ours = [p["balkanwatch"] for p in passes]
     out = {"pages": float(len(pages)), "repeats": float(REPEATS)}
     for name in VARIANTS:
         out[f"{name}_ms"] = 1000 * median(p[name] for p in passes) / len(pages)
-    out["ratio_plain"] = median(o / p["trafilatura.extract"] for o, p in zip(ours, passes, strict=True))
-    out["ratio_metadata"] = median(o / p["trafilatura.extract+metadata"] for o, p in zip(ours, passes, strict=True))
+    for ours, prefix in (("balkanwatch", ""), ("balkanwatch-plain", "agreement_off_")):
+        for ref, key in zip(REFERENCES, ("ratio_plain", "ratio_metadata"), strict=True):
+            out[prefix + key] = median(p[ours] / p[ref] for p in passes)
     return out
 
 

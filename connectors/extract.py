@@ -15,27 +15,37 @@ from html import unescape
 from typing import TYPE_CHECKING, Any, cast
 
 from balkanwatch.boilerplate import signatures
+from balkanwatch.chooser import Choice, PageSignals, choose
 from balkanwatch.dedupe import shingle_hashes
 from balkanwatch.errors import ExtractionError
 from balkanwatch.models import ExtractedArticle, FeedItem
-from balkanwatch.textclean import content_hash, drop_repeated_paragraphs, paragraph_key, paragraphs, token_f1
+from balkanwatch.textclean import (
+    content_hash,
+    drop_repeated_paragraphs,
+    paragraph_key,
+    paragraphs,
+    token_f1,
+    word_counts,
+)
 from balkanwatch.urls import article_id
+from connectors.extractors import opinion
 
 if TYPE_CHECKING:
     from lxml.html import HtmlElement
     from trafilatura.settings import Document
 
 LOGGER = logging.getLogger(__name__)
-EXTRACTOR_REVISION = "bw1"   # bump when our post-processing of trafilatura's output changes
+EXTRACTOR_REVISION = "bw2"   # bump when our post-processing of trafilatura's output changes
+PLAIN_REVISION = "bw1"       # the same post-processing with the extractor-agreement chooser switched off
 MIN_TEXT_CHARS = 100          # below this a "page" is a stub, a paywall or an index, not an article
 DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%z"   # htmldate's output: time and offset kept when the page gives them
 RAW_HTML_ZLIB_LEVEL = 1       # 1.7 ms a page against 4.1 at level 6, 20% more bytes (dev pages, #17)
 
 
-def extractor_version() -> str:
+def extractor_version(agreement: bool = True) -> str:
     import trafilatura
 
-    return f"trafilatura-{trafilatura.__version__}+{EXTRACTOR_REVISION}"
+    return f"trafilatura-{trafilatura.__version__}+{EXTRACTOR_REVISION if agreement else PLAIN_REVISION}"
 
 
 @dataclass(frozen=True)
@@ -50,6 +60,7 @@ class PageJob:
     fetched_at: datetime
     item: FeedItem | None = None
     source_language: str | None = None
+    agreement: bool = True     # run the extractor-agreement chooser (ingest.extractor_agreement)
 
 
 def _parse_date(value: str | None) -> datetime | None:
@@ -158,6 +169,26 @@ def parse_html(html: str, url: str) -> HtmlElement:
     return tree
 
 
+_INVISIBLE = frozenset({"script", "style", "noscript", "template"})
+
+
+def page_signals(tree: HtmlElement, text: str) -> PageSignals:
+    """The chooser's cheap signals of trafilatura's `text` on the parsed page (balkanwatch/chooser.py)."""
+    body = tree.find("body")
+    root = body if body is not None else tree
+    visible = 0
+    for el in root.iter():
+        if isinstance(el.tag, str) and el.tag not in _INVISIBLE and el.text:
+            visible += len(el.text.strip())
+        if el.tail and el is not root:
+            visible += len(el.tail.strip())
+    words = word_counts(text)
+    linked = word_counts(" ".join(a.text_content() for a in root.iter("a")))
+    total = sum(words.values())
+    share = sum((words & linked).values()) / total if total else 0.0
+    return PageSignals(len(text), visible, share, len(paragraphs(text)))
+
+
 def page_metadata(tree: HtmlElement, url: str) -> Document:
     """trafilatura's `extract_metadata` without the fields we never read (categories, tags, license:
     3.5 ms of its 10.5 ms a page on WCXB dev); the same steps in the same order otherwise (trafilatura
@@ -205,6 +236,23 @@ def extract_html(tree: HtmlElement, url: str) -> dict[str, Any]:
             "language": meta.language, "url": meta.url, "text": doc.text}
 
 
+def cleaned(text: str) -> str:
+    """An extractor's text as we store it: exact repeats of a paragraph dropped; "" below MIN_TEXT_CHARS."""
+    kept = "\n".join(drop_repeated_paragraphs(paragraphs(text))[0])
+    return kept if len(kept) >= MIN_TEXT_CHARS else ""
+
+
+def choose_text(tree: HtmlElement, html: str, url: str, trafilatura_text: str) -> Choice:
+    """The extractor-agreement chooser on a page (balkanwatch/chooser.py decides; this runs the opinions it
+    asks for). `trafilatura_text` is trafilatura's text as it came; the candidates are compared cleaned."""
+    language = _html_lang(html)
+
+    def ask(name: str) -> str:
+        return cleaned(opinion(name, html, url, language))
+
+    return choose(cleaned(trafilatura_text), page_signals(tree, trafilatura_text), ask)
+
+
 def extract_page(job: PageJob) -> ExtractedArticle:
     """One page → ExtractedArticle; raises ExtractionError when there is no article in it."""
     html = job.body.decode(job.encoding, errors="replace")
@@ -214,6 +262,11 @@ def extract_page(job: PageJob) -> ExtractedArticle:
     text = "\n".join(kept)
     if len(text) < MIN_TEXT_CHARS:
         raise ExtractionError(f"only {len(text)} characters of text in {job.url} (minimum {MIN_TEXT_CHARS})")
+    text_from = "trafilatura"
+    if job.agreement:
+        choice = choose_text(tree, html, job.final_url, meta["text"])
+        if choice.chosen != "trafilatura":   # already cleaned; the page's own repeats are counted below
+            text, text_from, kept, repeats = choice.text, choice.chosen, paragraphs(choice.text), []
     page_date = _parse_date(meta["date"])
     feed_date = job.item.published if job.item else None
     guessed = _guess_date(tree, job.final_url) if page_date is None and feed_date is None else None
@@ -227,7 +280,7 @@ def extract_page(job: PageJob) -> ExtractedArticle:
         published_at=published, published_from=origin, fetched_at=job.fetched_at,
         language=_html_lang(html) or meta["language"] or job.source_language or None,
         site_name=meta["sitename"], text=text, content_hash=content_hash(text),
-        extractor_version=extractor_version(), feed_guid=job.item.guid if job.item else None,
+        extractor_version=extractor_version(job.agreement), text_from=text_from, feed_guid=job.item.guid if job.item else None,
         repeated_paragraphs=max(len(repeats), page_repeats(html, kept)), sketch=tuple(sorted(shingle_hashes(text))),
         final_url=job.final_url, encoding=job.encoding, raw_html=zlib.compress(job.body, RAW_HTML_ZLIB_LEVEL), raw_bytes=len(job.body),
         listed_updated_at=job.item.updated if job.item else None,

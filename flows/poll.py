@@ -50,9 +50,11 @@ LOAD_CHUNK = 50   # articles committed at a time while a large source is still b
 
 
 def _warm() -> str:
-    """Import trafilatura in a worker ahead of the first page."""
+    """Import trafilatura and the chooser's second opinions in a worker ahead of the first page."""
     from connectors.extract import extractor_version
+    from connectors.extractors import warm
 
+    warm()
     return extractor_version()
 
 
@@ -62,8 +64,9 @@ class Extractor:
     The workers start when the first source lists new pages, not with the run: spawning two and importing
     trafilatura in them costs ~3 s of CPU, more than the rest of a cycle of 500 unchanged feeds (issue #15)."""
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, agreement: bool = True) -> None:
         self.workers = workers
+        self.agreement = agreement   # ingest.extractor_agreement, set on every job it extracts
         self.pool: ProcessPoolExecutor | None = None
 
     def warm(self) -> None:
@@ -75,6 +78,7 @@ class Extractor:
 
     async def extract(self, job: PageJob) -> ExtractedArticle | str:
         self.warm()
+        job = replace(job, agreement=self.agreement)
         if self.pool is None:
             return safe_extract(job)
         return await asyncio.get_running_loop().run_in_executor(self.pool, safe_extract, job)

@@ -26,3 +26,32 @@ def test_labelled_set_is_deterministic_and_labelled() -> None:
     assert a == b
     assert {d.label for d in a} == {f"o{i}" for i in range(12)}
     assert sum(d.doc_id.endswith("-orig") for d in a) == 12 and len(a) > 12 * 4
+
+
+def test_the_chooser_bench_shortcut_is_the_chooser_and_the_search_prefers_fewer_extractors() -> None:
+    from balkanwatch import chooser
+    from bench import extraction_chooser as ec
+
+    truth = " ".join(f"word{i} sentence{i % 7} about the bridge" for i in range(60))
+    half = " ".join(truth.split()[:150])
+    texts = dict.fromkeys((*ec.CHOOSER_POOL, *ec.CALLS), truth) | {"trafilatura": half}
+    signals = chooser.PageSignals(len(half), 2 * len(half), 0.0, 1)
+
+    def case(name: str, traf: str) -> ec.PageCase:
+        t = texts | {"trafilatura": traf}
+        agreement = chooser.overlap(chooser.shingles(traf), chooser.shingles(t[chooser.FIRST_OPINION]))
+        meds = {m: ec.token_f1(chooser.medoid([t[n] for n in ec.CHOOSER_POOL], m), truth)
+                for m in chooser.GRID["medoid_margin"]}
+        return ec.PageCase(name, truth, signals, t, dict.fromkeys(t, 0.001) | {"signals": 0.0}, agreement,
+                           ec.token_f1(traf, truth), meds)
+
+    cases = [case("lost", half), case("fine", truth)]
+    for params in ec.grid()[::37]:
+        for c in cases:
+            f1, runs = ec.outcome(c, params)
+            choice = ec.run_chooser(c, params)
+            assert abs(f1 - ec.token_f1(choice.text, truth)) < 1e-9 and runs == len(choice.ran)
+    chosen = ec.best(cases, ec.grid())
+    assert ec.score(cases, chosen) == 1.0
+    assert all(ec.outcome(c, chosen)[1] <= ec.outcome(c, p)[1] for c in cases[1:] for p in ec.grid()
+               if ec.score(cases, p) == 1.0)

@@ -1,0 +1,143 @@
+"""Agreement between extractors (issue #17): when to buy more opinions on a page's text, and which text to keep.
+
+Pure: the caller hands in trafilatura's text, cheap signals of the page and a function that runs one more
+extractor by name; `choose` decides step by step and returns the text kept with a record of what ran.
+
+    ask FIRST_OPINION (resiliparse, ~3 ms); it agrees with trafilatura and the signals look like an article?
+        │yes ─▶ trafilatura's text (no other extractor runs)
+        │no
+    ask the rest of OPINION_ORDER ─▶ the medoid (the candidate agreeing most with the others), unless it
+                                     beats trafilatura's own agreement by less than MEDOID_MARGIN
+
+Agreement is word-shingle overlap (Dice of the sets of lowercased word SHINGLE_WORDS-grams). Every
+threshold below is the grid search's choice on the 710 WCXB dev pages, the same search whose held-out score
+5-fold cross-validation reports (bench/extraction_chooser.py; evidence in docs/design.md, "Extractor
+agreement [#17]").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+SHINGLE_WORDS = 3   # word 3-grams: 1-, 3- and 5-grams within 0.002 F1 of each other (first 539 dev pages)
+# resiliparse first: 3 ms a page (0.12x trafilatura.extract), and its agreement separates good trafilatura
+# texts from bad ones as well as readability's (28 ms) does. The rest: the three that, with trafilatura and
+# resiliparse, gave the best medoid on the dev pages; newspaper4k and goose3 cost 4x trafilatura each and
+# fail together (goose's lineage), so their medoid is worse than trafilatura alone (design.md).
+FIRST_OPINION = "resiliparse"
+OPINION_ORDER = (FIRST_OPINION, "readability", "boilerpy3", "justext")
+_WORD = re.compile(r"\w+")
+
+
+@dataclass(frozen=True)
+class PageSignals:
+    """Cheap facts about trafilatura's result on the page, measured from the page's one parse."""
+
+    text_chars: int        # trafilatura's text, characters
+    visible_chars: int     # the page's visible text (body text outside script/style), characters
+    link_share: float      # share of trafilatura's words that the page has inside <a> elements
+    paragraphs: int        # trafilatura's paragraphs
+
+    @property
+    def coverage(self) -> float:
+        """Trafilatura's text against the page's visible text (low: it lost part of it, or the page is chrome)."""
+        return self.text_chars / self.visible_chars if self.visible_chars else 0.0
+
+
+class Params(NamedTuple):
+    """The chooser's thresholds (a NamedTuple so that the bench's grid search can build and print them)."""
+
+    min_agreement: float   # trafilatura's overlap with FIRST_OPINION below which more opinions are bought
+    min_coverage: float    # trafilatura's share of the page's visible text below which they are bought
+    max_link_share: float  # share of trafilatura's words in link text above which they are bought
+    min_paragraphs: int    # trafilatura's paragraph count below which they are bought
+    medoid_margin: float   # the medoid replaces trafilatura only when its mean agreement is this much higher
+
+
+# The grid the cross-validation searches (bench/extraction_chooser.py); the constants are its choice on all
+# 710 pages. A value at the end of a range that disables its test (agreement 0, coverage 0, link share
+# above 1, 0 paragraphs) is in the grid, so a signal that does not help can be switched off by the data.
+GRID: dict[str, tuple[float, ...]] = {
+    "min_agreement": (0.0, 0.7, 0.8, 0.85, 0.9, 0.95, 1.01),
+    "min_coverage": (0.0, 0.2, 0.3, 0.5),
+    "max_link_share": (0.2, 0.3, 0.5, 1.01),
+    "min_paragraphs": (0, 3, 5, 10),
+    "medoid_margin": (0.0, 0.02, 0.05),
+}
+# Chosen on all 710 pages (the five folds chose 0.85 four times and 0.9 once; margin 0.02 four times in five).
+MIN_AGREEMENT = 0.85   # below it 20% of pages buy more opinions; 0.9 buys on 25% for +0.0001 in-sample F1
+MIN_COVERAGE = 0.0     # off: every fold switched it off (trafilatura's share of the page's text says little)
+MAX_LINK_SHARE = 0.3   # on all pages; three folds in five switched it off (worth < 0.001 F1)
+MIN_PARAGRAPHS = 0     # off: four folds in five switched it off
+MEDOID_MARGIN = 0.02   # 0.0 lets the medoid replace trafilatura on near-ties, where trafilatura is right more often
+DEFAULT = Params(MIN_AGREEMENT, MIN_COVERAGE, MAX_LINK_SHARE, MIN_PARAGRAPHS, MEDOID_MARGIN)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The text kept, which candidate it came from, and every extractor that ran on the page, in order."""
+
+    text: str
+    chosen: str
+    ran: tuple[str, ...]
+    reason: str
+
+
+def shingles(text: str) -> frozenset[str]:
+    """The set of lowercased word SHINGLE_WORDS-grams (a text shorter than that: its words as one shingle)."""
+    ws = _WORD.findall(text.lower())
+    if len(ws) < SHINGLE_WORDS:
+        return frozenset([" ".join(ws)]) if ws else frozenset()
+    return frozenset(" ".join(ws[i:i + SHINGLE_WORDS]) for i in range(len(ws) - SHINGLE_WORDS + 1))
+
+
+def overlap(a: frozenset[str], b: frozenset[str]) -> float:
+    """Dice coefficient of two shingle sets; 0.0 when either is empty."""
+    return 2 * len(a & b) / (len(a) + len(b)) if a and b else 0.0
+
+
+def medoid_index(texts: Sequence[str], margin: float = 0.0) -> int:
+    """Index of the text with the highest mean overlap with the other non-empty texts; the first text (ties,
+    or when the best beats it by less than `margin`) when it has text itself."""
+    sets = [shingles(t) for t in texts]
+    live = [i for i, s in enumerate(sets) if s]
+    if len(live) <= 2:   # nobody to break a tie between two: keep the first that has text
+        return live[0] if live else 0
+    means = {i: sum(overlap(sets[i], sets[j]) for j in live if j != i) / (len(live) - 1) for i in live}
+    best = max(live, key=lambda i: (means[i], -i))
+    return 0 if 0 in means and means[best] - means[0] < margin else best
+
+
+def medoid(texts: Sequence[str], margin: float = 0.0) -> str:
+    return texts[medoid_index(texts, margin)]
+
+
+def needs_opinions(agreement: float, signals: PageSignals, params: Params = DEFAULT) -> str | None:
+    """Why trafilatura's text deserves more opinions, or None when it looks like the page's article."""
+    if agreement < params.min_agreement:
+        return f"{FIRST_OPINION} disagrees ({agreement:.2f})"
+    if signals.coverage < params.min_coverage:
+        return f"low coverage ({signals.coverage:.2f})"
+    if signals.link_share > params.max_link_share:
+        return f"link text ({signals.link_share:.2f})"
+    if signals.paragraphs < params.min_paragraphs:
+        return f"{signals.paragraphs} paragraphs"
+    return None
+
+
+def choose(trafilatura: str, signals: PageSignals, ask: Callable[[str], str], params: Params = DEFAULT) -> Choice:
+    """The text to keep for a page: trafilatura's unless the opinions bought say otherwise."""
+    first = ask(FIRST_OPINION)
+    agreement = overlap(shingles(trafilatura), shingles(first))
+    why = needs_opinions(agreement, signals, params)
+    if why is None:
+        return Choice(trafilatura, "trafilatura", ("trafilatura", FIRST_OPINION), "agreement")
+    names, texts = ["trafilatura", FIRST_OPINION], [trafilatura, first]
+    for name in OPINION_ORDER[1:]:
+        names.append(name)
+        texts.append(ask(name))
+    i = medoid_index(texts, params.medoid_margin)
+    return Choice(texts[i], names[i], tuple(names), f"{why}; medoid")

@@ -1,0 +1,266 @@
+"""Agreement between extractors on WCXB dev (issue #17): each extractor alone, the per-page medoid, the chooser.
+
+Step 1 (`candidates`): every dev page through trafilatura as our extraction path runs it (`extract_html`:
+our one parse, our metadata, `bare_extraction` without comments) and through readability-lxml, newspaper4k,
+goose3, resiliparse, boilerpy3 and jusText; the texts and the CPU time of each call (`time.process_time`,
+one warm process) are cached in CACHE (under /tmp, never in the repository), so the analysis is cheap to
+repeat. `trafilatura.extract(html, url=...)`, what a new user would call, is timed beside them as the CPU
+reference and scored as the quality reference ("raw trafilatura").
+
+Step 2 (`evaluate`): word F1 (WCXB's scorer, bench/extraction.py) of each extractor alone; of the medoid of
+the chooser's candidates on every page; and of the chooser (balkanwatch/chooser.py) with its thresholds
+chosen by cross-validation: FOLDS folds over pages (page i in fold i % FOLDS), thresholds chosen on the
+other folds by a grid search, F1 measured on the held-out fold; the table reports the mean over held-out
+pages. The same search on all pages gives the constants the product uses (and must give them, or the
+constants are stale: `check_constants`). Every score is of the text after our post-processing
+(`connectors.extract.cleaned`: repeats dropped, "" below MIN_TEXT_CHARS as an ingest that drops the page).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from itertools import product
+from pathlib import Path
+from statistics import mean
+from typing import Any
+
+from balkanwatch import chooser
+from balkanwatch.textclean import token_f1
+from bench.data import LabelledPage, extraction_dev
+from connectors.charset import detect_encoding
+from connectors.extract import _html_lang, cleaned, extract_html, page_signals, parse_html
+from connectors.extractors import boilerpy3, justext, readability, resiliparse
+
+CACHE = Path(os.environ.get("BALKANWATCH_CHOOSER_CACHE", "/tmp/balkanwatch-chooser/candidates.jsonl"))
+FOLDS = 5
+# the grid search takes the cheapest point (fewest extractors run) whose F1 is within this of the best: one
+# page in 710 moving by 0.35 F1 is 0.0005, so smaller differences are noise the extra CPU cannot buy back
+F1_TOLERANCE = 0.0005
+OTHERS = ("resiliparse", "readability", "boilerpy3", "justext", "newspaper", "goose")
+CHOOSER_POOL = ("trafilatura", *chooser.OPINION_ORDER)   # the candidates the product can run
+FOUR = ("trafilatura", "readability", "newspaper", "goose")   # the issue's four
+
+
+def _newspaper(html: str, url: str) -> str:
+    from newspaper import Article
+
+    article = Article(url, fetch_images=False)
+    article.download(input_html=html)
+    article.parse()
+    return str(article.text or "")
+
+
+def _goose(html: str, url: str) -> str:
+    from goose3 import Goose
+
+    with Goose({"enable_image_fetching": False}) as g:
+        return str(g.extract(raw_html=html).cleaned_text or "")
+
+
+def _justext(html: str, url: str) -> str:
+    return justext(html, url, _html_lang(html))
+
+
+def _trafilatura(html: str, url: str) -> str:
+    return str(extract_html(parse_html(html, url), url)["text"])
+
+
+def _raw(html: str, url: str) -> str:
+    import trafilatura
+
+    return trafilatura.extract(html, url=url) or ""
+
+
+CALLS: dict[str, Callable[[str, str], str]] = {
+    "trafilatura": _trafilatura, "trafilatura.extract": _raw, "readability": readability,
+    "newspaper": _newspaper, "goose": _goose, "resiliparse": resiliparse, "boilerpy3": boilerpy3,
+    "justext": _justext}
+# bump an extractor's version when its call or its text conversion changes: only its texts are recomputed
+VERSIONS = dict.fromkeys(CALLS, "1") | {"justext": "2"}   # 2: the page's stoplist (was English everywhere)
+
+
+def _decode(page: LabelledPage) -> str:
+    return page.html.decode(detect_encoding(page.html, None), errors="replace")
+
+
+def _run(page: LabelledPage, names: list[str], row: dict[str, Any]) -> dict[str, Any]:
+    """The page through the named extractors, texts and CPU seconds written into `row`."""
+    html = _decode(page)
+    for name in names:
+        t0 = time.process_time()
+        try:
+            row["texts"][name] = CALLS[name](html, page.url)
+        except Exception:  # an extractor that fails on the page gives no text, as in the product
+            row["texts"][name] = ""
+        row["cpu"][name] = time.process_time() - t0
+        row["versions"][name] = VERSIONS[name]
+    return row
+
+
+def candidates(pages: list[LabelledPage]) -> dict[str, dict[str, Any]]:
+    """Every page's candidate texts and CPU seconds, from CACHE where it has them at the current VERSIONS."""
+    warnings.filterwarnings("ignore", message="nltk is not installed")
+    done: dict[str, dict[str, Any]] = {}
+    if CACHE.exists():
+        for line in CACHE.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            row.setdefault("versions", dict.fromkeys(row["texts"], row.get("version")))
+            done[row["id"]] = row
+    stale = {p.file_id: [n for n in CALLS if done.get(p.file_id, {}).get("versions", {}).get(n) != VERSIONS[n]]
+             for p in pages}
+    todo = [p for p in pages if stale[p.file_id]]
+    if not todo:
+        return done
+    for page in todo[:3]:   # warm the imports before any call is timed
+        _run(page, list(CALLS), {"texts": {}, "cpu": {}, "versions": {}})
+    for page in todo:
+        row = done.setdefault(page.file_id, {"id": page.file_id, "texts": {}, "cpu": {}, "versions": {}})
+        _run(page, stale[page.file_id], row)
+    CACHE.parent.mkdir(parents=True, exist_ok=True)
+    CACHE.write_text("".join(json.dumps(r) + "\n" for r in done.values()), encoding="utf-8")
+    return done
+
+
+@dataclass(frozen=True)
+class PageCase:
+    """One dev page as the chooser sees it: its signals, its candidates' texts and CPU, its truth; and, for
+    a fast grid search, what each of the chooser's three outcomes would score on it."""
+
+    page_id: str
+    truth: str
+    signals: chooser.PageSignals
+    texts: dict[str, str]
+    cpu: dict[str, float]
+    agreement: float       # trafilatura's overlap with the first opinion
+    f1_kept: float         # F1 when trafilatura's text is kept
+    f1_medoid: dict[float, float]   # F1 of the medoid of the chooser's pool, per medoid margin of the grid
+
+    def f1(self, name: str) -> float:
+        return token_f1(self.texts[name], self.truth)
+
+
+def _case(page: LabelledPage, row: dict[str, Any]) -> PageCase:
+    texts = {name: cleaned(t) for name, t in row["texts"].items()}
+    tree = parse_html(_decode(page), page.url)
+    t0 = time.process_time()
+    signals = page_signals(tree, row["texts"]["trafilatura"])
+    cpu = {**row["cpu"], "signals": time.process_time() - t0}
+    first = chooser.FIRST_OPINION
+    agreement = chooser.overlap(chooser.shingles(texts["trafilatura"]), chooser.shingles(texts[first]))
+    pool = [texts[n] for n in CHOOSER_POOL]
+    meds = {m: token_f1(chooser.medoid(pool, m), page.main_content) for m in chooser.GRID["medoid_margin"]}
+    return PageCase(page.file_id, page.main_content, signals, texts, cpu, agreement,
+                    token_f1(texts["trafilatura"], page.main_content), meds)
+
+
+def cases(pages: list[LabelledPage]) -> list[PageCase]:
+    cands = candidates(pages)
+    return [_case(page, cands[page.file_id]) for page in pages]
+
+
+def run_chooser(case: PageCase, params: chooser.Params) -> chooser.Choice:
+    """The chooser itself on a cached page, `ask` answering from the cache. A page trafilatura finds no
+    article in is dropped before the chooser runs (as in `extract_page`)."""
+    if not case.texts["trafilatura"]:
+        return chooser.Choice("", "trafilatura", ("trafilatura",), "no article")
+    return chooser.choose(case.texts["trafilatura"], case.signals, lambda name: case.texts[name], params)
+
+
+def outcome(case: PageCase, p: chooser.Params) -> tuple[float, int]:
+    """(F1, extractors run) that `run_chooser` gives, from the precomputed parts (the grid search's shortcut)."""
+    if not case.texts["trafilatura"]:
+        return case.f1_kept, 1
+    if chooser.needs_opinions(case.agreement, case.signals, p) is None:
+        return case.f1_kept, 2
+    return case.f1_medoid[p.medoid_margin], len(CHOOSER_POOL)
+
+
+def score(cs: list[PageCase], params: chooser.Params) -> float:
+    return mean(outcome(c, params)[0] for c in cs)
+
+
+def grid() -> list[chooser.Params]:
+    """Every threshold combination the cross-validation chooses among."""
+    return [chooser.Params(*values) for values in product(*chooser.GRID.values())]
+
+
+def best(cs: list[PageCase], params: list[chooser.Params]) -> chooser.Params:
+    """The grid point running the fewest extractors among those within F1_TOLERANCE of the best mean F1 on
+    these pages (then the higher F1, then the first)."""
+    scored = []
+    for i, p in enumerate(params):
+        runs = [outcome(c, p) for c in cs]
+        scored.append((mean(f for f, _ in runs), mean(n for _, n in runs), i))
+    top = max(f for f, _, _ in scored)
+    return params[min((n, -f, i) for f, n, i in scored if f >= top - F1_TOLERANCE)[2]]
+
+
+def cross_validate(cs: list[PageCase], params: list[chooser.Params]) -> dict[str, Any]:
+    """Mean held-out F1 of the chooser (run for real) with thresholds chosen on the other folds."""
+    f1s, opinions, cpu, chosen = [], [], [], []
+    for k in range(FOLDS):
+        train = [c for i, c in enumerate(cs) if i % FOLDS != k]
+        test = [c for i, c in enumerate(cs) if i % FOLDS == k]
+        p = best(train, params)
+        chosen.append(p)
+        for c in test:
+            choice = run_chooser(c, p)
+            f1s.append(token_f1(choice.text, c.truth))
+            assert abs(f1s[-1] - outcome(c, p)[0]) < 1e-9, (c.page_id, choice)   # the shortcut is the chooser
+            opinions.append(len(choice.ran) - 1)
+            cpu.append(c.cpu["signals"] + sum(c.cpu[name] for name in choice.ran))
+    return {"f1": mean(f1s), "chosen": chosen, "extra_any": mean(n > 0 for n in opinions),
+            "extra_all": mean(n > 1 for n in opinions), "opinions": mean(opinions), "cpu": sum(cpu)}
+
+
+def medoid_f1(cs: list[PageCase], pool: tuple[str, ...]) -> float:
+    """F1 of the plain medoid (no margin) of `pool` on every page."""
+    return mean(token_f1(chooser.medoid([c.texts[n] for n in pool]), c.truth) for c in cs)
+
+
+def evaluate(pages: list[LabelledPage]) -> dict[str, Any]:
+    cs = cases(pages)
+    raw_cpu = sum(c.cpu["trafilatura.extract"] for c in cs)
+    alone = {name: mean(c.f1(name) for c in cs) for name in ("trafilatura.extract", "trafilatura", *OTHERS)}
+    cpu = {name: sum(c.cpu[name] for c in cs) / raw_cpu for name in ("trafilatura", "signals", *OTHERS)}
+    pools = {"the issue's four": FOUR, "the chooser's five": CHOOSER_POOL, "all seven": ("trafilatura", *OTHERS)}
+    params = grid()
+    cv = cross_validate(cs, params)
+    full = best(cs, params)
+    return {"pages": len(cs), "alone": alone, "cpu_ratio": cpu, "raw_ms": 1000 * raw_cpu / len(cs),
+            "medoids": {k: (medoid_f1(cs, pool), sum(cpu[n] for n in pool)) for k, pool in pools.items()},
+            "cv": cv, "cv_cpu_ratio": cv["cpu"] / raw_cpu, "full": full, "full_f1": score(cs, full),
+            "constants_f1": score(cs, chooser.DEFAULT), "constants_match": full == chooser.DEFAULT,
+            "oracle": mean(max(c.f1(n) for n in CHOOSER_POOL) for c in cs)}
+
+
+def report(result: dict[str, Any]) -> list[str]:
+    """Markdown lines: the table bench/run.py puts in bench/report.md."""
+    alone, cpu, cv = result["alone"], result["cpu_ratio"], result["cv"]
+    lines = [f"Word F1 on the {result['pages']} WCXB dev pages (CC-BY-4.0); CPU per page relative to "
+             f"`trafilatura.extract` ({result['raw_ms']:.1f} ms a page, same process).", "",
+             "| candidate | word F1 | CPU / trafilatura.extract |", "|---|---|---|",
+             f"| raw `trafilatura.extract` | {alone['trafilatura.extract']:.4f} | 1.00 |",
+             f"| trafilatura as our path runs it (parse, metadata, `bare_extraction`; today's text) | {alone['trafilatura']:.4f} | {cpu['trafilatura']:.2f} |"]
+    lines += [f"| {name} alone | {alone[name]:.4f} | {cpu[name]:.2f} |" for name in OTHERS]
+    lines += [f"| medoid of {k}, every page | {f1:.4f} | {c:.2f} |" for k, (f1, c) in result["medoids"].items()]
+    lines += [f"| **chooser, {FOLDS}-fold CV (held-out folds)** | **{cv['f1']:.4f}** | {result['cv_cpu_ratio']:.2f} |",
+              f"| best of the chooser's five per page (oracle, not reachable) | {result['oracle']:.4f} | |",
+              "", f"Chooser (held-out folds): {chooser.FIRST_OPINION} on every page, more opinions bought on "
+              f"{cv['extra_all']:.1%} of pages ({cv['opinions']:.2f} extractors beyond trafilatura a page on "
+              f"average). Its CPU is our trafilatura path + its signals ({cpu['signals']:.2f}) + the opinions bought. "
+              f"Thresholds chosen per fold "
+              f"(agreement, coverage, link share, paragraphs, margin): "
+              f"{'; '.join(str(tuple(p)) for p in cv['chosen'])}. On all pages: {tuple(result['full'])} "
+              f"(in-sample F1 {result['full_f1']:.4f}); the module's constants "
+              f"{'match it' if result['constants_match'] else 'DO NOT match it'} (F1 {result['constants_f1']:.4f})."]
+    return lines
+
+
+if __name__ == "__main__":
+    print("\n".join(report(evaluate(extraction_dev()))))

@@ -1,0 +1,152 @@
+"""The extractor-agreement chooser (issue #17): the pure decisions, then handmade pages through `extract_page`
+with the real extractors (trafilatura keeps the comments; it loses half the article; everyone agrees)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from balkanwatch import chooser
+from balkanwatch.chooser import PageSignals
+from connectors.extract import PageJob, choose_text, extract_html, extract_page, parse_html
+
+URL = "https://herald.example/politics/ibar-bridge"
+ARTICLE = [
+    "The municipal council of North Mitrovica met on Tuesday evening to discuss the reopening of the main bridge "
+    "over the Ibar river, a crossing that has been closed to vehicles for more than a decade.",
+    "Residents on both banks have asked for years that the bridge be opened, saying that the detour through the "
+    "eastern crossing adds half an hour to every trip to the hospital and to the schools on the southern side.",
+    "The ministry in Pristina said on Monday that the funding for the new lighting and the traffic signals would "
+    "arrive next spring, once the public tender closes and the engineers finish their survey of the northern bank.",
+    "Council members from the Serb List walked out of the session before the vote, arguing that the plan had been "
+    "drawn up without the consent of the people who live next to the bridge and who would bear its traffic.",
+    "KFOR troops, who have guarded the crossing since the riots of 2011, said they would keep their positions at "
+    "both ends until the local police and the European Union mission agree on a common plan for the opening.",
+    "The European Union envoy for the dialogue between Belgrade and Pristina is expected to visit the town next "
+    "week and to meet the mayor, the council and representatives of the shops that line the northern approach.",
+    "A survey published by a local radio station last month found that most residents of both communities would "
+    "use the bridge if it opened, although many said they feared new tensions during the first weeks.",
+    "The mayor said after the session that the council would hold a public hearing in the town hall in January, "
+    "where residents could see the drawings of the new approach roads and put their questions to the engineers.",
+]
+COMMENTS = [
+    "Finally some good news from the town, I have been waiting for this bridge to open since I was a student and "
+    "now my own children cross it on foot every morning.",
+    "Nothing will change until the politicians in both capitals stop using the bridge as a symbol and start "
+    "treating it as a road that ordinary people need to use every day.",
+    "Does anyone know whether the buses from Zvecan will be allowed to use the bridge after the opening, or only "
+    "private cars and the ambulances of the hospital?",
+    "My grandfather helped build the old bridge in the seventies and he always said it was meant to connect the "
+    "town, not to divide it into two halves that never meet.",
+    "The lighting plan was already announced three years ago and nothing happened, so forgive me if I do not "
+    "believe the ministry this time either when it promises money for spring.",
+    "I run a small shop on the northern approach and the closure has cost us most of our customers from the south, "
+    "so we would welcome any plan that brings people back to our street.",
+]
+LAST = "public hearing in the town hall"   # in the article's last paragraph
+COMMENT = "grandfather helped build"        # in a reader's comment
+
+
+def _paras(ps: list[str]) -> str:
+    return "".join(f"<p>{p}</p>" for p in ps)
+
+
+def page(main: str) -> str:
+    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>Council debates the Ibar bridge | Herald</title></head><body>
+<header><nav><a href="/">Home</a> <a href="/politics">Politics</a> <a href="/region">Region</a></nav></header>
+<main><h1>Council debates the Ibar bridge</h1>{main}</main>
+<footer><p>Herald, Mitrovica. All rights reserved.</p></footer></body></html>"""
+
+
+PLAIN = page(f'<div class="body">{_paras(ARTICLE)}</div>')
+# a comment thread as an unmarked list: trafilatura keeps it, resiliparse, readability and boilerpy3 do not
+WITH_COMMENTS = page(f'<div class="body">{_paras(ARTICLE)}</div><h3>Comments</h3><ul class="thread">'
+                     + "".join(f"<li><span>Reader {i}, 12 December</span><p>{c}</p></li>" for i, c in enumerate(COMMENTS))
+                     + "</ul>")
+# the second half of the story in a block whose class trafilatura takes for page furniture
+SPLIT = page(f'<div class="body">{_paras(ARTICLE[:4])}</div><div class="story-footer">{_paras(ARTICLE[4:])}</div>')
+
+
+def job(html: str, agreement: bool = True) -> PageJob:
+    return PageJob(source="s", url=URL, final_url=URL, body=html.encode(), encoding="utf-8",
+                   fetched_at=datetime(2026, 12, 2, 9, tzinfo=UTC), agreement=agreement)
+
+
+def test_trafilatura_keeps_the_comments_and_the_chooser_keeps_a_cleaner_text() -> None:
+    plain = extract_page(job(WITH_COMMENTS, agreement=False))
+    assert COMMENT in plain.text and plain.text_from == "trafilatura"   # the failure the chooser is for
+    chosen = extract_page(job(WITH_COMMENTS))
+    assert chosen.text_from != "trafilatura"
+    assert COMMENT not in chosen.text and LAST in chosen.text and ARTICLE[0][:40] in chosen.text
+    assert chosen.title == plain.title and chosen.language == plain.language == "en"   # metadata as before
+
+
+def test_trafilatura_loses_half_the_article_and_the_chooser_gets_it_back() -> None:
+    plain = extract_page(job(SPLIT, agreement=False))
+    assert LAST not in plain.text and ARTICLE[0][:40] in plain.text
+    chosen = extract_page(job(SPLIT))
+    assert chosen.text_from != "trafilatura" and LAST in chosen.text and ARTICLE[0][:40] in chosen.text
+    assert len(chosen.text) > 1.8 * len(plain.text)
+
+
+def test_when_all_agree_no_further_extractor_runs() -> None:
+    tree = parse_html(PLAIN, URL)
+    choice = choose_text(tree, PLAIN, URL, extract_html(tree, URL)["text"])
+    assert choice.ran == ("trafilatura", chooser.FIRST_OPINION)   # only the 3 ms first opinion ran
+    assert choice.chosen == "trafilatura" and LAST in choice.text
+    art = extract_page(job(PLAIN))
+    assert art.text_from == "trafilatura" and art.text == extract_page(job(PLAIN, agreement=False)).text
+
+
+def test_the_switch_is_part_of_the_extractor_version() -> None:
+    on, off = extract_page(job(PLAIN)), extract_page(job(PLAIN, agreement=False))
+    assert on.extractor_version != off.extractor_version
+    assert replace(on, extractor_version="", text_from="") == replace(off, extractor_version="", text_from="")
+
+
+# the pure decisions, with `ask` answering from a table and recording what was asked
+
+FINE = PageSignals(text_chars=2000, visible_chars=2600, link_share=0.05, paragraphs=8)
+TEXT = " ".join(ARTICLE)
+
+
+def _asker(answers: dict[str, str]) -> tuple[list[str], Callable[[str], str]]:
+    asked: list[str] = []
+
+    def ask(name: str) -> str:
+        asked.append(name)
+        return answers[name]
+    return asked, ask
+
+
+def test_agreement_keeps_trafilatura_after_one_opinion() -> None:
+    asked, ask = _asker({chooser.FIRST_OPINION: TEXT})
+    choice = chooser.choose(TEXT, FINE, ask)
+    assert asked == [chooser.FIRST_OPINION] and choice.chosen == "trafilatura" and choice.ran == ("trafilatura", *asked)
+
+
+def test_disagreement_buys_every_opinion_and_keeps_the_medoid() -> None:
+    half = " ".join(ARTICLE[:4])
+    answers = dict.fromkeys(chooser.OPINION_ORDER, TEXT)
+    asked, ask = _asker(answers)
+    choice = chooser.choose(half, FINE, ask)
+    assert asked == list(chooser.OPINION_ORDER) and choice.text == TEXT and choice.chosen == chooser.FIRST_OPINION
+
+
+def test_a_bad_signal_buys_opinions_even_when_the_first_agrees() -> None:
+    linky = replace(FINE, link_share=0.9)
+    assert chooser.needs_opinions(1.0, linky) is not None and chooser.needs_opinions(1.0, FINE) is None
+    asked, ask = _asker(dict.fromkeys(chooser.OPINION_ORDER, TEXT))
+    assert chooser.choose(TEXT, linky, ask).chosen == "trafilatura" and asked == list(chooser.OPINION_ORDER)
+
+
+def test_medoid_ignores_empty_candidates_and_prefers_the_first_on_near_ties() -> None:
+    a, b = " ".join(ARTICLE), " ".join(ARTICLE[:7])
+    assert chooser.medoid_index(["", a, a, "unrelated words entirely here"]) == 1
+    assert chooser.medoid_index([b, a, a, a], margin=0.0) == 1
+    assert chooser.medoid_index([b, a, a, a], margin=0.5) == 0
+    assert chooser.medoid_index(["", ""]) == 0
+    assert chooser.overlap(chooser.shingles(a), chooser.shingles(a)) == 1.0
+    assert chooser.overlap(frozenset(), chooser.shingles(a)) == 0.0
