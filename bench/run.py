@@ -55,10 +55,11 @@ CPU_PAGES = 250                  # issue #17: the first 250 dev pages (ids 0001�
 CPU_RATIO_PLAIN_MAX = 1.75       # our per-page CPU / trafilatura.extract's, same run: 1.58–1.62 after #17 (three
                                  # standalone runs, 2026-12-02), 1.79 before (HEAD's safe_extract in the same process)
 CPU_RATIO_METADATA_MAX = 1.12    # … / trafilatura.extract(with_metadata=True)'s: 1.03–1.04 after, 1.15 before
-LAKE_INGEST_RATIO_MAX = 6.0      # issue #16: ingest into a lake / into the file, same pages, same run: 3.98 and 4.34
-                                 # (session 11, 300 and 600 pages); a regression guard, not the target (below)
+LAKE_INGEST_RATIO_MAX = 6.0      # issue #16: ingest into a lake / into the file, same pages, same run: 2.99–3.98
+                                 # (session 11, three standalone runs; 4.34 with 600 pages); a regression guard, not
+                                 # the target (below). Two shards + settle / one process (1.10–1.36) is reported, not
+                                 # gated: on two cores it says little, and tests/test_lake_shards.py checks the overlap
 LAKE_INGEST_RATIO_TARGET = 1.5   # issue #16's target
-LAKE_SHARDS_RATIO_MAX = 1.6      # two shard processes at once + settle / one process, into a lake: 1.10 and 1.16
 CHECKPOINT_RATIO_MAX = 3.0       # a writer session on 100k articles / on an empty warehouse: 1.4 with schema v7,
                                  # 19.9 with v6's primary keys (each made DuckDB rewrite a row group at close)
 
@@ -179,9 +180,7 @@ def lake_checks(lk: dict) -> list[tuple[str, bool]]:
              f"{'yes' if lk['same_topics'] and lk['same_scores'] else 'NO'}",
              bool(lk["same_topics"] and lk["same_scores"] and lk["indexed"])),
             (f"DuckLake: ingest into the lake / into the file ≤ {LAKE_INGEST_RATIO_MAX} (a regression guard): "
-             f"{lk['ingest_ratio']:.2f}", lk["ingest_ratio"] <= LAKE_INGEST_RATIO_MAX),
-            (f"DuckLake: two shard processes + settle / one process ≤ {LAKE_SHARDS_RATIO_MAX}: {lk['shard_ratio']:.2f}",
-             lk["shard_ratio"] <= LAKE_SHARDS_RATIO_MAX)]
+             f"{lk['ingest_ratio']:.2f}", lk["ingest_ratio"] <= LAKE_INGEST_RATIO_MAX)]
 
 
 def lake_targets(lk: dict) -> list[tuple[str, bool]]:
