@@ -60,9 +60,9 @@ def trafilatura_only(pages: list[LabelledPage]) -> float:
     return time.perf_counter() - t0
 
 
-def _serve(roots: list[Path], conn) -> None:  # type: ignore[no-untyped-def]
-    """Child process: serve each root on its own loopback port until told to stop."""
-    servers = [LoopbackServer(root).start() for root in roots]
+def _serve(roots: list[Path], conn, hosts: list[str]) -> None:  # type: ignore[no-untyped-def]
+    """Child process: serve each root on its own loopback address and port until told to stop."""
+    servers = [LoopbackServer(root, host=host).start() for root, host in zip(roots, hosts, strict=True)]
     conn.send([s.base for s in servers])
     conn.recv()
     for s in servers:
@@ -70,12 +70,13 @@ def _serve(roots: list[Path], conn) -> None:  # type: ignore[no-untyped-def]
 
 
 class ServedSites:
-    """Folders served on loopback ports by a child process (as remote sites would be)."""
+    """Folders served on loopback ports by a child process (as remote sites would be); on 127.0.0.1, or on
+    the given loopback `hosts` (one per root: distinct hosts to the sharding)."""
 
-    def __init__(self, roots: list[Path]) -> None:
+    def __init__(self, roots: list[Path], hosts: list[str] | None = None) -> None:
         ctx = multiprocessing.get_context("spawn")
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_serve, args=(roots, child), daemon=True)
+        self.proc = ctx.Process(target=_serve, args=(roots, child, hosts or ["127.0.0.1"] * len(roots)), daemon=True)
         self.proc.start()
         self.bases: list[str] = self.conn.recv()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -114,14 +114,31 @@ def postgres():  # type: ignore[no-untyped-def]
         yield pg
 
 
+def on_lake(text: str, catalog: str) -> str:
+    """A loopback config's text with the warehouse moved from wh.duckdb to a lake on `catalog`."""
+    assert 'path = "wh.duckdb"' in text
+    return text.replace('path = "wh.duckdb"', f'backend = "ducklake"\ncatalog = "{catalog}"\ndata_path = "lake-data"')
+
+
+@pytest.fixture
+def warehouse_backend(request: pytest.FixtureRequest) -> Callable[[str], str]:
+    """Config text → the same text on the test's backend: `duckdb` (the default, the file as written) or, by
+    `@pytest.mark.parametrize("warehouse_backend", ["duckdb", "ducklake"], indirect=True)`, `ducklake` (a new
+    catalog database on the session's real PostgreSQL, requested only then: the file variant never needs it)."""
+    backend = getattr(request, "param", "duckdb")
+    if backend == "duckdb":
+        return lambda text: text
+    assert backend == "ducklake", backend
+    catalog = request.getfixturevalue("postgres").createdb(f"lake{next(_lake_names)}")
+    return lambda text: on_lake(text, catalog)
+
+
 @pytest.fixture
 def lake_config(postgres, write_config, tmp_path: Path):  # type: ignore[no-untyped-def]
     """write_config, but the warehouse is a lake: a new catalog database and a data folder in tmp_path."""
     def write(sources: str) -> Path:
         catalog = postgres.createdb(f"lake{next(_lake_names)}")
         path = write_config(sources)
-        text = path.read_text().replace('path = "wh.duckdb"', f'backend = "ducklake"\ncatalog = "{catalog}"\n'
-                                        'data_path = "lake-data"')
-        path.write_text(text)
+        path.write_text(on_lake(path.read_text(), catalog))
         return path
     return write

@@ -12,22 +12,24 @@ import socket
 import struct
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import numpy as np
 import pytest
 from aiosmtpd.controller import Controller
 
-from balkanwatch.config import load_config
+from balkanwatch.config import Config, load_config
 from balkanwatch.errors import DeliveryError
 from balkanwatch.textnorm import fold
 from flows.alerts import run_alerts
 from flows.ingest import run_ingest
 from tests.conftest import loopback_config, served_corpus, toml_sources
+from warehouse import Warehouse
 
 WATCHLISTS = """
 [[watchlists]]
@@ -95,12 +97,14 @@ timeout = 5
 
 
 @pytest.fixture
-def surge_config(tmp_path: Path, smtp_port: int) -> Iterator[Path]:
-    """The seed corpus plus a month of history and a surge in the last two hours, on four loopback sites."""
+def surge_config(tmp_path: Path, smtp_port: int, warehouse_backend: Callable[[str], str]) -> Iterator[Path]:
+    """The seed corpus plus a month of history and a surge in the last two hours, on four loopback sites; the
+    warehouse a DuckDB file unless the test parametrises `warehouse_backend` (tests/conftest.py)."""
     with served_corpus(tmp_path / "sites", monitoring=True) as (sources, _, _):
         alerts = alerts_toml(smtp_port)
         path = tmp_path / "balkanwatch.toml"
-        path.write_text(loopback_config(alerts + WATCHLISTS + toml_sources(sources)), encoding="utf-8")
+        path.write_text(warehouse_backend(loopback_config(alerts + WATCHLISTS + toml_sources(sources))),
+                        encoding="utf-8")
         yield path
 
 
@@ -108,6 +112,15 @@ def db(path: Path) -> duckdb.DuckDBPyConnection:
     return duckdb.connect(str(path.parent / "wh.duckdb"), read_only=True)
 
 
+def query(config: Config, sql: str) -> list[tuple[Any, ...]]:
+    """Rows of `sql`, read back through the warehouse as every reader does (the file or the lake)."""
+    with Warehouse.for_config(config, read_only=True) as wh:
+        return wh.query(sql)[1]
+
+
+# The core end to end (ingest → stories → mentions → alerts → one e-mail) on both backends (issue #16): the
+# same corpus and the same assertions, the lake on the session's real PostgreSQL catalog.
+@pytest.mark.parametrize("warehouse_backend", ["duckdb", "ducklake"], indirect=True)
 def test_a_surge_sends_one_email_with_chart_and_stories_then_nothing_more(surge_config: Path, inbox: Inbox):
     config = load_config(surge_config)
     summary = asyncio.run(run_ingest(config))
@@ -129,12 +142,11 @@ def test_a_surge_sends_one_email_with_chart_and_stories_then_nothing_more(surge_
     assert "Family dispute" not in text      # history is baseline, not news
     assert "cid:chart-0" in html
 
-    with db(surge_config) as con:
-        alerts = con.execute("SELECT watchlist, observed, status, len(story_ids) FROM alerts ORDER BY watchlist").fetchall()
-        assert alerts == [("kfor", 8.0, "sent", 8), ("north-kosovo-clash", 8.0, "sent", 8)]
-        # cold start: the history (a clash story every nine days) built the baseline and alerted on nothing
-        assert con.execute("SELECT count(*) FROM story_mentions WHERE watchlist = 'north-kosovo-clash'").fetchone()[0] >= 11
-        assert con.execute("SELECT count(*), min(status) FROM outbox").fetchone() == (1, "sent")
+    alerts = query(config, "SELECT watchlist, observed, status, len(story_ids) FROM alerts ORDER BY watchlist")
+    assert alerts == [("kfor", 8.0, "sent", 8), ("north-kosovo-clash", 8.0, "sent", 8)]
+    # cold start: the history (a clash story every nine days) built the baseline and alerted on nothing
+    assert query(config, "SELECT count(*) FROM story_mentions WHERE watchlist = 'north-kosovo-clash'")[0][0] >= 11
+    assert query(config, "SELECT count(*), min(status) FROM outbox") == [(1, "sent")]
     saved = sorted((surge_config.parent / "mail").iterdir())
     assert [p.suffix for p in saved] == [".eml", ".html"] and saved[0].read_bytes() == raw
     assert saved[1].read_text(encoding="utf-8").count('src="data:image/png;base64,iVBORw0KGgo') == 2

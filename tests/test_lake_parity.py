@@ -21,19 +21,13 @@ from balkanwatch.errors import DeliveryError
 from balkanwatch.textnorm import fold
 from flows.alerts import run_alerts
 from flows.ingest import run_ingest
-from tests.conftest import loopback_config, served_corpus, toml_sources
+from tests.conftest import loopback_config, on_lake, served_corpus, toml_sources
 from tests.test_alerts import WATCHLISTS, Inbox, alerts_toml, free_port
 from tests.test_revisions import PARAS, atom, page
 from warehouse import Warehouse
 
 ROOT = Path(__file__).resolve().parent.parent
 _names = itertools.count()
-
-
-def on_lake(text: str, catalog: str) -> str:
-    """A loopback config's text with the warehouse moved from wh.duckdb to a lake."""
-    assert 'path = "wh.duckdb"' in text
-    return text.replace('path = "wh.duckdb"', f'backend = "ducklake"\ncatalog = "{catalog}"\ndata_path = "lake-data"')
 
 
 def cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
