@@ -79,18 +79,15 @@ def _open_ro(config: Config) -> AbstractContextManager[Warehouse]:
 
 # -- commands ------------------------------------------------------------------------------------------
 def cmd_ingest(args: argparse.Namespace) -> int:
+    from flows.ingest import ingest, run_ingest
+
     config = _config(args)
-    if args.no_prefect:
-        from flows.ingest import run_ingest
-
-        summary = asyncio.run(run_ingest(config, force=args.force, shard=args.shard,
-                                         settle=not args.no_settle)).as_dict()
-    else:
-        from flows.ingest import ingest
-
-        shard = f"{args.shard[0]}/{args.shard[1]}" if args.shard else None
-        summary = _with_prefect(lambda: asyncio.run(ingest(config_path=str(config.path), force=args.force,
-                                                           shard=shard, settle=not args.no_settle)))
+    shard = f"{args.shard[0]}/{args.shard[1]}" if args.shard else None
+    summary = _plain_or_flow(
+        args, lambda: asyncio.run(run_ingest(config, force=args.force, shard=args.shard,
+                                             settle=not args.no_settle)).as_dict(),
+        lambda: asyncio.run(ingest(config_path=str(config.path), force=args.force, shard=shard,
+                                   settle=not args.no_settle)))
     if args.json:
         print(dumps(summary))
         return 0
@@ -100,15 +97,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 def cmd_settle(args: argparse.Namespace) -> int:
     """Boilerplate, stories, watchlist matches and one alerts cycle for what loads without settling left."""
+    from flows.ingest import run_settle, settle
+
     config = _config(args)
-    if args.no_prefect:
-        from flows.ingest import run_settle
-
-        summary = asyncio.run(run_settle(config)).as_dict()
-    else:
-        from flows.ingest import settle
-
-        summary = _with_prefect(lambda: asyncio.run(settle(config_path=str(config.path))))
+    summary = _plain_or_flow(args, lambda: asyncio.run(run_settle(config)).as_dict(),
+                             lambda: asyncio.run(settle(config_path=str(config.path))))
     if args.json:
         print(dumps(summary))
     elif summary["status"] == "skipped":
@@ -127,6 +120,11 @@ def _shard(text: str) -> tuple[int, int]:
         return parse_shard(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _plain_or_flow(args: argparse.Namespace, plain: Callable[[], T], flow: Callable[[], T]) -> T:
+    """A command's work without Prefect (`--no-prefect`), or as its flow run (`_with_prefect`)."""
+    return plain() if args.no_prefect else _with_prefect(flow)
 
 
 def _with_prefect(fn: Callable[[], T]) -> T:
@@ -193,15 +191,11 @@ def cmd_warehouse_migrate(args: argparse.Namespace) -> int:
 
 def cmd_warehouse_maintain(args: argparse.Namespace) -> int:
     """Flush, merge, expire and clean up the lake (a DuckDB file: CHECKPOINT); print what it did."""
+    from flows.upkeep import maintain, run_maintain
+
     config = _config(args)
-    if args.no_prefect:
-        from flows.upkeep import run_maintain
-
-        report = run_maintain(config).as_dict()
-    else:
-        from flows.upkeep import maintain
-
-        report = _with_prefect(lambda: maintain(config_path=str(config.path)))
+    report = _plain_or_flow(args, lambda: run_maintain(config).as_dict(),
+                            lambda: maintain(config_path=str(config.path)))
     if args.json:
         print(dumps(report))
         return 0
@@ -392,15 +386,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_alert(args: argparse.Namespace) -> int:
+    from flows.alerts import alerts, run_alerts
+
     config = _config(args)
-    if args.no_prefect:
-        from flows.alerts import run_alerts
-
-        summary = run_alerts(config).as_dict()
-    else:
-        from flows.alerts import alerts
-
-        summary = _with_prefect(lambda: alerts(config_path=str(config.path)))
+    summary = _plain_or_flow(args, lambda: run_alerts(config).as_dict(),
+                             lambda: alerts(config_path=str(config.path)))
     if args.json:
         print(dumps(summary))
         return 0
