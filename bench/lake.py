@@ -23,7 +23,6 @@ import asyncio
 import itertools
 import json
 import os
-import random
 import subprocess
 import sys
 import tempfile
@@ -31,14 +30,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime
 from pathlib import Path
 from statistics import median
 from typing import Any
 
 from balkanwatch.config import Config, load_config
 from balkanwatch.sharding import shard_of
-from bench.many_feeds import _page
+from bench.many_feeds import sources_toml, write_feeds, write_sites
 from bench.throughput import ServedSites
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,37 +69,6 @@ def hosts_per_shard(count: int = 2) -> list[str]:
         if all(len(v) == count for v in by_shard.values()):
             return by_shard[0] + by_shard[1]
     raise AssertionError("unreachable")
-
-
-def write_sites(folder: Path, hosts: list[str]) -> list[Path]:
-    """One folder per host holding its pages (FEEDS spread over the hosts) and robots.txt."""
-    rng = random.Random(16)
-    roots = []
-    for s in range(len(hosts)):
-        root = folder / f"site{s}"
-        (root / "p").mkdir(parents=True)
-        (root / "robots.txt").write_text("User-agent: *\nAllow: /\n", encoding="utf-8")
-        for f in range(s, FEEDS, len(hosts)):
-            for k in range(PAGES_PER_FEED):
-                (root / "p" / f"f{f}-{k}.html").write_text(_page(f"Story {f} {k}", rng), encoding="utf-8")
-        roots.append(root)
-    return roots
-
-
-def write_feeds(roots: list[Path], bases: list[str]) -> str:
-    """The feeds (items of the last hours, so that they fall in the alerts flow's window) as [[sources]]."""
-    now = datetime.now(UTC)
-    blocks = []
-    for s, (root, base) in enumerate(zip(roots, bases, strict=True)):
-        for f in range(s, FEEDS, len(roots)):
-            items = "".join(f"<item><title>Story {f} {k}</title><link>{base}/p/f{f}-{k}.html</link>"
-                            f"<pubDate>{format_datetime(now - timedelta(minutes=7 * f + k))}</pubDate></item>"
-                            for k in range(PAGES_PER_FEED))
-            (root / f"feed{f}.xml").write_text(
-                f'<?xml version="1.0"?><rss version="2.0"><channel><title>f{f}</title>{items}</channel></rss>',
-                encoding="utf-8")
-            blocks.append(f'[[sources]]\nname = "feed{f:03d}"\nfeed = "{base}/feed{f}.xml"\n')
-    return "\n".join(blocks)
 
 
 class Bench:
@@ -238,10 +205,11 @@ def measure() -> dict[str, Any]:
     smaller_shard = []
     with tempfile.TemporaryDirectory() as tmp, running_postgres() as pg:
         folder, hosts = Path(tmp), hosts_per_shard()
-        roots = write_sites(folder, hosts)
+        roots = write_sites(folder, len(hosts), FEEDS, PAGES_PER_FEED, seed=16)
         sites = ServedSites(roots, hosts)
         try:
-            bench = Bench(folder, pg.createdb, write_feeds(roots, sites.bases))
+            feeds = write_feeds(roots, sites.bases, FEEDS, PAGES_PER_FEED, datetime.now(UTC), minutes_per_feed=7)
+            bench = Bench(folder, pg.createdb, sources_toml(feeds))
             for i in range(ROUNDS):
                 file, lake = bench.config(f"file{i}", lake=False), bench.config(f"lake{i}", lake=True)
                 for name, cfg in (("file", file), ("lake", lake))[::1 if i % 2 == 0 else -1]:

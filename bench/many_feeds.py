@@ -35,28 +35,32 @@ def _page(title: str, rng: random.Random) -> str:
             f"</h1>{paras}</article><footer>© bench</footer></body></html>")
 
 
-def _write_sites(folder: Path) -> list[Path]:
-    rng = random.Random(15)
+def write_sites(folder: Path, sites: int = SITES, feeds: int = FEEDS, pages_per_feed: int = PAGES_PER_FEED,
+                seed: int = 15) -> list[Path]:
+    """One folder per site holding robots.txt and the pages of its feeds (feed f on site f mod sites)."""
+    rng = random.Random(seed)
     roots = []
-    for s in range(SITES):
+    for s in range(sites):
         root = folder / f"site{s}"
         (root / "p").mkdir(parents=True)
         (root / "robots.txt").write_text("User-agent: *\nAllow: /\n", encoding="utf-8")
-        for f in range(s, FEEDS, SITES):
-            for k in range(PAGES_PER_FEED):
+        for f in range(s, feeds, sites):
+            for k in range(pages_per_feed):
                 (root / "p" / f"f{f}-{k}.html").write_text(_page(f"Story {f} {k}", rng), encoding="utf-8")
         roots.append(root)
     return roots
 
 
-def _write_feeds(roots: list[Path], bases: list[str]) -> list[tuple[str, str]]:
-    now = datetime(2026, 11, 1, tzinfo=UTC)
+def write_feeds(roots: list[Path], bases: list[str], feeds: int = FEEDS, pages_per_feed: int = PAGES_PER_FEED,
+                now: datetime = datetime(2026, 11, 1, tzinfo=UTC), minutes_per_feed: int = 0) -> list[tuple[str, str]]:
+    """Each site's RSS feeds of write_sites' pages, item k of feed f dated minutes_per_feed · f + k minutes
+    before `now`; returns (name, feed URL) per feed."""
     sources = []
     for s, (root, base) in enumerate(zip(roots, bases, strict=True)):
-        for f in range(s, FEEDS, SITES):
+        for f in range(s, feeds, len(roots)):
             items = "".join(f"<item><title>Story {f} {k}</title><link>{base}/p/f{f}-{k}.html</link>"
-                            f"<pubDate>{format_datetime(now - timedelta(minutes=k))}</pubDate></item>"
-                            for k in range(PAGES_PER_FEED))
+                            f"<pubDate>{format_datetime(now - timedelta(minutes=minutes_per_feed * f + k))}</pubDate>"
+                            "</item>" for k in range(pages_per_feed))
             (root / f"feed{f}.xml").write_text(
                 f'<?xml version="1.0"?><rss version="2.0"><channel><title>f{f}</title>{items}</channel></rss>',
                 encoding="utf-8")
@@ -64,12 +68,16 @@ def _write_feeds(roots: list[Path], bases: list[str]) -> list[tuple[str, str]]:
     return sources
 
 
+def sources_toml(sources: list[tuple[str, str]]) -> str:
+    """(name, feed URL) pairs as the config's [[sources]] tables."""
+    return "\n".join(f'[[sources]]\nname = "{n}"\nfeed = "{u}"\n' for n, u in sources)
+
+
 def _config(folder: Path, name: str, sources: list[tuple[str, str]]) -> Path:
-    blocks = "\n".join(f'[[sources]]\nname = "{n}"\nfeed = "{u}"\n' for n, u in sources)
     path = folder / f"{name}.toml"
     path.write_text(f"""[warehouse]\npath = "{name}.duckdb"\n
 [fetch]\nallow_private_networks = true\nper_host_concurrency = 8\nper_host_delay = 0.0\n
-[ingest]\nextract_workers = 2\n\n{blocks}""", encoding="utf-8")
+[ingest]\nextract_workers = 2\n\n{sources_toml(sources)}""", encoding="utf-8")
     return path
 
 
@@ -97,10 +105,10 @@ def measure() -> dict[str, float]:
     counts: dict[str, list[tuple[int, int]]] = {k: [] for k in times}
     with tempfile.TemporaryDirectory() as tmp, prefect_test_harness(server_startup_timeout=120):
         folder = Path(tmp)
-        roots = _write_sites(folder)
+        roots = write_sites(folder)
         sites = ServedSites(roots)
         try:
-            sources = _write_feeds(roots, sites.bases)
+            sources = write_feeds(roots, sites.bases)
             for i in range(REPEATS):
                 plain, flow = _config(folder, f"plain{i}", sources), _config(folder, f"flow{i}", sources)
                 for key, fn, cfg, force in (("plain_first", _plain, plain, False), ("prefect_first", _prefect, flow, False),
