@@ -3,7 +3,8 @@
 Pure: the warehouse (warehouse/upkeep.py) measures and acts, this module only says it. A lake's maintenance
 is five DuckLake calls in this order: flush inlined rows into Parquet, merge small adjacent files, rewrite
 files most of whose rows were deleted, expire snapshots older than the cutoff, delete the files nothing
-refers to any more once their grace has passed.
+refers to any more once their grace has passed, and then the orphaned ones (written by a load that never
+committed) older than the same grace.
 A DuckDB file only checkpoints (it keeps no snapshots).
 """
 
@@ -41,6 +42,7 @@ class MaintenanceReport:
     snapshots_expired: int = 0
     expired_before: datetime | None = None  # the cutoff (now - warehouse.keep_snapshots_days)
     files_deleted: int = 0
+    orphans_deleted: int = 0                # Parquet files the catalog never recorded (a killed load's)
     data_files_before: int = 0
     data_files_after: int = 0
     files_on_disk_before: int | None = None  # None: the data path is not a local folder
@@ -65,6 +67,7 @@ class MaintenanceReport:
                 f"rewrote {self.files_rewritten} files without their deleted rows",
                 f"expired {self.snapshots_expired} of {self.snapshots_before} snapshots (older than {cutoff} UTC)",
                 f"deleted {self.files_deleted} files no snapshot needs any more",
+                f"deleted {self.orphans_deleted} orphaned files (written by a load that never committed)",
                 f"data files read by the lake {self.data_files_before} → {self.data_files_after}{on_disk}"]
 
     def markdown(self) -> str:

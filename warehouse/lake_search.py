@@ -9,12 +9,15 @@ so, as on the file); articles the copy lacks are found by the warehouse's plain 
 The file belongs to one machine (the one that built it): another machine's `search` scans until it runs
 `reindex` itself (a read-only session: the lake is not written). A build writes `<file>.<pid>.building` and
 renames it over the file, so a search reads a whole index or the previous one, never half of one, and two
-builds at once (ingest's and an analyst's `reindex`) both finish, the later rename winning.
+builds at once (ingest's and an analyst's `reindex`) both finish, the later rename winning. A build killed
+before its rename leaves its `.building` file (and WAL) behind: the next build on the machine deletes those
+of builders no longer running (their pid gone), never a live one's.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -39,7 +42,7 @@ def build_index(path: Path, articles: pa.Table, fields: Sequence[str], *, fts_ex
     building = path.with_name(f"{path.name}.{os.getpid()}.building")   # two builders never share one
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        for stale in (building, building.with_name(building.name + ".wal")):
+        for stale in [building, building.with_name(building.name + ".wal"), *abandoned_builds(path)]:
             stale.unlink(missing_ok=True)
         con = _connect(building, read_only=False, fts_extension=fts_extension)
         try:
@@ -54,6 +57,27 @@ def build_index(path: Path, articles: pa.Table, fields: Sequence[str], *, fts_ex
     except (duckdb.Error, OSError) as exc:
         raise WarehouseError(f"cannot build the lake's search index {path}: {exc}") from exc
     return int(articles.num_rows)
+
+
+def abandoned_builds(path: Path) -> list[Path]:
+    """The `.building` files (and their WALs) beside `path` whose builder process no longer runs."""
+    pattern = re.compile(re.escape(path.name) + r"\.(\d+)\.building(\.wal)?")
+    found = []
+    for candidate in path.parent.glob(f"{path.name}.*.building*"):
+        m = pattern.fullmatch(candidate.name)
+        if m and int(m.group(1)) != os.getpid() and not _running(int(m.group(1))):
+            found.append(candidate)
+    return sorted(found)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:   # someone else's live process
+        return True
+    return True
 
 
 def indexed_ids(path: Path, *, fts_extension: str) -> pa.Table:

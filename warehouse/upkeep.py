@@ -6,14 +6,19 @@ files no current snapshot reads. `maintain` runs DuckLake's calls in order:
 
     ducklake_flush_inlined_data | ducklake_merge_adjacent_files | ducklake_rewrite_data_files
         | ducklake_expire_snapshots(older_than) | ducklake_cleanup_old_files(older_than)
+        | ducklake_delete_orphaned_files(older_than)
 
 (the rewrite: files most of whose rows were deleted, as `sources` and `runs` are by their MERGEs and UPDATEs,
 are written again without them; DuckLake's default threshold decides which).
 
 Merging keeps time travel to the snapshots it spans (a merged file records which rows each snapshot wrote);
 expiring is what ends it. Files merged away or of expired snapshots are only scheduled for deletion; they
-are deleted once their grace has passed (a query that began before may still be reading them). The caller
-holds the writer lock (a writer `Warehouse`), so this never interleaves with a load or a settle.
+are deleted once their grace has passed (a query that began before may still be reading them). Orphaned
+files are Parquet files under the data path that the catalog never recorded: a writer killed (or whose
+commit failed for good) after writing a file but before its commit leaves one; they are deleted once older
+than the same grace. The caller holds the writer lock (a writer `Warehouse`) and `maintain` runs under the
+ingest run lock alone (no shard load beside it), so this never interleaves with a load or a settle, and the
+grace keeps a file even a load that started before the lock was taken could still commit.
 On a DuckDB file there are no snapshots: `maintain` is a CHECKPOINT.
 """
 
@@ -53,11 +58,13 @@ class UpkeepMixin(WarehouseBase):
         unneeded_before = datetime.now(UTC) - grace   # now: the files the calls above just let go count too
         deleted = len(self._exec(f"CALL ducklake_cleanup_old_files('{LAKE}', older_than => ?)", [unneeded_before])
                       .fetchall())
+        orphans = len(self._exec(f"CALL ducklake_delete_orphaned_files('{LAKE}', older_than => ?)",
+                                 [unneeded_before]).fetchall())
         return MaintenanceReport(
             backend="ducklake", inlined_rows_flushed=flushed, files_merged=sum(int(r[2]) for r in merged),
             files_written=sum(int(r[3]) for r in merged), files_rewritten=sum(int(r[2]) for r in rewritten),
             snapshots_before=before[1], snapshots_expired=expired,
-            expired_before=cutoff.astimezone(UTC).replace(tzinfo=None), files_deleted=deleted,
+            expired_before=cutoff.astimezone(UTC).replace(tzinfo=None), files_deleted=deleted, orphans_deleted=orphans,
             data_files_before=before[0], data_files_after=self._data_files(),
             files_on_disk_before=disk_before, files_on_disk_after=self._files_on_disk())
 
