@@ -82,24 +82,40 @@ def page(title: str, words: str) -> str:
     return f"<html><head><meta charset='utf-8'><title>{title}</title></head><body><article><h1>{title}</h1>{body}</article></body></html>"
 
 
-def not_tls_listener() -> tuple[socket.socket, str]:
-    """An https:// URL whose server answers the TLS handshake with plain HTTP bytes, then hangs up."""
-    import threading
+_NOT_TLS_SERVER = """
+import socket
+sock = socket.socket()
+sock.bind(("127.0.0.1", 0))
+sock.listen(16)
+print(sock.getsockname()[1], flush=True)
+while True:
+    conn, _ = sock.accept()
+    with conn:
+        conn.sendall(b"HTTP/1.1 400 Bad Request\\r\\nContent-Length: 0\\r\\n\\r\\n")
+"""
 
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(16)
 
-    def serve() -> None:
-        while True:
-            try:
-                conn, _ = sock.accept()
-            except OSError:
-                return
-            with conn:
-                conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
-    threading.Thread(target=serve, daemon=True).start()
-    return sock, f"https://127.0.0.1:{sock.getsockname()[1]}/feed.xml"
+class NotTlsListener:
+    """An https:// URL whose server answers the TLS handshake with plain HTTP bytes, then hangs up. It runs
+    in its own process: a thread of the test process answered late when the run kept the GIL busy, and
+    the handshake then timed out (httpx counts the handshake in the connect timeout) instead of failing."""
+
+    def __init__(self) -> None:
+        import subprocess
+        import sys
+
+        self.process = subprocess.Popen([sys.executable, "-c", _NOT_TLS_SERVER], stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout is not None
+        self.url = f"https://127.0.0.1:{int(self.process.stdout.readline())}/feed.xml"
+
+    def close(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+
+def not_tls_listener() -> tuple[NotTlsListener, str]:
+    listener = NotTlsListener()
+    return listener, listener.url
 
 
 def silent_listener() -> tuple[socket.socket, str]:
