@@ -19,6 +19,7 @@ from bench import (  # noqa: E402
     extraction_cpu,
     incremental,
     lake,
+    lake_upkeep,
     many_feeds,
     spikes_eval,
 )
@@ -65,6 +66,7 @@ CHOOSER_CV_F1_FLOOR = 0.942     # issue #17: the chooser's 5-fold CV word F1 on 
 CHOOSER_GAIN_FLOOR = 0.005       # …and at least this far above our trafilatura path in the same run (measured +0.0073)
 CHOOSER_EXTRA_MAX = 0.30         # share of pages buying the three further opinions (measured 20.4%): the CPU guard
 CHOOSER_STALE_F1 = 0.001         # the shipped constants within this of the grid's best on all pages (0.9454 / 0.9455)
+LAKE_UPKEEP_READ_RATIO_MAX = 1.0  # issue #16: a reader's queries after `maintain` / before it (0.10-0.12 measured)
 LAKE_INGEST_RATIO_MAX = 6.0      # issue #16: ingest into a lake / into the file, same pages, same run: 2.99–3.98
                                  # (session 11, three standalone runs; 4.34 with 600 pages); a regression guard, not
                                  # the target (below). Two shards + settle / one process (1.10–1.36) is reported, not
@@ -213,6 +215,13 @@ def lake_checks(lk: dict) -> list[tuple[str, bool]]:
              bool(lk["same_topics"] and lk["same_scores"] and lk["indexed"])),
             (f"DuckLake: ingest into the lake / into the file ≤ {LAKE_INGEST_RATIO_MAX} (a regression guard): "
              f"{lk['ingest_ratio']:.2f}", lk["ingest_ratio"] <= LAKE_INGEST_RATIO_MAX)]
+
+
+def lake_upkeep_checks(lu: dict) -> list[tuple[str, bool]]:
+    worst = max(lu["ratios"].values())
+    return [(f"DuckLake maintenance: readers no slower after `maintain` than before on a lake of {lu['commits']} "
+             f"small loads (worst after / before ≤ {LAKE_UPKEEP_READ_RATIO_MAX}): {worst:.2f}",
+             worst <= LAKE_UPKEEP_READ_RATIO_MAX)]
 
 
 def lake_targets(lk: dict) -> list[tuple[str, bool]]:
@@ -462,15 +471,17 @@ def main() -> int:
     sp = spikes_eval.run()
     mf = many_feeds.measure()
     lk = lake.measure()
+    lu = lake_upkeep.measure()
     results = (checks(throughput, quality, dd, scale, sp, rb, ck) + cpu_checks(cpu) + chooser_checks(ch)
-               + many_feeds_checks(mf) + lake_checks(lk))
+               + many_feeds_checks(mf) + lake_checks(lk) + lake_upkeep_checks(lu))
     target_results = targets(sp) + many_feeds_targets(mf) + lake_targets(lk) + [
         (f"whole ingest (Prefect flow) ≤ {INGEST_VS_TRAFILATURA_GOAL}× single-thread raw trafilatura.extract on the same "
          f"pages (issue #17): {throughput['flow_vs_trafilatura']:.2f}×",
          throughput["flow_vs_trafilatura"] <= INGEST_VS_TRAFILATURA_GOAL)]
     REPORT.write_text(render(throughput, quality, results, render_cpu(cpu) + render_chooser(ch) + render_dedupe(dd, kinds, errors, scale, rb)
                              + render_incremental(inc) + render_checkpoint(ck)
-                             + render_spikes(sp) + render_many_feeds(mf) + render_lake(lk),
+                             + render_spikes(sp) + render_many_feeds(mf) + render_lake(lk)
+                             + lake_upkeep.render(lu),
                              target_results),
                       encoding="utf-8")
     print(REPORT.read_text(encoding="utf-8"))
