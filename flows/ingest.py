@@ -37,10 +37,10 @@ from balkanwatch.sharding import batch_label, batches, parse_shard, shard_of
 from connectors.http import Fetcher
 from flows.boilerplate import clean_boilerplate
 from flows.mentions import match_mentions
-from flows.poll import Extractor, PollContext, WarehouseGate, poll_source
+from flows.poll import Extractor, LoadQueue, PollContext, WarehouseGate, poll_source
 from flows.revisions import revise_articles
 from flows.stories import assign_stories
-from warehouse.store import Schedule, SourceState, Warehouse
+from warehouse.store import PolledSource, Schedule, SourceState, Warehouse
 
 T = TypeVar("T")
 
@@ -151,53 +151,68 @@ async def _poll(ctx: PollContext, state: SourceState) -> _Polled:
     return _Polled(state, outcome, failed, loaded, datetime.now(UTC))
 
 
-async def _store(ctx: PollContext, gate: WarehouseGate, p: _Polled, run_id: str) -> SourceReport:
-    """Commit what one source brought, with its health, in one transaction; then its schedule (the
-    adaptive interval, or the backoff of a failure)."""
-    ing, state, outcome = ctx.config.ingest, p.state, p.outcome
-    when, failures = next_poll(p.at, ok=outcome.ok, failures_before=state.consecutive_failures,
+def _polled_source(p: _Polled, ing: IngestSettings) -> PolledSource:
+    """A poll as the warehouse stores it: its health, and the next poll the plain interval (or a failure's
+    backoff) gives, which the schedule of a source that answered then replaces."""
+    o, state = p.outcome, p.state
+    when, failures = next_poll(p.at, ok=o.ok, failures_before=state.consecutive_failures,
                                poll_minutes=state.current_minutes, max_backoff_minutes=ing.max_backoff_minutes,
-                               retry_after=outcome.retry_after, gone=outcome.gone)
-    interval, silent = state.current_minutes, False
+                               retry_after=o.retry_after, gone=o.gone)
+    return PolledSource(o, p.at, when, failures, p.failed, p.loaded)
+
+
+async def _store(ctx: PollContext, gate: WarehouseGate, polls: list[_Polled], run_id: str) -> dict[str, SourceReport]:
+    """Commit what these sources brought, with their health and schedules (the adaptive interval, or the
+    backoff of a failure), in one transaction; their revised articles (rare) first, each in its own."""
+    ing = ctx.config.ingest
+    stored = [_polled_source(p, ing) for p in polls]
+    plans: dict[str, Schedule] = {}
+
+    def plan(pubs: dict[str, Publication]) -> dict[str, Schedule]:
+        plans.clear()   # asked again when the write is redone
+        plans.update({p.state.name: _schedule(p, pubs[p.state.name], ing) for p in polls if p.outcome.ok})
+        return plans
+
     async with gate.open() as wh:
-        new = wh.record_outcome(outcome, run_id, now=p.at, next_poll_at=when, failures=failures,
-                                failed_items=p.failed, loaded_before=p.loaded)
-        revised = revise_articles(wh, outcome.revisions)
-        if outcome.ok:
-            plan = _schedule(p, wh.publications([state.name], p.at)[state.name], ing)
-            when, interval, silent = plan.next_poll_at, plan.interval_minutes, plan.silent
-            wh.set_schedules({state.name: plan}, now=p.at)
-    return _report(p, new, revised, when, interval, silent)
+        revised = {p.state.name: revise_articles(wh, p.outcome.revisions) for p in polls if p.outcome.revisions}
+        new = wh.record_polls(stored, run_id, plan=plan)
+    reports = {}
+    for p, s in zip(polls, stored, strict=True):
+        name, chosen = p.state.name, plans.get(p.state.name)
+        when, interval, silent = ((chosen.next_poll_at, chosen.interval_minutes, chosen.silent) if chosen
+                                  else (s.next_poll_at, p.state.current_minutes, False))
+        alone = not p.quiet or silent or bool(p.outcome.warning)   # a quiet one: on its batch's line
+        reports[name] = _report(p, new[name], revised.get(name, 0), when, interval, silent, alone)
+    return reports
 
 
 @task(name="poll-sources", task_run_name="poll {label}", cache_policy=NO_CACHE)
 async def poll_batch(ctx: PollContext, gate: WarehouseGate, batch: list[SourceState], run_id: str,
                      label: str) -> list[SourceReport]:
     """Poll a batch of sources concurrently (one task run for all of them); a failed source is a report,
-    never a failed task. A source that brought articles is stored as soon as it is done; the quiet ones
-    (unchanged feeds: the common case of a cycle) are stored together in one transaction at the end."""
+    never a failed task. What the sources bring waits in a LoadQueue and is committed for many sources at
+    once (the gate's LoadLimits: on a file as soon as each is done; on a lake every LAKE_LOAD articles or
+    seconds); the quiet ones (unchanged feeds: the common case of a cycle) go with the next commit."""
     reports: dict[str, SourceReport] = {}
-    quiet: list[_Polled] = []
+    quiet: list[SourceOutcome] = []
+
+    async def store(polls: list[_Polled]) -> None:
+        reports.update(await _store(ctx, gate, polls, run_id))
+
+    loads: LoadQueue[_Polled] = LoadQueue(gate.load_limits, store)
 
     async def one(state: SourceState) -> None:
         p = await _poll(ctx, state)
         if p.quiet:
-            quiet.append(p)
-        else:
-            reports[state.name] = await _store(ctx, gate, p, run_id)
+            quiet.append(p.outcome)
+        await loads.put(p, articles=len(p.outcome.articles) + len(p.outcome.revisions), urgent=not p.quiet)
 
-    await asyncio.gather(*(one(s) for s in batch))
-    if quiet:
-        async with gate.open() as wh:
-            now = datetime.now(UTC)
-            pubs = wh.publications([p.state.name for p in quiet], now)
-            plans = {p.state.name: _schedule(p, pubs[p.state.name], ctx.config.ingest) for p in quiet}
-            wh.record_quiet([p.outcome for p in quiet], run_id, now=now, schedules=plans)
-        for p in quiet:
-            plan = plans[p.state.name]
-            alone = plan.silent or bool(p.outcome.warning)   # worth a line of its own
-            reports[p.state.name] = _report(p, 0, 0, plan.next_poll_at, plan.interval_minutes, plan.silent, alone)
-        _log_quiet([p.outcome for p in quiet if not (plans[p.state.name].silent or p.outcome.warning)])
+    try:
+        await asyncio.gather(*(one(s) for s in batch))
+        await loads.close()
+    finally:
+        loads.cancel()
+    _log_quiet([o for o in quiet if not (reports[o.source].silent or o.warning)])
     return [reports[s.name] for s in batch]
 
 

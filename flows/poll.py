@@ -14,7 +14,7 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import AbstractContextManager, asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from balkanwatch.aggregators import (
     canonical_target,
@@ -41,12 +41,38 @@ from warehouse import Warehouse
 from warehouse.store import SourceState, utc_naive
 
 log = logging.getLogger("balkanwatch.poll")
+P = TypeVar("P")
 KnownIds = Callable[[Sequence[str]], Awaitable[dict[str, datetime | None]]]   # id → stored "changed at"
 LoadChunk = Callable[[Sequence[ExtractedArticle]], Awaitable[int]]
 KnownLinks = Callable[[Sequence[str]], Awaitable[dict[str, str]]]   # aggregator link id → stored publisher URL
 RecordLinks = Callable[[Sequence[tuple[str, str, str]], str], Awaitable[int]]   # (link id, link, URL), source
 INTERSTITIAL_TEXT = 500   # a small page forwarding by script with less text than this is not an article
 LOAD_CHUNK = 50   # articles committed at a time while a large source is still being extracted
+
+
+@dataclass(frozen=True)
+class LoadLimits:
+    """How long a batch's polled sources wait for their load transaction (LoadQueue): it commits once
+    `articles` articles wait, or once the first source with something to store has waited `seconds`
+    (0: at once), and when the batch ends. The bound on both a reader's wait for an article and on what a
+    crash loses beyond the pages in flight."""
+
+    articles: int
+    seconds: float
+
+
+# A DuckDB file commits each source as soon as it is done: a commit costs it a few milliseconds, and readers
+# then see a source's articles when its poll ends (the behaviour before issue #16's batching).
+FILE_LOAD = LoadLimits(articles=1, seconds=0.0)
+# A lake's commit costs ~10–25 ms per statement that writes (bench, docs/design.md: DuckLake), whatever its
+# rows: its sources are committed together, in one transaction of a few statements per table. Articles are
+# visible at most LAKE seconds after their source's poll ended (+ the commit); 200 waiting articles hold
+# ~10–20 MB (text and compressed page), and a large source commits its own chunks of LOAD_CHUNK meanwhile.
+LAKE_LOAD = LoadLimits(articles=200, seconds=5.0)
+# A lake's read costs ~40 ms whatever its rows (known_items, bench/lake.py): a source's ask for its known
+# ids waits up to this long for the asks of other sources of its batch, to be answered by the same query.
+# 0 on a file (a read there costs ~1 ms): the asks ready at the same moment still go together.
+LAKE_ASK_WINDOW = 0.05   # measured: 60 sources in 6 queries (2.5 s of reads → 0.3 s); 0 s: 24 queries
 
 
 def _warm() -> str:
@@ -101,11 +127,16 @@ class WarehouseGate:
         self.config, self.loading = config, loading   # loading: a shard run's load-only session (Warehouse)
         # A lake's readers never wait for its writer, and opening one costs ~0.5 s (two extensions, the
         # catalog): the run keeps its session until close().
-        self.idle_close: float | None = None if config.warehouse.backend == "ducklake" else self.IDLE_CLOSE_SECONDS
+        lake = config.warehouse.backend == "ducklake"
+        self.idle_close: float | None = None if lake else self.IDLE_CLOSE_SECONDS
+        self.load_limits = LAKE_LOAD if lake else FILE_LOAD   # how a batch's polls wait for their commit
+        self.ask_window = LAKE_ASK_WINDOW if lake else 0.0    # how long a known_ids ask waits for others
         self._lock = asyncio.Lock()
         self._session: AbstractContextManager[Warehouse] | None = None
         self._wh: Warehouse | None = None
         self._idle: asyncio.TimerHandle | None = None
+        # known_ids asked while another ask waits for the warehouse: answered together by one query.
+        self._asks: list[tuple[Sequence[str], asyncio.Future[dict[str, datetime | None]]]] = []
 
     @asynccontextmanager
     async def open(self) -> AsyncIterator[Warehouse]:
@@ -139,8 +170,24 @@ class WarehouseGate:
             session.__exit__(None, None, None)
 
     async def known_ids(self, ids: Sequence[str]) -> dict[str, datetime | None]:
+        """Stored ids among `ids` (Warehouse.known_items). The sources of a batch list their feeds at about
+        the same time, and on a lake each read costs ~40 ms whatever its rows (docs/design.md, DuckLake): the
+        first ask to get the warehouse answers every ask waiting by then in one query."""
+        answer: asyncio.Future[dict[str, datetime | None]] = asyncio.get_running_loop().create_future()
+        self._asks.append((ids, answer))
+        await asyncio.sleep(self.ask_window)   # let the other sources' asks ready by then join this one
         async with self.open() as wh:
-            return wh.known_items(ids)
+            if not answer.done():
+                asks, self._asks = self._asks, []
+                try:
+                    known = wh.known_items(sorted({i for wanted, _ in asks for i in wanted}))
+                except Exception as exc:
+                    for _, waiting in asks:
+                        waiting.set_exception(exc)
+                else:
+                    for wanted, waiting in asks:
+                        waiting.set_result({i: known[i] for i in wanted if i in known})
+        return answer.result()
 
     async def known_links(self, link_ids: Sequence[str]) -> dict[str, str]:
         async with self.open() as wh:
@@ -155,6 +202,67 @@ class WarehouseGate:
             async with self.open() as wh:
                 return wh.load_articles(arts, run_id)
         return load
+
+
+class LoadQueue(Generic[P]):
+    """A batch's polled sources waiting for their load transaction: `put` each as its poll ends, `close`
+    when the batch ends; `store` commits a list of them (one transaction) once the LoadLimits say so. A
+    source with nothing to store but its fetch log and health (`urgent=False`: an unchanged feed) never
+    starts the clock: it goes with the next commit, or the last. A commit started by the clock that fails
+    is raised by the next `put` or by `close`."""
+
+    def __init__(self, limits: LoadLimits, store: Callable[[list[P]], Awaitable[None]]) -> None:
+        self.limits, self._store = limits, store
+        self._waiting: list[P] = []
+        self._articles = 0
+        self._clock: asyncio.Task[None] | None = None   # sleeping until the first urgent source's deadline
+        self._clocks: set[asyncio.Task[None]] = set()   # every clock started, awaited by close()
+        self._failure: BaseException | None = None
+
+    async def put(self, item: P, *, articles: int, urgent: bool) -> None:
+        self._raise_failure()
+        self._waiting.append(item)
+        self._articles += articles
+        if not urgent:
+            return
+        if self._articles >= self.limits.articles or self.limits.seconds <= 0:
+            await self.flush()
+        elif self._clock is None:
+            self._clock = asyncio.get_running_loop().create_task(self._flush_later())
+            self._clocks.add(self._clock)
+
+    async def _flush_later(self) -> None:
+        await asyncio.sleep(self.limits.seconds)
+        self._clock = None   # from here on, a new urgent source starts a new clock
+        try:
+            await self.flush()
+        except Exception as exc:   # kept for the batch: raised by put() or close()
+            self._failure = exc
+
+    async def flush(self) -> None:
+        """Commit every source waiting now (nothing when none waits)."""
+        if self._clock is not None:
+            self._clock.cancel()
+            self._clock = None
+        items, self._waiting, self._articles = self._waiting, [], 0
+        if items:
+            await self._store(items)
+
+    async def close(self) -> None:
+        """Commit what still waits, and wait for commits the clock started."""
+        await self.flush()
+        await asyncio.gather(*self._clocks, return_exceptions=True)   # cancelled ones included
+        self._raise_failure()
+
+    def cancel(self) -> None:
+        """Stop the clock (the batch failed): nothing more is committed by it."""
+        for clock in self._clocks:
+            clock.cancel()
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            failure, self._failure = self._failure, None
+            raise failure
 
 
 def _log_ok(source: str, r: FetchResult) -> FetchLog:

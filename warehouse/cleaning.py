@@ -32,26 +32,42 @@ class CleaningMixin(WarehouseBase):
                                         WHERE p.article_id = b.article_id AND p.key = b.key)""")
         self.con.unregister("signature_batch")
 
-    def recent_signatures(self, source: str, window: int) -> list[list[tuple[str, str, str]]]:
-        """Per article of the source's last `window` (by fetch time): its (key, kind, example) signatures."""
-        rows = self._exec(
-            """WITH recent AS (SELECT article_id FROM articles WHERE source = ? ORDER BY fetched_at DESC, article_id
-                               LIMIT ?)
-               SELECT r.article_id, p.key, p.kind, p.example FROM recent r
-               LEFT JOIN paragraph_signatures p USING (article_id)""", [source, window]).fetchall()
-        per: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
-        for art, key, kind, example in rows:
-            per[art]
+    def recent_signatures(self, sources: Sequence[str], window: int) -> dict[str, list[list[tuple[str, str, str]]]]:
+        """Per source, per article of its last `window` (by fetch time, newest first): its (key, kind,
+        example) signatures. One query for every source (on a lake a read costs ~15 ms whatever its rows)."""
+        if not sources:
+            return {}
+        with self.registered(wanted_sources=pa.table({"source": pa.array(list(sources), pa.string())})):
+            rows = self._exec(
+                """WITH recent AS (SELECT source, article_id, fetched_at, row_number() OVER
+                                     (PARTITION BY source ORDER BY fetched_at DESC, article_id) AS n
+                                   FROM articles WHERE source IN (SELECT source FROM wanted_sources))
+                   SELECT r.source, r.article_id, p.key, p.kind, p.example FROM recent r
+                   LEFT JOIN paragraph_signatures p USING (article_id) WHERE r.n <= ?
+                   ORDER BY r.source, r.n, p.key""", [window]).fetchall()
+        per: dict[str, dict[str, list[tuple[str, str, str]]]] = {s: {} for s in sources}
+        for source, art, key, kind, example in rows:
+            sigs = per[source].setdefault(art, [])
             if key is not None:
-                per[art].append((key, kind, example))
-        return list(per.values())
+                sigs.append((key, kind, example))
+        return {source: list(arts.values()) for source, arts in per.items()}
 
-    def replace_boilerplate(self, source: str, learned: Sequence[Any], now: datetime) -> None:
-        with self.transaction():
-            self.con.execute("DELETE FROM source_boilerplate WHERE source = ?", [source])
-            for b in learned:
-                self.con.execute("INSERT INTO source_boilerplate VALUES (?, ?, ?, ?, ?, ?, ?)",
-                                 [source, b.key, b.kind, b.example, b.articles, b.share, now])
+    def replace_boilerplate(self, learned: dict[str, Sequence[Any]], now: datetime) -> None:
+        """Each source's learned boilerplate replaces what it had, for every source in one transaction of
+        two statements (a DELETE and an INSERT from one Arrow batch, not a statement per signature)."""
+        if not learned:
+            return
+        rows = pa.Table.from_pylist(
+            [{"source": source, "key": b.key, "kind": b.kind, "example": b.example, "articles": b.articles,
+              "share": b.share, "learned_at": now} for source, sigs in learned.items() for b in sigs],
+            schema=pa.schema([("source", pa.string()), ("key", pa.string()), ("kind", pa.string()),
+                              ("example", pa.string()), ("articles", pa.int32()), ("share", pa.float64()),
+                              ("learned_at", pa.timestamp("us"))]))
+        sources = pa.table({"source": pa.array(list(learned), pa.string())})
+        with self.transaction(), self.registered(relearned=sources, learned_batch=rows):
+            self.con.execute("DELETE FROM source_boilerplate WHERE source IN (SELECT source FROM relearned)")
+            if rows.num_rows:
+                self.con.execute("INSERT INTO source_boilerplate BY NAME SELECT * FROM learned_batch")
 
     def label_spread(self) -> list[tuple[str, str, int, int]]:
         """(key, an example, sources, articles) of every label signature in the warehouse."""

@@ -126,6 +126,24 @@ class SourceState:
         return self.interval_minutes or self.poll_minutes
 
 
+@dataclass(frozen=True)
+class PolledSource:
+    """One source's poll as a load stores it: what it brought, and its health as the flow decided it
+    (balkanwatch.health.next_poll). A schedule given to `record_polls` overrides `next_poll_at`."""
+
+    outcome: SourceOutcome
+    at: datetime                    # when the poll ended: the health columns' time
+    next_poll_at: datetime          # the plain interval after a success, the backoff after a failure
+    failures: int                   # consecutive failures after this poll
+    failed_items: Sequence[tuple[str, str, str, str]] = ()   # (article_id, url, error, kind)
+    loaded_before: int = 0          # its new articles already committed by `load_articles` (chunks)
+
+
+# What `record_polls` asks the flow inside its transaction: the schedules of the sources that answered,
+# from their publication histories (their new articles included). Called again if the write is redone.
+Planner = Callable[[dict[str, Publication]], dict[str, Schedule]]
+
+
 ARTICLE_SCHEMA = pa.schema([
     ("article_id", pa.string()), ("url", pa.string()), ("canonical_url", pa.string()),
     ("final_url", pa.string()), ("source", pa.string()), ("feed_guid", pa.string()), ("title", pa.string()),
@@ -145,6 +163,41 @@ FETCH_SCHEMA = pa.schema([
     ("status", pa.int32()), ("started_at", pa.timestamp("us")), ("elapsed_ms", pa.float64()),
     ("bytes", pa.int64()), ("not_modified", pa.bool_()), ("error", pa.string()), ("error_kind", pa.string()),
 ])
+
+FAILED_SCHEMA = pa.schema([
+    ("article_id", pa.string()), ("source", pa.string()), ("url", pa.string()), ("error", pa.string()),
+    ("error_kind", pa.string()), ("last_tried_at", pa.timestamp("us")),
+])
+POLLED_SCHEMA = pa.schema([
+    ("name", pa.string()), ("ok", pa.bool_()), ("at", pa.timestamp("us")), ("failures", pa.int32()),
+    ("next_poll_at", pa.timestamp("us")), ("warning", pa.string()), ("etag", pa.string()),
+    ("last_modified", pa.string()), ("body_hash", pa.string()), ("new", pa.int64()), ("error", pa.string()),
+    ("error_kind", pa.string()), ("planned", pa.bool_()), ("interval_minutes", pa.float64()),
+    ("usual_gap_minutes", pa.float64()), ("silent", pa.bool_()), ("ttl_minutes", pa.float64()),
+])
+# Health and schedule of polled sources (`polled`: Warehouse._polled_table), one statement for any number.
+# Answered: attempt and success times, failures reset, warning, conditional-GET validators (kept when this
+# poll sent none), last new item. Failed: attempt time, failures, the error. Planned (answered, scheduled
+# from the publication history): interval, usual gap, remembered <ttl>, and silent_since (kept while
+# silent, set when it becomes silent, cleared when it publishes). next_poll_at: the schedule's, else the
+# interval's or the backoff's.
+_UPDATE_POLLED = """
+UPDATE sources SET
+  last_attempt_at = q.at, consecutive_failures = q.failures, next_poll_at = q.next_poll_at,
+  last_success_at = CASE WHEN q.ok THEN q.at ELSE sources.last_success_at END,
+  last_warning = CASE WHEN q.ok THEN q.warning ELSE sources.last_warning END,
+  etag = coalesce(q.etag, sources.etag), last_modified = coalesce(q.last_modified, sources.last_modified),
+  body_hash = coalesce(q.body_hash, sources.body_hash),
+  last_new_item_at = CASE WHEN q.ok AND q.new > 0 THEN q.at ELSE sources.last_new_item_at END,
+  last_error = CASE WHEN q.ok THEN sources.last_error ELSE q.error END,
+  last_error_kind = CASE WHEN q.ok THEN sources.last_error_kind ELSE q.error_kind END,
+  last_error_at = CASE WHEN q.ok THEN sources.last_error_at ELSE q.at END,
+  interval_minutes = CASE WHEN q.planned THEN q.interval_minutes ELSE sources.interval_minutes END,
+  usual_gap_minutes = coalesce(q.usual_gap_minutes, sources.usual_gap_minutes),
+  ttl_minutes = coalesce(q.ttl_minutes, sources.ttl_minutes),
+  silent_since = CASE WHEN NOT q.planned THEN sources.silent_since
+                      WHEN q.silent THEN coalesce(sources.silent_since, q.at) END
+FROM polled q WHERE sources.name = q.name"""
 
 
 def _article_row(a: ExtractedArticle, run_id: str) -> dict[str, Any]:
@@ -475,68 +528,6 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
             out[source] = Publication(int(recent or 0), oldest_recent, newest, gap)
         return out
 
-    @retry_conflicts
-    def record_quiet(self, outcomes: Sequence[SourceOutcome], run_id: str, *, now: datetime,
-                     schedules: dict[str, Schedule]) -> None:
-        """Store the polls of many sources that brought no article, revision or failed item (unchanged
-        feeds, mostly) in one transaction: their fetch logs, health and schedules, in three statements."""
-        if not outcomes:
-            return
-        logs = self._fetch_table([f for o in outcomes for f in o.fetches], run_id)
-        with self.transaction(), self.registered(quiet_fetches=logs):
-            self.con.execute("INSERT INTO fetches BY NAME SELECT * FROM quiet_fetches")
-            self._mark_answered(outcomes, [0] * len(outcomes), [schedules[o.source].next_poll_at for o in outcomes],
-                                now=now)
-            self._apply_schedules(schedules, now=now)
-
-    @retry_conflicts
-    def set_schedules(self, schedules: dict[str, Schedule], *, now: datetime) -> None:
-        """Each source's next poll, adapted interval and silence, as decided after its poll."""
-        with self.transaction():
-            self._apply_schedules(schedules, now=now)
-
-    def _apply_schedules(self, schedules: dict[str, Schedule], *, now: datetime) -> None:
-        """One statement for any number of sources: next poll, interval, usual gap, remembered <ttl>, and
-        silent_since (kept while silent, set when it becomes silent, cleared when it publishes)."""
-        names = list(schedules)
-        plans = [schedules[n] for n in names]
-        table = pa.table({
-            "name": pa.array(names, pa.string()),
-            "next_poll_at": pa.array([utc_naive(p.next_poll_at) for p in plans], pa.timestamp("us")),
-            "interval_minutes": pa.array([p.interval_minutes for p in plans], pa.float64()),
-            "usual_gap_minutes": pa.array([p.usual_gap_minutes for p in plans], pa.float64()),
-            "silent": pa.array([p.silent for p in plans], pa.bool_()),
-            "ttl_minutes": pa.array([p.ttl_minutes for p in plans], pa.float64())})
-        with self.registered(schedules=table):
-            self.con.execute(
-                """UPDATE sources SET next_poll_at = q.next_poll_at, interval_minutes = q.interval_minutes,
-                     usual_gap_minutes = coalesce(q.usual_gap_minutes, sources.usual_gap_minutes),
-                     ttl_minutes = coalesce(q.ttl_minutes, sources.ttl_minutes),
-                     silent_since = CASE WHEN q.silent THEN coalesce(sources.silent_since, ?) ELSE NULL END
-                   FROM schedules q WHERE sources.name = q.name""", [utc_naive(now)])
-
-    def _mark_answered(self, outcomes: Sequence[SourceOutcome], new: Sequence[int],
-                       next_poll_at: Sequence[datetime | None], *, now: datetime | None) -> None:
-        """Health of sources whose poll succeeded, in one statement: attempt and success times, failures
-        reset, warning, conditional-GET validators (kept when this poll sent none), last new item."""
-        table = pa.table({
-            "name": pa.array([o.source for o in outcomes], pa.string()),
-            "warning": pa.array([o.warning for o in outcomes], pa.string()),
-            "etag": pa.array([o.etag for o in outcomes], pa.string()),
-            "last_modified": pa.array([o.last_modified for o in outcomes], pa.string()),
-            "body_hash": pa.array([o.body_hash for o in outcomes], pa.string()),
-            "new": pa.array([int(n) for n in new], pa.int64()),
-            "next_poll_at": pa.array([utc_naive(t) for t in next_poll_at], pa.timestamp("us"))})
-        naive = utc_naive(now)
-        with self.registered(answered=table):
-            self.con.execute(
-                """UPDATE sources SET last_attempt_at = ?, last_success_at = ?, consecutive_failures = 0,
-                     next_poll_at = q.next_poll_at, last_warning = q.warning,
-                     etag = coalesce(q.etag, sources.etag), last_modified = coalesce(q.last_modified, sources.last_modified),
-                     body_hash = coalesce(q.body_hash, sources.body_hash),
-                     last_new_item_at = CASE WHEN q.new > 0 THEN ? ELSE sources.last_new_item_at END
-                   FROM answered q WHERE sources.name = q.name""", [naive, naive, naive])
-
     @staticmethod
     def _fetch_table(fetches: Sequence[Any], run_id: str) -> pa.Table:
         return pa.Table.from_pylist(
@@ -659,81 +650,108 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
                 [utcnow(), polled, failed, new_articles, item_errors, run_id])
 
     # -- loading ---------------------------------------------------------------------------------------
-    def _insert_articles(self, arts: Sequence[ExtractedArticle], run_id: str) -> int:
-        """Batched, idempotent insert of articles and their raw pages (inside the caller's transaction)."""
+    def _insert_articles(self, arts: Sequence[ExtractedArticle], run_id: str) -> dict[str, int]:
+        """Batched, idempotent insert of articles with their raw pages, sketches and paragraph signatures (in
+        the caller's transaction), one statement per table whatever the number of articles or sources;
+        returns the new articles per source."""
         if not arts:
-            return 0
+            return {}
         first: dict[str, ExtractedArticle] = {}   # one row per article, the first copy (no primary key: schema v7)
         for a in arts:
             first.setdefault(a.article_id, a)
         arts = list(first.values())
-        before = self.con.execute("SELECT count(*) FROM articles").fetchone()[0]  # type: ignore[index]  # count(*) returns a row
         batch = pa.Table.from_pylist([_article_row(a, run_id) for a in arts], schema=ARTICLE_SCHEMA)
         raws = pa.Table.from_pylist(
             [{"article_id": a.article_id, "url": a.url, "final_url": a.final_url,
               "fetched_at": utc_naive(a.fetched_at), "encoding": a.encoding or "utf-8",
               "html_zlib": a.raw_html, "bytes": a.raw_bytes} for a in arts], schema=RAW_SCHEMA)
-        self.con.register("new_articles_batch", batch)
-        self.con.register("new_raw_batch", raws)
-        self.con.execute(f"INSERT INTO articles BY NAME SELECT * FROM new_articles_batch b WHERE {_absent_from('articles')}")
-        self.con.execute(f"INSERT INTO raw_pages BY NAME SELECT * FROM new_raw_batch b WHERE {_absent_from('raw_pages')}")
-        self.con.execute("DELETE FROM failed_items WHERE article_id IN (SELECT article_id FROM new_articles_batch)")
         sketches = pa.table({
             "article_id": [a.article_id for a in arts],
             "story_time": pa.array([utc_naive(story_time(a.published_at, a.fetched_at)) for a in arts], pa.timestamp("us")),
             "hashes": pa.array([list(a.sketch) for a in arts], pa.list_(pa.uint32()))})
-        self.con.register("new_sketch_batch", sketches)
-        self.con.execute(f"""INSERT INTO article_sketches BY NAME SELECT * FROM new_sketch_batch b
-                             WHERE {_absent_from('article_sketches')}""")
-        self.con.unregister("new_sketch_batch")
-        self.record_signatures([(a.article_id, a.source, *sig) for a in arts for sig in a.signatures])
-        self.con.unregister("new_articles_batch")
-        self.con.unregister("new_raw_batch")
-        return int(self.con.execute("SELECT count(*) FROM articles").fetchone()[0] - before)  # type: ignore[index]  # count(*) returns a row
+        with self.registered(new_articles_batch=batch, new_raw_batch=raws, new_sketch_batch=sketches):
+            fresh = self.con.execute(f"""SELECT source, count(*) FROM new_articles_batch b
+                                         WHERE {_absent_from('articles')} GROUP BY source""").fetchall()
+            self.con.execute(f"INSERT INTO articles BY NAME SELECT * FROM new_articles_batch b WHERE {_absent_from('articles')}")
+            self.con.execute(f"INSERT INTO raw_pages BY NAME SELECT * FROM new_raw_batch b WHERE {_absent_from('raw_pages')}")
+            self.con.execute("DELETE FROM failed_items WHERE article_id IN (SELECT article_id FROM new_articles_batch)")
+            self.con.execute(f"""INSERT INTO article_sketches BY NAME SELECT * FROM new_sketch_batch b
+                                 WHERE {_absent_from('article_sketches')}""")
+            self.record_signatures([(a.article_id, a.source, *sig) for a in arts for sig in a.signatures])
+        return {source: int(n) for source, n in fresh}
 
     @retry_conflicts
     def load_articles(self, arts: Sequence[ExtractedArticle], run_id: str) -> int:
         """Commit a chunk of a source's articles before its poll has finished; returns how many were new."""
         with self.transaction():
-            return self._insert_articles(arts, run_id)
+            return sum(self._insert_articles(arts, run_id).values())
 
-    @retry_conflicts
     def record_outcome(self, outcome: SourceOutcome, run_id: str, *, now: datetime, next_poll_at: datetime,
                        failures: int, failed_items: Sequence[tuple[str, str, str, str]] = (),
                        loaded_before: int = 0) -> int:
-        """Store one source's poll in one transaction: remaining articles, raw pages, fetch log, failures,
-        health. `loaded_before` counts articles of this poll already committed by `load_articles`.
+        """Store one source's poll in one transaction (`record_polls` of one, its schedule left as it was):
+        remaining articles, raw pages, fetch log, failures, health. `loaded_before` counts articles of this
+        poll already committed by `load_articles`. Returns the number of articles that were new."""
+        polled = PolledSource(outcome, now, next_poll_at, failures, failed_items, loaded_before)
+        return self.record_polls([polled], run_id)[outcome.source]
 
-        Returns the number of articles that were new. Idempotent: known article ids are left untouched.
-        """
+    @retry_conflicts
+    def record_polls(self, polls: Sequence[PolledSource], run_id: str, *,
+                     plan: Planner | None = None) -> dict[str, int]:
+        """Store the polls of many sources in one transaction, in a few set-based statements whatever their
+        number (on a lake the cost goes with the statements, not the rows: docs/design.md, DuckLake): their
+        articles (raw pages, sketches, signatures), fetch logs and failed items; then `plan` decides the
+        schedules of those that answered from their publication histories, new articles included; then one
+        UPDATE of `sources` sets health and schedule together. Without `plan` the stored interval, usual gap
+        and silence stay. Returns the new articles per source (`loaded_before` included). Idempotent: known
+        article ids are left untouched, and a redone write asks `plan` again."""
+        if not polls:
+            return {}
         with self.transaction():
-            new = loaded_before + self._insert_articles(outcome.articles, run_id)
-            if outcome.fetches:
-                with self.registered(fetch_batch=self._fetch_table(outcome.fetches, run_id)):
+            fresh = self._insert_articles([a for p in polls for a in p.outcome.articles], run_id)
+            new = {p.outcome.source: p.loaded_before + fresh.get(p.outcome.source, 0) for p in polls}
+            if fetches := [f for p in polls for f in p.outcome.fetches]:
+                with self.registered(fetch_batch=self._fetch_table(fetches, run_id)):
                     self.con.execute("INSERT INTO fetches BY NAME SELECT * FROM fetch_batch")
-            for art_id, url, error, kind in failed_items:
-                self.con.execute(
-                    """MERGE INTO failed_items USING (SELECT ? AS article_id, ? AS source, ? AS url, ? AS error,
-                                                            ? AS error_kind, ?::TIMESTAMP AS last_tried_at) f
-                       ON failed_items.article_id = f.article_id
-                       WHEN MATCHED THEN UPDATE SET error = f.error, error_kind = f.error_kind,
-                         attempts = failed_items.attempts + 1, last_tried_at = f.last_tried_at
-                       WHEN NOT MATCHED THEN INSERT VALUES (f.article_id, f.source, f.url, f.error, f.error_kind, 1,
-                         f.last_tried_at)""",
-                    [art_id, outcome.source, url, error, kind, utc_naive(now)])
-            self._update_health(outcome, now=utc_naive(now), next_poll_at=utc_naive(next_poll_at),
-                                failures=failures, new=new)
-        return int(new)
+            self._merge_failed_items(polls)
+            answered = [p.outcome.source for p in polls if p.outcome.ok]
+            now = max(p.at for p in polls)
+            schedules = plan(self.publications(answered, now)) if plan is not None and answered else {}
+            with self.registered(polled=self._polled_table(polls, new, schedules)):
+                self.con.execute(_UPDATE_POLLED)
+        return new
 
-    def _update_health(self, o: SourceOutcome, *, now: datetime | None, next_poll_at: datetime | None,
-                       failures: int, new: int) -> None:
-        if o.ok:
-            self._mark_answered([o], [new], [next_poll_at], now=now)
-        else:
+    def _merge_failed_items(self, polls: Sequence[PolledSource]) -> None:
+        """Listed items that failed: a new row, or one more attempt on the stored one (one MERGE for all)."""
+        rows = {art_id: {"article_id": art_id, "source": p.outcome.source, "url": url, "error": error,
+                         "error_kind": kind, "last_tried_at": utc_naive(p.at)}
+                for p in polls for art_id, url, error, kind in p.failed_items}   # one row per item (no key)
+        if not rows:
+            return
+        table = pa.Table.from_pylist(list(rows.values()), schema=FAILED_SCHEMA)
+        with self.registered(failed_batch=table):
             self.con.execute(
-                """UPDATE sources SET last_attempt_at = ?, consecutive_failures = ?, next_poll_at = ?,
-                     last_error = ?, last_error_kind = ?, last_error_at = ? WHERE name = ?""",
-                [now, failures, next_poll_at, o.error, o.error_kind, now, o.source])
+                """MERGE INTO failed_items USING failed_batch f ON failed_items.article_id = f.article_id
+                   WHEN MATCHED THEN UPDATE SET error = f.error, error_kind = f.error_kind,
+                     attempts = failed_items.attempts + 1, last_tried_at = f.last_tried_at
+                   WHEN NOT MATCHED THEN INSERT VALUES (f.article_id, f.source, f.url, f.error, f.error_kind, 1,
+                     f.last_tried_at)""")
+
+    @staticmethod
+    def _polled_table(polls: Sequence[PolledSource], new: dict[str, int], schedules: dict[str, Schedule]) -> pa.Table:
+        """The `polled` relation of _UPDATE_POLLED: a row per source, its health and (when planned) schedule."""
+        rows = []
+        for p in polls:
+            o, plan = p.outcome, schedules.get(p.outcome.source)
+            rows.append({
+                "name": o.source, "ok": o.ok, "at": utc_naive(p.at), "failures": p.failures,
+                "next_poll_at": utc_naive(plan.next_poll_at if plan else p.next_poll_at),
+                "warning": o.warning, "etag": o.etag, "last_modified": o.last_modified, "body_hash": o.body_hash,
+                "new": new[o.source], "error": o.error, "error_kind": o.error_kind, "planned": plan is not None,
+                "interval_minutes": plan.interval_minutes if plan else None,
+                "usual_gap_minutes": plan.usual_gap_minutes if plan else None,
+                "silent": plan.silent if plan else False, "ttl_minutes": plan.ttl_minutes if plan else None})
+        return pa.Table.from_pylist(rows, schema=POLLED_SCHEMA)
 
     # -- stories ---------------------------------------------------------------------------------------
     _KEY_COLUMNS = "a.content_hash, a.url, a.final_url, a.canonical_url, a.source, a.feed_guid"
