@@ -37,7 +37,8 @@ class PageSignals:
     """Cheap facts about trafilatura's result on the page, measured from the page's one parse."""
 
     text_chars: int        # trafilatura's text, characters
-    visible_chars: int     # the page's visible text (body text outside script/style), characters
+    visible_chars: int     # the page's visible text (body text outside script/style), characters; 0: not counted
+                           # (counted only for thresholds whose coverage test is on)
     link_share: float      # share of trafilatura's words that the page has inside <a> elements
     paragraphs: int        # trafilatura's paragraphs
 
@@ -91,7 +92,7 @@ def shingles(text: str) -> frozenset[str]:
     ws = _WORD.findall(text.lower())
     if len(ws) < SHINGLE_WORDS:
         return frozenset([" ".join(ws)]) if ws else frozenset()
-    return frozenset(" ".join(ws[i:i + SHINGLE_WORDS]) for i in range(len(ws) - SHINGLE_WORDS + 1))
+    return frozenset(map(" ".join, zip(*(ws[i:] for i in range(SHINGLE_WORDS)), strict=False)))   # n-grams
 
 
 def overlap(a: frozenset[str], b: frozenset[str]) -> float:
@@ -102,7 +103,11 @@ def overlap(a: frozenset[str], b: frozenset[str]) -> float:
 def medoid_index(texts: Sequence[str], margin: float = 0.0) -> int:
     """Index of the text with the highest mean overlap with the other non-empty texts; the first text (ties,
     or when the best beats it by less than `margin`) when it has text itself."""
-    sets = [shingles(t) for t in texts]
+    return _medoid_of_sets([shingles(t) for t in texts], margin)
+
+
+def _medoid_of_sets(sets: Sequence[frozenset[str]], margin: float) -> int:
+    """`medoid_index` on the texts' shingle sets (the chooser has two of them already)."""
     live = [i for i, s in enumerate(sets) if s]
     if len(live) <= 2:   # nobody to break a tie between two: keep the first that has text
         return live[0] if live else 0
@@ -119,7 +124,7 @@ def needs_opinions(agreement: float, signals: PageSignals, params: Params = DEFA
     """Why trafilatura's text deserves more opinions, or None when it looks like the page's article."""
     if agreement < params.min_agreement:
         return f"{FIRST_OPINION} disagrees ({agreement:.2f})"
-    if signals.coverage < params.min_coverage:
+    if params.min_coverage > 0 and signals.coverage < params.min_coverage:   # 0: off (visible text not counted)
         return f"low coverage ({signals.coverage:.2f})"
     if signals.link_share > params.max_link_share:
         return f"link text ({signals.link_share:.2f})"
@@ -131,7 +136,8 @@ def needs_opinions(agreement: float, signals: PageSignals, params: Params = DEFA
 def choose(trafilatura: str, signals: PageSignals, ask: Callable[[str], str], params: Params = DEFAULT) -> Choice:
     """The text to keep for a page: trafilatura's unless the opinions bought say otherwise."""
     first = ask(FIRST_OPINION)
-    agreement = overlap(shingles(trafilatura), shingles(first))
+    sets = [shingles(trafilatura), shingles(first)]
+    agreement = overlap(*sets)
     why = needs_opinions(agreement, signals, params)
     if why is None:
         return Choice(trafilatura, "trafilatura", ("trafilatura", FIRST_OPINION), "agreement")
@@ -139,5 +145,6 @@ def choose(trafilatura: str, signals: PageSignals, ask: Callable[[str], str], pa
     for name in OPINION_ORDER[1:]:
         names.append(name)
         texts.append(ask(name))
-    i = medoid_index(texts, params.medoid_margin)
+        sets.append(shingles(texts[-1]))
+    i = _medoid_of_sets(sets, params.medoid_margin)
     return Choice(texts[i], names[i], tuple(names), f"{why}; medoid")

@@ -15,7 +15,7 @@ from html import unescape
 from typing import TYPE_CHECKING, Any, cast
 
 from balkanwatch.boilerplate import signatures
-from balkanwatch.chooser import Choice, PageSignals, choose
+from balkanwatch.chooser import DEFAULT, Choice, PageSignals, choose
 from balkanwatch.dedupe import shingle_hashes
 from balkanwatch.errors import ExtractionError
 from balkanwatch.models import ExtractedArticle, FeedItem
@@ -172,16 +172,24 @@ def parse_html(html: str, url: str) -> HtmlElement:
 _INVISIBLE = frozenset({"script", "style", "noscript", "template"})
 
 
-def page_signals(tree: HtmlElement, text: str) -> PageSignals:
-    """The chooser's cheap signals of trafilatura's `text` on the parsed page (balkanwatch/chooser.py)."""
-    body = tree.find("body")
-    root = body if body is not None else tree
+def visible_chars(root: HtmlElement) -> int:
+    """Characters of the visible text under `root` (text outside script, style, noscript and template)."""
     visible = 0
     for el in root.iter():
         if isinstance(el.tag, str) and el.tag not in _INVISIBLE and el.text:
             visible += len(el.text.strip())
         if el.tail and el is not root:
             visible += len(el.tail.strip())
+    return visible
+
+
+def page_signals(tree: HtmlElement, text: str, count_visible: bool = True) -> PageSignals:
+    """The chooser's cheap signals of trafilatura's `text` on the parsed page (balkanwatch/chooser.py).
+    `count_visible=False` leaves the page's visible text uncounted (0; 1.5 ms a page): for thresholds whose
+    coverage test is off."""
+    body = tree.find("body")
+    root = body if body is not None else tree
+    visible = visible_chars(root) if count_visible else 0
     words = word_counts(text)
     linked = word_counts(" ".join(a.text_content() for a in root.iter("a")))
     total = sum(words.values())
@@ -242,15 +250,18 @@ def cleaned(text: str) -> str:
     return kept if len(kept) >= MIN_TEXT_CHARS else ""
 
 
-def choose_text(tree: HtmlElement, html: str, url: str, trafilatura_text: str) -> Choice:
+def choose_text(tree: HtmlElement, html: str, url: str, trafilatura_text: str, cleaned_text: str | None = None
+                ) -> Choice:
     """The extractor-agreement chooser on a page (balkanwatch/chooser.py decides; this runs the opinions it
-    asks for). `trafilatura_text` is trafilatura's text as it came; the candidates are compared cleaned."""
+    asks for). `trafilatura_text` is trafilatura's text as it came; the candidates are compared cleaned
+    (`cleaned_text`: trafilatura's, when the caller has cleaned it already)."""
     language = _html_lang(html)
 
     def ask(name: str) -> str:
         return cleaned(opinion(name, html, url, language))
 
-    return choose(cleaned(trafilatura_text), page_signals(tree, trafilatura_text), ask)
+    signals = page_signals(tree, trafilatura_text, count_visible=DEFAULT.min_coverage > 0)
+    return choose(cleaned(trafilatura_text) if cleaned_text is None else cleaned_text, signals, ask)
 
 
 def extract_page(job: PageJob) -> ExtractedArticle:
@@ -264,7 +275,7 @@ def extract_page(job: PageJob) -> ExtractedArticle:
         raise ExtractionError(f"only {len(text)} characters of text in {job.url} (minimum {MIN_TEXT_CHARS})")
     text_from = "trafilatura"
     if job.agreement:
-        choice = choose_text(tree, html, job.final_url, meta["text"])
+        choice = choose_text(tree, html, job.final_url, meta["text"], text)   # `text` is cleaned() of it
         if choice.chosen != "trafilatura":   # already cleaned; the page's own repeats are counted below
             text, text_from, kept, repeats = choice.text, choice.chosen, paragraphs(choice.text), []
     page_date = _parse_date(meta["date"])

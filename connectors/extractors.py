@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from functools import cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -27,11 +28,12 @@ def _block_text(root: HtmlElement) -> str:
 
 
 def readability(html: str, url: str) -> str:
-    """readability-lxml's summary (Mozilla Readability's old Python port), as text."""
+    """readability-lxml's summary (Mozilla Readability's old Python port), as text. Without the page's URL:
+    given one, it rewrites every link absolute (a third of its time), and links are not text."""
     from lxml.html import fromstring
     from readability import Document
 
-    summary = Document(html, url=url).summary(html_partial=True)
+    summary = Document(html).summary(html_partial=True)
     return _block_text(fromstring(summary)) if summary.strip() else ""
 
 
@@ -57,12 +59,20 @@ JUSTEXT_STOPLISTS = {"en": "English", "sr": "Serbian", "hr": "Croatian", "bs": "
 JUSTEXT_DEFAULT = "en"   # pages that name no language (or one jusText has no stoplist for)
 
 
+@cache
+def _stoplist(name: str) -> frozenset[str]:
+    """jusText's stoplist (it reads and splits the file on every call otherwise)."""
+    import justext as jt
+
+    return frozenset(jt.get_stoplist(name))
+
+
 def justext(html: str, url: str, language: str | None = None) -> str:
     """jusText's good paragraphs, with the stoplist of the page's language (English when unknown)."""
     import justext as jt
 
     name = JUSTEXT_STOPLISTS.get(language or JUSTEXT_DEFAULT, JUSTEXT_STOPLISTS[JUSTEXT_DEFAULT])
-    return "\n".join(p.text for p in jt.justext(html, jt.get_stoplist(name)) if not p.is_boilerplate)
+    return "\n".join(p.text for p in jt.justext(html, _stoplist(name)) if not p.is_boilerplate)
 
 
 Extractor = Callable[[str, str], str]
