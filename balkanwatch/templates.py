@@ -40,12 +40,16 @@ PATH_MIN_PAGES = 3     # … and on at least this many pages
 REPEAT_SHARE = 0.3     # a block text on this share of the pages (and ≥ PATH_MIN_PAGES) is chrome, as in
                        # balkanwatch/boilerplate.py (MIN_SHARE): an article's own sentence is on one page
 KEPT_MATCH = 0.5       # a block is kept by the extractor when this share of its word trigrams is in its text
+HELD_MATCH = 0.9       # a content block no line came from is missing unless this share of its trigrams is in the
+                       # text anyway (an extractor that merged two paragraphs into one line has it)
 CONTENT_KEPT = 0.8     # a location whose (non-repeated) words the extractor kept at least this share of: content
 CHROME_KEPT = 0.2      # … at most this share: chrome (comments, cards the extractor already drops)
 LINK_CHROME = 0.3      # a location whose words are a third link text is navigation (teasers, "most read", tags)
 REPEAT_CHROME = 0.5    # a location whose words are mostly chrome texts is chrome (footers, share bars)
 FIT_MIN = 0.4          # the template applies to a page when locations it knows hold this share of the page's words
 COVER_MIN = 0.95       # recover content blocks when the extractor kept less than this share of their words
+LEARN_WINDOW = 20      # a source's last pages a template is learned from (the bench learns from 20 pages a site)
+RELEARN_NEW = 20       # … and learned again once this many new pages came since (the window has turned over)
 MAX_DROP = 0.5         # chrome removal never takes more than half of the extractor's words (in doubt, keep)
 
 BLOCK_TAGS = frozenset({"body", "main", "article", "section", "div", "header", "footer", "nav", "aside", "p",
@@ -154,11 +158,12 @@ class _Text:
         self.grams = {g for t in self.tokens if len(t) >= 3 for g in _grams(t)}
         self.short = {t for t in self.tokens if t}
 
-    def keeps(self, block: Block) -> bool:
+    def keeps(self, block: Block, share: float | None = None) -> bool:
+        """Is most of the block (KEPT_MATCH of its trigrams, or `share`) in the text? Short blocks: as a line."""
         if len(block.tokens) < 3:
             return block.tokens in self.short
         grams = _grams(block.tokens)
-        return sum(g in self.grams for g in grams) >= KEPT_MATCH * len(grams)
+        return sum(g in self.grams for g in grams) >= (KEPT_MATCH if share is None else share) * len(grams)
 
 
 @dataclass
@@ -265,12 +270,18 @@ def apply(t: Template, blocks: Sequence[Block], text: str) -> str:
             placed.append((last, n, line))
     content = [i for i, b in enumerate(blocks) if _is_content(t, b)]
     covered = {o for o in origin if o is not None}
-    have = sum(len(blocks[i].tokens) for i in content if i in covered or extracted.keeps(blocks[i]))
+    missing = [i for i in content if i not in covered and not extracted.keeps(blocks[i], HELD_MATCH)]
     need = sum(len(blocks[i].tokens) for i in content)
-    if have < COVER_MIN * need:
-        placed += [(float(i), len(extracted.lines), blocks[i].text) for i in content
-                   if i not in covered and not extracted.keeps(blocks[i])]
+    if need - sum(len(blocks[i].tokens) for i in missing) < COVER_MIN * need:
+        placed += [(float(i), len(extracted.lines), blocks[i].text) for i in missing]
     return "\n".join(line for _, _, line in sorted(placed))
+
+
+def due(has_template: bool, new_pages: int) -> bool:
+    """Should a source's template be learned (again)? Without one, as soon as it has MIN_PAGES pages; with
+    one, once RELEARN_NEW pages came since (a template reads 20 pages: each run relearning it would cost
+    more than extracting a run's few new pages)."""
+    return new_pages >= (RELEARN_NEW if has_template else MIN_PAGES)
 
 
 def rows(t: Template) -> list[tuple[str, str]]:
