@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -99,3 +100,51 @@ def test_on_a_split_body_the_template_recovers_what_raw_trafilatura_lost() -> No
         before += token_f1(raw, p.text) / 4
         after += token_f1(templates.apply(t, b, raw), p.text) / 4
     assert before < 0.9 < 0.98 < after
+
+
+def _feed(base: str, ks: range) -> str:
+    items = "".join(f"<item><title>Story {k}</title><link>{base}/news/{k}.html</link><guid>s-{k}</guid>"
+                    f"<pubDate>Fri, 01 May 2026 {k % 24:02d}:00:00 +0000</pubDate></item>" for k in ks)
+    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>Site</title>{items}</channel></rss>'
+
+
+def test_ingest_learns_a_sources_template_and_the_next_run_extracts_with_it(server, tmp_path) -> None:
+    """Ingest ten pages of one synthetic site from a loopback server, then six more: the first run learns
+    the template (stored in source_templates), the second run's articles are extracted with it."""
+    import asyncio
+
+    import duckdb
+
+    from balkanwatch.config import load_config
+    from bench.data import extraction_dev
+    from bench.template_corpus import corpus
+    from flows.ingest import run_ingest
+    from tests.conftest import loopback_config, toml_sources
+    from warehouse import Warehouse
+
+    site = corpus(extraction_dev()[:150], sites=2, pages=16)[1]        # opaque class names: chrome kept
+    root = server.httpd.root
+    (root / "news").mkdir()
+    for k, page in enumerate(site):
+        (root / "news" / f"{k}.html").write_bytes(page.html)
+    cfg = tmp_path / "balkanwatch.toml"
+    cfg.write_text(loopback_config(toml_sources([{"name": "Site One", "feed": server.url("/feed.xml")}])),
+                   encoding="utf-8")
+    (root / "feed.xml").write_text(_feed(server.base, range(10)), encoding="utf-8")
+    asyncio.run(run_ingest(load_config(cfg), force=True))
+    with Warehouse.open(tmp_path / "wh.duckdb", read_only=True) as wh:
+        learned = wh.source_templates()["Site One"]
+    assert learned.pages == 10 and learned.content and learned.chrome
+    (root / "feed.xml").write_text(_feed(server.base, range(10, 16)), encoding="utf-8")
+    asyncio.run(run_ingest(load_config(cfg), force=True))
+    with duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True) as con:
+        stored = dict(con.execute("SELECT url, text FROM articles").fetchall())
+    with_t, without = [], []
+    for k in range(10, 16):
+        url, page = server.url(f"/news/{k}.html"), site[k]
+        job = PageJob(source="Site One", url=url, final_url=url, body=page.html, encoding="utf-8", fetched_at=NOW)
+        plain = extract_page(job).text
+        assert stored[url] == extract_page(replace(job, template=learned)).text
+        with_t.append(token_f1(stored[url], page.text))
+        without.append(token_f1(plain, page.text))
+    assert sum(w > p for w, p in zip(with_t, without, strict=True)) >= 3 and sum(with_t) > sum(without)
