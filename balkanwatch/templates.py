@@ -284,15 +284,23 @@ def due(has_template: bool, new_pages: int) -> bool:
     return new_pages >= (RELEARN_NEW if has_template else MIN_PAGES)
 
 
-def rows(t: Template) -> list[tuple[str, str]]:
-    """(kind, key) rows of a template as stored (table source_templates)."""
+NOTHING_LEARNED = ("none", "")   # the row stored when a source's pages taught nothing: it is not asked again
+                                 # before RELEARN_NEW more pages (learning reads LEARN_WINDOW pages each time)
+
+
+def rows(t: Template | None) -> list[tuple[str, str]]:
+    """(kind, key) rows of a template as stored (table source_templates); None: the nothing-learned row."""
+    if t is None:
+        return [NOTHING_LEARNED]
     return ([("content", p) for p in sorted(t.content)] + [("chrome", p) for p in sorted(t.chrome)]
             + [("chrome_text", k) for k in sorted(t.chrome_texts)])
 
 
-def from_rows(stored: Iterable[tuple[str, str]], pages: int) -> Template:
-    """The template back from its stored rows."""
+def from_rows(stored: Iterable[tuple[str, str]], pages: int) -> Template | None:
+    """The template back from its stored rows (None from the nothing-learned row)."""
     by: dict[str, set[str]] = defaultdict(set)
     for kind, key in stored:
         by[kind].add(key)
+    if not (by["content"] or by["chrome"] or by["chrome_text"]):
+        return None
     return Template(frozenset(by["content"]), frozenset(by["chrome"]), frozenset(by["chrome_text"]), pages)

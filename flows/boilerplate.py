@@ -48,7 +48,8 @@ def clean_boilerplate(wh: Warehouse) -> int:
 
 def learn_templates(wh: Warehouse, sources: list[str]) -> int:
     """Learn the page template of each of `sources` that is due (from its last pages and their stored texts);
-    returns how many were learned. A source whose pages show no template loses the one it had."""
+    returns how many were learned. A source whose pages show no template loses the one it had (a row says
+    nothing was learned, so it is not asked again before templates.RELEARN_NEW more pages)."""
     from connectors.extract import parse_html
 
     learned = 0
@@ -58,7 +59,7 @@ def learn_templates(wh: Warehouse, sources: list[str]) -> int:
         pages = [(templates.page_blocks(parse_html(html.decode(enc, errors="replace"), url)), text)
                  for url, enc, html, text in wh.template_pages(source, templates.LEARN_WINDOW)]
         template = templates.learn(pages)
-        wh.replace_template(source, templates.rows(template) if template else [], len(pages), utcnow())
+        wh.replace_template(source, templates.rows(template), len(pages), utcnow())
         learned += template is not None
     return learned
 

@@ -108,12 +108,13 @@ def _feed(base: str, ks: range) -> str:
     return f'<?xml version="1.0"?><rss version="2.0"><channel><title>Site</title>{items}</channel></rss>'
 
 
-def test_ingest_learns_a_sources_template_and_the_next_run_extracts_with_it(server, tmp_path) -> None:
+@pytest.mark.parametrize("warehouse_backend", ["duckdb", "ducklake"], indirect=True)
+def test_ingest_learns_a_sources_template_and_the_next_run_extracts_with_it(server, tmp_path,
+                                                                            warehouse_backend) -> None:
     """Ingest ten pages of one synthetic site from a loopback server, then six more: the first run learns
-    the template (stored in source_templates), the second run's articles are extracted with it."""
+    the template (stored in source_templates, on the file and on a lake), the second run's articles are
+    extracted with it."""
     import asyncio
-
-    import duckdb
 
     from balkanwatch.config import load_config
     from bench.data import extraction_dev
@@ -128,17 +129,19 @@ def test_ingest_learns_a_sources_template_and_the_next_run_extracts_with_it(serv
     for k, page in enumerate(site):
         (root / "news" / f"{k}.html").write_bytes(page.html)
     cfg = tmp_path / "balkanwatch.toml"
-    cfg.write_text(loopback_config(toml_sources([{"name": "Site One", "feed": server.url("/feed.xml")}])),
+    cfg.write_text(warehouse_backend(loopback_config(toml_sources([{"name": "Site One",
+                                                                    "feed": server.url("/feed.xml")}]))),
                    encoding="utf-8")
     (root / "feed.xml").write_text(_feed(server.base, range(10)), encoding="utf-8")
     asyncio.run(run_ingest(load_config(cfg), force=True))
-    with Warehouse.open(tmp_path / "wh.duckdb", read_only=True) as wh:
+    with Warehouse.for_config(load_config(cfg), read_only=True) as wh:
         learned = wh.source_templates()["Site One"]
     assert learned.pages == 10 and learned.content and learned.chrome
     (root / "feed.xml").write_text(_feed(server.base, range(10, 16)), encoding="utf-8")
     asyncio.run(run_ingest(load_config(cfg), force=True))
-    with duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True) as con:
-        stored = dict(con.execute("SELECT url, text FROM articles").fetchall())
+    with Warehouse.for_config(load_config(cfg), read_only=True) as wh:
+        stored = {r["url"]: r["text"] for r in wh.rows("SELECT url, text FROM articles")}
+        assert wh.source_templates()["Site One"] == learned     # 6 new pages: not yet due to be learned again
     with_t, without = [], []
     for k in range(10, 16):
         url, page = server.url(f"/news/{k}.html"), site[k]
@@ -148,3 +151,17 @@ def test_ingest_learns_a_sources_template_and_the_next_run_extracts_with_it(serv
         with_t.append(token_f1(stored[url], page.text))
         without.append(token_f1(plain, page.text))
     assert sum(w > p for w, p in zip(with_t, without, strict=True)) >= 3 and sum(with_t) > sum(without)
+
+
+def test_a_source_whose_pages_taught_nothing_is_not_asked_again_before_more_pages(tmp_path) -> None:
+    """The nothing-learned row: no template for the workers, but the source counts as learned (not due until
+    RELEARN_NEW more pages), on a real DuckDB file."""
+    from warehouse import Warehouse
+
+    assert templates.from_rows(templates.rows(None), 7) is None
+    with Warehouse.open(tmp_path / "wh.duckdb") as wh:
+        wh.replace_template("quiet", templates.rows(None), 7, NOW.replace(tzinfo=None))
+        assert wh.source_templates() == {}
+        assert wh.rows("SELECT kind, key, pages FROM source_templates") == [{"kind": "none", "key": "", "pages": 7}]
+    assert not templates.due(True, templates.RELEARN_NEW - 1) and templates.due(True, templates.RELEARN_NEW)
+    assert not templates.due(False, templates.MIN_PAGES - 1) and templates.due(False, templates.MIN_PAGES)

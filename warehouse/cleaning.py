@@ -127,7 +127,7 @@ class CleaningMixin(WarehouseBase):
         return {source: (bool(has), int(n)) for source, has, n in rows}
 
     def replace_template(self, source: str, rows: Sequence[tuple[str, str]], pages: int, now: datetime) -> None:
-        """The source's template as (kind, key) rows; none deletes it."""
+        """The source's template as (kind, key) rows (templates.rows), replacing the one it had."""
         batch = pa.table({"kind": pa.array([r[0] for r in rows], pa.string()),
                           "key": pa.array([r[1] for r in rows], pa.string())})
         with self.registered(template_batch=batch), self.transaction():
@@ -137,10 +137,11 @@ class CleaningMixin(WarehouseBase):
                                  [source, pages, now])
 
     def source_templates(self) -> dict[str, Template]:
-        """Every source's learned template."""
+        """Every source's learned template (sources whose pages taught nothing left out)."""
         by: dict[str, list[tuple[str, str]]] = defaultdict(list)
         pages: dict[str, int] = {}
         for source, kind, key, n in self._exec("SELECT source, kind, key, pages FROM source_templates").fetchall():
             by[source].append((kind, key))
             pages[source] = n
-        return {source: from_rows(rows, pages[source]) for source, rows in by.items()}
+        learned = {source: from_rows(rows, pages[source]) for source, rows in by.items()}
+        return {source: t for source, t in learned.items() if t is not None}

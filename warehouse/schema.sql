@@ -232,10 +232,11 @@ CREATE TABLE IF NOT EXISTS source_boilerplate (
 
 -- The page template learned for each source from its last pages and their texts (balkanwatch/templates.py):
 -- element locations holding the article or chrome, and chrome texts repeated across its pages. Applied when
--- the source's next pages are extracted; a source with fewer than 5 pages has none.
+-- the source's next pages are extracted; a source with fewer than 5 pages has none, one whose pages taught
+-- nothing a single row of kind "none" (so that it is not asked again before 20 more pages).
 CREATE TABLE IF NOT EXISTS source_templates (
     source      VARCHAR NOT NULL,
-    kind        VARCHAR NOT NULL,                     -- content | chrome (a location) | chrome_text
+    kind        VARCHAR NOT NULL,                     -- content | chrome (a location) | chrome_text | none
     key         VARCHAR NOT NULL,                     -- the location ("article>div.entry-content>p") or Block.key
     pages       INTEGER NOT NULL,                     -- pages it was learned from
     learned_at  TIMESTAMP NOT NULL,
