@@ -22,6 +22,7 @@ from bench import (  # noqa: E402
     lake_upkeep,
     many_feeds,
     spikes_eval,
+    templates,
 )
 from bench.data import extraction_dev  # noqa: E402
 from bench.extraction import TITLE_MATCH, evaluate  # noqa: E402
@@ -171,6 +172,10 @@ def chooser_checks(ch: dict) -> list[tuple[str, bool]]:
 
 def render_chooser(ch: dict) -> list[str]:
     return ["## Extractor agreement (issue #17)", "", *extraction_chooser.report(ch), ""]
+
+
+def render_templates(tp: dict) -> list[str]:
+    return ["## Per-source page templates (issue #17)", "", *templates.report(tp), ""]
 
 
 def render_cpu(cpu: dict[str, float]) -> list[str]:
@@ -462,6 +467,7 @@ def main() -> int:
     quality = evaluate(pages)
     cpu = extraction_cpu.measure(pages[:CPU_PAGES])
     ch = extraction_chooser.evaluate(pages)
+    tp = templates.evaluate(pages)
     throughput = measure(pages)
     dd, errors, kinds = dedupe_eval.run()
     scale = dedupe_scale.measure_fresh(SCALE_ARTICLES)
@@ -472,13 +478,13 @@ def main() -> int:
     mf = many_feeds.measure()
     lk = lake.measure()
     lu = lake_upkeep.measure()
-    results = (checks(throughput, quality, dd, scale, sp, rb, ck) + cpu_checks(cpu) + chooser_checks(ch)
+    results = (checks(throughput, quality, dd, scale, sp, rb, ck) + cpu_checks(cpu) + chooser_checks(ch) + templates.checks(tp)
                + many_feeds_checks(mf) + lake_checks(lk) + lake_upkeep_checks(lu))
     target_results = targets(sp) + many_feeds_targets(mf) + lake_targets(lk) + [
         (f"whole ingest (Prefect flow) ≤ {INGEST_VS_TRAFILATURA_GOAL}× single-thread raw trafilatura.extract on the same "
          f"pages (issue #17): {throughput['flow_vs_trafilatura']:.2f}×",
          throughput["flow_vs_trafilatura"] <= INGEST_VS_TRAFILATURA_GOAL)]
-    REPORT.write_text(render(throughput, quality, results, render_cpu(cpu) + render_chooser(ch) + render_dedupe(dd, kinds, errors, scale, rb)
+    REPORT.write_text(render(throughput, quality, results, render_cpu(cpu) + render_chooser(ch) + render_templates(tp) + render_dedupe(dd, kinds, errors, scale, rb)
                              + render_incremental(inc) + render_checkpoint(ck)
                              + render_spikes(sp) + render_many_feeds(mf) + render_lake(lk)
                              + lake_upkeep.render(lu),

@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from lxml.html import HtmlElement
     from trafilatura.settings import Document
 
+    from balkanwatch.templates import Template
+
 LOGGER = logging.getLogger(__name__)
 EXTRACTOR_REVISION = "bw2"   # bump when our post-processing of trafilatura's output changes
 PLAIN_REVISION = "bw1"       # the same post-processing with the extractor-agreement chooser switched off
@@ -61,6 +63,7 @@ class PageJob:
     item: FeedItem | None = None
     source_language: str | None = None
     agreement: bool = True     # run the extractor-agreement chooser (ingest.extractor_agreement)
+    template: Template | None = None   # the source's learned page template (balkanwatch/templates.py, #17)
 
 
 def _parse_date(value: str | None) -> datetime | None:
@@ -264,6 +267,14 @@ def choose_text(tree: HtmlElement, html: str, url: str, trafilatura_text: str, c
     return choose(cleaned(trafilatura_text) if cleaned_text is None else cleaned_text, signals, ask)
 
 
+def with_template(template: Template, tree: HtmlElement, text: str, kept: list[str]) -> tuple[str, list[str]]:
+    """(text, its paragraphs) corrected by the source's template; as they were when that leaves too little."""
+    from balkanwatch.templates import apply, page_blocks
+
+    fixed = apply(template, page_blocks(tree), text)
+    return (fixed, paragraphs(fixed)) if len(fixed) >= MIN_TEXT_CHARS else (text, kept)
+
+
 def extract_page(job: PageJob) -> ExtractedArticle:
     """One page → ExtractedArticle; raises ExtractionError when there is no article in it."""
     html = job.body.decode(job.encoding, errors="replace")
@@ -278,6 +289,8 @@ def extract_page(job: PageJob) -> ExtractedArticle:
         choice = choose_text(tree, html, job.final_url, meta["text"], text)   # `text` is cleaned() of it
         if choice.chosen != "trafilatura":   # already cleaned; the page's own repeats are counted below
             text, text_from, kept, repeats = choice.text, choice.chosen, paragraphs(choice.text), []
+    if job.template is not None:   # the source's template: chrome it kept dropped, article text it lost put back
+        text, kept = with_template(job.template, tree, text, kept)
     page_date = _parse_date(meta["date"])
     feed_date = job.item.published if job.item else None
     guessed = _guess_date(tree, job.final_url) if page_date is None and feed_date is None else None

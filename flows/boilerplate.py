@@ -1,4 +1,6 @@
-"""Cleaning step of the ingest flow: learn each source's boilerplate, strip it (balkanwatch.boilerplate decides).
+"""Cleaning step of the ingest flow: learn each source's boilerplate, strip it (balkanwatch.boilerplate decides);
+then learn the page template of sources with enough new pages (balkanwatch.templates decides), which the
+source's next pages are extracted with.
 
 Runs at the end of a run, before story assignment, so sketches and content hashes of new articles are made
 from cleaned text. Older articles of a source lose boilerplate learned later too (their stories stay).
@@ -8,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from balkanwatch import templates
 from balkanwatch.boilerplate import (
     EVERYWHERE,
     LEARN_WINDOW,
@@ -38,7 +41,26 @@ def clean_boilerplate(wh: Warehouse) -> int:
     wh.replace_boilerplate({**learned, EVERYWHERE: learn_everywhere(wh.label_spread())}, utcnow())
     removed = _strip(wh, {art for art, *_ in new}, before)
     wh.mark_cleaned([art for art, *_ in new])
+    learn_templates(wh, sorted({src for _, src, _, _ in new}))
     return removed
+
+
+def learn_templates(wh: Warehouse, sources: list[str]) -> int:
+    """Learn the page template of each of `sources` that is due (from its last pages and their stored texts);
+    returns how many were learned. A source whose pages show no template loses the one it had (a row says
+    nothing was learned, so it is not asked again before templates.RELEARN_NEW more pages)."""
+    from connectors.extract import parse_html
+
+    learned = 0
+    for source, (has, new_pages) in sorted(wh.template_ages(sources).items()):
+        if not templates.due(has, new_pages):
+            continue
+        pages = [(templates.page_blocks(parse_html(html.decode(enc, errors="replace"), url)), text)
+                 for url, enc, html, text in wh.template_pages(source, templates.LEARN_WINDOW)]
+        template = templates.learn(pages)
+        wh.replace_template(source, templates.rows(template), len(pages), utcnow())
+        learned += template is not None
+    return learned
 
 
 def _strip(wh: Warehouse, new: set[str], known_before: set[str]) -> int:

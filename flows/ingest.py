@@ -258,6 +258,8 @@ def _as_is(value: T) -> T:
 async def _poll_all(config: Config, gate: WarehouseGate, due: list[SourceState], run_id: str,
                     in_flow: bool) -> list[SourceReport]:
     extractor = Extractor(config.ingest.extract_workers or os.cpu_count() or 1, config.ingest.extractor_agreement)   # started at the first new page
+    async with gate.open() as wh:
+        extractor.templates = wh.source_templates()
     try:
         async with Fetcher(config.fetch) as fetcher:
             ctx = PollContext(config=config, fetcher=fetcher, extractor=extractor, known_ids=gate.known_ids,

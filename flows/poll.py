@@ -32,6 +32,7 @@ from balkanwatch.aggregators import (
 from balkanwatch.config import Config
 from balkanwatch.errors import AggregatorLinkError, BalkanwatchError, FetchError
 from balkanwatch.models import ExtractedArticle, FeedItem, FetchLog, FetchResult, ParsedListing, SourceOutcome
+from balkanwatch.templates import Template
 from balkanwatch.urls import article_id
 from connectors.extract import PageJob, safe_extract
 from connectors.feeds import parse_feed, parse_sitemap
@@ -93,6 +94,7 @@ class Extractor:
     def __init__(self, workers: int, agreement: bool = True) -> None:
         self.workers = workers
         self.agreement = agreement   # ingest.extractor_agreement, set on every job it extracts
+        self.templates: dict[str, Template] = {}   # learned page templates by source, set on its jobs (#17)
         self.pool: ProcessPoolExecutor | None = None
 
     def warm(self) -> None:
@@ -104,7 +106,7 @@ class Extractor:
 
     async def extract(self, job: PageJob) -> ExtractedArticle | str:
         self.warm()
-        job = replace(job, agreement=self.agreement)
+        job = replace(job, agreement=self.agreement, template=self.templates.get(job.source))
         if self.pool is None:
             return safe_extract(job)
         return await asyncio.get_running_loop().run_in_executor(self.pool, safe_extract, job)

@@ -1,7 +1,9 @@
-"""The boilerplate half of `Warehouse` (issue #3): paragraph signatures, learned boilerplate, cleaned texts."""
+"""The cleaning half of `Warehouse`: paragraph signatures, learned boilerplate, cleaned texts (issue #3), and
+the page templates learned per source (issue #17)."""
 
 from __future__ import annotations
 
+import zlib
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
@@ -9,6 +11,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from balkanwatch.templates import Template, from_rows
 from warehouse.base import WarehouseBase
 
 
@@ -121,3 +124,40 @@ class CleaningMixin(WarehouseBase):
         if article_ids:
             self._exec("""UPDATE articles SET boilerplate_paragraphs = 0
                           WHERE boilerplate_paragraphs IS NULL AND list_contains(?, article_id)""", [list(article_ids)])
+
+    # -- page templates per source (issue #17, balkanwatch/templates.py) --------------------------------
+    def template_pages(self, source: str, window: int) -> list[tuple[str, str, bytes, str]]:
+        """(final URL, encoding, raw HTML, stored text) of the source's last `window` articles by fetch time."""
+        return [(r[0], r[1], zlib.decompress(r[2]), r[3]) for r in self._exec(
+            """SELECT coalesce(p.final_url, p.url), p.encoding, p.html_zlib, a.text FROM articles a
+               JOIN raw_pages p USING (article_id) WHERE a.source = ?
+               ORDER BY a.fetched_at DESC, a.article_id LIMIT ?""", [source, window]).fetchall()]
+
+    def template_ages(self, sources: Sequence[str]) -> dict[str, tuple[bool, int]]:
+        """Per source: (has a template, articles fetched since it was learned — or in all, without one)."""
+        rows = self._exec(
+            """WITH t AS (SELECT source, max(learned_at) AS at FROM source_templates GROUP BY source)
+               SELECT a.source, t.at IS NOT NULL, count(*) FILTER (WHERE t.at IS NULL OR a.fetched_at > t.at)
+               FROM articles a LEFT JOIN t USING (source) WHERE list_contains(?, a.source)
+               GROUP BY a.source, t.at""", [list(sources)]).fetchall()
+        return {source: (bool(has), int(n)) for source, has, n in rows}
+
+    def replace_template(self, source: str, rows: Sequence[tuple[str, str]], pages: int, now: datetime) -> None:
+        """The source's template as (kind, key) rows (templates.rows), replacing the one it had."""
+        batch = pa.table({"kind": pa.array([r[0] for r in rows], pa.string()),
+                          "key": pa.array([r[1] for r in rows], pa.string())})
+        with self.registered(template_batch=batch), self.transaction():
+            self.con.execute("DELETE FROM source_templates WHERE source = ?", [source])
+            if rows:
+                self.con.execute("""INSERT INTO source_templates SELECT ?, kind, key, ?, ? FROM template_batch""",
+                                 [source, pages, now])
+
+    def source_templates(self) -> dict[str, Template]:
+        """Every source's learned template (sources whose pages taught nothing left out)."""
+        by: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        pages: dict[str, int] = {}
+        for source, kind, key, n in self._exec("SELECT source, kind, key, pages FROM source_templates").fetchall():
+            by[source].append((kind, key))
+            pages[source] = n
+        learned = {source: from_rows(rows, pages[source]) for source, rows in by.items()}
+        return {source: t for source, t in learned.items() if t is not None}

@@ -230,6 +230,19 @@ CREATE TABLE IF NOT EXISTS source_boilerplate (
     PRIMARY KEY (source, key)
 );
 
+-- The page template learned for each source from its last pages and their texts (balkanwatch/templates.py):
+-- element locations holding the article or chrome, and chrome texts repeated across its pages. Applied when
+-- the source's next pages are extracted; a source with fewer than 5 pages has none, one whose pages taught
+-- nothing a single row of kind "none" (so that it is not asked again before 20 more pages).
+CREATE TABLE IF NOT EXISTS source_templates (
+    source      VARCHAR NOT NULL,
+    kind        VARCHAR NOT NULL,                     -- content | chrome (a location) | chrome_text | none
+    key         VARCHAR NOT NULL,                     -- the location ("article>div.entry-content>p") or Block.key
+    pages       INTEGER NOT NULL,                     -- pages it was learned from
+    learned_at  TIMESTAMP NOT NULL,
+    PRIMARY KEY (source, kind, key)
+);
+
 -- Earlier revisions of articles: when the listing says an article changed (Atom <updated>, sitemap <lastmod>
 -- newer than what we stored) it is fetched again; changed text replaces the article's and the old one is kept
 -- here. The article keeps its id and story.

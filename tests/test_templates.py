@@ -1,0 +1,167 @@
+"""Per-source template learning (issue #17) on one site's pages: the demo corpus's and the synthetic bench's."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+
+from app.corpus import SITES, monitoring_articles, page_html
+from balkanwatch import templates
+from balkanwatch.textclean import paragraphs, token_f1
+from connectors.extract import PageJob, extract_page, parse_html
+
+NOW = datetime(2026, 5, 1, 12, tzinfo=UTC)
+SITE = SITES[0]                       # kosovo-herald: a newsletter blurb in the body, a "Most read" sidebar
+FOOTER = SITE.boilerplate[0]
+
+
+def demo_pages() -> list[tuple[str, str, list[str]]]:
+    """(url, html, article paragraphs) of the demo site's pages, in the demo's order."""
+    arts = [a for a in monitoring_articles(NOW) if a.site == SITE.slug]
+    links = [(a.title, f"http://herald.test/{a.slug}") for a in arts]
+    return [(url, page_html(SITE, a, url, links[:i] + links[i + 1:]), a.paragraphs)
+            for i, (a, (_, url)) in enumerate(zip(arts, links, strict=True))]
+
+
+def extracted(url: str, html: str) -> str:
+    job = PageJob(source=SITE.slug, url=url, final_url=url, body=html.encode(), encoding="utf-8", fetched_at=NOW)
+    return extract_page(job).text
+
+
+def blocks(url: str, html: str) -> list[templates.Block]:
+    return templates.page_blocks(parse_html(html, url))
+
+
+@pytest.fixture(scope="module")
+def learned() -> tuple[templates.Template, list[tuple[str, str, list[str]]]]:
+    pages = demo_pages()
+    assert len(pages) >= 12
+    t = templates.learn([(blocks(u, h), extracted(u, h)) for u, h, _ in pages[:10]])
+    assert t is not None
+    return t, pages[10:]
+
+
+def test_the_site_chrome_it_kept_is_dropped(learned) -> None:
+    t, later = learned
+    url, html, body = later[0]
+    text = extracted(url, html)
+    assert FOOTER in paragraphs(text)                  # trafilatura keeps the newsletter blurb in the body
+    fixed = templates.apply(t, blocks(url, html), text)
+    assert FOOTER not in fixed and paragraphs(fixed) == body
+
+
+def test_article_text_the_extractor_dropped_is_put_back_in_place(learned) -> None:
+    t, later = learned
+    url, html, body = later[1]
+    lost = "\n".join(p for i, p in enumerate(body) if i % 2 == 0)      # an extractor that lost every other paragraph
+    assert paragraphs(templates.apply(t, blocks(url, html), lost)) == body
+
+
+def test_a_page_on_another_template_is_left_alone(learned) -> None:
+    t, _ = learned
+    other = SITES[1]                                    # balkan-wire's page: same generator, other blurbs
+    art = next(a for a in monitoring_articles(NOW) if a.site == other.slug)
+    html = page_html(other, art, "http://wire.test/a", []).replace('class="entry-content"', 'class="gallery"')
+    text = "\n".join(art.paragraphs[:2])
+    assert templates.apply(t, blocks("http://wire.test/a", html), text) == text
+
+
+def test_a_source_with_too_few_pages_learns_nothing() -> None:
+    pages = demo_pages()[: templates.MIN_PAGES - 1]
+    assert templates.learn([(blocks(u, h), extracted(u, h)) for u, h, _ in pages]) is None
+
+
+def test_a_template_survives_its_stored_rows(learned) -> None:
+    t, _ = learned
+    assert templates.from_rows(templates.rows(t), t.pages) == t
+    assert t.content and t.chrome and t.chrome_texts
+
+
+def test_on_a_split_body_the_template_recovers_what_raw_trafilatura_lost() -> None:
+    """A synthetic site (bench/template_corpus.py) whose body continues in a second container after an
+    advert: trafilatura.extract alone loses the continuation on most pages; the template learned from our
+    extraction of the site's earlier pages puts it back."""
+    import trafilatura
+
+    from bench.data import extraction_dev
+    from bench.template_corpus import corpus
+
+    site = corpus(extraction_dev()[:120], sites=1, pages=14)[0]
+    trees = [templates.page_blocks(parse_html(p.html.decode(), p.url)) for p in site]
+    ours = [extract_page(PageJob(source=p.site, url=p.url, final_url=p.url, body=p.html, encoding="utf-8",
+                                 fetched_at=NOW)).text for p in site]
+    t = templates.learn(list(zip(trees[:10], ours[:10], strict=True)))
+    assert t is not None
+    before = after = 0.0
+    for p, b in zip(site[10:], trees[10:], strict=True):
+        raw = trafilatura.extract(p.html, url=p.url) or ""
+        before += token_f1(raw, p.text) / 4
+        after += token_f1(templates.apply(t, b, raw), p.text) / 4
+    assert before < 0.9 < 0.98 < after
+
+
+def _feed(base: str, ks: range) -> str:
+    items = "".join(f"<item><title>Story {k}</title><link>{base}/news/{k}.html</link><guid>s-{k}</guid>"
+                    f"<pubDate>Fri, 01 May 2026 {k % 24:02d}:00:00 +0000</pubDate></item>" for k in ks)
+    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>Site</title>{items}</channel></rss>'
+
+
+@pytest.mark.parametrize("warehouse_backend", ["duckdb", "ducklake"], indirect=True)
+def test_ingest_learns_a_sources_template_and_the_next_run_extracts_with_it(server, tmp_path,
+                                                                            warehouse_backend) -> None:
+    """Ingest ten pages of one synthetic site from a loopback server, then six more: the first run learns
+    the template (stored in source_templates, on the file and on a lake), the second run's articles are
+    extracted with it."""
+    import asyncio
+
+    from balkanwatch.config import load_config
+    from bench.data import extraction_dev
+    from bench.template_corpus import corpus
+    from flows.ingest import run_ingest
+    from tests.conftest import loopback_config, toml_sources
+    from warehouse import Warehouse
+
+    site = corpus(extraction_dev()[:150], sites=2, pages=16)[1]        # opaque class names: chrome kept
+    root = server.httpd.root
+    (root / "news").mkdir()
+    for k, page in enumerate(site):
+        (root / "news" / f"{k}.html").write_bytes(page.html)
+    cfg = tmp_path / "balkanwatch.toml"
+    cfg.write_text(warehouse_backend(loopback_config(toml_sources([{"name": "Site One",
+                                                                    "feed": server.url("/feed.xml")}]))),
+                   encoding="utf-8")
+    (root / "feed.xml").write_text(_feed(server.base, range(10)), encoding="utf-8")
+    asyncio.run(run_ingest(load_config(cfg), force=True))
+    with Warehouse.for_config(load_config(cfg), read_only=True) as wh:
+        learned = wh.source_templates()["Site One"]
+    assert learned.pages == 10 and learned.content and learned.chrome
+    (root / "feed.xml").write_text(_feed(server.base, range(10, 16)), encoding="utf-8")
+    asyncio.run(run_ingest(load_config(cfg), force=True))
+    with Warehouse.for_config(load_config(cfg), read_only=True) as wh:
+        stored = {r["url"]: r["text"] for r in wh.rows("SELECT url, text FROM articles")}
+        assert wh.source_templates()["Site One"] == learned     # 6 new pages: not yet due to be learned again
+    with_t, without = [], []
+    for k in range(10, 16):
+        url, page = server.url(f"/news/{k}.html"), site[k]
+        job = PageJob(source="Site One", url=url, final_url=url, body=page.html, encoding="utf-8", fetched_at=NOW)
+        plain = extract_page(job).text
+        assert stored[url] == extract_page(replace(job, template=learned)).text
+        with_t.append(token_f1(stored[url], page.text))
+        without.append(token_f1(plain, page.text))
+    assert sum(w > p for w, p in zip(with_t, without, strict=True)) >= 3 and sum(with_t) > sum(without)
+
+
+def test_a_source_whose_pages_taught_nothing_is_not_asked_again_before_more_pages(tmp_path) -> None:
+    """The nothing-learned row: no template for the workers, but the source counts as learned (not due until
+    RELEARN_NEW more pages), on a real DuckDB file."""
+    from warehouse import Warehouse
+
+    assert templates.from_rows(templates.rows(None), 7) is None
+    with Warehouse.open(tmp_path / "wh.duckdb") as wh:
+        wh.replace_template("quiet", templates.rows(None), 7, NOW.replace(tzinfo=None))
+        assert wh.source_templates() == {}
+        assert wh.rows("SELECT kind, key, pages FROM source_templates") == [{"kind": "none", "key": "", "pages": 7}]
+    assert not templates.due(True, templates.RELEARN_NEW - 1) and templates.due(True, templates.RELEARN_NEW)
+    assert not templates.due(False, templates.MIN_PAGES - 1) and templates.due(False, templates.MIN_PAGES)
