@@ -22,6 +22,7 @@ from balkanwatch.boilerplate import (
     strip,
 )
 from balkanwatch.dedupe import shingle_hashes
+from balkanwatch.errors import ExtractionError
 from balkanwatch.textclean import content_hash, paragraphs
 from warehouse import Warehouse
 from warehouse.store import utcnow
@@ -55,8 +56,13 @@ def learn_templates(wh: Warehouse, sources: list[str]) -> int:
     for source, (has, new_pages) in sorted(wh.template_ages(sources).items()):
         if not templates.due(has, new_pages):
             continue
-        pages = [(templates.page_blocks(parse_html(html.decode(enc, errors="replace"), url)), text)
-                 for url, enc, html, text in wh.template_pages(source, templates.LEARN_WINDOW)]
+        pages = []
+        for url, enc, html, text in wh.template_pages(source, templates.LEARN_WINDOW):
+            try:   # a stored page that no longer parses (empty, or not HTML) teaches nothing; never fail the settle
+                pages.append((templates.page_blocks(parse_html(html.decode(enc or "utf-8", errors="replace"), url)),
+                              text))
+            except ExtractionError:
+                continue
         template = templates.learn(pages)
         wh.replace_template(source, templates.rows(template), len(pages), utcnow())
         learned += template is not None
