@@ -27,6 +27,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -71,9 +72,9 @@ class Block:
     tokens: tuple[str, ...]     # lowercased \w+ words (the WCXB tokenisation)
     linked: int                 # how many of them are link text
 
-    @property
+    @cached_property
     def key(self) -> str:
-        """What a block text is compared across pages by."""
+        """What a block text is compared across pages by (hashed once: learn and apply ask it per block often)."""
         return hashlib.sha1(" ".join(self.tokens).encode()).hexdigest()[:16]
 
 

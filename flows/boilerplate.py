@@ -36,13 +36,14 @@ def clean_boilerplate(wh: Warehouse) -> int:
     wh.record_signatures([(art, src, s.key, s.kind, s.example)   # ingest made them in the extraction workers
                           for art, src, text, known in new if not known for p in paragraphs(text) for s in signatures(p)])
     before = set().union(*wh.boilerplate_by_source().values())
-    recent = wh.recent_signatures(sorted({src for _, src, _, _ in new}), LEARN_WINDOW)
+    sources = sorted({src for _, src, _, _ in new})
+    recent = wh.recent_signatures(sources, LEARN_WINDOW)
     learned = {source: learn([[Signature(k, kind, ex) for k, kind, ex in sigs] for sigs in per_article])
                for source, per_article in recent.items()}
     wh.replace_boilerplate({**learned, EVERYWHERE: learn_everywhere(wh.label_spread())}, utcnow())
     removed = _strip(wh, {art for art, *_ in new}, before)
     wh.mark_cleaned([art for art, *_ in new])
-    learn_templates(wh, sorted({src for _, src, _, _ in new}))
+    learn_templates(wh, sources)
     return removed
 
 
