@@ -165,3 +165,26 @@ def test_a_source_whose_pages_taught_nothing_is_not_asked_again_before_more_page
         assert wh.rows("SELECT kind, key, pages FROM source_templates") == [{"kind": "none", "key": "", "pages": 7}]
     assert not templates.due(True, templates.RELEARN_NEW - 1) and templates.due(True, templates.RELEARN_NEW)
     assert not templates.due(False, templates.MIN_PAGES - 1) and templates.due(False, templates.MIN_PAGES)
+
+
+def test_a_stored_page_that_no_longer_parses_is_skipped_when_a_template_is_learned(tmp_path) -> None:
+    """learn_templates reads a source's stored raw pages back: one that no longer parses (here an empty page)
+    teaches nothing and must not fail the cleaning step; the others still make the template (real DuckDB)."""
+    import zlib
+    from datetime import timedelta
+
+    from balkanwatch.urls import article_id
+    from flows.boilerplate import learn_templates
+    from warehouse import Warehouse
+
+    arts = [extract_page(PageJob(source=SITE.slug, url=u, final_url=u, body=h.encode(), encoding="utf-8",
+                                 fetched_at=NOW)) for u, h, _ in demo_pages()[:10]]
+    broken_url = "http://herald.test/emptied"
+    broken = replace(arts[0], article_id=article_id(broken_url), url=broken_url, canonical_url=broken_url,
+                     final_url=broken_url, fetched_at=NOW + timedelta(minutes=1), raw_html=zlib.compress(b""))
+    with Warehouse.open(tmp_path / "wh.duckdb") as wh:
+        wh.load_articles([*arts, broken], "r1")
+        assert len(wh.template_pages(SITE.slug, templates.LEARN_WINDOW)) == 11   # the empty page is read back
+        assert learn_templates(wh, [SITE.slug]) == 1
+        stored = wh.source_templates()[SITE.slug]
+        assert stored.pages == 10 and stored.content
