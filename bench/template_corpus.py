@@ -24,6 +24,8 @@ from bench.data import LabelledPage
 MIN_BODY_PARAGRAPHS = 4    # dev texts used as bodies: at least this many paragraphs …
 MIN_BODY_WORDS = 150       # … and words (a template needs something to hold)
 MAX_BODY_PARAGRAPHS = 30   # longer texts are cut (pages stay page-sized)
+INLINE_LINKS = 0.25        # share of body paragraphs with an inline link over a few of their words (real articles
+                           # link sources and earlier stories; without them no body location has link text)
 OTHER_LAYOUT = 0.1         # share of a site's pages on another layout (a gallery page: its own body container)
 
 _READABLE = {
@@ -101,6 +103,17 @@ def _e(text: str) -> str:
     return html.escape(text, quote=True)
 
 
+def _linked(paragraph: str, rng: random.Random) -> str:
+    """The paragraph escaped, with a link over 2–5 of its words on INLINE_LINKS of the paragraphs."""
+    words = paragraph.split(" ")
+    if rng.random() >= INLINE_LINKS or len(words) < 8:
+        return _e(paragraph)
+    k = rng.randint(2, 5)
+    i = rng.randrange(len(words) - k)
+    return " ".join([_e(" ".join(words[:i])), f'<a href="/a/{rng.randint(1, 9999)}">{_e(" ".join(words[i:i + k]))}</a>',
+                     _e(" ".join(words[i + k:]))]).strip()
+
+
 def render(t: SiteTemplate, body: list[str], title: str, rng: random.Random, pool: list[str], url: str) -> str:
     """One page of site `t` holding `body` as its article text; chrome sentences drawn from `pool`."""
     n = t.names
@@ -108,7 +121,7 @@ def render(t: SiteTemplate, body: list[str], title: str, rng: random.Random, poo
     short = lambda s: " ".join(s.split()[:rng.randint(5, 10)])  # noqa: E731
     sections = ["News", "Politics", "Business", "Culture", "Sport", "Opinion", "World", "Video"]
     nav = "".join(f'<li><a href="/{s.lower()}/">{s}</a></li>' for s in sections)
-    chunks = [f"<p>{_e(p)}</p>" for p in body]
+    chunks = [f"<p>{_linked(p, rng)}</p>" for p in body]
     if "teaser" in t.parts and len(chunks) > 3:
         items = "".join(f'<li><a href="/x/{rng.randint(1, 9999)}">{_e(short(s))}</a></li>' for s in pick(3))
         chunks.insert(2, f'<div class="{n["teaser"]}"><strong>Read also</strong><ul>{items}</ul></div>')

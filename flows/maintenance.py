@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from balkanwatch.boilerplate import keys_for, strip
 from balkanwatch.config import Config
 from balkanwatch.dedupe import SHIPPED, Thresholds, compare_partitions, recluster
 from balkanwatch.progress import Progress, counted
+from balkanwatch.textclean import content_hash, paragraphs
 from connectors.extract import PageJob, extractor_version, safe_extract
 from warehouse import Warehouse
 
@@ -45,16 +47,25 @@ def dedupe_backtest(config: Config, proposed: Thresholds, examples: int = 20,
 
 def reextract(config: Config, *, everything: bool = False, progress: Progress | None = None) -> int:
     """Re-run extraction on stored raw pages whose extractor version differs (or all); returns how many.
-    `progress` counts pages extracted (each takes milliseconds, so every page is reported)."""
+    The pages are extracted as ingest extracts and cleans them: with `ingest.extractor_agreement`, each
+    source's learned page template (#17), then without its learned boilerplate paragraphs. `progress` counts pages extracted (each takes milliseconds, so every page
+    is reported)."""
     version = extractor_version()
     done = 0
     with Warehouse.for_config(config) as wh:
         pages = list(wh.raw_pages(where_version_not=None if everything else version))
+        templates = wh.source_templates()
+        learned = wh.boilerplate_by_source()
         batch = []
         for _art_id, source, url, enc, body in counted(pages, progress, len(pages)):
-            job = PageJob(source=source, url=url, final_url=url, body=body, encoding=enc, fetched_at=datetime.now(UTC))
+            job = PageJob(source=source, url=url, final_url=url, body=body, encoding=enc, fetched_at=datetime.now(UTC),
+                          agreement=config.ingest.extractor_agreement, template=templates.get(source))
             result = safe_extract(job)
             if not isinstance(result, str):
+                kept, gone = strip(paragraphs(result.text), keys_for(source, learned))
+                if gone:
+                    clean = "\n".join(kept)
+                    result = replace(result, text=clean, content_hash=content_hash(clean))
                 batch.append(result)
             if len(batch) >= REEXTRACT_BATCH:
                 done += wh.update_extractions(batch)
