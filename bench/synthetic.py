@@ -170,3 +170,15 @@ def after_outstanding(rng: np.random.Generator, p: Profile, size: float, shape: 
     first = int(rng.integers(28 * 24, 33 * 24))
     second = first + int(rng.integers(4 * 24, 8 * 24))
     return generate(rng, p, (Burst(first, 2, first_size, "step"), Burst(second, 2, size, shape)))
+
+
+def shifted(rng: np.random.Generator, p: Profile, factor: float, first_day: int = 28) -> tuple[Synthetic, int]:
+    """A series of profile p whose usual volume is multiplied by `factor` from a random bucket on days
+    first_day to days − 7 on and stays there (a topic that doubles or halves for good): no labelled burst,
+    the regime change is the ordinary noise to learn. Returns the series and the shift's first bucket."""
+    per_day = DAY // p.bucket_seconds
+    start = int(rng.integers(first_day * per_day, (p.days - 7) * per_day))
+    usual = usual_volume(rng, p)
+    usual = usual + news_volume(rng, usual, p)
+    usual[start:] *= factor
+    return Synthetic(p, draw(rng, usual, p.k), usual), start

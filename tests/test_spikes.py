@@ -22,7 +22,7 @@ from balkanwatch.spikes import (
 )
 from bench.nab import normalised, probation_rows, score_file
 from bench.spikes_eval import ewma_zscore, first_alert_delay, windowed_gaussian
-from bench.synthetic import Burst, Profile, after_outstanding, bursty, generate
+from bench.synthetic import Burst, Profile, after_outstanding, bursty, generate, shifted
 
 HOURLY = SpikeSettings(bucket_seconds=3600)
 DAYS = 28
@@ -126,6 +126,18 @@ def test_a_ramp_of_half_again_over_a_week_is_a_new_level_not_a_spike():
         fired += sum(1 for i in alerts(x) if i >= 21 * 24)
         months += 14 * 86_400 / MONTH_SECONDS
     assert fired / months <= 2 * HOURLY.false_alerts_per_month, fired
+
+
+@pytest.mark.parametrize("volume", [5.0, 500.0])
+def test_a_level_that_doubles_for_good_costs_one_alert_and_one_that_halves_none(volume):
+    """A persistent level shift (bench/synthetic.py `shifted`): a topic whose volume doubles and stays alerts
+    at most twice in the week after (once on a dense topic, where the doubling is news; at 5 an hour it can
+    pass unseen); one that halves never alerts (4 series each)."""
+    for seed in range(4):
+        for factor, most in ((2.0, 2), (0.5, 0)):
+            syn, start = shifted(np.random.default_rng(3000 + seed), Profile(volume, days=42), factor)
+            fired = sum(1 for i in alerts(syn.values) if start <= i < start + 7 * 24)
+            assert fired <= most and (factor < 1 or volume < 50 or fired >= 1), (seed, factor, fired)
 
 
 def test_evidence_that_builds_alerts_before_the_three_hour_sum_would():
