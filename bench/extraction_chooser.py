@@ -262,5 +262,86 @@ def report(result: dict[str, Any]) -> list[str]:
     return lines
 
 
+
+
+# Issue #17, session 13: cheaper opinion sets. Each set is what the chooser buys after resiliparse (in the
+# order of chooser.OPINION_ORDER); for each, the thresholds are cross-validated as above and the held-out F1
+# and CPU reported. POOL_F1_NOISE: a cheaper set is as good when its CV F1 is at most this below today's
+# (two dev pages in 710 moving by 0.35 F1 each; the folds' own F1 spread is larger, see pool_study's output).
+OPINION_SETS: dict[str, tuple[str, ...]] = {
+    "readability, boilerpy3, justext (today)": ("readability", "boilerpy3", "justext"),
+    "boilerpy3, justext (no readability)": ("boilerpy3", "justext"),
+    "readability, justext (no boilerpy3)": ("readability", "justext"),
+    "readability, boilerpy3 (no justext)": ("readability", "boilerpy3"),
+    "readability only": ("readability",),
+    "justext only": ("justext",),
+    "boilerpy3 only": ("boilerpy3",),
+}
+POOL_F1_NOISE = 0.001
+
+
+def _pool_outcome(c: PageCase, p: chooser.Params, meds: dict[float, float], size: int) -> tuple[float, int]:
+    if not c.texts["trafilatura"]:
+        return c.f1_kept, 1
+    if chooser.needs_opinions(c.agreement, c.signals, p) is None:
+        return c.f1_kept, 2
+    return meds[p.medoid_margin], size
+
+
+def pool_cv(cs: list[PageCase], opinions: tuple[str, ...], params: list[chooser.Params]) -> dict[str, Any]:
+    """The chooser buying `opinions` after resiliparse, its thresholds chosen on the other folds (as
+    cross_validate): held-out F1 (mean, and per fold), pages buying, CPU seconds of the held-out runs."""
+    pool = ("trafilatura", chooser.FIRST_OPINION, *opinions)
+    meds = [{m: token_f1(chooser.medoid([c.texts[n] for n in pool], m), c.truth) for m in chooser.GRID["medoid_margin"]}
+            for c in cs]
+    runs_all = [[_pool_outcome(c, p, med, len(pool)) for c, med in zip(cs, meds, strict=True)] for p in params]
+    f1s, bought, cpu, per_fold, chosen = [], [], [], [], []
+    for k in range(FOLDS):
+        train = [i for i in range(len(cs)) if i % FOLDS != k]
+        test = [i for i in range(len(cs)) if i % FOLDS == k]
+        scored = [(mean(runs[i][0] for i in train), mean(runs[i][1] for i in train), j) for j, runs in enumerate(runs_all)]
+        top = max(f for f, _, _ in scored)
+        j = min((n, -f, j) for f, n, j in scored if f >= top - F1_TOLERANCE)[2]
+        chosen.append(params[j])
+        fold = [runs_all[j][i] for i in test]
+        per_fold.append(mean(f for f, _ in fold))
+        f1s += [f for f, _ in fold]
+        bought += [n == len(pool) for _, n in fold]
+        cpu += [cs[i].cpu["signals"] + sum(cs[i].cpu[name] for name in pool[:n]) for i, (_, n) in zip(test, fold, strict=True)]
+    return {"f1": mean(f1s), "folds": per_fold, "bought": mean(bought), "cpu": sum(cpu), "chosen": chosen}
+
+
+def pool_study(cs: list[PageCase]) -> dict[str, dict[str, Any]]:
+    """Every OPINION_SETS entry through pool_cv, its CPU relative to trafilatura.extract on the same pages."""
+    raw = sum(c.cpu["trafilatura.extract"] for c in cs)
+    params = grid()
+    out = {}
+    for name, opinions in OPINION_SETS.items():
+        out[name] = pool_cv(cs, opinions, params)
+        out[name]["cpu_ratio"] = out[name]["cpu"] / raw
+        out[name]["ms"] = 1000 * out[name]["cpu"] / len(cs)
+    return out
+
+
+def cheapest_as_good(study: dict[str, dict[str, Any]], today: str) -> str:
+    """The opinion set of least CV CPU whose CV F1 is at most POOL_F1_NOISE below today's set's."""
+    floor = study[today]["f1"] - POOL_F1_NOISE
+    return min((r["cpu"], name) for name, r in study.items() if r["f1"] >= floor)[1]
+
+
+def pool_report(study: dict[str, dict[str, Any]]) -> list[str]:
+    lines = ["| opinions bought after resiliparse | CV word F1 | per fold | pages buying | CPU / trafilatura.extract |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {name} | {r['f1']:.4f} | {' '.join(f'{f:.4f}' for f in r['folds'])} | {r['bought']:.1%} | "
+              f"{r['cpu_ratio']:.2f} |" for name, r in study.items()]
+    today = next(iter(OPINION_SETS))
+    return [*lines, "", f"Cheapest within {POOL_F1_NOISE} CV F1 of today's: {cheapest_as_good(study, today)}."]
+
+
 if __name__ == "__main__":
-    print("\n".join(report(evaluate(extraction_dev()))))
+    import sys
+
+    if sys.argv[1:] == ["pools"]:
+        print("\n".join(pool_report(pool_study(cases(extraction_dev())))))
+    else:
+        print("\n".join(report(evaluate(extraction_dev()))))
