@@ -44,6 +44,9 @@ class WarehouseSettings:
     search_index: str = _f("data/lake-search.duckdb", "DuckLake only: local DuckDB file holding this machine's BM25 index of the lake's articles (a copy of title and text), built by `reindex` and by ingest; relative to the config file.")
     keep_snapshots_days: float = _f(7.0, "DuckLake only: `warehouse maintain` expires the lake's snapshots older than this many days; `sql --as-of` and `AT (VERSION => …)` reach back this far.")
     file_grace_hours: float = _f(1.0, "DuckLake only: hours a file the lake no longer needs (merged away, or of an expired snapshot) stays on disk before `warehouse maintain` deletes it, so that a query that began earlier can still read it.")
+    load_articles: int = _f(200, "DuckLake only: a batch's polled sources are committed together (one load transaction) once this many new articles wait (a large source's chunks of 50, handed over while it is still being extracted, count too). At least 1; more holds more in memory (~50–100 kB an article) and loses more to a crash (redone by the next run).")
+    load_seconds: float = _f(5.0, "DuckLake only: …or once the first source with something to store has waited this many seconds (0: at once): how long after its poll an article may wait to be visible. A DuckDB file commits each source at once.")
+    ask_window_seconds: float = _f(0.05, "DuckLake only: seconds a source's ask for its known article ids waits for the asks of other sources of its batch, answered by the same catalog query (a lake read costs ~40 ms whatever its rows; on a remote catalog more). 0 on a DuckDB file.")
 
 
 @dataclass(frozen=True)
@@ -203,7 +206,7 @@ SECTIONS: dict[str, type] = {
 def _check_type(key: str, value: Any, annotation: str) -> Any:
     """Coerce ints to floats where a float is wanted; reject anything else of the wrong type."""
     if annotation == "float" and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+        value = float(value)   # and checked as any float (a negative int was let through before session 13)
     expected: type[Any] = {"str": str, "int": int, "float": float, "bool": bool, "list[str]": list,
                            "list[list[str]]": list, "list[float]": list}[annotation]
     if isinstance(value, bool) and expected is not bool:
@@ -319,6 +322,11 @@ def _check_warehouse(w: WarehouseSettings) -> None:
         raise ConfigError(f"warehouse.s3_url_style: expected path or vhost, got {w.s3_url_style!r}")
     if w.data_path.startswith(("s3n://", "s3a://", "gs://", "gcs://", "r2://", "az://", "abfss://", "http://", "https://")):
         raise ConfigError(f"warehouse.data_path: a folder or an s3:// URL, got {w.data_path!r}")
+    if w.load_articles < 1:
+        raise ConfigError(f"warehouse.load_articles must be at least 1 (got {w.load_articles})")
+    if w.ask_window_seconds > 10:
+        raise ConfigError(f"warehouse.ask_window_seconds: a window of at most 10 s (got {w.ask_window_seconds}): "
+                          "every source with a listing waits this long")
     if w.keep_snapshots_days < 0 or w.file_grace_hours < 0:
         raise ConfigError("warehouse.keep_snapshots_days and warehouse.file_grace_hours cannot be negative")
     if "password" in w.catalog.lower():

@@ -77,12 +77,16 @@ class Bench:
     def __init__(self, folder: Path, createdb: Callable[[str], str], sources: str) -> None:
         self.folder, self.createdb, self.sources = folder, createdb, sources
 
-    def config(self, name: str, *, lake: bool) -> Config:
-        """A fresh warehouse `name`, created (schema applied) before any clock starts."""
+    def config(self, name: str, *, lake: bool, catalog: Callable[[str], str] = lambda c: c,
+               data_path: str = "", extra: str = "") -> Config:
+        """A fresh warehouse `name`, created (schema applied) before any clock starts. A lake's catalog
+        string goes through `catalog` (bench/lake_remote.py: another port), its data path is `data_path`
+        (default a folder beside the config), `extra` adds `[warehouse]` lines."""
         from warehouse import Warehouse
 
-        where = (f'backend = "ducklake"\ncatalog = "{self.createdb(name)}"\ndata_path = "{name}-data"\n'
-                 f'search_index = "{name}-search.duckdb"' if lake else f'path = "{name}.duckdb"')
+        where = (f'backend = "ducklake"\ncatalog = "{catalog(self.createdb(name))}"\n'
+                 f'data_path = "{data_path or name + "-data"}"\nsearch_index = "{name}-search.duckdb"'
+                 if lake else f'path = "{name}.duckdb"') + (f"\n{extra}" if extra else "")
         path = self.folder / f"{name}.toml"
         path.write_text(f"""[warehouse]\n{where}\nlock_timeout = 120\n
 [fetch]\nallow_private_networks = true\nper_host_concurrency = 8\nper_host_delay = 0.0\n

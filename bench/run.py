@@ -19,6 +19,7 @@ from bench import (  # noqa: E402
     extraction_cpu,
     incremental,
     lake,
+    lake_remote,
     lake_upkeep,
     many_feeds,
     spikes_eval,
@@ -478,6 +479,7 @@ def main() -> int:
     mf = many_feeds.measure()
     lk = lake.measure()
     lu = lake_upkeep.measure()
+    lr = lake_remote.measure()   # reported, no floor
     results = (checks(throughput, quality, dd, scale, sp, rb, ck) + cpu_checks(cpu) + chooser_checks(ch) + templates.checks(tp)
                + many_feeds_checks(mf) + lake_checks(lk) + lake_upkeep_checks(lu))
     target_results = targets(sp) + many_feeds_targets(mf) + lake_targets(lk) + [
@@ -487,7 +489,7 @@ def main() -> int:
     REPORT.write_text(render(throughput, quality, results, render_cpu(cpu) + render_chooser(ch) + render_templates(tp) + render_dedupe(dd, kinds, errors, scale, rb)
                              + render_incremental(inc) + render_checkpoint(ck)
                              + render_spikes(sp) + render_many_feeds(mf) + render_lake(lk)
-                             + lake_upkeep.render(lu),
+                             + lake_upkeep.render(lu) + lake_remote.render(lr),
                              target_results),
                       encoding="utf-8")
     print(REPORT.read_text(encoding="utf-8"))

@@ -22,7 +22,8 @@ import asyncio
 import logging
 import os
 import uuid
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, cast
 
@@ -32,7 +33,7 @@ from prefect.cache_policies import NO_CACHE
 from balkanwatch.config import Config, IngestSettings, WatchlistSettings, load_config
 from balkanwatch.errors import BalkanwatchError, WarehouseBusyError
 from balkanwatch.health import Publication, adaptive_minutes, is_due, is_silent, next_poll, should_rebuild_fts
-from balkanwatch.models import SourceOutcome
+from balkanwatch.models import ExtractedArticle, SourceOutcome
 from balkanwatch.sharding import batch_label, batches, parse_shard, shard_of
 from connectors.http import Fetcher
 from flows.boilerplate import clean_boilerplate
@@ -111,7 +112,7 @@ class _Polled:
     state: SourceState
     outcome: SourceOutcome
     failed: list[tuple[str, str, str, str]]
-    loaded: int
+    loaded: int   # articles handed over in chunks before the poll ended (_Chunk)
     at: datetime
 
     @property
@@ -119,6 +120,15 @@ class _Polled:
         """Nothing to store but its fetch log and health (an unchanged feed, mostly): written with others."""
         o = self.outcome
         return o.ok and not o.articles and not o.revisions and not self.failed and not self.loaded
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    """LOAD_CHUNK articles of a large source still being polled: they wait in the batch's LoadQueue and are
+    committed with the next load transaction, before that source's poll (FIFO), without its health."""
+
+    source: str
+    articles: tuple[ExtractedArticle, ...]
 
 
 def _schedule(p: _Polled, pub: Publication, ing: IngestSettings) -> Schedule:
@@ -151,21 +161,27 @@ async def _poll(ctx: PollContext, state: SourceState) -> _Polled:
     return _Polled(state, outcome, failed, loaded, datetime.now(UTC))
 
 
-def _polled_source(p: _Polled, ing: IngestSettings) -> PolledSource:
+def _polled_source(p: _Polled, ing: IngestSettings, chunked: int) -> PolledSource:
     """A poll as the warehouse stores it: its health, and the next poll the plain interval (or a failure's
-    backoff) gives, which the schedule of a source that answered then replaces."""
+    backoff) gives, which the schedule of a source that answered then replaces; `chunked`: its new articles
+    already committed in chunks."""
     o, state = p.outcome, p.state
     when, failures = next_poll(p.at, ok=o.ok, failures_before=state.consecutive_failures,
                                poll_minutes=state.current_minutes, max_backoff_minutes=ing.max_backoff_minutes,
                                retry_after=o.retry_after, gone=o.gone)
-    return PolledSource(o, p.at, when, failures, p.failed, p.loaded)
+    return PolledSource(o, p.at, when, failures, p.failed, chunked)
 
 
-async def _store(ctx: PollContext, gate: WarehouseGate, polls: list[_Polled], run_id: str) -> dict[str, SourceReport]:
+async def _store(ctx: PollContext, gate: WarehouseGate, items: list[_Polled | _Chunk], run_id: str,
+                 chunked: dict[str, int]) -> dict[str, SourceReport]:
     """Commit what these sources brought, with their health and schedules (the adaptive interval, or the
-    backoff of a failure), in one transaction; their revised articles (rare) first, each in its own."""
+    backoff of a failure), and the chunks of sources still polling, in one transaction; their revised
+    articles (rare) first, each in its own. `chunked` (new articles committed in chunks, per source) grows
+    by the chunks of sources whose poll is not among these."""
     ing = ctx.config.ingest
-    stored = [_polled_source(p, ing) for p in polls]
+    polls = [p for p in items if isinstance(p, _Polled)]
+    chunks = [c for c in items if isinstance(c, _Chunk)]
+    stored = [_polled_source(p, ing, chunked.get(p.state.name, 0)) for p in polls]
     plans: dict[str, Schedule] = {}
 
     def plan(pubs: dict[str, Publication]) -> dict[str, Schedule]:
@@ -175,7 +191,9 @@ async def _store(ctx: PollContext, gate: WarehouseGate, polls: list[_Polled], ru
 
     async with gate.open() as wh:
         revised = {p.state.name: revise_articles(wh, p.outcome.revisions) for p in polls if p.outcome.revisions}
-        new = wh.record_polls(stored, run_id, plan=plan)
+        new = wh.record_polls(stored, run_id, plan=plan, chunks=[a for c in chunks for a in c.articles])
+    for source in {c.source for c in chunks} - {p.state.name for p in polls}:
+        chunked[source] = chunked.get(source, 0) + new.get(source, 0)
     reports = {}
     for p, s in zip(polls, stored, strict=True):
         name, chosen = p.state.name, plans.get(p.state.name)
@@ -191,18 +209,26 @@ async def poll_batch(ctx: PollContext, gate: WarehouseGate, batch: list[SourceSt
                      label: str) -> list[SourceReport]:
     """Poll a batch of sources concurrently (one task run for all of them); a failed source is a report,
     never a failed task. What the sources bring waits in a LoadQueue and is committed for many sources at
-    once (the gate's LoadLimits: on a file as soon as each is done; on a lake every LAKE_LOAD articles or
-    seconds); the quiet ones (unchanged feeds: the common case of a cycle) go with the next commit."""
+    once (the gate's LoadLimits: on a file as soon as each is done; on a lake every warehouse.load_articles
+    articles or load_seconds); the quiet ones (unchanged feeds: the common case of a cycle) go with the next commit."""
     reports: dict[str, SourceReport] = {}
     quiet: list[SourceOutcome] = []
+    chunked: dict[str, int] = {}   # new articles committed in chunks, per source still polling
 
-    async def store(polls: list[_Polled]) -> None:
-        reports.update(await _store(ctx, gate, polls, run_id))
+    async def store(items: list[_Polled | _Chunk]) -> None:
+        reports.update(await _store(ctx, gate, items, run_id, chunked))
 
-    loads: LoadQueue[_Polled] = LoadQueue(gate.load_limits, store)
+    loads: LoadQueue[_Polled | _Chunk] = LoadQueue(gate.load_limits, store)
+
+    async def hand_over(arts: Sequence[ExtractedArticle]) -> int:
+        """A large source's chunk into the queue (its article limit bounds what waits in memory)."""
+        await loads.put(_Chunk(arts[0].source, tuple(arts)), articles=len(arts), urgent=True)
+        return len(arts)
+
+    batch_ctx = replace(ctx, load_chunk=hand_over)   # the run's `claimed` set, shared
 
     async def one(state: SourceState) -> None:
-        p = await _poll(ctx, state)
+        p = await _poll(batch_ctx, state)
         if p.quiet:
             quiet.append(p.outcome)
         await loads.put(p, articles=len(p.outcome.articles) + len(p.outcome.revisions), urgent=not p.quiet)
@@ -263,8 +289,7 @@ async def _poll_all(config: Config, gate: WarehouseGate, due: list[SourceState],
     try:
         async with Fetcher(config.fetch) as fetcher:
             ctx = PollContext(config=config, fetcher=fetcher, extractor=extractor, known_ids=gate.known_ids,
-                              known_links=gate.known_links, record_links=gate.record_links,
-                              load_chunk=gate.chunk_loader(run_id))
+                              known_links=gate.known_links, record_links=gate.record_links)
             poll = poll_batch if in_flow else poll_batch.fn
             keep = _untraversed if in_flow else _as_is
             location = lambda s: s.location   # noqa: E731

@@ -44,11 +44,11 @@ from warehouse.store import SourceState, utc_naive
 log = logging.getLogger("balkanwatch.poll")
 P = TypeVar("P")
 KnownIds = Callable[[Sequence[str]], Awaitable[dict[str, datetime | None]]]   # id → stored "changed at"
-LoadChunk = Callable[[Sequence[ExtractedArticle]], Awaitable[int]]
+LoadChunk = Callable[[Sequence[ExtractedArticle]], Awaitable[int]]   # → articles handed over (to the LoadQueue)
 KnownLinks = Callable[[Sequence[str]], Awaitable[dict[str, str]]]   # aggregator link id → stored publisher URL
 RecordLinks = Callable[[Sequence[tuple[str, str, str]], str], Awaitable[int]]   # (link id, link, URL), source
 INTERSTITIAL_TEXT = 500   # a small page forwarding by script with less text than this is not an article
-LOAD_CHUNK = 50   # articles committed at a time while a large source is still being extracted
+LOAD_CHUNK = 50   # articles a large source hands to its batch's LoadQueue at a time while still being extracted
 
 
 @dataclass(frozen=True)
@@ -65,15 +65,20 @@ class LoadLimits:
 # A DuckDB file commits each source as soon as it is done: a commit costs it a few milliseconds, and readers
 # then see a source's articles when its poll ends (the behaviour before issue #16's batching).
 FILE_LOAD = LoadLimits(articles=1, seconds=0.0)
-# A lake's commit costs ~10–25 ms per statement that writes (bench, docs/design.md: DuckLake), whatever its
-# rows: its sources are committed together, in one transaction of a few statements per table. Articles are
-# visible at most LAKE seconds after their source's poll ended (+ the commit); 200 waiting articles hold
-# ~10–20 MB (text and compressed page), and a large source commits its own chunks of LOAD_CHUNK meanwhile.
-LAKE_LOAD = LoadLimits(articles=200, seconds=5.0)
-# A lake's read costs ~40 ms whatever its rows (known_items, bench/lake.py): a source's ask for its known
-# ids waits up to this long for the asks of other sources of its batch, to be answered by the same query.
+# A lake's limits are settings (warehouse.load_articles / load_seconds, default 200 articles / 5 s): its commit
+# costs ~10–25 ms per statement that writes (bench, docs/design.md: DuckLake), whatever its rows, so its
+# sources are committed together, in one transaction of a few statements per table. Articles are visible at
+# most load_seconds after their source's poll ended (+ the commit); 200 waiting articles hold ~10–20 MB (text
+# and compressed page). A large source hands its articles to the same queue in chunks of LOAD_CHUNK meanwhile.
+# A lake's read costs ~40 ms whatever its rows (known_items, bench/lake.py): a source's ask for its known ids
+# waits up to warehouse.ask_window_seconds (default 0.05; measured: 60 sources in 6 queries, 2.5 s of reads →
+# 0.3 s; 0 s: 24 queries) for the asks of other sources of its batch, to be answered by the same query.
 # 0 on a file (a read there costs ~1 ms): the asks ready at the same moment still go together.
-LAKE_ASK_WINDOW = 0.05   # measured: 60 sources in 6 queries (2.5 s of reads → 0.3 s); 0 s: 24 queries
+
+
+def lake_limits(config: Config) -> LoadLimits:
+    """The lake's LoadLimits from its settings."""
+    return LoadLimits(articles=config.warehouse.load_articles, seconds=config.warehouse.load_seconds)
 
 
 def _warm() -> str:
@@ -133,8 +138,8 @@ class WarehouseGate:
         # catalog): the run keeps its session until close().
         lake = config.warehouse.backend == "ducklake"
         self.idle_close: float | None = None if lake else self.IDLE_CLOSE_SECONDS
-        self.load_limits = LAKE_LOAD if lake else FILE_LOAD   # how a batch's polls wait for their commit
-        self.ask_window = LAKE_ASK_WINDOW if lake else 0.0    # how long a known_ids ask waits for others
+        self.load_limits = lake_limits(config) if lake else FILE_LOAD   # how a batch's polls wait for their commit
+        self.ask_window = config.warehouse.ask_window_seconds if lake else 0.0   # how long a known_ids ask waits
         self._lock = asyncio.Lock()
         self._session: AbstractContextManager[Warehouse] | None = None
         self._wh: Warehouse | None = None
@@ -200,13 +205,6 @@ class WarehouseGate:
     async def record_links(self, links: Sequence[tuple[str, str, str]], source: str) -> int:
         async with self.open() as wh:
             return wh.record_aggregator_links(links, source)
-
-    def chunk_loader(self, run_id: str) -> LoadChunk:
-        async def load(arts: Sequence[ExtractedArticle]) -> int:
-            async with self.open() as wh:
-                return wh.load_articles(arts, run_id)
-        return load
-
 
 class LoadQueue(Generic[P]):
     """A batch's polled sources waiting for their load transaction: `put` each as its poll ends, `close`
@@ -291,7 +289,7 @@ class PollContext:
     known_ids: KnownIds
     known_links: KnownLinks                          # aggregator links resolved before (any run, any shard)
     record_links: RecordLinks                        # keep new resolutions (committed at once)
-    load_chunk: LoadChunk | None = None             # commit articles early (large sources), or keep them all
+    load_chunk: LoadChunk | None = None             # hand articles over early (large sources), or keep them all
     claimed: set[str] = field(default_factory=set)   # article ids taken by another source in this run
 
 
@@ -300,7 +298,7 @@ class _Acc:
     fetches: list[FetchLog] = field(default_factory=list)
     articles: list[ExtractedArticle] = field(default_factory=list)
     failed: list[tuple[str, str, str, str]] = field(default_factory=list)
-    loaded: int = 0   # new articles already committed by chunk loads
+    loaded: int = 0   # articles already handed over in chunks (load_chunk)
     revisions: list[ExtractedArticle] = field(default_factory=list)
 
 
@@ -460,7 +458,7 @@ async def poll_source(ctx: PollContext, state: SourceState, *, urls: Sequence[st
                       language: str | None = None) -> tuple[SourceOutcome, list[tuple[str, str, str, str]], int]:
     """Poll one source; never raises for the source's own faults (they come back in the outcome).
 
-    Returns (outcome with the articles not yet committed, failed items, articles already committed)."""
+    Returns (outcome with the articles not handed over yet, failed items, articles handed over in chunks)."""
     acc = _Acc()
     try:
         listing, result = await _listing(ctx, state, urls, acc)

@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 _names = itertools.count()
 FEEDS_PER_HOST, ITEMS_PER_FEED = 2, 4
 # The killed shard's extra feed: at per_host_delay 0.4 s its host is still fetching (~15 s) when the shard's
-# other host is done and committed (a lake commits a batch's sources every LAKE_LOAD seconds), so the kill
+# other host is done and committed (a lake commits a batch's sources every warehouse.load_seconds), so the kill
 # comes mid-load, after a commit and before the last.
 SLOW_ITEMS = 30
 

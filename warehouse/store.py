@@ -136,7 +136,7 @@ class PolledSource:
     next_poll_at: datetime          # the plain interval after a success, the backoff after a failure
     failures: int                   # consecutive failures after this poll
     failed_items: Sequence[tuple[str, str, str, str]] = ()   # (article_id, url, error, kind)
-    loaded_before: int = 0          # its new articles already committed by `load_articles` (chunks)
+    loaded_before: int = 0          # its new articles already committed in chunks (earlier `record_polls`)
 
 
 # What `record_polls` asks the flow inside its transaction: the schedules of the sources that answered,
@@ -682,7 +682,8 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
 
     @retry_conflicts
     def load_articles(self, arts: Sequence[ExtractedArticle], run_id: str) -> int:
-        """Commit a chunk of a source's articles before its poll has finished; returns how many were new."""
+        """Commit articles in a transaction of their own (tests, benchmarks, history loads; an ingest hands a
+        large source's chunks to `record_polls`); returns how many were new."""
         with self.transaction():
             return sum(self._insert_articles(arts, run_id).values())
 
@@ -696,20 +697,24 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
         return self.record_polls([polled], run_id)[outcome.source]
 
     @retry_conflicts
-    def record_polls(self, polls: Sequence[PolledSource], run_id: str, *,
-                     plan: Planner | None = None) -> dict[str, int]:
+    def record_polls(self, polls: Sequence[PolledSource], run_id: str, *, plan: Planner | None = None,
+                     chunks: Sequence[ExtractedArticle] = ()) -> dict[str, int]:
         """Store the polls of many sources in one transaction, in a few set-based statements whatever their
         number (on a lake the cost goes with the statements, not the rows: docs/design.md, DuckLake): their
         articles (raw pages, sketches, signatures), fetch logs and failed items; then `plan` decides the
         schedules of those that answered from their publication histories, new articles included; then one
         UPDATE of `sources` sets health and schedule together. Without `plan` the stored interval, usual gap
         and silence stay. Returns the new articles per source (`loaded_before` included). Idempotent: known
-        article ids are left untouched, and a redone write asks `plan` again."""
-        if not polls:
+        article ids are left untouched, and a redone write asks `plan` again. `chunks`: articles of sources
+        still being polled (no health of theirs yet), inserted by the same statements; their new articles
+        are in the result too (added to a poll's of the same source)."""
+        if not polls and not chunks:
             return {}
         with self.transaction():
-            fresh = self._insert_articles([a for p in polls for a in p.outcome.articles], run_id)
-            new = {p.outcome.source: p.loaded_before + fresh.get(p.outcome.source, 0) for p in polls}
+            fresh = self._insert_articles([*chunks, *(a for p in polls for a in p.outcome.articles)], run_id)
+            new = fresh | {p.outcome.source: p.loaded_before + fresh.get(p.outcome.source, 0) for p in polls}
+            if not polls:
+                return new
             if fetches := [f for p in polls for f in p.outcome.fetches]:
                 with self.registered(fetch_batch=self._fetch_table(fetches, run_id)):
                     self.con.execute("INSERT INTO fetches BY NAME SELECT * FROM fetch_batch")
