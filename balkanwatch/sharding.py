@@ -19,11 +19,13 @@ from urllib.parse import urlsplit
 
 T = TypeVar("T")
 
-# Sources per task run: 500 feeds are 5 task runs. Each task run costs the Prefect server ~20 ms of CPU (its
+# Sources per task run (100 until session 12: 500 feeds were 5 task runs). Each task run costs the Prefect server ~20 ms of CPU (its
 # three state events) and each batch one transaction for its unchanged sources (~20 ms): at 25 a batch, the
 # unchanged re-poll of 500 feeds spent ~0.6 s of server CPU, at 100 ~0.3 s (bench/many_feeds.py, session 10).
+# At 250, 500 feeds are 2 task runs (session 13): each task run more costs its start/end round trips, its
+# state events and its log batch, on a cycle whose whole Prefect overhead is ~0.3 s; 5,000 feeds are 20.
 # Each source's outcome is still in its task run's log (the unchanged ones named on one line per batch).
-BATCH_SOURCES = 100
+BATCH_SOURCES = 250
 
 
 def host_name(url: str) -> str:

@@ -35,6 +35,7 @@ from balkanwatch.errors import BalkanwatchError, WarehouseBusyError
 from balkanwatch.health import Publication, adaptive_minutes, is_due, is_silent, next_poll, should_rebuild_fts
 from balkanwatch.models import ExtractedArticle, SourceOutcome
 from balkanwatch.sharding import batch_label, batches, parse_shard, shard_of
+from balkanwatch.templates import Template
 from connectors.http import Fetcher
 from flows.boilerplate import clean_boilerplate
 from flows.mentions import match_mentions
@@ -283,9 +284,12 @@ def _as_is(value: T) -> T:
 
 async def _poll_all(config: Config, gate: WarehouseGate, due: list[SourceState], run_id: str,
                     in_flow: bool) -> list[SourceReport]:
-    extractor = Extractor(config.ingest.extract_workers or os.cpu_count() or 1, config.ingest.extractor_agreement)   # started at the first new page
-    async with gate.open() as wh:
-        extractor.templates = wh.source_templates()
+    async def templates() -> dict[str, Template]:
+        async with gate.open() as wh:
+            return wh.source_templates()
+
+    extractor = Extractor(config.ingest.extract_workers or os.cpu_count() or 1, config.ingest.extractor_agreement,
+                          load_templates=templates)   # started, and the templates read, at the first new page
     try:
         async with Fetcher(config.fetch) as fetcher:
             ctx = PollContext(config=config, fetcher=fetcher, extractor=extractor, known_ids=gate.known_ids,
@@ -340,7 +344,8 @@ async def finish(gate: WarehouseGate, summary: IngestSummary, watchlists: list[W
 
 
 async def publish_artifacts(summary: IngestSummary, health: list[dict[str, Any]]) -> None:
-    """Markdown summary, table of new articles, source-health table (visible in the Prefect UI)."""
+    """Markdown summary, source-health table and, when the run loaded any, the table of its new articles
+    (visible in the Prefect UI)."""
     from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 
     from balkanwatch.escaping import cell, link, markdown
@@ -362,13 +367,14 @@ async def publish_artifacts(summary: IngestSummary, health: list[dict[str, Any]]
         lines += [f"| {markdown(s.name)} | {markdown(s.error)} | {markdown(s.next_poll_at)} |" for s in failed]
     cols = ("name", "health", "poll_minutes", "consecutive_failures", "last_success_at", "last_new_item_at",
             "last_error", "next_poll_at", "articles")
-    await asyncio.gather(   # three API calls at once: the run ends sooner
-        acreate_markdown_artifact("\n".join(lines), key="ingest-summary", description="Ingest run summary"),
-        acreate_table_artifact([{k: link(v) if k == "url" else cell(v) for k, v in row.items()} for row in summary.new]
-                               or [{"title": "(no new articles)", "source": "", "published_at": "", "story_id": "",
-                                    "url": ""}], key="new-articles", description="Articles that landed in this run"),
-        acreate_table_artifact([{c: cell(row[c]) for c in cols} for row in health]
-                               or [{c: "" for c in cols}], key="source-health", description="Health of every source"))
+    calls = [acreate_markdown_artifact("\n".join(lines), key="ingest-summary", description="Ingest run summary"),
+             acreate_table_artifact([{c: cell(row[c]) for c in cols} for row in health]
+                                    or [{c: "" for c in cols}], key="source-health", description="Health of every source")]
+    if summary.new:   # a run that found nothing (most cycles) says so in its summary: no empty table (issue #15)
+        calls.append(acreate_table_artifact([{k: link(v) if k == "url" else cell(v) for k, v in row.items()}
+                                             for row in summary.new], key="new-articles",
+                                            description="Articles that landed in this run"))
+    await asyncio.gather(*calls)   # the API calls at once: the run ends sooner
 
 
 def _in_flow() -> bool:

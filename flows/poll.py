@@ -94,13 +94,27 @@ class Extractor:
     """A pool of worker processes running trafilatura (CPU-bound); `workers=0` extracts inline.
 
     The workers start when the first source lists new pages, not with the run: spawning two and importing
-    trafilatura in them costs ~3 s of CPU, more than the rest of a cycle of 500 unchanged feeds (issue #15)."""
+    trafilatura in them costs ~3 s of CPU, more than the rest of a cycle of 500 unchanged feeds (issue #15).
+    The learned page templates are read then too (`load_templates`, once): a run that extracts nothing never
+    reads them."""
 
-    def __init__(self, workers: int, agreement: bool = True) -> None:
+    def __init__(self, workers: int, agreement: bool = True,
+                 load_templates: Callable[[], Awaitable[dict[str, Template]]] | None = None) -> None:
         self.workers = workers
         self.agreement = agreement   # ingest.extractor_agreement, set on every job it extracts
         self.templates: dict[str, Template] = {}   # learned page templates by source, set on its jobs (#17)
+        self.load_templates = load_templates       # read at the first page to extract, then None
+        self._loading = asyncio.Lock()
         self.pool: ProcessPoolExecutor | None = None
+
+    async def prepare(self) -> None:
+        """Start the workers and read the templates before the first page; cheap once done."""
+        self.warm()
+        if self.load_templates is not None:
+            async with self._loading:
+                if self.load_templates is not None:
+                    self.templates = await self.load_templates()
+                    self.load_templates = None
 
     def warm(self) -> None:
         """Start the workers and import trafilatura in them ahead of the first page; once."""
@@ -110,7 +124,7 @@ class Extractor:
                 self.pool.submit(_warm)
 
     async def extract(self, job: PageJob) -> ExtractedArticle | str:
-        self.warm()
+        await self.prepare()
         job = replace(job, agreement=self.agreement, template=self.templates.get(job.source))
         if self.pool is None:
             return safe_extract(job)
@@ -494,7 +508,7 @@ async def poll_source(ctx: PollContext, state: SourceState, *, urls: Sequence[st
     revised = revised[: max(0, ctx.config.ingest.max_items_per_source - len(fresh))]
     ctx.claimed.update(aid for aid, _ in fresh + revised)
     if fresh or revised:
-        ctx.extractor.warm()   # the workers start while the pages are fetched
+        await ctx.extractor.prepare()   # the workers start (and the templates are read) while pages are fetched
     await asyncio.gather(*(_page(ctx, state, item, language, acc) for _, item in fresh),
                          *(_page(ctx, state, item, language, acc, revision=True) for _, item in revised))
     if truncated or acc.failed:

@@ -293,6 +293,9 @@ def test_two_hundred_feeds_are_few_task_runs_and_an_unchanged_repoll_writes_noth
 
         again = asyncio.run(ingest(config_path=str(cfg), force=True))
         assert again["new_articles"] == 0 and all(r["not_modified"] for r in again["sources"])
+        shown = run_artifacts(again["run_id"])    # nothing new: no empty new-articles table, the rest as always
+        assert "new-articles" not in shown and "new articles: **0**" in shown["ingest-summary"].data
+        assert sorted(r["name"] for r in table(shown["source-health"])) == sorted(s["name"] for s in sources)
         unchanged = [m for m in run_logs(again["run_id"]) if " sources not modified: " in m]
         assert len(unchanged) == batches_of_200
         assert sorted(n for m in unchanged for n in m.split(": ", 1)[1].split(", ")) == sorted(s["name"] for s in sources)
@@ -352,3 +355,31 @@ any = ["KFOR"]
     subject = next(line for line in raw.splitlines() if line.startswith("Subject:"))
     assert "source silent: Wire" in subject and box.messages[0][1] == ["analyst@example.org"]
     assert "\nBcc:" not in raw.split("\r\n\r\n", 1)[0].replace("\r\n", "\n")
+
+
+def test_the_extractor_reads_the_learned_templates_once_at_its_first_page() -> None:
+    """An unchanged re-poll extracts nothing and so never reads the templates (issue #15); the first pages,
+    extracted at once, wait for one read and are extracted with what it gave."""
+    from connectors.extract import PageJob
+    from flows.poll import Extractor
+
+    reads: list[int] = []
+
+    async def load() -> dict:
+        reads.append(1)
+        await asyncio.sleep(0.05)     # the pages asking meanwhile wait for this read, not a read of their own
+        return {}
+
+    async def run() -> list:
+        ex = Extractor(0, load_templates=load)
+        await asyncio.sleep(0)
+        assert reads == [] and ex.templates == {}
+        now = datetime(2026, 11, 1, tzinfo=UTC)
+        jobs = [PageJob(source="s", url=f"https://herald.example/a/{i}", final_url=f"https://herald.example/a/{i}",
+                        body=text_page(f"Patrol {i}", i).encode(), encoding="utf-8", fetched_at=now) for i in range(3)]
+        out = await asyncio.gather(*(ex.extract(j) for j in jobs))
+        out.append(await ex.extract(jobs[0]))
+        return out
+
+    out = asyncio.run(run())
+    assert reads == [1] and all(not isinstance(a, str) and a.title.startswith("Patrol") for a in out)
