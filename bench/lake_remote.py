@@ -45,6 +45,7 @@ from bench.lake import (
 from bench.latency_proxy import LatencyProxy, measured_rtt
 from bench.many_feeds import sources_toml, write_feeds, write_sites
 from bench.throughput import ServedSites
+from tests.postgres import free_port
 
 FEEDS = 40               # 200 pages from 40 sources: ~5,300 catalog round trips an ingest, so ~1 min of pure
 ROUNDS = 1               # latency at a 10 ms RTT; one round of six targets is already several minutes
@@ -56,18 +57,12 @@ DELAYS_MS = {"catalog_2ms": 1.0, "catalog_10ms": 5.0, "s3_catalog_10ms": 5.0}   
 TARGETS = ("file", "lake", "s3", "catalog_2ms", "catalog_10ms", "s3_catalog_10ms")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def moto_s3() -> Iterator[str]:
     """moto's S3 server in a child process on a free loopback port, with one bucket; yields host:port."""
     import boto3
 
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -38,7 +38,7 @@ class Postgres:
         return f"dbname={name} host=127.0.0.1 port={self.port} user={self.user}"
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -55,7 +55,7 @@ def running_postgres() -> Iterator[Postgres]:
     if os.geteuid() == 0:   # initdb refuses to run as root
         shutil.chown(root, "postgres")
         as_user = ("runuser", "-u", "postgres", "--")
-    data, port = root / "data", _free_port()
+    data, port = root / "data", free_port()
     run = lambda *cmd: subprocess.run([*as_user, *cmd], check=True, capture_output=True)  # noqa: E731
     try:
         run(str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres")
