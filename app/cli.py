@@ -7,6 +7,7 @@ import asyncio
 import csv
 import io
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
@@ -24,6 +25,10 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 FORMATS = ("table", "csv", "json")
 MAX_CELL = 80   # table cells wider than this are cut with an ellipsis (csv/json give everything)
+# Without PREFECT_API_URL a command's flow runs on a temporary local Prefect server, which Prefect gives 20 s to
+# start: on a busy two-core machine it took longer (a CI run failed so), and a scheduled command that gives up
+# is worse than one that starts late. Unless the environment says otherwise, it gets this long.
+EPHEMERAL_STARTUP_SECONDS = 120
 
 
 def dumps(value: Any) -> str:
@@ -649,6 +654,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Before Prefect is imported (its settings are read then); a no-op for a caller that imported it already.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", str(EPHEMERAL_STARTUP_SECONDS))
     try:
         return int(args.func(args) or 0)
     except BalkanwatchError as exc:

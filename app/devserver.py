@@ -91,6 +91,9 @@ class _Server(ThreadingHTTPServer):
     gzip_cache: dict[tuple[str, str], bytes]
 
 
+POLL_SECONDS = 0.05
+
+
 class LoopbackServer:
     """`with LoopbackServer(folder) as srv: srv.url("/feed.xml")`; port 0 picks a free port."""
 
@@ -103,7 +106,10 @@ class LoopbackServer:
         self.httpd.gzip_cache = {}
         overrides = (root / "_headers.json") if root else None
         self.httpd.header_overrides = json.loads(overrides.read_text()) if overrides and overrides.exists() else {}
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        # stop() waits for the serving loop's next poll: 0.05 s instead of socketserver's 0.5 s (a test
+        # that stops a hundred servers waited ~50 s for nothing).
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": POLL_SECONDS},
+                                       daemon=True)
 
     @property
     def base(self) -> str:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import BrokenExecutor, ProcessPoolExecutor
 from contextlib import AbstractContextManager, asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -81,6 +83,23 @@ def lake_limits(config: Config) -> LoadLimits:
     return LoadLimits(articles=config.warehouse.load_articles, seconds=config.warehouse.load_seconds)
 
 
+PARENT_CHECK_SECONDS = 1.0   # how often a worker checks that the process that started it is still alive
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A worker's initializer: exit once the run that started it is gone. A run killed with SIGKILL (or
+    the OOM killer) cannot stop its pool, and a spawned worker never sees its call queue close (it holds
+    the queue's write end too): without this it would wait for work forever, ~180 MB each."""
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_SECONDS)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def _warm() -> str:
     """Import trafilatura and the chooser's second opinions in a worker ahead of the first page."""
     from connectors.extract import extractor_version
@@ -90,13 +109,43 @@ def _warm() -> str:
     return extractor_version()
 
 
+# Worker pools kept for the next run in this process, by size: a process that runs ingest after ingest (a
+# served deployment's in-process runs, the demo, a benchmark, the test suite) pays the spawn and the imports
+# (~1.4 s of CPU a worker) once, not every run. Interpreter exit stops them (concurrent.futures joins them).
+_POOLS: dict[int, ProcessPoolExecutor] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def shared_pool(workers: int) -> ProcessPoolExecutor:
+    """This process's pool of `workers` extraction workers, started (and warmed) at the first call."""
+    with _POOLS_LOCK:
+        pool = _POOLS.get(workers)
+        if pool is None:
+            pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                       initializer=_exit_with_parent, initargs=(os.getpid(),))
+            for _ in range(workers):
+                pool.submit(_warm)
+            _POOLS[workers] = pool
+        return pool
+
+
+def retire_pool(pool: ProcessPoolExecutor) -> None:
+    """Forget a pool whose worker died (BrokenProcessPool): the next run starts a new one."""
+    with _POOLS_LOCK:
+        for size, known in list(_POOLS.items()):
+            if known is pool:
+                del _POOLS[size]
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
 class Extractor:
-    """A pool of worker processes running trafilatura (CPU-bound); `workers=0` extracts inline.
+    """Worker processes running trafilatura (CPU-bound; this process's `shared_pool`); `workers=0` extracts
+    inline.
 
     The workers start when the first source lists new pages, not with the run: spawning two and importing
-    trafilatura in them costs ~3 s of CPU, more than the rest of a cycle of 500 unchanged feeds (issue #15).
-    The learned page templates are read then too (`load_templates`, once): a run that extracts nothing never
-    reads them."""
+    trafilatura in them costs ~3 s of CPU, more than the rest of a cycle of 500 unchanged feeds (issue #15);
+    they are then kept for the next run in the same process. The learned page templates are read at the first
+    page too (`load_templates`, once): a run that extracts nothing never reads them."""
 
     def __init__(self, workers: int, agreement: bool = True,
                  load_templates: Callable[[], Awaitable[dict[str, Template]]] | None = None) -> None:
@@ -117,24 +166,31 @@ class Extractor:
                     self.load_templates = None
 
     def warm(self) -> None:
-        """Start the workers and import trafilatura in them ahead of the first page; once."""
+        """Have the workers (started and importing trafilatura ahead of the first page, unless a run before
+        this one in the process started them)."""
         if self.pool is None and self.workers > 0:
-            self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
-            for _ in range(self.workers):
-                self.pool.submit(_warm)
+            self.pool = shared_pool(self.workers)
 
     async def extract(self, job: PageJob) -> ExtractedArticle | str:
         await self.prepare()
         job = replace(job, agreement=self.agreement, template=self.templates.get(job.source))
         if self.pool is None:
             return safe_extract(job)
-        return await asyncio.get_running_loop().run_in_executor(self.pool, safe_extract, job)
+        pool = self.pool
+        try:
+            return await asyncio.get_running_loop().run_in_executor(pool, safe_extract, job)
+        except BrokenExecutor:
+            # A worker died (killed, out of memory): the pages it held fail like any page that cannot be
+            # extracted (kept as failed items, tried again by a later run) and the next page starts a new pool.
+            retire_pool(pool)
+            if self.pool is pool:
+                self.pool = None
+            return "the extraction worker died (killed, or out of memory) while this page was extracted"
 
     def close(self) -> None:
-        """Stop the workers without waiting for them to exit: every job's result is in by now, and the
-        settle that follows need not wait (0.3–0.8 s, the workers' exit, bench/ingest_profile.py; #17)."""
-        if self.pool:
-            self.pool.shutdown(wait=False, cancel_futures=True)
+        """The run is done with the workers; they stay for this process's next run (nothing to wait for: every
+        job's result is in by now)."""
+        self.pool = None
 
 
 class WarehouseGate:

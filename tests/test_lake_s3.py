@@ -102,7 +102,7 @@ def test_maintain_and_time_travel_on_an_s3_lake(corpus, postgres, write_config, 
     assert cli(cfg, "warehouse", "init").returncode == 0
     assert cli(cfg, "ingest", "--no-prefect").returncode == 0
     assert not any("/articles/" in k for k in objects(s3, prefix))       # inlined in the catalog…
-    maintained = cli(cfg, "warehouse", "maintain")
+    maintained = cli(cfg, "warehouse", "maintain", "--no-prefect")
     assert maintained.returncode == 0, maintained.stderr[-2000:]
     assert any("/articles/" in k and k.endswith(".parquet") for k in objects(s3, prefix))   # …flushed to S3
     first = cli(cfg, "sql", "SELECT count(*) AS n FROM articles", "--format", "json", "--version", "1")

@@ -383,3 +383,42 @@ def test_the_extractor_reads_the_learned_templates_once_at_its_first_page() -> N
 
     out = asyncio.run(run())
     assert reads == [1] and all(not isinstance(a, str) and a.title.startswith("Patrol") for a in out)
+
+
+def test_runs_in_one_process_share_the_workers_and_a_dead_worker_fails_only_its_page() -> None:
+    """The extraction workers outlive a run for the next run in the same process (spawning and importing
+    trafilatura costs ~1.4 s of CPU a worker); a worker that dies (killed, out of memory) fails the page it
+    held with a clear message, and the next page gets a new pool."""
+    import os
+    import signal
+
+    from connectors.extract import PageJob
+    from flows.poll import Extractor
+
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+    jobs = [PageJob(source="s", url=f"https://herald.example/w/{i}", final_url=f"https://herald.example/w/{i}",
+                    body=text_page(f"Convoy {i}", i).encode(), encoding="utf-8", fetched_at=now) for i in range(3)]
+    size = 3                                    # no other test's size: this test's own pool
+
+    def one_run(job: PageJob) -> tuple[object, object]:
+        """A run's extractor: (its pool, what it made of `job`)."""
+        async def run() -> tuple[object, object]:
+            ex = Extractor(size)
+            try:
+                return await ex.extract(job), ex.pool
+            finally:
+                ex.close()
+        return asyncio.run(run())
+
+    got, pool = one_run(jobs[0])
+    assert not isinstance(got, str) and got.title == "Convoy 0"
+    got, same = one_run(jobs[1])
+    assert same is pool and not isinstance(got, str) and got.title == "Convoy 1"   # the next run's workers
+    workers = list(pool._processes)             # type: ignore[attr-defined]
+    assert len(workers) == size
+    for pid in workers:
+        os.kill(pid, signal.SIGKILL)
+    dead, _ = one_run(jobs[2])
+    assert isinstance(dead, str) and "extraction worker died" in dead
+    got, fresh = one_run(jobs[2])
+    assert fresh is not pool and not isinstance(got, str) and got.title == "Convoy 2"

@@ -24,9 +24,31 @@ def _pages_served(servers) -> int:  # type: ignore[no-untyped-def]
     return sum(1 for s in servers.values() for r in list(s.requests) if "/news/" in r["path"])
 
 
+def children(pid: int) -> set[int]:
+    """The live processes whose parent is `pid` (Linux /proc)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.add(int(stat.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
 def kill_mid_ingest(cfg: Path, servers, pages: int, extra_wait: float) -> int:  # type: ignore[no-untyped-def]
     """Start `ingest --no-prefect`, SIGKILL it once `pages` article pages were served (the listings, for 0)
-    and `extra_wait` more seconds passed; returns its exit code."""
+    and `extra_wait` more seconds passed; returns its exit code. Its extraction workers must not outlive it
+    (they would wait for work forever, ~180 MB each)."""
     proc = subprocess.Popen([sys.executable, "-m", "app.cli", "--config", str(cfg), "ingest", "--no-prefect"],
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
@@ -36,8 +58,14 @@ def kill_mid_ingest(cfg: Path, servers, pages: int, extra_wait: float) -> int:  
         while not any(s.requests for s in servers.values()) and time.monotonic() < deadline:
             time.sleep(0.005)
     time.sleep(extra_wait)
+    workers = children(proc.pid)
     proc.send_signal(signal.SIGKILL)
-    return proc.wait(timeout=30)
+    code = proc.wait(timeout=30)
+    deadline = time.monotonic() + 15
+    while any(alive(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [w for w in workers if alive(w)], "extraction workers outlived their killed run"
+    return code
 
 
 # Kill points by progress, not by clock: after the listings, mid-fetch, after every page was served (mid
