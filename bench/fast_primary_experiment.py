@@ -1,0 +1,92 @@
+"""Experiment (issue #17, not in `make bench`): trafilatura without its own fallbacks as the chooser's primary.
+
+`trafilatura.bare_extraction(fast=False)`, what the ingest path runs, compares its own result with a
+readability port on every page and asks jusText on unclean or short ones (`external.compare_extraction`):
+an ensemble of its own inside the first extractor, paid on every page, although the chooser
+(balkanwatch/chooser.py) already buys second opinions on the pages where they are worth it. This measures,
+on the 710 WCXB dev pages, what `fast=True` as the primary gives:
+
+- CPU per page of our trafilatura path with `fast=False` and `fast=True`, interleaved page by page in one
+  warm process (`time.process_time`), against `trafilatura.extract` timed in the same loop;
+- word F1 of each alone, and of the chooser over each primary with its thresholds chosen by the same
+  5-fold cross-validation as bench/extraction_chooser.py (folds over pages; the opinions' texts and CPU
+  from its cache, which `python -m bench.extraction_chooser` fills).
+
+Run: `python -m bench.fast_primary_experiment` (~6 min once the chooser's cache exists). Results (rejected): docs/design.md,
+"#17, trafilatura's fallbacks".
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from statistics import mean
+from typing import Any, cast
+
+from balkanwatch.errors import ExtractionError
+from balkanwatch.textclean import token_f1
+from bench import extraction_chooser as ec
+from bench.data import extraction_dev
+from connectors.extract import page_metadata, parse_html
+
+
+def fast_text(html: str, url: str) -> str:
+    """Our trafilatura path (`extract_html`) with `fast=True`: the same parse and metadata, no fallbacks."""
+    import trafilatura
+
+    tree = parse_html(html, url)
+    page_metadata(tree, url)                     # paid on both sides, so the CPU ratio compares like with like
+    doc = cast(Any, trafilatura.bare_extraction(tree, url=url, with_metadata=False, include_comments=False,
+                                                deduplicate=False, fast=True))
+    return str(doc.text or "") if doc is not None else ""
+
+
+def _or_empty(fn: Any, html: str, url: str) -> str:
+    """`fn`'s text, or "" where our path finds no article (ExtractionError), as the chooser's cache records it."""
+    try:
+        return str(fn(html, url))
+    except ExtractionError:
+        return ""
+
+
+def main() -> None:
+    warnings.filterwarnings("ignore")
+    pages = extraction_dev()
+    rows = ec.candidates(pages)
+    slow_cpu, fast_cpu, raw_cpu, fast_texts = {}, {}, {}, {}
+    for page in pages[:3]:
+        fast_text(ec._decode(page), page.url)
+    for page in pages:
+        html = ec._decode(page)
+        t0 = time.process_time()
+        _or_empty(ec._trafilatura, html, page.url)
+        t1 = time.process_time()
+        fast_texts[page.file_id] = fast_text(html, page.url)
+        t2 = time.process_time()
+        ec._raw(html, page.url)
+        t3 = time.process_time()
+        slow_cpu[page.file_id], fast_cpu[page.file_id], raw_cpu[page.file_id] = t1 - t0, t2 - t1, t3 - t2
+    raw = sum(raw_cpu.values())
+    print(f"pages {len(pages)}; CPU / trafilatura.extract: our path fast=False "
+          f"{sum(slow_cpu.values()) / raw:.3f}, fast=True {sum(fast_cpu.values()) / raw:.3f} "
+          f"(trafilatura.extract {1000 * raw / len(pages):.1f} ms a page)")
+    params = ec.grid()
+    for label, primary, cpu in (("fast=False (today)", None, slow_cpu), ("fast=True", fast_texts, fast_cpu)):
+        cs = []
+        for page in pages:
+            row = rows[page.file_id]
+            texts = dict(row["texts"])
+            if primary is not None:
+                texts["trafilatura"] = primary[page.file_id]
+            case = ec._case(page, {**row, "texts": texts, "cpu": {**row["cpu"], "trafilatura": cpu[page.file_id]}})
+            cs.append(case)
+        alone = mean(token_f1(c.texts["trafilatura"], c.truth) for c in cs)
+        cv = ec.cross_validate(cs, params)
+        full = ec.best(cs, params)
+        print(f"{label}: alone F1 {alone:.4f}; chooser CV F1 {cv['f1']:.4f}, opinions bought on "
+              f"{100 * cv['extra_any']:.1f}% of pages, CPU {cv['cpu'] / raw:.3f}× trafilatura.extract "
+              f"(+ metadata etc.); thresholds on all pages {full} (in-sample {ec.score(cs, full):.4f})")
+
+
+if __name__ == "__main__":
+    main()
