@@ -12,8 +12,13 @@ on the 710 WCXB dev pages, what `fast=True` as the primary gives:
   5-fold cross-validation as bench/extraction_chooser.py (folds over pages; the opinions' texts and CPU
   from its cache, which `python -m bench.extraction_chooser` fills).
 
-Run: `python -m bench.fast_primary_experiment` (~6 min once the chooser's cache exists). Results (rejected): docs/design.md,
-"#17, trafilatura's fallbacks".
+A second question (`python -m bench.fast_primary_experiment cheap-first`, from the cache alone): a cascade
+the other way round, resiliparse (0.1x trafilatura.extract) kept without running trafilatura's extraction
+when a second cheap opinion agrees with it (shingle overlap >= t), today's chooser otherwise. Its CPU counts
+CHEAP_FIRST_METADATA_SHARE of our trafilatura path (parse and metadata, which every page still needs).
+
+Run: `python -m bench.fast_primary_experiment` (~6 min once the chooser's cache exists). Results (both
+rejected): docs/design.md, "#17, trafilatura's fallbacks".
 """
 
 from __future__ import annotations
@@ -39,6 +44,37 @@ def fast_text(html: str, url: str) -> str:
     doc = cast(Any, trafilatura.bare_extraction(tree, url=url, with_metadata=False, include_comments=False,
                                                 deduplicate=False, fast=True))
     return str(doc.text or "") if doc is not None else ""
+
+
+# parse + metadata against parse + metadata + bare_extraction (session 12 profile: 2.9 + 6.1 of 32.7 ms; 0.28)
+CHEAP_FIRST_METADATA_SHARE = 0.28
+
+
+def cheap_first() -> None:
+    """The resiliparse-first cascade against today's chooser, per second opinion and agreement threshold."""
+    warnings.filterwarnings("ignore")
+    from balkanwatch import chooser
+
+    cs = ec.cases(extraction_dev())
+    raw = sum(c.cpu["trafilatura.extract"] for c in cs)
+    today = [ec.run_chooser(c, chooser.DEFAULT) for c in cs]
+    f1_today = [token_f1(ch.text, c.truth) for ch, c in zip(today, cs, strict=True)]
+    cpu_today = [c.cpu["signals"] + sum(c.cpu[n] for n in ch.ran) for ch, c in zip(today, cs, strict=True)]
+    print(f"today's chooser: F1 {mean(f1_today):.4f}, CPU {sum(cpu_today) / raw:.3f}x trafilatura.extract")
+    for second in ("boilerpy3", "justext", "readability"):
+        agree = [chooser.overlap(chooser.shingles(c.texts["resiliparse"]), chooser.shingles(c.texts[second])) for c in cs]
+        for t in (0.8, 0.85, 0.9, 0.95):
+            f1s, cpu, skipped = [], [], 0
+            for c, a, f, spent in zip(cs, agree, f1_today, cpu_today, strict=True):
+                if a >= t and c.texts["trafilatura"]:
+                    skipped += 1
+                    f1s.append(token_f1(c.texts["resiliparse"], c.truth))
+                    cpu.append(c.cpu["resiliparse"] + c.cpu[second] + CHEAP_FIRST_METADATA_SHARE * c.cpu["trafilatura"])
+                else:
+                    f1s.append(f)
+                    cpu.append(spent + c.cpu[second])
+            print(f"resiliparse kept when {second} agrees >= {t}: trafilatura skipped on {skipped / len(cs):.1%} "
+                  f"of pages; F1 {mean(f1s):.4f}; CPU {sum(cpu) / raw:.3f}x")
 
 
 def _or_empty(fn: Any, html: str, url: str) -> str:
@@ -89,4 +125,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    cheap_first() if sys.argv[1:] == ["cheap-first"] else main()
