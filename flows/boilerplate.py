@@ -8,6 +8,7 @@ from cleaned text. Older articles of a source lose boilerplate learned later too
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
 from balkanwatch import templates
@@ -26,6 +27,10 @@ from balkanwatch.errors import ExtractionError
 from balkanwatch.textclean import content_hash, paragraphs
 from warehouse import Warehouse
 from warehouse.store import utcnow
+
+# Sources whose stored pages one read fetches when templates are learned: ~20 pages each (LEARN_WINDOW), kept
+# compressed until parsed, so a read holds a few MB; one read a source cost ~20 ms on a lake (issue #16).
+TEMPLATE_READ_SOURCES = 50
 
 
 def clean_boilerplate(wh: Warehouse) -> int:
@@ -53,21 +58,22 @@ def learn_templates(wh: Warehouse, sources: list[str]) -> int:
     nothing was learned, so it is not asked again before templates.RELEARN_NEW more pages)."""
     from connectors.extract import parse_html
 
-    learned = 0
-    for source, (has, new_pages) in sorted(wh.template_ages(sources).items()):
-        if not templates.due(has, new_pages):
-            continue
-        pages = []
-        for url, enc, html, text in wh.template_pages(source, templates.LEARN_WINDOW):
-            try:   # a stored page that no longer parses (empty, or not HTML) teaches nothing; never fail the settle
-                pages.append((templates.page_blocks(parse_html(html.decode(enc or "utf-8", errors="replace"), url)),
-                              text))
-            except ExtractionError:
-                continue
-        template = templates.learn(pages)
-        wh.replace_template(source, templates.rows(template), len(pages), utcnow())
-        learned += template is not None
-    return learned
+    due = [source for source, (has, new_pages) in sorted(wh.template_ages(sources).items())
+           if templates.due(has, new_pages)]
+    learned: dict[str, tuple[list[tuple[str, str]], int]] = {}
+    for chunk in (due[i:i + TEMPLATE_READ_SOURCES] for i in range(0, len(due), TEMPLATE_READ_SOURCES)):
+        for source, stored in wh.template_pages(chunk, templates.LEARN_WINDOW).items():
+            pages = []
+            for url, enc, html, text in stored:
+                try:   # a stored page that no longer parses (empty, or not HTML) teaches nothing; never fail the settle
+                    body = zlib.decompress(html).decode(enc or "utf-8", errors="replace")
+                    pages.append((templates.page_blocks(parse_html(body, url)), text))
+                except ExtractionError:
+                    continue
+            template = templates.learn(pages)
+            learned[source] = (templates.rows(template), len(pages))
+    wh.replace_templates(learned, utcnow())
+    return sum(rows != templates.rows(None) for rows, _ in learned.values())
 
 
 def _strip(wh: Warehouse, new: set[str], known_before: set[str]) -> int:

@@ -169,7 +169,7 @@ def test_a_source_whose_pages_taught_nothing_is_not_asked_again_before_more_page
 
     assert templates.from_rows(templates.rows(None), 7) is None
     with Warehouse.open(tmp_path / "wh.duckdb") as wh:
-        wh.replace_template("quiet", templates.rows(None), 7, NOW.replace(tzinfo=None))
+        wh.replace_templates({"quiet": (templates.rows(None), 7)}, NOW.replace(tzinfo=None))
         assert wh.source_templates() == {}
         assert wh.rows("SELECT kind, key, pages FROM source_templates") == [{"kind": "none", "key": "", "pages": 7}]
     assert not templates.due(True, templates.RELEARN_NEW - 1) and templates.due(True, templates.RELEARN_NEW)
@@ -193,7 +193,39 @@ def test_a_stored_page_that_no_longer_parses_is_skipped_when_a_template_is_learn
                      final_url=broken_url, fetched_at=NOW + timedelta(minutes=1), raw_html=zlib.compress(b""))
     with Warehouse.open(tmp_path / "wh.duckdb") as wh:
         wh.load_articles([*arts, broken], "r1")
-        assert len(wh.template_pages(SITE.slug, templates.LEARN_WINDOW)) == 11   # the empty page is read back
+        assert len(wh.template_pages([SITE.slug], templates.LEARN_WINDOW)[SITE.slug]) == 11   # the empty page is read back
         assert learn_templates(wh, [SITE.slug]) == 1
         stored = wh.source_templates()[SITE.slug]
         assert stored.pages == 10 and stored.content
+
+
+def test_templates_of_many_sources_are_read_in_chunks_and_stored_in_one_go(tmp_path, monkeypatch) -> None:
+    """learn_templates reads the stored pages of several sources per query (TEMPLATE_READ_SOURCES at a time;
+    1 here, so both chunks run) and stores every template together: each source gets its own, learned from
+    its own last pages (real DuckDB)."""
+    from datetime import timedelta
+
+    import flows.boilerplate as cleaning
+    from warehouse import Warehouse
+
+    monkeypatch.setattr(cleaning, "TEMPLATE_READ_SOURCES", 1)
+    arts = []
+    for site in SITES[:2]:
+        mine = [a for a in monitoring_articles(NOW) if a.site == site.slug][:8]
+        links = [(a.title, f"http://{site.slug}.test/{a.slug}") for a in mine]
+        for i, (a, (_, url)) in enumerate(zip(mine, links, strict=True)):
+            html = page_html(site, a, url, links[:i] + links[i + 1:])
+            arts.append(extract_page(PageJob(source=site.slug, url=url, final_url=url, body=html.encode(),
+                                             encoding="utf-8", fetched_at=NOW + timedelta(minutes=i))))
+    slugs = [s.slug for s in SITES[:2]]
+    with Warehouse.open(tmp_path / "wh.duckdb") as wh:
+        wh.load_articles(arts, "r1")
+        stored = wh.template_pages(slugs, 3)
+        assert {s: len(p) for s, p in stored.items()} == {s: 3 for s in slugs}   # the window, per source
+        newest = max((a for a in arts if a.source == slugs[0]), key=lambda a: a.fetched_at)
+        assert stored[slugs[0]][0][0] == newest.final_url                       # newest first
+        assert cleaning.learn_templates(wh, slugs) == 2
+        learned = wh.source_templates()
+        assert set(learned) == set(slugs) and all(t.pages == 8 for t in learned.values())
+        assert learned[slugs[0]] != learned[slugs[1]]
+        assert cleaning.learn_templates(wh, slugs) == 0                         # not due again before more pages
