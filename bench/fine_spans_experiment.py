@@ -1,7 +1,7 @@
 """Earlier evidence in fine buckets, and persistent level shifts: a synthetic-only experiment (session 13,
 issue #14), not part of `make bench`.
 
-    .venv/bin/python -m bench.fine_spans_experiment [VARIANT;VARIANT...] [--hourly]
+    .venv/bin/python -m bench.fine_spans_experiment [VARIANT;VARIANT...] [--hourly] [--fine-seeds=N]
 
 Variants: the shipped spans (1 h, 3 h); a 30- or 15-minute span added in 5-minute buckets (one more chance
 in the months arithmetic, as every span is); a shorter level memory (LEVEL_HALF_LIFE 12 h or 6 h, the crude
@@ -91,7 +91,9 @@ def two_level_model(x, season, s):
             RESETS.append(t)
     return mu, {m: phi[m] for m in s.scales}
 HOURLY_ONLY = "--hourly" in sys.argv   # hourly buckets only (quiet families, bursts, shifts): a few minutes
-ARGS = [a for a in sys.argv[1:] if a != "--hourly"]
+# --fine-seeds=N: N series per 5-minute family in the quiet table (1 by default; session 15 used 6)
+FINE_SEEDS = next((int(a.split("=", 1)[1]) for a in sys.argv[1:] if a.startswith("--fine-seeds=")), 1)
+ARGS = [a for a in sys.argv[1:] if a != "--hourly" and not a.startswith("--fine-seeds=")]
 if ARGS:
     VARIANTS = {k: VARIANTS[k] for k in ARGS[0].split(";")}
 
@@ -177,7 +179,7 @@ def main() -> None:
               "max", round(max(hourly.values()), 2), flush=True)
         if not HOURLY_ONLY:
             fine_fams = [f"{v:g}/h{k}" for v in (5, 50, 500) for k in ("", " heavy", " newsy")]
-            fine = quiet(variant, 300, fine_fams, 1)
+            fine = quiet(variant, 300, fine_fams, FINE_SEEDS)
             print("  quiet 5-min FA/month", {k: round(v, 2) for k, v in fine.items()},
                   "mean", round(float(np.mean(list(fine.values()))), 2), flush=True)
         for bucket in (3600,) if HOURLY_ONLY else (300,):
