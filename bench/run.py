@@ -69,11 +69,10 @@ CHOOSER_GAIN_FLOOR = 0.005       # …and at least this far above our trafilatur
 CHOOSER_EXTRA_MAX = 0.30         # share of pages buying the three further opinions (measured 20.4%): the CPU guard
 CHOOSER_STALE_F1 = 0.001         # the shipped constants within this of the grid's best on all pages (0.9454 / 0.9455)
 LAKE_UPKEEP_READ_RATIO_MAX = 1.0  # issue #16: a reader's queries after `maintain` / before it (0.10-0.12 measured)
-LAKE_INGEST_RATIO_MAX = 2.0      # issue #16: ingest into a lake / into the file, same pages, same run: 0.86–1.04 (session 15)
-                                 # (session 11, three standalone runs; 4.34 with 600 pages); a regression guard, not
-                                 # the target (below). Two shards + settle / one process (1.10–1.36) is reported, not
-                                 # gated: on two cores it says little, and tests/test_lake_shards.py checks the overlap
-LAKE_INGEST_RATIO_TARGET = 1.5   # issue #16's target
+LAKE_INGEST_RATIO_MAX = 1.5      # issue #16's target, pinned in session 15: ingest into a lake / into the file, same
+                                 # pages, same run: 0.93 (make bench), 0.86 and 1.04 (standalone). Two shards + settle /
+                                 # one process (1.10–1.52) is reported, not gated: on two cores it says little, and
+                                 # tests/test_lake_shards.py checks the overlap
 CHECKPOINT_RATIO_MAX = 3.0       # a writer session on 100k articles / on an empty warehouse: 1.4 with schema v7,
                                  # 19.9 with v6's primary keys (each made DuckDB rewrite a row group at close)
 
@@ -137,7 +136,9 @@ def many_feeds_checks(mf: dict) -> list[tuple[str, bool]]:
     return out
 
 
-def many_feeds_targets(mf: dict) -> list[tuple[str, bool]]:
+def many_feeds_floors(mf: dict) -> list[tuple[str, bool]]:
+    """Issue #15's targets, pinned in session 15 (quiet make bench: re-poll 1.03×, 1.0 s, first poll 1.09×;
+    standalone: 1.27× and 0.92×, first poll 1.08× and 1.07×)."""
     again, first = mf["prefect_again"] / mf["plain_again"], mf["prefect_first"] / mf["plain_first"]
     return [(f"unchanged re-poll of {mf['feeds']} feeds under Prefect ≤ {MANY_REPOLL_RATIO_TARGET}× plain "
              f"(issue #15): {again:.2f}×", again <= MANY_REPOLL_RATIO_TARGET),
@@ -219,8 +220,8 @@ def lake_checks(lk: dict) -> list[tuple[str, bool]]:
             ("DuckLake: the topic window and the search scores are the same on the lake as on the file: "
              f"{'yes' if lk['same_topics'] and lk['same_scores'] else 'NO'}",
              bool(lk["same_topics"] and lk["same_scores"] and lk["indexed"])),
-            (f"DuckLake: ingest into the lake / into the file ≤ {LAKE_INGEST_RATIO_MAX} (a regression guard): "
-             f"{lk['ingest_ratio']:.2f}", lk["ingest_ratio"] <= LAKE_INGEST_RATIO_MAX)]
+            (f"DuckLake: ingest into a lake ≤ {LAKE_INGEST_RATIO_MAX}× into the DuckDB file, same pages (issue #16): "
+             f"{lk['ingest_ratio']:.2f}×", lk["ingest_ratio"] <= LAKE_INGEST_RATIO_MAX)]
 
 
 def lake_upkeep_checks(lu: dict) -> list[tuple[str, bool]]:
@@ -228,13 +229,6 @@ def lake_upkeep_checks(lu: dict) -> list[tuple[str, bool]]:
     return [(f"DuckLake maintenance: readers no slower after `maintain` than before on a lake of {lu['commits']} "
              f"small loads (worst after / before ≤ {LAKE_UPKEEP_READ_RATIO_MAX}): {worst:.2f}",
              worst <= LAKE_UPKEEP_READ_RATIO_MAX)]
-
-
-def lake_targets(lk: dict) -> list[tuple[str, bool]]:
-    if "skipped" in lk:
-        return []
-    return [(f"ingest into a lake ≤ {LAKE_INGEST_RATIO_TARGET}× into the DuckDB file, same pages (issue #16): "
-             f"{lk['ingest_ratio']:.2f}×", lk["ingest_ratio"] <= LAKE_INGEST_RATIO_TARGET)]
 
 
 def render_lake(lk: dict) -> list[str]:
@@ -482,8 +476,8 @@ def main() -> int:
     lu = lake_upkeep.measure()
     lr = lake_remote.measure()   # reported, no floor
     results = (checks(throughput, quality, dd, scale, sp, rb, ck) + cpu_checks(cpu) + chooser_checks(ch) + templates.checks(tp)
-               + many_feeds_checks(mf) + lake_checks(lk) + lake_upkeep_checks(lu))
-    target_results = targets(sp) + many_feeds_targets(mf) + lake_targets(lk) + [
+               + many_feeds_checks(mf) + many_feeds_floors(mf) + lake_checks(lk) + lake_upkeep_checks(lu))
+    target_results = targets(sp) + [
         (f"whole ingest (Prefect flow) ≤ {INGEST_VS_TRAFILATURA_GOAL}× single-thread raw trafilatura.extract on the same "
          f"pages (issue #17): {throughput['flow_vs_trafilatura']:.2f}×",
          throughput["flow_vs_trafilatura"] <= INGEST_VS_TRAFILATURA_GOAL)]
