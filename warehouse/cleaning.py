@@ -34,19 +34,25 @@ class CleaningMixin(WarehouseBase):
                                         WHERE p.article_id = b.article_id AND p.key = b.key)""")
         self.con.unregister("signature_batch")
 
+    def _latest_per_source(self, sources: Sequence[str], window: int, query: str) -> list[tuple[Any, ...]]:
+        """Rows of `query` (one `?`: `window`) over `recent`: the articles of `sources` (source, article_id,
+        text) with `n`, their rank by fetch time within their source (1 the newest). One query for every
+        source: on a lake a read costs ~15-20 ms whatever its rows."""
+        with self.registered(wanted_sources=pa.table({"source": pa.array(list(sources), pa.string())})):
+            return [tuple(r) for r in self._exec(
+                """WITH recent AS (SELECT source, article_id, text, row_number() OVER
+                                     (PARTITION BY source ORDER BY fetched_at DESC, article_id) AS n
+                                   FROM articles WHERE source IN (SELECT source FROM wanted_sources))""" + query,
+                [window]).fetchall()]
+
     def recent_signatures(self, sources: Sequence[str], window: int) -> dict[str, list[list[tuple[str, str, str]]]]:
         """Per source, per article of its last `window` (by fetch time, newest first): its (key, kind,
         example) signatures. One query for every source (on a lake a read costs ~15 ms whatever its rows)."""
         if not sources:
             return {}
-        with self.registered(wanted_sources=pa.table({"source": pa.array(list(sources), pa.string())})):
-            rows = self._exec(
-                """WITH recent AS (SELECT source, article_id, fetched_at, row_number() OVER
-                                     (PARTITION BY source ORDER BY fetched_at DESC, article_id) AS n
-                                   FROM articles WHERE source IN (SELECT source FROM wanted_sources))
-                   SELECT r.source, r.article_id, p.key, p.kind, p.example FROM recent r
-                   LEFT JOIN paragraph_signatures p USING (article_id) WHERE r.n <= ?
-                   ORDER BY r.source, r.n, p.key""", [window]).fetchall()
+        rows = self._latest_per_source(sources, window, """
+            SELECT r.source, r.article_id, p.key, p.kind, p.example FROM recent r
+            LEFT JOIN paragraph_signatures p USING (article_id) WHERE r.n <= ? ORDER BY r.source, r.n, p.key""")
         per: dict[str, dict[str, list[tuple[str, str, str]]]] = {s: {} for s in sources}
         for source, art, key, kind, example in rows:
             sigs = per[source].setdefault(art, [])
@@ -131,13 +137,9 @@ class CleaningMixin(WarehouseBase):
         whatever its rows); the pages stay compressed until the caller parses them one at a time."""
         if not sources:
             return {}
-        with self.registered(wanted_sources=pa.table({"source": pa.array(list(sources), pa.string())})):
-            rows = self._exec(
-                """WITH recent AS (SELECT source, article_id, text, row_number() OVER
-                                     (PARTITION BY source ORDER BY fetched_at DESC, article_id) AS n
-                                   FROM articles WHERE source IN (SELECT source FROM wanted_sources))
-                   SELECT r.source, coalesce(p.final_url, p.url), p.encoding, p.html_zlib, r.text FROM recent r
-                   JOIN raw_pages p USING (article_id) WHERE r.n <= ? ORDER BY r.source, r.n""", [window]).fetchall()
+        rows = self._latest_per_source(sources, window, """
+            SELECT r.source, coalesce(p.final_url, p.url), p.encoding, p.html_zlib, r.text FROM recent r
+            JOIN raw_pages p USING (article_id) WHERE r.n <= ? ORDER BY r.source, r.n""")
         out: dict[str, list[tuple[str, str, bytes, str]]] = {s: [] for s in sources}
         for source, url, enc, html, text in rows:
             out[source].append((url, enc, html, text))
