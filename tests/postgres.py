@@ -6,9 +6,11 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -45,8 +47,29 @@ def free_port() -> int:
 
 
 @contextmanager
+def sigterm_unwinds() -> Iterator[None]:
+    """While inside, SIGTERM raises SystemExit in the main thread, so `finally` blocks run: the default
+    action ends the process at once, and a benchmark stopped that way left its PostgreSQL running. Only
+    where SIGTERM has its default action (a handler someone installed is left alone) and in the main thread
+    (the only one a handler can be installed from)."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
+        yield
+        return
+
+    def unwind(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, unwind)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+@contextmanager
 def running_postgres() -> Iterator[Postgres]:
-    """Start a throwaway cluster (trust auth on 127.0.0.1 only), yield it, stop it and delete its folder."""
+    """Start a throwaway cluster (trust auth on 127.0.0.1 only), yield it, stop it and delete its folder (also
+    when the process is sent SIGTERM: `sigterm_unwinds`)."""
     bin_dir = postgres_bin()
     if bin_dir is None:
         raise FileNotFoundError("PostgreSQL is not installed (no initdb): apt-get install postgresql")
@@ -56,6 +79,11 @@ def running_postgres() -> Iterator[Postgres]:
         shutil.chown(root, "postgres")
         as_user = ("runuser", "-u", "postgres", "--")
     data, port = root / "data", free_port()
+    with sigterm_unwinds():
+        yield from _cluster(bin_dir, root, data, port, as_user)
+
+
+def _cluster(bin_dir: Path, root: Path, data: Path, port: int, as_user: tuple[str, ...]) -> Iterator[Postgres]:
     run = lambda *cmd: subprocess.run([*as_user, *cmd], check=True, capture_output=True)  # noqa: E731
     try:
         run(str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres")

@@ -83,3 +83,44 @@ def test_a_search_index_build_deletes_what_a_killed_build_left_and_never_a_runni
     assert not list(tmp_path.glob(f"search.duckdb.{os.getpid()}.building*"))   # its own build was renamed over
     best = ranked(index, "border crossing", 5, fts_extension=fts_extension_path())
     assert best.column("article_id").to_pylist() == ["a1"]
+
+
+def test_a_process_stopped_with_sigterm_stops_its_throwaway_postgres(tmp_path: Path) -> None:
+    """tests/postgres.py's cluster (the lake benchmarks' too) is stopped and its folder deleted when its
+    process gets SIGTERM, as `timeout` or a CI runner sends: the default action killed the process at once
+    and left PostgreSQL running. A real cluster in a real child process."""
+    import pytest
+
+    from tests.postgres import postgres_bin
+
+    if postgres_bin() is None:
+        pytest.skip("PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb): apt-get install postgresql")
+    root = Path(__file__).resolve().parent.parent
+    script = ("import time\nfrom tests.postgres import running_postgres\nwith running_postgres() as pg:\n"
+              "    print(pg.port, pg.createdb('probe'), flush=True)\n    time.sleep(300)\n")
+    child = subprocess.Popen([sys.executable, "-c", script], cwd=root, stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(child.stdout.readline().split()[0])   # type: ignore[union-attr]
+        with socket_to(port):
+            pass                                          # it listens
+        child.terminate()                                 # SIGTERM
+        assert child.wait(timeout=60) == 128 + 15
+    finally:
+        child.kill()
+    with pytest.raises(OSError):
+        with socket_to(port):
+            pass                                          # nothing listens any more
+    assert not [cmd for cmd in map(cmdline, Path("/proc").glob("[0-9]*")) if f"-p {port} " in cmd]   # no postgres left
+
+
+def cmdline(proc: Path) -> str:
+    try:
+        return (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:   # gone meanwhile
+        return ""
+
+
+def socket_to(port: int):  # type: ignore[no-untyped-def]
+    import socket
+
+    return socket.create_connection(("127.0.0.1", port), timeout=5)
