@@ -15,6 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pyarrow as pa
+import pytest
 
 from balkanwatch.config import load_config
 from flows.ingest import run_ingest
@@ -85,16 +86,11 @@ def test_a_search_index_build_deletes_what_a_killed_build_left_and_never_a_runni
     assert best.column("article_id").to_pylist() == ["a1"]
 
 
-def test_a_process_stopped_with_sigterm_stops_its_throwaway_postgres(tmp_path: Path) -> None:
+@pytest.mark.usefixtures("postgres")   # skips where PostgreSQL is not installed
+def test_a_process_stopped_with_sigterm_stops_its_throwaway_postgres() -> None:
     """tests/postgres.py's cluster (the lake benchmarks' too) is stopped and its folder deleted when its
     process gets SIGTERM, as `timeout` or a CI runner sends: the default action killed the process at once
     and left PostgreSQL running. A real cluster in a real child process."""
-    import pytest
-
-    from tests.postgres import postgres_bin
-
-    if postgres_bin() is None:
-        pytest.skip("PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb): apt-get install postgresql")
     root = Path(__file__).resolve().parent.parent
     script = ("import time\nfrom tests.postgres import running_postgres\nwith running_postgres() as pg:\n"
               "    print(pg.port, pg.createdb('probe'), flush=True)\n    time.sleep(300)\n")

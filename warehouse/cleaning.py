@@ -34,16 +34,16 @@ class CleaningMixin(WarehouseBase):
                                         WHERE p.article_id = b.article_id AND p.key = b.key)""")
         self.con.unregister("signature_batch")
 
-    def _latest_per_source(self, sources: Sequence[str], window: int, query: str) -> list[tuple[Any, ...]]:
+    def _latest_per_source(self, sources: Sequence[str], window: int, query: str) -> list[Any]:
         """Rows of `query` (one `?`: `window`) over `recent`: the articles of `sources` (source, article_id,
         text) with `n`, their rank by fetch time within their source (1 the newest). One query for every
         source: on a lake a read costs ~15-20 ms whatever its rows."""
         with self.registered(wanted_sources=pa.table({"source": pa.array(list(sources), pa.string())})):
-            return [tuple(r) for r in self._exec(
+            return self._exec(
                 """WITH recent AS (SELECT source, article_id, text, row_number() OVER
                                      (PARTITION BY source ORDER BY fetched_at DESC, article_id) AS n
                                    FROM articles WHERE source IN (SELECT source FROM wanted_sources))""" + query,
-                [window]).fetchall()]
+                [window]).fetchall()
 
     def recent_signatures(self, sources: Sequence[str], window: int) -> dict[str, list[list[tuple[str, str, str]]]]:
         """Per source, per article of its last `window` (by fetch time, newest first): its (key, kind,
@@ -160,11 +160,11 @@ class CleaningMixin(WarehouseBase):
         (a transaction a source cost ~16 ms on a lake, issue #16)."""
         if not learned:
             return
-        batch = pa.table({
-            "source": pa.array([src for src, (rows, _) in learned.items() for _ in rows], pa.string()),
-            "kind": pa.array([r[0] for rows, _ in learned.values() for r in rows], pa.string()),
-            "key": pa.array([r[1] for rows, _ in learned.values() for r in rows], pa.string()),
-            "pages": pa.array([n for rows, n in learned.values() for _ in rows], pa.int32())})
+        batch = pa.Table.from_pylist(
+            [{"source": source, "kind": kind, "key": key, "pages": pages}
+             for source, (rows, pages) in learned.items() for kind, key in rows],
+            schema=pa.schema([("source", pa.string()), ("kind", pa.string()), ("key", pa.string()),
+                              ("pages", pa.int32())]))
         sources = pa.table({"source": pa.array(list(learned), pa.string())})
         with self.transaction(), self.registered(relearned_templates=sources, template_batch=batch):
             self.con.execute("DELETE FROM source_templates WHERE source IN (SELECT source FROM relearned_templates)")
