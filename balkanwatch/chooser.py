@@ -7,7 +7,8 @@ extractor by name; `choose` decides step by step and returns the text kept with 
         │yes ─▶ trafilatura's text (no other extractor runs)
         │no
     ask the rest of OPINION_ORDER ─▶ the medoid (the candidate agreeing most with the others), unless it
-                                     beats trafilatura's own agreement by less than MEDOID_MARGIN
+                                     beats trafilatura's own agreement by less than MEDOID_MARGIN, or, when
+                                     it has fewer words than trafilatura, by less than SHORTER_MARGIN
 
 Agreement is word-shingle overlap (Dice of the sets of lowercased word SHINGLE_WORDS-grams). Every
 threshold below is the grid search's choice on the 710 WCXB dev pages, the same search whose held-out score
@@ -17,6 +18,7 @@ agreement [#17]").
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -56,6 +58,7 @@ class Params(NamedTuple):
     max_link_share: float  # share of trafilatura's words in link text above which they are bought
     min_paragraphs: int    # trafilatura's paragraph count below which they are bought
     medoid_margin: float   # the medoid replaces trafilatura only when its mean agreement is this much higher
+    shorter_margin: float  # the same, when the medoid has fewer words than trafilatura (it would cut text)
 
 
 # The grid the cross-validation searches (bench/extraction_chooser.py); the constants are its choice on all
@@ -66,15 +69,20 @@ GRID: dict[str, tuple[float, ...]] = {
     "min_coverage": (0.0, 0.2, 0.3, 0.5),
     "max_link_share": (0.2, 0.3, 0.5, 1.01),
     "min_paragraphs": (0, 3, 5, 10),
-    "medoid_margin": (0.0, 0.02, 0.05),
+    "medoid_margin": (0.0, 0.02, 0.05, 0.1, 0.2, 1.01),    # 1.01: never (mean agreements differ by <= 1)
+    "shorter_margin": (0.0, 0.02, 0.05, 0.1, 0.2, 1.01),
 }
-# Chosen on all 710 pages (the five folds chose 0.85 four times and 0.9 once; margin 0.02 four times in five).
-MIN_AGREEMENT = 0.85   # below it 20% of pages buy more opinions; 0.9 buys on 25% for +0.0001 in-sample F1
+# Chosen on all 710 pages by the same search (session 16, two margins; bench/chooser_selection_experiment.py
+# compared it with other selection rules: design.md, "Extractor agreement [#17]").
+MIN_AGREEMENT = 0.9    # below it 25% of pages buy opinions (folds: 0.9 three times, 0.85 twice; 0.85 buys on 20%)
 MIN_COVERAGE = 0.0     # off: every fold switched it off (trafilatura's share of the page's text says little)
-MAX_LINK_SHARE = 0.3   # on all pages; three folds in five switched it off (worth < 0.001 F1)
-MIN_PARAGRAPHS = 0     # off: four folds in five switched it off
+MAX_LINK_SHARE = 1.01  # off on all pages (folds: 0.2 three times, 0.5 once, off once)
+MIN_PARAGRAPHS = 0     # off: the folds switched it off
 MEDOID_MARGIN = 0.02   # 0.0 lets the medoid replace trafilatura on near-ties, where trafilatura is right more often
-DEFAULT = Params(MIN_AGREEMENT, MIN_COVERAGE, MAX_LINK_SHARE, MIN_PARAGRAPHS, MEDOID_MARGIN)
+# a medoid shorter than trafilatura's text must agree much better: trafilatura's extra words were article text
+# more often than chrome on the dev pages (every fold chose 0.1 or 0.2 here, against 0.02 for a longer medoid)
+SHORTER_MARGIN = 0.1
+DEFAULT = Params(MIN_AGREEMENT, MIN_COVERAGE, MAX_LINK_SHARE, MIN_PARAGRAPHS, MEDOID_MARGIN, SHORTER_MARGIN)
 
 
 @dataclass(frozen=True)
@@ -87,9 +95,14 @@ class Choice:
     reason: str
 
 
+def words(text: str) -> list[str]:
+    """The text's lowercased `\\w+` words (the WCXB tokenisation, as the shingles and word counts use)."""
+    return _WORD.findall(text.lower())
+
+
 def shingles(text: str) -> frozenset[str]:
     """The set of lowercased word SHINGLE_WORDS-grams (a text shorter than that: its words as one shingle)."""
-    ws = _WORD.findall(text.lower())
+    ws = words(text)
     if len(ws) < SHINGLE_WORDS:
         return frozenset([" ".join(ws)]) if ws else frozenset()
     return frozenset(map(" ".join, zip(*(ws[i:] for i in range(SHINGLE_WORDS)), strict=False)))   # n-grams
@@ -100,24 +113,41 @@ def overlap(a: frozenset[str], b: frozenset[str]) -> float:
     return 2 * len(a & b) / (len(a) + len(b)) if a and b else 0.0
 
 
-def medoid_index(texts: Sequence[str], margin: float = 0.0) -> int:
+def medoid_index(texts: Sequence[str], margin: float = 0.0, shorter_margin: float | None = None) -> int:
     """Index of the text with the highest mean overlap with the other non-empty texts; the first text (ties,
-    or when the best beats it by less than `margin`) when it has text itself."""
-    return _medoid_of_sets([shingles(t) for t in texts], margin)
+    or when the best beats it by less than `margin`, by less than `shorter_margin` when the best has fewer
+    words than the first; None: `margin` either way) when it has text itself."""
+    return _medoid_of_sets([shingles(t) for t in texts], [len(words(t)) for t in texts], margin,
+                           margin if shorter_margin is None else shorter_margin)
 
 
-def _medoid_of_sets(sets: Sequence[frozenset[str]], margin: float) -> int:
-    """`medoid_index` on the texts' shingle sets (the chooser has two of them already)."""
+def _medoid_of_sets(sets: Sequence[frozenset[str]], lengths: Sequence[int], margin: float,
+                    shorter_margin: float) -> int:
+    """`medoid_index` on the texts' shingle sets and word counts (the chooser has two of the sets already)."""
+    return _keep_or_switch(_ranked(sets), lengths, margin, shorter_margin)
+
+
+def _ranked(sets: Sequence[frozenset[str]]) -> tuple[int, float]:
+    """(index of the medoid, by how much its mean overlap beats the first text's: inf when the first has no
+    text). With at most two non-empty texts nobody breaks a tie: the first that has text, lead 0 or inf."""
     live = [i for i, s in enumerate(sets) if s]
-    if len(live) <= 2:   # nobody to break a tie between two: keep the first that has text
-        return live[0] if live else 0
+    if len(live) <= 2:
+        return (live[0], 0.0 if live[0] == 0 else math.inf) if live else (0, 0.0)
     means = {i: sum(overlap(sets[i], sets[j]) for j in live if j != i) / (len(live) - 1) for i in live}
     best = max(live, key=lambda i: (means[i], -i))
-    return 0 if 0 in means and means[best] - means[0] < margin else best
+    return best, means[best] - means[0] if 0 in means else math.inf
 
 
-def medoid(texts: Sequence[str], margin: float = 0.0) -> str:
-    return texts[medoid_index(texts, margin)]
+def _keep_or_switch(ranked: tuple[int, float], lengths: Sequence[int], margin: float, shorter_margin: float) -> int:
+    """The medoid when it leads the first text by its margin (`shorter_margin` when it has fewer words), else 0."""
+    best, lead = ranked
+    if best == 0:
+        return 0
+    return best if lead >= (shorter_margin if lengths[best] < lengths[0] else margin) else 0
+
+
+def medoid(texts: Sequence[str], margin: float = 0.0, shorter_margin: float | None = None) -> str:
+    return texts[medoid_index(texts, margin, shorter_margin)]
 
 
 def needs_opinions(agreement: float, signals: PageSignals, params: Params = DEFAULT) -> str | None:
@@ -146,5 +176,5 @@ def choose(trafilatura: str, signals: PageSignals, ask: Callable[[str], str], pa
         names.append(name)
         texts.append(ask(name))
         sets.append(shingles(texts[-1]))
-    i = _medoid_of_sets(sets, params.medoid_margin)
+    i = _medoid_of_sets(sets, [len(words(t)) for t in texts], params.medoid_margin, params.shorter_margin)
     return Choice(texts[i], names[i], tuple(names), f"{why}; medoid")

@@ -29,6 +29,8 @@ from pathlib import Path
 from statistics import mean
 from typing import Any
 
+import numpy as np
+
 from balkanwatch import chooser
 from balkanwatch.textclean import token_f1
 from bench.data import LabelledPage, extraction_dev
@@ -126,6 +128,21 @@ def candidates(pages: list[LabelledPage]) -> dict[str, dict[str, Any]]:
     return done
 
 
+Margins = tuple[float, float]   # (medoid_margin, shorter_margin)
+
+
+def margin_pairs() -> list[Margins]:
+    return list(product(chooser.GRID["medoid_margin"], chooser.GRID["shorter_margin"]))
+
+
+def medoid_f1s(texts: list[str], truth: str) -> dict[Margins, float]:
+    """F1 of the medoid of `texts` (the first is trafilatura's) for every pair of margins of the grid."""
+    f1 = [token_f1(t, truth) for t in texts]
+    sets, lengths = [chooser.shingles(t) for t in texts], [len(chooser.words(t)) for t in texts]
+    ranked = chooser._ranked(sets)   # the margins only decide whether the medoid replaces the first text
+    return {m: f1[chooser._keep_or_switch(ranked, lengths, *m)] for m in margin_pairs()}   # = medoid_index
+
+
 @dataclass(frozen=True)
 class PageCase:
     """One dev page as the chooser sees it: its signals, its candidates' texts and CPU, its truth; and, for
@@ -138,7 +155,7 @@ class PageCase:
     cpu: dict[str, float]
     agreement: float       # trafilatura's overlap with the first opinion
     f1_kept: float         # F1 when trafilatura's text is kept
-    f1_medoid: dict[float, float]   # F1 of the medoid of the chooser's pool, per medoid margin of the grid
+    f1_medoid: dict[Margins, float]   # F1 of the medoid of the chooser's pool, per pair of margins of the grid
 
     def f1(self, name: str) -> float:
         return token_f1(self.texts[name], self.truth)
@@ -152,8 +169,7 @@ def _case(page: LabelledPage, row: dict[str, Any]) -> PageCase:
     cpu = {**row["cpu"], "signals": time.process_time() - t0}
     first = chooser.FIRST_OPINION
     agreement = chooser.overlap(chooser.shingles(texts["trafilatura"]), chooser.shingles(texts[first]))
-    pool = [texts[n] for n in CHOOSER_POOL]
-    meds = {m: token_f1(chooser.medoid(pool, m), page.main_content) for m in chooser.GRID["medoid_margin"]}
+    meds = medoid_f1s([texts[n] for n in CHOOSER_POOL], page.main_content)
     return PageCase(page.file_id, page.main_content, signals, texts, cpu, agreement,
                     token_f1(texts["trafilatura"], page.main_content), meds)
 
@@ -177,7 +193,7 @@ def outcome(case: PageCase, p: chooser.Params) -> tuple[float, int]:
         return case.f1_kept, 1
     if chooser.needs_opinions(case.agreement, case.signals, p) is None:
         return case.f1_kept, 2
-    return case.f1_medoid[p.medoid_margin], len(CHOOSER_POOL)
+    return case.f1_medoid[(p.medoid_margin, p.shorter_margin)], len(CHOOSER_POOL)
 
 
 def score(cs: list[PageCase], params: chooser.Params) -> float:
@@ -189,15 +205,40 @@ def grid() -> list[chooser.Params]:
     return [chooser.Params(*values) for values in product(*chooser.GRID.values())]
 
 
+def _means(cs: list[PageCase], params: list[chooser.Params], meds: list[dict[Margins, float]] | None = None,
+           size: int = len(CHOOSER_POOL)) -> tuple[np.ndarray, np.ndarray]:
+    """(mean F1, mean extractors run) over `cs` of every grid point, as `outcome` gives them (`meds`, `size`:
+    another pool's medoid F1s and size). Vectorised: the buying test once per distinct buying thresholds,
+    the medoid's F1 once per pair of margins (the grid has 16128 points)."""
+    meds = meds or [c.f1_medoid for c in cs]
+    live = np.array([bool(c.texts["trafilatura"]) for c in cs])
+    kept = np.array([c.f1_kept for c in cs])
+    base = np.where(live, 2, 1)
+    pairs = sorted({(p.medoid_margin, p.shorter_margin) for p in params})
+    med = np.array([[m[pair] for m in meds] for pair in pairs])
+    f1s: dict[tuple[Any, ...], np.ndarray] = {}
+    runs: dict[tuple[Any, ...], float] = {}
+    for key in {tuple(p[:4]) for p in params}:
+        probe = chooser.Params(*key, 0.0, 0.0)
+        buy = live & np.array([chooser.needs_opinions(c.agreement, c.signals, probe) is not None for c in cs])
+        f1s[key] = np.where(buy, med, kept).mean(axis=1)
+        runs[key] = float(np.where(buy, size, base).mean())
+    at = {pair: j for j, pair in enumerate(pairs)}
+    f = np.array([f1s[tuple(p[:4])][at[(p.medoid_margin, p.shorter_margin)]] for p in params])
+    return f, np.array([runs[tuple(p[:4])] for p in params])
+
+
+def _pick(f: np.ndarray, n: np.ndarray) -> int:
+    """The index running the fewest extractors among those within F1_TOLERANCE of the best F1 (then the
+    higher F1, then the first)."""
+    ok = np.flatnonzero(f >= f.max() - F1_TOLERANCE)
+    return int(min(ok, key=lambda i: (n[i], -f[i], i)))
+
+
 def best(cs: list[PageCase], params: list[chooser.Params]) -> chooser.Params:
     """The grid point running the fewest extractors among those within F1_TOLERANCE of the best mean F1 on
     these pages (then the higher F1, then the first)."""
-    scored = []
-    for i, p in enumerate(params):
-        runs = [outcome(c, p) for c in cs]
-        scored.append((mean(f for f, _ in runs), mean(n for _, n in runs), i))
-    top = max(f for f, _, _ in scored)
-    return params[min((n, -f, i) for f, n, i in scored if f >= top - F1_TOLERANCE)[2]]
+    return params[_pick(*_means(cs, params))]
 
 
 def cross_validate(cs: list[PageCase], params: list[chooser.Params]) -> dict[str, Any]:
@@ -255,7 +296,7 @@ def report(result: dict[str, Any]) -> list[str]:
               f"{cv['extra_all']:.1%} of pages ({cv['opinions']:.2f} extractors beyond trafilatura a page on "
               f"average). Its CPU is our trafilatura path + its signals ({cpu['signals']:.2f}) + the opinions bought. "
               f"Thresholds chosen per fold "
-              f"(agreement, coverage, link share, paragraphs, margin): "
+              f"(agreement, coverage, link share, paragraphs, margin, margin when shorter): "
               f"{'; '.join(str(tuple(p)) for p in cv['chosen'])}. On all pages: {tuple(result['full'])} "
               f"(in-sample F1 {result['full_f1']:.4f}); the module's constants "
               f"{'match it' if result['constants_match'] else 'DO NOT match it'} (F1 {result['constants_f1']:.4f})."]
@@ -280,30 +321,26 @@ OPINION_SETS: dict[str, tuple[str, ...]] = {
 POOL_F1_NOISE = 0.001
 
 
-def _pool_outcome(c: PageCase, p: chooser.Params, meds: dict[float, float], size: int) -> tuple[float, int]:
+def _pool_outcome(c: PageCase, p: chooser.Params, meds: dict[Margins, float], size: int) -> tuple[float, int]:
     if not c.texts["trafilatura"]:
         return c.f1_kept, 1
     if chooser.needs_opinions(c.agreement, c.signals, p) is None:
         return c.f1_kept, 2
-    return meds[p.medoid_margin], size
+    return meds[(p.medoid_margin, p.shorter_margin)], size
 
 
 def pool_cv(cs: list[PageCase], opinions: tuple[str, ...], params: list[chooser.Params]) -> dict[str, Any]:
     """The chooser buying `opinions` after resiliparse, its thresholds chosen on the other folds (as
     cross_validate): held-out F1 (mean, and per fold), pages buying, CPU seconds of the held-out runs."""
     pool = ("trafilatura", chooser.FIRST_OPINION, *opinions)
-    meds = [{m: token_f1(chooser.medoid([c.texts[n] for n in pool], m), c.truth) for m in chooser.GRID["medoid_margin"]}
-            for c in cs]
-    runs_all = [[_pool_outcome(c, p, med, len(pool)) for c, med in zip(cs, meds, strict=True)] for p in params]
+    meds = [medoid_f1s([c.texts[n] for n in pool], c.truth) for c in cs]
     f1s, bought, cpu, per_fold, chosen = [], [], [], [], []
     for k in range(FOLDS):
         train = [i for i in range(len(cs)) if i % FOLDS != k]
         test = [i for i in range(len(cs)) if i % FOLDS == k]
-        scored = [(mean(runs[i][0] for i in train), mean(runs[i][1] for i in train), j) for j, runs in enumerate(runs_all)]
-        top = max(f for f, _, _ in scored)
-        j = min((n, -f, j) for f, n, j in scored if f >= top - F1_TOLERANCE)[2]
+        j = _pick(*_means([cs[i] for i in train], params, [meds[i] for i in train], len(pool)))
         chosen.append(params[j])
-        fold = [runs_all[j][i] for i in test]
+        fold = [_pool_outcome(cs[i], params[j], meds[i], len(pool)) for i in test]
         per_fold.append(mean(f for f, _ in fold))
         f1s += [f for f, _ in fold]
         bought += [n == len(pool) for _, n in fold]

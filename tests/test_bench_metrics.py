@@ -40,8 +40,7 @@ def test_the_chooser_bench_shortcut_is_the_chooser_and_the_search_prefers_fewer_
     def case(name: str, traf: str) -> ec.PageCase:
         t = texts | {"trafilatura": traf}
         agreement = chooser.overlap(chooser.shingles(traf), chooser.shingles(t[chooser.FIRST_OPINION]))
-        meds = {m: ec.token_f1(chooser.medoid([t[n] for n in ec.CHOOSER_POOL], m), truth)
-                for m in chooser.GRID["medoid_margin"]}
+        meds = {m: ec.token_f1(chooser.medoid([t[n] for n in ec.CHOOSER_POOL], *m), truth) for m in ec.margin_pairs()}
         return ec.PageCase(name, truth, signals, t, dict.fromkeys(t, 0.001) | {"signals": 0.0}, agreement,
                            ec.token_f1(traf, truth), meds)
 
