@@ -11,6 +11,8 @@ series whose ordinary noise and bursts are known, and only then score the labell
   the main source of overdispersion in real mention counts besides the negative-binomial size k;
 - a burst adds (size − 1) × the usual volume of its buckets, in one of four shapes: a step, a spike (most
   of it in the first hour), a ramp that builds over its length, a jump that decays;
+- *flashes* (`flashes_per_day`, experiments only): minutes-long clumps of items — a site publishing a
+  backlog at once, a retweet storm — of Pareto sizes; an hourly window sums them with everything else;
 - *news* (the `newsy` families) is part of the ordinary noise, not of the truth to detect: unlabelled bursts
   at random times, a few a week, 1 to 6 hours long, of Pareto-distributed sizes (most +50 % to +100 %, now
   and then ten times the volume). Real mention counts look like this — stories come in clusters all the
@@ -32,6 +34,18 @@ MONTH_SECONDS = 30 * DAY
 SHAPES = ("step", "spike", "ramp", "decay")
 NEWS_MIN = 0.5                      # the smallest ordinary news burst adds half the usual volume
 NEWS_HOURS = (1, 2, 3, 6)
+FLASH_MIN = 0.2                     # the smallest flash adds a fifth of an hour's usual volume…
+FLASH_BUCKETS = (1, 2, 3)           # …within one to three 5-minute buckets
+FLASH_SECONDS = 300
+# *flashy* series: *newsy* plus two flashes a day (Pareto index 1.2; bench/flash_cap_experiment.py). Fitted
+# label-free (session 16)
+# on how the five real 5-minute series spread an hour's items over its twelve buckets: the 99th percentile
+# of the within-hour dispersion (χ² / 11 of the buckets against an even spread) is 45-957 on the three busy
+# real series, 4-21 on *newsy* at 50-500 an hour, 19-202 with these flashes; the busiest bucket's share of its
+# hour (99th percentile) 0.23-0.48 real, 0.18-0.28 newsy, 0.41-0.45 flashy. Their one-hour tails were
+# already as heavy as the heaviest real series' on *newsy*; flashes add little there. Not a quiet family of
+# the bench: treating flashes as noise lost 10 of 13 labelled catches on the dev files (docs/design.md).
+FLASHY_PER_DAY = 2.0
 
 
 @dataclass(frozen=True)
@@ -57,6 +71,8 @@ class Profile:
     drift_hours: float = 6.0        # its correlation time
     news_per_week: float = 0.0      # ordinary unlabelled bursts a week (0 = none)
     news_alpha: float = 1.5         # Pareto index of their extra volume: P(extra > x·NEWS_MIN) = x ** -alpha
+    flashes_per_day: float = 0.0    # ordinary flashes a day: minutes-long clumps of items (0 = none)
+    flash_alpha: float = 1.2        # Pareto index of a flash's extra volume, in hours of usual volume
 
 
 @dataclass(frozen=True)
@@ -127,10 +143,34 @@ def news_volume(rng: np.random.Generator, usual: np.ndarray, p: Profile) -> np.n
     return extra
 
 
-def generate(rng: np.random.Generator, p: Profile, bursts: tuple[Burst, ...] = ()) -> Synthetic:
-    """A series of profile p with the given bursts; `usual` includes the profile's ordinary news bursts."""
+def flash_volume(rng: np.random.Generator, usual: np.ndarray, p: Profile) -> np.ndarray:
+    """Extra items of the ordinary flashes of profile p (none when p.flashes_per_day is 0): FLASH_MIN ×
+    (Pareto(flash_alpha) + 1) hours of the usual volume arriving within 5 to 15 minutes, at random times. In
+    hourly buckets a flash lands inside one hour's count."""
+    extra = np.zeros(len(usual))
+    if p.flashes_per_day <= 0:
+        return extra
+    per_hour = 3600 / p.bucket_seconds
+    for _ in range(rng.poisson(p.flashes_per_day * p.days)):
+        buckets = max(1, round(int(rng.choice(FLASH_BUCKETS)) * FLASH_SECONDS / p.bucket_seconds))
+        start = int(rng.integers(0, max(1, len(usual) - buckets)))
+        hours = FLASH_MIN * (rng.pareto(p.flash_alpha) + 1.0)
+        extra[start: start + buckets] += hours * per_hour * usual[start] / buckets
+    return extra
+
+
+def ordinary_volume(rng: np.random.Generator, p: Profile) -> np.ndarray:
+    """The expected count of every bucket without labelled bursts: the usual volume, its news bursts and its
+    flashes (the unlabelled clusters are ordinary noise)."""
     usual = usual_volume(rng, p)
     usual = usual + news_volume(rng, usual, p)
+    return usual + flash_volume(rng, usual, p)
+
+
+def generate(rng: np.random.Generator, p: Profile, bursts: tuple[Burst, ...] = ()) -> Synthetic:
+    """A series of profile p with the given bursts; `usual` includes the profile's ordinary news bursts
+    and flashes."""
+    usual = ordinary_volume(rng, p)
     extra = sum((burst_volume(usual, b) for b in bursts), np.zeros(len(usual)))
     return Synthetic(p, draw(rng, usual + extra, p.k), usual, bursts)
 
@@ -141,7 +181,8 @@ VOLUMES = (0.05, 0.5, 5.0, 50.0, 500.0)     # items per bucket, from a story eve
 
 def quiet_profiles(bucket_seconds: int = 3600, days: int = 56) -> dict[str, Profile]:
     """Burst-free families: each volume, plain and with news-like weekends, a trend, heavy overdispersion and
-    ordinary news bursts (three a week, Pareto index 1.5)."""
+    ordinary news bursts (three a week, Pareto index 1.5). Flashes (FLASHY_PER_DAY) are not among them:
+    on the real series they carry the labelled anomalies (docs/design.md, session 16)."""
     out = {}
     for v in VOLUMES:
         level = v * bucket_seconds / 3600
@@ -178,7 +219,6 @@ def shifted(rng: np.random.Generator, p: Profile, factor: float, first_day: int 
     the regime change is the ordinary noise to learn. Returns the series and the shift's first bucket."""
     per_day = DAY // p.bucket_seconds
     start = int(rng.integers(first_day * per_day, (p.days - 7) * per_day))
-    usual = usual_volume(rng, p)
-    usual = usual + news_volume(rng, usual, p)
+    usual = ordinary_volume(rng, p)
     usual[start:] *= factor
     return Synthetic(p, draw(rng, usual, p.k), usual), start
