@@ -102,7 +102,11 @@ def words(text: str) -> list[str]:
 
 def shingles(text: str) -> frozenset[str]:
     """The set of lowercased word SHINGLE_WORDS-grams (a text shorter than that: its words as one shingle)."""
-    ws = words(text)
+    return shingles_of(words(text))
+
+
+def shingles_of(ws: Sequence[str]) -> frozenset[str]:
+    """`shingles` of a text already split into `words`."""
     if len(ws) < SHINGLE_WORDS:
         return frozenset([" ".join(ws)]) if ws else frozenset()
     return frozenset(map(" ".join, zip(*(ws[i:] for i in range(SHINGLE_WORDS)), strict=False)))   # n-grams
@@ -117,7 +121,8 @@ def medoid_index(texts: Sequence[str], margin: float = 0.0, shorter_margin: floa
     """Index of the text with the highest mean overlap with the other non-empty texts; the first text (ties,
     or when the best beats it by less than `margin`, by less than `shorter_margin` when the best has fewer
     words than the first; None: `margin` either way) when it has text itself."""
-    return _medoid_of_sets([shingles(t) for t in texts], [len(words(t)) for t in texts], margin,
+    split = [words(t) for t in texts]
+    return _medoid_of_sets([shingles_of(ws) for ws in split], [len(ws) for ws in split], margin,
                            margin if shorter_margin is None else shorter_margin)
 
 
@@ -166,7 +171,8 @@ def needs_opinions(agreement: float, signals: PageSignals, params: Params = DEFA
 def choose(trafilatura: str, signals: PageSignals, ask: Callable[[str], str], params: Params = DEFAULT) -> Choice:
     """The text to keep for a page: trafilatura's unless the opinions bought say otherwise."""
     first = ask(FIRST_OPINION)
-    sets = [shingles(trafilatura), shingles(first)]
+    split = [words(trafilatura), words(first)]
+    sets = [shingles_of(ws) for ws in split]
     agreement = overlap(*sets)
     why = needs_opinions(agreement, signals, params)
     if why is None:
@@ -175,6 +181,7 @@ def choose(trafilatura: str, signals: PageSignals, ask: Callable[[str], str], pa
     for name in OPINION_ORDER[1:]:
         names.append(name)
         texts.append(ask(name))
-        sets.append(shingles(texts[-1]))
-    i = _medoid_of_sets(sets, [len(words(t)) for t in texts], params.medoid_margin, params.shorter_margin)
+        split.append(words(texts[-1]))
+        sets.append(shingles_of(split[-1]))
+    i = _medoid_of_sets(sets, [len(ws) for ws in split], params.medoid_margin, params.shorter_margin)
     return Choice(texts[i], names[i], tuple(names), f"{why}; medoid")

@@ -32,7 +32,7 @@ from balkanwatch import chooser
 from balkanwatch.textclean import token_f1, word_counts
 from bench import extraction_chooser as ec
 from bench.data import extraction_dev
-from connectors.extract import parse_html
+from connectors.extract import page_signals, parse_html
 
 POOL = ec.CHOOSER_POOL   # trafilatura, resiliparse, readability, boilerpy3, justext
 FOLDS = ec.FOLDS
@@ -50,15 +50,6 @@ class Page:
     live: np.ndarray        # candidate has text
 
 
-def _link_share(tree: Any, text: str) -> float:
-    body = tree.find("body")
-    root = body if body is not None else tree
-    words = word_counts(text)
-    linked = word_counts(" ".join(a.text_content() for a in root.iter("a")))
-    total = sum(words.values())
-    return sum((words & linked).values()) / total if total else 0.0
-
-
 def load() -> list[Page]:
     pages = extraction_dev()
     cs = ec.cases(pages)
@@ -71,7 +62,7 @@ def load() -> list[Page]:
         tree = parse_html(ec._decode(page), page.url)
         out.append(Page(c, np.array([token_f1(t, c.truth) for t in texts]), agree,
                         np.array([sum(word_counts(t).values()) for t in texts], dtype=float),
-                        np.array([_link_share(tree, t) for t in texts]), np.array([bool(s) for s in sets])))
+                        np.array([page_signals(tree, t, count_visible=False).link_share for t in texts]), np.array([bool(s) for s in sets])))
     return out
 
 

@@ -138,7 +138,8 @@ def margin_pairs() -> list[Margins]:
 def medoid_f1s(texts: list[str], truth: str) -> dict[Margins, float]:
     """F1 of the medoid of `texts` (the first is trafilatura's) for every pair of margins of the grid."""
     f1 = [token_f1(t, truth) for t in texts]
-    sets, lengths = [chooser.shingles(t) for t in texts], [len(chooser.words(t)) for t in texts]
+    split = [chooser.words(t) for t in texts]
+    sets, lengths = [chooser.shingles_of(ws) for ws in split], [len(ws) for ws in split]
     ranked = chooser._ranked(sets)   # the margins only decide whether the medoid replaces the first text
     return {m: f1[chooser._keep_or_switch(ranked, lengths, *m)] for m in margin_pairs()}   # = medoid_index
 
@@ -189,11 +190,7 @@ def run_chooser(case: PageCase, params: chooser.Params) -> chooser.Choice:
 
 def outcome(case: PageCase, p: chooser.Params) -> tuple[float, int]:
     """(F1, extractors run) that `run_chooser` gives, from the precomputed parts (the grid search's shortcut)."""
-    if not case.texts["trafilatura"]:
-        return case.f1_kept, 1
-    if chooser.needs_opinions(case.agreement, case.signals, p) is None:
-        return case.f1_kept, 2
-    return case.f1_medoid[(p.medoid_margin, p.shorter_margin)], len(CHOOSER_POOL)
+    return _pool_outcome(case, p, case.f1_medoid, len(CHOOSER_POOL))
 
 
 def score(cs: list[PageCase], params: chooser.Params) -> float:
@@ -322,6 +319,7 @@ POOL_F1_NOISE = 0.001
 
 
 def _pool_outcome(c: PageCase, p: chooser.Params, meds: dict[Margins, float], size: int) -> tuple[float, int]:
+    """`outcome` with another pool's medoid F1s (`meds`) and size."""
     if not c.texts["trafilatura"]:
         return c.f1_kept, 1
     if chooser.needs_opinions(c.agreement, c.signals, p) is None:

@@ -120,6 +120,7 @@ def ewma_zscore(values: Sequence[float], bucket_seconds: int, rate_per_month: fl
 
 
 NB_DAYS = 7      # the NB-tail baseline's profile and dispersion look back a week
+PRIOR_NB_DISPERSION = 0.25   # its φ before the first hourly window has ended
 
 
 def nb_tail_p(values: Sequence[float], bucket_seconds: int) -> np.ndarray:
@@ -170,8 +171,6 @@ def nb_tail_p(values: Sequence[float], bucket_seconds: int) -> np.ndarray:
     p[: 2 * day] = 1.0
     return p
 
-
-PRIOR_NB_DISPERSION = 0.25   # before its first week of windows (used only where no window has ended yet)
 
 
 def nb_tail(values: Sequence[float], bucket_seconds: int, rate_per_month: float = 1.0,
