@@ -90,12 +90,6 @@ def two_level_model(x, season, s):
             items, run = f_items / f_exposure * exposure, 0
             RESETS.append(t)
     return mu, {m: phi[m] for m in s.scales}
-HOURLY_ONLY = "--hourly" in sys.argv   # hourly buckets only (quiet families, bursts, shifts): a few minutes
-# --fine-seeds=N: N series per 5-minute family in the quiet table (1 by default; session 15 used 6)
-FINE_SEEDS = next((int(a.split("=", 1)[1]) for a in sys.argv[1:] if a.startswith("--fine-seeds=")), 1)
-ARGS = [a for a in sys.argv[1:] if a != "--hourly" and not a.startswith("--fine-seeds=")]
-if ARGS:
-    VARIANTS = {k: VARIANTS[k] for k in ARGS[0].split(";")}
 
 
 def scored(values, bucket, variant):
@@ -125,23 +119,27 @@ def quiet(variant, bucket, families, seeds):
     return rates
 
 
-def bursts(variant, bucket=300):
-    """2-hour bursts, 2 seeds per volume × size × shape (35 days: history for the weekly factor)."""
+def burst_delays(alerts_of, bucket=300, sizes=(2.0, 3.0, 5.0)):
+    """2-hour bursts, 2 seeds per volume × size × shape (35 days: history for the weekly factor): for each
+    (volume, size, shape) the bursts caught and their delays in minutes, `alerts_of(values)` the alerts."""
     out = {}
     for vol in (5.0, 50.0, 500.0):
-        for size in (2.0, 3.0, 5.0):
+        for size in sizes:
             for shape in SHAPES:
                 caught, delays = 0, []
                 for seed in range(2):
                     rng = np.random.default_rng(2000 + seed)
                     syn = bursty(rng, Profile(vol * bucket / 3600, bucket, 35), size, 2.0, shape)
                     [b] = syn.bursts
-                    d = first_alert_delay([s.alert for s in scored(syn.values, bucket, variant)], b.start,
-                                          b.length, bucket)
+                    d = first_alert_delay(alerts_of(syn.values), b.start, b.length, bucket)
                     if d is not None:
                         caught, delays = caught + 1, [*delays, d]
                 out[(vol, size, shape)] = (caught, delays)
     return out
+
+
+def bursts(variant, bucket=300):
+    return burst_delays(lambda values: [s.alert for s in scored(values, bucket, variant)], bucket)
 
 
 def shifts(variant, bucket):
@@ -169,20 +167,24 @@ def shifts(variant, bucket):
 
 
 def main() -> None:
+    hourly_only = "--hourly" in sys.argv   # hourly buckets only (quiet families, bursts, shifts): a few minutes
+    # --fine-seeds=N: N series per 5-minute family in the quiet table (1 by default; session 15 used 6)
+    fine_seeds = next((int(a.split("=", 1)[1]) for a in sys.argv[1:] if a.startswith("--fine-seeds=")), 1)
+    args = [a for a in sys.argv[1:] if a != "--hourly" and not a.startswith("--fine-seeds=")]
     t0 = time.time()
-    for variant in VARIANTS:
+    for variant in args[0].split(";") if args else VARIANTS:
         print(f"== {variant}", flush=True)
         hourly = quiet(variant, 3600, None, 4)
         kinds = {k: [v for f, v in hourly.items() if f.endswith(k) or (k == "plain" and f.endswith("/h"))]
                  for k in ("plain", "weekly", "trend", "heavy", "newsy")}
         print("  quiet hourly FA/month mean by kind", {k: round(float(np.mean(v)), 2) for k, v in kinds.items()},
               "max", round(max(hourly.values()), 2), flush=True)
-        if not HOURLY_ONLY:
+        if not hourly_only:
             fine_fams = [f"{v:g}/h{k}" for v in (5, 50, 500) for k in ("", " heavy", " newsy")]
-            fine = quiet(variant, 300, fine_fams, FINE_SEEDS)
+            fine = quiet(variant, 300, fine_fams, fine_seeds)
             print("  quiet 5-min FA/month", {k: round(v, 2) for k, v in fine.items()},
                   "mean", round(float(np.mean(list(fine.values()))), 2), flush=True)
-        for bucket in (3600,) if HOURLY_ONLY else (300,):
+        for bucket in (3600,) if hourly_only else (300,):
             b = bursts(variant, bucket)
             name = "hourly" if bucket == 3600 else "5-min"
             for key, idx in [(shape, 2) for shape in SHAPES] + [(size, 1) for size in (2.0, 3.0, 5.0)]:
@@ -190,7 +192,7 @@ def main() -> None:
                 d = [x for _, ds in cells for x in ds]
                 print(f"  {name} bursts {key!s:6s} caught {sum(c for c, _ in cells)}/{2 * len(cells)} "
                       f"median delay {np.median(d) if d else float('nan'):.0f} min", flush=True)
-        for bucket in (3600,) if HOURLY_ONLY else (3600, 300):
+        for bucket in (3600,) if hourly_only else (3600, 300):
             sh = shifts(variant, bucket)
             print(f"  level shifts ({bucket} s): alerts in the week after / hours to relearn",
                   {f"{v:g}/h x{f:g}": (round(a, 2), round(r, 1)) for (v, f), (a, r) in sh.items()}, flush=True)

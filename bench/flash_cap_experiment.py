@@ -29,14 +29,14 @@ import numpy as np
 from balkanwatch import spikes
 from balkanwatch.spikes import SpikeSettings, score_series
 from bench.data import spikes_dev
-from bench.spikes_eval import SETTLED_DAYS, first_alert_delay
+from bench.fine_spans_experiment import burst_delays
+from bench.spikes_eval import SETTLED_DAYS
 from bench.synthetic import (
     DAY,
     FLASHY_PER_DAY,
     MONTH_SECONDS,
     SHAPES,
     Profile,
-    bursty,
     generate,
     quiet_profiles,
 )
@@ -98,22 +98,15 @@ def cap_study(seeds: int) -> None:
                     counts[i] += sum(alerts(syn.values, cap)[settled:])
             print(f"quiet {v}/h{kind:8s} false alerts a month: shipped {counts[0] / months:.2f}, "
                   f"capped {counts[1] / months:.2f}   ({time.time() - started:.0f} s)", flush=True)
-    delays: dict[float | None, dict[float, list[float | None]]] = {cap: {} for cap in caps}
-    for vol in (5.0, 50.0, 500.0):
-        for size in (2.0, 3.0, 5.0, 10.0):
-            for shape in SHAPES:
-                for seed in range(2):
-                    syn = bursty(np.random.default_rng(2000 + seed), Profile(vol * BUCKET / 3600, BUCKET, 35),
-                                 size, 2.0, shape)
-                    [b] = syn.bursts
-                    for cap in caps:
-                        delays[cap].setdefault(size, []).append(
-                            first_alert_delay(alerts(syn.values, cap), b.start, b.length, BUCKET))
-    for cap, by_size in delays.items():
-        cells = []
-        for size, ds in by_size.items():
-            hit = [d for d in ds if d is not None]
-            cells.append(f"{size:g}× {len(hit)}/{len(ds)}, median {np.median(hit):.0f} min")
+    for cap in caps:
+        by_size: dict[float, list[float]] = {}
+        caught: dict[float, int] = {}
+        found = burst_delays(lambda values, cap=cap: alerts(values, cap), BUCKET, (2.0, 3.0, 5.0, 10.0))
+        for (_, size, _), (n, ds) in found.items():
+            caught[size] = caught.get(size, 0) + n
+            by_size.setdefault(size, []).extend(ds)
+        cells = [f"{size:g}× {caught[size]}/{2 * 3 * len(SHAPES)}, median {np.median(ds):.0f} min"
+                 for size, ds in by_size.items()]
         print(f"bursts, {'shipped' if cap is None else f'capped at {cap:g}×'}: " + "; ".join(cells))
 
 
