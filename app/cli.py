@@ -465,7 +465,7 @@ def cmd_spikes_score(args: argparse.Namespace) -> int:
 
 
 def cmd_spikes_backtest(args: argparse.Namespace) -> int:
-    from flows.alerts import backtest
+    from flows.maintenance import backtest
 
     config = _config(args)
     with _open_ro(config) as wh, progress_bar("scoring topics") as progress:

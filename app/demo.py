@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from app.cli import format_summary
 from app.corpus import OFFICIAL, SITES, build_corpus, write_official_site
-from app.devserver import LoopbackServer
+from app.devserver import LoopbackServer, free_port
 
 if TYPE_CHECKING:
     from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -124,7 +124,7 @@ def main() -> None:
         port = FIRST_PORT + i if _free(FIRST_PORT + i) else 0
         servers[site.slug] = LoopbackServer(site_root / site.slug, port=port).start()
     catcher = MailCatcher()
-    smtp_port = SMTP_PORT if _free(SMTP_PORT) else _free_port()
+    smtp_port = SMTP_PORT if _free(SMTP_PORT) else free_port()
     mail_server = Controller(catcher, hostname="127.0.0.1", port=smtp_port)
     mail_server.start()
     try:
@@ -208,11 +208,6 @@ def show_topics_artifact(folder: Path) -> None:
           + (f" and saved to {(folder / 'topics.png').resolve()}:" if png else ":"))
     print("\n".join(line for line in text.splitlines() if line.startswith("|")))
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 if __name__ == "__main__":

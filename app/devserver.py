@@ -11,6 +11,7 @@ import gzip
 import hashlib
 import json
 import mimetypes
+import socket
 import sys
 import threading
 from collections.abc import Callable
@@ -24,6 +25,13 @@ GZIP_LEVEL = 1   # nginx's default gzip_comp_level
 TYPES = {".xml": "application/xml", ".rss": "application/rss+xml", ".atom": "application/atom+xml",
          ".html": "text/html; charset=utf-8", ".txt": "text/plain; charset=utf-8", ".opml": "text/x-opml"}
 
+
+
+def free_port() -> int:
+    """A port free on 127.0.0.1 right now (the OS picks it), for a loopback server started next."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server

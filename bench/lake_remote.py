@@ -18,11 +18,8 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
@@ -45,7 +42,7 @@ from bench.lake import (
 from bench.latency_proxy import LatencyProxy, measured_rtt
 from bench.many_feeds import sources_toml, write_feeds, write_sites
 from bench.throughput import ServedSites
-from tests.postgres import free_port
+from tests.s3 import moto_s3
 
 FEEDS = 40               # 200 pages from 40 sources: ~5,300 catalog round trips an ingest, so ~1 min of pure
 ROUNDS = 1               # latency at a 10 ms RTT; one round of six targets is already several minutes
@@ -55,29 +52,6 @@ BUCKET = "bw-bench-lake"
 KEY_ID, SECRET = "bw-bench-key", "bw-bench-secret"
 DELAYS_MS = {"catalog_2ms": 1.0, "catalog_10ms": 5.0, "s3_catalog_10ms": 5.0}   # one way
 TARGETS = ("file", "lake", "s3", "catalog_2ms", "catalog_10ms", "s3_catalog_10ms")
-
-
-@contextmanager
-def moto_s3() -> Iterator[str]:
-    """moto's S3 server in a child process on a free loopback port, with one bucket; yields host:port."""
-    import boto3
-
-    port = free_port()
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(200):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}", aws_access_key_id=KEY_ID,
-                     aws_secret_access_key=SECRET, region_name="us-east-1").create_bucket(Bucket=BUCKET)
-        yield f"127.0.0.1:{port}"
-    finally:
-        proc.kill()
-        proc.wait()
 
 
 def s3_lines(endpoint: str) -> str:
@@ -158,7 +132,8 @@ def measure() -> dict[str, Any]:
     landings: list[tuple[int, int, int]] = []
     same: list[bool] = []
     rtt = {ms: measured_rtt(ms) for ms in sorted(set(DELAYS_MS.values()))}
-    with tempfile.TemporaryDirectory() as tmp, running_postgres() as pg, moto_s3() as endpoint, ExitStack() as stack:
+    with (tempfile.TemporaryDirectory() as tmp, running_postgres() as pg, moto_s3(BUCKET, KEY_ID, SECRET) as endpoint,
+          ExitStack() as stack):
         proxies = {ms: stack.enter_context(LatencyProxy(pg.port, ms)) for ms in sorted(set(DELAYS_MS.values()))}
         folder, hosts = Path(tmp), hosts_per_shard()
         roots = write_sites(folder, len(hosts), FEEDS, PAGES_PER_FEED, seed=16)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import logging
 import os
-from collections import defaultdict
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from email import message_from_bytes, policy
@@ -39,8 +38,8 @@ from balkanwatch.alerting import (
 from balkanwatch.config import Config, SmtpSettings, load_config
 from balkanwatch.emails import AlertEmail, compose_digest, compose_incident, compose_silent
 from balkanwatch.errors import DeliveryError
-from balkanwatch.progress import Progress, counted
 from connectors import smtp
+from flows.maintenance import topic_stories
 from flows.mentions import match_mentions
 from warehouse import Warehouse
 from warehouse.store import utcnow
@@ -63,15 +62,6 @@ class AlertsSummary:
         return asdict(self)
 
 
-def topic_stories(wh: Warehouse, config: Config, start: datetime,
-                  now: datetime) -> dict[str, list[tuple[str, datetime]]]:
-    """(story_id, first_seen_at) of every topic's stories from `start` to the bucket holding `now`, by topic."""
-    rows: dict[str, list[tuple[str, datetime]]] = defaultdict(list)
-    for watchlist, story_id, when in wh.story_mentions(start, now + timedelta(minutes=config.alerts.bucket_minutes)):
-        rows[watchlist].append((story_id, when))
-    return rows
-
-
 def series_by_topic(wh: Warehouse, config: Config, start: datetime, now: datetime) -> dict[str, TopicSeries]:
     """Every configured topic's unique stories per bucket from `start` to the bucket holding `now`, scored."""
     rows = topic_stories(wh, config, start, now)
@@ -84,26 +74,6 @@ def history_start(wh: Warehouse, config: Config, now: datetime) -> datetime:
     start = now - timedelta(hours=a.window_hours, days=a.history_days)
     first = wh.first_story_time()
     return first if first is not None and first > start else start
-
-
-def backtest(wh: Warehouse, config: Config, now: datetime | None = None,
-             progress: Progress | None = None) -> list[dict[str, Any]]:
-    """Every alert the detector would have raised over the warehouse's whole history (read-only).
-    `progress` counts topics scored (each is its whole history bucket by bucket, with its spikes' stories)."""
-    now = now or utcnow()
-    start = wh.first_story_time() or now
-    rows = topic_stories(wh, config, start, now)
-    out = []
-    for w in counted(config.watchlists, progress, len(config.watchlists)):
-        for spike in spikes_of(topic_series(w.name, rows[w.name], start, now, config.alerts)):
-            titles = [s["title"] for s in wh.story_details(spike.story_ids)[:3]]
-            out.append({"bucket_start": spike.bucket_start, "watchlist": spike.watchlist,
-                        "window_start": spike.window_start, "observed": int(spike.observed),
-                        "expected": round(spike.expected, 2),
-                        "usual_per_day": None if spike.usual_per_day is None else round(spike.usual_per_day, 2),
-                        "score": round(spike.score, 3), "once_in_months": round(spike.months, 1),
-                        "stories": len(spike.story_ids), "first_titles": " | ".join(t or "" for t in titles)})
-    return sorted(out, key=lambda r: (r["bucket_start"], r["watchlist"]))
 
 
 def new_spikes(wh: Warehouse, config: Config, series: dict[str, TopicSeries], now: datetime) -> list[Spike]:

@@ -1,12 +1,16 @@
-"""Maintenance jobs over stored data: re-extraction from raw pages, dedupe threshold backtests."""
+"""Jobs over stored data: re-extraction from raw pages, dedupe threshold backtests, spike backtests.
+
+None of them imports Prefect (the CLI starts in a second); the flows call them.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import asdict, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from balkanwatch.alerting import spikes_of, topic_series
 from balkanwatch.boilerplate import keys_for, strip
 from balkanwatch.config import Config
 from balkanwatch.dedupe import SHIPPED, Thresholds, compare_partitions, recluster
@@ -14,6 +18,7 @@ from balkanwatch.progress import Progress, counted
 from balkanwatch.textclean import content_hash, paragraphs
 from connectors.extract import PageJob, extractor_version, safe_extract
 from warehouse import Warehouse
+from warehouse.store import utcnow
 
 REEXTRACT_BATCH = 200   # articles written per transaction
 RECLUSTER_REPORT_EVERY = 500   # articles between progress reports: assigning one takes microseconds
@@ -74,3 +79,32 @@ def reextract(config: Config, *, everything: bool = False, progress: Progress | 
         if done:
             wh.rebuild_fts()
     return done
+
+
+def topic_stories(wh: Warehouse, config: Config, start: datetime,
+                  now: datetime) -> dict[str, list[tuple[str, datetime]]]:
+    """(story_id, first_seen_at) of every topic's stories from `start` to the bucket holding `now`, by topic."""
+    rows: dict[str, list[tuple[str, datetime]]] = defaultdict(list)
+    for watchlist, story_id, when in wh.story_mentions(start, now + timedelta(minutes=config.alerts.bucket_minutes)):
+        rows[watchlist].append((story_id, when))
+    return rows
+
+
+def backtest(wh: Warehouse, config: Config, now: datetime | None = None,
+             progress: Progress | None = None) -> list[dict[str, Any]]:
+    """Every alert the detector would have raised over the warehouse's whole history (read-only).
+    `progress` counts topics scored (each is its whole history bucket by bucket, with its spikes' stories)."""
+    now = now or utcnow()
+    start = wh.first_story_time() or now
+    rows = topic_stories(wh, config, start, now)
+    out = []
+    for w in counted(config.watchlists, progress, len(config.watchlists)):
+        for spike in spikes_of(topic_series(w.name, rows[w.name], start, now, config.alerts)):
+            titles = [s["title"] for s in wh.story_details(spike.story_ids)[:3]]
+            out.append({"bucket_start": spike.bucket_start, "watchlist": spike.watchlist,
+                        "window_start": spike.window_start, "observed": int(spike.observed),
+                        "expected": round(spike.expected, 2),
+                        "usual_per_day": None if spike.usual_per_day is None else round(spike.usual_per_day, 2),
+                        "score": round(spike.score, 3), "once_in_months": round(spike.months, 1),
+                        "stories": len(spike.story_ids), "first_titles": " | ".join(t or "" for t in titles)})
+    return sorted(out, key=lambda r: (r["bucket_start"], r["watchlist"]))

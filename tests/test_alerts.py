@@ -8,7 +8,6 @@ import asyncio
 import base64
 import csv
 import json
-import socket
 import struct
 import subprocess
 import sys
@@ -23,6 +22,7 @@ import numpy as np
 import pytest
 from aiosmtpd.controller import Controller
 
+from app.devserver import free_port
 from balkanwatch.config import Config, load_config
 from balkanwatch.errors import DeliveryError
 from balkanwatch.textnorm import fold
@@ -56,12 +56,6 @@ class Inbox:
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
         self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
         return "250 Message accepted for delivery"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

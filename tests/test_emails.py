@@ -9,6 +9,7 @@ from email import message_from_bytes, policy
 import pytest
 from aiosmtpd.controller import Controller
 
+from app.devserver import free_port
 from balkanwatch.alerting import (
     Incident,
     Spike,
@@ -22,7 +23,7 @@ from balkanwatch.config import AlertsSettings, SmtpSettings
 from balkanwatch.emails import EXCERPT_CHARS, compose_incident, excerpt, one_line
 from balkanwatch.errors import DeliveryError
 from connectors import smtp
-from tests.test_alerts import Inbox, free_port
+from tests.test_alerts import Inbox
 
 NOW = datetime(2026, 11, 22, 9, 30)
 

@@ -16,13 +16,14 @@ import pyarrow.parquet as pq
 import pytest
 from aiosmtpd.controller import Controller
 
+from app.devserver import free_port
 from balkanwatch.config import Config, load_config
 from balkanwatch.errors import DeliveryError
 from balkanwatch.textnorm import fold
 from flows.alerts import run_alerts
 from flows.ingest import run_ingest
 from tests.conftest import loopback_config, on_lake, served_corpus, toml_sources
-from tests.test_alerts import WATCHLISTS, Inbox, alerts_toml, free_port
+from tests.test_alerts import WATCHLISTS, Inbox, alerts_toml
 from tests.test_revisions import PARAS, atom, page
 from warehouse import Warehouse
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import toml_sources
+from tests.s3 import client, moto_s3
 
 ROOT = Path(__file__).resolve().parent.parent
 BUCKET = "bw-lake"
@@ -26,29 +26,14 @@ _names = itertools.count()
 @pytest.fixture(scope="module")
 def s3() -> Iterator[str]:
     """moto's S3 server on a free loopback port with one bucket; yields host:port."""
-    boto3 = pytest.importorskip("boto3")
-    from moto.server import ThreadedMotoServer
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        client = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}", aws_access_key_id=KEY_ID,
-                              aws_secret_access_key=SECRET, region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
-        yield f"127.0.0.1:{port}"
-    finally:
-        server.stop()
+    pytest.importorskip("boto3")
+    with moto_s3(BUCKET, KEY_ID, SECRET) as endpoint:
+        yield endpoint
 
 
 def objects(endpoint: str, prefix: str) -> list[str]:
-    import boto3
-
-    client = boto3.client("s3", endpoint_url=f"http://{endpoint}", aws_access_key_id=KEY_ID,
-                          aws_secret_access_key=SECRET, region_name="us-east-1")
-    return [o["Key"] for o in client.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", [])]
+    listing = client(endpoint, KEY_ID, SECRET).list_objects_v2(Bucket=BUCKET, Prefix=prefix)
+    return [o["Key"] for o in listing.get("Contents", [])]
 
 
 def cli(cfg: Path, *args: str, secret: str = SECRET) -> subprocess.CompletedProcess[str]:

@@ -312,8 +312,9 @@ def test_a_silent_source_is_emailed_once_when_asked(server, tmp_path: Path):
     loopback), not again on the next cycle, and the subject cannot be forged by the source's name."""
     from aiosmtpd.controller import Controller
 
+    from app.devserver import free_port
     from flows.alerts import run_alerts
-    from tests.test_alerts import Inbox, free_port
+    from tests.test_alerts import Inbox
 
     site = tmp_path / "site"
     then = datetime.now(UTC) - timedelta(days=10)

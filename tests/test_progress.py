@@ -22,9 +22,8 @@ import pytest
 from balkanwatch.config import load_config
 from balkanwatch.dedupe import SHIPPED
 from balkanwatch.progress import counted
-from flows.alerts import backtest
 from flows.ingest import run_ingest
-from flows.maintenance import dedupe_backtest, reextract
+from flows.maintenance import backtest, dedupe_backtest, reextract
 from flows.mentions import match_mentions
 from tests.conftest import loopback_config, served_corpus, toml_sources
 from tests.test_alerts import WATCHLISTS

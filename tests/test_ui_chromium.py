@@ -25,10 +25,10 @@ import httpx
 import pytest
 from aiosmtpd.controller import Controller
 
-from app.devserver import LoopbackServer
+from app.devserver import LoopbackServer, free_port
 from tests.browser import Browser, Page, chromium, chromium_path
 from tests.conftest import loopback_config, toml_sources
-from tests.test_alerts import WATCHLISTS, Inbox, free_port
+from tests.test_alerts import WATCHLISTS, Inbox
 
 ROOT = Path(__file__).resolve().parent.parent
 MARK = "bwx"   # every hostile payload names it: an element, attribute, global or dialog carrying it is a leak
