@@ -209,6 +209,5 @@ def show_topics_artifact(folder: Path) -> None:
     print("\n".join(line for line in text.splitlines() if line.startswith("|")))
 
 
-
 if __name__ == "__main__":
     main()

@@ -26,12 +26,12 @@ TYPES = {".xml": "application/xml", ".rss": "application/rss+xml", ".atom": "app
          ".html": "text/html; charset=utf-8", ".txt": "text/plain; charset=utf-8", ".opml": "text/x-opml"}
 
 
-
 def free_port() -> int:
     """A port free on 127.0.0.1 right now (the OS picks it), for a loopback server started next."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server

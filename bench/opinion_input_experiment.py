@@ -2,8 +2,8 @@
 
 `python -m bench.opinion_input_experiment [PAGES]`: each of readability, boilerpy3 and jusText on the first
 PAGES WCXB dev pages (200 by default) as served, then with `<script>`, `<style>`, `<svg>` and comments
-removed first; CPU per page of each and how many pages give identical text. Measured once: 61 % of the
-bytes go, the time barely moves (docs/design.md, "Extraction CPU").
+removed first; CPU per page of each and how many pages give identical text. Measured twice: 61 % of the
+bytes go, the time moves by at most 10 % (docs/design.md, "Extraction CPU").
 """
 
 from __future__ import annotations

@@ -173,7 +173,6 @@ def nb_tail_p(values: Sequence[float], bucket_seconds: int) -> np.ndarray:
     return p
 
 
-
 def nb_tail(values: Sequence[float], bucket_seconds: int, rate_per_month: float = 1.0,
             cooldown_seconds: int = 86_400) -> list[bool]:
     """The issue's yardstick, re-implemented from its description ("a 30-line causal negative-binomial tail
