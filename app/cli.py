@@ -450,9 +450,8 @@ def cmd_spikes_score(args: argparse.Namespace) -> int:
             stamps, values, bucket = read_series(f)
     except (OSError, ValueError) as exc:
         raise BalkanwatchError(f"{args.csv}: {exc}") from exc
-    chosen = {"false_alerts_per_month": args.false_alerts_per_month,
-              "scale_seconds": args.surge_hours and span_seconds(args.surge_hours),
-              "record_check": args.record_check or None}
+    chosen = {"alerts_per_month": args.alerts_per_month,
+              "scale_seconds": args.surge_hours and span_seconds(args.surge_hours)}
     settings = SpikeSettings(bucket_seconds=args.bucket_seconds or bucket,
                              **{k: v for k, v in chosen.items() if v is not None})
     scored = score_series(values, settings)
@@ -470,8 +469,8 @@ def cmd_spikes_backtest(args: argparse.Namespace) -> int:
     config = _config(args)
     with _open_ro(config) as wh, progress_bar("scoring topics") as progress:
         rows = backtest(wh, config, progress=progress)
-    cols = ["bucket_start", "watchlist", "window_start", "observed", "expected", "usual_per_day", "score",
-            "once_in_months", "stories", "first_titles"]
+    cols = ["bucket_start", "watchlist", "window_start", "observed", "expected", "ordinary_peak", "usual_per_day",
+            "score", "once_in_months", "why", "stories", "first_titles"]
     print(render(cols, [[r[c] for c in cols] for r in rows], args.format))
     return 0
 
@@ -604,11 +603,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--csv", required=True, help="input CSV with a header and columns timestamp,value")
     s.add_argument("--out", help="write here instead of standard output")
     s.add_argument("--bucket-seconds", type=int, default=0, help="bucket width (default: inferred from the timestamps)")
-    s.add_argument("--false-alerts-per-month", type=_positive, metavar="RATE",
-                   help="how often ordinary noise may alert (default 1, as alerts.false_alerts_per_month)")
+    s.add_argument("--alerts-per-month", type=_positive, metavar="RATE",
+                   help="about how many alerts a month, on the most outstanding surges (default 4, as "
+                        "alerts.alerts_per_month)")
     s.add_argument("--surge-hours", type=_hours_list, help="spans a surge is judged over, e.g. 1,3,12 (default: 1,3)")
-    s.add_argument("--record-check", action="store_true",
-                   help="also judge each surge against the series' own record of daily peaks (as alerts.record_check)")
     s.set_defaults(func=cmd_spikes_score)
     s = spsub.add_parser("backtest", help="replay the warehouse's history; list the alerts it would have sent")
     s.add_argument("--format", choices=FORMATS, default="table")

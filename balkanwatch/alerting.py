@@ -16,9 +16,9 @@ from balkanwatch.spikes import Scored, SpikeSettings, rarity, score_series, span
 
 
 def spike_settings(a: AlertsSettings) -> SpikeSettings:
-    return SpikeSettings(bucket_seconds=a.bucket_minutes * 60, false_alerts_per_month=a.false_alerts_per_month,
+    return SpikeSettings(bucket_seconds=a.bucket_minutes * 60, alerts_per_month=a.alerts_per_month,
                          cooldown_seconds=int(a.cooldown_hours * 3600), min_count=a.min_stories,
-                         scale_seconds=span_seconds(a.surge_hours), record_check=a.record_check)
+                         scale_seconds=span_seconds(a.surge_hours))
 
 
 def bucket_floor(when: datetime, minutes: int) -> datetime:
@@ -72,7 +72,9 @@ class Spike:
     story_ids: tuple[str, ...]
     usual_per_day: float | None = None   # the topic's mean unique stories a day before the surge (up to
                                          # USUAL_DAYS); None with less than a day of history
-    months: float = 0.0                  # ordinary noise is this unusual about once in this many months
+    months: float = 0.0                  # days with a surge this big come about once in this many months
+    peak: float = 0.0                    # an ordinary day's busiest window of the span that fired…
+    span: timedelta = timedelta(hours=1)  # …and that span
 
     @property
     def usual(self) -> str:
@@ -84,8 +86,15 @@ class Spike:
 
     @property
     def rarity(self) -> str:
-        """'about once in 14 months at this topic's usual volume' (spikes.rarity)."""
+        """'about once in 9 days on this topic's record' (spikes.rarity)."""
         return rarity(self.months)
+
+    @property
+    def against_peak(self) -> str:
+        """'an ordinary day's busiest 3 hours bring 4' for the e-mail: what the surge was judged against."""
+        hours = self.span.total_seconds() / 3600
+        span = "hour" if hours == 1 else f"{hours:g} hours"
+        return f"an ordinary day's busiest {span} {'brings' if hours == 1 else 'bring'} {self.peak:.0f}"
 
     @property
     def alert_id(self) -> str:
@@ -131,7 +140,7 @@ def spikes_of(series: TopicSeries, since: datetime | None = None) -> list[Spike]
         expected = sum(sc.expected for sc in series.scored[lo: hi + 1])
         out.append(Spike(series.watchlist, series.starts[s.index], series.starts[lo],
                          series.starts[hi] + series.bucket, s.score, float(len(ids)), expected, ids,
-                         usual_per_day(series, lo), s.months))
+                         usual_per_day(series, lo), s.months, s.baseline, s.scale * series.bucket))
     return out
 
 

@@ -97,11 +97,9 @@ class AlertsSettings:
     bucket_minutes: int = _f(60, "Width of the time buckets in which unique stories per topic are counted.")
     window_hours: float = _f(6.0, "Only spikes in the last this-many hours alert; older ones are history (cold start builds the baseline).")
     history_days: int = _f(28, "Days of counts the detector reads before the alert window (baseline and seasonality).")
-    false_alerts_per_month: float = _f(1.0, "How often ordinary noise may alert, per topic: a surge alerts when noise "
-                                            "that unusual comes about once in 1/this months or less (balkanwatch/spikes.py).")
-    record_check: bool = _f(False, "Also judge each surge against the topic's own record of daily peaks: chatty topics "
-                                   "whose stories cluster every few days alert only for their outstanding surges "
-                                   "(fewer alerts, and more ordinary surges missed; balkanwatch/spikes.py).")
+    alerts_per_month: float = _f(4.0, "About how many alerts a topic may send a month, on its most outstanding surges: a "
+                                      "surge alerts when days with one that big come, on the topic's own record of daily "
+                                      "peaks, about once in 1/this months or less (balkanwatch/spikes.py).")
     cooldown_hours: float = _f(24.0, "After an alert, the same topic does not alert again for this long (one e-mail per surge).")
     min_stories: int = _f(3, "Volume floor: never alert on fewer unique stories than this, however quiet the topic.")
     surge_hours: list[float] = _f([1.0, 3.0], "Spans over which a surge is judged (stories in the last hour, the last three "
@@ -227,8 +225,12 @@ def _check_type(key: str, value: Any, annotation: str) -> Any:
     return value
 
 
-RENAMED = {"alerts.threshold": "the detector's threshold is a rate now; set alerts.false_alerts_per_month "
-                               "(default 1: ordinary noise alerts about once a month per topic)"}
+RENAMED = {"alerts.threshold": "the detector's threshold is a rate now; set alerts.alerts_per_month "
+                               "(default 4: about one alert a week per topic, on its most outstanding surge)",
+           "alerts.false_alerts_per_month": "surges are judged against the topic's own record of daily peaks now; "
+                                            "set alerts.alerts_per_month (default 4: about one alert a week per topic)",
+           "alerts.record_check": "every surge is judged against the topic's own record of daily peaks now; "
+                                  "remove the key"}
 
 
 def _build(cls: type, raw: dict[str, Any], prefix: str) -> Any:
@@ -260,8 +262,8 @@ def _check_alerts(alerts: AlertsSettings) -> None:
             raise ConfigError(f"{key}: not a single e-mail address: {address!r}")
     if alerts.bucket_minutes < 1 or not 0 <= alerts.digest_hour <= 23:
         raise ConfigError("alerts.bucket_minutes must be ≥ 1 and alerts.digest_hour within 0–23")
-    if not alerts.false_alerts_per_month > 0:
-        raise ConfigError("alerts.false_alerts_per_month must be above 0 (e.g. 1 for about one false alert a month)")
+    if not alerts.alerts_per_month > 0:
+        raise ConfigError("alerts.alerts_per_month must be above 0 (e.g. 4 for about one alert a week)")
     if not alerts.surge_hours:
         raise ConfigError("alerts.surge_hours: give at least one span, e.g. [1, 3]")
     if alerts.every_minutes < 1:

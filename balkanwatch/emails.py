@@ -97,7 +97,7 @@ def _story_html(s: dict[str, Any]) -> str:
 
 def _spike_lines(incident: Incident) -> list[str]:
     return [f"{s.watchlist}: {s.observed:.0f} unique stories between {s.window_start:%Y-%m-%d %H:%M} and "
-            f"{s.window_end:%H:%M} UTC, expected {s.expected:.1f}, {s.usual}: {s.rarity}"
+            f"{s.window_end:%H:%M} UTC, expected {s.expected:.1f}, {s.usual}; {s.against_peak}: {s.rarity}"
             for s in incident.spikes]
 
 

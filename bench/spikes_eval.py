@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from balkanwatch.spikes import MONTH_SECONDS, SpikeSettings, score_series, surprise, tail_calibration
+from balkanwatch.spikes import MONTH_SECONDS, SpikeSettings, score_series, surprise
 from bench.data import LabelledSeries, spikes_dev
 from bench.nab import PROFILES, FileScore, normalised, score_file
 from bench.synthetic import SHAPES, Profile, after_outstanding, bursty, generate, quiet_profiles

@@ -54,6 +54,9 @@ class Burst:
     length: int         # buckets
     size: float         # the burst's buckets hold `size` × their usual volume (2 = twice as many items)
     shape: str = "step"
+    basis: str = "local"  # "local": size × the usual volume of its own buckets (a night burst is a night's
+                          # volume times size); "mean": (size − 1) × the topic's mean volume a bucket added
+                          # (a burst of 3× the usual hourly volume brings two ordinary hours' items an hour)
 
 
 @dataclass(frozen=True)
@@ -117,7 +120,8 @@ def burst_volume(usual: np.ndarray, b: Burst) -> np.ndarray:
                "spike": np.exp(-3.0 * steps / max(hi - lo, 1)),
                "ramp": steps + 1.0,
                "decay": np.exp(-1.5 * steps / max(hi - lo, 1))}[b.shape]
-    total = (b.size - 1.0) * usual[lo:hi].sum()
+    basis = usual[lo:hi].sum() if b.basis == "local" else float(usual.mean()) * (hi - lo)
+    total = (b.size - 1.0) * basis
     extra[lo:hi] = total * weights / weights.sum()
     return extra
 
@@ -195,13 +199,13 @@ def quiet_profiles(bucket_seconds: int = 3600, days: int = 56) -> dict[str, Prof
 
 
 def bursty(rng: np.random.Generator, p: Profile, size: float, hours: float, shape: str,
-           first_day: int = 28) -> Synthetic:
-    """A series of profile p with one burst of the given size, length and shape at a random time after
-    `first_day` (enough history for the weekly factor), at least a day before the end."""
+           first_day: int = 28, basis: str = "local") -> Synthetic:
+    """A series of profile p with one burst of the given size, length, shape and basis (Burst) at a random
+    time after `first_day` (enough history for the weekly factor), at least a day before the end."""
     per_day = DAY // p.bucket_seconds
     length = max(1, int(round(hours * 3600 / p.bucket_seconds)))
     start = int(rng.integers(first_day * per_day, (p.days - 1) * per_day - length))
-    return generate(rng, p, (Burst(start, length, size, shape),))
+    return generate(rng, p, (Burst(start, length, size, shape, basis),))
 
 
 def after_outstanding(rng: np.random.Generator, p: Profile, size: float, shape: str = "step",
