@@ -295,7 +295,7 @@ def _model(x: np.ndarray, season: np.ndarray, s: SpikeSettings,
     return mu, {m: phi[m] for m in spans}
 
 
-def expected_counts(values: Sequence[float], settings: SpikeSettings | None = None) -> np.ndarray:
+def expected_counts(values: Sequence[float] | np.ndarray, settings: SpikeSettings | None = None) -> np.ndarray:
     """The count model's expected count of every bucket: level × seasonal profile, causal."""
     s = settings or SpikeSettings()
     x = np.asarray(values, dtype=float)

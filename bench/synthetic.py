@@ -209,12 +209,13 @@ def bursty(rng: np.random.Generator, p: Profile, size: float, hours: float, shap
 
 
 def after_outstanding(rng: np.random.Generator, p: Profile, size: float, shape: str = "step",
-                      first_size: float = 10.0) -> Synthetic:
+                      first_size: float = 10.0, basis: str = "local") -> Synthetic:
     """A series of profile p (hourly) with a 2-hour `first_size`× burst on day 28-33 and a 2-hour `size`×
-    burst of the given shape 4-8 days later: does one outstanding day hide the next surge?"""
+    burst of the given shape 4-8 days later, both of the given basis (Burst): does one outstanding day hide
+    the next surge?"""
     first = int(rng.integers(28 * 24, 33 * 24))
     second = first + int(rng.integers(4 * 24, 8 * 24))
-    return generate(rng, p, (Burst(first, 2, first_size, "step"), Burst(second, 2, size, shape)))
+    return generate(rng, p, (Burst(first, 2, first_size, "step", basis), Burst(second, 2, size, shape, basis)))
 
 
 def shifted(rng: np.random.Generator, p: Profile, factor: float, first_day: int = 28) -> tuple[Synthetic, int]:

@@ -1,6 +1,6 @@
 """A synthetic NAB: labelled mention-count series scored as NAB scores the real ones (issue #14, session 18).
 
-    .venv/bin/python -m bench.synthetic_nab [DETECTOR,DETECTOR...] [--series=N]
+    .venv/bin/python -m bench.synthetic_nab ["DETECTOR;DETECTOR..."] [--series=N] [--basis=salient|mean]
 
 Where the operating point of a detector (its default rate, its re-arming) is decided without the labelled
 dev files. Each series is 56 days of 5-minute counts (as NAB's realTweets files) at one of three volumes (a
@@ -31,11 +31,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench.nab import FileScore, normalised, probation_rows, score_file
+from bench.nab import FileScore, normalised, score_file
 from bench.synthetic import (
     DAY,
     FLASHY_PER_DAY,
-    SHAPES,
     Burst,
     Profile,
     burst_volume,
@@ -112,35 +111,7 @@ Detector = Callable[[Sequence[float], int], list[bool]]
 
 def _detectors() -> dict[str, Detector]:
     from bench.spikes_eval import DETECTORS
-    out = dict(DETECTORS)
-    try:
-        from dataclasses import replace as _r
-
-        from balkanwatch.spikes import SpikeSettings, decide, score_series
-        from rec2 import record_surprise  # type: ignore[import-not-found]   # scratch prototype (session 18)
-
-        def g(rate: float, rearm: int = 86400, **cfg: object) -> Detector:
-            def run(values: Sequence[float], bucket: int) -> list[bool]:
-                st = SpikeSettings(bucket_seconds=bucket, false_alerts_per_month=rate, rearm_seconds=rearm)
-                return [r.alert for r in decide(record_surprise(values, st, cfg), st)]
-            return run
-
-        def nb(rate: float, **kw: object) -> Detector:
-            def run(values: Sequence[float], bucket: int) -> list[bool]:
-                st = _r(SpikeSettings(bucket_seconds=bucket, false_alerts_per_month=rate), **kw)
-                return [r.alert for r in score_series(values, st)]
-            return run
-
-        for rate in (1, 2, 3, 4, 6, 8):
-            out[f"G{rate}"] = g(rate)
-            out[f"G{rate}nb"] = g(rate, bonf=False)
-            out[f"G{rate}nb6h"] = g(rate, 6 * 3600, bonf=False)
-            out[f"G{rate}_6h"] = g(rate, 6 * 3600)
-            out[f"NB{rate}"] = nb(rate)
-            out[f"X{rate}"] = nb(rate, crossing=True)
-    except ImportError:
-        pass
-    return out
+    return dict(DETECTORS)
 
 
 def _score_job(args: tuple[str, int]) -> tuple[str, int, float, FileScore]:
@@ -160,7 +131,7 @@ def run(names: Sequence[str], n_series: int, pool: ProcessPoolExecutor) -> dict[
 
 def main() -> None:
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    names = args[0].split(",") if args else list(_detectors())
+    names = args[0].split(";") if args else list(_detectors())
     n_series = next((int(a.split("=")[1]) for a in sys.argv if a.startswith("--series=")), 24)
     global BASIS
     BASIS = next((a.split("=")[1] for a in sys.argv if a.startswith("--basis=")), BASIS)

@@ -196,7 +196,8 @@ def test_backtest_rematch_and_alert_commands(surge_config: Path, inbox: Inbox):
     rows = json.loads(back.stdout)
     assert {(r["watchlist"], r["observed"]) for r in rows} == {("kfor", 8.0), ("north-kosovo-clash", 8.0)}
     assert all("northern Kosovo" in r["first_titles"] for r in rows)
-    assert all(r["once_in_months"] >= 1 / config.alerts.false_alerts_per_month for r in rows)   # how rare each was
+    assert all(r["once_in_months"] >= 1 / config.alerts.alerts_per_month for r in rows)   # how rare each was
+    assert all(r["why"].endswith("on this topic's record") and r["ordinary_peak"] < r["observed"] for r in rows)
     with db(surge_config) as con:   # "usually N a day": the topic's stories in the 28 days before the surge
         first = con.execute("SELECT date_trunc('hour', min(first_seen_at)) FROM stories").fetchone()[0]
         for r in rows:
@@ -238,7 +239,7 @@ def test_spikes_score_cli_writes_causal_scores_and_alerts(tmp_path: Path):
                                                     for i, v in enumerate(values)), encoding="utf-8")
     out = tmp_path / "scores.csv"
     done = subprocess.run([sys.executable, "-m", "app.cli", "spikes", "score", "--csv", str(series),
-                           "--out", str(out)], capture_output=True, text=True, timeout=120)
+                           "--out", str(out), "--alerts-per-month", "0.5"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     rows = list(csv.DictReader(out.read_text(encoding="utf-8").splitlines()))
     assert list(rows[0]) == ["timestamp", "value", "score", "alert"] and len(rows) == len(values)
@@ -246,8 +247,8 @@ def test_spikes_score_cli_writes_causal_scores_and_alerts(tmp_path: Path):
     assert all(0 <= float(r["score"]) <= 1 for r in rows)
     # causal: scoring a prefix gives the same scores for its rows
     series.write_text("\n".join(series.read_text(encoding="utf-8").splitlines()[: 24 * 10 + 1]) + "\n", encoding="utf-8")
-    prefix = subprocess.run([sys.executable, "-m", "app.cli", "spikes", "score", "--csv", str(series)],
-                            capture_output=True, text=True, timeout=120)
+    prefix = subprocess.run([sys.executable, "-m", "app.cli", "spikes", "score", "--csv", str(series),
+                             "--alerts-per-month", "0.5"], capture_output=True, text=True, timeout=120)
     assert prefix.stdout.splitlines() == out.read_text(encoding="utf-8").splitlines()[: 24 * 10 + 1]
     series.write_text("when,count\n1,2\n", encoding="utf-8")
     bad = subprocess.run([sys.executable, "-m", "app.cli", "spikes", "score", "--csv", str(series)],
@@ -257,32 +258,33 @@ def test_spikes_score_cli_writes_causal_scores_and_alerts(tmp_path: Path):
                             "--surge-hours", "1,-3"], capture_output=True, text=True, timeout=120)
     assert wrong.returncode == 2 and "--surge-hours" in wrong.stderr
     zero = subprocess.run([sys.executable, "-m", "app.cli", "spikes", "score", "--csv", str(series),
-                           "--false-alerts-per-month", "0"], capture_output=True, text=True, timeout=120)
-    assert zero.returncode == 2 and "--false-alerts-per-month" in zero.stderr
+                           "--alerts-per-month", "0"], capture_output=True, text=True, timeout=120)
+    assert zero.returncode == 2 and "--alerts-per-month" in zero.stderr
 
 
-def test_spikes_score_record_check_flag_reaches_the_detector(tmp_path: Path):
-    """--record-check scores as SpikeSettings(record_check=True) does: on a topic that surges every other day
-    it alerts less than the default."""
+def test_spikes_score_rate_flag_reaches_the_detector(tmp_path: Path):
+    """--alerts-per-month scores as SpikeSettings(alerts_per_month=…) does: a topic that surges every other
+    day alerts more at the default (four a month) than at one a month, each as the library says."""
     from balkanwatch.spikes import SpikeSettings, score_series
 
     rng = np.random.default_rng(8)
     values = rng.poisson(20, 24 * 42).astype(float)
     for day in range(3, 42, 2):
-        values[day * 24 + int(rng.integers(0, 20))] += float(rng.integers(40, 400))
+        values[day * 24 + int(rng.integers(0, 20))] += float(rng.integers(10, 100))
     series = tmp_path / "series.csv"
     start = datetime(2026, 1, 1)
     series.write_text("timestamp,value\n" + "".join(f"{(start + timedelta(hours=i)).isoformat()},{v:g}\n"
                                                     for i, v in enumerate(values)), encoding="utf-8")
     fired = {}
-    for flag in ([], ["--record-check"]):
+    for rate in (None, 1.0):
+        flag = [] if rate is None else ["--alerts-per-month", f"{rate:g}"]
         done = subprocess.run([sys.executable, "-m", "app.cli", "spikes", "score", "--csv", str(series),
                                *flag], capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
-        fired[bool(flag)] = [i for i, r in enumerate(csv.DictReader(done.stdout.splitlines())) if r["alert"] == "1"]
-    expected = [s.index for s in score_series(values, SpikeSettings(record_check=True)) if s.alert]
-    assert fired[True] == expected
-    assert len(fired[True]) < len(fired[False]), fired
+        fired[rate] = [i for i, r in enumerate(csv.DictReader(done.stdout.splitlines())) if r["alert"] == "1"]
+    assert fired[1.0] == [s.index for s in score_series(values, SpikeSettings(alerts_per_month=1.0)) if s.alert]
+    assert fired[None] == [s.index for s in score_series(values, SpikeSettings()) if s.alert]
+    assert len(fired[1.0]) < len(fired[None]), fired
 
 
 @pytest.mark.prefect

@@ -86,8 +86,10 @@ def test_private_networks_refused_by_default() -> None:
     ({"alerts": {"surge_hours": [1, 0]}}, "alerts.surge_hours"),
     ({"alerts": {"surge_hours": ["1h"]}}, "alerts.surge_hours"),
     ({"alerts": {"surge_hours": 3}}, "alerts.surge_hours"),
-    ({"alerts": {"false_alerts_per_month": 0}}, "alerts.false_alerts_per_month"),
-    ({"alerts": {"threshold": 0.6}}, "alerts.false_alerts_per_month"),   # the old score threshold: pointed on
+    ({"alerts": {"alerts_per_month": 0}}, "alerts.alerts_per_month"),
+    ({"alerts": {"threshold": 0.6}}, "alerts.alerts_per_month"),   # the old score threshold: pointed on
+    ({"alerts": {"false_alerts_per_month": 1}}, "alerts.alerts_per_month"),   # sessions 8-17's rate: pointed on
+    ({"alerts": {"record_check": True}}, "alerts.record_check"),
 ])
 def test_bad_config_names_the_key(data: dict, key: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(key)):
