@@ -72,8 +72,9 @@ class Spike:
     story_ids: tuple[str, ...]
     usual_per_day: float | None = None   # the topic's mean unique stories a day before the surge (up to
                                          # USUAL_DAYS); None with less than a day of history
-    months: float = 0.0                  # days with a surge this big come about once in this many months
-    peak: float = 0.0                    # an ordinary day's busiest window of the span that fired…
+    months: float = 0.0                  # days with a surge this big come about once in this many months (the
+                                         # surge at its most outstanding, from the alert to its last bucket)
+    peak: float = 0.0                    # an ordinary day's busiest window of the span judged there…
     span: timedelta = timedelta(hours=1)  # …and that span
 
     @property
@@ -138,9 +139,10 @@ def spikes_of(series: TopicSeries, since: datetime | None = None) -> list[Spike]
         lo, hi = surge_span(series, s)
         ids = tuple(sorted({sid for bucket in series.stories[lo: hi + 1] for sid in bucket}))
         expected = sum(sc.expected for sc in series.scored[lo: hi + 1])
+        top = max(series.scored[s.index: hi + 1], key=lambda sc: sc.months)   # the surge at its most outstanding
         out.append(Spike(series.watchlist, series.starts[s.index], series.starts[lo],
                          series.starts[hi] + series.bucket, s.score, float(len(ids)), expected, ids,
-                         usual_per_day(series, lo), s.months, s.baseline, s.scale * series.bucket))
+                         usual_per_day(series, lo), top.months, top.baseline, top.scale * series.bucket))
     return out
 
 

@@ -386,10 +386,27 @@ def _gumbel_quantile(q: float) -> float:
     return -math.log(-math.log(q))
 
 
-def record_months(u: np.ndarray, peak: np.ndarray, s: SpikeSettings) -> np.ndarray:
+def _counting_months(sums: np.ndarray, peak: np.ndarray, m: int, s: SpikeSettings) -> np.ndarray:
+    """Months between days on which counting noise alone brings one of the day's windows of m buckets to
+    this sum: each window Poisson with the ordinary peak as its mean (generous: most windows are quieter)."""
+    from scipy import special     # imported here: only scoring pays its load time
+
+    windows = max(1, s.buckets(DAY) // m)
+    k = np.nan_to_num(sums)
+    with np.errstate(all="ignore"):
+        tail = np.where(k >= 1, special.gammainc(np.maximum(k, 1.0), np.maximum(np.nan_to_num(peak), 1e-9)), 1.0)
+        per_day = -np.expm1(windows * np.log1p(-np.minimum(tail, 1 - 1e-16)))
+    months: np.ndarray = 1.0 / (MONTH_DAYS * np.maximum(per_day, 1e-300))
+    return months
+
+
+def record_months(u: np.ndarray, peak: np.ndarray, s: SpikeSettings,
+                  counting: np.ndarray | None = None) -> np.ndarray:
     """Months between days whose peak reaches u, on the topic's record: the day-long maxima of u over the last
     RECORD_DAYS (weights halving every RECORD_HALF_LIFE_DAYS) and RECORD_PRIOR_DAYS ordinary days, through a
-    Gumbel by their median and RECORD_QUANTILE quantile, scale at least POISSON_SCALE / √(peak + 1)."""
+    Gumbel by their median and RECORD_QUANTILE quantile, scale at least POISSON_SCALE / √(peak + 1). Where
+    the record varies less than counting noise would (a topic with a story a day, every day), it knows no
+    more than the counting noise does: the rarer of the two (`counting`, `_counting_months`) is taken."""
     per = s.buckets(DAY)
     n = len(u)
     days = _lagged(_stretch_maxima(u, per), [d * per for d in range(1, RECORD_DAYS + 1)])
@@ -398,11 +415,15 @@ def record_months(u: np.ndarray, peak: np.ndarray, s: SpikeSettings) -> np.ndarr
     rows = np.vstack([days, np.repeat(np.asarray(prior, dtype=float)[:, None], n, axis=1)])
     weights = np.concatenate([0.5 ** (np.arange(1, RECORD_DAYS + 1) / RECORD_HALF_LIFE_DAYS), np.ones(len(prior))])
     median, upper = _weighted_quantiles(rows, weights, (0.5, RECORD_QUANTILE))
-    scale = np.maximum((upper - median) / (top - mid), POISSON_SCALE / np.sqrt(np.nan_to_num(peak) + 1.0))
+    spread = (upper - median) / (top - mid)
+    floor = POISSON_SCALE / np.sqrt(np.nan_to_num(peak) + 1.0)
+    scale = np.maximum(spread, floor)
     location = median - mid * scale
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):
         per_day = -np.expm1(-np.exp(-(u - location) / scale))     # P(a day's peak reaches u)
     months: np.ndarray = np.where(np.isfinite(u), 1.0 / (MONTH_DAYS * np.maximum(per_day, 1e-300)), 0.0)
+    if counting is not None:
+        months = np.where(np.isfinite(u) & (spread < floor), np.maximum(months, counting), months)
     return months
 
 
@@ -419,7 +440,7 @@ def surprise(values: Sequence[float], settings: SpikeSettings | None = None) -> 
         sums = _window_sums(x, m)
         peak = ordinary_peak(sums, s)
         u = np.log((sums + 1.0) / (peak + 1.0))
-        months = record_months(u, peak, s)
+        months = record_months(u, peak, s, _counting_months(sums, peak, m, s))
         observed[m], peaks[m] = sums, peak
         better = months > best
         best, best_m = np.where(better, months, best), np.where(better, m, best_m)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import logging
 from datetime import datetime, timedelta
 from email import message_from_bytes, policy
@@ -85,7 +87,9 @@ def test_the_usual_volume_quoted_is_the_mean_daily_count_before_the_surge():
     short = topic_series("kfor", rows, now - timedelta(hours=30), now, AlertsSettings())
     assert usual_per_day(short, 23) is None and usual_per_day(short, 24) == 1.0
     page = compose_incident(Incident(tuple(spikes)), [], {}, "bw@example.org", ["a@example.org"], now).html
-    assert f"expected {spikes[0].expected:.1f}, usually 1.0 a day: rarer than once in a century" in page
+    said = (f"expected {spikes[0].expected:.1f}, usually 1.0 a day; an ordinary day&#x27;s busiest "
+            f"{spikes[0].span.total_seconds() / 3600:g} hour")
+    assert said in page and html.escape(spikes[0].rarity) in page
     assert spikes[0].months >= 12      # eight in two hours on a topic with one a day: rarer than once a year
 
 
