@@ -389,7 +389,7 @@ def _gumbel_quantile(q: float) -> float:
 def _counting_months(sums: np.ndarray, peak: np.ndarray, m: int, s: SpikeSettings) -> np.ndarray:
     """Months between days on which counting noise alone brings one of the day's windows of m buckets to
     this sum: each window Poisson with the ordinary peak as its mean (generous: most windows are quieter)."""
-    from scipy import special     # imported here: only scoring pays its load time
+    from scipy import special  # imported here: only scoring pays its load time
 
     windows = max(1, s.buckets(DAY) // m)
     k = np.nan_to_num(sums)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-
 import logging
 from datetime import datetime, timedelta
 from email import message_from_bytes, policy
