@@ -156,8 +156,9 @@ def main() -> None:
         sql(config_path, "SELECT source, title, repeated_paragraphs FROM articles WHERE repeated_paragraphs > 0")
         for cmd in (["search", "Bayraktar"], ["reindex"], ["search", "Bayraktar"]):
             cli(config_path, *cmd)
-        print("\nAlerts: unique stories per topic; the month of history is the baseline (no alert for it), the surge\n"
-              "of the last two hours alerts once, both topics in one e-mail because they share the stories:")
+        print("\nAlerts: unique stories per topic; the month of history is each topic's record (no alert for it), the\n"
+              "surge of the last hours alerts once per topic that it lifts above an ordinary day's busiest hours,\n"
+              "all of them in one e-mail because they share the stories:")
         sql(config_path, "SELECT watchlist, bucket, stories FROM topic_counts WHERE bucket > (SELECT max(bucket) FROM topic_counts) - INTERVAL 6 HOUR "
                          "ORDER BY bucket, watchlist")
         cli(config_path, "alerts")

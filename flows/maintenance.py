@@ -106,6 +106,6 @@ def backtest(wh: Warehouse, config: Config, now: datetime | None = None,
                         "expected": round(spike.expected, 2),
                         "usual_per_day": None if spike.usual_per_day is None else round(spike.usual_per_day, 2),
                         "ordinary_peak": round(spike.peak, 1), "score": round(spike.score, 3),
-                        "once_in_months": round(spike.months, 2), "why": spike.rarity,
+                        "once_in_months": float(f"{spike.months:.3g}"), "why": spike.rarity,
                         "stories": len(spike.story_ids), "first_titles": " | ".join(t or "" for t in titles)})
     return sorted(out, key=lambda r: (r["bucket_start"], r["watchlist"]))
