@@ -288,3 +288,23 @@ def test_nab_scorer_rewards_early_detection_and_charges_false_alerts():
     assert s.raw == pytest.approx(1.0 - 0.11 - 0.11, abs=0.03)
     in_probation = [i == 100 for i in range(n)]
     assert score_file(in_probation, [window]).false_alerts == 0
+
+
+def test_weighted_quantiles_match_the_plain_definition():
+    """The record's quantiles (spikes._weighted_quantiles, vectorised over buckets): per column, the midpoint
+    rank of each finite value by weight, interpolated; NaNs (days not yet seen) carry no weight."""
+    from balkanwatch.spikes import _weighted_quantiles
+
+    rng = np.random.default_rng(11)
+    rows = rng.normal(size=(12, 40))
+    rows[rng.random(rows.shape) < 0.3] = np.nan
+    weights = rng.uniform(0.2, 1.0, 12)
+    got = _weighted_quantiles(rows, weights, (0.5, 0.9))
+    for col in range(rows.shape[1]):
+        ok = np.isfinite(rows[:, col])
+        v, w = rows[ok, col], weights[ok]
+        order = np.argsort(v)
+        v, w = v[order], w[order]
+        rank = (np.cumsum(w) - 0.5 * w) / w.sum()
+        for q, values in zip((0.5, 0.9), got, strict=True):
+            assert values[col] == pytest.approx(np.interp(q, rank, v)), (col, q)
