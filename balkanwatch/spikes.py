@@ -204,8 +204,8 @@ def _span_mean(y: np.ndarray, width: int) -> np.ndarray:
     return mean
 
 
-def seasonal_parts(x: np.ndarray, s: SpikeSettings) -> tuple[np.ndarray, np.ndarray]:
-    """Causal time-of-day and day-of-week factors per bucket (1 = an ordinary bucket of this topic).
+def seasonal_factor(x: np.ndarray, s: SpikeSettings) -> np.ndarray:
+    """Causal time-of-day × day-of-week factor per bucket (1 = an ordinary bucket of this topic).
 
     The daily profile: the trimmed mean of the shortest span's running mean around the same time of day
     (± PROFILE_HALF_SECONDS, centred) over the last PROFILE_DAYS days, against the mean of those slot values
@@ -219,7 +219,7 @@ def seasonal_parts(x: np.ndarray, s: SpikeSettings) -> tuple[np.ndarray, np.ndar
     y = _span_mean(x / weekly, width)
     period = s.buckets(DAY)
     if period < 2:
-        return np.ones(len(x)), weekly
+        return weekly
     half = s.buckets(PROFILE_HALF_SECONDS) if PROFILE_HALF_SECONDS >= s.bucket_seconds else 0
     centre = width // 2     # y[t] is the mean of the span ending at t: a day ago, look half a span later
     lagged = [np.concatenate([np.full(d * period - o - centre, np.nan), y])[: len(y)]
@@ -228,14 +228,7 @@ def seasonal_parts(x: np.ndarray, s: SpikeSettings) -> tuple[np.ndarray, np.ndar
     typical = _span_mean(np.nan_to_num(slot), period)      # the slots' mean over the last day of buckets
     factor = (slot + 1.0) / (typical + 1.0)
     have_profile = np.arange(len(y)) >= 2 * period
-    daily: np.ndarray = np.where(have_profile & np.isfinite(factor), factor, 1.0)
-    return daily, weekly
-
-
-def seasonal_factor(x: np.ndarray, s: SpikeSettings) -> np.ndarray:
-    """The time-of-day × day-of-week factor of every bucket (seasonal_parts multiplied)."""
-    daily, weekly = seasonal_parts(x, s)
-    seasonal: np.ndarray = daily * weekly
+    seasonal: np.ndarray = np.where(have_profile & np.isfinite(factor), factor, 1.0) * weekly
     return seasonal
 
 

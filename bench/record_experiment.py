@@ -23,7 +23,6 @@ on the dev files, look 15).
 
 from __future__ import annotations
 
-import importlib
 import sys
 import time
 from collections.abc import Callable
@@ -33,8 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from balkanwatch import spikes
-from balkanwatch.spikes import SpikeSettings, score_series
+from balkanwatch.spikes import SpikeSettings, decide, score_series
+from bench.nb_detector import nb_surprise
 from bench.spikes_eval import SETTLED_DAYS, first_alert_delay
 from bench.synthetic import DAY, MONTH_SECONDS, SHAPES, Burst, Profile, generate, quiet_profiles
 
@@ -46,7 +45,7 @@ VARIANTS: dict[str, dict[str, Any]] = {   # name: SpikeSettings overrides, or "s
     "esc100": {"escalation": 100.0},
     "rate2": {"alerts_per_month": 2.0},
     "rate8": {"alerts_per_month": 8.0},
-    "nb": {"surprise": "bench.nb_detector:nb_surprise", "alerts_per_month": 1.0},
+    "nb": {"surprise": nb_surprise, "alerts_per_month": 1.0},
 }
 COLD_FROM_DAY = 3          # NAB's probation is 2.6 days of 5-minute rows; the warm-up is two days
 VOLUMES = (0.5, 5.0, 50.0, 500.0)
@@ -61,10 +60,8 @@ def settings_of(variant: str, bucket: int) -> SpikeSettings:
 
 def alerts_of(variant: str, values: np.ndarray, bucket: int) -> list[bool]:
     s = settings_of(variant, bucket)
-    if "surprise" in VARIANTS[variant]:
-        module, name = VARIANTS[variant]["surprise"].split(":")
-        return [r.alert for r in spikes.decide(getattr(importlib.import_module(module), name)(values, s), s)]
-    return [r.alert for r in score_series(values, s)]
+    other = VARIANTS[variant].get("surprise")
+    return [r.alert for r in (decide(other(values, s), s) if other else score_series(values, s))]
 
 
 def _quiet_job(args: tuple[str, str, int, int]) -> tuple[str, int, int, int, float, float]:

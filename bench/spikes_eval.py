@@ -3,7 +3,8 @@
 The protocol (docs/design.md, "Spike detection: the protocol"): constants are decided on synthetic series
 with known truth (bench/synthetic.py) — false alerts per month on burst-free series against the configured
 rate, detection rate and delay per burst size — and only then are the labelled NAB files
-scored, with the shipped defaults, beside two re-implemented baselines given the same false-alarm budget.
+scored, with the shipped defaults, beside the detector of sessions 8-17 and re-implemented baselines given
+the same alert budget.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import math
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -200,14 +201,6 @@ def _ours(values: Sequence[float], bucket_seconds: int) -> list[bool]:
     return [s.alert for s in score_series(values, SpikeSettings(bucket_seconds=bucket_seconds))]
 
 
-def _before(values: Sequence[float], bucket_seconds: int) -> list[bool]:
-    return nb_alerts(values, bucket_seconds, 1.0)
-
-
-def _before_at_ours(values: Sequence[float], bucket_seconds: int) -> list[bool]:
-    return nb_alerts(values, bucket_seconds, ALERTS_PER_MONTH)
-
-
 def _at_ours(detector: Callable[..., list[bool]]) -> Callable[[Sequence[float], int], list[bool]]:
     """A baseline given our budget: its threshold is the same number of alerts a month."""
     return lambda values, bucket_seconds: detector(values, bucket_seconds, ALERTS_PER_MONTH)
@@ -217,7 +210,7 @@ BEFORE = "NB detector of sessions 8-17 (1 a month)"     # bench/nb_detector.py: 
 BEFORE_AT_OURS = f"NB detector at {ALERTS_PER_MONTH:g} a month"   # the same at our budget: is it only the rate?
 NB_TAIL = "NB tail (the issue's yardstick)"
 DETECTORS: dict[str, Callable[[Sequence[float], int], list[bool]]] = {
-    "balkanwatch": _ours, BEFORE: _before, BEFORE_AT_OURS: _before_at_ours, NB_TAIL: _at_ours(nb_tail),
+    "balkanwatch": _ours, BEFORE: nb_alerts, BEFORE_AT_OURS: _at_ours(nb_alerts), NB_TAIL: _at_ours(nb_tail),
     "EWMA z-score + cooldown": _at_ours(ewma_zscore), "windowed Gaussian": _at_ours(windowed_gaussian)}
 
 
@@ -298,7 +291,7 @@ def burst_table(seeds: int = BURST_SEEDS, hours: float = BURST_HOURS,
                     delay = first_alert_delay(_ours(syn.values, 3600), b.start, b.length, 3600)
                     if delay is not None:
                         caught, delays = caught + 1, [*delays, delay]
-                    before += first_alert_delay(_before(syn.values, 3600), b.start, b.length, 3600) is not None
+                    before += first_alert_delay(nb_alerts(syn.values, 3600), b.start, b.length, 3600) is not None
                 rows.append(BurstRow(volume, size, seeds, caught, tuple(delays), before, basis))
     return rows
 
@@ -362,7 +355,7 @@ def window_ranks(data: list[LabelledSeries]) -> dict[str, list[int]]:
     day = 86_400 // BUCKET_SECONDS
     settings = SpikeSettings(bucket_seconds=BUCKET_SECONDS)
     evidence = {"balkanwatch": lambda v: surprise(v, settings).months,
-                BEFORE: lambda v: nb_surprise(v, replace(settings, alerts_per_month=1.0)).months}
+                BEFORE: lambda v: nb_surprise(v, settings).months}
     out: dict[str, list[int]] = {name: [] for name in evidence}
     for s in data:
         inside = np.zeros(len(s.values), dtype=bool)

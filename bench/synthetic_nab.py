@@ -25,13 +25,14 @@ from __future__ import annotations
 import math
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
 from bench.nab import FileScore, normalised, score_file
+from bench.spikes_eval import DETECTORS
 from bench.synthetic import (
     DAY,
     FLASHY_PER_DAY,
@@ -67,7 +68,7 @@ def profile(volume: float) -> Profile:
                    news_per_week=3.0, flashes_per_day=FLASHY_PER_DAY)
 
 
-def generate_series(seed: int) -> NabSeries:
+def generate_series(seed: int, basis: str = BASIS) -> NabSeries:
     rng = np.random.default_rng(50_000 + seed)
     volume = VOLUMES[seed % len(VOLUMES)]
     p = profile(volume)
@@ -86,7 +87,7 @@ def generate_series(seed: int) -> NabSeries:
     hourly = csum[hour:] - csum[:-hour]                        # hourly[i]: usual items in buckets i … i+11
     for start in sorted(starts):
         _, length, shape = INCIDENT_SHAPES[int(rng.integers(len(INCIDENT_SHAPES)))]
-        if BASIS == "mean":
+        if basis == "mean":
             size = math.exp(rng.uniform(math.log(SIZES[0]), math.log(SIZES[1])))
             flat = np.full(n, mean)     # sized against the topic's mean volume, not the hour's
             extra += burst_volume(flat, Burst(start, length, size + 1.0, shape))
@@ -106,24 +107,17 @@ def generate_series(seed: int) -> NabSeries:
     return NabSeries(values, windows, volume)
 
 
-Detector = Callable[[Sequence[float], int], list[bool]]
-
-
-def _detectors() -> dict[str, Detector]:
-    from bench.spikes_eval import DETECTORS
-    return dict(DETECTORS)
-
-
-def _score_job(args: tuple[str, int]) -> tuple[str, int, float, FileScore]:
-    name, seed = args
-    series = generate_series(seed)
-    alerts = _detectors()[name](series.values, BUCKET)
+def _score_job(args: tuple[str, int, str]) -> tuple[str, int, float, FileScore]:
+    name, seed, basis = args
+    series = generate_series(seed, basis)
+    alerts = DETECTORS[name](series.values, BUCKET)
     return name, seed, series.volume, score_file(list(alerts), series.windows)
 
 
-def run(names: Sequence[str], n_series: int, pool: ProcessPoolExecutor) -> dict[str, dict[float, list[FileScore]]]:
+def run(names: Sequence[str], n_series: int, pool: ProcessPoolExecutor,
+        basis: str = BASIS) -> dict[str, dict[float, list[FileScore]]]:
     out: dict[str, dict[float, list[FileScore]]] = {name: {} for name in names}
-    jobs = [(name, seed) for name in names for seed in range(n_series)]
+    jobs = [(name, seed, basis) for name in names for seed in range(n_series)]
     for name, _, volume, score in pool.map(_score_job, jobs):
         out[name].setdefault(volume, []).append(score)
     return out
@@ -131,13 +125,12 @@ def run(names: Sequence[str], n_series: int, pool: ProcessPoolExecutor) -> dict[
 
 def main() -> None:
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    names = args[0].split(";") if args else list(_detectors())
+    names = args[0].split(";") if args else list(DETECTORS)
     n_series = next((int(a.split("=")[1]) for a in sys.argv if a.startswith("--series=")), 24)
-    global BASIS
-    BASIS = next((a.split("=")[1] for a in sys.argv if a.startswith("--basis=")), BASIS)
+    basis = next((a.split("=")[1] for a in sys.argv if a.startswith("--basis=")), BASIS)
     started = time.perf_counter()
     with ProcessPoolExecutor(2) as pool:
-        results = run(names, n_series, pool)
+        results = run(names, n_series, pool, basis)
     print(f"{n_series} synthetic series, {INCIDENTS} incidents each ({time.perf_counter() - started:.0f} s)")
     for name, by_volume in results.items():
         every = [s for scores in by_volume.values() for s in scores]
@@ -145,7 +138,7 @@ def main() -> None:
         caught = sum(s.detected for s in every)
         windows = sum(s.windows for s in every)
         fa = sum(s.false_alerts for s in every)
-        months = len(every) * (DAYS - 0) / 30
+        months = len(every) * DAYS / 30
         print(f"{name:40s} NAB {normalised(every):5.1f} "
               f"caught {caught}/{windows}, false alerts {fa} ({fa / months:.1f} a month) | {per}")
 

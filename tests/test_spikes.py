@@ -142,13 +142,13 @@ ONE_A_MONTH = SpikeSettings(bucket_seconds=3600, alerts_per_month=1.0)
 def test_a_level_that_doubles_for_good_costs_two_alerts_at_most_and_one_that_halves_none(volume):
     """A persistent level shift (bench/synthetic.py `shifted`), at one alert a month so that ordinary noise
     seldom alerts in the same week: a topic whose volume doubles and stays alerts at most twice in the week
-    after (the doubled peaks are the new ordinary once two days ran at them), one that halves never
-    (4 series each)."""
+    after (the doubled peaks are the new ordinary once two days ran at them; at least once on a dense topic,
+    where the doubling is news), one that halves never (4 series each)."""
     for seed in range(4):
         for factor, most in ((2.0, 2), (0.5, 0)):
             syn, start = shifted(np.random.default_rng(3000 + seed), Profile(volume, days=42), factor)
             fired = sum(1 for i in alerts(syn.values, ONE_A_MONTH) if start <= i < start + 7 * 24)
-            assert fired <= most, (seed, factor, fired)
+            assert fired <= most and (factor < 1 or volume < 50 or fired >= 1), (seed, factor, fired)
 
 
 def test_the_ordinary_peak_is_a_weeks_median_and_follows_two_busier_days():
