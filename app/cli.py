@@ -422,6 +422,14 @@ def cmd_rematch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rate(text: str) -> float:
+    """An alert budget for `spikes score`: positive, and at most one a day (its cooldown is 24 hours)."""
+    value = _positive(text)
+    if value > 30:
+        raise argparse.ArgumentTypeError(f"at most 30 alerts a month (one a day, the cooldown), got {text!r}")
+    return value
+
+
 def _positive(text: str) -> float:
     try:
         value = float(text)
@@ -603,7 +611,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--csv", required=True, help="input CSV with a header and columns timestamp,value")
     s.add_argument("--out", help="write here instead of standard output")
     s.add_argument("--bucket-seconds", type=int, default=0, help="bucket width (default: inferred from the timestamps)")
-    s.add_argument("--alerts-per-month", type=_positive, metavar="RATE",
+    s.add_argument("--alerts-per-month", type=_rate, metavar="RATE",
                    help="about how many alerts a month, on the most outstanding surges (default 4, as "
                         "alerts.alerts_per_month)")
     s.add_argument("--surge-hours", type=_hours_list, help="spans a surge is judged over, e.g. 1,3,12 (default: 1,3)")

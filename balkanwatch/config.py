@@ -99,7 +99,8 @@ class AlertsSettings:
     history_days: int = _f(28, "Days of counts the detector reads before the alert window (baseline and seasonality).")
     alerts_per_month: float = _f(4.0, "About how many alerts a topic may send a month, on its most outstanding surges: a "
                                       "surge alerts when days with one that big come, on the topic's own record of daily "
-                                      "peaks, about once in 1/this months or less (balkanwatch/spikes.py).")
+                                      "peaks, about once in 1/this months or less (balkanwatch/spikes.py). At most one a day "
+                                      "(30 × 24 / cooldown_hours).")
     cooldown_hours: float = _f(24.0, "After an alert, the same topic does not alert again for this long (one e-mail per surge).")
     min_stories: int = _f(3, "Volume floor: never alert on fewer unique stories than this, however quiet the topic.")
     surge_hours: list[float] = _f([1.0, 3.0], "Spans over which a surge is judged (stories in the last hour, the last three "
@@ -264,6 +265,13 @@ def _check_alerts(alerts: AlertsSettings) -> None:
         raise ConfigError("alerts.bucket_minutes must be ≥ 1 and alerts.digest_hour within 0–23")
     if not alerts.alerts_per_month > 0:
         raise ConfigError("alerts.alerts_per_month must be above 0 (e.g. 4 for about one alert a week)")
+    if not alerts.cooldown_hours > 0:
+        raise ConfigError("alerts.cooldown_hours must be above 0 (24: one alert a day per topic at most)")
+    most = 30 * 24 / alerts.cooldown_hours
+    if alerts.alerts_per_month > most:
+        raise ConfigError(f"alerts.alerts_per_month = {alerts.alerts_per_month:g} cannot be met: with "
+                          f"alerts.cooldown_hours = {alerts.cooldown_hours:g} a topic alerts at most {most:g} "
+                          "times a month")
     if not alerts.surge_hours:
         raise ConfigError("alerts.surge_hours: give at least one span, e.g. [1, 3]")
     if alerts.every_minutes < 1:

@@ -62,8 +62,12 @@ MONTH_DAYS = MONTH_SECONDS / DAY
 ALERTS_PER_MONTH = 4.0     # about one a week; on burst-free synthetic series every alert is a false one, and
                            # they come at this rate (bench/spikes_eval.py)
 COOLDOWN_SECONDS = DAY     # at most one alert a day per topic; a news surge lasts hours to a day
-REARM_SECONDS = 6 * 3600   # …and only after the evidence stayed below a third of the threshold for six hours
-CALM_FRACTION = 1 / 3      # "below a third of the threshold": months < CALM_FRACTION / alerts_per_month
+REARM_SECONDS = 6 * 3600   # …and only after the evidence stayed calm for six hours:
+CALM_FRACTION = 1 / 3      # below a third of the threshold (months < CALM_FRACTION / alerts_per_month)…
+CALM_DAYS = 2.0            # …or below what every other ordinary day's peak reaches (months < 2 days), which ever
+                           # is higher: a bucket's evidence never goes under 1 day (a day's peak always reaches
+                           # an ordinary level), so above 5 alerts a month a third of the threshold (< 2 days)
+                           # could never be met, and the topic would stay disarmed after its first alert
 MIN_COUNT = 3              # volume floor: never alert on one or two items, however quiet the topic
 SCALE_SECONDS = (3600, 3 * 3600)  # spans a surge is judged over, whatever the bucket width: news arriving
                            # over an hour or a few, not one 5-minute blip. alerts.surge_hours sets them.
@@ -128,6 +132,11 @@ class SpikeSettings:
     def months_needed(self) -> float:
         """The rarity an alert needs: days with a surge this big come once in this many months of the record."""
         return 1.0 / self.alerts_per_month
+
+    @property
+    def calm_months(self) -> float:
+        """Evidence below this for `rearm_seconds` re-arms a topic after an alert (CALM_FRACTION, CALM_DAYS)."""
+        return max(CALM_FRACTION * self.months_needed, CALM_DAYS / MONTH_DAYS)
 
     @property
     def threshold(self) -> float:
@@ -448,7 +457,7 @@ def decide(sur: Surprise, settings: SpikeSettings | None = None) -> list[Scored]
     """Apply the rate threshold, volume floor, cooldown and re-arming to the evidence."""
     s = settings or SpikeSettings()
     cooldown, rearm = s.buckets(s.cooldown_seconds), s.buckets(s.rearm_seconds)
-    needed, calm_below = s.months_needed, CALM_FRACTION * s.months_needed
+    needed, calm_below = s.months_needed, s.calm_months
     score = sur.score
     out: list[Scored] = []
     last, armed, calm, last_months = -(10**9), True, 0, math.inf

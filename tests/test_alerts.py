@@ -260,6 +260,9 @@ def test_spikes_score_cli_writes_causal_scores_and_alerts(tmp_path: Path):
     zero = subprocess.run([sys.executable, "-m", "app.cli", "spikes", "score", "--csv", str(series),
                            "--alerts-per-month", "0"], capture_output=True, text=True, timeout=120)
     assert zero.returncode == 2 and "--alerts-per-month" in zero.stderr
+    daily = subprocess.run([sys.executable, "-m", "app.cli", "spikes", "score", "--csv", str(series),
+                            "--alerts-per-month", "31"], capture_output=True, text=True, timeout=120)
+    assert daily.returncode == 2 and "at most 30 alerts a month" in daily.stderr
 
 
 def test_spikes_score_rate_flag_reaches_the_detector(tmp_path: Path):

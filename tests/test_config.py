@@ -87,6 +87,9 @@ def test_private_networks_refused_by_default() -> None:
     ({"alerts": {"surge_hours": ["1h"]}}, "alerts.surge_hours"),
     ({"alerts": {"surge_hours": 3}}, "alerts.surge_hours"),
     ({"alerts": {"alerts_per_month": 0}}, "alerts.alerts_per_month"),
+    ({"alerts": {"alerts_per_month": 40}}, "alerts.alerts_per_month"),   # more than one a day: the cooldown
+    ({"alerts": {"alerts_per_month": 8, "cooldown_hours": 96}}, "alerts.cooldown_hours = 96"),
+    ({"alerts": {"cooldown_hours": 0}}, "alerts.cooldown_hours"),
     ({"alerts": {"threshold": 0.6}}, "alerts.alerts_per_month"),   # the old score threshold: pointed on
     ({"alerts": {"false_alerts_per_month": 1}}, "alerts.alerts_per_month"),   # sessions 8-17's rate: pointed on
     ({"alerts": {"record_check": True}}, "alerts.record_check"),

@@ -62,6 +62,16 @@ def test_a_lower_configured_rate_alerts_less():
     assert 0.5 <= rates[0] <= 2.0 and rates[1] > 2 * rates[0], rates
 
 
+@pytest.mark.parametrize("rate", [12.0, 20.0])
+def test_a_budget_above_five_a_month_still_rearms(rate):
+    """A bucket's evidence never goes under one day, so "calm" below a third of a threshold of fewer than
+    three days could never be met: a budget of 12 or 20 a month alerted once and then never again (session
+    19). Calm is now also below what every other ordinary day reaches: the rate follows the budget, within a
+    factor 2, as at the default."""
+    rate_seen = false_alert_rate(Profile(5.0, days=70), 6, SpikeSettings(alerts_per_month=rate))
+    assert rate / 2 <= rate_seen <= rate * 2, rate_seen
+
+
 @pytest.mark.parametrize("volume", [20.0, 500.0], ids=["medium", "dense"])
 def test_three_times_the_usual_volume_for_two_hours_is_caught(volume):
     """Two hours at three times the topic's usual hourly volume (two ordinary hours' items added each hour,
