@@ -11,6 +11,7 @@ import logging
 import multiprocessing
 import os
 import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import BrokenExecutor, ProcessPoolExecutor
 from contextlib import AbstractContextManager, asynccontextmanager
@@ -198,9 +199,15 @@ class WarehouseGate:
 
     The connection (and the file lock) is kept while uses follow each other closely and closed after
     IDLE_CLOSE_SECONDS without use, so a busy run does not pay an open + checkpoint per chunk, and readers
-    such as `balkanwatch sql` get in whenever the run is waiting on the network."""
+    such as `balkanwatch sql` get in whenever the run is waiting on the network. A session open for
+    MAX_HOLD_SECONDS closes as soon as its current use ends, so that readers also get in while a long run
+    loads chunk after chunk."""
 
-    IDLE_CLOSE_SECONDS = 1.0
+    # Above the gap between two chunk loads of a CPU-bound run (50 pages, ~2.3 s on two cores): each close
+    # is a DuckDB checkpoint, which costs more the more pages the run has appended (0.05 s at the first
+    # chunk, 0.3 s at 900 pages, 0.7 s at 2,000; docs/design.md, "Warehouse"), paid in the event loop.
+    IDLE_CLOSE_SECONDS = 4.0
+    MAX_HOLD_SECONDS = 20.0
 
     def __init__(self, config: Config, *, loading: bool = False) -> None:
         self.config, self.loading = config, loading   # loading: a shard run's load-only session (Warehouse)
@@ -208,6 +215,8 @@ class WarehouseGate:
         # catalog): the run keeps its session until close().
         lake = config.warehouse.backend == "ducklake"
         self.idle_close: float | None = None if lake else self.IDLE_CLOSE_SECONDS
+        self.max_hold = self.MAX_HOLD_SECONDS
+        self._opened_at = 0.0
         self.load_limits = lake_limits(config) if lake else FILE_LOAD   # how a batch's polls wait for their commit
         self.ask_window = config.warehouse.ask_window_seconds if lake else 0.0   # how long a known_ids ask waits
         self._lock = asyncio.Lock()
@@ -227,13 +236,17 @@ class WarehouseGate:
                 session = Warehouse.for_config(self.config, loading=self.loading)
                 self._wh = session.__enter__()
                 self._session = session
+                self._opened_at = time.monotonic()
             try:
                 yield self._wh
             except BaseException:
                 self.close()
                 raise
             if self.idle_close is not None:
-                self._idle = asyncio.get_running_loop().call_later(self.idle_close, self._close_if_idle)
+                if time.monotonic() - self._opened_at >= self.max_hold:
+                    self.close()   # readers waiting for the lock get in between two loads of a long run
+                else:
+                    self._idle = asyncio.get_running_loop().call_later(self.idle_close, self._close_if_idle)
 
     def _close_if_idle(self) -> None:
         if not self._lock.locked():

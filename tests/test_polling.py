@@ -423,3 +423,58 @@ def test_runs_in_one_process_share_the_workers_and_a_dead_worker_fails_only_its_
     assert isinstance(dead, str) and "extraction worker died" in dead
     got, fresh = one_run(jobs[2])
     assert fresh is not pool and not isinstance(got, str) and got.title == "Convoy 2"
+
+
+def test_the_warehouse_gate_holds_between_close_loads_and_lets_readers_in(write_config, monkeypatch) -> None:
+    """A run's loads that follow each other within the idle time share one session (each close is a DuckDB
+    checkpoint, dearer the more the run has appended); a reader waits while it is held, gets in once the
+    run has been idle that long, and also between two loads once a session has been held for max_hold."""
+    from flows.poll import WarehouseGate
+    from warehouse.store import Warehouse, WarehouseError
+
+    config = load_config(write_config(toml_sources([{"name": "s", "feed": "http://127.0.0.1:9/feed.xml"}])))
+    opened: list[float] = []
+    real = Warehouse.for_config
+
+    def counted(*args, **kwargs):   # the real warehouse, counted
+        opened.append(time.monotonic())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(Warehouse, "for_config", staticmethod(counted))
+
+    def reader_gets_in() -> bool:
+        try:
+            with Warehouse.open(config.warehouse_path, read_only=True, lock_timeout=0.05) as wh:
+                return wh.version() > 0
+        except WarehouseError:
+            return False
+
+    async def scenario() -> dict[str, object]:
+        gate = WarehouseGate(config)
+        gate.idle_close, gate.max_hold = 0.5, 1.5
+        seen: dict[str, object] = {}
+        for _ in range(3):                               # loads 0.2 s apart: one session
+            async with gate.open() as wh:
+                wh.version()
+            await asyncio.sleep(0.2)
+        seen["held"] = await asyncio.to_thread(reader_gets_in)
+        seen["sessions while close"] = len(opened)
+        await asyncio.sleep(0.8)                         # idle longer than idle_close: released
+        seen["after idle"] = await asyncio.to_thread(reader_gets_in)
+        opened.clear()
+        start = time.monotonic()
+        released_between_loads = False
+        while time.monotonic() - start < 2.5:            # loads back to back for longer than max_hold
+            async with gate.open() as wh:
+                wh.version()
+            released_between_loads |= gate._session is None
+            await asyncio.sleep(0.1)
+        seen["released between loads"] = released_between_loads
+        seen["sessions in 2.5 s of loads"] = len(opened)
+        gate.close()
+        return seen
+
+    seen = asyncio.run(scenario())
+    assert seen["sessions while close"] == 1 and seen["held"] is False, seen
+    assert seen["after idle"] is True, seen
+    assert seen["released between loads"] is True and 2 <= seen["sessions in 2.5 s of loads"] <= 3, seen
