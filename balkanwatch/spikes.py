@@ -27,8 +27,8 @@ bring at their busiest, from that bucket and the ones before it only:
   days is 1 / (30 × that chance) months. An alert needs months ≥ 1 / alerts_per_month: with the default 4,
   about one alert a week per topic, on its most outstanding surge. score = months / (1 + months).
 - **Alert**: outstanding enough, at least `min_count` items in the window that fired, not within the
-  cooldown of the previous alert, and re-armed (months fell below a third of the threshold for
-  `rearm_seconds`): one alert per surge, not one per bucket of it.
+  cooldown of the previous alert, and re-armed (months fell below a third of the threshold, or below 2
+  days for budgets above 5 a month, for `rearm_seconds`): one alert per surge, not one per bucket of it.
 
 Why the topic's own record and not a count model's tail (issue #14, docs/design.md session 18): the
 negative-binomial tails of sessions 8-17 were honest on synthetic noise and 10-140 times too light on real
