@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from app.progress import progress_bar
-from balkanwatch.config import Config, load_config, resolve_config_path
+from balkanwatch.config import AlertsSettings, Config, load_config, most_alerts_per_month, resolve_config_path
 from balkanwatch.errors import BalkanwatchError, ConfigError
 
 if TYPE_CHECKING:
@@ -423,10 +423,11 @@ def cmd_rematch(args: argparse.Namespace) -> int:
 
 
 def _rate(text: str) -> float:
-    """An alert budget for `spikes score`: positive, and at most one a day (its cooldown is 24 hours)."""
+    """An alert budget for `spikes score`: positive, and no more than its cooldown (the default) allows."""
     value = _positive(text)
-    if value > 30:
-        raise argparse.ArgumentTypeError(f"at most 30 alerts a month (one a day, the cooldown), got {text!r}")
+    most = most_alerts_per_month(AlertsSettings.cooldown_hours)
+    if value > most:
+        raise argparse.ArgumentTypeError(f"at most {most:g} alerts a month (one a day, the cooldown), got {text!r}")
     return value
 
 

@@ -256,6 +256,11 @@ def _build(cls: type, raw: dict[str, Any], prefix: str) -> Any:
     return cls(**values)
 
 
+def most_alerts_per_month(cooldown_hours: float) -> float:
+    """The largest alert budget a cooldown allows: one alert per cooldown, in a 30-day month."""
+    return 30 * 24 / cooldown_hours
+
+
 def _check_alerts(alerts: AlertsSettings) -> None:
     """Addresses go into e-mail headers: one address each, no line breaks; buckets of at least a minute."""
     for key, address in [("alerts.email_from", alerts.email_from), *(("alerts.email_to", a) for a in alerts.email_to)]:
@@ -267,7 +272,7 @@ def _check_alerts(alerts: AlertsSettings) -> None:
         raise ConfigError("alerts.alerts_per_month must be above 0 (e.g. 4 for about one alert a week)")
     if not alerts.cooldown_hours > 0:
         raise ConfigError("alerts.cooldown_hours must be above 0 (24: one alert a day per topic at most)")
-    most = 30 * 24 / alerts.cooldown_hours
+    most = most_alerts_per_month(alerts.cooldown_hours)
     if alerts.alerts_per_month > most:
         raise ConfigError(f"alerts.alerts_per_month = {alerts.alerts_per_month:g} cannot be met: with "
                           f"alerts.cooldown_hours = {alerts.cooldown_hours:g} a topic alerts at most {most:g} "
