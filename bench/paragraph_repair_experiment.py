@@ -27,15 +27,11 @@ from statistics import mean
 import numpy as np
 
 from balkanwatch import chooser
-from balkanwatch.textclean import token_f1
+from balkanwatch.textclean import paragraphs, token_f1
 from bench import extraction_chooser as ec
 from bench.data import extraction_dev
 
 Rule = tuple[float, int, int, int, int]   # (tau, max_words, min_others, add_votes, min_add_words)
-
-
-def _paragraphs(text: str) -> list[str]:
-    return [p for p in text.split("\n") if p.strip()]
 
 
 def _cover(s: frozenset[str], other: frozenset[str]) -> float:
@@ -53,14 +49,14 @@ class Page:
         sets = [chooser.shingles(t) for t in others]
         self.truth, self.others = case.truth, len(others)
         self.kept = [(p, len(chooser.words(p)), [_cover(chooser.shingles(p), o) for o in sets])
-                     for p in _paragraphs(choice.text)]
+                     for p in paragraphs(choice.text)]
         text_set = chooser.shingles(choice.text)
         self.missing: dict[str, tuple[int, list[float]]] = {}
         for other in others:
-            for p in _paragraphs(other):
+            for p in paragraphs(other):
                 s = chooser.shingles(p)
                 if len(s) >= 3 and _cover(s, text_set) <= 0.2:
-                    self.missing[p.strip()] = (len(chooser.words(p)), [_cover(s, o) for o in sets])
+                    self.missing[p] = (len(chooser.words(p)), [_cover(s, o) for o in sets])
 
     def f1(self, rule: Rule) -> float:
         tau, max_words, min_others, add_votes, min_add_words = rule

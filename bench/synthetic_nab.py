@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from balkanwatch.spikes import _window_sums
 from bench.nab import FileScore, normalised, score_file
 from bench.spikes_eval import DETECTORS
 from bench.synthetic import (
@@ -83,8 +84,7 @@ def generate_series(seed: int, basis: str = BASIS) -> NabSeries:
     extra = np.zeros(n)
     mean = float(usual.mean())
     hour = 3600 // BUCKET
-    csum = np.concatenate([[0.0], np.cumsum(usual)])
-    hourly = csum[hour:] - csum[:-hour]                        # hourly[i]: usual items in buckets i … i+11
+    hourly = _window_sums(usual, hour)[hour - 1:]              # hourly[i]: usual items in buckets i … i+11
     for start in sorted(starts):
         _, length, shape = INCIDENT_SHAPES[int(rng.integers(len(INCIDENT_SHAPES)))]
         if basis == "mean":
@@ -96,8 +96,7 @@ def generate_series(seed: int, basis: str = BASIS) -> NabSeries:
         factor = math.exp(rng.uniform(math.log(SALIENT[0]), math.log(SALIENT[1])))
         day_peak = float(hourly[max(0, start - per_day // 2): start + per_day // 2].max())
         unit = burst_volume(np.ones(n), Burst(start, length, 2.0, shape))   # the shape, total = length
-        c2 = np.concatenate([[0.0], np.cumsum(unit)])
-        share = float((c2[hour:] - c2[:-hour]).max()) / unit.sum()           # its busiest hour's share
+        share = float(np.nanmax(_window_sums(unit, hour))) / unit.sum()     # its busiest hour's share
         local = float(hourly[start: start + max(1, length - hour + 1)].mean())
         total = max(factor * day_peak - local, 0.0) / share
         extra += unit / unit.sum() * total
