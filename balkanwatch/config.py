@@ -156,6 +156,11 @@ class WatchlistSettings:
     any: list[str] = _f([], "Terms of which at least one must occur (any script; `*` ends a prefix term).", required=True)
     all_of_any: list[list[str]] = _f([], "Groups of terms; one term of every group must also occur.")
     none: list[str] = _f([], "Terms that exclude a text from the topic.")
+    alerts_per_month: float = _f(0.0, "This topic's alert budget (see alerts.alerts_per_month): more for a topic the desk "
+                                      "must not miss, less for a chatty one; 0 takes alerts.alerts_per_month.")
+    email_to: list[str] = _f([], "Recipients of this topic's alerts instead of alerts.email_to (a desk that follows "
+                                 "only this topic); empty takes alerts.email_to. An incident spanning several topics "
+                                 "is one e-mail to all of their recipients.")
 
 
 @dataclass(frozen=True)
@@ -170,6 +175,14 @@ class Config:
     watchlists: list[WatchlistSettings] = field(default_factory=list)
     base_dir: Path = field(default=Path("."), metadata={"internal": True})
     path: Path | None = field(default=None, metadata={"internal": True})
+
+    def topic_alerts(self, watchlist: str) -> AlertsSettings:
+        """alerts.* as they apply to one topic: its own alerts_per_month and email_to where it sets them."""
+        w = next((w for w in self.watchlists if w.name == watchlist), None)
+        if w is None or not (w.alerts_per_month or w.email_to):
+            return self.alerts
+        return dataclasses.replace(self.alerts, alerts_per_month=w.alerts_per_month or self.alerts.alerts_per_month,
+                                   email_to=list(w.email_to or self.alerts.email_to))
 
     @property
     def warehouse_path(self) -> Path:
@@ -261,26 +274,40 @@ def most_alerts_per_month(cooldown_hours: float) -> float:
     return 30 * 24 / cooldown_hours
 
 
+def _check_address(key: str, address: str) -> None:
+    """Addresses go into e-mail headers: one address each, no line breaks."""
+    if any(c in address for c in "\r\n,;") or "@" not in address:
+        raise ConfigError(f"{key}: not a single e-mail address: {address!r}")
+
+
+def _check_budget(key: str, budget: float, cooldown_hours: float) -> None:
+    most = most_alerts_per_month(cooldown_hours)
+    if budget > most:
+        raise ConfigError(f"{key} = {budget:g} cannot be met: with alerts.cooldown_hours = {cooldown_hours:g} a "
+                          f"topic alerts at most {most:g} times a month")
+
+
 def _check_alerts(alerts: AlertsSettings) -> None:
-    """Addresses go into e-mail headers: one address each, no line breaks; buckets of at least a minute."""
+    """One address per entry; buckets of at least a minute; a budget the cooldown allows."""
     for key, address in [("alerts.email_from", alerts.email_from), *(("alerts.email_to", a) for a in alerts.email_to)]:
-        if any(c in address for c in "\r\n,;") or "@" not in address:
-            raise ConfigError(f"{key}: not a single e-mail address: {address!r}")
+        _check_address(key, address)
     if alerts.bucket_minutes < 1 or not 0 <= alerts.digest_hour <= 23:
         raise ConfigError("alerts.bucket_minutes must be ≥ 1 and alerts.digest_hour within 0–23")
     if not alerts.alerts_per_month > 0:
         raise ConfigError("alerts.alerts_per_month must be above 0 (e.g. 4 for about one alert a week)")
     if not alerts.cooldown_hours > 0:
         raise ConfigError("alerts.cooldown_hours must be above 0 (24: one alert a day per topic at most)")
-    most = most_alerts_per_month(alerts.cooldown_hours)
-    if alerts.alerts_per_month > most:
-        raise ConfigError(f"alerts.alerts_per_month = {alerts.alerts_per_month:g} cannot be met: with "
-                          f"alerts.cooldown_hours = {alerts.cooldown_hours:g} a topic alerts at most {most:g} "
-                          "times a month")
+    _check_budget("alerts.alerts_per_month", alerts.alerts_per_month, alerts.cooldown_hours)
     if not alerts.surge_hours:
         raise ConfigError("alerts.surge_hours: give at least one span, e.g. [1, 3]")
     if alerts.every_minutes < 1:
         raise ConfigError("alerts.every_minutes: a schedule needs an interval of at least 1 minute")
+
+
+def _check_topic_alerts(prefix: str, w: WatchlistSettings, alerts: AlertsSettings) -> None:
+    _check_budget(f"{prefix}.alerts_per_month", w.alerts_per_month, alerts.cooldown_hours)
+    for address in w.email_to:
+        _check_address(f"{prefix}.email_to", address)
 
 
 def _check_ingest(ingest: IngestSettings) -> None:
@@ -369,6 +396,8 @@ def parse_config(data: dict[str, Any], base_dir: Path, path: Path | None = None)
     if sections["fetch"].per_host_concurrency < 1:
         raise ConfigError("fetch.per_host_concurrency must be at least 1")
     _check_alerts(sections["alerts"])
+    for i, w in enumerate(watchlists):
+        _check_topic_alerts(f"watchlists[{i}] ({w.name})", w, sections["alerts"])
     _check_ingest(sections["ingest"])
     _check_warehouse(sections["warehouse"])
     if sections["schedule"].ingest_every_minutes < 1:

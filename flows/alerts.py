@@ -65,7 +65,7 @@ class AlertsSummary:
 def series_by_topic(wh: Warehouse, config: Config, start: datetime, now: datetime) -> dict[str, TopicSeries]:
     """Every configured topic's unique stories per bucket from `start` to the bucket holding `now`, scored."""
     rows = topic_stories(wh, config, start, now)
-    return {w.name: topic_series(w.name, rows[w.name], start, now, config.alerts) for w in config.watchlists}
+    return {w.name: topic_series(w.name, rows[w.name], start, now, config.topic_alerts(w.name)) for w in config.watchlists}
 
 
 def history_start(wh: Warehouse, config: Config, now: datetime) -> datetime:
@@ -98,6 +98,14 @@ def chart_path(config: Config, spike: Spike) -> Path:
     return config.warehouse_path.parent / "charts" / f"{_file_stem(spike.alert_id)}.png"
 
 
+def incident_recipients(config: Config, incident: Incident) -> list[str]:
+    """Everyone who follows one of the incident's topics (each topic's email_to, or alerts.email_to), once each."""
+    out: list[str] = []
+    for spike in incident.spikes:
+        out += [r for r in config.topic_alerts(spike.watchlist).email_to if r not in out]
+    return out
+
+
 def queue_incident(wh: Warehouse, config: Config, incident: Incident, series: dict[str, TopicSeries],
                    now: datetime) -> tuple[AlertEmail | None, list[Path]]:
     """Render the charts, compose the e-mail, store alerts and outbox row together."""
@@ -113,8 +121,9 @@ def queue_incident(wh: Warehouse, config: Config, incident: Incident, series: di
         path.write_bytes(png)
         paths.append(path)
     email = None
-    if a.email_to:
-        email = compose_incident(incident, wh.story_details(incident.story_ids), charts, a.email_from, a.email_to, now)
+    recipients = incident_recipients(config, incident)
+    if recipients:
+        email = compose_incident(incident, wh.story_details(incident.story_ids), charts, a.email_from, recipients, now)
     status = "pending" if email else "no-recipients"
     rows = [{"alert_id": s.alert_id, "incident_id": incident.incident_id, "watchlist": s.watchlist,
              "bucket_start": s.bucket_start, "window_start": s.window_start, "window_end": s.window_end,

@@ -99,7 +99,7 @@ def backtest(wh: Warehouse, config: Config, now: datetime | None = None,
     rows = topic_stories(wh, config, start, now)
     out = []
     for w in counted(config.watchlists, progress, len(config.watchlists)):
-        for spike in spikes_of(topic_series(w.name, rows[w.name], start, now, config.alerts)):
+        for spike in spikes_of(topic_series(w.name, rows[w.name], start, now, config.topic_alerts(w.name))):
             titles = [s["title"] for s in wh.story_details(spike.story_ids)[:3]]
             out.append({"bucket_start": spike.bucket_start, "watchlist": spike.watchlist,
                         "window_start": spike.window_start, "observed": int(spike.observed),

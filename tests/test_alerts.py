@@ -23,7 +23,8 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from app.devserver import free_port
-from balkanwatch.config import Config, load_config
+from balkanwatch.alerting import topic_series
+from balkanwatch.config import Config, load_config, parse_config
 from balkanwatch.errors import DeliveryError
 from balkanwatch.textnorm import fold
 from flows.alerts import run_alerts
@@ -459,3 +460,36 @@ def test_smtp_credentials_from_prefect_blocks_are_used_and_never_shown(prefect_s
     out, err = capfd.readouterr()
     for secret in (block_pw, secret_pw):
         assert all(secret not in text for text in (out, err, *(e for _, e in rows)))
+
+
+def test_each_topic_has_its_own_budget_and_desk(surge_config: Path, inbox: Inbox):
+    """watchlists[].email_to: the topic's desk gets its alerts; one incident over two topics is one e-mail to
+    everyone who follows either. watchlists[].alerts_per_month: the topic is judged at its own budget."""
+    text = surge_config.read_text(encoding="utf-8").replace(
+        'name = "kfor"\n', 'name = "kfor"\nemail_to = ["kosovo-desk@example.org"]\n')
+    surge_config.write_text(text, encoding="utf-8")
+    config = load_config(surge_config)
+    asyncio.run(run_ingest(config))
+    assert len(inbox.messages) == 1
+    _, rcpts, raw = inbox.messages[0]
+    assert sorted(rcpts) == ["analyst@example.org", "kosovo-desk@example.org"]
+    msg = message_from_bytes(raw, policy=policy.default)
+    assert "kfor" in str(msg["Subject"]) and "north-kosovo-clash" in str(msg["Subject"])
+    assert sorted(a.addr_spec for a in msg["To"].addresses) == sorted(rcpts)
+
+    # the budget: one series, judged by two topics' settings around how rare its surge is
+    rng = np.random.default_rng(7)
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    hours = 28 * 24
+    rows = [(f"s{h}-{k}", start + timedelta(hours=h, minutes=5 * k))
+            for h in range(hours) for k in range(rng.poisson(2.0 if 8 <= h % 24 < 20 else 0.5))]
+    rows += [(f"surge-{k}", start + timedelta(hours=hours, minutes=5 * k)) for k in range(9)]
+    now = start + timedelta(hours=hours, minutes=59)
+    usual = topic_series("t", rows, start, now, config.alerts).scored[-1]
+    assert usual.alert and 1 / 15 < usual.months < 1e6, usual      # rare enough for the default budget of 4
+    data = {"alerts": {"alerts_per_month": 4},
+            "watchlists": [{"name": "keen", "any": ["x"], "alerts_per_month": 2 / usual.months},
+                           {"name": "calm", "any": ["x"], "alerts_per_month": 0.5 / usual.months}]}
+    topics = parse_config(data, surge_config.parent)
+    fired = {n: topic_series(n, rows, start, now, topics.topic_alerts(n)).scored[-1].alert for n in ("keen", "calm")}
+    assert fired == {"keen": True, "calm": False}

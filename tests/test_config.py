@@ -93,10 +93,29 @@ def test_private_networks_refused_by_default() -> None:
     ({"alerts": {"threshold": 0.6}}, "alerts.alerts_per_month"),   # the old score threshold: pointed on
     ({"alerts": {"false_alerts_per_month": 1}}, "alerts.alerts_per_month"),   # sessions 8-17's rate: pointed on
     ({"alerts": {"record_check": True}}, "alerts.record_check"),
+    ({"watchlists": [{"name": "w", "any": ["KFOR"], "alerts_per_month": -1}]}, "watchlists[0].alerts_per_month"),
+    ({"watchlists": [{"name": "w", "any": ["KFOR"], "alerts_per_month": 40}]}, "watchlists[0] (w).alerts_per_month"),
+    ({"alerts": {"cooldown_hours": 96}, "watchlists": [{"name": "w", "any": ["KFOR"], "alerts_per_month": 8}]},
+     "alerts.cooldown_hours = 96"),
+    ({"watchlists": [{"name": "w", "any": ["KFOR"], "email_to": ["desk@example.org\nBcc: x@evil.example"]}]},
+     "watchlists[0] (w).email_to"),
 ])
 def test_bad_config_names_the_key(data: dict, key: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(key)):
         parse_config(data, Path("."))
+
+
+def test_a_topic_may_set_its_own_alert_budget_and_recipients() -> None:
+    cfg = parse_config({"alerts": {"email_to": ["all@example.org"], "alerts_per_month": 4},
+                        "watchlists": [{"name": "kfor", "any": ["KFOR"], "alerts_per_month": 12,
+                                        "email_to": ["kosovo-desk@example.org"]},
+                                       {"name": "eulex", "any": ["EULEX"], "alerts_per_month": 0.5},
+                                       {"name": "nato", "any": ["NATO"]}]}, Path("."))
+    kfor, eulex, nato = (cfg.topic_alerts(n) for n in ("kfor", "eulex", "nato"))
+    assert (kfor.alerts_per_month, kfor.email_to) == (12, ["kosovo-desk@example.org"])
+    assert (eulex.alerts_per_month, eulex.email_to) == (0.5, ["all@example.org"])
+    assert nato == cfg.alerts and cfg.topic_alerts("not configured") == cfg.alerts
+    assert kfor.cooldown_hours == cfg.alerts.cooldown_hours and kfor.surge_hours == cfg.alerts.surge_hours
 
 
 def test_shipped_default_config_is_valid() -> None:
