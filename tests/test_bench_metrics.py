@@ -54,3 +54,16 @@ def test_the_chooser_bench_shortcut_is_the_chooser_and_the_search_prefers_fewer_
     assert ec.score(cases, chosen) == 1.0
     assert all(ec.outcome(c, chosen)[1] <= ec.outcome(c, p)[1] for c in cases[1:] for p in ec.grid()
                if ec.score(cases, p) == 1.0)
+
+
+def test_thinning_keeps_a_share_of_each_bucket_and_the_series_itself_at_one() -> None:
+    import numpy as np
+
+    from bench.thinned_nab import thinned
+
+    values = [float(v) for v in np.random.default_rng(3).poisson(40.0, 5000)]
+    assert thinned(values, 1.0, 0).tolist() == values
+    quarter = thinned(values, 0.25, 0)
+    assert (quarter <= np.asarray(values)).all() and (quarter == np.round(quarter)).all()
+    assert abs(quarter.sum() / sum(values) - 0.25) < 0.01
+    assert thinned(values, 0.25, 0).tolist() == quarter.tolist() != thinned(values, 0.25, 1).tolist()
