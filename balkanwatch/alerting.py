@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from balkanwatch.config import AlertsSettings
+from balkanwatch.config import AlertsSettings, Config
 from balkanwatch.spikes import Scored, SpikeSettings, rarity, score_series, span_seconds
 
 
@@ -200,3 +200,11 @@ def topic_overview(series: Sequence[TopicSeries], last_alerts: dict[str, datetim
                      else f"{last_alerts[ts.watchlist]:%Y-%m-%d %H:%M}"})
     # stories_7d is the int sum above; the rows are typed as the artifact's dict[str, object]
     return sorted(rows, key=lambda r: -int(r["stories_7d"]))    # type: ignore[call-overload]
+
+
+def incident_recipients(config: Config, incident: Incident) -> list[str]:
+    """Everyone who follows one of the incident's topics (each topic's email_to, or alerts.email_to), once each."""
+    out: list[str] = []
+    for spike in incident.spikes:
+        out += [r for r in config.topic_alerts(spike.watchlist).email_to if r not in out]
+    return out

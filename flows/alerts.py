@@ -30,6 +30,7 @@ from balkanwatch.alerting import (
     Spike,
     TopicSeries,
     group_incidents,
+    incident_recipients,
     is_repeat,
     spikes_of,
     topic_overview,
@@ -96,14 +97,6 @@ def _file_stem(text: str) -> str:
 
 def chart_path(config: Config, spike: Spike) -> Path:
     return config.warehouse_path.parent / "charts" / f"{_file_stem(spike.alert_id)}.png"
-
-
-def incident_recipients(config: Config, incident: Incident) -> list[str]:
-    """Everyone who follows one of the incident's topics (each topic's email_to, or alerts.email_to), once each."""
-    out: list[str] = []
-    for spike in incident.spikes:
-        out += [r for r in config.topic_alerts(spike.watchlist).email_to if r not in out]
-    return out
 
 
 def queue_incident(wh: Warehouse, config: Config, incident: Incident, series: dict[str, TopicSeries],
