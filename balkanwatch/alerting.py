@@ -182,22 +182,27 @@ def group_incidents(spikes: Sequence[Spike]) -> list[Incident]:
     return [Incident(tuple(sorted(g, key=lambda s: (s.bucket_start, s.watchlist)))) for g in groups]
 
 
+RECENT_ALERT_DAYS = 28   # the topics artifact counts each topic's alerts over the last four weeks
 OVERVIEW_DAYS = 7   # the topics overview shows each topic's last week
 
 
-def topic_overview(series: Sequence[TopicSeries], last_alerts: dict[str, datetime | None]) -> list[dict[str, object]]:
+def topic_overview(series: Sequence[TopicSeries], recent_alerts: dict[str, list[datetime]],
+                   budgets: dict[str, float] | None = None) -> list[dict[str, object]]:
     """One row per topic for the cycle's `topics` artifact, busiest last week first: unique stories in the
-    last OVERVIEW_DAYS, what the detector expected over them, the usual volume and the last alert."""
+    last OVERVIEW_DAYS, what the detector expected over them, the usual volume, the topic's alerts in the
+    last RECENT_ALERT_DAYS (`recent_alerts`: their buckets) against its budget a month, and the last alert."""
     rows = []
     for ts in series:
         per_day = timedelta(days=1) / ts.bucket
         lo = max(0, len(ts.counts) - int(OVERVIEW_DAYS * per_day))
         usual = usual_per_day(ts, lo)
+        recent = recent_alerts.get(ts.watchlist, [])
+        budget = (budgets or {}).get(ts.watchlist)
         rows.append({"watchlist": ts.watchlist, "stories_7d": sum(ts.counts[lo:]),
                      "expected_7d": round(sum(s.expected for s in ts.scored[lo:]), 1),
                      "usual_per_day": "" if usual is None else round(usual, 1),
-                     "last_alert": "" if last_alerts.get(ts.watchlist) is None
-                     else f"{last_alerts[ts.watchlist]:%Y-%m-%d %H:%M}"})
+                     "alerts_recent": len(recent), "budget": "" if budget is None else f"{budget:g}",
+                     "last_alert": f"{max(recent):%Y-%m-%d %H:%M}" if recent else ""})
     # stories_7d is the int sum above; the rows are typed as the artifact's dict[str, object]
     return sorted(rows, key=lambda r: -int(r["stories_7d"]))    # type: ignore[call-overload]
 

@@ -26,6 +26,7 @@ from prefect import flow
 
 from balkanwatch.alerting import (
     OVERVIEW_DAYS,
+    RECENT_ALERT_DAYS,
     Incident,
     Spike,
     TopicSeries,
@@ -262,8 +263,9 @@ def run_alerts(config: Config, now: datetime | None = None, *, artifacts: bool =
         summary.queued += queue_silent(wh, config, now)
         summary.incidents = len(incidents)
         pending = wh.pending_messages()
-        overview = topic_overview(list(series.values()), {w: max(wh.alert_buckets(w, now - timedelta(days=28)),
-                                                                 default=None) for w in series}) if artifacts else []
+        since = now - timedelta(days=RECENT_ALERT_DAYS)
+        overview = topic_overview(list(series.values()), {w: wh.alert_buckets(w, since) for w in series},
+                                  {w: config.topic_alerts(w).alerts_per_month for w in series}) if artifacts else []
     summary.spikes = [{"watchlist": s.watchlist, "bucket": f"{s.bucket_start:%Y-%m-%d %H:%M}", "score": round(s.score, 3),
                        "observed": s.observed, "expected": round(s.expected, 2), "stories": len(s.story_ids),
                        "alert_id": s.alert_id} for s in spikes]
@@ -305,9 +307,10 @@ def topics_markdown(overview: list[dict[str, Any]], series: dict[str, TopicSerie
         return "# Topics\n\nNo watchlists configured.\n"
     png = render_topics([series[r["watchlist"]] for r in overview], OVERVIEW_DAYS)
     lines = [chart_markdown(f"Unique stories per topic, last {OVERVIEW_DAYS} days, against the baseline", png), "",
-             "| topic | stories, 7 days | expected | usually a day | last alert |", "|---|---|---|---|---|"]
+             f"| topic | stories, 7 days | expected | usually a day | alerts, {RECENT_ALERT_DAYS} days | budget a month "
+             "| last alert |", "|---|---|---|---|---|---|---|"]
     lines += [f"| {markdown(r['watchlist'])} | {r['stories_7d']} | {r['expected_7d']} | {r['usual_per_day']} | "
-              f"{r['last_alert'] or '—'} |" for r in overview]
+              f"{r['alerts_recent']} | {r['budget']} | {r['last_alert'] or '—'} |" for r in overview]
     return "\n".join(lines) + "\n"
 
 
