@@ -478,6 +478,18 @@ def cmd_spikes_backtest(args: argparse.Namespace) -> int:
     config = _config(args)
     with _open_ro(config) as wh, progress_bar("scoring topics") as progress:
         rows = backtest(wh, config, progress=progress)
+        first = wh.first_story_time()
+    if args.per_topic:
+        from balkanwatch.alerting import budget_check
+        from balkanwatch.spikes import MONTH_SECONDS
+        from warehouse.store import utcnow
+
+        months = (utcnow() - first).total_seconds() / MONTH_SECONDS if first else 0.0
+        summary = budget_check([str(r["watchlist"]) for r in rows],
+                               {w.name: config.topic_alerts(w.name).alerts_per_month for w in config.watchlists}, months)
+        cols = ["watchlist", "budget_a_month", "alerts", "months", "alerts_a_month"]
+        print(render(cols, [[r[c] for c in cols] for r in summary], args.format))
+        return 0
     cols = ["bucket_start", "watchlist", "window_start", "observed", "expected", "ordinary_peak", "usual_per_day",
             "score", "once_in_months", "why", "stories", "first_titles"]
     print(render(cols, [[r[c] for c in cols] for r in rows], args.format))
@@ -619,6 +631,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_spikes_score)
     s = spsub.add_parser("backtest", help="replay the warehouse's history; list the alerts it would have sent")
     s.add_argument("--format", choices=FORMATS, default="table")
+    s.add_argument("--per-topic", action="store_true",
+                   help="one row per topic instead: its alerts over the history against its budget a month")
     s.set_defaults(func=cmd_spikes_backtest)
 
     wsub = sub.add_parser("warehouse", help="manage the warehouse itself (file or DuckLake lake)")

@@ -213,3 +213,14 @@ def incident_recipients(config: Config, incident: Incident) -> list[str]:
     for spike in incident.spikes:
         out += [r for r in config.topic_alerts(spike.watchlist).email_to if r not in out]
     return out
+
+
+def budget_check(alerts: Sequence[str], budgets: dict[str, float], months: float) -> list[dict[str, object]]:
+    """Per topic, what a replay of the history (`alerts`: the topic of each alert it would have sent, over
+    `months`) gives against the topic's budget: how a desk sees whether a topic's alerts_per_month fits."""
+    out = []
+    for topic, budget in budgets.items():
+        sent = sum(a == topic for a in alerts)
+        out.append({"watchlist": topic, "budget_a_month": budget, "alerts": sent, "months": round(months, 2),
+                    "alerts_a_month": round(sent / months, 2) if months > 0 else None})
+    return out

@@ -200,6 +200,16 @@ def test_backtest_rematch_and_alert_commands(surge_config: Path, inbox: Inbox):
     assert all("northern Kosovo" in r["first_titles"] for r in rows)
     assert all(r["once_in_months"] >= 1 / config.alerts.alerts_per_month for r in rows)   # how rare each was
     assert all(r["why"].endswith("on this topic's record") and r["ordinary_peak"] < r["observed"] for r in rows)
+    per_topic = cli(surge_config, "spikes", "backtest", "--per-topic", "--format", "json")
+    assert per_topic.returncode == 0, per_topic.stderr
+    budgets = {r["watchlist"]: r for r in json.loads(per_topic.stdout)}
+    assert set(budgets) == {w.name for w in config.watchlists}
+    with db(surge_config) as con:
+        history = con.execute("SELECT min(first_seen_at) FROM stories").fetchone()[0]
+    months = (datetime.now(UTC) - history.replace(tzinfo=UTC)).total_seconds() / (30 * 86400)
+    for name, r in budgets.items():
+        assert r["alerts"] == sum(x["watchlist"] == name for x in rows) and r["budget_a_month"] == 4.0
+        assert abs(r["months"] - months) < 0.01 and abs(r["alerts_a_month"] - r["alerts"] / months) < 0.01
     with db(surge_config) as con:   # "usually N a day": the topic's stories in the 28 days before the surge
         first = con.execute("SELECT date_trunc('hour', min(first_seen_at)) FROM stories").fetchone()[0]
         for r in rows:
