@@ -478,15 +478,14 @@ def cmd_spikes_backtest(args: argparse.Namespace) -> int:
     config = _config(args)
     with _open_ro(config) as wh, progress_bar("scoring topics") as progress:
         rows = backtest(wh, config, progress=progress)
-        first = wh.first_story_time()
+        first = wh.first_story_time() if args.per_topic else None
     if args.per_topic:
         from balkanwatch.alerting import budget_check
         from balkanwatch.spikes import MONTH_SECONDS
         from warehouse.store import utcnow
 
         months = (utcnow() - first).total_seconds() / MONTH_SECONDS if first else 0.0
-        summary = budget_check([str(r["watchlist"]) for r in rows],
-                               {w.name: config.topic_alerts(w.name).alerts_per_month for w in config.watchlists}, months)
+        summary = budget_check([str(r["watchlist"]) for r in rows], config.topic_budgets(), months)
         cols = ["watchlist", "budget_a_month", "alerts", "months", "alerts_a_month"]
         print(render(cols, [[r[c] for c in cols] for r in summary], args.format))
         return 0

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -187,7 +188,7 @@ OVERVIEW_DAYS = 7   # the topics overview shows each topic's last week
 
 
 def topic_overview(series: Sequence[TopicSeries], recent_alerts: dict[str, list[datetime]],
-                   budgets: dict[str, float] | None = None) -> list[dict[str, object]]:
+                   budgets: dict[str, float]) -> list[dict[str, object]]:
     """One row per topic for the cycle's `topics` artifact, busiest last week first: unique stories in the
     last OVERVIEW_DAYS, what the detector expected over them, the usual volume, the topic's alerts in the
     last RECENT_ALERT_DAYS (`recent_alerts`: their buckets) against its budget a month, and the last alert."""
@@ -197,7 +198,7 @@ def topic_overview(series: Sequence[TopicSeries], recent_alerts: dict[str, list[
         lo = max(0, len(ts.counts) - int(OVERVIEW_DAYS * per_day))
         usual = usual_per_day(ts, lo)
         recent = recent_alerts.get(ts.watchlist, [])
-        budget = (budgets or {}).get(ts.watchlist)
+        budget = budgets.get(ts.watchlist)
         rows.append({"watchlist": ts.watchlist, "stories_7d": sum(ts.counts[lo:]),
                      "expected_7d": round(sum(s.expected for s in ts.scored[lo:]), 1),
                      "usual_per_day": "" if usual is None else round(usual, 1),
@@ -218,9 +219,10 @@ def incident_recipients(config: Config, incident: Incident) -> list[str]:
 def budget_check(alerts: Sequence[str], budgets: dict[str, float], months: float) -> list[dict[str, object]]:
     """Per topic, what a replay of the history (`alerts`: the topic of each alert it would have sent, over
     `months`) gives against the topic's budget: how a desk sees whether a topic's alerts_per_month fits."""
+    sent_by_topic = Counter(alerts)
     out = []
     for topic, budget in budgets.items():
-        sent = sum(a == topic for a in alerts)
+        sent = sent_by_topic[topic]
         out.append({"watchlist": topic, "budget_a_month": budget, "alerts": sent, "months": round(months, 2),
                     "alerts_a_month": round(sent / months, 2) if months > 0 else None})
     return out

@@ -184,6 +184,10 @@ class Config:
         return dataclasses.replace(self.alerts, alerts_per_month=w.alerts_per_month or self.alerts.alerts_per_month,
                                    email_to=list(w.email_to or self.alerts.email_to))
 
+    def topic_budgets(self) -> dict[str, float]:
+        """Every topic's alerts_per_month as it applies (topic_alerts), by topic name."""
+        return {w.name: self.topic_alerts(w.name).alerts_per_month for w in self.watchlists}
+
     @property
     def warehouse_path(self) -> Path:
         p = Path(self.warehouse.path).expanduser()

@@ -265,7 +265,7 @@ def run_alerts(config: Config, now: datetime | None = None, *, artifacts: bool =
         pending = wh.pending_messages()
         since = now - timedelta(days=RECENT_ALERT_DAYS)
         overview = topic_overview(list(series.values()), {w: wh.alert_buckets(w, since) for w in series},
-                                  {w: config.topic_alerts(w).alerts_per_month for w in series}) if artifacts else []
+                                  config.topic_budgets()) if artifacts else []
     summary.spikes = [{"watchlist": s.watchlist, "bucket": f"{s.bucket_start:%Y-%m-%d %H:%M}", "score": round(s.score, 3),
                        "observed": s.observed, "expected": round(s.expected, 2), "stories": len(s.story_ids),
                        "alert_id": s.alert_id} for s in spikes]
