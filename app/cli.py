@@ -9,7 +9,7 @@ import io
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -91,8 +91,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     summary = _plain_or_flow(
         args, lambda: asyncio.run(run_ingest(config, force=args.force, shard=args.shard,
                                              settle=not args.no_settle)).as_dict(),
-        lambda: asyncio.run(ingest(config_path=str(config.path), force=args.force, shard=shard,
-                                   settle=not args.no_settle)))
+        lambda: dict(asyncio.run(ingest(config_path=str(config.path), force=args.force, shard=shard,
+                                        settle=not args.no_settle))))   # a FlowResult: as JSON, a dict
     if args.json:
         print(dumps(summary))
         return 0
@@ -149,7 +149,7 @@ def _with_prefect(fn: Callable[[], T]) -> T:
             "or pass --no-prefect to run without Prefect.") from exc
 
 
-def format_summary(s: dict[str, Any]) -> str:
+def format_summary(s: Mapping[str, Any]) -> str:
     if s["status"] == "skipped":
         return f"ingest skipped: {s['note']}"
     lines = [f"ingest run {s['run_id']}: {s['sources_polled']} sources polled, {s['sources_failed']} failed, "

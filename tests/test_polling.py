@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import pickle
 import random
 import subprocess
 import sys
@@ -264,6 +265,7 @@ def test_two_hundred_feeds_are_few_task_runs_and_an_unchanged_repoll_writes_noth
     on one line per batch."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from prefect.utilities.collections import visit_collection
 
     from flows.ingest import ingest
     from tests.test_ingest import run_artifacts, run_logs, table
@@ -293,6 +295,10 @@ def test_two_hundred_feeds_are_few_task_runs_and_an_unchanged_repoll_writes_noth
 
         again = asyncio.run(ingest(config_path=str(cfg), force=True))
         assert again["new_articles"] == 0 and all(r["not_modified"] for r in again["sources"])
+        visited: list[object] = []     # the summary of 200 sources is one object to Prefect's walk for futures
+        visit_collection(again, visit_fn=lambda x: visited.append(x) or x, return_data=False)
+        assert len(visited) == 1 and len(again["sources"]) == 200
+        assert dict(pickle.loads(pickle.dumps(again))) == dict(again)      # result storage pickles it whole
         shown = run_artifacts(again["run_id"])    # nothing new: no empty new-articles table, the rest as always
         assert "new-articles" not in shown and "new articles: **0**" in shown["ingest-summary"].data
         assert sorted(r["name"] for r in table(shown["source-health"])) == sorted(s["name"] for s in sources)
