@@ -155,6 +155,7 @@ class PageCase:
     texts: dict[str, str]
     cpu: dict[str, float]
     agreement: float       # trafilatura's overlap with the first opinion
+    confirm: float         # trafilatura's overlap with the CONFIRMER (asked second when the first disagrees)
     f1_kept: float         # F1 when trafilatura's text is kept
     f1_medoid: dict[Margins, float]   # F1 of the medoid of the chooser's pool, per pair of margins of the grid
 
@@ -170,8 +171,9 @@ def _case(page: LabelledPage, row: dict[str, Any]) -> PageCase:
     cpu = {**row["cpu"], "signals": time.process_time() - t0}
     first = chooser.FIRST_OPINION
     agreement = chooser.overlap(chooser.shingles(texts["trafilatura"]), chooser.shingles(texts[first]))
+    confirm = chooser.overlap(chooser.shingles(texts["trafilatura"]), chooser.shingles(texts[chooser.CONFIRMER]))
     meds = medoid_f1s([texts[n] for n in CHOOSER_POOL], page.main_content)
-    return PageCase(page.file_id, page.main_content, signals, texts, cpu, agreement,
+    return PageCase(page.file_id, page.main_content, signals, texts, cpu, agreement, confirm,
                     token_f1(texts["trafilatura"], page.main_content), meds)
 
 
@@ -210,19 +212,25 @@ def _means(cs: list[PageCase], params: list[chooser.Params], meds: list[dict[Mar
     meds = meds or [c.f1_medoid for c in cs]
     live = np.array([bool(c.texts["trafilatura"]) for c in cs])
     kept = np.array([c.f1_kept for c in cs])
+    confirm = np.array([c.confirm for c in cs])
     base = np.where(live, 2, 1)
     pairs = sorted({(p.medoid_margin, p.shorter_margin) for p in params})
     med = np.array([[m[pair] for m in meds] for pair in pairs])
     f1s: dict[tuple[Any, ...], np.ndarray] = {}
     runs: dict[tuple[Any, ...], float] = {}
-    for key in {tuple(p[:4]) for p in params}:
-        probe = chooser.Params(*key, 0.0, 0.0)
-        buy = live & np.array([chooser.needs_opinions(c.agreement, c.signals, probe) is not None for c in cs])
-        f1s[key] = np.where(buy, med, kept).mean(axis=1)
-        runs[key] = float(np.where(buy, size, base).mean())
+    buying: dict[tuple[Any, ...], np.ndarray] = {}
+    for key in {(*p[:4], p.confirm_agreement) for p in params}:
+        if key[:4] not in buying:
+            probe = chooser.Params(*key[:4], 0.0, 0.0)
+            buying[key[:4]] = live & np.array([chooser.needs_opinions(c.agreement, c.signals, probe) is not None
+                                               for c in cs])
+        buy = buying[key[:4]]
+        stop = buy & (confirm >= key[4])              # the CONFIRMER sides with trafilatura: kept, 3 ran
+        f1s[key] = np.where(buy & ~stop, med, kept).mean(axis=1)
+        runs[key] = float(np.where(stop, 3, np.where(buy, size, base)).mean())
     at = {pair: j for j, pair in enumerate(pairs)}
-    f = np.array([f1s[tuple(p[:4])][at[(p.medoid_margin, p.shorter_margin)]] for p in params])
-    return f, np.array([runs[tuple(p[:4])] for p in params])
+    f = np.array([f1s[(*p[:4], p.confirm_agreement)][at[(p.medoid_margin, p.shorter_margin)]] for p in params])
+    return f, np.array([runs[(*p[:4], p.confirm_agreement)] for p in params])
 
 
 def _pick(f: np.ndarray, n: np.ndarray) -> int:
@@ -253,7 +261,8 @@ def cross_validate(cs: list[PageCase], params: list[chooser.Params]) -> dict[str
             opinions.append(len(choice.ran) - 1)
             cpu.append(c.cpu["signals"] + sum(c.cpu[name] for name in choice.ran))
     return {"f1": mean(f1s), "chosen": chosen, "extra_any": mean(n > 0 for n in opinions),
-            "extra_all": mean(n > 1 for n in opinions), "opinions": mean(opinions), "cpu": sum(cpu)}
+            "extra_all": mean(n > 1 for n in opinions), "extra_rest": mean(n > 2 for n in opinions),
+            "opinions": mean(opinions), "cpu": sum(cpu)}
 
 
 def medoid_f1(cs: list[PageCase], pool: tuple[str, ...]) -> float:
@@ -290,10 +299,11 @@ def report(result: dict[str, Any]) -> list[str]:
     lines += [f"| **chooser, {FOLDS}-fold CV (held-out folds)** | **{cv['f1']:.4f}** | {result['cv_cpu_ratio']:.2f} |",
               f"| best of the chooser's five per page (oracle, not reachable) | {result['oracle']:.4f} | |",
               "", f"Chooser (held-out folds): {chooser.FIRST_OPINION} on every page, more opinions bought on "
-              f"{cv['extra_all']:.1%} of pages ({cv['opinions']:.2f} extractors beyond trafilatura a page on "
-              f"average). Its CPU is our trafilatura path + its signals ({cpu['signals']:.2f}) + the opinions bought. "
+              f"{cv['extra_all']:.1%} of pages, {chooser.CONFIRMER} first, the rest on {cv['extra_rest']:.1%} "
+              f"({cv['opinions']:.2f} extractors beyond trafilatura a page on average). Its CPU is our trafilatura path + its signals ({cpu['signals']:.2f}) + the opinions bought. "
               f"Thresholds chosen per fold "
-              f"(agreement, coverage, link share, paragraphs, margin, margin when shorter): "
+              f"(agreement, coverage, link share, paragraphs, margin, margin when shorter, {chooser.CONFIRMER} "
+              f"agreement that keeps trafilatura): "
               f"{'; '.join(str(tuple(p)) for p in cv['chosen'])}. On all pages: {tuple(result['full'])} "
               f"(in-sample F1 {result['full_f1']:.4f}); the module's constants "
               f"{'match it' if result['constants_match'] else 'DO NOT match it'} (F1 {result['constants_f1']:.4f})."]
@@ -324,6 +334,8 @@ def _pool_outcome(c: PageCase, p: chooser.Params, meds: dict[Margins, float], si
         return c.f1_kept, 1
     if chooser.needs_opinions(c.agreement, c.signals, p) is None:
         return c.f1_kept, 2
+    if c.confirm >= p.confirm_agreement:       # only grids with the CONFIRMER in the pool set it below 1.01
+        return c.f1_kept, 3
     return meds[(p.medoid_margin, p.shorter_margin)], size
 
 
@@ -349,7 +361,7 @@ def pool_cv(cs: list[PageCase], opinions: tuple[str, ...], params: list[chooser.
 def pool_study(cs: list[PageCase]) -> dict[str, dict[str, Any]]:
     """Every OPINION_SETS entry through pool_cv, its CPU relative to trafilatura.extract on the same pages."""
     raw = sum(c.cpu["trafilatura.extract"] for c in cs)
-    params = grid()
+    params = [p for p in grid() if p.confirm_agreement > 1]   # session 13's study: no confirmer (not every pool has it)
     out = {}
     for name, opinions in OPINION_SETS.items():
         out[name] = pool_cv(cs, opinions, params)

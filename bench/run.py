@@ -207,7 +207,8 @@ def render_many_feeds(mf: dict) -> list[str]:
             f"{mf['feeds']} feeds × {many_feeds.PAGES_PER_FEED} new pages (small synthetic articles) on "
             f"{many_feeds.SITES} loopback ports, first poll then a forced re-poll of the unchanged feeds, plain "
             "(`--no-prefect`) and as flow runs on a Prefect server in the same process; medians of "
-            f"{many_feeds.REPEATS} interleaved rounds on fresh warehouses. One task run per batch of "
+            f"{many_feeds.REPEATS} interleaved rounds on fresh warehouses (first polls: {many_feeds.REPEATS} per mode; "
+            f"re-polls: {many_feeds.RE_POLLS} per mode and round, alternating). One task run per batch of "
             f"{BATCH_SOURCES} sources (`balkanwatch/sharding.py`); the unchanged sources of a batch are stored in "
             "one transaction.", "",
             "| run | plain | under Prefect | ratio |", "|---|---|---|---|",

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from balkanwatch.templates import Template
 
 LOGGER = logging.getLogger(__name__)
-EXTRACTOR_REVISION = "bw3"   # bump when our post-processing of trafilatura's output changes (bw3: the chooser's two margins, #17)
+EXTRACTOR_REVISION = "bw4"   # bump when our post-processing of trafilatura's output changes (bw4: the chooser asks boilerpy3 first and stops when it sides with trafilatura, #17)
 PLAIN_REVISION = "bw1"       # the same post-processing with the extractor-agreement chooser switched off
 MIN_TEXT_CHARS = 100          # below this a "page" is a stub, a paywall or an index, not an article
 DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%z"   # htmldate's output: time and offset kept when the page gives them

@@ -126,7 +126,28 @@ def test_disagreement_buys_every_opinion_and_keeps_the_medoid() -> None:
     answers = dict.fromkeys(chooser.OPINION_ORDER, TEXT)
     asked, ask = _asker(answers)
     choice = chooser.choose(half, FINE, ask)
-    assert asked == list(chooser.OPINION_ORDER) and choice.text == TEXT and choice.chosen == chooser.FIRST_OPINION
+    assert asked == list(chooser.ASK_ORDER) and choice.text == TEXT and choice.chosen == chooser.FIRST_OPINION
+    assert sorted(asked) == sorted(chooser.OPINION_ORDER) and choice.ran == ("trafilatura", *asked)
+
+
+def test_the_cheapest_opinion_siding_with_trafilatura_stops_the_buying() -> None:
+    # resiliparse lost half the article; boilerpy3 has all of it, as trafilatura does: the other two are not asked
+    half = " ".join(ARTICLE[:4])
+    asked, ask = _asker({chooser.FIRST_OPINION: half, chooser.CONFIRMER: TEXT})
+    choice = chooser.choose(TEXT, FINE, ask)
+    assert asked == [chooser.FIRST_OPINION, chooser.CONFIRMER] == list(chooser.ASK_ORDER[:2])
+    assert choice.chosen == "trafilatura" and choice.text == TEXT and choice.ran == ("trafilatura", *asked)
+    assert f"{chooser.CONFIRMER} agrees" in choice.reason
+    # boilerpy3 agrees only as well as a threshold above: the rest are bought, and the medoid (trafilatura,
+    # boilerpy3 and the two others against resiliparse) still keeps trafilatura's text
+    strict = chooser.DEFAULT._replace(confirm_agreement=1.01)
+    asked, ask = _asker({chooser.FIRST_OPINION: half, **dict.fromkeys(chooser.ASK_ORDER[1:], TEXT)})
+    choice = chooser.choose(TEXT, FINE, ask, strict)
+    assert asked == list(chooser.ASK_ORDER) and choice.text == TEXT
+    # boilerpy3 disagrees as resiliparse does: the rest are bought, and their medoid replaces trafilatura's text
+    asked, ask = _asker({chooser.FIRST_OPINION: half, **dict.fromkeys(chooser.ASK_ORDER[1:], half)})
+    choice = chooser.choose(TEXT, FINE, ask)
+    assert asked == list(chooser.ASK_ORDER) and choice.text == half and choice.chosen != "trafilatura"
 
 
 def test_a_bad_signal_buys_opinions_even_when_the_first_agrees() -> None:
@@ -134,7 +155,8 @@ def test_a_bad_signal_buys_opinions_even_when_the_first_agrees() -> None:
     on = chooser.DEFAULT._replace(max_link_share=0.3)   # the link test is a grid value (off in the constants)
     assert chooser.needs_opinions(1.0, linky, on) is not None and chooser.needs_opinions(1.0, FINE, on) is None
     asked, ask = _asker(dict.fromkeys(chooser.OPINION_ORDER, TEXT))
-    assert chooser.choose(TEXT, linky, ask, on).chosen == "trafilatura" and asked == list(chooser.OPINION_ORDER)
+    assert chooser.choose(TEXT, linky, ask, on._replace(confirm_agreement=1.01)).chosen == "trafilatura"
+    assert asked == list(chooser.ASK_ORDER)
 
 
 def test_medoid_ignores_empty_candidates_and_prefers_the_first_on_near_ties() -> None:
@@ -164,5 +186,6 @@ def test_a_shorter_medoid_needs_the_larger_margin() -> None:
     flipped = [TEXT, longer, longer, longer, TEXT]
     assert chooser.medoid_index(flipped, chooser.MEDOID_MARGIN, chooser.SHORTER_MARGIN) == 1
     asked, ask = _asker(dict(zip(chooser.OPINION_ORDER, texts[1:], strict=True)))
-    choice = chooser.choose(longer, FINE, ask)
-    assert choice.chosen == "trafilatura" and choice.ran == ("trafilatura", *chooser.OPINION_ORDER)
+    every = chooser.DEFAULT._replace(min_agreement=1.01, confirm_agreement=1.01)   # all four opinions bought
+    choice = chooser.choose(longer, FINE, ask, every)
+    assert choice.chosen == "trafilatura" and choice.ran == ("trafilatura", *chooser.ASK_ORDER)
