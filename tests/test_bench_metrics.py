@@ -37,15 +37,19 @@ def test_the_chooser_bench_shortcut_is_the_chooser_and_the_search_prefers_fewer_
     texts = dict.fromkeys((*ec.CHOOSER_POOL, *ec.CALLS), truth) | {"trafilatura": half}
     signals = chooser.PageSignals(len(half), 2 * len(half), 0.0, 1)
 
-    def case(name: str, traf: str) -> ec.PageCase:
-        t = texts | {"trafilatura": traf}
+    def case(name: str, traf: str, first: str = truth) -> ec.PageCase:
+        t = texts | {"trafilatura": traf, chooser.FIRST_OPINION: first}
         agreement = chooser.overlap(chooser.shingles(traf), chooser.shingles(t[chooser.FIRST_OPINION]))
+        confirm = chooser.overlap(chooser.shingles(traf), chooser.shingles(t[chooser.CONFIRMER]))
         meds = {m: ec.token_f1(chooser.medoid([t[n] for n in ec.CHOOSER_POOL], *m), truth) for m in ec.margin_pairs()}
-        return ec.PageCase(name, truth, signals, t, dict.fromkeys(t, 0.001) | {"signals": 0.0}, agreement,
+        return ec.PageCase(name, truth, signals, t, dict.fromkeys(t, 0.001) | {"signals": 0.0}, agreement, confirm,
                            ec.token_f1(traf, truth), meds)
 
-    cases = [case("lost", half), case("fine", truth)]
-    for params in ec.grid()[::37]:
+    # trafilatura lost half; it is fine; it is fine and resiliparse lost half (boilerpy3 confirms trafilatura)
+    cases = [case("lost", half), case("fine", truth), case("confirmed", truth, half)]
+    stops = [p for p in ec.grid() if p.min_agreement > 0.9 and p.confirm_agreement <= 1]
+    assert stops and all(ec.outcome(cases[2], p) == (1.0, 3) for p in stops)   # kept after 3 extractors
+    for params in [*ec.grid()[::37], *stops[::7]]:
         for c in cases:
             f1, runs = ec.outcome(c, params)
             choice = ec.run_chooser(c, params)
