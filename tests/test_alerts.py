@@ -153,6 +153,26 @@ def test_a_surge_sends_one_email_with_chart_and_stories_then_nothing_more(surge_
     assert second_ingest.new_articles == 0 and len(inbox.messages) == 1
 
 
+def test_the_alert_email_does_not_wait_for_the_search_index(surge_config: Path, inbox: Inbox,
+                                                             monkeypatch: pytest.MonkeyPatch):
+    """A run whose new articles call for a full-text index rebuild (here: any tail) sends its alert e-mail
+    first and rebuilds after it, still within the run; search then ranks every article by BM25."""
+    from balkanwatch import health
+
+    monkeypatch.setattr(health, "FTS_MIN_TAIL", 1)
+    config = load_config(surge_config)
+    summary = asyncio.run(run_ingest(config))
+    assert summary.alerts.endswith(", 1 e-mail sent") and len(inbox.messages) == 1
+    (sent_at,), = query(config, "SELECT sent_at FROM outbox")
+    builds = query(config, "SELECT built_at, articles FROM fts_builds")
+    total = query(config, "SELECT count(*) FROM articles")[0][0]
+    assert len(builds) == 1 and builds[0][1] == total and sent_at <= builds[0][0]
+    with Warehouse.for_config(config, read_only=True) as wh:
+        assert wh.fts_coverage()[:2] == (total, 0)
+        hits = wh.search("Banjska")
+    assert hits and all(isinstance(h["score"], float) for h in hits)   # ranked, not the unindexed scan
+
+
 def test_smtp_down_keeps_the_email_in_the_outbox_and_a_later_cycle_sends_it_once(surge_config: Path, smtp_port: int):
     config = load_config(surge_config)
     summary = asyncio.run(run_ingest(config))         # nothing listens on smtp_port yet
