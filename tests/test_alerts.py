@@ -173,6 +173,29 @@ def test_the_alert_email_does_not_wait_for_the_search_index(surge_config: Path, 
     assert hits and all(isinstance(h["score"], float) for h in hits)   # ranked, not the unindexed scan
 
 
+def test_the_index_after_alerts_does_not_wait_for_another_run(surge_config: Path, inbox: Inbox,
+                                                               monkeypatch: pytest.MonkeyPatch):
+    """Another run holding the ingest run lock when a run's alerts are done: the index is left to that run
+    (it refreshes at its own end), at once, instead of this run waiting for the lock."""
+    import time
+
+    from balkanwatch import health
+    from flows.ingest import index_after_alerts
+    from flows.poll import WarehouseGate
+
+    config = load_config(surge_config)
+    asyncio.run(run_ingest(config))                      # a small fresh tail: no rebuild yet
+    assert query(config, "SELECT count(*) FROM fts_builds") == [(0,)]
+    monkeypatch.setattr(health, "FTS_MIN_TAIL", 1)      # now any tail calls for one
+    with Warehouse.run_lock(config):
+        t0 = time.monotonic()
+        asyncio.run(index_after_alerts(config, WarehouseGate(config)))
+        assert time.monotonic() - t0 < 5 < config.warehouse.lock_timeout
+    assert query(config, "SELECT count(*) FROM fts_builds") == [(0,)]
+    asyncio.run(index_after_alerts(config, WarehouseGate(config)))
+    assert query(config, "SELECT count(*) FROM fts_builds") == [(1,)]
+
+
 def test_smtp_down_keeps_the_email_in_the_outbox_and_a_later_cycle_sends_it_once(surge_config: Path, smtp_port: int):
     config = load_config(surge_config)
     summary = asyncio.run(run_ingest(config))         # nothing listens on smtp_port yet

@@ -283,12 +283,13 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
         return cls.open(config.warehouse_path, read_only=read_only, lock_timeout=config.warehouse.lock_timeout)
 
     @staticmethod
-    def run_lock(config: Config, *, shard: tuple[int, int] | None = None,
-                 loading: bool = False) -> AbstractContextManager[None]:
+    def run_lock(config: Config, *, shard: tuple[int, int] | None = None, loading: bool = False,
+                 timeout: float | None = None) -> AbstractContextManager[None]:
         """One ingest run at a time per warehouse: `<file>.ingest.lock` beside a file, the catalog's lock on a
         lake. On a lake, load-only runs of different shards run at once: each shares "ingest run" (so a full
-        run or `settle` waits for all of them) and holds its shard's own lock alone."""
-        timeout = config.warehouse.lock_timeout
+        run or `settle` waits for all of them) and holds its shard's own lock alone. `timeout`: seconds to
+        wait (warehouse.lock_timeout by default)."""
+        timeout = config.warehouse.lock_timeout if timeout is None else timeout
         if config.warehouse.backend == "ducklake":
             target = LakeTarget.from_config(config)
             if shard is None or not loading:
