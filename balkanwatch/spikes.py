@@ -159,9 +159,13 @@ class Scored:
     months: float = 0.0  # days with a surge this big come about once in `months` months of the record
 
 
+CENTURY_MONTHS = 1200.0   # rarer than this is "rarer than once in a century" (and shown as 1200 months): a
+                          # Gumbel's far tail gives 3e54 months for 6 stories on a topic with none a day
+
+
 def rarity(months: float) -> str:
     """How an alert is explained (e-mail, backtest): 'about once in 9 days on this topic's record'."""
-    if months >= 1200:
+    if months >= CENTURY_MONTHS:
         return "rarer than once in a century on this topic's record"
     if months >= 24:
         return f"about once in {months / 12:.0f} years on this topic's record"

@@ -242,6 +242,9 @@ def test_backtest_rematch_and_alert_commands(surge_config: Path, inbox: Inbox):
     assert {(r["watchlist"], r["observed"]) for r in rows} == {("kfor", 8.0), ("north-kosovo-clash", 8.0)}
     assert all("northern Kosovo" in r["first_titles"] for r in rows)
     assert all(r["once_in_months"] >= 1 / config.alerts.alerts_per_month for r in rows)   # how rare each was
+    # the far tail is told in words and capped in the number (a story-less topic's 8 stories: ~1e54 months)
+    assert all(r["once_in_months"] <= 1200 and ("century" in r["why"]) == (r["once_in_months"] == 1200) for r in rows)
+    assert any(r["once_in_months"] == 1200 for r in rows)
     assert all(r["why"].endswith("on this topic's record") and r["ordinary_peak"] < r["observed"] for r in rows)
     per_topic = cli(surge_config, "spikes", "backtest", "--per-topic", "--format", "json")
     assert per_topic.returncode == 0, per_topic.stderr
