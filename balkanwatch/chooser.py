@@ -34,8 +34,9 @@ SHINGLE_WORDS = 3   # word 3-grams: 1-, 3- and 5-grams within 0.002 F1 of each o
 # fail together (goose's lineage), so their medoid is worse than trafilatura alone (design.md).
 FIRST_OPINION = "resiliparse"
 OPINION_ORDER = (FIRST_OPINION, "readability", "boilerpy3", "justext")   # the medoid's candidates, in its order
-# Asked first among the rest: boilerpy3 costs 0.49x trafilatura.extract a page against 0.73x for jusText and
-# 1.03x for readability; when it sides with trafilatura, the other two rarely move the medoid (session 21).
+# Asked first among the rest: boilerpy3 costs about half of trafilatura.extract a page, jusText and readability
+# about 0.8x each (bench/report.md); when it sides with trafilatura, the other two rarely move the medoid
+# (session 21).
 CONFIRMER = "boilerpy3"
 ASK_ORDER = (FIRST_OPINION, CONFIRMER, *(n for n in OPINION_ORDER[1:] if n != CONFIRMER))   # cheapest first
 _WORD = re.compile(r"\w+")
