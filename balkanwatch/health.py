@@ -35,6 +35,12 @@ def next_poll(now: datetime, *, ok: bool, failures_before: int, poll_minutes: fl
 # within the bounds.
 RATE_WINDOW_DAYS = 7       # publication history the interval is judged on
 POLLS_PER_GAP = 2.0        # poll twice per usual gap between items
+# …unless the source is busier right now: an outlet with a story a day that puts out six in two hours is
+# covering an incident, and a week's mean would poll it again in six hours. The rate over the last
+# BURST_WINDOW_HOURS counts too (from BURST_MIN_ITEMS items there), and the faster of the two wins; once the
+# burst is over the window empties and the week's rate governs again.
+BURST_WINDOW_HOURS = 3
+BURST_MIN_ITEMS = 2
 SILENCE_WINDOW_DAYS = 28   # the usual gap for silence is measured over the 28 days before the newest item
 SILENCE_MIN_ITEMS = 3      # …and needs at least three items there (two give one gap: too little to judge)
 
@@ -47,6 +53,8 @@ class Publication:
     oldest_recent: datetime | None   # when the oldest of those appeared
     newest: datetime | None          # when the newest item of the source appeared
     usual_gap_minutes: float | None  # mean gap between items in the SILENCE_WINDOW_DAYS before `newest`
+    burst: int = 0                   # items that appeared in the last BURST_WINDOW_HOURS
+    oldest_burst: datetime | None = None   # when the oldest of those appeared
 
 
 def adaptive_minutes(now: datetime, pub: Publication, *, configured: float, min_minutes: float,
@@ -60,6 +68,9 @@ def adaptive_minutes(now: datetime, pub: Publication, *, configured: float, min_
     else:
         span = max((now - pub.oldest_recent).total_seconds() / 60, 0.0)
         minutes = span / pub.recent / POLLS_PER_GAP
+        if pub.burst >= BURST_MIN_ITEMS and pub.oldest_burst is not None:   # busier now than over the week
+            burst_span = max((now - pub.oldest_burst).total_seconds() / 60, 0.0)
+            minutes = min(minutes, burst_span / pub.burst / POLLS_PER_GAP)
     minutes = min(max(minutes, lo), hi)
     if server_floor_seconds:
         minutes = min(max(minutes, server_floor_seconds / 60), hi)   # the server's floor, within the bounds

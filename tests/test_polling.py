@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -100,6 +101,20 @@ def test_the_interval_follows_how_often_a_source_publishes_within_the_bounds():
     assert adaptive_minutes(NOW, pub_every(timedelta(minutes=10), 50), **bounds, server_floor_seconds=86400) == 360
 
 
+def test_a_burst_polls_a_source_sooner_until_it_is_over():
+    bounds = {"configured": 10.0, "min_minutes": 5.0, "max_minutes": 360.0}
+    daily = pub_every(timedelta(days=1), 20, newest_ago=timedelta(hours=5))
+    assert adaptive_minutes(NOW, daily, **bounds) == 360.0
+    six = replace(daily, burst=6, oldest_burst=NOW - timedelta(hours=2))           # six stories in two hours
+    assert adaptive_minutes(NOW, six, **bounds) == 10.0                              # 120 min / 6 / 2
+    one = replace(daily, burst=1, oldest_burst=NOW - timedelta(minutes=30))         # one story is not a burst
+    assert adaptive_minutes(NOW, one, **bounds) == 360.0
+    # a busy source is not slowed by a burst window calmer than its week
+    fast = replace(pub_every(timedelta(minutes=20), 300), burst=2, oldest_burst=NOW - timedelta(hours=2, minutes=50))
+    week = adaptive_minutes(NOW, replace(fast, burst=0, oldest_burst=None), **bounds)
+    assert adaptive_minutes(NOW, fast, **bounds) == week and 9.9 < week < 10.0       # the week's 20 min / 2
+
+
 def test_silence_needs_several_usual_gaps_and_the_floor():
     hourly = timedelta(hours=1)
     assert not is_silent(NOW, pub_every(hourly, 30, newest_ago=timedelta(hours=3)), gaps=4, floor_hours=2)
@@ -173,6 +188,25 @@ def test_a_frequent_feed_is_polled_more_often_than_a_daily_one_and_cache_hints_h
     # an unchanged re-poll keeps the <ttl> it no longer parses
     asyncio.run(run_ingest(load_config(cfg), force=True))
     assert health(cfg)["ttl"]["poll_minutes"] == 120
+
+
+def test_a_daily_feed_covering_an_incident_is_polled_again_within_minutes(server, tmp_path: Path):
+    """Stored articles decide it: a feed with a story a day and six in the last two hours is polled again in
+    minutes (the two-hour rate), the same feed without the burst in hours (the week's)."""
+    site = tmp_path / "site"
+    now = datetime.now(UTC)
+    days = [(f"day-{i}", now - timedelta(days=i, hours=4)) for i in range(6)]
+    burst = [(f"clash-{i}", now - timedelta(minutes=20 * i)) for i in range(6)]   # 0 to 100 minutes ago
+    incident = publish(site, server.base, "incident", burst + days)
+    calm = publish(site, server.base, "calm", [(f"calm-{i}", now - timedelta(days=i, hours=4)) for i in range(6)],
+                   seed=1)
+    cfg = tmp_path / "balkanwatch.toml"
+    cfg.write_text(loopback_config(toml_sources([{"name": "incident", "feed": incident}, {"name": "calm", "feed": calm}]),
+                                   extra="min_poll_minutes = 5\nmax_poll_minutes = 600"), encoding="utf-8")
+    assert asyncio.run(run_ingest(load_config(cfg))).new_articles == 18
+    rows = health(cfg)
+    assert 7 <= rows["incident"]["poll_minutes"] <= 10          # ~100 minutes / 6 stories / 2
+    assert rows["calm"]["poll_minutes"] >= 8 * 60
 
 
 def test_a_feed_that_stops_publishing_becomes_silent_and_recovers(server, tmp_path: Path):

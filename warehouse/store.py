@@ -26,7 +26,13 @@ import pyarrow as pa
 
 from balkanwatch.dedupe import WindowColumns, exact_keys, key_hashes, story_time
 from balkanwatch.errors import WarehouseError
-from balkanwatch.health import RATE_WINDOW_DAYS, SILENCE_MIN_ITEMS, SILENCE_WINDOW_DAYS, Publication
+from balkanwatch.health import (
+    BURST_WINDOW_HOURS,
+    RATE_WINDOW_DAYS,
+    SILENCE_MIN_ITEMS,
+    SILENCE_WINDOW_DAYS,
+    Publication,
+)
 from balkanwatch.models import ExtractedArticle, SourceOutcome
 from balkanwatch.urls import publisher_of
 from warehouse import lake_search
@@ -518,15 +524,17 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
                            min(t) FILTER (WHERE t > ?::TIMESTAMP - INTERVAL {RATE_WINDOW_DAYS} DAY),
                            any_value(top.newest),
                            count(*) FILTER (WHERE t >= top.newest - INTERVAL {SILENCE_WINDOW_DAYS} DAY),
-                           min(t) FILTER (WHERE t >= top.newest - INTERVAL {SILENCE_WINDOW_DAYS} DAY)
+                           min(t) FILTER (WHERE t >= top.newest - INTERVAL {SILENCE_WINDOW_DAYS} DAY),
+                           count(*) FILTER (WHERE t > ?::TIMESTAMP - INTERVAL {BURST_WINDOW_HOURS} HOUR),
+                           min(t) FILTER (WHERE t > ?::TIMESTAMP - INTERVAL {BURST_WINDOW_HOURS} HOUR)
                     FROM seen JOIN top USING (source) GROUP BY source""",
-                [utc_naive(now), utc_naive(now)]).fetchall()
+                [utc_naive(now)] * 4).fetchall()
         out = {name: Publication(0, None, None, None) for name in sources}
-        for source, recent, oldest_recent, newest, window, oldest_window in rows:
+        for source, recent, oldest_recent, newest, window, oldest_window, burst, oldest_burst in rows:
             gap = None
             if newest is not None and window >= SILENCE_MIN_ITEMS and oldest_window is not None:
                 gap = (newest - oldest_window).total_seconds() / 60 / (window - 1) or None
-            out[source] = Publication(int(recent or 0), oldest_recent, newest, gap)
+            out[source] = Publication(int(recent or 0), oldest_recent, newest, gap, int(burst or 0), oldest_burst)
         return out
 
     @staticmethod
