@@ -74,7 +74,7 @@ def adaptive_minutes(now: datetime, pub: Publication, *, configured: float, min_
     minutes = min(max(minutes, lo), hi)
     if server_floor_seconds:
         minutes = min(max(minutes, server_floor_seconds / 60), hi)   # the server's floor, within the bounds
-    return minutes
+    return round(minutes, 1)      # shown in `sources` and the health artifact: 21.1, not 21.052201737500003
 
 
 def is_silent(now: datetime, pub: Publication, *, gaps: float, floor_hours: float) -> bool:
