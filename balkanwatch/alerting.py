@@ -187,11 +187,24 @@ RECENT_ALERT_DAYS = 28   # the topics artifact counts each topic's alerts over t
 OVERVIEW_DAYS = 7   # the topics overview shows each topic's last week
 
 
+def right_now(months: float, budget: float | None) -> str:
+    """How outstanding a topic's last hours are, in words, for the `topics` artifact: "ordinary" where the
+    detector counts a topic as calm again after an alert (`SpikeSettings.calm_months`: a third of the alert
+    line, and at least what every other ordinary day reaches), else how rare, and "alert level" from the
+    budget's line (an alert, unless the cooldown after an earlier one holds it back)."""
+    s = SpikeSettings() if budget is None else SpikeSettings(alerts_per_month=budget)
+    if months < s.calm_months:
+        return "ordinary"
+    words = rarity(months).removesuffix(" on this topic's record")
+    return f"{words}, alert level" if months >= s.months_needed else words
+
+
 def topic_overview(series: Sequence[TopicSeries], recent_alerts: dict[str, list[datetime]],
                    budgets: dict[str, float]) -> list[dict[str, object]]:
     """One row per topic for the cycle's `topics` artifact, busiest last week first: unique stories in the
-    last OVERVIEW_DAYS, what the detector expected over them, the usual volume, the topic's alerts in the
-    last RECENT_ALERT_DAYS (`recent_alerts`: their buckets) against its budget a month, and the last alert."""
+    last OVERVIEW_DAYS, what the detector expected over them, the usual volume, how outstanding its last
+    hours are (`right_now`), the topic's alerts in the last RECENT_ALERT_DAYS (`recent_alerts`: their
+    buckets) against its budget a month, and the last alert."""
     rows = []
     for ts in series:
         per_day = timedelta(days=1) / ts.bucket
@@ -202,6 +215,7 @@ def topic_overview(series: Sequence[TopicSeries], recent_alerts: dict[str, list[
         rows.append({"watchlist": ts.watchlist, "stories_7d": sum(ts.counts[lo:]),
                      "expected_7d": round(sum(s.expected for s in ts.scored[lo:]), 1),
                      "usual_per_day": "" if usual is None else round(usual, 1),
+                     "now": right_now(ts.scored[-1].months if ts.scored else 0.0, budget),
                      "alerts_recent": len(recent), "budget": "" if budget is None else f"{budget:g}",
                      "last_alert": f"{max(recent):%Y-%m-%d %H:%M}" if recent else ""})
     # stories_7d is the int sum above; the rows are typed as the artifact's dict[str, object]

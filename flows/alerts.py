@@ -307,10 +307,10 @@ def topics_markdown(overview: list[dict[str, Any]], series: dict[str, TopicSerie
         return "# Topics\n\nNo watchlists configured.\n"
     png = render_topics([series[r["watchlist"]] for r in overview], OVERVIEW_DAYS)
     lines = [chart_markdown(f"Unique stories per topic, last {OVERVIEW_DAYS} days, against the baseline", png), "",
-             f"| topic | stories, 7 days | expected | usually a day | alerts, {RECENT_ALERT_DAYS} days | budget a month "
-             "| last alert |", "|---|---|---|---|---|---|---|"]
+             f"| topic | stories, 7 days | expected | usually a day | last hours | alerts, {RECENT_ALERT_DAYS} days "
+             "| budget a month | last alert |", "|---|---|---|---|---|---|---|---|"]
     lines += [f"| {markdown(r['watchlist'])} | {r['stories_7d']} | {r['expected_7d']} | {r['usual_per_day']} | "
-              f"{r['alerts_recent']} | {r['budget']} | {r['last_alert'] or '—'} |" for r in overview]
+              f"{r['now']} | {r['alerts_recent']} | {r['budget']} | {r['last_alert'] or '—'} |" for r in overview]
     return "\n".join(lines) + "\n"
 
 

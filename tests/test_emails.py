@@ -15,6 +15,7 @@ from balkanwatch.alerting import (
     Incident,
     Spike,
     group_incidents,
+    right_now,
     spikes_of,
     topic_overview,
     topic_series,
@@ -238,3 +239,8 @@ def test_the_topics_overview_lists_every_topic_busiest_first_with_its_last_alert
     assert rows[0]["last_alert"] == "2026-11-22 19:00" and rows[1]["last_alert"] == ""
     assert (rows[0]["alerts_recent"], rows[0]["budget"]) == (2, "8") and (rows[1]["alerts_recent"], rows[1]["budget"]) == (0, "0.5")
     assert rows[1]["usual_per_day"] == 1.0 and 0 < rows[1]["expected_7d"] < 15
+    # the last hours: eight stories on a one-a-day topic are over its line; the quiet one's day is ordinary
+    assert rows[0]["now"].endswith(", alert level") and rows[1]["now"] == "ordinary"
+    assert right_now(0.25, 4.0) == "about once in 8 days, alert level" and right_now(0.2, 4.0) == "about once in 6 days"
+    assert right_now(2 / 30, 4.0) == "ordinary" and right_now(3 / 30, 4.0) == "about once in 3 days"   # calm < 2.5 days
+    assert right_now(5.0, 0.1) == "about once in 5.0 months" and right_now(5.0, None) == "about once in 5.0 months, alert level"
