@@ -57,6 +57,11 @@ class Publication:
     oldest_burst: datetime | None = None   # when the oldest of those appeared
 
 
+def _per_gap(now: datetime, oldest: datetime, items: int) -> float:
+    """Minutes between polls for `items` that appeared since `oldest`: their mean gap / POLLS_PER_GAP."""
+    return max((now - oldest).total_seconds() / 60, 0.0) / items / POLLS_PER_GAP
+
+
 def adaptive_minutes(now: datetime, pub: Publication, *, configured: float, min_minutes: float,
                      max_minutes: float, server_floor_seconds: float | None = None) -> float:
     """Minutes until the next poll of a healthy source."""
@@ -66,11 +71,9 @@ def adaptive_minutes(now: datetime, pub: Publication, *, configured: float, min_
     elif pub.recent == 0 or pub.oldest_recent is None:
         minutes = hi                                      # nothing for a week: poll as rarely as allowed
     else:
-        span = max((now - pub.oldest_recent).total_seconds() / 60, 0.0)
-        minutes = span / pub.recent / POLLS_PER_GAP
+        minutes = _per_gap(now, pub.oldest_recent, pub.recent)
         if pub.burst >= BURST_MIN_ITEMS and pub.oldest_burst is not None:   # busier now than over the week
-            burst_span = max((now - pub.oldest_burst).total_seconds() / 60, 0.0)
-            minutes = min(minutes, burst_span / pub.burst / POLLS_PER_GAP)
+            minutes = min(minutes, _per_gap(now, pub.oldest_burst, pub.burst))
     minutes = min(max(minutes, lo), hi)
     if server_floor_seconds:
         minutes = min(max(minutes, server_floor_seconds / 60), hi)   # the server's floor, within the bounds

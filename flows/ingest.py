@@ -307,12 +307,6 @@ class FlowResult(Mapping[str, Any]):
     def __repr__(self) -> str:
         return f"FlowResult({self._data!r})"
 
-    def __getstate__(self) -> dict[str, Any]:
-        return self._data
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self._data = state
-
 
 async def _poll_all(config: Config, gate: WarehouseGate, due: list[SourceState], run_id: str,
                     in_flow: bool) -> list[SourceReport]:
@@ -442,8 +436,9 @@ def _in_flow() -> bool:
 async def ingest(config_path: str, force: bool = False, shard: str | None = None,
                  settle: bool = True) -> Mapping[str, Any]:
     """One ingest cycle for the config at `config_path` (one shard 'K/N' of its sources, when given);
-    returns the IngestSummary as a read-only mapping (`FlowResult`). `settle=False` only loads: the dispatcher's shard runs leave
-    boilerplate, stories, mentions and alerts to one `settle` run after all of them."""
+    returns the IngestSummary as a read-only mapping (`FlowResult`). `settle=False` only loads: the
+    dispatcher's shard runs leave boilerplate, stories, mentions and alerts to one `settle` run after all of
+    them."""
     from prefect.runtime import flow_run
 
     config = load_config(config_path)
