@@ -441,6 +441,16 @@ def _positive(text: str) -> float:
     return value
 
 
+def _seconds(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number of seconds > 0, got {text!r}")
+    return value
+
+
 def _hours_list(text: str) -> tuple[float, ...]:
     try:
         hours = tuple(float(part) for part in text.split(","))
@@ -456,19 +466,22 @@ def cmd_spikes_score(args: argparse.Namespace) -> int:
 
     try:
         with open(args.csv, encoding="utf-8", newline="") as f:
-            stamps, values, bucket = read_series(f)
+            series = read_series(f, args.bucket_seconds)
     except (OSError, ValueError) as exc:
         raise BalkanwatchError(f"{args.csv}: {exc}") from exc
+    if series.filled:
+        print(f"{args.csv}: {series.filled} buckets of {series.bucket_seconds} s had no row and count as 0 "
+              "(scores and alerts are written for the file's rows only)", file=sys.stderr)
     chosen = {"alerts_per_month": args.alerts_per_month,
               "scale_seconds": args.surge_hours and span_seconds(args.surge_hours)}
-    settings = SpikeSettings(bucket_seconds=args.bucket_seconds or bucket,
+    settings = SpikeSettings(bucket_seconds=series.bucket_seconds,
                              **{k: v for k, v in chosen.items() if v is not None})
-    scored = score_series(values, settings)
+    scored = series.per_row(score_series(series.values, settings))
     if args.out:
         with open(args.out, "w", encoding="utf-8", newline="") as f:
-            write_scores(f, stamps, scored)
+            write_scores(f, series.stamps, scored)
     else:
-        write_scores(sys.stdout, stamps, scored)
+        write_scores(sys.stdout, series.stamps, scored)
     return 0
 
 
@@ -622,7 +635,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = spsub.add_parser("score", help="read timestamp,value CSV; write timestamp,value,score,alert")
     s.add_argument("--csv", required=True, help="input CSV with a header and columns timestamp,value")
     s.add_argument("--out", help="write here instead of standard output")
-    s.add_argument("--bucket-seconds", type=int, default=0, help="bucket width (default: inferred from the timestamps)")
+    s.add_argument("--bucket-seconds", type=_seconds, default=None,
+                   help="bucket width (default: read from the timestamps; buckets without a row count as 0)")
     s.add_argument("--alerts-per-month", type=_rate, metavar="RATE",
                    help="about how many alerts a month, on the most outstanding surges (default 4, as "
                         "alerts.alerts_per_month)")

@@ -47,7 +47,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import IO
 
@@ -492,29 +492,90 @@ def _parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
 
 
-def read_series(lines: Iterable[str]) -> tuple[list[str], list[float], int]:
-    """(timestamps as written, values, bucket seconds inferred from the median step) of a timestamp,value CSV."""
+MAX_GRID_BUCKETS = 10_000_000   # a CSV spread over more buckets than this has a wrong bucket width (or dates)
+
+
+@dataclass(frozen=True)
+class Series:
+    """A timestamp,value CSV on the detector's grid: one count per bucket from the first row's to the last's.
+
+    Exports of count series often leave out the buckets with nothing in them; a bucket without a row is 0
+    here, so that a day is still `86400 / bucket` buckets and the quiet hours count as quiet."""
+
+    stamps: list[str]       # the rows' timestamps as written
+    rows: list[int]         # each row's bucket on the grid
+    values: list[float]     # one count per bucket of the grid
+    bucket_seconds: int
+
+    @property
+    def filled(self) -> int:
+        """Buckets of the grid no row gave (counted as 0)."""
+        return len(self.values) - len(self.rows)
+
+    def per_row(self, scored: Sequence[Scored]) -> list[Scored]:
+        """The grid's verdicts, one per row: each row's own bucket's, with an alert raised in a bucket no row
+        gave reported on the next row (so that none is lost)."""
+        out, last = [], -1
+        for row in self.rows:
+            fired = any(s.alert for s in scored[last + 1:row + 1])
+            out.append(scored[row] if scored[row].alert == fired else replace(scored[row], alert=fired))
+            last = row
+        return out
+
+
+def read_series(lines: Iterable[str], bucket_seconds: int | None = None) -> Series:
+    """A timestamp,value CSV as a Series. Timestamps must increase. The bucket width is `bucket_seconds`, or
+    read from the rows: the largest width every step between two rows is a whole number of (their greatest
+    common divisor, so that left-out buckets do not widen it), or the median step when the timestamps are
+    irregular below a minute (to the nearest minute). Each row goes to the bucket nearest its time from the first row's."""
     import csv
 
     reader = csv.reader(lines)
     header = next(reader, None)
     if not header or [h.strip().lower() for h in header[:2]] != ["timestamp", "value"]:
         raise ValueError("expected a header row 'timestamp,value'")
-    stamps, values = [], []
+    stamps: list[str] = []
+    values: list[float] = []
+    seconds: list[float] = []
     for n, row in enumerate(reader, start=2):
         if not row:
             continue
         try:
-            _parse_time(row[0])
-            values.append(float(row[1]))
+            when = _parse_time(row[0])
+            value = float(row[1])
         except (ValueError, IndexError) as exc:
             raise ValueError(f"line {n}: expected timestamp,value, got {','.join(row)!r}") from exc
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"line {n}: a count must be a number ≥ 0, got {row[1]!r}")
+        at = when.timestamp() if when.tzinfo else (when - datetime(1970, 1, 1)).total_seconds()
+        if seconds and at <= seconds[-1]:
+            raise ValueError(f"line {n}: timestamp {row[0]!r} is not after the previous row's")
         stamps.append(row[0])
-    steps = sorted((_parse_time(b) - _parse_time(a)).total_seconds() for a, b in zip(stamps, stamps[1:], strict=False))
-    bucket = int(steps[len(steps) // 2]) if steps else 3600
-    if bucket <= 0:
-        raise ValueError("timestamps must increase")
-    return stamps, values, bucket
+        values.append(value)
+        seconds.append(at)
+    steps = [round(b - a) for a, b in zip(seconds, seconds[1:], strict=False)]
+    bucket = bucket_seconds or _bucket_width(steps)
+    rows = [round((t - seconds[0]) / bucket) for t in seconds]
+    if any(b <= a for a, b in zip(rows, rows[1:], strict=False)):
+        raise ValueError(f"two rows fall in one {bucket}-second bucket: give --bucket-seconds")
+    size = rows[-1] + 1 if rows else 0
+    if size > MAX_GRID_BUCKETS:
+        raise ValueError(f"the rows span {size:,} buckets of {bucket} seconds: give --bucket-seconds")
+    grid = [0.0] * size
+    for r, v in zip(rows, values, strict=True):
+        grid[r] = v
+    return Series(stamps, rows, grid, bucket)
+
+
+def _bucket_width(steps: Sequence[int]) -> int:
+    """The bucket width of a series from its steps (see read_series); an hour for a single row."""
+    if not steps:
+        return 3600
+    common = math.gcd(*steps)
+    if common >= 60:
+        return common
+    median = int(sorted(steps)[len(steps) // 2])
+    return 60 * round(median / 60) if median >= 60 else median   # bucket widths are whole minutes
 
 
 def write_scores(out: IO[str], stamps: Sequence[str], scored: Sequence[Scored]) -> None:

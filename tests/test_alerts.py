@@ -323,6 +323,36 @@ def test_spikes_score_cli_writes_causal_scores_and_alerts(tmp_path: Path):
     assert daily.returncode == 2 and "at most 30 alerts a month" in daily.stderr
 
 
+def test_spikes_score_cli_counts_left_out_buckets_as_empty(tmp_path: Path):
+    """A CSV without its empty hours: one output row per input row, scored as the complete series' rows are,
+    and the command says how many buckets it counted as 0."""
+    rng = np.random.default_rng(5)
+    values = rng.poisson(0.5, 24 * 25)
+    values[24 * 22 + 3] = 12
+    start = datetime(2026, 1, 1)
+    stamps = [(start + timedelta(hours=i)).isoformat() for i in range(len(values))]
+    complete, sparse = tmp_path / "complete.csv", tmp_path / "sparse.csv"
+    complete.write_text("timestamp,value\n" + "".join(f"{t},{v}\n" for t, v in zip(stamps, values, strict=True)),
+                        encoding="utf-8")
+    kept = [i for i, v in enumerate(values) if v or i in (0, len(values) - 1)]
+    sparse.write_text("timestamp,value\n" + "".join(f"{stamps[i]},{values[i]}\n" for i in kept), encoding="utf-8")
+    runs = {}
+    for path in (complete, sparse):
+        done = subprocess.run([sys.executable, "-m", "app.cli", "spikes", "score", "--csv", str(path)],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        runs[path.name] = list(csv.DictReader(done.stdout.splitlines()))
+    assert "buckets of 3600 s had no row and count as 0" in done.stderr
+    assert f"{len(values) - len(kept)} buckets" in done.stderr
+    by_stamp = {r["timestamp"]: r for r in runs["complete.csv"]}
+    assert [r["timestamp"] for r in runs["sparse.csv"]] == [stamps[i] for i in kept]
+    assert runs["sparse.csv"] == [by_stamp[stamps[i]] for i in kept]
+    assert by_stamp[stamps[24 * 22 + 3]]["alert"] == "1"
+    bad = subprocess.run([sys.executable, "-m", "app.cli", "spikes", "score", "--csv", str(sparse),
+                          "--bucket-seconds", "-5"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "--bucket-seconds" in bad.stderr
+
+
 def test_spikes_score_rate_flag_reaches_the_detector(tmp_path: Path):
     """--alerts-per-month scores as SpikeSettings(alerts_per_month=…) does: a topic that surges every other
     day alerts more at the default (four a month) than at one a month, each as the library says."""

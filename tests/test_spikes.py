@@ -14,9 +14,11 @@ import pytest
 from balkanwatch.spikes import (
     MIN_COUNT,
     MONTH_SECONDS,
+    Scored,
     SpikeSettings,
     ordinary_peak,
     rarity,
+    read_series,
     score_series,
     surprise,
 )
@@ -212,6 +214,60 @@ def test_scores_are_causal_and_bounded():
     prefix = score_series(x[: 15 * 24 + 1], HOURLY)
     assert [s.score for s in prefix] == pytest.approx([s.score for s in full[: len(prefix)]])
     assert all(0.0 <= s.score <= 1.0 for s in full)
+
+
+def _csv(rows: list[tuple[str, float]]) -> list[str]:
+    return ["timestamp,value", *(f"{t},{v:g}" for t, v in rows)]
+
+
+def test_a_csv_without_its_empty_buckets_is_scored_on_the_whole_grid():
+    """Exports often leave out the buckets with nothing in them: the bucket width is still read right (the
+    steps' common divisor, not their median) and a missing bucket counts as 0, so every row gets the score
+    and alert it gets in the complete file."""
+    from datetime import datetime, timedelta
+
+    rng = np.random.default_rng(11)
+    x = rng.poisson(0.4, 24 * 30).astype(float)          # a quiet topic: most hours empty
+    x[24 * 25 + 14] = 9
+    start = datetime(2026, 3, 1)
+    stamps = [(start + timedelta(hours=i)).isoformat(sep=" ") for i in range(len(x))]
+    full = read_series(_csv(list(zip(stamps, x, strict=True))))
+    kept = [i for i in range(len(x)) if x[i] > 0]
+    sparse = read_series(_csv([(stamps[i], x[i]) for i in kept]))
+    assert full.bucket_seconds == sparse.bucket_seconds == 3600 and full.filled == 0
+    assert sparse.filled == (kept[-1] - kept[0] + 1) - len(kept) > len(kept)   # more hours empty than not
+    assert sparse.rows == [i - kept[0] for i in kept] and sparse.values == list(x[kept[0]:kept[-1] + 1])
+    settings = SpikeSettings(bucket_seconds=3600)
+    whole = full.per_row(score_series(full.values, settings))
+    rows = sparse.per_row(score_series(sparse.values, settings))
+    assert whole == score_series(x, settings)
+    on_grid = score_series(x[kept[0]:], settings)
+    assert [(s.score, s.alert) for s in rows] == [(on_grid[i - kept[0]].score, on_grid[i - kept[0]].alert)
+                                                   for i in kept]
+    assert stamps[24 * 25 + 14] in [sparse.stamps[i] for i, s in enumerate(rows) if s.alert]
+
+
+def test_an_alert_in_a_bucket_without_a_row_is_reported_on_the_next_row():
+    series = read_series(_csv([("2026-01-01T00:00:00", 1), ("2026-01-01T01:00:00", 2), ("2026-01-01T04:00:00", 0)]))
+    assert series.rows == [0, 1, 4] and series.values == [1, 2, 0, 0, 0] and series.filled == 2
+    verdicts = [Scored(i, v, 0.0, 0.0, i == 2, 1, v, 0.0) for i, v in enumerate(series.values)]
+    assert [s.alert for s in series.per_row(verdicts)] == [False, False, True]
+    assert [s.index for s in series.per_row(verdicts)] == [0, 1, 4]
+
+
+def test_csv_timestamps_and_counts_are_checked():
+    with pytest.raises(ValueError, match="line 3: timestamp .* is not after"):
+        read_series(_csv([("2026-01-01T01:00:00", 1), ("2026-01-01T00:00:00", 2)]))
+    with pytest.raises(ValueError, match="line 2: a count must be"):
+        read_series(_csv([("2026-01-01T00:00:00", -1)]))
+    with pytest.raises(ValueError, match="two rows fall in one 3600-second bucket"):
+        read_series(_csv([("2026-01-01T00:00:00", 1), ("2026-01-01T00:05:00", 2)]), 3600)
+    with pytest.raises(ValueError, match="span 31,536,001 buckets of 1 seconds"):
+        read_series(_csv([("2026-01-01T00:00:00", 1), ("2027-01-01T00:00:00", 2)]), 1)
+    # timestamps a few seconds off the 5-minute grid: the median step, each row to its nearest bucket
+    jitter = read_series(_csv([("2026-01-01T00:00:00", 1), ("2026-01-01T00:05:02", 2), ("2026-01-01T00:09:59", 3),
+                               ("2026-01-01T00:20:01", 4)]))
+    assert jitter.bucket_seconds == 300 and jitter.rows == [0, 1, 2, 4] and jitter.values == [1, 2, 3, 0, 4]
 
 
 def test_cooldown_and_rearm_give_one_alert_per_surge():
