@@ -17,8 +17,11 @@ the other way round, resiliparse (0.1x trafilatura.extract) kept without running
 when a second cheap opinion agrees with it (shingle overlap >= t), today's chooser otherwise. Its CPU counts
 CHEAP_FIRST_METADATA_SHARE of our trafilatura path (parse and metadata, which every page still needs).
 
-Run: `python -m bench.fast_primary_experiment` (~6 min once the chooser's cache exists). Results (both
-rejected): docs/design.md, "#17, trafilatura's fallbacks".
+A third (session 22): `python -m bench.fast_primary_experiment recall`, trafilatura's `favor_recall` mode as
+the primary (cheaper than the default here), measured and cross-validated the same way.
+
+Run: `python -m bench.fast_primary_experiment [fast] [recall]` (~6 min once the chooser's cache exists).
+Results (all rejected): docs/design.md, "#17, trafilatura's fallbacks" and session 22's recall mode.
 """
 
 from __future__ import annotations
@@ -38,6 +41,20 @@ from connectors.extract import extract_html, parse_html
 def fast_text(html: str, url: str) -> str:
     """Our trafilatura path (`extract_html`: the same parse and metadata) with `fast=True`: no fallbacks."""
     return _or_empty(lambda h, u: str(extract_html(parse_html(h, u), u, fast=True)["text"]), html, url)
+
+
+def recall_text(html: str, url: str) -> str:
+    """Our trafilatura path (the same parse and metadata, `bare_extraction` as `extract_html` calls it) with
+    `favor_recall=True` (session 22: cheaper than the default on the dev pages, 0.002 lower alone)."""
+    import trafilatura
+
+    from connectors.extract import page_metadata
+
+    tree = parse_html(html, url)
+    page_metadata(tree, url)
+    doc = trafilatura.bare_extraction(tree, url=url, with_metadata=False, include_comments=False,
+                                      deduplicate=False, favor_recall=True)
+    return (doc.text or "") if doc is not None else ""
 
 
 # parse + metadata against parse + metadata + bare_extraction (session 12 profile: 2.9 + 6.1 of 32.7 ms; 0.28)
@@ -79,29 +96,38 @@ def _or_empty(fn: Callable[[str, str], str], html: str, url: str) -> str:
         return ""
 
 
-def main() -> None:
+def main(modes: tuple[str, ...] = ("fast",)) -> None:
+    """Today's primary against each of `modes` ("fast": `fast=True`; "recall": `favor_recall=True`)."""
     warnings.filterwarnings("ignore")
     pages = extraction_dev()
     rows = ec.candidates(pages)
-    slow_cpu, fast_cpu, raw_cpu, fast_texts = {}, {}, {}, {}
+    calls = {"fast": fast_text, "recall": recall_text}
+    slow_cpu: dict[str, float] = {}
+    raw_cpu: dict[str, float] = {}
+    alt_cpu: dict[str, dict[str, float]] = {m: {} for m in modes}
+    alt_texts: dict[str, dict[str, str]] = {m: {} for m in modes}
     for page in pages[:3]:
-        fast_text(ec._decode(page), page.url)
+        for m in modes:
+            calls[m](ec._decode(page), page.url)
     for page in pages:
         html = ec._decode(page)
         t0 = time.process_time()
         _or_empty(ec._trafilatura, html, page.url)
-        t1 = time.process_time()
-        fast_texts[page.file_id] = fast_text(html, page.url)
-        t2 = time.process_time()
+        slow_cpu[page.file_id] = time.process_time() - t0
+        for m in modes:
+            t0 = time.process_time()
+            alt_texts[m][page.file_id] = _or_empty(calls[m], html, page.url)
+            alt_cpu[m][page.file_id] = time.process_time() - t0
+        t0 = time.process_time()
         ec._raw(html, page.url)
-        t3 = time.process_time()
-        slow_cpu[page.file_id], fast_cpu[page.file_id], raw_cpu[page.file_id] = t1 - t0, t2 - t1, t3 - t2
+        raw_cpu[page.file_id] = time.process_time() - t0
     raw = sum(raw_cpu.values())
-    print(f"pages {len(pages)}; CPU / trafilatura.extract: our path fast=False "
-          f"{sum(slow_cpu.values()) / raw:.3f}, fast=True {sum(fast_cpu.values()) / raw:.3f} "
-          f"(trafilatura.extract {1000 * raw / len(pages):.1f} ms a page)")
+    print(f"pages {len(pages)}; CPU / trafilatura.extract: our path today {sum(slow_cpu.values()) / raw:.3f}, "
+          + ", ".join(f"{m} {sum(alt_cpu[m].values()) / raw:.3f}" for m in modes)
+          + f" (trafilatura.extract {1000 * raw / len(pages):.1f} ms a page)")
     params = ec.grid()
-    for label, primary, cpu in (("fast=False (today)", None, slow_cpu), ("fast=True", fast_texts, fast_cpu)):
+    variants = [("today (fast=False)", None, slow_cpu), *((m, alt_texts[m], alt_cpu[m]) for m in modes)]
+    for label, primary, cpu in variants:
         cs = []
         for page in pages:
             row = rows[page.file_id]
@@ -113,12 +139,15 @@ def main() -> None:
         alone = mean(token_f1(c.texts["trafilatura"], c.truth) for c in cs)
         cv = ec.cross_validate(cs, params)
         full = ec.best(cs, params)
-        print(f"{label}: alone F1 {alone:.4f}; chooser CV F1 {cv['f1']:.4f}, opinions bought on "
-              f"{100 * cv['extra_any']:.1f}% of pages, CPU {cv['cpu'] / raw:.3f}× trafilatura.extract "
+        print(f"{label}: alone F1 {alone:.4f}; chooser CV F1 {cv['f1']:.4f}, more opinions bought on "
+              f"{100 * cv['extra_all']:.1f}% of pages, CPU {cv['cpu'] / raw:.3f}× trafilatura.extract "
               f"(+ metadata etc.); thresholds on all pages {full} (in-sample {ec.score(cs, full):.4f})")
 
 
 if __name__ == "__main__":
     import sys
 
-    cheap_first() if sys.argv[1:] == ["cheap-first"] else main()
+    if sys.argv[1:] == ["cheap-first"]:
+        cheap_first()
+    else:
+        main(tuple(sys.argv[1:]) or ("fast",))
