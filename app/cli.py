@@ -477,11 +477,12 @@ def cmd_spikes_score(args: argparse.Namespace) -> int:
     settings = SpikeSettings(bucket_seconds=series.bucket_seconds,
                              **{k: v for k, v in chosen.items() if v is not None})
     scored = series.per_row(score_series(series.values, settings))
+    explain = series.bucket_seconds if args.explain else 0
     if args.out:
         with open(args.out, "w", encoding="utf-8", newline="") as f:
-            write_scores(f, series.stamps, scored)
+            write_scores(f, series.stamps, scored, explain)
     else:
-        write_scores(sys.stdout, series.stamps, scored)
+        write_scores(sys.stdout, series.stamps, scored, explain)
     return 0
 
 
@@ -641,6 +642,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="about how many alerts a month, on the most outstanding surges (default 4, as "
                         "alerts.alerts_per_month)")
     s.add_argument("--surge-hours", type=_hours_list, help="spans a surge is judged over, e.g. 1,3,12 (default: 1,3)")
+    s.add_argument("--explain", action="store_true",
+                   help="also write span_hours, observed, ordinary_peak and once_in_months: why each row scores as it does")
     s.set_defaults(func=cmd_spikes_score)
     s = spsub.add_parser("backtest", help="replay the warehouse's history; list the alerts it would have sent")
     s.add_argument("--format", choices=FORMATS, default="table")

@@ -578,11 +578,20 @@ def _bucket_width(steps: Sequence[int]) -> int:
     return 60 * round(median / 60) if median >= 60 else median   # bucket widths are whole minutes
 
 
-def write_scores(out: IO[str], stamps: Sequence[str], scored: Sequence[Scored]) -> None:
-    """timestamp,value,score,alert rows (alert as 0/1)."""
+EXPLAIN_COLUMNS = ["span_hours", "observed", "ordinary_peak", "once_in_months"]
+
+
+def write_scores(out: IO[str], stamps: Sequence[str], scored: Sequence[Scored], bucket_seconds: int = 0) -> None:
+    """timestamp,value,score,alert rows (alert as 0/1). Given the bucket width, also EXPLAIN_COLUMNS: the span
+    that gave the strongest evidence, its count, an ordinary day's busiest window of that span, and how many
+    months come between days with a surge that big (capped at CENTURY_MONTHS)."""
     import csv
 
     w = csv.writer(out, lineterminator="\n")
-    w.writerow(["timestamp", "value", "score", "alert"])
+    w.writerow(["timestamp", "value", "score", "alert", *(EXPLAIN_COLUMNS if bucket_seconds else [])])
     for stamp, s in zip(stamps, scored, strict=True):
-        w.writerow([stamp, f"{s.value:g}", f"{s.score:.4f}", int(s.alert)])
+        row: list[object] = [stamp, f"{s.value:g}", f"{s.score:.4f}", int(s.alert)]
+        if bucket_seconds:
+            row += [f"{s.scale * bucket_seconds / 3600:g}", f"{s.observed:g}", f"{s.baseline:g}",
+                    f"{min(s.months, CENTURY_MONTHS):.3g}"]
+        w.writerow(row)

@@ -353,6 +353,37 @@ def test_spikes_score_cli_counts_left_out_buckets_as_empty(tmp_path: Path):
     assert bad.returncode == 2 and "--bucket-seconds" in bad.stderr
 
 
+def test_spikes_score_explain_says_why_a_row_scores_as_it_does(tmp_path: Path):
+    """--explain adds the span, its count, the ordinary day's busiest window of it and the months between such
+    days; the first four columns stay what the plain command writes."""
+    from balkanwatch.spikes import SpikeSettings
+
+    rng = np.random.default_rng(6)
+    values = list(rng.poisson(4, 24 * 21))
+    values[24 * 19 + 10] = 45
+    start = datetime(2026, 2, 1)
+    series = tmp_path / "series.csv"
+    series.write_text("timestamp,value\n" + "".join(f"{(start + timedelta(hours=i)).isoformat()},{v}\n"
+                                                    for i, v in enumerate(values)), encoding="utf-8")
+    runs = {}
+    for flag in ([], ["--explain"]):
+        done = subprocess.run([sys.executable, "-m", "app.cli", "spikes", "score", "--csv", str(series), *flag],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        runs[bool(flag)] = list(csv.DictReader(done.stdout.splitlines()))
+    plain, explained = runs[False], runs[True]
+    assert list(explained[0]) == ["timestamp", "value", "score", "alert", "span_hours", "observed", "ordinary_peak",
+                                  "once_in_months"]
+    assert [{k: r[k] for k in plain[0]} for r in explained] == plain
+    spike = explained[24 * 19 + 10]
+    assert spike["alert"] == "1" and spike["span_hours"] == "1"
+    assert float(spike["observed"]) == 45 and float(spike["ordinary_peak"]) < 15
+    months = float(spike["once_in_months"])
+    assert months >= SpikeSettings().months_needed
+    assert float(spike["score"]) == pytest.approx(months / (1 + months), abs=1e-3)
+    assert all(float(r["once_in_months"]) <= 1200 for r in explained)
+
+
 def test_spikes_score_rate_flag_reaches_the_detector(tmp_path: Path):
     """--alerts-per-month scores as SpikeSettings(alerts_per_month=…) does: a topic that surges every other
     day alerts more at the default (four a month) than at one a month, each as the library says."""
