@@ -163,6 +163,12 @@ CENTURY_MONTHS = 1200.0   # rarer than this is "rarer than once in a century" (a
                           # Gumbel's far tail gives 3e54 months for 6 stories on a topic with none a day
 
 
+def shown_months(months: float) -> float:
+    """`months` as tables show it (backtest, `spikes score --explain`): three significant digits, at most
+    CENTURY_MONTHS."""
+    return float(f"{min(months, CENTURY_MONTHS):.3g}")
+
+
 def rarity(months: float) -> str:
     """How an alert is explained (e-mail, backtest): 'about once in 9 days on this topic's record'."""
     if months >= CENTURY_MONTHS:
@@ -584,7 +590,7 @@ EXPLAIN_COLUMNS = ["span_hours", "observed", "ordinary_peak", "once_in_months"]
 def write_scores(out: IO[str], stamps: Sequence[str], scored: Sequence[Scored], bucket_seconds: int = 0) -> None:
     """timestamp,value,score,alert rows (alert as 0/1). Given the bucket width, also EXPLAIN_COLUMNS: the span
     that gave the strongest evidence, its count, an ordinary day's busiest window of that span, and how many
-    months come between days with a surge that big (capped at CENTURY_MONTHS)."""
+    months come between days with a surge that big (`shown_months`)."""
     import csv
 
     w = csv.writer(out, lineterminator="\n")
@@ -593,5 +599,5 @@ def write_scores(out: IO[str], stamps: Sequence[str], scored: Sequence[Scored], 
         row: list[object] = [stamp, f"{s.value:g}", f"{s.score:.4f}", int(s.alert)]
         if bucket_seconds:
             row += [f"{s.scale * bucket_seconds / 3600:g}", f"{s.observed:g}", f"{s.baseline:g}",
-                    f"{min(s.months, CENTURY_MONTHS):.3g}"]
+                    f"{shown_months(s.months):.3g}"]
         w.writerow(row)

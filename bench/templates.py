@@ -38,7 +38,8 @@ GRID: dict[str, tuple[float, ...]] = {      # thresholds chosen by the folds, an
 MAX_WORSE = 0.05   # floor: at most this share of the scored pages may score lower with their template
 FEW_PAGES = 5      # also reported: templates learned from this few pages (a source's first template)
 MIXED_PAGES = 240  # a source whose pages come from many sites: this many WCXB dev pages (≤ 3 a site) …
-MIXED_DRAWS = 60   # … drawn this many times as one source's last LEARN_PAGES pages and its next 20
+MIXED_DRAWS = 60   # … drawn this many times as one source's last LEARN_PAGES pages and its next MIXED_NEXT
+MIXED_NEXT = 20
 MIXED_COPIES = 5   # … also with each learned page served this many times under other URLs (the issue's ×5 feed)
 MAX_MIXED_CHANGED = 0.01   # floor: such a template changes at most this share of the next pages …
 MAX_MIXED_LOSS = 0.001     # … and costs them at most this much word F1 a page on average
@@ -68,14 +69,19 @@ def thresholds(values: dict[str, float]) -> Iterator[None]:
             setattr(templates, k, v)
 
 
-def _extract(page: SyntheticPage) -> ScoredPage:
+def _scored(site: str, url: str, html: bytes, truth: str) -> ScoredPage:
+    """One page through our extraction (safe_extract, as ingest runs it) and raw trafilatura.extract."""
     import trafilatura
 
-    art = safe_extract(PageJob(source=page.site, url=page.url, final_url=page.url, body=page.html,
-                               encoding="utf-8", fetched_at=datetime.now(UTC)))
-    tree = parse_html(page.html.decode("utf-8"), page.url)
-    return ScoredPage(page.site, page.text, templates.page_blocks(tree), "" if isinstance(art, str) else art.text,
-                      trafilatura.extract(page.html, url=page.url) or "")
+    art = safe_extract(PageJob(source=site, url=url, final_url=url, body=html, encoding="utf-8",
+                               fetched_at=datetime.now(UTC)))
+    tree = parse_html(html.decode("utf-8", errors="replace"), url)
+    return ScoredPage(site, truth, templates.page_blocks(tree), "" if isinstance(art, str) else art.text,
+                      trafilatura.extract(html, url=url) or "")
+
+
+def _extract(page: SyntheticPage) -> ScoredPage:
+    return _scored(page.site, page.url, page.html, page.text)
 
 
 def site_scores(site: Sequence[ScoredPage], learn_pages: int = LEARN_PAGES) -> dict[str, float]:
@@ -92,32 +98,23 @@ def site_scores(site: Sequence[ScoredPage], learn_pages: int = LEARN_PAGES) -> d
             "pages": len(scored)}
 
 
-def _extract_dev(page: LabelledPage) -> ScoredPage:
-    import trafilatura
-
-    html = page.html.decode("utf-8", errors="replace")
-    art = safe_extract(PageJob(source="mixed", url=page.url, final_url=page.url, body=page.html, encoding="utf-8",
-                               fetched_at=datetime.now(UTC)))
-    return ScoredPage("mixed", page.main_content, templates.page_blocks(parse_html(html, page.url)),
-                      "" if isinstance(art, str) else art.text, trafilatura.extract(page.html, url=page.url) or "")
-
-
 def mixed_source(dev: list[LabelledPage]) -> dict[str, dict[str, float]]:
     """One source whose pages come from many sites (an aggregator's feed, a URL list, or one loopback site
     serving a benchmark's pages as in issue #17's held-out measurement): a template learned from its last
-    pages must leave its next pages alone. Random draws of LEARN_PAGES learned pages and 20 next ones from
+    pages must leave its next pages alone. Random draws of LEARN_PAGES learned pages and MIXED_NEXT next ones from
     the WCXB dev pages, and the same with every learned page MIXED_COPIES times (four fifths of the window
     copies of one page). Shipped constants."""
     import random
 
-    pages = [p for p in (_extract_dev(page) for page in dev[:MIXED_PAGES]) if p.ours]
+    pages = [p for p in (_scored("mixed", page.url, page.html, page.main_content) for page in dev[:MIXED_PAGES])
+             if p.ours]
     rng = random.Random(22)
     out = {}
     for name, copies in (("distinct pages", 1), (f"each page ×{MIXED_COPIES}", MIXED_COPIES)):
         learned = changed = worse = scored = 0
         delta = 0.0
         for _ in range(MIXED_DRAWS):
-            sample = rng.sample(pages, LEARN_PAGES // copies + 20)
+            sample = rng.sample(pages, LEARN_PAGES // copies + MIXED_NEXT)
             learn_from = [p for p in sample[:LEARN_PAGES // copies] for _ in range(copies)]
             template = templates.learn([(p.blocks, p.ours) for p in learn_from])
             learned += template is not None
@@ -185,7 +182,7 @@ def report(r: dict) -> list[str]:
         *(f"| {p['site']} | {p['raw']:.4f} | {p['without']:.4f} | {p['with']:.4f} |" for p in r["per_site"]),
         "", f"One source whose pages come from many sites (an aggregator's feed, a URL list, or one loopback site "
         f"serving a benchmark's pages): {MIXED_DRAWS} random draws from the first {MIXED_PAGES} WCXB dev pages "
-        f"of {LEARN_PAGES} learned pages and 20 next ones, shipped constants. Something is learned from such "
+        f"of {LEARN_PAGES} learned pages and {MIXED_NEXT} next ones, shipped constants. Something is learned from such "
         "pages (generic locations); what matters is that it leaves the next pages alone.", "",
         "| learned pages | templates learned | next pages changed | worse | mean F1 change a page |",
         "|---|---|---|---|---|",

@@ -232,17 +232,18 @@ def page_metadata(tree: HtmlElement, url: str) -> Document:
     return doc
 
 
-def extract_html(tree: HtmlElement, url: str, fast: bool = False) -> dict[str, Any]:
+def extract_html(tree: HtmlElement, url: str, fast: bool = False, recall: bool = False) -> dict[str, Any]:
     """trafilatura's extraction as a plain dict (title, author, date, sitename, text, ...) or ExtractionError.
-    `fast`: trafilatura without its own readability/jusText fallbacks (measured and not used: docs/design.md,
-    "#17, trafilatura's fallbacks")."""
+    `fast`: trafilatura without its own readability/jusText fallbacks; `recall`: its `favor_recall` mode (both
+    measured and not used: docs/design.md, "#17, trafilatura's fallbacks" and session 22's recall mode)."""
     import trafilatura
 
     meta = page_metadata(tree, url)
     # without as_dict=True it returns a Document or None; its annotation has no overload to say so.
     # Given a tree, it works on a copy (0.9 ms a page; a second parse costs 3.2 ms).
     doc = cast("Document | None", trafilatura.bare_extraction(
-        tree, url=url, with_metadata=False, include_comments=False, deduplicate=False, fast=fast))
+        tree, url=url, with_metadata=False, include_comments=False, deduplicate=False, fast=fast,
+        favor_recall=recall))
     if doc is None or not (doc.text or "").strip():
         raise ExtractionError(f"no article text found in {url}")
     return {"title": meta.title, "author": meta.author, "date": meta.date, "sitename": meta.sitename,

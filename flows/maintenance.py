@@ -15,7 +15,7 @@ from balkanwatch.boilerplate import keys_for, strip
 from balkanwatch.config import Config
 from balkanwatch.dedupe import SHIPPED, Thresholds, compare_partitions, recluster
 from balkanwatch.progress import Progress, counted
-from balkanwatch.spikes import CENTURY_MONTHS
+from balkanwatch.spikes import shown_months
 from balkanwatch.textclean import content_hash, paragraphs
 from connectors.extract import PageJob, extractor_version, safe_extract
 from warehouse import Warehouse
@@ -107,6 +107,6 @@ def backtest(wh: Warehouse, config: Config, now: datetime | None = None,
                         "expected": round(spike.expected, 2),
                         "usual_per_day": None if spike.usual_per_day is None else round(spike.usual_per_day, 2),
                         "ordinary_peak": round(spike.peak, 1), "score": round(spike.score, 3),
-                        "once_in_months": float(f"{min(spike.months, CENTURY_MONTHS):.3g}"), "why": spike.rarity,
+                        "once_in_months": shown_months(spike.months), "why": spike.rarity,
                         "stories": len(spike.story_ids), "first_titles": " | ".join(t or "" for t in titles)})
     return sorted(out, key=lambda r: (r["bucket_start"], r["watchlist"]))
