@@ -86,7 +86,8 @@ CALLS: dict[str, Callable[[str, str], str]] = {
     "newspaper": _newspaper, "goose": _goose, "resiliparse": resiliparse, "boilerpy3": boilerpy3,
     "justext": _justext}
 # bump an extractor's version when its call or its text conversion changes: only its texts are recomputed
-VERSIONS = dict.fromkeys(CALLS, "1") | {"justext": "2"}   # 2: the page's stoplist (was English everywhere)
+# justext 2: the page's stoplist (was English everywhere); trafilatura 2: the recall retry (session 23)
+VERSIONS = dict.fromkeys(CALLS, "1") | {"justext": "2", "trafilatura": "2"}
 
 
 def _decode(page: LabelledPage) -> str:

@@ -42,6 +42,14 @@ PLAIN_REVISION = "bw1"       # the same post-processing with the extractor-agree
 MIN_TEXT_CHARS = 100          # below this a "page" is a stub, a paywall or an index, not an article
 DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%z"   # htmldate's output: time and offset kept when the page gives them
 RAW_HTML_ZLIB_LEVEL = 1       # 1.7 ms a page against 4.1 at level 6, 20% more bytes (dev pages, #17)
+# trafilatura 2.3.1 retries a short extraction in its recall mode itself, but not one that found nothing, and
+# that is what a page gives whose article a broken element swallowed (an unclosed newsletter <aside> wrapping
+# the page: the default mode prunes asides, recall mode keeps them). A page given up loses a story, so its
+# recall mode is asked once before we give up; texts trafilatura's default mode finds are never touched.
+# WCXB dev: 1 page of 710 rescued (F1 0 -> 0.99), the one page with no article stays without one; dev pages
+# with their article text removed: recall finds text on 1 of the 9 that the default mode leaves empty
+# (the default mode finds some on the other 701). docs/design.md, "Extractor agreement", session 23.
+RECALL_RETRY = True
 
 
 def extractor_version(agreement: bool = True) -> str:
@@ -232,22 +240,36 @@ def page_metadata(tree: HtmlElement, url: str) -> Document:
     return doc
 
 
-def extract_html(tree: HtmlElement, url: str, fast: bool = False, recall: bool = False) -> dict[str, Any]:
-    """trafilatura's extraction as a plain dict (title, author, date, sitename, text, ...) or ExtractionError.
-    `fast`: trafilatura without its own readability/jusText fallbacks; `recall`: its `favor_recall` mode (both
-    measured and not used: docs/design.md, "#17, trafilatura's fallbacks" and session 22's recall mode)."""
+def _bare_text(tree: HtmlElement, url: str, fast: bool, recall: bool) -> str:
+    """trafilatura's main text of the page ("" when it finds none)."""
     import trafilatura
 
-    meta = page_metadata(tree, url)
     # without as_dict=True it returns a Document or None; its annotation has no overload to say so.
     # Given a tree, it works on a copy (0.9 ms a page; a second parse costs 3.2 ms).
     doc = cast("Document | None", trafilatura.bare_extraction(
         tree, url=url, with_metadata=False, include_comments=False, deduplicate=False, fast=fast,
         favor_recall=recall))
-    if doc is None or not (doc.text or "").strip():
+    return str(doc.text or "") if doc is not None else ""
+
+
+def extract_html(tree: HtmlElement, url: str, fast: bool = False, recall: bool = False) -> dict[str, Any]:
+    """trafilatura's extraction as a plain dict (title, author, date, sitename, text, recall_retry, ...) or
+    ExtractionError. When the default mode finds less than MIN_TEXT_CHARS, trafilatura's recall mode is asked
+    before the page is given up (`recall_retry`: its text was kept; RECALL_RETRY, docs/design.md).
+    `fast`: trafilatura without its own readability/jusText fallbacks; `recall`: its `favor_recall` mode from
+    the start (both measured and not used: docs/design.md, "#17, trafilatura's fallbacks" and session 22's
+    recall mode)."""
+    meta = page_metadata(tree, url)
+    text = _bare_text(tree, url, fast, recall)
+    retried = False
+    if RECALL_RETRY and not recall and len(text.strip()) < MIN_TEXT_CHARS:
+        again = _bare_text(tree, url, fast, True)
+        if len(again.strip()) > len(text.strip()):
+            text, retried = again, True
+    if not text.strip():
         raise ExtractionError(f"no article text found in {url}")
     return {"title": meta.title, "author": meta.author, "date": meta.date, "sitename": meta.sitename,
-            "language": meta.language, "url": meta.url, "text": doc.text}
+            "language": meta.language, "url": meta.url, "text": text, "recall_retry": retried}
 
 
 def cleaned(text: str) -> str:
@@ -287,7 +309,7 @@ def extract_page(job: PageJob) -> ExtractedArticle:
     text = "\n".join(kept)
     if len(text) < MIN_TEXT_CHARS:
         raise ExtractionError(f"only {len(text)} characters of text in {job.url} (minimum {MIN_TEXT_CHARS})")
-    text_from = "trafilatura"
+    text_from = "trafilatura-recall" if meta["recall_retry"] else "trafilatura"
     if job.agreement:
         choice = choose_text(tree, html, job.final_url, meta["text"], text)   # `text` is cleaned() of it
         if choice.chosen != "trafilatura":   # already cleaned; the page's own repeats are counted below

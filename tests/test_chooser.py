@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from balkanwatch import chooser
 from balkanwatch.chooser import PageSignals
-from connectors.extract import PageJob, choose_text, extract_html, extract_page, parse_html
+from connectors.extract import PageJob, choose_text, extract_html, extract_page, parse_html, safe_extract
 
 URL = "https://herald.example/politics/ibar-bridge"
 ARTICLE = [
@@ -63,6 +63,16 @@ WITH_COMMENTS = page(f'<div class="body">{_paras(ARTICLE)}</div><h3>Comments</h3
 SPLIT = page(f'<div class="body">{_paras(ARTICLE[:4])}</div><div class="story-footer">{_paras(ARTICLE[4:])}</div>')
 
 
+# a newsletter pop-up left unclosed by the site's template: the whole page, article included, ends up inside an
+# <aside>, which trafilatura's default mode prunes (a real WCXB dev page has this shape)
+SWALLOWED = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>Council debates the Ibar bridge | Herald</title></head><body>
+<aside id="popup-newsletter" class="popup-overlay"><div class="popup-outer"><form>Subscribe <input name="e"></form>
+<header class="header-main"><nav><a href="/">Home</a> <a href="/politics">Politics</a></nav>
+<article class="entry"><div class="entry-text">{_paras(ARTICLE)}</div></article></body></html>"""
+NOT_AN_ARTICLE = page('<ul class="menu"><li><a href="/a">Politics</a></li><li><a href="/b">Sport</a></li></ul>')
+
+
 def job(html: str, agreement: bool = True) -> PageJob:
     return PageJob(source="s", url=URL, final_url=URL, body=html.encode(), encoding="utf-8",
                    fetched_at=datetime(2026, 12, 2, 9, tzinfo=UTC), agreement=agreement)
@@ -92,6 +102,23 @@ def test_when_all_agree_no_further_extractor_runs() -> None:
     assert choice.chosen == "trafilatura" and LAST in choice.text
     art = extract_page(job(PLAIN))
     assert art.text_from == "trafilatura" and art.text == extract_page(job(PLAIN, agreement=False)).text
+
+
+def test_a_page_the_default_mode_finds_nothing_in_is_asked_again_in_recall_mode() -> None:
+    import trafilatura
+
+    assert trafilatura.extract(SWALLOWED, url=URL) is None   # the anchor gives the page up: a story lost
+    for agreement in (True, False):
+        art = extract_page(job(SWALLOWED, agreement))
+        assert art.text_from == "trafilatura-recall"
+        assert ARTICLE[0][:40] in art.text and LAST in art.text and "Subscribe" not in art.text
+        assert art.title == "Council debates the Ibar bridge"
+    tree = parse_html(SWALLOWED, URL)
+    assert extract_html(tree, URL)["recall_retry"] is True
+    assert extract_html(parse_html(PLAIN, URL), URL)["recall_retry"] is False   # found text is never re-asked
+    for agreement in (True, False):   # a page without an article is still given up, retried or not
+        error = safe_extract(job(NOT_AN_ARTICLE, agreement))
+        assert isinstance(error, str) and ("no article text" in error or "characters of text" in error)
 
 
 def test_the_switch_is_part_of_the_extractor_version() -> None:

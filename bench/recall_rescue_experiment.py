@@ -1,0 +1,94 @@
+"""Session 23, #17: trafilatura's recall mode as a rescue for texts much shorter than the first opinion's.
+
+    .venv/bin/python -m bench.recall_rescue_experiment
+
+Since session 23 a page whose default-mode text is under MIN_TEXT_CHARS is asked again in recall mode
+(`connectors.extract.RECALL_RETRY`). The question here: should the same happen when trafilatura's text is
+merely much shorter than resiliparse's (the chooser's first opinion, run on every page anyway), i.e. when
+trafilatura kept a fragment? Rule with one constant R: when trafilatura's words < R x resiliparse's and its
+recall-mode text is longer, the recall text replaces trafilatura's before the chooser runs. R is chosen
+jointly with the chooser's thresholds inside the same 5-fold CV (six shuffled page orders,
+bench.extraction_chooser), "never" included; from the chooser's cache plus the recall texts (computed here).
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+from dataclasses import replace
+from statistics import mean
+
+import numpy as np
+
+from balkanwatch import chooser
+from balkanwatch.textclean import token_f1
+from bench import extraction_chooser as ec
+from bench.data import extraction_dev
+from connectors.extract import cleaned, extract_html, page_signals, parse_html
+
+RATIOS = (0.0, 0.25, 0.4, 0.5, 0.6, 0.75)   # 0.0: never
+
+
+def _recall(page) -> str:   # type: ignore[no-untyped-def]
+    html = ec._decode(page)
+    try:
+        return cleaned(extract_html(parse_html(html, page.url), page.url, recall=True)["text"])
+    except Exception:
+        return ""
+
+
+def _with(case: ec.PageCase, page, text: str) -> ec.PageCase:   # type: ignore[no-untyped-def]
+    texts = {**case.texts, "trafilatura": text}
+    signals = page_signals(parse_html(ec._decode(page), page.url), text)
+    sets = {n: chooser.shingles(texts[n]) for n in ("trafilatura", chooser.FIRST_OPINION, chooser.CONFIRMER)}
+    return replace(case, texts=texts, signals=signals,
+                   agreement=chooser.overlap(sets["trafilatura"], sets[chooser.FIRST_OPINION]),
+                   confirm=chooser.overlap(sets["trafilatura"], sets[chooser.CONFIRMER]),
+                   f1_kept=token_f1(text, case.truth),
+                   f1_medoid=ec.medoid_f1s([texts[n] for n in ec.CHOOSER_POOL], case.truth))
+
+
+def main() -> None:
+    pages = extraction_dev()
+    cs = ec.cases(pages)
+    recall = [_recall(p) for p in pages]
+    words = lambda t: len(chooser.words(t))   # noqa: E731
+    variants: dict[float, list[ec.PageCase]] = {}
+    for r in RATIOS:
+        out = []
+        for c, p, rt in zip(cs, pages, recall, strict=True):
+            t = c.texts["trafilatura"]
+            hit = r > 0 and t and words(t) < r * words(c.texts[chooser.FIRST_OPINION]) and words(rt) > words(t)
+            out.append(_with(c, p, rt) if hit else c)
+        variants[r] = out
+        changed = sum(a is not b for a, b in zip(out, cs, strict=True))
+        print(f"R={r}: {changed} pages take recall's text; chooser at shipped constants "
+              f"{mean(ec.outcome(c, chooser.DEFAULT)[0] for c in out):.4f}", flush=True)
+    params = ec.grid()
+    results = []
+    for seed in range(ec.SHUFFLES):
+        order = list(range(len(cs)))
+        random.Random(seed).shuffle(order)
+        f1s, picked = [], []
+        for k in range(ec.FOLDS):
+            train = [order[i] for i in range(len(order)) if i % ec.FOLDS != k]
+            test = [order[i] for i in range(len(order)) if i % ec.FOLDS == k]
+            best = None
+            for r in RATIOS:   # ties go to the smaller R (never first)
+                f, n = ec._means([variants[r][i] for i in train], params)
+                j = ec._pick(f, n)
+                if best is None or f[j] > best[0] + 1e-12:
+                    best = (f[j], r, params[j])
+            assert best is not None
+            _, r, p = best
+            picked.append(r)
+            f1s += [ec.outcome(variants[r][i], p)[0] for i in test]
+        results.append(mean(f1s))
+        print(f"shuffle {seed}: CV {mean(f1s):.4f}, R chosen {picked}", flush=True)
+    base = ec.shuffled_cv(cs, params)
+    print(f"recall rescue: CV mean {mean(results):.4f} (sd {float(np.std(results, ddof=1)):.4f}); "
+          f"without: {base['f1']:.4f} (sd {base['sd']:.4f})")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
