@@ -1,5 +1,6 @@
 """The extractor-agreement chooser (issue #17): the pure decisions, then handmade pages through `extract_page`
-with the real extractors (trafilatura keeps the comments; it loses half the article; everyone agrees)."""
+with the real extractors (trafilatura keeps the comments; it loses half the article; everyone agrees; it
+finds nothing until asked again in recall mode, also through a feed into the warehouse)."""
 
 from __future__ import annotations
 
@@ -119,6 +120,30 @@ def test_a_page_the_default_mode_finds_nothing_in_is_asked_again_in_recall_mode(
     for agreement in (True, False):   # a page without an article is still given up, retried or not
         error = safe_extract(job(NOT_AN_ARTICLE, agreement))
         assert isinstance(error, str) and ("no article text" in error or "characters of text" in error)
+
+
+def test_the_swallowed_page_lands_through_a_feed(server, write_config, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from app.cli import main
+    from balkanwatch.config import load_config
+    from tests.conftest import toml_sources
+    from warehouse import Warehouse
+
+    site = tmp_path / "site"   # what `server` serves
+    (site / "swallowed.html").write_text(SWALLOWED, encoding="utf-8")
+    (site / "menu.html").write_text(NOT_AN_ARTICLE, encoding="utf-8")
+    (site / "feed.xml").write_text(f"""<?xml version="1.0"?><rss version="2.0"><channel><title>Herald</title>
+        <item><title>Council debates the Ibar bridge</title><link>{server.url("swallowed.html")}</link>
+        <pubDate>Wed, 02 Dec 2026 08:00:00 +0000</pubDate></item>
+        <item><title>Menu</title><link>{server.url("menu.html")}</link>
+        <pubDate>Wed, 02 Dec 2026 07:00:00 +0000</pubDate></item></channel></rss>""", encoding="utf-8")
+    cfg = write_config(toml_sources([{"name": "Herald", "feed": server.url("feed.xml")}]))
+    assert main(["--config", str(cfg), "ingest", "--no-prefect"]) == 0
+    with Warehouse.open(load_config(cfg).warehouse_path, read_only=True) as wh:
+        stored = wh.rows("SELECT url, text FROM articles")
+        failed = wh.rows("SELECT url, error FROM failed_items")
+    assert [r["url"] for r in stored] == [server.url("swallowed.html")]
+    assert ARTICLE[0][:40] in stored[0]["text"] and LAST in stored[0]["text"]
+    assert [f["url"] for f in failed] == [server.url("menu.html")]   # the page without an article is reported
 
 
 def test_the_switch_is_part_of_the_extractor_version() -> None:
