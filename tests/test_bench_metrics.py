@@ -71,3 +71,25 @@ def test_thinning_keeps_a_share_of_each_bucket_and_the_series_itself_at_one() ->
     assert (quarter <= np.asarray(values)).all() and (quarter == np.round(quarter)).all()
     assert abs(quarter.sum() / sum(values) - 0.25) < 0.01
     assert thinned(values, 0.25, 0).tolist() == quarter.tolist() != thinned(values, 0.25, 1).tolist()
+
+
+def test_the_chooser_gain_says_when_it_rests_on_one_page() -> None:
+    from balkanwatch import chooser
+    from bench import extraction_chooser as ec
+
+    truth = " ".join(f"word{i} about the bridge" for i in range(40))
+    half = " ".join(truth.split()[:80])
+    signals = chooser.PageSignals(1, 1, 0.0, 1)
+
+    def case(name: str, raw: str) -> ec.PageCase:
+        return ec.PageCase(name, truth, signals, {"trafilatura.extract": raw}, {}, 1.0, 1.0, 1.0, {})
+
+    cs = [case("rescued", half)] + [case(f"same{i}", truth) for i in range(9)]
+    raw_half = ec.token_f1(half, truth)
+    g = ec.gain_over_raw(cs, {c.page_id: 1.0 for c in cs})   # the chooser perfect everywhere
+    assert abs(g["mean"] - (1 - raw_half) / 10) < 1e-12 and g["without_top"] == 0.0
+    assert g["up"] == 1 and g["down"] == 0 and 0.0 <= g["low"] <= g["mean"] <= g["high"]
+    # one page rescued, the nine others a little worse: a positive mean that rests on that page alone
+    worse = ec.gain_over_raw(cs, {c.page_id: 1.0 if c.page_id == "rescued" else 0.99 for c in cs})
+    assert worse["up"] == 1 and worse["down"] == 0 and abs(worse["without_top"] + 0.01) < 1e-12
+    assert abs(worse["mean"] - (1 - raw_half - 0.09) / 10) < 1e-12 and worse["mean"] > 0
