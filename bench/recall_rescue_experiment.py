@@ -23,21 +23,21 @@ import numpy as np
 from balkanwatch import chooser
 from balkanwatch.textclean import token_f1
 from bench import extraction_chooser as ec
-from bench.data import extraction_dev
+from bench.data import LabelledPage, extraction_dev
 from connectors.extract import cleaned, extract_html, page_signals, parse_html
 
 RATIOS = (0.0, 0.25, 0.4, 0.5, 0.6, 0.75)   # 0.0: never
 
 
-def _recall(page) -> str:   # type: ignore[no-untyped-def]
+def _recall(page: LabelledPage) -> str:
     html = ec._decode(page)
     try:
         return cleaned(extract_html(parse_html(html, page.url), page.url, recall=True)["text"])
-    except Exception:
+    except Exception:   # no text in recall mode either
         return ""
 
 
-def _with(case: ec.PageCase, page, text: str) -> ec.PageCase:   # type: ignore[no-untyped-def]
+def _with(case: ec.PageCase, page: LabelledPage, text: str) -> ec.PageCase:
     texts = {**case.texts, "trafilatura": text}
     signals = page_signals(parse_html(ec._decode(page), page.url), text)
     sets = {n: chooser.shingles(texts[n]) for n in ("trafilatura", chooser.FIRST_OPINION, chooser.CONFIRMER)}
@@ -52,13 +52,13 @@ def main() -> None:
     pages = extraction_dev()
     cs = ec.cases(pages)
     recall = [_recall(p) for p in pages]
-    words = lambda t: len(chooser.words(t))   # noqa: E731
     variants: dict[float, list[ec.PageCase]] = {}
     for r in RATIOS:
         out = []
         for c, p, rt in zip(cs, pages, recall, strict=True):
             t = c.texts["trafilatura"]
-            hit = r > 0 and t and words(t) < r * words(c.texts[chooser.FIRST_OPINION]) and words(rt) > words(t)
+            n, first = len(chooser.words(t)), len(chooser.words(c.texts[chooser.FIRST_OPINION]))
+            hit = r > 0 and n > 0 and n < r * first and len(chooser.words(rt)) > n
             out.append(_with(c, p, rt) if hit else c)
         variants[r] = out
         changed = sum(a is not b for a, b in zip(out, cs, strict=True))
