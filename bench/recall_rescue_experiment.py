@@ -15,51 +15,31 @@ from __future__ import annotations
 
 import random
 import sys
-from dataclasses import replace
 from statistics import mean
 
 import numpy as np
 
 from balkanwatch import chooser
-from balkanwatch.textclean import token_f1
 from bench import extraction_chooser as ec
-from bench.data import LabelledPage, extraction_dev
-from connectors.extract import cleaned, extract_html, page_signals, parse_html
+from bench.data import extraction_dev
+from bench.fast_primary_experiment import recall_text
 
 RATIOS = (0.0, 0.25, 0.4, 0.5, 0.6, 0.75)   # 0.0: never
 
 
-def _recall(page: LabelledPage) -> str:
-    html = ec._decode(page)
-    try:
-        return cleaned(extract_html(parse_html(html, page.url), page.url, recall=True)["text"])
-    except Exception:   # no text in recall mode either
-        return ""
-
-
-def _with(case: ec.PageCase, page: LabelledPage, text: str) -> ec.PageCase:
-    texts = {**case.texts, "trafilatura": text}
-    signals = page_signals(parse_html(ec._decode(page), page.url), text)
-    sets = {n: chooser.shingles(texts[n]) for n in ("trafilatura", chooser.FIRST_OPINION, chooser.CONFIRMER)}
-    return replace(case, texts=texts, signals=signals,
-                   agreement=chooser.overlap(sets["trafilatura"], sets[chooser.FIRST_OPINION]),
-                   confirm=chooser.overlap(sets["trafilatura"], sets[chooser.CONFIRMER]),
-                   f1_kept=token_f1(text, case.truth),
-                   f1_medoid=ec.medoid_f1s([texts[n] for n in ec.CHOOSER_POOL], case.truth))
-
-
 def main() -> None:
     pages = extraction_dev()
-    cs = ec.cases(pages)
-    recall = [_recall(p) for p in pages]
+    rows = ec.candidates(pages)
+    cs = [ec._case(page, rows[page.file_id]) for page in pages]
+    recall = [recall_text(ec._decode(p), p.url) for p in pages]   # as our path gives it, cleaned by _case
     variants: dict[float, list[ec.PageCase]] = {}
     for r in RATIOS:
         out = []
         for c, p, rt in zip(cs, pages, recall, strict=True):
-            t = c.texts["trafilatura"]
-            n, first = len(chooser.words(t)), len(chooser.words(c.texts[chooser.FIRST_OPINION]))
-            hit = r > 0 and n > 0 and n < r * first and len(chooser.words(rt)) > n
-            out.append(_with(c, p, rt) if hit else c)
+            n, first = len(chooser.words(c.texts["trafilatura"])), len(chooser.words(c.texts[chooser.FIRST_OPINION]))
+            hit = r > 0 and n > 0 and n < r * first and len(chooser.words(ec.cleaned(rt))) > n
+            row = rows[p.file_id]
+            out.append(ec._case(p, {**row, "texts": {**row["texts"], "trafilatura": rt}}) if hit else c)
         variants[r] = out
         changed = sum(a is not b for a, b in zip(out, cs, strict=True))
         print(f"R={r}: {changed} pages take recall's text; chooser at shipped constants "
