@@ -212,12 +212,18 @@ def _e(s: str) -> str:
     return html.escape(s, quote=True)
 
 
+READ_MORE = "Read More: "
+
+
 def page_html(site: Site, art: Article, url: str, others: list[tuple[str, str]]) -> str:
     """One article page on the site's template, with the chrome an extractor must get rid of."""
     nav = "".join(f'<li><a href="{_e(u)}">{_e(t)}</a></li>' for t, u in others[:6])
     body = []
     for i, p in enumerate(art.paragraphs):
-        body.append(f"<p>{_e(p)}</p>")
+        if p.startswith(READ_MORE):   # a seed's inline "Read More: <headline>" is a link, as on the web
+            body.append(f'<p><strong>{READ_MORE.strip()}</strong> <a href="#">{_e(p[len(READ_MORE):])}</a></p>')
+        else:
+            body.append(f"<p>{_e(p)}</p>")
         if site.slug == "balkan-wire" and i == 2 and art.read_more:
             body.append(f'<p class="read-more"><strong>Read More:</strong> <a href="#">{_e(art.read_more[0])}</a></p>')
     blurbs = "".join(f'<p class="blurb">{_e(b)}</p>' for b in site.boilerplate)

@@ -4,7 +4,9 @@ A short paragraph that recurs across many articles of one source ("Subscribe to 
 your email.", "Support independent journalism…: donate today.") is the site's, not the article's. So is a
 short labelled line whose label recurs ("Read More: <another headline>", "Related: …"). Such paragraphs are
 removed from the clean text (the raw page keeps them); the learned list is stored per source
-(table `source_boilerplate`). The thresholds are the named constants below; in doubt, keep the paragraph.
+(table `source_boilerplate`). A labelled line whose rest is the text of a link on its page ("Read More:
+<a>another headline</a>") is a *link line*; a label used for link lines on several sources is chrome on
+every source. The thresholds are the named constants below; in doubt, keep the paragraph.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from balkanwatch.textnorm import fold
@@ -23,9 +25,12 @@ LABEL_MAX_WORDS = 25  # a labelled line ("Read More: …") is at most this long
 MIN_ARTICLES = 3      # a paragraph must recur in at least three articles of the source …
 MIN_SHARE = 0.3       # … and in at least 30 % of the source's recent articles (topic phrases do not)
 LEARN_WINDOW = 200    # recent articles of a source the statistics are taken over
-LABEL_MIN_SOURCES = 3 # a label ("Read More:") recurring on this many sources is chrome everywhere, whatever its
-                      # share on one source (sites put it in only some articles); a real "Update:" line
-                      # is rarely on three sites' pages
+LABEL_MIN_SOURCES = 3 # a label used for link lines ("Read More: <a>…</a>") on this many sources is chrome
+                      # everywhere, whatever its share on one source (sites put it in only some articles).
+                      # Link lines only: "Q:", "Location:", "Price:", "Conclusion:" are on dozens of sites'
+                      # pages as content (docs/design.md, "Boilerplate": on WCXB dev pages, each its site's
+                      # only page, counting every labelled line removed 390 lines, 4 in 5 of them content)
+LINK_COVER = 0.8      # a labelled line is a link line when one link's text is ≥ this share of the line's rest
 EVERYWHERE = "*"      # source_boilerplate.source of signatures that apply to every source
 KEEP_SHARE = 0.5      # stripping never removes more than half of an article's words (short articles keep
                       # their body even if it looks like a template)
@@ -41,8 +46,22 @@ class Signature:
     example: str
 
 
-def signatures(paragraph: str) -> list[Signature]:
-    """The signatures of one paragraph (none for long paragraphs)."""
+def has_label(paragraph: str) -> bool:
+    """Whether a paragraph is a labelled line ("Read More: …"): the only ones `signatures` needs links for."""
+    return _LABEL.match(paragraph) is not None
+
+
+def is_link_line(rest: str, links: Collection[str]) -> bool:
+    """Whether the folded rest of a labelled line is a link's text: equal to one of the page's folded link
+    texts (`links`), or holding one that covers ≥ LINK_COVER of it."""
+    if not rest:
+        return False
+    return rest in links or any(len(link) >= LINK_COVER * len(rest) and link in rest for link in links)
+
+
+def signatures(paragraph: str, links: Collection[str] | None = None) -> list[Signature]:
+    """The signatures of one paragraph (none for long paragraphs). With the page's folded link texts
+    (`links`), a labelled line whose rest is a link's text is of kind "link" instead of "label" (same key)."""
     words = paragraph.split()
     if not words or len(words) > MAX_WORDS:
         return []
@@ -50,7 +69,8 @@ def signatures(paragraph: str) -> list[Signature]:
     out = [Signature("p:" + hashlib.sha1(folded.encode()).hexdigest()[:16], "paragraph", paragraph)]
     label = _LABEL.match(paragraph)
     if label and len(words) <= LABEL_MAX_WORDS:
-        out.append(Signature("l:" + fold(label.group(1)), "label", paragraph))
+        link = links is not None and is_link_line(fold(paragraph[label.end(1):].lstrip(" \t:")), links)
+        out.append(Signature("l:" + fold(label.group(1)), "link" if link else "label", paragraph))
     return out
 
 
@@ -77,8 +97,9 @@ def learn(per_article: Sequence[Iterable[Signature]]) -> list[Learned]:
 
 
 def learn_everywhere(labels: Sequence[tuple[str, str, int, int]]) -> list[Learned]:
-    """Labels that are boilerplate on every source: (key, example, sources, articles) rows of label
-    signatures over the whole warehouse; kept when on ≥ LABEL_MIN_SOURCES sources and ≥ MIN_ARTICLES articles."""
+    """Labels that are boilerplate on every source: (key, example, sources, articles) rows of link-line
+    signatures (kind "link") over the whole warehouse; kept when on ≥ LABEL_MIN_SOURCES sources and
+    ≥ MIN_ARTICLES articles."""
     return sorted((Learned(key, "label", example, articles, 0.0) for key, example, sources, articles in labels
                    if sources >= LABEL_MIN_SOURCES and articles >= MIN_ARTICLES), key=lambda x: x.key)
 

@@ -21,6 +21,7 @@ from statistics import median
 from app.devserver import LoopbackServer
 from balkanwatch.config import load_config
 from balkanwatch.models import FeedItem
+from balkanwatch.textclean import token_f1
 from bench.data import LabelledPage
 from connectors.charset import detect_encoding
 from connectors.extract import PageJob, safe_extract
@@ -35,19 +36,22 @@ def _feed(base: str, ids: list[str]) -> str:
     return f'<?xml version="1.0"?><rss version="2.0"><channel><title>bench</title>{items}</channel></rss>'
 
 
-def extraction_only(pages: list[LabelledPage]) -> tuple[float, int]:
-    """Seconds for single-threaded extraction of every page (the reference), and how many pages held an
-    article (the rest have no text even for raw trafilatura: ingest records them as item errors). Each job
-    carries its feed item's date as in ingest, so neither runs htmldate's extensive search (dateparser:
-    ~4 s of regex compilation on first use in a process, then ~40 ms a page) where the feed has a date."""
+def extraction_only(pages: list[LabelledPage]) -> tuple[float, dict[str, str]]:
+    """Seconds for single-threaded extraction of every page (the reference), and the text of each page that
+    held an article, by page id (the rest have no text even for raw trafilatura: ingest records them as item
+    errors). Each job carries its feed item's date as in ingest, so neither runs htmldate's extensive search
+    (dateparser: ~4 s of regex compilation on first use in a process, then ~40 ms a page) where the feed has
+    a date."""
     published = datetime(2026, 11, 1, tzinfo=UTC)
+    texts: dict[str, str] = {}
     t0 = time.perf_counter()
-    found = sum(not isinstance(safe_extract(PageJob(source="bench", url=p.url, final_url=p.url, body=p.html,
-                                                    encoding=detect_encoding(p.html, None),
-                                                    fetched_at=datetime.now(UTC),
-                                                    item=FeedItem(link=p.url, published=published))), str)
-                for p in pages)
-    return time.perf_counter() - t0, found
+    for p in pages:
+        art = safe_extract(PageJob(source="bench", url=p.url, final_url=p.url, body=p.html,
+                                   encoding=detect_encoding(p.html, None), fetched_at=datetime.now(UTC),
+                                   item=FeedItem(link=p.url, published=published)))
+        if not isinstance(art, str):
+            texts[p.file_id] = art.text
+    return time.perf_counter() - t0, texts
 
 
 def trafilatura_only(pages: list[LabelledPage]) -> float:
@@ -131,6 +135,25 @@ def item_errors(config_path: Path) -> int:
         return int(wh.query("SELECT count(*) FROM failed_items")[1][0][0])
 
 
+def stored_texts(config_path: Path) -> dict[str, str]:
+    """The articles' texts of a run as an analyst reads them back (`SELECT url, text FROM articles`), by
+    page id (the served file's name)."""
+    from warehouse import Warehouse
+
+    with Warehouse.open(load_config(config_path).warehouse_path, read_only=True) as wh:
+        rows = wh.query("SELECT url, text FROM articles")[1]
+    return {str(url).rsplit("/", 1)[1].removesuffix(".html"): str(text) for url, text in rows}
+
+
+def read_back(pages: list[LabelledPage], extracted: dict[str, str], stored: dict[str, str]) -> dict[str, float]:
+    """Issue #17's protocol on these pages: word F1 of the text read back from the warehouse (a page without
+    an article scores 0) against the same pages' text from the extraction alone, and how many pages differ."""
+    n = len(pages)
+    return {"stored_f1": sum(token_f1(stored.get(p.file_id, ""), p.main_content) for p in pages) / n,
+            "extracted_f1": sum(token_f1(extracted.get(p.file_id, ""), p.main_content) for p in pages) / n,
+            "stored_differs": sum(stored.get(p.file_id) != extracted.get(p.file_id) for p in pages)}
+
+
 def ingest_prefect(config_path: Path) -> tuple[float, int]:
     from flows.ingest import ingest
 
@@ -146,12 +169,12 @@ def measure(pages: list[LabelledPage]) -> dict[str, float]:
     """Reference and ingest times, interleaved REPEATS times (fresh warehouse each run); medians."""
     from prefect.testing.utilities import prefect_test_harness
 
-    refs, raws, plains, flows, counts, errors = [], [], [], [], [], []
+    refs, raws, plains, flows, counts, errors, back = [], [], [], [], [], [], []
     with tempfile.TemporaryDirectory() as tmp, prefect_test_harness(server_startup_timeout=120):
         corpus = Corpus(pages, Path(tmp))
         try:
             for i in range(REPEATS):
-                seconds, found = extraction_only(pages)
+                seconds, extracted = extraction_only(pages)
                 refs.append(seconds)
                 raws.append(trafilatura_only(pages))
                 plain_cfg, flow_cfg = corpus.config(f"plain{i}"), corpus.config(f"flow{i}")
@@ -161,13 +184,16 @@ def measure(pages: list[LabelledPage]) -> dict[str, float]:
                 flows.append(seconds)
                 counts += [n, n_flow]
                 errors += [item_errors(plain_cfg), item_errors(flow_cfg)]
+                back += [read_back(pages, extracted, stored_texts(cfg)) for cfg in (plain_cfg, flow_cfg)]
             refs.append(extraction_only(pages)[0])
         finally:
             corpus.close()
     ref, plain, flow, raw = median(refs), median(plains), median(flows), median(raws)
     return {"pages": len(pages), "extract_only_s": ref, "extract_only_spread": (max(refs) - min(refs)) / ref,
             "ingest_plain_s": plain, "ingest_flow_s": flow, "ingest_flow_articles": min(counts),
-            "with_text": found, "accounted": min(c + e for c, e in zip(counts, errors, strict=True)),
+            "with_text": len(extracted), "accounted": min(c + e for c, e in zip(counts, errors, strict=True)),
             "ratio_plain": plain / ref, "ratio_flow": flow / ref, "repeats": REPEATS,
             "trafilatura_s": raw, "flow_vs_trafilatura": flow / raw, "plain_vs_trafilatura": plain / raw,
-            "pages_per_s_flow": len(pages) / flow, "pages_per_s_extract": len(pages) / ref}
+            "pages_per_s_flow": len(pages) / flow, "pages_per_s_extract": len(pages) / ref,
+            "stored_f1": min(b["stored_f1"] for b in back), "extracted_f1": back[-1]["extracted_f1"],
+            "stored_differs": max(b["stored_differs"] for b in back)}

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from html import unescape
 from typing import TYPE_CHECKING, Any, cast
 
-from balkanwatch.boilerplate import signatures
+from balkanwatch.boilerplate import has_label, signatures
 from balkanwatch.chooser import DEFAULT, Choice, PageSignals, choose
 from balkanwatch.dedupe import shingle_hashes
 from balkanwatch.errors import ExtractionError
@@ -27,6 +27,7 @@ from balkanwatch.textclean import (
     token_f1,
     word_counts,
 )
+from balkanwatch.textnorm import fold
 from balkanwatch.urls import article_id
 from connectors.extractors import opinion
 
@@ -300,6 +301,12 @@ def with_template(template: Template, tree: HtmlElement, text: str, kept: list[s
     return (fixed, paragraphs(fixed)) if len(fixed) >= MIN_TEXT_CHARS else (text, kept)
 
 
+def link_texts(tree: HtmlElement) -> set[str]:
+    """The folded texts of the page's links: what tells a "Read More: <a>headline</a>" line (a link line,
+    chrome when sites use its label so) from a "Q: …" or "Location: …" line (content)."""
+    return {text for a in tree.iter("a") if (text := fold(a.text_content()))}
+
+
 def extract_page(job: PageJob) -> ExtractedArticle:
     """One page → ExtractedArticle; raises ExtractionError when there is no article in it."""
     html = job.body.decode(job.encoding, errors="replace")
@@ -322,6 +329,7 @@ def extract_page(job: PageJob) -> ExtractedArticle:
     page_has_time = bool(page_date and (page_date.hour or page_date.minute or page_date.second))
     published, origin = choose_published(page_date, feed_date, guessed, page_has_time)
     canonical = meta["url"] if meta["url"] and meta["url"].startswith(("http://", "https://")) else None
+    links = link_texts(tree) if any(has_label(p) for p in kept) else None
     return ExtractedArticle(
         article_id=article_id(job.url), url=job.url, canonical_url=canonical, source=job.source,
         title=choose_title(meta["title"], headings(html)) or (job.item.title if job.item else None),
@@ -333,7 +341,7 @@ def extract_page(job: PageJob) -> ExtractedArticle:
         repeated_paragraphs=max(len(repeats), page_repeats(html, kept)), sketch=tuple(sorted(shingle_hashes(text))),
         final_url=job.final_url, encoding=job.encoding, raw_html=zlib.compress(job.body, RAW_HTML_ZLIB_LEVEL), raw_bytes=len(job.body),
         listed_updated_at=job.item.updated if job.item else None,
-        signatures=tuple((s.key, s.kind, s.example) for p in kept for s in signatures(p)),
+        signatures=tuple((s.key, s.kind, s.example) for p in kept for s in signatures(p, links)),
     )
 
 

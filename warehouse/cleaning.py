@@ -78,10 +78,11 @@ class CleaningMixin(WarehouseBase):
                 self.con.execute("INSERT INTO source_boilerplate BY NAME SELECT * FROM learned_batch")
 
     def label_spread(self) -> list[tuple[str, str, int, int]]:
-        """(key, an example, sources, articles) of every label signature in the warehouse."""
+        """(key, an example, sources, articles) of every label used for link lines (signatures of kind
+        "link": "Read More: <a>…</a>") in the warehouse."""
         return [tuple(r) for r in self._exec(
             """SELECT key, min(example), count(DISTINCT source), count(DISTINCT article_id) FROM paragraph_signatures
-               WHERE kind = 'label' GROUP BY key""").fetchall()]
+               WHERE kind = 'link' GROUP BY key""").fetchall()]
 
     def boilerplate_by_source(self) -> dict[str, set[str]]:
         out: dict[str, set[str]] = defaultdict(set)

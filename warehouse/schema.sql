@@ -213,7 +213,7 @@ CREATE TABLE IF NOT EXISTS paragraph_signatures (
     article_id  VARCHAR NOT NULL,
     source      VARCHAR NOT NULL,
     key         VARCHAR NOT NULL,                     -- p:<hash of folded text> | l:<label of "Label: …" lines>
-    kind        VARCHAR NOT NULL,                     -- paragraph | label
+    kind        VARCHAR NOT NULL,                     -- paragraph | label | link (a label line whose rest is a link)
     example     VARCHAR NOT NULL                      -- the paragraph as it was
 );
 
