@@ -599,5 +599,5 @@ def write_scores(out: IO[str], stamps: Sequence[str], scored: Sequence[Scored], 
         row: list[object] = [stamp, f"{s.value:g}", f"{s.score:.4f}", int(s.alert)]
         if bucket_seconds:
             row += [f"{s.scale * bucket_seconds / 3600:g}", f"{s.observed:g}", f"{s.baseline:g}",
-                    f"{shown_months(s.months):.3g}"]
+                    f"{shown_months(s.months):g}"]
         w.writerow(row)

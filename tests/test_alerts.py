@@ -382,6 +382,8 @@ def test_spikes_score_explain_says_why_a_row_scores_as_it_does(tmp_path: Path):
     assert months >= SpikeSettings().months_needed
     assert float(spike["score"]) == pytest.approx(months / (1 + months), abs=1e-3)
     assert all(float(r["once_in_months"]) <= 1200 for r in explained)
+    capped = [r for r in explained if float(r["once_in_months"]) == 1200]
+    assert capped and all(r["once_in_months"] == "1200" for r in capped)   # as `spikes backtest` shows the cap
 
 
 def test_spikes_score_rate_flag_reaches_the_detector(tmp_path: Path):
