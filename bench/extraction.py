@@ -9,6 +9,8 @@ accuracy counts only pages whose ground truth has that field.
 from __future__ import annotations
 
 import json
+import re
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -18,6 +20,8 @@ from connectors.charset import detect_encoding
 from connectors.extract import PageJob, safe_extract
 
 TITLE_MATCH = 0.9   # token F1 needed for a title to count as right (tolerates "| Site" suffix variants)
+SHINGLE = 4         # issue #17's held-out figures: word 4-gram shingles, as the article-extraction-benchmark scores
+_WORD = re.compile(r"\w+")
 word_f1 = token_f1
 tokens = word_counts
 
@@ -73,3 +77,32 @@ def evaluate(pages: list[LabelledPage]) -> dict[str, dict[str, float]]:
             _score(scores, page, *fn(page))
         result[name] = scores.summary()
     return result
+
+
+def shingle_counts(pred: str, truth: str, n: int = SHINGLE) -> tuple[float, float, float]:
+    """One page as issue #17's held-out pages are scored (the article-extraction-benchmark's rule, written
+    from its description): the multisets of word n-grams (`\\w+` tokens, case kept; a text shorter than n
+    words is one shingle) of prediction and truth give (true positives, false positives, false negatives),
+    divided by their sum so that every page weighs the same."""
+    def grams(text: str) -> Counter[tuple[str, ...]]:
+        words = _WORD.findall(text or "")
+        return Counter(tuple(words[i:i + n]) for i in range(max(1, len(words) - n + 1)) if words[i:i + n])
+
+    p, t = grams(pred), grams(truth)
+    tp = float(sum((p & t).values()))
+    fp, fn = float(sum((p - t).values())), float(sum((t - p).values()))
+    total = tp + fp + fn
+    return (tp / total, fp / total, fn / total) if total else (0.0, 0.0, 0.0)
+
+
+def shingle_f1(pages: list[tuple[float, float, float]]) -> dict[str, float]:
+    """Precision averaged over pages with a prediction, recall over pages with a truth (a page with neither
+    false positives nor false negatives scores 1 on both), F1 their harmonic mean: the benchmark's figure."""
+    def ratio(tp: float, other: float, fp: float, fn: float) -> float:
+        return 1.0 if fp == fn == 0 else (tp / (tp + other) if tp + other else 0.0)
+
+    precision = [ratio(tp, fp, fp, fn) for tp, fp, fn in pages if tp + fp > 0]
+    recall = [ratio(tp, fn, fp, fn) for tp, fp, fn in pages if tp + fn > 0]
+    p = sum(precision) / len(precision) if precision else 0.0
+    r = sum(recall) / len(recall) if recall else 0.0
+    return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0}

@@ -93,3 +93,19 @@ def test_the_chooser_gain_says_when_it_rests_on_one_page() -> None:
     worse = ec.gain_over_raw(cs, {c.page_id: 1.0 if c.page_id == "rescued" else 0.99 for c in cs})
     assert worse["up"] == 1 and worse["down"] == 0 and abs(worse["without_top"] + 0.01) < 1e-12
     assert abs(worse["mean"] - (1 - raw_half - 0.09) / 10) < 1e-12 and worse["mean"] > 0
+
+
+def test_shingle_f1_scores_order_case_and_missing_pages_as_the_held_out_benchmark() -> None:
+    from bench.extraction import shingle_counts, shingle_f1
+
+    truth = "KFOR troops patrolled the main bridge in Mitrovica on Monday morning"
+    assert shingle_counts(truth, truth) == (1.0, 0.0, 0.0)
+    assert shingle_counts(truth.lower(), truth)[0] < 1.0                     # case is kept
+    shuffled = " ".join(reversed(truth.split()))
+    assert shingle_counts(shuffled, truth)[0] == 0.0                          # same words, no common 4-gram
+    tp, fp, fn = shingle_counts(truth + " Subscribe to our newsletter for more news", truth)
+    assert fn == 0.0 and fp > 0 and abs(tp + fp + fn - 1.0) < 1e-12         # chrome costs precision only
+    assert shingle_counts("", truth) == (0.0, 0.0, 1.0)
+    # a page without a prediction counts against recall, not precision
+    scored = shingle_f1([shingle_counts(truth, truth), shingle_counts("", truth)])
+    assert scored["precision"] == 1.0 and scored["recall"] == 0.5 and abs(scored["f1"] - 2 / 3) < 1e-12
