@@ -11,6 +11,7 @@ from pathlib import Path
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 from balkanwatch.sharding import BATCH_SOURCES  # noqa: E402
+from balkanwatch.textclean import REPEAT_MIN_WORDS  # noqa: E402
 from bench import (  # noqa: E402
     boilerplate_sources,
     checkpoint,
@@ -23,6 +24,7 @@ from bench import (  # noqa: E402
     lake_remote,
     lake_upkeep,
     many_feeds,
+    repeats_cv,
     spikes_eval,
     templates,
     thinned_nab,
@@ -518,6 +520,7 @@ def main() -> int:
     ch = extraction_chooser.evaluate(pages)
     tp = templates.evaluate(pages)
     bs = boilerplate_sources.measure(pages)
+    rp = repeats_cv.evaluate(pages)
     throughput = measure(pages)
     dd, errors, kinds = dedupe_eval.run()
     scale = dedupe_scale.measure_fresh(SCALE_ARTICLES)
@@ -531,13 +534,14 @@ def main() -> int:
     lu = lake_upkeep.measure()
     lr = lake_remote.measure()   # reported, no floor
     results = (checks(throughput, quality, dd, scale, sp, rb, ck) + cpu_checks(cpu) + chooser_checks(ch) + templates.checks(tp)
-               + boilerplate_sources.checks(bs)
+               + boilerplate_sources.checks(bs) + repeats_cv.checks(rp, REPEAT_MIN_WORDS)
                + many_feeds_checks(mf) + many_feeds_floors(mf) + lake_checks(lk) + lake_upkeep_checks(lu))
     target_results = targets(sp) + [chooser_target(ch),
         (f"whole ingest (Prefect flow) ≤ {INGEST_VS_TRAFILATURA_GOAL}× single-thread raw trafilatura.extract on the same "
          f"pages (issue #17): {throughput['flow_vs_trafilatura']:.2f}×",
          throughput["flow_vs_trafilatura"] <= INGEST_VS_TRAFILATURA_GOAL)]
     REPORT.write_text(render(throughput, quality, results, render_cpu(cpu) + render_chooser(ch) + render_templates(tp) + boilerplate_sources.render(bs)
+                             + repeats_cv.render(rp, REPEAT_MIN_WORDS)
                              + render_dedupe(dd, kinds, errors, scale, rb)
                              + render_incremental(inc) + render_checkpoint(ck)
                              + render_spikes(sp) + render_many_feeds(mf) + render_lake(lk)

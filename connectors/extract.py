@@ -20,6 +20,7 @@ from balkanwatch.dedupe import shingle_hashes
 from balkanwatch.errors import ExtractionError
 from balkanwatch.models import ExtractedArticle, FeedItem
 from balkanwatch.textclean import (
+    REPEAT_MIN_WORDS,
     content_hash,
     drop_repeated_paragraphs,
     paragraph_key,
@@ -38,8 +39,8 @@ if TYPE_CHECKING:
     from balkanwatch.templates import Template
 
 LOGGER = logging.getLogger(__name__)
-EXTRACTOR_REVISION = "bw4"   # bump when our post-processing of trafilatura's output changes (bw4: the chooser asks boilerpy3 first and stops when it sides with trafilatura, #17)
-PLAIN_REVISION = "bw1"       # the same post-processing with the extractor-agreement chooser switched off
+EXTRACTOR_REVISION = "bw5"   # bump when our post-processing of trafilatura's output changes (bw5: exact repeats shorter than REPEAT_MIN_WORDS stay, #17)
+PLAIN_REVISION = "bw2"       # the same post-processing with the extractor-agreement chooser switched off
 MIN_TEXT_CHARS = 100          # below this a "page" is a stub, a paywall or an index, not an article
 DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%z"   # htmldate's output: time and offset kept when the page gives them
 RAW_HTML_ZLIB_LEVEL = 1       # 1.7 ms a page against 4.1 at level 6, 20% more bytes (dev pages, #17)
@@ -151,7 +152,8 @@ def page_repeats(html: str, kept: list[str]) -> int:
     for raw in _P.findall(html):
         key = paragraph_key(_element_text(raw))
         counts[key] = counts.get(key, 0) + 1
-    return sum(counts.get(paragraph_key(p), 1) - 1 for p in kept)
+    dropped = {paragraph_key(p) for p in kept if len(p.split()) >= REPEAT_MIN_WORDS}   # shorter repeats stay
+    return sum(counts.get(key, 1) - 1 for key in dropped)
 
 
 def _html_lang(html: str) -> str | None:
