@@ -16,22 +16,14 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from balkanwatch.boilerplate import (
-    EVERYWHERE,
-    LEARN_WINDOW,
-    Signature,
-    keys_for,
-    learn,
-    learn_everywhere,
-    strip,
-)
+from balkanwatch import boilerplate as bp
 from balkanwatch.textclean import paragraphs, token_f1
 from bench.data import LabelledPage
 from connectors.charset import detect_encoding
 from connectors.extract import PageJob, safe_extract
 
 
-def _spread(rows: Iterable[tuple[str, str, Signature]], kinds: set[str]) -> list[tuple[str, str, int, int]]:
+def _spread(rows: Iterable[tuple[str, str, bp.Signature]], kinds: set[str]) -> list[tuple[str, str, int, int]]:
     """(key, example, sources, articles) of the label signatures of these kinds, as `label_spread` reads them."""
     sources: dict[str, set[str]] = defaultdict(set)
     articles: dict[str, set[str]] = defaultdict(set)
@@ -47,32 +39,32 @@ def _spread(rows: Iterable[tuple[str, str, Signature]], kinds: set[str]) -> list
 def measure(pages: list[LabelledPage]) -> dict[str, float]:
     texts: dict[str, str] = {}
     source: dict[str, str] = {}
-    sigs: dict[str, list[Signature]] = {}
+    sigs: dict[str, list[bp.Signature]] = {}
     for page in pages:
         art = safe_extract(PageJob(source="bench", url=page.url, final_url=page.url, body=page.html,
                                    encoding=detect_encoding(page.html, None), fetched_at=datetime.now(UTC)))
         texts[page.file_id] = "" if isinstance(art, str) else art.text
-        sigs[page.file_id] = [] if isinstance(art, str) else [Signature(*s) for s in art.signatures]
+        sigs[page.file_id] = [] if isinstance(art, str) else [bp.Signature(*s) for s in art.signatures]
         source[page.file_id] = urlsplit(page.url).hostname or "?"
-    per_source: dict[str, list[list[Signature]]] = defaultdict(list)
+    per_source: dict[str, list[list[bp.Signature]]] = defaultdict(list)
     for page in pages:
         per_source[source[page.file_id]].append(sigs[page.file_id])
-    own = {s: {b.key for b in learn(arts[:LEARN_WINDOW])} for s, arts in per_source.items()}
+    own = {s: {b.key for b in bp.learn(arts[:bp.LEARN_WINDOW])} for s, arts in per_source.items()}
     rows = [(source[p.file_id], p.file_id, sig) for p in pages for sig in sigs[p.file_id]]
     rules = {"shipped": {"link"}, "before": {"label", "link"}}
     out: dict[str, float] = {"pages": len(pages), "sources": len(per_source)}
     truth = {p.file_id: p.main_content for p in pages}
     out["f1_before_cleaning"] = sum(token_f1(texts[k], truth[k]) for k in texts) / len(texts)
     for name, kinds in rules.items():
-        learned = {**own, EVERYWHERE: {b.key for b in learn_everywhere(_spread(rows, kinds))}}
+        learned = {**own, bp.EVERYWHERE: {b.key for b in bp.learn_everywhere(_spread(rows, kinds))}}
         f1, removed, changed = 0.0, 0, 0
         for k, text in texts.items():
-            kept, gone = strip(paragraphs(text), keys_for(source[k], learned))
+            kept, gone = bp.strip(paragraphs(text), bp.keys_for(source[k], learned))
             f1 += token_f1("\n".join(kept), truth[k])
             removed += len(gone)
             changed += bool(gone)
         out[f"f1_{name}"] = f1 / len(texts)
-        out[f"labels_{name}"] = len(learned[EVERYWHERE])
+        out[f"labels_{name}"] = len(learned[bp.EVERYWHERE])
         out[f"removed_{name}"] = removed
         out[f"changed_{name}"] = changed
     return out
