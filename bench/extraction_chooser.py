@@ -34,6 +34,7 @@ import numpy as np
 from balkanwatch import chooser
 from balkanwatch.textclean import token_f1
 from bench.data import LabelledPage, extraction_dev
+from bench.extraction import shingle_counts, shingle_f1
 from connectors.charset import detect_encoding
 from connectors.extract import _html_lang, cleaned, extract_html, page_signals, parse_html
 from connectors.extractors import boilerpy3, justext, readability, resiliparse
@@ -252,7 +253,7 @@ def best(cs: list[PageCase], params: list[chooser.Params]) -> chooser.Params:
 
 def cross_validate(cs: list[PageCase], params: list[chooser.Params]) -> dict[str, Any]:
     """Mean held-out F1 of the chooser (run for real) with thresholds chosen on the other folds."""
-    f1s, opinions, cpu, chosen = [], [], [], []
+    f1s, opinions, cpu, chosen, shingled = [], [], [], [], []
     by_page: dict[str, float] = {}
     for k in range(FOLDS):
         train = [c for i, c in enumerate(cs) if i % FOLDS != k]
@@ -262,11 +263,13 @@ def cross_validate(cs: list[PageCase], params: list[chooser.Params]) -> dict[str
         for c in test:
             choice = run_chooser(c, p)
             f1s.append(token_f1(choice.text, c.truth))
+            shingled.append(shingle_counts(choice.text, c.truth))
             by_page[c.page_id] = f1s[-1]
             assert abs(f1s[-1] - outcome(c, p)[0]) < 1e-9, (c.page_id, choice)   # the shortcut is the chooser
             opinions.append(len(choice.ran) - 1)
             cpu.append(c.cpu["signals"] + sum(c.cpu[name] for name in choice.ran))
-    return {"f1": mean(f1s), "by_page": by_page, "chosen": chosen, "extra_any": mean(n > 0 for n in opinions),
+    return {"f1": mean(f1s), "shingle": shingle_f1(shingled)["f1"], "by_page": by_page, "chosen": chosen,
+            "extra_any": mean(n > 0 for n in opinions),
             "extra_all": mean(n > 1 for n in opinions), "extra_rest": mean(n > 2 for n in opinions),
             "opinions": mean(opinions), "cpu": sum(cpu)}
 
@@ -284,6 +287,7 @@ def shuffled_cv(cs: list[PageCase], params: list[chooser.Params], shuffles: int 
     f1s = [r["f1"] for r in runs]
     by_page = {c.page_id: mean(r["by_page"][c.page_id] for r in runs) for c in cs}
     return {"f1": mean(f1s), "f1s": f1s, "sd": float(np.std(f1s, ddof=1)) if len(f1s) > 1 else 0.0,
+            "shingle": mean(r["shingle"] for r in runs),
             "by_page": by_page,
             "extra_all": mean(r["extra_all"] for r in runs), "extra_rest": mean(r["extra_rest"] for r in runs),
             "opinions": mean(r["opinions"] for r in runs), "cpu": mean(r["cpu"] for r in runs)}
@@ -310,6 +314,14 @@ def medoid_f1(cs: list[PageCase], pool: tuple[str, ...]) -> float:
     return mean(token_f1(chooser.medoid([c.texts[n] for n in pool]), c.truth) for c in cs)
 
 
+def raw_shingle(pages: list[LabelledPage]) -> dict[str, float]:
+    """Issue #17's held-out scoring (`bench.extraction.shingle_f1`) of raw `trafilatura.extract` and of our
+    trafilatura path, each text as it came (not cleaned: what a user of trafilatura alone gets)."""
+    cands = candidates(pages)
+    return {name: shingle_f1([shingle_counts(cands[p.file_id]["texts"][name], p.main_content) for p in pages])["f1"]
+            for name in ("trafilatura.extract", "trafilatura")}
+
+
 def evaluate(pages: list[LabelledPage]) -> dict[str, Any]:
     cs = cases(pages)
     raw_cpu = sum(c.cpu["trafilatura.extract"] for c in cs)
@@ -324,7 +336,7 @@ def evaluate(pages: list[LabelledPage]) -> dict[str, Any]:
             "medoids": {k: (medoid_f1(cs, pool), sum(cpu[n] for n in pool)) for k, pool in pools.items()},
             "cv": cv, "cv_cpu_ratio": cv["cpu"] / raw_cpu, "shuffled": shuffled,
             "shuffled_cpu_ratio": shuffled["cpu"] / raw_cpu, "gain": gain_over_raw(cs, shuffled["by_page"]),
-            "full": full, "full_f1": score(cs, full),
+            "full": full, "full_f1": score(cs, full), "raw_shingle": raw_shingle(pages),
             "constants_f1": score(cs, chooser.DEFAULT), "constants_match": full == chooser.DEFAULT,
             "oracle": mean(max(c.f1(n) for n in CHOOSER_POOL) for c in cs)}
 
@@ -351,6 +363,12 @@ def report(result: dict[str, Any]) -> list[str]:
               f"shuffled orders): {g['mean']:+.4f}, 95% paired bootstrap interval over pages {g['low']:+.4f} to "
               f"{g['high']:+.4f}; {g['up']} pages up and {g['down']} down by more than {MOVED}; without the one "
               f"page that gains most, {g['without_top']:+.4f}.",
+              "", "Scored as issue #17 scores its held-out pages (the article-extraction-benchmark's word 4-gram "
+              "shingles, case kept, precision and recall averaged over pages; `bench.extraction.shingle_f1`): "
+              f"the chooser's CV {sh['shingle']:.4f} (mean of the shuffled orders) against "
+              f"{result['raw_shingle']['trafilatura.extract']:.4f} for raw `trafilatura.extract` as it comes "
+              f"({sh['shingle'] - result['raw_shingle']['trafilatura.extract']:+.4f}) and "
+              f"{result['raw_shingle']['trafilatura']:.4f} for our trafilatura path uncleaned.",
               "", f"Chooser (held-out folds, file order): {chooser.FIRST_OPINION} on every page, more opinions bought on "
               f"{cv['extra_all']:.1%} of pages, {chooser.CONFIRMER} first, the rest on {cv['extra_rest']:.1%} "
               f"({cv['opinions']:.2f} extractors beyond trafilatura a page on average). Its CPU is our trafilatura path + its signals ({cpu['signals']:.2f}) + the opinions bought. "
