@@ -26,9 +26,36 @@ TYPES = {".xml": "application/xml", ".rss": "application/rss+xml", ".atom": "app
          ".html": "text/html; charset=utf-8", ".txt": "text/plain; charset=utf-8", ".opml": "text/x-opml"}
 
 
+PORTS_BELOW_EPHEMERAL = 12_000   # free_port draws from this many ports just below the OS's ephemeral range
+
+
+def _ephemeral_low() -> int:
+    """The first port the OS hands out to outgoing connections and port-0 binds (Linux; 32768 elsewhere)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    """A port free on 127.0.0.1 right now (the OS picks it), for a loopback server started next."""
-    with socket.socket() as s:
+    """A port free on 127.0.0.1 right now, for a server started next (an SMTP server whose port goes into a
+    config first). Drawn at random below the OS's ephemeral range: a port the OS picked (bind to port 0) is
+    the next one it gives any outgoing connection, so between this check and the server's bind a test's
+    own HTTP client could take it (a CI run lost an SMTP fixture that way: "address already in use")."""
+    import random
+
+    high = _ephemeral_low()
+    low = max(1024, high - PORTS_BELOW_EPHEMERAL)
+    draw = random.SystemRandom()
+    for _ in range(100 if high - low >= 1000 else 0):
+        port = draw.randrange(low, high)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as s:          # no room below the ephemeral range: let the OS pick
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 

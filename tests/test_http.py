@@ -279,3 +279,17 @@ def test_per_host_delay_spaces_request_starts() -> None:
     a_times = [t for h, t in starts if h == "a:80"]
     assert a_times == [0.0, 0.5, 1.0, 1.5]
     assert [h for h, _ in starts].count("b:80") == 1
+
+
+def test_free_port_is_bindable_and_outside_the_range_outgoing_connections_take() -> None:
+    """A port the OS picks is the next one it gives any outgoing connection; free_port draws below that range
+    so a test's own HTTP client cannot take an SMTP fixture's port before the server binds it."""
+    import socket
+
+    from app.devserver import _ephemeral_low, free_port
+
+    for _ in range(20):
+        port = free_port()
+        assert 1024 <= port < _ephemeral_low()
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", port))
