@@ -11,6 +11,7 @@ import gzip
 import hashlib
 import json
 import mimetypes
+import random
 import socket
 import sys
 import threading
@@ -42,8 +43,6 @@ def free_port() -> int:
     config first). Drawn at random below the OS's ephemeral range: a port the OS picked (bind to port 0) is
     the next one it gives any outgoing connection, so between this check and the server's bind a test's
     own HTTP client could take it (a CI run lost an SMTP fixture that way: "address already in use")."""
-    import random
-
     high = _ephemeral_low()
     low = max(1024, high - PORTS_BELOW_EPHEMERAL)
     draw = random.SystemRandom()

@@ -182,9 +182,10 @@ def _case(page: LabelledPage, row: dict[str, Any]) -> PageCase:
                     token_f1(texts["trafilatura"], page.main_content), meds)
 
 
-def cases(pages: list[LabelledPage]) -> list[PageCase]:
-    cands = candidates(pages)
-    return [_case(page, cands[page.file_id]) for page in pages]
+def cases(pages: list[LabelledPage], cands: dict[str, dict[str, Any]] | None = None) -> list[PageCase]:
+    """Every page's case, from the cache's rows (`cands`, read here when not given)."""
+    rows = cands if cands is not None else candidates(pages)
+    return [_case(page, rows[page.file_id]) for page in pages]
 
 
 def run_chooser(case: PageCase, params: chooser.Params) -> chooser.Choice:
@@ -314,16 +315,17 @@ def medoid_f1(cs: list[PageCase], pool: tuple[str, ...]) -> float:
     return mean(token_f1(chooser.medoid([c.texts[n] for n in pool]), c.truth) for c in cs)
 
 
-def raw_shingle(pages: list[LabelledPage]) -> dict[str, float]:
+def raw_shingle(pages: list[LabelledPage], cands: dict[str, dict[str, Any]]) -> dict[str, float]:
     """Issue #17's held-out scoring (`bench.extraction.shingle_f1`) of raw `trafilatura.extract` and of our
-    trafilatura path, each text as it came (not cleaned: what a user of trafilatura alone gets)."""
-    cands = candidates(pages)
+    trafilatura path (`cands`: the cache's rows), each text as it came (not cleaned: what a user of
+    trafilatura alone gets)."""
     return {name: shingle_f1([shingle_counts(cands[p.file_id]["texts"][name], p.main_content) for p in pages])["f1"]
             for name in ("trafilatura.extract", "trafilatura")}
 
 
 def evaluate(pages: list[LabelledPage]) -> dict[str, Any]:
-    cs = cases(pages)
+    cands = candidates(pages)
+    cs = cases(pages, cands)
     raw_cpu = sum(c.cpu["trafilatura.extract"] for c in cs)
     alone = {name: mean(c.f1(name) for c in cs) for name in ("trafilatura.extract", "trafilatura", *OTHERS)}
     cpu = {name: sum(c.cpu[name] for c in cs) / raw_cpu for name in ("trafilatura", "signals", *OTHERS)}
@@ -336,7 +338,7 @@ def evaluate(pages: list[LabelledPage]) -> dict[str, Any]:
             "medoids": {k: (medoid_f1(cs, pool), sum(cpu[n] for n in pool)) for k, pool in pools.items()},
             "cv": cv, "cv_cpu_ratio": cv["cpu"] / raw_cpu, "shuffled": shuffled,
             "shuffled_cpu_ratio": shuffled["cpu"] / raw_cpu, "gain": gain_over_raw(cs, shuffled["by_page"]),
-            "full": full, "full_f1": score(cs, full), "raw_shingle": raw_shingle(pages),
+            "full": full, "full_f1": score(cs, full), "raw_shingle": raw_shingle(pages, cands),
             "constants_f1": score(cs, chooser.DEFAULT), "constants_match": full == chooser.DEFAULT,
             "oracle": mean(max(c.f1(n) for n in CHOOSER_POOL) for c in cs)}
 

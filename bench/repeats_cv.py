@@ -16,7 +16,7 @@ import random
 from statistics import mean
 from typing import Any
 
-from balkanwatch.textclean import paragraph_key, paragraphs, token_f1
+from balkanwatch.textclean import drop_repeated_paragraphs, paragraphs, token_f1
 from bench.data import LabelledPage, extraction_dev
 from bench.extraction import shingle_counts, shingle_f1
 from bench.extraction_chooser import FOLDS, SHUFFLES, candidates
@@ -25,16 +25,8 @@ GRID = (1, 2, 3, 5, 8, 12, 16, 24, 40, 10**6)   # 1: every repeat dropped (befor
 
 
 def dedup(text: str, min_words: int) -> str:
-    """`text` with the later copies of its paragraphs of at least `min_words` words dropped."""
-    seen: set[str] = set()
-    out = []
-    for p in paragraphs(text):
-        key = paragraph_key(p)
-        if key in seen and len(p.split()) >= min_words:
-            continue
-        seen.add(key)
-        out.append(p)
-    return "\n".join(out)
+    """`text` as the product cleans it with this minimum (`textclean.drop_repeated_paragraphs`)."""
+    return "\n".join(drop_repeated_paragraphs(paragraphs(text), min_words)[0])
 
 
 def _pick(f1: dict[int, float]) -> int:

@@ -20,11 +20,11 @@ from balkanwatch.dedupe import shingle_hashes
 from balkanwatch.errors import ExtractionError
 from balkanwatch.models import ExtractedArticle, FeedItem
 from balkanwatch.textclean import (
-    REPEAT_MIN_WORDS,
     content_hash,
     drop_repeated_paragraphs,
     paragraph_key,
     paragraphs,
+    repeat_dropped,
     token_f1,
     word_counts,
 )
@@ -152,7 +152,7 @@ def page_repeats(html: str, kept: list[str]) -> int:
     for raw in _P.findall(html):
         key = paragraph_key(_element_text(raw))
         counts[key] = counts.get(key, 0) + 1
-    dropped = {paragraph_key(p) for p in kept if len(p.split()) >= REPEAT_MIN_WORDS}   # shorter repeats stay
+    dropped = {paragraph_key(p) for p in kept if repeat_dropped(p)}   # shorter repeats stay in the text
     return sum(counts.get(key, 1) - 1 for key in dropped)
 
 
