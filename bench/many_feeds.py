@@ -15,7 +15,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
-from statistics import median
+from statistics import median, quantiles
 
 from balkanwatch.config import load_config
 from bench.throughput import ServedSites
@@ -102,11 +102,15 @@ def measure() -> dict[str, float]:
     """Medians over REPEATS interleaved rounds, each on fresh warehouses: the first poll once per mode, then
     RE_POLLS forced re-polls per mode alternating (plain, Prefect, Prefect, plain, …). A re-poll takes ~1 s and
     a flow run's fixed cost ~0.4 s, so one pair drew ratios from 0.85 to 1.75 across sessions; the median of
-    REPEATS × RE_POLLS pairs is the estimate (session 21)."""
+    REPEATS × RE_POLLS pairs is the estimate (session 21). The ratio is the median of the pairs' own ratios
+    (`again_ratio`, with its quartiles): a pair runs back to back, so a slower stretch of the machine moves
+    both of its runs (session 25: one make bench drew 1.49 from the ratio of the medians, where standalone
+    runs gave 1.10-1.21)."""
     from prefect.testing.utilities import prefect_test_harness
 
     times: dict[str, list[float]] = {k: [] for k in ("plain_first", "prefect_first", "plain_again", "prefect_again")}
     counts: dict[str, list[tuple[int, int]]] = {k: [] for k in times}
+    ratios: list[float] = []   # Prefect / plain of each back-to-back pair of re-polls
     with tempfile.TemporaryDirectory() as tmp, prefect_test_harness(server_startup_timeout=120):
         folder = Path(tmp)
         roots = write_sites(folder)
@@ -123,6 +127,8 @@ def measure() -> dict[str, float]:
                     seconds, new, polled = fn(cfg, force)
                     times[key].append(seconds)
                     counts[key].append((new, polled))
+                pairs = zip(times["plain_again"][-RE_POLLS:], times["prefect_again"][-RE_POLLS:], strict=True)
+                ratios += [flow_s / plain_s for plain_s, flow_s in pairs]
         finally:
             sites.close()
     out = {k: median(v) for k, v in times.items()}
@@ -130,6 +136,8 @@ def measure() -> dict[str, float]:
     out.update({f"{k}_polled": min(p for _, p in v) for k, v in counts.items()})
     out["feeds"], out["pages"] = FEEDS, FEEDS * PAGES_PER_FEED
     out["re_polls"] = REPEATS * RE_POLLS
+    q1, q2, q3 = quantiles(ratios, n=4)
+    out.update(again_ratio=q2, again_ratio_q1=q1, again_ratio_q3=q3)
     return out
 
 
