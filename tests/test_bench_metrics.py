@@ -109,3 +109,30 @@ def test_shingle_f1_scores_order_case_and_missing_pages_as_the_held_out_benchmar
     # a page without a prediction counts against recall, not precision
     scored = shingle_f1([shingle_counts(truth, truth), shingle_counts("", truth)])
     assert scored["precision"] == 1.0 and scored["recall"] == 0.5 and abs(scored["f1"] - 2 / 3) < 1e-12
+
+
+def test_the_shingle_gain_is_the_held_out_scorers_figure_with_an_interval() -> None:
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from bench import extraction_chooser as ec
+    from bench.extraction import shingle_counts, shingle_f1
+
+    truth = "KFOR troops patrolled the main bridge in Mitrovica on Monday morning after the clash"
+    chrome = " Subscribe to our newsletter for the latest news from the region"
+    texts = [truth, truth + chrome, "", " ".join(truth.split()[:8]), truth.lower(), chrome]
+    counts = [shingle_counts(t, truth) for t in texts]
+    # the vectorised scorer is the scorer: every page once gives shingle_f1's F1, a resample its own
+    every = np.arange(len(counts))[None, :]
+    assert abs(ec._shingle_f1s(ec._shingle_arrays(counts), every)[0] - shingle_f1(counts)["f1"]) < 1e-12
+    resample = np.array([[1, 1, 2, 5, 0, 0]])
+    assert abs(ec._shingle_f1s(ec._shingle_arrays(counts), resample)[0]
+               - shingle_f1([counts[i] for i in resample[0]])["f1"]) < 1e-12
+    cs = [SimpleNamespace(page_id=str(i)) for i in range(len(texts))]
+    raw = {str(i): c for i, c in enumerate(counts)}
+    same = ec.shingle_gain_over_raw(cs, raw, raw)                   # type: ignore[arg-type]
+    assert same == {"mean": 0.0, "low": 0.0, "high": 0.0}
+    better = ec.shingle_gain_over_raw(cs, {**raw, "1": shingle_counts(truth, truth)}, raw)   # type: ignore[arg-type]
+    expected = shingle_f1([*counts[:1], shingle_counts(truth, truth), *counts[2:]])["f1"] - shingle_f1(counts)["f1"]
+    assert abs(better["mean"] - expected) < 1e-12 and 0.0 <= better["low"] <= better["mean"] <= better["high"]
