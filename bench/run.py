@@ -11,7 +11,7 @@ from pathlib import Path
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 from balkanwatch.sharding import BATCH_SOURCES  # noqa: E402
-from balkanwatch.textclean import REPEAT_MIN_WORDS  # noqa: E402
+from balkanwatch.textclean import REPEAT_MIN_WORDS, TITLE_LINE_MATCH  # noqa: E402
 from bench import (  # noqa: E402
     boilerplate_sources,
     checkpoint,
@@ -28,6 +28,7 @@ from bench import (  # noqa: E402
     spikes_eval,
     templates,
     thinned_nab,
+    title_line_cv,
 )
 from bench.data import extraction_dev  # noqa: E402
 from bench.extraction import TITLE_MATCH, evaluate  # noqa: E402
@@ -524,6 +525,7 @@ def main() -> int:
     tp = templates.evaluate(pages)
     bs = boilerplate_sources.measure(pages)
     rp = repeats_cv.evaluate(pages)
+    tl = title_line_cv.evaluate(pages)
     throughput = measure(pages)
     dd, errors, kinds = dedupe_eval.run()
     scale = dedupe_scale.measure_fresh(SCALE_ARTICLES)
@@ -538,13 +540,14 @@ def main() -> int:
     lr = lake_remote.measure()   # reported, no floor
     results = (checks(throughput, quality, dd, scale, sp, rb, ck) + cpu_checks(cpu) + chooser_checks(ch) + templates.checks(tp)
                + boilerplate_sources.checks(bs) + repeats_cv.checks(rp, REPEAT_MIN_WORDS)
+               + title_line_cv.checks(tl, TITLE_LINE_MATCH)
                + many_feeds_checks(mf) + many_feeds_floors(mf) + lake_checks(lk) + lake_upkeep_checks(lu))
     target_results = targets(sp) + [chooser_target(ch),
         (f"whole ingest (Prefect flow) ≤ {INGEST_VS_TRAFILATURA_GOAL}× single-thread raw trafilatura.extract on the same "
          f"pages (issue #17): {throughput['flow_vs_trafilatura']:.2f}×",
          throughput["flow_vs_trafilatura"] <= INGEST_VS_TRAFILATURA_GOAL)]
     REPORT.write_text(render(throughput, quality, results, render_cpu(cpu) + render_chooser(ch) + render_templates(tp) + boilerplate_sources.render(bs)
-                             + repeats_cv.render(rp, REPEAT_MIN_WORDS)
+                             + repeats_cv.render(rp, REPEAT_MIN_WORDS) + title_line_cv.render(tl, TITLE_LINE_MATCH)
                              + render_dedupe(dd, kinds, errors, scale, rb)
                              + render_incremental(inc) + render_checkpoint(ck)
                              + render_spikes(sp) + render_many_feeds(mf) + render_lake(lk)

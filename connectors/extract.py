@@ -22,6 +22,7 @@ from balkanwatch.models import ExtractedArticle, FeedItem
 from balkanwatch.textclean import (
     content_hash,
     drop_repeated_paragraphs,
+    drop_title_line,
     paragraph_key,
     paragraphs,
     repeat_dropped,
@@ -39,8 +40,8 @@ if TYPE_CHECKING:
     from balkanwatch.templates import Template
 
 LOGGER = logging.getLogger(__name__)
-EXTRACTOR_REVISION = "bw5"   # bump when our post-processing of trafilatura's output changes (bw5: exact repeats shorter than REPEAT_MIN_WORDS stay, #17)
-PLAIN_REVISION = "bw2"       # the same post-processing with the extractor-agreement chooser switched off
+EXTRACTOR_REVISION = "bw6"   # bump when our post-processing of trafilatura's output changes (bw6: a first line repeating the title goes, #17)
+PLAIN_REVISION = "bw3"       # the same post-processing with the extractor-agreement chooser switched off
 MIN_TEXT_CHARS = 100          # below this a "page" is a stub, a paywall or an index, not an article
 DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%z"   # htmldate's output: time and offset kept when the page gives them
 RAW_HTML_ZLIB_LEVEL = 1       # 1.7 ms a page against 4.1 at level 6, 20% more bytes (dev pages, #17)
@@ -303,6 +304,16 @@ def with_template(template: Template, tree: HtmlElement, text: str, kept: list[s
     return (fixed, paragraphs(fixed)) if len(fixed) >= MIN_TEXT_CHARS else (text, kept)
 
 
+def without_title_line(text: str, kept: list[str], title: str | None, match: float | None = None
+                       ) -> tuple[str, list[str]]:
+    """(text, its paragraphs `kept`) without a first paragraph repeating the title (`textclean.drop_title_line`),
+    as they were when that would leave less than MIN_TEXT_CHARS."""
+    body = drop_title_line(kept, title, match)
+    if body is not kept and len(without := "\n".join(body)) >= MIN_TEXT_CHARS:
+        return without, body
+    return text, kept
+
+
 def link_texts(tree: HtmlElement) -> set[str]:
     """The folded texts of the page's links: what tells a "Read More: <a>headline</a>" line (a link line,
     chrome when sites use its label so) from a "Q: …" or "Location: …" line (content)."""
@@ -325,6 +336,8 @@ def extract_page(job: PageJob) -> ExtractedArticle:
             text, text_from, kept, repeats = choice.text, choice.chosen, paragraphs(choice.text), []
     if job.template is not None:   # the source's template: chrome it kept dropped, article text it lost put back
         text, kept = with_template(job.template, tree, text, kept)
+    title = choose_title(meta["title"], headings(html)) or (job.item.title if job.item else None)
+    text, kept = without_title_line(text, kept, title)   # the headline is the title field, not the body's start
     page_date = _parse_date(meta["date"])
     feed_date = job.item.published if job.item else None
     guessed = _guess_date(tree, job.final_url) if page_date is None and feed_date is None else None
@@ -334,7 +347,7 @@ def extract_page(job: PageJob) -> ExtractedArticle:
     links = link_texts(tree) if any(has_label(p) for p in kept) else None
     return ExtractedArticle(
         article_id=article_id(job.url), url=job.url, canonical_url=canonical, source=job.source,
-        title=choose_title(meta["title"], headings(html)) or (job.item.title if job.item else None),
+        title=title,
         author=meta["author"] or (job.item.author if job.item else None),
         published_at=published, published_from=origin, fetched_at=job.fetched_at,
         language=_html_lang(html) or meta["language"] or job.source_language or None,

@@ -49,3 +49,40 @@ def test_a_repeated_pull_quote_goes_repeated_short_lines_stay() -> None:
     lines = art.text.split("\n")
     assert lines.count(quote) == 1 and art.repeated_paragraphs == 1        # the pull quote's double went
     assert lines.count("Open") == 4 and lines.count("Traffic: normal") == 4   # every crossing kept its lines
+
+
+def test_a_first_line_repeating_the_title_goes_other_first_lines_stay() -> None:
+    from balkanwatch.textclean import drop_title_line
+
+    title = "KFOR steps up patrols near Jarinje after the clash"
+    body = ["KFOR troops patrolled the crossing on Monday, the mission said.", "Traffic resumed by noon."]
+    assert drop_title_line([title, *body], title) == body
+    assert drop_title_line(["KFOR steps up patrols near Jarinje", *body], title) == body   # the headline, shortened
+    assert drop_title_line(body, title) == body                               # a first line of the article stays
+    assert drop_title_line([title], title) == [title]                         # never the only paragraph
+    long_first = f"{title}, " + "the mission said in a statement on the situation in the north " * 4
+    assert drop_title_line([long_first, *body], title) == [long_first, *body]   # a paragraph, not a headline
+    assert drop_title_line([title, *body], None) == [title, *body]
+
+
+def test_extraction_keeps_the_headline_in_the_title_not_in_the_text() -> None:
+    """An <h1> inside the article's container: trafilatura keeps it as the text's first line; the product's
+    text is the body (issue #17: the truth of 223 of the 237 WCXB dev pages whose text began so had no
+    headline)."""
+    from datetime import UTC, datetime
+
+    from connectors.charset import detect_encoding
+    from connectors.extract import PageJob, extract_page
+
+    headline = "KFOR steps up patrols near Jarinje after the clash"
+    paras = "".join(f"<p>Paragraph {i}: KFOR troops patrolled the crossing near Jarinje on Monday, where traffic "
+                    f"resumed after the weekend's clash, the mission said in a statement.</p>" for i in range(4))
+    html = (f"<html><head><title>{headline} | Kosovo Herald</title></head><body><nav><a href='/'>Home</a></nav>"
+            f"<article><h1>{headline}</h1>{paras}</article></body></html>").encode()
+    for agreement in (True, False):
+        art = extract_page(PageJob(source="s", url="https://example.org/a", final_url="https://example.org/a",
+                                   body=html, encoding=detect_encoding(html, None), fetched_at=datetime.now(UTC),
+                                   agreement=agreement))
+        assert art.title == headline
+        assert art.text.split("\n")[0].startswith("Paragraph 0:") and headline not in art.text
+        assert art.text.count("Paragraph") == 4
