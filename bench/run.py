@@ -534,7 +534,7 @@ def main() -> int:
     ck = checkpoint.measure()
     sp = spikes_eval.run()
     sp["thinned"] = thinned_nab.table(thinned_nab.run())
-    mf = many_feeds.measure()
+    mf = many_feeds.measure_fresh()
     lk = lake.measure()
     lu = lake_upkeep.measure()
     lr = lake_remote.measure()   # reported, no floor
