@@ -145,9 +145,10 @@ def measure() -> dict[str, float]:
 
 
 def measure_fresh() -> dict[str, float]:
-    """`measure` in a new Python process, as a scheduled run starts: inside `make bench` (after a dozen
-    benchmarks, Prefect test servers among them) the re-poll's ratio came out 1.37-1.49x in three runs of
-    four, where fresh processes gave 1.10-1.24x in six (session 25)."""
+    """`measure` in a new Python process, as a scheduled run starts, free of what earlier benchmarks left in
+    `make bench`'s own. It did not explain the floor's failures (session 25): inside `make bench` the re-poll
+    ratio came out 1.49x and 1.37x in the same process and 1.41x in a fresh one, where fresh processes started
+    by hand on the idle machine gave 1.10-1.24x in seven runs. What differs inside `make bench` is not known."""
     done = subprocess.run([sys.executable, "-m", "bench.many_feeds", "--json"], capture_output=True, text=True,
                           check=False, cwd=Path(__file__).resolve().parent.parent)
     if done.returncode != 0:
