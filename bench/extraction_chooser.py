@@ -22,7 +22,7 @@ import json
 import os
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import product
 from pathlib import Path
@@ -210,6 +210,46 @@ def grid() -> list[chooser.Params]:
     return [chooser.Params(*values) for values in product(*chooser.GRID.values())]
 
 
+def outcomes_by_test(cs: list[PageCase], params: list[chooser.Params], live: np.ndarray
+                     ) -> Iterator[tuple[tuple[Any, ...], np.ndarray, np.ndarray]]:
+    """For each distinct (buying thresholds, confirmer threshold) among `params`: the key, the pages that buy
+    opinions, and those where the CONFIRMER sides with trafilatura (kept, 3 extractors ran). The buying test
+    runs once per distinct buying thresholds; `live`: pages where trafilatura found a text."""
+    confirm = np.array([c.confirm for c in cs])
+    buying: dict[tuple[Any, ...], np.ndarray] = {}
+    for key in {(*p[:4], p.confirm_agreement) for p in params}:
+        if key[:4] not in buying:
+            probe = chooser.Params(*key[:4], 0.0, 0.0)
+            buying[key[:4]] = live & np.array([chooser.needs_opinions(c.agreement, c.signals, probe) is not None
+                                               for c in cs])
+        buy = buying[key[:4]]
+        yield key, buy, buy & (confirm >= key[4])
+
+
+def threshold_cv(n: int, word: dict[Any, list[float]], shingles: dict[Any, list[tuple[float, float, float]]],
+                 pick: Callable[[dict[Any, float]], Any]) -> dict[str, Any]:
+    """Cross-validation of one threshold of a text step, from every candidate value's per-page word F1 and
+    shingle counts over `n` pages: FOLDS folds (page i in fold i mod FOLDS, then SHUFFLES seeded shuffles),
+    each fold's value `pick`ed from the other folds' shingle F1 (issue #17's held-out scoring). Returns the
+    held-out word and shingle F1 (means over the orders), the values chosen per fold, and the choice on all
+    pages."""
+    import random
+
+    held_word, held_shingle, chosen = [], [], []
+    for seed in range(SHUFFLES + 1):             # seed 0: file order; then shuffled orders
+        order = list(range(n))
+        if seed:
+            random.Random(seed).shuffle(order)
+        fold_of = {i: k % FOLDS for k, i in enumerate(order)}
+        picked = {k: pick({v: shingle_f1([counts[i] for i in order if fold_of[i] != k])["f1"]
+                           for v, counts in shingles.items()}) for k in range(FOLDS)}
+        chosen.append(tuple(picked[k] for k in range(FOLDS)))
+        held_word.append(mean(word[picked[fold_of[i]]][i] for i in order))
+        held_shingle.append(shingle_f1([shingles[picked[fold_of[i]]][i] for i in order])["f1"])
+    return {"cv_word": mean(held_word), "cv_shingle": mean(held_shingle), "chosen": chosen,
+            "all_pages": pick({v: shingle_f1(counts)["f1"] for v, counts in shingles.items()})}
+
+
 def _means(cs: list[PageCase], params: list[chooser.Params], meds: list[dict[Margins, float]] | None = None,
            size: int = len(CHOOSER_POOL)) -> tuple[np.ndarray, np.ndarray]:
     """(mean F1, mean extractors run) over `cs` of every grid point, as `outcome` gives them (`meds`, `size`:
@@ -218,20 +258,12 @@ def _means(cs: list[PageCase], params: list[chooser.Params], meds: list[dict[Mar
     meds = meds or [c.f1_medoid for c in cs]
     live = np.array([bool(c.texts["trafilatura"]) for c in cs])
     kept = np.array([c.f1_kept for c in cs])
-    confirm = np.array([c.confirm for c in cs])
     base = np.where(live, 2, 1)
     pairs = sorted({(p.medoid_margin, p.shorter_margin) for p in params})
     med = np.array([[m[pair] for m in meds] for pair in pairs])
     f1s: dict[tuple[Any, ...], np.ndarray] = {}
     runs: dict[tuple[Any, ...], float] = {}
-    buying: dict[tuple[Any, ...], np.ndarray] = {}
-    for key in {(*p[:4], p.confirm_agreement) for p in params}:
-        if key[:4] not in buying:
-            probe = chooser.Params(*key[:4], 0.0, 0.0)
-            buying[key[:4]] = live & np.array([chooser.needs_opinions(c.agreement, c.signals, probe) is not None
-                                               for c in cs])
-        buy = buying[key[:4]]
-        stop = buy & (confirm >= key[4])              # the CONFIRMER sides with trafilatura: kept, 3 ran
+    for key, buy, stop in outcomes_by_test(cs, params, live):
         f1s[key] = np.where(buy & ~stop, med, kept).mean(axis=1)
         runs[key] = float(np.where(stop, 3, np.where(buy, size, base)).mean())
     at = {pair: j for j, pair in enumerate(pairs)}

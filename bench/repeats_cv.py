@@ -12,14 +12,13 @@ dropped table cell, a 4-gram does), the smallest among equals. Reported: held-ou
 
 from __future__ import annotations
 
-import random
 from statistics import mean
 from typing import Any
 
 from balkanwatch.textclean import drop_repeated_paragraphs, paragraphs, token_f1
 from bench.data import LabelledPage, extraction_dev
 from bench.extraction import shingle_counts, shingle_f1
-from bench.extraction_chooser import FOLDS, SHUFFLES, candidates
+from bench.extraction_chooser import FOLDS, SHUFFLES, candidates, threshold_cv
 
 GRID = (1, 2, 3, 5, 8, 12, 16, 24, 40, 10**6)   # 1: every repeat dropped (before session 24); 10**6: none
 
@@ -40,22 +39,8 @@ def evaluate(pages: list[LabelledPage], name: str = "trafilatura") -> dict[str, 
     texts = {w: [dedup(cands[p.file_id]["texts"][name], w) for p in pages] for w in GRID}
     word = {w: [token_f1(t, p.main_content) for t, p in zip(texts[w], pages, strict=True)] for w in GRID}
     shingles = {w: [shingle_counts(t, p.main_content) for t, p in zip(texts[w], pages, strict=True)] for w in GRID}
-    held_word, held_shingle, chosen = [], [], []
-    for seed in range(SHUFFLES + 1):             # seed 0: file order; then shuffled orders
-        order = list(range(len(pages)))
-        if seed:
-            random.Random(seed).shuffle(order)
-        fold_of = {i: k % FOLDS for k, i in enumerate(order)}
-        picked = {}
-        for k in range(FOLDS):
-            train = [i for i in order if fold_of[i] != k]
-            picked[k] = _pick({w: shingle_f1([shingles[w][i] for i in train])["f1"] for w in GRID})
-        chosen.append(tuple(picked[k] for k in range(FOLDS)))
-        held_word.append(mean(word[picked[fold_of[i]]][i] for i in order))
-        held_shingle.append(shingle_f1([shingles[picked[fold_of[i]]][i] for i in order])["f1"])
-    return {"pages": len(pages), "grid": {w: (mean(word[w]), shingle_f1(shingles[w])["f1"]) for w in GRID},
-            "cv_word": mean(held_word), "cv_shingle": mean(held_shingle), "chosen": chosen,
-            "all_pages": _pick({w: shingle_f1(shingles[w])["f1"] for w in GRID})}
+    cv = threshold_cv(len(pages), word, shingles, _pick)
+    return {"pages": len(pages), "grid": {w: (mean(word[w]), shingle_f1(shingles[w])["f1"]) for w in GRID}, **cv}
 
 
 def render(r: dict[str, Any], shipped: int) -> list[str]:

@@ -57,7 +57,6 @@ def means(cs: list[ec.PageCase], sc: list[Scored], params: list[chooser.Params]
     """(word F1, shingle F1, extractors run) of every grid point over `cs`, as ec._means gives word F1."""
     word, runs = ec._means(cs, params)
     live = np.array([s.pred for s in sc])
-    confirm = np.array([c.confirm for c in cs])
     pairs = sorted({(p.medoid_margin, p.shorter_margin) for p in params})
     at = {pair: j for j, pair in enumerate(pairs)}
     kept = np.array([s.kept for s in sc])                           # (n, 2)
@@ -65,15 +64,8 @@ def means(cs: list[ec.PageCase], sc: list[Scored], params: list[chooser.Params]
     has_truth = np.array([s.truth for s in sc])
     n_pred, n_truth = max(1, int(live.sum())), max(1, int(has_truth.sum()))
     out: dict[tuple[Any, ...], np.ndarray] = {}
-    buying: dict[tuple[Any, ...], np.ndarray] = {}
-    for key in {(*p[:4], p.confirm_agreement) for p in params}:
-        if key[:4] not in buying:
-            probe = chooser.Params(*key[:4], 0.0, 0.0)
-            buying[key[:4]] = live & np.array([chooser.needs_opinions(c.agreement, c.signals, probe) is not None
-                                               for c in cs])
-        buy = buying[key[:4]]
-        switch = buy & ~(buy & (confirm >= key[4]))
-        both = np.where(switch[None, :, None], med, kept[None, :, :])    # (pairs, n, 2)
+    for key, buy, stop in ec.outcomes_by_test(cs, params, live):
+        both = np.where((buy & ~stop)[None, :, None], med, kept[None, :, :])    # (pairs, n, 2)
         p = (both[:, :, 0] * live).sum(axis=1) / n_pred                 # precision over pages with a text
         r = (both[:, :, 1] * has_truth).sum(axis=1) / n_truth           # recall over pages with a truth
         out[key] = np.where(p + r > 0, 2 * p * r / np.maximum(p + r, 1e-12), 0.0)

@@ -12,7 +12,6 @@ F1 against keeping every first line. `python -m bench.title_line_cv` prints it; 
 
 from __future__ import annotations
 
-import random
 from statistics import mean
 from typing import Any
 
@@ -49,21 +48,10 @@ def evaluate(pages: list[LabelledPage], cs: list[ec.PageCase] | None = None) -> 
                  for x, title in zip(before, titles, strict=True)] for t in GRID}
     word = {t: [token_f1(x, p.main_content) for x, p in zip(texts[t], pages, strict=True)] for t in GRID}
     shingles = {t: [shingle_counts(x, p.main_content) for x, p in zip(texts[t], pages, strict=True)] for t in GRID}
-    held_word, held_shingle, chosen = [], [], []
-    for seed in range(ec.SHUFFLES + 1):         # seed 0: file order; then shuffled orders
-        order = list(range(len(pages)))
-        if seed:
-            random.Random(seed).shuffle(order)
-        fold_of = {i: k % ec.FOLDS for k, i in enumerate(order)}
-        picked = {k: _pick({t: shingle_f1([shingles[t][i] for i in order if fold_of[i] != k])["f1"] for t in GRID})
-                  for k in range(ec.FOLDS)}
-        chosen.append(tuple(picked[k] for k in range(ec.FOLDS)))
-        held_word.append(mean(word[picked[fold_of[i]]][i] for i in order))
-        held_shingle.append(shingle_f1([shingles[picked[fold_of[i]]][i] for i in order])["f1"])
+    cv = ec.threshold_cv(len(pages), word, shingles, _pick)
     dropped = {t: sum(a != b for a, b in zip(texts[t], before, strict=True)) for t in GRID}
     return {"pages": len(pages), "grid": {t: (mean(word[t]), shingle_f1(shingles[t])["f1"], dropped[t]) for t in GRID},
-            "cv_word": mean(held_word), "cv_shingle": mean(held_shingle), "chosen": chosen,
-            "all_pages": _pick({t: shingle_f1(shingles[t])["f1"] for t in GRID})}
+            **cv}
 
 
 def _label(t: float) -> str:
