@@ -250,6 +250,12 @@ def threshold_cv(n: int, word: dict[Any, list[float]], shingles: dict[Any, list[
             "all_pages": pick({v: shingle_f1(counts)["f1"] for v, counts in shingles.items()})}
 
 
+def chosen_per_fold(r: dict[str, Any], label: Callable[[Any], str]) -> str:
+    """`threshold_cv`'s choices in words: "per fold a, b, …; … On all pages: x."."""
+    return (f"per fold {'; '.join(', '.join(label(v) for v in c) for c in r['chosen'])}. "
+            f"On all pages: {label(r['all_pages'])}.")
+
+
 def _means(cs: list[PageCase], params: list[chooser.Params], meds: list[dict[Margins, float]] | None = None,
            size: int = len(CHOOSER_POOL)) -> tuple[np.ndarray, np.ndarray]:
     """(mean F1, mean extractors run) over `cs` of every grid point, as `outcome` gives them (`meds`, `size`:

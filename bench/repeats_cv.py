@@ -18,7 +18,7 @@ from typing import Any
 from balkanwatch.textclean import drop_repeated_paragraphs, paragraphs, token_f1
 from bench.data import LabelledPage, extraction_dev
 from bench.extraction import shingle_counts, shingle_f1
-from bench.extraction_chooser import FOLDS, SHUFFLES, candidates, threshold_cv
+from bench.extraction_chooser import FOLDS, SHUFFLES, candidates, chosen_per_fold, threshold_cv
 
 GRID = (1, 2, 3, 5, 8, 12, 16, 24, 40, 10**6)   # 1: every repeat dropped (before session 24); 10**6: none
 
@@ -55,8 +55,7 @@ def render(r: dict[str, Any], shipped: int) -> list[str]:
             "benchmark's shingle F1 (word 4-grams, case kept; issue #17's held-out scoring) on all pages:", "",
             "| minimum words | word F1 | shingle F1 |", "|---|---|---|", *rows, "",
             f"Chosen by {FOLDS}-fold cross-validation on shingle F1 (file order and {SHUFFLES} shuffles): held-out "
-            f"shingle F1 {r['cv_shingle']:.4f}, word F1 {r['cv_word']:.4f}; per fold "
-            f"{'; '.join(', '.join(label(w) for w in c) for c in r['chosen'])}. On all pages: {label(r['all_pages'])}. "
+            f"shingle F1 {r['cv_shingle']:.4f}, word F1 {r['cv_word']:.4f}; {chosen_per_fold(r, label)} "
             "Short repeats are table cells, list items and labels the article has several times; a repeated "
             "paragraph of a sentence or more is a pull quote or a template's double.", ""]
 

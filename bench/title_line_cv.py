@@ -68,9 +68,8 @@ def render(r: dict[str, Any], shipped: float) -> list[str]:
             "| threshold | pages changed | word F1 | shingle F1 |", "|---|---|---|---|", *rows, "",
             f"Chosen by {ec.FOLDS}-fold cross-validation on shingle F1 (file order and {ec.SHUFFLES} shuffles; the "
             f"highest threshold among equals): held-out shingle F1 {r['cv_shingle']:.4f}, word F1 {r['cv_word']:.4f} "
-            f"against {r['grid'][NEVER][1]:.4f} and {r['grid'][NEVER][0]:.4f} keeping every first line; per fold "
-            f"{'; '.join(', '.join(_label(t) for t in c) for c in r['chosen'])}. On all pages: "
-            f"{_label(r['all_pages'])}.", ""]
+            f"against {r['grid'][NEVER][1]:.4f} and {r['grid'][NEVER][0]:.4f} keeping every first line; "
+            f"{ec.chosen_per_fold(r, _label)}", ""]
 
 
 def checks(r: dict[str, Any], shipped: float) -> list[tuple[str, bool]]:
