@@ -82,7 +82,7 @@ def token_f1(pred: str, truth: str) -> float:
 # fewest lines dropped): folds chose 0.7-1.0, all pages 0.8; held-out shingle F1 0.9432 against 0.9423
 # keeping the line, word F1 0.9492 against 0.9484 (241 of 710 pages changed).
 TITLE_LINE_MATCH = 0.8
-TITLE_LINE_MAX_WORDS = 40   # longer than any headline (connectors.extract.H1_WORDS): a paragraph, kept
+TITLE_LINE_MAX_WORDS = 40   # longer than any headline (also connectors.extract.H1_WORDS' bound): a paragraph, kept
 
 
 def drop_title_line(paras: list[str], title: str | None, match: float | None = None) -> list[str]:
@@ -91,4 +91,3 @@ def drop_title_line(paras: list[str], title: str | None, match: float | None = N
     if len(paras) < 2 or not title or len(paras[0].split()) > TITLE_LINE_MAX_WORDS:
         return paras
     return paras[1:] if token_f1(paras[0], title) >= (TITLE_LINE_MATCH if match is None else match) else paras
-

@@ -95,14 +95,19 @@ def shingle_counts(pred: str, truth: str, n: int = SHINGLE) -> tuple[float, floa
     return (tp / total, fp / total, fn / total) if total else (0.0, 0.0, 0.0)
 
 
-def shingle_f1(pages: list[tuple[float, float, float]]) -> dict[str, float]:
-    """Precision averaged over pages with a prediction, recall over pages with a truth (a page with neither
-    false positives nor false negatives scores 1 on both), F1 their harmonic mean: the benchmark's figure."""
-    def ratio(tp: float, other: float, fp: float, fn: float) -> float:
-        return 1.0 if fp == fn == 0 else (tp / (tp + other) if tp + other else 0.0)
+def page_precision_recall(tp: float, fp: float, fn: float) -> tuple[float, float]:
+    """One page's (precision, recall) from its `shingle_counts`, as `shingle_f1` averages them: a page with
+    neither false positives nor false negatives scores 1 on both."""
+    if fp == fn == 0:
+        return 1.0, 1.0
+    return (tp / (tp + fp) if tp + fp else 0.0), (tp / (tp + fn) if tp + fn else 0.0)
 
-    precision = [ratio(tp, fp, fp, fn) for tp, fp, fn in pages if tp + fp > 0]
-    recall = [ratio(tp, fn, fp, fn) for tp, fp, fn in pages if tp + fn > 0]
+
+def shingle_f1(pages: list[tuple[float, float, float]]) -> dict[str, float]:
+    """Precision averaged over pages with a prediction, recall over pages with a truth
+    (`page_precision_recall` each), F1 their harmonic mean: the benchmark's figure."""
+    precision = [page_precision_recall(*c)[0] for c in pages if c[0] + c[1] > 0]
+    recall = [page_precision_recall(*c)[1] for c in pages if c[0] + c[2] > 0]
     p = sum(precision) / len(precision) if precision else 0.0
     r = sum(recall) / len(recall) if recall else 0.0
     return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0}

@@ -34,7 +34,7 @@ import numpy as np
 from balkanwatch import chooser
 from balkanwatch.textclean import token_f1
 from bench.data import LabelledPage, extraction_dev
-from bench.extraction import shingle_counts, shingle_f1
+from bench.extraction import page_precision_recall, shingle_counts, shingle_f1
 from connectors.charset import detect_encoding
 from connectors.extract import _html_lang, cleaned, extract_html, page_signals, parse_html
 from connectors.extractors import boilerpy3, justext, readability, resiliparse
@@ -357,9 +357,7 @@ def _shingle_arrays(counts: list[tuple[float, float, float]]) -> tuple[np.ndarra
     """Per page: precision, whether it counts (a prediction), recall, whether it counts (a truth), as
     `bench.extraction.shingle_f1` averages them."""
     tp, fp, fn = (np.array(v) for v in zip(*counts, strict=True))
-    perfect = (fp == 0) & (fn == 0)
-    precision = np.where(perfect, 1.0, tp / np.maximum(tp + fp, 1e-12))
-    recall = np.where(perfect, 1.0, tp / np.maximum(tp + fn, 1e-12))
+    precision, recall = (np.array(v) for v in zip(*(page_precision_recall(*c) for c in counts), strict=True))
     return precision, tp + fp > 0, recall, tp + fn > 0
 
 
@@ -421,7 +419,7 @@ def evaluate(pages: list[LabelledPage]) -> dict[str, Any]:
             "shingle_gain": shingle_gain_over_raw(cs, shuffled["shingle_by_page"], raw_shingle_counts(pages, cands)),
             "full": full, "full_f1": score(cs, full), "raw_shingle": raw_shingle(pages, cands),
             "constants_f1": score(cs, chooser.DEFAULT), "constants_match": full == chooser.DEFAULT,
-            "oracle": mean(max(c.f1(n) for n in CHOOSER_POOL) for c in cs)}
+            "oracle": mean(max(c.f1(n) for n in CHOOSER_POOL) for c in cs), "cases": cs}
 
 
 def report(result: dict[str, Any]) -> list[str]:

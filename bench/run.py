@@ -525,7 +525,7 @@ def main() -> int:
     tp = templates.evaluate(pages)
     bs = boilerplate_sources.measure(pages)
     rp = repeats_cv.evaluate(pages)
-    tl = title_line_cv.evaluate(pages)
+    tl = title_line_cv.evaluate(pages, ch["cases"])   # the chooser's cases, built once
     throughput = measure(pages)
     dd, errors, kinds = dedupe_eval.run()
     scale = dedupe_scale.measure_fresh(SCALE_ARTICLES)

@@ -22,7 +22,7 @@ import numpy as np
 from balkanwatch import chooser
 from bench import extraction_chooser as ec
 from bench.data import extraction_dev
-from bench.extraction import shingle_counts, shingle_f1
+from bench.extraction import page_precision_recall, shingle_counts, shingle_f1
 
 
 @dataclass(frozen=True)
@@ -36,10 +36,7 @@ class Scored:
 
 
 def _pr(pred: str, truth: str) -> tuple[float, float]:
-    tp, fp, fn = shingle_counts(pred, truth)
-    p = 1.0 if fp == fn == 0 else (tp / (tp + fp) if tp + fp else 0.0)
-    r = 1.0 if fp == fn == 0 else (tp / (tp + fn) if tp + fn else 0.0)
-    return p, r
+    return page_precision_recall(*shingle_counts(pred, truth))
 
 
 def scored(c: ec.PageCase) -> Scored:

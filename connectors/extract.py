@@ -20,6 +20,7 @@ from balkanwatch.dedupe import shingle_hashes
 from balkanwatch.errors import ExtractionError
 from balkanwatch.models import ExtractedArticle, FeedItem
 from balkanwatch.textclean import (
+    TITLE_LINE_MAX_WORDS,
     content_hash,
     drop_repeated_paragraphs,
     drop_title_line,
@@ -104,7 +105,7 @@ def choose_published(page: datetime | None, feed: datetime | None, guessed: date
 _H1 = re.compile(r"<h1\b[^>]*>(.*?)</h1\s*>", re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"<[^>]+>")
 _TITLE_SEP = re.compile(r"\s+[|\-–—:·»]\s+")
-H1_WORDS = (2, 40)        # an <h1> outside this many words is a logo or a paragraph, not a headline
+H1_WORDS = (2, TITLE_LINE_MAX_WORDS)   # an <h1> outside this many words is a logo or a paragraph, not a headline
 H1_AGREES = 0.5           # token F1 with the metadata title above which the <h1> is the same headline
 SITE_SUFFIX_WORDS = 4     # "Title | Site Name": a last segment this short is the site's name…
 MIN_HEADLINE_WORDS = 3    # …unless what would remain is too short to be a headline on its own
