@@ -113,6 +113,11 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver listens with a backlog of 5: a poller opening more connections at once than the serving
+    # thread accepts has its SYNs dropped, and the kernel retries each after 1 s (session 26: those retries
+    # were the 0.6-1 s stalls in a quarter of the many-feeds re-polls, counted in /proc/net/netstat's
+    # ListenOverflows). Real sites listen with hundreds (nginx 511).
+    request_queue_size = 512
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that hangs up (reset, broken pipe) is normal for a fetcher with deadlines: stay quiet."""

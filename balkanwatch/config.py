@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -175,6 +176,14 @@ class Config:
     watchlists: list[WatchlistSettings] = field(default_factory=list)
     base_dir: Path = field(default=Path("."), metadata={"internal": True})
     path: Path | None = field(default=None, metadata={"internal": True})
+
+    @functools.cached_property
+    def _sources_by_name(self) -> dict[str, SourceSettings]:
+        return {s.name: s for s in self.sources}
+
+    def source(self, name: str) -> SourceSettings:
+        """The source called `name` (KeyError if none): a lookup, not a scan (a run polls every source)."""
+        return self._sources_by_name[name]
 
     def topic_alerts(self, watchlist: str) -> AlertsSettings:
         """alerts.* as they apply to one topic: its own alerts_per_month and email_to where it sets them."""

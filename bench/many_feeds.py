@@ -21,7 +21,7 @@ from pathlib import Path
 from statistics import median, quantiles
 
 from balkanwatch.config import load_config
-from bench.throughput import ServedSites
+from bench.throughput import ServedSites, listen_overflows
 
 FEEDS = 500
 PAGES_PER_FEED = 2
@@ -108,12 +108,14 @@ def measure() -> dict[str, float]:
     REPEATS × RE_POLLS pairs is the estimate (session 21). The ratio is the median of the pairs' own ratios
     (`again_ratio`, with its quartiles): a pair runs back to back, so a slower stretch of the machine moves
     both of its runs (session 25: one make bench drew 1.49 from the ratio of the medians, where standalone
-    runs gave 1.10-1.21)."""
+    runs gave 1.10-1.21). `listen_overflows`: connections the loopback sites had no room for during the run
+    (each a 1 s stall; session 26 found them behind the ratio's failures, with socketserver's backlog of 5)."""
     from prefect.testing.utilities import prefect_test_harness
 
     times: dict[str, list[float]] = {k: [] for k in ("plain_first", "prefect_first", "plain_again", "prefect_again")}
     counts: dict[str, list[tuple[int, int]]] = {k: [] for k in times}
     ratios: list[float] = []   # Prefect / plain of each back-to-back pair of re-polls
+    overflows = listen_overflows()
     with tempfile.TemporaryDirectory() as tmp, prefect_test_harness(server_startup_timeout=120):
         folder = Path(tmp)
         roots = write_sites(folder)
@@ -139,6 +141,7 @@ def measure() -> dict[str, float]:
     out.update({f"{k}_polled": min(p for _, p in v) for k, v in counts.items()})
     out["feeds"], out["pages"] = FEEDS, FEEDS * PAGES_PER_FEED
     out["re_polls"] = REPEATS * RE_POLLS
+    out["listen_overflows"] = listen_overflows() - overflows
     q1, q2, q3 = quantiles(ratios, n=4)
     out.update(again_ratio=q2, again_ratio_q1=q1, again_ratio_q3=q3)
     return out
@@ -146,9 +149,8 @@ def measure() -> dict[str, float]:
 
 def measure_fresh() -> dict[str, float]:
     """`measure` in a new Python process, as a scheduled run starts, free of what earlier benchmarks left in
-    `make bench`'s own. It did not explain the floor's failures (session 25): inside `make bench` the re-poll
-    ratio came out 1.49x and 1.37x in the same process and 1.41x in a fresh one, where fresh processes started
-    by hand on the idle machine gave 1.10-1.24x in seven runs. What differs inside `make bench` is not known."""
+    `make bench`'s own. It did not explain the floor's failures (session 25: 1.37-1.49x inside `make bench`,
+    1.10-1.24x by hand); the loopback server's listen backlog did (session 26, `listen_overflows`)."""
     done = subprocess.run([sys.executable, "-m", "bench.many_feeds", "--json"], capture_output=True, text=True,
                           check=False, cwd=Path(__file__).resolve().parent.parent)
     if done.returncode != 0:

@@ -73,6 +73,18 @@ def _serve(roots: list[Path], conn, hosts: list[str]) -> None:  # type: ignore[n
         s.stop()
 
 
+def listen_overflows() -> int:
+    """The kernel's count of connections a listening socket had no room for (TcpExt ListenOverflows in
+    /proc/net/netstat; 0 where there is no such file). Each one is a SYN dropped and retried after 1 s, so a
+    timing taken while it grew measured the loopback server's backlog, not our code (session 26)."""
+    try:
+        lines = [line.split() for line in Path("/proc/net/netstat").read_text().splitlines()
+                 if line.startswith("TcpExt:")]
+    except OSError:
+        return 0
+    return int(dict(zip(lines[0], lines[1], strict=True)).get("ListenOverflows", 0))
+
+
 class ServedSites:
     """Folders served on loopback ports by a child process (as remote sites would be); on 127.0.0.1, or on
     the given loopback `hosts` (one per root: distinct hosts to the sharding)."""

@@ -23,7 +23,7 @@ import logging
 import os
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, cast
 
@@ -92,7 +92,11 @@ class IngestSummary:
     settled: bool = True             # False for a load-only run (a shard run): a `settle` run settles it
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """`dataclasses.asdict`'s result, without its deep copy of every value (22 ms for 500 sources)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["sources"] = [{f.name: getattr(s, f.name) for f in fields(s)} for s in self.sources]
+        out["new"] = [dict(row) for row in self.new]
+        return out
 
 
 async def plan(gate: WarehouseGate, config: Config, run_id: str, flow_run_id: str | None,
@@ -157,7 +161,7 @@ def _report(p: _Polled, new: int, revised: int, when: datetime, interval: float,
 
 
 async def _poll(ctx: PollContext, state: SourceState) -> _Polled:
-    src = next(s for s in ctx.config.sources if s.name == state.name)
+    src = ctx.config.source(state.name)
     outcome, failed, loaded = await poll_source(ctx, state, urls=src.urls, language=src.language or None)
     return _Polled(state, outcome, failed, loaded, datetime.now(UTC))
 

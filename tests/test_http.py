@@ -119,7 +119,7 @@ async def _fetch_with_policy(url: str):  # type: ignore[no-untyped-def]
     from connectors import http as h
 
     async with Fetcher(LOOPBACK) as f:
-        backend = f.client._transport._pool._network_backend  # type: ignore[attr-defined]
+        backend = f.backend
         original = backend.resolve
 
         async def resolve(host: str, port: int):  # type: ignore[no-untyped-def]
@@ -255,6 +255,60 @@ def test_connections_are_reused_when_many_hosts_are_polled_at_once(tmp_path: Pat
     finally:
         for s in servers:
             s.stop()
+
+
+def test_unchanged_feeds_redirects_and_error_pages_keep_the_connection(server, tmp_path: Path) -> None:
+    """A re-poll is mostly 304s: each used to leave its connection unread, so httpx closed it and the next
+    feed opened a new one (a TLS handshake on a real site). Short unwanted bodies are now read to their end
+    and the connection is reused; a long error page is not read beyond DRAIN_MAX_BYTES and still fails fast."""
+    from connectors.http import DRAIN_MAX_BYTES
+
+    for i in range(6):
+        (tmp_path / "site" / f"f{i}.xml").write_text(f"<rss>{i}</rss>" * 100)
+    server.routes["/moved"] = reply(301, b"<p>moved</p>" * 50, {"Location": "/f0.xml"})
+    server.routes["/gone"] = reply(404, b"<p>not here</p>" * 100)
+    server.routes["/huge-error"] = reply(500, b"x" * (DRAIN_MAX_BYTES * 8))
+
+    async def go() -> tuple[list[bool], type[Exception] | None]:
+        async with Fetcher(replace(LOOPBACK, per_host_concurrency=1, retries=0)) as f:
+            first = [await f.fetch(server.url(f"f{i}.xml")) for i in range(6)]
+            again = [await f.fetch(server.url(f"f{i}.xml"), etag=r.etag) for i, r in enumerate(first)]
+            moved = await f.fetch(server.url("moved"))
+            assert moved.final_url.endswith("/f0.xml") and moved.status == 200
+            with pytest.raises(TerminalFetchError):
+                await f.fetch(server.url("gone"))
+            await f.fetch(server.url("f1.xml"))
+            with pytest.raises(TransientFetchError):
+                await f.fetch(server.url("huge-error"))
+            await f.fetch(server.url("f2.xml"))
+            return [r.not_modified for r in again], None
+    not_modified, _ = asyncio.run(go())
+    assert all(not_modified)
+    clients = [r["client"] for r in server.requests]
+    # robots.txt (a 404 page), 6 feeds, 6 revalidations, the redirect and its target, the 404, a feed and the
+    # long error page: one connection; that page is left unread, so the last feed needs a second one
+    assert len(server.requests) == 19
+    assert len(set(clients[:-1])) == 1
+    assert clients[-1] != clients[0]
+
+
+def test_loopback_server_listens_with_room_for_a_poller_s_burst() -> None:
+    """socketserver listens with a backlog of 5: a poller opening more connections at once had SYNs dropped,
+    each retried by the kernel after 1 s (the stalls behind the many-feeds floor in sessions 24-25). The
+    kernel's own view of the listening socket (TCP_INFO's tcpi_sacked holds its backlog limit on Linux)."""
+    import socket
+    import struct
+    import sys
+
+    from app.devserver import LoopbackServer
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("TCP_INFO's layout is Linux's")
+    with LoopbackServer() as srv:
+        info = srv.httpd.socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
+        backlog = struct.unpack_from("I", info, 28)[0]   # u8 × 8, then rto, ato, snd_mss, rcv_mss, unacked, sacked
+        somaxconn = int(Path("/proc/sys/net/core/somaxconn").read_text())
+        assert backlog >= min(128, somaxconn)
 
 
 def test_per_host_delay_spaces_request_starts() -> None:

@@ -289,3 +289,20 @@ def test_hostile_titles_reach_the_artifacts_as_text(prefect_server, write_config
     [row] = table(keys["new-articles"])
     # plain text both Prefect UIs read right (balkanwatch/escaping.cell): ‹ › for < >, no live ]( link
     assert row["title"].startswith("‹img src=") and "](" not in row["title"] and row["url"] == server.url("a.html")
+
+
+def test_summary_as_dict_is_dataclasses_asdict() -> None:
+    """The flow's result is built without asdict's deep copy; it must still be what asdict gives."""
+    from dataclasses import asdict
+
+    from flows.ingest import IngestSummary, SourceReport
+
+    s = IngestSummary(run_id="r1", status="completed", sources_polled=2,
+                      sources=[SourceReport("a", True, True, 3, 0, 0, 0, None, "2026-12-06T00:00:00", 30.0),
+                               SourceReport("b", False, False, 0, 0, 0, 1, "HTTP 500", "2026-12-06T01:00:00")],
+                      new=[{"title": "KFOR patrol", "source": "a", "url": "http://x/1"}])
+    d = s.as_dict()
+    assert d == asdict(s)
+    d["sources"][0]["name"] = "changed"
+    d["new"][0]["title"] = "changed"
+    assert s.sources[0].name == "a" and s.new[0]["title"] == "KFOR patrol"   # a copy, as asdict's
