@@ -55,7 +55,10 @@ CRAWL_DELAY_CAP = 30.0       # a Crawl-delay above this is treated as this (some
 # to 4 hosts × 8 slots, 3.96M `is_idle` calls and 132k `getpeername` in one profile). A pool per origin holds at
 # most its per-host slots. httpx's default keeps 20 idle connections per pool; the slots are the limit here
 # (with one pool for all hosts that default closed every connection after one request: 243 TCP connects for
-# 240 requests at 4 hosts × 8).
+# 240 requests at 4 hosts × 8). At most MAX_POOLS pools stay open: past it, the least recently used idle ones are
+# closed (a run over thousands of sites would otherwise keep their idle connections open to its end, against
+# the process's open-file limit; httpcore only expires an idle connection when its pool is used again).
+MAX_POOLS = 256
 # A response whose body we do not want (a 304, a redirect, an error page) is read to its end when it is at
 # most this long, so its connection goes back to the pool: httpx closes a connection whose response was left
 # unread. Without it an unchanged re-poll, the common cycle, opened a new connection (a new TLS handshake on
@@ -193,29 +196,47 @@ class Fetcher:
         self.s = settings
         self.sleep = sleep
         self.limiter = HostLimiter(settings.per_host_concurrency, settings.per_host_delay, clock=clock, sleep=sleep)
-        self._clients: dict[str, httpx.AsyncClient] = {}   # per origin: see the note on the pools above
+        self._clients: dict[str, httpx.AsyncClient] = {}   # per origin, least recently used first (see MAX_POOLS)
+        self._busy: dict[str, int] = {}                    # requests under way, per origin
         self._ssl: ssl.SSLContext | None = None   # one for all of them: loading the CA bundle costs ~18 ms
         self.backend = GuardedBackend(settings.allow_private_networks)   # every pool connects through it
         self._robots: dict[str, urllib.robotparser.RobotFileParser | None] = {}
         self._robots_locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
-    def _client(self, url: str) -> httpx.AsyncClient:
-        """The client (and connection pool) of url's origin, made on first use."""
+    def _new_client(self) -> httpx.AsyncClient:
+        if self._ssl is None:
+            self._ssl = httpx.create_ssl_context()
+        transport = httpx.AsyncHTTPTransport(verify=self._ssl, retries=0, limits=httpx.Limits(
+            max_connections=None, max_keepalive_connections=self.s.per_host_concurrency))
+        # httpx exposes no public hook for the network backend; the pool attribute is stable in the pinned 0.28.
+        transport._pool._network_backend = self.backend
+        return httpx.AsyncClient(transport=transport, trust_env=False, follow_redirects=False,
+                                 timeout=httpx.Timeout(self.s.timeout),
+                                 headers={"User-Agent": self.s.user_agent, "Accept-Encoding": "gzip, deflate, br"})
+
+    @asynccontextmanager
+    async def _pool(self, url: str) -> AsyncIterator[httpx.AsyncClient]:
+        """The client (and connection pool) of url's origin, made on first use and kept as the most recently
+        used. Making one past MAX_POOLS first closes the least recently used pools no request is using, so a
+        run over thousands of sites does not keep thousands of idle connections open."""
         origin = f"{urlsplit(url).scheme}://{host_of(url)}"
-        client = self._clients.get(origin)
+        client = self._clients.pop(origin, None)
+        idle: list[httpx.AsyncClient] = []
         if client is None:
-            if self._ssl is None:
-                self._ssl = httpx.create_ssl_context()
-            transport = httpx.AsyncHTTPTransport(verify=self._ssl, retries=0, limits=httpx.Limits(
-                max_connections=None, max_keepalive_connections=self.s.per_host_concurrency))
-            # httpx exposes no public hook for the network backend; the pool attribute is stable in the pinned 0.28.
-            transport._pool._network_backend = self.backend
-            client = self._clients[origin] = httpx.AsyncClient(
-                transport=transport, trust_env=False, follow_redirects=False,
-                timeout=httpx.Timeout(self.s.timeout),
-                headers={"User-Agent": self.s.user_agent, "Accept-Encoding": "gzip, deflate, br"},
-            )
-        return client
+            client = self._new_client()
+            for other in list(self._clients):
+                if len(self._clients) < MAX_POOLS:
+                    break
+                if not self._busy.get(other):
+                    idle.append(self._clients.pop(other))
+        self._clients[origin] = client
+        self._busy[origin] = self._busy.get(origin, 0) + 1
+        try:
+            for old in idle:
+                await old.aclose()
+            yield client
+        finally:
+            self._busy[origin] -= 1
 
     async def aclose(self) -> None:
         clients, self._clients = list(self._clients.values()), {}
@@ -273,8 +294,14 @@ class Fetcher:
 
     @staticmethod
     async def _drain(resp: httpx.Response) -> None:
-        """Read an unwanted body to its end if it is short (the connection is then reused); stop reading at
-        DRAIN_MAX_BYTES (leaving the stream then closes the connection, as before)."""
+        """Read an unwanted body to its end if it is short (the connection is then reused): one whose length
+        is declared up to DRAIN_MAX_BYTES, or chunked and ending by then. Any other is left (leaving the
+        stream closes the connection, as before): reading a long one, or one that ends only when the server
+        closes, costs more than a new connection."""
+        declared = resp.headers.get("content-length", "")
+        chunked = "chunked" in resp.headers.get("transfer-encoding", "").lower()
+        if resp.status_code != 304 and not chunked and not (declared.isdigit() and int(declared) <= DRAIN_MAX_BYTES):
+            return
         size = 0
         async for chunk in resp.aiter_raw():
             size += len(chunk)
@@ -291,9 +318,9 @@ class Fetcher:
         try:
             async with asyncio.timeout(self.s.timeout * 3):
                 while True:
-                    async with self.limiter.slot(host_of(current)):
-                        async with self._client(current).stream("GET" if form is None else "POST", current,
-                                                      headers=headers, data=form) as resp:
+                    async with self.limiter.slot(host_of(current)), self._pool(current) as client:
+                        async with client.stream("GET" if form is None else "POST", current,
+                                                 headers=headers, data=form) as resp:
                             if resp.status_code in REDIRECT_CODES:
                                 await self._drain(resp)
                                 target = resp.headers.get("location")

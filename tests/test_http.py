@@ -292,6 +292,40 @@ def test_unchanged_feeds_redirects_and_error_pages_keep_the_connection(server, t
     assert clients[-1] != clients[0]
 
 
+def test_idle_pools_past_max_pools_are_closed_and_busy_ones_are_not(tmp_path: Path, monkeypatch) -> None:
+    """One pool per site, but not thousands kept open: past MAX_POOLS the least recently used idle pool is
+    closed (its site then gets a new connection); a pool with a request under way is never closed."""
+    from app.devserver import LoopbackServer
+    from connectors import http as h
+
+    monkeypatch.setattr(h, "MAX_POOLS", 2)
+    (tmp_path / "p.html").write_text("<p>KFOR</p>" * 20)
+
+    def slow(handler) -> None:  # type: ignore[no-untyped-def]
+        time.sleep(0.5)
+        handler.send_body(200, b"<p>slow</p>", {"Content-Type": "text/html"})
+
+    servers = [LoopbackServer(tmp_path, routes={"/slow": slow}).start() for _ in range(4)]
+    try:
+        async def go() -> list[int]:
+            async with Fetcher(LOOPBACK) as f:
+                slow_page = asyncio.create_task(f.fetch(servers[0].url("slow")))
+                await asyncio.sleep(0.2)                   # its request is under way on server 0's pool
+                for s in servers[1:]:                      # three more sites: two pools are the limit
+                    await f.fetch(s.url("p.html"))
+                    assert len(f._clients) <= 3            # server 0's busy pool, and at most two others
+                body = (await slow_page).body
+                assert body == b"<p>slow</p>"
+                await f.fetch(servers[3].url("p.html"))   # the most recent pool: still open
+                await f.fetch(servers[1].url("p.html"))   # the first closed
+                return [len({r["client"] for r in s.requests if r["path"] == "/p.html"}) for s in servers[1:]]
+        ports = asyncio.run(go())
+        assert ports == [2, 1, 1]   # client ports seen by sites 1-3: site 1 reconnected, site 3 did not
+    finally:
+        for s in servers:
+            s.stop()
+
+
 def test_loopback_server_listens_with_room_for_a_poller_s_burst() -> None:
     """socketserver listens with a backlog of 5: a poller opening more connections at once had SYNs dropped,
     each retried by the kernel after 1 s (the stalls behind the many-feeds floor in sessions 24-25). The
