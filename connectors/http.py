@@ -229,6 +229,7 @@ class Fetcher:
                     break
                 if not self._busy.get(other):
                     idle.append(self._clients.pop(other))
+                    self._busy.pop(other, None)
         self._clients[origin] = client
         self._busy[origin] = self._busy.get(origin, 0) + 1
         try:
