@@ -298,16 +298,19 @@ class Fetcher:
         """Read an unwanted body to its end if it is short (the connection is then reused): one whose length
         is declared up to DRAIN_MAX_BYTES, or chunked and ending by then. Any other is left (leaving the
         stream closes the connection, as before): reading a long one, or one that ends only when the server
-        closes, costs more than a new connection."""
+        closes, costs more than a new connection. A body that breaks off is no error: it was not wanted."""
         declared = resp.headers.get("content-length", "")
         chunked = "chunked" in resp.headers.get("transfer-encoding", "").lower()
         if resp.status_code != 304 and not chunked and not (declared.isdigit() and int(declared) <= DRAIN_MAX_BYTES):
             return
         size = 0
-        async for chunk in resp.aiter_raw():
-            size += len(chunk)
-            if size > DRAIN_MAX_BYTES:
-                return
+        try:
+            async for chunk in resp.aiter_raw():
+                size += len(chunk)
+                if size > DRAIN_MAX_BYTES:
+                    return
+        except httpx.HTTPError:   # the body was not wanted: a broken one only costs its connection
+            return
 
     async def _get(self, url: str, headers: dict[str, str], *, max_bytes: int,
                    form: dict[str, str] | None = None) -> FetchResult:

@@ -292,6 +292,24 @@ def test_unchanged_feeds_redirects_and_error_pages_keep_the_connection(server, t
     assert clients[-1] != clients[0]
 
 
+def test_a_redirect_whose_body_breaks_off_is_still_followed(server, tmp_path: Path) -> None:
+    """The body of a redirect is read only to keep its connection; one that breaks off costs the connection,
+    not the fetch."""
+    (tmp_path / "site" / "feed.xml").write_text("<rss>KFOR</rss>")
+
+    def broken(h) -> None:  # type: ignore[no-untyped-def]
+        h.send_response(302)
+        h.send_header("Location", "/feed.xml")
+        h.send_header("Content-Length", "1000")
+        h.end_headers()
+        h.wfile.write(b"<p>moved")   # 8 of the 1000 bytes announced, then the server hangs up
+        h.close_connection = True
+
+    server.routes["/old"] = broken
+    r = fetch(server.url("old"), replace(LOOPBACK, retries=0))
+    assert r.status == 200 and r.body == b"<rss>KFOR</rss>" and r.redirects == (server.url("old"),)
+
+
 def test_idle_pools_past_max_pools_are_closed_and_busy_ones_are_not(tmp_path: Path, monkeypatch) -> None:
     """One pool per site, but not thousands kept open: past MAX_POOLS the least recently used idle pool is
     closed (its site then gets a new connection); a pool with a request under way is never closed."""
