@@ -150,7 +150,9 @@ def measure() -> dict[str, float]:
 def measure_fresh() -> dict[str, float]:
     """`measure` in a new Python process, as a scheduled run starts, free of what earlier benchmarks left in
     `make bench`'s own. It did not explain the floor's failures (session 25: 1.37-1.49x inside `make bench`,
-    1.10-1.24x by hand); the loopback server's listen backlog did (session 26, `listen_overflows`)."""
+    1.10-1.24x by hand); the loopback server's listen backlog did (session 26, `listen_overflows`). A child
+    interpreter, not a spawned pool worker as `dedupe_scale.measure_fresh` uses: in a worker this measurement
+    never returned after its last flow run (session 26: the worker sat waiting on its own child processes)."""
     done = subprocess.run([sys.executable, "-m", "bench.many_feeds", "--json"], capture_output=True, text=True,
                           check=False, cwd=Path(__file__).resolve().parent.parent)
     if done.returncode != 0:
