@@ -70,7 +70,8 @@ class IngestSettings:
     poll_minutes: float = _f(10.0, "Default minutes between polls of a source (a source may set its own); the start of its adaptive interval.")
     min_poll_minutes: float = _f(5.0, "Shortest interval adaptive polling gives a source that publishes often.")
     max_poll_minutes: float = _f(360.0, "Longest interval adaptive polling gives a source that rarely publishes "
-                                        "(RSS <ttl> and Cache-Control max-age are honoured up to this).")
+                                        "(RSS <ttl> and Cache-Control max-age are honoured up to this); lowered, it applies "
+                                        "from the next run.")
     silence_gaps: float = _f(4.0, "A source that answers but publishes nothing for this many of its usual gaps "
                                   "between items is `silent`…")
     silence_floor_hours: float = _f(48.0, "…and for at least this many hours.")

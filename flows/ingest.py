@@ -104,7 +104,7 @@ async def plan(gate: WarehouseGate, config: Config, run_id: str, flow_run_id: st
     """Sync the config's sources into the warehouse, open the run, and pick the sources that are due (of
     one shard, when given)."""
     async with gate.open() as wh:
-        wh.sync_sources(config.sources, config.ingest.poll_minutes)
+        wh.sync_sources(config.sources, config.ingest.poll_minutes, config.ingest.max_poll_minutes)
         wh.start_run(run_id, flow_run_id)
         states = wh.source_states()
     now = datetime.now(UTC).replace(tzinfo=None)

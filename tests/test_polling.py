@@ -209,6 +209,29 @@ def test_a_daily_feed_covering_an_incident_is_polled_again_within_minutes(server
     assert rows["calm"]["poll_minutes"] >= 8 * 60
 
 
+def test_a_lowered_max_poll_minutes_applies_from_the_next_run(server, tmp_path: Path):
+    """A daily feed scheduled hours out under max_poll_minutes = 600 is polled on the next run once the bound
+    is lowered (not after the old schedule); a failing source keeps its backoff."""
+    site = tmp_path / "site"
+    now = datetime.now(UTC)
+    daily = publish(site, server.base, "daily", [(f"daily-{i}", now - timedelta(days=i)) for i in range(6)])
+    sources = toml_sources([{"name": "daily", "feed": daily}, {"name": "gone", "feed": f"{server.base}/missing.xml"}])
+    cfg = tmp_path / "balkanwatch.toml"
+    cfg.write_text(loopback_config(sources, extra="min_poll_minutes = 5\nmax_poll_minutes = 600"), encoding="utf-8")
+    asyncio.run(run_ingest(load_config(cfg)))
+    before = health(cfg)
+    assert before["daily"]["poll_minutes"] >= 8 * 60 and before["gone"]["consecutive_failures"] == 1
+    assert asyncio.run(run_ingest(load_config(cfg))).sources_polled == 0       # nothing due for hours
+    cfg.write_text(loopback_config(sources, extra="min_poll_minutes = 0.01\nmax_poll_minutes = 0.02"),
+                   encoding="utf-8")
+    time.sleep(1.5)                          # past the new bound (1.2 s) after the daily feed's poll
+    again = asyncio.run(run_ingest(load_config(cfg)))
+    assert [s.name for s in again.sources] == ["daily"] and again.sources[0].ok
+    after = health(cfg)
+    assert after["daily"]["poll_minutes"] <= 0.02
+    assert after["gone"]["next_poll_at"] == before["gone"]["next_poll_at"]      # the backoff stands
+
+
 def test_a_feed_that_stops_publishing_becomes_silent_and_recovers(server, tmp_path: Path):
     site = tmp_path / "site"
     now = datetime.now(UTC)

@@ -484,8 +484,12 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
 
     # -- sources ---------------------------------------------------------------------------------------
     @retry_conflicts
-    def sync_sources(self, sources: Sequence[Any], default_poll_minutes: float) -> None:
-        """Make the sources table match the config (new rows added, settings updated, removed ones flagged)."""
+    def sync_sources(self, sources: Sequence[Any], default_poll_minutes: float,
+                     max_poll_minutes: float | None = None) -> None:
+        """Make the sources table match the config (new rows added, settings updated, removed ones flagged).
+        With `max_poll_minutes` (`ingest.max_poll_minutes`), a healthy source scheduled further out than that
+        after its last poll (by a run under a larger bound) is brought forward to it: a lowered bound applies
+        from the next run, not after the old schedule. Failing sources keep their backoff (and Retry-After)."""
         rows = pa.table({"name": pa.array([s.name for s in sources], pa.string()),
                          "kind": pa.array([s.fetch_kind for s in sources], pa.string()),
                          "location": pa.array([s.location for s in sources], pa.string()),
@@ -503,6 +507,13 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
                    WHEN NOT MATCHED THEN INSERT (name, kind, location, language, country, source_type, poll_minutes,
                      in_config) VALUES (c.name, c.kind, c.location, c.language, c.country, c.source_type,
                      c.poll_minutes, true)""")
+            if max_poll_minutes is not None:
+                bound = "last_attempt_at + to_seconds(CAST(? AS DOUBLE) * 60)"
+                self.con.execute(
+                    f"""UPDATE sources SET next_poll_at = {bound}, interval_minutes = least(interval_minutes, ?)
+                        WHERE in_config AND consecutive_failures = 0 AND last_attempt_at IS NOT NULL
+                          AND next_poll_at > {bound}""",
+                    [max_poll_minutes, max_poll_minutes, max_poll_minutes])
 
     def source_states(self) -> dict[str, SourceState]:
         rows = self._exec(
