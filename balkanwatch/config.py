@@ -87,7 +87,8 @@ class IngestSettings:
 
 @dataclass(frozen=True)
 class ScheduleSettings:
-    ingest_every_minutes: int = _f(10, "Interval of the ingest deployment served by `balkanwatch serve`.")
+    ingest_every_minutes: int = _f(10, "Interval of the ingest deployment served by `balkanwatch serve`; a healthy "
+                                          "source due within half of it is polled by the run before.")
     maintain_every_hours: int = _f(24, "DuckLake only: interval of the maintenance deployment (`warehouse maintain`) served by `balkanwatch serve`.")
 
 

@@ -89,9 +89,24 @@ def is_silent(now: datetime, pub: Publication, *, gaps: float, floor_hours: floa
     return quiet_minutes >= max(gaps * pub.usual_gap_minutes, floor_hours * 60)
 
 
-def is_due(next_poll_at: datetime | None, now: datetime) -> bool:
-    """A source is due when it never ran or its next poll time has come."""
-    return next_poll_at is None or next_poll_at <= now
+# Runs come on a schedule (`schedule.ingest_every_minutes`). Due only once its time has passed, a source is
+# polled by the first run after that time: since its last fetch came a few seconds after its run started, a
+# source whose interval is the schedule's period (the defaults: both 10 minutes) was due a few seconds after
+# the next run started and waited for the one after, polled every other run; one of 12 minutes waited 20.
+# So a healthy source is polled by the run nearest its time: it is due from DUE_SLACK of a period before it
+# (at most half a period early, as late as half a period before). Failing sources get no slack: their backoff
+# and a server's Retry-After hold to the second.
+DUE_SLACK = 0.5
+
+
+def is_due(next_poll_at: datetime | None, now: datetime, slack_minutes: float = 0.0) -> bool:
+    """A source is due when it never ran or its next poll time comes within `slack_minutes` of now."""
+    return next_poll_at is None or next_poll_at <= now + timedelta(minutes=slack_minutes)
+
+
+def due_slack_minutes(period_minutes: float, failures: int) -> float:
+    """How early a source may be polled in runs `period_minutes` apart: DUE_SLACK of a period when healthy."""
+    return DUE_SLACK * period_minutes if failures == 0 else 0.0
 
 
 # The FTS index is rebuilt whole (O(articles): ~1 s per 300 articles here), so not after every run: search

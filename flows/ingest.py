@@ -32,7 +32,15 @@ from prefect.cache_policies import NO_CACHE
 
 from balkanwatch.config import Config, IngestSettings, WatchlistSettings, load_config
 from balkanwatch.errors import BalkanwatchError, WarehouseBusyError
-from balkanwatch.health import Publication, adaptive_minutes, is_due, is_silent, next_poll, should_rebuild_fts
+from balkanwatch.health import (
+    Publication,
+    adaptive_minutes,
+    due_slack_minutes,
+    is_due,
+    is_silent,
+    next_poll,
+    should_rebuild_fts,
+)
 from balkanwatch.models import ExtractedArticle, SourceOutcome
 from balkanwatch.sharding import batch_label, batches, parse_shard, shard_of
 from balkanwatch.templates import Template
@@ -109,7 +117,9 @@ async def plan(gate: WarehouseGate, config: Config, run_id: str, flow_run_id: st
         states = wh.source_states()
     now = datetime.now(UTC).replace(tzinfo=None)
     mine = [s for s in states.values() if shard is None or shard_of(s.location, shard[1]) == shard[0]]
-    return [s for s in mine if force or is_due(s.next_poll_at, now)]
+    period = config.schedule.ingest_every_minutes
+    return [s for s in mine
+            if force or is_due(s.next_poll_at, now, due_slack_minutes(period, s.consecutive_failures))]
 
 
 @dataclass

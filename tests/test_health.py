@@ -1,6 +1,6 @@
 from datetime import datetime, timedelta
 
-from balkanwatch.health import is_due, next_poll
+from balkanwatch.health import due_slack_minutes, is_due, next_poll
 
 NOW = datetime(2026, 11, 1, 12, 0)
 
@@ -29,6 +29,12 @@ def test_retry_after_and_gone() -> None:
 
 def test_is_due() -> None:
     assert is_due(None, NOW) and is_due(NOW, NOW) and not is_due(NOW + timedelta(seconds=1), NOW)
+    # with slack: due from that long before its time (the run nearest it polls it)
+    assert is_due(NOW + timedelta(minutes=5), NOW, 5) and not is_due(NOW + timedelta(minutes=5, seconds=1), NOW, 5)
+
+
+def test_only_healthy_sources_get_slack_half_a_period() -> None:
+    assert due_slack_minutes(10, 0) == 5.0 and due_slack_minutes(10, 1) == 0.0 and due_slack_minutes(60, 0) == 30.0
 
 
 def test_fts_rebuild_policy() -> None:

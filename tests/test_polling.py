@@ -232,6 +232,27 @@ def test_a_lowered_max_poll_minutes_applies_from_the_next_run(server, tmp_path: 
     assert after["gone"]["next_poll_at"] == before["gone"]["next_poll_at"]      # the backoff stands
 
 
+def test_a_source_due_just_after_a_run_starts_is_polled_by_that_run(server, tmp_path: Path):
+    """Runs a period apart (schedule.ingest_every_minutes = 1): a healthy source due within half a period is
+    polled by this run, not the next (its last fetch came a moment after its run started, so a source with the
+    period as interval was polled every other run); a failing source waits for its backoff to the second."""
+    site = tmp_path / "site"
+    now = datetime.now(UTC)
+    fast = publish(site, server.base, "fast", [(f"fast-{i}", now - timedelta(minutes=i)) for i in range(5)])
+    sources = "[schedule]\ningest_every_minutes = 1\n\n" + toml_sources(
+        [{"name": "fast", "feed": fast}, {"name": "gone", "feed": f"{server.base}/missing.xml"}])
+    cfg = tmp_path / "balkanwatch.toml"
+    cfg.write_text(loopback_config(sources, extra="poll_minutes = 0.5\nmin_poll_minutes = 0.5\nmax_poll_minutes = 0.5"),
+                   encoding="utf-8")
+    first = asyncio.run(run_ingest(load_config(cfg)))
+    assert first.sources_polled == 2 and first.new_articles == 5
+    rows = health(cfg)
+    assert rows["fast"]["poll_minutes"] == 0.5 and rows["gone"]["consecutive_failures"] == 1
+    again = asyncio.run(run_ingest(load_config(cfg)))     # seconds later: both are due in about 30 s
+    assert [s.name for s in again.sources] == ["fast"] and again.sources[0].ok
+    assert health(cfg)["gone"]["next_poll_at"] == rows["gone"]["next_poll_at"]     # its backoff stands
+
+
 def test_a_feed_that_stops_publishing_becomes_silent_and_recovers(server, tmp_path: Path):
     site = tmp_path / "site"
     now = datetime.now(UTC)
