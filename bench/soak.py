@@ -1,0 +1,234 @@
+"""Soak of the scheduled path (`make run`: a Prefect server and `balkanwatch serve`) on the demo corpus.
+
+    .venv/bin/python -m bench.soak [--minutes 6]
+
+Not a timing benchmark and not in `make bench`: a check that the served deployments keep working run after
+run. The demo's sites (app/corpus.py) are served on loopback with an SMTP server; the config polls every
+source every minute (`ingest.min_poll_minutes = max_poll_minutes = 1`, `schedule.ingest_every_minutes = 1`,
+`alerts.every_minutes = 1`); a new story appears in one RSS feed every NEW_ITEM_SECONDS. Every
+SAMPLE_SECONDS the serve process's memory, open files and descendants are sampled. At the end:
+
+- every ingest run in the warehouse completed, and every one after the first polled every source;
+- no flow run failed or crashed (the Prefect API);
+- the new stories landed (all but those of the last two minutes);
+- nothing the serve process started is left once it is stopped.
+
+Session 27 wrote it after a soak by hand found two polling faults: sources scheduled under a larger
+`ingest.max_poll_minutes` ignored a lowered one for hours, and a source whose interval equals the schedule's
+period was polled by every other run (docs/design.md, "Polling and health"). Prints one line per sample
+and a JSON summary; exits 1 when a check fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import httpx
+
+from app.corpus import OFFICIAL, SITES, build_corpus, write_official_site
+from app.demo import write_config
+from app.devserver import LoopbackServer, free_port
+
+NEW_ITEM_SECONDS = 40
+SAMPLE_SECONDS = 20
+SERVER_START_SECONDS = 120.0
+WORDS = ("KFOR patrol border Kosovo Serbia police bridge municipality council barricade convoy statement "
+         "ministry delegation agreement checkpoint village commander").split()
+
+
+def every_minute(config: Path) -> None:
+    """The demo config, polling every source every minute."""
+    text = config.read_text(encoding="utf-8")
+    text = text.replace("[ingest]\npoll_minutes = 10\n",
+                        "[ingest]\npoll_minutes = 1\nmin_poll_minutes = 1\nmax_poll_minutes = 1\n")
+    text = text.replace("[alerts]\n", "[alerts]\nevery_minutes = 1\n", 1)
+    text = text.replace("[smtp]\n", "[schedule]\ningest_every_minutes = 1\n\n[smtp]\n", 1)
+    config.write_text(text, encoding="utf-8")
+
+
+class NewStories(threading.Thread):
+    """Adds a story to an RSS feed every NEW_ITEM_SECONDS (its page first, then the feed's item)."""
+
+    def __init__(self, feed: Path, base: str) -> None:
+        super().__init__(daemon=True)
+        self.feed, self.base, self.stop = feed, base.rstrip("/"), threading.Event()
+        self.written: list[tuple[float, str]] = []
+
+    def run(self) -> None:
+        rng = random.Random(27)
+        while not self.stop.wait(NEW_ITEM_SECONDS):
+            k = len(self.written) + 1
+            slug = f"soak-{k}"
+            title = f"Soak story {k}: {' '.join(rng.sample(WORDS, 4))}"
+            paras = "".join(f"<p>{' '.join(rng.choice(WORDS) for _ in range(60))}.</p>" for _ in range(4))
+            (self.feed.parent / "news" / f"{slug}.html").write_text(
+                f"<html><head><title>{title}</title></head><body><article><h1>{title}</h1>{paras}</article>"
+                "</body></html>", encoding="utf-8")
+            item = (f"<item><title>{title}</title><link>{self.base}/news/{slug}.html</link><guid>{slug}</guid>"
+                    f"<pubDate>{format_datetime(datetime.now(UTC))}</pubDate></item>")
+            text = self.feed.read_text(encoding="utf-8")
+            at = text.index("<item>")
+            self.feed.write_text(text[:at] + item + text[at:], encoding="utf-8")
+            self.written.append((time.time(), slug))
+
+
+def _descendants(pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout.split()
+    kids = [int(p) for p in out]
+    return kids + [d for k in kids for d in _descendants(k)]
+
+
+def _status(pid: int, field: str) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return -1
+
+
+def _open_files(pid: int) -> int:
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return -1
+
+
+def _wait_healthy(api: str) -> None:
+    deadline = time.monotonic() + SERVER_START_SECONDS
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{api}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit(f"the Prefect server did not answer on {api} within {SERVER_START_SECONDS:.0f} s")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+
+def soak(minutes: float, folder: Path) -> dict[str, Any]:
+    from aiosmtpd.controller import Controller
+
+    site_root = folder / "sites"
+    servers = {}
+    for site in (*SITES, OFFICIAL):
+        (site_root / site.slug).mkdir(parents=True)
+        servers[site.slug] = LoopbackServer(site_root / site.slug).start()
+
+    class Catcher:
+        mails = 0
+
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd's name)
+            Catcher.mails += 1
+            return "250 OK"
+
+    smtp = Controller(Catcher(), hostname="127.0.0.1", port=free_port())
+    smtp.start()
+    procs: list[subprocess.Popen[bytes]] = []
+    stories: NewStories | None = None
+    try:
+        bases = {k: s.base for k, s in servers.items()}
+        sources, _ = build_corpus(site_root, bases, monitoring=True)
+        official, _ = write_official_site(site_root / OFFICIAL.slug, bases[OFFICIAL.slug])
+        config = write_config(folder, [*sources, official], smtp.port).resolve()
+        every_minute(config)
+        rss = next(site_root / s.slug / "feed.xml" for s in SITES if (site_root / s.slug / "feed.xml").exists())
+        port = free_port()
+        api = f"http://127.0.0.1:{port}/api"
+        env = dict(os.environ, PREFECT_HOME=str(folder / "prefect"), PREFECT_SERVER_ANALYTICS_ENABLED="false")
+        log = (folder / "prefect.log").open("wb")
+        procs.append(subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+                                       "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT,
+                                      start_new_session=True))
+        _wait_healthy(api)
+        serve_log = (folder / "serve.log").open("wb")
+        serve = subprocess.Popen([str(Path(sys.executable).with_name("balkanwatch")), "--config", str(config),
+                                  "serve"], env=dict(env, PREFECT_API_URL=api), stdout=serve_log,
+                                 stderr=subprocess.STDOUT, start_new_session=True)
+        procs.append(serve)
+        stories = NewStories(rss, bases[rss.parent.name])
+        stories.start()
+        samples = []
+        started = time.monotonic()
+        while time.monotonic() - started < minutes * 60:
+            time.sleep(SAMPLE_SECONDS)
+            if serve.poll() is not None:
+                raise SystemExit(f"balkanwatch serve exited ({serve.returncode}); see {folder / 'serve.log'}")
+            sample = {"seconds": round(time.monotonic() - started), "serve_rss_mb": _status(serve.pid, "VmRSS") // 1024,
+                      "serve_open_files": _open_files(serve.pid), "descendants": len(_descendants(serve.pid)),
+                      "mails": Catcher.mails}
+            samples.append(sample)
+            print(json.dumps(sample), flush=True)
+        stories.stop.set()
+        states = Counter(r["state_type"] for r in httpx.post(f"{api}/flow_runs/filter", json={"limit": 200}).json())
+        group = serve.pid
+        _stop(serve)
+        time.sleep(2)
+        left = subprocess.run(["ps", "-o", "pid=,args=", "-g", str(group)], capture_output=True, text=True).stdout
+        with duckdb.connect(str(config.parent / "demo.duckdb"), read_only=True) as con:
+            runs = con.execute("SELECT status, sources_polled FROM runs ORDER BY started_at").fetchall()
+            landed = {r[0].rsplit("/", 1)[-1].removesuffix(".html") for r in
+                      con.execute("SELECT url FROM articles WHERE url LIKE '%/soak-%'").fetchall()}
+        due = [slug for at, slug in stories.written if at < time.time() - 120]
+        sources_total = len(sources) + 1
+        checks = {
+            "every ingest run completed": bool(runs) and all(status == "completed" for status, _ in runs),
+            "every run after the first polled every source": all(n == sources_total for _, n in runs[1:]),
+            "no flow run failed or crashed": not (states.get("FAILED") or states.get("CRASHED")),
+            "the new stories landed": set(due) <= landed,
+            "nothing left after serve stopped": not left.strip(),
+            "ingest runs (at least one a minute after the first)": len(runs) >= int(minutes) - 1,
+        }
+        return {"minutes": minutes, "ingest_runs": len(runs), "flow_run_states": dict(states),
+                "stories_written": len(stories.written), "stories_landed": len(landed), "mails": Catcher.mails,
+                "serve_rss_mb_first_last": [samples[0]["serve_rss_mb"], samples[-1]["serve_rss_mb"]] if samples else [],
+                "serve_open_files_max": max((s["serve_open_files"] for s in samples), default=-1),
+                "left_after_stop": left.strip(), "checks": checks}
+    finally:
+        if stories is not None:
+            stories.stop.set()
+        for proc in reversed(procs):
+            _stop(proc)
+        smtp.stop()
+        for s in servers.values():
+            s.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--minutes", type=float, default=6.0)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="balkanwatch-soak-") as tmp:
+        result = soak(args.minutes, Path(tmp))
+    print(json.dumps(result, indent=1))
+    sys.exit(0 if all(result["checks"].values()) else 1)
+
+
+if __name__ == "__main__":
+    main()
