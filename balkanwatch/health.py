@@ -94,8 +94,8 @@ def is_silent(now: datetime, pub: Publication, *, gaps: float, floor_hours: floa
 # source whose interval is the schedule's period (the defaults: both 10 minutes) was due a few seconds after
 # the next run started and waited for the one after, polled every other run; one of 12 minutes waited 20.
 # So a healthy source is polled by the run nearest its time: it is due from DUE_SLACK of a period before it
-# (at most half a period early, as late as half a period before). Failing sources get no slack: their backoff
-# and a server's Retry-After hold to the second.
+# (at most half a period early, where the first run after its time could be up to a whole period late).
+# Failing sources get no slack: their backoff and a server's Retry-After hold to the second.
 DUE_SLACK = 0.5
 
 
