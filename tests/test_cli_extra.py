@@ -266,3 +266,18 @@ def _dispatch_and_check(tmp_path: Path, sources: list[dict], arts: list,  # type
         assert wh.rows("SELECT count(*) AS n FROM articles WHERE story_id IS NULL")[0] == {"n": 0}
         loaded_by = wh.rows("SELECT run_id, count(*) AS n FROM articles GROUP BY run_id")
     assert len(loaded_by) == 2, loaded_by                               # both shards had sources
+
+
+def test_make_run_server_vacuums_old_flow_runs() -> None:
+    """`make run`'s Prefect server keeps flow runs (and each run's source-health artifact) for Prefect's
+    retention period, not forever: the Makefile's environment, read by Prefect's own settings, enables the
+    flow-run vacuum (a renamed or mistyped setting would leave Prefect's default, events only)."""
+    makefile = (Path(__file__).resolve().parent.parent / "Makefile").read_text(encoding="utf-8")
+    exported = dict(line.removeprefix("export ").split(" := ", 1) for line in makefile.splitlines()
+                    if line.startswith("export PREFECT_SERVER_"))
+    code = ("from prefect.settings import get_current_settings as s; v = s().server.services.db_vacuum; "
+            "print(sorted(v.enabled_vacuum_types), v.retention_period.days)")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_SERVER_SERVICES_DB_VACUUM")}
+    out = subprocess.run([sys.executable, "-c", code], env={**env, **exported}, capture_output=True, text=True,
+                         check=True).stdout.split("]")
+    assert "'flow_runs'" in out[0] and int(out[1]) == 90
