@@ -253,6 +253,35 @@ def test_a_source_due_just_after_a_run_starts_is_polled_by_that_run(server, tmp_
     assert health(cfg)["gone"]["next_poll_at"] == rows["gone"]["next_poll_at"]     # its backoff stands
 
 
+def test_a_source_given_a_new_url_is_polled_at_once_without_the_old_urls_validators(server, tmp_path: Path):
+    """An analyst fixes a source's feed URL: the next run (not forced) polls the new URL, although the old
+    one's failures had put it on backoff, and sends none of the old URL's validators (a server comparing
+    If-Modified-Since by date could answer 304 to them and hide the new feed's items)."""
+    site = tmp_path / "site"
+    now = datetime.now(UTC)
+    old = publish(site, server.base, "old", [(f"old-{i}", now - timedelta(hours=i)) for i in range(3)])
+    new = publish(site, server.base, "new", [(f"new-{i}", now - timedelta(hours=i)) for i in range(3)], seed=1)
+    cfg = tmp_path / "balkanwatch.toml"
+
+    def config(url: str) -> None:
+        cfg.write_text(loopback_config(toml_sources([{"name": "wire", "feed": url}])), encoding="utf-8")
+
+    config(old)                                   # a working feed: validators stored
+    assert asyncio.run(run_ingest(load_config(cfg))).new_articles == 3
+    assert health(cfg)["wire"]["health"] == "healthy"
+    config(f"{server.base}/typo.xml")             # moved to a wrong URL: failing, on backoff
+    failed = asyncio.run(run_ingest(load_config(cfg), force=True))
+    assert not failed.sources[0].ok and health(cfg)["wire"]["consecutive_failures"] == 1
+    assert asyncio.run(run_ingest(load_config(cfg))).sources_polled == 0          # waiting for its backoff
+    config(new)                                   # fixed
+    server.httpd.requests.clear()
+    fixed = asyncio.run(run_ingest(load_config(cfg)))
+    assert fixed.sources_polled == 1 and fixed.sources[0].ok and fixed.new_articles == 3
+    feed_request = next(r for r in server.httpd.requests if r["path"] == "/new.xml")
+    assert not {"If-None-Match", "If-Modified-Since"} & set(feed_request["headers"])
+    assert health(cfg)["wire"]["health"] == "healthy"
+
+
 def test_a_feed_that_stops_publishing_becomes_silent_and_recovers(server, tmp_path: Path):
     site = tmp_path / "site"
     now = datetime.now(UTC)
