@@ -329,7 +329,7 @@ def cmd_sources_list(args: argparse.Namespace) -> int:
     with _open_ro(_config(args)) as wh:
         rows = wh.source_health()
     cols = ["name", "country", "source_type", "language", "health", "poll_minutes", "consecutive_failures",
-            "last_success_at", "last_new_item_at", "next_poll_at", "articles", "last_error"]
+            "last_success_at", "last_new_item_at", "next_poll_at", "articles", "last_error", "last_warning"]
     print(render(cols, [[r[c] for c in cols] for r in rows], args.format))
     return 0
 

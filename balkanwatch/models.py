@@ -24,6 +24,7 @@ class FetchResult:
     not_modified: bool = False
     redirects: tuple[str, ...] = ()
     max_age: float | None = None     # Cache-Control max-age, seconds: the server asks not to come back sooner
+    moved_permanently: bool = False  # every redirect on the way was a 301 or 308: the URL has a new home
 
     def text(self) -> str:
         return self.body.decode(self.encoding, errors="replace")

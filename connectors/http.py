@@ -318,6 +318,7 @@ class Fetcher:
         raises FetchError."""
         started, t0 = datetime.now(UTC), time.perf_counter()
         hops: list[str] = []
+        permanent = True   # every redirect a 301 or 308 so far
         current = url
         try:
             async with asyncio.timeout(self.s.timeout * 3):
@@ -330,6 +331,7 @@ class Fetcher:
                                 target = resp.headers.get("location")
                                 if not target:
                                     raise TerminalFetchError(f"redirect without Location from {current}", url=url)
+                                permanent = permanent and resp.status_code in (301, 308)
                                 if resp.status_code in (301, 302, 303):
                                     form = None   # as browsers do: the redirected request is a GET
                                 hops.append(current)
@@ -356,6 +358,7 @@ class Fetcher:
                                 body_hash=hashlib.sha256(body).hexdigest(),
                                 elapsed_ms=(time.perf_counter() - t0) * 1000, fetched_at=started,
                                 not_modified=resp.status_code == 304, redirects=tuple(hops),
+                                moved_permanently=bool(hops) and permanent,
                                 max_age=parse_max_age(resp.headers.get("cache-control")))
         except TimeoutError as exc:
             raise TransientFetchError(f"deadline of {self.s.timeout * 3:.0f}s exceeded for {url}", url=url) from exc

@@ -429,7 +429,7 @@ async def publish_artifacts(summary: IngestSummary, health: list[dict[str, Any]]
         lines += ["## Errors", "", "| source | error | next poll |", "|---|---|---|"]
         lines += [f"| {markdown(s.name)} | {markdown(s.error)} | {markdown(s.next_poll_at)} |" for s in failed]
     cols = ("name", "health", "poll_minutes", "consecutive_failures", "last_success_at", "last_new_item_at",
-            "last_error", "next_poll_at", "articles")
+            "last_error", "last_warning", "next_poll_at", "articles")
     calls = [acreate_markdown_artifact("\n".join(lines), key="ingest-summary", description="Ingest run summary"),
              acreate_table_artifact([{c: cell(row[c]) for c in cols} for row in health]
                                     or [{c: "" for c in cols}], key="source-health", description="Health of every source")]

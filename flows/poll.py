@@ -537,6 +537,18 @@ def changed_since(item: FeedItem, stored: datetime | None) -> bool:
     return utc_naive(item.updated) > stored
 
 
+def moved_warning(result: FetchResult | None) -> str | None:
+    """The source's warning when its listing answered through permanent redirects only (301/308): polling goes
+    on through them, and the analyst is told where to point the config."""
+    if result is None or not result.moved_permanently:
+        return None
+    return f"moved permanently to {result.final_url}: update the source's URL in the config"
+
+
+def _warnings(*warnings: str | None) -> str | None:
+    return "; ".join(w for w in warnings if w) or None
+
+
 async def poll_source(ctx: PollContext, state: SourceState, *, urls: Sequence[str] = (),
                       language: str | None = None) -> tuple[SourceOutcome, list[tuple[str, str, str, str]], int]:
     """Poll one source; never raises for the source's own faults (they come back in the outcome).
@@ -555,7 +567,7 @@ async def poll_source(ctx: PollContext, state: SourceState, *, urls: Sequence[st
                              "ttl_minutes": listing.ttl_minutes if listing else None}
     if listing is None:
         return SourceOutcome(source=state.name, ok=True, not_modified=True, fetches=tuple(acc.fetches),
-                             **validators, **cache), [], 0
+                             warning=moved_warning(result), **validators, **cache), [], 0
     exchanged = await _google_exchanges(ctx, state, listing.items, acc)   # Google's newer links: stored, or asked
     ids, unresolved = {}, []   # unresolved aggregator links fail the same way every poll: they do not
     for i in listing.items:    # keep the feed from counting as unchanged
@@ -590,5 +602,6 @@ async def poll_source(ctx: PollContext, state: SourceState, *, urls: Sequence[st
     listed = len(ids) + len(unresolved) + sum(f is None for f in exchanged.values())
     return SourceOutcome(source=state.name, ok=True, items_listed=listed,
                          articles=tuple(acc.articles), revisions=tuple(acc.revisions),
-                         fetches=tuple(acc.fetches), item_errors=len(failed), warning=listing.warning,
+                         fetches=tuple(acc.fetches), item_errors=len(failed),
+                         warning=_warnings(listing.warning, moved_warning(result)),
                          **validators, **cache), failed, acc.loaded

@@ -87,6 +87,11 @@ def test_redirects_followed_and_bounded(server, tmp_path: Path) -> None:
     server.routes["/b"] = reply(302, headers={"Location": server.url("final.html")})
     r = fetch(server.url("a"))
     assert r.body == b"done" and r.final_url == server.url("final.html") and len(r.redirects) == 2
+    assert not r.moved_permanently                             # one hop was a 302: the old URL stays right
+    server.routes["/p1"] = reply(301, headers={"Location": "/p2"})
+    server.routes["/p2"] = reply(308, headers={"Location": server.url("final.html")})
+    assert fetch(server.url("p1")).moved_permanently           # 301 then 308: the URL has a new home
+    assert not fetch(server.url("final.html")).moved_permanently
     server.routes["/loop1"] = reply(302, headers={"Location": "/loop2"})
     server.routes["/loop2"] = reply(302, headers={"Location": "/loop1"})
     with pytest.raises(TerminalFetchError, match="redirect"):

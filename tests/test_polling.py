@@ -282,6 +282,29 @@ def test_a_source_given_a_new_url_is_polled_at_once_without_the_old_urls_validat
     assert health(cfg)["wire"]["health"] == "healthy"
 
 
+def test_a_feed_moved_permanently_is_followed_and_the_source_says_where_to(server, tmp_path: Path):
+    """A feed answering with a 301 is still polled through it, and the source carries a warning naming the
+    new URL (`sources`, the health artifact) until the config points there."""
+    site = tmp_path / "site"
+    now = datetime.now(UTC)
+    new = publish(site, server.base, "new", [(f"story-{i}", now - timedelta(hours=i)) for i in range(3)])
+
+    def moved(h):  # type: ignore[no-untyped-def]
+        h.send_body(301, b"", {"Location": new})
+
+    server.routes["/old.xml"] = moved
+    cfg = tmp_path / "balkanwatch.toml"
+    cfg.write_text(loopback_config(toml_sources([{"name": "wire", "feed": f"{server.base}/old.xml"}])), encoding="utf-8")
+    assert asyncio.run(run_ingest(load_config(cfg))).new_articles == 3
+    row = health(cfg)["wire"]
+    assert row["health"] == "healthy" and f"moved permanently to {new}" in row["last_warning"]
+    asyncio.run(run_ingest(load_config(cfg), force=True))          # unchanged (304 through the 301): still said
+    assert f"moved permanently to {new}" in health(cfg)["wire"]["last_warning"]
+    cfg.write_text(loopback_config(toml_sources([{"name": "wire", "feed": new}])), encoding="utf-8")
+    asyncio.run(run_ingest(load_config(cfg), force=True))
+    assert health(cfg)["wire"]["last_warning"] is None
+
+
 def test_a_feed_that_stops_publishing_becomes_silent_and_recovers(server, tmp_path: Path):
     site = tmp_path / "site"
     now = datetime.now(UTC)

@@ -285,7 +285,7 @@ SELECT s.name, s.kind, s.location, s.in_config,
        coalesce(s.interval_minutes, s.poll_minutes) AS poll_minutes, s.poll_minutes AS configured_minutes,
        s.usual_gap_minutes, s.silent_since,
        (SELECT count(*) FROM articles a WHERE a.source = s.name) AS articles,
-       s.country, s.language, s.source_type
+       s.country, s.language, s.source_type, s.last_warning
 FROM sources s;
 
 -- A story mentions a topic when any of its copies does; it counts once, at the story's first-seen time

@@ -54,7 +54,7 @@ from warehouse.upkeep import UpkeepMixin
 if TYPE_CHECKING:
     from balkanwatch.config import Config
 
-SCHEMA_VERSION = 11
+SCHEMA_VERSION = 12
 WRITER_THREADS = 1      # DuckDB threads of a writing connection (see _connect)
 MAX_ITEM_ATTEMPTS = 3   # a listed page that failed this often is not fetched again (the row says why)
 FTS_FIELDS = ("title", "text")
