@@ -43,6 +43,7 @@ import httpx
 from app.corpus import OFFICIAL, SITES, build_corpus, write_official_site
 from app.demo import write_config
 from app.devserver import LoopbackServer, free_port
+from deployments.run_local import wait_healthy
 
 NEW_ITEM_SECONDS = 40
 SAMPLE_SECONDS = 20
@@ -110,18 +111,6 @@ def _open_files(pid: int) -> int:
         return -1
 
 
-def _wait_healthy(api: str) -> None:
-    deadline = time.monotonic() + SERVER_START_SECONDS
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{api}/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise SystemExit(f"the Prefect server did not answer on {api} within {SERVER_START_SECONDS:.0f} s")
-
-
 def _stop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGINT)
@@ -166,7 +155,7 @@ def soak(minutes: float, folder: Path) -> dict[str, Any]:
         procs.append(subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
                                        "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT,
                                       start_new_session=True))
-        _wait_healthy(api)
+        wait_healthy(api, SERVER_START_SECONDS)
         serve_log = (folder / "serve.log").open("wb")
         serve = subprocess.Popen([str(Path(sys.executable).with_name("balkanwatch")), "--config", str(config),
                                   "serve"], env=dict(env, PREFECT_API_URL=api), stdout=serve_log,
