@@ -487,9 +487,10 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
     def sync_sources(self, sources: Sequence[Any], default_poll_minutes: float,
                      max_poll_minutes: float | None = None) -> None:
         """Make the sources table match the config (new rows added, settings updated, removed ones flagged; a
-        source whose URL or kind changed starts afresh: due now, no validators, no failures). With `max_poll_minutes` (`ingest.max_poll_minutes`), a healthy source scheduled further out than that
-        after its last poll (by a run under a larger bound) is brought forward to it: a lowered bound applies
-        from the next run, not after the old schedule. Failing sources keep their backoff (and Retry-After)."""
+        source whose URL or kind changed starts afresh: due now, no validators, no failures). With
+        `max_poll_minutes` (`ingest.max_poll_minutes`), a healthy source scheduled further out than that after
+        its last poll (by a run under a larger bound) is brought forward to it: a lowered bound applies from the
+        next run, not after the old schedule. Failing sources keep their backoff (and Retry-After)."""
         rows = pa.table({"name": pa.array([s.name for s in sources], pa.string()),
                          "kind": pa.array([s.fetch_kind for s in sources], pa.string()),
                          "location": pa.array([s.location for s in sources], pa.string()),
@@ -498,21 +499,19 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
                          "source_type": pa.array([s.kind or None for s in sources], pa.string()),
                          "poll_minutes": pa.array([float(s.poll_minutes or default_poll_minutes) for s in sources],
                                                   pa.float64())})
-        # A source given a new URL (or kind) is polled at once, as a new one: the old URL's validators, <ttl> and
-        # failures (its backoff) do not carry over; its articles and publication history do.
-        moved = "CASE WHEN sources.location IS DISTINCT FROM c.location OR sources.kind IS DISTINCT FROM c.kind"
         with self.transaction(), self.registered(configured=rows):   # one statement for any number of sources
             self.con.execute("UPDATE sources SET in_config = false")
+            # A source given a new URL (or kind) is polled at once, as a new one: the old URL's validators,
+            # <ttl> and failures (its backoff) do not carry over; its articles and publication history do.
+            self.con.execute(
+                """UPDATE sources SET etag = NULL, last_modified = NULL, body_hash = NULL, ttl_minutes = NULL,
+                     consecutive_failures = 0, next_poll_at = NULL
+                   FROM configured c WHERE sources.name = c.name
+                     AND (sources.location IS DISTINCT FROM c.location OR sources.kind IS DISTINCT FROM c.kind)""")
             self.con.execute(   # MERGE, not ON CONFLICT: the same statement runs on a lake (no keys there)
-                f"""MERGE INTO sources USING configured c ON sources.name = c.name
+                """MERGE INTO sources USING configured c ON sources.name = c.name
                    WHEN MATCHED THEN UPDATE SET kind = c.kind, location = c.location, language = c.language,
-                     country = c.country, source_type = c.source_type, poll_minutes = c.poll_minutes, in_config = true,
-                     etag = {moved} THEN NULL ELSE sources.etag END,
-                     last_modified = {moved} THEN NULL ELSE sources.last_modified END,
-                     body_hash = {moved} THEN NULL ELSE sources.body_hash END,
-                     ttl_minutes = {moved} THEN NULL ELSE sources.ttl_minutes END,
-                     consecutive_failures = {moved} THEN 0 ELSE sources.consecutive_failures END,
-                     next_poll_at = {moved} THEN NULL ELSE sources.next_poll_at END
+                     country = c.country, source_type = c.source_type, poll_minutes = c.poll_minutes, in_config = true
                    WHEN NOT MATCHED THEN INSERT (name, kind, location, language, country, source_type, poll_minutes,
                      in_config) VALUES (c.name, c.kind, c.location, c.language, c.country, c.source_type,
                      c.poll_minutes, true)""")
