@@ -195,7 +195,7 @@ def cmd_warehouse_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_warehouse_maintain(args: argparse.Namespace) -> int:
-    """Flush, merge, expire and clean up the lake (a DuckDB file: CHECKPOINT); print what it did."""
+    """Apply the retention; flush, merge, expire and clean up the lake (a DuckDB file: CHECKPOINT); print what it did."""
     from flows.upkeep import maintain, run_maintain
 
     config = _config(args)
@@ -379,6 +379,12 @@ def cmd_reextract(args: argparse.Namespace) -> int:
     with progress_bar("re-extracting pages") as progress:
         n = reextract(config, everything=args.all, progress=progress)
     print(f"re-extracted {n} articles")
+    from warehouse import Warehouse
+
+    with Warehouse.for_config(config, read_only=True) as wh:
+        unreachable = wh.articles_without_raw_page()
+    if unreachable:
+        print(f"{unreachable} articles have no raw page any more (warehouse.keep_raw_pages_days): they keep their text")
     return 0
 
 
@@ -660,7 +666,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="into the lake of the config's [warehouse] (backend = \"ducklake\")")
     s.add_argument("--from", dest="source", default="", help="the DuckDB file (default: the config's warehouse.path)")
     s.set_defaults(func=cmd_warehouse_migrate)
-    s = wsub_cmds.add_parser("maintain", help="flush inlined rows, merge small files, expire old snapshots, delete "
+    s = wsub_cmds.add_parser("maintain", help="delete raw pages and fetch-log rows past their retention; flush "
+                                              "inlined rows, merge small files, expire old snapshots, delete "
                                               "unneeded files (a lake; a DuckDB file is checkpointed)")
     s.add_argument("--json", action="store_true", help="print the report as JSON")
     s.add_argument("--no-prefect", action="store_true", help="run without Prefect (no UI record, no artifact)")

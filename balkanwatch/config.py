@@ -45,6 +45,8 @@ class WarehouseSettings:
     search_index: str = _f("data/lake-search.duckdb", "DuckLake only: local DuckDB file holding this machine's BM25 index of the lake's articles (a copy of title and text), built by `reindex` and by ingest; relative to the config file.")
     keep_snapshots_days: float = _f(7.0, "DuckLake only: `warehouse maintain` expires the lake's snapshots older than this many days; `sql --as-of` and `AT (VERSION => …)` reach back this far.")
     file_grace_hours: float = _f(1.0, "DuckLake only: hours a file the lake no longer needs (merged away, or of an expired snapshot) stays on disk before `warehouse maintain` deletes it, so that a query that began earlier can still read it.")
+    keep_raw_pages_days: float = _f(0.0, "Raw pages (the HTML kept for `reextract`, 40-60 kB an article compressed) fetched more than this many days ago are deleted by `warehouse maintain` (scheduled by `balkanwatch serve` every `schedule.maintain_every_hours` once set), except each source's newest 20, which its page template is learned from; their articles stay. 0 keeps them forever.")
+    keep_fetches_days: float = _f(0.0, "Rows of the fetch log (`fetches`: one per HTTP request, ~15-40 bytes each) older than this many days are deleted by `warehouse maintain`. 0 keeps them forever.")
     load_articles: int = _f(200, "DuckLake only: a batch's polled sources are committed together (one load transaction) once this many new articles wait (a large source's chunks of 50, handed over while it is still being extracted, count too). At least 1; more holds more in memory (~50–100 kB an article) and loses more to a crash (redone by the next run).")
     load_seconds: float = _f(5.0, "DuckLake only: …or once the first source with something to store has waited this many seconds (0: at once): how long after its poll an article may wait to be visible. A DuckDB file commits each source at once.")
     ask_window_seconds: float = _f(0.05, "DuckLake only: seconds a source's ask for its known article ids waits for the asks of other sources of its batch, answered by the same catalog query (a lake read costs ~40 ms whatever its rows; on a remote catalog more). 0 on a DuckDB file.")
@@ -89,7 +91,7 @@ class IngestSettings:
 class ScheduleSettings:
     ingest_every_minutes: int = _f(10, "Interval of the ingest deployment served by `balkanwatch serve`; a healthy "
                                           "source due within half of it is polled by the run before.")
-    maintain_every_hours: int = _f(24, "DuckLake only: interval of the maintenance deployment (`warehouse maintain`) served by `balkanwatch serve`.")
+    maintain_every_hours: int = _f(24, "Interval of the maintenance deployment (`warehouse maintain`) served by `balkanwatch serve`: on a DuckLake lake always, on a DuckDB file when `warehouse.keep_raw_pages_days` or `warehouse.keep_fetches_days` is set.")
 
 
 @dataclass(frozen=True)
@@ -386,6 +388,9 @@ def _check_warehouse(w: WarehouseSettings) -> None:
                           "every source with a listing waits this long")
     if w.keep_snapshots_days < 0 or w.file_grace_hours < 0:
         raise ConfigError("warehouse.keep_snapshots_days and warehouse.file_grace_hours cannot be negative")
+    if w.keep_raw_pages_days < 0 or w.keep_fetches_days < 0:
+        raise ConfigError("warehouse.keep_raw_pages_days and warehouse.keep_fetches_days cannot be negative "
+                          "(0 keeps everything)")
     if "password" in w.catalog.lower():
         raise ConfigError("warehouse.catalog: no password in the connection string; name an environment "
                           "variable in warehouse.catalog_password_env")

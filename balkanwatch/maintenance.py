@@ -6,14 +6,44 @@ files most of whose rows were deleted, expire snapshots older than the cutoff, d
 refers to any more once their grace has passed, and then the orphaned ones (written by a load that never
 committed) older than the same grace.
 A DuckDB file only checkpoints (it keeps no snapshots).
+
+On either backend, `maintain` first applies the retention the config asks for (`Retention`): raw pages
+older than `warehouse.keep_raw_pages_days` and fetch-log rows older than `warehouse.keep_fetches_days` go.
+Everything else is kept whatever its age (articles, stories, mentions, alerts: the analysts' record).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
+
+from balkanwatch.templates import LEARN_WINDOW
+
+# A source's newest raw pages are kept whatever their age: its page template is learned from them
+# (balkanwatch/templates.py), and a source that publishes once a month must not lose its template's input.
+RAW_PAGES_KEPT_PER_SOURCE = LEARN_WINDOW
+
+
+@dataclass(frozen=True)
+class Retention:
+    """What `maintain` deletes before anything else: raw pages fetched before `raw_pages_before` (except each
+    source's newest `keep_per_source`), fetch-log rows started before `fetches_before`. None keeps them all."""
+
+    raw_pages_before: datetime | None = None
+    fetches_before: datetime | None = None
+    keep_per_source: int = RAW_PAGES_KEPT_PER_SOURCE
+
+    @classmethod
+    def from_days(cls, now: datetime, raw_pages_days: float, fetches_days: float) -> Retention:
+        """The cutoffs `days` before `now`; 0 days (the default) keeps everything."""
+        return cls(raw_pages_before=now - timedelta(days=raw_pages_days) if raw_pages_days > 0 else None,
+                   fetches_before=now - timedelta(days=fetches_days) if fetches_days > 0 else None)
+
+    @property
+    def deletes(self) -> bool:
+        return self.raw_pages_before is not None or self.fetches_before is not None
 
 # DuckLake's names for what a snapshot changed (ducklake_snapshots().changes), as words.
 _CHANGE_WORDS = {
@@ -49,6 +79,10 @@ class MaintenanceReport:
     files_on_disk_after: int | None = None
     bytes_before: int | None = None          # the DuckDB file's size around its CHECKPOINT
     bytes_after: int | None = None
+    raw_pages_deleted: int = 0               # retention (both backends): raw pages older than the cutoff
+    raw_pages_before: datetime | None = None  # … that cutoff (None: warehouse.keep_raw_pages_days is 0, keep all)
+    fetches_deleted: int = 0                 # fetch-log rows older than …
+    fetches_before: datetime | None = None   # … this cutoff (None: keep all)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -57,18 +91,29 @@ class MaintenanceReport:
         """The report as short lines (the CLI prints them; the flow's artifact lists them)."""
         if self.status != "completed":
             return [f"maintenance skipped: {self.note}"]
+        kept = self.retention_lines()
         if self.backend != "ducklake":
-            return [f"checkpointed the DuckDB file: {self.bytes_before} → {self.bytes_after} bytes", self.note]
+            return [*kept, f"checkpointed the DuckDB file: {self.bytes_before} → {self.bytes_after} bytes", self.note]
         on_disk = ("" if self.files_on_disk_before is None
                    else f"; Parquet files on disk {self.files_on_disk_before} → {self.files_on_disk_after}")
         cutoff = self.expired_before.isoformat(sep=" ", timespec="seconds") if self.expired_before else "?"
-        return [f"flushed {self.inlined_rows_flushed} inlined rows into Parquet",
+        return [*kept, f"flushed {self.inlined_rows_flushed} inlined rows into Parquet",
                 f"merged {self.files_merged} small files into {self.files_written}",
                 f"rewrote {self.files_rewritten} files without their deleted rows",
                 f"expired {self.snapshots_expired} of {self.snapshots_before} snapshots (older than {cutoff} UTC)",
                 f"deleted {self.files_deleted} files no snapshot needs any more",
                 f"deleted {self.orphans_deleted} orphaned files (written by a load that never committed)",
                 f"data files read by the lake {self.data_files_before} → {self.data_files_after}{on_disk}"]
+
+    def retention_lines(self) -> list[str]:
+        def cutoff(when: datetime | None) -> str:
+            return when.isoformat(sep=" ", timespec="seconds") + " UTC" if when else ""
+        raw = (f"deleted {self.raw_pages_deleted} raw pages fetched before {cutoff(self.raw_pages_before)} "
+               f"(each source's newest {RAW_PAGES_KEPT_PER_SOURCE} kept)" if self.raw_pages_before
+               else "raw pages: all kept (warehouse.keep_raw_pages_days = 0)")
+        fetches = (f"deleted {self.fetches_deleted} fetch-log rows from before {cutoff(self.fetches_before)}"
+                   if self.fetches_before else "fetch log: all kept (warehouse.keep_fetches_days = 0)")
+        return [raw, fetches]
 
     def markdown(self) -> str:
         return "# Warehouse maintenance\n\n" + "\n".join(f"- {line}" for line in self.lines() if line)

@@ -121,7 +121,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(10)
 
 
-def soak(minutes: float, folder: Path) -> dict[str, Any]:
+def soak(minutes: float, folder: Path, outage: float = 0.0) -> dict[str, Any]:
     from aiosmtpd.controller import Controller
 
     site_root = folder / "sites"
@@ -151,11 +151,18 @@ def soak(minutes: float, folder: Path) -> dict[str, Any]:
         port = free_port()
         api = f"http://127.0.0.1:{port}/api"
         env = dict(os.environ, PREFECT_HOME=str(folder / "prefect"), PREFECT_SERVER_ANALYTICS_ENABLED="false")
-        log = (folder / "prefect.log").open("wb")
-        procs.append(subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+        log = (folder / "prefect.log").open("ab")
+
+        def start_server() -> subprocess.Popen[bytes]:
+            server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
                                        "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT,
-                                      start_new_session=True))
-        wait_healthy(api, SERVER_START_SECONDS)
+                                      start_new_session=True)
+            procs.append(server)
+            wait_healthy(api, SERVER_START_SECONDS)
+            return server
+
+        server = start_server()
+        back_at: datetime | None = None   # when the API answered again after the outage
         serve_log = (folder / "serve.log").open("wb")
         serve = subprocess.Popen([str(Path(sys.executable).with_name("balkanwatch")), "--config", str(config),
                                   "serve"], env=dict(env, PREFECT_API_URL=api), stdout=serve_log,
@@ -167,6 +174,13 @@ def soak(minutes: float, folder: Path) -> dict[str, Any]:
         started = time.monotonic()
         while time.monotonic() - started < minutes * 60:
             time.sleep(SAMPLE_SECONDS)
+            if outage and back_at is None and time.monotonic() - started >= minutes * 30:
+                print(json.dumps({"outage": f"Prefect server stopped for {outage:.0f} s"}), flush=True)
+                _stop(server)
+                time.sleep(outage)
+                server = start_server()
+                back_at = datetime.now(UTC)
+                print(json.dumps({"outage": "Prefect server back"}), flush=True)
             if serve.poll() is not None:
                 raise SystemExit(f"balkanwatch serve exited ({serve.returncode}); see {folder / 'serve.log'}")
             sample = {"seconds": round(time.monotonic() - started), "serve_rss_mb": _status(serve.pid, "VmRSS") // 1024,
@@ -182,6 +196,8 @@ def soak(minutes: float, folder: Path) -> dict[str, Any]:
         left = subprocess.run(["ps", "-o", "pid=,args=", "-g", str(group)], capture_output=True, text=True).stdout
         with duckdb.connect(str(config.parent / "demo.duckdb"), read_only=True) as con:
             runs = con.execute("SELECT status, sources_polled FROM runs ORDER BY started_at").fetchall()
+            after = con.execute("SELECT count(*) FROM runs WHERE started_at > ?",
+                                [(back_at or datetime.now(UTC)).replace(tzinfo=None)]).fetchone()[0]  # type: ignore[index]
             landed = {r[0].rsplit("/", 1)[-1].removesuffix(".html") for r in
                       con.execute("SELECT url FROM articles WHERE url LIKE '%/soak-%'").fetchall()}
         due = [slug for at, slug in stories.written if at < time.time() - 120]
@@ -192,8 +208,10 @@ def soak(minutes: float, folder: Path) -> dict[str, Any]:
             "no flow run failed or crashed": not (states.get("FAILED") or states.get("CRASHED")),
             "the new stories landed": set(due) <= landed,
             "nothing left after serve stopped": not left.strip(),
-            "ingest runs (at least one a minute after the first)": len(runs) >= int(minutes) - 1,
+            "ingest runs (at least one a minute after the first)": len(runs) >= int(minutes) - 1 - int(outage / 60),
         }
+        if outage:
+            checks[f"serve outlived a {outage:.0f} s Prefect API outage and ran ingests after it"] = after >= 2
         return {"minutes": minutes, "ingest_runs": len(runs), "flow_run_states": dict(states),
                 "stories_written": len(stories.written), "stories_landed": len(landed), "mails": Catcher.mails,
                 "serve_rss_mb_first_last": [samples[0]["serve_rss_mb"], samples[-1]["serve_rss_mb"]] if samples else [],
@@ -212,9 +230,11 @@ def soak(minutes: float, folder: Path) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--minutes", type=float, default=6.0)
+    parser.add_argument("--outage", type=float, default=0.0,
+                        help="halfway through, stop the Prefect server for this many seconds, then start it again")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="balkanwatch-soak-") as tmp:
-        result = soak(args.minutes, Path(tmp))
+        result = soak(args.minutes, Path(tmp), args.outage)
     print(json.dumps(result, indent=1))
     sys.exit(0 if all(result["checks"].values()) else 1)
 

@@ -1,6 +1,7 @@
 """The deployments balkanwatch serves: ingest every `schedule.ingest_every_minutes`, alerts every
 `alerts.every_minutes` (when watchlists are configured; the ingest flow also runs an alerts cycle itself),
-and on a DuckLake lake its maintenance every `schedule.maintain_every_hours` (flows/upkeep.py).
+and its maintenance every `schedule.maintain_every_hours` (flows/upkeep.py) on a DuckLake lake, or on a DuckDB
+file that keeps raw pages or the fetch log for a limited time (`warehouse.keep_raw_pages_days`, `keep_fetches_days`).
 
 `concurrency_limit=1` with Prefect's default ENQUEUE collision strategy: a run that comes due while the
 previous one still runs waits its turn (and the warehouse's ingest lock is a second guard).
@@ -34,9 +35,15 @@ def build_deployments(config: Config) -> list[Any]:
     deployments = [every(ingest, config.schedule.ingest_every_minutes, "ingest")]
     if config.watchlists:
         deployments.append(every(alerts, config.alerts.every_minutes, "alerts"))
-    if config.warehouse.backend == "ducklake":   # a DuckDB file needs no maintenance (its CHECKPOINTs are automatic)
+    if needs_maintenance(config):
         deployments.append(every(maintain, 60 * config.schedule.maintain_every_hours, "maintain"))
     return deployments
+
+
+def needs_maintenance(config: Config) -> bool:
+    """A lake always (flush, merge, expire); a DuckDB file only for retention (its CHECKPOINTs are automatic)."""
+    w = config.warehouse
+    return w.backend == "ducklake" or w.keep_raw_pages_days > 0 or w.keep_fetches_days > 0
 
 
 def serve(config: Config) -> None:

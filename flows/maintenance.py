@@ -5,7 +5,10 @@ None of them imports Prefect (the CLI starts in a second); the flows call them.
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
+from collections.abc import Iterator
+from concurrent.futures import BrokenExecutor
 from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,6 +17,7 @@ from balkanwatch.alerting import spikes_of, topic_series
 from balkanwatch.boilerplate import keys_for, strip
 from balkanwatch.config import Config
 from balkanwatch.dedupe import SHIPPED, Thresholds, compare_partitions, recluster
+from balkanwatch.models import ExtractedArticle
 from balkanwatch.progress import Progress, counted
 from balkanwatch.spikes import shown_months
 from balkanwatch.textclean import content_hash, paragraphs
@@ -54,32 +58,49 @@ def dedupe_backtest(config: Config, proposed: Thresholds, examples: int = 20,
 def reextract(config: Config, *, everything: bool = False, progress: Progress | None = None) -> int:
     """Re-run extraction on stored raw pages whose extractor version differs (or all); returns how many.
     The pages are extracted as ingest extracts and cleans them: with `ingest.extractor_agreement`, each
-    source's learned page template (#17), then without its learned boilerplate paragraphs. `progress` counts pages extracted (each takes milliseconds, so every page
-    is reported)."""
+    source's learned page template (#17), then without its learned boilerplate paragraphs; by ingest's
+    extraction workers (`ingest.extract_workers`), a batch of REEXTRACT_BATCH pages at a time, so memory
+    holds one batch, not the warehouse's pages. `progress` counts pages extracted."""
     version = extractor_version()
     done = 0
     with Warehouse.for_config(config) as wh:
-        pages = list(wh.raw_pages(where_version_not=None if everything else version))
+        ids = wh.raw_page_ids(where_version_not=None if everything else version)
         templates = wh.source_templates()
         learned = wh.boilerplate_by_source()
-        batch = []
-        for _art_id, source, url, enc, body in counted(pages, progress, len(pages)):
-            job = PageJob(source=source, url=url, final_url=url, body=body, encoding=enc, fetched_at=datetime.now(UTC),
-                          agreement=config.ingest.extractor_agreement, template=templates.get(source))
-            result = safe_extract(job)
-            if not isinstance(result, str):
-                kept, gone = strip(paragraphs(result.text), keys_for(source, learned))
-                if gone:
-                    clean = "\n".join(kept)
-                    result = replace(result, text=clean, content_hash=content_hash(clean))
-                batch.append(result)
-            if len(batch) >= REEXTRACT_BATCH:
-                done += wh.update_extractions(batch)
-                batch = []
-        done += wh.update_extractions(batch)
+        workers = config.ingest.extract_workers or os.cpu_count() or 1
+        for start in range(0, len(ids), REEXTRACT_BATCH):
+            jobs = [PageJob(source=source, url=url, final_url=url, body=body, encoding=enc, fetched_at=datetime.now(UTC),
+                            agreement=config.ingest.extractor_agreement, template=templates.get(source))
+                    for _art_id, source, url, enc, body in wh.raw_pages(ids[start:start + REEXTRACT_BATCH])]
+            batch = []
+            for result in counted(_extract_all(jobs, workers), progress, len(ids), start=start):
+                if not isinstance(result, str):
+                    kept, gone = strip(paragraphs(result.text), keys_for(result.source, learned))
+                    if gone:
+                        clean = "\n".join(kept)
+                        result = replace(result, text=clean, content_hash=content_hash(clean))
+                    batch.append(result)
+            done += wh.update_extractions(batch)
         if done:
             wh.rebuild_fts()
     return done
+
+
+def _extract_all(jobs: list[PageJob], workers: int) -> Iterator[ExtractedArticle | str]:
+    """`safe_extract` of every job, in order, on this process's extraction pool (ingest's); inline when
+    `workers` is 1 or the pool broke (a worker killed: the batch is done again here)."""
+    if workers <= 1:
+        yield from map(safe_extract, jobs)
+        return
+    from flows.poll import retire_pool, shared_pool
+
+    pool = shared_pool(workers)
+    try:
+        results = list(pool.map(safe_extract, jobs, chunksize=4))
+    except BrokenExecutor:
+        retire_pool(pool)
+        results = [safe_extract(job) for job in jobs]
+    yield from results
 
 
 def topic_stories(wh: Warehouse, config: Config, start: datetime,

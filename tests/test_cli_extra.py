@@ -281,3 +281,30 @@ def test_make_run_server_vacuums_old_flow_runs() -> None:
     out = subprocess.run([sys.executable, "-c", code], env={**env, **exported}, capture_output=True, text=True,
                          check=True).stdout.split("]")
     assert "'flow_runs'" in out[0] and int(out[1]) == 90
+
+
+def test_reextract_in_batches_on_the_worker_pool_gives_the_inline_text(corpus, write_config, monkeypatch) -> None:
+    """`reextract` reads the raw pages a batch at a time and extracts them on ingest's worker pool: the
+    same articles as one inline pass, whatever the batch size."""
+    import flows.maintenance as jobs
+
+    sources, _, _ = corpus
+    path = write_config(toml_sources(sources))
+    config = load_config(path)
+    asyncio.run(run_ingest(config))
+
+    def stale_then_reextract(workers: int) -> dict[str, tuple[str, str]]:
+        path.write_text(path.read_text().replace("extract_workers = 1", f"extract_workers = {workers}")
+                        .replace("extract_workers = 2", f"extract_workers = {workers}"))
+        with Warehouse.open(config.warehouse_path) as wh:
+            wh.con.execute("UPDATE articles SET extractor_version = 'old', text = 'stale'")
+            n = len(wh.raw_page_ids())
+        assert jobs.reextract(load_config(path)) == n > 3
+        with Warehouse.open(config.warehouse_path, read_only=True) as wh:
+            return {r["article_id"]: (r["text"], r["content_hash"]) for r in
+                    wh.rows("SELECT article_id, text, content_hash FROM articles")}
+
+    inline = stale_then_reextract(1)
+    monkeypatch.setattr(jobs, "REEXTRACT_BATCH", 3)   # several batches, the last one short
+    pooled = stale_then_reextract(2)
+    assert pooled == inline and all(text != "stale" for text, _ in pooled.values())

@@ -640,8 +640,12 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
                    mentions_version = NULL WHERE article_id = ?""",
                 [a.title, a.author, a.text, a.content_hash, a.extractor_version, utc_naive(a.listed_updated_at), revision,
                  utc_naive(a.fetched_at), a.article_id])
-            self.con.execute("UPDATE raw_pages SET html_zlib = ?, bytes = ?, fetched_at = ? WHERE article_id = ?",
-                             [a.raw_html, a.raw_bytes, utc_naive(a.fetched_at), a.article_id])
+            # the new page replaces the old one, or comes back if retention deleted it (warehouse.keep_raw_pages_days)
+            self.con.execute("DELETE FROM raw_pages WHERE article_id = ?", [a.article_id])
+            self.con.execute("""INSERT INTO raw_pages (article_id, url, final_url, fetched_at, encoding, html_zlib, bytes)
+                                VALUES (?, ?, ?, ?, ?, ?, ?)""",
+                             [a.article_id, a.url, a.final_url, utc_naive(a.fetched_at), a.encoding or "utf-8",
+                              a.raw_html, a.raw_bytes])
             self.forget_key_hashes([a.article_id])
 
     @retry_conflicts
@@ -988,16 +992,30 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
         return {t: int(self._exec(f"SELECT count(*) FROM {t}").fetchone()[0])  # type: ignore[index]  # count(*) returns a row
                 for t in ("sources", "articles", "raw_pages", "fetches", "runs", "failed_items")}
 
-    def raw_pages(self, where_version_not: str | None = None) -> Iterator[tuple[str, str, str, str, bytes]]:
-        """(article_id, source, url, encoding, html bytes) of stored pages, optionally only stale extractions."""
-        sql = """SELECT a.article_id, a.source, a.url, r.encoding, r.html_zlib FROM raw_pages r
-                 JOIN articles a USING (article_id)"""
+    def raw_page_ids(self, where_version_not: str | None = None) -> list[str]:
+        """Ids of the articles with a stored raw page (optionally only stale extractions), in id order."""
+        sql = "SELECT r.article_id FROM raw_pages r JOIN articles a USING (article_id)"
         params: list[Any] = []
         if where_version_not:
             sql += " WHERE a.extractor_version <> ?"
             params.append(where_version_not)
-        for art_id, source, url, enc, blob in self._exec(sql, params).fetchall():
-            yield art_id, source, url, enc, zlib.decompress(blob)
+        return [r[0] for r in self._exec(sql + " ORDER BY r.article_id", params).fetchall()]
+
+    def raw_pages(self, article_ids: Sequence[str]) -> list[tuple[str, str, str, str, bytes]]:
+        """(article_id, source, url, encoding, html bytes) of these articles' stored pages, in id order. Asked
+        for a batch at a time: a warehouse's raw pages do not fit in memory (~60 kB each compressed)."""
+        with self.registered(wanted_pages=pa.table({"article_id": pa.array(list(article_ids), pa.string())})):
+            rows = self._exec("""SELECT a.article_id, a.source, a.url, r.encoding, r.html_zlib FROM raw_pages r
+                                 JOIN articles a USING (article_id)
+                                 WHERE r.article_id IN (SELECT article_id FROM wanted_pages)
+                                 ORDER BY a.article_id""").fetchall()
+        return [(art_id, source, url, enc, zlib.decompress(blob)) for art_id, source, url, enc, blob in rows]
+
+    def articles_without_raw_page(self) -> int:
+        """Articles whose raw page retention deleted (warehouse.keep_raw_pages_days): `reextract` cannot reach them."""
+        return int(self._exec("""SELECT count(*) FROM articles a
+                                 WHERE NOT EXISTS (SELECT 1 FROM raw_pages r WHERE r.article_id = a.article_id)"""
+                              ).fetchone()[0])  # type: ignore[index]  # count(*) returns a row
 
     def update_extractions(self, arts: Sequence[ExtractedArticle]) -> int:
         """Replace extracted fields after `reextract`; ids, fetch times and feed dates (unless the page has one) stay."""

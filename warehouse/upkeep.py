@@ -20,16 +20,23 @@ than the same grace. The caller holds the writer lock (a writer `Warehouse`) and
 ingest run lock alone (no shard load beside it), so this never interleaves with a load or a settle, and the
 grace keeps a file even a load that started before the lock was taken could still commit.
 On a DuckDB file there are no snapshots: `maintain` is a CHECKPOINT.
+
+Before any of it, on either backend, the retention the config asks for (`balkanwatch.maintenance.Retention`):
+raw pages and fetch-log rows older than their cutoffs are deleted in one transaction (each source's newest
+raw pages stay: its page template is learned from them). A DuckDB file reuses the freed blocks for the next
+rows (it does not shrink); on a lake the rewrite below drops the deleted rows from their files, and the
+files go once the snapshots that read them expire.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from balkanwatch.errors import WarehouseError
-from balkanwatch.maintenance import MaintenanceReport, describe_changes
+from balkanwatch.maintenance import MaintenanceReport, Retention, describe_changes
 from warehouse.base import WarehouseBase
 from warehouse.lake import LAKE, LakeTarget
 
@@ -43,10 +50,14 @@ class UpkeepMixin(WarehouseBase):
     lake: LakeTarget | None
     path: Path
 
-    def maintain(self, *, keep: timedelta, grace: timedelta, now: datetime | None = None) -> MaintenanceReport:
-        """Flush, merge, rewrite, expire snapshots older than now - keep, delete files unneeded for longer than grace."""
+    def maintain(self, *, keep: timedelta, grace: timedelta, retention: Retention | None = None,
+                 now: datetime | None = None) -> MaintenanceReport:
+        """Apply `retention`, then flush, merge, rewrite, expire snapshots older than now - keep, delete files
+        unneeded for longer than grace (a DuckDB file: apply `retention`, then CHECKPOINT)."""
+        retention = retention or Retention()
+        pruned = self.apply_retention(retention)
         if self.lake is None:
-            return self._checkpoint()
+            return replace(self._checkpoint(), **pruned)
         now = now or datetime.now(UTC)
         before = self._data_files(), self._scalar(f"SELECT count(*) FROM ducklake_snapshots('{LAKE}')")
         disk_before = self._files_on_disk()
@@ -66,7 +77,25 @@ class UpkeepMixin(WarehouseBase):
             snapshots_before=before[1], snapshots_expired=expired,
             expired_before=cutoff.astimezone(UTC).replace(tzinfo=None), files_deleted=deleted, orphans_deleted=orphans,
             data_files_before=before[0], data_files_after=self._data_files(),
-            files_on_disk_before=disk_before, files_on_disk_after=self._files_on_disk())
+            files_on_disk_before=disk_before, files_on_disk_after=self._files_on_disk(), **pruned)
+
+    def apply_retention(self, retention: Retention) -> dict[str, Any]:
+        """Delete what `retention` lets go, in one transaction; the counts and cutoffs for the report.
+        The newest pages of a source are ranked as `template_pages` ranks them (articles by fetch time)."""
+        raw = fetches = 0
+        if retention.deletes:
+            with self.transaction():
+                if retention.raw_pages_before is not None:
+                    raw = self._count(self._exec(
+                        """DELETE FROM raw_pages WHERE fetched_at < ? AND article_id NOT IN (
+                             SELECT article_id FROM (SELECT article_id, row_number() OVER (PARTITION BY source
+                                 ORDER BY fetched_at DESC, article_id) AS n FROM articles) WHERE n <= ?)""",
+                        [_naive(retention.raw_pages_before), retention.keep_per_source]))
+                if retention.fetches_before is not None:
+                    fetches = self._count(self._exec("DELETE FROM fetches WHERE started_at < ?",
+                                                     [_naive(retention.fetches_before)]))
+        return {"raw_pages_deleted": raw, "raw_pages_before": _naive(retention.raw_pages_before),
+                "fetches_deleted": fetches, "fetches_before": _naive(retention.fetches_before)}
 
     def snapshots(self, limit: int = 20) -> list[dict[str, Any]]:
         """The lake's newest snapshots: id, time (UTC), what changed (table names), commit message."""
@@ -99,6 +128,16 @@ class UpkeepMixin(WarehouseBase):
         at = [d[0] for d in cur.description or []].index(column)
         return sum(int(r[at]) for r in cur.fetchall())
 
+    @staticmethod
+    def _count(cur: Any) -> int:
+        row = cur.fetchone()   # a DELETE answers the number of rows it deleted
+        return int(row[0]) if row else 0
+
     def _scalar(self, sql: str) -> int:
         row = self._exec(sql).fetchone()
         return int(row[0]) if row else 0
+
+
+def _naive(when: datetime | None) -> datetime | None:
+    """A cutoff as the warehouse stores times: UTC without a zone."""
+    return when.astimezone(UTC).replace(tzinfo=None) if when is not None and when.tzinfo else when
