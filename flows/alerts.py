@@ -2,13 +2,15 @@
 
     mentions (match new articles) | topic series (unique stories per bucket) | spikes (balkanwatch.spikes)
         | new spikes in the alert window, not repeating a surge | incidents | compose e-mail (chart inline)
-        | alerts + outbox in one transaction | send the outbox (SMTP) | mark sent / keep with the error
+        | alerts + outbox in one transaction | outbox lock | send the outbox (SMTP) | mark sent / keep with the error
         | artifacts + one Prefect event per spike
 
 The outbox makes delivery safe: a message is stored before it is sent and marked sent only once the SMTP
 server accepted it, so an SMTP outage loses nothing (the next cycle sends it) and a re-run sends nothing
 twice (unless the process dies between the server's acceptance and the mark: then the same message, with
-the same Message-ID, goes again). Failed deliveries fail the flow run, so the UI shows them.
+the same Message-ID, goes again). Cycles that run at once (the ingest run's and the alerts deployment's)
+send one at a time, under the outbox lock (`send_outbox`). Failed deliveries fail the flow run, so the UI
+shows them.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from balkanwatch.alerting import (
 )
 from balkanwatch.config import Config, SmtpSettings, load_config
 from balkanwatch.emails import AlertEmail, compose_digest, compose_incident, compose_silent
-from balkanwatch.errors import DeliveryError
+from balkanwatch.errors import DeliveryError, WarehouseBusyError
 from connectors import smtp
 from flows.maintenance import topic_stories
 from flows.mentions import match_mentions
@@ -245,6 +247,30 @@ def queue_silent(wh: Warehouse, config: Config, now: datetime) -> int:
     return queued
 
 
+def send_outbox(config: Config) -> list[tuple[str, str | None, str | None]]:
+    """Send what the outbox holds: read, send and mark under the outbox lock, so a message is read as pending
+    and marked sent by one cycle (the ingest run's alerts cycle and the alerts deployment's can run together;
+    without the lock both read a message before either marked it, and it went out twice). SMTP is outside the
+    warehouse lock, as it may be slow. When another cycle holds the lock past `warehouse.lock_timeout`,
+    nothing is sent here: it is sending, and what it leaves is the next cycle's."""
+    try:
+        with Warehouse.outbox_lock(config):
+            with Warehouse.for_config(config) as wh:
+                pending = wh.pending_messages()
+            results = deliver(config, pending)
+            if results:
+                with Warehouse.for_config(config) as wh:
+                    for message_id, incident_id, error in results:
+                        if error is None:
+                            wh.mark_sent(message_id, incident_id, utcnow())
+                        else:
+                            wh.mark_failed(message_id, error, utcnow())
+    except WarehouseBusyError as exc:
+        log.warning("outbox not sent in this cycle: %s", exc)
+        return []
+    return results
+
+
 def run_alerts(config: Config, now: datetime | None = None, *, artifacts: bool = False) -> AlertsSummary:
     """One alerts cycle. Raises DeliveryError (after recording everything) when an e-mail could not be sent."""
     now = now or utcnow()
@@ -262,21 +288,13 @@ def run_alerts(config: Config, now: datetime | None = None, *, artifacts: bool =
         summary.queued += queue_digest(wh, config, now)
         summary.queued += queue_silent(wh, config, now)
         summary.incidents = len(incidents)
-        pending = wh.pending_messages()
         since = now - timedelta(days=RECENT_ALERT_DAYS)
         overview = topic_overview(list(series.values()), {w: wh.alert_buckets(w, since) for w in series},
                                   config.topic_budgets()) if artifacts else []
     summary.spikes = [{"watchlist": s.watchlist, "bucket": f"{s.bucket_start:%Y-%m-%d %H:%M}", "score": round(s.score, 3),
                        "observed": s.observed, "expected": round(s.expected, 2), "stories": len(s.story_ids),
                        "alert_id": s.alert_id} for s in spikes]
-    results = deliver(config, pending)   # outside the warehouse lock: SMTP may be slow
-    if results:
-        with Warehouse.for_config(config) as wh:
-            for message_id, incident_id, error in results:
-                if error is None:
-                    wh.mark_sent(message_id, incident_id, utcnow())
-                else:
-                    wh.mark_failed(message_id, error, utcnow())
+    results = send_outbox(config)
     summary.sent = sum(e is None for _, _, e in results)
     summary.failed = [e for _, _, e in results if e is not None]
     for s in spikes:

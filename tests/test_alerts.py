@@ -227,6 +227,44 @@ def test_smtp_down_keeps_the_email_in_the_outbox_and_a_later_cycle_sends_it_once
     assert all(r["sent_at"] and r["stories"] == 8 for r in log)
 
 
+class SlowInbox(Inbox):
+    """An SMTP server that takes `delay` seconds to accept each message (a delivery takes a while)."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.delay = delay
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
+        await asyncio.sleep(self.delay)
+        return await super().handle_DATA(server, session, envelope)
+
+
+@pytest.mark.parametrize("warehouse_backend", ["duckdb", "ducklake"], indirect=True)
+def test_two_alerts_cycles_at_once_send_a_pending_email_once(surge_config: Path, smtp_port: int):
+    """The ingest run's alerts cycle and the alerts deployment's run together under `serve` (a soak of the
+    scheduled path received one incident twice): the second must not send what the first is still sending."""
+    text = surge_config.read_text(encoding="utf-8")
+    assert 'security = "none"\ntimeout = 5' in text
+    surge_config.write_text(text.replace('security = "none"\ntimeout = 5', 'security = "none"\ntimeout = 30'))
+    config = load_config(surge_config)
+    summary = asyncio.run(run_ingest(config))         # nothing listens on smtp_port: the e-mail waits
+    assert summary.alerts.startswith("failed:") and "kept in the outbox" in summary.alerts
+    box = SlowInbox(5.0)
+    controller = Controller(box, hostname="127.0.0.1", port=smtp_port)
+    controller.start()
+    try:
+        cycles = [subprocess.Popen([sys.executable, "-m", "app.cli", "--config", str(surge_config), "alert",
+                                    "--no-prefect", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   text=True) for _ in range(2)]
+        outs = [c.communicate(timeout=240) for c in cycles]
+    finally:
+        controller.stop()
+    assert [c.returncode for c in cycles] == [0, 0], [err[-2000:] for _, err in outs]
+    assert len(box.messages) == 1
+    assert sorted(json.loads(out)["sent"] for out, _ in outs) == [0, 1]
+    assert query(config, "SELECT status, attempts FROM outbox") == [("sent", 2)]   # the failed try, then one
+
+
 def cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "app.cli", "--config", str(config), *args],
                           capture_output=True, text=True, timeout=300)

@@ -37,7 +37,8 @@ if TYPE_CHECKING:
 
 LAKE = "lake"                       # the attached lake's name (and the default catalog of the connection)
 LOCK_CLASS = 0x62776C6B             # "bwlk": first key of balkanwatch's advisory locks in the catalog
-LOCKS = {"warehouse": 1, "ingest run": 2}   # second key, per lock (writes; whole ingest runs)
+LOCKS = {"warehouse": 1, "ingest run": 2, "outbox": 3}   # second key, per lock (writes; whole ingest runs;
+                                                         # sending the outbox)
 SHARD_KEYS = 1 << 20                # shard K/N's own run lock: a second key in [SHARD_KEYS, 2 · SHARD_KEYS)
 LOCK_POLL_SECONDS = 0.1
 # Table functions that reach PostgreSQL directly (the catalog as its user, or any server): never in analyst SQL.

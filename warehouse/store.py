@@ -304,6 +304,17 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
         path = config.warehouse_path
         return file_lock(path.with_name(path.name + ".ingest.lock"), exclusive=True, timeout=timeout, what="ingest run")
 
+    @staticmethod
+    def outbox_lock(config: Config, *, timeout: float | None = None) -> AbstractContextManager[None]:
+        """One sender of the outbox at a time per warehouse (`<file>.outbox.lock` beside a file, the catalog's
+        lock on a lake): an alerts cycle reads the pending messages, sends them and marks them under it, so
+        two cycles (the ingest run's own and the alerts deployment's) never send one message twice."""
+        timeout = config.warehouse.lock_timeout if timeout is None else timeout
+        if config.warehouse.backend == "ducklake":
+            return catalog_lock(LakeTarget.from_config(config), "outbox", timeout=timeout)
+        path = config.warehouse_path
+        return file_lock(path.with_name(path.name + ".outbox.lock"), exclusive=True, timeout=timeout, what="outbox")
+
     @classmethod
     @contextmanager
     def open_lake(cls, target: LakeTarget, *, read_only: bool = False, loading: bool = False,
