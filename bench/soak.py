@@ -207,7 +207,7 @@ def soak(minutes: float, folder: Path, outage: float = 0.0) -> dict[str, Any]:
         time.sleep(2)
         left = subprocess.run(["ps", "-o", "pid=,args=", "-g", str(group)], capture_output=True, text=True).stdout
         with duckdb.connect(str(config.parent / "demo.duckdb"), read_only=True) as con:
-            runs = con.execute("SELECT status, sources_polled FROM runs ORDER BY started_at").fetchall()
+            runs = con.execute("SELECT status, sources_polled, started_at FROM runs ORDER BY started_at").fetchall()
             after = con.execute("SELECT count(*) FROM runs WHERE started_at > ?",
                                 [(back_at or datetime.now(UTC)).replace(tzinfo=None)]).fetchone()[0]  # type: ignore[index]
             landed = {r[0].rsplit("/", 1)[-1].removesuffix(".html") for r in
@@ -215,8 +215,13 @@ def soak(minutes: float, folder: Path, outage: float = 0.0) -> dict[str, Any]:
         due = [slug for at, slug in stories.written if at < time.time() - 120]
         sources_total = len(sources) + 1
         checks = {
-            "every ingest run completed": bool(runs) and all(status == "completed" for status, _ in runs),
-            "every run after the first polled every source": all(n == sources_total for _, n in runs[1:]),
+            "every ingest run completed": bool(runs) and all(status == "completed" for status, _, _ in runs),
+            # after an outage Prefect starts the late runs close together, and a run within half a period of
+            # the last one finds some sources not due yet (health.DUE_SLACK): those runs are not counted
+            "every run after the first polled every source (but those catching up after an outage)": all(
+                n == sources_total for _, n, at in runs[1:]
+                if not (outage_window and outage_window[0].replace(tzinfo=None) <= at
+                        <= outage_window[1].replace(tzinfo=None) + timedelta(minutes=2))),
             "no flow run failed or crashed (but those due during an outage)": not (states.get("FAILED") or crashed_outside),
             "the new stories landed": set(due) <= landed,
             "nothing left after serve stopped": not left.strip(),

@@ -308,3 +308,18 @@ def test_reextract_in_batches_on_the_worker_pool_gives_the_inline_text(corpus, w
     monkeypatch.setattr(jobs, "REEXTRACT_BATCH", 3)   # several batches, the last one short
     pooled = stale_then_reextract(2)
     assert pooled == inline and all(text != "stale" for text, _ in pooled.values())
+
+
+@pytest.mark.prefect
+def test_a_config_broken_while_served_fails_the_flow_run_naming_the_key(prefect_server, write_config) -> None:
+    """Served deployments read the config at every run: an edit that breaks it fails the next run with the
+    key named (what the UI shows), and the run after the fix works again."""
+    from flows.ingest import ingest
+
+    path = write_config("")
+    good = path.read_text()
+    path.write_text(good.replace("per_host_delay = 0.0", 'per_host_delay = "soon"'))
+    state = asyncio.run(ingest(config_path=str(path), return_state=True))
+    assert state.is_failed() and "fetch.per_host_delay" in (state.message or ""), state.message
+    path.write_text(good)
+    assert asyncio.run(ingest(config_path=str(path), return_state=True)).is_completed()
