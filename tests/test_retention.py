@@ -160,3 +160,10 @@ def test_retention_cutoffs() -> None:
     r = Retention.from_days(now, 30, 0.5)
     assert r.raw_pages_before == now - timedelta(days=30) and r.fetches_before == now - timedelta(hours=12)
     assert r.deletes and r.keep_per_source == LEARN_WINDOW
+
+
+def test_the_documented_retention_says_how_many_pages_a_source_keeps() -> None:
+    from balkanwatch.config import settings_reference
+
+    [help_text] = [h for key, _, _, h in settings_reference() if key == "warehouse.keep_raw_pages_days"]
+    assert f"each source's newest {RAW_PAGES_KEPT_PER_SOURCE}," in help_text
