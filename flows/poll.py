@@ -42,7 +42,8 @@ from connectors.feeds import parse_feed, parse_sitemap
 from connectors.http import Fetcher
 from connectors.listing import parse_listing
 from warehouse import Warehouse
-from warehouse.store import SourceState, utc_naive
+from warehouse.base import utc_naive
+from warehouse.store import SourceState
 
 log = logging.getLogger("balkanwatch.poll")
 P = TypeVar("P")

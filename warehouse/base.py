@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, overload
 
 if TYPE_CHECKING:
     import duckdb
@@ -19,3 +20,16 @@ class WarehouseBase:
         def transaction(self) -> Any: ...
         def rows(self, sql: str, params: Sequence[Any] | None = None) -> list[dict[str, Any]]: ...
         def registered(self, **tables: Any) -> Any: ...
+
+
+@overload
+def utc_naive(when: datetime) -> datetime: ...
+@overload
+def utc_naive(when: None) -> None: ...
+@overload
+def utc_naive(when: datetime | None) -> datetime | None: ...
+def utc_naive(when: datetime | None) -> datetime | None:
+    """Aware → naive UTC, as stored; naive values are taken to be UTC already."""
+    if when is None:
+        return None
+    return when.astimezone(UTC).replace(tzinfo=None) if when.tzinfo else when

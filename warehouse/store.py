@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import duckdb
 import numpy as np
@@ -36,6 +36,7 @@ from balkanwatch.health import (
 from balkanwatch.models import ExtractedArticle, SourceOutcome
 from balkanwatch.urls import publisher_of
 from warehouse import lake_search
+from warehouse.base import utc_naive
 from warehouse.cleaning import CleaningMixin
 from warehouse.lake import (
     CatalogLock,
@@ -72,19 +73,6 @@ def fts_extension_path() -> str:
 
     base = Path(duckdb_extension_fts.__file__).parent / "extensions" / f"v{duckdb.__version__}"
     return str(base / "fts.duckdb_extension")
-
-
-@overload
-def utc_naive(when: datetime) -> datetime: ...
-@overload
-def utc_naive(when: None) -> None: ...
-@overload
-def utc_naive(when: datetime | None) -> datetime | None: ...
-def utc_naive(when: datetime | None) -> datetime | None:
-    """Aware → naive UTC, as stored; naive values are taken to be UTC already."""
-    if when is None:
-        return None
-    return when.astimezone(UTC).replace(tzinfo=None) if when.tzinfo else when
 
 
 def utcnow() -> datetime:
@@ -296,24 +284,26 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
         run or `settle` waits for all of them) and holds its shard's own lock alone. `timeout`: seconds to
         wait (warehouse.lock_timeout by default)."""
         timeout = config.warehouse.lock_timeout if timeout is None else timeout
-        if config.warehouse.backend == "ducklake":
-            target = LakeTarget.from_config(config)
-            if shard is None or not loading:
-                return catalog_lock(target, "ingest run", timeout=timeout)
-            return _shard_run_lock(target, shard, timeout)
-        path = config.warehouse_path
-        return file_lock(path.with_name(path.name + ".ingest.lock"), exclusive=True, timeout=timeout, what="ingest run")
+        if config.warehouse.backend == "ducklake" and shard is not None and loading:
+            return _shard_run_lock(LakeTarget.from_config(config), shard, timeout)
+        return Warehouse._exclusive_lock(config, "ingest run", ".ingest.lock", timeout)
 
     @staticmethod
     def outbox_lock(config: Config, *, timeout: float | None = None) -> AbstractContextManager[None]:
         """One sender of the outbox at a time per warehouse (`<file>.outbox.lock` beside a file, the catalog's
         lock on a lake): an alerts cycle reads the pending messages, sends them and marks them under it, so
         two cycles (the ingest run's own and the alerts deployment's) never send one message twice."""
-        timeout = config.warehouse.lock_timeout if timeout is None else timeout
+        return Warehouse._exclusive_lock(config, "outbox", ".outbox.lock",
+                                         config.warehouse.lock_timeout if timeout is None else timeout)
+
+    @staticmethod
+    def _exclusive_lock(config: Config, name: str, suffix: str, timeout: float) -> AbstractContextManager[None]:
+        """The warehouse's lock `name`, held alone: the catalog's advisory lock on a lake, a file lock on
+        `<file><suffix>` beside a DuckDB file."""
         if config.warehouse.backend == "ducklake":
-            return catalog_lock(LakeTarget.from_config(config), "outbox", timeout=timeout)
+            return catalog_lock(LakeTarget.from_config(config), name, timeout=timeout)
         path = config.warehouse_path
-        return file_lock(path.with_name(path.name + ".outbox.lock"), exclusive=True, timeout=timeout, what="outbox")
+        return file_lock(path.with_name(path.name + suffix), exclusive=True, timeout=timeout, what=name)
 
     @classmethod
     @contextmanager

@@ -37,7 +37,7 @@ from typing import Any
 
 from balkanwatch.errors import WarehouseError
 from balkanwatch.maintenance import MaintenanceReport, Retention, describe_changes
-from warehouse.base import WarehouseBase
+from warehouse.base import WarehouseBase, utc_naive
 from warehouse.lake import LAKE, LakeTarget
 
 LAKE_ONLY = ("flushing inlined data, merging files, expiring snapshots and deleting old files are "
@@ -75,7 +75,7 @@ class UpkeepMixin(WarehouseBase):
             backend="ducklake", inlined_rows_flushed=flushed, files_merged=sum(int(r[2]) for r in merged),
             files_written=sum(int(r[3]) for r in merged), files_rewritten=sum(int(r[2]) for r in rewritten),
             snapshots_before=before[1], snapshots_expired=expired,
-            expired_before=cutoff.astimezone(UTC).replace(tzinfo=None), files_deleted=deleted, orphans_deleted=orphans,
+            expired_before=utc_naive(cutoff), files_deleted=deleted, orphans_deleted=orphans,
             data_files_before=before[0], data_files_after=self._data_files(),
             files_on_disk_before=disk_before, files_on_disk_after=self._files_on_disk(), **pruned)
 
@@ -90,12 +90,12 @@ class UpkeepMixin(WarehouseBase):
                         """DELETE FROM raw_pages WHERE fetched_at < ? AND article_id NOT IN (
                              SELECT article_id FROM (SELECT article_id, row_number() OVER (PARTITION BY source
                                  ORDER BY fetched_at DESC, article_id) AS n FROM articles) WHERE n <= ?)""",
-                        [_naive(retention.raw_pages_before), retention.keep_per_source]))
+                        [utc_naive(retention.raw_pages_before), retention.keep_per_source]))
                 if retention.fetches_before is not None:
                     fetches = self._count(self._exec("DELETE FROM fetches WHERE started_at < ?",
-                                                     [_naive(retention.fetches_before)]))
-        return {"raw_pages_deleted": raw, "raw_pages_before": _naive(retention.raw_pages_before),
-                "fetches_deleted": fetches, "fetches_before": _naive(retention.fetches_before)}
+                                                     [utc_naive(retention.fetches_before)]))
+        return {"raw_pages_deleted": raw, "raw_pages_before": utc_naive(retention.raw_pages_before),
+                "fetches_deleted": fetches, "fetches_before": utc_naive(retention.fetches_before)}
 
     def snapshots(self, limit: int = 20) -> list[dict[str, Any]]:
         """The lake's newest snapshots: id, time (UTC), what changed (table names), commit message."""
@@ -136,8 +136,3 @@ class UpkeepMixin(WarehouseBase):
     def _scalar(self, sql: str) -> int:
         row = self._exec(sql).fetchone()
         return int(row[0]) if row else 0
-
-
-def _naive(when: datetime | None) -> datetime | None:
-    """A cutoff as the warehouse stores times: UTC without a zone."""
-    return when.astimezone(UTC).replace(tzinfo=None) if when is not None and when.tzinfo else when
