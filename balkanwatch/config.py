@@ -90,7 +90,7 @@ class IngestSettings:
 @dataclass(frozen=True)
 class ScheduleSettings:
     ingest_every_minutes: int = _f(10, "Interval of the ingest deployment served by `balkanwatch serve`; a healthy "
-                                          "source due within half of it is polled by the run before.")
+                                          "source due within half of it (or of the time to the next scheduled run, if less) is polled by the run before.")
     maintain_every_hours: int = _f(24, "Interval of the maintenance deployment (`warehouse maintain`) served by `balkanwatch serve`: on a DuckLake lake always, on a DuckDB file when `warehouse.keep_raw_pages_days` or `warehouse.keep_fetches_days` is set.")
 
 

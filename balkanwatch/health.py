@@ -93,8 +93,11 @@ def is_silent(now: datetime, pub: Publication, *, gaps: float, floor_hours: floa
 # polled by the first run after that time: since its last fetch came a few seconds after its run started, a
 # source whose interval is the schedule's period (the defaults: both 10 minutes) was due a few seconds after
 # the next run started and waited for the one after, polled every other run; one of 12 minutes waited 20.
-# So a healthy source is polled by the run nearest its time: it is due from DUE_SLACK of a period before it
-# (at most half a period early, where the first run after its time could be up to a whole period late).
+# So a healthy source is polled by the run nearest its time: it is due from DUE_SLACK of the time to the next
+# run before it (the first run after its time could be up to that time late). The next run is the one Prefect
+# has scheduled, when there is one: so the late runs Prefect starts close together after an outage, and a
+# manual run between two scheduled ones, poll only the sources whose time is nearer them than the next run;
+# without one (`--no-prefect`, cron, nothing served) it is taken to be a period away.
 # Failing sources get no slack: their backoff and a server's Retry-After hold to the second.
 DUE_SLACK = 0.5
 
@@ -104,9 +107,15 @@ def is_due(next_poll_at: datetime | None, now: datetime, slack_minutes: float = 
     return next_poll_at is None or next_poll_at <= now + timedelta(minutes=slack_minutes)
 
 
-def due_slack_minutes(period_minutes: float, failures: int) -> float:
-    """How early a source may be polled in runs `period_minutes` apart: DUE_SLACK of a period when healthy."""
-    return DUE_SLACK * period_minutes if failures == 0 else 0.0
+def due_slack_minutes(period_minutes: float, failures: int, minutes_to_next_run: float | None = None) -> float:
+    """How early a source may be polled by this run: DUE_SLACK of the time to the next run when healthy (that
+    time is `minutes_to_next_run`, negative when the next run is already late, or a period when unknown), and
+    never more than DUE_SLACK of a period."""
+    if failures:
+        return 0.0
+    if minutes_to_next_run is None:
+        return DUE_SLACK * period_minutes
+    return DUE_SLACK * min(max(minutes_to_next_run, 0.0), period_minutes)
 
 
 # The FTS index is rebuilt whole (O(articles): ~1 s per 300 articles here), so not after every run: search

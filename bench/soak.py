@@ -1,6 +1,6 @@
 """Soak of the scheduled path (`make run`: a Prefect server and `balkanwatch serve`) on the demo corpus.
 
-    .venv/bin/python -m bench.soak [--minutes 6] [--outage SECONDS]
+    .venv/bin/python -m bench.soak [--minutes 6] [--outage SECONDS [--at-submit]]
 
 Not a timing benchmark and not in `make bench`: a check that the served deployments keep working run after
 run. The demo's sites (app/corpus.py) are served on loopback with an SMTP server; the config polls every
@@ -8,20 +8,24 @@ source every minute (`ingest.min_poll_minutes = max_poll_minutes = 1`, `schedule
 `alerts.every_minutes = 1`); a new story appears in one RSS feed every NEW_ITEM_SECONDS. Every
 SAMPLE_SECONDS the serve process's memory, open files and descendants are sampled. At the end:
 
-- every ingest run in the warehouse completed, and every one after the first polled every source;
+- every ingest run in the warehouse completed, and every one a period after the one before polled every
+  source; every source was polled by the run nearest its due time (`nearest_run_misses`; not the run after,
+  and not a run just before the next one, as Prefect's late runs after an outage did until session 29);
 - no flow run failed or crashed (the Prefect API);
 - the new stories landed (all but those of the last two minutes);
 - nothing the serve process started is left once it is stopped;
 - with `--outage`: the Prefect server is stopped halfway for that many seconds and started again; `serve`
   must outlive it and run ingests after it (flow runs due while the API was away may crash: they cannot
-  report themselves).
+  report themselves); `--at-submit` starts it the moment a run is Pending, holding its deployment's
+  concurrency slot: with Prefect's in-memory leases serve then never ran again (session 29; the servers we
+  start keep them on disk, and the slot comes back within the 300 s lease: soak 14 minutes for that).
 
 Session 27 wrote it after a soak by hand found two polling faults: sources scheduled under a larger
 `ingest.max_poll_minutes` ignored a lowered one for hours, and a source whose interval equals the schedule's
 period was polled by every other run (docs/design.md, "Polling and health"). Session 28's run with an outage
 found one incident e-mailed twice (two alerts cycles at once; fixed by the outbox lock, flows/alerts.py).
 Prints one line per sample
-and a JSON summary; exits 1 when a check fails.
+and a JSON summary; exits 1 when a check fails, keeping its folder (logs, warehouse) for a look.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -48,7 +53,7 @@ import httpx
 from app.corpus import OFFICIAL, SITES, build_corpus, write_official_site
 from app.demo import write_config
 from app.devserver import LoopbackServer, free_port
-from deployments.run_local import wait_healthy
+from deployments.run_local import server_env, wait_healthy
 
 NEW_ITEM_SECONDS = 40
 SAMPLE_SECONDS = 20
@@ -93,6 +98,32 @@ class NewStories(threading.Thread):
             self.written.append((time.time(), slug))
 
 
+NEAREST_TOLERANCE_SECONDS = 10   # a run's start against its scheduled time, and a poll a moment after its run starts
+
+
+def nearest_run_misses(polls: list[tuple[str, str, datetime, bool]], run_starts: dict[str, datetime],
+                       interval_seconds: float) -> list[dict[str, Any]]:
+    """Polls not made by the run nearest the source's due time. `polls` are (source, run_id, first fetch,
+    all fetches ok) ordered by source and time; a healthy source polled at p is due at p + interval. The run
+    that polls it next must be at least as near that time as the run before it (so it was not left late)
+    and as the run after it (so it was not polled early), within NEAREST_TOLERANCE_SECONDS."""
+    starts = sorted(run_starts.values())
+    misses = []
+    for (source, _, at, ok), (nxt_source, run_id, _, _) in zip(polls, polls[1:], strict=False):
+        if source != nxt_source or not ok or run_id not in run_starts:
+            continue
+        due = at + timedelta(seconds=interval_seconds)
+        k = starts.index(run_starts[run_id])
+        mine = abs((starts[k] - due).total_seconds())
+        around = [abs((starts[j] - due).total_seconds()) for j in (k - 1, k + 1)
+                  if 0 <= j < len(starts) and starts[j] > at]
+        if around and mine > min(around) + NEAREST_TOLERANCE_SECONDS:
+            misses.append({"source": source, "due": due.isoformat(timespec="seconds"),
+                           "polled_by_run_at": starts[k].isoformat(timespec="seconds"),
+                           "off_by_seconds": round(mine - min(around))})
+    return misses
+
+
 def _descendants(pid: int) -> list[int]:
     out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout.split()
     kids = [int(p) for p in out]
@@ -126,7 +157,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(10)
 
 
-def soak(minutes: float, folder: Path, outage: float = 0.0) -> dict[str, Any]:
+def soak(minutes: float, folder: Path, outage: float = 0.0, at_submit: bool = False) -> dict[str, Any]:
     from aiosmtpd.controller import Controller
 
     site_root = folder / "sites"
@@ -160,7 +191,7 @@ def soak(minutes: float, folder: Path, outage: float = 0.0) -> dict[str, Any]:
 
         def start_server() -> subprocess.Popen[bytes]:
             server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-                                       "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT,
+                                       "--port", str(port)], env=server_env(env), stdout=log, stderr=subprocess.STDOUT,
                                       start_new_session=True)
             procs.append(server)
             wait_healthy(api, SERVER_START_SECONDS)
@@ -181,6 +212,11 @@ def soak(minutes: float, folder: Path, outage: float = 0.0) -> dict[str, Any]:
         while time.monotonic() - started < minutes * 60:
             time.sleep(SAMPLE_SECONDS)
             if outage and back_at is None and time.monotonic() - started >= minutes * 30:
+                if at_submit:    # the moment a run is Pending: it holds its deployment's slot (README, leases)
+                    deadline = time.monotonic() + 90
+                    while time.monotonic() < deadline and not httpx.post(f"{api}/flow_runs/filter", json={
+                            "flow_runs": {"state": {"type": {"any_": ["PENDING"]}}}, "limit": 1}).json():
+                        time.sleep(0.1)
                 print(json.dumps({"outage": f"Prefect server stopped for {outage:.0f} s"}), flush=True)
                 stopped_at = datetime.now(UTC)
                 _stop(server)
@@ -208,20 +244,23 @@ def soak(minutes: float, folder: Path, outage: float = 0.0) -> dict[str, Any]:
         left = subprocess.run(["ps", "-o", "pid=,args=", "-g", str(group)], capture_output=True, text=True).stdout
         with duckdb.connect(str(config.parent / "demo.duckdb"), read_only=True) as con:
             runs = con.execute("SELECT status, sources_polled, started_at FROM runs ORDER BY started_at").fetchall()
+            run_starts = dict(con.execute("SELECT run_id, started_at FROM runs").fetchall())
+            polls = con.execute("""SELECT source, run_id, min(started_at), bool_and(error IS NULL) FROM fetches
+                                   GROUP BY ALL ORDER BY 1, 3""").fetchall()
             after = con.execute("SELECT count(*) FROM runs WHERE started_at > ?",
                                 [(back_at or datetime.now(UTC)).replace(tzinfo=None)]).fetchone()[0]  # type: ignore[index]
             landed = {r[0].rsplit("/", 1)[-1].removesuffix(".html") for r in
                       con.execute("SELECT url FROM articles WHERE url LIKE '%/soak-%'").fetchall()}
         due = [slug for at, slug in stories.written if at < time.time() - 120]
         sources_total = len(sources) + 1
+        misses = nearest_run_misses(polls, run_starts, interval_seconds=60)
         checks = {
             "every ingest run completed": bool(runs) and all(status == "completed" for status, _, _ in runs),
-            # after an outage Prefect starts the late runs close together, and a run within half a period of
-            # the last one finds some sources not due yet (health.DUE_SLACK): those runs are not counted
-            "every run after the first polled every source (but those catching up after an outage)": all(
-                n == sources_total for _, n, at in runs[1:]
-                if not (outage_window and outage_window[0].replace(tzinfo=None) <= at
-                        <= outage_window[1].replace(tzinfo=None) + timedelta(minutes=2))),
+            # runs closer together (Prefect's late runs after an outage) leave sources to the run nearest them
+            "every run a period after the one before polled every source": all(
+                n == sources_total for (_, n, at), (_, _, before) in zip(runs[1:], runs, strict=False)
+                if at - before >= timedelta(seconds=60 - NEAREST_TOLERANCE_SECONDS)),
+            "every source was polled by the run nearest its time": not misses,
             "no flow run failed or crashed (but those due during an outage)": not (states.get("FAILED") or crashed_outside),
             "the new stories landed": set(due) <= landed,
             "nothing left after serve stopped": not left.strip(),
@@ -229,7 +268,10 @@ def soak(minutes: float, folder: Path, outage: float = 0.0) -> dict[str, Any]:
         }
         if outage:
             checks[f"serve outlived a {outage:.0f} s Prefect API outage and ran ingests after it"] = after >= 2
+        first = runs[0][2] if runs else None
         return {"minutes": minutes, "ingest_runs": len(runs), "flow_run_states": dict(states),
+                "runs_seconds_polled": [[round((at - first).total_seconds()), n] for _, n, at in runs if first],
+                "polls_not_by_the_nearest_run": misses[:10],
                 "stories_written": len(stories.written), "stories_landed": len(landed), "mails": Catcher.mails,
                 "serve_rss_mb_first_last": [samples[0]["serve_rss_mb"], samples[-1]["serve_rss_mb"]] if samples else [],
                 "serve_open_files_max": max((s["serve_open_files"] for s in samples), default=-1),
@@ -249,11 +291,18 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=6.0)
     parser.add_argument("--outage", type=float, default=0.0,
                         help="halfway through, stop the Prefect server for this many seconds, then start it again")
+    parser.add_argument("--at-submit", action="store_true",
+                        help="start the outage the moment a flow run is Pending (holding its deployment's slot)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="balkanwatch-soak-") as tmp:
-        result = soak(args.minutes, Path(tmp), args.outage)
+    folder = Path(tempfile.mkdtemp(prefix="balkanwatch-soak-"))
+    result = soak(args.minutes, folder, args.outage, args.at_submit)
+    passed = all(result["checks"].values())
+    if passed:
+        shutil.rmtree(folder, ignore_errors=True)
+    else:
+        result["kept"] = f"{folder} (serve.log, prefect.log, demo.duckdb)"
     print(json.dumps(result, indent=1))
-    sys.exit(0 if all(result["checks"].values()) else 1)
+    sys.exit(0 if passed else 1)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from prefect import flow, task
@@ -108,9 +109,10 @@ class IngestSummary:
 
 
 async def plan(gate: WarehouseGate, config: Config, run_id: str, flow_run_id: str | None,
-               force: bool, shard: tuple[int, int] | None = None) -> list[SourceState]:
+               force: bool, shard: tuple[int, int] | None = None,
+               minutes_to_next_run: float | None = None) -> list[SourceState]:
     """Sync the config's sources into the warehouse, open the run, and pick the sources that are due (of
-    one shard, when given)."""
+    one shard, when given): healthy ones from half the time to the next run early (health.DUE_SLACK)."""
     async with gate.open() as wh:
         wh.sync_sources(config.sources, config.ingest.poll_minutes, config.ingest.max_poll_minutes)
         wh.start_run(run_id, flow_run_id)
@@ -119,7 +121,53 @@ async def plan(gate: WarehouseGate, config: Config, run_id: str, flow_run_id: st
     mine = [s for s in states.values() if shard is None or shard_of(s.location, shard[1]) == shard[0]]
     period = config.schedule.ingest_every_minutes
     return [s for s in mine
-            if force or is_due(s.next_poll_at, now, due_slack_minutes(period, s.consecutive_failures))]
+            if force or is_due(s.next_poll_at, now,
+                               due_slack_minutes(period, s.consecutive_failures, minutes_to_next_run))]
+
+
+# The flows whose runs are ingest cycles: an `ingest-shards` dispatcher's run is one cycle of shard runs
+CYCLE_FLOWS = ("ingest", "ingest-shards")
+
+
+async def minutes_to_next_cycle(config: Config) -> float | None:
+    """Minutes until the next ingest cycle Prefect has scheduled for this config: the earliest run still to
+    start (scheduled or late: then negative) of a deployment of a CYCLE_FLOWS flow, not a subflow (a shard
+    run), whose config_path is this config's. None when there is none (nothing served or deployed) or the
+    API does not answer: the caller then takes the next run to be a period away."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowFilter,
+        FlowFilterName,
+        FlowRunFilter,
+        FlowRunFilterDeploymentId,
+        FlowRunFilterParentTaskRunId,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    if config.path is None:        # a config built in memory: no deployment can name it
+        return None
+    mine = str(config.path.resolve())
+    try:
+        async with get_client() as client:
+            runs = await client.read_flow_runs(
+                flow_filter=FlowFilter(name=FlowFilterName(any_=list(CYCLE_FLOWS))),
+                flow_run_filter=FlowRunFilter(
+                    state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED])),
+                    deployment_id=FlowRunFilterDeploymentId(is_null_=False),
+                    parent_task_run_id=FlowRunFilterParentTaskRunId(is_null_=True)),
+                sort=FlowRunSort.EXPECTED_START_TIME_ASC, limit=20)
+    except Exception as exc:   # noqa: BLE001 - the schedule only refines how early sources are polled
+        run_logger().debug("next scheduled ingest not known: %s", exc)
+        return None
+    for run in runs:
+        path = run.parameters.get("config_path")
+        if run.expected_start_time is not None and isinstance(path, str) and str(Path(path).resolve()) == mine:
+            start = datetime.fromtimestamp(run.expected_start_time.timestamp(), UTC)
+            return (start - datetime.now(UTC)).total_seconds() / 60
+    return None
 
 
 @dataclass
@@ -440,6 +488,11 @@ async def publish_artifacts(summary: IngestSummary, health: list[dict[str, Any]]
     await asyncio.gather(*calls)   # the API calls at once: the run ends sooner
 
 
+def _minutes_from_now(minutes: float) -> str:
+    """'in 4.9 min', or 'late by 1.2 min' for a run that should have started."""
+    return f"in {minutes:.1f} min" if minutes >= 0 else f"late by {-minutes:.1f} min"
+
+
 def _in_flow() -> bool:
     from prefect.context import FlowRunContext
 
@@ -506,9 +559,11 @@ async def run_ingest(config: Config, *, force: bool = False, flow_run_id: str | 
     try:
         with Warehouse.run_lock(config, shard=shard, loading=loading):
             try:
-                due = await plan(gate, config, run_id, flow_run_id, force, shard)
-                logger.info("%d of %d sources due%s", len(due), len(config.sources),
-                            f" in shard {shard[0]}/{shard[1]}" if shard else "")
+                to_next = await minutes_to_next_cycle(config) if in_flow and not force else None
+                due = await plan(gate, config, run_id, flow_run_id, force, shard, to_next)
+                logger.info("%d of %d sources due%s%s", len(due), len(config.sources),
+                            f" in shard {shard[0]}/{shard[1]}" if shard else "",
+                            f" (the next scheduled run {_minutes_from_now(to_next)})" if to_next is not None else "")
                 reports = await _poll_all(config, gate, due, run_id, in_flow) if due else []
                 summary = IngestSummary(
                     run_id=run_id, status="completed", sources_polled=len(reports),

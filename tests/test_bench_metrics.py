@@ -136,3 +136,28 @@ def test_the_shingle_gain_is_the_held_out_scorers_figure_with_an_interval() -> N
     better = ec.shingle_gain_over_raw(cs, {**raw, "1": shingle_counts(truth, truth)}, raw)   # type: ignore[arg-type]
     expected = shingle_f1([*counts[:1], shingle_counts(truth, truth), *counts[2:]])["f1"] - shingle_f1(counts)["f1"]
     assert abs(better["mean"] - expected) < 1e-12 and 0.0 <= better["low"] <= better["mean"] <= better["high"]
+
+
+def test_the_soak_finds_polls_not_made_by_the_run_nearest_the_due_time() -> None:
+    from datetime import datetime, timedelta
+
+    from bench.soak import nearest_run_misses
+
+    t0 = datetime(2026, 12, 6, 8, 0)
+
+    def at(seconds: float) -> datetime:
+        return t0 + timedelta(seconds=seconds)
+
+    runs = {"a": at(0), "b": at(60), "c": at(90), "d": at(150)}
+    # due at 62: run b (60) polled it, c (90) is farther: fine; due at 62 polled by c: late (b was nearer)
+    on_time = [("s", "a", at(2), True), ("s", "b", at(61), True)]
+    late = [("s", "a", at(2), True), ("s", "c", at(91), True)]
+    assert nearest_run_misses(on_time, runs, 60) == []
+    assert [m["off_by_seconds"] for m in nearest_run_misses(late, runs, 60)] == [26]
+    # polled by b at 61, due at 121: the catch-up run c (90) re-polled it although d (150) was as near
+    early = [("s", "b", at(61), True), ("s", "c", at(91), True)]
+    assert nearest_run_misses(early, runs, 60) == []             # 31 s against 29 s: within the tolerance
+    runs["d"] = at(125)
+    assert [m["source"] for m in nearest_run_misses(early, runs, 60)] == ["s"]   # d at 125 was nearer by 27 s
+    # a failing poll's next time is its backoff, not the interval: not judged
+    assert nearest_run_misses([("s", "a", at(2), False), ("s", "c", at(91), True)], runs, 60) == []

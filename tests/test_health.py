@@ -37,6 +37,13 @@ def test_only_healthy_sources_get_slack_half_a_period() -> None:
     assert due_slack_minutes(10, 0) == 5.0 and due_slack_minutes(10, 1) == 0.0 and due_slack_minutes(60, 0) == 30.0
 
 
+def test_slack_is_half_the_time_to_the_next_run_when_it_is_known() -> None:
+    assert due_slack_minutes(10, 0, 4.0) == 2.0            # a manual run 6 minutes after a scheduled one
+    assert due_slack_minutes(10, 0, -1.5) == 0.0           # the next run is late already: only what is due
+    assert due_slack_minutes(10, 0, 25.0) == 5.0           # never more than half a period
+    assert due_slack_minutes(10, 2, 10.0) == 0.0           # a failing source keeps its backoff
+
+
 def test_fts_rebuild_policy() -> None:
     from balkanwatch.health import should_rebuild_fts
 

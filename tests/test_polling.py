@@ -253,6 +253,66 @@ def test_a_source_due_just_after_a_run_starts_is_polled_by_that_run(server, tmp_
     assert health(cfg)["gone"]["next_poll_at"] == rows["gone"]["next_poll_at"]     # its backoff stands
 
 
+def test_the_next_scheduled_run_decides_how_early_a_source_is_polled(prefect_server, server, tmp_path: Path):
+    """Under Prefect a healthy source is polled early only when it is nearer this run than the next scheduled
+    run of its config (not any config's): a run seconds before the next one, or one started while the next
+    is already late (Prefect's catch-up runs after an outage), polls only what is due; a run a period before
+    the next polls what is due within half of it."""
+    from prefect.client.orchestration import get_client
+    from prefect.states import Scheduled
+
+    from flows.ingest import ingest
+
+    site = tmp_path / "site"
+    now = datetime.now(UTC)
+    fast = publish(site, server.base, "fast", [(f"fast-{i}", now - timedelta(minutes=i)) for i in range(5)])
+    cfg = tmp_path / "balkanwatch.toml"
+    cfg.write_text(loopback_config("[schedule]\ningest_every_minutes = 2\n\n" + toml_sources(
+        [{"name": "fast", "feed": fast}]), extra="poll_minutes = 1\nmin_poll_minutes = 1\nmax_poll_minutes = 1"),
+        encoding="utf-8")
+    other = tmp_path / "other.toml"
+    other.write_text(cfg.read_text(), encoding="utf-8")
+
+    async def deployments() -> list:
+        async with get_client() as client:
+            flow_id = await client.create_flow_from_name("ingest")
+            return [await client.create_deployment(flow_id=flow_id, name=f"next-run-{path.stem}-{tmp_path.name}",
+                                                   parameters={"config_path": str(path)}) for path in (cfg, other)]
+
+    async def schedule(dep_id, seconds: float):  # type: ignore[no-untyped-def]
+        async with get_client() as client:
+            run = await client.create_flow_run_from_deployment(
+                dep_id, state=Scheduled(scheduled_time=datetime.now(UTC) + timedelta(seconds=seconds)))
+            return run.id
+
+    async def delete(*run_ids) -> None:  # type: ignore[no-untyped-def]
+        async with get_client() as client:
+            for run_id in run_ids:
+                await client.delete_flow_run(run_id)
+
+    mine, theirs = asyncio.run(deployments())
+    try:
+        assert asyncio.run(ingest(config_path=str(cfg)))["sources_polled"] == 1   # nothing scheduled: first poll
+        soon = asyncio.run(schedule(mine, 10))                  # the next run in 10 s: fast is due in ~1 min
+        assert asyncio.run(ingest(config_path=str(cfg)))["sources_polled"] == 0
+        asyncio.run(delete(soon))
+        runs = [asyncio.run(schedule(mine, 120)), asyncio.run(schedule(theirs, 5))]   # a period away; not ours
+        polled = asyncio.run(ingest(config_path=str(cfg)))
+        assert polled["sources_polled"] == 1 and polled["sources"][0]["ok"]            # nearer this run
+        asyncio.run(delete(*runs))
+        late = asyncio.run(schedule(mine, -40))                 # the next run should have started 40 s ago
+        assert asyncio.run(ingest(config_path=str(cfg)))["sources_polled"] == 0
+        asyncio.run(delete(late))
+        # without Prefect the next run is taken to be a period away, as before: due within a minute
+        assert asyncio.run(run_ingest(load_config(cfg))).sources_polled == 1
+    finally:
+        async def drop() -> None:
+            async with get_client() as client:
+                for dep_id in (mine, theirs):
+                    await client.delete_deployment(dep_id)
+        asyncio.run(drop())
+
+
 def test_a_source_given_a_new_url_is_polled_at_once_without_the_old_urls_validators(server, tmp_path: Path):
     """An analyst fixes a source's feed URL: the next run (not forced) polls the new URL, although the old
     one's failures had put it on backoff, and sends none of the old URL's validators (a server comparing
