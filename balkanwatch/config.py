@@ -112,6 +112,10 @@ class AlertsSettings:
                                               "hours). Add 12 to also catch day-long builds on quiet topics.")
     email_silent_sources: bool = _f(False, "Also e-mail once when a source goes silent (it answers but has published "
                                            "nothing for ingest.silence_gaps of its usual gaps).")
+    ingest_stall_periods: int = _f(6, "A scheduled alerts run (the alerts deployment of `serve` or a worker) e-mails once "
+                                      "when no ingest run has completed for this many periods of "
+                                      "schedule.ingest_every_minutes (an hour at the defaults): while ingest is stalled the "
+                                      "alerts see nothing new. 0 turns it off.")
     digest: bool = _f(False, "Also send a daily digest of the last day's alerts and busiest topics.")
     digest_hour: int = _f(7, "UTC hour after which the daily digest is sent (once per day).")
     chart_days: float = _f(3.0, "Days of history drawn in the e-mail's chart.")
@@ -319,6 +323,8 @@ def _check_alerts(alerts: AlertsSettings) -> None:
         raise ConfigError("alerts.surge_hours: give at least one span, e.g. [1, 3]")
     if alerts.every_minutes < 1:
         raise ConfigError("alerts.every_minutes: a schedule needs an interval of at least 1 minute")
+    if alerts.ingest_stall_periods < 0:
+        raise ConfigError("alerts.ingest_stall_periods must be ≥ 0 (0 turns the stalled-ingest e-mail off)")
 
 
 def _check_topic_alerts(prefix: str, w: WatchlistSettings, alerts: AlertsSettings) -> None:

@@ -33,7 +33,7 @@ def one_line(text: str, limit: int = SUBJECT_MAX) -> str:
 @dataclass(frozen=True)
 class AlertEmail:
     message_id: str
-    kind: str                 # spike | digest
+    kind: str                 # spike | digest | silent | stalled
     incident_id: str | None
     subject: str
     recipients: tuple[str, ...]
@@ -155,6 +155,28 @@ def compose_silent(source: dict[str, Any], sender: str, recipients: Sequence[str
     key = hashlib.sha256(str(source["name"]).encode("utf-8")).hexdigest()[:16]
     message_id = f"<silent-{key}-{since:%Y%m%dT%H%M%S}@balkanwatch>"
     return AlertEmail(message_id, "silent", None, subject, tuple(recipients),
+                      _message(subject, sender, recipients, message_id, now, text, page, {}), page)
+
+
+def compose_stalled(record: dict[str, Any], period_minutes: float, sender: str, recipients: Sequence[str],
+                    now: datetime) -> AlertEmail:
+    """One e-mail when ingest has stalled (`health.ingest_stalled`); its Message-ID names the last completed
+    run's end, so each stall is mailed once, and the next stall (after runs completed again) once more."""
+    last = record["last_completed_at"]
+    quiet = _hours((now - last).total_seconds())
+    subject = one_line(f"[balkanwatch] no ingest has completed for {quiet}")
+    latest = (f"The newest run started {record['latest_started_at']:%Y-%m-%d %H:%M} UTC and is "
+              f"{record['latest_status']}." if record.get("latest_started_at") else "")
+    text = (f"No ingest run has completed since {last:%Y-%m-%d %H:%M} UTC ({quiet}; the schedule runs one every "
+            f"{period_minutes:g} min). Until one does, nothing new reaches the warehouse and no alert can fire.\n"
+            f"{latest}\n"
+            "Look at `balkanwatch serve`'s log and the ingest deployment's runs in the Prefect UI: runs failing "
+            "(the reason is in their logs), skipped for the run lock (a run still holding it), or waiting as "
+            "Pending or AwaitingConcurrencySlot (README, \"The Prefect UI\": a slot a restarted server "
+            "never freed).\n")
+    page = "<html><body><pre>" + html.escape(text) + "</pre></body></html>"
+    message_id = f"<stalled-{last:%Y%m%dT%H%M%S}@balkanwatch>"
+    return AlertEmail(message_id, "stalled", None, subject, tuple(recipients),
                       _message(subject, sender, recipients, message_id, now, text, page, {}), page)
 
 

@@ -118,6 +118,13 @@ def due_slack_minutes(period_minutes: float, failures: int, minutes_to_next_run:
     return DUE_SLACK * min(max(minutes_to_next_run, 0.0), period_minutes)
 
 
+def ingest_stalled(last_completed: datetime | None, now: datetime, period_minutes: float, periods: int) -> bool:
+    """Whether ingest has stalled: no run completed for `periods` of the schedule's period since the last one
+    that did (a warehouse that never completed a run has nothing to compare; `periods` 0 never stalls)."""
+    return periods > 0 and last_completed is not None and now - last_completed >= timedelta(
+        minutes=periods * period_minutes)
+
+
 # The FTS index is rebuilt whole (O(articles): ~1 s per 300 articles here), so not after every run: search
 # also scans the unindexed tail directly, which is cheap while the tail is small. Rebuild when the tail
 # grows past FTS_MIN_TAIL and FTS_REBUILD_FRACTION of the index, or when its oldest article has waited

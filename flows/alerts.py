@@ -40,8 +40,9 @@ from balkanwatch.alerting import (
     topic_series,
 )
 from balkanwatch.config import Config, SmtpSettings, load_config
-from balkanwatch.emails import AlertEmail, compose_digest, compose_incident, compose_silent
+from balkanwatch.emails import AlertEmail, compose_digest, compose_incident, compose_silent, compose_stalled
 from balkanwatch.errors import DeliveryError, WarehouseBusyError
+from balkanwatch.health import ingest_stalled
 from connectors import smtp
 from flows.maintenance import topic_stories
 from flows.mentions import match_mentions
@@ -61,6 +62,8 @@ class AlertsSummary:
     sent: int = 0
     failed: list[str] = field(default_factory=list)
     charts: list[str] = field(default_factory=list)
+    ingest_checked: bool = False      # a scheduled cycle: whether ingest has stalled was checked
+    ingest_stalled: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -247,6 +250,21 @@ def queue_silent(wh: Warehouse, config: Config, now: datetime) -> int:
     return queued
 
 
+def queue_stalled(wh: Warehouse, config: Config, now: datetime) -> tuple[bool, int]:
+    """Whether ingest has stalled (no run completed for alerts.ingest_stall_periods of the schedule), and the
+    e-mails queued for it: one per stall."""
+    a, period = config.alerts, config.schedule.ingest_every_minutes
+    record = wh.ingest_record()
+    if not ingest_stalled(record["last_completed_at"], now, period, a.ingest_stall_periods):
+        return False, 0
+    email = compose_stalled(record, period, a.email_from, a.email_to, now)
+    log.warning("ingest stalled: %s", email.subject)
+    if not a.email_to or wh.has_message(email.message_id):
+        return True, 0
+    wh.record_incident([], _outbox_row(email, now))
+    return True, 1
+
+
 def send_outbox(config: Config) -> list[tuple[str, str | None, str | None]]:
     """Send what the outbox holds: read, send and mark under the outbox lock, so a message is read as pending
     and marked sent by one cycle (the ingest run's alerts cycle and the alerts deployment's can run together;
@@ -271,8 +289,11 @@ def send_outbox(config: Config) -> list[tuple[str, str | None, str | None]]:
     return results
 
 
-def run_alerts(config: Config, now: datetime | None = None, *, artifacts: bool = False) -> AlertsSummary:
-    """One alerts cycle. Raises DeliveryError (after recording everything) when an e-mail could not be sent."""
+def run_alerts(config: Config, now: datetime | None = None, *, artifacts: bool = False,
+               scheduled: bool = False) -> AlertsSummary:
+    """One alerts cycle. Raises DeliveryError (after recording everything) when an e-mail could not be sent.
+    `scheduled`: a run of the alerts deployment, which also checks that ingest has not stalled (only there:
+    an ingest just ran before its own cycle, and a manual `alert` may come between manual ingests)."""
     now = now or utcnow()
     summary = AlertsSummary()
     with Warehouse.for_config(config) as wh:
@@ -287,6 +308,9 @@ def run_alerts(config: Config, now: datetime | None = None, *, artifacts: bool =
             summary.charts += [str(p) for p in paths]
         summary.queued += queue_digest(wh, config, now)
         summary.queued += queue_silent(wh, config, now)
+        if scheduled:
+            summary.ingest_stalled, queued = queue_stalled(wh, config, now)
+            summary.ingest_checked, summary.queued = True, summary.queued + queued
         summary.incidents = len(incidents)
         since = now - timedelta(days=RECENT_ALERT_DAYS)
         overview = topic_overview(list(series.values()), {w: wh.alert_buckets(w, since) for w in series},
@@ -357,5 +381,9 @@ def publish(summary: AlertsSummary, spikes: list[Spike], topics: str) -> None:
 
 @flow(name="alerts", description="Detect topic spikes and e-mail them (outbox: nothing lost, nothing sent twice).")
 def alerts(config_path: str) -> dict[str, Any]:
-    """One alerts cycle for the config at `config_path`."""
-    return run_alerts(load_config(config_path), artifacts=True).as_dict()
+    """One alerts cycle for the config at `config_path` (a deployment's run also checks for a stalled ingest)."""
+    from prefect.context import FlowRunContext
+
+    ctx = FlowRunContext.get()     # this run's own record: a subflow (the ingest's cycle) has no deployment
+    scheduled = bool(ctx and ctx.flow_run and ctx.flow_run.deployment_id)
+    return run_alerts(load_config(config_path), artifacts=True, scheduled=scheduled).as_dict()

@@ -1,6 +1,6 @@
 from datetime import datetime, timedelta
 
-from balkanwatch.health import due_slack_minutes, is_due, next_poll
+from balkanwatch.health import due_slack_minutes, ingest_stalled, is_due, next_poll
 
 NOW = datetime(2026, 11, 1, 12, 0)
 
@@ -53,3 +53,10 @@ def test_fts_rebuild_policy() -> None:
     assert should_rebuild_fts(0, 500, 0)               # a large tail
     assert not should_rebuild_fts(100_000, 600, 5)     # 600 < 5% of 100k
     assert should_rebuild_fts(100_000, 5000, 5)
+
+
+def test_ingest_stalls_after_its_periods_without_a_completed_run() -> None:
+    last = NOW - timedelta(minutes=60)
+    assert ingest_stalled(last, NOW, 10, 6) and not ingest_stalled(last + timedelta(seconds=1), NOW, 10, 6)
+    assert not ingest_stalled(None, NOW, 10, 6)              # never completed a run: nothing to compare
+    assert not ingest_stalled(NOW - timedelta(days=3), NOW, 10, 0)   # turned off

@@ -554,6 +554,101 @@ any = ["KFOR"]
     assert "\nBcc:" not in raw.split("\r\n\r\n", 1)[0].replace("\r\n", "\n")
 
 
+def test_a_stalled_ingest_is_emailed_once_by_the_scheduled_alerts_run(server, tmp_path: Path):
+    """alerts.ingest_stall_periods: when no ingest run has completed for that many periods of the schedule, the
+    alerts deployment's cycle mails one message (a real SMTP server on loopback) naming when the last one
+    did, once per stall; not before the periods have passed, not from a manual `alert`, and again for a new
+    stall after ingest ran again."""
+    from aiosmtpd.controller import Controller
+
+    from app.devserver import free_port
+    from flows.alerts import run_alerts
+    from tests.test_alerts import Inbox
+    from warehouse.store import utcnow
+
+    now = datetime.now(UTC)
+    url = publish(tmp_path / "site", server.base, "feed", [(f"item-{i}", now - timedelta(hours=i)) for i in range(3)])
+    port = free_port()
+    cfg = tmp_path / "balkanwatch.toml"
+    cfg.write_text(loopback_config(f"""
+[schedule]
+ingest_every_minutes = 10
+
+[alerts]
+email_to = ["analyst@example.org"]
+ingest_stall_periods = 6
+
+[smtp]
+host = "127.0.0.1"
+port = {port}
+security = "none"
+timeout = 5
+
+[[watchlists]]
+name = "quiet"
+any = ["zzzunmatched"]
+""" + toml_sources([{"name": "wire", "feed": url}])), encoding="utf-8")
+    box = Inbox()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        assert asyncio.run(run_ingest(load_config(cfg))).status == "completed"
+        done = utcnow()
+        config = load_config(cfg)
+
+        def cycle(minutes: float, scheduled: bool = True) -> int:
+            return run_alerts(config, done + timedelta(minutes=minutes), scheduled=scheduled).sent
+
+        assert cycle(50) == 0                                   # five periods: not yet
+        assert cycle(70, scheduled=False) == 0                  # a manual `alert` never checks
+        assert cycle(70) == 1 and cycle(90) == 0                # six periods: once for this stall
+        assert asyncio.run(run_ingest(load_config(cfg), force=True)).status == "completed"
+        again = utcnow()                                        # ingest ran again: no stall for an hour
+        assert run_alerts(config, again + timedelta(minutes=50), scheduled=True).sent == 0
+        assert run_alerts(config, again + timedelta(minutes=61), scheduled=True).sent == 1   # a new stall
+    finally:
+        controller.stop()
+    assert len(box.messages) == 2
+    first = box.messages[0][2].decode()
+    subject = next(line for line in first.splitlines() if line.startswith("Subject:"))
+    assert "no ingest has completed for 1 h" in subject
+    assert f"since {done:%Y-%m-%d}" in first and "completed." in first     # the newest run and its status
+
+
+def test_only_a_deployment_run_of_the_alerts_flow_checks_for_a_stalled_ingest(prefect_server, server, tmp_path: Path):
+    """The alerts flow run from a deployment (as `serve` and workers run it: the engine given the deployment's
+    flow run) checks for a stalled ingest; the same flow called directly (`balkanwatch alert`) does not."""
+    from prefect.client.orchestration import get_client
+    from prefect.flow_engine import run_flow
+
+    from flows.alerts import alerts
+
+    url = publish(tmp_path / "site", server.base, "feed", [("item-0", datetime.now(UTC))])
+    cfg = tmp_path / "balkanwatch.toml"
+    cfg.write_text(loopback_config('[[watchlists]]\nname = "quiet"\nany = ["zzzunmatched"]\n\n'
+                                   + toml_sources([{"name": "wire", "feed": url}])), encoding="utf-8")
+    assert asyncio.run(run_ingest(load_config(cfg))).status == "completed"
+
+    async def deployment_run():  # type: ignore[no-untyped-def]
+        async with get_client() as client:
+            flow_id = await client.create_flow_from_name("alerts")
+            dep_id = await client.create_deployment(flow_id=flow_id, name=f"stall-{tmp_path.name}",
+                                                    parameters={"config_path": str(cfg)})
+            return dep_id, await client.create_flow_run_from_deployment(dep_id)
+
+    dep_id, flow_run = asyncio.run(deployment_run())
+    try:
+        served = run_flow(alerts, flow_run=flow_run, parameters={"config_path": str(cfg)})
+        called = alerts(config_path=str(cfg))
+    finally:
+        async def drop() -> None:
+            async with get_client() as client:
+                await client.delete_deployment(dep_id)
+        asyncio.run(drop())
+    assert served["ingest_checked"] and not served["ingest_stalled"]    # the ingest just completed
+    assert not called["ingest_checked"]
+
+
 def test_the_extractor_reads_the_learned_templates_once_at_its_first_page() -> None:
     """An unchanged re-poll extracts nothing and so never reads the templates (issue #15); the first pages,
     extracted at once, wait for one read and are extracted with what it gave."""

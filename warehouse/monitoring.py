@@ -132,6 +132,14 @@ class MonitoringMixin(WarehouseBase):
         self._exec("""UPDATE outbox SET attempts = attempts + 1, last_attempt_at = ?, last_error = ?
                       WHERE message_id = ?""", [when, error, message_id])
 
+    def ingest_record(self) -> dict[str, Any]:
+        """When the last ingest run completed (`last_completed_at`, None before the first) and the newest
+        run of any status (`latest_started_at`, `latest_status`: running, crashed, completed)."""
+        done = self._exec("SELECT max(finished_at) FROM runs WHERE status = 'completed'").fetchone()
+        latest = self._exec("SELECT started_at, status FROM runs ORDER BY started_at DESC LIMIT 1").fetchone()
+        return {"last_completed_at": done[0] if done else None,
+                "latest_started_at": latest[0] if latest else None, "latest_status": latest[1] if latest else None}
+
     def has_message(self, message_id: str) -> bool:
         row = self._exec("SELECT count(*) FROM outbox WHERE message_id = ?", [message_id]).fetchone()
         return bool(row and row[0])

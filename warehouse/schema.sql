@@ -194,7 +194,7 @@ CREATE TABLE IF NOT EXISTS alerts (
 -- 'pending' until the SMTP server accepted it; a failed attempt records the error and is retried next cycle.
 CREATE TABLE IF NOT EXISTS outbox (
     message_id       VARCHAR PRIMARY KEY,             -- the Message-ID header
-    kind             VARCHAR NOT NULL,                -- spike | digest | silent
+    kind             VARCHAR NOT NULL,                -- spike | digest | silent | stalled
     incident_id      VARCHAR,
     subject          VARCHAR NOT NULL,
     recipients       VARCHAR[] NOT NULL,

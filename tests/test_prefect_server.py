@@ -1,0 +1,76 @@
+"""A Prefect server of our own (`prefect server start`, as `make run` starts it), where the test harness's
+will not do: here it is killed and started again."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from balkanwatch.config import load_config
+
+
+def test_a_prefect_server_restarted_while_a_run_holds_the_slot_frees_it(write_config, tmp_path: Path) -> None:
+    """The ingest deployment runs one at a time (a concurrency slot, held under a lease from Pending on). A
+    server killed while a run holds the slot and started again (a crash, a reboot) must free it once the
+    abandoned run's lease runs out; with Prefect's default in-memory leases it never did, and every later
+    ingest run waited for good. The server is started as `make run` starts it (`server_env`), with a 30 s
+    lease instead of 300 s."""
+    import signal
+    import time
+
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.states import Pending
+
+    from app.devserver import free_port
+    from deployments.run_local import server_env, wait_healthy
+    from deployments.serve import build_deployments
+
+    port = free_port()
+    api = f"http://127.0.0.1:{port}/api"
+    env = server_env({**os.environ, "PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_API_URL": api,
+                      "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+                      "PREFECT_SERVER_CONCURRENCY_INITIAL_DEPLOYMENT_LEASE_DURATION": "30",
+                      "PREFECT_SERVER_SERVICES_REPOSSESSOR_LOOP_SECONDS": "5"})
+    log = (tmp_path / "server.log").open("ab")
+
+    def start() -> subprocess.Popen[bytes]:
+        server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+                                   "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+        wait_healthy(api, 120)
+        return server
+
+    def pending(run_id) -> str:  # type: ignore[no-untyped-def]
+        async def propose() -> str:
+            async with get_client() as client:
+                result = await client.set_flow_run_state(run_id, Pending())
+                return result.state.name if result.state else ""
+        return asyncio.run(propose())
+
+    server = start()
+    try:
+        with temporary_settings({PREFECT_API_URL: api}):
+            [dep] = build_deployments(load_config(write_config("")))
+            dep_id = dep.apply()
+
+            async def two_runs() -> list:
+                async with get_client() as client:
+                    return [(await client.create_flow_run_from_deployment(dep_id)).id for _ in range(2)]
+            first, second = asyncio.run(two_runs())
+            assert pending(first) == "Pending"                        # the slot is taken
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+            server = start()
+            assert pending(second) == "AwaitingConcurrencySlot"      # still held after the restart
+            deadline = time.monotonic() + 120
+            while (state := pending(second)) != "Pending" and time.monotonic() < deadline:
+                time.sleep(3)
+            assert state == "Pending", "the abandoned run's slot was never freed"
+    finally:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
+        log.close()
