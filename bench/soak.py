@@ -1,6 +1,6 @@
 """Soak of the scheduled path (`make run`: a Prefect server and `balkanwatch serve`) on the demo corpus.
 
-    .venv/bin/python -m bench.soak [--minutes 6] [--outage SECONDS [--at-submit]]
+    .venv/bin/python -m bench.soak [--minutes 6] [--outage SECONDS [--at-submit]] [--stall SECONDS]
 
 Not a timing benchmark and not in `make bench`: a check that the served deployments keep working run after
 run. The demo's sites (app/corpus.py) are served on loopback with an SMTP server; the config polls every
@@ -18,7 +18,9 @@ SAMPLE_SECONDS the serve process's memory, open files and descendants are sample
   must outlive it and run ingests after it (flow runs due while the API was away may crash: they cannot
   report themselves); `--at-submit` starts it the moment a run is Pending, holding its deployment's
   concurrency slot: with Prefect's in-memory leases serve then never ran again (session 29; the servers we
-  start keep them on disk, and the slot comes back within the 300 s lease: soak 14 minutes for that).
+  start keep them on disk, and the slot comes back within the 300 s lease: soak 14 minutes for that);
+- with `--stall`: halfway, the soak holds the ingest run lock that many seconds (ingest runs wait and do
+  nothing), with `alerts.ingest_stall_periods = 1`: the alerts deployment must e-mail the stall once.
 
 Session 27 wrote it after a soak by hand found two polling faults: sources scheduled under a larger
 `ingest.max_poll_minutes` ignored a lowered one for hours, and a source whose interval equals the schedule's
@@ -53,7 +55,9 @@ import httpx
 from app.corpus import OFFICIAL, SITES, build_corpus, write_official_site
 from app.demo import write_config
 from app.devserver import LoopbackServer, free_port
+from balkanwatch.config import load_config
 from deployments.run_local import server_env, wait_healthy
+from warehouse import Warehouse
 
 NEW_ITEM_SECONDS = 40
 LEASE_MINUTES = 5          # Prefect's initial deployment concurrency lease (300 s)
@@ -158,7 +162,8 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(10)
 
 
-def soak(minutes: float, folder: Path, outage: float = 0.0, at_submit: bool = False) -> dict[str, Any]:
+def soak(minutes: float, folder: Path, outage: float = 0.0, at_submit: bool = False,
+         stall: float = 0.0) -> dict[str, Any]:
     from aiosmtpd.controller import Controller
 
     site_root = folder / "sites"
@@ -169,9 +174,12 @@ def soak(minutes: float, folder: Path, outage: float = 0.0, at_submit: bool = Fa
 
     class Catcher:
         mails = 0
+        subjects: list[str] = []
 
         async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd's name)
             Catcher.mails += 1
+            Catcher.subjects.append(next((line.split(":", 1)[1].strip() for line in envelope.content.decode(
+                "utf-8", "replace").splitlines() if line.startswith("Subject:")), ""))
             return "250 OK"
 
     smtp = Controller(Catcher(), hostname="127.0.0.1", port=free_port())
@@ -184,6 +192,9 @@ def soak(minutes: float, folder: Path, outage: float = 0.0, at_submit: bool = Fa
         official, _ = write_official_site(site_root / OFFICIAL.slug, bases[OFFICIAL.slug])
         config = write_config(folder, [*sources, official], smtp.port).resolve()
         every_minute(config)
+        if stall:      # a stall of a minute is worth an e-mail here (the default is six periods)
+            text = config.read_text(encoding="utf-8")
+            config.write_text(text.replace("[alerts]\n", "[alerts]\ningest_stall_periods = 1\n", 1), encoding="utf-8")
         rss = next(site_root / s.slug / "feed.xml" for s in SITES if (site_root / s.slug / "feed.xml").exists())
         port = free_port()
         api = f"http://127.0.0.1:{port}/api"
@@ -209,6 +220,7 @@ def soak(minutes: float, folder: Path, outage: float = 0.0, at_submit: bool = Fa
         stories = NewStories(rss, bases[rss.parent.name])
         stories.start()
         samples = []
+        stalled = False
         started = time.monotonic()
         while time.monotonic() - started < minutes * 60:
             time.sleep(SAMPLE_SECONDS)
@@ -226,6 +238,11 @@ def soak(minutes: float, folder: Path, outage: float = 0.0, at_submit: bool = Fa
                 back_at = datetime.now(UTC)
                 outage_window = (stopped_at - timedelta(seconds=SAMPLE_SECONDS), back_at)
                 print(json.dumps({"outage": "Prefect server back"}), flush=True)
+            if stall and not stalled and time.monotonic() - started >= minutes * 30:
+                print(json.dumps({"stall": f"the ingest run lock held for {stall:.0f} s"}), flush=True)
+                with Warehouse.run_lock(load_config(config)):
+                    time.sleep(stall)
+                stalled = True
             if serve.poll() is not None:
                 raise SystemExit(f"balkanwatch serve exited ({serve.returncode}); see {folder / 'serve.log'}")
             sample = {"seconds": round(time.monotonic() - started), "serve_rss_mb": _status(serve.pid, "VmRSS") // 1024,
@@ -269,13 +286,18 @@ def soak(minutes: float, folder: Path, outage: float = 0.0, at_submit: bool = Fa
             "ingest runs (at least one a minute after the first)":
                 len(runs) >= int(minutes) - 1 - int(outage / 60) - (LEASE_MINUTES if at_submit else 0),
         }
+        if stall:
+            stall_mails = [m for m in Catcher.subjects if "no ingest has completed" in m]
+            checks[f"a {stall:.0f} s stall of ingest was e-mailed once by the alerts deployment"] = len(stall_mails) == 1
+            checks["ingest runs (at least one a minute after the first)"] = (
+                len(runs) >= int(minutes) - 1 - int(stall / 60) - 1)
         if outage:
             checks[f"serve outlived a {outage:.0f} s Prefect API outage and ran ingests after it"] = after >= 2
         first = runs[0][2] if runs else None
         return {"minutes": minutes, "ingest_runs": len(runs), "flow_run_states": dict(states),
                 "runs_seconds_polled": [[round((at - first).total_seconds()), n] for _, n, at in runs if first],
                 "polls_not_by_the_nearest_run": misses[:10],
-                "stories_written": len(stories.written), "stories_landed": len(landed), "mails": Catcher.mails,
+                "stories_written": len(stories.written), "stories_landed": len(landed), "mails": Catcher.mails, "subjects": Catcher.subjects,
                 "serve_rss_mb_first_last": [samples[0]["serve_rss_mb"], samples[-1]["serve_rss_mb"]] if samples else [],
                 "serve_open_files_max": max((s["serve_open_files"] for s in samples), default=-1),
                 "left_after_stop": left.strip(), "checks": checks}
@@ -294,11 +316,13 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=6.0)
     parser.add_argument("--outage", type=float, default=0.0,
                         help="halfway through, stop the Prefect server for this many seconds, then start it again")
+    parser.add_argument("--stall", type=float, default=0.0,
+                        help="halfway through, hold the ingest run lock this many seconds (alerts.ingest_stall_periods = 1)")
     parser.add_argument("--at-submit", action="store_true",
                         help="start the outage the moment a flow run is Pending (holding its deployment's slot)")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="balkanwatch-soak-"))
-    result = soak(args.minutes, folder, args.outage, args.at_submit)
+    result = soak(args.minutes, folder, args.outage, args.at_submit, args.stall)
     passed = all(result["checks"].values())
     if passed:
         shutil.rmtree(folder, ignore_errors=True)

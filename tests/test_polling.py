@@ -55,6 +55,11 @@ def publish(root: Path, base: str, name: str, items: list[tuple[str, datetime]],
     return f"{base}/{name}.xml"
 
 
+def smtp_toml(port: int) -> str:
+    """The [smtp] section for an aiosmtpd server on loopback."""
+    return f'[smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\ntimeout = 5\n'
+
+
 def health(cfg: Path) -> dict[str, dict]:
     with duckdb.connect(str(cfg.parent / "wh.duckdb"), read_only=True) as con:
         cur = con.execute("SELECT * FROM source_health")
@@ -521,12 +526,7 @@ def test_a_silent_source_is_emailed_once_when_asked(server, tmp_path: Path):
 email_to = ["analyst@example.org"]
 email_silent_sources = true
 
-[smtp]
-host = "127.0.0.1"
-port = {port}
-security = "none"
-timeout = 5
-
+{smtp_toml(port)}
 [[watchlists]]
 name = "kfor"
 any = ["KFOR"]
@@ -578,12 +578,7 @@ ingest_every_minutes = 10
 email_to = ["analyst@example.org"]
 ingest_stall_periods = 6
 
-[smtp]
-host = "127.0.0.1"
-port = {port}
-security = "none"
-timeout = 5
-
+{smtp_toml(port)}
 [[watchlists]]
 name = "quiet"
 any = ["zzzunmatched"]
