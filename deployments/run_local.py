@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -44,22 +47,38 @@ def wait_healthy(api: str, timeout: float) -> None:
     raise SystemExit(f"Prefect server did not answer on {api} within {timeout:.0f}s")
 
 
+def _die_with_parent() -> None:
+    """In the server's process, before it runs: be sent SIGTERM when this process ends, however it ends
+    (Linux's PR_SET_PDEATHSIG), since a server in its own session would otherwise outlive a killed `make run`."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    libc.prctl(1, signal.SIGTERM)   # 1 = PR_SET_PDEATHSIG
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--config", default=None)
+    parser.add_argument("--port", type=int, default=PORT)
     args = parser.parse_args()
     config = load_config(resolve_config_path(args.config))
-    api = f"http://{HOST}:{PORT}/api"
-    server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", HOST, "--port", str(PORT)],
-                              env=server_env(os.environ))
+    api = f"http://{HOST}:{args.port}/api"
+    # Ctrl-C reaches the terminal's whole process group. The server is kept out of it (its own session), so
+    # that it stops after `serve`, which pauses its deployments through the API on the way out: when both
+    # got the signal the server was gone first, and `serve` retried against it for minutes, not stopping.
+    server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", HOST,
+                               "--port", str(args.port)], env=server_env(os.environ), start_new_session=True,
+                              preexec_fn=_die_with_parent if sys.platform == "linux" else None)
     try:
         wait_healthy(api, START_TIMEOUT)
         os.environ["PREFECT_API_URL"] = api
-        print(f"Prefect UI: http://{HOST}:{PORT}  (PREFECT_HOME={os.environ.get('PREFECT_HOME')})", flush=True)
+        print(f"Prefect UI: http://{HOST}:{args.port}  (PREFECT_HOME={os.environ.get('PREFECT_HOME')})", flush=True)
         serve(config)
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
 
 
 if __name__ == "__main__":

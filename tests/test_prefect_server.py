@@ -74,3 +74,41 @@ def test_a_prefect_server_restarted_while_a_run_holds_the_slot_frees_it(write_co
         os.killpg(server.pid, signal.SIGKILL)
         server.wait()
         log.close()
+
+
+def test_ctrl_c_stops_make_run_at_once_and_leaves_no_server(write_config, tmp_path: Path) -> None:
+    """`make run` (deployments/run_local.py): Ctrl-C, a SIGINT to the terminal's whole process group, stops
+    `serve` (which pauses its deployments through the API) and then the server, in seconds and with exit 0.
+    When the server got the signal too it was gone first, and `serve` retried against it for over a minute,
+    ending with tracebacks and exit 1."""
+    import signal
+    import time
+
+    from app.devserver import free_port
+
+    port = free_port()
+    log = (tmp_path / "run.log").open("wb")
+    proc = subprocess.Popen([sys.executable, "-m", "deployments.run_local", "--config", str(write_config("")),
+                             "--port", str(port)],
+                            env={**os.environ, "PREFECT_HOME": str(tmp_path / "prefect")}, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))   # as a terminal starts it
+    try:
+        deadline = time.monotonic() + 120
+        while b"deployments are being served" not in (tmp_path / "run.log").read_bytes():
+            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "run.log").read_text()
+            time.sleep(0.5)
+        server = subprocess.run(["pgrep", "-f", f"prefect server start.*--port {port}"], capture_output=True,
+                                text=True).stdout.split()
+        assert len(server) == 1
+        os.killpg(proc.pid, signal.SIGINT)
+        assert proc.wait(timeout=30) == 0, (tmp_path / "run.log").read_text()[-3000:]
+        time.sleep(1)
+        assert not Path(f"/proc/{server[0]}").exists()          # the server went with it
+        assert "Traceback" not in (tmp_path / "run.log").read_text()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        subprocess.run(["pkill", "-9", "-f", f"prefect server start.*--port {port}"])
+        log.close()
