@@ -175,7 +175,7 @@ def compose_stalled(record: dict[str, Any], period_minutes: float, sender: str, 
             "Pending or AwaitingConcurrencySlot (README, \"The Prefect UI\": a slot a restarted server "
             "never freed).\n")
     page = "<html><body><pre>" + html.escape(text) + "</pre></body></html>"
-    message_id = f"<stalled-{last:%Y%m%dT%H%M%S}@balkanwatch>"
+    message_id = f"<stalled-{last:%Y%m%dT%H%M%S%f}@balkanwatch>"
     return AlertEmail(message_id, "stalled", None, subject, tuple(recipients),
                       _message(subject, sender, recipients, message_id, now, text, page, {}), page)
 

@@ -244,3 +244,20 @@ def test_the_topics_overview_lists_every_topic_busiest_first_with_its_last_alert
     assert right_now(0.25, 4.0) == "about once in 8 days, alert level" and right_now(0.2, 4.0) == "about once in 6 days"
     assert right_now(2 / 30, 4.0) == "ordinary" and right_now(3 / 30, 4.0) == "about once in 3 days"   # calm < 2.5 days
     assert right_now(5.0, 0.1) == "about once in 5.0 months" and right_now(5.0, None) == "about once in 5.0 months, alert level"
+
+
+def test_each_stall_of_ingest_has_its_own_message_id() -> None:
+    """The stalled-ingest e-mail is sent once per stall: its Message-ID is the last completed run's end, to
+    the microsecond (two runs ending within one second had shared an id, and the second stall went unmailed)."""
+
+    from balkanwatch.emails import compose_stalled
+
+    last = datetime(2026, 12, 6, 10, 1, 42, 97842)
+    now = last + timedelta(hours=2)
+    first = compose_stalled({"last_completed_at": last, "latest_started_at": None}, 10, "bw@localhost", ["a@example.org"], now)
+    again = compose_stalled({"last_completed_at": last, "latest_started_at": None}, 10, "bw@localhost", ["a@example.org"],
+                            now + timedelta(minutes=10))
+    later = compose_stalled({"last_completed_at": last + timedelta(milliseconds=300), "latest_started_at": None}, 10,
+                            "bw@localhost", ["a@example.org"], now)
+    assert first.message_id == again.message_id != later.message_id
+    assert "no ingest has completed for 2 h" in first.subject and first.kind == "stalled"
