@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping
+from typing import Any
 
 import httpx
 
@@ -33,6 +34,13 @@ LEASE_STORAGE = "prefect.server.concurrency.lease_storage.filesystem"
 def server_env(base: Mapping[str, str]) -> dict[str, str]:
     """The environment for `prefect server start`: `base`, with the leases on disk unless it chooses."""
     return {"PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": LEASE_STORAGE, **base}
+
+
+def start_server(port: int, env: Mapping[str, str], **popen: Any) -> subprocess.Popen[bytes]:
+    """`prefect server start` on 127.0.0.1:`port` with `env` (and the leases on disk: `server_env`); `popen`
+    goes to subprocess.Popen (output, session, working directory)."""
+    return subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", HOST, "--port", str(port)],
+                            env=server_env(env), **popen)
 
 
 def wait_healthy(api: str, timeout: float) -> None:
@@ -64,9 +72,8 @@ def main() -> None:
     # Ctrl-C reaches the terminal's whole process group. The server is kept out of it (its own session), so
     # that it stops after `serve`, which pauses its deployments through the API on the way out: when both
     # got the signal the server was gone first, and `serve` retried against it for minutes, not stopping.
-    server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", HOST,
-                               "--port", str(args.port)], env=server_env(os.environ), start_new_session=True,
-                              preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+    server = start_server(args.port, os.environ, start_new_session=True,
+                          preexec_fn=_die_with_parent if sys.platform == "linux" else None)
     try:
         wait_healthy(api, START_TIMEOUT)
         os.environ["PREFECT_API_URL"] = api

@@ -309,8 +309,9 @@ def run_alerts(config: Config, now: datetime | None = None, *, artifacts: bool =
         summary.queued += queue_digest(wh, config, now)
         summary.queued += queue_silent(wh, config, now)
         if scheduled:
+            summary.ingest_checked = True
             summary.ingest_stalled, queued = queue_stalled(wh, config, now)
-            summary.ingest_checked, summary.queued = True, summary.queued + queued
+            summary.queued += queued
         summary.incidents = len(incidents)
         since = now - timedelta(days=RECENT_ALERT_DAYS)
         overview = topic_overview(list(series.values()), {w: wh.alert_buckets(w, since) for w in series},

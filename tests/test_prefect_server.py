@@ -16,7 +16,7 @@ def test_a_prefect_server_restarted_while_a_run_holds_the_slot_frees_it(write_co
     """The ingest deployment runs one at a time (a concurrency slot, held under a lease from Pending on). A
     server killed while a run holds the slot and started again (a crash, a reboot) must free it once the
     abandoned run's lease runs out; with Prefect's default in-memory leases it never did, and every later
-    ingest run waited for good. The server is started as `make run` starts it (`server_env`), with a 30 s
+    ingest run waited for good. The server is started as `make run` starts it (`start_server`), with a 30 s
     lease instead of 300 s."""
     import signal
     import time
@@ -26,21 +26,19 @@ def test_a_prefect_server_restarted_while_a_run_holds_the_slot_frees_it(write_co
     from prefect.states import Pending
 
     from app.devserver import free_port
-    from deployments.run_local import server_env, wait_healthy
+    from deployments.run_local import start_server, wait_healthy
     from deployments.serve import build_deployments
 
     port = free_port()
     api = f"http://127.0.0.1:{port}/api"
-    env = server_env({**os.environ, "PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_API_URL": api,
-                      "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-                      "PREFECT_SERVER_CONCURRENCY_INITIAL_DEPLOYMENT_LEASE_DURATION": "30",
-                      "PREFECT_SERVER_SERVICES_REPOSSESSOR_LOOP_SECONDS": "5"})
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_API_URL": api,
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+           "PREFECT_SERVER_CONCURRENCY_INITIAL_DEPLOYMENT_LEASE_DURATION": "30",
+           "PREFECT_SERVER_SERVICES_REPOSSESSOR_LOOP_SECONDS": "5"}
     log = (tmp_path / "server.log").open("ab")
 
     def start() -> subprocess.Popen[bytes]:
-        server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-                                   "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT,
-                                  start_new_session=True)
+        server = start_server(port, env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         wait_healthy(api, 120)
         return server
 

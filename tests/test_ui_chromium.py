@@ -26,7 +26,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from app.devserver import LoopbackServer, free_port
-from deployments.run_local import server_env
+from deployments.run_local import start_server
 from tests.browser import Browser, Page, chromium, chromium_path
 from tests.conftest import loopback_config, toml_sources
 from tests.test_alerts import WATCHLISTS, Inbox
@@ -81,9 +81,7 @@ def prefect_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, s
            "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_SERVER_UI_API_URL": f"{base}/api",
            "PREFECT_LOGGING_LEVEL": "WARNING"}   # the UI's API URL: its own server's, not the :4200 default
     log = (home / "server.log").open("wb")
-    server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-                               "--port", str(port)], env=server_env(env), stdout=log, stderr=subprocess.STDOUT,
-                              cwd=home)
+    server = start_server(port, env, stdout=log, stderr=subprocess.STDOUT, cwd=home)
     try:
         wait_healthy(base, server, home / "server.log")
         yield {**env, "BASE": base}
