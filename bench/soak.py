@@ -1,6 +1,6 @@
 """Soak of the scheduled path (`make run`: a Prefect server and `balkanwatch serve`) on the demo corpus.
 
-    .venv/bin/python -m bench.soak [--minutes 6] [--outage SECONDS [--at-submit]] [--stall SECONDS]
+    .venv/bin/python -m bench.soak [--minutes 6] [--outage SECONDS [--at-submit]] [--stall SECONDS] [--lake]
 
 Not a timing benchmark and not in `make bench`: a check that the served deployments keep working run after
 run. The demo's sites (app/corpus.py) are served on loopback with an SMTP server; the config polls every
@@ -20,7 +20,13 @@ SAMPLE_SECONDS the serve process's memory, open files and descendants are sample
   concurrency slot: with Prefect's in-memory leases serve then never ran again (session 29; the servers we
   start keep them on disk, and the slot comes back within the 300 s lease: soak 14 minutes for that);
 - with `--stall`: halfway, the soak holds the ingest run lock that many seconds (ingest runs wait and do
-  nothing), with `alerts.ingest_stall_periods = 1`: the alerts deployment must e-mail the stall once.
+  nothing), with `alerts.ingest_stall_periods = 1`: the alerts deployment must e-mail the stall once;
+- with `--lake`: the warehouse is a DuckLake lake on a PostgreSQL started for the soak (tests/postgres.py),
+  made by `warehouse init` as the README says; `serve` then also serves the maintenance deployment, which
+  the soak runs every MAINTAIN_SECONDS through the Prefect API (as a click on "Run" in the UI does), with
+  snapshots expired and files deleted within the soak (LAKE_KEEP_DAYS, LAKE_GRACE_HOURS); and every
+  sample an analyst's `balkanwatch sql` reads the lake while it is written: every one must succeed and
+  see no fewer articles than the one before.
 
 Session 27 wrote it after a soak by hand found two polling faults: sources scheduled under a larger
 `ingest.max_poll_minutes` ignored a lowered one for hours, and a source whose interval equals the schedule's
@@ -36,6 +42,7 @@ import argparse
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -44,6 +51,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -58,11 +66,15 @@ from app.devserver import LoopbackServer, free_port
 from balkanwatch.config import load_config
 from deployments.run_local import start_server, wait_healthy
 from warehouse import Warehouse
+from warehouse.lake import LakeTarget, connect_lake
 
 NEW_ITEM_SECONDS = 40
 LEASE_MINUTES = 5          # Prefect's initial deployment concurrency lease (300 s)
 SAMPLE_SECONDS = 20
 SERVER_START_SECONDS = 120.0
+MAINTAIN_SECONDS = 120     # --lake: a run of the maintenance deployment this often
+LAKE_GRACE_HOURS = 0.01    # --lake: files no snapshot needs are deleted 36 s after (the default is an hour)
+LAKE_KEEP_DAYS = 0.001     # --lake: snapshots older than 86 s are expired (the default is a week)
 WORDS = ("KFOR patrol border Kosovo Serbia police bridge municipality council barricade convoy statement "
          "ministry delegation agreement checkpoint village commander").split()
 
@@ -162,8 +174,44 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(10)
 
 
+def on_lake(config: Path, catalog: str) -> None:
+    """The demo config with its warehouse moved to a lake (catalog `catalog`, Parquet files beside it)."""
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace('[warehouse]\npath = "demo.duckdb"\n', f'[warehouse]\nbackend = "ducklake"\n'
+                                   f'catalog = "{catalog}"\ndata_path = "lake-data"\n'
+                                   f"file_grace_hours = {LAKE_GRACE_HOURS}\nkeep_snapshots_days = {LAKE_KEEP_DAYS}\n",
+                                   1), encoding="utf-8")
+
+
+def analyst_read(cli: list[str], env: dict[str, str]) -> dict[str, Any]:
+    """What an analyst's `balkanwatch sql` sees while serve writes: the articles and stories, or the error."""
+    t0 = time.monotonic()
+    done = subprocess.run([*cli, "sql", "SELECT (SELECT count(*) FROM articles) AS articles, "
+                           "(SELECT count(*) FROM stories) AS stories", "--format", "json"],
+                          env=env, capture_output=True, text=True, timeout=120)
+    seconds = round(time.monotonic() - t0, 1)
+    if done.returncode:
+        return {"error": (done.stderr or done.stdout).strip()[-500:], "seconds": seconds}
+    return {**json.loads(done.stdout)[0], "seconds": seconds}
+
+
+def run_deployment(api: str, name: str) -> str:
+    """A flow run of the served deployment `flow/deployment`, as the UI's "Run" makes; returns its id."""
+    deployment = httpx.get(f"{api}/deployments/name/{name}", timeout=30).raise_for_status().json()
+    return str(httpx.post(f"{api}/deployments/{deployment['id']}/create_flow_run", json={},
+                          timeout=30).raise_for_status().json()["id"])
+
+
+def open_warehouse(config: Path) -> duckdb.DuckDBPyConnection:
+    """The soak's warehouse, read-only: the demo's DuckDB file, or the lake (the same tables in use)."""
+    cfg = load_config(config)
+    if cfg.warehouse.backend == "ducklake":
+        return connect_lake(LakeTarget.from_config(cfg), read_only=True)
+    return duckdb.connect(str(cfg.warehouse.path), read_only=True)
+
+
 def soak(minutes: float, folder: Path, outage: float = 0.0, at_submit: bool = False,
-         stall: float = 0.0) -> dict[str, Any]:
+         stall: float = 0.0, catalog: str = "") -> dict[str, Any]:
     from aiosmtpd.controller import Controller
 
     site_root = folder / "sites"
@@ -192,6 +240,8 @@ def soak(minutes: float, folder: Path, outage: float = 0.0, at_submit: bool = Fa
         official, _ = write_official_site(site_root / OFFICIAL.slug, bases[OFFICIAL.slug])
         config = write_config(folder, [*sources, official], smtp.port).resolve()
         every_minute(config)
+        if catalog:
+            on_lake(config, catalog)
         if stall:      # a stall of a minute is worth an e-mail here (the default is six periods)
             text = config.read_text(encoding="utf-8")
             config.write_text(text.replace("[alerts]\n", "[alerts]\ningest_stall_periods = 1\n", 1), encoding="utf-8")
@@ -208,17 +258,21 @@ def soak(minutes: float, folder: Path, outage: float = 0.0, at_submit: bool = Fa
             return server
 
         server = start_prefect()
+        cli = [str(Path(sys.executable).with_name("balkanwatch")), "--config", str(config)]
+        if catalog:    # once before anything writes (README, "DuckLake")
+            subprocess.run([*cli, "warehouse", "init"], env=env, check=True, capture_output=True)
         back_at: datetime | None = None   # when the API answered again after the outage
         outage_window: tuple[datetime, datetime] | None = None
         serve_log = (folder / "serve.log").open("wb")
-        serve = subprocess.Popen([str(Path(sys.executable).with_name("balkanwatch")), "--config", str(config),
-                                  "serve"], env=dict(env, PREFECT_API_URL=api), stdout=serve_log,
+        serve = subprocess.Popen([*cli, "serve"], env=dict(env, PREFECT_API_URL=api), stdout=serve_log,
                                  stderr=subprocess.STDOUT, start_new_session=True)
         procs.append(serve)
         stories = NewStories(rss, bases[rss.parent.name])
         stories.start()
         samples = []
         stalled = False
+        reads: list[dict[str, Any]] = []      # --lake: the analyst's reads
+        maintain_runs: list[str] = []         # --lake: the maintenance runs the soak asked for
         started = time.monotonic()
         while time.monotonic() - started < minutes * 60:
             time.sleep(SAMPLE_SECONDS)
@@ -241,6 +295,10 @@ def soak(minutes: float, folder: Path, outage: float = 0.0, at_submit: bool = Fa
                 with Warehouse.run_lock(load_config(config)):
                     time.sleep(stall)
                 stalled = True
+            if catalog:
+                reads.append(analyst_read(cli, env))
+                if time.monotonic() - started >= MAINTAIN_SECONDS * (len(maintain_runs) + 1):
+                    maintain_runs.append(run_deployment(api, "maintain/balkanwatch-maintain"))
             if serve.poll() is not None:
                 raise SystemExit(f"balkanwatch serve exited ({serve.returncode}); see {folder / 'serve.log'}")
             sample = {"seconds": round(time.monotonic() - started), "serve_rss_mb": _status(serve.pid, "VmRSS") // 1024,
@@ -258,13 +316,14 @@ def soak(minutes: float, folder: Path, outage: float = 0.0, at_submit: bool = Fa
         _stop(serve)
         time.sleep(2)
         left = subprocess.run(["ps", "-o", "pid=,args=", "-g", str(group)], capture_output=True, text=True).stdout
-        with duckdb.connect(str(config.parent / "demo.duckdb"), read_only=True) as con:
+        with open_warehouse(config) as con:
             runs = con.execute("SELECT status, sources_polled, started_at FROM runs ORDER BY started_at").fetchall()
             run_starts = dict(con.execute("SELECT run_id, started_at FROM runs").fetchall())
             polls = con.execute("""SELECT source, run_id, min(started_at), bool_and(error IS NULL) FROM fetches
                                    GROUP BY ALL ORDER BY 1, 3""").fetchall()
             after = con.execute("SELECT count(*) FROM runs WHERE started_at > ?",
                                 [(back_at or datetime.now(UTC)).replace(tzinfo=None)]).fetchone()[0]  # type: ignore[index]
+            duplicated = con.execute("SELECT count(*) - count(DISTINCT url) FROM articles").fetchone()[0]  # type: ignore[index]
             landed = {r[0].rsplit("/", 1)[-1].removesuffix(".html") for r in
                       con.execute("SELECT url FROM articles WHERE url LIKE '%/soak-%'").fetchall()}
         due = [slug for at, slug in stories.written if at < time.time() - 120]
@@ -288,6 +347,18 @@ def soak(minutes: float, folder: Path, outage: float = 0.0, at_submit: bool = Fa
         if stall:
             stall_mails = [m for m in Catcher.subjects if "no ingest has completed" in m]
             checks[f"a {stall:.0f} s stall of ingest was e-mailed once by the alerts deployment"] = len(stall_mails) == 1
+        checks["every article stored once"] = duplicated == 0
+        if catalog:
+            by_id = {r["id"]: r["state_type"] for r in flow_runs}
+            counts = [r.get("articles", -1) for r in reads]
+            checks["every analyst read of the lake succeeded"] = bool(reads) and not any("error" in r for r in reads)
+            checks["no read saw fewer articles than the one before"] = counts == sorted(counts)
+            checks["every maintenance run asked for completed (but the last, maybe still running)"] = bool(
+                maintain_runs) and all(by_id.get(i) == "COMPLETED" for i in maintain_runs[:-1])
+            reports = [a["data"] for a in httpx.post(f"{api}/artifacts/filter", json={
+                "artifacts": {"key": {"any_": ["warehouse-maintenance"]}}, "sort": "CREATED_ASC"}).json()]
+            checks["maintenance deleted files while the lake was written and read"] = any(
+                re.search(r"deleted [1-9]\d* files no snapshot needs", r) for r in reports)
         if outage:
             checks[f"serve outlived a {outage:.0f} s Prefect API outage and ran ingests after it"] = after >= 2
         first = runs[0][2] if runs else None
@@ -297,7 +368,11 @@ def soak(minutes: float, folder: Path, outage: float = 0.0, at_submit: bool = Fa
                 "stories_written": len(stories.written), "stories_landed": len(landed), "mails": Catcher.mails, "subjects": Catcher.subjects,
                 "serve_rss_mb_first_last": [samples[0]["serve_rss_mb"], samples[-1]["serve_rss_mb"]] if samples else [],
                 "serve_open_files_max": max((s["serve_open_files"] for s in samples), default=-1),
-                "left_after_stop": left.strip(), "checks": checks}
+                "left_after_stop": left.strip(),
+                **({"analyst_reads": reads[-3:], "read_seconds_max": max((r["seconds"] for r in reads), default=0),
+                    "maintain_runs": [by_id.get(i) for i in maintain_runs], "maintenance_reports": reports}
+                   if catalog else {}),
+                "checks": checks}
     finally:
         if stories is not None:
             stories.stop.set()
@@ -315,11 +390,18 @@ def main() -> None:
                         help="halfway through, stop the Prefect server for this many seconds, then start it again")
     parser.add_argument("--stall", type=float, default=0.0,
                         help="halfway through, hold the ingest run lock this many seconds (alerts.ingest_stall_periods = 1)")
+    parser.add_argument("--lake", action="store_true",
+                        help="the warehouse is a DuckLake lake on a PostgreSQL started for the soak")
     parser.add_argument("--at-submit", action="store_true",
                         help="start the outage the moment a flow run is Pending (holding its deployment's slot)")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="balkanwatch-soak-"))
-    result = soak(args.minutes, folder, args.outage, args.at_submit, args.stall)
+    with ExitStack() as stack:
+        catalog = ""
+        if args.lake:
+            from tests.postgres import running_postgres
+            catalog = stack.enter_context(running_postgres()).createdb("soak")
+        result = soak(args.minutes, folder, args.outage, args.at_submit, args.stall, catalog)
     passed = all(result["checks"].values())
     if passed:
         shutil.rmtree(folder, ignore_errors=True)
