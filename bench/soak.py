@@ -65,6 +65,7 @@ from app.demo import write_config
 from app.devserver import LoopbackServer, free_port
 from balkanwatch.config import load_config
 from deployments.run_local import start_server, wait_healthy
+from tests.postgres import Postgres, running_postgres
 from warehouse import Warehouse
 from warehouse.lake import LakeTarget, connect_lake
 
@@ -211,8 +212,10 @@ def open_warehouse(config: Path) -> duckdb.DuckDBPyConnection:
 
 
 def soak(minutes: float, folder: Path, outage: float = 0.0, at_submit: bool = False,
-         stall: float = 0.0, catalog: str = "") -> dict[str, Any]:
+         stall: float = 0.0, lake: Postgres | None = None, catalog_outage: float = 0.0) -> dict[str, Any]:
     from aiosmtpd.controller import Controller
+
+    catalog = lake.createdb("soak") if lake is not None else ""
 
     site_root = folder / "sites"
     servers = {}
@@ -271,6 +274,8 @@ def soak(minutes: float, folder: Path, outage: float = 0.0, at_submit: bool = Fa
         stories.start()
         samples = []
         stalled = False
+        catalog_back_at: datetime | None = None   # --catalog-outage: when PostgreSQL was started again
+        catalog_stopped_at: datetime | None = None
         reads: list[dict[str, Any]] = []      # --lake: the analyst's reads
         maintain_runs: list[str] = []         # --lake: the maintenance runs the soak asked for
         started = time.monotonic()
@@ -290,6 +295,15 @@ def soak(minutes: float, folder: Path, outage: float = 0.0, at_submit: bool = Fa
                 back_at = datetime.now(UTC)
                 outage_window = (stopped_at - timedelta(seconds=SAMPLE_SECONDS), back_at)
                 print(json.dumps({"outage": "Prefect server back"}), flush=True)
+            if catalog_outage and lake is not None and catalog_back_at is None and \
+                    time.monotonic() - started >= minutes * 30:
+                print(json.dumps({"catalog outage": f"PostgreSQL stopped for {catalog_outage:.0f} s"}), flush=True)
+                catalog_stopped_at = datetime.now(UTC)
+                lake.stop()
+                time.sleep(catalog_outage)
+                lake.start()
+                catalog_back_at = datetime.now(UTC)
+                print(json.dumps({"catalog outage": "PostgreSQL back"}), flush=True)
             if stall and not stalled and time.monotonic() - started >= minutes * 30:
                 print(json.dumps({"stall": f"the ingest run lock held for {stall:.0f} s"}), flush=True)
                 with Warehouse.run_lock(load_config(config)):
@@ -312,6 +326,11 @@ def soak(minutes: float, folder: Path, outage: float = 0.0, at_submit: bool = Fa
         # a run starting as the server went down cannot report itself, and crashes (before touching the warehouse)
         crashed_outside = [r["name"] for r in flow_runs if r["state_type"] == "CRASHED" and not (
             outage_window and outage_window[0] <= datetime.fromisoformat(r["expected_start_time"]) <= outage_window[1])]
+        # without its catalog a run fails with the lake's error; so may one that began a period before it went
+        catalog_window = (catalog_stopped_at - timedelta(seconds=90), catalog_back_at) if catalog_stopped_at and \
+            catalog_back_at else None
+        failed_outside = [r["name"] for r in flow_runs if r["state_type"] == "FAILED" and not (
+            catalog_window and catalog_window[0] <= datetime.fromisoformat(r["expected_start_time"]) <= catalog_window[1])]
         group = serve.pid
         _stop(serve)
         time.sleep(2)
@@ -323,6 +342,8 @@ def soak(minutes: float, folder: Path, outage: float = 0.0, at_submit: bool = Fa
                                    GROUP BY ALL ORDER BY 1, 3""").fetchall()
             after = con.execute("SELECT count(*) FROM runs WHERE started_at > ?",
                                 [(back_at or datetime.now(UTC)).replace(tzinfo=None)]).fetchone()[0]  # type: ignore[index]
+            after_catalog = con.execute("SELECT count(*) FROM runs WHERE started_at > ? AND status = 'completed'",
+                                        [(catalog_back_at or datetime.now(UTC)).replace(tzinfo=None)]).fetchone()[0]  # type: ignore[index]
             duplicated = con.execute("SELECT count(*) - count(DISTINCT url) FROM articles").fetchone()[0]  # type: ignore[index]
             landed = {r[0].rsplit("/", 1)[-1].removesuffix(".html") for r in
                       con.execute("SELECT url FROM articles WHERE url LIKE '%/soak-%'").fetchall()}
@@ -331,15 +352,19 @@ def soak(minutes: float, folder: Path, outage: float = 0.0, at_submit: bool = Fa
         misses = nearest_run_misses(polls, run_starts, interval_seconds=60)
         # minutes without runs: the outage (after one at a submission, the held slot comes back when its lease
         # runs out, 300 s), the stall (and a minute for the runs waiting on the lock to get through)
-        minutes_away = int(outage / 60) + (LEASE_MINUTES if at_submit else 0) + (int(stall / 60) + 1 if stall else 0)
+        minutes_away = (int(outage / 60) + (LEASE_MINUTES if at_submit else 0) + (int(stall / 60) + 1 if stall else 0)
+                        + (int(catalog_outage / 60) + 1 if catalog_outage else 0))
         checks = {
-            "every ingest run completed": bool(runs) and all(status == "completed" for status, _, _ in runs),
+            # (a run the catalog outage cut short is marked crashed by the next one: warehouse/store.py)
+            "every ingest run completed (but those the catalog outage cut)": bool(runs) and all(
+                status == "completed" or (catalog_window and catalog_window[0] <= at.replace(tzinfo=UTC) <= catalog_window[1])
+                for status, _, at in runs),
             # runs closer together (Prefect's late runs after an outage) leave sources to the run nearest them
             "every run a period after the one before polled every source": all(
                 n == sources_total for (_, n, at), (_, _, before) in zip(runs[1:], runs, strict=False)
                 if at - before >= timedelta(seconds=60 - NEAREST_TOLERANCE_SECONDS)),
             "every source was polled by the run nearest its time": not misses,
-            "no flow run failed or crashed (but those due during an outage)": not (states.get("FAILED") or crashed_outside),
+            "no flow run failed or crashed (but those due during an outage)": not (failed_outside or crashed_outside),
             "the new stories landed": set(due) <= landed,
             "nothing left after serve stopped": not left.strip(),
             "ingest runs (at least one a minute after the first)": len(runs) >= int(minutes) - 1 - minutes_away,
@@ -355,10 +380,13 @@ def soak(minutes: float, folder: Path, outage: float = 0.0, at_submit: bool = Fa
             checks["no read saw fewer articles than the one before"] = counts == sorted(counts)
             checks["every maintenance run asked for completed (but the last, maybe still running)"] = bool(
                 maintain_runs) and all(by_id.get(i) == "COMPLETED" for i in maintain_runs[:-1])
-            reports = [a["data"] for a in httpx.post(f"{api}/artifacts/filter", json={
-                "artifacts": {"key": {"any_": ["warehouse-maintenance"]}}, "sort": "CREATED_ASC"}).json()]
+            reports = [a["data"] for a in reversed(httpx.post(f"{api}/artifacts/filter", json={
+                "artifacts": {"key": {"any_": ["warehouse-maintenance"]}}, "sort": "CREATED_DESC"}
+                ).raise_for_status().json())]
             checks["maintenance deleted files while the lake was written and read"] = any(
                 re.search(r"deleted [1-9]\d* files no snapshot needs", r) for r in reports)
+        if catalog_outage:
+            checks[f"ingest ran again after a {catalog_outage:.0f} s PostgreSQL outage"] = after_catalog >= 2
         if outage:
             checks[f"serve outlived a {outage:.0f} s Prefect API outage and ran ingests after it"] = after >= 2
         first = runs[0][2] if runs else None
@@ -392,16 +420,15 @@ def main() -> None:
                         help="halfway through, hold the ingest run lock this many seconds (alerts.ingest_stall_periods = 1)")
     parser.add_argument("--lake", action="store_true",
                         help="the warehouse is a DuckLake lake on a PostgreSQL started for the soak")
+    parser.add_argument("--catalog-outage", type=float, default=0.0,
+                        help="(implies --lake) halfway through, stop PostgreSQL for this many seconds, then start it again")
     parser.add_argument("--at-submit", action="store_true",
                         help="start the outage the moment a flow run is Pending (holding its deployment's slot)")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="balkanwatch-soak-"))
     with ExitStack() as stack:
-        catalog = ""
-        if args.lake:
-            from tests.postgres import running_postgres
-            catalog = stack.enter_context(running_postgres()).createdb("soak")
-        result = soak(args.minutes, folder, args.outage, args.at_submit, args.stall, catalog)
+        lake = stack.enter_context(running_postgres()) if args.lake or args.catalog_outage else None
+        result = soak(args.minutes, folder, args.outage, args.at_submit, args.stall, lake, args.catalog_outage)
     passed = all(result["checks"].values())
     if passed:
         shutil.rmtree(folder, ignore_errors=True)

@@ -33,6 +33,21 @@ class Postgres:
     port: int
     user: str
     as_user: tuple[str, ...]   # the command prefix that runs as the cluster's owner
+    root: Path                 # the cluster's folder: data/, the server's log and its socket
+
+    def stop(self) -> None:
+        """Stop the server at once, as a crash or a power cut would (`pg_ctl -m immediate`): sessions are cut,
+        their advisory locks and open transactions gone."""
+        self._ctl("-m", "immediate", "stop")
+
+    def start(self) -> None:
+        """Start the server again (after `stop`), on the same port; returns once it accepts connections."""
+        self._ctl("-l", str(self.root / "log"), "-o", f"-p {self.port} -k {self.root} "
+                  "-c listen_addresses=127.0.0.1 -c fsync=off", "start")
+
+    def _ctl(self, *args: str) -> None:
+        subprocess.run([*self.as_user, str(self.bin / "pg_ctl"), "-D", str(self.root / "data"), "-w", *args],
+                       check=True, capture_output=True)
 
     def createdb(self, name: str) -> str:
         """Create a database; returns its libpq connection string."""
@@ -79,14 +94,15 @@ def running_postgres() -> Iterator[Postgres]:
 
 
 def _cluster(bin_dir: Path, root: Path, data: Path, port: int, as_user: tuple[str, ...]) -> Iterator[Postgres]:
-    run = lambda *cmd: subprocess.run([*as_user, *cmd], check=True, capture_output=True)  # noqa: E731
     try:
-        run(str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres")
-        run(str(bin_dir / "pg_ctl"), "-D", str(data), "-w", "-l", str(root / "log"), "-o",
-            f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
+        subprocess.run([*as_user, str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"],
+                       check=True, capture_output=True)
+        pg = Postgres(bin_dir, port, "postgres", as_user, root)
+        pg.start()
         try:
-            yield Postgres(bin_dir, port, "postgres", as_user)
+            yield pg
         finally:
-            run(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
+            subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
+                           capture_output=True)    # already stopped (a test's stop() without start()) is fine
     finally:
         shutil.rmtree(root, ignore_errors=True)
