@@ -707,6 +707,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        # The warehouse's storage went away mid-command: a lake's catalog stopped (DuckDB then fails the next
+        # statement: 'Unable to connect to Postgres at …'; never with the password, lake.py), or a disk.
+        # A clear error, not a traceback; the run's writes are rolled back and the next run redoes them.
+        duckdb = sys.modules.get("duckdb")
+        if duckdb is None or not isinstance(exc, duckdb.IOException):
+            raise
+        print(f"balkanwatch: error: the warehouse could not be read or written: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@
     ├── ParseError                  a feed / sitemap we could not use at all
     ├── ExtractionError             trafilatura found no article in a page
     ├── WarehouseError              DuckDB failed (cause kept as __cause__)
-    │   └── WarehouseBusyError      another process holds the warehouse; queue or skip
+    │   ├── WarehouseBusyError      another process holds the warehouse; queue or skip
+    │   └── CatalogLockLost         a lake's catalog dropped a lock we held (it restarted); rolled back
     └── DeliveryError               an alert e-mail could not be sent; it stays in the outbox
 """
 
@@ -103,6 +104,13 @@ class WarehouseBusyError(WarehouseError):
     """Another process holds the warehouse lock longer than we were willing to wait."""
 
     kind = "busy"
+
+
+class CatalogLockLost(WarehouseError):
+    """A lake's catalog no longer holds an advisory lock this process took (it restarted, or the connection
+    dropped): the transaction about to commit was rolled back, since another process may hold the lock."""
+
+    kind = "lock-lost"
 
 
 class DeliveryError(BalkanwatchError):

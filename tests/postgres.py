@@ -45,6 +45,18 @@ class Postgres:
         self._ctl("-l", str(self.root / "log"), "-o", f"-p {self.port} -k {self.root} "
                   "-c listen_addresses=127.0.0.1 -c fsync=off", "start")
 
+    def psql(self, dbname: str, sql: str) -> None:
+        """Run SQL in a database as the superuser."""
+        subprocess.run([*self.as_user, str(self.bin / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U",
+                        self.user, "-d", dbname, "-v", "ON_ERROR_STOP=1", "-c", sql], check=True, capture_output=True)
+
+    def require_password(self, dbname: str, role: str) -> None:
+        """From now on `role` logs in to `dbname` over TCP with its password only (scram-sha-256; every
+        other login stays trusted)."""
+        hba = self.root / "data" / "pg_hba.conf"
+        hba.write_text(f"host {dbname} {role} 127.0.0.1/32 scram-sha-256\n" + hba.read_text())
+        self._ctl("reload")
+
     def _ctl(self, *args: str) -> None:
         subprocess.run([*self.as_user, str(self.bin / "pg_ctl"), "-D", str(self.root / "data"), "-w", *args],
                        check=True, capture_output=True)

@@ -11,6 +11,12 @@ level) taken in the catalog on a dedicated connection (CatalogLock). Unlike a fi
 machines, and a writer that dies (kill -9, a lost network) releases it with its connection. Shard runs'
 loading sessions take the writer lock around each transaction only, so their commits take turns while
 they fetch and extract side by side (Warehouse.open_lake). Readers take no lock.
+
+A catalog that restarts (or a connection that drops) ends every session, and with it every advisory lock,
+without a word to the holder, while the lake's own connection reconnects on its next statement: a writer
+would go on writing beside another that took the lock meanwhile. So every lake writer's COMMIT is preceded
+by `verify_held_locks()`: each lock this process holds must still be held by its session, or the
+transaction is rolled back with CatalogLockLost (the run fails; the next one redoes it).
 """
 
 from __future__ import annotations
@@ -18,7 +24,9 @@ from __future__ import annotations
 import importlib
 import os
 import re
+import threading
 import time
+import weakref
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from balkanwatch.errors import WarehouseBusyError, WarehouseError
+from balkanwatch.errors import CatalogLockLost, WarehouseBusyError, WarehouseError
 
 if TYPE_CHECKING:
     from balkanwatch.config import Config
@@ -96,11 +104,17 @@ class LakeTarget:
 
     @property
     def libpq(self) -> str:
-        """The connection string with the password appended (libpq quoting); never put in a message."""
-        if not self.password:
-            return self.catalog
-        quoted = self.password.replace("\\", "\\\\").replace("'", "\\'")
-        return f"{self.catalog} password='{quoted}'"
+        """The connection string DuckDB is given: the catalog's, without the password. DuckDB's errors quote
+        it whole ('Unable to connect to Postgres at "…"', raised by any statement once the catalog is down),
+        so the password goes to libpq through PGPASSWORD instead (`use_password`)."""
+        return self.catalog
+
+    def use_password(self) -> None:
+        """Hand the password to libpq, which reads PGPASSWORD at every connection it makes (also the ones
+        DuckDB's postgres extension makes later, to reconnect): set for this process and its children,
+        which are ours and connect to the same catalog."""
+        if self.password:
+            os.environ["PGPASSWORD"] = self.password
 
     def scrub(self, text: str) -> str:
         """`text` with the password and the S3 secret cut out (DuckDB errors quote the connection string,
@@ -174,6 +188,7 @@ def connect_lake(target: LakeTarget, *, read_only: bool, threads: int | None = N
         if target.s3 is not None:      # the Parquet files are on S3: httpfs from its wheel, a secret for the bucket
             con.execute(f"LOAD {_sql_string(httpfs_extension())}")
             con.execute(target.s3.secret_sql())
+        target.use_password()
         options = f"DATA_PATH {_sql_string(target.data_path)}" + (", READ_ONLY" if read_only else "")
         if as_of is not None:
             options += ", " + _snapshot_option(as_of)
@@ -257,36 +272,75 @@ class CatalogLock:
             self.con = duckdb.connect(":memory:", config={"autoinstall_known_extensions": False,
                                                            "autoload_known_extensions": False})
             self.con.execute(f"LOAD {_sql_string(lake_extensions()[0])}")
+            target.use_password()
             self.con.execute(f"ATTACH {_sql_string(target.libpq)} AS bw_lock (TYPE postgres)")
         except duckdb.Error as exc:
             raise WarehouseError(f"cannot reach the lake's catalog ({target.catalog}): "
                                  f"{target.scrub(str(exc))}") from exc
         self.held = False
+        self._using = threading.Lock()   # its connection, for the thread that commits and the one that holds
 
     def acquire(self, *, timeout: float, shared: bool = False) -> None:
         """Wait up to `timeout` seconds for the lock, then WarehouseBusyError."""
         how = "pg_try_advisory_xact_lock_shared" if shared else "pg_try_advisory_xact_lock"
         ask = f"SELECT * FROM postgres_query('bw_lock', 'SELECT {how}({LOCK_CLASS}, {self.key})')"
-        self.con.execute("BEGIN TRANSACTION")
-        deadline = time.monotonic() + timeout
-        while not _got(self.con, ask):
-            if time.monotonic() >= deadline:
-                self.con.execute("ROLLBACK")
-                raise WarehouseBusyError(f"{self.name}: the lake's catalog lock is held by another process; "
-                                         f"gave up after {timeout:.0f}s")
-            time.sleep(LOCK_POLL_SECONDS)
-        self.held = True
+        with self._using:
+            self.con.execute("BEGIN TRANSACTION")
+            deadline = time.monotonic() + timeout
+            while not _got(self.con, ask):
+                if time.monotonic() >= deadline:
+                    self.con.execute("ROLLBACK")
+                    raise WarehouseBusyError(f"{self.name}: the lake's catalog lock is held by another process; "
+                                             f"gave up after {timeout:.0f}s")
+                time.sleep(LOCK_POLL_SECONDS)
+            self.held = True
+            _HELD.add(self)
+
+    def verify(self) -> None:
+        """CatalogLockLost unless this lock's session still holds it: a catalog restarted (or a connection
+        dropped) since `acquire` took it away, and another process may hold it now."""
+        ask = ("SELECT * FROM postgres_query('bw_lock', 'SELECT count(*) FROM pg_locks WHERE locktype = "
+               f"''advisory'' AND granted AND pid = pg_backend_pid() AND classid = {LOCK_CLASS} AND objid = "
+               f"{self.key} AND objsubid = 2')")
+        with self._using:
+            if not self.held:
+                return
+            try:
+                still = _got(self.con, ask)
+            except duckdb.Error as exc:
+                still, why = False, f": {self.target.scrub(str(exc)).splitlines()[0]}"
+            else:
+                why = ""
+        if not still:
+            raise CatalogLockLost(
+                f"lost the lake's catalog lock \"{self.name}\" (the catalog {self.target.catalog} restarted, or "
+                f"the connection to it dropped{why}): another process may hold it now, so this transaction was "
+                "rolled back; the next run redoes the work")
 
     def release(self) -> None:
-        if self.held:
-            self.held = False
-            self.con.execute("ROLLBACK")   # ends the catalog transaction: the lock goes with it
+        with self._using:
+            if self.held:
+                self.held = False
+                _HELD.discard(self)
+                try:
+                    self.con.execute("ROLLBACK")   # ends the catalog transaction: the lock goes with it
+                except duckdb.Error:
+                    pass   # the session is gone (a restarted catalog), and the lock with it
 
     def close(self) -> None:
         try:
             self.release()
         finally:
             self.con.close()
+
+
+_HELD: weakref.WeakSet[CatalogLock] = weakref.WeakSet()   # the locks this process holds now
+
+
+def verify_held_locks() -> None:
+    """CatalogLockLost if any lock this process holds was lost (CatalogLock.verify): before a lake COMMIT."""
+    for lock in list(_HELD):
+        lock.verify()
 
 
 def shard_lock_key(shard: tuple[int, int]) -> int:

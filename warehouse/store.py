@@ -47,6 +47,7 @@ from warehouse.lake import (
     connect_lake,
     lake_schema,
     shard_lock_key,
+    verify_held_locks,
 )
 from warehouse.locks import file_lock
 from warehouse.monitoring import MonitoringMixin
@@ -415,6 +416,8 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
         try:
             self.con.execute("BEGIN TRANSACTION")
             yield
+            if self.lake is not None:
+                verify_held_locks()   # a restarted catalog dropped our locks while the lake reconnected (lake.py)
             self.con.execute("COMMIT")
         except BaseException as exc:
             try:

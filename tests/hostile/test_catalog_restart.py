@@ -1,0 +1,144 @@
+"""A lake's PostgreSQL catalog restarted under a running writer (found with `bench.soak --catalog-outage`).
+
+PostgreSQL drops every session when it restarts, and with them the advisory locks balkanwatch's writers
+hold (warehouse/lake.py), without telling the holder; the lake's own connection reconnects on its next
+statement. Before session 30 a writer then went on committing beside another that had taken the lock, and
+failed only at its very end, on releasing a lock that was gone. Now its next commit is rolled back with a
+clear error, and the next run redoes the work. Each test starts its own PostgreSQL (it is stopped here).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+import traceback
+
+import duckdb
+import pytest
+
+from balkanwatch.config import load_config
+from balkanwatch.errors import CatalogLockLost, WarehouseError
+from flows.ingest import run_ingest
+from tests.conftest import on_lake, toml_sources
+from tests.hostile.test_kill import ROOT, _pages_served
+from tests.postgres import postgres_bin, running_postgres
+from warehouse import Warehouse
+
+pytestmark = pytest.mark.skipif(postgres_bin() is None, reason="PostgreSQL is not installed (apt-get install postgresql)")
+
+
+OTHER_WRITER = """
+import sys
+from balkanwatch.config import load_config
+from warehouse import Warehouse
+config = load_config(sys.argv[1])
+with Warehouse.run_lock(config, timeout=2), Warehouse.for_config(config) as wh, wh.transaction():
+    wh.con.execute("INSERT INTO runs (run_id, started_at, status) VALUES ('b-other', now(), 'completed')")
+"""
+
+
+def _run_ids(config) -> list[str]:  # type: ignore[no-untyped-def]
+    with Warehouse.for_config(config, read_only=True) as wh:
+        return [r["run_id"] for r in wh.rows("SELECT run_id FROM runs ORDER BY run_id")]
+
+
+def test_a_catalog_restart_under_a_writer_rolls_back_its_next_commit(write_config) -> None:  # type: ignore[no-untyped-def]
+    with running_postgres() as pg:
+        cfg = write_config("")
+        cfg.write_text(on_lake(cfg.read_text(), pg.createdb("restarted")))
+        config = load_config(cfg)
+        with Warehouse.run_lock(config), Warehouse.for_config(config) as wh:
+            with wh.transaction():
+                wh.con.execute("INSERT INTO runs (run_id, started_at, status) VALUES ('a-before', now(), 'completed')")
+            pg.stop()
+            pg.start()
+            # What makes it dangerous: PostgreSQL dropped both locks, so another process's writer gets them at once
+            subprocess.run([sys.executable, "-c", OTHER_WRITER, str(cfg)], cwd=ROOT, check=True, timeout=60)
+            with pytest.raises(CatalogLockLost, match="lost the lake's catalog lock .* restarted"), wh.transaction():
+                wh.con.execute("INSERT INTO runs (run_id, started_at, status) VALUES ('c-after', now(), 'completed')")
+        # leaving the blocks (releasing locks whose sessions are gone) raised nothing more
+        assert _run_ids(config) == ["a-before", "b-other"]
+        # and the locks are free again
+        with Warehouse.run_lock(config, timeout=2), Warehouse.for_config(config) as wh, wh.transaction():
+            wh.con.execute("INSERT INTO runs (run_id, started_at, status) VALUES ('d-next', now(), 'completed')")
+        assert _run_ids(config) == ["a-before", "b-other", "d-next"]
+
+
+def test_a_catalog_restart_mid_ingest_is_a_clear_error_and_the_rerun_completes(corpus, write_config) -> None:  # type: ignore[no-untyped-def]
+    sources, arts, servers = corpus
+    with running_postgres() as pg:
+        cfg = write_config(toml_sources(sources))
+        cfg.write_text(on_lake(cfg.read_text().replace("per_host_delay = 0.0", "per_host_delay = 0.25"),
+                               pg.createdb("restarted")))
+        proc = subprocess.Popen([sys.executable, "-m", "app.cli", "--config", str(cfg), "ingest", "--no-prefect"],
+                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while _pages_served(servers) < 3 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert proc.poll() is None, "the run ended before the restart"
+        pg.stop()
+        pg.start()
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 2, (out, err)
+        # by when the run next touched the lake: a commit after the restart, or a read while it was down
+        assert ("lost the lake's catalog lock" in err and "the next run redoes the work" in err) or (
+            "the warehouse could not be read or written" in err and "Unable to connect to Postgres" in err), err
+        assert "Traceback" not in err, err
+        config = load_config(cfg)
+        summary = asyncio.run(run_ingest(config, force=True))
+        assert summary.status == "completed", summary.note
+        with Warehouse.for_config(config, read_only=True) as wh:
+            counts = wh.rows("""SELECT (SELECT count(*) FROM articles) AS articles,
+                                       (SELECT count(DISTINCT url) FROM articles) AS urls,
+                                       (SELECT count(*) FROM raw_pages) AS raw,
+                                       (SELECT count(*) FROM articles WHERE story_id IS NULL) AS unassigned,
+                                       (SELECT count(*) FROM runs WHERE status = 'running') AS running,
+                                       (SELECT count(*) FROM runs WHERE status = 'completed') AS completed""")[0]
+        n = len(arts)
+        assert counts == {"articles": n, "urls": n, "raw": n, "unassigned": 0, "running": 0, "completed": 1}
+
+
+SECRET = "pw with 'quote' and space"
+
+
+def test_the_catalog_password_is_in_no_error_when_the_catalog_goes_away(write_config, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """DuckDB's errors quote the connection string it was given; once the catalog is down every statement
+    raises one. The password used to be in that string: it reached the CLI's message, the traceback and
+    Prefect's log. Now libpq reads it from PGPASSWORD, and a wrong one is refused (so it is the one used)."""
+    monkeypatch.setenv("PGPASSWORD", "")   # set by opening the lake: gone again after the test
+    with running_postgres() as pg:
+        pg.createdb("secured")
+        quoted = SECRET.replace("'", "''")
+        pg.psql("secured", f"CREATE ROLE bw LOGIN PASSWORD '{quoted}'; ALTER DATABASE secured OWNER TO bw")
+        pg.require_password("secured", "bw")
+        cfg = write_config("")
+        cfg.write_text(on_lake(cfg.read_text(), f"dbname=secured host=127.0.0.1 port={pg.port} user=bw").replace(
+            'data_path = "lake-data"', 'data_path = "lake-data"\ncatalog_password_env = "BW_TEST_CATALOG_PW"'))
+        monkeypatch.setenv("BW_TEST_CATALOG_PW", "not it")
+        with pytest.raises(WarehouseError, match="password authentication failed"):
+            with Warehouse.for_config(load_config(cfg)):
+                pass
+        monkeypatch.setenv("BW_TEST_CATALOG_PW", SECRET)
+        config = load_config(cfg)
+        errors: list[BaseException] = []
+        with Warehouse.for_config(config) as wh:
+            wh.con.execute("INSERT INTO runs (run_id, started_at, status) VALUES ('before', now(), 'completed')")
+            pg.stop()
+            for attempt in (lambda: wh.rows("SELECT count(*) AS n FROM runs"), lambda: wh.known_items(["x"])):
+                with pytest.raises((duckdb.IOException, WarehouseError), match="Unable to connect to Postgres") as err:
+                    attempt()
+                errors.append(err.value)
+            with pytest.raises(WarehouseError, match="warehouse write failed") as failed, wh.transaction():
+                wh.con.execute("INSERT INTO runs (run_id, started_at, status) VALUES ('during', now(), 'completed')")
+            errors.append(failed.value)
+            shown = subprocess.run([sys.executable, "-m", "app.cli", "--config", str(cfg), "sql", "SELECT 1"],
+                                   cwd=ROOT, capture_output=True, text=True, timeout=60)
+            pg.start()
+        texts = ["".join(traceback.format_exception(e)) for e in errors]
+        assert all("dbname=secured" in t for t in texts), texts   # they do quote the connection string ...
+        assert not [t for t in texts if "quote" in t], texts        # ... without the password
+        assert shown.returncode == 2 and "dbname=secured" in shown.stderr, shown.stderr
+        assert "quote" not in shown.stderr + shown.stdout and "Traceback" not in shown.stderr, shown.stderr
+        assert _run_ids(config) == ["before"]
