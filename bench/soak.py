@@ -26,7 +26,11 @@ SAMPLE_SECONDS the serve process's memory, open files and descendants are sample
   the soak runs every MAINTAIN_SECONDS through the Prefect API (as a click on "Run" in the UI does), with
   snapshots expired and files deleted within the soak (LAKE_KEEP_DAYS, LAKE_GRACE_HOURS); and every
   sample an analyst's `balkanwatch sql` reads the lake while it is written: every one must succeed and
-  see no fewer articles than the one before.
+  see no fewer articles than the one before. The catalog's role logs in with a password (scram-sha-256),
+  given to serve by `warehouse.catalog_password_env`: it must appear in no log (serve's, the Prefect
+  server's, the flow runs' logs in Prefect) and no output;
+- with `--catalog-outage`: halfway, that PostgreSQL is stopped (`pg_ctl -m immediate`) for that many
+  seconds and started again: the runs it cuts short may fail, and ingest must run again after it.
 
 Session 27 wrote it after a soak by hand found two polling faults: sources scheduled under a larger
 `ingest.max_poll_minutes` ignored a lowered one for hours, and a source whose interval equals the schedule's
@@ -76,6 +80,8 @@ SERVER_START_SECONDS = 120.0
 MAINTAIN_SECONDS = 120     # --lake: a run of the maintenance deployment this often
 LAKE_GRACE_HOURS = 0.01    # --lake: files no snapshot needs are deleted 36 s after (the default is an hour)
 LAKE_KEEP_DAYS = 0.001     # --lake: snapshots older than 86 s are expired (the default is a week)
+CATALOG_PASSWORD_ENV = "BW_SOAK_CATALOG_PASSWORD"
+CATALOG_PASSWORD = f"soak-{os.urandom(6).hex()}"   # --lake: the catalog role's; it must show up nowhere
 WORDS = ("KFOR patrol border Kosovo Serbia police bridge municipality council barricade convoy statement "
          "ministry delegation agreement checkpoint village commander").split()
 
@@ -175,11 +181,20 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(10)
 
 
+def lake_catalog(pg: Postgres) -> str:
+    """A catalog database for the soak's lake, owned by a role that logs in with CATALOG_PASSWORD only."""
+    pg.createdb("soak")
+    pg.psql("soak", f"CREATE ROLE soak LOGIN PASSWORD '{CATALOG_PASSWORD}'; ALTER DATABASE soak OWNER TO soak")
+    pg.require_password("soak", "soak")
+    return f"dbname=soak host=127.0.0.1 port={pg.port} user=soak"
+
+
 def on_lake(config: Path, catalog: str) -> None:
     """The demo config with its warehouse moved to a lake (catalog `catalog`, Parquet files beside it)."""
     text = config.read_text(encoding="utf-8")
     config.write_text(text.replace('[warehouse]\npath = "demo.duckdb"\n', f'[warehouse]\nbackend = "ducklake"\n'
-                                   f'catalog = "{catalog}"\ndata_path = "lake-data"\n'
+                                   f'catalog = "{catalog}"\ncatalog_password_env = "{CATALOG_PASSWORD_ENV}"\n'
+                                   'data_path = "lake-data"\n'
                                    f"file_grace_hours = {LAKE_GRACE_HOURS}\nkeep_snapshots_days = {LAKE_KEEP_DAYS}\n",
                                    1), encoding="utf-8")
 
@@ -203,6 +218,17 @@ def run_deployment(api: str, name: str) -> str:
                           timeout=30).raise_for_status().json()["id"])
 
 
+def prefect_logs(api: str) -> str:
+    """Every log line the Prefect server holds (the flow runs' logs, as the UI shows them)."""
+    lines: list[str] = []
+    while True:
+        page = httpx.post(f"{api}/logs/filter", json={"offset": len(lines), "limit": 200},
+                          timeout=60).raise_for_status().json()
+        lines += [entry["message"] for entry in page]
+        if len(page) < 200:
+            return "\n".join(lines)
+
+
 def open_warehouse(config: Path) -> duckdb.DuckDBPyConnection:
     """The soak's warehouse, read-only: the demo's DuckDB file, or the lake (the same tables in use)."""
     cfg = load_config(config)
@@ -215,7 +241,9 @@ def soak(minutes: float, folder: Path, outage: float = 0.0, at_submit: bool = Fa
          stall: float = 0.0, lake: Postgres | None = None, catalog_outage: float = 0.0) -> dict[str, Any]:
     from aiosmtpd.controller import Controller
 
-    catalog = lake.createdb("soak") if lake is not None else ""
+    catalog = lake_catalog(lake) if lake is not None else ""
+    if catalog:    # as a user exports it (README, "DuckLake"); the soak's own reads of the lake need it too
+        os.environ[CATALOG_PASSWORD_ENV] = CATALOG_PASSWORD
 
     site_root = folder / "sites"
     servers = {}
@@ -385,6 +413,13 @@ def soak(minutes: float, folder: Path, outage: float = 0.0, at_submit: bool = Fa
                 ).raise_for_status().json())]
             checks["maintenance deleted files while the lake was written and read"] = any(
                 re.search(r"deleted [1-9]\d* files no snapshot needs", r) for r in reports)
+        if catalog:
+            logs = prefect_logs(api)
+            found = [name for name, text in (("serve.log", (folder / "serve.log").read_text(errors="replace")),
+                                             ("prefect.log", (folder / "prefect.log").read_text(errors="replace")),
+                                             ("the flow runs' logs in Prefect", logs),
+                                             ("the analyst's reads", json.dumps(reads))) if CATALOG_PASSWORD in text]
+            checks["the catalog password is in no log or output"] = not found
         if catalog_outage:
             checks[f"ingest ran again after a {catalog_outage:.0f} s PostgreSQL outage"] = after_catalog >= 2
         if outage:
