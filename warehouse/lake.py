@@ -308,7 +308,8 @@ class CatalogLock:
             try:
                 still = _got(self.con, ask)
             except duckdb.Error as exc:
-                still, why = False, f": {self.target.scrub(str(exc)).splitlines()[0]}"
+                # "Binder Error: Failed to prepare query "…": server closed the connection unexpectedly"
+                still, why = False, f": {self.target.scrub(str(exc)).splitlines()[0].rsplit(': ', 1)[-1]}"
             else:
                 why = ""
         if not still:

@@ -122,7 +122,9 @@ class MonitoringMixin(WarehouseBase):
                             FROM outbox WHERE status = 'pending' ORDER BY created_at, message_id""")
 
     def mark_sent(self, message_id: str, incident_id: str | None, when: datetime) -> None:
-        with self.transaction():
+        # Not rolled back for a lock a restarted catalog dropped (transaction): the e-mail has gone, and
+        # undoing its mark would make sending it again certain; the UPDATE is idempotent.
+        with self.transaction(verify_locks=False):
             self.con.execute("""UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1,
                                 last_attempt_at = ? WHERE message_id = ?""", [when, when, message_id])
             if incident_id:

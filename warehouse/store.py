@@ -407,16 +407,19 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
         return self._write_lock is not None
 
     @contextmanager
-    def transaction(self) -> Iterator[None]:
-        with self.holding_writer_lock(), self._transaction():
+    def transaction(self, *, verify_locks: bool = True) -> Iterator[None]:
+        """One transaction (a loading session's under the writer lock). On a lake the COMMIT first checks that
+        the catalog still holds this process's locks (lake.verify_held_locks); `verify_locks=False` only for
+        a write that records a fact of the world and is idempotent (an e-mail sent)."""
+        with self.holding_writer_lock(), self._transaction(verify_locks):
             yield
 
     @contextmanager
-    def _transaction(self) -> Iterator[None]:
+    def _transaction(self, verify_locks: bool = True) -> Iterator[None]:
         try:
             self.con.execute("BEGIN TRANSACTION")
             yield
-            if self.lake is not None:
+            if self.lake is not None and verify_locks:
                 verify_held_locks()   # a restarted catalog dropped our locks while the lake reconnected (lake.py)
             self.con.execute("COMMIT")
         except BaseException as exc:

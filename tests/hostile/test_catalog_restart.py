@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import traceback
+from datetime import datetime
 
 import duckdb
 import pytest
@@ -142,3 +143,24 @@ def test_the_catalog_password_is_in_no_error_when_the_catalog_goes_away(write_co
         assert shown.returncode == 2 and "dbname=secured" in shown.stderr, shown.stderr
         assert "quote" not in shown.stderr + shown.stdout and "Traceback" not in shown.stderr, shown.stderr
         assert _run_ids(config) == ["before"]
+
+
+def test_an_email_sent_when_the_catalog_restarted_stays_marked_sent(write_config) -> None:  # type: ignore[no-untyped-def]
+    """The outbox's 'sent' mark is the one write not rolled back for a lost lock: the e-mail has gone, and
+    undoing the mark would make the next cycle send it again."""
+    with running_postgres() as pg:
+        cfg = write_config("")
+        cfg.write_text(on_lake(cfg.read_text(), pg.createdb("outbox")))
+        config = load_config(cfg)
+        message = {"message_id": "<m1@balkanwatch>", "kind": "spike", "incident_id": None, "subject": "s",
+                   "recipients": ["a@example.org"], "message": "body", "created_at": datetime(2026, 12, 6)}
+        with Warehouse.outbox_lock(config), Warehouse.for_config(config) as wh:
+            wh.record_incident([], message)
+            assert [m["message_id"] for m in wh.pending_messages()] == ["<m1@balkanwatch>"]
+            pg.stop()
+            pg.start()    # ... while the e-mail went out
+            wh.mark_sent("<m1@balkanwatch>", None, datetime(2026, 12, 6, 0, 1))
+            with pytest.raises(CatalogLockLost):   # any other write is refused
+                wh.record_incident([], {**message, "message_id": "<m2@balkanwatch>"})
+        with Warehouse.for_config(config, read_only=True) as wh:
+            assert wh.rows("SELECT message_id, status FROM outbox") == [{"message_id": "<m1@balkanwatch>", "status": "sent"}]
