@@ -218,6 +218,16 @@ def run_deployment(api: str, name: str) -> str:
                           timeout=30).raise_for_status().json()["id"])
 
 
+def quiesce(api: str, timeout: float = 180.0) -> None:
+    """Pause every deployment (Prefect deletes their scheduled runs) and wait for the runs in flight to end."""
+    for deployment in httpx.post(f"{api}/deployments/filter", json={}, timeout=30).raise_for_status().json():
+        httpx.post(f"{api}/deployments/{deployment['id']}/pause_deployment", timeout=30).raise_for_status()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and httpx.post(f"{api}/flow_runs/filter", json={
+            "flow_runs": {"state": {"type": {"any_": ["PENDING", "RUNNING"]}}}, "limit": 1}, timeout=30).json():
+        time.sleep(1)
+
+
 def prefect_logs(api: str) -> str:
     """Every log line the Prefect server holds (the flow runs' logs, as the UI shows them)."""
     lines: list[str] = []
@@ -349,6 +359,7 @@ def soak(minutes: float, folder: Path, outage: float = 0.0, at_submit: bool = Fa
             samples.append(sample)
             print(json.dumps(sample), flush=True)
         stories.stop.set()
+        quiesce(api)   # the runs in flight end as they would, not cut by the stop (a lake's take ~20 s)
         flow_runs = httpx.post(f"{api}/flow_runs/filter", json={"limit": 200}).json()
         states = Counter(r["state_type"] for r in flow_runs)
         # a run starting as the server went down cannot report itself, and crashes (before touching the warehouse)
