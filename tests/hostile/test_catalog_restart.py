@@ -9,7 +9,6 @@ clear error, and the next run redoes the work. Each test starts its own PostgreS
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import sys
 import time
@@ -21,9 +20,9 @@ import pytest
 
 from balkanwatch.config import load_config
 from balkanwatch.errors import CatalogLockLost, WarehouseError
-from flows.ingest import run_ingest
 from tests.conftest import on_lake, toml_sources
 from tests.hostile.test_kill import ROOT, _pages_served
+from tests.hostile.test_kill_lake import assert_a_rerun_stores_each_article_once
 from tests.postgres import postgres_bin, running_postgres
 from warehouse import Warehouse
 
@@ -87,18 +86,7 @@ def test_a_catalog_restart_mid_ingest_is_a_clear_error_and_the_rerun_completes(c
         assert ("lost the lake's catalog lock" in err and "the next run redoes the work" in err) or (
             "the warehouse could not be read or written" in err and "Unable to connect to Postgres" in err), err
         assert "Traceback" not in err, err
-        config = load_config(cfg)
-        summary = asyncio.run(run_ingest(config, force=True))
-        assert summary.status == "completed", summary.note
-        with Warehouse.for_config(config, read_only=True) as wh:
-            counts = wh.rows("""SELECT (SELECT count(*) FROM articles) AS articles,
-                                       (SELECT count(DISTINCT url) FROM articles) AS urls,
-                                       (SELECT count(*) FROM raw_pages) AS raw,
-                                       (SELECT count(*) FROM articles WHERE story_id IS NULL) AS unassigned,
-                                       (SELECT count(*) FROM runs WHERE status = 'running') AS running,
-                                       (SELECT count(*) FROM runs WHERE status = 'completed') AS completed""")[0]
-        n = len(arts)
-        assert counts == {"articles": n, "urls": n, "raw": n, "unassigned": 0, "running": 0, "completed": 1}
+        assert_a_rerun_stores_each_article_once(cfg, arts)
 
 
 SECRET = "pw with 'quote' and space"

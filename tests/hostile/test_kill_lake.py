@@ -7,12 +7,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 import signal
+from pathlib import Path
 
 import pytest
 
 from balkanwatch.config import load_config
 from flows.ingest import run_ingest
-from tests.conftest import toml_sources
+from tests.conftest import on_lake, toml_sources
 from tests.hostile.test_kill import kill_mid_ingest
 from warehouse import Warehouse
 
@@ -25,9 +26,14 @@ def test_kill_9_mid_run_into_a_lake_then_rerun(corpus, postgres, write_config, p
     sources, arts, servers = corpus
     cfg = write_config(toml_sources(sources))
     catalog = postgres.createdb(f"killed{next(_names)}")
-    cfg.write_text(cfg.read_text().replace("per_host_delay = 0.0", "per_host_delay = 0.25").replace(
-        'path = "wh.duckdb"', f'backend = "ducklake"\ncatalog = "{catalog}"\ndata_path = "lake-data"'))
+    cfg.write_text(on_lake(cfg.read_text().replace("per_host_delay = 0.0", "per_host_delay = 0.25"), catalog))
     assert kill_mid_ingest(cfg, servers, pages, extra_wait) == -signal.SIGKILL   # killed mid-run, not finished before
+    assert_a_rerun_stores_each_article_once(cfg, arts)
+
+
+def assert_a_rerun_stores_each_article_once(cfg: Path, arts) -> None:  # type: ignore[no-untyped-def]
+    """After a run cut short on a lake: a normal run completes, and every article is there once (ids and
+    URLs), with its raw page, sketch and story assignment once; no run is left "running"."""
     config = load_config(cfg)
     summary = asyncio.run(run_ingest(config, force=True))
     assert summary.status == "completed", summary.note
