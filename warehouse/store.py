@@ -57,6 +57,9 @@ if TYPE_CHECKING:
     from balkanwatch.config import Config
 
 SCHEMA_VERSION = 12
+# A statement that writes (or runs DuckLake's maintenance): outside a transaction it commits itself, so on a
+# lake it is preceded by the check a COMMIT gets (lake.verify_held_locks)
+_WRITE = re.compile(r"\s*(INSERT|UPDATE|DELETE|MERGE|CALL)\b", re.IGNORECASE)
 WRITER_THREADS = 1      # DuckDB threads of a writing connection (see _connect)
 MAX_ITEM_ATTEMPTS = 3   # a listed page that failed this often is not fetched again (the row says why)
 FTS_FIELDS = ("title", "text")
@@ -254,6 +257,7 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
         # A lake's loading session (a shard run's): no writer lock for the session, the catalog's writer
         # lock around each transaction instead (open_lake). None: the session holds its lock throughout.
         self._write_lock, self._lock_timeout, self._held = write_lock, lock_timeout, 0
+        self._in_transaction = False   # inside `transaction()` (its COMMIT checks the lake's locks, _exec need not)
         self._lake_indexed: pa.Table | None = None   # ids in a lake's local search index, read once a session
 
     @property
@@ -418,6 +422,7 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
     def _transaction(self, verify_locks: bool = True) -> Iterator[None]:
         try:
             self.con.execute("BEGIN TRANSACTION")
+            self._in_transaction = True
             yield
             if self.lake is not None and verify_locks:
                 verify_held_locks()   # a restarted catalog dropped our locks while the lake reconnected (lake.py)
@@ -430,6 +435,8 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
             if isinstance(exc, duckdb.Error):
                 raise WarehouseError(f"warehouse write failed{_io_hint(exc)}: {exc}") from exc
             raise
+        finally:
+            self._in_transaction = False
 
     @contextmanager
     def registered(self, **tables: pa.Table) -> Iterator[None]:
@@ -444,6 +451,8 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
                 self.con.unregister(name)
 
     def _exec(self, sql: str, params: Sequence[Any] | None = None) -> duckdb.DuckDBPyConnection:
+        if self.lake is not None and not self.read_only and not self._in_transaction and _WRITE.match(sql):
+            verify_held_locks()   # a write that commits itself: checked as a transaction's COMMIT is
         try:
             return self.con.execute(sql, params)
         except duckdb.Error as exc:
@@ -867,8 +876,8 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
         """The exact keys of these articles may have changed (new text, new canonical URL): derive them again."""
         if article_ids:
             with self.registered(changed_ids=pa.table({"article_id": list(article_ids)})):
-                self.con.execute("""UPDATE article_sketches SET key_hashes = NULL
-                                    WHERE article_id IN (SELECT article_id FROM changed_ids)""")
+                self._exec("""UPDATE article_sketches SET key_hashes = NULL
+                              WHERE article_id IN (SELECT article_id FROM changed_ids)""")
 
     def record_stories(self, rows: Sequence[tuple[Any, datetime, Sequence[int], Sequence[str]]]) -> None:
         """Store (StoryAssignment, story_time, hashes, exact keys) rows and set articles.story_id, in one

@@ -58,8 +58,12 @@ def test_a_catalog_restart_under_a_writer_rolls_back_its_next_commit(write_confi
             subprocess.run([sys.executable, "-c", OTHER_WRITER, str(cfg)], cwd=ROOT, check=True, timeout=60)
             with pytest.raises(CatalogLockLost, match="lost the lake's catalog lock .* restarted"), wh.transaction():
                 wh.con.execute("INSERT INTO runs (run_id, started_at, status) VALUES ('c-after', now(), 'completed')")
+            with pytest.raises(CatalogLockLost):   # a write that commits itself (no transaction) is checked too
+                wh.record_fts_build()
         # leaving the blocks (releasing locks whose sessions are gone) raised nothing more
         assert _run_ids(config) == ["a-before", "b-other"]
+        with Warehouse.for_config(config, read_only=True) as wh:
+            assert wh.rows("SELECT count(*) AS n FROM fts_builds") == [{"n": 0}]
         # and the locks are free again
         with Warehouse.run_lock(config, timeout=2), Warehouse.for_config(config) as wh, wh.transaction():
             wh.con.execute("INSERT INTO runs (run_id, started_at, status) VALUES ('d-next', now(), 'completed')")
