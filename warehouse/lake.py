@@ -112,7 +112,8 @@ class LakeTarget:
     def use_password(self) -> None:
         """Hand the password to libpq, which reads PGPASSWORD at every connection it makes (also the ones
         DuckDB's postgres extension makes later, to reconnect): set for this process and its children,
-        which are ours and connect to the same catalog."""
+        which are ours and connect to the same catalog. One password per process, then: a process works on
+        one lake (two lakes with different passwords in one process would reconnect with the last one)."""
         if self.password:
             os.environ["PGPASSWORD"] = self.password
 
