@@ -33,7 +33,7 @@ class WarehouseSettings:
     path: str = _f("data/balkanwatch.duckdb", "DuckDB file; relative paths are relative to the config file.")
     lock_timeout: float = _f(600.0, "Seconds a run waits for another writer before it skips.")
     backend: str = _f("duckdb", "duckdb (one file, `path`) or ducklake (Parquet files under `data_path`, metadata in the PostgreSQL `catalog`; see \"DuckLake\" below).")
-    catalog: str = _f("", "DuckLake only: libpq connection string of the PostgreSQL catalog, e.g. \"dbname=lake host=127.0.0.1 port=5432 user=bw\" (no password here).")
+    catalog: str = _f("", "DuckLake only: libpq connection string of the PostgreSQL catalog, e.g. \"dbname=lake host=127.0.0.1 port=5432 user=bw\" (no password here; `connect_timeout=10` is added unless it sets one).")
     catalog_password_env: str = _f("", "DuckLake only: environment variable holding the catalog's password; never logged.")
     data_path: str = _f("", "DuckLake only: folder of the lake's Parquet files (relative to the config file), or an s3:// URL (then the `s3_*` settings).")
     s3_endpoint: str = _f("", "DuckLake on s3:// only: host:port of an S3-compatible store (MinIO, Ceph, …); empty for AWS itself.")

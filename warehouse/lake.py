@@ -49,6 +49,11 @@ LOCKS = {"warehouse": 1, "ingest run": 2, "outbox": 3}   # second key, per lock 
                                                          # sending the outbox)
 SHARD_KEYS = 1 << 20                # shard K/N's own run lock: a second key in [SHARD_KEYS, 2 · SHARD_KEYS)
 LOCK_POLL_SECONDS = 0.1
+# libpq waits for a catalog's answer without limit by default: a catalog host that accepts the connection
+# and never answers (a frozen server, a half-dead proxy) hung every command and flow run that opened the
+# lake, and a reconnection after a restart too (probed: killed after 40 s; with the timeout, a clear error
+# in 10 s). Generous for any catalog a desk would use; a catalog string with its own connect_timeout wins.
+CATALOG_CONNECT_TIMEOUT_SECONDS = 10
 # Table functions that reach PostgreSQL directly (the catalog as its user, or any server): never in analyst SQL.
 _RAW_POSTGRES = re.compile(r"postgres_(query|scan|scan_pushdown|execute|attach)", re.IGNORECASE)
 _READ_STATEMENTS = ("SELECT", "EXPLAIN")
@@ -106,8 +111,11 @@ class LakeTarget:
     def libpq(self) -> str:
         """The connection string DuckDB is given: the catalog's, without the password. DuckDB's errors quote
         it whole ('Unable to connect to Postgres at "…"', raised by any statement once the catalog is down),
-        so the password goes to libpq through PGPASSWORD instead (`use_password`)."""
-        return self.catalog
+        so the password goes to libpq through PGPASSWORD instead (`use_password`). A `connect_timeout` is
+        added unless the catalog sets one (CATALOG_CONNECT_TIMEOUT_SECONDS)."""
+        if re.search(r"(^|\s)connect_timeout\s*=", self.catalog):
+            return self.catalog
+        return f"{self.catalog} connect_timeout={CATALOG_CONNECT_TIMEOUT_SECONDS}"
 
     def use_password(self) -> None:
         """Hand the password to libpq, which reads PGPASSWORD at every connection it makes (also the ones

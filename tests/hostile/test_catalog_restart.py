@@ -9,8 +9,10 @@ clear error, and the next run redoes the work. Each test starts its own PostgreS
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from datetime import datetime
@@ -156,3 +158,34 @@ def test_an_email_sent_when_the_catalog_restarted_stays_marked_sent(write_config
                 wh.record_incident([], {**message, "message_id": "<m2@balkanwatch>"})
         with Warehouse.for_config(config, read_only=True) as wh:
             assert wh.rows("SELECT message_id, status FROM outbox") == [{"message_id": "<m1@balkanwatch>", "status": "sent"}]
+
+
+def test_a_catalog_that_accepts_and_never_answers_is_a_clear_error_in_seconds(write_config) -> None:  # type: ignore[no-untyped-def]
+    """A frozen catalog server (or a half-dead proxy in front of it): libpq's default is to wait for ever,
+    and every command that opened the lake hung. A reader (`sql`) and a writer (`ingest`, which takes the
+    catalog's run lock first) now fail with libpq's "timeout expired" after the connect timeout."""
+    from warehouse.lake import CATALOG_CONNECT_TIMEOUT_SECONDS
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        accepted: list[socket.socket] = []
+        threading.Thread(target=lambda: [accepted.append(listener.accept()[0]) for _ in range(16)], daemon=True).start()
+        cfg = write_config("")
+        cfg.write_text(on_lake(cfg.read_text(), f"dbname=frozen host=127.0.0.1 port={listener.getsockname()[1]} user=u"))
+        started = time.monotonic()
+        procs = [subprocess.Popen([sys.executable, "-m", "app.cli", "--config", str(cfg), *command], cwd=ROOT,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for command in (("sql", "SELECT 1"), ("ingest", "--no-prefect"))]
+        try:
+            outs = [p.communicate(timeout=CATALOG_CONNECT_TIMEOUT_SECONDS * 4) for p in procs]
+        finally:
+            for p in procs:
+                p.kill()
+        elapsed = time.monotonic() - started
+        for conn in accepted:
+            conn.close()
+    assert accepted, "the commands never reached the frozen catalog"
+    for p, (_out, err) in zip(procs, outs, strict=True):
+        assert p.returncode == 2 and "timeout expired" in err and "Traceback" not in err, (p.args, err)
+    assert elapsed < CATALOG_CONNECT_TIMEOUT_SECONDS * 3, elapsed
