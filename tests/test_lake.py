@@ -142,6 +142,19 @@ def test_two_ingest_processes_at_once_into_one_lake(corpus, lake_config) -> None
             {"n": len(arts), "ids": len(arts)}]
 
 
+@pytest.mark.parametrize("catalog, given", [
+    ("dbname=x host=h", "dbname=x host=h connect_timeout=10"),
+    ("dbname=x connect_timeout=3", "dbname=x connect_timeout=3"),
+    ("postgresql://u@h/x", "postgresql://u@h/x?connect_timeout=10"),
+    ("postgres://u@h/x?sslmode=require", "postgres://u@h/x?sslmode=require&connect_timeout=10"),
+    ("postgresql://u@h/x?connect_timeout=3", "postgresql://u@h/x?connect_timeout=3"),
+])
+def test_the_catalog_gets_a_connect_timeout_unless_it_has_one(catalog: str, given: str) -> None:
+    from warehouse.lake import LakeTarget
+
+    assert LakeTarget(catalog, "d").libpq == given
+
+
 def test_the_catalog_password_never_reaches_a_message(tmp_path: Path, monkeypatch) -> None:
     from warehouse.lake import LakeTarget
 

@@ -113,8 +113,10 @@ class LakeTarget:
         it whole ('Unable to connect to Postgres at "…"', raised by any statement once the catalog is down),
         so the password goes to libpq through PGPASSWORD instead (`use_password`). A `connect_timeout` is
         added unless the catalog sets one (CATALOG_CONNECT_TIMEOUT_SECONDS)."""
-        if re.search(r"(^|\s)connect_timeout\s*=", self.catalog):
+        if re.search(r"(^|[\s?&])connect_timeout\s*=", self.catalog):
             return self.catalog
+        if re.match(r"postgres(ql)?://", self.catalog):   # the URI form: a query parameter
+            return f"{self.catalog}{'&' if '?' in self.catalog else '?'}connect_timeout={CATALOG_CONNECT_TIMEOUT_SECONDS}"
         return f"{self.catalog} connect_timeout={CATALOG_CONNECT_TIMEOUT_SECONDS}"
 
     def use_password(self) -> None:
