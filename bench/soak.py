@@ -1,6 +1,7 @@
 """Soak of the scheduled path (`make run`: a Prefect server and `balkanwatch serve`) on the demo corpus.
 
-    .venv/bin/python -m bench.soak [--minutes 6] [--outage SECONDS [--at-submit]] [--stall SECONDS] [--lake]
+    .venv/bin/python -m bench.soak [--minutes 6] [--outage SECONDS [--at-submit]] [--stall SECONDS]
+                                   [--lake] [--catalog-outage SECONDS]
 
 Not a timing benchmark and not in `make bench`: a check that the served deployments keep working run after
 run. The demo's sites (app/corpus.py) are served on loopback with an SMTP server; the config polls every
@@ -55,7 +56,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from contextlib import ExitStack
+from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -197,6 +198,11 @@ def on_lake(config: Path, catalog: str) -> None:
                                    'data_path = "lake-data"\n'
                                    f"file_grace_hours = {LAKE_GRACE_HOURS}\nkeep_snapshots_days = {LAKE_KEEP_DAYS}\n",
                                    1), encoding="utf-8")
+
+
+def within(window: tuple[datetime, datetime] | None, when: datetime) -> bool:
+    """Whether `when` falls in a disturbance's window (None: there was none)."""
+    return window is not None and window[0] <= when <= window[1]
 
 
 def analyst_read(cli: list[str], env: dict[str, str]) -> dict[str, Any]:
@@ -363,13 +369,13 @@ def soak(minutes: float, folder: Path, outage: float = 0.0, at_submit: bool = Fa
         flow_runs = httpx.post(f"{api}/flow_runs/filter", json={"limit": 200}).json()
         states = Counter(r["state_type"] for r in flow_runs)
         # a run starting as the server went down cannot report itself, and crashes (before touching the warehouse)
-        crashed_outside = [r["name"] for r in flow_runs if r["state_type"] == "CRASHED" and not (
-            outage_window and outage_window[0] <= datetime.fromisoformat(r["expected_start_time"]) <= outage_window[1])]
+        crashed_outside = [r["name"] for r in flow_runs if r["state_type"] == "CRASHED" and not
+                           within(outage_window, datetime.fromisoformat(r["expected_start_time"]))]
         # without its catalog a run fails with the lake's error; so may one that began a period before it went
         catalog_window = (catalog_stopped_at - timedelta(seconds=90), catalog_back_at) if catalog_stopped_at and \
             catalog_back_at else None
-        failed_outside = [r["name"] for r in flow_runs if r["state_type"] == "FAILED" and not (
-            catalog_window and catalog_window[0] <= datetime.fromisoformat(r["expected_start_time"]) <= catalog_window[1])]
+        failed_outside = [r["name"] for r in flow_runs if r["state_type"] == "FAILED" and not
+                          within(catalog_window, datetime.fromisoformat(r["expected_start_time"]))]
         group = serve.pid
         _stop(serve)
         time.sleep(2)
@@ -396,7 +402,7 @@ def soak(minutes: float, folder: Path, outage: float = 0.0, at_submit: bool = Fa
         checks = {
             # (a run the catalog outage cut short is marked crashed by the next one: warehouse/store.py)
             "every ingest run completed (but those the catalog outage cut)": bool(runs) and all(
-                status == "completed" or (catalog_window and catalog_window[0] <= at.replace(tzinfo=UTC) <= catalog_window[1])
+                status == "completed" or within(catalog_window, at.replace(tzinfo=UTC))
                 for status, _, at in runs),
             # runs closer together (Prefect's late runs after an outage) leave sources to the run nearest them
             "every run a period after the one before polled every source": all(
@@ -424,7 +430,6 @@ def soak(minutes: float, folder: Path, outage: float = 0.0, at_submit: bool = Fa
                 ).raise_for_status().json())]
             checks["maintenance deleted files while the lake was written and read"] = any(
                 re.search(r"deleted [1-9]\d* files no snapshot needs", r) for r in reports)
-        if catalog:
             logs = prefect_logs(api)
             found = [name for name, text in (("serve.log", (folder / "serve.log").read_text(errors="replace")),
                                              ("prefect.log", (folder / "prefect.log").read_text(errors="replace")),
@@ -472,14 +477,13 @@ def main() -> None:
                         help="start the outage the moment a flow run is Pending (holding its deployment's slot)")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="balkanwatch-soak-"))
-    with ExitStack() as stack:
-        lake = stack.enter_context(running_postgres()) if args.lake or args.catalog_outage else None
+    with running_postgres() if args.lake or args.catalog_outage else nullcontext() as lake:
         result = soak(args.minutes, folder, args.outage, args.at_submit, args.stall, lake, args.catalog_outage)
     passed = all(result["checks"].values())
     if passed:
         shutil.rmtree(folder, ignore_errors=True)
     else:
-        result["kept"] = f"{folder} (serve.log, prefect.log, demo.duckdb)"
+        result["kept"] = f"{folder} (serve.log, prefect.log, the warehouse)"
     print(json.dumps(result, indent=1))
     sys.exit(0 if passed else 1)
 

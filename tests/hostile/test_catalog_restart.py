@@ -1,10 +1,12 @@
-"""A lake's PostgreSQL catalog restarted under a running writer (found with `bench.soak --catalog-outage`).
+"""A lake's PostgreSQL catalog restarted, down or frozen under balkanwatch (found by a probe written after
+a `bench.soak --catalog-outage` run, which itself passed on the old code: no run was mid-flight).
 
 PostgreSQL drops every session when it restarts, and with them the advisory locks balkanwatch's writers
 hold (warehouse/lake.py), without telling the holder; the lake's own connection reconnects on its next
 statement. Before session 30 a writer then went on committing beside another that had taken the lock, and
 failed only at its very end, on releasing a lock that was gone. Now its next commit is rolled back with a
-clear error, and the next run redoes the work. Each test starts its own PostgreSQL (it is stopped here).
+clear error, and the next run redoes the work. The tests with a PostgreSQL start their own (they stop it);
+the frozen catalog is a socket that accepts and never answers.
 """
 
 from __future__ import annotations
