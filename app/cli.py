@@ -714,7 +714,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         duckdb = sys.modules.get("duckdb")
         if duckdb is None or not isinstance(exc, duckdb.IOException):
             raise
-        print(f"balkanwatch: error: the warehouse could not be read or written: {exc}", file=sys.stderr)
+        from warehouse.lake import without_bounds
+
+        print(f"balkanwatch: error: the warehouse could not be read or written: {without_bounds(str(exc))}",
+              file=sys.stderr)
         return 2
 
 

@@ -57,6 +57,23 @@ class Postgres:
         hba.write_text(f"host {dbname} {role} 127.0.0.1/32 scram-sha-256\n" + hba.read_text())
         self._ctl("reload")
 
+    @contextmanager
+    def cut_off(self) -> Iterator[None]:
+        """While inside, the server is cut off the network, as by a partition or a host that died: every TCP
+        packet to or from its port on loopback is dropped (no answer, no reset). Needs `firewall()`."""
+        tool = firewall()
+        if tool is None:
+            raise RuntimeError("cutting a server off the network needs root and iptables (apt-get install iptables)")
+        rules = [["INPUT", "-i", "lo", "-p", "tcp", f"--{end}", str(self.port), "-m", "comment", "--comment",
+                  "balkanwatch test: a catalog cut off", "-j", "DROP"] for end in ("dport", "sport")]
+        try:
+            for rule in rules:
+                subprocess.run([tool, "-w", "-I", *rule], check=True, capture_output=True)
+            yield
+        finally:
+            for rule in rules:
+                subprocess.run([tool, "-w", "-D", *rule], capture_output=True)   # absent if its insert failed
+
     def _ctl(self, *args: str) -> None:
         subprocess.run([*self.as_user, str(self.bin / "pg_ctl"), "-D", str(self.root / "data"), "-w", *args],
                        check=True, capture_output=True)
@@ -66,6 +83,17 @@ class Postgres:
         subprocess.run([*self.as_user, str(self.bin / "createdb"), "-h", "127.0.0.1", "-p", str(self.port),
                         "-U", self.user, name], check=True, capture_output=True)
         return f"dbname={name} host=127.0.0.1 port={self.port} user={self.user}"
+
+
+def firewall() -> str | None:
+    """An iptables that works here (as root, on a kernel with netfilter), else None: `Postgres.cut_off`."""
+    if os.geteuid() != 0:
+        return None
+    for name in ("iptables-legacy", "iptables"):
+        tool = shutil.which(name)
+        if tool and subprocess.run([tool, "-w", "-S", "INPUT"], capture_output=True).returncode == 0:
+            return tool
+    return None
 
 
 @contextmanager

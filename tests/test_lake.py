@@ -142,14 +142,27 @@ def test_two_ingest_processes_at_once_into_one_lake(corpus, lake_config) -> None
             {"n": len(arts), "ids": len(arts)}]
 
 
+BOUNDS = ("connect_timeout=10 keepalives=1 keepalives_idle=30 keepalives_interval=10 keepalives_count=3 "
+          "tcp_user_timeout=30000 options='-c tcp_keepalives_idle=30 -c tcp_keepalives_interval=10 "
+          "-c tcp_keepalives_count=3 -c tcp_user_timeout=30000'")
+URI_BOUNDS = ("connect_timeout=10&keepalives=1&keepalives_idle=30&keepalives_interval=10&keepalives_count=3"
+              "&tcp_user_timeout=30000&options=-c%20tcp_keepalives_idle%3D30%20-c%20tcp_keepalives_interval%3D10"
+              "%20-c%20tcp_keepalives_count%3D3%20-c%20tcp_user_timeout%3D30000")
+
+
 @pytest.mark.parametrize("catalog, given", [
-    ("dbname=x host=h", "dbname=x host=h connect_timeout=10"),
-    ("dbname=x connect_timeout=3", "dbname=x connect_timeout=3"),
-    ("postgresql://u@h/x", "postgresql://u@h/x?connect_timeout=10"),
-    ("postgres://u@h/x?sslmode=require", "postgres://u@h/x?sslmode=require&connect_timeout=10"),
-    ("postgresql://u@h/x?connect_timeout=3", "postgresql://u@h/x?connect_timeout=3"),
+    ("dbname=x host=h", f"dbname=x host=h {BOUNDS}"),
+    ("dbname=x connect_timeout=3", f"dbname=x connect_timeout=3 {BOUNDS.replace('connect_timeout=10 ', '')}"),
+    ("dbname=x options='-c search_path=a' tcp_user_timeout=5000",
+     "dbname=x options='-c search_path=a' tcp_user_timeout=5000 " + BOUNDS.split(" tcp_user_timeout")[0]),
+    ("postgresql://u@h/x", f"postgresql://u@h/x?{URI_BOUNDS}"),
+    ("postgres://u@h/x?sslmode=require", f"postgres://u@h/x?sslmode=require&{URI_BOUNDS}"),
+    ("postgresql://u@h/x?connect_timeout=3", f"postgresql://u@h/x?connect_timeout=3&{URI_BOUNDS[19:]}"),
 ])
-def test_the_catalog_gets_a_connect_timeout_unless_it_has_one(catalog: str, given: str) -> None:
+def test_the_catalog_gets_bounds_on_silence_unless_it_sets_them(catalog: str, given: str) -> None:
+    """A connect timeout, keepalives and a TCP user timeout at our end, and the same for the server's end of
+    our sessions through `options` (tests/hostile/test_catalog_partition.py shows what they are for); each
+    one the catalog string sets itself is kept."""
     from warehouse.lake import LakeTarget
 
     assert LakeTarget(catalog, "d").libpq == given
@@ -303,3 +316,12 @@ def test_readers_never_wait_for_two_shard_loads(lake_config, tmp_path: Path) -> 
     with Warehouse.for_config(config, read_only=True) as wh:
         assert wh.rows("SELECT count(*) AS n, count(DISTINCT article_id) AS ids FROM articles") == [
             {"n": len(arts), "ids": len(arts)}]
+
+
+@pytest.mark.parametrize("catalog", ["dbname=x host=h", "dbname=x connect_timeout=3",
+                                     "postgresql://u@h/x", "postgres://u@h/x?sslmode=require"])
+def test_an_error_quotes_the_catalog_as_written_without_the_bounds(catalog: str) -> None:
+    from warehouse.lake import LakeTarget, without_bounds
+
+    said = f'IO Error: Unable to connect to Postgres at "{LakeTarget(catalog, "d").libpq}": timeout expired'
+    assert without_bounds(said) == f'IO Error: Unable to connect to Postgres at "{catalog}": timeout expired'

@@ -26,6 +26,7 @@ import os
 import re
 import threading
 import time
+import urllib.parse
 import weakref
 import zlib
 from collections.abc import Iterator
@@ -54,6 +55,22 @@ LOCK_POLL_SECONDS = 0.1
 # lake, and a reconnection after a restart too (probed: killed after 40 s; with the timeout, a clear error
 # in 10 s). Generous for any catalog a desk would use; a catalog string with its own connect_timeout wins.
 CATALOG_CONNECT_TIMEOUT_SECONDS = 10
+# A catalog host that drops off the network (a partition, a host that died, a pulled cable) is worse: an
+# open connection then waits for TCP's own give-up, about 15 minutes, and a SIGTERM cannot stop the wait
+# (probed in session 31: a writer still waiting after 10 minutes, `timeout` unable to end it). And PostgreSQL
+# keeps the lost session, with balkanwatch's advisory lock in it, until *it* notices, after two hours at the
+# usual TCP defaults: every later run was refused as "held by another process" after the network came back
+# (probed: still refused 240 s after healing). So both ends are told to give up on a silent peer: our end by
+# libpq's keepalives and TCP user timeout (data unacknowledged that long ends the connection), the server's
+# end by the same settings for our sessions (`options`: PostgreSQL's tcp_keepalives_* and tcp_user_timeout,
+# settable by any role; PostgreSQL ≥ 12). A partitioned writer then fails in about 40 s (the user timeout,
+# then the connect timeout of its reconnection) and the lock is free again within about a minute. Any of
+# these keywords that the catalog string sets itself is left as it is (an `options` of its own: ours is
+# not added, e.g. for a pooler that refuses startup options).
+CATALOG_KEEPALIVE_IDLE_SECONDS = 30       # silence before the first keepalive probe
+CATALOG_KEEPALIVE_INTERVAL_SECONDS = 10   # between probes
+CATALOG_KEEPALIVE_COUNT = 3               # unanswered probes before the connection is given up
+CATALOG_USER_TIMEOUT_SECONDS = 30         # data unacknowledged this long ends the connection
 # Table functions that reach PostgreSQL directly (the catalog as its user, or any server): never in analyst SQL.
 _RAW_POSTGRES = re.compile(r"postgres_(query|scan|scan_pushdown|execute|attach)", re.IGNORECASE)
 _READ_STATEMENTS = ("SELECT", "EXPLAIN")
@@ -111,13 +128,17 @@ class LakeTarget:
     def libpq(self) -> str:
         """The connection string DuckDB is given: the catalog's, without the password. DuckDB's errors quote
         it whole ('Unable to connect to Postgres at "…"', raised by any statement once the catalog is down),
-        so the password goes to libpq through PGPASSWORD instead (`use_password`). A `connect_timeout` is
-        added unless the catalog sets one (CATALOG_CONNECT_TIMEOUT_SECONDS)."""
-        if re.search(r"(^|[\s?&])connect_timeout\s*=", self.catalog):
+        so the password goes to libpq through PGPASSWORD instead (`use_password`). The bounds on a silent
+        catalog (`catalog_bounds`) are added where the catalog string does not set them."""
+        uri = re.match(r"postgres(ql)?://", self.catalog) is not None
+        added = [(k, v) for k, v in catalog_bounds().items()
+                 if not re.search(rf"(^|[\s?&]){k}\s*=", self.catalog)]
+        if not added:
             return self.catalog
-        if re.match(r"postgres(ql)?://", self.catalog):   # the URI form: a query parameter
-            return f"{self.catalog}{'&' if '?' in self.catalog else '?'}connect_timeout={CATALOG_CONNECT_TIMEOUT_SECONDS}"
-        return f"{self.catalog} connect_timeout={CATALOG_CONNECT_TIMEOUT_SECONDS}"
+        if uri:   # the URI form: query parameters
+            query = "&".join(f"{k}={urllib.parse.quote(v, safe='')}" for k, v in added)
+            return f"{self.catalog}{'&' if '?' in self.catalog else '?'}{query}"
+        return " ".join([self.catalog, *(f"{k}={_libpq_value(v)}" for k, v in added)])
 
     def use_password(self) -> None:
         """Hand the password to libpq, which reads PGPASSWORD at every connection it makes (also the ones
@@ -129,7 +150,8 @@ class LakeTarget:
 
     def scrub(self, text: str) -> str:
         """`text` with the password and the S3 secret cut out (DuckDB errors quote the connection string,
-        escaped or not, and may quote a secret's statement)."""
+        escaped or not, and may quote a secret's statement), and without the bounds we added to it."""
+        text = without_bounds(text)
         if self.s3 and self.s3.secret:
             text = text.replace(self.s3.secret, "***")
         if not self.password:
@@ -140,6 +162,36 @@ class LakeTarget:
     @property
     def local(self) -> bool:
         return "://" not in self.data_path
+
+
+def catalog_bounds() -> dict[str, str]:
+    """The libpq keywords that bound a silent catalog (CATALOG_CONNECT_TIMEOUT_SECONDS, CATALOG_KEEPALIVE_*,
+    CATALOG_USER_TIMEOUT_SECONDS): at our end, and through `options` at the server's end of our sessions."""
+    user_ms = CATALOG_USER_TIMEOUT_SECONDS * 1000
+    keepalive = {"idle": CATALOG_KEEPALIVE_IDLE_SECONDS, "interval": CATALOG_KEEPALIVE_INTERVAL_SECONDS,
+                 "count": CATALOG_KEEPALIVE_COUNT}
+    server = " ".join([*(f"-c tcp_keepalives_{k}={v}" for k, v in keepalive.items()), f"-c tcp_user_timeout={user_ms}"])
+    return {"connect_timeout": str(CATALOG_CONNECT_TIMEOUT_SECONDS), "keepalives": "1",
+            **{f"keepalives_{k}": str(v) for k, v in keepalive.items()},
+            "tcp_user_timeout": str(user_ms), "options": server}
+
+
+def without_bounds(text: str) -> str:
+    """An error text without the keywords `catalog_bounds` added to the connection string it quotes
+    (DuckDB's 'Unable to connect to Postgres at "…"'): the catalog as the user wrote it, 250 characters
+    shorter."""
+    for key, value in sorted(catalog_bounds().items(), key=lambda kv: -len(kv[1])):   # `options` holds the rest
+        text = text.replace(f" {key}={_libpq_value(value)}", "")
+        text = re.sub(rf"([?&]){key}={re.escape(urllib.parse.quote(value, safe=''))}(&?)",
+                      lambda m: m[1] if m[2] else "", text)
+    return text.replace("?&", "?")
+
+
+def _libpq_value(value: str) -> str:
+    """A value in libpq's keyword=value form: quoted when it has spaces or quotes."""
+    if re.fullmatch(r"[^\s'\\]+", value):
+        return value
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _sql_string(value: str) -> str:

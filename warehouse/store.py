@@ -433,7 +433,8 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
             except duckdb.Error:
                 pass
             if isinstance(exc, duckdb.Error):
-                raise WarehouseError(f"warehouse write failed{_io_hint(exc)}: {exc}") from exc
+                said = self.lake.scrub(str(exc)) if self.lake is not None else str(exc)
+                raise WarehouseError(f"warehouse write failed{_io_hint(exc)}: {said}") from exc
             raise
         finally:
             self._in_transaction = False
