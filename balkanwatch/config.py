@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import ssl
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +34,7 @@ class WarehouseSettings:
     path: str = _f("data/balkanwatch.duckdb", "DuckDB file; relative paths are relative to the config file.")
     lock_timeout: float = _f(600.0, "Seconds a run waits for another writer before it skips.")
     backend: str = _f("duckdb", "duckdb (one file, `path`) or ducklake (Parquet files under `data_path`, metadata in the PostgreSQL `catalog`; see \"DuckLake\" below).")
-    catalog: str = _f("", "DuckLake only: libpq connection string of the PostgreSQL catalog, e.g. \"dbname=lake host=127.0.0.1 port=5432 user=bw\" (no password here; `connect_timeout=10` is added unless it sets one).")
+    catalog: str = _f("", "DuckLake only: libpq connection string of the PostgreSQL catalog, e.g. \"dbname=lake host=127.0.0.1 port=5432 user=bw\" (no password here). Bounds on a silent catalog are added unless it sets them: `connect_timeout=10`, TCP keepalives and `tcp_user_timeout=30000`, and the same for PostgreSQL's end by `options` (PostgreSQL ≥ 12; a string with its own `options` gets none of ours).")
     catalog_password_env: str = _f("", "DuckLake only: environment variable holding the catalog's password; never logged.")
     data_path: str = _f("", "DuckLake only: folder of the lake's Parquet files (relative to the config file), or an s3:// URL (then the `s3_*` settings).")
     s3_endpoint: str = _f("", "DuckLake on s3:// only: host:port of an S3-compatible store (MinIO, Ceph, …); empty for AWS itself.")
@@ -65,6 +66,7 @@ class FetchSettings:
     backoff_base: float = _f(1.0, "First retry delay in seconds; doubles on each retry.")
     retry_after_cap: float = _f(30.0, "Longest Retry-After we wait inside a run; longer ones move the source's next poll instead.")
     respect_robots: bool = _f(True, "Fetch and obey robots.txt for each host.")
+    ca_file: str = _f("", "PEM file of further CAs to trust for https:// sources (an intranet's own CA), besides the system's; relative to the config file. A certificate that does not verify (expired, another host's, self-signed) fails its source with the reason.")
 
 
 @dataclass(frozen=True)
@@ -402,6 +404,17 @@ def _check_warehouse(w: WarehouseSettings) -> None:
                           "variable in warehouse.catalog_password_env")
 
 
+def _ca_file(raw: str, base_dir: Path) -> str:
+    """fetch.ca_file as an absolute path, once it is known to hold CA certificates."""
+    p = Path(raw).expanduser()
+    p = p if p.is_absolute() else base_dir / p
+    try:
+        ssl.create_default_context(cafile=str(p))
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"fetch.ca_file: cannot load CA certificates from {p}: {exc}") from exc
+    return str(p)
+
+
 def parse_config(data: dict[str, Any], base_dir: Path, path: Path | None = None) -> Config:
     """Validate a parsed TOML document into a Config."""
     allowed = set(SECTIONS) | {"sources", "watchlists"}
@@ -421,6 +434,8 @@ def parse_config(data: dict[str, Any], base_dir: Path, path: Path | None = None)
     _unique("watchlists", [w.name for w in watchlists])
     if sections["fetch"].per_host_concurrency < 1:
         raise ConfigError("fetch.per_host_concurrency must be at least 1")
+    if sections["fetch"].ca_file:
+        sections["fetch"] = dataclasses.replace(sections["fetch"], ca_file=_ca_file(sections["fetch"].ca_file, base_dir))
     _check_alerts(sections["alerts"])
     for i, w in enumerate(watchlists):
         _check_topic_alerts(f"watchlists[{i}] ({w.name})", w, sections["alerts"])

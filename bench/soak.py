@@ -1,7 +1,7 @@
 """Soak of the scheduled path (`make run`: a Prefect server and `balkanwatch serve`) on the demo corpus.
 
     .venv/bin/python -m bench.soak [--minutes 6] [--outage SECONDS [--at-submit]] [--stall SECONDS]
-                                   [--lake] [--catalog-outage SECONDS]
+                                   [--lake] [--catalog-outage SECONDS | --catalog-partition SECONDS]
 
 Not a timing benchmark and not in `make bench`: a check that the served deployments keep working run after
 run. The demo's sites (app/corpus.py) are served on loopback with an SMTP server; the config polls every
@@ -31,7 +31,11 @@ SAMPLE_SECONDS the serve process's memory, open files and descendants are sample
   given to serve by `warehouse.catalog_password_env`: it must appear in no log (serve's, the Prefect
   server's, the flow runs' logs in Prefect) and no output;
 - with `--catalog-outage`: halfway, that PostgreSQL is stopped (`pg_ctl -m immediate`) for that many
-  seconds and started again: the runs it cuts short may fail, and ingest must run again after it.
+  seconds and started again: the runs it cuts short may fail, and ingest must run again after it;
+- with `--catalog-partition`: halfway, that PostgreSQL is cut off the network for that many seconds
+  (`Postgres.cut_off`: iptables drops every packet of its port, as a partition or a dead host does; needs
+  root): the same checks. Before session 31 a run caught by it waited ~15 minutes, and PostgreSQL kept its
+  lock for hours after the network came back.
 
 Session 27 wrote it after a soak by hand found two polling faults: sources scheduled under a larger
 `ingest.max_poll_minutes` ignored a lowered one for hours, and a source whose interval equals the schedule's
@@ -254,7 +258,8 @@ def open_warehouse(config: Path) -> duckdb.DuckDBPyConnection:
 
 
 def soak(minutes: float, folder: Path, outage: float = 0.0, at_submit: bool = False,
-         stall: float = 0.0, lake: Postgres | None = None, catalog_outage: float = 0.0) -> dict[str, Any]:
+         stall: float = 0.0, lake: Postgres | None = None, catalog_outage: float = 0.0,
+         partition: bool = False) -> dict[str, Any]:
     from aiosmtpd.controller import Controller
 
     catalog = lake_catalog(lake) if lake is not None else ""
@@ -341,11 +346,16 @@ def soak(minutes: float, folder: Path, outage: float = 0.0, at_submit: bool = Fa
                 print(json.dumps({"outage": "Prefect server back"}), flush=True)
             if catalog_outage and lake is not None and catalog_back_at is None and \
                     time.monotonic() - started >= minutes * 30:
-                print(json.dumps({"catalog outage": f"PostgreSQL stopped for {catalog_outage:.0f} s"}), flush=True)
+                how = "cut off the network" if partition else "stopped"
+                print(json.dumps({"catalog outage": f"PostgreSQL {how} for {catalog_outage:.0f} s"}), flush=True)
                 catalog_stopped_at = datetime.now(UTC)
-                lake.stop()
-                time.sleep(catalog_outage)
-                lake.start()
+                if partition:
+                    with lake.cut_off():
+                        time.sleep(catalog_outage)
+                else:
+                    lake.stop()
+                    time.sleep(catalog_outage)
+                    lake.start()
                 catalog_back_at = datetime.now(UTC)
                 print(json.dumps({"catalog outage": "PostgreSQL back"}), flush=True)
             if stall and not stalled and time.monotonic() - started >= minutes * 30:
@@ -437,7 +447,8 @@ def soak(minutes: float, folder: Path, outage: float = 0.0, at_submit: bool = Fa
                                              ("the analyst's reads", json.dumps(reads))) if CATALOG_PASSWORD in text]
             checks["the catalog password is in no log or output"] = not found
         if catalog_outage:
-            checks[f"ingest ran again after a {catalog_outage:.0f} s PostgreSQL outage"] = after_catalog >= 2
+            what = "partition from" if partition else "outage of"
+            checks[f"ingest ran again after a {catalog_outage:.0f} s {what} PostgreSQL"] = after_catalog >= 2
         if outage:
             checks[f"serve outlived a {outage:.0f} s Prefect API outage and ran ingests after it"] = after >= 2
         first = runs[0][2] if runs else None
@@ -473,12 +484,18 @@ def main() -> None:
                         help="the warehouse is a DuckLake lake on a PostgreSQL started for the soak")
     parser.add_argument("--catalog-outage", type=float, default=0.0,
                         help="(implies --lake) halfway through, stop PostgreSQL for this many seconds, then start it again")
+    parser.add_argument("--catalog-partition", type=float, default=0.0,
+                        help="(implies --lake) halfway through, cut PostgreSQL off the network for this many seconds")
     parser.add_argument("--at-submit", action="store_true",
                         help="start the outage the moment a flow run is Pending (holding its deployment's slot)")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="balkanwatch-soak-"))
-    with running_postgres() if args.lake or args.catalog_outage else nullcontext() as lake:
-        result = soak(args.minutes, folder, args.outage, args.at_submit, args.stall, lake, args.catalog_outage)
+    if args.catalog_outage and args.catalog_partition:
+        parser.error("--catalog-outage and --catalog-partition: one at a time")
+    lake_needed = args.lake or args.catalog_outage or args.catalog_partition
+    with running_postgres() if lake_needed else nullcontext() as lake:
+        result = soak(args.minutes, folder, args.outage, args.at_submit, args.stall, lake,
+                      args.catalog_outage or args.catalog_partition, partition=bool(args.catalog_partition))
     passed = all(result["checks"].values())
     if passed:
         shutil.rmtree(folder, ignore_errors=True)

@@ -188,6 +188,18 @@ def _status_error(status: int, url: str, headers: httpx.Headers) -> FetchError:
     return TerminalFetchError(f"HTTP {status} from {url}", url=url, status=status)
 
 
+def _certificate_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The certificate verification failure behind a transport error, if that is what it is."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, ssl.SSLCertVerificationError):
+            return cur
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return None
+
+
 class Fetcher:
     """One per run: shares the connection pool, per-host limits and robots.txt cache between sources."""
 
@@ -206,6 +218,8 @@ class Fetcher:
     def _new_client(self) -> httpx.AsyncClient:
         if self._ssl is None:
             self._ssl = httpx.create_ssl_context()
+            if self.s.ca_file:   # an intranet's own CA, besides the system's
+                self._ssl.load_verify_locations(cafile=self.s.ca_file)
         transport = httpx.AsyncHTTPTransport(verify=self._ssl, retries=0, limits=httpx.Limits(
             max_connections=None, max_keepalive_connections=self.s.per_host_concurrency))
         # httpx exposes no public hook for the network backend; the pool attribute is stable in the pinned 0.28.
@@ -367,6 +381,12 @@ class Fetcher:
         except httpx.TransportError as exc:
             if isinstance(exc.__cause__, FetchError):
                 raise exc.__cause__ from exc
+            rejected = _certificate_error(exc)
+            if rejected is not None:   # not worth a retry in this run: a certificate does not mend in seconds
+                raise TerminalFetchError(
+                    f"TLS certificate of {host_of(current)} rejected: {rejected.verify_message or rejected} (a "
+                    "site's expired or wrong certificate; for an intranet's own CA, set fetch.ca_file)",
+                    url=url) from exc
             raise TransientFetchError(f"network error fetching {current}: {type(exc).__name__}: {exc}", url=url) from exc
         except httpx.InvalidURL as exc:
             raise TerminalFetchError(f"invalid URL {current}: {exc}", url=url) from exc
