@@ -282,7 +282,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
         body = Path(target).read_bytes()
         url = args.url or Path(target).resolve().as_uri()
         job = PageJob(source="cli", url=url, final_url=url, body=body, encoding=detect_encoding(body), fetched_at=now,
-                      agreement=agreement)
+                      agreement=agreement, timeout=config.ingest.extract_timeout)
     else:
         from connectors.http import Fetcher
 
@@ -292,7 +292,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
         r = asyncio.run(get())
         job = PageJob(source="cli", url=target, final_url=r.final_url, body=r.body, encoding=r.encoding, fetched_at=now,
-                      agreement=agreement)
+                      agreement=agreement, timeout=config.ingest.extract_timeout)
     art = extract_page(job)
     out = {"title": art.title, "author": art.author, "published": art.published_at, "published_from": art.published_from,
            "language": art.language, "site_name": art.site_name, "url": art.url, "canonical_url": art.canonical_url,

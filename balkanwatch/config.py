@@ -83,6 +83,7 @@ class IngestSettings:
     max_items_per_source: int = _f(200, "New items taken from one source per run (newest first); the rest wait for the next run.")
     extract_workers: int = _f(2, "Processes for trafilatura extraction (CPU-bound); 0 means the number of cores.")
     extractor_agreement: bool = _f(True, "Check trafilatura's text against resiliparse's on every page and, where they disagree, keep the text most extractors agree on (readability, boilerpy3, jusText; +0.009 word F1 on WCXB dev by cross-validation, 1.55x the extraction CPU, 1.45x a CPU-bound ingest's wall time on two cores). false keeps trafilatura's text alone.")
+    extract_timeout: float = _f(60.0, "Seconds one page's extraction may take. Past half of it the extractor-agreement opinions are given up and trafilatura's text kept; past all of it the page fails as an item (tried again by the next runs, at most 3 times). Some huge pages cost time that grows with the square of their size (a 2 MB page of links: 74 s). 0: no limit.")
     max_sitemap_depth: int = _f(2, "Nesting of sitemap indexes followed.")
     google_news_base: str = _f("https://news.google.com", "Google News, for the decoding exchange that turns its newer "
                                                         "item links (AU_yqL…) into the publisher's URL; tests point it "

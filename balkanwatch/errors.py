@@ -94,6 +94,10 @@ class ExtractionError(BalkanwatchError):
     kind = "extract"
 
 
+class ExtractionTimeout(ExtractionError):
+    """A page's extraction ran past its deadline (`ingest.extract_timeout`)."""
+
+
 class WarehouseError(BalkanwatchError):
     """A DuckDB operation failed; the original error is kept as __cause__."""
 

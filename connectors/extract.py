@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import logging
 import re
+import signal
+import threading
+import time
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import unescape
@@ -17,7 +22,7 @@ from typing import TYPE_CHECKING, Any, cast
 from balkanwatch.boilerplate import has_label, signatures
 from balkanwatch.chooser import DEFAULT, Choice, PageSignals, choose
 from balkanwatch.dedupe import shingle_hashes
-from balkanwatch.errors import ExtractionError
+from balkanwatch.errors import ExtractionError, ExtractionTimeout
 from balkanwatch.models import ExtractedArticle, FeedItem
 from balkanwatch.textclean import (
     TITLE_LINE_MAX_WORDS,
@@ -46,6 +51,14 @@ PLAIN_REVISION = "bw3"       # the same post-processing with the extractor-agree
 MIN_TEXT_CHARS = 100          # below this a "page" is a stub, a paywall or an index, not an article
 DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%z"   # htmldate's output: time and offset kept when the page gives them
 RAW_HTML_ZLIB_LEVEL = 1       # 1.7 ms a page against 4.1 at level 6, 20% more bytes (dev pages, #17)
+# A page's extraction has a deadline (`ingest.extract_timeout`, PageJob.timeout): some pages cost time that
+# grows with the square of their size (boilerpy3's parser, one of the chooser's opinions: a 2 MB page of
+# links took 74 s, so a 10 MB one, under fetch.max_body_bytes, about half an hour), and a page that holds
+# an extraction worker that long holds the whole run. The extra opinions may use OPINIONS_SHARE of it;
+# past that trafilatura's text stands (it is the primary; the chooser only ever replaces it). Past the
+# whole deadline the page fails as an item (tried again by later runs, at most MAX_ITEM_ATTEMPTS times).
+# The chooser takes ~35 ms on an ordinary page: neither limit comes near the WCXB dev pages.
+OPINIONS_SHARE = 0.5
 # trafilatura 2.3.1 retries a short extraction in its recall mode itself, but not one that found nothing, and
 # that is what a page gives whose article a broken element swallowed (an unclosed newsletter <aside> wrapping
 # the page: the default mode prunes asides, recall mode keeps them). A page given up loses a story, so its
@@ -76,6 +89,7 @@ class PageJob:
     source_language: str | None = None
     agreement: bool = True     # run the extractor-agreement chooser (ingest.extractor_agreement)
     template: Template | None = None   # the source's learned page template (balkanwatch/templates.py, #17)
+    timeout: float = 0.0       # seconds the extraction may take (ingest.extract_timeout); 0: no limit
 
 
 def _parse_date(value: str | None) -> datetime | None:
@@ -321,8 +335,62 @@ def link_texts(tree: HtmlElement) -> set[str]:
     return {text for a in tree.iter("a") if (text := fold(a.text_content()))}
 
 
+_DEADLINES: list[float] = []   # the deadlines of the `deadline` blocks this thread is in, innermost last
+
+
+class _PastDeadline(BaseException):
+    """Raised by the timer in a `deadline` block: a BaseException, so that no library's `except Exception`
+    swallows it on its way out (and the timer fires again every EXTRA_SECONDS in case a bare `except:` does)."""
+
+    EXTRA_SECONDS = 0.5
+
+
+def _past_deadline(signum: int, frame: object) -> None:
+    signal.setitimer(signal.ITIMER_REAL, _PastDeadline.EXTRA_SECONDS)
+    raise _PastDeadline()
+
+
+@contextmanager
+def deadline(seconds: float) -> Iterator[None]:
+    """_PastDeadline raised in this block once `seconds` have passed (SIGALRM, so Python code is
+    stopped between two steps; a C call runs to its end first). Only in the main thread, where the jobs of
+    the extraction workers run (and the CLI's); elsewhere, or for seconds ≤ 0, no limit. Blocks nest: an
+    inner one never outlasts the one around it, and the outer one's timer is set again when it ends."""
+    if seconds <= 0 or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    now = time.monotonic()
+    mine = min([now + seconds, *_DEADLINES])
+    previous = signal.signal(signal.SIGALRM, _past_deadline) if not _DEADLINES else None
+    _DEADLINES.append(mine)
+    signal.setitimer(signal.ITIMER_REAL, max(mine - now, 1e-3))
+    try:
+        yield
+    finally:
+        _DEADLINES.pop()
+        if _DEADLINES:
+            signal.setitimer(signal.ITIMER_REAL, max(_DEADLINES[-1] - time.monotonic(), 1e-3))
+        else:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+
+
+def _outer_deadline_passed() -> bool:
+    return bool(_DEADLINES) and time.monotonic() >= _DEADLINES[-1]
+
+
 def extract_page(job: PageJob) -> ExtractedArticle:
-    """One page → ExtractedArticle; raises ExtractionError when there is no article in it."""
+    """One page → ExtractedArticle; raises ExtractionError when there is no article in it, ExtractionTimeout
+    when its extraction takes longer than `job.timeout`."""
+    try:
+        with deadline(job.timeout):
+            return _extract_page(job)
+    except _PastDeadline:
+        raise ExtractionTimeout(f"extraction of {job.url} took longer than {job.timeout:g} s (ingest.extract_timeout; "
+                                f"{len(job.body) / 1e6:.1f} MB of HTML)") from None
+
+
+def _extract_page(job: PageJob) -> ExtractedArticle:
     html = job.body.decode(job.encoding, errors="replace")
     tree = parse_html(html, job.final_url)
     meta = extract_html(tree, job.final_url)
@@ -332,8 +400,15 @@ def extract_page(job: PageJob) -> ExtractedArticle:
         raise ExtractionError(f"only {len(text)} characters of text in {job.url} (minimum {MIN_TEXT_CHARS})")
     text_from = "trafilatura-recall" if meta["recall_retry"] else "trafilatura"
     if job.agreement:
-        choice = choose_text(tree, html, job.final_url, meta["text"], text)   # `text` is cleaned() of it
-        if choice.chosen != "trafilatura":   # already cleaned; the page's own repeats are counted below
+        try:
+            with deadline(job.timeout * OPINIONS_SHARE):
+                choice: Choice | None = choose_text(tree, html, job.final_url, meta["text"], text)   # `text`: cleaned
+        except _PastDeadline:
+            if _outer_deadline_passed():
+                raise
+            choice = None   # the opinions took too long: trafilatura's text stands
+            LOGGER.info("extractor agreement given up on %s after %g s", job.url, job.timeout * OPINIONS_SHARE)
+        if choice is not None and choice.chosen != "trafilatura":   # already cleaned; the page's repeats below
             text, text_from, kept, repeats = choice.text, choice.chosen, paragraphs(choice.text), []
     if job.template is not None:   # the source's template: chrome it kept dropped, article text it lost put back
         text, kept = with_template(job.template, tree, text, kept)

@@ -377,7 +377,7 @@ async def _poll_all(config: Config, gate: WarehouseGate, due: list[SourceState],
             return wh.source_templates()
 
     extractor = Extractor(config.ingest.extract_workers or os.cpu_count() or 1, config.ingest.extractor_agreement,
-                          load_templates=templates)   # started, and the templates read, at the first new page
+                          load_templates=templates, timeout=config.ingest.extract_timeout)   # started, and the templates read, at the first new page
     try:
         async with Fetcher(config.fetch) as fetcher:
             ctx = PollContext(config=config, fetcher=fetcher, extractor=extractor, known_ids=gate.known_ids,

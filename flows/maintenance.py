@@ -70,7 +70,8 @@ def reextract(config: Config, *, everything: bool = False, progress: Progress | 
         workers = config.ingest.extract_workers or os.cpu_count() or 1
         for start in range(0, len(ids), REEXTRACT_BATCH):
             jobs = [PageJob(source=source, url=url, final_url=url, body=body, encoding=enc, fetched_at=datetime.now(UTC),
-                            agreement=config.ingest.extractor_agreement, template=templates.get(source))
+                            agreement=config.ingest.extractor_agreement, template=templates.get(source),
+                            timeout=config.ingest.extract_timeout)
                     for _art_id, source, url, enc, body in wh.raw_pages(ids[start:start + REEXTRACT_BATCH])]
             batch = []
             for result in counted(_extract_all(jobs, workers), progress, len(ids), start=start):

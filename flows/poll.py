@@ -150,9 +150,11 @@ class Extractor:
     page too (`load_templates`, once): a run that extracts nothing never reads them."""
 
     def __init__(self, workers: int, agreement: bool = True,
-                 load_templates: Callable[[], Awaitable[dict[str, Template]]] | None = None) -> None:
+                 load_templates: Callable[[], Awaitable[dict[str, Template]]] | None = None,
+                 timeout: float = 0.0) -> None:
         self.workers = workers
         self.agreement = agreement   # ingest.extractor_agreement, set on every job it extracts
+        self.timeout = timeout       # ingest.extract_timeout, likewise
         self.templates: dict[str, Template] = {}   # learned page templates by source, set on its jobs (#17)
         self.load_templates = load_templates       # read at the first page to extract, then None
         self._loading = asyncio.Lock()
@@ -175,7 +177,7 @@ class Extractor:
 
     async def extract(self, job: PageJob) -> ExtractedArticle | str:
         await self.prepare()
-        job = replace(job, agreement=self.agreement, template=self.templates.get(job.source))
+        job = replace(job, agreement=self.agreement, template=self.templates.get(job.source), timeout=self.timeout)
         if self.pool is None:
             return safe_extract(job)
         pool = self.pool
