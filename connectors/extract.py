@@ -360,19 +360,23 @@ def deadline(seconds: float) -> Iterator[None]:
         yield
         return
     now = time.monotonic()
+    outermost = not _DEADLINES
+    if outermost:   # a timer someone else set (and its handler) are put back afterwards, what is left of it
+        previous, (was, interval) = signal.signal(signal.SIGALRM, _past_deadline), signal.getitimer(signal.ITIMER_REAL)
     mine = min([now + seconds, *_DEADLINES])
-    previous = signal.signal(signal.SIGALRM, _past_deadline) if not _DEADLINES else None
     _DEADLINES.append(mine)
     signal.setitimer(signal.ITIMER_REAL, max(mine - now, 1e-3))
     try:
         yield
     finally:
         _DEADLINES.pop()
-        if _DEADLINES:
+        if not outermost:
             signal.setitimer(signal.ITIMER_REAL, max(_DEADLINES[-1] - time.monotonic(), 1e-3))
         else:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
+            if was:
+                signal.setitimer(signal.ITIMER_REAL, max(was - (time.monotonic() - now), 1e-3), interval)
 
 
 def _outer_deadline_passed() -> bool:

@@ -23,7 +23,7 @@ from app.devserver import LoopbackServer
 from balkanwatch.config import load_config
 from balkanwatch.errors import ExtractionTimeout
 from connectors import extract
-from connectors.extract import PageJob, _PastDeadline, deadline, extract_page, safe_extract
+from connectors.extract import PageJob, _past_deadline, _PastDeadline, deadline, extract_page, safe_extract
 from flows.ingest import run_ingest
 from tests.conftest import loopback_config, toml_sources
 from warehouse import Warehouse
@@ -71,6 +71,17 @@ def test_deadlines_nest_stop_python_work_and_leave_no_timer_behind() -> None:
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0) and signal.getsignal(signal.SIGALRM) == before
     with deadline(5.0), deadline(10.0):   # an inner block never outlasts the outer one
         assert signal.getitimer(signal.ITIMER_REAL)[0] <= 5.0
+    fired: list[int] = []
+    signal.signal(signal.SIGALRM, lambda signum, frame: fired.append(signum))
+    try:   # someone else's timer survives a deadline, shortened by the time spent in it
+        signal.setitimer(signal.ITIMER_REAL, 30.0)
+        with deadline(1.0):
+            _spin(0.2)
+        assert 29.0 < signal.getitimer(signal.ITIMER_REAL)[0] < 29.9 and signal.getsignal(signal.SIGALRM) != _past_deadline
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, before)
+    assert not fired
     done: list[float] = []
 
     def elsewhere() -> None:   # outside the main thread there is no timer to use: no limit
