@@ -21,8 +21,8 @@ import time
 import pytest
 
 from balkanwatch.config import load_config
-from tests.conftest import on_lake, toml_sources
-from tests.hostile.test_kill import ROOT, _pages_served
+from tests.hostile.test_catalog_restart import lake_ingest_mid_run
+from tests.hostile.test_kill import ROOT
 from tests.hostile.test_kill_lake import assert_a_rerun_stores_each_article_once
 from tests.postgres import firewall, postgres_bin, running_postgres
 from warehouse import Warehouse
@@ -47,19 +47,9 @@ RUN_FAILS_WITHIN = GIVE_UP + 2 * CATALOG_CONNECT_TIMEOUT_SECONDS + 20
 
 
 def test_a_catalog_cut_off_mid_ingest_fails_the_run_in_bounded_time_and_frees_its_lock(corpus, write_config) -> None:  # type: ignore[no-untyped-def]
-    sources, arts, servers = corpus
     with running_postgres() as pg:
-        cfg = write_config(toml_sources(sources))
-        cfg.write_text(on_lake(cfg.read_text().replace("per_host_delay = 0.0", "per_host_delay = 0.25"),
-                               pg.createdb("partitioned")))
-        config = load_config(cfg)
-        proc = subprocess.Popen([sys.executable, "-m", "app.cli", "--config", str(cfg), "ingest", "--no-prefect"],
-                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cfg, proc = lake_ingest_mid_run(corpus, write_config, pg, "partitioned")
         try:
-            deadline = time.monotonic() + 60
-            while _pages_served(servers) < 3 and proc.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.005)
-            assert proc.poll() is None, "the run ended before the partition"
             with pg.cut_off():
                 cut = time.monotonic()
                 # an analyst's query meanwhile: a new connection, refused by the connect timeout
@@ -81,7 +71,7 @@ def test_a_catalog_cut_off_mid_ingest_fails_the_run_in_bounded_time_and_frees_it
         # The network is back. PostgreSQL must have let go of the lost session's lock by itself (its end of
         # the connection gave up too), or the next runs are refused for hours.
         healed = time.monotonic()
-        with Warehouse.run_lock(config, timeout=GIVE_UP + 30):
+        with Warehouse.run_lock(load_config(cfg), timeout=GIVE_UP + 30):
             freed_after = time.monotonic() - healed
         assert freed_after < GIVE_UP + 30, freed_after
-        assert_a_rerun_stores_each_article_once(cfg, arts)
+        assert_a_rerun_stores_each_article_once(cfg, corpus[1])

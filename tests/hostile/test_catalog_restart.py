@@ -18,6 +18,7 @@ import threading
 import time
 import traceback
 from datetime import datetime
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -27,7 +28,7 @@ from balkanwatch.errors import CatalogLockLost, WarehouseError
 from tests.conftest import on_lake, toml_sources
 from tests.hostile.test_kill import ROOT, _pages_served
 from tests.hostile.test_kill_lake import assert_a_rerun_stores_each_article_once
-from tests.postgres import postgres_bin, running_postgres
+from tests.postgres import Postgres, postgres_bin, running_postgres
 from warehouse import Warehouse
 
 pytestmark = pytest.mark.skipif(postgres_bin() is None, reason="PostgreSQL is not installed (apt-get install postgresql)")
@@ -74,18 +75,24 @@ def test_a_catalog_restart_under_a_writer_rolls_back_its_next_commit(write_confi
         assert _run_ids(config) == ["a-before", "b-other", "d-next"]
 
 
+def lake_ingest_mid_run(corpus, write_config, pg: Postgres, dbname: str) -> tuple[Path, subprocess.Popen[str]]:  # type: ignore[no-untyped-def]
+    """`ingest --no-prefect` of the corpus into a new lake on `pg` (pages 0.25 s apart), returned once it has
+    fetched three pages: a run caught mid-flight, for a fault to hit. Its config file, and the process."""
+    sources, _arts, servers = corpus
+    cfg = write_config(toml_sources(sources))
+    cfg.write_text(on_lake(cfg.read_text().replace("per_host_delay = 0.0", "per_host_delay = 0.25"), pg.createdb(dbname)))
+    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "--config", str(cfg), "ingest", "--no-prefect"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while _pages_served(servers) < 3 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert proc.poll() is None, "the run ended before the fault"
+    return cfg, proc
+
+
 def test_a_catalog_restart_mid_ingest_is_a_clear_error_and_the_rerun_completes(corpus, write_config) -> None:  # type: ignore[no-untyped-def]
-    sources, arts, servers = corpus
     with running_postgres() as pg:
-        cfg = write_config(toml_sources(sources))
-        cfg.write_text(on_lake(cfg.read_text().replace("per_host_delay = 0.0", "per_host_delay = 0.25"),
-                               pg.createdb("restarted")))
-        proc = subprocess.Popen([sys.executable, "-m", "app.cli", "--config", str(cfg), "ingest", "--no-prefect"],
-                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 60
-        while _pages_served(servers) < 3 and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.005)
-        assert proc.poll() is None, "the run ended before the restart"
+        cfg, proc = lake_ingest_mid_run(corpus, write_config, pg, "restarted")
         pg.stop()
         pg.start()
         out, err = proc.communicate(timeout=120)
@@ -94,7 +101,7 @@ def test_a_catalog_restart_mid_ingest_is_a_clear_error_and_the_rerun_completes(c
         assert ("lost the lake's catalog lock" in err and "the next run redoes the work" in err) or (
             "the warehouse could not be read or written" in err and "Unable to connect to Postgres" in err), err
         assert "Traceback" not in err, err
-        assert_a_rerun_stores_each_article_once(cfg, arts)
+        assert_a_rerun_stores_each_article_once(cfg, corpus[1])
 
 
 SECRET = "pw with 'quote' and space"
