@@ -349,58 +349,32 @@ def test_idle_pools_past_max_pools_are_closed_and_busy_ones_are_not(tmp_path: Pa
             s.stop()
 
 
-def _self_signed(folder: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 signed by its own key (cryptography comes with Prefect)."""
-    import ipaddress
-    from datetime import UTC, datetime, timedelta
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "balkanwatch test site")])
-    now = datetime.now(UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
-            .not_valid_after(now + timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                           critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert_path, key_path
-
-
 def test_https_is_verified_and_its_connections_are_reused(tmp_path: Path, monkeypatch) -> None:
     """Real sites are HTTPS: the shared TLS context verifies certificates (a self-signed one is refused until
     it is trusted through SSL_CERT_FILE), and an unchanged re-poll revalidates every feed over the one
     connection, one TLS handshake in all."""
-    import ssl
+    from cryptography.hazmat.primitives.asymmetric import ec
 
     from app.devserver import LoopbackServer
     from balkanwatch.errors import FetchError
+    from tests.tls import certificate, key_pem, pem, serve_https
 
     site = tmp_path / "site"
     site.mkdir()
     for i in range(4):
         (site / f"f{i}.xml").write_text(f"<rss>{i}</rss>" * 50)
-    cert, key = _self_signed(tmp_path)
-    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    tls.load_cert_chain(cert, key)
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = certificate("balkanwatch test site", key, ca=True, days=(-1, 1))   # self-signed, for 127.0.0.1
+    (tmp_path / "cert.pem").write_bytes(pem(cert))
+    (tmp_path / "chain.pem").write_bytes(pem(cert) + key_pem(key))
     with LoopbackServer(site) as srv:
-        srv.httpd.socket = tls.wrap_socket(srv.httpd.socket, server_side=True)
-        base = srv.base.replace("http://", "https://")
+        base = serve_https(srv, tmp_path / "chain.pem")
         settings = replace(LOOPBACK, per_host_concurrency=1, retries=0)
         with pytest.raises(FetchError, match="TLS certificate of 127.0.0.1:[0-9]+ rejected: self-signed certificate"):
             fetch(f"{base}/f0.xml", settings)
         assert srv.requests == []
 
-        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "cert.pem"))
 
         async def go() -> list[bool]:
             async with Fetcher(settings) as f:

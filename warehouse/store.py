@@ -433,8 +433,7 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
             except duckdb.Error:
                 pass
             if isinstance(exc, duckdb.Error):
-                said = self.lake.scrub(str(exc)) if self.lake is not None else str(exc)
-                raise WarehouseError(f"warehouse write failed{_io_hint(exc)}: {said}") from exc
+                raise WarehouseError(f"warehouse write failed{_io_hint(exc)}: {self._said(exc)}") from exc
             raise
         finally:
             self._in_transaction = False
@@ -457,7 +456,11 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
         try:
             return self.con.execute(sql, params)
         except duckdb.Error as exc:
-            raise WarehouseError(f"{exc}{_io_hint(exc)}") from exc
+            raise WarehouseError(f"{self._said(exc)}{_io_hint(exc)}") from exc
+
+    def _said(self, exc: BaseException) -> str:
+        """A DuckDB error's text as we pass it on: on a lake scrubbed (no secret, the catalog as written)."""
+        return self.lake.scrub(str(exc)) if self.lake is not None else str(exc)
 
     # -- schema ----------------------------------------------------------------------------------------
     def version(self) -> int:

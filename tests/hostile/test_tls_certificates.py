@@ -1,6 +1,6 @@
 """https:// sources whose certificates do not verify, served by real TLS servers on 127.0.0.1 (session 31).
 
-Four sites, each with its own certificate made here by `cryptography`: one issued by a test CA for
+Four loopback sites (`tests/tls.py`), each with its own certificate made here: one issued by a test CA for
 127.0.0.1 (the config trusts that CA by `fetch.ca_file`), one from the same CA but expired, one from the
 same CA for another host name, one self-signed. The run goes on; the good site lands its article; each bad
 one fails its source with OpenSSL's reason, at once (terminal: no retries within the run), and a hint where
@@ -10,26 +10,21 @@ a private CA goes. Without `fetch.ca_file` the good site fails too: the file is 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import re
-import ssl
-import threading
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
-from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from app.devserver import LoopbackServer
 from balkanwatch.config import load_config
 from balkanwatch.errors import ConfigError
 from flows.ingest import run_ingest
 from tests.conftest import loopback_config, toml_sources
+from tests.tls import LOCALHOST, certificate, key_pem, pem, serve_https
 from warehouse import Warehouse
 
 PARAGRAPH = ("KFOR troops increased patrols near the administrative boundary line in northern Kosovo on "
@@ -39,82 +34,34 @@ ARTICLE = ("<html><head><title>KFOR patrols near the boundary</title></head><bod
            "<h1>KFOR patrols near the boundary</h1>" + f"<p>{PARAGRAPH}</p>" * 6 + "</article></body></html>")
 
 
-def _name(common: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
-
-
-def _cert(subject: str, key: ec.EllipticCurvePrivateKey, issuer: tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None,
-          *, ca: bool = False, san: x509.GeneralName | None = None, days: tuple[int, int] = (-1, 30)) -> x509.Certificate:
-    now = datetime.now(UTC)
-    builder = (x509.CertificateBuilder().subject_name(_name(subject))
-               .issuer_name(issuer[0].subject if issuer else _name(subject)).public_key(key.public_key())
-               .serial_number(x509.random_serial_number())
-               .not_valid_before(now + timedelta(days=days[0])).not_valid_after(now + timedelta(days=days[1]))
-               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
-    if san is not None:
-        builder = builder.add_extension(x509.SubjectAlternativeName([san]), critical=False)
-    return builder.sign(issuer[1] if issuer else key, hashes.SHA256())
-
-
-def _pem(cert: x509.Certificate) -> bytes:
-    return cert.public_bytes(serialization.Encoding.PEM)
-
-
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-
-
-class _Site(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-        base = f"https://127.0.0.1:{self.server.server_address[1]}"
-        pages = {"/feed.xml": (f"<?xml version='1.0'?><rss version='2.0'><channel><title>t</title><item><title>KFOR "
-                               f"patrols near the boundary</title><link>{base}/news/patrols.html</link></item></channel></rss>",
-                               "application/rss+xml"),
-                 "/news/patrols.html": (ARTICLE, "text/html; charset=utf-8")}
-        body, ctype = pages.get(self.path, ("not found", "text/plain"))
-        self.send_response(200 if self.path in pages else 404)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body.encode())))
-        self.end_headers()
-        self.wfile.write(body.encode())
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@contextmanager
-def _https_site(folder: Path, name: str, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey) -> Iterator[str]:
-    (folder / f"{name}.pem").write_bytes(_pem(cert) + _key_pem(key))
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(folder / f"{name}.pem")
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Site)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"https://127.0.0.1:{server.server_address[1]}/feed.xml"
-    finally:
-        server.shutdown()
-        server.server_close()
+def _https_site(stack: ExitStack, folder: Path, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey) -> str:
+    """A loopback site in `folder` answering in TLS with this certificate: a feed of one article. Its feed's URL."""
+    (folder / "news").mkdir(parents=True)
+    (folder / "chain.pem").write_bytes(pem(cert) + key_pem(key))
+    base = serve_https(stack.enter_context(LoopbackServer(folder)), folder / "chain.pem")
+    (folder / "news" / "patrols.html").write_text(ARTICLE, encoding="utf-8")
+    (folder / "feed.xml").write_text(f"<?xml version='1.0'?><rss version='2.0'><channel><title>t</title><item><title>"
+                                     f"KFOR patrols near the boundary</title><link>{base}/news/patrols.html</link>"
+                                     "</item></channel></rss>", encoding="utf-8")
+    return f"{base}/feed.xml"
 
 
 @pytest.fixture(scope="module")
 def tls_sites(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, str]]]:
     folder = tmp_path_factory.mktemp("tls")
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = _cert("balkanwatch test CA", ca_key, None, ca=True)
-    (folder / "ca.pem").write_bytes(_pem(ca))
-    local = x509.IPAddress(ipaddress.ip_address("127.0.0.1"))
-    made = {"Good": ("127.0.0.1", (ca, ca_key), local, (-1, 30)),
-            "Expired": ("127.0.0.1", (ca, ca_key), local, (-30, -1)),
+    ca = certificate("balkanwatch test CA", ca_key, ca=True, san=None)
+    (folder / "ca.pem").write_bytes(pem(ca))
+    made = {"Good": ("127.0.0.1", (ca, ca_key), LOCALHOST, (-1, 30)),
+            "Expired": ("127.0.0.1", (ca, ca_key), LOCALHOST, (-30, -1)),
             "Other host": ("example.org", (ca, ca_key), x509.DNSName("example.org"), (-1, 30)),
-            "Self-signed": ("127.0.0.1", None, local, (-1, 30))}
+            "Self-signed": ("127.0.0.1", None, LOCALHOST, (-1, 30))}
     with ExitStack() as stack:
         feeds = {}
         for name, (subject, issuer, san, days) in made.items():
             key = ec.generate_private_key(ec.SECP256R1())
-            feeds[name] = stack.enter_context(_https_site(folder, name.replace(" ", "-"), _cert(
-                subject, key, issuer, san=san, days=days), key))
+            feeds[name] = _https_site(stack, folder / name.replace(" ", "-"),
+                                      certificate(subject, key, issuer, san=san, days=days), key)
         yield folder, feeds
 
 
