@@ -12,6 +12,7 @@
     ├── ExtractionError             trafilatura found no article in a page
     ├── WarehouseError              DuckDB failed (cause kept as __cause__)
     │   ├── WarehouseBusyError      another process holds the warehouse; queue or skip
+    │   ├── WarehouseInUseError     a program that is not balkanwatch has the DuckDB file open
     │   └── CatalogLockLost         a lake's catalog dropped a lock we held (it restarted); rolled back
     └── DeliveryError               an alert e-mail could not be sent; it stays in the outbox
 """
@@ -108,6 +109,23 @@ class WarehouseBusyError(WarehouseError):
     """Another process holds the warehouse lock longer than we were willing to wait."""
 
     kind = "busy"
+
+
+class WarehouseInUseError(WarehouseError):
+    """The DuckDB file is open in a program that is not balkanwatch (a notebook, the duckdb CLI, a SQL
+    client): DuckDB's own lock, which our locks cannot queue behind, still held after the wait. Not a
+    WarehouseBusyError: no balkanwatch run is doing the work meanwhile, so a run that gives up fails."""
+
+    kind = "in-use"
+
+    def __init__(self, path: str, holder: str, waited: float) -> None:
+        self.path, self.holder, self.waited = path, holder, waited
+        super().__init__(
+            f"the warehouse file {path} is open in another program ({holder}); gave up after {waited:.0f}s. "
+            "DuckDB keeps a file to one program while that program writes it, and lets no program write it "
+            "while another has it open, even read-only. "
+            "Close that program's connection to it (in a notebook: con.close()), or query through "
+            "`balkanwatch sql`, which takes its turn between a run's writes")
 
 
 class CatalogLockLost(WarehouseError):

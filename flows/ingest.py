@@ -19,7 +19,6 @@ Only one ingest runs per warehouse at a time: a second one waits `warehouse.lock
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -48,23 +47,12 @@ from balkanwatch.templates import Template
 from connectors.http import Fetcher
 from flows.boilerplate import clean_boilerplate
 from flows.mentions import match_mentions
-from flows.poll import Extractor, LoadQueue, PollContext, WarehouseGate, poll_source
+from flows.poll import Extractor, LoadQueue, PollContext, WarehouseGate, poll_source, run_logger
 from flows.revisions import revise_articles
 from flows.stories import assign_stories
 from warehouse.store import PolledSource, Schedule, SourceState, Warehouse
 
 T = TypeVar("T")
-
-
-def run_logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
-    """Prefect's run logger inside a run, a plain logger outside (tests of the plain functions)."""
-    from prefect.exceptions import MissingContextError
-    from prefect.logging import get_run_logger
-
-    try:
-        return get_run_logger()
-    except MissingContextError:
-        return logging.getLogger("balkanwatch.ingest")
 
 
 @dataclass

@@ -33,7 +33,13 @@ from balkanwatch.aggregators import (
     script_redirect,
 )
 from balkanwatch.config import Config
-from balkanwatch.errors import AggregatorLinkError, BalkanwatchError, FetchError
+from balkanwatch.errors import (
+    AggregatorLinkError,
+    BalkanwatchError,
+    FetchError,
+    WarehouseBusyError,
+    WarehouseInUseError,
+)
 from balkanwatch.models import ExtractedArticle, FeedItem, FetchLog, FetchResult, ParsedListing, SourceOutcome
 from balkanwatch.templates import Template
 from balkanwatch.urls import article_id
@@ -45,7 +51,16 @@ from warehouse import Warehouse
 from warehouse.base import utc_naive
 from warehouse.store import SourceState
 
-log = logging.getLogger("balkanwatch.poll")
+
+def run_logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
+    """Prefect's run logger inside a run, a plain logger outside (tests of the plain functions)."""
+    from prefect.exceptions import MissingContextError
+    from prefect.logging import get_run_logger
+
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return logging.getLogger("balkanwatch.ingest")
 P = TypeVar("P")
 KnownIds = Callable[[Sequence[str]], Awaitable[dict[str, datetime | None]]]   # id → stored "changed at"
 LoadChunk = Callable[[Sequence[ExtractedArticle]], Awaitable[int]]   # → articles handed over (to the LoadQueue)
@@ -211,6 +226,7 @@ class WarehouseGate:
     # chunk, 0.3 s at 900 pages, 0.7 s at 2,000; docs/design.md, "Warehouse"), paid in the event loop.
     IDLE_CLOSE_SECONDS = 4.0
     MAX_HOLD_SECONDS = 20.0
+    WAIT_POLL_SECONDS = 0.1   # how often a session waiting for a held file tries again (_enter)
 
     def __init__(self, config: Config, *, loading: bool = False) -> None:
         self.config, self.loading = config, loading   # loading: a shard run's load-only session (Warehouse)
@@ -236,9 +252,7 @@ class WarehouseGate:
                 self._idle.cancel()
                 self._idle = None
             if self._wh is None:
-                session = Warehouse.for_config(self.config, loading=self.loading)
-                self._wh = session.__enter__()
-                self._session = session
+                self._session, self._wh = await self._enter()
                 self._opened_at = time.monotonic()
             try:
                 yield self._wh
@@ -250,6 +264,33 @@ class WarehouseGate:
                     self.close()   # readers waiting for the lock get in between two loads of a long run
                 else:
                     self._idle = asyncio.get_running_loop().call_later(self.idle_close, self._close_if_idle)
+
+    async def _enter(self) -> tuple[AbstractContextManager[Warehouse], Warehouse]:
+        """A new session. A file's locks are waited for here, asleep in the event loop, so that fetching and
+        extraction go on while another process has the file: a balkanwatch reader or alerts cycle (our
+        flock), or a program that is not ours, such as an analyst's notebook (DuckDB's own lock), for up to
+        `warehouse.lock_timeout` seconds each time. A lake's session waits in Warehouse.open_lake (its
+        writer lock is held by our own short writes only, and opening one costs ~0.5 s a try)."""
+        if self.idle_close is None:
+            session = Warehouse.for_config(self.config, loading=self.loading)
+            return session, session.__enter__()
+        timeout = self.config.warehouse.lock_timeout
+        deadline, told = time.monotonic() + timeout, False
+        while True:
+            session = Warehouse.for_config(self.config, loading=self.loading, lock_timeout=0.0)
+            try:
+                return session, session.__enter__()
+            except WarehouseInUseError as exc:
+                if time.monotonic() >= deadline:
+                    raise WarehouseInUseError(exc.path, exc.holder, timeout) from exc.__cause__
+                if not told:
+                    run_logger().warning("waiting up to %.0f s for the warehouse file %s: another program has "
+                                         "it open (%s)", timeout, exc.path, exc.holder)
+                    told = True
+            except WarehouseBusyError as exc:
+                if time.monotonic() >= deadline:
+                    raise WarehouseBusyError(f"{exc}; gave up after {timeout:.0f}s") from None
+            await asyncio.sleep(self.WAIT_POLL_SECONDS)
 
     def _close_if_idle(self) -> None:
         if not self._lock.locked():

@@ -16,7 +16,8 @@ POLL_SECONDS = 0.05
 
 @contextmanager
 def file_lock(path: Path, *, exclusive: bool, timeout: float, what: str) -> Iterator[None]:
-    """Hold an flock on `path` (created if missing); wait up to `timeout` seconds, then WarehouseBusyError."""
+    """Hold an flock on `path` (created if missing); wait up to `timeout` seconds, then WarehouseBusyError
+    (at once when `timeout` is 0: a caller that waits its own way, flows.poll.WarehouseGate)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     mode = (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB
@@ -28,8 +29,8 @@ def file_lock(path: Path, *, exclusive: bool, timeout: float, what: str) -> Iter
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    raise WarehouseBusyError(
-                        f"{what}: {path} is held by another process; gave up after {timeout:.0f}s") from None
+                    waited = f"; gave up after {timeout:.0f}s" if timeout > 0 else ""
+                    raise WarehouseBusyError(f"{what}: {path} is held by another process{waited}") from None
                 time.sleep(POLL_SECONDS)
         yield
     finally:

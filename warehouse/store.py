@@ -8,6 +8,7 @@ locked out for a whole run. Every duckdb.Error is wrapped in WarehouseError with
 from __future__ import annotations
 
 import functools
+import logging
 import random
 import re
 import time
@@ -25,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 
 from balkanwatch.dedupe import WindowColumns, exact_keys, key_hashes, story_time
-from balkanwatch.errors import WarehouseError
+from balkanwatch.errors import WarehouseError, WarehouseInUseError
 from balkanwatch.health import (
     BURST_WINDOW_HOURS,
     RATE_WINDOW_DAYS,
@@ -63,6 +64,12 @@ _WRITE = re.compile(r"\s*(INSERT|UPDATE|DELETE|MERGE|CALL)\b", re.IGNORECASE)
 WRITER_THREADS = 1      # DuckDB threads of a writing connection (see _connect)
 MAX_ITEM_ATTEMPTS = 3   # a listed page that failed this often is not fetched again (the row says why)
 FTS_FIELDS = ("title", "text")
+# How often a session waiting for a DuckDB file that another program has open tries again (_connect).
+IN_USE_POLL_SECONDS = 0.25
+# DuckDB's words when another process has the file open (its own lock, not ours): the program and its PID.
+_FOREIGN_LOCK = "Could not set lock on file"
+_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
+logger = logging.getLogger(__name__)
 
 
 def _absent_from(table: str) -> str:
@@ -81,6 +88,16 @@ def fts_extension_path() -> str:
 
 def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+def foreign_holder(exc: BaseException) -> str | None:
+    """The program holding DuckDB's own lock on the file, as DuckDB names it ("…/python3.11, PID 27555"), when
+    `exc` is DuckDB refusing to open a file another process has open; None for any other error."""
+    text = str(exc)
+    if _FOREIGN_LOCK not in text:
+        return None
+    found = _HOLDER.search(text)
+    return f"{found['program']}, PID {found['pid']}" if found else "a program DuckDB does not name"
 
 
 def _io_hint(exc: BaseException) -> str:
@@ -268,18 +285,21 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
     # -- opening ---------------------------------------------------------------------------------------
     @classmethod
     def for_config(cls, config: Config, *, read_only: bool = False,
-                   loading: bool = False, as_of: Snapshot | None = None) -> AbstractContextManager[Warehouse]:
+                   loading: bool = False, as_of: Snapshot | None = None,
+                   lock_timeout: float | None = None) -> AbstractContextManager[Warehouse]:
         """The configured warehouse (`warehouse.backend`): the DuckDB file, or the DuckLake lake; a lake read
         `as_of` a snapshot (a time or a snapshot id) shows it as it was then (read-only).
         `loading`: a shard run's session, which only appends what it polled (on a lake it shares the
-        lake with other loading sessions; on a file it is an ordinary writer)."""
+        lake with other loading sessions; on a file it is an ordinary writer). `lock_timeout`: how long to
+        wait for the file (`warehouse.lock_timeout` unless given; 0 for a caller that waits its own way)."""
         if config.warehouse.backend == "ducklake":
             return cls.open_lake(LakeTarget.from_config(config), read_only=read_only or as_of is not None,
                                  loading=loading, lock_timeout=config.warehouse.lock_timeout, as_of=as_of)
         if as_of is not None:
             raise WarehouseError("time travel (--as-of, --version) needs the DuckLake backend: a DuckDB file keeps "
                                  "no snapshots (warehouse.backend)")
-        return cls.open(config.warehouse_path, read_only=read_only, lock_timeout=config.warehouse.lock_timeout)
+        return cls.open(config.warehouse_path, read_only=read_only,
+                        lock_timeout=config.warehouse.lock_timeout if lock_timeout is None else lock_timeout)
 
     @staticmethod
     def run_lock(config: Config, *, shard: tuple[int, int] | None = None, loading: bool = False,
@@ -356,7 +376,7 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
             raise WarehouseError(f"no warehouse at {path} (run `balkanwatch ingest` first)")
         lock = path.with_name(path.name + ".lock")
         with file_lock(lock, exclusive=not read_only, timeout=lock_timeout, what="warehouse"):
-            wh = cls(cls._connect(path, read_only), path, read_only)
+            wh = cls(cls._connect(path, read_only, wait=lock_timeout), path, read_only)
             try:
                 if not read_only:
                     wh.migrate()
@@ -365,16 +385,34 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
                 wh.con.close()
 
     @staticmethod
-    def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    def _connect(path: Path, read_only: bool, *, wait: float = 0.0) -> duckdb.DuckDBPyConnection:
+        """A connection to the file. Another program that has it open (a notebook, the duckdb CLI, a SQL
+        client) holds DuckDB's own lock, which ours cannot queue behind: wait up to `wait` seconds for it to
+        let go, then WarehouseInUseError naming the program."""
         config: dict[str, Any] = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
         if not read_only:
             # Writers run beside the extraction processes, which own the cores; DuckDB's own thread pool
             # would only compete with them for our small batched writes.
             config["threads"] = WRITER_THREADS
+        deadline, told = time.monotonic() + wait, False
         try:
             if not read_only:
                 path.parent.mkdir(parents=True, exist_ok=True)
-            con = duckdb.connect(str(path), read_only=read_only, config=config)
+            while True:
+                try:
+                    con = duckdb.connect(str(path), read_only=read_only, config=config)
+                    break
+                except duckdb.IOException as exc:
+                    holder = foreign_holder(exc)
+                    if holder is None:
+                        raise
+                    if time.monotonic() >= deadline:
+                        raise WarehouseInUseError(str(path), holder, wait) from exc
+                    if not told:
+                        logger.warning("waiting up to %.0f s for the warehouse file %s: another program has it "
+                                       "open (%s)", wait, path, holder)
+                        told = True
+                    time.sleep(IN_USE_POLL_SECONDS)
             if read_only:
                 # Loaded up front only here (the sandbox below forbids loading later); writers load it on
                 # demand in _load_fts, since it costs ~40 ms per open.
