@@ -72,6 +72,17 @@ def render(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str) -> s
     return "\n".join(out)
 
 
+def _time_limit(text: str) -> float:
+    """A time limit argument: seconds, at least 0 (0: none)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"seconds must be at least 0, got {text!r}")
+    return value
+
+
 def _config(args: argparse.Namespace) -> Config:
     return load_config(resolve_config_path(args.config))
 
@@ -232,8 +243,10 @@ def cmd_sql(args: argparse.Namespace) -> int:
     from warehouse import Warehouse
 
     as_of = args.as_of if args.as_of is not None else args.version
-    with Warehouse.for_config(_config(args), read_only=True, as_of=as_of) as wh:
-        cols, rows = wh.query(args.query)
+    config = _config(args)
+    timeout = config.warehouse.query_timeout if args.timeout is None else args.timeout
+    with Warehouse.for_config(config, read_only=True, as_of=as_of) as wh:
+        cols, rows = wh.query(args.query, timeout=timeout)
     print(render(cols, rows, args.format))
     return 0
 
@@ -572,6 +585,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sql", help="run SQL on a read-only, sandboxed connection to the warehouse")
     s.add_argument("query")
     s.add_argument("--format", choices=FORMATS, default="table")
+    s.add_argument("--timeout", type=_time_limit, metavar="SECONDS",
+                   help="stop the query after this long (default: warehouse.query_timeout; 0: no limit)")
     when = s.add_mutually_exclusive_group()
     when.add_argument("--as-of", type=_as_of, metavar="TIME",
                       help="DuckLake only: the lake as it was at TIME (ISO; UTC unless it has an offset)")

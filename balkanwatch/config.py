@@ -32,7 +32,8 @@ def _f(default: Any, help: str, **kw: Any) -> Any:
 @dataclass(frozen=True)
 class WarehouseSettings:
     path: str = _f("data/balkanwatch.duckdb", "DuckDB file; relative paths are relative to the config file.")
-    lock_timeout: float = _f(600.0, "Seconds a run waits for another writer before it skips.")
+    lock_timeout: float = _f(600.0, "Seconds a run waits for another writer before it skips; also how long any command waits for a program that is not balkanwatch to close the DuckDB file (a notebook), before it fails naming the program.")
+    query_timeout: float = _f(300.0, "Seconds an analyst's `balkanwatch sql` query may run before it is stopped (`sql --timeout` overrides it; 0: no limit). On a DuckDB file a query keeps ingest's writes out while it runs: keep it below `lock_timeout`, which is how long a run waits for them.")
     backend: str = _f("duckdb", "duckdb (one file, `path`) or ducklake (Parquet files under `data_path`, metadata in the PostgreSQL `catalog`; see \"DuckLake\" below).")
     catalog: str = _f("", "DuckLake only: libpq connection string of the PostgreSQL catalog, e.g. \"dbname=lake host=127.0.0.1 port=5432 user=bw\" (no password here). Bounds on a silent catalog are added unless it sets them: `connect_timeout=10`, TCP keepalives and `tcp_user_timeout=30000`, and the same for PostgreSQL's end by `options` (PostgreSQL ≥ 12; a string with its own `options` gets none of ours).")
     catalog_password_env: str = _f("", "DuckLake only: environment variable holding the catalog's password; never logged.")

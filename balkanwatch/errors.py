@@ -13,6 +13,7 @@
     ├── WarehouseError              DuckDB failed (cause kept as __cause__)
     │   ├── WarehouseBusyError      another process holds the warehouse; queue or skip
     │   ├── WarehouseInUseError     a program that is not balkanwatch has the DuckDB file open
+    │   ├── QueryTimeoutError       an analyst's query ran past its time limit and was stopped
     │   └── CatalogLockLost         a lake's catalog dropped a lock we held (it restarted); rolled back
     └── DeliveryError               an alert e-mail could not be sent; it stays in the outbox
 """
@@ -126,6 +127,19 @@ class WarehouseInUseError(WarehouseError):
             "while another has it open, even read-only. "
             "Close that program's connection to it (in a notebook: con.close()), or query through "
             "`balkanwatch sql`, which takes its turn between a run's writes")
+
+
+class QueryTimeoutError(WarehouseError):
+    """An analyst's query (`balkanwatch sql`) ran past `warehouse.query_timeout` and was stopped."""
+
+    kind = "query-timeout"
+
+    def __init__(self, timeout: float, *, file: bool = True) -> None:
+        self.timeout = timeout
+        why = " while a query reads the DuckDB file, ingest runs cannot write to it." if file else ""
+        super().__init__(
+            f"query stopped after {timeout:g}s (warehouse.query_timeout):{why} Narrow it (WHERE, LIMIT), or give "
+            "it longer with `sql --timeout SECONDS` (0: no limit)")
 
 
 class CatalogLockLost(WarehouseError):

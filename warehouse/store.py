@@ -11,6 +11,7 @@ import functools
 import logging
 import random
 import re
+import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
@@ -26,7 +27,7 @@ import numpy as np
 import pyarrow as pa
 
 from balkanwatch.dedupe import WindowColumns, exact_keys, key_hashes, story_time
-from balkanwatch.errors import WarehouseError, WarehouseInUseError
+from balkanwatch.errors import QueryTimeoutError, WarehouseError, WarehouseInUseError
 from balkanwatch.health import (
     BURST_WINDOW_HOURS,
     RATE_WINDOW_DAYS,
@@ -231,6 +232,8 @@ CONFLICT_RETRIES = 5          # a write the lake refused for a concurrent writer
 CONFLICT_BACKOFF_SECONDS = 0.05  # …after 0.05, 0.1, 0.2, 0.4, 0.8 s (± a random half): then the error stands
 
 _Method = TypeVar("_Method", bound=Callable[..., Any])
+_Result = TypeVar("_Result")
+QUERY_POLL_SECONDS = 0.1   # how often the thread waiting for a query (Warehouse.interruptible) looks up
 
 
 def _is_conflict(exc: BaseException) -> bool:
@@ -1039,12 +1042,49 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
         cols = [d[0] for d in cur.description or []]
         return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
-    def query(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
-        """Run an analyst's SQL (on a read-only, sandboxed connection when opened read-only)."""
-        if self.lake and self.read_only:
-            check_analyst_sql(self.con, sql)
-        cur = self._exec(sql)
-        return [d[0] for d in cur.description or []], cur.fetchall()
+    def query(self, sql: str, *, timeout: float | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Run an analyst's SQL (on a read-only, sandboxed connection when opened read-only), stopped by Ctrl-C
+        and after `timeout` seconds (None or 0: no limit; `interruptible`)."""
+        def run() -> tuple[list[str], list[tuple[Any, ...]]]:
+            if self.lake and self.read_only:
+                check_analyst_sql(self.con, sql)
+            cur = self._exec(sql)
+            return [d[0] for d in cur.description or []], cur.fetchall()
+        return self.interruptible(run, timeout)
+
+    def interruptible(self, work: Callable[[], _Result], timeout: float | None = None) -> _Result:
+        """`work` (DuckDB calls on this session's connection) in a helper thread while this thread waits, so
+        that Ctrl-C, and `timeout` seconds (None or 0: no limit), stop it with `con.interrupt()`. Run in this
+        thread, DuckDB keeps it in C++ until the query ends, and Python's signal handlers only run between
+        bytecodes: Ctrl-C did nothing to a long `balkanwatch sql`. On a DuckDB file a query keeps writers
+        out while it runs, so `warehouse.query_timeout` bounds how long an analyst's query holds them."""
+        outcome: list[tuple[bool, Any]] = []
+
+        def run() -> None:
+            try:
+                outcome.append((True, work()))
+            except BaseException as exc:   # handed to the waiting thread, which raises it
+                outcome.append((False, exc))
+
+        worker = threading.Thread(target=run, name="warehouse-query", daemon=True)
+        deadline = time.monotonic() + timeout if timeout else None
+        worker.start()
+        try:
+            while worker.is_alive():
+                worker.join(QUERY_POLL_SECONDS)   # Ctrl-C interrupts this wait
+                if worker.is_alive() and deadline is not None and time.monotonic() >= deadline:
+                    self.con.interrupt()
+                    worker.join()
+                    if not outcome[0][0]:
+                        raise QueryTimeoutError(timeout or 0.0, file=self.lake is None) from outcome[0][1]
+        except KeyboardInterrupt:
+            self.con.interrupt()
+            worker.join(5)
+            raise
+        done, value = outcome[0]
+        if done:
+            return cast(_Result, value)
+        raise value
 
     def counts(self) -> dict[str, int]:
         return {t: int(self._exec(f"SELECT count(*) FROM {t}").fetchone()[0])  # type: ignore[index]  # count(*) returns a row

@@ -1,11 +1,14 @@
-"""The warehouse file open in a program that is not balkanwatch: an analyst's notebook, the duckdb CLI, a SQL
-client. DuckDB's own lock keeps our writers (and, while it writes, our readers) out, and our locks cannot queue
-behind it: a run waits for it as for our own locks, without stopping its fetching, then fails naming the
-program (issue #5)."""
+"""Whoever holds the warehouse file, a run gets its turn (issue #5).
+
+A program that is not balkanwatch (an analyst's notebook, the duckdb CLI, a SQL client) holds DuckDB's own lock,
+which keeps our writers (and, while it writes, our readers) out and which our locks cannot queue behind: a run
+waits for it as for our own locks, without stopping its fetching, then fails naming the program. An analyst's
+long `balkanwatch sql` query holds our reader lock: it stops at `warehouse.query_timeout`, and at Ctrl-C."""
 
 from __future__ import annotations
 
 import asyncio
+import signal
 import subprocess
 import sys
 import time
@@ -54,13 +57,17 @@ def test_a_run_waits_for_a_notebook_that_lets_go(corpus, write_config) -> None:
     held = notebook(db, "read-only")
     run = subprocess.Popen([sys.executable, "-m", "app.cli", "--config", str(cfg), "ingest", "--no-prefect"],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(4)
+    assert run.stderr is not None
+    said = ""
+    while "another program has it open" not in said and (line := run.stderr.readline()):
+        said = line                       # until the run says what it waits for (or ends without saying)
+    assert "another program has it open (" in said and f"PID {held.pid})" in said, said
+    time.sleep(2)
     assert run.poll() is None, "the run did not wait for the file"
     held.kill()
     held.wait()
     out, err = run.communicate(timeout=300)
     assert run.returncode == 0, err[-2000:]
-    assert "another program has it open (" in err and f"PID {held.pid})" in err, err[-2000:]
     assert first < len(arts) and stored(db) == (len(arts), len(arts))   # every page of every site once
 
 
@@ -141,4 +148,49 @@ with Warehouse.open({str(db)!r}, read_only=True) as wh:
     reader.wait(timeout=30)
     assert waited >= 1.0 and ticks >= 10, (waited, ticks)
     with Warehouse.open(db) as wh:        # and the file is free again afterwards
+        assert wh.con.execute("SELECT count(*) FROM articles").fetchone()[0] > 0
+
+
+ENDLESS = "SELECT count(*) FROM range(1000000) a, range(1000000) b WHERE a.range + b.range = 7"   # 10^12 rows
+
+
+def sql_cli(cfg: Path, query: str, *extra: str) -> subprocess.Popen[str]:
+    # SIGINT as a terminal gives it (a test runner's children may inherit it ignored)
+    return subprocess.Popen([sys.executable, "-m", "app.cli", "--config", str(cfg), "sql", query, *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+def test_a_long_query_stops_at_its_time_limit_and_the_waiting_run_goes_on(corpus, write_config) -> None:
+    sources, arts, _ = corpus
+    cfg = write_config(toml_sources(sources[:1]))
+    assert ingest_cli(cfg).returncode == 0
+    db = cfg.parent / "wh.duckdb"
+    cfg.write_text(cfg.read_text().replace("lock_timeout = 30", "lock_timeout = 30\nquery_timeout = 4")
+                   + toml_sources(sources[1:]))
+    query = sql_cli(cfg, ENDLESS)
+    time.sleep(1.5)                                 # it holds the reader lock by now
+    started = time.monotonic()
+    run = ingest_cli(cfg)                           # waits for the query (up to lock_timeout), then loads
+    took = time.monotonic() - started
+    out, err = query.communicate(timeout=60)
+    assert query.returncode == 2, (out[-500:], err[-2000:])
+    assert "query stopped after 4s (warehouse.query_timeout)" in err and "Traceback" not in err, err
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert took > 2, took                           # it did wait for the query
+    assert stored(db) == (len(arts), len(arts))
+
+
+def test_ctrl_c_stops_a_query_at_once_and_lets_go_of_the_file(corpus, write_config) -> None:
+    sources, _, _ = corpus
+    cfg = write_config(toml_sources(sources[:1]))
+    assert ingest_cli(cfg).returncode == 0
+    query = sql_cli(cfg, ENDLESS, "--timeout", "0")    # no time limit: only Ctrl-C ends it
+    time.sleep(2)
+    assert query.poll() is None
+    query.send_signal(signal.SIGINT)
+    started = time.monotonic()
+    query.communicate(timeout=60)
+    assert query.returncode == 130 and time.monotonic() - started < 5, (query.returncode, time.monotonic() - started)
+    with Warehouse.open(cfg.parent / "wh.duckdb", lock_timeout=1) as wh:     # a writer gets in at once
         assert wh.con.execute("SELECT count(*) FROM articles").fetchone()[0] > 0
