@@ -119,7 +119,8 @@ class AlertsSettings:
     ingest_stall_periods: int = _f(6, "A scheduled alerts run (the alerts deployment of `serve` or a worker) e-mails once "
                                       "when no ingest run has completed for this many periods of "
                                       "schedule.ingest_every_minutes (an hour at the defaults): while ingest is stalled the "
-                                      "alerts see nothing new. 0 turns it off.")
+                                      "alerts see nothing new. Also how long the alerts deployment's cycles may fail to use the warehouse "
+                                      "before one e-mail, sent straight over SMTP, says so. 0 turns both off.")
     digest: bool = _f(False, "Also send a daily digest of the last day's alerts and busiest topics.")
     digest_hour: int = _f(7, "UTC hour after which the daily digest is sent (once per day).")
     chart_days: float = _f(3.0, "Days of history drawn in the e-mail's chart.")

@@ -33,7 +33,7 @@ def one_line(text: str, limit: int = SUBJECT_MAX) -> str:
 @dataclass(frozen=True)
 class AlertEmail:
     message_id: str
-    kind: str                 # spike | digest | silent | stalled
+    kind: str                 # spike | digest | silent | stalled | unreachable
     incident_id: str | None
     subject: str
     recipients: tuple[str, ...]
@@ -177,6 +177,25 @@ def compose_stalled(record: dict[str, Any], period_minutes: float, sender: str, 
     page = "<html><body><pre>" + html.escape(text) + "</pre></body></html>"
     message_id = f"<stalled-{last:%Y%m%dT%H%M%S%f}@balkanwatch>"
     return AlertEmail(message_id, "stalled", None, subject, tuple(recipients),
+                      _message(subject, sender, recipients, message_id, now, text, page, {}), page)
+
+
+def compose_unreachable(where: str, since: datetime, error: str, period_minutes: float, sender: str,
+                        recipients: Sequence[str], now: datetime) -> AlertEmail:
+    """One e-mail when the scheduled alerts cycles have not been able to use the warehouse since `since` (a
+    program holding the file, a full disk, a lake's catalog down): sent straight over SMTP, since the outbox is
+    in the warehouse; its Message-ID names the outage's start, so each outage is mailed once."""
+    down = _hours((now - since).total_seconds())
+    subject = one_line(f"[balkanwatch] the warehouse cannot be used (for {down}): no ingest, no alerts")
+    text = (f"Since {since:%Y-%m-%d %H:%M} UTC ({down}) every scheduled alerts cycle has failed to use the "
+            f"warehouse ({where}). Until one can, no ingest run stores anything and no alert can fire. This is "
+            "the one message about it; e-mails queued before it wait in the warehouse's outbox.\n"
+            f"The last error:\n\n    {one_line(error, 2000)}\n\n"
+            f"The schedule runs an ingest every {period_minutes:g} min. Look at `balkanwatch serve`'s log and the "
+            "failed runs in the Prefect UI. Alerts resume by themselves once the warehouse can be used again.\n")
+    page = "<html><body><pre>" + html.escape(text) + "</pre></body></html>"
+    message_id = f"<unreachable-{since:%Y%m%dT%H%M%S%f}@balkanwatch>"
+    return AlertEmail(message_id, "unreachable", None, subject, tuple(recipients),
                       _message(subject, sender, recipients, message_id, now, text, page, {}), page)
 
 

@@ -16,8 +16,10 @@ shows them.
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from email import message_from_bytes, policy
@@ -40,8 +42,15 @@ from balkanwatch.alerting import (
     topic_series,
 )
 from balkanwatch.config import Config, SmtpSettings, load_config
-from balkanwatch.emails import AlertEmail, compose_digest, compose_incident, compose_silent, compose_stalled
-from balkanwatch.errors import DeliveryError, WarehouseBusyError
+from balkanwatch.emails import (
+    AlertEmail,
+    compose_digest,
+    compose_incident,
+    compose_silent,
+    compose_stalled,
+    compose_unreachable,
+)
+from balkanwatch.errors import DeliveryError, WarehouseBusyError, WarehouseError
 from balkanwatch.health import ingest_stalled
 from connectors import smtp
 from flows.maintenance import topic_stories
@@ -265,6 +274,57 @@ def queue_stalled(wh: Warehouse, config: Config, now: datetime) -> tuple[bool, i
     return True, 1
 
 
+def outage_variable(config: Config) -> str:
+    """The Prefect Variable that remembers an outage of this warehouse (`report_unreachable`): the outbox, where
+    such state would go, is in the warehouse itself."""
+    w = config.warehouse
+    where = f"{w.catalog}|{w.data_path}" if w.backend == "ducklake" else str(config.warehouse_path)
+    return "balkanwatch-unreachable-" + hashlib.sha256(where.encode()).hexdigest()[:16]
+
+
+def report_unreachable(config: Config, error: BaseException, now: datetime) -> bool:
+    """A scheduled alerts cycle could not use the warehouse. The first such cycle starts an outage (a Prefect
+    Variable holds its start); once it has lasted alerts.ingest_stall_periods of the ingest schedule, as a
+    stall would, one e-mail says so, straight over SMTP: the outbox is in the warehouse. Whether it was sent."""
+    from prefect.variables import Variable
+
+    a, period = config.alerts, config.schedule.ingest_every_minutes
+    if a.ingest_stall_periods <= 0:
+        return False
+    name = outage_variable(config)
+    state = Variable.get(name)
+    state = state if isinstance(state, dict) else {}
+    since = datetime.fromisoformat(state["since"]) if "since" in state else now
+    mailed = bool(state.get("mailed"))
+    log.warning("the warehouse cannot be used (since %s UTC): %s", f"{since:%Y-%m-%d %H:%M}", error)
+    if not mailed and a.email_to and ingest_stalled(since, now, period, a.ingest_stall_periods):
+        w = config.warehouse
+        where = f"lake {w.data_path}" if w.backend == "ducklake" else str(config.warehouse_path)
+        email = compose_unreachable(where, since, str(error), period, a.email_from, a.email_to, now)
+        try:
+            server, username, password = smtp_credentials(config)
+            smtp.send(email.raw, a.email_from, email.recipients, server, username=username, password=password)
+            save_copy(config, {"message_id": email.message_id, "message": email.raw})
+            mailed = True
+            log.warning("e-mailed: %s", email.subject)
+        except DeliveryError as exc:   # tried again at the next cycle
+            log.warning("the e-mail saying that the warehouse cannot be used was not sent: %s", exc)
+    Variable.set(name, {"since": since.isoformat(), "mailed": mailed}, overwrite=True)
+    return mailed
+
+
+def outage_over(config: Config) -> None:
+    """A scheduled cycle used the warehouse: any outage `report_unreachable` recorded is over."""
+    from prefect.variables import Variable
+
+    name = outage_variable(config)
+    state = Variable.get(name)
+    if state is not None:
+        Variable.unset(name)
+        log.info("the warehouse can be used again (it could not since %s)",
+                 state.get("since") if isinstance(state, dict) else state)
+
+
 def send_outbox(config: Config) -> list[tuple[str, str | None, str | None]]:
     """Send what the outbox holds: read, send and mark under the outbox lock, so a message is read as pending
     and marked sent by one cycle (the ingest run's alerts cycle and the alerts deployment's can run together;
@@ -295,6 +355,34 @@ def run_alerts(config: Config, now: datetime | None = None, *, artifacts: bool =
     `scheduled`: a run of the alerts deployment, which also checks that ingest has not stalled (only there:
     an ingest just ran before its own cycle, and a manual `alert` may come between manual ingests)."""
     now = now or utcnow()
+    try:
+        summary, spikes, overview, series = _cycle(config, now, artifacts, scheduled)
+    except WarehouseError as exc:
+        if scheduled:
+            _tell_orchestrator(report_unreachable, config, exc, now)
+        raise
+    if scheduled:
+        _tell_orchestrator(outage_over, config)
+    summary.spikes = [{"watchlist": s.watchlist, "bucket": f"{s.bucket_start:%Y-%m-%d %H:%M}", "score": round(s.score, 3),
+                       "observed": s.observed, "expected": round(s.expected, 2), "stories": len(s.story_ids),
+                       "alert_id": s.alert_id} for s in spikes]
+    results = send_outbox(config)
+    summary.sent = sum(e is None for _, _, e in results)
+    summary.failed = [e for _, _, e in results if e is not None]
+    for s in spikes:
+        log.info("spike: %s %s observed %.0f expected %.2f score %.2f", s.watchlist, s.bucket_start, s.observed,
+                 s.expected, s.score)
+    if artifacts:
+        publish(summary, spikes, topics_markdown(overview, series))
+    if summary.failed:
+        raise DeliveryError(f"{len(summary.failed)} e-mail(s) not sent, kept in the outbox for the next cycle: "
+                            f"{summary.failed[0]}")
+    return summary
+
+
+def _cycle(config: Config, now: datetime, artifacts: bool, scheduled: bool
+           ) -> tuple[AlertsSummary, list[Spike], list[dict[str, Any]], dict[str, TopicSeries]]:
+    """What a cycle does in the warehouse: match, detect, queue e-mails (the stall check on a schedule)."""
     summary = AlertsSummary()
     with Warehouse.for_config(config) as wh:
         summary.matched_articles = match_mentions(wh, config.watchlists)
@@ -316,21 +404,15 @@ def run_alerts(config: Config, now: datetime | None = None, *, artifacts: bool =
         since = now - timedelta(days=RECENT_ALERT_DAYS)
         overview = topic_overview(list(series.values()), {w: wh.alert_buckets(w, since) for w in series},
                                   config.topic_budgets()) if artifacts else []
-    summary.spikes = [{"watchlist": s.watchlist, "bucket": f"{s.bucket_start:%Y-%m-%d %H:%M}", "score": round(s.score, 3),
-                       "observed": s.observed, "expected": round(s.expected, 2), "stories": len(s.story_ids),
-                       "alert_id": s.alert_id} for s in spikes]
-    results = send_outbox(config)
-    summary.sent = sum(e is None for _, _, e in results)
-    summary.failed = [e for _, _, e in results if e is not None]
-    for s in spikes:
-        log.info("spike: %s %s observed %.0f expected %.2f score %.2f", s.watchlist, s.bucket_start, s.observed,
-                 s.expected, s.score)
-    if artifacts:
-        publish(summary, spikes, topics_markdown(overview, series))
-    if summary.failed:
-        raise DeliveryError(f"{len(summary.failed)} e-mail(s) not sent, kept in the outbox for the next cycle: "
-                            f"{summary.failed[0]}")
-    return summary
+    return summary, spikes, overview, series
+
+
+def _tell_orchestrator(call: Callable[..., object], *args: Any) -> None:
+    """Record an outage's start or end in Prefect; a failure here is logged, never raised over the cycle's."""
+    try:
+        call(*args)
+    except Exception as exc:
+        log.warning("could not record the warehouse's outage in Prefect: %s: %s", type(exc).__name__, exc)
 
 
 def chart_markdown(title: str, png: bytes) -> str:

@@ -610,6 +610,86 @@ any = ["zzzunmatched"]
     assert f"since {done:%Y-%m-%d}" in first and "completed." in first     # the newest run and its status
 
 
+def test_a_warehouse_the_scheduled_alerts_cannot_use_is_emailed_once_per_outage(prefect_server, server,
+                                                                               tmp_path: Path):
+    """When the scheduled alerts cycles cannot use the warehouse (here a notebook keeps the file open for
+    writing), the stall e-mail cannot be queued: the outbox is in the warehouse. The first failing cycle starts
+    an outage (a Prefect Variable), and once it has lasted alerts.ingest_stall_periods of the schedule one
+    e-mail goes out straight over SMTP (a real server on loopback), naming the error; a cycle that uses the
+    warehouse again ends the outage, and the next outage is mailed again."""
+    from aiosmtpd.controller import Controller
+    from prefect.variables import Variable
+
+    from app.devserver import free_port
+    from balkanwatch.errors import WarehouseInUseError
+    from flows.alerts import outage_variable, run_alerts
+    from tests.hostile.test_file_held import notebook
+    from tests.test_alerts import Inbox
+
+    now = datetime.now(UTC)
+    url = publish(tmp_path / "site", server.base, "feed", [(f"item-{i}", now - timedelta(hours=i)) for i in range(3)])
+    port = free_port()
+    cfg = tmp_path / "balkanwatch.toml"
+    cfg.write_text(loopback_config(f"""
+[schedule]
+ingest_every_minutes = 10
+
+[alerts]
+email_to = ["analyst@example.org"]
+ingest_stall_periods = 6
+
+{smtp_toml(port)}
+[[watchlists]]
+name = "quiet"
+any = ["zzzunmatched"]
+""" + toml_sources([{"name": "wire", "feed": url}])).replace("lock_timeout = 30", "lock_timeout = 0.5"),
+                   encoding="utf-8")
+    config = load_config(cfg)
+    assert asyncio.run(run_ingest(config)).status == "completed"
+    start = datetime(2026, 12, 6, 8, 0)
+    box = Inbox()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+
+    def cycle(minutes: float) -> None:
+        run_alerts(config, start + timedelta(minutes=minutes), scheduled=True)
+
+    try:
+        held = notebook(tmp_path / "wh.duckdb", "read-write")
+        try:
+            for minutes in (0, 50):                     # an outage, not yet six periods long
+                with pytest.raises(WarehouseInUseError):
+                    cycle(minutes)
+            assert box.messages == [] and Variable.get(outage_variable(config))["since"] == start.isoformat()
+            for minutes in (61, 70):                    # six periods: one e-mail, not one a cycle
+                with pytest.raises(WarehouseInUseError):
+                    cycle(minutes)
+            assert len(box.messages) == 1
+        finally:
+            held.kill()
+            held.wait()
+        cycle(80)                                       # the warehouse is back: the outage is over
+        assert Variable.get(outage_variable(config)) is None
+        held = notebook(tmp_path / "wh.duckdb", "read-write")
+        try:
+            for minutes in (90, 151):                   # a new outage, mailed once it is an hour old
+                with pytest.raises(WarehouseInUseError):
+                    cycle(minutes)
+        finally:
+            held.kill()
+            held.wait()
+        cycle(160)
+    finally:
+        controller.stop()
+    assert len(box.messages) == 2
+    first = box.messages[0][2].decode()
+    subject = next(line for line in first.splitlines() if line.startswith("Subject:"))
+    assert "the warehouse cannot be used (for 1 h)" in subject
+    assert "Since 2026-12-06 08:00 UTC" in first and "is open in another program" in first
+    assert "Message-ID: <unreachable-20261206T080000000000@balkanwatch>" in first
+    assert "unreachable-20261206T093000000000" in box.messages[1][2].decode()
+
+
 def test_only_a_deployment_run_of_the_alerts_flow_checks_for_a_stalled_ingest(prefect_server, server, tmp_path: Path):
     """The alerts flow run from a deployment (as `serve` and workers run it: the engine given the deployment's
     flow run) checks for a stalled ingest; the same flow called directly (`balkanwatch alert`) does not."""
