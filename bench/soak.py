@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.soak [--minutes 6] [--outage SECONDS [--at-submit]] [--stall SECONDS]
                                    [--lake] [--catalog-outage SECONDS | --catalog-partition SECONDS]
+                                   [--notebook SECONDS]
 
 Not a timing benchmark and not in `make bench`: a check that the served deployments keep working run after
 run. The demo's sites (app/corpus.py) are served on loopback with an SMTP server; the config polls every
@@ -35,7 +36,12 @@ SAMPLE_SECONDS the serve process's memory, open files and descendants are sample
 - with `--catalog-partition`: halfway, that PostgreSQL is cut off the network for that many seconds
   (`Postgres.cut_off`: iptables drops every packet of its port, as a partition or a dead host does; needs
   root): the same checks. Before session 31 a run caught by it waited ~15 minutes, and PostgreSQL kept its
-  lock for hours after the network came back.
+  lock for hours after the network came back;
+- with `--notebook`: halfway, the soak opens the warehouse file as an analyst's notebook does
+  (`duckdb.connect(path)`: for writing, DuckDB's own lock) and keeps it that many seconds, with
+  `warehouse.lock_timeout = 20` and `alerts.ingest_stall_periods = 1`: the runs it keeps out may fail
+  (naming the program), the alerts deployment must e-mail once that the warehouse cannot be used (session
+  32: straight over SMTP, the outbox being in the warehouse), and ingest must run again after it.
 
 Session 27 wrote it after a soak by hand found two polling faults: sources scheduled under a larger
 `ingest.max_poll_minutes` ignored a lowered one for hours, and a source whose interval equals the schedule's
@@ -257,9 +263,19 @@ def open_warehouse(config: Path) -> duckdb.DuckDBPyConnection:
     return duckdb.connect(str(cfg.warehouse.path), read_only=True)
 
 
+def hold_file(path: Path) -> tuple[datetime, duckdb.DuckDBPyConnection]:
+    """Open the warehouse file as an analyst's notebook does (for writing: DuckDB's own lock), trying again
+    while a run has it, as a user would; (when it got it, the connection)."""
+    while True:
+        try:
+            return datetime.now(UTC), duckdb.connect(str(path))
+        except duckdb.IOException:
+            time.sleep(0.2)
+
+
 def soak(minutes: float, folder: Path, outage: float = 0.0, at_submit: bool = False,
          stall: float = 0.0, lake: Postgres | None = None, catalog_outage: float = 0.0,
-         partition: bool = False) -> dict[str, Any]:
+         partition: bool = False, notebook: float = 0.0) -> dict[str, Any]:
     from aiosmtpd.controller import Controller
 
     catalog = lake_catalog(lake) if lake is not None else ""
@@ -294,9 +310,12 @@ def soak(minutes: float, folder: Path, outage: float = 0.0, at_submit: bool = Fa
         every_minute(config)
         if catalog:
             on_lake(config, catalog)
-        if stall:      # a stall of a minute is worth an e-mail here (the default is six periods)
+        if stall or notebook:      # a stall of a minute is worth an e-mail here (the default is six periods)
             text = config.read_text(encoding="utf-8")
             config.write_text(text.replace("[alerts]\n", "[alerts]\ningest_stall_periods = 1\n", 1), encoding="utf-8")
+        if notebook:   # runs give up on the held file after 20 s instead of waiting the default 10 minutes
+            text = config.read_text(encoding="utf-8")
+            config.write_text(text.replace("[warehouse]\n", "[warehouse]\nlock_timeout = 20\n", 1), encoding="utf-8")
         rss = next(site_root / s.slug / "feed.xml" for s in SITES if (site_root / s.slug / "feed.xml").exists())
         port = free_port()
         api = f"http://127.0.0.1:{port}/api"
@@ -323,6 +342,7 @@ def soak(minutes: float, folder: Path, outage: float = 0.0, at_submit: bool = Fa
         stories.start()
         samples = []
         stalled = False
+        notebook_window: tuple[datetime, datetime] | None = None   # --notebook: while the file was held
         catalog_back_at: datetime | None = None   # --catalog-outage: when PostgreSQL was started again
         catalog_stopped_at: datetime | None = None
         reads: list[dict[str, Any]] = []      # --lake: the analyst's reads
@@ -363,6 +383,13 @@ def soak(minutes: float, folder: Path, outage: float = 0.0, at_submit: bool = Fa
                 with Warehouse.run_lock(load_config(config)):
                     time.sleep(stall)
                 stalled = True
+            if notebook and notebook_window is None and time.monotonic() - started >= minutes * 30:
+                print(json.dumps({"notebook": f"the warehouse file held open for {notebook:.0f} s"}), flush=True)
+                held_at, con = hold_file(load_config(config).warehouse_path)
+                time.sleep(notebook)
+                con.close()
+                notebook_window = (held_at, datetime.now(UTC))
+                print(json.dumps({"notebook": "the warehouse file closed"}), flush=True)
             if catalog:
                 reads.append(analyst_read(cli, env))
                 if time.monotonic() - started >= MAINTAIN_SECONDS * (len(maintain_runs) + 1):
@@ -384,6 +411,8 @@ def soak(minutes: float, folder: Path, outage: float = 0.0, at_submit: bool = Fa
         # without its catalog a run fails with the lake's error; so may one that began a period before it went
         catalog_window = (catalog_stopped_at - timedelta(seconds=90), catalog_back_at) if catalog_stopped_at and \
             catalog_back_at else None
+        if notebook_window is not None:   # the same allowance for the runs the held file kept out
+            catalog_window = (notebook_window[0] - timedelta(seconds=90), notebook_window[1])
         failed_outside = [r["name"] for r in flow_runs if r["state_type"] == "FAILED" and not
                           within(catalog_window, datetime.fromisoformat(r["expected_start_time"]))]
         group = serve.pid
@@ -398,7 +427,8 @@ def soak(minutes: float, folder: Path, outage: float = 0.0, at_submit: bool = Fa
             after = con.execute("SELECT count(*) FROM runs WHERE started_at > ?",
                                 [(back_at or datetime.now(UTC)).replace(tzinfo=None)]).fetchone()[0]  # type: ignore[index]
             after_catalog = con.execute("SELECT count(*) FROM runs WHERE started_at > ? AND status = 'completed'",
-                                        [(catalog_back_at or datetime.now(UTC)).replace(tzinfo=None)]).fetchone()[0]  # type: ignore[index]
+                                        [(catalog_back_at or (notebook_window[1] if notebook_window else None)
+                                          or datetime.now(UTC)).replace(tzinfo=None)]).fetchone()[0]  # type: ignore[index]
             duplicated = con.execute("SELECT count(*) - count(DISTINCT url) FROM articles").fetchone()[0]  # type: ignore[index]
             landed = {r[0].rsplit("/", 1)[-1].removesuffix(".html") for r in
                       con.execute("SELECT url FROM articles WHERE url LIKE '%/soak-%'").fetchall()}
@@ -408,7 +438,8 @@ def soak(minutes: float, folder: Path, outage: float = 0.0, at_submit: bool = Fa
         # minutes without runs: the outage (after one at a submission, the held slot comes back when its lease
         # runs out, 300 s), the stall (and a minute for the runs waiting on the lock to get through)
         minutes_away = (int(outage / 60) + (LEASE_MINUTES if at_submit else 0) + (int(stall / 60) + 1 if stall else 0)
-                        + (int(catalog_outage / 60) + 1 if catalog_outage else 0))
+                        + (int(catalog_outage / 60) + 1 if catalog_outage else 0)
+                        + (int(notebook / 60) + 1 if notebook else 0))
         checks = {
             # (a run the catalog outage cut short is marked crashed by the next one: warehouse/store.py)
             "every ingest run completed (but those the catalog outage cut)": bool(runs) and all(
@@ -428,6 +459,11 @@ def soak(minutes: float, folder: Path, outage: float = 0.0, at_submit: bool = Fa
             stall_mails = [m for m in Catcher.subjects if "no ingest has completed" in m]
             checks[f"a {stall:.0f} s stall of ingest was e-mailed once by the alerts deployment"] = len(stall_mails) == 1
         checks["every article stored once"] = duplicated == 0
+        if notebook:
+            told = [m for m in Catcher.subjects if "the warehouse cannot be used" in m]
+            checks[f"a file held {notebook:.0f} s by a notebook was e-mailed once by the alerts deployment"] = \
+                len(told) == 1
+            checks["ingest ran again after the notebook let go"] = after_catalog >= 2
         if catalog:
             by_id = {r["id"]: r["state_type"] for r in flow_runs}
             counts = [r.get("articles", -1) for r in reads]
@@ -486,6 +522,9 @@ def main() -> None:
                         help="(implies --lake) halfway through, stop PostgreSQL for this many seconds, then start it again")
     parser.add_argument("--catalog-partition", type=float, default=0.0,
                         help="(implies --lake) halfway through, cut PostgreSQL off the network for this many seconds")
+    parser.add_argument("--notebook", type=float, default=0.0,
+                        help="halfway through, keep the warehouse file open for writing this many seconds, as a "
+                             "notebook does (warehouse.lock_timeout = 20, alerts.ingest_stall_periods = 1)")
     parser.add_argument("--at-submit", action="store_true",
                         help="start the outage the moment a flow run is Pending (holding its deployment's slot)")
     args = parser.parse_args()
@@ -495,7 +534,8 @@ def main() -> None:
     lake_needed = args.lake or args.catalog_outage or args.catalog_partition
     with running_postgres() if lake_needed else nullcontext() as lake:
         result = soak(args.minutes, folder, args.outage, args.at_submit, args.stall, lake,
-                      args.catalog_outage or args.catalog_partition, partition=bool(args.catalog_partition))
+                      args.catalog_outage or args.catalog_partition, partition=bool(args.catalog_partition),
+                      notebook=args.notebook)
     passed = all(result["checks"].values())
     if passed:
         shutil.rmtree(folder, ignore_errors=True)
