@@ -105,6 +105,7 @@ class AlertsSettings:
     every_minutes: int = _f(15, "Interval of the alerts deployment served by `balkanwatch serve` (it also runs after each ingest).")
     bucket_minutes: int = _f(60, "Width of the time buckets in which unique stories per topic are counted.")
     window_hours: float = _f(6.0, "Only spikes in the last this-many hours alert; older ones are history (cold start builds the baseline).")
+    catch_up_hours: float = _f(72.0, "After a gap in ingest (the machine was down, runs failed), spikes up to this many hours old alert when their stories came in late (first fetched in the alert window, by a later run than the first that brought their source's articles): a surge nobody could see in time is still news, and the e-mail says how late. 0: only alerts.window_hours.")
     history_days: int = _f(28, "Days of counts the detector reads before the alert window (baseline and seasonality).")
     alerts_per_month: float = _f(4.0, "About how many alerts a topic may send a month, on its most outstanding surges: a "
                                       "surge alerts when days with one that big come, on the topic's own record of daily "

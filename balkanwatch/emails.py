@@ -101,15 +101,35 @@ def _spike_lines(incident: Incident) -> list[str]:
             for s in incident.spikes]
 
 
+# A surge that ended this long before its e-mail is said to be found late (its stories came in after a gap in
+# ingest: flows.alerts.alert_window_start); an ordinary alert goes out while its surge is still on.
+LATE_NOTE_HOURS = 2.0
+
+
+def late_note(incident: Incident, now: datetime) -> tuple[str, str]:
+    """("", "") for an ordinary alert; for one found late, a subject suffix and a first line saying when its
+    surge ended and how long before this e-mail."""
+    ended = max(s.window_end for s in incident.spikes)
+    late = (now.replace(tzinfo=None) - ended).total_seconds()
+    if late < LATE_NOTE_HOURS * 3600:
+        return "", ""
+    return (f" [found {_hours(late)} late]",
+            f"Found late: the surge ended at {ended:%Y-%m-%d %H:%M} UTC, {_hours(late)} before this e-mail; its "
+            "stories reached balkanwatch only now (ingest was not running, or their sources were late).")
+
+
 def compose_incident(incident: Incident, stories: Sequence[dict[str, Any]], charts: dict[str, bytes],
                      sender: str, recipients: Sequence[str], now: datetime) -> AlertEmail:
-    """One e-mail for one incident: which topics surged, by how much, and the stories that drove it."""
-    subject = incident_subject(incident)
+    """One e-mail for one incident: which topics surged, by how much, and the stories that drove it; one
+    found late says so in its subject and first line."""
+    suffix, late = late_note(incident, now)
+    subject = one_line(incident_subject(incident) + suffix)
     message_id = f"<{incident.incident_id}@balkanwatch>"
-    text = "\n".join(["Coverage surged:", *(f"  {line}" for line in _spike_lines(incident)), "",
+    text = "\n".join([*([late, ""] if late else []), "Coverage surged:", *(f"  {line}" for line in _spike_lines(incident)), "",
                       "Stories (each counted once, however many sites carried it):", "",
                       *(_story_text(s) for s in stories)])
-    body = ["<html><body style=\"font-family:sans-serif\">", "<h2>Coverage surged</h2><ul>",
+    body = ["<html><body style=\"font-family:sans-serif\">",
+            *([f"<p><strong>{html.escape(late)}</strong></p>"] if late else []), "<h2>Coverage surged</h2><ul>",
             *(f"<li>{html.escape(line)}</li>" for line in _spike_lines(incident)), "</ul>"]
     body += [f"<p><img src=\"cid:chart-{i}\" alt=\"{html.escape(name)} volume against baseline\"></p>"
              for i, name in enumerate(sorted(charts))]

@@ -93,13 +93,20 @@ def history_start(wh: Warehouse, config: Config, now: datetime) -> datetime:
 
 
 def new_spikes(wh: Warehouse, config: Config, series: dict[str, TopicSeries], now: datetime) -> list[Spike]:
-    """Spikes inside the alert window that do not repeat a surge already recorded."""
+    """Spikes inside the alert window (alerts.window_hours) that do not repeat a surge already recorded; and
+    older ones, up to alerts.catch_up_hours, that hold a story no earlier cycle could see
+    (`Warehouse.late_story_ids`): after a gap in ingest (the machine was down from 22:00 to 07:00, a clash
+    was reported at 01:00) a surge whose stories came in late is still news, and its e-mail says how late."""
     a = config.alerts
     cooldown = timedelta(hours=a.cooldown_hours)
     since = now - timedelta(hours=a.window_hours)
+    catch_up = now - timedelta(hours=a.catch_up_hours)
+    late = wh.late_story_ids(since) if catch_up < since else set()
     out = []
     for ts in series.values():
-        for spike in spikes_of(ts, since=since):
+        for spike in spikes_of(ts, since=min(since, catch_up)):
+            if spike.bucket_start < since and late.isdisjoint(spike.story_ids):
+                continue
             if not is_repeat(spike, wh.alert_buckets(spike.watchlist, spike.bucket_start - cooldown), cooldown):
                 out.append(spike)
     return out

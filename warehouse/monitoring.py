@@ -71,6 +71,20 @@ class MonitoringMixin(WarehouseBase):
             """SELECT watchlist, story_id, first_seen_at FROM story_mentions
                WHERE first_seen_at >= ? AND first_seen_at < ? ORDER BY first_seen_at""", [since, until]).fetchall()]
 
+    def late_story_ids(self, window_start: datetime) -> set[str]:
+        """Stories no alerts cycle before `window_start` could see, though they may be older: first fetched
+        at or after it, by a run later than the first that brought any article of (one of) their sources; so
+        not a first ingest's history, nor a new source's backlog. Older than the window, such stories come only
+        after a gap in ingest, or from a source that lists items late."""
+        return {r[0] for r in self._exec(
+            """WITH art AS (SELECT a.story_id, a.source, a.fetched_at, r.started_at AS run_at
+                            FROM articles a JOIN runs r USING (run_id) WHERE a.story_id IS NOT NULL),
+                    first_run AS (SELECT source, min(run_at) AS at FROM art GROUP BY source),
+                    story AS (SELECT story_id, min(fetched_at) AS arrived, min(run_at) AS arrival_run
+                              FROM art GROUP BY story_id HAVING min(fetched_at) >= ?)
+               SELECT DISTINCT s.story_id FROM story s JOIN art x USING (story_id) JOIN first_run f USING (source)
+               WHERE f.at < s.arrival_run""", [window_start]).fetchall()}
+
     def first_story_time(self) -> datetime | None:
         row = self._exec("SELECT min(first_seen_at) FROM stories").fetchone()
         return row[0] if row else None
