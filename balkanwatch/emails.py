@@ -10,7 +10,7 @@ import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email import policy
+from email import message_from_bytes, policy
 from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any
@@ -217,6 +217,28 @@ def compose_unreachable(where: str, since: datetime, error: str, period_minutes:
     message_id = f"<unreachable-{since:%Y%m%dT%H%M%S%f}@balkanwatch>"
     return AlertEmail(message_id, "unreachable", None, subject, tuple(recipients),
                       _message(subject, sender, recipients, message_id, now, text, page, {}), page)
+
+
+# A message sent this long after it was queued (the SMTP server was down) is re-dated and says so.
+DELAY_NOTE_MINUTES = 15.0
+
+
+def as_delivered(raw: bytes, queued_at: datetime, now: datetime) -> bytes:
+    """The message as it goes out `now`. Sent soon after it was queued: unchanged. Sent later (the SMTP
+    server was down for hours): dated now, so that mail clients, which sort by Date, show it on top instead of
+    hours down the inbox, with "[delayed 3 h]" before its subject and the time it was written in a
+    `X-Balkanwatch-Queued` header. Its Message-ID stays: a resend is still recognised as the same message."""
+    delay = (now.replace(tzinfo=None) - queued_at.replace(tzinfo=None)).total_seconds()
+    if delay < DELAY_NOTE_MINUTES * 60:
+        return raw
+    msg = message_from_bytes(raw, policy=MAIL_POLICY)
+    subject = str(msg["Subject"] or "")
+    del msg["Date"], msg["Subject"]
+    msg["Date"] = format_datetime(now.replace(tzinfo=UTC) if now.tzinfo is None else now)
+    msg["Subject"] = one_line(f"[delayed {_hours(delay)}] {subject}")
+    msg["X-Balkanwatch-Queued"] = format_datetime(queued_at.replace(tzinfo=UTC) if queued_at.tzinfo is None
+                                                  else queued_at)
+    return msg.as_bytes()
 
 
 def _message(subject: str, sender: str, recipients: Sequence[str], message_id: str, now: datetime, text: str,

@@ -44,6 +44,7 @@ from balkanwatch.alerting import (
 from balkanwatch.config import Config, SmtpSettings, load_config
 from balkanwatch.emails import (
     AlertEmail,
+    as_delivered,
     compose_digest,
     compose_incident,
     compose_silent,
@@ -210,10 +211,13 @@ def credentials_from_block(s: SmtpSettings) -> tuple[SmtpSettings, str, str]:
     return settings, block.username or "", block.password.get_secret_value()
 
 
-def deliver(config: Config, pending: list[dict[str, Any]]) -> list[tuple[str, str | None, str | None]]:
-    """Send each pending message; (message_id, incident_id, error or None) for each."""
+def deliver(config: Config, pending: list[dict[str, Any]], now: datetime | None = None
+            ) -> list[tuple[str, str | None, str | None]]:
+    """Send each pending message (re-dated when it waited: `emails.as_delivered`); (message_id, incident_id,
+    error or None) for each."""
     if not pending:
         return []
+    now = now or utcnow()
     try:
         server, username, password = smtp_credentials(config)
     except DeliveryError as exc:   # a missing or unusable block: every message stays in the outbox, saying why
@@ -221,10 +225,11 @@ def deliver(config: Config, pending: list[dict[str, Any]]) -> list[tuple[str, st
     results: list[tuple[str, str | None, str | None]] = []
     for m in pending:
         try:
-            smtp.send(m["message"], config.alerts.email_from, m["recipients"], server,
+            raw = as_delivered(m["message"], m["created_at"], now) if m.get("created_at") else m["message"]
+            smtp.send(raw, config.alerts.email_from, m["recipients"], server,
                       username=username, password=password)
             results.append((m["message_id"], m["incident_id"], None))
-            save_copy(config, m)
+            save_copy(config, {**m, "message": raw})
         except DeliveryError as exc:
             results.append((m["message_id"], m["incident_id"], str(exc)))
     return results
@@ -332,7 +337,7 @@ def outage_over(config: Config) -> None:
                  state.get("since") if isinstance(state, dict) else state)
 
 
-def send_outbox(config: Config) -> list[tuple[str, str | None, str | None]]:
+def send_outbox(config: Config, now: datetime | None = None) -> list[tuple[str, str | None, str | None]]:
     """Send what the outbox holds: read, send and mark under the outbox lock, so a message is read as pending
     and marked sent by one cycle (the ingest run's alerts cycle and the alerts deployment's can run together;
     without the lock both read a message before either marked it, and it went out twice). SMTP is outside the
@@ -342,7 +347,7 @@ def send_outbox(config: Config) -> list[tuple[str, str | None, str | None]]:
         with Warehouse.outbox_lock(config):
             with Warehouse.for_config(config) as wh:
                 pending = wh.pending_messages()
-            results = deliver(config, pending)
+            results = deliver(config, pending, now)
             if results:
                 with Warehouse.for_config(config) as wh:
                     for message_id, incident_id, error in results:
@@ -373,7 +378,7 @@ def run_alerts(config: Config, now: datetime | None = None, *, artifacts: bool =
     summary.spikes = [{"watchlist": s.watchlist, "bucket": f"{s.bucket_start:%Y-%m-%d %H:%M}", "score": round(s.score, 3),
                        "observed": s.observed, "expected": round(s.expected, 2), "stories": len(s.story_ids),
                        "alert_id": s.alert_id} for s in spikes]
-    results = send_outbox(config)
+    results = send_outbox(config, now)
     summary.sent = sum(e is None for _, _, e in results)
     summary.failed = [e for _, _, e in results if e is not None]
     for s in spikes:

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -255,11 +256,19 @@ def test_smtp_down_keeps_the_email_in_the_outbox_and_a_later_cycle_sends_it_once
     controller = Controller(box, hostname="127.0.0.1", port=smtp_port)
     controller.start()
     try:
-        later = run_alerts(config)
+        back = datetime.now(UTC).replace(tzinfo=None) + timedelta(hours=3)   # the server is back 3 h later
+        later = run_alerts(config, back)
         assert later.sent == 1 and later.spikes == [] and len(box.messages) == 1
-        assert run_alerts(config).sent == 0 and len(box.messages) == 1
+        assert run_alerts(config, back).sent == 0 and len(box.messages) == 1
     finally:
         controller.stop()
+    # dated when it went out, so that a mail client shows it on top, and saying it is late
+    sent = message_from_bytes(box.messages[0][2], policy=policy.default)
+    with db(surge_config) as con:
+        queued, message_id = con.execute("SELECT created_at, message_id FROM outbox").fetchone()
+    assert str(sent["Subject"]).startswith("[delayed 3 h] [balkanwatch] ") and sent["Message-ID"] == message_id
+    assert abs((sent["Date"].datetime - back.replace(tzinfo=UTC)).total_seconds()) < 2
+    assert parsedate_to_datetime(sent["X-Balkanwatch-Queued"]).replace(tzinfo=None) == queued.replace(microsecond=0)
     with db(surge_config) as con:
         assert con.execute("SELECT status, attempts FROM outbox").fetchone() == ("sent", 3)
         assert {r[0] for r in con.execute("SELECT status FROM alerts").fetchall()} == {"sent"}

@@ -132,7 +132,7 @@ class MonitoringMixin(WarehouseBase):
                        WHERE NOT EXISTS (SELECT 1 FROM outbox WHERE message_id = $message_id)""", message)
 
     def pending_messages(self) -> list[dict[str, Any]]:
-        return self.rows("""SELECT message_id, kind, incident_id, subject, recipients, message, attempts
+        return self.rows("""SELECT message_id, kind, incident_id, subject, recipients, message, attempts, created_at
                             FROM outbox WHERE status = 'pending' ORDER BY created_at, message_id""")
 
     def mark_sent(self, message_id: str, incident_id: str | None, when: datetime) -> None:
