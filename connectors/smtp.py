@@ -15,8 +15,11 @@ from balkanwatch.errors import DeliveryError
 
 
 def send(raw: bytes, sender: str, recipients: Sequence[str], s: SmtpSettings, *, username: str = "",
-         password: str = "") -> None:
-    """Deliver `raw` to every recipient or raise DeliveryError (nothing is retried here: the outbox retries)."""
+         password: str = "") -> dict[str, str]:
+    """Deliver `raw`, or raise DeliveryError when no recipient got it (nothing is retried here: the outbox
+    retries). When the server took it for some recipients and refused others, it has gone out: the refused
+    ones are returned ({address: the server's answer}), not raised, so that the outbox does not send it again
+    to those who have it."""
     where = f"{s.host}:{s.port} ({s.security})"
     try:
         context = ssl.create_default_context(cafile=s.ca_file or None)   # certificates always verified
@@ -38,8 +41,7 @@ def send(raw: bytes, sender: str, recipients: Sequence[str], s: SmtpSettings, *,
         raise DeliveryError(f"SMTP {where}: {exc.smtp_code} {_text(exc.smtp_error)}") from exc
     except (smtplib.SMTPException, OSError) as exc:
         raise DeliveryError(f"SMTP {where}: {type(exc).__name__}: {exc}") from exc
-    if refused:
-        raise DeliveryError(f"SMTP {where}: recipients refused: {', '.join(sorted(refused))}")
+    return {address: f"{code} {_text(answer)}" for address, (code, answer) in sorted(refused.items())}
 
 
 def _text(value: bytes | str) -> str:

@@ -71,6 +71,7 @@ class AlertsSummary:
     queued: int = 0
     sent: int = 0
     failed: list[str] = field(default_factory=list)
+    undelivered: list[str] = field(default_factory=list)   # sent, but some recipients refused it
     charts: list[str] = field(default_factory=list)
     ingest_checked: bool = False      # a scheduled cycle: whether ingest has stalled was checked
     ingest_stalled: bool = False
@@ -211,27 +212,42 @@ def credentials_from_block(s: SmtpSettings) -> tuple[SmtpSettings, str, str]:
     return settings, block.username or "", block.password.get_secret_value()
 
 
-def deliver(config: Config, pending: list[dict[str, Any]], now: datetime | None = None
-            ) -> list[tuple[str, str | None, str | None]]:
-    """Send each pending message (re-dated when it waited: `emails.as_delivered`); (message_id, incident_id,
-    error or None) for each."""
+@dataclass(frozen=True)
+class Delivery:
+    """What became of one outbox message: sent (to every recipient, or, with `error`, to some), or kept in
+    the outbox with `error` for the next cycle."""
+
+    message_id: str
+    incident_id: str | None
+    sent: bool
+    error: str | None = None
+
+
+UNDELIVERED = "sent, but not to "   # how a sent message's last_error begins when some recipients refused it
+
+
+def deliver(config: Config, pending: list[dict[str, Any]], now: datetime | None = None) -> list[Delivery]:
+    """Send each pending message (re-dated when it waited: `emails.as_delivered`). One that some recipients
+    refused has gone to the others: it is sent, saying to whom not (sent again, it would reach those who
+    have it at every cycle)."""
     if not pending:
         return []
     now = now or utcnow()
     try:
         server, username, password = smtp_credentials(config)
     except DeliveryError as exc:   # a missing or unusable block: every message stays in the outbox, saying why
-        return [(m["message_id"], m["incident_id"], str(exc)) for m in pending]
-    results: list[tuple[str, str | None, str | None]] = []
+        return [Delivery(m["message_id"], m["incident_id"], False, str(exc)) for m in pending]
+    results: list[Delivery] = []
     for m in pending:
         try:
             raw = as_delivered(m["message"], m["created_at"], now) if m.get("created_at") else m["message"]
-            smtp.send(raw, config.alerts.email_from, m["recipients"], server,
-                      username=username, password=password)
-            results.append((m["message_id"], m["incident_id"], None))
+            refused = smtp.send(raw, config.alerts.email_from, m["recipients"], server,
+                                username=username, password=password)
+            note = UNDELIVERED + "; ".join(f"{a} ({why})" for a, why in refused.items()) if refused else None
+            results.append(Delivery(m["message_id"], m["incident_id"], True, note))
             save_copy(config, {**m, "message": raw})
         except DeliveryError as exc:
-            results.append((m["message_id"], m["incident_id"], str(exc)))
+            results.append(Delivery(m["message_id"], m["incident_id"], False, str(exc)))
     return results
 
 
@@ -337,7 +353,7 @@ def outage_over(config: Config) -> None:
                  state.get("since") if isinstance(state, dict) else state)
 
 
-def send_outbox(config: Config, now: datetime | None = None) -> list[tuple[str, str | None, str | None]]:
+def send_outbox(config: Config, now: datetime | None = None) -> list[Delivery]:
     """Send what the outbox holds: read, send and mark under the outbox lock, so a message is read as pending
     and marked sent by one cycle (the ingest run's alerts cycle and the alerts deployment's can run together;
     without the lock both read a message before either marked it, and it went out twice). SMTP is outside the
@@ -350,11 +366,11 @@ def send_outbox(config: Config, now: datetime | None = None) -> list[tuple[str, 
             results = deliver(config, pending, now)
             if results:
                 with Warehouse.for_config(config) as wh:
-                    for message_id, incident_id, error in results:
-                        if error is None:
-                            wh.mark_sent(message_id, incident_id, utcnow())
+                    for d in results:
+                        if d.sent:
+                            wh.mark_sent(d.message_id, d.incident_id, utcnow(), note=d.error)
                         else:
-                            wh.mark_failed(message_id, error, utcnow())
+                            wh.mark_failed(d.message_id, d.error or "", utcnow())
     except WarehouseBusyError as exc:
         log.warning("outbox not sent in this cycle: %s", exc)
         return []
@@ -379,8 +395,9 @@ def run_alerts(config: Config, now: datetime | None = None, *, artifacts: bool =
                        "observed": s.observed, "expected": round(s.expected, 2), "stories": len(s.story_ids),
                        "alert_id": s.alert_id} for s in spikes]
     results = send_outbox(config, now)
-    summary.sent = sum(e is None for _, _, e in results)
-    summary.failed = [e for _, _, e in results if e is not None]
+    summary.sent = sum(d.sent for d in results)
+    summary.failed = [d.error for d in results if not d.sent and d.error]
+    summary.undelivered = [d.error for d in results if d.sent and d.error]
     for s in spikes:
         log.info("spike: %s %s observed %.0f expected %.2f score %.2f", s.watchlist, s.bucket_start, s.observed,
                  s.expected, s.score)
@@ -389,6 +406,8 @@ def run_alerts(config: Config, now: datetime | None = None, *, artifacts: bool =
     if summary.failed:
         raise DeliveryError(f"{len(summary.failed)} e-mail(s) not sent, kept in the outbox for the next cycle: "
                             f"{summary.failed[0]}")
+    if summary.undelivered:   # sent to the others, and not again: fix the address (alerts.email_to)
+        raise DeliveryError(f"{len(summary.undelivered)} e-mail(s) {summary.undelivered[0]}")
     return summary
 
 

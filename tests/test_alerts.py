@@ -277,6 +277,43 @@ def test_smtp_down_keeps_the_email_in_the_outbox_and_a_later_cycle_sends_it_once
     assert all(r["sent_at"] and r["stories"] == 8 for r in log)
 
 
+class RefusingInbox(Inbox):
+    """An SMTP server that has no mailbox for addresses starting "typo" (550 at RCPT), as a real one does."""
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802 (aiosmtpd's name)
+        if address.startswith("typo"):
+            return f"550 5.1.1 <{address}>: no such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
+def test_a_recipient_the_server_refuses_does_not_make_the_others_get_the_email_again(surge_config: Path,
+                                                                                      smtp_port: int):
+    """One address of alerts.email_to has a typo. The server takes the e-mail for the others and refuses that
+    one: the e-mail has gone out, so it is marked sent, saying to whom not, and the cycle fails so that the
+    Prefect UI shows it. Before, it stayed pending and went to the others again at every cycle."""
+    surge_config.write_text(surge_config.read_text().replace(
+        'email_to = ["analyst@example.org"]', 'email_to = ["analyst@example.org", "typo.analyst@example.org"]'),
+        encoding="utf-8")
+    config = load_config(surge_config)
+    box = RefusingInbox()
+    controller = Controller(box, hostname="127.0.0.1", port=smtp_port)
+    controller.start()
+    try:
+        summary = asyncio.run(run_ingest(config))
+        assert summary.alerts.startswith("failed:") and "not to typo.analyst@example.org (550" in summary.alerts
+        for _ in range(2):
+            assert run_alerts(config).sent == 0         # later cycles: nothing left to send
+    finally:
+        controller.stop()
+    assert [rcpts for _, rcpts, _ in box.messages] == [["analyst@example.org"]]      # once, to the one it reached
+    with db(surge_config) as con:
+        status, attempts, error = con.execute("SELECT status, attempts, last_error FROM outbox").fetchone()
+    assert (status, attempts) == ("sent", 1) and error.startswith("sent, but not to typo.analyst@example.org (550")
+    log = json.loads(cli(surge_config, "alerts", "--format", "json").stdout)      # what an analyst sees
+    assert {r["status"] for r in log} == {"sent"} and all("typo.analyst@example.org" in r["last_error"] for r in log)
+
+
 class SlowInbox(Inbox):
     """An SMTP server that takes `delay` seconds to accept each message (a delivery takes a while)."""
 

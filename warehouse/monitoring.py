@@ -106,7 +106,8 @@ class MonitoringMixin(WarehouseBase):
         return self.rows(
             """SELECT a.bucket_start, a.watchlist, CAST(a.observed AS BIGINT) AS observed, round(a.expected, 2) AS expected,
                       round(a.score, 3) AS score, len(a.story_ids) AS stories, a.status, o.attempts, o.sent_at,
-                      CASE WHEN o.status = 'pending' THEN o.last_error END AS last_error, a.incident_id
+                      CASE WHEN o.status = 'pending' OR starts_with(o.last_error, 'sent, but not to ')
+                           THEN o.last_error END AS last_error, a.incident_id
                FROM alerts a LEFT JOIN outbox o ON o.incident_id = a.incident_id AND o.kind = 'spike'
                ORDER BY a.bucket_start DESC, a.watchlist LIMIT ?""", [int(limit)])
 
@@ -135,12 +136,14 @@ class MonitoringMixin(WarehouseBase):
         return self.rows("""SELECT message_id, kind, incident_id, subject, recipients, message, attempts, created_at
                             FROM outbox WHERE status = 'pending' ORDER BY created_at, message_id""")
 
-    def mark_sent(self, message_id: str, incident_id: str | None, when: datetime) -> None:
+    def mark_sent(self, message_id: str, incident_id: str | None, when: datetime, note: str | None = None) -> None:
+        """The message has gone out; `note` (its last_error) names recipients that refused it."""
         # Not rolled back for a lock a restarted catalog dropped (transaction): the e-mail has gone, and
         # undoing its mark would make sending it again certain; the UPDATE is idempotent.
         with self.transaction(verify_locks=False):
             self.con.execute("""UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1,
-                                last_attempt_at = ? WHERE message_id = ?""", [when, when, message_id])
+                                last_attempt_at = ?, last_error = ? WHERE message_id = ?""",
+                             [when, when, note, message_id])
             if incident_id:
                 self.con.execute("UPDATE alerts SET status = 'sent' WHERE incident_id = ?", [incident_id])
 
