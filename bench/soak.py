@@ -260,7 +260,7 @@ def open_warehouse(config: Path) -> duckdb.DuckDBPyConnection:
     cfg = load_config(config)
     if cfg.warehouse.backend == "ducklake":
         return connect_lake(LakeTarget.from_config(cfg), read_only=True)
-    return duckdb.connect(str(cfg.warehouse.path), read_only=True)
+    return duckdb.connect(str(cfg.warehouse_path), read_only=True)   # relative to the config file
 
 
 def hold_file(path: Path) -> tuple[datetime, duckdb.DuckDBPyConnection]:
