@@ -27,7 +27,7 @@ def send(raw: bytes, sender: str, recipients: Sequence[str], s: SmtpSettings, *,
             client: smtplib.SMTP = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=context)
         else:
             client = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
-        with client:
+        try:
             client.ehlo()
             if s.security == "starttls":
                 client.starttls(context=context)
@@ -35,6 +35,8 @@ def send(raw: bytes, sender: str, recipients: Sequence[str], s: SmtpSettings, *,
             if username:
                 client.login(username, password)
             refused = client.sendmail(sender, list(recipients), raw)
+        finally:
+            _close(client)
     except smtplib.SMTPAuthenticationError as exc:
         raise DeliveryError(f"SMTP {where}: login refused for user {username!r} (code {exc.smtp_code})") from exc
     except smtplib.SMTPResponseException as exc:
@@ -42,6 +44,16 @@ def send(raw: bytes, sender: str, recipients: Sequence[str], s: SmtpSettings, *,
     except (smtplib.SMTPException, OSError) as exc:
         raise DeliveryError(f"SMTP {where}: {type(exc).__name__}: {exc}") from exc
     return {address: f"{code} {_text(answer)}" for address, (code, answer) in sorted(refused.items())}
+
+
+def _close(client: smtplib.SMTP) -> None:
+    """Say QUIT and close. Once the server has taken the message (DATA answered 250) it is delivered, and how
+    the server answers QUIT, or whether it is still there, no longer matters: failing here made the outbox
+    send the message again (a server that answered QUIT with 421 got every message twice)."""
+    try:
+        client.quit()
+    except (smtplib.SMTPException, OSError):
+        client.close()
 
 
 def _text(value: bytes | str) -> str:

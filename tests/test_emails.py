@@ -148,6 +148,28 @@ def test_smtp_server_down_is_a_delivery_error():
                   SmtpSettings(host="127.0.0.1", port=free_port(), timeout=2))
 
 
+class QuitsBadly(Inbox):
+    """An SMTP server that takes the message, then answers QUIT with 421 (as one timing out does)."""
+
+    async def handle_QUIT(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
+        return "421 closing the connection"
+
+
+def test_a_message_the_server_took_is_delivered_however_it_answers_quit():
+    """Once DATA is answered 250 the message is delivered: a bad answer to QUIT must not make it a failure,
+    which the outbox would send again (the server got every message twice)."""
+    box = QuitsBadly()
+    port = free_port()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        refused = smtp.send(b"Subject: x\r\n\r\nbody\r\n", "bw@example.org", ["a@example.org"],
+                            SmtpSettings(host="127.0.0.1", port=port, timeout=5))
+    finally:
+        controller.stop()
+    assert refused == {} and len(box.messages) == 1
+
+
 def self_signed(tmp_path) -> tuple[str, str]:
     """A certificate and key for 127.0.0.1 (the test is its own CA)."""
     import datetime as dt
