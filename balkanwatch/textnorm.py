@@ -39,6 +39,21 @@ def fold(text: str) -> str:
     return _NON_WORD.sub(" ", t).replace("_", " ").strip()
 
 
+def fold_sql(expr: str) -> str:
+    """A DuckDB SQL expression folding the letters of `expr` as `fold` does (case, Serbian Cyrillic → Latin,
+    diacritics), for the full-text index and its plain scan: "Звечану" and "Zvečanu" → "zvecanu". Words
+    are left to the index's tokenizer (punctuation is not turned into spaces here)."""
+    table = {**_CYRILLIC, **_LATIN}
+    multi = {k: v for k, v in table.items() if len(v) != 1}
+    single = {k: v for k, v in table.items() if len(v) == 1}
+    sql = f"lower({expr})"
+    for letter, latin in multi.items():
+        sql = f"replace({sql}, '{letter}', '{latin}')"
+    sql = f"translate({sql}, '{''.join(single)}', '{''.join(single.values())}')"
+    # ASCII text (as many bytes as characters: most English articles) only needs lower-casing
+    return f"CASE WHEN strlen({expr}) = length({expr}) THEN lower({expr}) ELSE strip_accents({sql}) END"
+
+
 def words(text: str) -> list[str]:
     """The folded words of a text."""
     return fold(text).split()

@@ -1,9 +1,10 @@
 """BM25 search on a lake (issue #16, slice 2): a local index beside the lake.
 
 DuckLake tables take no FTS index (the PRAGMA fails at commit), so a local DuckDB file holds a copy of the
-lake's `articles(article_id, title, text)` and DuckDB's FTS index over it, with the file backend's options
-(store.FTS_FIELDS, porter stemmer, accents stripped, lower-cased): on the same articles it scores exactly as
-the file does. `Warehouse.rebuild_fts` builds it (`reindex`, and ingest when health.should_rebuild_fts says
+lake's `articles(article_id, title, text)`, folded as the file's index folds them (textnorm.fold_sql), and
+DuckDB's FTS index over it, with the file backend's options (store.FTS_FIELDS, porter stemmer, accents
+stripped, lower-cased) and its query expansion (`expanded`): on the same articles it scores exactly as the
+file does. `Warehouse.rebuild_fts` builds it (`reindex`, and ingest when health.should_rebuild_fts says
 so, as on the file); articles the copy lacks are found by the warehouse's plain scan and shown as new.
 
 The file belongs to one machine (the one that built it): another machine's `search` scans until it runs
@@ -26,7 +27,31 @@ import pyarrow as pa
 
 from balkanwatch.errors import WarehouseError
 
-FTS_OPTIONS = "stemmer = 'porter', strip_accents = 1, lower = 1, overwrite = 1"   # the file backend's (store.py)
+FTS_OPTIONS = "stemmer = 'porter', strip_accents = 1, lower = 1, overwrite = 1"   # the file backend's too (store.py)
+# A search word also matches the index's words its stem begins, for words of at least PREFIX_MIN letters, at
+# most PREFIX_TERMS of them, the most frequent first: "Zvecan" finds Zvečanu and Zveçanit (Serbian and
+# Albanian endings), "kosov" Kosovo, Kosova and Kosovës, without letting "eu" or "un" expand to half the index.
+PREFIX_MIN = 4
+PREFIX_TERMS = 20
+# The rules an index is built by: 2 since session 32 (folded title and text). An index of other rules (none
+# recorded: before session 32) counts as empty, so the next ingest rebuilds it.
+INDEX_VERSION = 2
+
+
+def expanded(con: duckdb.DuckDBPyConnection, schema: str, query: str) -> str:
+    """The BM25 query for `query` on the index `schema` (its words folded, as the index's are): each word, and
+    the index's words its stem begins (words of PREFIX_MIN letters or more; the PREFIX_TERMS most frequent),
+    so that "Zvecan" also finds Zvečanu, Zveçanit and Звечану, as a watchlist's `Zvečan*` would."""
+    from balkanwatch.textnorm import fold
+
+    out: list[str] = []
+    for word in fold(query).split():
+        out.append(word)
+        if len(word) >= PREFIX_MIN:
+            out += [r[0] for r in con.execute(
+                f"""SELECT term FROM {schema}.dict WHERE starts_with(term, stem(?, 'porter')) AND term <> ?
+                    ORDER BY df DESC, term LIMIT ?""", [word, word, PREFIX_TERMS]).fetchall()]
+    return " ".join(out)
 
 
 def _connect(path: Path, *, read_only: bool, fts_extension: str) -> duckdb.DuckDBPyConnection:
@@ -50,6 +75,7 @@ def build_index(path: Path, articles: pa.Table, fields: Sequence[str], *, fts_ex
             con.execute("CREATE TABLE articles AS SELECT * FROM lake_articles")
             quoted = ", ".join(f"'{f}'" for f in fields)
             con.execute(f"PRAGMA create_fts_index('articles', 'article_id', {quoted}, {FTS_OPTIONS})")
+            con.execute(f"CREATE TABLE index_info AS SELECT {INDEX_VERSION} AS version")
             con.execute("CHECKPOINT")
         finally:
             con.close()
@@ -80,19 +106,34 @@ def _running(pid: int) -> bool:
     return True
 
 
+def _current(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the index was built by this version's rules (INDEX_VERSION)."""
+    row = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'index_info'").fetchone()
+    if not row or not row[0]:
+        return False
+    found = con.execute("SELECT max(version) FROM index_info").fetchone()
+    return bool(found and found[0] == INDEX_VERSION)
+
+
 def indexed_ids(path: Path, *, fts_extension: str) -> pa.Table:
-    """The article ids in the local index (one column, article_id)."""
+    """The article ids in the local index (one column, article_id); none in an index of older rules, so that
+    its articles count as unindexed and the next ingest rebuilds it (health.should_rebuild_fts)."""
     with _reading(path, fts_extension) as con:
+        if not _current(con):
+            return pa.table({"article_id": pa.array([], pa.string())})
         return con.execute("SELECT article_id FROM articles").to_arrow_table()
 
 
 def ranked(path: Path, query: str, limit: int, *, fts_extension: str) -> pa.Table:
     """(article_id, score) of the best `limit` BM25 matches of `query`, best first (ties by id)."""
     with _reading(path, fts_extension) as con:
+        if not _current(con):   # an index of older rules ranks nothing: search scans until it is rebuilt
+            return pa.table({"article_id": pa.array([], pa.string()), "score": pa.array([], pa.float64())})
         return con.execute(
             """SELECT article_id, score FROM (
                  SELECT article_id, fts_main_articles.match_bm25(article_id, ?) AS score FROM articles)
-               WHERE score IS NOT NULL ORDER BY score DESC, article_id LIMIT ?""", [query, limit]).to_arrow_table()
+               WHERE score IS NOT NULL ORDER BY score DESC, article_id LIMIT ?""",
+            [expanded(con, "fts_main_articles", query), limit]).to_arrow_table()
 
 
 def _reading(path: Path, fts_extension: str) -> duckdb.DuckDBPyConnection:

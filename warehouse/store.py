@@ -36,6 +36,7 @@ from balkanwatch.health import (
     Publication,
 )
 from balkanwatch.models import ExtractedArticle, SourceOutcome
+from balkanwatch.textnorm import fold, fold_sql
 from balkanwatch.urls import publisher_of
 from warehouse import lake_search
 from warehouse.base import utc_naive
@@ -51,6 +52,7 @@ from warehouse.lake import (
     shard_lock_key,
     verify_held_locks,
 )
+from warehouse.lake_search import FTS_OPTIONS
 from warehouse.locks import file_lock
 from warehouse.monitoring import MonitoringMixin
 from warehouse.upkeep import UpkeepMixin
@@ -65,6 +67,13 @@ _WRITE = re.compile(r"\s*(INSERT|UPDATE|DELETE|MERGE|CALL)\b", re.IGNORECASE)
 WRITER_THREADS = 1      # DuckDB threads of a writing connection (see _connect)
 MAX_ITEM_ATTEMPTS = 3   # a listed page that failed this often is not fetched again (the row says why)
 FTS_FIELDS = ("title", "text")
+# The full-text index is built over the articles' folded title and text (textnorm.fold_sql: Serbian Cyrillic
+# → Latin, diacritics, case), copied into this table for the build and emptied after it: "Zvecan" finds
+# Zvečan and Звечан, as watchlists do. Its own schema keeps it out of the warehouse's tables (`main`); the
+# index is the schema fts_search_words.
+SEARCH_TABLE = "search.words"
+FTS_SCHEMA = "fts_search_words"
+# A search word also matches the longer words it begins (lake_search.expanded).
 # How often a session waiting for a DuckDB file that another program has open tries again (_connect).
 IN_USE_POLL_SECONDS = 0.25
 # DuckDB's words when another process has the file open (its own lock, not ours): the program and its PID.
@@ -959,8 +968,9 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
     def rebuild_fts(self) -> None:
         """Rebuild the BM25 index over title and text (DuckDB's FTS index does not update incrementally).
         A lake's tables take no FTS index: its index is a local copy of them (warehouse/lake_search.py)."""
+        folded = ", ".join(f"{fold_sql(f)} AS {f}" for f in FTS_FIELDS)
         if self.lake:
-            copy = self._exec(f"SELECT article_id, {', '.join(FTS_FIELDS)} FROM articles").to_arrow_table()
+            copy = self._exec(f"SELECT article_id, {folded} FROM articles").to_arrow_table()
             lake_search.build_index(self._lake_index(), copy, FTS_FIELDS, fts_extension=fts_extension_path())
             self._lake_indexed = None
             if not self.read_only:   # a reader (an analyst's `reindex`) builds its machine's index all the same
@@ -969,8 +979,12 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
         self._load_fts()
         fields = ", ".join(f"'{f}'" for f in FTS_FIELDS)
         with self.transaction():
-            self.con.execute(f"PRAGMA create_fts_index('articles', 'article_id', {fields}, stemmer = 'porter', "
-                             "strip_accents = 1, lower = 1, overwrite = 1)")
+            self.con.execute("CREATE SCHEMA IF NOT EXISTS search")
+            self.con.execute(f"CREATE OR REPLACE TABLE {SEARCH_TABLE} AS SELECT article_id, {folded} FROM articles")
+            self.con.execute(f"PRAGMA create_fts_index('{SEARCH_TABLE}', 'article_id', {fields}, {FTS_OPTIONS})")
+            self.con.execute(f"DELETE FROM {SEARCH_TABLE}")   # the index keeps what it needs; the copy goes
+            if self._has_schema("fts_main_articles"):          # the index over unfolded text, before session 32
+                self.con.execute("PRAGMA drop_fts_index('articles')")
             self.record_fts_build()
 
     def _lake_index(self) -> Path:
@@ -980,7 +994,10 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
     def has_fts(self) -> bool:
         if self.lake:
             return self._lake_index().exists()
-        row = self._exec("SELECT count(*) FROM duckdb_schemas() WHERE schema_name = 'fts_main_articles'").fetchone()
+        return self._has_schema(FTS_SCHEMA)
+
+    def _has_schema(self, name: str) -> bool:
+        row = self._exec("SELECT count(*) FROM duckdb_schemas() WHERE schema_name = ?", [name]).fetchone()
         return bool(row and row[0])
 
     def _unindexed(self) -> str:
@@ -989,7 +1006,7 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
         if not self.has_fts():
             return "true"
         if not self.lake:
-            return "article_id NOT IN (SELECT name FROM fts_main_articles.docs)"
+            return f"article_id NOT IN (SELECT name FROM {FTS_SCHEMA}.docs)"
         if self._lake_indexed is None:
             self._lake_indexed = lake_search.indexed_ids(self._lake_index(), fts_extension=fts_extension_path())
             self.con.register("lake_indexed", self._lake_indexed)
@@ -1007,25 +1024,29 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
         self._exec("INSERT INTO fts_builds SELECT ?, count(*) FROM articles", [utcnow()])
 
     def search(self, query: str, limit: int = 20) -> list[dict[str, Any]]:
-        """Articles ranked by BM25 over title and text; articles newer than the index follow, matched by
-        a plain case-insensitive scan of every query word (so search never misses what just landed)."""
+        """Articles ranked by BM25 over their folded title and text (any script, with or without diacritics;
+        a word also matches the longer words it begins: `lake_search.expanded`); articles newer than the
+        index follow, matched by a plain scan for every folded query word (so search never misses what just
+        landed)."""
         ranked: list[dict[str, Any]] = []
         if self.has_fts() and self.lake:
             ranked = self._lake_ranked(query, limit)
         elif self.has_fts():
             self._load_fts()
             ranked = self.rows(
-                """SELECT article_id, source, published_at, title, url, round(score, 3) AS score FROM (
-                     SELECT *, fts_main_articles.match_bm25(article_id, ?) AS score FROM articles)
-                   WHERE score IS NOT NULL ORDER BY score DESC, article_id LIMIT ?""", [query, limit])
-        words = [w for w in query.split() if w]
+                f"""SELECT article_id, source, published_at, title, url, round(score, 3) AS score FROM (
+                      SELECT *, {FTS_SCHEMA}.match_bm25(article_id, ?) AS score FROM articles)
+                    WHERE score IS NOT NULL ORDER BY score DESC, article_id LIMIT ?""",
+                [lake_search.expanded(self.con, FTS_SCHEMA, query), limit])
+        words = fold(query).split()
         if not words or len(ranked) >= limit:
             return ranked
         unindexed = self._unindexed()
-        match = " AND ".join(["(title || ' ' || text) ILIKE ?"] * len(words))
+        match = " AND ".join(["folded LIKE ?"] * len(words))
         fresh = self.rows(
-            f"""SELECT article_id, source, published_at, title, url, NULL AS score FROM articles
-                WHERE {unindexed} AND {match} ORDER BY published_at DESC NULLS LAST LIMIT ?""",
+            f"""SELECT article_id, source, published_at, title, url, NULL AS score FROM (
+                  SELECT *, {fold_sql("title || ' ' || text")} AS folded FROM articles WHERE {unindexed})
+                WHERE {match} ORDER BY published_at DESC NULLS LAST LIMIT ?""",
             [*(f"%{w}%" for w in words), limit - len(ranked)])
         return ranked + fresh
 
