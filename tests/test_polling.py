@@ -554,17 +554,10 @@ any = ["KFOR"]
     assert "\nBcc:" not in raw.split("\r\n\r\n", 1)[0].replace("\r\n", "\n")
 
 
-def test_a_stalled_ingest_is_emailed_once_by_the_scheduled_alerts_run(server, tmp_path: Path):
-    """alerts.ingest_stall_periods: when no ingest run has completed for that many periods of the schedule, the
-    alerts deployment's cycle mails one message (a real SMTP server on loopback) naming when the last one
-    did, once per stall; not before the periods have passed, not from a manual `alert`, and again for a new
-    stall after ingest ran again."""
-    from aiosmtpd.controller import Controller
-
+def watched_ingest(tmp_path: Path, server: LoopbackServer) -> tuple[Path, int]:
+    """A feed of three items, an ingest every 10 minutes watched by the alerts (six periods: an hour), e-mail
+    to an SMTP port on loopback: (the config, the port)."""
     from app.devserver import free_port
-    from flows.alerts import run_alerts
-    from tests.test_alerts import Inbox
-    from warehouse.store import utcnow
 
     now = datetime.now(UTC)
     url = publish(tmp_path / "site", server.base, "feed", [(f"item-{i}", now - timedelta(hours=i)) for i in range(3)])
@@ -583,6 +576,21 @@ ingest_stall_periods = 6
 name = "quiet"
 any = ["zzzunmatched"]
 """ + toml_sources([{"name": "wire", "feed": url}])), encoding="utf-8")
+    return cfg, port
+
+
+def test_a_stalled_ingest_is_emailed_once_by_the_scheduled_alerts_run(server, tmp_path: Path):
+    """alerts.ingest_stall_periods: when no ingest run has completed for that many periods of the schedule, the
+    alerts deployment's cycle mails one message (a real SMTP server on loopback) naming when the last one
+    did, once per stall; not before the periods have passed, not from a manual `alert`, and again for a new
+    stall after ingest ran again."""
+    from aiosmtpd.controller import Controller
+
+    from flows.alerts import run_alerts
+    from tests.test_alerts import Inbox
+    from warehouse.store import utcnow
+
+    cfg, port = watched_ingest(tmp_path, server)
     box = Inbox()
     controller = Controller(box, hostname="127.0.0.1", port=port)
     controller.start()
@@ -620,30 +628,13 @@ def test_a_warehouse_the_scheduled_alerts_cannot_use_is_emailed_once_per_outage(
     from aiosmtpd.controller import Controller
     from prefect.variables import Variable
 
-    from app.devserver import free_port
     from balkanwatch.errors import WarehouseInUseError
     from flows.alerts import outage_variable, run_alerts
     from tests.hostile.test_file_held import notebook
     from tests.test_alerts import Inbox
 
-    now = datetime.now(UTC)
-    url = publish(tmp_path / "site", server.base, "feed", [(f"item-{i}", now - timedelta(hours=i)) for i in range(3)])
-    port = free_port()
-    cfg = tmp_path / "balkanwatch.toml"
-    cfg.write_text(loopback_config(f"""
-[schedule]
-ingest_every_minutes = 10
-
-[alerts]
-email_to = ["analyst@example.org"]
-ingest_stall_periods = 6
-
-{smtp_toml(port)}
-[[watchlists]]
-name = "quiet"
-any = ["zzzunmatched"]
-""" + toml_sources([{"name": "wire", "feed": url}])).replace("lock_timeout = 30", "lock_timeout = 0.5"),
-                   encoding="utf-8")
+    cfg, port = watched_ingest(tmp_path, server)
+    cfg.write_text(cfg.read_text().replace("lock_timeout = 30", "lock_timeout = 0.5"), encoding="utf-8")
     config = load_config(cfg)
     assert asyncio.run(run_ingest(config)).status == "completed"
     start = datetime(2026, 12, 6, 8, 0)
