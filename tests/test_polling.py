@@ -15,6 +15,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -579,6 +580,13 @@ any = ["zzzunmatched"]
     return cfg, port
 
 
+def two_mails_first(box: Any) -> tuple[str, str]:
+    """The SMTP server got two messages: the first one's text and its Subject line."""
+    assert len(box.messages) == 2
+    first = box.messages[0][2].decode()
+    return first, next(line for line in first.splitlines() if line.startswith("Subject:"))
+
+
 def test_a_stalled_ingest_is_emailed_once_by_the_scheduled_alerts_run(server, tmp_path: Path):
     """alerts.ingest_stall_periods: when no ingest run has completed for that many periods of the schedule, the
     alerts deployment's cycle mails one message (a real SMTP server on loopback) naming when the last one
@@ -611,9 +619,7 @@ def test_a_stalled_ingest_is_emailed_once_by_the_scheduled_alerts_run(server, tm
         assert run_alerts(config, again + timedelta(minutes=61), scheduled=True).sent == 1   # a new stall
     finally:
         controller.stop()
-    assert len(box.messages) == 2
-    first = box.messages[0][2].decode()
-    subject = next(line for line in first.splitlines() if line.startswith("Subject:"))
+    first, subject = two_mails_first(box)
     assert "no ingest has completed for 1 h" in subject
     assert f"since {done:%Y-%m-%d}" in first and "completed." in first     # the newest run and its status
 
@@ -672,9 +678,7 @@ def test_a_warehouse_the_scheduled_alerts_cannot_use_is_emailed_once_per_outage(
         cycle(160)
     finally:
         controller.stop()
-    assert len(box.messages) == 2
-    first = box.messages[0][2].decode()
-    subject = next(line for line in first.splitlines() if line.startswith("Subject:"))
+    first, subject = two_mails_first(box)
     assert "the warehouse cannot be used (for 1 h)" in subject
     assert "Since 2026-12-06 08:00 UTC" in first and "is open in another program" in first
     assert "Message-ID: <unreachable-20261206T080000000000@balkanwatch>" in first
