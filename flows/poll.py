@@ -61,6 +61,8 @@ def run_logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
         return get_run_logger()
     except MissingContextError:
         return logging.getLogger("balkanwatch.ingest")
+
+
 P = TypeVar("P")
 KnownIds = Callable[[Sequence[str]], Awaitable[dict[str, datetime | None]]]   # id → stored "changed at"
 LoadChunk = Callable[[Sequence[ExtractedArticle]], Awaitable[int]]   # → articles handed over (to the LoadQueue)

@@ -26,6 +26,7 @@ import duckdb
 import pyarrow as pa
 
 from balkanwatch.errors import WarehouseError
+from balkanwatch.textnorm import fold
 
 FTS_OPTIONS = "stemmer = 'porter', strip_accents = 1, lower = 1, overwrite = 1"   # the file backend's too (store.py)
 # A search word also matches the index's words its stem begins, for words of at least PREFIX_MIN letters, at
@@ -42,8 +43,6 @@ def expanded(con: duckdb.DuckDBPyConnection, schema: str, query: str) -> str:
     """The BM25 query for `query` on the index `schema` (its words folded, as the index's are): each word, and
     the index's words its stem begins (words of PREFIX_MIN letters or more; the PREFIX_TERMS most frequent),
     so that "Zvecan" also finds Zvečanu, Zveçanit and Звечану, as a watchlist's `Zvečan*` would."""
-    from balkanwatch.textnorm import fold
-
     out: list[str] = []
     for word in fold(query).split():
         out.append(word)

@@ -70,10 +70,10 @@ FTS_FIELDS = ("title", "text")
 # The full-text index is built over the articles' folded title and text (textnorm.fold_sql: Serbian Cyrillic
 # → Latin, diacritics, case), copied into this table for the build and emptied after it: "Zvecan" finds
 # Zvečan and Звечан, as watchlists do. Its own schema keeps it out of the warehouse's tables (`main`); the
-# index is the schema fts_search_words.
+# index is the schema fts_search_words. A search word also matches the longer words it begins
+# (lake_search.expanded).
 SEARCH_TABLE = "search.words"
 FTS_SCHEMA = "fts_search_words"
-# A search word also matches the longer words it begins (lake_search.expanded).
 # How often a session waiting for a DuckDB file that another program has open tries again (_connect).
 IN_USE_POLL_SECONDS = 0.25
 # DuckDB's words when another process has the file open (its own lock, not ours): the program and its PID.
