@@ -184,16 +184,28 @@ def compose_stalled(record: dict[str, Any], period_minutes: float, sender: str, 
     run's end, so each stall is mailed once, and the next stall (after runs completed again) once more."""
     last = record["last_completed_at"]
     quiet = _hours((now - last).total_seconds())
-    subject = one_line(f"[balkanwatch] no ingest has completed for {quiet}")
-    latest = (f"The newest run started {record['latest_started_at']:%Y-%m-%d %H:%M} UTC and is "
-              f"{record['latest_status']}." if record.get("latest_started_at") else "")
-    text = (f"No ingest run has completed since {last:%Y-%m-%d %H:%M} UTC ({quiet}; the schedule runs one every "
-            f"{period_minutes:g} min). Until one does, nothing new reaches the warehouse and no alert can fire.\n"
-            f"{latest}\n"
-            "Look at `balkanwatch serve`'s log and the ingest deployment's runs in the Prefect UI: runs failing "
-            "(the reason is in their logs), skipped for the run lock (a run still holding it), or waiting as "
-            "Pending or AwaitingConcurrencySlot (README, \"The Prefect UI\": a slot a restarted server "
-            "never freed).\n")
+    polled, failed = record.get("latest_polled") or 0, record.get("latest_failed") or 0
+    blind = record.get("latest_status") == "completed" and polled > 0 and failed == polled
+    if blind:   # runs complete, but read nothing: every source fails
+        subject = one_line(f"[balkanwatch] every source has failed for {quiet}: ingest sees nothing")
+        text = (f"Ingest runs complete, but no source has been read since {last:%Y-%m-%d %H:%M} UTC ({quiet}): the "
+                f"newest run, started {record['latest_started_at']:%Y-%m-%d %H:%M} UTC, polled {polled} "
+                f"source{'s' * (polled != 1)} and every one failed"
+                + (f", e.g. {one_line(str(record['latest_error']), 300)}" if record.get("latest_error") else "")
+                + ". Until one is read, nothing new reaches the warehouse and no alert can fire. All failing at "
+                "once usually means this machine's network, DNS or proxy, not the sites: `balkanwatch sources` "
+                "shows each one's error.\n")
+    else:
+        subject = one_line(f"[balkanwatch] no ingest has completed for {quiet}")
+        latest = (f"The newest run started {record['latest_started_at']:%Y-%m-%d %H:%M} UTC and is "
+                  f"{record['latest_status']}." if record.get("latest_started_at") else "")
+        text = (f"No ingest run has completed since {last:%Y-%m-%d %H:%M} UTC ({quiet}; the schedule runs one every "
+                f"{period_minutes:g} min). Until one does, nothing new reaches the warehouse and no alert can "
+                f"fire.\n{latest}\n"
+                "Look at `balkanwatch serve`'s log and the ingest deployment's runs in the Prefect UI: runs "
+                "failing (the reason is in their logs), skipped for the run lock (a run still holding it), or "
+                "waiting as Pending or AwaitingConcurrencySlot (README, \"The Prefect UI\": a slot a restarted "
+                "server never freed).\n")
     page = "<html><body><pre>" + html.escape(text) + "</pre></body></html>"
     message_id = f"<stalled-{last:%Y%m%dT%H%M%S%f}@balkanwatch>"
     return AlertEmail(message_id, "stalled", None, subject, tuple(recipients),

@@ -624,6 +624,42 @@ def test_a_stalled_ingest_is_emailed_once_by_the_scheduled_alerts_run(server, tm
     assert f"since {done:%Y-%m-%d}" in first and "completed." in first     # the newest run and its status
 
 
+def test_runs_that_complete_but_read_no_source_are_emailed_as_a_stall(server, tmp_path: Path):
+    """The machine's network goes (DNS, a proxy): every run still completes, with every source failing, so
+    no run ever "stalled" and nobody was told while the alerts saw nothing. A run in which every polled
+    source failed no longer counts as a completed one for the stall check, and the e-mail says what it is."""
+    from aiosmtpd.controller import Controller
+
+    from flows.alerts import run_alerts
+    from tests.test_alerts import Inbox
+    from warehouse.store import utcnow
+
+    cfg, port = watched_ingest(tmp_path, server)
+    box = Inbox()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        assert asyncio.run(run_ingest(load_config(cfg))).status == "completed"
+        read = utcnow()                                         # the last run that read a source
+        time.sleep(1)
+        server.stop()                                           # every source unreachable from now on
+        for _ in range(2):
+            blind = asyncio.run(run_ingest(load_config(cfg), force=True))
+            assert blind.status == "completed" and blind.sources_failed == blind.sources_polled == 1
+        # between the last read and the last (blind) completed run: six periods after the one, not the other
+        between = read + (utcnow() - read) / 2
+        config = load_config(cfg)
+        assert run_alerts(config, between + timedelta(minutes=59), scheduled=True).sent == 0
+        assert run_alerts(config, between + timedelta(minutes=60), scheduled=True).sent == 1
+        assert run_alerts(config, between + timedelta(minutes=80), scheduled=True).sent == 0   # once
+    finally:
+        controller.stop()
+    assert len(box.messages) == 1
+    mail = box.messages[0][2].decode()
+    assert "every source has failed for 1 h: ingest sees nothing" in mail
+    assert "polled 1 source and every one failed, e.g. wire:" in mail
+
+
 def test_a_warehouse_the_scheduled_alerts_cannot_use_is_emailed_once_per_outage(prefect_server, server,
                                                                                tmp_path: Path):
     """When the scheduled alerts cycles cannot use the warehouse (here a notebook keeps the file open for

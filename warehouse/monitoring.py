@@ -152,12 +152,21 @@ class MonitoringMixin(WarehouseBase):
                       WHERE message_id = ?""", [when, error, message_id])
 
     def ingest_record(self) -> dict[str, Any]:
-        """When the last ingest run completed (`last_completed_at`, None before the first) and the newest
-        run of any status (`latest_started_at`, `latest_status`: running, crashed, completed)."""
-        done = self._exec("SELECT max(finished_at) FROM runs WHERE status = 'completed'").fetchone()
-        latest = self._exec("SELECT started_at, status FROM runs ORDER BY started_at DESC LIMIT 1").fetchone()
+        """When the last ingest run completed that could read a source (`last_completed_at`, None before the
+        first; a run in which every source it polled failed saw nothing: the machine's network down, a proxy
+        gone), the newest run of any status (`latest_started_at`, `latest_status`: running, crashed,
+        completed; `latest_polled`, `latest_failed`: its sources) and the newest source error (`latest_error`:
+        source and error)."""
+        done = self._exec("""SELECT max(finished_at) FROM runs WHERE status = 'completed'
+                             AND (sources_polled = 0 OR sources_failed < sources_polled)""").fetchone()
+        latest = self._exec("""SELECT started_at, status, sources_polled, sources_failed FROM runs
+                               ORDER BY started_at DESC LIMIT 1""").fetchone()
+        error = self._exec("""SELECT name || ': ' || last_error FROM sources WHERE last_error IS NOT NULL
+                              AND consecutive_failures > 0 ORDER BY last_attempt_at DESC NULLS LAST LIMIT 1""").fetchone()
         return {"last_completed_at": done[0] if done else None,
-                "latest_started_at": latest[0] if latest else None, "latest_status": latest[1] if latest else None}
+                "latest_started_at": latest[0] if latest else None, "latest_status": latest[1] if latest else None,
+                "latest_polled": latest[2] if latest else 0, "latest_failed": latest[3] if latest else 0,
+                "latest_error": error[0] if error else None}
 
     def has_message(self, message_id: str) -> bool:
         row = self._exec("SELECT count(*) FROM outbox WHERE message_id = ?", [message_id]).fetchone()
