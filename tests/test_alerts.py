@@ -232,7 +232,7 @@ def test_a_surge_that_came_in_after_a_gap_in_ingest_is_mailed_as_late(tmp_path: 
     assert len(inbox.messages) == 1
     msg = message_from_bytes(inbox.messages[0][2], policy=policy.default)
     subject, text = str(msg["Subject"]), msg.get_body(preferencelist=("plain",)).get_content()
-    assert "north-kosovo-clash" in subject and "8 new stories" in subject and re.search(r"\[found (9|10) h late\]", subject)
+    assert "north-kosovo-clash" in subject and "8 new stories" in subject and re.search(r"\[found [89] h late\]", subject)   # its last story 9 h 19 min ago, its hour ends later
     assert text.startswith("Found late: the surge ended at") and "Zvečan" in text
     # the same run without the gap's window would have mailed nothing: the surge is older than window_hours
     assert query(config, "SELECT min(bucket_start) FROM alerts")[0][0] < (now - timedelta(hours=6)).replace(tzinfo=None)
