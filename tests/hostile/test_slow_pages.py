@@ -96,9 +96,11 @@ def test_deadlines_nest_stop_python_work_and_leave_no_timer_behind() -> None:
 
 def test_a_page_past_its_deadline_fails_with_the_reason() -> None:
     started = time.monotonic()
-    result = safe_extract(_job(links_page(250_000), timeout=0.5))   # ~2 s without a deadline
-    assert isinstance(result, str) and "took longer than 0.5 s (ingest.extract_timeout; 0.2 MB of HTML)" in result
-    assert time.monotonic() - started < 1.5
+    result = safe_extract(_job(links_page(1_000_000), timeout=0.5))   # ~19 s without a deadline
+    assert isinstance(result, str) and "took longer than 0.5 s (ingest.extract_timeout; 0.9 MB of HTML)" in result
+    # The deadline may fire inside a callback that swallows it (a weakref's, during garbage collection): it
+    # fires again every _PastDeadline.EXTRA_SECONDS, so the page ends within a few of those, far from 19 s.
+    assert time.monotonic() - started < 6
     with pytest.raises(ExtractionTimeout):   # `balkanwatch extract` sees the same error
         extract_page(_job(links_page(250_000), timeout=0.5))
 
