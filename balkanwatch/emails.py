@@ -33,7 +33,7 @@ def one_line(text: str, limit: int = SUBJECT_MAX) -> str:
 @dataclass(frozen=True)
 class AlertEmail:
     message_id: str
-    kind: str                 # spike | digest | silent | stalled | unreachable
+    kind: str                 # spike | digest | silent | stalled | unreachable | back
     incident_id: str | None
     subject: str
     recipients: tuple[str, ...]
@@ -251,6 +251,27 @@ def as_delivered(raw: bytes, queued_at: datetime, now: datetime) -> bytes:
     msg["X-Balkanwatch-Queued"] = format_datetime(queued_at.replace(tzinfo=UTC) if queued_at.tzinfo is None
                                                   else queued_at)
     return msg.as_bytes()
+
+
+def compose_back(what: str, since: datetime, key: str, sender: str, recipients: Sequence[str],
+                 now: datetime) -> AlertEmail:
+    """One e-mail when what a stall or outage e-mail announced is over: `what` is "ingest" (runs read sources
+    again) or "warehouse" (it can be used again), `since` when it began, `key` the announcing e-mail's stamp
+    (so each is answered once)."""
+    gap = _hours((now - since).total_seconds())
+    if what == "ingest":
+        subject = one_line(f"[balkanwatch] ingest is running again (after {gap})")
+        first = f"Ingest runs read sources again: nothing new had come in since {since:%Y-%m-%d %H:%M} UTC ({gap})."
+    else:
+        subject = one_line(f"[balkanwatch] the warehouse can be used again (after {gap})")
+        first = (f"The warehouse can be used again: the scheduled alerts cycles could not use it since "
+                 f"{since:%Y-%m-%d %H:%M} UTC ({gap}).")
+    text = (f"{first}\nStories published meanwhile are fetched by the next runs, and a surge among them is "
+            "still mailed, marked as found late (alerts.catch_up_hours).\n")
+    page = "<html><body><pre>" + html.escape(text) + "</pre></body></html>"
+    message_id = f"<back-{what}-{key}@balkanwatch>"
+    return AlertEmail(message_id, "back", None, subject, tuple(recipients),
+                      _message(subject, sender, recipients, message_id, now, text, page, {}), page)
 
 
 def _message(subject: str, sender: str, recipients: Sequence[str], message_id: str, now: datetime, text: str,

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from prefect import flow
 
@@ -45,6 +45,7 @@ from balkanwatch.config import Config, SmtpSettings, load_config
 from balkanwatch.emails import (
     AlertEmail,
     as_delivered,
+    compose_back,
     compose_digest,
     compose_incident,
     compose_silent,
@@ -60,6 +61,7 @@ from warehouse import Warehouse
 from warehouse.store import utcnow
 
 log = logging.getLogger("balkanwatch.alerts")
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -293,13 +295,32 @@ def queue_stalled(wh: Warehouse, config: Config, now: datetime) -> tuple[bool, i
     a, period = config.alerts, config.schedule.ingest_every_minutes
     record = wh.ingest_record()
     if not ingest_stalled(record["last_completed_at"], now, period, a.ingest_stall_periods):
-        return False, 0
+        return False, queue_back(wh, config, record["last_completed_at"], now)
     email = compose_stalled(record, period, a.email_from, a.email_to, now)
     log.warning("ingest stalled: %s", email.subject)
     if not a.email_to or wh.has_message(email.message_id):
         return True, 0
     wh.record_incident([], _outbox_row(email, now))
     return True, 1
+
+
+BACK_WITHIN_DAYS = 7   # a stall e-mailed longer ago than this gets no "running again" e-mail any more
+
+
+def queue_back(wh: Warehouse, config: Config, last_completed: datetime | None, now: datetime) -> int:
+    """After a stall e-mail, one more when ingest runs read sources again (a run completed after the stall
+    began): without it the desk cannot tell a quiet inbox from a blind one. The e-mails queued (0 or 1)."""
+    a = config.alerts
+    stalled = wh.newest_message_id("stalled", now - timedelta(days=BACK_WITHIN_DAYS))
+    if not (a.email_to and stalled and last_completed):
+        return 0
+    stamp = stalled.removeprefix("<stalled-").removesuffix("@balkanwatch>")
+    since = datetime.strptime(stamp, "%Y%m%dT%H%M%S%f")
+    email = compose_back("ingest", since, stamp, a.email_from, a.email_to, now)
+    if last_completed <= since or wh.has_message(email.message_id):
+        return 0
+    wh.record_incident([], _outbox_row(email, now))
+    return 1
 
 
 def outage_variable(config: Config) -> str:
@@ -341,16 +362,21 @@ def report_unreachable(config: Config, error: BaseException, now: datetime) -> b
     return mailed
 
 
-def outage_over(config: Config) -> None:
-    """A scheduled cycle used the warehouse: any outage `report_unreachable` recorded is over."""
+def outage_over(config: Config) -> datetime | None:
+    """A scheduled cycle used the warehouse: any outage `report_unreachable` recorded is over. When it was
+    e-mailed, when it began (the cycle then says it is over: `queue_back`'s e-mail, "warehouse")."""
     from prefect.variables import Variable
 
     name = outage_variable(config)
     state = Variable.get(name)
-    if state is not None:
-        Variable.unset(name)
-        log.info("the warehouse can be used again (it could not since %s)",
-                 state.get("since") if isinstance(state, dict) else state)
+    if state is None:
+        return None
+    Variable.unset(name)
+    log.info("the warehouse can be used again (it could not since %s)",
+             state.get("since") if isinstance(state, dict) else state)
+    if isinstance(state, dict) and state.get("mailed") and "since" in state:
+        return datetime.fromisoformat(state["since"])
+    return None
 
 
 def send_outbox(config: Config, now: datetime | None = None) -> list[Delivery]:
@@ -389,8 +415,12 @@ def run_alerts(config: Config, now: datetime | None = None, *, artifacts: bool =
         if scheduled:
             _tell_orchestrator(report_unreachable, config, exc, now)
         raise
-    if scheduled:
-        _tell_orchestrator(outage_over, config)
+    if scheduled and (began := _tell_orchestrator(outage_over, config)) is not None and config.alerts.email_to:
+        back = compose_back("warehouse", began, f"{began:%Y%m%dT%H%M%S%f}", config.alerts.email_from,
+                            config.alerts.email_to, now)
+        with Warehouse.for_config(config) as wh:     # sent below with the rest of the outbox
+            if not wh.has_message(back.message_id):
+                wh.record_incident([], _outbox_row(back, now))
     summary.spikes = [{"watchlist": s.watchlist, "bucket": f"{s.bucket_start:%Y-%m-%d %H:%M}", "score": round(s.score, 3),
                        "observed": s.observed, "expected": round(s.expected, 2), "stories": len(s.story_ids),
                        "alert_id": s.alert_id} for s in spikes]
@@ -438,12 +468,13 @@ def _cycle(config: Config, now: datetime, artifacts: bool, scheduled: bool
     return summary, spikes, overview, series
 
 
-def _tell_orchestrator(call: Callable[..., object], *args: Any) -> None:
+def _tell_orchestrator(call: Callable[..., _T], *args: Any) -> _T | None:
     """Record an outage's start or end in Prefect; a failure here is logged, never raised over the cycle's."""
     try:
-        call(*args)
+        return call(*args)
     except Exception as exc:
         log.warning("could not record the warehouse's outage in Prefect: %s: %s", type(exc).__name__, exc)
+        return None
 
 
 def chart_markdown(title: str, png: bytes) -> str:

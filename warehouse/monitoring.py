@@ -168,6 +168,13 @@ class MonitoringMixin(WarehouseBase):
                 "latest_polled": latest[2] if latest else 0, "latest_failed": latest[3] if latest else 0,
                 "latest_error": error[0] if error else None}
 
+    def newest_message_id(self, kind: str, since: datetime) -> str | None:
+        """The Message-ID of the newest outbox message of `kind` queued since `since` (the last stall
+        announced)."""
+        row = self._exec("""SELECT message_id FROM outbox WHERE kind = ? AND created_at >= ?
+                            ORDER BY created_at DESC LIMIT 1""", [kind, since]).fetchone()
+        return row[0] if row else None
+
     def has_message(self, message_id: str) -> bool:
         row = self._exec("SELECT count(*) FROM outbox WHERE message_id = ?", [message_id]).fetchone()
         return bool(row and row[0])
