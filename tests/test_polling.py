@@ -586,16 +586,13 @@ def mails(box: Any) -> list[tuple[str, str]]:
     return [(next(line for line in t.splitlines() if line.startswith("Subject:")), t) for t in texts]
 
 
-def test_a_stalled_ingest_is_emailed_once_by_the_scheduled_alerts_run(server, tmp_path: Path):
-    """alerts.ingest_stall_periods: when no ingest run has completed for that many periods of the schedule, the
-    alerts deployment's cycle mails one message (a real SMTP server on loopback) naming when the last one
-    did, once per stall; not before the periods have passed, not from a manual `alert`, and again for a new
-    stall after ingest ran again."""
+@contextmanager
+def watched_inbox(tmp_path: Path, server: LoopbackServer) -> Iterator[tuple[Path, Any]]:
+    """`watched_ingest`'s config after a first ingest, with an SMTP server on its port keeping every message:
+    (the config, the server's inbox)."""
     from aiosmtpd.controller import Controller
 
-    from flows.alerts import run_alerts
     from tests.test_alerts import Inbox
-    from warehouse.store import utcnow
 
     cfg, port = watched_ingest(tmp_path, server)
     box = Inbox()
@@ -603,6 +600,21 @@ def test_a_stalled_ingest_is_emailed_once_by_the_scheduled_alerts_run(server, tm
     controller.start()
     try:
         assert asyncio.run(run_ingest(load_config(cfg))).status == "completed"
+        yield cfg, box
+    finally:
+        controller.stop()
+
+
+def test_a_stalled_ingest_is_emailed_once_by_the_scheduled_alerts_run(server, tmp_path: Path):
+    """alerts.ingest_stall_periods: when no ingest run has completed for that many periods of the schedule, the
+    alerts deployment's cycle mails one message (a real SMTP server on loopback) naming when the last one
+    did, once per stall; not before the periods have passed, not from a manual `alert`, and again for a new
+    stall after ingest ran again."""
+
+    from flows.alerts import run_alerts
+    from warehouse.store import utcnow
+
+    with watched_inbox(tmp_path, server) as (cfg, box):
         done = utcnow()
         config = load_config(cfg)
 
@@ -617,8 +629,6 @@ def test_a_stalled_ingest_is_emailed_once_by_the_scheduled_alerts_run(server, tm
         assert run_alerts(config, again + timedelta(minutes=50), scheduled=True).sent == 1
         assert run_alerts(config, again + timedelta(minutes=55), scheduled=True).sent == 0
         assert run_alerts(config, again + timedelta(minutes=61), scheduled=True).sent == 1   # a new stall
-    finally:
-        controller.stop()
     (subject, first), (back, _), (later, _) = mails(box)
     assert "no ingest has completed for 1 h" in subject
     assert f"since {done:%Y-%m-%d}" in first and "completed." in first     # the newest run and its status
@@ -629,18 +639,11 @@ def test_runs_that_complete_but_read_no_source_are_emailed_as_a_stall(server, tm
     """The machine's network goes (DNS, a proxy): every run still completes, with every source failing, so
     no run ever "stalled" and nobody was told while the alerts saw nothing. A run in which every polled
     source failed no longer counts as a completed one for the stall check, and the e-mail says what it is."""
-    from aiosmtpd.controller import Controller
 
     from flows.alerts import run_alerts
-    from tests.test_alerts import Inbox
     from warehouse.store import utcnow
 
-    cfg, port = watched_ingest(tmp_path, server)
-    box = Inbox()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        assert asyncio.run(run_ingest(load_config(cfg))).status == "completed"
+    with watched_inbox(tmp_path, server) as (cfg, box):
         read = utcnow()                                         # the last run that read a source
         time.sleep(1)
         server.stop()                                           # every source unreachable from now on
@@ -653,8 +656,6 @@ def test_runs_that_complete_but_read_no_source_are_emailed_as_a_stall(server, tm
         assert run_alerts(config, between + timedelta(minutes=59), scheduled=True).sent == 0
         assert run_alerts(config, between + timedelta(minutes=60), scheduled=True).sent == 1
         assert run_alerts(config, between + timedelta(minutes=80), scheduled=True).sent == 0   # once
-    finally:
-        controller.stop()
     assert len(box.messages) == 1
     mail = box.messages[0][2].decode()
     assert "every source has failed for 1 h: ingest sees nothing" in mail
