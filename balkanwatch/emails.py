@@ -30,6 +30,10 @@ def one_line(text: str, limit: int = SUBJECT_MAX) -> str:
     return escaping.one_line(text, limit)
 
 
+# The time in the Message-ID of an e-mail sent once per event (a stall, an outage), to the microsecond.
+STAMP = "%Y%m%dT%H%M%S%f"
+
+
 @dataclass(frozen=True)
 class AlertEmail:
     message_id: str
@@ -102,7 +106,7 @@ def _spike_lines(incident: Incident) -> list[str]:
 
 
 # A surge that ended this long before its e-mail is said to be found late (its stories came in after a gap in
-# ingest: flows.alerts.alert_window_start); an ordinary alert goes out while its surge is still on.
+# ingest: flows.alerts.new_spikes); an ordinary alert goes out while its surge is still on.
 LATE_NOTE_HOURS = 2.0
 
 
@@ -207,7 +211,7 @@ def compose_stalled(record: dict[str, Any], period_minutes: float, sender: str, 
                 "waiting as Pending or AwaitingConcurrencySlot (README, \"The Prefect UI\": a slot a restarted "
                 "server never freed).\n")
     page = "<html><body><pre>" + html.escape(text) + "</pre></body></html>"
-    message_id = f"<stalled-{last:%Y%m%dT%H%M%S%f}@balkanwatch>"
+    message_id = f"<stalled-{last:{STAMP}}@balkanwatch>"
     return AlertEmail(message_id, "stalled", None, subject, tuple(recipients),
                       _message(subject, sender, recipients, message_id, now, text, page, {}), page)
 
@@ -226,7 +230,7 @@ def compose_unreachable(where: str, since: datetime, error: str, period_minutes:
             f"The schedule runs an ingest every {period_minutes:g} min. Look at `balkanwatch serve`'s log and the "
             "failed runs in the Prefect UI. Alerts resume by themselves once the warehouse can be used again.\n")
     page = "<html><body><pre>" + html.escape(text) + "</pre></body></html>"
-    message_id = f"<unreachable-{since:%Y%m%dT%H%M%S%f}@balkanwatch>"
+    message_id = f"<unreachable-{since:{STAMP}}@balkanwatch>"
     return AlertEmail(message_id, "unreachable", None, subject, tuple(recipients),
                       _message(subject, sender, recipients, message_id, now, text, page, {}), page)
 
@@ -253,11 +257,16 @@ def as_delivered(raw: bytes, queued_at: datetime, now: datetime) -> bytes:
     return msg.as_bytes()
 
 
-def compose_back(what: str, since: datetime, key: str, sender: str, recipients: Sequence[str],
-                 now: datetime) -> AlertEmail:
+def stall_began(message_id: str) -> datetime:
+    """When the stall a `compose_stalled` e-mail announced began (its last completed run's end), from its
+    Message-ID."""
+    return datetime.strptime(message_id.removeprefix("<stalled-").removesuffix("@balkanwatch>"), STAMP)
+
+
+def compose_back(what: str, since: datetime, sender: str, recipients: Sequence[str], now: datetime) -> AlertEmail:
     """One e-mail when what a stall or outage e-mail announced is over: `what` is "ingest" (runs read sources
-    again) or "warehouse" (it can be used again), `since` when it began, `key` the announcing e-mail's stamp
-    (so each is answered once)."""
+    again) or "warehouse" (it can be used again), `since` when it began (the announcing e-mail's stamp: each
+    is answered once)."""
     gap = _hours((now - since).total_seconds())
     if what == "ingest":
         subject = one_line(f"[balkanwatch] ingest is running again (after {gap})")
@@ -269,7 +278,7 @@ def compose_back(what: str, since: datetime, key: str, sender: str, recipients: 
     text = (f"{first}\nStories published meanwhile are fetched by the next runs, and a surge among them is "
             "still mailed, marked as found late (alerts.catch_up_hours).\n")
     page = "<html><body><pre>" + html.escape(text) + "</pre></body></html>"
-    message_id = f"<back-{what}-{key}@balkanwatch>"
+    message_id = f"<back-{what}-{since:{STAMP}}@balkanwatch>"
     return AlertEmail(message_id, "back", None, subject, tuple(recipients),
                       _message(subject, sender, recipients, message_id, now, text, page, {}), page)
 

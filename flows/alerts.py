@@ -51,6 +51,7 @@ from balkanwatch.emails import (
     compose_silent,
     compose_stalled,
     compose_unreachable,
+    stall_began,
 )
 from balkanwatch.errors import DeliveryError, WarehouseBusyError, WarehouseError
 from balkanwatch.health import ingest_stalled
@@ -225,9 +226,6 @@ class Delivery:
     error: str | None = None
 
 
-UNDELIVERED = "sent, but not to "   # how a sent message's last_error begins when some recipients refused it
-
-
 def deliver(config: Config, pending: list[dict[str, Any]], now: datetime | None = None) -> list[Delivery]:
     """Send each pending message (re-dated when it waited: `emails.as_delivered`). One that some recipients
     refused has gone to the others: it is sent, saying to whom not (sent again, it would reach those who
@@ -245,7 +243,7 @@ def deliver(config: Config, pending: list[dict[str, Any]], now: datetime | None 
             raw = as_delivered(m["message"], m["created_at"], now) if m.get("created_at") else m["message"]
             refused = smtp.send(raw, config.alerts.email_from, m["recipients"], server,
                                 username=username, password=password)
-            note = UNDELIVERED + "; ".join(f"{a} ({why})" for a, why in refused.items()) if refused else None
+            note = Warehouse.UNDELIVERED + "; ".join(f"{a} ({why})" for a, why in refused.items()) if refused else None
             results.append(Delivery(m["message_id"], m["incident_id"], True, note))
             save_copy(config, {**m, "message": raw})
         except DeliveryError as exc:
@@ -314,9 +312,8 @@ def queue_back(wh: Warehouse, config: Config, last_completed: datetime | None, n
     stalled = wh.newest_message_id("stalled", now - timedelta(days=BACK_WITHIN_DAYS))
     if not (a.email_to and stalled and last_completed):
         return 0
-    stamp = stalled.removeprefix("<stalled-").removesuffix("@balkanwatch>")
-    since = datetime.strptime(stamp, "%Y%m%dT%H%M%S%f")
-    email = compose_back("ingest", since, stamp, a.email_from, a.email_to, now)
+    since = stall_began(stalled)
+    email = compose_back("ingest", since, a.email_from, a.email_to, now)
     if last_completed <= since or wh.has_message(email.message_id):
         return 0
     wh.record_incident([], _outbox_row(email, now))
@@ -416,8 +413,7 @@ def run_alerts(config: Config, now: datetime | None = None, *, artifacts: bool =
             _tell_orchestrator(report_unreachable, config, exc, now)
         raise
     if scheduled and (began := _tell_orchestrator(outage_over, config)) is not None and config.alerts.email_to:
-        back = compose_back("warehouse", began, f"{began:%Y%m%dT%H%M%S%f}", config.alerts.email_from,
-                            config.alerts.email_to, now)
+        back = compose_back("warehouse", began, config.alerts.email_from, config.alerts.email_to, now)
         with Warehouse.for_config(config) as wh:     # sent below with the rest of the outbox
             if not wh.has_message(back.message_id):
                 wh.record_incident([], _outbox_row(back, now))

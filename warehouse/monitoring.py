@@ -80,7 +80,7 @@ class MonitoringMixin(WarehouseBase):
             """WITH art AS (SELECT a.story_id, a.source, a.fetched_at, r.started_at AS run_at
                             FROM articles a JOIN runs r USING (run_id) WHERE a.story_id IS NOT NULL),
                     first_run AS (SELECT source, min(run_at) AS at FROM art GROUP BY source),
-                    story AS (SELECT story_id, min(fetched_at) AS arrived, min(run_at) AS arrival_run
+                    story AS (SELECT story_id, min(run_at) AS arrival_run
                               FROM art GROUP BY story_id HAVING min(fetched_at) >= ?)
                SELECT DISTINCT s.story_id FROM story s JOIN art x USING (story_id) JOIN first_run f USING (source)
                WHERE f.at < s.arrival_run""", [window_start]).fetchall()}
@@ -106,10 +106,10 @@ class MonitoringMixin(WarehouseBase):
         return self.rows(
             """SELECT a.bucket_start, a.watchlist, CAST(a.observed AS BIGINT) AS observed, round(a.expected, 2) AS expected,
                       round(a.score, 3) AS score, len(a.story_ids) AS stories, a.status, o.attempts, o.sent_at,
-                      CASE WHEN o.status = 'pending' OR starts_with(o.last_error, 'sent, but not to ')
+                      CASE WHEN o.status = 'pending' OR starts_with(o.last_error, ?)
                            THEN o.last_error END AS last_error, a.incident_id
                FROM alerts a LEFT JOIN outbox o ON o.incident_id = a.incident_id AND o.kind = 'spike'
-               ORDER BY a.bucket_start DESC, a.watchlist LIMIT ?""", [int(limit)])
+               ORDER BY a.bucket_start DESC, a.watchlist LIMIT ?""", [self.UNDELIVERED, int(limit)])
 
     def alert_buckets(self, watchlist: str, since: datetime) -> list[datetime]:
         """Buckets of the alerts already recorded for a topic since `since` (to not repeat a surge)."""
@@ -131,6 +131,9 @@ class MonitoringMixin(WarehouseBase):
                     """INSERT INTO outbox (message_id, kind, incident_id, subject, recipients, message, status, created_at)
                        SELECT $message_id, $kind, $incident_id, $subject, $recipients, $message, 'pending', $created_at
                        WHERE NOT EXISTS (SELECT 1 FROM outbox WHERE message_id = $message_id)""", message)
+
+    # How a sent message's last_error begins when some of its recipients refused it (mark_sent's note).
+    UNDELIVERED = "sent, but not to "
 
     def pending_messages(self) -> list[dict[str, Any]]:
         return self.rows("""SELECT message_id, kind, incident_id, subject, recipients, message, attempts, created_at
