@@ -37,7 +37,8 @@ async def ingest_shards(config_path: str, shards: int = 2, force: bool = False,
     runs = await asyncio.gather(*(
         arun_deployment(deployment, parameters={"config_path": config_path, "force": force, "shard": f"{k}/{shards}",
                                                 "settle": False},
-                        flow_run_name=f"ingest shard {k}/{shards}", timeout=None, poll_interval=POLL_SECONDS)
+                        flow_run_name=f"ingest shard {k}/{shards}", timeout=None, poll_interval=POLL_SECONDS,
+                        idempotency_key=shard_run_key(k, shards))
         for k in range(shards)))
     result: dict[str, Any] = {"shards": {f"{k}/{shards}": r.state.name if r.state else "unknown" for k, r in enumerate(runs)},
                               "flow_runs": [str(r.id) for r in runs]}
@@ -50,3 +51,13 @@ async def ingest_shards(config_path: str, shards: int = 2, force: bool = False,
     if failed:
         raise RuntimeError(f"shard runs {', '.join(f'{k}/{shards}' for k in failed)} did not complete: {result}")
     return result
+
+
+def shard_run_key(k: int, shards: int) -> str:
+    """The idempotency key of this dispatcher run's (this try's) shard k/N run. Prefect's client retries a
+    POST whose answer was lost (a read timeout, a dropped connection, a 502 from a proxy in front of a busy
+    server) after the server may have made the run; with the key the server hands back that run instead of
+    making a second one, which would load the shard twice over (CI saw one: '0/2', '0/2', '1/2')."""
+    from prefect.runtime import flow_run
+
+    return f"ingest-shards {flow_run.get_id()} try {flow_run.get_run_count()} shard {k}/{shards}"

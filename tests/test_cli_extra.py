@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -14,6 +15,7 @@ from app.cli import main
 from balkanwatch.config import load_config
 from flows.ingest import run_ingest
 from tests.conftest import toml_sources
+from tests.lossyproxy import LossyProxy
 from warehouse import Warehouse
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -236,8 +238,15 @@ def _dispatch_and_check(tmp_path: Path, sources: list[dict], arts: list,  # type
     (project / "prefect.yaml").write_text(yaml_text, encoding="utf-8")
     run("--no-prompt", "deploy", "--prefect-file", str(project / "prefect.yaml"), "--name",
         "balkanwatch-ingest-shard", "--name", "balkanwatch-ingest-shards")
+    # The workers (and the flow runs they start: the dispatcher) reach the API through a proxy that loses
+    # the answer to the first "create a flow run" request, after the server made the run: Prefect's client
+    # retries the POST, which must not start the shard twice.
+    api = urlsplit(env["PREFECT_API_URL"])
+    proxy = LossyProxy((api.hostname or "127.0.0.1", api.port or 80),
+                       lose=rb"^POST /api/deployments/[^ ]+/create_flow_run ").start()
+    worker_env = {**env, "PREFECT_API_URL": api._replace(netloc=f"127.0.0.1:{proxy.port}").geturl()}
     workers = [subprocess.Popen([*prefect, "worker", "start", "--pool", pool, "--name", f"worker-{i}"],
-                                cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                cwd=project, env=worker_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                for i in range(2)]
 
     async def wait_for_dispatcher():  # type: ignore[no-untyped-def]
@@ -255,6 +264,8 @@ def _dispatch_and_check(tmp_path: Path, sources: list[dict], arts: list,  # type
             w.terminate()
         for w in workers:
             w.wait(timeout=30)
+        proxy.close()
+    assert proxy.lost == 1                                              # the fault happened…
     assert dispatcher.state.is_completed(), dispatcher.state
     assert sorted(r.parameters["shard"] for r in shard_runs) == ["0/2", "1/2"]
     assert all(r.parameters["settle"] is False for r in shard_runs)      # the shards only load…
