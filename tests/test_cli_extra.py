@@ -6,6 +6,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -253,7 +254,8 @@ def _dispatch_and_check(tmp_path: Path, sources: list[dict], arts: list,  # type
         from prefect.deployments import arun_deployment
 
         dispatcher = await arun_deployment("ingest-shards/balkanwatch-ingest-shards", parameters={"shards": 2},
-                                           timeout=300, poll_interval=1, as_subflow=False)
+                                           timeout=300, poll_interval=1, as_subflow=False,
+                                           idempotency_key=f"test dispatcher {uuid.uuid4()}")   # a retried POST: one run
         async with get_client() as client:
             runs = await client.read_flow_runs()
         return dispatcher, [r for r in runs if r.name.startswith("ingest shard ") and r.work_pool_name == pool]
