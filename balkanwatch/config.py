@@ -57,10 +57,11 @@ class WarehouseSettings:
 @dataclass(frozen=True)
 class FetchSettings:
     user_agent: str = _f("balkanwatch/0.1 (+https://github.com/balkanwatch)", "User-Agent sent with every request and matched against robots.txt.")
-    timeout: float = _f(20.0, "Seconds for connect, read and write each; a whole request, body included, gets 3x this (stops trickling servers).")
+    timeout: float = _f(20.0, "Seconds for connect, read and write each; a whole request, body included, gets 3x this in flight (stops trickling servers; waiting for the host's turn is not in it).")
     max_body_bytes: int = _f(10_000_000, "Bodies larger than this (after decompression) are refused, never read whole.")
     per_host_concurrency: int = _f(2, "Requests in flight to one host at once.")
     per_host_delay: float = _f(1.0, "Seconds between the starts of two requests to one host.")
+    host_queue_seconds: float = _f(300.0, "Longest an article page waits in one run for its host's turn (per_host_concurrency, per_host_delay, a robots.txt Crawl-delay): a source's first poll can list hundreds of pages of one host. Pages still waiting then are left for the next run, not failed; the source's health says how many. 0: no limit.")
     allow_private_networks: bool = _f(False, "Allow private, loopback and link-local addresses. Tests and intranets only.")
     max_redirects: int = _f(5, "Redirects followed per request; each hop is checked against the address policy.")
     retries: int = _f(2, "Retries of a transient failure (timeout, reset, 5xx, 429) within one run.")
@@ -438,6 +439,8 @@ def parse_config(data: dict[str, Any], base_dir: Path, path: Path | None = None)
     _unique("watchlists", [w.name for w in watchlists])
     if sections["fetch"].per_host_concurrency < 1:
         raise ConfigError("fetch.per_host_concurrency must be at least 1")
+    if sections["fetch"].host_queue_seconds < 0:
+        raise ConfigError("fetch.host_queue_seconds must be 0 (no limit) or more")
     if sections["fetch"].ca_file:
         sections["fetch"] = dataclasses.replace(sections["fetch"], ca_file=_ca_file(sections["fetch"].ca_file, base_dir))
     _check_alerts(sections["alerts"])

@@ -60,6 +60,13 @@ class TerminalFetchError(FetchError):
     kind = "terminal"
 
 
+class HostBusyError(FetchError):
+    """Not fetched: the host's turn did not come within the wait allowed (fetch.host_queue_seconds), because
+    many pages of it queue behind its politeness delay. Not a failure of the page: it waits for the next run."""
+
+    kind = "host-busy"
+
+
 class ForbiddenAddressError(TerminalFetchError):
     """The host resolves to a private, loopback, link-local or reserved address."""
 

@@ -37,6 +37,7 @@ from balkanwatch.errors import (
     BodyTooLargeError,
     FetchError,
     ForbiddenAddressError,
+    HostBusyError,
     RobotsDisallowedError,
     TerminalFetchError,
     TransientFetchError,
@@ -136,15 +137,30 @@ class HostLimiter:
         self.extra_delay: dict[str, float] = {}
 
     @asynccontextmanager
-    async def slot(self, host: str) -> AsyncIterator[None]:
-        async with self._sems[host]:
-            async with self._locks[host]:
-                delay = max(self.delay, self.extra_delay.get(host, 0.0))
-                wait = self._last.get(host, -1e18) + delay - self.clock()
-                if wait > 0:
-                    await self.sleep(wait)
-                self._last[host] = self.clock()
+    async def slot(self, host: str, patience: float | None = None) -> AsyncIterator[None]:
+        """Hold one of the host's slots, started `delay` after the one before; raises HostBusyError when no
+        slot comes within `patience` seconds (None: wait for as long as it takes)."""
+        sem = self._sems[host]
+        try:
+            async with asyncio.timeout(patience):
+                await sem.acquire()
+                try:
+                    async with self._locks[host]:
+                        delay = max(self.delay, self.extra_delay.get(host, 0.0))
+                        wait = self._last.get(host, -1e18) + delay - self.clock()
+                        if wait > 0:
+                            await self.sleep(wait)
+                        self._last[host] = self.clock()
+                except BaseException:
+                    sem.release()
+                    raise
+        except TimeoutError:
+            raise HostBusyError(f"{host} is busy: no turn within {patience:.0f}s (its politeness delay, "
+                                f"{self.concurrency} at a time); left for the next run") from None
+        try:
             yield
+        finally:
+            sem.release()
 
 
 def parse_max_age(value: str | None) -> float | None:
@@ -327,21 +343,29 @@ class Fetcher:
             return
 
     async def _get(self, url: str, headers: dict[str, str], *, max_bytes: int,
-                   form: dict[str, str] | None = None) -> FetchResult:
+                   form: dict[str, str] | None = None, patience: float | None = None) -> FetchResult:
         """GET (a form POST when `form` is given) with bounded manual redirects, size cap and overall deadline;
         raises FetchError."""
         started, t0 = datetime.now(UTC), time.perf_counter()
         hops: list[str] = []
         permanent = True   # every redirect a 301 or 308 so far
         current = url
-        try:
-            async with asyncio.timeout(self.s.timeout * 3):
+        loop = asyncio.get_running_loop()
+        budget = self.s.timeout * 3   # seconds in flight, redirects included; waiting for a host's slot is not
+        try:                          # in it (200 pages of one host queue for minutes behind its politeness delay)
+            async with asyncio.timeout(None) as deadline:
                 while True:
-                    async with self.limiter.slot(host_of(current)), self._pool(current) as client:
-                        async with client.stream("GET" if form is None else "POST", current,
-                                                 headers=headers, data=form) as resp:
+                    async with self.limiter.slot(host_of(current), patience):
+                        began = loop.time()
+                        deadline.reschedule(began + budget)
+                        if not hops:
+                            t0 = time.perf_counter()   # elapsed_ms: the server's time, not the queue's
+                        async with self._pool(current) as client, client.stream(
+                                "GET" if form is None else "POST", current, headers=headers, data=form) as resp:
                             if resp.status_code in REDIRECT_CODES:
                                 await self._drain(resp)
+                                budget -= loop.time() - began
+                                deadline.reschedule(None)     # the next hop's queue is not in flight either
                                 target = resp.headers.get("location")
                                 if not target:
                                     raise TerminalFetchError(f"redirect without Location from {current}", url=url)
@@ -393,9 +417,11 @@ class Fetcher:
 
     # -- public ----------------------------------------------------------------------------------------
     async def fetch(self, url: str, *, etag: str | None = None, last_modified: str | None = None,
-                    max_bytes: int | None = None, form: dict[str, str] | None = None) -> FetchResult:
+                    max_bytes: int | None = None, form: dict[str, str] | None = None,
+                    patience: float | None = None) -> FetchResult:
         """Fetch url politely (a form POST when `form` is given); retries transient errors; raises FetchError
-        subclasses."""
+        subclasses. `patience`: seconds to wait for the host's turn at most (HostBusyError past it; the
+        fetch's deadline only counts the time in flight)."""
         if urlsplit(url).scheme not in ("http", "https"):
             raise TerminalFetchError(f"not an http(s) URL: {url}", url=url)
         if not await self.allowed_by_robots(url):
@@ -408,7 +434,8 @@ class Fetcher:
         attempt = 0
         while True:
             try:
-                return await self._get(url, headers, max_bytes=max_bytes or self.s.max_body_bytes, form=form)
+                return await self._get(url, headers, max_bytes=max_bytes or self.s.max_body_bytes, form=form,
+                                       patience=patience)
             except TransientFetchError as exc:
                 attempt += 1
                 wait = self.s.backoff_base * 2 ** (attempt - 1)

@@ -37,6 +37,7 @@ from balkanwatch.errors import (
     AggregatorLinkError,
     BalkanwatchError,
     FetchError,
+    HostBusyError,
     WarehouseBusyError,
     WarehouseInUseError,
 )
@@ -429,6 +430,7 @@ class _Acc:
     failed: list[tuple[str, str, str, str]] = field(default_factory=list)
     loaded: int = 0   # articles already handed over in chunks (load_chunk)
     revisions: list[ExtractedArticle] = field(default_factory=list)
+    deferred: int = 0  # pages not fetched: their host's turn did not come in time (the next run fetches them)
 
 
 async def _listing(ctx: PollContext, state: SourceState, urls: Sequence[str], acc: _Acc
@@ -481,11 +483,14 @@ async def _sitemap(ctx: PollContext, state: SourceState, root: FetchResult, acc:
 
 
 async def _logged_fetch(ctx: PollContext, state: SourceState, url: str, acc: _Acc,
-                        form: dict[str, str] | None = None) -> FetchResult:
-    """Fetch `url` (a form POST when `form` is given), logging the fetch either way; raises FetchError."""
+                        form: dict[str, str] | None = None, patience: float | None = None) -> FetchResult:
+    """Fetch `url` (a form POST when `form` is given), logging the fetch either way; raises FetchError
+    (HostBusyError, not logged, when no request was sent: the host's turn did not come within `patience`)."""
     started = datetime.now(UTC)
     try:
-        r = await ctx.fetcher.fetch(url, form=form)
+        r = await ctx.fetcher.fetch(url, form=form, patience=patience)
+    except HostBusyError:
+        raise
     except FetchError as exc:
         acc.fetches.append(_log_err(state.name, url, exc, started))
         raise
@@ -495,9 +500,13 @@ async def _logged_fetch(ctx: PollContext, state: SourceState, url: str, acc: _Ac
 
 async def _fetch_item(ctx: PollContext, state: SourceState, item: FeedItem, url: str, acc: _Acc
                       ) -> FetchResult | None:
-    """Fetch `url` for a listed item, logging the fetch; on failure the item's error is recorded, None."""
+    """Fetch `url` for a listed item, logging the fetch; on failure the item's error is recorded, None; an
+    item whose host's turn did not come within fetch.host_queue_seconds is left for the next run, None."""
     try:
-        return await _logged_fetch(ctx, state, url, acc)
+        return await _logged_fetch(ctx, state, url, acc, patience=ctx.config.fetch.host_queue_seconds or None)
+    except HostBusyError:
+        acc.deferred += 1
+        return None
     except FetchError as exc:
         acc.failed.append((article_id(item.link), item.link, str(exc), exc.kind))
         return None
@@ -591,6 +600,14 @@ def moved_warning(result: FetchResult | None) -> str | None:
     return f"moved permanently to {result.final_url}: update the source's URL in the config"
 
 
+def deferred_warning(deferred: int) -> str | None:
+    """The source's warning when some of its pages were left for the next run (their host was busy)."""
+    if not deferred:
+        return None
+    return (f"{deferred} page{'s' if deferred != 1 else ''} left for the next run: the host's turn did not come "
+            "within fetch.host_queue_seconds (many pages queue behind its politeness delay)")
+
+
 def _warnings(*warnings: str | None) -> str | None:
     return "; ".join(w for w in warnings if w) or None
 
@@ -638,9 +655,9 @@ async def poll_source(ctx: PollContext, state: SourceState, *, urls: Sequence[st
         await ctx.extractor.prepare()   # the workers start (and the templates are read) while pages are fetched
     await asyncio.gather(*(_page(ctx, state, item, language, acc) for _, item in fresh),
                          *(_page(ctx, state, item, language, acc, revision=True) for _, item in revised))
-    if truncated or acc.failed:
+    if truncated or acc.failed or acc.deferred:
         validators = {}   # keep the old validators so the next poll lists the rest / retries the failures
-    if state.kind == "urls" and fresh and not acc.articles and not acc.loaded:
+    if state.kind == "urls" and fresh and acc.failed and not acc.articles and not acc.loaded:
         first = acc.failed[0]
         return SourceOutcome(source=state.name, ok=False, fetches=tuple(acc.fetches), error=first[2],
                              error_kind=first[3], items_listed=len(ids)), acc.failed, acc.loaded
@@ -649,5 +666,5 @@ async def poll_source(ctx: PollContext, state: SourceState, *, urls: Sequence[st
     return SourceOutcome(source=state.name, ok=True, items_listed=listed,
                          articles=tuple(acc.articles), revisions=tuple(acc.revisions),
                          fetches=tuple(acc.fetches), item_errors=len(failed),
-                         warning=_warnings(listing.warning, moved_warning(result)),
+                         warning=_warnings(listing.warning, moved_warning(result), deferred_warning(acc.deferred)),
                          **validators, **cache), failed, acc.loaded

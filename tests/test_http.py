@@ -428,6 +428,46 @@ def test_per_host_delay_spaces_request_starts() -> None:
     assert [h for h, _ in starts].count("b:80") == 1
 
 
+def test_the_deadline_counts_time_in_flight_not_time_queued_for_the_host(server, tmp_path: Path) -> None:
+    """40 pages of one host, one at a time, 0.1 s apart: the last waits 4 s for its turn, more than the
+    whole-request deadline (3 × 0.4 s). Each request takes 0.05 s once sent, so every page arrives; the
+    elapsed time they report is the server's, not the queue's."""
+    for i in range(40):
+        (tmp_path / "site" / f"p{i}.html").write_text(f"<p>page {i}</p>")
+    server.routes["/slowish"] = lambda h: (time.sleep(0.05), h.send_body(200, b"<p>ok</p>", {}))
+    settings = replace(LOOPBACK, per_host_concurrency=1, per_host_delay=0.1, timeout=0.4, retries=0)
+
+    async def go():  # type: ignore[no-untyped-def]
+        async with Fetcher(settings) as f:
+            return await asyncio.gather(*(f.fetch(server.url(f"p{i}.html" if i % 2 else "slowish"))
+                                          for i in range(40)))
+    results = asyncio.run(go())
+    assert [r.status for r in results] == [200] * 40
+    assert max(r.elapsed_ms for r in results) < 1000
+
+
+def test_a_page_whose_host_has_no_turn_within_its_patience_is_host_busy(server, tmp_path: Path) -> None:
+    """`patience`: the longest a fetch waits for its host's turn. Past it: HostBusyError, no request sent."""
+    from balkanwatch.errors import HostBusyError
+
+    for i in range(12):
+        (tmp_path / "site" / f"p{i}.html").write_text(f"<p>page {i}</p>")
+    settings = replace(LOOPBACK, per_host_concurrency=1, per_host_delay=0.2, retries=0)
+
+    async def go():  # type: ignore[no-untyped-def]
+        async with Fetcher(settings) as f:
+            await f.fetch(server.url("p0.html"))          # robots.txt and one page: the queue starts empty
+            return await asyncio.gather(*(f.fetch(server.url(f"p{i}.html"), patience=0.9) for i in range(1, 12)),
+                                        return_exceptions=True)
+    results = asyncio.run(go())
+    fetched = [r for r in results if not isinstance(r, BaseException)]
+    busy = [r for r in results if isinstance(r, HostBusyError)]
+    assert len(fetched) + len(busy) == 11 and 3 <= len(fetched) <= 6, results   # about 0.9 / 0.2 turns
+    assert "is busy" in str(busy[0]) and busy[0].kind == "host-busy"
+    asked = [r["path"] for r in server.requests if r["path"].startswith("/p") and r["path"] != "/p0.html"]
+    assert len(asked) == len(fetched)                           # the busy ones sent nothing
+
+
 def test_free_port_is_bindable_and_outside_the_range_outgoing_connections_take() -> None:
     """A port the OS picks is the next one it gives any outgoing connection; free_port draws below that range
     so a test's own HTTP client cannot take an SMTP fixture's port before the server binds it."""

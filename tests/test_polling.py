@@ -878,3 +878,35 @@ def test_the_warehouse_gate_holds_between_close_loads_and_lets_readers_in(write_
     assert seen["sessions while close"] == 1 and seen["held"] is False, seen
     assert seen["after idle"] is True, seen
     assert seen["released between loads"] is True and seen["sessions in 2.5 s of loads"] >= 2, seen
+
+
+def test_pages_a_busy_host_cannot_serve_in_time_wait_for_the_next_run(tmp_path: Path) -> None:
+    """A first poll lists 30 pages of one host that takes one request at a time, 0.2 s apart. Before, every
+    page still queued when the whole-request deadline (3 × timeout) ran out failed ("deadline exceeded"),
+    and failed again each run until its attempts ran out. Now a page waits fetch.host_queue_seconds for its
+    turn at most and is left for the next run: not a failure, not counted against it; the source's health
+    says how many wait. A few runs bring all 30."""
+    root = tmp_path / "site"
+    root.mkdir()
+    now = datetime.now(UTC)
+    with LoopbackServer(root) as srv:
+        url = publish(root, srv.base, "feed", [(f"busy-{i}", now - timedelta(minutes=i)) for i in range(30)])
+        cfg = tmp_path / "balkanwatch.toml"
+        cfg.write_text('[warehouse]\npath = "wh.duckdb"\n[fetch]\nallow_private_networks = true\n'
+                       'per_host_concurrency = 1\nper_host_delay = 0.2\nretries = 0\ntimeout = 0.5\n'
+                       'host_queue_seconds = 2\n[ingest]\nextract_workers = 1\n'
+                       + toml_sources([{"name": "busy", "feed": url}]), encoding="utf-8")
+        config = load_config(cfg)
+        first = asyncio.run(run_ingest(config))
+        assert first.item_errors == 0 and 5 <= first.new_articles < 30, first.as_dict()
+        waiting = 30 - first.new_articles
+        assert health(cfg)["busy"]["last_warning"].startswith(f"{waiting} pages left for the next run")
+        total, runs = first.new_articles, 1
+        while total < 30 and runs < 8:
+            again = asyncio.run(run_ingest(config, force=True))
+            assert again.item_errors == 0 and again.new_articles > 0
+            total, runs = total + again.new_articles, runs + 1
+        assert total == 30 and health(cfg)["busy"]["last_warning"] is None
+    with duckdb.connect(str(cfg.parent / "wh.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM failed_items").fetchone() == (0,)
+        assert con.execute("SELECT count(DISTINCT url) FROM articles").fetchone() == (30,)
