@@ -59,7 +59,7 @@ def render(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str) -> s
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(columns)
-        w.writerows([["" if v is None else v.isoformat() if hasattr(v, "isoformat") else v for v in r] for r in rows])
+        w.writerows([[_csv_value(v) for v in r] for r in rows])
         return buf.getvalue().rstrip("\n")
     cells = [[_cell(v) for v in r] for r in rows]
     widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
@@ -70,6 +70,103 @@ def render(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str) -> s
     out = [line(columns), line(["-" * w for w in widths])] + [line(r) for r in cells]
     out.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
     return "\n".join(out)
+
+
+class ResultWriter:
+    """An analyst's result written as `render` would write it, a batch of rows at a time (memory: one batch).
+
+    Into `out` when it is a regular file (`> dump.csv`); otherwise (a pipe, a terminal) into a temporary
+    file, copied to `out` by `finish` once the warehouse is closed: a reader that stops reading (`| less`
+    left open) must not hold the warehouse, which keeps ingest's writes out while it is open. The table
+    format always goes through the temporary file: its column widths are known at the end."""
+
+    def __init__(self, fmt: str, out: Any) -> None:
+        import tempfile
+
+        self.fmt, self.out, self.count = fmt, out, 0
+        self.cols: list[str] = []
+        self.widths: list[int] = []
+        direct = fmt != "table" and _is_regular_file(out)
+        self.sink: Any = out if direct else tempfile.TemporaryFile("w+", encoding="utf-8", newline="")
+        self._csv = csv.writer(self.sink, lineterminator="\n") if fmt == "csv" else None
+
+    def columns(self, cols: list[str]) -> None:
+        self.cols = cols
+        if self.fmt == "csv":
+            assert self._csv is not None
+            self._csv.writerow(cols)
+        elif self.fmt == "json":
+            self.sink.write("[")
+        else:
+            self.widths = [len(c) for c in cols]
+
+    def rows(self, batch: list[tuple[Any, ...]]) -> None:
+        if self.fmt == "csv":
+            assert self._csv is not None
+            self._csv.writerows([_csv_value(v) for v in r] for r in batch)
+        elif self.fmt == "json":
+            for r in batch:
+                self.sink.write((", " if self.count else "") + dumps(dict(zip(self.cols, r, strict=True))))
+                self.count += 1
+            return
+        else:
+            for r in batch:
+                cells = [_cell(v) for v in r]
+                self.widths = [max(w, len(c)) for w, c in zip(self.widths, cells, strict=True)]
+                self.sink.write(json.dumps(cells, ensure_ascii=False) + "\n")
+        self.count += len(batch)
+
+    def finish(self) -> None:
+        """The end of the result, and the copy from the temporary file; a reader that went away (`| head`)
+        ends it quietly, as it ends other command-line tools."""
+        try:
+            if self.fmt == "json":
+                self.sink.write("]\n")
+            if self.sink is not self.out:
+                self.sink.seek(0)
+                if self.fmt == "table":
+                    self._table()
+                else:
+                    import shutil
+
+                    shutil.copyfileobj(self.sink, self.out, 1 << 20)
+            self.out.flush()
+        except BrokenPipeError:
+            _quiet_stdout()
+        finally:
+            if self.sink is not self.out:
+                self.sink.close()
+
+    def _table(self) -> None:
+        def line(vals: Sequence[str]) -> str:
+            return "  ".join(v.ljust(w) for v, w in zip(vals, self.widths, strict=True)).rstrip()
+
+        self.out.write(line(self.cols) + "\n" + line(["-" * w for w in self.widths]) + "\n")
+        for text in self.sink:
+            self.out.write(line(json.loads(text)) + "\n")
+        self.out.write(f"({self.count} row{'s' if self.count != 1 else ''})\n")
+
+
+def _csv_value(v: Any) -> Any:
+    return "" if v is None else v.isoformat() if hasattr(v, "isoformat") else v
+
+
+def _is_regular_file(out: Any) -> bool:
+    import stat
+
+    try:
+        return stat.S_ISREG(os.fstat(out.fileno()).st_mode)
+    except (AttributeError, OSError, ValueError):   # io.StringIO (tests, notebooks): no descriptor
+        return False
+
+
+def _quiet_stdout() -> None:
+    """After a BrokenPipeError: stdout points at /dev/null, so the interpreter's last flush cannot fail too."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def _time_limit(text: str) -> float:
@@ -245,9 +342,10 @@ def cmd_sql(args: argparse.Namespace) -> int:
     as_of = args.as_of if args.as_of is not None else args.version
     config = _config(args)
     timeout = config.warehouse.query_timeout if args.timeout is None else args.timeout
+    writer = ResultWriter(args.format, sys.stdout)
     with Warehouse.for_config(config, read_only=True, as_of=as_of) as wh:
-        cols, rows = wh.query(args.query, timeout=timeout)
-    print(render(cols, rows, args.format))
+        wh.query_into(args.query, writer.columns, writer.rows, timeout=timeout)
+    writer.finish()
     return 0
 
 

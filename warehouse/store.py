@@ -42,6 +42,7 @@ from warehouse import lake_search
 from warehouse.base import utc_naive
 from warehouse.cleaning import CleaningMixin
 from warehouse.lake import (
+    ANALYST_STREAM_BUFFER,
     CatalogLock,
     LakeTarget,
     Snapshot,
@@ -242,6 +243,7 @@ CONFLICT_BACKOFF_SECONDS = 0.05  # …after 0.05, 0.1, 0.2, 0.4, 0.8 s (± a ran
 
 _Method = TypeVar("_Method", bound=Callable[..., Any])
 _Result = TypeVar("_Result")
+QUERY_BATCH_ROWS = 256    # rows of an analyst's result in memory at once (query_into): a few MB of article texts
 QUERY_POLL_SECONDS = 0.1   # how often the thread waiting for a query (Warehouse.interruptible) looks up
 
 
@@ -430,6 +432,7 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
                 # demand in _load_fts, since it costs ~40 ms per open.
                 con.execute(f"LOAD '{fts_extension_path()}'")
                 # The analyst's SQL runs here: no file access, no ATTACH, no INSTALL, settings frozen.
+                con.execute(f"SET streaming_buffer_size = '{ANALYST_STREAM_BUFFER}'")
                 con.execute("SET enable_external_access = false")
                 con.execute("SET lock_configuration = true")
             return con
@@ -1071,6 +1074,22 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
                 check_analyst_sql(self.con, sql)
             cur = self._exec(sql)
             return [d[0] for d in cur.description or []], cur.fetchall()
+        return self.interruptible(run, timeout)
+
+    def query_into(self, sql: str, columns: Callable[[list[str]], None], rows: Callable[[list[tuple[Any, ...]]], None],
+                   *, timeout: float | None = None, batch: int = QUERY_BATCH_ROWS) -> int:
+        """`query`, its result handed over `batch` rows at a time (`columns` first) instead of whole: what
+        `balkanwatch sql` needs for a result larger than memory (every article's text). Returns the rows."""
+        def run() -> int:
+            if self.lake and self.read_only:
+                check_analyst_sql(self.con, sql)
+            cur = self._exec(sql)
+            columns([d[0] for d in cur.description or []])
+            count = 0
+            while chunk := cur.fetchmany(batch):
+                rows(chunk)
+                count += len(chunk)
+            return count
         return self.interruptible(run, timeout)
 
     def interruptible(self, work: Callable[[], _Result], timeout: float | None = None) -> _Result:
