@@ -221,7 +221,8 @@ def test_search_on_a_lake_ranks_by_bm25_as_the_file_does(corpus, lake_config, tm
     asyncio.run(run_ingest(load_config(tmp_path / "file" / "some.toml")))
     asyncio.run(run_ingest(file))
     assert cli("--config", str(file.path), "reindex").returncode == 0
-    for query in ("Kosovo", "KFOR patrols", "Ankara NATO mission", "Bayraktar drones", "Peja", "xyzzyq"):
+    for query in ("Kosovo", "KFOR patrols", "Ankara NATO mission", "Bayraktar drones", "Peja", "xyzzyq",
+                  "Kosovo -KFOR*", '"northern Kosovo" -Zvecan'):   # and the phrases and exclusions checked alike
         with Warehouse.for_config(file, read_only=True) as f, Warehouse.for_config(lake, read_only=True) as k:
             on_file = [(h["score"], h["article_id"]) for h in f.search(query, limit=500)]
             on_lake = [(h["score"], h["article_id"]) for h in k.search(query, limit=500)]

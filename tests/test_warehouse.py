@@ -12,6 +12,7 @@ import pytest
 from balkanwatch.config import SourceSettings
 from balkanwatch.errors import WarehouseError
 from balkanwatch.models import ExtractedArticle, FetchLog, SourceOutcome
+from balkanwatch.search_syntax import SearchSyntaxError
 from balkanwatch.urls import article_id, publisher_of
 from warehouse import SCHEMA_VERSION, Warehouse
 
@@ -123,6 +124,30 @@ def test_search_finds_a_place_in_every_script_spelling_and_ending(wh: Warehouse,
     assert {h["url"] for h in wh.search("КФОР")} == {"https://x/sr-latn", "https://x/sr-cyrl", "https://x/sq"}
     assert {h["url"] for h in wh.search("bayraktar")} == {"https://x/en"}
     assert {h["url"] for h in wh.search("kosov")} == {"https://x/sr-latn", "https://x/sr-cyrl", "https://x/sq"}
+
+
+@pytest.mark.parametrize("indexed", [False, True])
+def test_search_phrases_must_occur_and_minus_terms_must_not(wh: Warehouse, indexed: bool) -> None:
+    """`"a phrase"` keeps the articles holding it, `-term` drops those holding the term (whole words,
+    folded in every script; `-term*` any ending), ranked or found by the plain scan alike. Before session
+    33 the quotes and minus signs were dropped: "KFOR -Albania" ranked the Albanian article too."""
+    texts = {**MULTILINGUAL, "https://x/sq-football": "KFOR-i dhe futbolli në Zveçan. " * 5}
+    wh.record_outcome(outcome(*(art(url, text) for url, text in texts.items())), "r1", now=NOW,
+                      next_poll_at=NOW, failures=0)
+    if indexed:
+        wh.rebuild_fts()
+    kfor = {"https://x/sr-latn", "https://x/sr-cyrl", "https://x/sq", "https://x/sq-football"}
+    assert {h["url"] for h in wh.search("KFOR")} == kfor
+    assert {h["url"] for h in wh.search("KFOR -futbolli")} == kfor - {"https://x/sq-football"}
+    assert {h["url"] for h in wh.search('KFOR -"na severu"')} == {"https://x/sq", "https://x/sq-football"}
+    assert {h["url"] for h in wh.search('"на северу"')} == {"https://x/sr-latn", "https://x/sr-cyrl"}
+    assert {h["url"] for h in wh.search('Zveçan -Kosov')} == kfor            # whole words: Kosova is not Kosov…
+    assert {h["url"] for h in wh.search('Zveçan -Kosov*')} == {"https://x/sq-football"}   # …but Kosov* is
+    assert wh.search('"KFOR pojačao" -"KFOR pojačao"') == []
+    assert [h["url"] for h in wh.search("KFOR -futbolli", limit=1)] != ["https://x/sq-football"]
+    for nothing in ("-KFOR", '-"na severu"', '"', "  "):
+        with pytest.raises(SearchSyntaxError, match="nothing to search for"):
+            wh.search(nothing)
 
 
 def test_the_sql_fold_is_the_python_fold() -> None:

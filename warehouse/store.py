@@ -36,6 +36,7 @@ from balkanwatch.health import (
     Publication,
 )
 from balkanwatch.models import ExtractedArticle, SourceOutcome
+from balkanwatch.search_syntax import SearchQuery, parse_search
 from balkanwatch.textnorm import fold, fold_sql
 from balkanwatch.urls import publisher_of
 from warehouse import lake_search
@@ -243,6 +244,7 @@ CONFLICT_BACKOFF_SECONDS = 0.05  # …after 0.05, 0.1, 0.2, 0.4, 0.8 s (± a ran
 
 _Method = TypeVar("_Method", bound=Callable[..., Any])
 _Result = TypeVar("_Result")
+SEARCH_CANDIDATES = 10_000   # ranked articles a search checks at most against its phrases and exclusions
 QUERY_BATCH_ROWS = 256    # rows of an analyst's result in memory at once (query_into): a few MB of article texts
 QUERY_POLL_SECONDS = 0.1   # how often the thread waiting for a query (Warehouse.interruptible) looks up
 
@@ -1030,36 +1032,66 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
         """Articles ranked by BM25 over their folded title and text (any script, with or without diacritics;
         a word also matches the longer words it begins: `lake_search.expanded`); articles newer than the
         index follow, matched by a plain scan for every folded query word (so search never misses what just
-        landed)."""
-        ranked: list[dict[str, Any]] = []
-        if self.has_fts() and self.lake:
-            ranked = self._lake_ranked(query, limit)
-        elif self.has_fts():
-            self._load_fts()
-            ranked = self.rows(
-                f"""SELECT article_id, source, published_at, title, url, round(score, 3) AS score FROM (
-                      SELECT *, {FTS_SCHEMA}.match_bm25(article_id, ?) AS score FROM articles)
-                    WHERE score IS NOT NULL ORDER BY score DESC, article_id LIMIT ?""",
-                [lake_search.expanded(self.con, FTS_SCHEMA, query), limit])
-        words = fold(query).split()
-        if not words or len(ranked) >= limit:
+        landed). Quoted phrases must occur and `-terms` must not (`balkanwatch.search_syntax`): ranked
+        articles are checked against them, the best SEARCH_CANDIDATES at most."""
+        q = parse_search(query)
+        ranked = self._checked(q, limit, self._ranked)
+        if len(ranked) >= limit:
             return ranked
-        unindexed = self._unindexed()
-        match = " AND ".join(["folded LIKE ?"] * len(words))
-        fresh = self.rows(
-            f"""SELECT article_id, source, published_at, title, url, NULL AS score FROM (
-                  SELECT *, {fold_sql("title || ' ' || text")} AS folded FROM articles WHERE {unindexed})
-                WHERE {match} ORDER BY published_at DESC NULLS LAST LIMIT ?""",
-            [*(f"%{w}%" for w in words), limit - len(ranked)])
-        return ranked + fresh
+        return ranked + self._checked(q, limit - len(ranked), self._fresh)
 
-    def _lake_ranked(self, query: str, limit: int) -> list[dict[str, Any]]:
+    def _checked(self, q: SearchQuery, limit: int,
+                 find: Callable[[str, int], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+        """The first `limit` of `find`'s hits that meet the query's phrases and exclusions: `find` is asked
+        for 4 times as many as still needed, then 4 times more, up to SEARCH_CANDIDATES."""
+        if not q.filtered:
+            return find(q.words, limit)
+        asked = min(limit * 4, SEARCH_CANDIDATES)
+        while True:
+            hits = find(q.words, asked)
+            texts = self._folded_texts([h["article_id"] for h in hits])
+            kept = [h for h in hits if q.keeps(texts.get(h["article_id"], ""))]
+            if len(kept) >= limit or len(hits) < asked or asked >= SEARCH_CANDIDATES:
+                return kept[:limit]
+            asked = min(asked * 4, SEARCH_CANDIDATES)
+
+    def _folded_texts(self, ids: list[str]) -> dict[str, str]:
+        if not ids:
+            return {}
+        rows = self._exec("SELECT article_id, title, text FROM articles WHERE list_contains(?, article_id)",
+                          [ids]).fetchall()
+        return {aid: fold(f"{title or ''} {text or ''}") for aid, title, text in rows}
+
+    def _ranked(self, words: str, limit: int) -> list[dict[str, Any]]:
+        """search's BM25 part: the best `limit` indexed articles for the folded `words`."""
+        if not self.has_fts():
+            return []
+        if self.lake:
+            return self._lake_ranked(words, limit)
+        self._load_fts()
+        return self.rows(
+            f"""SELECT article_id, source, published_at, title, url, round(score, 3) AS score FROM (
+                  SELECT *, {FTS_SCHEMA}.match_bm25(article_id, ?) AS score FROM articles)
+                WHERE score IS NOT NULL ORDER BY score DESC, article_id LIMIT ?""",
+            [lake_search.expanded(self.con, FTS_SCHEMA, words), limit])
+
+    def _lake_ranked(self, words: str, limit: int) -> list[dict[str, Any]]:
         """search's BM25 part on a lake: ids and scores from the local index, the rows from the lake."""
-        best = lake_search.ranked(self._lake_index(), query, limit, fts_extension=fts_extension_path())
+        best = lake_search.ranked(self._lake_index(), words, limit, fts_extension=fts_extension_path())
         with self.registered(lake_ranked=best):
             return self.rows(
                 """SELECT a.article_id, a.source, a.published_at, a.title, a.url, round(r.score, 3) AS score
                    FROM lake_ranked r JOIN articles a USING (article_id) ORDER BY r.score DESC, r.article_id""")
+
+    def _fresh(self, words: str, limit: int) -> list[dict[str, Any]]:
+        """search's plain scan: the newest `limit` articles not in the index holding every folded word."""
+        folded = words.split()
+        match = " AND ".join(["folded LIKE ?"] * len(folded))
+        return self.rows(
+            f"""SELECT article_id, source, published_at, title, url, NULL AS score FROM (
+                  SELECT *, {fold_sql("title || ' ' || text")} AS folded FROM articles WHERE {self._unindexed()})
+                WHERE {match} ORDER BY published_at DESC NULLS LAST, article_id LIMIT ?""",
+            [*(f"%{w}%" for w in folded), limit])
 
     def rows(self, sql: str, params: Sequence[Any] | None = None) -> list[dict[str, Any]]:
         cur = self._exec(sql, params)

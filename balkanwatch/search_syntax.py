@@ -1,0 +1,70 @@
+"""What an analyst's search query asks for (`balkanwatch search`). Pure: no I/O.
+
+    Zvečan KFOR                 articles ranked by BM25 over these words (any of them; more and rarer first)
+    "northern Kosovo"           …that hold this phrase (whole words, folded as watchlists fold them)
+    -football  -"Red Star"      …that hold none of these (a trailing * matches any ending: -Serbia*)
+
+Quoted phrases and exclusions are the watchlists' terms (balkanwatch.watch): whole words or phrases in
+folded text, so "Zvečan", "Zvecan" and "Звечан" are one term. The words of quoted phrases are ranked too;
+excluded words are not.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from balkanwatch.errors import BalkanwatchError
+from balkanwatch.textnorm import fold
+from balkanwatch.watch import compile_terms
+
+_TOKEN = re.compile(r'(-?)"([^"]*)"?|(\S+)')
+
+
+class SearchSyntaxError(BalkanwatchError):
+    """A search query with nothing to find (only exclusions, or no letters at all)."""
+
+    kind = "search"
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    words: str                                   # folded, for BM25 and the plain scan
+    required: tuple[re.Pattern[str], ...] = ()   # each must occur in the folded title and text
+    excluded: re.Pattern[str] | None = None      # must not occur
+
+    @property
+    def filtered(self) -> bool:
+        """Whether ranked articles must be checked against phrases or exclusions."""
+        return bool(self.required) or self.excluded is not None
+
+    def keeps(self, folded: str) -> bool:
+        """Whether an article whose folded title and text is `folded` meets the phrases and exclusions."""
+        if any(p.search(folded) is None for p in self.required):
+            return False
+        return self.excluded is None or self.excluded.search(folded) is None
+
+
+def parse_search(query: str) -> SearchQuery:
+    """The words to rank by, the phrases required and the terms excluded; SearchSyntaxError when nothing is
+    left to find."""
+    words: list[str] = []
+    required: list[str] = []
+    excluded: list[str] = []
+    for m in _TOKEN.finditer(query):
+        negated, quoted, bare = m.group(1), m.group(2), m.group(3)
+        if quoted is not None:
+            if not fold(quoted):
+                continue
+            (excluded if negated else required).append(quoted)
+            if not negated:
+                words += fold(quoted).split()
+        elif bare.startswith("-") and fold(bare[1:]):
+            excluded.append(bare[1:])
+        elif fold(bare):
+            words += fold(bare).split()
+    if not words:
+        what = "only exclusions" if excluded else "no letters or digits"
+        raise SearchSyntaxError(f"nothing to search for in {query!r} ({what}): give at least one word to find")
+    return SearchQuery(" ".join(words), tuple(compile_terms([p]) for p in required),
+                       compile_terms(excluded) if excluded else None)
