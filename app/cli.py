@@ -52,24 +52,13 @@ def _cell(v: Any) -> str:
 
 
 def render(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str) -> str:
-    """Rows as an aligned text table, CSV, or a JSON array of objects."""
-    if fmt == "json":
-        return dumps([dict(zip(columns, r, strict=True)) for r in rows])
-    if fmt == "csv":
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(columns)
-        w.writerows([[_csv_value(v) for v in r] for r in rows])
-        return buf.getvalue().rstrip("\n")
-    cells = [[_cell(v) for v in r] for r in rows]
-    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
-
-    def line(vals: Sequence[str]) -> str:
-        return "  ".join(v.ljust(w) for v, w in zip(vals, widths, strict=True)).rstrip()
-
-    out = [line(columns), line(["-" * w for w in widths])] + [line(r) for r in cells]
-    out.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
-    return "\n".join(out)
+    """Rows as an aligned text table, CSV, or a JSON array of objects (`ResultWriter`, in one batch)."""
+    buf = io.StringIO()
+    writer = ResultWriter(fmt, buf)
+    writer.columns(list(columns))
+    writer.rows([tuple(r) for r in rows])
+    writer.finish()
+    return buf.getvalue().removesuffix("\n")
 
 
 class ResultWriter:

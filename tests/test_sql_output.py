@@ -49,6 +49,20 @@ def test_the_result_written_in_batches_is_what_the_whole_result_renders(tmp_path
     assert out.read() == render(cols, rows, fmt) + "\n"
 
 
+def test_the_formats_are_what_scripts_read() -> None:
+    """The three formats, pinned (scripts parse them): CSV with a header and ISO times, JSON one array of
+    objects on one line, the table aligned with a row count."""
+    from datetime import datetime
+
+    cols, rows = ["n", "title", "at"], [(1, 'Zvečan, "north"', datetime(2026, 12, 6, 10, 0)), (2, None, None)]
+    assert render(cols, rows, "csv") == 'n,title,at\n1,"Zvečan, ""north""",2026-12-06T10:00:00\n2,,'
+    assert render(cols, rows, "json") == ('[{"n": 1, "title": "Zvečan, \\"north\\"", "at": "2026-12-06T10:00:00"}, '
+                                          '{"n": 2, "title": null, "at": null}]')
+    assert render(cols, rows, "table").splitlines() == [
+        "n  title            at", "-  ---------------  -------------------",
+        '1  Zvečan, "north"  2026-12-06 10:00:00', "2", "(2 rows)"]
+
+
 def test_a_result_larger_than_the_memory_it_may_take_is_written_whole(empty_warehouse, tmp_path: Path) -> None:
     """200 MB of rows into a file: all of them arrive, and the command takes less than a quarter of that in
     memory beyond what it takes for one row (measured: ~15 MB). Held whole, as before, it took 3 times
