@@ -36,6 +36,13 @@ SHARED_MIN = 12         # …and they share at least this many sampled shingles 
 MAX_CANDIDATES = 20     # verified per article, most-shared first
 STORY_WINDOW_DAYS = 30  # a copy joins a story whose articles are at most this much older (wire copies come
                         # within days; a month bounds the index held in memory at the start of a run)
+SAME_SITE_TITLE_MIN = 0.3  # two articles of one publisher are copies by their text only when their titles share
+                        # at least this share of their words (Jaccard of folded title words of 3+ letters).
+                        # Under different headlines, one site's same text is its paywall notice, teaser or
+                        # template, not a copy: a session-33 probe made six paywalled articles of one site one
+                        # story, so a surge on such a site counted as one. A site's own re-posts keep most of
+                        # their headline ("Clash in Zvečan" → "Clash in Zvečan: three injured": 0.75).
+                        # Gated by bench/dedupe_eval.py (its "template" negatives and every copy kind).
 
 
 FUTURE_TOLERANCE = timedelta(hours=1)   # a published date later than fetch time + this is not believed
@@ -115,6 +122,37 @@ def sketch(article_id: str, text: str) -> Sketch:
     return Sketch(article_id, shingle_hashes(text))
 
 
+class Headline(NamedTuple):
+    """Who published an article under which title: what tells one site's template text from a copy."""
+
+    publisher: str | None = None
+    title: str | None = None
+
+
+NO_HEADLINE = Headline()
+
+
+def title_words(title: str | None) -> frozenset[int]:
+    """Hashes of the folded words of 3+ letters of a title."""
+    return frozenset(zlib.crc32(w.encode("utf-8")) for w in words(title or "") if len(w) >= 3)
+
+
+def headline(publisher: str | None, title: str | None) -> Headline:
+    return Headline(publisher or None, title or None)
+
+
+def other_headlines(a: Headline, b: Headline) -> bool:
+    """Whether two articles are one publisher's under different headlines (SAME_SITE_TITLE_MIN): then the
+    text they share is the site's (a paywall notice, a teaser), not a copy. Unknown publisher or title: no."""
+    if a.publisher is None or a.publisher != b.publisher:
+        return False
+    words_a, words_b = title_words(a.title), title_words(b.title)
+    if not words_a or not words_b:
+        return False
+    shared = len(words_a & words_b)
+    return shared / (len(words_a) + len(words_b) - shared) < SAME_SITE_TITLE_MIN
+
+
 def similarity(a: frozenset[int], b: frozenset[int]) -> Similarity:
     shared = len(a & b)
     union = len(a) + len(b) - shared
@@ -147,8 +185,9 @@ def verdict(sim: Similarity, size_a: int, size_b: int, t: Thresholds = SHIPPED) 
 
 
 class WindowColumns(NamedTuple):
-    """Known articles as columns: article i has hashes[hash_offsets[i]:hash_offsets[i + 1]] (its sketch) and
-    keys[key_offsets[i]:key_offsets[i + 1]] (its exact keys, hashed by `key_hashes`)."""
+    """Known articles as columns: article i has hashes[hash_offsets[i]:hash_offsets[i + 1]] (its sketch),
+    keys[key_offsets[i]:key_offsets[i + 1]] (its exact keys, hashed by `key_hashes`) and, when given, the
+    headline publishers[i] and titles[i]."""
 
     article_ids: Sequence[str]
     story_ids: Sequence[str]
@@ -156,6 +195,8 @@ class WindowColumns(NamedTuple):
     hashes: np.ndarray
     key_offsets: np.ndarray
     keys: np.ndarray
+    publishers: Sequence[str | None] = ()
+    titles: Sequence[str | None] = ()
 
 
 def _offsets(lists: Sequence[Sequence[int]]) -> np.ndarray:
@@ -189,6 +230,9 @@ class StoryIndex:
         self._recent: dict[int, list[int]] = defaultdict(list)
         self._recent_articles = 0
         self._exact: dict[int, int] = {}
+        self._publisher = array("i")          # publisher number per article (-1: unknown)
+        self._publisher_num: dict[str, int] = {}
+        self._title: list[str | None] = []    # compared only with a same-publisher candidate's: folded then
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -203,8 +247,10 @@ class StoryIndex:
     def _hashes(self, n: int) -> frozenset[int]:
         return frozenset(self._sketch[self._offset[n]: self._offset[n + 1]])
 
-    def _number(self, article_id: str, story_id: str, hashed_keys: Iterable[int]) -> int:
-        """Give a new article its number, its story's number and its exact keys (hashed); returns the number."""
+    def _number(self, article_id: str, story_id: str, hashed_keys: Iterable[int],
+                head: Headline = NO_HEADLINE) -> int:
+        """Give a new article its number, its story's number, its exact keys (hashed) and its headline;
+        returns the number."""
         n = len(self._ids)
         self._num[article_id] = n
         self._ids.append(article_id)
@@ -214,12 +260,24 @@ class StoryIndex:
         self._story.append(self._story_num[story_id])
         for h in hashed_keys:
             self._exact.setdefault(int(h), n)
+        if head.publisher is None:
+            self._publisher.append(-1)
+        else:
+            self._publisher.append(self._publisher_num.setdefault(head.publisher, len(self._publisher_num)))
+        self._title.append(head.title)
         return n
 
-    def add(self, article_id: str, hashes: frozenset[int], story_id: str, keys: Iterable[str] = ()) -> None:
+    def _other_headline(self, n: int, head: Headline) -> bool:
+        """other_headlines(article n's headline, head), without reading n's title when the publishers differ."""
+        if head.publisher is None or self._publisher_num.get(head.publisher, -2) != self._publisher[n]:
+            return False
+        return other_headlines(Headline(head.publisher, self._title[n]), head)
+
+    def add(self, article_id: str, hashes: frozenset[int], story_id: str, keys: Iterable[str] = (),
+            head: Headline = NO_HEADLINE) -> None:
         if article_id in self._num:
             return
-        n = self._number(article_id, story_id, key_hashes(keys))
+        n = self._number(article_id, story_id, key_hashes(keys), head)
         ordered = sorted(hashes)
         self._sketch.extend(ordered)
         self._offset.append(len(self._sketch))
@@ -253,7 +311,8 @@ class StoryIndex:
         keep = []
         for i, (article_id, story_id) in enumerate(zip(w.article_ids, w.story_ids, strict=True)):
             if article_id not in self._num:
-                self._number(article_id, story_id, keys[ko[i]:ko[i + 1]])
+                head = Headline(w.publishers[i], w.titles[i]) if w.publishers else NO_HEADLINE
+                self._number(article_id, story_id, keys[ko[i]:ko[i + 1]], head)
                 keep.append(i)
         if not keep:
             return
@@ -296,11 +355,15 @@ class StoryIndex:
         self._post_hash = np.insert(self._post_hash, at, hs)
         self._post_art = np.insert(self._post_art, at, ns)
 
-    def exact_match(self, hashes: frozenset[int], keys: Iterable[str]) -> tuple[str, str] | None:
-        """(article, rule) of the first known article sharing an exact key, unless the texts clearly differ."""
+    def exact_match(self, hashes: frozenset[int], keys: Iterable[str],
+                    head: Headline = NO_HEADLINE) -> tuple[str, str] | None:
+        """(article, rule) of the first known article sharing an exact key, unless the texts clearly differ
+        or, for the same text, it is the same publisher's under another headline (`other_headlines`)."""
         for key in keys:
             n = self._exact.get(_key_hash(key))
             if n is None:
+                continue
+            if key.startswith("text:") and self._other_headline(n, head):
                 continue
             theirs = self._hashes(n)
             if not key.startswith("text:") and min(len(hashes), len(theirs)) >= self.thresholds.min_sketch:
@@ -326,21 +389,25 @@ class StoryIndex:
         ranked = sorted(((self._ids[n], c) for n, c in counts.items()), key=lambda kv: (-kv[1], kv[0]))
         return ranked[:MAX_CANDIDATES]
 
-    def assign(self, article_id: str, hashes: frozenset[int], keys: tuple[str, ...] = ()) -> StoryAssignment:
-        """Decide this article's story against the index, then add it. Deterministic; old labels never change."""
+    def assign(self, article_id: str, hashes: frozenset[int], keys: tuple[str, ...] = (),
+               head: Headline = NO_HEADLINE) -> StoryAssignment:
+        """Decide this article's story against the index, then add it. Deterministic; old labels never change.
+        `head`: its publisher and title, so that one site's text under other headlines is not a copy."""
         known = self.story_of(article_id)
         if known is not None:
             return StoryAssignment(article_id, known, None, None, None, "known")
-        exact = self.exact_match(hashes, keys)
+        exact = self.exact_match(hashes, keys, head)
         if exact is not None:
             other, rule = exact
             sim = similarity(hashes, self._hashes(self._num[other]))
             result = StoryAssignment(article_id, self.story_of(other) or other, other, round(sim.jaccard, 4),
                                      round(sim.containment, 4), rule)
-            self.add(article_id, hashes, result.story_id, keys)
+            self.add(article_id, hashes, result.story_id, keys, head)
             return result
         best: tuple[str, Similarity, str] | None = None
         for other, _ in self.candidates(hashes):
+            if self._other_headline(self._num[other], head):
+                continue
             theirs = self._hashes(self._num[other])
             sim = similarity(hashes, theirs)
             found = verdict(sim, len(hashes), len(theirs), self.thresholds)
@@ -352,7 +419,7 @@ class StoryIndex:
             other, sim, rule = best
             result = StoryAssignment(article_id, self.story_of(other) or other, other, round(sim.jaccard, 4),
                                      round(sim.containment, 4), rule)
-        self.add(article_id, hashes, result.story_id, keys)
+        self.add(article_id, hashes, result.story_id, keys, head)
         return result
 
 
@@ -367,10 +434,10 @@ def key_hashes(keys: Iterable[str]) -> list[int]:
 
 
 # -- backtesting thresholds (`balkanwatch dedupe-backtest`) ---------------------------------------------------
-def recluster(rows: Iterable[tuple[str, frozenset[int], tuple[str, ...]]], t: Thresholds) -> dict[str, str]:
-    """Assign every (article_id, hashes, exact keys) row, in the order given, with thresholds `t`."""
+def recluster(rows: Iterable[tuple[str, frozenset[int], tuple[str, ...], Headline]], t: Thresholds) -> dict[str, str]:
+    """Assign every (article_id, hashes, exact keys, headline) row, in the order given, with thresholds `t`."""
     index = StoryIndex(t)
-    return {art: index.assign(art, hashes, keys).story_id for art, hashes, keys in rows}
+    return {art: index.assign(art, hashes, keys, head).story_id for art, hashes, keys, head in rows}
 
 
 def _pairs(sizes: Iterable[int]) -> int:

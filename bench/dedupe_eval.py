@@ -8,6 +8,10 @@ the seeds. Variants per original (seeded RNG, so the set is the same every run):
   transliteration;
   hard negatives: the next original quoting two of its paragraphs (labelled as the next original's copy:
   it must not pull the two stories together), and one footer appended to many unrelated articles.
+Since session 33, one site's articles as a paywalled site shows them (session 33's probe): TEMPLATES
+articles, each its own story under its own headline, whose text is the same subscription notice, half of
+them after a one-sentence lede of their own ("template"); and, as copies that must still join, the same
+site re-posting an article under its headline with a few words added ("repost").
 """
 
 from __future__ import annotations
@@ -25,6 +29,12 @@ SEED = 20261122
 MIN_PARAGRAPHS = 4   # originals shorter than this are dropped (a "copy" of a 2-paragraph text is ambiguous)
 FOOTER = ["Subscribe to get the latest posts sent to your email.",
           "Follow us on Telegram for breaking news from the region. Share this story with your friends."]
+PAYWALL = ["This article is for subscribers only. Subscribe now to read the full story and get unlimited access "
+           "to our reporting from the region, with our daily newsletter, our archive and exclusive analysis from "
+           "our correspondents in Pristina, Belgrade, Skopje and Sarajevo.",
+           "Already a subscriber? Log in to continue reading. Questions about your subscription? Contact our "
+           "customer service team, available every day from eight in the morning until eight in the evening."]
+TEMPLATES = 12       # paywalled articles of one site (site 0), every fourth original's headline
 
 
 @dataclass(frozen=True)
@@ -33,6 +43,7 @@ class Doc:
     label: str
     title: str
     paragraphs: tuple[str, ...]
+    site: int | None = None     # which site serves it (None: by its position)
 
 
 def _edit(p: str, rng: random.Random) -> str:
@@ -51,7 +62,7 @@ def build(texts: list[tuple[str, str]]) -> list[Doc]:
     docs: list[Doc] = []
     for i, (title, ps) in enumerate(originals):
         label = f"o{i}"
-        docs.append(Doc(f"{label}-orig", label, title, tuple(ps)))
+        docs.append(Doc(f"{label}-orig", label, title, tuple(ps), site=1 if i % 6 == 1 else None))
         n = len(ps)
         local = [p for _, other in rng.sample(originals, 2) for p in other[:1]]
         variants = {
@@ -71,6 +82,11 @@ def build(texts: list[tuple[str, str]]) -> list[Doc]:
             docs.append(Doc(f"{label}-quoted-by-next", f"o{i + 1}", nxt_title, tuple(nxt[:mid] + ps[1:3] + nxt[mid:])))
         if i % 5 == 0:                              # this article with a footer that many others carry too
             docs.append(Doc(f"{label}-footer", label, title, tuple(ps + FOOTER)))
+        if i % 4 == 0 and i // 4 < TEMPLATES:       # a paywalled article of site 0: its own story
+            lede = [ps[0].split(". ")[0].rstrip(".") + "."] if (i // 4) % 2 else []
+            docs.append(Doc(f"t{i}-template", f"t{i}", title, tuple(lede + PAYWALL), site=0))
+        if i % 6 == 1:                              # site 1 posts this article again, a few words added
+            docs.append(Doc(f"{label}-repost", label, f"{title} (updated)", tuple(ps), site=1))
     return docs
 
 
@@ -150,7 +166,7 @@ def run() -> tuple[PairScores, list[str], dict[str, int]]:
         try:
             by_site: dict[int, list[tuple[Article, str]]] = {i: [] for i in range(len(sites))}
             for n, doc in enumerate(docs):
-                k = n % len(sites)
+                k = n % len(sites) if doc.site is None else doc.site
                 offset = timedelta(minutes=n) + (timedelta(hours=2) if not doc.doc_id.endswith("-orig") else timedelta(0))
                 art = Article(sites[k].slug, doc.doc_id, doc.title, "Staff", start + offset, list(doc.paragraphs), doc.label)
                 url = f"{served.bases[k]}/news/{doc.doc_id}.html"

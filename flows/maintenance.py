@@ -34,7 +34,7 @@ def dedupe_backtest(config: Config, proposed: Thresholds, examples: int = 20,
     """Re-cluster the warehouse (read-only) with the shipped and the proposed thresholds; what would change.
     `progress` counts articles assigned, over both clusterings (total: twice the articles)."""
     with Warehouse.for_config(config, read_only=True) as wh:
-        rows = [(a, frozenset(h), k) for a, _, h, k in wh.story_sketches(datetime(1970, 1, 1))]
+        rows = [(a, frozenset(h), k, head) for a, _, h, k, head in wh.story_sketches(datetime(1970, 1, 1))]
         titles = {r["article_id"]: (r["source"], r["title"]) for r in wh.rows("SELECT article_id, source, title FROM articles")}
     n, every = len(rows), RECLUSTER_REPORT_EVERY
     shipped = recluster(counted(rows, progress, 2 * n, every=every), SHIPPED)

@@ -26,9 +26,9 @@ def assign_stories(wh: Warehouse) -> StoryCounts:
     index = StoryIndex()
     index.add_columns(wh.story_window(todo[0][2] - timedelta(days=STORY_WINDOW_DAYS)))
     rows = []
-    for article_id, text, when, sketch, keys in todo:
+    for article_id, text, when, sketch, keys, head in todo:
         hashes = frozenset(sketch) if sketch is not None else shingle_hashes(text)
-        rows.append((index.assign(article_id, hashes, keys), when, sorted(hashes), keys))
+        rows.append((index.assign(article_id, hashes, keys, head), when, sorted(hashes), keys))
     wh.record_stories(rows)
     new = sum(a.rule == "new-story" for a, *_ in rows)
     return StoryCounts(new_stories=new, new_copies=len(rows) - new)

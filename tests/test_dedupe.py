@@ -134,6 +134,43 @@ def test_exact_keys_join_short_items_and_url_variants_but_not_a_section_canonica
     assert root == ()
 
 
+PAYWALL = ("This article is for subscribers only. Subscribe now to read the full story and get unlimited access "
+           "to our reporting from Kosovo, Serbia and the Western Balkans, with our daily newsletter and archive.\n"
+           "Already a subscriber? Log in to continue reading. Questions? Contact our customer service team.")
+
+
+def test_one_site_s_same_text_under_other_headlines_is_not_a_copy() -> None:
+    """A paywalled site: every article's text is its subscription notice (some after a lede of their own).
+    Under different headlines they are different stories, by exact text or by shingles; the same text on
+    another site, or the site's own re-post under its headline, is still a copy; without a publisher or a
+    title nothing changes (before session 33 all six were one story)."""
+    from balkanwatch.dedupe import exact_keys, headline, other_headlines
+
+    titles = ["KFOR patrols Zvečan after overnight clash", "Serbia and Kosovo trade accusations at the border",
+              "EULEX mission extended by another two years", "Türkiye takes command of the NATO mission",
+              "Power cut hits northern Mitrovica for a third day", "Pristina court sentences former commander"]
+    index = StoryIndex()
+    for i, title in enumerate(titles):
+        body = (f"{title}: what we know so far.\n" if i % 2 else "") + PAYWALL
+        got = index.assign(f"daily-{i}", shingle_hashes(body), exact_keys(content_hash=f"v1:{hash(body)}", urls=[]),
+                           headline("daily.example", title))
+        assert got.rule == "new-story", (title, got)
+    repost = index.assign("daily-repost", shingle_hashes(PAYWALL), exact_keys(content_hash=f"v1:{hash(PAYWALL)}", urls=[]),
+                          headline("daily.example", titles[0] + " (updated)"))
+    assert (repost.story_id, repost.rule) == ("daily-0", "exact-text")
+    elsewhere = index.assign("wire-0", shingle_hashes(PAYWALL + "\nShare this story."), (),
+                             headline("wire.example", "Breaking news from the region"))
+    assert elsewhere.story_id == "daily-0" and elsewhere.rule in ("jaccard", "containment")
+    untitled = index.assign("notitle", shingle_hashes(PAYWALL), (), headline("daily.example", None))
+    assert untitled.story_id == "daily-0"
+
+    kfor = headline("daily.example", "Clash in Zvečan: KFOR deploys")
+    assert not other_headlines(kfor, headline("daily.example", "Clash in Zvečan: KFOR deploys, three injured"))
+    assert other_headlines(kfor, headline("daily.example", "Power cut hits northern Mitrovica"))
+    assert not other_headlines(kfor, headline("other.example", "Power cut hits northern Mitrovica"))
+    assert not other_headlines(kfor, headline(None, "Power cut hits northern Mitrovica"))
+
+
 def test_compare_partitions_counts_merged_and_split_pairs():
     from balkanwatch.dedupe import compare_partitions
 

@@ -306,3 +306,53 @@ def test_summary_as_dict_is_dataclasses_asdict() -> None:
     d["sources"][0]["name"] = "changed"
     d["new"][0]["title"] = "changed"
     assert s.sources[0].name == "a" and s.new[0]["title"] == "KFOR patrol"   # a copy, as asdict's
+
+
+PAYWALL_HTML = ("<p>This article is for subscribers only. Subscribe now to read the full story and get unlimited "
+                "access to our reporting from Kosovo, Serbia and the whole Western Balkans, with our daily "
+                "newsletter, our archive and exclusive analysis from our correspondents in Pristina and Belgrade.</p>"
+                "<p>Already a subscriber? Log in to continue reading. Questions about your subscription? Contact "
+                "our customer service team, available every day from eight in the morning.</p>")
+PAYWALLED = ["KFOR patrols Zvečan after overnight clash", "Serbia and Kosovo trade accusations at the border",
+             "EULEX mission extended by another two years", "Türkiye takes command of the NATO mission",
+             "Power cut hits northern Mitrovica for a third day", "Pristina court sentences former commander"]
+
+
+def test_a_paywalled_site_s_articles_stay_apart_across_runs(write_config, tmp_path: Path) -> None:
+    """A site that shows only its subscription notice: six articles under six headlines, three per run, are
+    six stories, in the run that brings them and against the stories of earlier runs (the run's window);
+    its re-post of the first under the same headline joins it. A probe in session 33 found all six in one
+    story: a surge on such a site counted as one."""
+    from datetime import UTC, datetime, timedelta
+    from email.utils import format_datetime
+
+    from app.devserver import LoopbackServer
+
+    root = tmp_path / "site"
+    root.mkdir()
+    now = datetime.now(UTC)
+    with LoopbackServer(root) as srv:
+        def publish(titles: list[str]) -> None:
+            items = ""
+            for i, title in enumerate(titles):
+                slug = f"a{i}" if i < len(PAYWALLED) else "a0-repost"
+                lede = f"<p>{title}: what we know so far.</p>" if i % 2 else ""
+                (root / f"{slug}.html").write_text(f"<html><head><title>{title}</title></head><body><article>"
+                                                   f"<h1>{title}</h1>{lede}{PAYWALL_HTML}</article></body></html>",
+                                                   encoding="utf-8")
+                items += (f"<item><title>{title}</title><link>{srv.base}/{slug}.html</link>"
+                          f"<pubDate>{format_datetime(now - timedelta(minutes=60 - i))}</pubDate></item>")
+            (root / "feed.xml").write_text(f"<rss version='2.0'><channel><title>Daily</title>{items}</channel></rss>",
+                                           encoding="utf-8")
+
+        cfg = write_config(toml_sources([{"name": "Daily", "feed": f"{srv.base}/feed.xml"}]))
+        publish(PAYWALLED[:3])
+        first = ingest_plain(cfg)
+        publish(PAYWALLED + [PAYWALLED[0]])          # three more, and the first again at another URL
+        second = ingest_plain(cfg, force=True)
+    assert (first.new_stories, first.new_copies) == (3, 0)
+    assert (second.new_stories, second.new_copies) == (3, 1)
+    stories = {a["title"]: a["story_id"] for a in articles(cfg) if not a["url"].endswith("repost.html")}
+    assert len(set(stories.values())) == 6
+    repost = next(a for a in articles(cfg) if a["url"].endswith("repost.html"))
+    assert repost["story_id"] == stories[PAYWALLED[0]]

@@ -275,7 +275,7 @@ def test_stored_key_hashes_follow_the_articles_exact_keys(wh: Warehouse) -> None
     assign_stories(wh)
 
     def derived() -> dict[str, list[int]]:
-        return {a: sorted(key_hashes(keys)) for a, _, _, keys in wh.story_sketches(epoch)}
+        return {a: sorted(key_hashes(keys)) for a, _, _, keys, _ in wh.story_sketches(epoch)}
 
     def stored() -> dict[str, list[int]]:
         w = wh.story_window(epoch)

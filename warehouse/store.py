@@ -26,7 +26,14 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from balkanwatch.dedupe import WindowColumns, exact_keys, key_hashes, story_time
+from balkanwatch.dedupe import (
+    Headline,
+    WindowColumns,
+    exact_keys,
+    headline,
+    key_hashes,
+    story_time,
+)
 from balkanwatch.errors import QueryTimeoutError, WarehouseError, WarehouseInUseError
 from balkanwatch.health import (
     BURST_WINDOW_HOURS,
@@ -872,29 +879,29 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
     def _keys(r: Sequence[Any]) -> tuple[str, ...]:
         return exact_keys(content_hash=r[0], urls=r[1:4], source=r[4], guid=r[5])
 
-    def unassigned_articles(self) -> list[tuple[str, str, datetime, list[int] | None, tuple[str, ...]]]:
-        """(article_id, text, story time, sketch or None, exact keys) of articles with no story yet, in
-        story-time order. Articles loaded by ingest have their sketch already (made in the extraction workers);
-        the text is read only for those that have none."""
+    def unassigned_articles(self) -> list[tuple[str, str, datetime, list[int] | None, tuple[str, ...], Headline]]:
+        """(article_id, text, story time, sketch or None, exact keys, headline) of articles with no story yet,
+        in story-time order. Articles loaded by ingest have their sketch already (made in the extraction
+        workers); the text is read only for those that have none."""
         rows = self._exec(
             f"""SELECT a.article_id, CASE WHEN s.hashes IS NULL THEN a.text END, s.story_time, s.hashes,
-                      a.published_at, a.fetched_at, {self._KEY_COLUMNS}
+                      a.published_at, a.fetched_at, a.publisher, a.title, {self._KEY_COLUMNS}
                FROM articles a LEFT JOIN article_sketches s USING (article_id)
                WHERE a.story_id IS NULL""").fetchall()
-        out = [(r[0], r[1], r[2] if r[2] is not None else story_time(r[4], r[5]), r[3], self._keys(r[6:]))
-               for r in rows]
+        out = [(r[0], r[1], r[2] if r[2] is not None else story_time(r[4], r[5]), r[3], self._keys(r[8:]),
+                headline(r[6], r[7])) for r in rows]
         return sorted(out, key=lambda r: (r[2], r[0]))
 
-    def story_sketches(self, since: datetime) -> Iterator[tuple[str, str, list[int], tuple[str, ...]]]:
-        """(article_id, story_id, hashes, exact keys) of assigned articles whose story time is at or after
-        `since`, oldest first (the order they were assigned in)."""
+    def story_sketches(self, since: datetime) -> Iterator[tuple[str, str, list[int], tuple[str, ...], Headline]]:
+        """(article_id, story_id, hashes, exact keys, headline) of assigned articles whose story time is at or
+        after `since`, oldest first (the order they were assigned in)."""
         cur = self._exec(
-            f"""SELECT s.article_id, a.story_id, s.hashes, {self._KEY_COLUMNS} FROM article_sketches s
-               JOIN articles a USING (article_id)
+            f"""SELECT s.article_id, a.story_id, s.hashes, a.publisher, a.title, {self._KEY_COLUMNS}
+               FROM article_sketches s JOIN articles a USING (article_id)
                WHERE s.story_time >= ? AND a.story_id IS NOT NULL ORDER BY s.story_time, s.article_id""", [since])
         while batch := cur.fetchmany(10_000):
             for r in batch:
-                yield r[0], r[1], r[2], self._keys(r[3:])
+                yield r[0], r[1], r[2], self._keys(r[5:]), headline(r[3], r[4])
 
     def story_window(self, since: datetime) -> WindowColumns:
         """Assigned articles whose story time is at or after `since`, oldest first, as columns: a run's story
@@ -902,7 +909,8 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
         key hashes missing (a migrated warehouse, a text changed since) are derived and stored first."""
         self.fill_key_hashes(since)
         t = self._exec(
-            """SELECT s.article_id, a.story_id, s.hashes, coalesce(s.key_hashes, []::UBIGINT[]) AS key_hashes
+            """SELECT s.article_id, a.story_id, s.hashes, coalesce(s.key_hashes, []::UBIGINT[]) AS key_hashes,
+                      a.publisher, a.title
                FROM article_sketches s JOIN articles a USING (article_id)
                WHERE s.story_time >= ? AND a.story_id IS NOT NULL ORDER BY s.story_time, s.article_id""",
             [since]).to_arrow_table()
@@ -915,7 +923,8 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
         hash_offsets, hashes = flat("hashes")
         key_offsets, keys = flat("key_hashes")
         return WindowColumns(t["article_id"].to_pylist(), t["story_id"].to_pylist(), hash_offsets, hashes,
-                             key_offsets, keys)
+                             key_offsets, keys, [p or None for p in t["publisher"].to_pylist()],
+                             t["title"].to_pylist())
 
     def fill_key_hashes(self, since: datetime) -> int:
         """Derive and store the key hashes of assigned articles from `since` on that have none; returns how many."""
