@@ -57,6 +57,37 @@ def _entry_link(entry: feedparser.FeedParserDict, base: str) -> str | None:
     return None
 
 
+TITLE_SHOWN = 80   # characters of an HTML page's <title> quoted in the error (it comes from the site)
+
+
+def not_a_feed(body: bytes, base_url: str, content_type: str = "") -> str:
+    """What the analyst is told a source's answer is, when it is not a feed: an empty answer; a web page (its
+    title, and the feeds it announces, to put in the config); JSON; or bytes of some other kind."""
+    head = body.lstrip(b"\xef\xbb\xbf \t\r\n")[:512].lower()
+    if not head:
+        return "the server answered with nothing (0 bytes)"
+    if "html" in content_type.lower() or head.startswith((b"<!doctype html", b"<html")) or b"<head" in head:
+        from lxml import html as lxml_html
+
+        try:
+            page = lxml_html.fromstring(body)
+        except (etree.ParserError, ValueError):
+            return "an HTML page"
+        title = " ".join(" ".join(page.xpath("//title//text()")).split())
+        shown = f" titled \"{title[:TITLE_SHOWN]}{'…' if len(title) > TITLE_SHOWN else ''}\"" if title else ""
+        feeds = [urljoin(base_url, h.strip()) for h in page.xpath(
+            "//link[contains(concat(' ', normalize-space(@rel), ' '), ' alternate ')]"
+            "[contains(@type, 'rss') or contains(@type, 'atom')]/@href")]
+        feeds = [f for f in dict.fromkeys(feeds) if urlsplit(f).scheme in ("http", "https")]
+        if feeds:
+            return f"an HTML page{shown}, which announces the feed {feeds[0]}: set that as the source's `feed`"
+        return (f"an HTML page{shown}: a bot check, a login or error page, or a web page's address "
+                "(`balkanwatch sources add URL` finds a site's feed)")
+    if head.startswith((b"{", b"[")):
+        return "JSON"
+    return "neither RSS, Atom nor RDF"
+
+
 def parse_feed(body: bytes, base_url: str, content_type: str = "") -> ParsedListing:
     """Items of an RSS/Atom/RDF feed, newest first; duplicate links and items without a link dropped."""
     headers = {"content-type": content_type} if content_type else {}
@@ -76,8 +107,10 @@ def parse_feed(body: bytes, base_url: str, content_type: str = "") -> ParsedList
             author=entry.get("author") or None, summary=entry.get("summary") or None,
             updated=_when(dict.get(entry, "updated_parsed")))   # not entry.get: it falls back to published
     if not items:
-        version = parsed.get("version") or "not a feed"
-        raise ParseError(f"no usable items ({version}){'; ' + warning if warning else ''}")
+        version = parsed.get("version")
+        if version:
+            raise ParseError(f"no usable items ({version}){'; ' + warning if warning else ''}")
+        raise ParseError(f"not a feed: {not_a_feed(body, base_url, content_type)}")
     ordered = sorted(items.values(), key=lambda i: i.published or EPOCH_FLOOR, reverse=True)
     return ParsedListing(items=tuple(ordered), title=parsed.feed.get("title"), warning=warning,
                          ttl_minutes=_ttl(parsed.feed.get("ttl")))

@@ -38,11 +38,25 @@ def test_malformed_feed_parsed_as_far_as_possible() -> None:
     assert [i.link for i in listing.items][:2] == ["https://x.example/1", "https://x.example/2"]
 
 
-@pytest.mark.parametrize("body", [b"", b"<html><body><h1>Not a feed</h1><p>hello</p></body></html>",
-                                  b"\x89PNG\r\n\x1a\n\x00\x00binary"])
-def test_not_a_feed_is_a_parse_error(body: bytes) -> None:
-    with pytest.raises(ParseError, match="no usable items"):
-        parse_feed(body, "https://x.example/")
+@pytest.mark.parametrize(("body", "content_type", "said"), [
+    (b"", "", "not a feed: the server answered with nothing (0 bytes)"),
+    (b"<html><body><h1>Not a feed</h1><p>hello</p></body></html>", "", "not a feed: an HTML page: a bot check"),
+    (b"<!DOCTYPE html><html><head><title>Just a moment...</title></head><body>Checking your browser</body></html>",
+     "text/html", 'not a feed: an HTML page titled "Just a moment...": a bot check, a login or error page'),
+    (b"<html><head><title>Daily</title><link rel='alternate' type='application/rss+xml' href='/rss.xml'></head>"
+     b"<body></body></html>", "text/html; charset=utf-8",
+     "not a feed: an HTML page titled \"Daily\", which announces the feed https://x.example/rss.xml: set that as"),
+    (b'{"error": "rate limited"}', "application/json", "not a feed: JSON"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00binary", "image/png", "not a feed: neither RSS, Atom nor RDF"),
+    (b"<?xml version='1.0'?><rss version='2.0'><channel><title>t</title></channel></rss>", "", "no usable items (rss20)"),
+])
+def test_not_a_feed_is_a_parse_error_that_says_what_came(body: bytes, content_type: str, said: str) -> None:
+    """A source whose "feed" is something else says what came instead (found by a probe: every case read
+    "no usable items (not a feed)"): a page's title shows a bot check or an error page, and a web page's
+    announced feed is named, for the config."""
+    with pytest.raises(ParseError) as caught:
+        parse_feed(body, "https://x.example/news/", content_type)
+    assert str(caught.value).startswith(said), str(caught.value)
 
 
 def test_news_sitemap_and_index() -> None:
