@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from balkanwatch.alerting import Spike, TopicSeries
@@ -43,17 +43,25 @@ def _png(fig: Any) -> bytes:
     return buf.getvalue()
 
 
-def render_chart(series: TopicSeries, spike: Spike, days: float = 3.0) -> bytes:
-    """PNG bytes: bars of unique stories per bucket over the last `days`, the expected line, the spike marked."""
+def _local(when: datetime, tz: tzinfo) -> datetime:
+    """A stored time (naive UTC) as the wall-clock time in `tz`, naive, for the chart's axis."""
+    return (when.replace(tzinfo=UTC) if when.tzinfo is None else when).astimezone(tz).replace(tzinfo=None)
+
+
+def render_chart(series: TopicSeries, spike: Spike, days: float = 3.0, tz: tzinfo = UTC) -> bytes:
+    """PNG bytes: bars of unique stories per bucket over the last `days`, the expected line, the spike marked;
+    the time axis in `tz` (alerts.timezone, as the e-mail's text)."""
     idx = _recent(series, days)
-    times = [series.starts[i] for i in idx]
+    times = [_local(series.starts[i], tz) for i in idx]
     width = series.bucket / timedelta(days=1)
     with _figure(figsize=(8, 3.2), dpi=100) as (fig, ax):
         ax.bar(times, [series.counts[i] for i in idx], width=width * 0.9, align="edge", color="#7a9cc6",
                label="unique stories")
         ax.step(times, [series.scored[i].expected for i in idx], where="post", color="#d0602a",
                 label="expected (baseline)")
-        ax.axvspan(spike.window_start, spike.window_end, color="#d62728", alpha=0.15, label="spike")
+        ax.axvspan(_local(spike.window_start, tz), _local(spike.window_end, tz), color="#d62728", alpha=0.15,
+                   label="spike")
+        ax.set_xlabel(f"time ({tz})", fontsize=8)
         ax.set_title(f"{spike.watchlist}: {spike.observed:.0f} stories vs {spike.expected:.1f} expected")
         ax.set_ylabel(f"stories per {int(series.bucket.total_seconds() // 60)} min")
         ax.legend(loc="upper left", fontsize=8)

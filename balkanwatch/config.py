@@ -12,6 +12,7 @@ import os
 import ssl
 import tomllib
 from dataclasses import dataclass, field
+from datetime import tzinfo
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -124,9 +125,17 @@ class AlertsSettings:
                                       "alerts see nothing new. Also how long the alerts deployment's cycles may fail to use the warehouse "
                                       "before one e-mail, sent straight over SMTP, says so. 0 turns both off.")
     digest: bool = _f(False, "Also send a daily digest of the last day's alerts and busiest topics.")
-    digest_hour: int = _f(7, "UTC hour after which the daily digest is sent (once per day).")
+    digest_hour: int = _f(7, "Hour (in alerts.timezone) after which the daily digest is sent (once per day).")
+    timezone: str = _f("UTC", "IANA time zone the e-mails give times in, and the digest's day and hour follow, e.g. \"Europe/Belgrade\" (CET, CEST in summer: \"17:00 CET\"). Counts, buckets, the warehouse and the Prefect UI stay in UTC.")
     chart_days: float = _f(3.0, "Days of history drawn in the e-mail's chart.")
     save_dir: str = _f("", "When set, every e-mail sent is also written there as .eml and .html (relative to the config file).")
+
+    @property
+    def zone(self) -> tzinfo:
+        """alerts.timezone as a tzinfo (ZoneInfoNotFoundError, a KeyError, or ValueError when it is none)."""
+        from zoneinfo import ZoneInfo
+
+        return ZoneInfo(self.timezone)
 
 
 @dataclass(frozen=True)
@@ -326,6 +335,11 @@ def _check_alerts(alerts: AlertsSettings) -> None:
     if not alerts.cooldown_hours > 0:
         raise ConfigError("alerts.cooldown_hours must be above 0 (24: one alert a day per topic at most)")
     _check_budget("alerts.alerts_per_month", alerts.alerts_per_month, alerts.cooldown_hours)
+    try:
+        _ = alerts.zone
+    except (ValueError, KeyError) as exc:    # ZoneInfoNotFoundError is a KeyError
+        raise ConfigError(f"alerts.timezone: {alerts.timezone!r} is not an IANA time zone (e.g. \"Europe/Belgrade\", "
+                          "\"UTC\")") from exc
     if not alerts.surge_hours:
         raise ConfigError("alerts.surge_hours: give at least one span, e.g. [1, 3]")
     if alerts.every_minutes < 1:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -50,6 +50,13 @@ def _hours(seconds: float) -> str:
     return f"{hours:.0f} h" if hours >= 1 else f"{seconds / 60:.0f} min"
 
 
+def at(when: datetime, tz: tzinfo = UTC, fmt: str = "%Y-%m-%d %H:%M", *, zone: bool = True) -> str:
+    """A stored time (naive UTC) as the desk reads it: in `tz` (alerts.timezone), with the zone's name as
+    the time then had it ("2026-12-06 17:00 CET", "… 18:00 CEST", "… 16:00 UTC")."""
+    local = (when.replace(tzinfo=UTC) if when.tzinfo is None else when).astimezone(tz)
+    return f"{local:{fmt}}" + (f" {local.tzname()}" if zone else "")
+
+
 def incident_subject(incident: Incident) -> str:
     lead = max(incident.spikes, key=lambda s: s.observed)
     span = _hours((lead.window_end - lead.window_start).total_seconds())
@@ -86,22 +93,22 @@ def _origin(s: dict[str, Any]) -> str:
                                   f"sources: {sources}" if sources else "") if x.strip())
 
 
-def _story_text(s: dict[str, Any]) -> str:
-    return (f"- {one_line(s['title'] or '(untitled)', 300)}\n  {s['url']}\n  first seen {s['first_seen_at']:%Y-%m-%d %H:%M} UTC"
+def _story_text(s: dict[str, Any], tz: tzinfo = UTC) -> str:
+    return (f"- {one_line(s['title'] or '(untitled)', 300)}\n  {s['url']}\n  first seen {at(s['first_seen_at'], tz)}"
             f" · {_articles(s['articles'])} · {one_line(_origin(s), 300)}\n"
             f"  {excerpt(s['excerpt'], s['title'])}\n")
 
 
-def _story_html(s: dict[str, Any]) -> str:
+def _story_html(s: dict[str, Any], tz: tzinfo = UTC) -> str:
     e = html.escape
     return (f"<li><a href=\"{e(s['url'], quote=True)}\">{e(one_line(s['title'] or '(untitled)', 300))}</a><br>"
-            f"<small>first seen {s['first_seen_at']:%Y-%m-%d %H:%M} UTC · {_articles(s['articles'])} · "
+            f"<small>first seen {at(s['first_seen_at'], tz)} · {_articles(s['articles'])} · "
             f"{e(one_line(_origin(s), 300))}</small><br>{e(excerpt(s['excerpt'], s['title']))}</li>")
 
 
-def _spike_lines(incident: Incident) -> list[str]:
-    return [f"{s.watchlist}: {s.observed:.0f} unique stories between {s.window_start:%Y-%m-%d %H:%M} and "
-            f"{s.window_end:%H:%M} UTC, expected {s.expected:.1f}, {s.usual}; {s.against_peak}: {s.rarity}"
+def _spike_lines(incident: Incident, tz: tzinfo = UTC) -> list[str]:
+    return [f"{s.watchlist}: {s.observed:.0f} unique stories between {at(s.window_start, tz, zone=False)} and "
+            f"{at(s.window_end, tz, '%H:%M')}, expected {s.expected:.1f}, {s.usual}; {s.against_peak}: {s.rarity}"
             for s in incident.spikes]
 
 
@@ -110,7 +117,7 @@ def _spike_lines(incident: Incident) -> list[str]:
 LATE_NOTE_HOURS = 2.0
 
 
-def late_note(incident: Incident, now: datetime) -> tuple[str, str]:
+def late_note(incident: Incident, now: datetime, tz: tzinfo = UTC) -> tuple[str, str]:
     """("", "") for an ordinary alert; for one found late, a subject suffix and a first line saying when its
     surge ended and how long before this e-mail."""
     ended = max(s.window_end for s in incident.spikes)
@@ -118,26 +125,26 @@ def late_note(incident: Incident, now: datetime) -> tuple[str, str]:
     if late < LATE_NOTE_HOURS * 3600:
         return "", ""
     return (f" [found {_hours(late)} late]",
-            f"Found late: the surge ended at {ended:%Y-%m-%d %H:%M} UTC, {_hours(late)} before this e-mail; its "
+            f"Found late: the surge ended at {at(ended, tz)}, {_hours(late)} before this e-mail; its "
             "stories reached balkanwatch only now (ingest was not running, or their sources were late).")
 
 
 def compose_incident(incident: Incident, stories: Sequence[dict[str, Any]], charts: dict[str, bytes],
-                     sender: str, recipients: Sequence[str], now: datetime) -> AlertEmail:
+                     sender: str, recipients: Sequence[str], now: datetime, tz: tzinfo = UTC) -> AlertEmail:
     """One e-mail for one incident: which topics surged, by how much, and the stories that drove it; one
-    found late says so in its subject and first line."""
-    suffix, late = late_note(incident, now)
+    found late says so in its subject and first line. Times in `tz` (alerts.timezone)."""
+    suffix, late = late_note(incident, now, tz)
     subject = one_line(incident_subject(incident) + suffix)
     message_id = f"<{incident.incident_id}@balkanwatch>"
-    text = "\n".join([*([late, ""] if late else []), "Coverage surged:", *(f"  {line}" for line in _spike_lines(incident)), "",
+    text = "\n".join([*([late, ""] if late else []), "Coverage surged:", *(f"  {line}" for line in _spike_lines(incident, tz)), "",
                       "Stories (each counted once, however many sites carried it):", "",
-                      *(_story_text(s) for s in stories)])
+                      *(_story_text(s, tz) for s in stories)])
     body = ["<html><body style=\"font-family:sans-serif\">",
             *([f"<p><strong>{html.escape(late)}</strong></p>"] if late else []), "<h2>Coverage surged</h2><ul>",
-            *(f"<li>{html.escape(line)}</li>" for line in _spike_lines(incident)), "</ul>"]
+            *(f"<li>{html.escape(line)}</li>" for line in _spike_lines(incident, tz)), "</ul>"]
     body += [f"<p><img src=\"cid:chart-{i}\" alt=\"{html.escape(name)} volume against baseline\"></p>"
              for i, name in enumerate(sorted(charts))]
-    body += ["<h3>Stories</h3><ol>", *(_story_html(s) for s in stories), "</ol>",
+    body += ["<h3>Stories</h3><ol>", *(_story_html(s, tz) for s in stories), "</ol>",
              "<p><small>Sent by balkanwatch. Stories are counted once across syndicated copies.</small></p>",
              "</body></html>"]
     page = "\n".join(body)
@@ -146,11 +153,11 @@ def compose_incident(incident: Incident, stories: Sequence[dict[str, Any]], char
 
 
 def compose_digest(day: str, alerts: Sequence[dict[str, Any]], topics: Sequence[dict[str, Any]], sender: str,
-                   recipients: Sequence[str], now: datetime) -> AlertEmail:
+                   recipients: Sequence[str], now: datetime, tz: tzinfo = UTC) -> AlertEmail:
     """The daily digest: the last day's alerts and the busiest topics by unique stories."""
     subject = one_line(f"[balkanwatch] daily digest {day}: {len(alerts)} alert{'s' * (len(alerts) != 1)}")
     lines = [f"Alerts in the last 24 hours: {len(alerts)}"]
-    lines += [f"  {a['watchlist']}: {a['observed']:.0f} stories at {a['bucket_start']:%Y-%m-%d %H:%M} UTC "
+    lines += [f"  {a['watchlist']}: {a['observed']:.0f} stories at {at(a['bucket_start'], tz)} "
               f"(expected {a['expected']:.1f})" for a in alerts]
     lines += ["", "Unique stories per topic in the last 24 hours:"]
     lines += [f"  {t['watchlist']}: {t['stories']}" for t in topics]
@@ -161,7 +168,8 @@ def compose_digest(day: str, alerts: Sequence[dict[str, Any]], topics: Sequence[
                       _message(subject, sender, recipients, message_id, now, text, page, {}), page)
 
 
-def compose_silent(source: dict[str, Any], sender: str, recipients: Sequence[str], now: datetime) -> AlertEmail:
+def compose_silent(source: dict[str, Any], sender: str, recipients: Sequence[str], now: datetime,
+                   tz: tzinfo = UTC) -> AlertEmail:
     """One e-mail when a source goes silent (it answers but has published nothing for several of its usual
     gaps); its Message-ID names the source and when the silence began, so each silence is mailed once."""
     import hashlib
@@ -170,11 +178,12 @@ def compose_silent(source: dict[str, Any], sender: str, recipients: Sequence[str
     since = source["silent_since"]
     gap = source.get("usual_gap_minutes")
     subject = one_line(f"[balkanwatch] source silent: {name}")
+    newest = source["last_new_item_at"]
     text = (f"The source {name} still answers but has published nothing new since "
-            f"{source['last_new_item_at'] or 'its first poll'} (UTC)"
+            f"{at(newest, tz) if newest else 'its first poll'}"
             + (f"; it usually publishes every {gap / 60:.1f} h" if gap else "") + ".\n"
             f"Its feed or page may have moved or broken: {escaping.one_line(str(source['location']))}\n"
-            f"Silent since {since:%Y-%m-%d %H:%M} UTC. `balkanwatch sources` shows its health.\n")
+            f"Silent since {at(since, tz)}. `balkanwatch sources` shows its health.\n")
     page = "<html><body><pre>" + html.escape(text) + "</pre></body></html>"
     key = hashlib.sha256(str(source["name"]).encode("utf-8")).hexdigest()[:16]
     message_id = f"<silent-{key}-{since:%Y%m%dT%H%M%S}@balkanwatch>"
@@ -183,7 +192,7 @@ def compose_silent(source: dict[str, Any], sender: str, recipients: Sequence[str
 
 
 def compose_stalled(record: dict[str, Any], period_minutes: float, sender: str, recipients: Sequence[str],
-                    now: datetime) -> AlertEmail:
+                    now: datetime, tz: tzinfo = UTC) -> AlertEmail:
     """One e-mail when ingest has stalled (`health.ingest_stalled`); its Message-ID names the last completed
     run's end, so each stall is mailed once, and the next stall (after runs completed again) once more."""
     last = record["last_completed_at"]
@@ -192,8 +201,8 @@ def compose_stalled(record: dict[str, Any], period_minutes: float, sender: str, 
     blind = record.get("latest_status") == "completed" and polled > 0 and failed == polled
     if blind:   # runs complete, but read nothing: every source fails
         subject = one_line(f"[balkanwatch] every source has failed for {quiet}: ingest sees nothing")
-        text = (f"Ingest runs complete, but no source has been read since {last:%Y-%m-%d %H:%M} UTC ({quiet}): the "
-                f"newest run, started {record['latest_started_at']:%Y-%m-%d %H:%M} UTC, polled {polled} "
+        text = (f"Ingest runs complete, but no source has been read since {at(last, tz)} ({quiet}): the "
+                f"newest run, started {at(record['latest_started_at'], tz)}, polled {polled} "
                 f"source{'s' * (polled != 1)} and every one failed"
                 + (f", e.g. {one_line(str(record['latest_error']), 300)}" if record.get("latest_error") else "")
                 + ". Until one is read, nothing new reaches the warehouse and no alert can fire. All failing at "
@@ -201,9 +210,9 @@ def compose_stalled(record: dict[str, Any], period_minutes: float, sender: str, 
                 "shows each one's error.\n")
     else:
         subject = one_line(f"[balkanwatch] no ingest has completed for {quiet}")
-        latest = (f"The newest run started {record['latest_started_at']:%Y-%m-%d %H:%M} UTC and is "
+        latest = (f"The newest run started {at(record['latest_started_at'], tz)} and is "
                   f"{record['latest_status']}." if record.get("latest_started_at") else "")
-        text = (f"No ingest run has completed since {last:%Y-%m-%d %H:%M} UTC ({quiet}; the schedule runs one every "
+        text = (f"No ingest run has completed since {at(last, tz)} ({quiet}; the schedule runs one every "
                 f"{period_minutes:g} min). Until one does, nothing new reaches the warehouse and no alert can "
                 f"fire.\n{latest}\n"
                 "Look at `balkanwatch serve`'s log and the ingest deployment's runs in the Prefect UI: runs "
@@ -217,13 +226,13 @@ def compose_stalled(record: dict[str, Any], period_minutes: float, sender: str, 
 
 
 def compose_unreachable(where: str, since: datetime, error: str, period_minutes: float, sender: str,
-                        recipients: Sequence[str], now: datetime) -> AlertEmail:
+                        recipients: Sequence[str], now: datetime, tz: tzinfo = UTC) -> AlertEmail:
     """One e-mail when the scheduled alerts cycles have not been able to use the warehouse since `since` (a
     program holding the file, a full disk, a lake's catalog down): sent straight over SMTP, since the outbox is
     in the warehouse; its Message-ID names the outage's start, so each outage is mailed once."""
     down = _hours((now - since).total_seconds())
     subject = one_line(f"[balkanwatch] the warehouse cannot be used (for {down}): no ingest, no alerts")
-    text = (f"Since {since:%Y-%m-%d %H:%M} UTC ({down}) every scheduled alerts cycle has failed to use the "
+    text = (f"Since {at(since, tz)} ({down}) every scheduled alerts cycle has failed to use the "
             f"warehouse ({where}). Until one can, no ingest run stores anything and no alert can fire. This is "
             "the one message about it; e-mails queued before it wait in the warehouse's outbox.\n"
             f"The last error:\n\n    {one_line(error, 2000)}\n\n"
@@ -263,18 +272,19 @@ def stall_began(message_id: str) -> datetime:
     return datetime.strptime(message_id.removeprefix("<stalled-").removesuffix("@balkanwatch>"), STAMP)
 
 
-def compose_back(what: str, since: datetime, sender: str, recipients: Sequence[str], now: datetime) -> AlertEmail:
+def compose_back(what: str, since: datetime, sender: str, recipients: Sequence[str], now: datetime,
+                 tz: tzinfo = UTC) -> AlertEmail:
     """One e-mail when what a stall or outage e-mail announced is over: `what` is "ingest" (runs read sources
     again) or "warehouse" (it can be used again), `since` when it began (the announcing e-mail's stamp: each
     is answered once)."""
     gap = _hours((now - since).total_seconds())
     if what == "ingest":
         subject = one_line(f"[balkanwatch] ingest is running again (after {gap})")
-        first = f"Ingest runs read sources again: nothing new had come in since {since:%Y-%m-%d %H:%M} UTC ({gap})."
+        first = f"Ingest runs read sources again: nothing new had come in since {at(since, tz)} ({gap})."
     else:
         subject = one_line(f"[balkanwatch] the warehouse can be used again (after {gap})")
         first = (f"The warehouse can be used again: the scheduled alerts cycles could not use it since "
-                 f"{since:%Y-%m-%d %H:%M} UTC ({gap}).")
+                 f"{at(since, tz)} ({gap}).")
     text = (f"{first}\nStories published meanwhile are fetched by the next runs, and a surge among them is "
             "still mailed, marked as found late (alerts.catch_up_hours).\n")
     page = "<html><body><pre>" + html.escape(text) + "</pre></body></html>"

@@ -21,7 +21,7 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any, TypeVar
@@ -134,7 +134,7 @@ def queue_incident(wh: Warehouse, config: Config, incident: Incident, series: di
     a = config.alerts
     charts, paths = {}, []
     for spike in incident.spikes:
-        png = render_chart(series[spike.watchlist], spike, a.chart_days)
+        png = render_chart(series[spike.watchlist], spike, a.chart_days, a.zone)
         charts[spike.watchlist] = png
         path = chart_path(config, spike)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -143,7 +143,8 @@ def queue_incident(wh: Warehouse, config: Config, incident: Incident, series: di
     email = None
     recipients = incident_recipients(config, incident)
     if recipients:
-        email = compose_incident(incident, wh.story_details(incident.story_ids), charts, a.email_from, recipients, now)
+        email = compose_incident(incident, wh.story_details(incident.story_ids), charts, a.email_from, recipients, now,
+                                 a.zone)
     status = "pending" if email else "no-recipients"
     rows = [{"alert_id": s.alert_id, "incident_id": incident.incident_id, "watchlist": s.watchlist,
              "bucket_start": s.bucket_start, "window_start": s.window_start, "window_end": s.window_end,
@@ -159,17 +160,18 @@ def _outbox_row(email: AlertEmail, now: datetime) -> dict[str, Any]:
 
 
 def queue_digest(wh: Warehouse, config: Config, now: datetime) -> bool:
-    """Queue today's digest once, after alerts.digest_hour (UTC)."""
+    """Queue today's digest once, after alerts.digest_hour (today and the hour in alerts.timezone)."""
     a = config.alerts
-    day = f"{now:%Y-%m-%d}"
-    if not (a.digest and a.email_to and now.hour >= a.digest_hour) or wh.has_message(f"<digest-{day}@balkanwatch>"):
+    local = (now.replace(tzinfo=UTC) if now.tzinfo is None else now).astimezone(a.zone)
+    day = f"{local:%Y-%m-%d}"
+    if not (a.digest and a.email_to and local.hour >= a.digest_hour) or wh.has_message(f"<digest-{day}@balkanwatch>"):
         return False
     since = now - timedelta(days=1)
     topics = wh.rows("""SELECT watchlist, count(*) AS stories FROM story_mentions WHERE first_seen_at >= ?
                         GROUP BY watchlist ORDER BY stories DESC, watchlist""", [since])
     alerts = wh.rows("""SELECT watchlist, bucket_start, observed, expected FROM alerts WHERE bucket_start >= ?
                         ORDER BY bucket_start""", [since])
-    email = compose_digest(day, alerts, topics, a.email_from, a.email_to, now)
+    email = compose_digest(day, alerts, topics, a.email_from, a.email_to, now, a.zone)
     wh.record_incident([], _outbox_row(email, now))
     return True
 
@@ -280,7 +282,7 @@ def queue_silent(wh: Warehouse, config: Config, now: datetime) -> int:
     queued = 0
     for source in wh.rows("""SELECT name, location, silent_since, last_new_item_at, usual_gap_minutes
                              FROM source_health WHERE in_config AND health = 'silent' ORDER BY name"""):
-        email = compose_silent(source, a.email_from, a.email_to, now)
+        email = compose_silent(source, a.email_from, a.email_to, now, a.zone)
         if not wh.has_message(email.message_id):
             wh.record_incident([], _outbox_row(email, now))
             queued += 1
@@ -294,7 +296,7 @@ def queue_stalled(wh: Warehouse, config: Config, now: datetime) -> tuple[bool, i
     record = wh.ingest_record()
     if not ingest_stalled(record["last_completed_at"], now, period, a.ingest_stall_periods):
         return False, queue_back(wh, config, record["last_completed_at"], now)
-    email = compose_stalled(record, period, a.email_from, a.email_to, now)
+    email = compose_stalled(record, period, a.email_from, a.email_to, now, a.zone)
     log.warning("ingest stalled: %s", email.subject)
     if not a.email_to or wh.has_message(email.message_id):
         return True, 0
@@ -313,7 +315,7 @@ def queue_back(wh: Warehouse, config: Config, last_completed: datetime | None, n
     if not (a.email_to and stalled and last_completed):
         return 0
     since = stall_began(stalled)
-    email = compose_back("ingest", since, a.email_from, a.email_to, now)
+    email = compose_back("ingest", since, a.email_from, a.email_to, now, a.zone)
     if last_completed <= since or wh.has_message(email.message_id):
         return 0
     wh.record_incident([], _outbox_row(email, now))
@@ -346,7 +348,7 @@ def report_unreachable(config: Config, error: BaseException, now: datetime) -> b
     if not mailed and a.email_to and ingest_stalled(since, now, period, a.ingest_stall_periods):
         w = config.warehouse
         where = f"lake {w.data_path}" if w.backend == "ducklake" else str(config.warehouse_path)
-        email = compose_unreachable(where, since, str(error), period, a.email_from, a.email_to, now)
+        email = compose_unreachable(where, since, str(error), period, a.email_from, a.email_to, now, a.zone)
         try:
             server, username, password = smtp_credentials(config)
             smtp.send(email.raw, a.email_from, email.recipients, server, username=username, password=password)
@@ -413,7 +415,8 @@ def run_alerts(config: Config, now: datetime | None = None, *, artifacts: bool =
             _tell_orchestrator(report_unreachable, config, exc, now)
         raise
     if scheduled and (began := _tell_orchestrator(outage_over, config)) is not None and config.alerts.email_to:
-        back = compose_back("warehouse", began, config.alerts.email_from, config.alerts.email_to, now)
+        back = compose_back("warehouse", began, config.alerts.email_from, config.alerts.email_to, now,
+                            config.alerts.zone)
         with Warehouse.for_config(config) as wh:     # sent below with the rest of the outbox
             if not wh.has_message(back.message_id):
                 wh.record_incident([], _outbox_row(back, now))

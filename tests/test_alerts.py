@@ -647,6 +647,24 @@ def test_daily_digest_is_sent_once_a_day(surge_config: Path, inbox: Inbox):
     assert run_alerts(config).sent == 0 and len(inbox.messages) == 2      # once a day
 
 
+@pytest.mark.parametrize(("zone", "now", "day"), [
+    ("UTC", datetime(2026, 12, 6, 20, 0), "2026-12-06"),
+    ("Pacific/Kiritimati", datetime(2026, 12, 6, 20, 0), "2026-12-07"),     # UTC+14: tomorrow, 10:00 there
+    ("America/Los_Angeles", datetime(2026, 12, 6, 10, 0), None),            # 02:00 there: not yet 07:00
+])
+def test_the_digest_s_day_and_hour_are_the_desk_s(tmp_path: Path, zone: str, now: datetime, day: str | None) -> None:
+    """alerts.digest_hour and the digest's day follow alerts.timezone."""
+    from flows.alerts import queue_digest
+
+    cfg = tmp_path / "balkanwatch.toml"
+    cfg.write_text(f'[alerts]\nemail_to = ["desk@example.org"]\ndigest = true\ndigest_hour = 7\ntimezone = "{zone}"\n',
+                   encoding="utf-8")
+    with Warehouse.open(tmp_path / "wh.duckdb") as wh:
+        assert queue_digest(wh, load_config(cfg), now) is (day is not None)
+        if day:
+            assert wh.has_message(f"<digest-{day}@balkanwatch>")
+
+
 @pytest.mark.prefect
 def test_smtp_credentials_from_prefect_blocks_are_used_and_never_shown(prefect_server, surge_config: Path,
                                                                        smtp_port: int, monkeypatch, capfd):

@@ -72,6 +72,36 @@ def test_incident_email_is_multipart_with_inline_charts_and_a_stable_message_id(
     assert all(p.get_content() == png for p in images)
 
 
+@pytest.mark.parametrize(("when", "local"), [(NOW, "10:30 CET"), (datetime(2026, 7, 22, 9, 30), "11:30 CEST")])
+def test_times_in_an_email_are_given_in_the_desk_s_time_zone(when: datetime, local: str) -> None:
+    """alerts.timezone = "Europe/Belgrade": the surge's window, each story's first sighting and a late
+    surge's end are in CET, CEST in summer, named; the Date header and the Message-ID stay as they were."""
+    from zoneinfo import ZoneInfo
+
+    belgrade = ZoneInfo(AlertsSettings(timezone="Europe/Belgrade").timezone)
+    s = Spike("kfor", when - timedelta(hours=1), when - timedelta(hours=2), when, 0.71, 3.0, 0.4, ("s1",), 1.5)
+    first_seen = {**story(1, "Clash in Zvečan"), "first_seen_at": when - timedelta(minutes=30)}
+    late = when + timedelta(hours=9)
+    utc_mail = compose_incident(Incident((s,)), [first_seen], {}, "bw@example.org", ["a@example.org"], late)
+    mail = compose_incident(Incident((s,)), [first_seen], {}, "bw@example.org", ["a@example.org"], late, belgrade)
+    text = message_from_bytes(mail.raw, policy=policy.default).get_body(preferencelist=("plain",)).get_content()
+    hour = int(local[:2])
+    assert f"between {when:%Y-%m-%d} {hour - 2:02d}:30 and {local}" in text
+    assert f"first seen {when:%Y-%m-%d} {hour:02d}:00 {local.split()[1]}" in text
+    assert f"the surge ended at {when:%Y-%m-%d} {local}" in text and " UTC" not in text
+    assert mail.message_id == utc_mail.message_id
+    assert message_from_bytes(mail.raw)["Date"] == message_from_bytes(utc_mail.raw)["Date"]
+
+
+def test_a_time_zone_that_does_not_exist_is_a_config_error(tmp_path) -> None:
+    from balkanwatch.config import ConfigError, load_config
+
+    for name in ("Europe/Belgrad", "../etc/passwd", ""):
+        (tmp_path / "b.toml").write_text(f'[alerts]\ntimezone = "{name}"\n', encoding="utf-8")
+        with pytest.raises(ConfigError, match="alerts.timezone"):
+            load_config(tmp_path / "b.toml")
+
+
 def test_the_usual_volume_quoted_is_the_mean_daily_count_before_the_surge():
     # one story a day at noon for 40 days, then 8 in the two hours before now: the hourly baseline
     # expects ~0, the e-mail also says what the topic usually gets (the 28 days before the surge: 28 stories)
