@@ -1,6 +1,6 @@
 """The benchmark's scoring functions score what they claim (they gate the floors)."""
 
-from bench.dedupe_eval import build, pair_scores
+from bench.dedupe_eval import PAYWALL, build, pair_scores
 from bench.extraction import word_f1
 
 
@@ -24,7 +24,12 @@ def test_labelled_set_is_deterministic_and_labelled() -> None:
     texts = [(f"t{i}", "\n".join(f"Paragraph {j} of article {i} " + "word " * 30 for j in range(6))) for i in range(12)]
     a, b = build(texts), build(texts)
     assert a == b
-    assert {d.label for d in a} == {f"o{i}" for i in range(12)}
+    templates = [d for d in a if d.doc_id.endswith("-template")]     # one site's paywalled articles
+    assert {d.label for d in a} == {f"o{i}" for i in range(12)} | {d.label for d in templates}
+    assert [d.label for d in templates] == ["t0", "t4", "t8"] and {d.site for d in templates} == {0}
+    assert all(d.paragraphs[-2:] == tuple(PAYWALL) for d in templates) and len({d.title for d in templates}) == 3
+    reposts = [d for d in a if d.doc_id.endswith("-repost")]        # the same site's re-posts: copies
+    assert reposts and all(d.site == 1 and d.title.endswith("(updated)") for d in reposts)
     assert sum(d.doc_id.endswith("-orig") for d in a) == 12 and len(a) > 12 * 4
 
 
