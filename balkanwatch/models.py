@@ -121,3 +121,4 @@ class SourceOutcome:
     warning: str | None = None
     max_age: float | None = None       # the listing's Cache-Control max-age, seconds
     ttl_minutes: float | None = None   # the feed's RSS <ttl>, when it was parsed
+    backlog: int = 0                   # listed items left for the next run (a busy host, max_items_per_source)

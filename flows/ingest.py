@@ -189,6 +189,8 @@ def _schedule(p: _Polled, pub: Publication, ing: IngestSettings) -> Schedule:
     floor = max(p.outcome.max_age or 0.0, (ttl or 0.0) * 60) or None
     interval = adaptive_minutes(naive, pub, configured=p.state.poll_minutes, min_minutes=ing.min_poll_minutes,
                                 max_minutes=ing.max_poll_minutes, server_floor_seconds=floor)
+    if p.outcome.backlog:   # listed pages left for later (a busy host, max_items_per_source): back soon, not in
+        interval = round(max(min(interval, ing.min_poll_minutes), (floor or 0.0) / 60), 1)   # hours, politely
     return Schedule(next_poll_at=p.at + timedelta(minutes=interval), interval_minutes=interval,
                     usual_gap_minutes=pub.usual_gap_minutes,
                     silent=is_silent(naive, pub, gaps=ing.silence_gaps, floor_hours=ing.silence_floor_hours),

@@ -646,7 +646,8 @@ async def poll_source(ctx: PollContext, state: SourceState, *, urls: Sequence[st
         ids[article_id(link)] = replace(i, link=link) if link != i.link else i
     known = await ctx.known_ids(list(ids))
     fresh = [(aid, i) for aid, i in ids.items() if aid not in known and aid not in ctx.claimed]
-    truncated = len(fresh) > ctx.config.ingest.max_items_per_source
+    left = max(0, len(fresh) - ctx.config.ingest.max_items_per_source)
+    truncated = left > 0
     fresh = fresh[: ctx.config.ingest.max_items_per_source]
     revised = [(aid, i) for aid, i in ids.items() if aid not in ctx.claimed and changed_since(i, known.get(aid, None))]
     revised = revised[: max(0, ctx.config.ingest.max_items_per_source - len(fresh))]
@@ -667,4 +668,5 @@ async def poll_source(ctx: PollContext, state: SourceState, *, urls: Sequence[st
                          articles=tuple(acc.articles), revisions=tuple(acc.revisions),
                          fetches=tuple(acc.fetches), item_errors=len(failed),
                          warning=_warnings(listing.warning, moved_warning(result), deferred_warning(acc.deferred)),
+                         backlog=left + acc.deferred,
                          **validators, **cache), failed, acc.loaded

@@ -890,7 +890,7 @@ def test_pages_a_busy_host_cannot_serve_in_time_wait_for_the_next_run(tmp_path: 
     root.mkdir()
     now = datetime.now(UTC)
     with LoopbackServer(root) as srv:
-        url = publish(root, srv.base, "feed", [(f"busy-{i}", now - timedelta(minutes=i)) for i in range(30)])
+        url = publish(root, srv.base, "feed", [(f"busy-{i}", now - timedelta(hours=5 * i)) for i in range(30)])
         cfg = tmp_path / "balkanwatch.toml"
         cfg.write_text('[warehouse]\npath = "wh.duckdb"\n[fetch]\nallow_private_networks = true\n'
                        'per_host_concurrency = 1\nper_host_delay = 0.2\nretries = 0\ntimeout = 0.5\n'
@@ -900,13 +900,18 @@ def test_pages_a_busy_host_cannot_serve_in_time_wait_for_the_next_run(tmp_path: 
         first = asyncio.run(run_ingest(config))
         assert first.item_errors == 0 and 5 <= first.new_articles < 30, first.as_dict()
         waiting = 30 - first.new_articles
-        assert health(cfg)["busy"]["last_warning"].startswith(f"{waiting} pages left for the next run")
+        row = health(cfg)["busy"]
+        assert row["last_warning"].startswith(f"{waiting} pages left for the next run")
+        # it publishes every 5 h, so it would be polled again in hours: with pages waiting, in 5 minutes
+        assert row["next_poll_at"] - row["last_attempt_at"] <= timedelta(minutes=5, seconds=5)
         total, runs = first.new_articles, 1
         while total < 30 and runs < 8:
             again = asyncio.run(run_ingest(config, force=True))
             assert again.item_errors == 0 and again.new_articles > 0
             total, runs = total + again.new_articles, runs + 1
-        assert total == 30 and health(cfg)["busy"]["last_warning"] is None
+        row = health(cfg)["busy"]
+        assert total == 30 and row["last_warning"] is None
+        assert row["next_poll_at"] - row["last_attempt_at"] > timedelta(hours=1)   # nothing waits: its own pace
     with duckdb.connect(str(cfg.parent / "wh.duckdb"), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM failed_items").fetchone() == (0,)
         assert con.execute("SELECT count(DISTINCT url) FROM articles").fetchone() == (30,)
