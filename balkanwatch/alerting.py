@@ -10,10 +10,15 @@ import hashlib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from balkanwatch.config import AlertsSettings, Config
 from balkanwatch.spikes import Scored, SpikeSettings, rarity, score_series, span_seconds
+
+
+def as_utc(when: datetime) -> datetime:
+    """A stored time (naive, UTC as the warehouse keeps it) as an aware one; an aware time as it is."""
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when
 
 
 def spike_settings(a: AlertsSettings) -> SpikeSettings:

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
-from balkanwatch.alerting import Spike, TopicSeries
+from balkanwatch.alerting import Spike, TopicSeries, as_utc
 
 
 @contextmanager
@@ -45,7 +45,7 @@ def _png(fig: Any) -> bytes:
 
 def _local(when: datetime, tz: tzinfo) -> datetime:
     """A stored time (naive UTC) as the wall-clock time in `tz`, naive, for the chart's axis."""
-    return (when.replace(tzinfo=UTC) if when.tzinfo is None else when).astimezone(tz).replace(tzinfo=None)
+    return as_utc(when).astimezone(tz).replace(tzinfo=None)
 
 
 def render_chart(series: TopicSeries, spike: Spike, days: float = 3.0, tz: tzinfo = UTC) -> bytes:

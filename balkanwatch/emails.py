@@ -16,7 +16,7 @@ from email.utils import format_datetime
 from typing import Any
 
 from balkanwatch import escaping
-from balkanwatch.alerting import Incident
+from balkanwatch.alerting import Incident, as_utc
 from balkanwatch.textclean import paragraph_key, paragraphs
 
 SUBJECT_MAX = 160
@@ -53,7 +53,7 @@ def _hours(seconds: float) -> str:
 def at(when: datetime, tz: tzinfo = UTC, fmt: str = "%Y-%m-%d %H:%M", *, zone: bool = True) -> str:
     """A stored time (naive UTC) as the desk reads it: in `tz` (alerts.timezone), with the zone's name as
     the time then had it ("2026-12-06 17:00 CET", "… 18:00 CEST", "… 16:00 UTC")."""
-    local = (when.replace(tzinfo=UTC) if when.tzinfo is None else when).astimezone(tz)
+    local = as_utc(when).astimezone(tz)
     return f"{local:{fmt}}" + (f" {local.tzname()}" if zone else "")
 
 
@@ -259,10 +259,9 @@ def as_delivered(raw: bytes, queued_at: datetime, now: datetime) -> bytes:
     msg = message_from_bytes(raw, policy=MAIL_POLICY)
     subject = str(msg["Subject"] or "")
     del msg["Date"], msg["Subject"]
-    msg["Date"] = format_datetime(now.replace(tzinfo=UTC) if now.tzinfo is None else now)
+    msg["Date"] = format_datetime(as_utc(now))
     msg["Subject"] = one_line(f"[delayed {_hours(delay)}] {subject}")
-    msg["X-Balkanwatch-Queued"] = format_datetime(queued_at.replace(tzinfo=UTC) if queued_at.tzinfo is None
-                                                  else queued_at)
+    msg["X-Balkanwatch-Queued"] = format_datetime(as_utc(queued_at))
     return msg.as_bytes()
 
 
@@ -299,7 +298,7 @@ def _message(subject: str, sender: str, recipients: Sequence[str], message_id: s
     msg["Subject"] = subject
     msg["From"] = sender
     msg["To"] = ", ".join(recipients)
-    msg["Date"] = format_datetime(now.replace(tzinfo=UTC) if now.tzinfo is None else now)
+    msg["Date"] = format_datetime(as_utc(now))
     msg["Message-ID"] = message_id
     msg["Auto-Submitted"] = "auto-generated"
     msg.set_content(text)

@@ -21,7 +21,7 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any, TypeVar
@@ -34,6 +34,7 @@ from balkanwatch.alerting import (
     Incident,
     Spike,
     TopicSeries,
+    as_utc,
     group_incidents,
     incident_recipients,
     is_repeat,
@@ -162,7 +163,7 @@ def _outbox_row(email: AlertEmail, now: datetime) -> dict[str, Any]:
 def queue_digest(wh: Warehouse, config: Config, now: datetime) -> bool:
     """Queue today's digest once, after alerts.digest_hour (today and the hour in alerts.timezone)."""
     a = config.alerts
-    local = (now.replace(tzinfo=UTC) if now.tzinfo is None else now).astimezone(a.zone)
+    local = as_utc(now).astimezone(a.zone)
     day = f"{local:%Y-%m-%d}"
     if not (a.digest and a.email_to and local.hour >= a.digest_hour) or wh.has_message(f"<digest-{day}@balkanwatch>"):
         return False
