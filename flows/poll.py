@@ -646,8 +646,7 @@ async def poll_source(ctx: PollContext, state: SourceState, *, urls: Sequence[st
         ids[article_id(link)] = replace(i, link=link) if link != i.link else i
     known = await ctx.known_ids(list(ids))
     fresh = [(aid, i) for aid, i in ids.items() if aid not in known and aid not in ctx.claimed]
-    left = max(0, len(fresh) - ctx.config.ingest.max_items_per_source)
-    truncated = left > 0
+    left = max(0, len(fresh) - ctx.config.ingest.max_items_per_source)   # listed, for the next runs
     fresh = fresh[: ctx.config.ingest.max_items_per_source]
     revised = [(aid, i) for aid, i in ids.items() if aid not in ctx.claimed and changed_since(i, known.get(aid, None))]
     revised = revised[: max(0, ctx.config.ingest.max_items_per_source - len(fresh))]
@@ -656,7 +655,8 @@ async def poll_source(ctx: PollContext, state: SourceState, *, urls: Sequence[st
         await ctx.extractor.prepare()   # the workers start (and the templates are read) while pages are fetched
     await asyncio.gather(*(_page(ctx, state, item, language, acc) for _, item in fresh),
                          *(_page(ctx, state, item, language, acc, revision=True) for _, item in revised))
-    if truncated or acc.failed or acc.deferred:
+    backlog = left + acc.deferred
+    if backlog or acc.failed:
         validators = {}   # keep the old validators so the next poll lists the rest / retries the failures
     if state.kind == "urls" and fresh and acc.failed and not acc.articles and not acc.loaded:
         first = acc.failed[0]
@@ -668,5 +668,5 @@ async def poll_source(ctx: PollContext, state: SourceState, *, urls: Sequence[st
                          articles=tuple(acc.articles), revisions=tuple(acc.revisions),
                          fetches=tuple(acc.fetches), item_errors=len(failed),
                          warning=_warnings(listing.warning, moved_warning(result), deferred_warning(acc.deferred)),
-                         backlog=left + acc.deferred,
+                         backlog=backlog,
                          **validators, **cache), failed, acc.loaded

@@ -1109,13 +1109,11 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
 
     def query(self, sql: str, *, timeout: float | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
         """Run an analyst's SQL (on a read-only, sandboxed connection when opened read-only), stopped by Ctrl-C
-        and after `timeout` seconds (None or 0: no limit; `interruptible`)."""
-        def run() -> tuple[list[str], list[tuple[Any, ...]]]:
-            if self.lake and self.read_only:
-                check_analyst_sql(self.con, sql)
-            cur = self._exec(sql)
-            return [d[0] for d in cur.description or []], cur.fetchall()
-        return self.interruptible(run, timeout)
+        and after `timeout` seconds (None or 0: no limit; `interruptible`): `query_into`'s result, whole."""
+        cols: list[str] = []
+        rows: list[tuple[Any, ...]] = []
+        self.query_into(sql, cols.extend, rows.extend, timeout=timeout)
+        return cols, rows
 
     def query_into(self, sql: str, columns: Callable[[list[str]], None], rows: Callable[[list[tuple[Any, ...]]], None],
                    *, timeout: float | None = None, batch: int = QUERY_BATCH_ROWS) -> int:
