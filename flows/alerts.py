@@ -155,6 +155,15 @@ def queue_incident(wh: Warehouse, config: Config, incident: Incident, series: di
     return email, paths
 
 
+def queue_once(wh: Warehouse, email: AlertEmail, now: datetime) -> int:
+    """Put an e-mail sent once per event (a silence, a stall, its end) in the outbox unless its Message-ID is
+    there already; the e-mails queued (0 or 1)."""
+    if wh.has_message(email.message_id):
+        return 0
+    wh.record_incident([], _outbox_row(email, now))
+    return 1
+
+
 def _outbox_row(email: AlertEmail, now: datetime) -> dict[str, Any]:
     return {"message_id": email.message_id, "kind": email.kind, "incident_id": email.incident_id,
             "subject": email.subject, "recipients": list(email.recipients), "message": email.raw, "created_at": now}
@@ -280,14 +289,9 @@ def queue_silent(wh: Warehouse, config: Config, now: datetime) -> int:
     a = config.alerts
     if not (a.email_silent_sources and a.email_to):
         return 0
-    queued = 0
-    for source in wh.rows("""SELECT name, location, silent_since, last_new_item_at, usual_gap_minutes
-                             FROM source_health WHERE in_config AND health = 'silent' ORDER BY name"""):
-        email = compose_silent(source, a.email_from, a.email_to, now, a.zone)
-        if not wh.has_message(email.message_id):
-            wh.record_incident([], _outbox_row(email, now))
-            queued += 1
-    return queued
+    return sum(queue_once(wh, compose_silent(source, a.email_from, a.email_to, now, a.zone), now)
+               for source in wh.rows("""SELECT name, location, silent_since, last_new_item_at, usual_gap_minutes
+                                        FROM source_health WHERE in_config AND health = 'silent' ORDER BY name"""))
 
 
 def queue_stalled(wh: Warehouse, config: Config, now: datetime) -> tuple[bool, int]:
@@ -299,10 +303,7 @@ def queue_stalled(wh: Warehouse, config: Config, now: datetime) -> tuple[bool, i
         return False, queue_back(wh, config, record["last_completed_at"], now)
     email = compose_stalled(record, period, a.email_from, a.email_to, now, a.zone)
     log.warning("ingest stalled: %s", email.subject)
-    if not a.email_to or wh.has_message(email.message_id):
-        return True, 0
-    wh.record_incident([], _outbox_row(email, now))
-    return True, 1
+    return True, queue_once(wh, email, now) if a.email_to else 0
 
 
 BACK_WITHIN_DAYS = 7   # a stall e-mailed longer ago than this gets no "running again" e-mail any more
@@ -316,11 +317,9 @@ def queue_back(wh: Warehouse, config: Config, last_completed: datetime | None, n
     if not (a.email_to and stalled and last_completed):
         return 0
     since = stall_began(stalled)
-    email = compose_back("ingest", since, a.email_from, a.email_to, now, a.zone)
-    if last_completed <= since or wh.has_message(email.message_id):
+    if last_completed <= since:      # still the stall it announced: nothing to say yet
         return 0
-    wh.record_incident([], _outbox_row(email, now))
-    return 1
+    return queue_once(wh, compose_back("ingest", since, a.email_from, a.email_to, now, a.zone), now)
 
 
 def outage_variable(config: Config) -> str:
@@ -419,8 +418,7 @@ def run_alerts(config: Config, now: datetime | None = None, *, artifacts: bool =
         back = compose_back("warehouse", began, config.alerts.email_from, config.alerts.email_to, now,
                             config.alerts.zone)
         with Warehouse.for_config(config) as wh:     # sent below with the rest of the outbox
-            if not wh.has_message(back.message_id):
-                wh.record_incident([], _outbox_row(back, now))
+            queue_once(wh, back, now)
     summary.spikes = [{"watchlist": s.watchlist, "bucket": f"{s.bucket_start:%Y-%m-%d %H:%M}", "score": round(s.score, 3),
                        "observed": s.observed, "expected": round(s.expected, 2), "stories": len(s.story_ids),
                        "alert_id": s.alert_id} for s in spikes]
