@@ -17,6 +17,7 @@ from typing import Any
 
 from balkanwatch import escaping
 from balkanwatch.alerting import Incident, as_utc
+from balkanwatch.models import TEASERS
 from balkanwatch.textclean import paragraph_key, paragraphs
 
 SUBJECT_MAX = 160
@@ -77,6 +78,14 @@ def excerpt(text: str | None, title: str | None, limit: int = EXCERPT_CHARS) -> 
     return one_line(" ".join(paras), limit)
 
 
+TEASER_NOTE = "(teaser: the page gave us no article text, paywalled or closed to us) "
+
+
+def _excerpt(s: dict[str, Any]) -> str:
+    """The story's excerpt, said to be a teaser when the page gave no article (the listing's summary)."""
+    return (TEASER_NOTE if s.get("text_from") in TEASERS else "") + excerpt(s["excerpt"], s["title"])
+
+
 def _articles(n: int) -> str:
     """How many articles carry the story (origin included; `balkanwatch stories` counts copies beside it)."""
     return f"{n} article{'s' * (n != 1)}"
@@ -96,14 +105,14 @@ def _origin(s: dict[str, Any]) -> str:
 def _story_text(s: dict[str, Any], tz: tzinfo = UTC) -> str:
     return (f"- {one_line(s['title'] or '(untitled)', 300)}\n  {s['url']}\n  first seen {at(s['first_seen_at'], tz)}"
             f" · {_articles(s['articles'])} · {one_line(_origin(s), 300)}\n"
-            f"  {excerpt(s['excerpt'], s['title'])}\n")
+            f"  {_excerpt(s)}\n")
 
 
 def _story_html(s: dict[str, Any], tz: tzinfo = UTC) -> str:
     e = html.escape
     return (f"<li><a href=\"{e(s['url'], quote=True)}\">{e(one_line(s['title'] or '(untitled)', 300))}</a><br>"
             f"<small>first seen {at(s['first_seen_at'], tz)} · {_articles(s['articles'])} · "
-            f"{e(one_line(_origin(s), 300))}</small><br>{e(excerpt(s['excerpt'], s['title']))}</li>")
+            f"{e(one_line(_origin(s), 300))}</small><br>{e(_excerpt(s))}</li>")
 
 
 def _spike_lines(incident: Incident, tz: tzinfo = UTC) -> list[str]:

@@ -69,6 +69,15 @@ class ParsedListing:
     ttl_minutes: float | None = None   # RSS <ttl>: minutes the feed may be cached
 
 
+# `text_from` of a teaser: a listed item whose page gave no article text (a paywall's notice, a page drawn by
+# script, a 401/402/403/451 answer, a robots.txt disallow) is kept with the listing's summary as its text,
+# or the page's own description when the listing has none (connectors/extract.py, `teaser_text`).
+FEED_SUMMARY = "feed-summary"
+PAGE_DESCRIPTION = "page-description"
+TEASERS = frozenset({FEED_SUMMARY, PAGE_DESCRIPTION})
+TEASERS_SQL = "('feed-summary', 'page-description')"   # the same, for `text_from NOT IN ...`
+
+
 @dataclass(frozen=True)
 class ExtractedArticle:
     """A page turned into clean text with metadata, ready for the warehouse."""
@@ -96,7 +105,7 @@ class ExtractedArticle:
     sketch: tuple[int, ...] = ()                        # dedupe sketch (sampled shingle hashes), made in the worker
     listed_updated_at: datetime | None = None           # the listing's "last changed" time when it was fetched
     signatures: tuple[tuple[str, str, str], ...] = ()   # (key, kind, example) of short paragraphs, for boilerplate
-    text_from: str = "trafilatura"                      # the extractor whose text was kept (balkanwatch/chooser.py)
+    text_from: str = "trafilatura"   # the extractor whose text was kept (balkanwatch/chooser.py), or TEASERS
 
 
 @dataclass(frozen=True)

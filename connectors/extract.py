@@ -23,7 +23,7 @@ from balkanwatch.boilerplate import has_label, signatures
 from balkanwatch.chooser import DEFAULT, Choice, PageSignals, choose
 from balkanwatch.dedupe import shingle_hashes
 from balkanwatch.errors import ExtractionError, ExtractionTimeout
-from balkanwatch.models import ExtractedArticle, FeedItem
+from balkanwatch.models import FEED_SUMMARY, PAGE_DESCRIPTION, ExtractedArticle, FeedItem
 from balkanwatch.textclean import (
     TITLE_LINE_MAX_WORDS,
     content_hash,
@@ -278,6 +278,15 @@ def extract_html(tree: HtmlElement, url: str, fast: bool = False, recall: bool =
     `fast`: trafilatura without its own readability/jusText fallbacks; `recall`: its `favor_recall` mode from
     the start (both measured and not used: docs/design.md, "#17, trafilatura's fallbacks" and session 22's
     recall mode)."""
+    meta = extract_html_meta(tree, url, fast, recall)
+    if not meta["text"].strip():
+        raise ExtractionError(f"no article text found in {url}")
+    return meta
+
+
+def extract_html_meta(tree: HtmlElement, url: str, fast: bool = False, recall: bool = False) -> dict[str, Any]:
+    """`extract_html` without the error: a page with no article text gives its metadata and text "" (a
+    listed item's teaser is made from them: `teaser_article`)."""
     meta = page_metadata(tree, url)
     text = _bare_text(tree, url, fast, recall)
     retried = False
@@ -285,10 +294,9 @@ def extract_html(tree: HtmlElement, url: str, fast: bool = False, recall: bool =
         again = _bare_text(tree, url, fast, True)
         if len(again.strip()) > len(text.strip()):
             text, retried = again, True
-    if not text.strip():
-        raise ExtractionError(f"no article text found in {url}")
     return {"title": meta.title, "author": meta.author, "date": meta.date, "sitename": meta.sitename,
-            "language": meta.language, "url": meta.url, "text": text, "recall_retry": retried}
+            "language": meta.language, "url": meta.url, "description": meta.description, "text": text,
+            "recall_retry": retried}
 
 
 def cleaned(text: str) -> str:
@@ -397,10 +405,15 @@ def extract_page(job: PageJob) -> ExtractedArticle:
 def _extract_page(job: PageJob) -> ExtractedArticle:
     html = job.body.decode(job.encoding, errors="replace")
     tree = parse_html(html, job.final_url)
-    meta = extract_html(tree, job.final_url)
+    meta = extract_html_meta(tree, job.final_url)
     kept, repeats = drop_repeated_paragraphs(paragraphs(meta["text"]))
     text = "\n".join(kept)
     if len(text) < MIN_TEXT_CHARS:
+        teaser = _page_teaser(job, tree, html, meta)
+        if teaser is not None:
+            return teaser
+        if not meta["text"].strip():
+            raise ExtractionError(f"no article text found in {job.final_url}")
         raise ExtractionError(f"only {len(text)} characters of text in {job.url} (minimum {MIN_TEXT_CHARS})")
     text_from = "trafilatura-recall" if meta["recall_retry"] else "trafilatura"
     if job.agreement:
@@ -416,15 +429,28 @@ def _extract_page(job: PageJob) -> ExtractedArticle:
             text, text_from, kept, repeats = choice.text, choice.chosen, paragraphs(choice.text), []
     if job.template is not None:   # the source's template: chrome it kept dropped, article text it lost put back
         text, kept = with_template(job.template, tree, text, kept)
-    title = choose_title(meta["title"], headings(html)) or (job.item.title if job.item else None)
+    title = _title(job, html, meta)
     text, kept = without_title_line(text, kept, title)   # the headline is the title field, not the body's start
+    links = link_texts(tree) if any(has_label(p) for p in kept) else None
+    return _page_article(job, tree, html, meta, title, text, text_from,
+                         repeated=max(len(repeats), page_repeats(html, kept)),
+                         signatures=tuple((s.key, s.kind, s.example) for p in kept for s in signatures(p, links)))
+
+
+def _title(job: PageJob, html: str, meta: dict[str, Any]) -> str | None:
+    return choose_title(meta["title"], headings(html)) or (job.item.title if job.item else None)
+
+
+def _page_article(job: PageJob, tree: HtmlElement, html: str, meta: dict[str, Any], title: str | None, text: str,
+                  text_from: str, repeated: int = 0, signatures: tuple[tuple[str, str, str], ...] = ()
+                  ) -> ExtractedArticle:
+    """The article a fetched page gives: `text` with the page's metadata (the listing's where it has none)."""
     page_date = _parse_date(meta["date"])
     feed_date = job.item.published if job.item else None
     guessed = _guess_date(tree, job.final_url) if page_date is None and feed_date is None else None
     page_has_time = bool(page_date and (page_date.hour or page_date.minute or page_date.second))
     published, origin = choose_published(page_date, feed_date, guessed, page_has_time)
     canonical = meta["url"] if meta["url"] and meta["url"].startswith(("http://", "https://")) else None
-    links = link_texts(tree) if any(has_label(p) for p in kept) else None
     return ExtractedArticle(
         article_id=article_id(job.url), url=job.url, canonical_url=canonical, source=job.source,
         title=title,
@@ -433,11 +459,91 @@ def _extract_page(job: PageJob) -> ExtractedArticle:
         language=_html_lang(html) or meta["language"] or job.source_language or None,
         site_name=meta["sitename"], text=text, content_hash=content_hash(text),
         extractor_version=extractor_version(job.agreement), text_from=text_from, feed_guid=job.item.guid if job.item else None,
-        repeated_paragraphs=max(len(repeats), page_repeats(html, kept)), sketch=tuple(sorted(shingle_hashes(text))),
+        repeated_paragraphs=repeated, sketch=tuple(sorted(shingle_hashes(text))),
         final_url=job.final_url, encoding=job.encoding, raw_html=zlib.compress(job.body, RAW_HTML_ZLIB_LEVEL), raw_bytes=len(job.body),
-        listed_updated_at=job.item.updated if job.item else None,
-        signatures=tuple((s.key, s.kind, s.example) for p in kept for s in signatures(p, links)),
+        listed_updated_at=job.item.updated if job.item else None, signatures=signatures,
     )
+
+
+# -- teasers: listed items whose page gives no article text --------------------------------------------
+# A paywalled page (only the subscription notice), a page drawn by script, a publisher that answers our
+# fetcher 401/403/451 or whose robots.txt disallows the page: the listing still says the story exists, and
+# an analyst watching a topic wants it counted, matched and shown. Such an item is stored with the listing's
+# summary as its text (the page's own description when the listing has none), and `text_from` says so
+# (balkanwatch.models.TEASERS).
+TEASER_MIN_CHARS = 40   # a summary shorter than this (after the title and "read more" tails go) is not kept:
+                        # a title alone gives dedupe, watchlists and the e-mail too little; the item stays an
+                        # item error as before. 40 characters is about one short sentence.
+REFUSED_STATUSES = frozenset({401, 402, 403, 451})   # answers that say "not for you", not "try later"
+_BLOCK_END = re.compile(r"<\s*(?:br|/p|/div|/li|/h[1-6]|/blockquote|/tr)\b[^>]*>", re.IGNORECASE)
+_TEASER_TAIL = re.compile(
+    r"\s*(?:the post\b.{1,300}\bappeared first on\b.{1,200}"      # WordPress's feed footer
+    r"|(?:(?<=[.!?…»\"”)])|^)\s*(?:continue reading|read more|read the full (?:story|article))\b.{0,80}"
+    r"|\[(?:…|\.\.\.|&hellip;)\])\s*$", re.IGNORECASE | re.DOTALL)
+
+
+def teaser_text(summary: str | None, title: str | None) -> str:
+    """A listing's summary (HTML or plain text) as the stored text of an item whose page gave no article:
+    one paragraph per line; the title where a line repeats it (Google News' summary is the title and the
+    outlet's name), WordPress's "The post … appeared first on …" and "Continue reading" tails dropped;
+    "" when less than TEASER_MIN_CHARS is left."""
+    if not summary:
+        return ""
+    lines = [" ".join(unescape(_TAG.sub(" ", part)).split()) for part in _BLOCK_END.split(summary)]
+    title_words = fold(title or "").split()
+    out = []
+    for line in lines:
+        line = _without_title(_TEASER_TAIL.sub("", line), title_words).strip()
+        if line:
+            out.append(line)
+    text = "\n".join(dict.fromkeys(out))
+    return text if len(text) >= TEASER_MIN_CHARS else ""
+
+
+_WORD = re.compile(r"\w+")
+
+
+def _without_title(line: str, title_words: list[str]) -> str:
+    """`line` without a start that repeats the title (folded word by word), and the separator after it."""
+    if not title_words:
+        return line
+    got: list[str] = []
+    for m in _WORD.finditer(line):
+        got.extend(fold(m.group()).split())
+        if len(got) >= len(title_words):
+            return line[m.end():].lstrip(" -–—|:·,.") if got[:len(title_words)] == title_words else line
+    return line
+
+
+def _page_teaser(job: PageJob, tree: HtmlElement, html: str, meta: dict[str, Any]) -> ExtractedArticle | None:
+    """A listed item's page without article text (paywalled, drawn by script) as a teaser: the page's
+    metadata with the listing's summary, else the page's description, as text; None when neither has
+    TEASER_MIN_CHARS or the page was not listed (`balkanwatch extract FILE`, `reextract`: no listing)."""
+    if job.item is None:
+        return None
+    title = _title(job, html, meta)
+    text, text_from = teaser_text(job.item.summary, title), FEED_SUMMARY
+    if not text:
+        text, text_from = teaser_text(meta.get("description"), title), PAGE_DESCRIPTION
+    if not text or not title:
+        return None
+    return _page_article(job, tree, html, meta, title, text, text_from)
+
+
+def listing_teaser(item: FeedItem, source: str, fetched_at: datetime, language: str | None,
+                   agreement: bool = True) -> ExtractedArticle | None:
+    """A listed item whose page we may not read (REFUSED_STATUSES, robots.txt) as a teaser: the listing's
+    title, summary, date and author; None when it has no title or under TEASER_MIN_CHARS of summary."""
+    text = teaser_text(item.summary, item.title)
+    if not text or not item.title:
+        return None
+    published, origin = choose_published(None, item.published, None, False)
+    return ExtractedArticle(
+        article_id=article_id(item.link), url=item.link, canonical_url=None, source=source, title=item.title,
+        author=item.author, published_at=published, published_from=origin, fetched_at=fetched_at,
+        language=language, site_name=None, text=text, content_hash=content_hash(text),
+        extractor_version=extractor_version(agreement), text_from=FEED_SUMMARY, feed_guid=item.guid,
+        sketch=tuple(sorted(shingle_hashes(text))), listed_updated_at=item.updated)
 
 
 def safe_extract(job: PageJob) -> ExtractedArticle | str:

@@ -38,13 +38,22 @@ from balkanwatch.errors import (
     BalkanwatchError,
     FetchError,
     HostBusyError,
+    RobotsDisallowedError,
     WarehouseBusyError,
     WarehouseInUseError,
 )
-from balkanwatch.models import ExtractedArticle, FeedItem, FetchLog, FetchResult, ParsedListing, SourceOutcome
+from balkanwatch.models import (
+    TEASERS,
+    ExtractedArticle,
+    FeedItem,
+    FetchLog,
+    FetchResult,
+    ParsedListing,
+    SourceOutcome,
+)
 from balkanwatch.templates import Template
 from balkanwatch.urls import article_id
-from connectors.extract import PageJob, safe_extract
+from connectors.extract import REFUSED_STATUSES, PageJob, listing_teaser, safe_extract
 from connectors.feeds import parse_feed, parse_sitemap
 from connectors.http import Fetcher
 from connectors.listing import parse_listing
@@ -498,18 +507,36 @@ async def _logged_fetch(ctx: PollContext, state: SourceState, url: str, acc: _Ac
     return r
 
 
-async def _fetch_item(ctx: PollContext, state: SourceState, item: FeedItem, url: str, acc: _Acc
-                      ) -> FetchResult | None:
+def refused(exc: FetchError) -> bool:
+    """True when a page's answer says "not for you" (401/402/403/451, robots.txt), not "try later"."""
+    return isinstance(exc, RobotsDisallowedError) or (exc.status in REFUSED_STATUSES and not exc.transient)
+
+
+async def _fetch_item(ctx: PollContext, state: SourceState, item: FeedItem, url: str, acc: _Acc,
+                      language: str | None = None, teaser: bool = False) -> FetchResult | None:
     """Fetch `url` for a listed item, logging the fetch; on failure the item's error is recorded, None; an
-    item whose host's turn did not come within fetch.host_queue_seconds is left for the next run, None."""
+    item whose host's turn did not come within fetch.host_queue_seconds is left for the next run, None.
+    With `teaser`, a page refused to us is kept as the listing's teaser when it has one (`listing_teaser`)."""
     try:
         return await _logged_fetch(ctx, state, url, acc, patience=ctx.config.fetch.host_queue_seconds or None)
     except HostBusyError:
         acc.deferred += 1
         return None
     except FetchError as exc:
-        acc.failed.append((article_id(item.link), item.link, str(exc), exc.kind))
+        if teaser and refused(exc) and (art := listing_teaser(
+                item, state.name, datetime.now(UTC), language, ctx.config.ingest.extractor_agreement)) is not None:
+            await _keep(ctx, acc, art)
+        else:
+            acc.failed.append((article_id(item.link), item.link, str(exc), exc.kind))
         return None
+
+
+async def _keep(ctx: PollContext, acc: _Acc, article: ExtractedArticle) -> None:
+    """A new article for the warehouse: with the source's others, or loaded now when a chunk is full."""
+    acc.articles.append(article)
+    if ctx.load_chunk is not None and len(acc.articles) >= LOAD_CHUNK:
+        chunk, acc.articles = acc.articles, []   # no await in between: no other page sees a half state
+        acc.loaded += await ctx.load_chunk(chunk)
 
 
 async def _google_exchange(ctx: PollContext, state: SourceState, item: FeedItem, gn_id: str, acc: _Acc
@@ -552,14 +579,14 @@ async def _page(ctx: PollContext, state: SourceState, item: FeedItem, language: 
                 revision: bool = False) -> None:
     """Fetch and extract one listed page; failures are recorded on the item, not raised."""
     art_id = article_id(item.link)
-    r = await _fetch_item(ctx, state, item, item.link, acc)
+    r = await _fetch_item(ctx, state, item, item.link, acc, language, teaser=not revision)
     if r is None:
         return
     target = refresh_target(r.body, r.final_url)
     if target is None and (script_redirect(r.body) or consent_wall(r.final_url)):
         target = canonical_target(r.body, r.final_url)     # an interstitial that names the real article
     if target is not None:                    # an interstitial forwarding by meta refresh: follow it once
-        r = await _fetch_item(ctx, state, item, target, acc)
+        r = await _fetch_item(ctx, state, item, target, acc, language, teaser=not revision)
         if r is None:
             return
     if consent_wall(r.final_url):
@@ -577,12 +604,10 @@ async def _page(ctx: PollContext, state: SourceState, item: FeedItem, language: 
         acc.failed.append((art_id, item.link, extracted, "extract"))
         return
     if revision:
-        acc.revisions.append(extracted)
+        if extracted.text_from not in TEASERS:   # a re-fetched page without its article text keeps the stored one
+            acc.revisions.append(extracted)
         return
-    acc.articles.append(extracted)
-    if ctx.load_chunk is not None and len(acc.articles) >= LOAD_CHUNK:
-        chunk, acc.articles = acc.articles, []   # no await in between: no other page sees a half state
-        acc.loaded += await ctx.load_chunk(chunk)
+    await _keep(ctx, acc, extracted)
 
 
 def changed_since(item: FeedItem, stored: datetime | None) -> bool:

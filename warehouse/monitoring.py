@@ -91,10 +91,11 @@ class MonitoringMixin(WarehouseBase):
 
     def story_details(self, story_ids: Sequence[str]) -> list[dict[str, Any]]:
         """What an alert e-mail says of each story: first-seen time, title, link, publisher, sources (with the
-        origin source's country and type), copies, excerpt."""
+        origin source's country and type), copies, excerpt (and where its text came from: a teaser's is the
+        listing's summary)."""
         return self.rows(
             """SELECT st.story_id, st.first_seen_at, st.title, a.url, st.sources, st.articles,
-                      left(a.text, 600) AS excerpt, a.publisher,
+                      left(a.text, 600) AS excerpt, a.text_from, a.publisher,
                       a.site_name, so.country, so.source_type
                FROM stories st JOIN articles a ON a.article_id = st.origin_article_id
                     LEFT JOIN sources so ON so.name = a.source

@@ -96,8 +96,13 @@ CREATE TABLE IF NOT EXISTS articles (
     listed_updated_at  TIMESTAMP,                     -- the listing's "last changed" time at the last fetch (v5)
     revision           INTEGER,                       -- 1, 2, …: bumped when a re-fetch brings changed text (v5)
     revised_at         TIMESTAMP,                     -- fetch time of the current revision when it is not the first
-    publisher          VARCHAR                        -- host the article was fetched from, without www. (v9): an
+    publisher          VARCHAR,                       -- host the article was fetched from, without www. (v9): an
                                                       -- aggregator's item is credited to the outlet that wrote it
+    text_from          VARCHAR                        -- where `text` came from (v13): the extractor the chooser
+                                                      -- kept (trafilatura, readability, ...), or a teaser:
+                                                      -- feed-summary | page-description (the page gave no
+                                                      -- article: paywall, script, 401/403/451, robots.txt);
+                                                      -- NULL: stored before v13
 );
 
 -- The page as fetched (zlib-compressed bytes, original encoding), so articles can be re-extracted.

@@ -69,7 +69,7 @@ from warehouse.upkeep import UpkeepMixin
 if TYPE_CHECKING:
     from balkanwatch.config import Config
 
-SCHEMA_VERSION = 12
+SCHEMA_VERSION = 13
 # A statement that writes (or runs DuckLake's maintenance): outside a transaction it commits itself, so on a
 # lake it is preceded by the check a COMMIT gets (lake.verify_held_locks)
 _WRITE = re.compile(r"\s*(INSERT|UPDATE|DELETE|MERGE|CALL)\b", re.IGNORECASE)
@@ -185,7 +185,7 @@ ARTICLE_SCHEMA = pa.schema([
     ("fetched_at", pa.timestamp("us")), ("language", pa.string()), ("site_name", pa.string()),
     ("text", pa.string()), ("content_hash", pa.string()), ("extractor_version", pa.string()),
     ("run_id", pa.string()), ("repeated_paragraphs", pa.int32()), ("listed_updated_at", pa.timestamp("us")),
-    ("revision", pa.int32()), ("publisher", pa.string()),
+    ("revision", pa.int32()), ("publisher", pa.string()), ("text_from", pa.string()),
 ])
 RAW_SCHEMA = pa.schema([
     ("article_id", pa.string()), ("url", pa.string()), ("final_url", pa.string()),
@@ -242,7 +242,7 @@ def _article_row(a: ExtractedArticle, run_id: str) -> dict[str, Any]:
         "fetched_at": utc_naive(a.fetched_at), "language": a.language, "site_name": a.site_name,
         "text": a.text, "content_hash": a.content_hash, "extractor_version": a.extractor_version, "run_id": run_id,
         "repeated_paragraphs": a.repeated_paragraphs, "listed_updated_at": utc_naive(a.listed_updated_at),
-        "revision": 1, "publisher": publisher_of(a.final_url or a.url),
+        "revision": 1, "publisher": publisher_of(a.final_url or a.url), "text_from": a.text_from,
     }
 
 
@@ -719,9 +719,9 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
             self.con.execute(
                 """UPDATE articles SET title = ?, author = ?, text = ?, content_hash = ?, extractor_version = ?,
                    listed_updated_at = ?, revision = ?, revised_at = ?, boilerplate_paragraphs = NULL,
-                   mentions_version = NULL WHERE article_id = ?""",
+                   mentions_version = NULL, text_from = ? WHERE article_id = ?""",
                 [a.title, a.author, a.text, a.content_hash, a.extractor_version, utc_naive(a.listed_updated_at), revision,
-                 utc_naive(a.fetched_at), a.article_id])
+                 utc_naive(a.fetched_at), a.text_from, a.article_id])
             # the new page replaces the old one, or comes back if retention deleted it (warehouse.keep_raw_pages_days)
             self.con.execute("DELETE FROM raw_pages WHERE article_id = ?", [a.article_id])
             self.con.execute("""INSERT INTO raw_pages (article_id, url, final_url, fetched_at, encoding, html_zlib, bytes)
@@ -778,7 +778,7 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
         raws = pa.Table.from_pylist(
             [{"article_id": a.article_id, "url": a.url, "final_url": a.final_url,
               "fetched_at": utc_naive(a.fetched_at), "encoding": a.encoding or "utf-8",
-              "html_zlib": a.raw_html, "bytes": a.raw_bytes} for a in arts], schema=RAW_SCHEMA)
+              "html_zlib": a.raw_html, "bytes": a.raw_bytes} for a in arts if a.raw_html], schema=RAW_SCHEMA)
         sketches = pa.table({
             "article_id": [a.article_id for a in arts],
             "story_time": pa.array([utc_naive(story_time(a.published_at, a.fetched_at)) for a in arts], pa.timestamp("us")),
@@ -1189,9 +1189,11 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
         return [(art_id, source, url, enc, zlib.decompress(blob)) for art_id, source, url, enc, blob in rows]
 
     def articles_without_raw_page(self) -> int:
-        """Articles whose raw page retention deleted (warehouse.keep_raw_pages_days): `reextract` cannot reach them."""
+        """Articles whose raw page retention deleted (warehouse.keep_raw_pages_days): `reextract` cannot reach
+        them (teasers of pages refused to us never had one)."""
         return int(self._exec("""SELECT count(*) FROM articles a
-                                 WHERE NOT EXISTS (SELECT 1 FROM raw_pages r WHERE r.article_id = a.article_id)"""
+                                 WHERE NOT EXISTS (SELECT 1 FROM raw_pages r WHERE r.article_id = a.article_id)
+                                   AND NOT (a.text_from = 'feed-summary' AND a.final_url IS NULL)"""
                               ).fetchone()[0])  # type: ignore[index]  # count(*) returns a row
 
     def update_extractions(self, arts: Sequence[ExtractedArticle]) -> int:
@@ -1200,12 +1202,12 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
             for a in arts:
                 self.con.execute(
                     """UPDATE articles SET title = ?, author = ?, canonical_url = ?, language = ?, site_name = ?,
-                       text = ?, content_hash = ?, extractor_version = ?,
+                       text = ?, content_hash = ?, extractor_version = ?, text_from = ?,
                        published_at = CASE WHEN ? = 'page' THEN ? ELSE published_at END,
                        published_from = CASE WHEN ? = 'page' THEN 'page' ELSE published_from END
                        WHERE article_id = ?""",
                     [a.title, a.author, a.canonical_url, a.language, a.site_name, a.text, a.content_hash,
-                     a.extractor_version, a.published_from, utc_naive(a.published_at), a.published_from,
+                     a.extractor_version, a.text_from, a.published_from, utc_naive(a.published_at), a.published_from,
                      a.article_id])
             self.forget_key_hashes([a.article_id for a in arts])
         return len(arts)

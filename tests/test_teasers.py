@@ -1,0 +1,157 @@
+"""Teasers: listed items whose page gives no article text (a paywall's notice, a page drawn by script, a
+401/403/451 answer, a robots.txt disallow) are kept with the listing's summary, counted and matched."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from balkanwatch.config import load_config
+from balkanwatch.emails import TEASER_NOTE, _story_text
+from balkanwatch.errors import ExtractionError
+from balkanwatch.models import FEED_SUMMARY, PAGE_DESCRIPTION, FeedItem
+from connectors.extract import PageJob, extract_page, listing_teaser, teaser_text
+from flows.ingest import run_ingest
+from tests.conftest import toml_sources
+from warehouse import Warehouse
+
+NOW = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
+SUMMARY = ("KFOR troops stepped up patrols at the Jarinje crossing after an overnight exchange of fire, "
+           "officials in Pristina said.")
+NOTICE = "<p>Subscribe to continue reading.</p>"
+
+
+def paywalled(title: str, description: str = "") -> str:
+    meta = f'<meta property="og:description" content="{description}">' if description else ""
+    return (f"<html lang='en'><head><title>{title} | The Herald</title>{meta}"
+            f'<meta property="og:title" content="{title}"></head>'
+            f"<body><header><a href='/'>The Herald</a></header><article><h1>{title}</h1>{NOTICE}</article>"
+            "</body></html>")
+
+
+ARTICLE = ("<html lang='en'><head><title>Council meets on the Ibar bridge</title></head><body><article>"
+           "<h1>Council meets on the Ibar bridge</h1>"
+           + "".join(f"<p>Paragraph {i} of the council's long debate on the Ibar bridge in Mitrovica, with the "
+                     "mayor and the opposition both speaking at length about the traffic plan.</p>" for i in range(6))
+           + "</article></body></html>")
+
+
+def test_teaser_text_keeps_the_summary_without_its_title_and_feed_footers() -> None:
+    wp = f"<p>{SUMMARY}</p><p>The post KFOR steps up patrols appeared first on Balkan Wire.</p>"
+    assert teaser_text(wp, "KFOR steps up patrols") == SUMMARY
+    # Google News: the summary is the headline and the outlet's name: nothing of its own
+    gn = '<a href="https://x/a">KFOR steps up patrols in the north</a>&nbsp;&nbsp;<font color="#6f6f6f">Reuters</font>'
+    assert teaser_text(gn, "KFOR steps up patrols in the north") == ""
+    assert teaser_text(f"KFOR steps up patrols - {SUMMARY} Continue reading…", "KFOR steps up patrols") == SUMMARY
+    assert teaser_text("<p>Read more.</p>", "t") == "" and teaser_text(None, "t") == ""
+    # "read more" inside a sentence is the sentence's
+    inner = "In Mitrovica, officials said they read more than twenty names at the ceremony"
+    assert teaser_text(inner, "Ceremony") == inner
+    assert teaser_text("<p>One.</p><p>Two lines of a summary, long enough to keep.</p>", None) == (
+        "One.\nTwo lines of a summary, long enough to keep.")
+
+
+def job(html: str, item: FeedItem | None) -> PageJob:
+    return PageJob(source="Herald", url="https://herald.example/a", final_url="https://herald.example/a",
+                   body=html.encode(), encoding="utf-8", fetched_at=NOW, item=item, agreement=False)
+
+
+def test_a_listed_page_without_article_text_is_a_teaser_with_the_pages_metadata() -> None:
+    html = paywalled("KFOR steps up patrols", description="The page's own description of the patrols at Jarinje.")
+    item = FeedItem(link="https://herald.example/a", title="KFOR steps up patrols", summary=SUMMARY,
+                    published=NOW)
+    art = extract_page(job(html, item))
+    assert art.text == SUMMARY and art.text_from == FEED_SUMMARY
+    assert art.title == "KFOR steps up patrols" and art.language == "en" and art.raw_html and art.sketch
+    # no summary in the listing: the page's description
+    art = extract_page(job(html, FeedItem(link="https://herald.example/a", title="KFOR steps up patrols")))
+    assert art.text == "The page's own description of the patrols at Jarinje." and art.text_from == PAGE_DESCRIPTION
+    # not listed (`balkanwatch extract FILE`, `reextract`), or nothing to keep: an error as before
+    with pytest.raises(ExtractionError, match="characters of text"):
+        extract_page(job(html, None))
+    with pytest.raises(ExtractionError, match="characters of text"):
+        extract_page(job(paywalled("KFOR steps up patrols"), FeedItem(link="https://herald.example/a", title="t")))
+    # a page with its article is not a teaser, summary or not
+    assert extract_page(job(ARTICLE, item)).text_from == "trafilatura"
+
+
+def test_a_listing_teaser_needs_a_title_and_a_summary() -> None:
+    item = FeedItem(link="https://herald.example/a", title="KFOR steps up patrols", summary=SUMMARY,
+                    published=NOW, author="A. Writer", guid="g1")
+    art = listing_teaser(item, "Herald", NOW, "en")
+    assert art is not None and art.text == SUMMARY and art.published_from == "feed" and art.published_at == NOW
+    assert art.raw_html == b"" and art.final_url is None and art.author == "A. Writer" and art.feed_guid == "g1"
+    assert listing_teaser(FeedItem(link=item.link, summary=SUMMARY), "Herald", NOW, "en") is None
+    assert listing_teaser(FeedItem(link=item.link, title="t", summary="Short."), "Herald", NOW, "en") is None
+
+
+def test_the_e_mail_says_an_excerpt_is_a_teaser() -> None:
+    story = {"title": "KFOR steps up patrols", "url": "https://herald.example/a", "first_seen_at": NOW,
+             "articles": 1, "excerpt": SUMMARY, "publisher": "herald.example", "sources": ["Herald"]}
+    assert TEASER_NOTE not in _story_text(story)
+    assert TEASER_NOTE.strip() in _story_text({**story, "text_from": FEED_SUMMARY})
+
+
+def test_ingest_keeps_paywalled_and_refused_items_as_teasers(server, write_config, tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    (site / "paywall.html").write_text(paywalled("KFOR steps up patrols at Jarinje"))
+    (site / "empty.html").write_text(paywalled("A page with nothing for us"))
+    (site / "article.html").write_text(ARTICLE)
+    (site / "private").mkdir()
+    (site / "private" / "disallowed.html").write_text(ARTICLE)
+    (site / "robots.txt").write_text("User-agent: *\nDisallow: /private/\n")
+    server.routes["/refused.html"] = lambda h: h.send_body(403, b"<html><title>Just a moment...</title></html>",
+                                                            {"Content-Type": "text/html"})
+    server.routes["/busy.html"] = lambda h: h.send_body(503, b"busy", {"Content-Type": "text/plain"})
+    items = [("paywall.html", "KFOR steps up patrols at Jarinje", SUMMARY),
+             ("refused.html", "EULEX reviews the Zvečan case",
+              "<p>EULEX prosecutors reopened the Zvečan case on Friday, a spokesperson told reporters.</p>"),
+             ("private/disallowed.html", "Mayor speaks on the bridge",
+              "The mayor of North Mitrovica spoke about the Ibar bridge and its reopening for cars."),
+             ("busy.html", "Busy server story", "A summary long enough to be kept as the text of a teaser."),
+             ("empty.html", "A page with nothing for us", ""),
+             ("article.html", "Council meets on the Ibar bridge", "A summary that the page's article replaces.")]
+    (site / "feed.xml").write_text(
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>Herald</title>' + "".join(
+            f"<item><title>{t}</title><link>{server.url(p)}</link><description><![CDATA[{d}]]></description>"
+            f"<pubDate>Sun, 06 Dec 2026 0{i}:00:00 +0000</pubDate></item>" for i, (p, t, d) in enumerate(items))
+        + "</channel></rss>", encoding="utf-8")
+    cfg = write_config(toml_sources([{"name": "Herald", "feed": server.url("feed.xml")}]) + """
+[[watchlists]]
+name = "eulex"
+any = ["EULEX"]
+""")
+    cfg.write_text(cfg.read_text().replace("[fetch]\n", "[fetch]\nrespect_robots = true\n"))
+    config = load_config(cfg)
+    first = asyncio.run(run_ingest(config))
+    assert first.new_articles == 4 and first.item_errors == 2, first.as_dict()
+    with Warehouse.open(config.warehouse_path, read_only=True) as wh:
+        stored = {r["url"].rsplit("/", 1)[1]: r for r in wh.rows(
+            """SELECT a.url, a.title, a.text, a.text_from, a.published_from, a.final_url, a.story_id,
+                      (SELECT count(*) FROM raw_pages p WHERE p.article_id = a.article_id) AS raw
+               FROM articles a""")}
+        failed = {r["url"].rsplit("/", 1)[1]: r["error"] for r in wh.rows("SELECT url, error FROM failed_items")}
+        eulex = wh.rows("SELECT a.url FROM mentions m JOIN articles a USING (article_id) WHERE m.watchlist = 'eulex'")
+        stories = wh.rows("SELECT count(DISTINCT story_id) AS n FROM articles")[0]["n"]
+        unreachable = wh.articles_without_raw_page()
+    assert set(stored) == {"paywall.html", "refused.html", "disallowed.html", "article.html"}
+    paywall, refused_, disallowed, article = (stored[k] for k in ("paywall.html", "refused.html", "disallowed.html",
+                                                                   "article.html"))
+    assert paywall["text"] == SUMMARY and paywall["text_from"] == FEED_SUMMARY and paywall["raw"] == 1
+    assert refused_["text"].startswith("EULEX prosecutors") and refused_["text_from"] == FEED_SUMMARY
+    assert refused_["raw"] == 0 and refused_["final_url"] is None and refused_["published_from"] == "feed"
+    assert disallowed["text_from"] == FEED_SUMMARY and disallowed["raw"] == 0
+    assert article["text_from"] == "trafilatura" and "Paragraph 5" in article["text"]
+    assert stories == 4 and unreachable == 0   # four stories (teasers too); no page "lost" to retention
+    assert [r["url"] for r in eulex] == [server.url("refused.html")]   # the teaser's summary is matched
+    assert "503" in failed["busy.html"]                 # "try later" is not a refusal: retried, not a teaser
+    assert "characters of text" in failed["empty.html"]  # no summary, no description: nothing to keep
+
+    asked = len(server.requests)
+    again = asyncio.run(run_ingest(config, force=True))
+    assert again.new_articles == 0
+    pages = [r["path"] for r in server.requests[asked:]]
+    assert not any(p.endswith(("paywall.html", "refused.html", "disallowed.html")) for p in pages), pages
