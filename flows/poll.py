@@ -43,7 +43,6 @@ from balkanwatch.errors import (
     WarehouseInUseError,
 )
 from balkanwatch.models import (
-    TEASERS,
     ExtractedArticle,
     FeedItem,
     FetchLog,
@@ -604,8 +603,7 @@ async def _page(ctx: PollContext, state: SourceState, item: FeedItem, language: 
         acc.failed.append((art_id, item.link, extracted, "extract"))
         return
     if revision:
-        if extracted.text_from not in TEASERS:   # a re-fetched page without its article text keeps the stored one
-            acc.revisions.append(extracted)
+        acc.revisions.append(extracted)
         return
     await _keep(ctx, acc, extracted)
 

@@ -155,3 +155,54 @@ any = ["EULEX"]
     assert again.new_articles == 0
     pages = [r["path"] for r in server.requests[asked:]]
     assert not any(p.endswith(("paywall.html", "refused.html", "disallowed.html")) for p in pages), pages
+
+
+def atom_entry(base: str, updated: str, summary: str) -> str:
+    return f"""<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>Herald</title><id>tag:herald</id><updated>{updated}</updated>
+<entry><title>Council meets on the Ibar bridge</title><link href="{base}/bridge.html"/><id>tag:herald,bridge</id>
+<summary>{summary}</summary><published>2026-12-06T08:00:00Z</published><updated>{updated}</updated></entry></feed>"""
+
+
+def test_a_teaser_becomes_the_article_when_its_listing_changes_and_the_page_opens(server, write_config,
+                                                                                  tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    status = {"code": 403}
+
+    def bridge(h) -> None:  # type: ignore[no-untyped-def]
+        if status["code"] == 200:
+            h.send_body(200, ARTICLE.encode(), {"Content-Type": "text/html; charset=utf-8"})
+        elif status["code"] == 402:
+            h.send_body(200, paywalled("Council meets on the Ibar bridge").encode(), {"Content-Type": "text/html"})
+        else:
+            h.send_body(403, b"no", {"Content-Type": "text/plain"})
+
+    server.routes["/bridge.html"] = bridge
+    summary = "The council of North Mitrovica meets on Monday to decide on the Ibar bridge's reopening."
+    (site / "feed.xml").write_text(atom_entry(server.base, "2026-12-06T08:00:00Z", summary), encoding="utf-8")
+    config = load_config(write_config(toml_sources([{"name": "Herald", "feed": server.url("feed.xml")}])))
+
+    def stored() -> dict:  # type: ignore[type-arg]
+        with Warehouse.open(config.warehouse_path, read_only=True) as wh:
+            return wh.rows("""SELECT text, text_from, revision, (SELECT count(*) FROM raw_pages) AS raw,
+                                     (SELECT count(*) FROM failed_items) AS failed FROM articles""")[0]
+
+    assert asyncio.run(run_ingest(config)).new_articles == 1
+    assert stored()["text_from"] == FEED_SUMMARY and stored()["raw"] == 0
+    # the listing changes while the page is paywalled: a teaser does not replace what is stored, and the
+    # listing's time is remembered (not fetched again on the next poll)
+    status["code"] = 402
+    (site / "feed.xml").write_text(atom_entry(server.base, "2026-12-06T09:00:00Z",
+                                                 "Another summary of the council meeting, changed by the editors."))
+    assert asyncio.run(run_ingest(config, force=True)).sources[0].revised == 0
+    asked = len(server.requests)
+    asyncio.run(run_ingest(config, force=True))
+    assert not any(r["path"] == "/bridge.html" for r in server.requests[asked:])
+    assert stored()["text"] == summary and stored()["failed"] == 0
+    # it changes again and the page now opens: the article replaces the teaser, as a revision
+    status["code"] = 200
+    (site / "feed.xml").write_text(atom_entry(server.base, "2026-12-06T10:00:00Z", summary), encoding="utf-8")
+    assert asyncio.run(run_ingest(config, force=True)).sources[0].revised == 1
+    now = stored()
+    assert now["text_from"] == "trafilatura" and "Paragraph 5" in now["text"] and now["revision"] == 2
+    assert now["raw"] == 1
