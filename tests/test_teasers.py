@@ -206,3 +206,35 @@ def test_a_teaser_becomes_the_article_when_its_listing_changes_and_the_page_open
     now = stored()
     assert now["text_from"] == "trafilatura" and "Paragraph 5" in now["text"] and now["revision"] == 2
     assert now["raw"] == 1
+
+
+def test_a_story_first_seen_as_a_teaser_is_excerpted_from_a_copy_with_its_article(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from balkanwatch.dedupe import shingle_hashes
+    from balkanwatch.textclean import content_hash
+    from balkanwatch.urls import article_id
+    from flows.stories import assign_stories
+
+    item = FeedItem(link="https://original.example/kfor-patrols", title="KFOR steps up patrols", summary=SUMMARY,
+                    published=NOW)
+    teaser = listing_teaser(item, "Original", NOW, "en")
+    assert teaser is not None
+    text = "\n".join(f"Paragraph {i}: KFOR patrols at Jarinje went on through the night, officials said." for i in range(5))
+    copy = replace(teaser, article_id=article_id("https://partner.example/kfor"), url="https://partner.example/kfor",
+                   source="Partner", canonical_url=item.link, text=text, content_hash=content_hash(text),
+                   text_from="trafilatura", sketch=tuple(sorted(shingle_hashes(text))),
+                   fetched_at=NOW.replace(hour=10))   # syndicated, pointing to the original (who refused us)
+    with Warehouse.open(tmp_path / "wh.duckdb") as wh:
+        wh.migrate()
+        assert wh.load_articles([teaser], "r1") == 1
+        assign_stories(wh)
+        [story] = wh.rows("SELECT story_id FROM stories")
+        [alone] = wh.story_details([story["story_id"]])
+        assert alone["excerpt"] == SUMMARY and alone["text_from"] == FEED_SUMMARY   # only the teaser: said so
+        assert wh.load_articles([copy], "r2") == 1
+        assign_stories(wh)
+        assert wh.rows("SELECT count(DISTINCT story_id) AS n FROM articles")[0]["n"] == 1
+        [both] = wh.story_details([story["story_id"]])
+    assert both["excerpt"].startswith("Paragraph 0") and both["text_from"] is None
+    assert both["url"] == item.link   # still the origin's link and title

@@ -12,6 +12,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from balkanwatch.models import TEASERS_SQL
 from warehouse.base import WarehouseBase
 
 
@@ -91,15 +92,23 @@ class MonitoringMixin(WarehouseBase):
 
     def story_details(self, story_ids: Sequence[str]) -> list[dict[str, Any]]:
         """What an alert e-mail says of each story: first-seen time, title, link, publisher, sources (with the
-        origin source's country and type), copies, excerpt (and where its text came from: a teaser's is the
-        listing's summary)."""
+        origin source's country and type), copies, excerpt: the origin's text, or when the origin is a teaser
+        (the listing's summary) the first copy's with its article; `text_from` is set when only a teaser is
+        there to show."""
         return self.rows(
-            """SELECT st.story_id, st.first_seen_at, st.title, a.url, st.sources, st.articles,
-                      left(a.text, 600) AS excerpt, a.text_from, a.publisher,
-                      a.site_name, so.country, so.source_type
+            f"""WITH full_text AS (   -- a copy with its article, for a story first seen as a teaser
+                   SELECT story_id, arg_min(text, fetched_at) AS text FROM articles
+                   WHERE list_contains(?, story_id) AND coalesce(text_from, '') NOT IN {TEASERS_SQL}
+                   GROUP BY story_id)
+               SELECT st.story_id, st.first_seen_at, st.title, a.url, st.sources, st.articles,
+                      left(CASE WHEN a.text_from IN {TEASERS_SQL} THEN coalesce(f.text, a.text) ELSE a.text END, 600)
+                        AS excerpt,
+                      CASE WHEN a.text_from IN {TEASERS_SQL} AND f.text IS NULL THEN a.text_from END AS text_from,
+                      a.publisher, a.site_name, so.country, so.source_type
                FROM stories st JOIN articles a ON a.article_id = st.origin_article_id
-                    LEFT JOIN sources so ON so.name = a.source
-               WHERE list_contains(?, st.story_id) ORDER BY st.first_seen_at, st.story_id""", [list(story_ids)])
+                    LEFT JOIN sources so ON so.name = a.source LEFT JOIN full_text f ON f.story_id = st.story_id
+               WHERE list_contains(?, st.story_id) ORDER BY st.first_seen_at, st.story_id""",
+            [list(story_ids), list(story_ids)])
 
     # -- alerts and outbox -----------------------------------------------------------------------------
     def alert_log(self, limit: int = 50) -> list[dict[str, Any]]:
