@@ -8,10 +8,11 @@ import csv
 import io
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -351,14 +352,30 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_stories(args: argparse.Namespace) -> int:
-    with _open_ro(_config(args)) as wh:
-        cols, rows = wh.query(
-            f"""SELECT st.first_seen_at, st.origin_publisher AS publisher, st.origin_source, so.country,
-                       so.source_type, st.copies, st.sources, st.title, st.story_id
-                FROM stories st LEFT JOIN sources so ON so.name = st.origin_source
-                WHERE st.copies >= {int(args.min_copies)} ORDER BY st.first_seen_at DESC LIMIT {int(args.limit)}""")
+    config = _config(args)
+    known = [w.name for w in config.watchlists]
+    if unknown := [t for t in args.topic if t not in known]:
+        raise ConfigError(f"no watchlist named {', '.join(map(repr, unknown))} in {config.path or 'the config'}; "
+                          f"topics: {', '.join(known) or 'none (add [[watchlists]] to the config)'}")
+    with _open_ro(config) as wh:
+        cols, rows = wh.story_list(limit=args.limit, min_copies=args.min_copies, since=args.since, topics=args.topic)
     print(render(cols, rows, args.format))
     return 0
+
+
+_SPAN = re.compile(r"(\d+(?:\.\d+)?)\s*([mhdw])")
+_SPAN_UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def _since(text: str) -> datetime:
+    """`stories --since`: a span back from now (90m, 24h, 7d, 2w) or an ISO time (UTC unless it has an offset)."""
+    if m := _SPAN.fullmatch(text.strip().lower()):
+        return datetime.now(UTC) - timedelta(seconds=float(m[1]) * _SPAN_UNITS[m[2]])
+    try:
+        return _as_of(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"not a span or a time: {text!r} (e.g. 24h, 90m, 7d, 2w, "
+                                         "or 2026-12-06T08:00)") from None
 
 
 def cmd_alerts(args: argparse.Namespace) -> int:
@@ -690,6 +707,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("stories", help="recent stories with their origin source and copy counts")
     s.add_argument("--limit", type=int, default=30)
     s.add_argument("--min-copies", type=int, default=0, help="only stories with at least this many copies")
+    s.add_argument("--topic", action="append", default=[], metavar="NAME",
+                   help="only stories a watchlist matched (repeat it for any of several)")
+    s.add_argument("--since", type=_since, metavar="WHEN",
+                   help="only stories first seen since then: 90m, 24h, 7d, 2w, or an ISO time (UTC unless it has an offset)")
     s.add_argument("--format", choices=FORMATS, default="table")
     s.set_defaults(func=cmd_stories)
 

@@ -13,7 +13,7 @@ from typing import Any
 import pyarrow as pa
 
 from balkanwatch.models import TEASERS_SQL
-from warehouse.base import WarehouseBase
+from warehouse.base import WarehouseBase, utc_naive
 
 
 class MonitoringMixin(WarehouseBase):
@@ -89,6 +89,28 @@ class MonitoringMixin(WarehouseBase):
     def first_story_time(self) -> datetime | None:
         row = self._exec("SELECT min(first_seen_at) FROM stories").fetchone()
         return row[0] if row else None
+
+    def story_list(self, *, limit: int, min_copies: int = 0, since: datetime | None = None,
+                   topics: Sequence[str] = ()) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """What `balkanwatch stories` lists, newest first: first seen, origin publisher and source (with the
+        source's country and type), copies, sources, the topics (watchlists) any of the story's articles
+        matched, title, the origin's URL. Only stories with `min_copies`, first seen at or after `since` (UTC)
+        and, given `topics`, matched by one of them."""
+        cur = self._exec(
+            """WITH st AS (SELECT * FROM stories WHERE copies >= ?
+                             AND (CAST(? AS TIMESTAMP) IS NULL OR first_seen_at >= CAST(? AS TIMESTAMP))),
+                    topics AS (SELECT a.story_id, list_sort(list(DISTINCT m.watchlist)) AS topics
+                               FROM mentions m JOIN articles a USING (article_id)
+                               WHERE a.story_id IN (SELECT story_id FROM st) GROUP BY a.story_id)
+               SELECT st.first_seen_at, st.origin_publisher AS publisher, st.origin_source, so.country,
+                      so.source_type, st.copies, st.sources, coalesce(t.topics, CAST([] AS VARCHAR[])) AS topics,
+                      st.title, o.url, st.story_id
+               FROM st LEFT JOIN topics t USING (story_id) LEFT JOIN sources so ON so.name = st.origin_source
+                    LEFT JOIN articles o ON o.article_id = st.origin_article_id
+               WHERE len(CAST(? AS VARCHAR[])) = 0 OR list_has_any(t.topics, CAST(? AS VARCHAR[]))
+               ORDER BY st.first_seen_at DESC, st.story_id LIMIT ?""",
+            [int(min_copies), utc_naive(since), utc_naive(since), list(topics), list(topics), int(limit)])
+        return [d[0] for d in cur.description or []], cur.fetchall()
 
     def story_details(self, story_ids: Sequence[str]) -> list[dict[str, Any]]:
         """What an alert e-mail says of each story: first-seen time, title, link, publisher, sources (with the

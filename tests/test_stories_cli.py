@@ -1,0 +1,83 @@
+"""`balkanwatch stories`: an analyst's list of deduplicated stories, by topic and time."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from app.cli import _since, main
+from balkanwatch.config import load_config
+from flows.ingest import run_ingest
+from tests.conftest import toml_sources
+from warehouse import Warehouse
+
+WATCHLISTS = """
+[[watchlists]]
+name = "kfor"
+any = ["KFOR", "КФОР", "Kosovo Force"]
+
+[[watchlists]]
+name = "bosnia"
+any = ["Bosnia", "Sarajevo", "Srebrenica"]
+
+[[watchlists]]
+name = "nowhere"
+any = ["Atlantis"]
+"""
+
+
+def test_stories_by_topic_and_time_with_their_links(corpus, write_config, capsys) -> None:  # type: ignore[no-untyped-def]
+    sources, _, _ = corpus
+    cfg = write_config(toml_sources(sources) + WATCHLISTS)
+    asyncio.run(run_ingest(load_config(cfg)))
+    with Warehouse.open(load_config(cfg).warehouse_path, read_only=True) as wh:
+        truth = {r["story_id"]: r for r in wh.rows(
+            """SELECT st.story_id, st.first_seen_at, list_sort(list(DISTINCT m.watchlist)) AS topics,
+                      any_value(o.url) AS url
+               FROM stories st JOIN articles a USING (story_id) LEFT JOIN mentions m ON m.article_id = a.article_id
+                    JOIN articles o ON o.article_id = st.origin_article_id GROUP BY ALL""")}
+
+    def stories(*args: str) -> list[dict]:  # type: ignore[type-arg]
+        assert main(["--config", str(cfg), "stories", "--format", "json", "--limit", "1000", *args]) == 0
+        return json.loads(capsys.readouterr().out)  # type: ignore[no-any-return]
+
+    every = stories()
+    assert {s["story_id"] for s in every} == set(truth) and len(truth) > 3
+    for s in every:   # each story says which topics matched any of its articles, and links its origin
+        assert s["topics"] == [t for t in truth[s["story_id"]]["topics"] if t], s
+        assert s["url"] == truth[s["story_id"]]["url"]
+    kfor = stories("--topic", "kfor")
+    assert {s["story_id"] for s in kfor} == {k for k, r in truth.items() if "kfor" in r["topics"]}
+    assert 0 < len(kfor) < len(truth)
+    either = stories("--topic", "kfor", "--topic", "bosnia")
+    assert {s["story_id"] for s in either} == {k for k, r in truth.items() if {"kfor", "bosnia"} & set(r["topics"])}
+    assert len(either) > len(kfor)
+    assert stories("--topic", "nowhere") == []
+    # since a time between the stories' first sightings: the later ones, newest first
+    times = sorted({r["first_seen_at"] for r in truth.values()})
+    cut = times[len(times) // 2]
+    later = stories("--since", cut.isoformat())
+    assert {s["story_id"] for s in later} == {k for k, r in truth.items() if r["first_seen_at"] >= cut}
+    assert [s["first_seen_at"] for s in later] == sorted((s["first_seen_at"] for s in later), reverse=True)
+    in_kyiv_time = cut.replace(tzinfo=UTC).astimezone(timezone(timedelta(hours=2))).isoformat()   # an offset counts
+    assert in_kyiv_time.endswith("+02:00")
+    assert {s["story_id"] for s in stories("--since", in_kyiv_time)} == {s["story_id"] for s in later}
+    # a topic that is not a watchlist: a clear error, exit 2
+    assert main(["--config", str(cfg), "stories", "--topic", "kfr"]) == 2
+    err = capsys.readouterr().err
+    assert "no watchlist named 'kfr'" in err and "kfor, bosnia, nowhere" in err
+
+
+def test_since_takes_spans_and_times() -> None:
+    now = datetime.now(UTC)
+    assert abs((now - _since("24h")) - timedelta(hours=24)) < timedelta(seconds=5)
+    assert abs((now - _since("90m")) - timedelta(minutes=90)) < timedelta(seconds=5)
+    assert abs((now - _since("2w")) - timedelta(days=14)) < timedelta(seconds=5)
+    assert _since("2026-12-06T08:00") == datetime(2026, 12, 6, 8, 0, tzinfo=UTC)
+    assert _since("2026-12-06T10:00+02:00") == datetime(2026, 12, 6, 8, 0, tzinfo=UTC)
+    with pytest.raises(argparse.ArgumentTypeError, match="not a span or a time"):
+        _since("yesterday")
