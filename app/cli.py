@@ -341,8 +341,8 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     with _open_ro(_config(args)) as wh:
-        hits = wh.search(args.query, limit=args.limit)
-    cols = ["score", "published_at", "source", "title", "url"]
+        hits = (wh.search_stories if args.stories else wh.search)(args.query, limit=args.limit)
+    cols = ["score", "published_at", "source", "title", "url"] + (["copies", "story_id"] if args.stories else [])
     rows = [[h[c] if c != "score" or h[c] is not None or args.format != "table" else "new" for c in cols]
             for h in hits]
     print(render(cols, rows, args.format))
@@ -702,6 +702,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("query")
     s.add_argument("--limit", type=int, default=20)
     s.add_argument("--format", choices=FORMATS, default="table")
+    s.add_argument("--stories", action="store_true",
+                   help="one hit per story (its best-ranked article, with the story's copies): a wire story once")
     s.set_defaults(func=cmd_search)
 
     s = sub.add_parser("stories", help="recent stories with their origin source and copy counts")

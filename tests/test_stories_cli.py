@@ -81,3 +81,31 @@ def test_since_takes_spans_and_times() -> None:
     assert _since("2026-12-06T10:00+02:00") == datetime(2026, 12, 6, 8, 0, tzinfo=UTC)
     with pytest.raises(argparse.ArgumentTypeError, match="not a span or a time"):
         _since("yesterday")
+
+
+def test_search_by_story_shows_a_wire_story_once(corpus, write_config, capsys) -> None:  # type: ignore[no-untyped-def]
+    sources, _, _ = corpus
+    cfg = write_config(toml_sources(sources))
+    asyncio.run(run_ingest(load_config(cfg)))
+
+    def search(*args: str) -> list[dict]:  # type: ignore[type-arg]
+        assert main(["--config", str(cfg), "search", "--format", "json", *args]) == 0
+        return json.loads(capsys.readouterr().out)  # type: ignore[no-any-return]
+
+    with Warehouse.open(load_config(cfg).warehouse_path, read_only=True) as wh:
+        story_of = {r["url"]: (r["story_id"], r["copies"]) for r in wh.rows(
+            "SELECT a.url, a.story_id, st.copies FROM articles a JOIN stories st USING (story_id)")}
+    for indexed in (False, True):   # new articles (plain scan), then ranked by the index
+        articles = search("KFOR", "--limit", "50")
+        by_story = search("KFOR", "--limit", "50", "--stories")
+        assert len({story_of[h["url"]][0] for h in articles}) < len(articles)   # copies among the hits
+        assert [h["story_id"] for h in by_story] == list(dict.fromkeys(story_of[h["url"]][0] for h in articles))
+        assert [h["url"] for h in by_story] == [next(a["url"] for a in articles if story_of[a["url"]][0] == h["story_id"])
+                                                for h in by_story]   # each story's best-ranked article
+        assert all(h["copies"] == story_of[h["url"]][1] for h in by_story) and any(h["copies"] for h in by_story)
+        # a limit counts stories, not articles: the wire story's copies do not take the places
+        assert [h["story_id"] for h in search("KFOR", "--limit", "2", "--stories")] == [
+            h["story_id"] for h in by_story[:2]]
+        if not indexed:
+            assert main(["--config", str(cfg), "reindex"]) == 0
+            capsys.readouterr()

@@ -1049,6 +1049,31 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
             return ranked
         return ranked + self._checked(q, limit - len(ranked), self._fresh)
 
+    def search_stories(self, query: str, limit: int = 20) -> list[dict[str, Any]]:
+        """`search` with one hit per story: each story's best hit (ranked before fresh, as `search` orders
+        them), with the story's `story_id` and `copies` (its other articles, matched or not); an article
+        not yet given a story (loaded, not settled) is its own. Hits are asked 4 times as many as still
+        needed, then 4 times more, up to SEARCH_CANDIDATES: a story of 200 wire copies does not fill the list."""
+        asked = limit
+        while True:
+            hits = self.search(query, limit=asked)
+            stories = self._stories_of([h["article_id"] for h in hits])
+            best: dict[str, dict[str, Any]] = {}
+            for h in hits:
+                story_id, copies = stories.get(h["article_id"], (None, 0))
+                best.setdefault(story_id or h["article_id"], {**h, "story_id": story_id, "copies": copies})
+            if len(best) >= limit or len(hits) < asked or asked >= SEARCH_CANDIDATES:
+                return list(best.values())[:limit]
+            asked = min(asked * 4, SEARCH_CANDIDATES)
+
+    def _stories_of(self, ids: list[str]) -> dict[str, tuple[str, int]]:
+        """article_id → (story_id, the story's copies) for the articles of `ids` that have a story."""
+        if not ids:
+            return {}
+        rows = self._exec("""SELECT a.article_id, a.story_id, st.copies FROM articles a JOIN stories st USING (story_id)
+                             WHERE list_contains(?, a.article_id)""", [ids]).fetchall()
+        return {aid: (story_id, int(copies)) for aid, story_id, copies in rows}
+
     def _checked(self, q: SearchQuery, limit: int,
                  find: Callable[[str, int], list[dict[str, Any]]]) -> list[dict[str, Any]]:
         """The first `limit` of `find`'s hits that meet the query's phrases and exclusions: `find` is asked
