@@ -12,6 +12,7 @@ import multiprocessing
 import os
 import threading
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import BrokenExecutor, ProcessPoolExecutor
 from contextlib import AbstractContextManager, asynccontextmanager
@@ -43,6 +44,7 @@ from balkanwatch.errors import (
     WarehouseInUseError,
 )
 from balkanwatch.models import (
+    TEASERS,
     ExtractedArticle,
     FeedItem,
     FetchLog,
@@ -439,6 +441,7 @@ class _Acc:
     loaded: int = 0   # articles already handed over in chunks (load_chunk)
     revisions: list[ExtractedArticle] = field(default_factory=list)
     deferred: int = 0  # pages not fetched: their host's turn did not come in time (the next run fetches them)
+    teasers: Counter[str] = field(default_factory=Counter)   # new teasers by why the page gave no article
 
 
 async def _listing(ctx: PollContext, state: SourceState, urls: Sequence[str], acc: _Acc
@@ -524,6 +527,7 @@ async def _fetch_item(ctx: PollContext, state: SourceState, item: FeedItem, url:
     except FetchError as exc:
         if teaser and refused(exc) and (art := listing_teaser(
                 item, state.name, datetime.now(UTC), language, ctx.config.ingest.extractor_agreement)) is not None:
+            acc.teasers["robots.txt" if isinstance(exc, RobotsDisallowedError) else f"HTTP {exc.status}"] += 1
             await _keep(ctx, acc, art)
         else:
             acc.failed.append((article_id(item.link), item.link, str(exc), exc.kind))
@@ -605,6 +609,8 @@ async def _page(ctx: PollContext, state: SourceState, item: FeedItem, language: 
     if revision:
         acc.revisions.append(extracted)
         return
+    if extracted.text_from in TEASERS:
+        acc.teasers["no article text on the page"] += 1
     await _keep(ctx, acc, extracted)
 
 
@@ -629,6 +635,16 @@ def deferred_warning(deferred: int) -> str | None:
         return None
     return (f"{deferred} page{'s' if deferred != 1 else ''} left for the next run: the host's turn did not come "
             "within fetch.host_queue_seconds (many pages queue behind its politeness delay)")
+
+
+def teaser_warning(teasers: Counter[str], new: int) -> str | None:
+    """The source's warning when some of its new items were kept as teasers (their pages gave no article
+    text): how many, of how many, and why, so the analyst can tell a paywall from a bot wall."""
+    if not teasers:
+        return None
+    why = ", ".join(f"{reason} ×{n}" for reason, n in teasers.most_common())
+    return (f"{sum(teasers.values())} of {new} new articles are teasers, the listing's summary only ({why}): "
+            "their pages gave no article text")
 
 
 def _warnings(*warnings: str | None) -> str | None:
@@ -690,6 +706,7 @@ async def poll_source(ctx: PollContext, state: SourceState, *, urls: Sequence[st
     return SourceOutcome(source=state.name, ok=True, items_listed=listed,
                          articles=tuple(acc.articles), revisions=tuple(acc.revisions),
                          fetches=tuple(acc.fetches), item_errors=len(failed),
-                         warning=_warnings(listing.warning, moved_warning(result), deferred_warning(acc.deferred)),
+                         warning=_warnings(listing.warning, moved_warning(result), deferred_warning(acc.deferred),
+                                           teaser_warning(acc.teasers, len(acc.articles) + acc.loaded)),
                          backlog=backlog,
                          **validators, **cache), failed, acc.loaded

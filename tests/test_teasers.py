@@ -137,6 +137,7 @@ any = ["EULEX"]
         eulex = wh.rows("SELECT a.url FROM mentions m JOIN articles a USING (article_id) WHERE m.watchlist = 'eulex'")
         stories = wh.rows("SELECT count(DISTINCT story_id) AS n FROM articles")[0]["n"]
         unreachable = wh.articles_without_raw_page()
+        [health] = wh.source_health()
     assert set(stored) == {"paywall.html", "refused.html", "disallowed.html", "article.html"}
     paywall, refused_, disallowed, article = (stored[k] for k in ("paywall.html", "refused.html", "disallowed.html",
                                                                    "article.html"))
@@ -147,6 +148,10 @@ any = ["EULEX"]
     assert article["text_from"] == "trafilatura" and "Paragraph 5" in article["text"]
     assert stories == 4 and unreachable == 0   # four stories (teasers too); no page "lost" to retention
     assert [r["url"] for r in eulex] == [server.url("refused.html")]   # the teaser's summary is matched
+    warning = health["last_warning"]   # the analyst sees why: a paywall is not a bot wall
+    assert warning.startswith("3 of 4 new articles are teasers, the listing's summary only (") and health["health"] == "healthy"
+    assert {"HTTP 403 ×1", "robots.txt ×1", "no article text on the page ×1"} == set(
+        warning.split("(", 1)[1].split(")", 1)[0].split(", "))
     assert "503" in failed["busy.html"]                 # "try later" is not a refusal: retried, not a teaser
     assert "characters of text" in failed["empty.html"]  # no summary, no description: nothing to keep
 
