@@ -56,6 +56,7 @@ class FeedItem:
     published: datetime | None = None
     author: str | None = None
     summary: str | None = None
+    content: str | None = None        # the feed's full content of the item (content:encoded, Atom <content>)
     updated: datetime | None = None   # when the listing says the item last changed (Atom updated, lastmod)
 
 
@@ -72,10 +73,15 @@ class ParsedListing:
 # `text_from` of a teaser: a listed item whose page gave no article text (a paywall's notice, a page drawn by
 # script, a 401/402/403/451 answer, a robots.txt disallow) is kept with the listing's summary as its text,
 # or the page's own description when the listing has none (connectors/extract.py, `teaser_text`).
+# A feed that carries the item's full content (RSS content:encoded, Atom <content>) gives the article
+# itself: `feed-content`, not a teaser, but not the page's text either.
 FEED_SUMMARY = "feed-summary"
 PAGE_DESCRIPTION = "page-description"
+FEED_CONTENT = "feed-content"
 TEASERS = frozenset({FEED_SUMMARY, PAGE_DESCRIPTION})
-TEASERS_SQL = "('feed-summary', 'page-description')"   # the same, for `text_from NOT IN ...`
+FROM_LISTING = TEASERS | {FEED_CONTENT}   # texts that are not the page's: nothing to learn a site's pages from
+TEASERS_SQL = "('feed-summary', 'page-description')"   # TEASERS, for `text_from IN ...`
+FROM_LISTING_SQL = "('feed-summary', 'page-description', 'feed-content')"   # FROM_LISTING, the same
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from balkanwatch.boilerplate import has_label, signatures
 from balkanwatch.chooser import DEFAULT, Choice, PageSignals, choose
 from balkanwatch.dedupe import shingle_hashes
 from balkanwatch.errors import ExtractionError, ExtractionTimeout
-from balkanwatch.models import FEED_SUMMARY, PAGE_DESCRIPTION, ExtractedArticle, FeedItem
+from balkanwatch.models import FEED_CONTENT, FEED_SUMMARY, PAGE_DESCRIPTION, ExtractedArticle, FeedItem
 from balkanwatch.textclean import (
     TITLE_LINE_MAX_WORDS,
     content_hash,
@@ -475,6 +475,8 @@ TEASER_MIN_CHARS = 40   # a summary shorter than this (after the title and "read
                         # a title alone gives dedupe, watchlists and the e-mail too little; the item stays an
                         # item error as before. 40 characters is about one short sentence.
 REFUSED_STATUSES = frozenset({401, 402, 403, 451})   # answers that say "not for you", not "try later"
+_HIDDEN = re.compile(r"<!--.*?-->|<(script|style|noscript|template|iframe|svg)\b.*?</\1\s*>",
+                     re.IGNORECASE | re.DOTALL)
 _BLOCK_END = re.compile(r"<\s*(?:br|/p|/div|/li|/h[1-6]|/blockquote|/tr)\b[^>]*>", re.IGNORECASE)
 _TEASER_TAIL = re.compile(
     r"\s*(?:the post\b.{1,300}\bappeared first on\b.{1,200}"      # WordPress's feed footer
@@ -489,6 +491,7 @@ def teaser_text(summary: str | None, title: str | None) -> str:
     "" when less than TEASER_MIN_CHARS is left."""
     if not summary:
         return ""
+    summary = _HIDDEN.sub(" ", summary)   # feeds are parsed unsanitised: a script's code is not text
     lines = [" ".join(unescape(_TAG.sub(" ", part)).split()) for part in _BLOCK_END.split(summary)]
     title_words = fold(title or "").split()
     out = []
@@ -522,7 +525,7 @@ def _page_teaser(job: PageJob, tree: HtmlElement, html: str, meta: dict[str, Any
     if job.item is None:
         return None
     title = _title(job, html, meta)
-    text, text_from = teaser_text(job.item.summary, title), FEED_SUMMARY
+    text, text_from = listing_text(job.item, title)
     if not text:
         text, text_from = teaser_text(meta.get("description"), title), PAGE_DESCRIPTION
     if not text or not title:
@@ -530,11 +533,23 @@ def _page_teaser(job: PageJob, tree: HtmlElement, html: str, meta: dict[str, Any
     return _page_article(job, tree, html, meta, title, text, text_from)
 
 
+def listing_text(item: FeedItem, title: str | None) -> tuple[str, str]:
+    """(text, text_from) of what the listing says of an item: its full content when the feed carries it
+    (content:encoded, Atom <content>: `feed-content`) and it says more than the summary, else its summary
+    (`feed-summary`); ("", "") when neither has TEASER_MIN_CHARS."""
+    summary = teaser_text(item.summary, title)
+    content = "\n".join(drop_repeated_paragraphs(paragraphs(teaser_text(item.content, title)))[0])
+    if len(content) > len(summary):
+        return content, FEED_CONTENT
+    return (summary, FEED_SUMMARY) if summary else ("", "")
+
+
 def listing_teaser(item: FeedItem, source: str, fetched_at: datetime, language: str | None,
                    agreement: bool = True) -> ExtractedArticle | None:
-    """A listed item whose page we may not read (REFUSED_STATUSES, robots.txt) as a teaser: the listing's
-    title, summary, date and author; None when it has no title or under TEASER_MIN_CHARS of summary."""
-    text = teaser_text(item.summary, item.title)
+    """A listed item whose page we may not read (REFUSED_STATUSES, robots.txt) from its listing alone: the
+    title, date, author, and the feed's full content or summary (`listing_text`); None when it has no title
+    or under TEASER_MIN_CHARS of either."""
+    text, text_from = listing_text(item, item.title)
     if not text or not item.title:
         return None
     published, origin = choose_published(None, item.published, None, False)
@@ -542,7 +557,7 @@ def listing_teaser(item: FeedItem, source: str, fetched_at: datetime, language: 
         article_id=article_id(item.link), url=item.link, canonical_url=None, source=source, title=item.title,
         author=item.author, published_at=published, published_from=origin, fetched_at=fetched_at,
         language=language, site_name=None, text=text, content_hash=content_hash(text),
-        extractor_version=extractor_version(agreement), text_from=FEED_SUMMARY, feed_guid=item.guid,
+        extractor_version=extractor_version(agreement), text_from=text_from, feed_guid=item.guid,
         sketch=tuple(sorted(shingle_hashes(text))), listed_updated_at=item.updated)
 
 

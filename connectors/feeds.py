@@ -10,6 +10,7 @@ import calendar
 import gzip
 import io
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import feedparser
@@ -88,6 +89,14 @@ def not_a_feed(body: bytes, base_url: str, content_type: str = "") -> str:
     return "neither RSS, Atom nor RDF"
 
 
+def _content(entry: Any) -> str | None:
+    """The entry's full content (RSS `content:encoded`, Atom `<content>`), the longest one when there are
+    several; None when it has none or only repeats the summary."""
+    values = [str(c.get("value") or "") for c in entry.get("content") or ()]
+    best = max(values, key=len, default="")
+    return best if best.strip() and best != entry.get("summary") else None
+
+
 def parse_feed(body: bytes, base_url: str, content_type: str = "") -> ParsedListing:
     """Items of an RSS/Atom/RDF feed, newest first; duplicate links and items without a link dropped."""
     headers = {"content-type": content_type} if content_type else {}
@@ -105,6 +114,7 @@ def parse_feed(body: bytes, base_url: str, content_type: str = "") -> ParsedList
             link=link, guid=entry.get("id") or None, title=(entry.get("title") or "").strip() or None,
             published=_when(dict.get(entry, "published_parsed") or dict.get(entry, "updated_parsed")),
             author=entry.get("author") or None, summary=entry.get("summary") or None,
+            content=_content(entry),
             updated=_when(dict.get(entry, "updated_parsed")))   # not entry.get: it falls back to published
     if not items:
         version = parsed.get("version")

@@ -44,7 +44,7 @@ from balkanwatch.errors import (
     WarehouseInUseError,
 )
 from balkanwatch.models import (
-    TEASERS,
+    FROM_LISTING,
     ExtractedArticle,
     FeedItem,
     FetchLog,
@@ -441,7 +441,7 @@ class _Acc:
     loaded: int = 0   # articles already handed over in chunks (load_chunk)
     revisions: list[ExtractedArticle] = field(default_factory=list)
     deferred: int = 0  # pages not fetched: their host's turn did not come in time (the next run fetches them)
-    teasers: Counter[str] = field(default_factory=Counter)   # new teasers by why the page gave no article
+    teasers: Counter[str] = field(default_factory=Counter)   # new articles from the listing, by why (no page text)
 
 
 async def _listing(ctx: PollContext, state: SourceState, urls: Sequence[str], acc: _Acc
@@ -609,7 +609,7 @@ async def _page(ctx: PollContext, state: SourceState, item: FeedItem, language: 
     if revision:
         acc.revisions.append(extracted)
         return
-    if extracted.text_from in TEASERS:
+    if extracted.text_from in FROM_LISTING:
         acc.teasers["no article text on the page"] += 1
     await _keep(ctx, acc, extracted)
 
@@ -638,13 +638,14 @@ def deferred_warning(deferred: int) -> str | None:
 
 
 def teaser_warning(teasers: Counter[str], new: int) -> str | None:
-    """The source's warning when some of its new items were kept as teasers (their pages gave no article
-    text): how many, of how many, and why, so the analyst can tell a paywall from a bot wall."""
+    """The source's warning when some of its new items were stored from the listing alone (teasers, or the
+    feed's full content: their pages gave no article text): how many, of how many, and why, so the analyst
+    can tell a paywall from a bot wall."""
     if not teasers:
         return None
     why = ", ".join(f"{reason} ×{n}" for reason, n in teasers.most_common())
-    return (f"{sum(teasers.values())} of {new} new articles are teasers, the listing's summary only ({why}): "
-            "their pages gave no article text")
+    return (f"{sum(teasers.values())} of {new} new articles are from the listing only ({why}): their pages "
+            "gave no article text")
 
 
 def _warnings(*warnings: str | None) -> str | None:

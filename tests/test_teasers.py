@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 from balkanwatch.config import load_config
 from balkanwatch.emails import TEASER_NOTE, _story_text
 from balkanwatch.errors import ExtractionError
-from balkanwatch.models import FEED_SUMMARY, PAGE_DESCRIPTION, FeedItem
+from balkanwatch.models import FEED_CONTENT, FEED_SUMMARY, PAGE_DESCRIPTION, FeedItem
 from connectors.extract import PageJob, extract_page, listing_teaser, teaser_text
 from flows.ingest import run_ingest
 from tests.conftest import toml_sources
@@ -52,6 +53,43 @@ def test_teaser_text_keeps_the_summary_without_its_title_and_feed_footers() -> N
     assert teaser_text(inner, "Ceremony") == inner
     assert teaser_text("<p>One.</p><p>Two lines of a summary, long enough to keep.</p>", None) == (
         "One.\nTwo lines of a summary, long enough to keep.")
+
+
+def test_a_summarys_script_and_comments_are_not_text() -> None:
+    hostile = f"<p>{SUMMARY}</p><script>var tracking = 'a long script line that is not news at all';</script>" \
+              "<!-- a comment that is not news either, long enough to count --><style>p {{ color: red }}</style>"
+    assert teaser_text(hostile, "t") == SUMMARY
+
+
+def test_a_feeds_full_content_is_the_text_when_it_says_more_than_the_summary() -> None:
+    body = "".join(f"<p>Paragraph {i} of the article as the feed carries it, KFOR at Jarinje.</p>" for i in range(4))
+    item = FeedItem(link="https://herald.example/a", title="KFOR steps up patrols", summary=SUMMARY,
+                    content=body + "<p>Paragraph 0 of the article as the feed carries it, KFOR at Jarinje.</p>")
+    art = listing_teaser(item, "Herald", NOW, "en")
+    assert art is not None and art.text_from == FEED_CONTENT
+    assert art.text.splitlines() == [f"Paragraph {i} of the article as the feed carries it, KFOR at Jarinje."
+                                     for i in range(4)]   # a repeated paragraph once
+    assert listing_teaser(replace(item, content="<p>Short.</p>"), "Herald", NOW, "en").text_from == FEED_SUMMARY  # type: ignore[union-attr]
+    # a paywalled page of a feed that carries the article: the feed's article, with the page's metadata
+    art = extract_page(job(paywalled("KFOR steps up patrols"), item))
+    assert art.text_from == FEED_CONTENT and art.text.startswith("Paragraph 0") and art.language == "en"
+
+
+def test_feed_content_is_read_from_rss_and_atom() -> None:
+    from connectors.feeds import parse_feed
+
+    rss = b"""<?xml version="1.0"?><rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/">
+    <channel><title>t</title><item><title>A</title><link>https://x.example/a</link><description>Short summary.</description>
+    <content:encoded><![CDATA[<p>The whole article.</p>]]></content:encoded></item>
+    <item><title>B</title><link>https://x.example/b</link><description>Only a summary.</description></item>
+    </channel></rss>"""
+    a, b = sorted(parse_feed(rss, "https://x.example/feed").items, key=lambda i: i.link)
+    assert a.content == "<p>The whole article.</p>" and a.summary == "Short summary." and b.content is None
+    atom = b"""<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>
+    <entry><title>A</title><link href="https://x.example/a"/><id>a</id><updated>2026-12-06T08:00:00Z</updated>
+    <summary>Short.</summary><content type="html">&lt;p&gt;The whole article.&lt;/p&gt;</content></entry></feed>"""
+    [entry] = parse_feed(atom, "https://x.example/feed").items
+    assert entry.content == "<p>The whole article.</p>"
 
 
 def job(html: str, item: FeedItem | None) -> PageJob:
@@ -149,7 +187,7 @@ any = ["EULEX"]
     assert stories == 4 and unreachable == 0   # four stories (teasers too); no page "lost" to retention
     assert [r["url"] for r in eulex] == [server.url("refused.html")]   # the teaser's summary is matched
     warning = health["last_warning"]   # the analyst sees why: a paywall is not a bot wall
-    assert warning.startswith("3 of 4 new articles are teasers, the listing's summary only (") and health["health"] == "healthy"
+    assert warning.startswith("3 of 4 new articles are from the listing only (") and health["health"] == "healthy"
     assert {"HTTP 403 ×1", "robots.txt ×1", "no article text on the page ×1"} == set(
         warning.split("(", 1)[1].split(")", 1)[0].split(", "))
     assert "503" in failed["busy.html"]                 # "try later" is not a refusal: retried, not a teaser
@@ -214,8 +252,6 @@ def test_a_teaser_becomes_the_article_when_its_listing_changes_and_the_page_open
 
 
 def test_a_story_first_seen_as_a_teaser_is_excerpted_from_a_copy_with_its_article(tmp_path: Path) -> None:
-    from dataclasses import replace
-
     from balkanwatch.dedupe import shingle_hashes
     from balkanwatch.textclean import content_hash
     from balkanwatch.urls import article_id
