@@ -81,7 +81,9 @@ FEED_CONTENT = "feed-content"
 TEASERS = frozenset({FEED_SUMMARY, PAGE_DESCRIPTION})
 FROM_LISTING = TEASERS | {FEED_CONTENT}   # texts that are not the page's: nothing to learn a site's pages from
 TEASERS_SQL = "('feed-summary', 'page-description')"   # TEASERS, for `text_from IN ...`
-FROM_LISTING_SQL = "('feed-summary', 'page-description', 'feed-content')"   # FROM_LISTING, the same
+# Texts that are not an HTML page's extraction (the listing's; a PDF's: connectors/pdf.py), which templates
+# and boilerplate must not learn a site's pages from.
+NOT_FROM_HTML_SQL = "('feed-summary', 'page-description', 'feed-content', 'pdf')"
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from balkanwatch.dedupe import shingle_hashes
 from balkanwatch.errors import ExtractionError, ExtractionTimeout
 from balkanwatch.models import FEED_CONTENT, FEED_SUMMARY, PAGE_DESCRIPTION, ExtractedArticle, FeedItem
 from balkanwatch.textclean import (
+    TITLE_LINE_MATCH,
     TITLE_LINE_MAX_WORDS,
     content_hash,
     drop_repeated_paragraphs,
@@ -38,6 +39,7 @@ from balkanwatch.textclean import (
 from balkanwatch.textnorm import fold
 from balkanwatch.urls import article_id
 from connectors.extractors import opinion
+from connectors.pdf import is_pdf, read_pdf
 
 if TYPE_CHECKING:
     from lxml.html import HtmlElement
@@ -403,6 +405,8 @@ def extract_page(job: PageJob) -> ExtractedArticle:
 
 
 def _extract_page(job: PageJob) -> ExtractedArticle:
+    if is_pdf(job.body):
+        return _pdf_article(job)
     html = job.body.decode(job.encoding, errors="replace")
     tree = parse_html(html, job.final_url)
     meta = extract_html_meta(tree, job.final_url)
@@ -559,6 +563,43 @@ def listing_teaser(item: FeedItem, source: str, fetched_at: datetime, language: 
         language=language, site_name=None, text=text, content_hash=content_hash(text),
         extractor_version=extractor_version(agreement), text_from=text_from, feed_guid=item.guid,
         sketch=tuple(sorted(shingle_hashes(text))), listed_updated_at=item.updated)
+
+
+PDF = "pdf"   # text_from of a listed PDF's text (connectors/pdf.py)
+PDF_TITLE_LINES = 3   # a document's title line is looked for among its first paragraphs (a letterhead first)
+
+
+def _pdf_article(job: PageJob) -> ExtractedArticle:
+    """A PDF (a press release, a statement) as an article: its text, its title (else the listing's, else its
+    first line), author, and the listing's date (the document's creation date when the listing has none:
+    a document is often written days before it is published). A PDF with
+    under MIN_TEXT_CHARS of text (a scan) is kept from its listing, as a page without article text is."""
+    doc = read_pdf(job.body, job.url)
+    kept, repeats = drop_repeated_paragraphs(paragraphs(doc.text))
+    text, text_from = "\n".join(kept), PDF
+    title = doc.title or (job.item.title if job.item else None) or (kept[0] if kept else None)
+    if len(text) < MIN_TEXT_CHARS:
+        text, text_from = listing_text(job.item, title) if job.item is not None else ("", "")
+        if not text or not title:
+            raise ExtractionError(f"only {len(doc.text)} characters of text in the PDF {job.url} (a scan, or "
+                                  f"images only; minimum {MIN_TEXT_CHARS})")
+        kept, repeats = paragraphs(text), []
+    for i, para in enumerate(kept[:PDF_TITLE_LINES]):   # a document's heading block: "Press Release 14/2026",
+        if title and len(para.split()) <= TITLE_LINE_MAX_WORDS and token_f1(para, title) >= TITLE_LINE_MATCH:
+            if len(rest := "\n".join(kept[:i] + kept[i + 1:])) >= MIN_TEXT_CHARS:   # then the title line
+                text, kept = rest, kept[:i] + kept[i + 1:]
+            break
+    feed_date = job.item.published if job.item else None   # a PDF's creation date is when it was written:
+    published, origin = (feed_date, "feed") if feed_date else (doc.created, "page" if doc.created else "none")
+    return ExtractedArticle(
+        article_id=article_id(job.url), url=job.url, canonical_url=None, source=job.source, title=title,
+        author=doc.author or (job.item.author if job.item else None), published_at=published,
+        published_from=origin, fetched_at=job.fetched_at, language=job.source_language or None, site_name=None,
+        text=text, content_hash=content_hash(text), extractor_version=extractor_version(job.agreement),
+        text_from=text_from, feed_guid=job.item.guid if job.item else None, repeated_paragraphs=len(repeats),
+        sketch=tuple(sorted(shingle_hashes(text))), final_url=job.final_url, encoding=job.encoding,
+        raw_html=zlib.compress(job.body, RAW_HTML_ZLIB_LEVEL), raw_bytes=len(job.body),
+        listed_updated_at=job.item.updated if job.item else None)
 
 
 def safe_extract(job: PageJob) -> ExtractedArticle | str:

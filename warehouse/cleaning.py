@@ -10,7 +10,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from balkanwatch.models import FROM_LISTING_SQL
+from balkanwatch.models import NOT_FROM_HTML_SQL
 from balkanwatch.templates import Template, from_rows
 from warehouse.base import WarehouseBase
 
@@ -38,15 +38,15 @@ class CleaningMixin(WarehouseBase):
     def _latest_per_source(self, sources: Sequence[str], window: int, query: str) -> list[Any]:
         """Rows of `query` (one `?`: `window`) over `recent`: the articles of `sources` (source, article_id,
         text) with `n`, their rank by fetch time within their source (1 the newest); articles whose text
-        is the listing's (teasers, a feed's full content) are not among them: it teaches nothing of the
-        site's pages. One query for every
+        is not an HTML page's extraction (teasers, a feed's full content, PDFs) are not among them: it
+        teaches nothing of the site's pages. One query for every
         source: on a lake a read costs ~15-20 ms whatever its rows."""
         with self.registered(wanted_sources=pa.table({"source": pa.array(list(sources), pa.string())})):
             return self._exec(
                 """WITH recent AS (SELECT source, article_id, text, row_number() OVER
                                      (PARTITION BY source ORDER BY fetched_at DESC, article_id) AS n
                                    FROM articles WHERE source IN (SELECT source FROM wanted_sources)
-                                     AND coalesce(text_from, '') NOT IN """ + FROM_LISTING_SQL + ")" + query,
+                                     AND coalesce(text_from, '') NOT IN """ + NOT_FROM_HTML_SQL + ")" + query,
                 [window]).fetchall()
 
     def recent_signatures(self, sources: Sequence[str], window: int) -> dict[str, list[list[tuple[str, str, str]]]]:
