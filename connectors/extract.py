@@ -288,7 +288,7 @@ def extract_html(tree: HtmlElement, url: str, fast: bool = False, recall: bool =
 
 def extract_html_meta(tree: HtmlElement, url: str, fast: bool = False, recall: bool = False) -> dict[str, Any]:
     """`extract_html` without the error: a page with no article text gives its metadata and text "" (a
-    listed item's teaser is made from them: `teaser_article`)."""
+    listed item's teaser is made from them: `_page_teaser`)."""
     meta = page_metadata(tree, url)
     text = _bare_text(tree, url, fast, recall)
     retried = False
