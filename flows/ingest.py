@@ -435,7 +435,7 @@ async def finish(gate: WarehouseGate, summary: IngestSummary, watchlists: list[W
         if index:
             refresh_search_index(wh)
         summary.new = wh.rows(
-            """SELECT title, source, published_at, story_id, url FROM articles WHERE run_id = ?
+            """SELECT title, source, published_at, story_id, text_from, url FROM articles WHERE run_id = ?
                ORDER BY published_at DESC NULLS LAST LIMIT 200""", [summary.run_id])
         health = wh.source_health()
     gate.close()   # release the warehouse before talking to the Prefect API

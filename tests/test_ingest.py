@@ -289,6 +289,7 @@ def test_hostile_titles_reach_the_artifacts_as_text(prefect_server, write_config
     [row] = table(keys["new-articles"])
     # plain text both Prefect UIs read right (balkanwatch/escaping.cell): ‹ › for < >, no live ]( link
     assert row["title"].startswith("‹img src=") and "](" not in row["title"] and row["url"] == server.url("a.html")
+    assert row["text_from"] == "trafilatura"   # where each new article's text came from (a teaser says so)
 
 
 def test_summary_as_dict_is_dataclasses_asdict() -> None:
