@@ -371,6 +371,7 @@ async def _poll_all(config: Config, gate: WarehouseGate, due: list[SourceState],
     try:
         async with Fetcher(config.fetch) as fetcher:
             ctx = PollContext(config=config, fetcher=fetcher, extractor=extractor, known_ids=gate.known_ids,
+                              texts_seen=gate.texts_seen,
                               known_links=gate.known_links, record_links=gate.record_links)
             poll = poll_batch if in_flow else poll_batch.fn
             keep = _untraversed if in_flow else _as_is

@@ -45,6 +45,7 @@ from balkanwatch.errors import (
 )
 from balkanwatch.models import (
     FROM_LISTING,
+    PAGE_DESCRIPTION,
     ExtractedArticle,
     FeedItem,
     FetchLog,
@@ -79,6 +80,7 @@ KnownIds = Callable[[Sequence[str]], Awaitable[dict[str, datetime | None]]]   # 
 LoadChunk = Callable[[Sequence[ExtractedArticle]], Awaitable[int]]   # → articles handed over (to the LoadQueue)
 KnownLinks = Callable[[Sequence[str]], Awaitable[dict[str, str]]]   # aggregator link id → stored publisher URL
 RecordLinks = Callable[[Sequence[tuple[str, str, str]], str], Awaitable[int]]   # (link id, link, URL), source
+TextsSeen = Callable[[str, Sequence[str]], Awaitable[set[str]]]   # source, content hashes → those it has stored
 INTERSTITIAL_TEXT = 500   # a small page forwarding by script with less text than this is not an article
 LOAD_CHUNK = 50   # articles a large source hands to its batch's LoadQueue at a time while still being extracted
 
@@ -338,6 +340,10 @@ class WarehouseGate:
                         waiting.set_result({i: known[i] for i in wanted if i in known})
         return answer.result()
 
+    async def texts_seen(self, source: str, hashes: Sequence[str]) -> set[str]:
+        async with self.open() as wh:
+            return wh.texts_seen(source, hashes)
+
     async def known_links(self, link_ids: Sequence[str]) -> dict[str, str]:
         async with self.open() as wh:
             return wh.aggregator_links(link_ids)
@@ -430,6 +436,7 @@ class PollContext:
     known_links: KnownLinks                          # aggregator links resolved before (any run, any shard)
     record_links: RecordLinks                        # keep new resolutions (committed at once)
     load_chunk: LoadChunk | None = None             # hand articles over early (large sources), or keep them all
+    texts_seen: TextsSeen | None = None              # a source's stored texts (a site-wide description: not news)
     claimed: set[str] = field(default_factory=set)   # article ids taken by another source in this run
 
 
@@ -614,6 +621,26 @@ async def _page(ctx: PollContext, state: SourceState, item: FeedItem, language: 
     await _keep(ctx, acc, extracted)
 
 
+SITE_DESCRIPTION = ("the page's description is the site's (the same on its other pages), not the article's; "
+                    "the page gave no article text")
+
+
+async def _drop_site_descriptions(ctx: PollContext, state: SourceState, acc: _Acc) -> None:
+    """Teasers made from a page's description that is the site's tagline, not the article's (the same text
+    on two of the poll's pages, or on a page the source has stored): item errors, not news. A tagline naming
+    a watched topic would otherwise count every paywalled article of the site as a mention of it."""
+    described = Counter(a.content_hash for a in acc.articles if a.text_from == PAGE_DESCRIPTION)
+    if not described:
+        return
+    seen = await ctx.texts_seen(state.name, list(described)) if ctx.texts_seen is not None else set()
+    site_wide = {h for h, n in described.items() if n > 1 or h in seen}
+    for a in [a for a in acc.articles if a.text_from == PAGE_DESCRIPTION and a.content_hash in site_wide]:
+        acc.articles.remove(a)
+        acc.teasers["no article text on the page"] -= 1
+        acc.failed.append((a.article_id, a.url, SITE_DESCRIPTION, "extract"))
+    acc.teasers += Counter()   # drops reasons counted down to 0
+
+
 def changed_since(item: FeedItem, stored: datetime | None) -> bool:
     """True when the listing says a stored article changed after what we have (a revision to fetch)."""
     if stored is None or item.updated is None:
@@ -695,6 +722,7 @@ async def poll_source(ctx: PollContext, state: SourceState, *, urls: Sequence[st
         await ctx.extractor.prepare()   # the workers start (and the templates are read) while pages are fetched
     await asyncio.gather(*(_page(ctx, state, item, language, acc) for _, item in fresh),
                          *(_page(ctx, state, item, language, acc, revision=True) for _, item in revised))
+    await _drop_site_descriptions(ctx, state, acc)
     backlog = left + acc.deferred
     if backlog or acc.failed:
         validators = {}   # keep the old validators so the next poll lists the rest / retries the failures

@@ -279,3 +279,35 @@ def test_a_story_first_seen_as_a_teaser_is_excerpted_from_a_copy_with_its_articl
         [both] = wh.story_details([story["story_id"]])
     assert both["excerpt"].startswith("Paragraph 0") and both["text_from"] is None
     assert both["url"] == item.link   # still the origin's link and title
+
+
+def test_a_site_wide_description_is_not_a_teaser(server, write_config, tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    tagline = "Independent news about Kosovo, KFOR and the Western Balkans, every day of the year."
+    own = "The council of North Mitrovica meets on Monday to decide on the Ibar bridge's reopening."
+    for name in ("a", "b", "c", "d"):
+        (site / f"{name}.html").write_text(paywalled(f"Story {name} from the Herald", description=tagline))
+    (site / "own.html").write_text(paywalled("Council meets on the bridge", description=own))
+
+    def feed(names: list[str]) -> None:
+        (site / "feed.xml").write_text(
+            '<?xml version="1.0"?><rss version="2.0"><channel><title>Herald</title>' + "".join(
+                f"<item><title>Story {n}</title><link>{server.url(n + '.html')}</link></item>" for n in names)
+            + "</channel></rss>", encoding="utf-8")
+
+    feed(["a", "b", "c", "own"])
+    config = load_config(write_config(toml_sources([{"name": "Herald", "feed": server.url("feed.xml")}])
+                                      + '\n[[watchlists]]\nname = "kfor"\nany = ["KFOR"]\n'))
+    first = asyncio.run(run_ingest(config))
+    assert first.new_articles == 1 and first.item_errors == 3
+    feed(["a", "b", "c", "own", "d"])   # a new item with the tagline; the three failed ones are tried again
+    again = asyncio.run(run_ingest(config, force=True))
+    assert again.new_articles == 0 and again.item_errors == 4
+    with Warehouse.open(config.warehouse_path, read_only=True) as wh:
+        stored = wh.rows("SELECT text, text_from FROM articles")
+        failed = wh.rows("SELECT url, error, attempts FROM failed_items ORDER BY url")
+        mentions = wh.rows("SELECT count(*) AS n FROM mentions")[0]["n"]
+    assert stored == [{"text": own, "text_from": PAGE_DESCRIPTION}]
+    assert [f["url"].rsplit("/", 1)[1] for f in failed] == ["a.html", "b.html", "c.html", "d.html"]
+    assert all("the page's description is the site's" in f["error"] for f in failed)
+    assert [f["attempts"] for f in failed] == [2, 2, 2, 1] and mentions == 0   # the tagline's "KFOR" counted nothing

@@ -650,6 +650,14 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
         return self.rows("SELECT * FROM source_health ORDER BY in_config DESC, name")
 
     # -- items -----------------------------------------------------------------------------------------
+    def texts_seen(self, source: str, hashes: Sequence[str]) -> set[str]:
+        """Which of these content hashes an article of `source` already has."""
+        if not hashes:
+            return set()
+        rows = self._exec("""SELECT DISTINCT content_hash FROM articles
+                             WHERE source = ? AND list_contains(?, content_hash)""", [source, list(hashes)]).fetchall()
+        return {r[0] for r in rows}
+
     def known_ids(self, ids: Sequence[str]) -> set[str]:
         """Which of these article ids are stored already, or failed too often to try again."""
         return set(self.known_items(ids))
