@@ -522,22 +522,26 @@ def refused(exc: FetchError) -> bool:
 
 
 async def _fetch_item(ctx: PollContext, state: SourceState, item: FeedItem, url: str, acc: _Acc,
-                      language: str | None = None, teaser: bool = False) -> FetchResult | None:
+                      language: str | None = None, revision: bool = False) -> FetchResult | None:
     """Fetch `url` for a listed item, logging the fetch; on failure the item's error is recorded, None; an
     item whose host's turn did not come within fetch.host_queue_seconds is left for the next run, None.
-    With `teaser`, a page refused to us is kept as the listing's teaser when it has one (`listing_teaser`)."""
+    A page refused to us is kept from its listing when it has enough to say (`listing_teaser`): a new
+    article, or for a `revision` a re-fetch that found no article (it only records the listing's time)."""
     try:
         return await _logged_fetch(ctx, state, url, acc, patience=ctx.config.fetch.host_queue_seconds or None)
     except HostBusyError:
         acc.deferred += 1
         return None
     except FetchError as exc:
-        if teaser and refused(exc) and (art := listing_teaser(
-                item, state.name, datetime.now(UTC), language, ctx.config.ingest.extractor_agreement)) is not None:
+        art = listing_teaser(item, state.name, datetime.now(UTC), language,
+                             ctx.config.ingest.extractor_agreement) if refused(exc) else None
+        if art is None:
+            acc.failed.append((article_id(item.link), item.link, str(exc), exc.kind))
+        elif revision:
+            acc.revisions.append(art)   # never replaces the stored text (flows/revisions.py)
+        else:
             acc.teasers["robots.txt" if isinstance(exc, RobotsDisallowedError) else f"HTTP {exc.status}"] += 1
             await _keep(ctx, acc, art)
-        else:
-            acc.failed.append((article_id(item.link), item.link, str(exc), exc.kind))
         return None
 
 
@@ -589,14 +593,14 @@ async def _page(ctx: PollContext, state: SourceState, item: FeedItem, language: 
                 revision: bool = False) -> None:
     """Fetch and extract one listed page; failures are recorded on the item, not raised."""
     art_id = article_id(item.link)
-    r = await _fetch_item(ctx, state, item, item.link, acc, language, teaser=not revision)
+    r = await _fetch_item(ctx, state, item, item.link, acc, language, revision)
     if r is None:
         return
     target = refresh_target(r.body, r.final_url)
     if target is None and (script_redirect(r.body) or consent_wall(r.final_url)):
         target = canonical_target(r.body, r.final_url)     # an interstitial that names the real article
     if target is not None:                    # an interstitial forwarding by meta refresh: follow it once
-        r = await _fetch_item(ctx, state, item, target, acc, language, teaser=not revision)
+        r = await _fetch_item(ctx, state, item, target, acc, language, revision)
         if r is None:
             return
     if consent_wall(r.final_url):

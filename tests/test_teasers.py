@@ -232,6 +232,14 @@ def test_a_teaser_becomes_the_article_when_its_listing_changes_and_the_page_open
 
     assert asyncio.run(run_ingest(config)).new_articles == 1
     assert stored()["text_from"] == FEED_SUMMARY and stored()["raw"] == 0
+    # the listing changes while the page still refuses us: nothing replaced, no item error against the stored
+    # article, and the listing's time remembered (not fetched again on the next poll)
+    (site / "feed.xml").write_text(atom_entry(server.base, "2026-12-06T08:30:00Z", summary), encoding="utf-8")
+    assert asyncio.run(run_ingest(config, force=True)).sources[0].revised == 0
+    assert stored()["failed"] == 0 and stored()["text"] == summary
+    asked = len(server.requests)
+    asyncio.run(run_ingest(config, force=True))
+    assert not any(r["path"] == "/bridge.html" for r in server.requests[asked:])
     # the listing changes while the page is paywalled: a teaser does not replace what is stored, and the
     # listing's time is remembered (not fetched again on the next poll)
     status["code"] = 402
