@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from functools import lru_cache
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -63,14 +64,19 @@ def host_of(url: str) -> str:
     return f"{(parts.hostname or '').lower()}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
 
 
+MOBILE_HOST = re.compile(r"^(?:m|mobile|amp)\.(?=[^.]+\.)")   # m.b92.net, amp.example.co.uk: the outlet's own
+
+
 def publisher_of(url: str | None) -> str | None:
-    """Who published the page at this URL, as a host: lower case, no leading "www.", with its port only when
-    it is not the scheme's default (the same rule backfills older articles in
-    warehouse/migrations/009_source_metadata.sql)."""
+    """Who published the page at this URL, as a host: lower case, no leading "www." nor mobile or AMP label
+    ("m.", "mobile.", "amp." before a name with a dot: one outlet, not two), with its port only when it is not
+    the scheme's default (the same rules backfill older articles in warehouse/migrations/009_source_metadata.sql
+    and 014_mobile_publishers.sql)."""
     parts = urlsplit(url or "")
     host = (parts.hostname or "").lower().rstrip(".")
     if host.startswith("www."):
         host = host[4:]
+    host = MOBILE_HOST.sub("", host)
     try:
         port = parts.port
     except ValueError:

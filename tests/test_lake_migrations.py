@@ -12,7 +12,8 @@ from warehouse import SCHEMA_VERSION, Warehouse
 from warehouse.lake import LakeTarget, connect_lake, lake_schema
 
 V1 = Path(__file__).parent / "data" / "schema_v1.sql"
-URLS = ["https://WWW.Koha.net/arberi/1?x=1", "http://user:pw@rts.rs:8080/page", "https://www.bbc.co.uk#top"]
+URLS = ["https://WWW.Koha.net/arberi/1?x=1", "http://user:pw@rts.rs:8080/page", "https://www.bbc.co.uk#top",
+        "https://m.b92.net/info/vesti", "https://amp.example.co.uk/x", "https://m.me/page"]
 
 
 def lake_columns(wh: Warehouse) -> list[tuple[str, str, str]]:
@@ -46,7 +47,7 @@ def test_a_v1_lake_migrates_to_the_schema_of_a_new_one(postgres, tmp_path: Path)
         migrated = lake_columns(wh)
         rows = wh.rows("SELECT url, publisher, story_id, text FROM articles ORDER BY article_id")
     assert [r["url"] for r in rows] == URLS and {r["text"] for r in rows} == {"old text"}
-    assert [r["publisher"] for r in rows] == [publisher_of(u) for u in URLS]   # v9's backfill, as on the file
+    assert [r["publisher"] for r in rows] == [publisher_of(u) for u in URLS]   # v9's and v14's backfills, as on the file
     assert all(r["story_id"] is None for r in rows)
 
     with Warehouse.for_config(old) as wh:          # a second open applies nothing

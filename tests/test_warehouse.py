@@ -227,7 +227,8 @@ def test_migrating_a_v1_warehouse_equals_a_new_one(tmp_path: Path) -> None:
     con.execute("""INSERT INTO articles (article_id, url, source, published_from, fetched_at, text, content_hash,
                    extractor_version) VALUES ('a', 'https://x/a', 's', 'none', now(), 'old text', 'h', 'v')""")
     urls = ["https://WWW.Koha.net/arberi/1?x=1", "http://user:pw@rts.rs:8080/page", "https://www.bbc.co.uk#top",
-            "http://127.0.0.1:80/a", "https://kfor.example:443/b", "http://kfor.example:443/c"]
+            "http://127.0.0.1:80/a", "https://kfor.example:443/b", "http://kfor.example:443/c",
+            "https://m.b92.net/info/1", "https://amp.b92.net/info/2", "https://m.me/p"]
     for i, url in enumerate(urls):
         con.execute("""INSERT INTO articles (article_id, url, source, published_from, fetched_at, text, content_hash,
                        extractor_version) VALUES (?, ?, 's', 'none', now(), 'old text', 'h', 'v')""", [f"b{i}", url])
@@ -237,11 +238,11 @@ def test_migrating_a_v1_warehouse_equals_a_new_one(tmp_path: Path) -> None:
         migrated = _columns(w.con)
         assert w.rows("SELECT article_id, story_id FROM articles WHERE article_id = 'a'") == [
             {"article_id": "a", "story_id": None}]
-        # v9 backfills the publisher with the same rule new loads use (balkanwatch.urls.publisher_of)
+        # v9 and v14 backfill the publisher with the same rules new loads use (balkanwatch.urls.publisher_of)
         backfilled = {r["url"]: r["publisher"] for r in w.rows("SELECT url, publisher FROM articles")}
         assert backfilled == {u: publisher_of(u) for u in ["https://x/a", *urls]}
         assert set(backfilled.values()) == {"x", "koha.net", "rts.rs:8080", "bbc.co.uk", "127.0.0.1", "kfor.example",
-                                            "kfor.example:443"}
+                                            "kfor.example:443", "b92.net", "m.me"}
     with Warehouse.open(tmp_path / "new.duckdb") as w:
         assert _columns(w.con) == migrated
 
