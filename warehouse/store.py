@@ -1078,8 +1078,12 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
         """article_id → (story_id, the story's copies) for the articles of `ids` that have a story."""
         if not ids:
             return {}
-        rows = self._exec("""SELECT a.article_id, a.story_id, st.copies FROM articles a JOIN stories st USING (story_id)
-                             WHERE list_contains(?, a.article_id)""", [ids]).fetchall()
+        rows = self._exec(   # not the `stories` view: it aggregates every story of the warehouse
+            """WITH hit AS (SELECT article_id, story_id FROM articles
+                            WHERE list_contains(?, article_id) AND story_id IS NOT NULL),
+                    size AS (SELECT story_id, count(*) - 1 AS copies FROM articles
+                             WHERE story_id IN (SELECT story_id FROM hit) GROUP BY story_id)
+               SELECT h.article_id, h.story_id, s.copies FROM hit h JOIN size s USING (story_id)""", [ids]).fetchall()
         return {aid: (story_id, int(copies)) for aid, story_id, copies in rows}
 
     def _checked(self, q: SearchQuery, limit: int,
