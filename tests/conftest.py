@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import itertools
 import os
+import subprocess
 import textwrap
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -142,3 +145,18 @@ def lake_config(postgres, write_config, tmp_path: Path):  # type: ignore[no-unty
         path.write_text(on_lake(path.read_text(), catalog))
         return path
     return write
+
+
+def wait_healthy(base: str, server: subprocess.Popen[bytes], log: Path, timeout: float = 90) -> None:
+    """Until a `prefect server start` at `base` answers /api/health; fails the test (with its log) if it exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"prefect server exited with {server.returncode}: {log.read_text(errors='replace')[-3000:]}")
+        try:
+            if httpx.get(f"{base}/api/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    pytest.fail(f"prefect server not healthy in {timeout:g} s: {log.read_text(errors='replace')[-3000:]}")

@@ -131,10 +131,11 @@ def test_dedupe_backtest_reports_what_other_thresholds_would_change(corpus, writ
     assert strict["examples"] and all("article" in e for e in strict["examples"])
 
 
-def pool_project(tmp_path: Path, sources: list[dict], **env_extra: str):  # type: ignore[no-untyped-def]
+def pool_project(tmp_path: Path, sources: list[dict], api: str | None = None,  # type: ignore[no-untyped-def]
+                 **env_extra: str):
     """A project folder as deployments/prefect.yaml expects one (its flows, a loopback config), the
-    environment of a shell in it pointed at the test Prefect server, and `run(*prefect_args)` that fails
-    the test on a non-zero exit."""
+    environment of a shell in it pointed at the test Prefect server (or `api`), and `run(*prefect_args)`
+    that fails the test on a non-zero exit."""
     from prefect.settings import PREFECT_API_URL
 
     from tests.conftest import loopback_config
@@ -143,7 +144,7 @@ def pool_project(tmp_path: Path, sources: list[dict], **env_extra: str):  # type
     project.mkdir()
     (project / "flows").symlink_to(ROOT / "flows")
     (project / "balkanwatch.toml").write_text(loopback_config(toml_sources(sources)), encoding="utf-8")
-    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    env = {**os.environ, "PREFECT_API_URL": api or PREFECT_API_URL.value(), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
            "PWD": str(project), **env_extra}   # PWD: what a shell in the project sets; the pull step reads it
 
     def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -192,8 +193,41 @@ def test_ingest_summary_names_failed_sources_and_the_alerts_outcome():
     assert format_summary({**s, "alerts": "2 new spikes, 1 e-mail sent"}).endswith("  alerts cycle: 2 new spikes, 1 e-mail sent")
 
 
+@pytest.fixture(scope="module")
+def prefect_on_postgres(postgres, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """`prefect server start` on a PostgreSQL database (tests/postgres.py), as a work pool's server would
+    be run: yields its API URL. The dispatcher tests drive two workers, the dispatcher, two shard runs and
+    a settle run against one server; on the harness's SQLite database that load held its write lock for a
+    minute at a time ("database is locked", 503s past the client's retries) in full parallel runs, and the
+    dispatcher tests failed about one run in three, on the server, not on our code."""
+    from app.devserver import free_port
+    from deployments.run_local import start_server
+    from tests.conftest import wait_healthy
+
+    home, port = tmp_path_factory.mktemp("prefect-pg-home"), free_port()
+    postgres.createdb("prefect_api")
+    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+           "PREFECT_API_DATABASE_CONNECTION_URL":
+               f"postgresql+asyncpg://{postgres.user}@127.0.0.1:{postgres.port}/prefect_api",
+           "PREFECT_UI_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING"}
+    env.pop("PREFECT_API_URL", None)
+    log = (home / "server.log").open("wb")
+    server = start_server(port, env, stdout=log, stderr=subprocess.STDOUT, cwd=home)
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}", server, home / "server.log")
+        yield f"http://127.0.0.1:{port}/api"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()
+
+
 @pytest.mark.prefect
-def test_the_dispatcher_runs_every_shard_on_a_work_pool_with_two_workers(prefect_server, tmp_path) -> None:
+def test_the_dispatcher_runs_every_shard_on_a_work_pool_with_two_workers(prefect_on_postgres, tmp_path) -> None:
     """The sharded ingest as deployments/prefect.yaml describes it: `prefect deploy --all` on a process work
     pool, two `prefect worker` processes, the dispatcher deployment run once with shards = 2. The corpus
     sites are on four loopback hosts, so both shards have sources. Both shard runs complete (whichever
@@ -201,26 +235,27 @@ def test_the_dispatcher_runs_every_shard_on_a_work_pool_with_two_workers(prefect
     from tests.conftest import served_corpus
 
     with served_corpus(tmp_path / "sites", distinct_hosts=True) as (sources, arts, _):
-        _dispatch_and_check(tmp_path, sources, arts)
+        _dispatch_and_check(tmp_path, sources, arts, api=prefect_on_postgres)
 
 
 @pytest.mark.prefect
-def test_the_dispatcher_runs_its_shards_into_a_lake(prefect_server, postgres, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_the_dispatcher_runs_its_shards_into_a_lake(prefect_on_postgres, postgres, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """The same on a DuckLake lake (issue #16): both workers' shard runs load into one lake (side by side,
     tests/test_lake_shards.py shows they overlap), every article once, then one settle."""
     from tests.conftest import served_corpus
 
     with served_corpus(tmp_path / "sites", distinct_hosts=True) as (sources, arts, _):
-        _dispatch_and_check(tmp_path, sources, arts, catalog=postgres.createdb("dispatched"))
+        _dispatch_and_check(tmp_path, sources, arts, api=prefect_on_postgres, catalog=postgres.createdb("dispatched"))
 
 
-def _dispatch_and_check(tmp_path: Path, sources: list[dict], arts: list,  # type: ignore[type-arg]
+def _dispatch_and_check(tmp_path: Path, sources: list[dict], arts: list, api: str,  # type: ignore[type-arg]
                         catalog: str | None = None) -> None:
     from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from balkanwatch.config import load_config
 
-    project, env, run = pool_project(tmp_path, sources, PREFECT_WORKER_QUERY_SECONDS="1",
+    project, env, run = pool_project(tmp_path, sources, api, PREFECT_WORKER_QUERY_SECONDS="1",
                                      PREFECT_WORKER_PREFETCH_SECONDS="1")
     cfg = project / "balkanwatch.toml"
     if catalog:
@@ -242,10 +277,10 @@ def _dispatch_and_check(tmp_path: Path, sources: list[dict], arts: list,  # type
     # The workers (and the flow runs they start: the dispatcher) reach the API through a proxy that loses
     # the answer to the first "create a flow run" request, after the server made the run: Prefect's client
     # retries the POST, which must not start the shard twice.
-    api = urlsplit(env["PREFECT_API_URL"])
-    proxy = LossyProxy((api.hostname or "127.0.0.1", api.port or 80),
+    served = urlsplit(api)
+    proxy = LossyProxy((served.hostname or "127.0.0.1", served.port or 80),
                        lose=rb"^POST /api/deployments/[^ ]+/create_flow_run ").start()
-    worker_env = {**env, "PREFECT_API_URL": api._replace(netloc=f"127.0.0.1:{proxy.port}").geturl()}
+    worker_env = {**env, "PREFECT_API_URL": served._replace(netloc=f"127.0.0.1:{proxy.port}").geturl()}
     workers = [subprocess.Popen([*prefect, "worker", "start", "--pool", pool, "--name", f"worker-{i}"],
                                 cwd=project, env=worker_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                for i in range(2)]
@@ -260,7 +295,8 @@ def _dispatch_and_check(tmp_path: Path, sources: list[dict], arts: list,  # type
             runs = await client.read_flow_runs()
         return dispatcher, [r for r in runs if r.name.startswith("ingest shard ") and r.work_pool_name == pool]
     try:
-        dispatcher, shard_runs = asyncio.run(wait_for_dispatcher())
+        with temporary_settings(updates={PREFECT_API_URL: api}):   # this process's client: the same server
+            dispatcher, shard_runs = asyncio.run(wait_for_dispatcher())
     finally:
         for w in workers:
             w.terminate()

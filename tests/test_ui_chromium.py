@@ -11,7 +11,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,7 +27,7 @@ from aiosmtpd.controller import Controller
 from app.devserver import LoopbackServer, free_port
 from deployments.run_local import start_server
 from tests.browser import Browser, Page, chromium, chromium_path
-from tests.conftest import loopback_config, toml_sources
+from tests.conftest import loopback_config, toml_sources, wait_healthy
 from tests.test_alerts import WATCHLISTS, Inbox
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,20 +92,6 @@ def prefect_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, s
             server.kill()
             server.wait()
         log.close()
-
-
-def wait_healthy(base: str, server: subprocess.Popen[bytes], log: Path, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"prefect server exited with {server.returncode}: {log.read_text(errors='replace')[-3000:]}")
-        try:
-            if httpx.get(f"{base}/api/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.25)
-    pytest.fail(f"prefect server not healthy in {timeout:g} s: {log.read_text(errors='replace')[-3000:]}")
 
 
 @pytest.fixture(scope="module")
