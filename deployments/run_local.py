@@ -80,12 +80,17 @@ def main() -> None:
         print(f"Prefect UI: http://{HOST}:{args.port}  (PREFECT_HOME={os.environ.get('PREFECT_HOME')})", flush=True)
         serve(config)
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_server(server)
+
+
+def stop_server(server: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """Stop a `start_server` process: SIGTERM, then SIGKILL after `timeout` seconds."""
+    server.terminate()
+    try:
+        server.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
 
 
 if __name__ == "__main__":

@@ -147,6 +147,22 @@ def lake_config(postgres, write_config, tmp_path: Path):  # type: ignore[no-unty
     return write
 
 
+@contextmanager
+def prefect_server_process(port: int, env: dict[str, str], home: Path) -> Iterator[str]:
+    """`prefect server start` on 127.0.0.1:`port` (deployments.run_local.start_server) with `env`, logging to
+    home/server.log: yields its base URL once healthy, and stops it on the way out."""
+    from deployments.run_local import start_server, stop_server
+
+    base = f"http://127.0.0.1:{port}"
+    with (home / "server.log").open("wb") as log:
+        server = start_server(port, env, stdout=log, stderr=subprocess.STDOUT, cwd=home)
+        try:
+            wait_healthy(base, server, home / "server.log")
+            yield base
+        finally:
+            stop_server(server)
+
+
 def wait_healthy(base: str, server: subprocess.Popen[bytes], log: Path, timeout: float = 90) -> None:
     """Until a `prefect server start` at `base` answers /api/health; fails the test (with its log) if it exits."""
     deadline = time.monotonic() + timeout

@@ -201,29 +201,16 @@ def prefect_on_postgres(postgres, tmp_path_factory: pytest.TempPathFactory):  # 
     minute at a time ("database is locked", 503s past the client's retries) in full parallel runs, and the
     dispatcher tests failed about one run in three, on the server, not on our code."""
     from app.devserver import free_port
-    from deployments.run_local import start_server
-    from tests.conftest import wait_healthy
+    from tests.conftest import prefect_server_process
 
-    home, port = tmp_path_factory.mktemp("prefect-pg-home"), free_port()
     postgres.createdb("prefect_api")
-    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    env = {**os.environ, "PREFECT_HOME": str(home := tmp_path_factory.mktemp("prefect-pg-home")),
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_UI_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING",
            "PREFECT_API_DATABASE_CONNECTION_URL":
-               f"postgresql+asyncpg://{postgres.user}@127.0.0.1:{postgres.port}/prefect_api",
-           "PREFECT_UI_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING"}
+               f"postgresql+asyncpg://{postgres.user}@127.0.0.1:{postgres.port}/prefect_api"}
     env.pop("PREFECT_API_URL", None)
-    log = (home / "server.log").open("wb")
-    server = start_server(port, env, stdout=log, stderr=subprocess.STDOUT, cwd=home)
-    try:
-        wait_healthy(f"http://127.0.0.1:{port}", server, home / "server.log")
-        yield f"http://127.0.0.1:{port}/api"
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
+    with prefect_server_process(free_port(), env, home) as base:
+        yield f"{base}/api"
 
 
 @pytest.mark.prefect

@@ -13,21 +13,11 @@ from app.cli import _since, main
 from balkanwatch.config import load_config
 from flows.ingest import run_ingest
 from tests.conftest import toml_sources
+from tests.test_alerts import WATCHLISTS as ALERT_WATCHLISTS
 from warehouse import Warehouse
 
-WATCHLISTS = """
-[[watchlists]]
-name = "kfor"
-any = ["KFOR", "КФОР", "Kosovo Force"]
-
-[[watchlists]]
-name = "bosnia"
-any = ["Bosnia", "Sarajevo", "Srebrenica"]
-
-[[watchlists]]
-name = "nowhere"
-any = ["Atlantis"]
-"""
+WATCHLISTS = ALERT_WATCHLISTS + "\n".join(f'[[watchlists]]\nname = "{name}"\nany = {json.dumps(terms)}\n' for name, terms in
+                                         [("bosnia", ["Bosnia", "Sarajevo", "Srebrenica"]), ("nowhere", ["Atlantis"])])
 
 
 def test_stories_by_topic_and_time_with_their_links(corpus, write_config, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -69,7 +59,7 @@ def test_stories_by_topic_and_time_with_their_links(corpus, write_config, capsys
     # a topic that is not a watchlist: a clear error, exit 2
     assert main(["--config", str(cfg), "stories", "--topic", "kfr"]) == 2
     err = capsys.readouterr().err
-    assert "no watchlist named 'kfr'" in err and "kfor, bosnia, nowhere" in err
+    assert "no watchlist named 'kfr'" in err and "kfor, north-kosovo-clash, eulex, bosnia, nowhere" in err
 
 
 def test_since_takes_spans_and_times() -> None:

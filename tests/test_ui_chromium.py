@@ -25,9 +25,8 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from app.devserver import LoopbackServer, free_port
-from deployments.run_local import start_server
 from tests.browser import Browser, Page, chromium, chromium_path
-from tests.conftest import loopback_config, toml_sources, wait_healthy
+from tests.conftest import loopback_config, prefect_server_process, toml_sources
 from tests.test_alerts import WATCHLISTS, Inbox
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -79,19 +78,8 @@ def prefect_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, s
     env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_API_URL": f"{base}/api",
            "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_SERVER_UI_API_URL": f"{base}/api",
            "PREFECT_LOGGING_LEVEL": "WARNING"}   # the UI's API URL: its own server's, not the :4200 default
-    log = (home / "server.log").open("wb")
-    server = start_server(port, env, stdout=log, stderr=subprocess.STDOUT, cwd=home)
-    try:
-        wait_healthy(base, server, home / "server.log")
+    with prefect_server_process(port, env, home):
         yield {**env, "BASE": base}
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
 
 
 @pytest.fixture(scope="module")
