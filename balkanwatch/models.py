@@ -78,12 +78,21 @@ class ParsedListing:
 FEED_SUMMARY = "feed-summary"
 PAGE_DESCRIPTION = "page-description"
 FEED_CONTENT = "feed-content"
+PDF_TEXT = "pdf"   # a listed PDF's text (connectors/pdf.py)
 TEASERS = frozenset({FEED_SUMMARY, PAGE_DESCRIPTION})
 FROM_LISTING = TEASERS | {FEED_CONTENT}   # texts that are not the page's: nothing to learn a site's pages from
-TEASERS_SQL = "('feed-summary', 'page-description')"   # TEASERS, for `text_from IN ...`
-# Texts that are not an HTML page's extraction (the listing's; a PDF's: connectors/pdf.py), which templates
-# and boilerplate must not learn a site's pages from.
-NOT_FROM_HTML_SQL = "('feed-summary', 'page-description', 'feed-content', 'pdf')"
+
+
+def sql_values(values: frozenset[str]) -> str:
+    """A set of these literals for SQL's `IN`: "('a', 'b')" (they have no quotes)."""
+    return "(" + ", ".join(f"'{v}'" for v in sorted(values)) + ")"
+
+
+TEASERS_SQL = sql_values(TEASERS)
+FROM_LISTING_SQL = sql_values(FROM_LISTING)
+# Texts that are not an HTML page's extraction (the listing's; a PDF's), which templates and boilerplate must
+# not learn a site's pages from.
+NOT_FROM_HTML_SQL = sql_values(FROM_LISTING | {PDF_TEXT})
 
 
 @dataclass(frozen=True)

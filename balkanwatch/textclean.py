@@ -85,9 +85,13 @@ TITLE_LINE_MATCH = 0.8
 TITLE_LINE_MAX_WORDS = 40   # longer than any headline (also connectors.extract.H1_WORDS' bound): a paragraph, kept
 
 
-def drop_title_line(paras: list[str], title: str | None, match: float | None = None) -> list[str]:
-    """`paras` without a first paragraph that repeats `title` (token F1 ≥ `match`, TITLE_LINE_MATCH); never
-    the only paragraph."""
-    if len(paras) < 2 or not title or len(paras[0].split()) > TITLE_LINE_MAX_WORDS:
+def drop_title_line(paras: list[str], title: str | None, match: float | None = None, within: int = 1) -> list[str]:
+    """`paras` without the first of its first `within` paragraphs that repeats `title` (token F1 ≥ `match`,
+    TITLE_LINE_MATCH; a document's letterhead can come before it); never the only paragraph."""
+    if len(paras) < 2 or not title:
         return paras
-    return paras[1:] if token_f1(paras[0], title) >= (TITLE_LINE_MATCH if match is None else match) else paras
+    for i, para in enumerate(paras[:within]):
+        if len(para.split()) <= TITLE_LINE_MAX_WORDS and \
+                token_f1(para, title) >= (TITLE_LINE_MATCH if match is None else match):
+            return paras[:i] + paras[i + 1:]
+    return paras

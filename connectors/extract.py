@@ -23,9 +23,15 @@ from balkanwatch.boilerplate import has_label, signatures
 from balkanwatch.chooser import DEFAULT, Choice, PageSignals, choose
 from balkanwatch.dedupe import shingle_hashes
 from balkanwatch.errors import ExtractionError, ExtractionTimeout
-from balkanwatch.models import FEED_CONTENT, FEED_SUMMARY, PAGE_DESCRIPTION, ExtractedArticle, FeedItem
+from balkanwatch.models import (
+    FEED_CONTENT,
+    FEED_SUMMARY,
+    PAGE_DESCRIPTION,
+    PDF_TEXT,
+    ExtractedArticle,
+    FeedItem,
+)
 from balkanwatch.textclean import (
-    TITLE_LINE_MATCH,
     TITLE_LINE_MAX_WORDS,
     content_hash,
     drop_repeated_paragraphs,
@@ -329,11 +335,11 @@ def with_template(template: Template, tree: HtmlElement, text: str, kept: list[s
     return (fixed, paragraphs(fixed)) if len(fixed) >= MIN_TEXT_CHARS else (text, kept)
 
 
-def without_title_line(text: str, kept: list[str], title: str | None, match: float | None = None
+def without_title_line(text: str, kept: list[str], title: str | None, match: float | None = None, within: int = 1
                        ) -> tuple[str, list[str]]:
-    """(text, its paragraphs `kept`) without a first paragraph repeating the title (`textclean.drop_title_line`),
-    as they were when that would leave less than MIN_TEXT_CHARS."""
-    body = drop_title_line(kept, title, match)
+    """(text, its paragraphs `kept`) without a paragraph repeating the title among the first `within`
+    (`textclean.drop_title_line`), as they were when that would leave less than MIN_TEXT_CHARS."""
+    body = drop_title_line(kept, title, match, within)
     if body is not kept and len(without := "\n".join(body)) >= MIN_TEXT_CHARS:
         return without, body
     return text, kept
@@ -496,7 +502,7 @@ def teaser_text(summary: str | None, title: str | None) -> str:
     if not summary:
         return ""
     summary = _HIDDEN.sub(" ", summary)   # feeds are parsed unsanitised: a script's code is not text
-    lines = [" ".join(unescape(_TAG.sub(" ", part)).split()) for part in _BLOCK_END.split(summary)]
+    lines = [_element_text(part) for part in _BLOCK_END.split(summary)]
     title_words = fold(title or "").split()
     out = []
     for line in lines:
@@ -565,7 +571,6 @@ def listing_teaser(item: FeedItem, source: str, fetched_at: datetime, language: 
         sketch=tuple(sorted(shingle_hashes(text))), listed_updated_at=item.updated)
 
 
-PDF = "pdf"   # text_from of a listed PDF's text (connectors/pdf.py)
 PDF_TITLE_LINES = 3   # a document's title line is looked for among its first paragraphs (a letterhead first)
 
 
@@ -576,7 +581,7 @@ def _pdf_article(job: PageJob) -> ExtractedArticle:
     under MIN_TEXT_CHARS of text (a scan) is kept from its listing, as a page without article text is."""
     doc = read_pdf(job.body, job.url)
     kept, repeats = drop_repeated_paragraphs(paragraphs(doc.text))
-    text, text_from = "\n".join(kept), PDF
+    text, text_from = "\n".join(kept), PDF_TEXT
     title = doc.title or (job.item.title if job.item else None) or (kept[0] if kept else None)
     if len(text) < MIN_TEXT_CHARS:
         text, text_from = listing_text(job.item, title) if job.item is not None else ("", "")
@@ -584,11 +589,7 @@ def _pdf_article(job: PageJob) -> ExtractedArticle:
             raise ExtractionError(f"only {len(doc.text)} characters of text in the PDF {job.url} (a scan, or "
                                   f"images only; minimum {MIN_TEXT_CHARS})")
         kept, repeats = paragraphs(text), []
-    for i, para in enumerate(kept[:PDF_TITLE_LINES]):   # a document's heading block: "Press Release 14/2026",
-        if title and len(para.split()) <= TITLE_LINE_MAX_WORDS and token_f1(para, title) >= TITLE_LINE_MATCH:
-            if len(rest := "\n".join(kept[:i] + kept[i + 1:])) >= MIN_TEXT_CHARS:   # then the title line
-                text, kept = rest, kept[:i] + kept[i + 1:]
-            break
+    text, kept = without_title_line(text, kept, title, within=PDF_TITLE_LINES)   # after a letterhead, often
     feed_date = job.item.published if job.item else None   # a PDF's creation date is when it was written:
     published, origin = (feed_date, "feed") if feed_date else (doc.created, "page" if doc.created else "none")
     return ExtractedArticle(

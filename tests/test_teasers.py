@@ -319,3 +319,22 @@ def test_a_site_wide_description_is_not_a_teaser(server, write_config, tmp_path:
     assert [f["url"].rsplit("/", 1)[1] for f in failed] == ["a.html", "b.html", "c.html", "d.html"]
     assert all("the page's description is the site's" in f["error"] for f in failed)
     assert [f["attempts"] for f in failed] == [2, 2, 2, 1] and mentions == 0   # the tagline's "KFOR" counted nothing
+
+
+def test_a_refused_page_whose_feed_carries_the_article_is_not_a_page_lost_to_retention(server, write_config,
+                                                                                       tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    server.routes["/walled.html"] = lambda h: h.send_body(403, b"no", {"Content-Type": "text/plain"})
+    body = "".join(f"<p>Paragraph {i} of the article as the feed carries it, KFOR at Jarinje.</p>" for i in range(4))
+    (site / "feed.xml").write_text(
+        '<?xml version="1.0"?><rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/">'
+        f"<channel><title>Herald</title><item><title>KFOR at Jarinje</title><link>{server.url('walled.html')}</link>"
+        f"<description>{SUMMARY}</description><content:encoded><![CDATA[{body}]]></content:encoded></item>"
+        "</channel></rss>", encoding="utf-8")
+    config = load_config(write_config(toml_sources([{"name": "Herald", "feed": server.url("feed.xml")}])))
+    assert asyncio.run(run_ingest(config)).new_articles == 1
+    with Warehouse.open(config.warehouse_path, read_only=True) as wh:
+        [row] = wh.rows("SELECT text_from, final_url, (SELECT count(*) FROM raw_pages) AS raw FROM articles")
+        unreachable = wh.articles_without_raw_page()
+    assert row == {"text_from": FEED_CONTENT, "final_url": None, "raw": 0}
+    assert unreachable == 0   # it never had a raw page: `reextract` does not report it as one retention deleted

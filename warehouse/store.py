@@ -42,7 +42,7 @@ from balkanwatch.health import (
     SILENCE_WINDOW_DAYS,
     Publication,
 )
-from balkanwatch.models import ExtractedArticle, SourceOutcome
+from balkanwatch.models import FROM_LISTING_SQL, ExtractedArticle, SourceOutcome
 from balkanwatch.search_syntax import SearchQuery, parse_search
 from balkanwatch.textnorm import fold, fold_sql
 from balkanwatch.urls import publisher_of
@@ -1227,10 +1227,10 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
 
     def articles_without_raw_page(self) -> int:
         """Articles whose raw page retention deleted (warehouse.keep_raw_pages_days): `reextract` cannot reach
-        them (teasers of pages refused to us never had one)."""
-        return int(self._exec("""SELECT count(*) FROM articles a
+        them (articles kept from the listing of a page refused to us never had one)."""
+        return int(self._exec(f"""SELECT count(*) FROM articles a
                                  WHERE NOT EXISTS (SELECT 1 FROM raw_pages r WHERE r.article_id = a.article_id)
-                                   AND NOT (a.text_from = 'feed-summary' AND a.final_url IS NULL)"""
+                                   AND NOT (a.text_from IN {FROM_LISTING_SQL} AND a.final_url IS NULL)"""
                               ).fetchone()[0])  # type: ignore[index]  # count(*) returns a row
 
     def update_extractions(self, arts: Sequence[ExtractedArticle]) -> int:
