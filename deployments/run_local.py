@@ -43,9 +43,13 @@ def start_server(port: int, env: Mapping[str, str], **popen: Any) -> subprocess.
                             env=server_env(env), **popen)
 
 
-def wait_healthy(api: str, timeout: float) -> None:
+def wait_healthy(api: str, timeout: float, server: subprocess.Popen[bytes] | None = None) -> None:
+    """Until the Prefect server at `api` answers /health; SystemExit after `timeout` seconds, or at once
+    when `server` (its process) has exited."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if server is not None and server.poll() is not None:
+            raise SystemExit(f"Prefect server exited with {server.returncode} before answering on {api}")
         try:
             if httpx.get(f"{api}/health", timeout=2).status_code == 200:
                 return
@@ -75,7 +79,7 @@ def main() -> None:
     server = start_server(args.port, os.environ, start_new_session=True,
                           preexec_fn=_die_with_parent if sys.platform == "linux" else None)
     try:
-        wait_healthy(api, START_TIMEOUT)
+        wait_healthy(api, START_TIMEOUT, server)
         os.environ["PREFECT_API_URL"] = api
         print(f"Prefect UI: http://{HOST}:{args.port}  (PREFECT_HOME={os.environ.get('PREFECT_HOME')})", flush=True)
         serve(config)

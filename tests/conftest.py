@@ -6,12 +6,10 @@ import itertools
 import os
 import subprocess
 import textwrap
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import pytest
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -164,15 +162,11 @@ def prefect_server_process(port: int, env: dict[str, str], home: Path) -> Iterat
 
 
 def wait_healthy(base: str, server: subprocess.Popen[bytes], log: Path, timeout: float = 90) -> None:
-    """Until a `prefect server start` at `base` answers /api/health; fails the test (with its log) if it exits."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"prefect server exited with {server.returncode}: {log.read_text(errors='replace')[-3000:]}")
-        try:
-            if httpx.get(f"{base}/api/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.25)
-    pytest.fail(f"prefect server not healthy in {timeout:g} s: {log.read_text(errors='replace')[-3000:]}")
+    """Until a `prefect server start` at `base` answers (deployments.run_local.wait_healthy); fails the test
+    with the server's log when it exits or does not answer in `timeout` seconds."""
+    from deployments.run_local import wait_healthy as answering
+
+    try:
+        answering(f"{base}/api", timeout, server)
+    except SystemExit as exc:
+        pytest.fail(f"{exc}: {log.read_text(errors='replace')[-3000:]}")
