@@ -16,7 +16,7 @@ from email.utils import format_datetime
 from typing import Any
 
 from balkanwatch import escaping
-from balkanwatch.alerting import Incident, as_utc
+from balkanwatch.alerting import Incident, Spike, as_utc
 from balkanwatch.models import TEASERS
 from balkanwatch.textclean import paragraph_key, paragraphs
 
@@ -58,11 +58,21 @@ def at(when: datetime, tz: tzinfo = UTC, fmt: str = "%Y-%m-%d %H:%M", *, zone: b
     return f"{local:{fmt}}" + (f" {local.tzname()}" if zone else "")
 
 
-def incident_subject(incident: Incident) -> str:
+def _until(spike: Spike, now: datetime | None) -> datetime:
+    """Where a surge's window ends as the e-mail can say it: the end of its last bucket, or the time the
+    e-mail is written while that bucket is still running (an alert at 00:41 on the 22:00-01:00 window is
+    about 22:00-00:41; "until 01:00" would be a time that has not come)."""
+    if now is None:
+        return spike.window_end
+    return min(spike.window_end, as_utc(now).astimezone(UTC).replace(tzinfo=None))
+
+
+def incident_subject(incident: Incident, now: datetime | None = None) -> str:
     lead = max(incident.spikes, key=lambda s: s.observed)
-    span = _hours((lead.window_end - lead.window_start).total_seconds())
+    span = _hours((_until(lead, now) - lead.window_start).total_seconds())
     topics = " + ".join(incident.watchlists)
-    return one_line(f"[balkanwatch] {topics}: {len(incident.story_ids)} new stories in {span} "
+    n = len(incident.story_ids)
+    return one_line(f"[balkanwatch] {topics}: {n} new stor{'y' if n == 1 else 'ies'} in {span} "
                     f"(expected {lead.expected:.1f}, {lead.usual})")
 
 
@@ -115,9 +125,9 @@ def _story_html(s: dict[str, Any], tz: tzinfo = UTC) -> str:
             f"{e(one_line(_origin(s), 300))}</small><br>{e(_excerpt(s))}</li>")
 
 
-def _spike_lines(incident: Incident, tz: tzinfo = UTC) -> list[str]:
+def _spike_lines(incident: Incident, now: datetime, tz: tzinfo = UTC) -> list[str]:
     return [f"{s.watchlist}: {s.observed:.0f} unique stories between {at(s.window_start, tz, zone=False)} and "
-            f"{at(s.window_end, tz, '%H:%M')}, expected {s.expected:.1f}, {s.usual}; {s.against_peak}: {s.rarity}"
+            f"{at(_until(s, now), tz, '%H:%M')}, expected {s.expected:.1f}, {s.usual}; {s.against_peak}: {s.rarity}"
             for s in incident.spikes]
 
 
@@ -143,14 +153,14 @@ def compose_incident(incident: Incident, stories: Sequence[dict[str, Any]], char
     """One e-mail for one incident: which topics surged, by how much, and the stories that drove it; one
     found late says so in its subject and first line. Times in `tz` (alerts.timezone)."""
     suffix, late = late_note(incident, now, tz)
-    subject = one_line(incident_subject(incident) + suffix)
+    subject = one_line(incident_subject(incident, now) + suffix)
     message_id = f"<{incident.incident_id}@balkanwatch>"
-    text = "\n".join([*([late, ""] if late else []), "Coverage surged:", *(f"  {line}" for line in _spike_lines(incident, tz)), "",
+    text = "\n".join([*([late, ""] if late else []), "Coverage surged:", *(f"  {line}" for line in _spike_lines(incident, now, tz)), "",
                       "Stories (each counted once, however many sites carried it):", "",
                       *(_story_text(s, tz) for s in stories)])
     body = ["<html><body style=\"font-family:sans-serif\">",
             *([f"<p><strong>{html.escape(late)}</strong></p>"] if late else []), "<h2>Coverage surged</h2><ul>",
-            *(f"<li>{html.escape(line)}</li>" for line in _spike_lines(incident, tz)), "</ul>"]
+            *(f"<li>{html.escape(line)}</li>" for line in _spike_lines(incident, now, tz)), "</ul>"]
     body += [f"<p><img src=\"cid:chart-{i}\" alt=\"{html.escape(name)} volume against baseline\"></p>"
              for i, name in enumerate(sorted(charts))]
     body += ["<h3>Stories</h3><ol>", *(_story_html(s, tz) for s in stories), "</ol>",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 
 import pytest
@@ -91,6 +91,20 @@ def test_times_in_an_email_are_given_in_the_desk_s_time_zone(when: datetime, loc
     assert f"the surge ended at {when:%Y-%m-%d} {local}" in text and " UTC" not in text
     assert mail.message_id == utc_mail.message_id
     assert message_from_bytes(mail.raw)["Date"] == message_from_bytes(utc_mail.raw)["Date"]
+
+
+def test_a_surge_still_running_is_told_up_to_the_time_of_the_email_not_its_bucket_s_end() -> None:
+    """An alert at 00:41 on the three hours 22:00-01:00 (the hourly bucket that fired is still running) says
+    "between 22:00 and 00:41", not an end that has not come; a surge whose window has ended keeps its end."""
+    end = datetime(2026, 12, 7, 1, 0)
+    s = Spike("kfor", end - timedelta(hours=1), end - timedelta(hours=3), end, 0.59, 8.0, 0.3, ("s1",), 0.4)
+    sent = datetime(2026, 12, 7, 0, 41)
+    for now, shown, span in ((sent, "00:41", "3 h"), (sent.replace(tzinfo=UTC), "00:41", "3 h"),
+                             (datetime(2026, 12, 6, 23, 20), "23:20", "1 h"), (end + timedelta(minutes=5), "01:00", "3 h")):
+        mail = compose_incident(Incident((s,)), [story(1, "Clash in Zvečan")], {}, "bw@example.org", ["a@example.org"], now)
+        text = message_from_bytes(mail.raw, policy=policy.default).get_body(preferencelist=("plain",)).get_content()
+        assert f"8 unique stories between 2026-12-06 22:00 and {shown} UTC" in text, (now, text)
+        assert f"kfor: 1 new story in {span} (" in mail.subject, (now, mail.subject)
 
 
 def test_a_time_zone_that_does_not_exist_is_a_config_error(tmp_path) -> None:
