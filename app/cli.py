@@ -138,7 +138,16 @@ class ResultWriter:
 
 
 def _csv_value(v: Any) -> Any:
-    return "" if v is None else v.isoformat() if hasattr(v, "isoformat") else v
+    """A CSV cell: times in ISO form; a list or a struct (`sources`, `topics`, `story_ids`) as JSON, which
+    any CSV reader's user can parse (Python's repr, "['Koha', 'RTS']", was written before); bytes as their
+    length, as in JSON."""
+    if v is None:
+        return ""
+    if hasattr(v, "isoformat"):
+        return v.isoformat()
+    if isinstance(v, bytes | bytearray):
+        return f"<{len(v)} bytes>"
+    return dumps(v) if isinstance(v, list | tuple | dict) else v
 
 
 def _is_regular_file(out: Any) -> bool:

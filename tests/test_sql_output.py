@@ -63,6 +63,19 @@ def test_the_formats_are_what_scripts_read() -> None:
         '1  Zvečan, "north"  2026-12-06 10:00:00', "2", "(2 rows)"]
 
 
+def test_lists_and_structs_in_csv_are_json_a_csv_reader_can_parse() -> None:
+    """`stories --format csv` and `sql` write a list column (sources, topics, story_ids) and a struct as
+    JSON in their cell, not as Python's repr ("['Koha', 'RTS']"); bytes as their length, as JSON does."""
+    import csv
+    import json
+
+    cols = ["sources", "topics", "about", "raw"]
+    rows = [(["Koha Ditore", 'RTS "1"'], [], {"country": "XK", "n": 2}, b"\x00\x01\x02")]
+    cells = next(csv.DictReader(io.StringIO(render(cols, rows, "csv"))))
+    assert json.loads(cells["sources"]) == ["Koha Ditore", 'RTS "1"'] and json.loads(cells["topics"]) == []
+    assert json.loads(cells["about"]) == {"country": "XK", "n": 2} and cells["raw"] == "<3 bytes>"
+
+
 def test_a_result_larger_than_the_memory_it_may_take_is_written_whole(empty_warehouse, tmp_path: Path) -> None:
     """200 MB of rows into a file: all of them arrive, and the command takes less than a quarter of that in
     memory beyond what it takes for one row (measured: ~15 MB). Held whole, as before, it took 3 times
