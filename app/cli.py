@@ -835,7 +835,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Before Prefect is imported (its settings are read then); a no-op for a caller that imported it already.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", str(EPHEMERAL_STARTUP_SECONDS))
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()   # here, not at the interpreter's exit, where a reader gone away is a traceback
+        return code
+    except BrokenPipeError:
+        # The reader of a pipe went away (`balkanwatch alerts | head -3`): the command has said what was
+        # read, as other command-line tools end then; quietly, exit 0, as `sql` does (ResultWriter.finish).
+        _quiet_stdout()
+        return 0
     except BalkanwatchError as exc:
         print(f"balkanwatch: error: {exc}", file=sys.stderr)
         return 2

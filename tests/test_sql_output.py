@@ -122,3 +122,16 @@ def test_a_reader_that_stops_reading_does_not_hold_the_warehouse(empty_warehouse
     head.stdout.close()
     assert head.wait(timeout=60) == 0
     assert head.stderr is not None and head.stderr.read() == ""
+
+
+@pytest.mark.parametrize("command", [["alerts", "--format", "json"], ["sources"], ["stories"], ["search", "KFOR"]])
+def test_every_command_ends_quietly_when_its_reader_goes_away(empty_warehouse, command: list[str]) -> None:
+    """`balkanwatch alerts | head -c 600` (found by a probe): the reader is gone before the command writes;
+    it ends as `sql` does, exit 0, no traceback (it was a BrokenPipeError traceback, from every command but
+    `sql`)."""
+    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "--config", str(empty_warehouse), *command],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()          # before the command has started up, let alone written its header
+    assert proc.wait(timeout=60) == 0
+    assert proc.stderr.read() == ""
