@@ -32,6 +32,18 @@ MAX_CELL = 80   # table cells wider than this are cut with an ellipsis (csv/json
 EPHEMERAL_STARTUP_SECONDS = 120
 
 
+def count(text: str) -> int:
+    """An argparse type for --limit and the like: a whole number, 0 or more (DuckDB's "LIMIT/OFFSET cannot be
+    negative" came through before)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {n}")
+    return n
+
+
 def dumps(value: Any) -> str:
     """JSON with datetimes as ISO strings and bytes as their length."""
     def default(v: Any) -> Any:
@@ -412,6 +424,9 @@ def cmd_extract(args: argparse.Namespace) -> int:
     else:
         from connectors.http import Fetcher
 
+        if "://" not in target:   # neither a file nor a URL: most likely a mistyped path
+            raise BalkanwatchError(f"{target}: no such file, and not an http(s) URL")
+
         async def get() -> Any:
             async with Fetcher(config.fetch) as f:
                 return await f.fetch(target)
@@ -709,15 +724,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("search", help="full-text search (BM25) over article titles and text")
     s.add_argument("query")
-    s.add_argument("--limit", type=int, default=20)
+    s.add_argument("--limit", type=count, default=20)
     s.add_argument("--format", choices=FORMATS, default="table")
     s.add_argument("--stories", action="store_true",
                    help="one hit per story (its best-ranked article, with the story's copies): a wire story once")
     s.set_defaults(func=cmd_search)
 
     s = sub.add_parser("stories", help="recent stories with their origin source and copy counts")
-    s.add_argument("--limit", type=int, default=30)
-    s.add_argument("--min-copies", type=int, default=0, help="only stories with at least this many copies")
+    s.add_argument("--limit", type=count, default=30)
+    s.add_argument("--min-copies", type=count, default=0, help="only stories with at least this many copies")
     s.add_argument("--topic", action="append", default=[], metavar="NAME",
                    help="only stories a watchlist matched (repeat it for any of several)")
     s.add_argument("--since", type=_since, metavar="WHEN",
@@ -755,7 +770,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--containment", type=float, help="containment of the smaller in the larger for truncated copies")
     s.add_argument("--shared", type=int, help="sampled shingles a containment match must share")
     s.add_argument("--min-sketch", type=int, help="sketches smaller than this never match")
-    s.add_argument("--examples", type=int, default=20, help="articles that would move, listed")
+    s.add_argument("--examples", type=count, default=20, help="articles that would move, listed")
     s.add_argument("--format", choices=("table", "json"), default="table")
     s.set_defaults(func=cmd_dedupe_backtest)
 
@@ -764,7 +779,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-prefect", action="store_true", help="run without Prefect (no UI record, no artifacts, no events)")
     s.set_defaults(func=cmd_alert)
     s = sub.add_parser("alerts", help="recorded alerts, newest first, and whether their e-mail went out (read-only)")
-    s.add_argument("--limit", type=int, default=50)
+    s.add_argument("--limit", type=count, default=50)
     s.add_argument("--format", choices=FORMATS, default="table")
     s.set_defaults(func=cmd_alerts)
 
@@ -807,7 +822,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-prefect", action="store_true", help="run without Prefect (no UI record, no artifact)")
     s.set_defaults(func=cmd_warehouse_maintain)
     s = wsub_cmds.add_parser("snapshots", help="the lake's newest snapshots: id, time, what changed (read-only)")
-    s.add_argument("--limit", type=int, default=20)
+    s.add_argument("--limit", type=count, default=20)
     s.add_argument("--format", choices=FORMATS, default="table")
     s.set_defaults(func=cmd_warehouse_snapshots)
 

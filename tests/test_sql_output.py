@@ -135,3 +135,24 @@ def test_every_command_ends_quietly_when_its_reader_goes_away(empty_warehouse, c
     proc.stdout.close()          # before the command has started up, let alone written its header
     assert proc.wait(timeout=60) == 0
     assert proc.stderr.read() == ""
+
+
+def test_mistakes_on_the_command_line_are_told_for_what_they_are(empty_warehouse, tmp_path: Path, capsys) -> None:
+    """Found by a probe: a write in `sql` was blamed on the disk ("disk full or file not writable?"), a
+    mistyped file for `extract` was "not an http(s) URL", a negative --limit reached DuckDB as a Binder
+    Error."""
+    from app.cli import main
+
+    assert main(["--config", str(empty_warehouse), "sql", "DROP TABLE articles"]) == 2
+    err = capsys.readouterr().err
+    assert "read-only session" in err and "disk full" not in err
+    with Warehouse.open(empty_warehouse.parent / "wh.duckdb", read_only=True) as wh:
+        assert wh.query("SELECT count(*) FROM articles")[1] == [(0,)]       # still there
+
+    assert main(["--config", str(empty_warehouse), "extract", str(tmp_path / "page.html")]) == 2
+    assert capsys.readouterr().err.strip().endswith("page.html: no such file, and not an http(s) URL")
+
+    for bad, said in (("-3", "must be 0 or more, not -3"), ("ten", "not a whole number: 'ten'")):
+        with pytest.raises(SystemExit) as exit_:
+            main(["--config", str(empty_warehouse), "stories", "--limit", bad])
+        assert exit_.value.code == 2 and said in capsys.readouterr().err

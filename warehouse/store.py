@@ -518,7 +518,13 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
         try:
             return self.con.execute(sql, params)
         except duckdb.Error as exc:
-            raise WarehouseError(f"{self._said(exc)}{_io_hint(exc)}") from exc
+            raise WarehouseError(f"{self._said(exc)}{self._hint(exc)}") from exc
+
+    def _hint(self, exc: BaseException) -> str:
+        """`_io_hint`, except on a read-only session, where a write refused is the session, not the disk."""
+        if self.read_only and "read-only" in str(exc):
+            return " (a read-only session: `balkanwatch sql` reads the warehouse and cannot change it)"
+        return _io_hint(exc)
 
     def _said(self, exc: BaseException) -> str:
         """A DuckDB error's text as we pass it on: on a lake scrubbed (no secret, the catalog as written)."""
