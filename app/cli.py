@@ -493,12 +493,13 @@ def cmd_sources_add(args: argparse.Namespace) -> int:
 
     from balkanwatch.escaping import one_line
     from balkanwatch.opml import append_sources
+    from balkanwatch.urls import normalise_url
     from flows.discovery import discover
 
     path = resolve_config_path(args.config)
     config = load_config(path)
     found = asyncio.run(discover(args.url, config.fetch))
-    if any(found.url in (s.feed, s.sitemap) for s in config.sources):
+    if any(normalise_url(found.url) == normalise_url(s.location) for s in config.sources if s.fetch_kind != "urls"):
         raise ConfigError(f"{found.url} is already a source in {path}")
     before = path.read_text(encoding="utf-8")
     name = args.name or one_line(found.title or "", 80) or urlsplit(found.url).netloc

@@ -399,6 +399,22 @@ def _unique(kind: str, names: list[str]) -> None:
         raise ConfigError(f"{kind}: duplicate name {dupes[0]!r}")
 
 
+def _one_source_per_address(sources: list[SourceSettings]) -> None:
+    """Two sources reading one feed, sitemap or listing (a feed pasted twice under two names, an OPML import
+    of a feed already there) would poll it twice a cycle and credit its articles to whichever came first."""
+    from balkanwatch.urls import normalise_url
+
+    seen: dict[str, str] = {}
+    for s in sources:
+        if s.fetch_kind == "urls":
+            continue
+        key = normalise_url(s.location)
+        if key in seen:
+            raise ConfigError(f"sources: {s.name!r} reads the same {s.fetch_kind} as {seen[key]!r} ({s.location}); "
+                              "keep one of them")
+        seen[key] = s.name
+
+
 def _check_warehouse(w: WarehouseSettings) -> None:
     if w.backend not in ("duckdb", "ducklake"):
         raise ConfigError(f"warehouse.backend: expected duckdb or ducklake, got {w.backend!r}")
@@ -446,6 +462,7 @@ def parse_config(data: dict[str, Any], base_dir: Path, path: Path | None = None)
         raise ConfigError("sources: expected an array of tables ([[sources]])")
     sources = [_source(raw, i) for i, raw in enumerate(raw_sources)]
     _unique("sources", [s.name for s in sources])
+    _one_source_per_address(sources)
     raw_watchlists = data.get("watchlists", [])
     if not isinstance(raw_watchlists, list):
         raise ConfigError("watchlists: expected an array of tables ([[watchlists]])")

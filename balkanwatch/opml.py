@@ -10,6 +10,7 @@ from lxml import etree
 
 from balkanwatch.config import check_url
 from balkanwatch.errors import ConfigError
+from balkanwatch.urls import normalise_url
 
 
 def read_opml(data: bytes) -> list[tuple[str, str]]:
@@ -32,6 +33,9 @@ def _toml_str(s: str) -> str:
     return json.dumps(s, ensure_ascii=False)   # a JSON string is a valid TOML basic string
 
 
+ADDRESS_KEYS = ("feed", "sitemap", "listing")   # a source's one address (`urls` sources list pages)
+
+
 def append_sources(config_path: Path, feeds: list[tuple[str, str]], *, language: str = "",
                    key: str = "feed") -> list[str]:
     """Append sources not yet configured (by URL), each as `key = URL` (feed, or sitemap); names made
@@ -39,16 +43,16 @@ def append_sources(config_path: Path, feeds: list[tuple[str, str]], *, language:
     text = config_path.read_text(encoding="utf-8") if config_path.exists() else ""
     existing = tomllib.loads(text).get("sources", []) if text else []
     names = {s.get("name") for s in existing}
-    urls = {s.get(key) for s in existing}
+    urls = {normalise_url(s[k]) for s in existing for k in ADDRESS_KEYS if isinstance(s.get(k), str)}
     blocks, added = [], []
     for title, url in feeds:
-        if url in urls:
+        if normalise_url(url) in urls:   # http/https, www., tracking parameters: one address (config's check)
             continue
         name, n = title, 2
         while name in names:
             name, n = f"{title} ({n})", n + 1
         names.add(name)
-        urls.add(url)
+        urls.add(normalise_url(url))
         lines = ["", "[[sources]]", f"name = {_toml_str(name)}", f"{key} = {_toml_str(url)}"]
         if language:
             lines.append(f"language = {_toml_str(language)}")

@@ -25,6 +25,7 @@ OPML = b"""<?xml version="1.0"?><opml version="2.0"><head><title>My feeds</title
 <outline text="Balkans"><outline text="Balkan Insight" type="rss" xmlUrl="https://balkaninsight.com/feed/"/>
 <outline text="N1" type="rss" xmlUrl="https://n1info.rs/feed/"/></outline>
 <outline text="Already there" type="rss" xmlUrl="https://example.org/feed.xml"/>
+<outline text="Already there, spelt otherwise" type="rss" xmlUrl="http://www.example.org/feed.xml?utm_source=feedly"/>
 <outline text="Balkan Insight" type="rss" xmlUrl="https://balkaninsight.com/other/feed/"/>
 </body></opml>"""
 
@@ -39,7 +40,7 @@ def test_import_opml_appends_new_feeds(tmp_path: Path, capsys) -> None:  # type:
     assert sources[1].feed == "https://balkaninsight.com/feed/" and sources[1].language == "en"
     assert main(["--config", str(cfg), "sources", "import-opml", str(tmp_path / "feeds.opml")]) == 0
     assert len(load_config(cfg).sources) == 4     # importing twice adds nothing
-    assert "added 0 of 4" in capsys.readouterr().out
+    assert "added 0 of 5" in capsys.readouterr().out
 
 
 def test_bad_opml_is_a_clear_error(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]

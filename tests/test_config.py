@@ -71,6 +71,8 @@ def test_private_networks_refused_by_default() -> None:
     ({"fetch": {"timeout": "fast"}}, "fetch.timeout"),
     ({"fetch": {"per_host_concurrency": -1}}, "fetch.per_host_concurrency"),
     ({"sources": [{"name": "x", "feed": "https://a.org/f"}, {"name": "x", "feed": "https://b.org/f"}]}, "duplicate"),
+    ({"sources": [{"name": "x", "feed": "https://a.org/f?utm_source=x"}, {"name": "y", "feed": "http://www.a.org/f"}]},
+     "'y' reads the same feed as 'x'"),
     ({"watchlists": [{"name": "w"}]}, "watchlists[0].any"),
     ({"watchlists": [{"name": "w", "any": ["KFOR"], "all_of_any": ["clash"]}]}, "watchlists[0].all_of_any"),
     ({"watchlists": [{"name": "w", "any": ["!!"]}]}, "watchlists[0] (w)"),
@@ -116,6 +118,17 @@ def test_a_topic_may_set_its_own_alert_budget_and_recipients() -> None:
     assert (eulex.alerts_per_month, eulex.email_to) == (0.5, ["all@example.org"])
     assert nato == cfg.alerts and cfg.topic_alerts("not configured") == cfg.alerts
     assert kfor.cooldown_hours == cfg.alerts.cooldown_hours and kfor.surge_hours == cfg.alerts.surge_hours
+
+
+def test_sources_reading_different_addresses_of_one_site_are_two_sources() -> None:
+    """One feed under two names is refused (above); two searches of one aggregator, or a site's feed and its
+    sitemap, are two sources."""
+    config = parse_config({"sources": [
+        {"name": "gn-kfor", "feed": "https://news.google.com/rss/search?q=KFOR&hl=en-US"},
+        {"name": "gn-kosovo", "feed": "https://news.google.com/rss/search?q=Kosovo&hl=en-US"},
+        {"name": "a", "feed": "https://a.org/feed"}, {"name": "a-map", "sitemap": "https://a.org/sitemap.xml"},
+        {"name": "a-pages", "urls": ["https://a.org/feed"]}]}, Path("."))
+    assert len(config.sources) == 5
 
 
 def test_shipped_default_config_is_valid() -> None:
