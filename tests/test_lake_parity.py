@@ -106,12 +106,13 @@ def test_alerts_outbox_and_the_alert_commands_on_a_lake(surge_lake: Path, smtp_p
 def test_export_and_reextract_on_a_lake(surge_lake: Path, tmp_path: Path) -> None:
     config = load_config(surge_lake)
     asyncio.run(run_ingest(config))
-    counts = {t: rows(config, f"SELECT count(*) AS n FROM {t}")[0]["n"]
-              for t in ("sources", "runs", "fetches", "articles", "failed_items")}
     out = cli(surge_lake, "export", "--parquet", str(tmp_path / "export"))
     assert out.returncode == 0, out.stderr[-2000:]
     written = {Path(line).stem: pq.read_table(line).num_rows for line in out.stdout.split()}
-    assert written == counts and counts["articles"] > 0
+    counts = {t: rows(config, f"SELECT count(*) AS n FROM {t}")[0]["n"] for t in written}
+    assert written == counts and counts["articles"] > 0 and counts["stories"] > 0 and counts["mentions"] > 0
+    assert {"sources", "runs", "fetches", "failed_items", "alerts", "topic_counts"} <= set(written)
+    assert "raw_pages" not in written
 
     before = rows(config, "SELECT article_id, content_hash, fetched_at FROM articles ORDER BY 1")
     out = cli(surge_lake, "reextract", "--all")

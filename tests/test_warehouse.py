@@ -195,7 +195,31 @@ def test_export_parquet(wh: Warehouse, tmp_path: Path) -> None:
     wh.record_outcome(outcome(art("https://x/a")), "r1", now=NOW, next_poll_at=NOW, failures=0)
     files = wh.export_parquet(tmp_path / "out")
     assert duckdb.sql(f"SELECT count(*) FROM '{tmp_path}/out/articles.parquet'").fetchone() == (1,)
-    assert {f.name for f in files} >= {"articles.parquet", "sources.parquet"}
+    # every table but the raw pages, and the views analysts read (stories, topic_counts), as they read now
+    names = {f.stem for f in files}
+    assert {"articles", "sources", "mentions", "story_assignments", "alerts", "outbox", "stories",
+            "topic_counts", "source_health"} <= names and "raw_pages" not in names
+    tables = {r[0] for r in wh.con.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'").fetchall()}
+    assert tables - names == {"raw_pages"}
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(f.name for f in files)   # no .part left
+    for f in files:
+        assert duckdb.sql(f"SELECT count(*) FROM '{f}'").fetchone() == wh.con.execute(
+            f'SELECT count(*) FROM "{f.stem}"').fetchone(), f.stem
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(WarehouseError, match="is a file"):
+        wh.export_parquet(tmp_path / "a-file")
+
+
+def test_export_parquet_writes_a_batch_at_a_time(wh: Warehouse, tmp_path: Path, monkeypatch) -> None:
+    """A table of more rows than a batch is written whole, in several row groups (never held whole)."""
+    for i in range(7):
+        wh.record_outcome(outcome(art(f"https://x/{i}")), "r1", now=NOW, next_poll_at=NOW, failures=0)
+    monkeypatch.setattr(Warehouse, "EXPORT_BATCH_ROWS", 2)
+    wh.export_parquet(tmp_path / "out")
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(tmp_path / "out" / "articles.parquet").metadata
+    assert meta.num_rows == 7 and meta.num_row_groups == 4
 
 
 def test_search_covers_articles_added_after_the_index_build(wh: Warehouse) -> None:

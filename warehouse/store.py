@@ -1255,17 +1255,45 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
             self.forget_key_hashes([a.article_id for a in arts])
         return len(arts)
 
-    def export_parquet(self, folder: str | Path) -> list[Path]:
-        """One Parquet file per table (raw pages excluded: they are large and binary)."""
-        out = Path(folder)
-        out.mkdir(parents=True, exist_ok=True)
-        written = []
-        for table in ("sources", "runs", "fetches", "articles", "failed_items"):
-            target = out / f"{table}.parquet"
-            arrow = self._exec(f"SELECT * FROM {table}").to_arrow_table()
-            import pyarrow.parquet as pq
+    EXPORT_SKIPPED = ("raw_pages",)   # the pages as fetched: large and binary (reextract reads them in place)
+    EXPORT_BATCH_ROWS = 10_000
 
-            pq.write_table(arrow, target)
-            written.append(target)
+    def export_parquet(self, folder: str | Path) -> list[Path]:
+        """One Parquet file per table (raw pages excepted) and per view (`stories`, `topic_counts`, …, as they
+        read now), all from one snapshot, each written a batch of rows at a time (a warehouse larger than
+        memory exports) under a temporary name, then renamed: a file in `folder` is always a whole table."""
+        import pyarrow.parquet as pq
+
+        out = Path(folder)
+        if out.exists() and not out.is_dir():
+            raise WarehouseError(f"{out} is a file: export --parquet writes into a folder")
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise WarehouseError(f"cannot make the folder {out}: {exc}") from exc
+        written = []
+        self._exec("BEGIN TRANSACTION")   # one snapshot for every table (a lake's writers go on meanwhile)
+        try:
+            names = [r[0] for r in self._exec(
+                """SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()
+                     AND schema_name = 'main'
+                   UNION ALL
+                   SELECT view_name FROM duckdb_views() WHERE database_name = current_database()
+                     AND schema_name = 'main' AND NOT internal
+                   ORDER BY 1""").fetchall() if r[0] not in self.EXPORT_SKIPPED]
+            for name in names:
+                target, part = out / f"{name}.parquet", out / f".{name}.parquet.part"
+                reader = self._exec(f'SELECT * FROM "{name}"').to_arrow_reader(self.EXPORT_BATCH_ROWS)
+                try:
+                    with pq.ParquetWriter(part, reader.schema) as writer:
+                        for batch in reader:
+                            writer.write_batch(batch)
+                except OSError as exc:
+                    part.unlink(missing_ok=True)
+                    raise WarehouseError(f"cannot write {target}: {exc}") from exc
+                part.replace(target)
+                written.append(target)
+        finally:
+            self._exec("ROLLBACK")
         return written
 
