@@ -417,7 +417,10 @@ def cmd_extract(args: argparse.Namespace) -> int:
     config = load_config(resolve_config_path(args.config)) if resolve_config_path(args.config).exists() else Config()
     agreement = config.ingest.extractor_agreement   # the same choice of text as ingest makes
     if Path(target).exists():
-        body = Path(target).read_bytes()
+        try:
+            body = Path(target).read_bytes()
+        except OSError as exc:   # a folder, no permission
+            raise BalkanwatchError(f"{target}: cannot read it: {exc.strerror or exc}") from exc
         url = args.url or Path(target).resolve().as_uri()
         job = PageJob(source="cli", url=url, final_url=url, body=body, encoding=detect_encoding(body), fetched_at=now,
                       agreement=agreement, timeout=config.ingest.extract_timeout)
@@ -479,7 +482,11 @@ def cmd_import_opml(args: argparse.Namespace) -> int:
     from balkanwatch.opml import append_sources, read_opml
 
     path = resolve_config_path(args.config)
-    feeds = read_opml(Path(args.file).read_bytes())
+    try:
+        body = Path(args.file).read_bytes()
+    except OSError as exc:
+        raise BalkanwatchError(f"{args.file}: cannot read it: {exc.strerror or exc}") from exc
+    feeds = read_opml(body)
     added = append_sources(path, feeds, language=args.language)
     print(f"added {len(added)} of {len(feeds)} feeds to {path}")
     for name in added:
@@ -627,8 +634,11 @@ def cmd_spikes_score(args: argparse.Namespace) -> int:
     scored = series.per_row(score_series(series.values, settings))
     explain = series.bucket_seconds if args.explain else 0
     if args.out:
-        with open(args.out, "w", encoding="utf-8", newline="") as f:
-            write_scores(f, series.stamps, scored, explain)
+        try:
+            with open(args.out, "w", encoding="utf-8", newline="") as f:
+                write_scores(f, series.stamps, scored, explain)
+        except OSError as exc:   # a folder, a missing folder, no permission: said, not a traceback
+            raise BalkanwatchError(f"{args.out}: cannot write the scores: {exc.strerror or exc}") from exc
     else:
         write_scores(sys.stdout, series.stamps, scored, explain)
     return 0
@@ -861,6 +871,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except BalkanwatchError as exc:
         print(f"balkanwatch: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        if exc.filename is None:   # not a file the command was given or had to make: a bug, with its traceback
+            raise
+        # `init /no/such/dir/b.toml` and the like: the file and what the system said, not a traceback
+        print(f"balkanwatch: error: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -152,6 +152,18 @@ def test_mistakes_on_the_command_line_are_told_for_what_they_are(empty_warehouse
     assert main(["--config", str(empty_warehouse), "extract", str(tmp_path / "page.html")]) == 2
     assert capsys.readouterr().err.strip().endswith("page.html: no such file, and not an http(s) URL")
 
+    # files that cannot be read or written: said with the file's name, exit 2, no traceback
+    (tmp_path / "a-folder").mkdir()
+    (tmp_path / "s.csv").write_text("timestamp,value\n2026-12-01T00:00:00,1\n2026-12-01T01:00:00,2\n")
+    for argv, said in ((["extract", str(tmp_path / "a-folder")], "a-folder: cannot read it: Is a directory"),
+                       (["spikes", "score", "--csv", str(tmp_path / "s.csv"), "--out", str(tmp_path / "a-folder")],
+                        "a-folder: cannot write the scores: Is a directory"),
+                       (["sources", "import-opml", str(tmp_path / "feeds.opml")],
+                        "feeds.opml: cannot read it: No such file or directory"),
+                       (["init", str(tmp_path / "no-such-folder" / "b.toml")], "b.toml: No such file or directory")):
+        assert main(["--config", str(empty_warehouse), *argv]) == 2, argv
+        assert capsys.readouterr().err.strip().endswith(said), argv
+
     for bad, said in (("-3", "must be 0 or more, not -3"), ("ten", "not a whole number: 'ten'")):
         with pytest.raises(SystemExit) as exit_:
             main(["--config", str(empty_warehouse), "stories", "--limit", bad])
