@@ -506,7 +506,7 @@ def cmd_sources_add(args: argparse.Namespace) -> int:
     path = resolve_config_path(args.config)
     config = load_config(path)
     found = asyncio.run(discover(args.url, config.fetch))
-    if any(normalise_url(found.url) == normalise_url(s.location) for s in config.sources if s.fetch_kind != "urls"):
+    if normalise_url(found.url) in {s.address for s in config.sources}:
         raise ConfigError(f"{found.url} is already a source in {path}")
     before = path.read_text(encoding="utf-8")
     name = args.name or one_line(found.title or "", 80) or urlsplit(found.url).netloc

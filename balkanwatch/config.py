@@ -174,6 +174,14 @@ class SourceSettings:
     def location(self) -> str:
         return self.feed or self.sitemap or self.listing or (self.urls[0] if self.urls else "")
 
+    @property
+    def address(self) -> str | None:
+        """The feed, sitemap or listing this source reads, normalised (http or https, `www.`, tracking
+        parameters aside): no two sources may share one. None for a `urls` source (a list of pages)."""
+        from balkanwatch.urls import normalise_url
+
+        return None if self.fetch_kind == "urls" else normalise_url(self.location)
+
 
 @dataclass(frozen=True)
 class WatchlistSettings:
@@ -402,13 +410,11 @@ def _unique(kind: str, names: list[str]) -> None:
 def _one_source_per_address(sources: list[SourceSettings]) -> None:
     """Two sources reading one feed, sitemap or listing (a feed pasted twice under two names, an OPML import
     of a feed already there) would poll it twice a cycle and credit its articles to whichever came first."""
-    from balkanwatch.urls import normalise_url
-
     seen: dict[str, str] = {}
     for s in sources:
-        if s.fetch_kind == "urls":
+        key = s.address
+        if key is None:
             continue
-        key = normalise_url(s.location)
         if key in seen:
             raise ConfigError(f"sources: {s.name!r} reads the same {s.fetch_kind} as {seen[key]!r} ({s.location}); "
                               "keep one of them")
