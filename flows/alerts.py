@@ -31,6 +31,7 @@ from prefect import flow
 from balkanwatch.alerting import (
     OVERVIEW_DAYS,
     RECENT_ALERT_DAYS,
+    USUAL_DAYS,
     Incident,
     Spike,
     TopicSeries,
@@ -492,7 +493,8 @@ def topics_markdown(overview: list[dict[str, Any]], series: dict[str, TopicSerie
         return "# Topics\n\nNo watchlists configured.\n"
     png = render_topics([series[r["watchlist"]] for r in overview], OVERVIEW_DAYS)
     lines = [chart_markdown(f"Unique stories per topic, last {OVERVIEW_DAYS} days, against the baseline", png), "",
-             f"| topic | stories, 7 days | expected | usually a day | last hours | alerts, {RECENT_ALERT_DAYS} days "
+             f"| topic | stories, {OVERVIEW_DAYS} days | expected | usually a day (the {USUAL_DAYS} days before) "
+             f"| last hours | alerts, {RECENT_ALERT_DAYS} days "
              "| budget a month | last alert |", "|---|---|---|---|---|---|---|---|"]
     lines += [f"| {markdown(r['watchlist'])} | {r['stories_7d']} | {r['expected_7d']} | {r['usual_per_day']} | "
               f"{r['now']} | {r['alerts_recent']} | {r['budget']} | {r['last_alert'] or '—'} |" for r in overview]
