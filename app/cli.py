@@ -44,16 +44,19 @@ def count(text: str) -> int:
     return n
 
 
+def _plain(v: Any) -> str:
+    """A value JSON has no type for, as text (in JSON and in CSV alike): times in ISO form, bytes as their
+    length, anything else as str() gives it."""
+    if hasattr(v, "isoformat"):
+        return str(v.isoformat())
+    if isinstance(v, bytes | bytearray):
+        return f"<{len(v)} bytes>"
+    return str(v)
+
+
 def dumps(value: Any) -> str:
     """JSON with datetimes as ISO strings and bytes as their length."""
-    def default(v: Any) -> Any:
-        if hasattr(v, "isoformat"):
-            return v.isoformat()
-        if isinstance(v, bytes | bytearray):
-            return f"<{len(v)} bytes>"
-        return str(v)
-
-    return json.dumps(value, ensure_ascii=False, default=default, indent=None)
+    return json.dumps(value, ensure_ascii=False, default=_plain, indent=None)
 
 
 def _cell(v: Any) -> str:
@@ -150,16 +153,14 @@ class ResultWriter:
 
 
 def _csv_value(v: Any) -> Any:
-    """A CSV cell: times in ISO form; a list or a struct (`sources`, `topics`, `story_ids`) as JSON, which
-    any CSV reader's user can parse (Python's repr, "['Koha', 'RTS']", was written before); bytes as their
-    length, as in JSON."""
+    """A CSV cell: a list or a struct (`sources`, `topics`, `story_ids`) as JSON, which any CSV reader's user
+    can parse (Python's repr, "['Koha', 'RTS']", was written before); times and bytes as JSON writes them
+    (`_plain`); numbers and text as they are."""
     if v is None:
         return ""
-    if hasattr(v, "isoformat"):
-        return v.isoformat()
-    if isinstance(v, bytes | bytearray):
-        return f"<{len(v)} bytes>"
-    return dumps(v) if isinstance(v, list | tuple | dict) else v
+    if isinstance(v, list | tuple | dict):
+        return dumps(v)
+    return _plain(v) if hasattr(v, "isoformat") or isinstance(v, bytes | bytearray) else v
 
 
 def _is_regular_file(out: Any) -> bool:
