@@ -26,17 +26,31 @@ import duckdb
 import pyarrow as pa
 
 from balkanwatch.errors import WarehouseError
+from balkanwatch.search_syntax import SEARCH_STOPWORDS
 from balkanwatch.textnorm import fold
 
-FTS_OPTIONS = "stemmer = 'porter', strip_accents = 1, lower = 1, overwrite = 1"   # the file backend's too (store.py)
+
+def fts_options(stopwords: str) -> str:
+    """The FTS index's options, a file's and a lake's alike, its stopwords read from the table `stopwords`
+    (`stopwords_table` fills it with search_syntax.SEARCH_STOPWORDS)."""
+    return f"stemmer = 'porter', stopwords = '{stopwords}', strip_accents = 1, lower = 1, overwrite = 1"
+
+
+def stopwords_table(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """(Re)create the table `name` holding search_syntax.SEARCH_STOPWORDS, for `fts_options`."""
+    con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT unnest(?::VARCHAR[]) AS sw", [sorted(SEARCH_STOPWORDS)])
+
+
 # A search word also matches the index's words its stem begins, for words of at least PREFIX_MIN letters, at
 # most PREFIX_TERMS of them, the most frequent first: "Zvecan" finds Zvečanu and Zveçanit (Serbian and
 # Albanian endings), "kosov" Kosovo, Kosova and Kosovës, without letting "eu" or "un" expand to half the index.
 PREFIX_MIN = 4
 PREFIX_TERMS = 20
-# The rules an index is built by: 2 since session 32 (folded title and text). An index of other rules (none
-# recorded: before session 32) counts as empty, so the next ingest rebuilds it.
-INDEX_VERSION = 2
+# The rules an index is built by: 2 since session 32 (folded title and text), 3 since session 36 (its
+# stopwords search_syntax.SEARCH_STOPWORDS, not DuckDB's English list). An index of other rules (none
+# recorded: before session 32) counts as empty, so the next ingest rebuilds it (a file's as a lake's:
+# Warehouse.has_fts).
+INDEX_VERSION = 3
 
 
 def expanded(con: duckdb.DuckDBPyConnection, schema: str, query: str) -> str:
@@ -51,6 +65,17 @@ def expanded(con: duckdb.DuckDBPyConnection, schema: str, query: str) -> str:
                 f"""SELECT term FROM {schema}.dict WHERE starts_with(term, stem(?, 'porter')) AND term <> ?
                     ORDER BY df DESC, term LIMIT ?""", [word, word, PREFIX_TERMS]).fetchall()]
     return " ".join(out)
+
+
+def scan_pattern(word: str) -> tuple[str, str]:
+    """(LIKE pattern, RE2 regular expression) for the plain scan of articles not yet indexed, matching a
+    folded `word` about as the index does without its stemmer: a word of PREFIX_MIN letters or more begins a
+    word (its plural's "s" dropped: "troops" finds "troop"), a shorter one is a whole word or its plural
+    ("un" finds "UN", not "fun" or "until"). The LIKE pattern is the cheap test run first."""
+    if len(word) >= PREFIX_MIN:
+        stem = word[:-1] if word.endswith("s") and len(word) > PREFIX_MIN else word
+        return f"%{stem}%", rf"(^|[^\pL\pN]){re.escape(stem)}"
+    return f"%{word}%", rf"(^|[^\pL\pN]){re.escape(word)}s?([^\pL\pN]|$)"
 
 
 def _connect(path: Path, *, read_only: bool, fts_extension: str) -> duckdb.DuckDBPyConnection:
@@ -73,8 +98,9 @@ def build_index(path: Path, articles: pa.Table, fields: Sequence[str], *, fts_ex
             con.register("lake_articles", articles)
             con.execute("CREATE TABLE articles AS SELECT * FROM lake_articles")
             quoted = ", ".join(f"'{f}'" for f in fields)
-            con.execute(f"PRAGMA create_fts_index('articles', 'article_id', {quoted}, {FTS_OPTIONS})")
-            con.execute(f"CREATE TABLE index_info AS SELECT {INDEX_VERSION} AS version")
+            stopwords_table(con, "stopwords")
+            con.execute(f"PRAGMA create_fts_index('articles', 'article_id', {quoted}, {fts_options('stopwords')})")
+            con.execute(f"CREATE TABLE index_info AS SELECT {INDEX_VERSION} AS version")   # as a file's (store.py)
             con.execute("CHECKPOINT")
         finally:
             con.close()

@@ -61,7 +61,7 @@ from warehouse.lake import (
     shard_lock_key,
     verify_held_locks,
 )
-from warehouse.lake_search import FTS_OPTIONS
+from warehouse.lake_search import INDEX_VERSION, fts_options, scan_pattern, stopwords_table
 from warehouse.locks import file_lock
 from warehouse.monitoring import MonitoringMixin
 from warehouse.upkeep import UpkeepMixin
@@ -82,6 +82,8 @@ FTS_FIELDS = ("title", "text")
 # index is the schema fts_search_words. A search word also matches the longer words it begins
 # (lake_search.expanded).
 SEARCH_TABLE = "search.words"
+SEARCH_STOPWORDS_TABLE = "search.stopwords"
+SEARCH_INFO = "search.index_info"   # the rules the index was built by (lake_search.INDEX_VERSION)
 FTS_SCHEMA = "fts_search_words"
 # How often a session waiting for a DuckDB file that another program has open tries again (_connect).
 IN_USE_POLL_SECONDS = 0.25
@@ -1009,8 +1011,11 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
         with self.transaction():
             self.con.execute("CREATE SCHEMA IF NOT EXISTS search")
             self.con.execute(f"CREATE OR REPLACE TABLE {SEARCH_TABLE} AS SELECT article_id, {folded} FROM articles")
-            self.con.execute(f"PRAGMA create_fts_index('{SEARCH_TABLE}', 'article_id', {fields}, {FTS_OPTIONS})")
+            stopwords_table(self.con, SEARCH_STOPWORDS_TABLE)
+            self.con.execute(f"PRAGMA create_fts_index('{SEARCH_TABLE}', 'article_id', {fields}, "
+                             f"{fts_options(SEARCH_STOPWORDS_TABLE)})")
             self.con.execute(f"DELETE FROM {SEARCH_TABLE}")   # the index keeps what it needs; the copy goes
+            self.con.execute(f"CREATE OR REPLACE TABLE {SEARCH_INFO} AS SELECT {INDEX_VERSION} AS version")
             if self._has_schema("fts_main_articles"):          # the index over unfolded text, before session 32
                 self.con.execute("PRAGMA drop_fts_index('articles')")
             self.record_fts_build()
@@ -1020,9 +1025,20 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
         return self.lake.search_index
 
     def has_fts(self) -> bool:
+        """Whether a search index exists. A file's built by other rules than this version's (INDEX_VERSION)
+        counts as none, as a lake's does (lake_search.indexed_ids): search scans every article until the next
+        ingest or `reindex` rebuilds it."""
         if self.lake:
             return self._lake_index().exists()
-        return self._has_schema(FTS_SCHEMA)
+        if not self._has_schema(FTS_SCHEMA):
+            return False
+        schema, table = SEARCH_INFO.split(".")
+        found = self._exec("SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?",
+                           [schema, table]).fetchone()
+        if not found or not found[0]:
+            return False
+        version = self._exec(f"SELECT max(version) FROM {SEARCH_INFO}").fetchone()
+        return version is not None and version[0] == INDEX_VERSION
 
     def _has_schema(self, name: str) -> bool:
         row = self._exec("SELECT count(*) FROM duckdb_schemas() WHERE schema_name = ?", [name]).fetchone()
@@ -1136,14 +1152,16 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
                    FROM lake_ranked r JOIN articles a USING (article_id) ORDER BY r.score DESC, r.article_id""")
 
     def _fresh(self, words: str, limit: int) -> list[dict[str, Any]]:
-        """search's plain scan: the newest `limit` articles not in the index holding every folded word."""
+        """search's plain scan: the newest `limit` articles not in the index holding every folded word, each
+        matched at the start of a word as the index matches it (lake_search.scan_pattern). Before session 36
+        a word matched anywhere: "un" found "fun" and "until"."""
         folded = words.split()
-        match = " AND ".join(["folded LIKE ?"] * len(folded))
+        match = " AND ".join(["folded LIKE ? AND regexp_matches(folded, ?)"] * len(folded))
         return self.rows(
             f"""SELECT article_id, source, published_at, title, url, NULL AS score FROM (
                   SELECT *, {fold_sql("title || ' ' || text")} AS folded FROM articles WHERE {self._unindexed()})
                 WHERE {match} ORDER BY published_at DESC NULLS LAST, article_id LIMIT ?""",
-            [*(f"%{w}%" for w in folded), limit])
+            [*(p for w in folded for p in scan_pattern(w)), limit])
 
     def rows(self, sql: str, params: Sequence[Any] | None = None) -> list[dict[str, Any]]:
         cur = self._exec(sql, params)
