@@ -7,6 +7,7 @@ an alerts cycle), catches the alert e-mail with a local SMTP server and writes i
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import socket
 import subprocess
@@ -14,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from app.cli import format_summary
+from app.cli import EPHEMERAL_STARTUP_SECONDS, format_summary
 from app.corpus import OFFICIAL, SITES, build_corpus, write_official_site
 from app.devserver import LoopbackServer, free_port
 
@@ -137,6 +138,9 @@ def main() -> None:
               f"and a surge of clash reports in the last two hours) and {len(releases)} press releases on an "
               "official site with no feed, only a news page listing them; serving on "
               + ", ".join(s.base for s in servers.values()) + f"; SMTP on 127.0.0.1:{smtp_port}")
+        # As `balkanwatch` commands do (app.cli.main), before Prefect is imported: on a new machine the first
+        # temporary server migrates its database and took longer than Prefect's 20 s (session 36).
+        os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", str(EPHEMERAL_STARTUP_SECONDS))
         from flows.ingest import ingest
 
         for label, force in (("first run", False), ("second run, every source forced due: 304s, no new rows", True)):
