@@ -723,8 +723,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_settle)
 
     s = sub.add_parser("sql", help="run SQL on a read-only, sandboxed connection to the warehouse")
-    s.add_argument("query")
-    s.add_argument("--format", choices=FORMATS, default="table")
+    s.add_argument("query", help="one SQL statement (the tables and views: warehouse/schema.sql, README)")
+    _format_option(s)
     s.add_argument("--timeout", type=_time_limit, metavar="SECONDS",
                    help="stop the query after this long (default: warehouse.query_timeout; 0: no limit)")
     when = s.add_mutually_exclusive_group()
@@ -735,34 +735,35 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_sql)
 
     s = sub.add_parser("search", help="full-text search (BM25) over article titles and text")
-    s.add_argument("query")
-    s.add_argument("--limit", type=count, default=20)
-    s.add_argument("--format", choices=FORMATS, default="table")
+    s.add_argument("query", help='words to rank by; "a phrase" must occur, -word must not (README: search)')
+    _limit_option(s, 20, "hits")
+    _format_option(s)
     s.add_argument("--stories", action="store_true",
                    help="one hit per story (its best-ranked article, with the story's copies): a wire story once")
     s.set_defaults(func=cmd_search)
 
     s = sub.add_parser("stories", help="recent stories with their origin source and copy counts")
-    s.add_argument("--limit", type=count, default=30)
+    _limit_option(s, 30, "stories, newest first")
     s.add_argument("--min-copies", type=count, default=0, help="only stories with at least this many copies")
     s.add_argument("--topic", action="append", default=[], metavar="NAME",
                    help="only stories a watchlist matched (repeat it for any of several)")
     s.add_argument("--since", type=_since, metavar="WHEN",
                    help="only stories first seen since then: 90m, 24h, 7d, 2w, or an ISO time (UTC unless it has an offset)")
-    s.add_argument("--format", choices=FORMATS, default="table")
+    _format_option(s)
     s.set_defaults(func=cmd_stories)
 
     s = sub.add_parser("extract", help="extract one page (file or URL) exactly as ingest does")
-    s.add_argument("target", metavar="FILE_OR_URL")
+    s.add_argument("target", metavar="FILE_OR_URL", help="a saved HTML or PDF page, or an http(s) URL to fetch")
     s.add_argument("--url", help="the page's URL, when TARGET is a file")
-    s.add_argument("--json", action="store_true")
+    s.add_argument("--json", action="store_true", help="print title, author, published, language, text, … as JSON")
     s.set_defaults(func=cmd_extract)
 
     s = sub.add_parser("reindex", help="rebuild the full-text index now (ingest does it when the tail grows)")
     s.set_defaults(func=cmd_reindex)
 
     s = sub.add_parser("export", help="export the warehouse tables as Parquet files")
-    s.add_argument("--parquet", required=True, metavar="DIR")
+    s.add_argument("--parquet", required=True, metavar="DIR",
+                   help="folder for one TABLE.parquet per table and view (raw pages left out); made if missing")
     s.set_defaults(func=cmd_export)
 
     s = sub.add_parser("reextract", help="re-run extraction on stored raw pages (after an extractor upgrade)")
@@ -773,8 +774,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_serve)
 
     s = sub.add_parser("init", help="write the default config (KFOR / Western Balkans sources)")
-    s.add_argument("path", nargs="?", default="balkanwatch.toml")
-    s.add_argument("--force", action="store_true")
+    s.add_argument("path", nargs="?", default="balkanwatch.toml", help="where to write it (default: %(default)s)")
+    s.add_argument("--force", action="store_true", help="overwrite an existing file")
     s.set_defaults(func=cmd_init)
 
     s = sub.add_parser("dedupe-backtest", help="re-cluster the warehouse with candidate thresholds; show what would change")
@@ -783,7 +784,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--shared", type=int, help="sampled shingles a containment match must share")
     s.add_argument("--min-sketch", type=int, help="sketches smaller than this never match")
     s.add_argument("--examples", type=count, default=20, help="articles that would move, listed")
-    s.add_argument("--format", choices=("table", "json"), default="table")
+    _format_option(s, ("table", "json"))
     s.set_defaults(func=cmd_dedupe_backtest)
 
     s = sub.add_parser("alert", help="run one alerts cycle now: detect spikes, send e-mails (outbox first)")
@@ -791,8 +792,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-prefect", action="store_true", help="run without Prefect (no UI record, no artifacts, no events)")
     s.set_defaults(func=cmd_alert)
     s = sub.add_parser("alerts", help="recorded alerts, newest first, and whether their e-mail went out (read-only)")
-    s.add_argument("--limit", type=count, default=50)
-    s.add_argument("--format", choices=FORMATS, default="table")
+    _limit_option(s, 50, "alerts, newest first")
+    _format_option(s)
     s.set_defaults(func=cmd_alerts)
 
     s = sub.add_parser("rematch", help="match every article against the current watchlists again")
@@ -813,7 +814,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write span_hours, observed, ordinary_peak and once_in_months: why each row scores as it does")
     s.set_defaults(func=cmd_spikes_score)
     s = spsub.add_parser("backtest", help="replay the warehouse's history; list the alerts it would have sent")
-    s.add_argument("--format", choices=FORMATS, default="table")
+    _format_option(s)
     s.add_argument("--per-topic", action="store_true",
                    help="one row per topic instead: its alerts over the history against its budget a month")
     s.set_defaults(func=cmd_spikes_backtest)
@@ -834,16 +835,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-prefect", action="store_true", help="run without Prefect (no UI record, no artifact)")
     s.set_defaults(func=cmd_warehouse_maintain)
     s = wsub_cmds.add_parser("snapshots", help="the lake's newest snapshots: id, time, what changed (read-only)")
-    s.add_argument("--limit", type=count, default=20)
-    s.add_argument("--format", choices=FORMATS, default="table")
+    _limit_option(s, 20, "snapshots, newest first")
+    _format_option(s)
     s.set_defaults(func=cmd_warehouse_snapshots)
 
     src = sub.add_parser("sources", help="list sources with their health, or import feeds from OPML")
-    src.add_argument("--format", choices=FORMATS, default="table")
+    _format_option(src)
     src.set_defaults(func=cmd_sources_list)   # plain `balkanwatch sources` lists them
     ssub = src.add_subparsers(dest="sources_command")
     s = ssub.add_parser("list", help="sources and their health")
-    s.add_argument("--format", choices=FORMATS, default="table")
+    _format_option(s)
     s.set_defaults(func=cmd_sources_list)
     s = ssub.add_parser("add", help="find a site's feed (or sitemap), check it once, append it to the config")
     s.add_argument("url", help="the site's homepage, a section page, or a feed")
@@ -851,10 +852,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--language", default="", help="language to set on the new source")
     s.set_defaults(func=cmd_sources_add)
     s = ssub.add_parser("import-opml", help="add the feeds of an OPML file to the config")
-    s.add_argument("file")
+    s.add_argument("file", help="an OPML file (a feed reader's export)")
     s.add_argument("--language", default="", help="language to set on the imported sources")
     s.set_defaults(func=cmd_import_opml)
     return p
+
+
+def _limit_option(parser: argparse.ArgumentParser, default: int, what: str) -> None:
+    parser.add_argument("--limit", type=count, default=default, metavar="N",
+                        help=f"show at most N {what} (default: %(default)s)")
+
+
+def _format_option(parser: argparse.ArgumentParser, choices: tuple[str, ...] = FORMATS) -> None:
+    parser.add_argument("--format", choices=choices, default="table",
+                        help="table for reading; csv or json for other programs (default: %(default)s)"
+                        if "csv" in choices else "table for reading; json for other programs (default: %(default)s)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

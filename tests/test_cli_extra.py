@@ -360,3 +360,24 @@ def test_a_config_broken_while_served_fails_the_flow_run_naming_the_key(prefect_
     assert state.is_failed() and "fetch.per_host_delay" in (state.message or ""), state.message
     path.write_text(good)
     assert asyncio.run(ingest(config_path=str(path), return_state=True)).is_completed()
+
+
+def test_every_command_line_argument_says_what_it_is() -> None:
+    """`balkanwatch CMD --help` explains every argument: before session 36, 21 of them (every --limit and
+    --format among them) showed a bare name."""
+    import argparse
+
+    from app.cli import build_parser
+
+    bare: list[str] = []
+
+    def walk(parser: argparse.ArgumentParser, path: list[str]) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    walk(sub, [*path, name])
+            elif action.dest != "help" and not action.help:
+                bare.append(" ".join([*path, *(action.option_strings or [action.dest])]))
+
+    walk(build_parser(), [])
+    assert bare == []
