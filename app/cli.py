@@ -196,6 +196,15 @@ def _config(args: argparse.Namespace) -> Config:
     return load_config(resolve_config_path(args.config))
 
 
+def _stored(args: argparse.Namespace) -> Config:
+    """The config of a command that works on what ingest stored: its warehouse must exist (check_exists)."""
+    from warehouse import Warehouse
+
+    config = _config(args)
+    Warehouse.check_exists(config)
+    return config
+
+
 def _open_ro(config: Config) -> AbstractContextManager[Warehouse]:
     from warehouse import Warehouse
 
@@ -224,7 +233,7 @@ def cmd_settle(args: argparse.Namespace) -> int:
     """Boilerplate, stories, watchlist matches and one alerts cycle for what loads without settling left."""
     from flows.ingest import run_settle, settle
 
-    config = _config(args)
+    config = _stored(args)
     summary = _plain_or_flow(args, lambda: asyncio.run(run_settle(config)).as_dict(),
                              lambda: asyncio.run(settle(config_path=str(config.path))))
     if args.json:
@@ -318,7 +327,7 @@ def cmd_warehouse_maintain(args: argparse.Namespace) -> int:
     """Apply the retention; flush, merge, expire and clean up the lake (a DuckDB file: CHECKPOINT); print what it did."""
     from flows.upkeep import maintain, run_maintain
 
-    config = _config(args)
+    config = _stored(args)
     report = _plain_or_flow(args, lambda: run_maintain(config).as_dict(),
                             lambda: maintain(config_path=str(config.path)))
     if args.json:
@@ -453,7 +462,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
 def cmd_reindex(args: argparse.Namespace) -> int:
     from warehouse import Warehouse
 
-    config = _config(args)
+    config = _stored(args)
     # a lake's index is a local file: building it needs no write to the lake (nor its writer lock)
     with Warehouse.for_config(config, read_only=config.warehouse.backend == "ducklake") as wh:
         wh.rebuild_fts()
@@ -525,7 +534,7 @@ def cmd_sources_add(args: argparse.Namespace) -> int:
 def cmd_reextract(args: argparse.Namespace) -> int:
     from flows.maintenance import reextract
 
-    config = _config(args)
+    config = _stored(args)
     with progress_bar("re-extracting pages") as progress:
         n = reextract(config, everything=args.all, progress=progress)
     print(f"re-extracted {n} articles")
@@ -549,7 +558,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_alert(args: argparse.Namespace) -> int:
     from flows.alerts import alerts, run_alerts
 
-    config = _config(args)
+    config = _stored(args)
     summary = _plain_or_flow(args, lambda: run_alerts(config).as_dict(),
                              lambda: alerts(config_path=str(config.path)))
     if args.json:
@@ -567,7 +576,7 @@ def cmd_rematch(args: argparse.Namespace) -> int:
     from flows.mentions import match_mentions
     from warehouse import Warehouse
 
-    config = _config(args)
+    config = _stored(args)
     with Warehouse.for_config(config) as wh:
         wh.forget_mentions()
         with progress_bar("matching articles") as progress:
@@ -677,7 +686,7 @@ def cmd_dedupe_backtest(args: argparse.Namespace) -> int:
     given = {f.name: getattr(args, f.name) for f in fields(SHIPPED) if getattr(args, f.name) is not None}
     proposed = replace(SHIPPED, **given)
     with progress_bar("re-clustering (shipped, then proposed)") as progress:
-        report = dedupe_backtest(_config(args), proposed, examples=args.examples, progress=progress)
+        report = dedupe_backtest(_stored(args), proposed, examples=args.examples, progress=progress)
     if args.format == "json":
         print(dumps(report))
         return 0

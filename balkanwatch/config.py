@@ -485,6 +485,11 @@ def parse_config(data: dict[str, Any], base_dir: Path, path: Path | None = None)
         _check_topic_alerts(f"watchlists[{i}] ({w.name})", w, sections["alerts"])
     _check_ingest(sections["ingest"])
     _check_warehouse(sections["warehouse"])
+    if not 1 <= sections["smtp"].port <= 65535:
+        raise ConfigError(f"smtp.port: a TCP port is 1–65535 (got {sections['smtp'].port}; 587 for STARTTLS, "
+                          "465 for SSL are usual)")
+    if not sections["smtp"].timeout > 0:
+        raise ConfigError("smtp.timeout must be above 0 seconds")
     if sections["schedule"].ingest_every_minutes < 1:
         raise ConfigError("schedule.ingest_every_minutes: a schedule needs an interval of at least 1 minute")
     if sections["schedule"].maintain_every_hours < 1:

@@ -168,3 +168,17 @@ def test_mistakes_on_the_command_line_are_told_for_what_they_are(empty_warehouse
         with pytest.raises(SystemExit) as exit_:
             main(["--config", str(empty_warehouse), "stories", "--limit", bad])
         assert exit_.value.code == 2 and said in capsys.readouterr().err
+
+
+def test_a_command_on_stored_data_refuses_a_warehouse_that_does_not_exist(write_config, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Found by a probe: `alert` with a config whose warehouse.path named no file (a config copied to
+    another folder: the path is relative to it) made a new, empty warehouse there and reported "0 articles
+    matched". Commands that work on what ingest stored now say there is no warehouse and make none."""
+    from app.cli import main
+
+    cfg = write_config("")
+    for argv in (["alert", "--no-prefect"], ["settle", "--no-prefect"], ["rematch"], ["reindex"], ["reextract"],
+                 ["dedupe-backtest"], ["warehouse", "maintain", "--no-prefect"]):
+        assert main(["--config", str(cfg), *argv]) == 2, argv
+        assert f"no warehouse at {cfg.parent / 'wh.duckdb'}" in capsys.readouterr().err, argv
+        assert not list(cfg.parent.glob("wh.duckdb*")), argv

@@ -327,6 +327,16 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
                         lock_timeout=config.warehouse.lock_timeout if lock_timeout is None else lock_timeout)
 
     @staticmethod
+    def check_exists(config: Config) -> None:
+        """WarehouseError when the configured DuckDB file does not exist, for a command that works on what
+        ingest stored (`alert`, `settle`, `rematch`, …): opened as a writer, a mistyped or relative
+        warehouse.path would otherwise become a new, empty warehouse and the command report on nothing.
+        A lake is made by `warehouse init`; an empty one is told apart by its readers."""
+        if config.warehouse.backend != "ducklake" and not config.warehouse_path.exists():
+            where = f" (warehouse.path in {config.path})" if config.path else ""
+            raise WarehouseError(f"no warehouse at {config.warehouse_path}{where}: run `balkanwatch ingest` first")
+
+    @staticmethod
     def run_lock(config: Config, *, shard: tuple[int, int] | None = None, loading: bool = False,
                  timeout: float | None = None) -> AbstractContextManager[None]:
         """One ingest run at a time per warehouse: `<file>.ingest.lock` beside a file, the catalog's lock on a
