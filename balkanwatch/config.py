@@ -58,8 +58,8 @@ class WarehouseSettings:
 @dataclass(frozen=True)
 class FetchSettings:
     user_agent: str = _f("balkanwatch/0.1 (+https://github.com/balkanwatch)", "User-Agent sent with every request and matched against robots.txt.")
-    timeout: float = _f(20.0, "Seconds for connect, read and write each; a whole request, body included, gets 3x this in flight (stops trickling servers; waiting for the host's turn is not in it).")
-    max_body_bytes: int = _f(10_000_000, "Bodies larger than this (after decompression) are refused, never read whole.")
+    timeout: float = _f(20.0, "Seconds for connect, read and write each; a whole request, body included, gets 3x this in flight (stops trickling servers; waiting for the host's turn is not in it).", positive=True)
+    max_body_bytes: int = _f(10_000_000, "Bodies larger than this (after decompression) are refused, never read whole.", positive=True)
     per_host_concurrency: int = _f(2, "Requests in flight to one host at once.")
     per_host_delay: float = _f(1.0, "Seconds between the starts of two requests to one host.")
     host_queue_seconds: float = _f(300.0, "Longest an article page waits in one run for its host's turn (per_host_concurrency, per_host_delay, a robots.txt Crawl-delay): a source's first poll can list hundreds of pages of one host. Pages still waiting then are left for the next run, not failed; the source's health says how many, and it is polled again after ingest.min_poll_minutes. 0: no limit.")
@@ -74,7 +74,7 @@ class FetchSettings:
 
 @dataclass(frozen=True)
 class IngestSettings:
-    poll_minutes: float = _f(10.0, "Default minutes between polls of a source (a source may set its own); the start of its adaptive interval.")
+    poll_minutes: float = _f(10.0, "Default minutes between polls of a source (a source may set its own); the start of its adaptive interval.", positive=True)
     min_poll_minutes: float = _f(5.0, "Shortest interval adaptive polling gives a source that publishes often.")
     max_poll_minutes: float = _f(360.0, "Longest interval adaptive polling gives a source that rarely publishes "
                                         "(RSS <ttl> and Cache-Control max-age are honoured up to this); lowered, it applies "
@@ -83,7 +83,7 @@ class IngestSettings:
                                   "between items is `silent`…")
     silence_floor_hours: float = _f(48.0, "…and for at least this many hours.")
     max_backoff_minutes: float = _f(360.0, "Cap of the graded backoff of a failing source; it is never disabled.")
-    max_items_per_source: int = _f(200, "New items taken from one source per run (newest first); the rest wait for the next run, which polls the source after ingest.min_poll_minutes.")
+    max_items_per_source: int = _f(200, "New items taken from one source per run (newest first); the rest wait for the next run, which polls the source after ingest.min_poll_minutes.", positive=True)
     extract_workers: int = _f(2, "Processes for trafilatura extraction (CPU-bound); 0 means the number of cores.")
     extractor_agreement: bool = _f(True, "Check trafilatura's text against resiliparse's on every page and, where they disagree, keep the text most extractors agree on (readability, boilerpy3, jusText; +0.009 word F1 on WCXB dev by cross-validation, 1.55x the extraction CPU, 1.45x a CPU-bound ingest's wall time on two cores). false keeps trafilatura's text alone.")
     extract_timeout: float = _f(60.0, "Seconds one page's extraction may take. Past half of it the extractor-agreement opinions are given up and trafilatura's text kept; past all of it the page fails as an item (tried again by the next runs, at most 3 times). Some huge pages cost time that grows with the square of their size (a 2 MB page of links: 74 s). 0: no limit.")
@@ -106,9 +106,9 @@ class AlertsSettings:
     email_from: str = _f("balkanwatch@localhost", "From address of alert e-mails.")
     every_minutes: int = _f(15, "Interval of the alerts deployment served by `balkanwatch serve` (it also runs after each ingest).")
     bucket_minutes: int = _f(60, "Width of the time buckets in which unique stories per topic are counted.")
-    window_hours: float = _f(6.0, "Only spikes in the last this-many hours alert; older ones are history (cold start builds the baseline).")
+    window_hours: float = _f(6.0, "Only spikes in the last this-many hours alert; older ones are history (cold start builds the baseline).", positive=True)
     catch_up_hours: float = _f(72.0, "After a gap in ingest (the machine was down, runs failed), spikes up to this many hours old alert when their stories came in late (first fetched in the alert window, by a later run than the first that brought their source's articles): a surge nobody could see in time is still news, and the e-mail says how late. 0: only alerts.window_hours.")
-    history_days: int = _f(28, "Days of counts the detector reads before the alert window (baseline and seasonality).")
+    history_days: int = _f(28, "Days of counts the detector reads before the alert window (baseline and seasonality).", positive=True)
     alerts_per_month: float = _f(4.0, "About how many alerts a topic may send a month, on its most outstanding surges: a "
                                       "surge alerts when days with one that big come, on the topic's own record of daily "
                                       "peaks, about once in 1/this months or less (balkanwatch/spikes.py). At most one a day "
@@ -127,7 +127,7 @@ class AlertsSettings:
     digest: bool = _f(False, "Also send a daily digest of the last day's alerts and busiest topics.")
     digest_hour: int = _f(7, "Hour (in alerts.timezone) after which the daily digest is sent (once per day).")
     timezone: str = _f("UTC", "IANA time zone the e-mails give times in, and the digest's day and hour follow, e.g. \"Europe/Belgrade\" (CET, CEST in summer: \"17:00 CET\"). Counts, buckets, the warehouse and the Prefect UI stay in UTC.")
-    chart_days: float = _f(3.0, "Days of history drawn in the e-mail's chart.")
+    chart_days: float = _f(3.0, "Days of history drawn in the e-mail's chart.", positive=True)
     save_dir: str = _f("", "When set, every e-mail sent is also written there as .eml and .html (relative to the config file).")
 
     @property
@@ -148,7 +148,7 @@ class SmtpSettings:
     password_block: str = _f("", "Name of a Prefect Secret block holding the password (used when password_env is empty).")
     credentials_block: str = _f("", "Name of a prefect-email EmailServerCredentials block: server, port, security, user "
                                     "and password all come from it (the keys above are then ignored).")
-    timeout: float = _f(30.0, "Seconds for the SMTP connection and each command.")
+    timeout: float = _f(30.0, "Seconds for the SMTP connection and each command.", positive=True)
     ca_file: str = _f("", "PEM file of the CA to verify the server's certificate with (default: the system's CAs).")
 
 
@@ -308,6 +308,8 @@ def _build(cls: type, raw: dict[str, Any], prefix: str) -> Any:
     for name, f in fields.items():
         if f.metadata.get("required") and not values.get(name):
             raise ConfigError(f"{prefix}.{name} is required")
+        if f.metadata.get("positive") and name in values and not values[name] > 0:
+            raise ConfigError(f"{prefix}.{name} must be above 0 (got {values[name]})")
         choices = f.metadata.get("choices")
         if choices and name in values and values[name] not in choices:
             raise ConfigError(f"{prefix}.{name}: expected one of {', '.join(choices)} (got {values[name]!r})")
@@ -488,8 +490,6 @@ def parse_config(data: dict[str, Any], base_dir: Path, path: Path | None = None)
     if not 1 <= sections["smtp"].port <= 65535:
         raise ConfigError(f"smtp.port: a TCP port is 1–65535 (got {sections['smtp'].port}; 587 for STARTTLS, "
                           "465 for SSL are usual)")
-    if not sections["smtp"].timeout > 0:
-        raise ConfigError("smtp.timeout must be above 0 seconds")
     if sections["schedule"].ingest_every_minutes < 1:
         raise ConfigError("schedule.ingest_every_minutes: a schedule needs an interval of at least 1 minute")
     if sections["schedule"].maintain_every_hours < 1:

@@ -85,6 +85,10 @@ def test_private_networks_refused_by_default() -> None:
     ({"smtp": {"port": 872500}}, "smtp.port"),
     ({"smtp": {"port": 0}}, "smtp.port"),
     ({"smtp": {"timeout": 0}}, "smtp.timeout"),
+    ({"fetch": {"timeout": 0}}, "fetch.timeout must be above 0"),               # every request would fail
+    ({"ingest": {"max_items_per_source": 0}}, "ingest.max_items_per_source"),   # nothing would ever be taken
+    ({"alerts": {"window_hours": 0}}, "alerts.window_hours"),                  # no surge would ever alert
+    ({"alerts": {"history_days": 0}}, "alerts.history_days"),
     ({"schedule": {"ingest_every_minutes": 0}}, "schedule.ingest_every_minutes"),
     ({"alerts": {"every_minutes": 0}}, "alerts.every_minutes"),
     ({"alerts": {"surge_hours": []}}, "alerts.surge_hours"),
