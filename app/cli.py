@@ -372,7 +372,12 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     with _open_ro(_config(args)) as wh:
-        hits = (wh.search_stories if args.stories else wh.search)(args.query, limit=args.limit)
+        known = [r[0] for r in wh.query("SELECT name FROM sources ORDER BY name")[1]]   # removed ones too
+        if unknown := [s for s in args.source if s not in known]:
+            raise BalkanwatchError(f"no source named {', '.join(map(repr, unknown))} in the warehouse; "
+                                   f"sources: {', '.join(known) or 'none yet'}")
+        hits = (wh.search_stories if args.stories else wh.search)(args.query, limit=args.limit, since=args.since,
+                                                                   sources=args.source)
     cols = ["score", "published_at", "source", "title", "url"] + (["copies", "story_id"] if args.stories else [])
     rows = [[h[c] if c != "score" or h[c] is not None or args.format != "table" else "new" for c in cols]
             for h in hits]
@@ -399,7 +404,7 @@ _SPAN_UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
 def _since(text: str) -> datetime:
-    """`stories --since`: a span back from now (90m, 24h, 7d, 2w) or an ISO time (UTC unless it has an offset)."""
+    """`stories --since`, `search --since`: a span back from now (90m, 24h, 7d, 2w) or an ISO time (UTC unless it has an offset)."""
     if m := _SPAN.fullmatch(text.strip().lower()):
         return datetime.now(UTC) - timedelta(seconds=float(m[1]) * _SPAN_UNITS[m[2]])
     try:
@@ -749,6 +754,11 @@ def build_parser() -> argparse.ArgumentParser:
     _format_option(s)
     s.add_argument("--stories", action="store_true",
                    help="one hit per story (its best-ranked article, with the story's copies): a wire story once")
+    s.add_argument("--since", type=_since, metavar="WHEN",
+                   help="only articles published since then (fetched, when the date is unknown): 90m, 24h, 7d, "
+                        "2w, or an ISO time (UTC unless it has an offset)")
+    s.add_argument("--source", action="append", default=[], metavar="NAME",
+                   help="only this source's articles (repeat it for any of several)")
     s.set_defaults(func=cmd_search)
 
     s = sub.add_parser("stories", help="recent stories with their origin source and copy counts")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 
 from balkanwatch.errors import BalkanwatchError
 from balkanwatch.textnorm import fold
@@ -43,22 +44,30 @@ class SearchQuery:
     words: str                                   # folded, for BM25 and the plain scan
     required: tuple[re.Pattern[str], ...] = ()   # each must occur in the folded title and text
     excluded: re.Pattern[str] | None = None      # must not occur
+    since: datetime | None = None                # only articles of this time or later (naive UTC; `article_time`)
+    sources: tuple[str, ...] = ()                # only articles of these sources (none: any)
 
     @property
     def filtered(self) -> bool:
-        """Whether ranked articles must be checked against phrases or exclusions."""
-        return bool(self.required) or self.excluded is not None
+        """Whether ranked articles must be checked against phrases, exclusions, a time or sources."""
+        return bool(self.required) or self.excluded is not None or self.since is not None or bool(self.sources)
 
-    def keeps(self, folded: str) -> bool:
-        """Whether an article whose folded title and text is `folded` meets the phrases and exclusions."""
+    def keeps(self, folded: str, source: str | None = None, time: datetime | None = None) -> bool:
+        """Whether an article whose folded title and text is `folded`, of `source`, of article time `time`,
+        meets the phrases, exclusions, time and sources."""
+        if self.sources and source not in self.sources:
+            return False
+        if self.since is not None and (time is None or time < self.since):
+            return False
         if any(p.search(folded) is None for p in self.required):
             return False
         return self.excluded is None or self.excluded.search(folded) is None
 
 
-def parse_search(query: str) -> SearchQuery:
-    """The words to rank by, the phrases required and the terms excluded; SearchSyntaxError when nothing is
-    left to find."""
+def parse_search(query: str, *, since: datetime | None = None, sources: tuple[str, ...] = ()) -> SearchQuery:
+    """The words to rank by, the phrases required and the terms excluded (and the time and sources the
+    articles must have, given apart: `search --since`, `--source`); SearchSyntaxError when nothing is left
+    to find."""
     words: list[str] = []
     required: list[str] = []
     excluded: list[str] = []
@@ -81,4 +90,4 @@ def parse_search(query: str) -> SearchQuery:
                 else "only exclusions" if excluded else "no letters or digits")
         raise SearchSyntaxError(f"nothing to search for in {query!r} ({what}): give at least one word to find")
     return SearchQuery(" ".join(words), tuple(compile_terms([p]) for p in required),
-                       compile_terms(excluded) if excluded else None)
+                       compile_terms(excluded) if excluded else None, since, tuple(sources))

@@ -233,6 +233,18 @@ def test_search_on_a_lake_ranks_by_bm25_as_the_file_does(corpus, lake_config, tm
         assert sorted(on_lake, key=_best_first) == sorted(on_file, key=_best_first), query
         assert all(score is not None for score, _ in on_lake)
         assert bool(on_lake) == (query != "xyzzyq")
+    # --since and --source: part of the file's SQL, checked after the lake's ranking (its index holds no
+    # times): the same hits
+    from warehouse.store import ARTICLE_TIME
+
+    with Warehouse.for_config(file, read_only=True) as f, Warehouse.for_config(lake, read_only=True) as k:
+        times = [r[0] for r in f.query(f"SELECT {ARTICLE_TIME} FROM articles ORDER BY 1")[1]]
+        for since, names in ((times[len(times) // 2], ()), (None, (sources[1]["name"],)),
+                             (times[len(times) // 3], (sources[0]["name"], sources[1]["name"]))):
+            on_file = [(h["score"], h["article_id"]) for h in f.search("Kosovo", limit=8, since=since, sources=names)]
+            on_lake = [(h["score"], h["article_id"]) for h in k.search("Kosovo", limit=8, since=since, sources=names)]
+            assert on_file and [s for s, _ in on_lake] == [s for s, _ in on_file], (since, names)
+            assert sorted(on_lake, key=_best_first) == sorted(on_file, key=_best_first), (since, names)
 
 
 def test_migrate_a_file_warehouse_to_a_lake(corpus, lake_config, tmp_path: Path) -> None:

@@ -180,6 +180,39 @@ def test_search_finds_short_and_common_words_as_whole_words(wh: Warehouse, index
             wh.search(common)
 
 
+@pytest.mark.parametrize("indexed", [False, True])
+def test_search_since_a_time_and_in_some_sources(wh: Warehouse, indexed: bool) -> None:
+    """`search --since 7d --source NAME`: only articles of that time or later (published, or fetched when
+    that is unknown or in the future) and of those sources, ranked or scanned, phrases still checked."""
+    from dataclasses import replace
+
+    wh.sync_sources([SourceSettings(name="s1", feed="https://x/feed"), SourceSettings(name="s2", feed="https://y/feed")], 10)
+    text = "KFOR patrols in northern Kosovo. " * 4
+    arts = [replace(art("https://x/old", text), published_at=NOW - timedelta(days=30)),
+            replace(art("https://x/new", text), published_at=NOW - timedelta(hours=2)),
+            replace(art("https://x/undated", text), published_at=None),                        # fetched NOW
+            replace(art("https://x/future", text), published_at=NOW + timedelta(days=300)),     # fetched NOW
+            replace(art("https://y/new", text, source="s2"), published_at=NOW - timedelta(hours=1))]
+    wh.record_outcome(outcome(*arts), "r1", now=NOW, next_poll_at=NOW, failures=0)
+    if indexed:
+        wh.rebuild_fts()
+
+    def found(query: str = "KFOR", **kw: object) -> set[str]:
+        return {h["url"].removeprefix("https://") for h in wh.search(query, **kw)}   # type: ignore[arg-type]
+
+    assert found() == {"x/old", "x/new", "x/undated", "x/future", "y/new"}
+    assert found(since=NOW - timedelta(days=1)) == {"x/new", "x/undated", "x/future", "y/new"}
+    assert found(since=NOW - timedelta(minutes=90)) == {"x/undated", "x/future", "y/new"}
+    assert found(since=NOW + timedelta(days=1)) == set()              # a date in the future counts as fetched
+    assert found(sources=["s2"]) == {"y/new"}
+    assert found(since=NOW - timedelta(days=1), sources=["s1"]) == {"x/new", "x/undated", "x/future"}
+    assert found('"northern Kosovo"', since=NOW - timedelta(days=1), sources=["s1", "s2"], limit=2) <= {
+        "x/new", "x/undated", "x/future", "y/new"}
+    assert len(found(since=NOW - timedelta(days=1), limit=2)) == 2
+    stories = wh.search_stories("KFOR", since=NOW - timedelta(minutes=90), sources=["s1"])
+    assert {h["url"] for h in stories} <= {"https://x/undated", "https://x/future"} and stories
+
+
 def test_an_index_of_older_rules_counts_as_none_until_rebuilt(wh: Warehouse) -> None:
     """An index built before this version's rules (lake_search.INDEX_VERSION; before session 36 with
     stopwords, and none recorded) ranks nothing: every article is found by the plain scan, counted as

@@ -253,6 +253,9 @@ CONFLICT_BACKOFF_SECONDS = 0.05  # …after 0.05, 0.1, 0.2, 0.4, 0.8 s (± a ran
 
 _Method = TypeVar("_Method", bound=Callable[..., Any])
 _Result = TypeVar("_Result")
+# An article's time for `search --since`: when it was published, or fetched when that is unknown or later
+# (a date in the future), as dedupe.story_time dates a story.
+ARTICLE_TIME = "least(coalesce(published_at, fetched_at), fetched_at)"
 SEARCH_CANDIDATES = 10_000   # ranked articles a search checks at most against its phrases and exclusions
 QUERY_BATCH_ROWS = 256    # rows of an analyst's result in memory at once (query_into): a few MB of article texts
 QUERY_POLL_SECONDS = 0.1   # how often the thread waiting for a query (Warehouse.interruptible) looks up
@@ -1077,26 +1080,31 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
     def record_fts_build(self) -> None:
         self._exec("INSERT INTO fts_builds SELECT ?, count(*) FROM articles", [utcnow()])
 
-    def search(self, query: str, limit: int = 20) -> list[dict[str, Any]]:
+    def search(self, query: str, limit: int = 20, *, since: datetime | None = None,
+               sources: Sequence[str] = ()) -> list[dict[str, Any]]:
         """Articles ranked by BM25 over their folded title and text (any script, with or without diacritics;
         a word also matches the longer words it begins: `lake_search.expanded`); articles newer than the
         index follow, matched by a plain scan for every folded query word (so search never misses what just
         landed). Quoted phrases must occur and `-terms` must not (`balkanwatch.search_syntax`): ranked
-        articles are checked against them, the best SEARCH_CANDIDATES at most."""
-        q = parse_search(query)
+        articles are checked against them, the best SEARCH_CANDIDATES at most. `since`: only articles of that
+        time or later (ARTICLE_TIME: published, or fetched when that is unknown or later); `sources`: only
+        theirs. On a file both are part of the ranking's SQL; on a lake (whose local index holds no times)
+        ranked articles are checked against them as against phrases."""
+        q = parse_search(query, since=utc_naive(since) if since is not None else None, sources=tuple(sources))
         ranked = self._checked(q, limit, self._ranked)
         if len(ranked) >= limit:
             return ranked
         return ranked + self._checked(q, limit - len(ranked), self._fresh)
 
-    def search_stories(self, query: str, limit: int = 20) -> list[dict[str, Any]]:
+    def search_stories(self, query: str, limit: int = 20, *, since: datetime | None = None,
+                       sources: Sequence[str] = ()) -> list[dict[str, Any]]:
         """`search` with one hit per story: each story's best hit (ranked before fresh, as `search` orders
         them), with the story's `story_id` and `copies` (its other articles, matched or not); an article
         not yet given a story (loaded, not settled) is its own. Hits are asked 4 times as many as still
         needed, then 4 times more, up to SEARCH_CANDIDATES: a story of 200 wire copies does not fill the list."""
         asked = limit
         while True:
-            hits = self.search(query, limit=asked)
+            hits = self.search(query, limit=asked, since=since, sources=sources)
             stories = self._stories_of([h["article_id"] for h in hits])
             best: dict[str, dict[str, Any]] = {}
             for h in hits:
@@ -1119,39 +1127,55 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
         return {aid: (story_id, int(copies)) for aid, story_id, copies in rows}
 
     def _checked(self, q: SearchQuery, limit: int,
-                 find: Callable[[str, int], list[dict[str, Any]]]) -> list[dict[str, Any]]:
-        """The first `limit` of `find`'s hits that meet the query's phrases and exclusions: `find` is asked
-        for 4 times as many as still needed, then 4 times more, up to SEARCH_CANDIDATES."""
+                 find: Callable[[SearchQuery, int], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+        """The first `limit` of `find`'s hits that meet the query's phrases, exclusions, time and sources:
+        `find` is asked for 4 times as many as still needed, then 4 times more, up to SEARCH_CANDIDATES."""
         if not q.filtered:
-            return find(q.words, limit)
+            return find(q, limit)
         asked = min(limit * 4, SEARCH_CANDIDATES)
         while True:
-            hits = find(q.words, asked)
-            texts = self._folded_texts([h["article_id"] for h in hits])
-            kept = [h for h in hits if q.keeps(texts.get(h["article_id"], ""))]
+            hits = find(q, asked)
+            found = self._folded_texts([h["article_id"] for h in hits])
+            kept = [h for h in hits if q.keeps(*found.get(h["article_id"], ("", None, None)))]
             if len(kept) >= limit or len(hits) < asked or asked >= SEARCH_CANDIDATES:
                 return kept[:limit]
             asked = min(asked * 4, SEARCH_CANDIDATES)
 
-    def _folded_texts(self, ids: list[str]) -> dict[str, str]:
+    def _folded_texts(self, ids: list[str]) -> dict[str, tuple[str, str, datetime]]:
+        """article_id → (folded title and text, source, ARTICLE_TIME) of the articles `ids`."""
         if not ids:
             return {}
-        rows = self._exec("SELECT article_id, title, text FROM articles WHERE list_contains(?, article_id)",
-                          [ids]).fetchall()
-        return {aid: fold(f"{title or ''} {text or ''}") for aid, title, text in rows}
+        rows = self._exec(f"""SELECT article_id, title, text, source, {ARTICLE_TIME} FROM articles
+                              WHERE list_contains(?, article_id)""", [ids]).fetchall()
+        return {aid: (fold(f"{title or ''} {text or ''}"), source, time) for aid, title, text, source, time in rows}
 
-    def _ranked(self, words: str, limit: int) -> list[dict[str, Any]]:
-        """search's BM25 part: the best `limit` indexed articles for the folded `words`."""
+    @staticmethod
+    def _where(q: SearchQuery) -> tuple[str, list[Any]]:
+        """SQL predicate on articles (and its parameters) for the query's time and sources."""
+        sql: list[str] = ["true"]
+        params: list[Any] = []
+        if q.since is not None:
+            sql.append(f"{ARTICLE_TIME} >= ?")
+            params.append(q.since)
+        if q.sources:
+            sql.append("list_contains(?, source)")
+            params.append(list(q.sources))
+        return " AND ".join(sql), params
+
+    def _ranked(self, q: SearchQuery, limit: int) -> list[dict[str, Any]]:
+        """search's BM25 part: the best `limit` indexed articles for the query's folded words (of its time
+        and sources, on a file)."""
         if not self.has_fts():
             return []
         if self.lake:
-            return self._lake_ranked(words, limit)
+            return self._lake_ranked(q.words, limit)
         self._load_fts()
+        where, params = self._where(q)
         return self.rows(
             f"""SELECT article_id, source, published_at, title, url, round(score, 3) AS score FROM (
-                  SELECT *, {FTS_SCHEMA}.match_bm25(article_id, ?) AS score FROM articles)
+                  SELECT *, {FTS_SCHEMA}.match_bm25(article_id, ?) AS score FROM articles WHERE {where})
                 WHERE score IS NOT NULL ORDER BY score DESC, article_id LIMIT ?""",
-            [lake_search.expanded(self.con, FTS_SCHEMA, words), limit])
+            [lake_search.expanded(self.con, FTS_SCHEMA, q.words), *params, limit])
 
     def _lake_ranked(self, words: str, limit: int) -> list[dict[str, Any]]:
         """search's BM25 part on a lake: ids and scores from the local index, the rows from the lake."""
@@ -1161,17 +1185,19 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
                 """SELECT a.article_id, a.source, a.published_at, a.title, a.url, round(r.score, 3) AS score
                    FROM lake_ranked r JOIN articles a USING (article_id) ORDER BY r.score DESC, r.article_id""")
 
-    def _fresh(self, words: str, limit: int) -> list[dict[str, Any]]:
-        """search's plain scan: the newest `limit` articles not in the index holding every folded word, each
-        matched at the start of a word as the index matches it (lake_search.scan_pattern). Before session 36
-        a word matched anywhere: "un" found "fun" and "until"."""
-        folded = words.split()
+    def _fresh(self, q: SearchQuery, limit: int) -> list[dict[str, Any]]:
+        """search's plain scan: the newest `limit` articles not in the index (of the query's time and sources)
+        holding every folded word, each matched at the start of a word as the index matches it
+        (lake_search.scan_pattern). Before session 36 a word matched anywhere: "un" found "fun" and "until"."""
+        folded = q.words.split()
+        where, params = self._where(q)
         match = " AND ".join(["folded LIKE ? AND regexp_matches(folded, ?)"] * len(folded))
         return self.rows(
             f"""SELECT article_id, source, published_at, title, url, NULL AS score FROM (
-                  SELECT *, {fold_sql("title || ' ' || text")} AS folded FROM articles WHERE {self._unindexed()})
+                  SELECT *, {fold_sql("title || ' ' || text")} AS folded FROM articles
+                  WHERE {self._unindexed()} AND {where})
                 WHERE {match} ORDER BY published_at DESC NULLS LAST, article_id LIMIT ?""",
-            [*(p for w in folded for p in scan_pattern(w)), limit])
+            [*params, *(p for w in folded for p in scan_pattern(w)), limit])
 
     def rows(self, sql: str, params: Sequence[Any] | None = None) -> list[dict[str, Any]]:
         cur = self._exec(sql, params)
