@@ -86,6 +86,16 @@ def _migrated_prefect_database() -> Path:
     return template
 
 
+def seeded_prefect_home(home: Path) -> Path:
+    """`home` (made if missing) holding a copy of the migrated Prefect database as its `prefect.db`, the
+    default database of a `prefect server start` with PREFECT_HOME=home: it starts without migrating."""
+    import shutil
+
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(_migrated_prefect_database(), home / "prefect.db")
+    return home
+
+
 @pytest.fixture(scope="session")
 def prefect_server() -> Iterator[None]:
     """One real Prefect API server for the whole session (prefect_test_harness), its database a copy of an

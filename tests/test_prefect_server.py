@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from balkanwatch.config import load_config
+from tests.conftest import seeded_prefect_home
 
 
 def test_a_prefect_server_restarted_while_a_run_holds_the_slot_frees_it(write_config, tmp_path: Path) -> None:
@@ -31,7 +32,7 @@ def test_a_prefect_server_restarted_while_a_run_holds_the_slot_frees_it(write_co
 
     port = free_port()
     api = f"http://127.0.0.1:{port}/api"
-    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_API_URL": api,
+    env = {**os.environ, "PREFECT_HOME": str(seeded_prefect_home(tmp_path / "prefect")), "PREFECT_API_URL": api,
            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
            "PREFECT_SERVER_CONCURRENCY_INITIAL_DEPLOYMENT_LEASE_DURATION": "30",
            "PREFECT_SERVER_SERVICES_REPOSSESSOR_LOOP_SECONDS": "5"}
@@ -88,7 +89,7 @@ def test_ctrl_c_stops_make_run_at_once_and_leaves_no_server(write_config, tmp_pa
     log = (tmp_path / "run.log").open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "deployments.run_local", "--config", str(write_config("")),
                              "--port", str(port)],
-                            env={**os.environ, "PREFECT_HOME": str(tmp_path / "prefect")}, stdout=log,
+                            env={**os.environ, "PREFECT_HOME": str(seeded_prefect_home(tmp_path / "prefect"))}, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))   # as a terminal starts it
     try:

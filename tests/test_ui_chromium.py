@@ -26,7 +26,7 @@ from aiosmtpd.controller import Controller
 
 from app.devserver import LoopbackServer, free_port
 from tests.browser import Browser, Page, chromium, chromium_path
-from tests.conftest import loopback_config, prefect_server_process, toml_sources
+from tests.conftest import loopback_config, prefect_server_process, seeded_prefect_home, toml_sources
 from tests.test_alerts import WATCHLISTS, Inbox
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,7 +73,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
 @pytest.fixture(scope="module")
 def prefect_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """`prefect server start` with its UI (the test harness turns the UI off): yields the client environment."""
-    home, port = tmp_path_factory.mktemp("prefect-home"), free_port()
+    home, port = seeded_prefect_home(tmp_path_factory.mktemp("prefect-home")), free_port()
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_API_URL": f"{base}/api",
            "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_SERVER_UI_API_URL": f"{base}/api",
