@@ -378,7 +378,7 @@ def cmd_search(args: argparse.Namespace) -> int:
                                    f"sources: {', '.join(known) or 'none yet'}")
         hits = (wh.search_stories if args.stories else wh.search)(args.query, limit=args.limit, since=args.since,
                                                                    sources=args.source)
-    cols = ["score", "published_at", "source", "title", "url"] + (["copies", "story_id"] if args.stories else [])
+    cols = ["score", "published_at", "source", "title", "excerpt", "url"] + (["copies", "story_id"] if args.stories else [])
     rows = [[h[c] if c != "score" or h[c] is not None or args.format != "table" else "new" for c in cols]
             for h in hits]
     print(render(cols, rows, args.format))

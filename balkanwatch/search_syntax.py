@@ -30,6 +30,23 @@ SEARCH_STOPWORDS = frozenset(
     "the and to a of in for you is your that with s on or can are this as be from an at if by have we but "
     "they t their not what how will".split())
 
+# A search word of PREFIX_MIN letters or more also matches the longer words it begins (lake_search.expanded
+# for the index, `word_start` for the plain scan and excerpts): "Zvecan" finds Zvečanu and Zveçanit
+# (Serbian and Albanian endings), "kosov" Kosovo, Kosova and Kosovës, without letting "eu" or "un" expand.
+PREFIX_MIN = 4
+EXCERPT_CHARS = 200   # an excerpt (`search`'s column) is at most this long: about two lines of a terminal
+
+
+def word_start(word: str) -> tuple[str, bool]:
+    """How a folded search word is matched outside the index (the plain scan, excerpts), about as the index
+    does without its stemmer: (what a word must begin with, whether it must also end there, a plural "s"
+    allowed). A word of PREFIX_MIN letters or more begins a word, its plural's "s" dropped ("troops" finds
+    "troop"); a shorter one is a whole word or its plural ("un" finds "UN", not "fun" or "until")."""
+    if len(word) >= PREFIX_MIN:
+        return (word[:-1] if word.endswith("s") and len(word) > PREFIX_MIN else word), False
+    return word, True
+
+
 _TOKEN = re.compile(r'(-?)"([^"]*)"?|(\S+)')
 
 
@@ -91,3 +108,40 @@ def parse_search(query: str, *, since: datetime | None = None, sources: tuple[st
         raise SearchSyntaxError(f"nothing to search for in {query!r} ({what}): give at least one word to find")
     return SearchQuery(" ".join(words), tuple(compile_terms([p]) for p in required),
                        compile_terms(excluded) if excluded else None, since, tuple(sources))
+
+
+_SENTENCE = re.compile(r"[^\n.!?…]*(?:[.!?…]+|\n|$)")
+_WORD = re.compile(r"\w+")
+
+
+def excerpt(text: str, q: SearchQuery, width: int = EXCERPT_CHARS) -> str:
+    """The sentence of `text` that holds the most of the query's words (as `word_start` matches them, each
+    word folded on its own, so the sentence is shown as written), the first of equals; cut to `width`
+    characters around its first match. The text's first sentence when no sentence holds one (a match in
+    the title only)."""
+    rules = [word_start(w) for w in dict.fromkeys(q.words.split())]
+    best: tuple[int, str, int] | None = None   # (words held, sentence, offset of its first match)
+    for m in _SENTENCE.finditer(text):
+        sentence = m.group().strip()
+        if not sentence:
+            continue
+        held: set[int] = set()
+        first = -1
+        for w in _WORD.finditer(sentence):
+            for folded in fold(w.group()).split():
+                for i, (begin, whole) in enumerate(rules):
+                    if folded.startswith(begin) and (not whole or folded in (begin, begin + "s")):
+                        held.add(i)
+                        first = w.start() if first < 0 else first
+        if best is None or len(held) > best[0]:
+            best = (len(held), sentence, max(first, 0))
+        if held and len(held) == len(rules):
+            break
+    if best is None:
+        return ""
+    _, sentence, at = best
+    if len(sentence) <= width:
+        return sentence
+    start = max(0, min(at - width // 3, len(sentence) - width + 1))
+    cut = sentence[start:start + width - 2].strip()
+    return ("…" if start else "") + cut + ("…" if start + width - 2 < len(sentence) else "")

@@ -213,6 +213,37 @@ def test_search_since_a_time_and_in_some_sources(wh: Warehouse, indexed: bool) -
     assert {h["url"] for h in stories} <= {"https://x/undated", "https://x/future"} and stories
 
 
+def test_an_excerpt_is_the_sentence_holding_most_of_the_query_as_written() -> None:
+    """`search` shows why an article matched: the sentence holding the most query words (matched folded,
+    word by word, so "Zvecan" finds "Zvečanu" and "Звечану"), shown as written, cut around its first match."""
+    from balkanwatch.search_syntax import excerpt, parse_search
+
+    text = ("Protests went on in Belgrade. Police patrolled in Zvečanu overnight. KFOR troops were sent to "
+            "Zvečanu after the clash. " + "A long closing paragraph without the query words. " * 6)
+    assert excerpt(text, parse_search("Zvecan KFOR")) == "KFOR troops were sent to Zvečanu after the clash."
+    assert excerpt(text, parse_search("zvecan")) == "Police patrolled in Zvečanu overnight."
+    assert excerpt("Пуцњава у Звечану. КФОР је појачао патроле.", parse_search("Zvecan")) == "Пуцњава у Звечану."
+    assert excerpt("The UN mission. A fun summer.", parse_search("un")) == "The UN mission."     # whole short words
+    assert excerpt(text, parse_search("Belgrade -riots")) == "Protests went on in Belgrade."
+    assert excerpt(text, parse_search("nowhere")) == "Protests went on in Belgrade."       # the title matched: the lede
+    long = "Word " * 80 + "and then KFOR arrived in the village of Banjska " + "word " * 80 + "."
+    cut = excerpt(long, parse_search("KFOR Banjska"), width=60)
+    assert len(cut) <= 60 and cut.startswith("…") and cut.endswith("…") and "KFOR arrived" in cut
+    assert excerpt("", parse_search("KFOR")) == ""
+
+
+def test_search_hits_carry_their_excerpt(wh: Warehouse) -> None:
+    wh.record_outcome(outcome(art("https://x/a", "Nothing here. Bayraktar drones were sold to Albania. " * 3)),
+                      "r1", now=NOW, next_poll_at=NOW, failures=0)
+    for indexed in (False, True):
+        if indexed:
+            wh.rebuild_fts()
+        [hit] = wh.search("bayraktar")
+        assert hit["excerpt"] == "Bayraktar drones were sold to Albania."
+        [story] = wh.search_stories("bayraktar")
+        assert story["excerpt"] == hit["excerpt"]
+
+
 def test_an_index_of_older_rules_counts_as_none_until_rebuilt(wh: Warehouse) -> None:
     """An index built before this version's rules (lake_search.INDEX_VERSION; before session 36 with
     stopwords, and none recorded) ranks nothing: every article is found by the plain scan, counted as

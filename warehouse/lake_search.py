@@ -26,7 +26,7 @@ import duckdb
 import pyarrow as pa
 
 from balkanwatch.errors import WarehouseError
-from balkanwatch.search_syntax import SEARCH_STOPWORDS
+from balkanwatch.search_syntax import PREFIX_MIN, SEARCH_STOPWORDS, word_start
 from balkanwatch.textnorm import fold
 
 
@@ -41,10 +41,8 @@ def stopwords_table(con: duckdb.DuckDBPyConnection, name: str) -> None:
     con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT unnest(?::VARCHAR[]) AS sw", [sorted(SEARCH_STOPWORDS)])
 
 
-# A search word also matches the index's words its stem begins, for words of at least PREFIX_MIN letters, at
-# most PREFIX_TERMS of them, the most frequent first: "Zvecan" finds Zvečanu and Zveçanit (Serbian and
-# Albanian endings), "kosov" Kosovo, Kosova and Kosovës, without letting "eu" or "un" expand to half the index.
-PREFIX_MIN = 4
+# The index's words a search word's stem begins (search_syntax.PREFIX_MIN letters or more) are added to the
+# query, at most PREFIX_TERMS of them, the most frequent first.
 PREFIX_TERMS = 20
 # The rules an index is built by: 2 since session 32 (folded title and text), 3 since session 36 (its
 # stopwords search_syntax.SEARCH_STOPWORDS, not DuckDB's English list). An index of other rules (none
@@ -69,13 +67,10 @@ def expanded(con: duckdb.DuckDBPyConnection, schema: str, query: str) -> str:
 
 def scan_pattern(word: str) -> tuple[str, str]:
     """(LIKE pattern, RE2 regular expression) for the plain scan of articles not yet indexed, matching a
-    folded `word` about as the index does without its stemmer: a word of PREFIX_MIN letters or more begins a
-    word (its plural's "s" dropped: "troops" finds "troop"), a shorter one is a whole word or its plural
-    ("un" finds "UN", not "fun" or "until"). The LIKE pattern is the cheap test run first."""
-    if len(word) >= PREFIX_MIN:
-        stem = word[:-1] if word.endswith("s") and len(word) > PREFIX_MIN else word
-        return f"%{stem}%", rf"(^|[^\pL\pN]){re.escape(stem)}"
-    return f"%{word}%", rf"(^|[^\pL\pN]){re.escape(word)}s?([^\pL\pN]|$)"
+    folded `word` as `search_syntax.word_start` says. The LIKE pattern is the cheap test run first."""
+    start, whole = word_start(word)
+    end = r"s?([^\pL\pN]|$)" if whole else ""
+    return f"%{start}%", rf"(^|[^\pL\pN]){re.escape(start)}{end}"
 
 
 def _connect(path: Path, *, read_only: bool, fts_extension: str) -> duckdb.DuckDBPyConnection:

@@ -43,7 +43,7 @@ from balkanwatch.health import (
     Publication,
 )
 from balkanwatch.models import FROM_LISTING_SQL, ExtractedArticle, SourceOutcome
-from balkanwatch.search_syntax import SearchQuery, parse_search
+from balkanwatch.search_syntax import SearchQuery, excerpt, parse_search
 from balkanwatch.textnorm import fold, fold_sql
 from balkanwatch.urls import publisher_of
 from warehouse import lake_search
@@ -1091,10 +1091,22 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
         theirs. On a file both are part of the ranking's SQL; on a lake (whose local index holds no times)
         ranked articles are checked against them as against phrases."""
         q = parse_search(query, since=utc_naive(since) if since is not None else None, sources=tuple(sources))
+        return self._with_excerpts(q, self._search(q, limit))
+
+    def _search(self, q: SearchQuery, limit: int) -> list[dict[str, Any]]:
         ranked = self._checked(q, limit, self._ranked)
         if len(ranked) >= limit:
             return ranked
         return ranked + self._checked(q, limit - len(ranked), self._fresh)
+
+    def _with_excerpts(self, q: SearchQuery, hits: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """`hits`, each with its `excerpt`: the sentence of its text that holds the most query words
+        (search_syntax.excerpt)."""
+        if not hits:
+            return hits
+        texts = dict(self._exec("SELECT article_id, text FROM articles WHERE list_contains(?, article_id)",
+                                [[h["article_id"] for h in hits]]).fetchall())
+        return [{**h, "excerpt": excerpt(texts.get(h["article_id"]) or "", q)} for h in hits]
 
     def search_stories(self, query: str, limit: int = 20, *, since: datetime | None = None,
                        sources: Sequence[str] = ()) -> list[dict[str, Any]]:
@@ -1102,16 +1114,17 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
         them), with the story's `story_id` and `copies` (its other articles, matched or not); an article
         not yet given a story (loaded, not settled) is its own. Hits are asked 4 times as many as still
         needed, then 4 times more, up to SEARCH_CANDIDATES: a story of 200 wire copies does not fill the list."""
+        q = parse_search(query, since=utc_naive(since) if since is not None else None, sources=tuple(sources))
         asked = limit
         while True:
-            hits = self.search(query, limit=asked, since=since, sources=sources)
+            hits = self._search(q, asked)
             stories = self._stories_of([h["article_id"] for h in hits])
             best: dict[str, dict[str, Any]] = {}
             for h in hits:
                 story_id, copies = stories.get(h["article_id"], (None, 0))
                 best.setdefault(story_id or h["article_id"], {**h, "story_id": story_id, "copies": copies})
             if len(best) >= limit or len(hits) < asked or asked >= SEARCH_CANDIDATES:
-                return list(best.values())[:limit]
+                return self._with_excerpts(q, list(best.values())[:limit])
             asked = min(asked * 4, SEARCH_CANDIDATES)
 
     def _stories_of(self, ids: list[str]) -> dict[str, tuple[str, int]]:
