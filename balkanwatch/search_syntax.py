@@ -61,7 +61,7 @@ class SearchQuery:
     words: str                                   # folded, for BM25 and the plain scan
     required: tuple[re.Pattern[str], ...] = ()   # each must occur in the folded title and text
     excluded: re.Pattern[str] | None = None      # must not occur
-    since: datetime | None = None                # only articles of this time or later (naive UTC; `article_time`)
+    since: datetime | None = None                # only articles of this time or later (naive UTC; store.ARTICLE_TIME)
     sources: tuple[str, ...] = ()                # only articles of these sources (none: any)
 
     @property
