@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from app.progress import progress_bar
-from balkanwatch.config import AlertsSettings, Config, load_config, most_alerts_per_month, resolve_config_path
+from balkanwatch.config import (
+    CONFIG_ENV,
+    AlertsSettings,
+    Config,
+    load_config,
+    most_alerts_per_month,
+    resolve_config_path,
+)
 from balkanwatch.errors import BalkanwatchError, ConfigError
 
 if TYPE_CHECKING:
@@ -429,7 +436,10 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
     target = args.target
     now = datetime.now(UTC)
-    config = load_config(resolve_config_path(args.config)) if resolve_config_path(args.config).exists() else Config()
+    path = resolve_config_path(args.config)
+    # a config named (--config, $BALKANWATCH_CONFIG) must exist; only ./balkanwatch.toml may be missing
+    named = bool(args.config or os.environ.get(CONFIG_ENV))
+    config = load_config(path) if named or path.exists() else Config()
     agreement = config.ingest.extractor_agreement   # the same choice of text as ingest makes
     if Path(target).exists():
         try:

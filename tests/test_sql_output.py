@@ -151,6 +151,9 @@ def test_mistakes_on_the_command_line_are_told_for_what_they_are(empty_warehouse
 
     assert main(["--config", str(empty_warehouse), "extract", str(tmp_path / "page.html")]) == 2
     assert capsys.readouterr().err.strip().endswith("page.html: no such file, and not an http(s) URL")
+    (tmp_path / "page.html").write_text("<html><body><p>KFOR.</p></body></html>")   # a config named must exist
+    assert main(["--config", str(tmp_path / "missing.toml"), "extract", str(tmp_path / "page.html")]) == 2
+    assert "config file not found" in capsys.readouterr().err
 
     # files that cannot be read or written: said with the file's name, exit 2, no traceback
     (tmp_path / "a-folder").mkdir()
