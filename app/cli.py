@@ -394,6 +394,32 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_story(args: argparse.Namespace) -> int:
+    """One story: what it is, then every article of it, as it joined."""
+    with _open_ro(_config(args)) as wh:
+        head, articles = wh.story(args.ref)
+    if head is None:
+        if articles:
+            raise BalkanwatchError(f"{articles[0]['url']} has no story yet: it was loaded by a run that did not "
+                                   "settle (`balkanwatch settle` gives it one)")
+        raise BalkanwatchError(f"no story {args.ref!r}: neither a story id nor the URL of an article in the warehouse "
+                               "(`balkanwatch stories` and `search --stories` show story ids)")
+    if args.format == "json":
+        print(dumps({**head, "articles": articles}))
+        return 0
+    cols = ["seen_at", "source", "publisher", "title", "url", "rule", "jaccard", "containment", "matched_url",
+            "text_from"]
+    if args.format == "table":
+        topics = ", ".join(head["topics"]) or "none"
+        print(f"{head['title']}\nstory {head['story_id']}: {head['article_count']} articles from "
+              f"{len(head['publishers'])} publishers, first seen {head['first_seen_at']:%Y-%m-%d %H:%M} UTC, last "
+              f"{head['last_seen_at']:%Y-%m-%d %H:%M} UTC; topics: {topics}\n")
+    print(render(cols, [[a[c] for c in cols] for a in articles], args.format))
+    if args.text and args.format == "table":
+        print(f"\n{head['url']}\n\n{head['text']}")
+    return 0
+
+
 def cmd_stories(args: argparse.Namespace) -> int:
     config = _config(args)
     known = [w.name for w in config.watchlists]
@@ -770,6 +796,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--source", action="append", default=[], metavar="NAME",
                    help="only this source's articles (repeat it for any of several)")
     s.set_defaults(func=cmd_search)
+
+    s = sub.add_parser("story", help="one story: every article of it (sources, times, how each joined)")
+    s.add_argument("ref", metavar="STORY_ID_OR_URL",
+                   help="a story id (`stories`, `search --stories`), or the URL of any of its articles (an e-mail's link)")
+    s.add_argument("--text", action="store_true", help="also print the first article's text (table format)")
+    _format_option(s)
+    s.set_defaults(func=cmd_story)
 
     s = sub.add_parser("stories", help="recent stories with their origin source and copy counts")
     _limit_option(s, 30, "stories, newest first")

@@ -99,3 +99,44 @@ def test_search_by_story_shows_a_wire_story_once(corpus, write_config, capsys) -
         if not indexed:
             assert main(["--config", str(cfg), "reindex"]) == 0
             capsys.readouterr()
+
+
+def test_one_story_by_its_id_or_any_of_its_articles_urls(corpus, write_config, capsys) -> None:  # type: ignore[no-untyped-def]
+    """`balkanwatch story`: from an e-mail's link (any copy's URL, however spelt) or a story id to every
+    article of the story, in the order they were seen, with how each joined."""
+    sources, _, _ = corpus
+    cfg = write_config(toml_sources(sources) + WATCHLISTS)
+    asyncio.run(run_ingest(load_config(cfg), settle=False))   # loaded, not settled: no stories yet
+    with Warehouse.open(load_config(cfg).warehouse_path, read_only=True) as wh:
+        some_url = wh.rows("SELECT url FROM articles LIMIT 1")[0]["url"]
+    assert main(["--config", str(cfg), "story", some_url]) == 2
+    assert "has no story yet" in capsys.readouterr().err
+    assert main(["--config", str(cfg), "settle", "--no-prefect"]) == 0
+    capsys.readouterr()
+    with Warehouse.open(load_config(cfg).warehouse_path, read_only=True) as wh:
+        big = wh.rows("SELECT story_id, origin_article_id, articles FROM stories ORDER BY articles DESC, story_id LIMIT 1")[0]
+        members = wh.rows("""SELECT a.url, a.source, s.story_time FROM articles a JOIN article_sketches s USING (article_id)
+                             WHERE a.story_id = ? ORDER BY s.story_time, a.article_id""", [big["story_id"]])
+        topics = sorted({r["watchlist"] for r in wh.rows(
+            "SELECT m.watchlist FROM mentions m JOIN articles a USING (article_id) WHERE a.story_id = ?", [big["story_id"]])})
+    assert big["articles"] >= 2
+
+    def story(ref: str) -> dict:  # type: ignore[type-arg]
+        assert main(["--config", str(cfg), "story", ref, "--format", "json"]) == 0
+        return json.loads(capsys.readouterr().out)  # type: ignore[no-any-return]
+
+    by_id = story(big["story_id"])
+    assert by_id["story_id"] == big["story_id"] and by_id["article_count"] == big["articles"]
+    assert [a["url"] for a in by_id["articles"]] == [m["url"] for m in members]
+    assert by_id["topics"] == topics and by_id["text"]
+    first, *rest = by_id["articles"]
+    assert first["rule"] == "new-story" and first["matched_url"] is None
+    assert all(a["rule"] != "new-story" and a["matched_url"] in {m["url"] for m in members} for a in rest)
+    last_url = members[-1]["url"]
+    spelt_otherwise = last_url.replace("http://", "HTTP://", 1) + "?utm_source=newsletter"
+    assert story(spelt_otherwise)["story_id"] == big["story_id"]          # any copy's URL, however spelt
+    assert main(["--config", str(cfg), "story", big["story_id"], "--text"]) == 0
+    shown = capsys.readouterr().out
+    assert f"story {big['story_id']}: {big['articles']} articles" in shown and by_id["text"][:200] in shown
+    assert main(["--config", str(cfg), "story", "http://127.0.0.1:1/nowhere"]) == 2
+    assert "no story 'http://127.0.0.1:1/nowhere'" in capsys.readouterr().err

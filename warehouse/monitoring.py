@@ -112,6 +112,42 @@ class MonitoringMixin(WarehouseBase):
             [int(min_copies), utc_naive(since), utc_naive(since), list(topics), list(topics), int(limit)])
         return [d[0] for d in cur.description or []], cur.fetchall()
 
+    def story(self, ref: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        """`balkanwatch story REF`: the story whose id is REF, or that holds the article at the URL REF (any
+        spelling of it: an article's id hashes its normalised URL; its final or canonical URL too), with its
+        topics and its origin's text; and its articles in the order they were seen, each with how it joined
+        (story_assignments: the rule, the article it matched, Jaccard and containment). (None, []) when REF
+        names no story; (None, [the article]) when it names an article not yet given one (loaded, not settled)."""
+        from balkanwatch.urls import article_id
+
+        by_url = article_id(ref) if "://" in ref else None
+        found = self.rows("""SELECT article_id, story_id, source, title, url FROM articles
+                             WHERE story_id = ? OR article_id = ? OR url = ? OR final_url = ? OR canonical_url = ?
+                             ORDER BY story_id = ? DESC, article_id = ? DESC LIMIT 1""",
+                          [ref, by_url, ref, ref, ref, ref, by_url])
+        if not found:
+            return None, []
+        if found[0]["story_id"] is None:
+            return None, found
+        story_id = found[0]["story_id"]
+        head = self.rows(
+            """SELECT st.story_id, st.title, st.first_seen_at, st.last_seen_at, st.articles AS article_count, st.copies,
+                      st.publishers, st.sources, st.origin_source,
+                      coalesce((SELECT list_sort(list(DISTINCT m.watchlist)) FROM mentions m JOIN articles x
+                                USING (article_id) WHERE x.story_id = st.story_id), CAST([] AS VARCHAR[])) AS topics,
+                      o.url, o.text
+               FROM stories st JOIN articles o ON o.article_id = st.origin_article_id
+               WHERE st.story_id = ?""", [story_id])
+        articles = self.rows(
+            """SELECT s.story_time AS seen_at, a.source, a.publisher, a.title, a.url, sa.rule,
+                      round(sa.jaccard, 3) AS jaccard, round(sa.containment, 3) AS containment,
+                      m.url AS matched_url, a.text_from, a.article_id
+               FROM articles a JOIN article_sketches s USING (article_id)
+                    LEFT JOIN story_assignments sa USING (article_id)
+                    LEFT JOIN articles m ON m.article_id = sa.matched_article_id
+               WHERE a.story_id = ? ORDER BY s.story_time, a.article_id""", [story_id])
+        return (head[0] if head else None), articles
+
     def story_details(self, story_ids: Sequence[str]) -> list[dict[str, Any]]:
         """What an alert e-mail says of each story: first-seen time, title, link, publisher, sources (with the
         origin source's country and type), copies, excerpt: the origin's text, or when the origin is a teaser
