@@ -367,6 +367,10 @@ def _as_of(text: str) -> datetime:
 def cmd_sql(args: argparse.Namespace) -> int:
     from warehouse import Warehouse
 
+    if args.query.lstrip().startswith("."):   # `.tables`, `.schema`: the DuckDB or sqlite3 shell's commands
+        word = args.query.split()[0]
+        raise BalkanwatchError(f"{word} is a command of DuckDB's shell, not SQL: here `SHOW TABLES`, "
+                               "`DESCRIBE articles`, `SHOW ALL TABLES` (the tables and views: warehouse/schema.sql)")
     as_of = args.as_of if args.as_of is not None else args.version
     config = _config(args)
     timeout = config.warehouse.query_timeout if args.timeout is None else args.timeout

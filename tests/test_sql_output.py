@@ -149,6 +149,10 @@ def test_mistakes_on_the_command_line_are_told_for_what_they_are(empty_warehouse
     with Warehouse.open(empty_warehouse.parent / "wh.duckdb", read_only=True) as wh:
         assert wh.query("SELECT count(*) FROM articles")[1] == [(0,)]       # still there
 
+    assert main(["--config", str(empty_warehouse), "sql", ".tables"]) == 2   # the DuckDB shell's habit
+    assert ".tables is a command of DuckDB's shell, not SQL: here `SHOW TABLES`" in capsys.readouterr().err
+    assert main(["--config", str(empty_warehouse), "sql", "SHOW TABLES"]) == 0 and "articles" in capsys.readouterr().out
+
     assert main(["--config", str(empty_warehouse), "extract", str(tmp_path / "page.html")]) == 2
     assert capsys.readouterr().err.strip().endswith("page.html: no such file, and not an http(s) URL")
     (tmp_path / "page.html").write_text("<html><body><p>KFOR.</p></body></html>")   # a config named must exist
