@@ -424,12 +424,17 @@ def cmd_story(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_stories(args: argparse.Namespace) -> int:
-    config = _config(args)
+def _known_topics(config: Config, topics: Sequence[str]) -> None:
+    """ConfigError naming the topics (`--topic`) that are no watchlist of the config."""
     known = [w.name for w in config.watchlists]
-    if unknown := [t for t in args.topic if t not in known]:
+    if unknown := [t for t in topics if t not in known]:
         raise ConfigError(f"no watchlist named {', '.join(map(repr, unknown))} in {config.path or 'the config'}; "
                           f"topics: {', '.join(known) or 'none (add [[watchlists]] to the config)'}")
+
+
+def cmd_stories(args: argparse.Namespace) -> int:
+    config = _config(args)
+    _known_topics(config, args.topic)
     with _open_ro(config) as wh:
         cols, rows = wh.story_list(limit=args.limit, min_copies=args.min_copies, since=args.since, topics=args.topic)
     print(render(cols, rows, args.format))
@@ -452,8 +457,10 @@ def _since(text: str) -> datetime:
 
 
 def cmd_alerts(args: argparse.Namespace) -> int:
-    with _open_ro(_config(args)) as wh:
-        rows = wh.alert_log(args.limit)
+    config = _config(args)
+    _known_topics(config, args.topic)
+    with _open_ro(config) as wh:
+        rows = wh.alert_log(args.limit, topics=args.topic, since=args.since)
     cols = ["bucket_start", "watchlist", "observed", "expected", "score", "stories", "status", "attempts", "sent_at",
             "last_error", "incident_id"]
     print(render(cols, [[r[c] for c in cols] for r in rows], args.format))
@@ -859,6 +866,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_alert)
     s = sub.add_parser("alerts", help="recorded alerts, newest first, and whether their e-mail went out (read-only)")
     _limit_option(s, 50, "alerts, newest first")
+    s.add_argument("--topic", action="append", default=[], metavar="NAME",
+                   help="only this watchlist's alerts (repeat it for any of several)")
+    s.add_argument("--since", type=_since, metavar="WHEN",
+                   help="only alerts of surges since then: 90m, 24h, 7d, 2w, or an ISO time (UTC unless it has an offset)")
     _format_option(s)
     s.set_defaults(func=cmd_alerts)
 

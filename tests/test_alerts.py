@@ -250,6 +250,12 @@ def test_smtp_down_keeps_the_email_in_the_outbox_and_a_later_cycle_sends_it_once
     assert {(r["watchlist"], r["status"], r["attempts"]) for r in log} == {("kfor", "pending", 1),
                                                                             ("north-kosovo-clash", "pending", 1)}
     assert all("127.0.0.1" in r["last_error"] and r["sent_at"] is None for r in log)
+    kfor = json.loads(cli(surge_config, "alerts", "--topic", "kfor", "--format", "json").stdout)   # one topic's
+    assert [r["watchlist"] for r in kfor] == ["kfor"]
+    bucket = kfor[0]["bucket_start"]
+    assert json.loads(cli(surge_config, "alerts", "--since", bucket, "--format", "json").stdout) == log
+    later_than_it = (datetime.fromisoformat(bucket) + timedelta(minutes=1)).isoformat()
+    assert json.loads(cli(surge_config, "alerts", "--since", later_than_it, "--format", "json").stdout) == []
     with pytest.raises(DeliveryError):
         run_alerts(config)                             # still down: still kept, error again
     box = Inbox()

@@ -169,15 +169,20 @@ class MonitoringMixin(WarehouseBase):
             [list(story_ids), list(story_ids)])
 
     # -- alerts and outbox -----------------------------------------------------------------------------
-    def alert_log(self, limit: int = 50) -> list[dict[str, Any]]:
-        """Recorded alerts, newest first, with what became of their e-mail (`balkanwatch alerts`)."""
+    def alert_log(self, limit: int = 50, *, topics: Sequence[str] = (),
+                  since: datetime | None = None) -> list[dict[str, Any]]:
+        """Recorded alerts, newest first, with what became of their e-mail (`balkanwatch alerts`); only those
+        of `topics` (watchlists), of buckets at or after `since`, when given."""
         return self.rows(
             """SELECT a.bucket_start, a.watchlist, CAST(a.observed AS BIGINT) AS observed, round(a.expected, 2) AS expected,
                       round(a.score, 3) AS score, len(a.story_ids) AS stories, a.status, o.attempts, o.sent_at,
                       CASE WHEN o.status = 'pending' OR starts_with(o.last_error, ?)
                            THEN o.last_error END AS last_error, a.incident_id
                FROM alerts a LEFT JOIN outbox o ON o.incident_id = a.incident_id AND o.kind = 'spike'
-               ORDER BY a.bucket_start DESC, a.watchlist LIMIT ?""", [self.UNDELIVERED, int(limit)])
+               WHERE (len(CAST(? AS VARCHAR[])) = 0 OR list_contains(CAST(? AS VARCHAR[]), a.watchlist))
+                 AND (CAST(? AS TIMESTAMP) IS NULL OR a.bucket_start >= CAST(? AS TIMESTAMP))
+               ORDER BY a.bucket_start DESC, a.watchlist LIMIT ?""",
+            [self.UNDELIVERED, list(topics), list(topics), utc_naive(since), utc_naive(since), int(limit)])
 
     def alert_buckets(self, watchlist: str, since: datetime) -> list[datetime]:
         """Buckets of the alerts already recorded for a topic since `since` (to not repeat a surge)."""
