@@ -233,6 +233,10 @@ class StoryIndex:
         self._publisher = array("i")          # publisher number per article (-1: unknown)
         self._publisher_num: dict[str, int] = {}
         self._title: list[str | None] = []    # compared only with a same-publisher candidate's: folded then
+        self._text_key = array("Q")           # each article's exact-text key hash (0: none)
+        self._twins: dict[int, list[int]] = {}   # text key → the later articles holding it (the first: _exact)
+        self._notices: set[int] = set()       # text keys that are a site's notice, not an article (`_notice`)
+        self._notice_cache: tuple[int, frozenset[int]] = (0, frozenset())   # (notices seen, their shingles)
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -248,10 +252,14 @@ class StoryIndex:
         return frozenset(self._sketch[self._offset[n]: self._offset[n + 1]])
 
     def _number(self, article_id: str, story_id: str, hashed_keys: Iterable[int],
-                head: Headline = NO_HEADLINE) -> int:
-        """Give a new article its number, its story's number, its exact keys (hashed) and its headline;
-        returns the number."""
+                head: Headline = NO_HEADLINE, text_key: int = 0) -> int:
+        """Give a new article its number, its story's number, its exact keys (hashed; `text_key` the one of
+        its text, 0 if none) and its headline; returns the number."""
         n = len(self._ids)
+        if text_key:
+            self._notice(text_key, head)       # before it holds the key: compared with the earlier holders
+            if text_key in self._exact:
+                self._twins.setdefault(text_key, []).append(n)
         self._num[article_id] = n
         self._ids.append(article_id)
         if story_id not in self._story_num:
@@ -265,7 +273,40 @@ class StoryIndex:
         else:
             self._publisher.append(self._publisher_num.setdefault(head.publisher, len(self._publisher_num)))
         self._title.append(head.title)
+        self._text_key.append(text_key)
         return n
+
+    def _same_headline(self, text_key: int, head: Headline) -> int | None:
+        """The first holder of `text_key` of the same publisher under about the same headline (not
+        `other_headlines`): a site re-posting the page whose text is its notice."""
+        if head.publisher is None or head.title is None:
+            return None
+        pub = self._publisher_num.get(head.publisher, -2)
+        holders: list[int] = [self._exact[text_key], *self._twins.get(text_key, ())]
+        return next((m for m in holders if self._publisher[m] == pub and self._title[m] is not None
+                     and not other_headlines(Headline(head.publisher, self._title[m]), head)), None)
+
+    def _notice_shingles(self) -> frozenset[int]:
+        """The sampled shingles of every notice text (`_notice`): no evidence of a story in any article, so
+        another site's page showing the notice, or an article's lede above it, is compared without them."""
+        if self._notice_cache[0] != len(self._notices):
+            texts = [self._hashes(self._exact[h]) for h in self._notices if h in self._exact]
+            self._notice_cache = (len(self._notices), frozenset().union(*texts))
+        return self._notice_cache[1]
+
+    def _notice(self, text_key: int, head: Headline) -> bool:
+        """Whether the text of key `text_key` is a site's notice, not an article: its publisher already holds
+        it under another headline (`other_headlines`: a paywall notice, a teaser). Then it is no evidence of
+        a story for any publisher: not as an exact key, nor by its shingles. Once found, remembered (_notices)."""
+        if text_key in self._notices:
+            return True
+        first = self._exact.get(text_key)
+        if first is None or head.publisher is None:
+            return False
+        if any(self._other_headline(m, head) for m in (first, *self._twins.get(text_key, ()))):
+            self._notices.add(text_key)
+            return True
+        return False
 
     def _other_headline(self, n: int, head: Headline) -> bool:
         """other_headlines(article n's headline, head), without reading n's title when the publishers differ."""
@@ -277,7 +318,7 @@ class StoryIndex:
             head: Headline = NO_HEADLINE) -> None:
         if article_id in self._num:
             return
-        n = self._number(article_id, story_id, key_hashes(keys), head)
+        n = self._number(article_id, story_id, key_hashes(keys), head, _text_key(keys))
         ordered = sorted(hashes)
         self._sketch.extend(ordered)
         self._offset.append(len(self._sketch))
@@ -312,7 +353,8 @@ class StoryIndex:
         for i, (article_id, story_id) in enumerate(zip(w.article_ids, w.story_ids, strict=True)):
             if article_id not in self._num:
                 head = Headline(w.publishers[i], w.titles[i]) if w.publishers else NO_HEADLINE
-                self._number(article_id, story_id, keys[ko[i]:ko[i + 1]], head)
+                mine = keys[ko[i]:ko[i + 1]]   # the text's key first, as exact_keys orders them
+                self._number(article_id, story_id, mine, head, int(mine[0]) if mine else 0)
                 keep.append(i)
         if not keep:
             return
@@ -358,12 +400,17 @@ class StoryIndex:
     def exact_match(self, hashes: frozenset[int], keys: Iterable[str],
                     head: Headline = NO_HEADLINE) -> tuple[str, str] | None:
         """(article, rule) of the first known article sharing an exact key, unless the texts clearly differ
-        or, for the same text, it is the same publisher's under another headline (`other_headlines`)."""
+        or, for the same text, it is the same publisher's under another headline (`other_headlines`), or a
+        text some publisher uses so (`_notice`)."""
         for key in keys:
             n = self._exact.get(_key_hash(key))
             if n is None:
                 continue
-            if key.startswith("text:") and self._other_headline(n, head):
+            if key.startswith("text:") and self._notice(_key_hash(key), head):
+                n = self._same_headline(_key_hash(key), head)   # only the site's re-post of that page
+                if n is None:
+                    continue
+            elif key.startswith("text:") and self._other_headline(n, head):
                 continue
             theirs = self._hashes(n)
             if not key.startswith("text:") and min(len(hashes), len(theirs)) >= self.thresholds.min_sketch:
@@ -405,12 +452,17 @@ class StoryIndex:
             self.add(article_id, hashes, result.story_id, keys, head)
             return result
         best: tuple[str, Similarity, str] | None = None
-        for other, _ in self.candidates(hashes):
-            if self._other_headline(self._num[other], head):
+        text_key = _text_key(keys)
+        notice = bool(text_key) and self._notice(text_key, head)
+        ignored = self._notice_shingles()
+        mine = hashes - ignored if ignored else hashes
+        for other, _ in ([] if notice else self.candidates(mine)):   # a notice is nobody's copy…
+            m = self._num[other]
+            if self._other_headline(m, head) or self._text_key[m] in self._notices:   # …and has none
                 continue
-            theirs = self._hashes(self._num[other])
-            sim = similarity(hashes, theirs)
-            found = verdict(sim, len(hashes), len(theirs), self.thresholds)
+            theirs = self._hashes(m) - ignored if ignored else self._hashes(m)
+            sim = similarity(mine, theirs)
+            found = verdict(sim, len(mine), len(theirs), self.thresholds)
             if found and (best is None or (sim.containment, sim.jaccard) > (best[1].containment, best[1].jaccard)):
                 best = (other, sim, found)
         if best is None:
@@ -421,6 +473,11 @@ class StoryIndex:
                                      round(sim.containment, 4), rule)
         self.add(article_id, hashes, result.story_id, keys, head)
         return result
+
+
+def _text_key(keys: Iterable[str]) -> int:
+    """The hash of the exact-text key among `keys` (0: none)."""
+    return next((_key_hash(k) for k in keys if k.startswith("text:")), 0)
 
 
 def _key_hash(key: str) -> int:

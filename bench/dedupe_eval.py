@@ -11,7 +11,9 @@ the seeds. Variants per original (seeded RNG, so the set is the same every run):
 Since session 33, one site's articles as a paywalled site shows them (session 33's probe): TEMPLATES
 articles, each its own story under its own headline, whose text is the same subscription notice, half of
 them after a one-sentence lede of their own ("template"); and, as copies that must still join, the same
-site re-posting an article under its headline with a few words added ("repost").
+site re-posting an article under its headline with a few words added ("repost"). Since session 36, a
+second site showing the same notice (a paywall vendor's default text), only it, on TEMPLATES pages of its
+own under headlines of their own ("notice"): each its own story too.
 """
 
 from __future__ import annotations
@@ -85,6 +87,10 @@ def build(texts: list[tuple[str, str]]) -> list[Doc]:
         if i % 4 == 0 and i // 4 < TEMPLATES:       # a paywalled article of site 0: its own story
             lede = [ps[0].split(". ")[0].rstrip(".") + "."] if (i // 4) % 2 else []
             docs.append(Doc(f"t{i}-template", f"t{i}", title, tuple(lede + PAYWALL), site=0))
+            # another site, a headline of its own: the first words of another original's lede (the originals'
+            # own titles are often generic, "Top … Trends in 2025", and two of them read as one headline)
+            other_title = " ".join(originals[(i + 2) % len(originals)][1][0].split()[:8])
+            docs.append(Doc(f"n{i}-notice", f"n{i}", other_title, tuple(PAYWALL), site=2))
         if i % 6 == 1:                              # site 1 posts this article again, a few words added
             docs.append(Doc(f"{label}-repost", label, f"{title} (updated)", tuple(ps), site=1))
     return docs

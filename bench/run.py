@@ -424,7 +424,8 @@ def render_dedupe(dd: dedupe_eval.PairScores, kinds: dict[str, int], errors: lis
              "originals, three syndicated variants each (truncated 40–90%, re-headlined with dateline, lightly "
              "edited, reordered, padded with local paragraphs, Serbian-Cyrillic transliteration) and hard "
              "negatives (another article quoting two paragraphs; one footer shared by unrelated articles; 12 "
-             "paywalled articles of one site whose text is the same subscription notice, each its own story), "
+             "paywalled articles of one site whose text is the same subscription notice, each its own story, and 12 "
+             "pages of another site showing only that notice under headlines of their own), "
              "and one site re-posting an article under its headline with a word added (a copy). "
              "Served as pages on three loopback sites with RSS feeds and ingested through the real pipeline.", "",
              "| docs | label pairs | predicted pairs | precision | recall | F1 | ARI |", "|---|---|---|---|---|---|---|",

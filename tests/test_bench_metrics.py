@@ -25,9 +25,12 @@ def test_labelled_set_is_deterministic_and_labelled() -> None:
     a, b = build(texts), build(texts)
     assert a == b
     templates = [d for d in a if d.doc_id.endswith("-template")]     # one site's paywalled articles
-    assert {d.label for d in a} == {f"o{i}" for i in range(12)} | {d.label for d in templates}
+    notices = [d for d in a if d.doc_id.endswith("-notice")]         # another site's pages of the same notice
+    assert {d.label for d in a} == {f"o{i}" for i in range(12)} | {d.label for d in templates + notices}
     assert [d.label for d in templates] == ["t0", "t4", "t8"] and {d.site for d in templates} == {0}
     assert all(d.paragraphs[-2:] == tuple(PAYWALL) for d in templates) and len({d.title for d in templates}) == 3
+    assert [d.label for d in notices] == ["n0", "n4", "n8"] and {d.site for d in notices} == {2}
+    assert all(d.paragraphs == tuple(PAYWALL) for d in notices) and len({d.title for d in notices}) == 3
     reposts = [d for d in a if d.doc_id.endswith("-repost")]        # the same site's re-posts: copies
     assert reposts and all(d.site == 1 and d.title.endswith("(updated)") for d in reposts)
     assert sum(d.doc_id.endswith("-orig") for d in a) == 12 and len(a) > 12 * 4

@@ -141,9 +141,11 @@ PAYWALL = ("This article is for subscribers only. Subscribe now to read the full
 
 def test_one_site_s_same_text_under_other_headlines_is_not_a_copy() -> None:
     """A paywalled site: every article's text is its subscription notice (some after a lede of their own).
-    Under different headlines they are different stories, by exact text or by shingles; the same text on
-    another site, or the site's own re-post under its headline, is still a copy; without a publisher or a
-    title nothing changes (before session 33 all six were one story)."""
+    Under different headlines they are different stories, by exact text or by shingles; the site's own
+    re-post under its headline is still a copy (before session 33 all six were one story). Since session
+    36 a text one site uses under other headlines is its notice for everyone: another site's page showing
+    it, or one without a title, is no copy of those pages either (a paywall vendor's notice on two sites
+    made every paywalled article of both one story)."""
     from balkanwatch.dedupe import exact_keys, headline, other_headlines
 
     titles = ["KFOR patrols Zvečan after overnight clash", "Serbia and Kosovo trade accusations at the border",
@@ -160,15 +162,54 @@ def test_one_site_s_same_text_under_other_headlines_is_not_a_copy() -> None:
     assert (repost.story_id, repost.rule) == ("daily-0", "exact-text")
     elsewhere = index.assign("wire-0", shingle_hashes(PAYWALL + "\nShare this story."), (),
                              headline("wire.example", "Breaking news from the region"))
-    assert elsewhere.story_id == "daily-0" and elsewhere.rule in ("jaccard", "containment")
+    assert (elsewhere.story_id, elsewhere.rule) == ("wire-0", "new-story")
+    same_notice = [index.assign(f"other-{i}", shingle_hashes(PAYWALL), exact_keys(content_hash=f"v1:{hash(PAYWALL)}",
+                                                                                  urls=[]),
+                                headline("other.example", title)) for i, title in enumerate(titles[:3])]
+    assert [(a.story_id, a.rule) for a in same_notice] == [(f"other-{i}", "new-story") for i in range(3)]
     untitled = index.assign("notitle", shingle_hashes(PAYWALL), (), headline("daily.example", None))
-    assert untitled.story_id == "daily-0"
+    assert untitled.rule == "new-story"
 
     kfor = headline("daily.example", "Clash in Zvečan: KFOR deploys")
     assert not other_headlines(kfor, headline("daily.example", "Clash in Zvečan: KFOR deploys, three injured"))
     assert other_headlines(kfor, headline("daily.example", "Power cut hits northern Mitrovica"))
     assert not other_headlines(kfor, headline("other.example", "Power cut hits northern Mitrovica"))
     assert not other_headlines(kfor, headline(None, "Power cut hits northern Mitrovica"))
+
+
+def test_a_notice_in_the_loaded_window_holds_for_the_next_run() -> None:
+    """A run loads its 30-day window (`add_columns`, key hashes as stored, the text's first): a text one site
+    showed under other headlines in earlier runs is its notice in this one too, so another site's first
+    page showing it starts its own story instead of joining the first of them."""
+    import numpy as np
+
+    from balkanwatch.dedupe import WindowColumns, exact_keys, headline
+
+    titles = ["KFOR patrols Zvečan after overnight clash", "EULEX mission extended by another two years",
+              "Power cut hits northern Mitrovica for a third day"]
+    notice_key = exact_keys(content_hash="v1:the-notice", urls=[])
+    sketch = sorted(shingle_hashes(PAYWALL))
+    n = len(titles)
+    window = WindowColumns(
+        [f"daily-{i}" for i in range(n)], [f"daily-{i}" for i in range(n)],
+        np.arange(n + 1, dtype=np.int64) * len(sketch), np.array(sketch * n, dtype=np.uint32),
+        np.arange(n + 1, dtype=np.int64), np.array(key_hashes(notice_key) * n, dtype=np.uint64),
+        ["daily.example"] * n, titles)
+    for loaded in (True, False):
+        index = StoryIndex()
+        if loaded:
+            index.add_columns(window)
+        else:   # the same articles assigned one by one, as the earlier runs did
+            for i, title in enumerate(titles):
+                index.assign(f"daily-{i}", frozenset(sketch), notice_key, headline("daily.example", title))
+        got = index.assign("other-0", frozenset(sketch), notice_key, headline("other.example", "Pristina votes"))
+        assert (got.story_id, got.rule) == ("other-0", "new-story"), loaded
+        lede = index.assign("other-1", shingle_hashes("Pristina votes today on the new budget.\n" + PAYWALL), (),
+                            headline("other.example", "Budget vote"))
+        assert lede.rule == "new-story", loaded   # a lede above the notice: its own lede is all it has
+        repost = index.assign("daily-0-again", frozenset(sketch), notice_key,
+                              headline("daily.example", titles[0] + " (updated)"))
+        assert (repost.story_id, repost.rule) == ("daily-0", "exact-text"), loaded   # the site's own re-post
 
 
 def test_compare_partitions_counts_merged_and_split_pairs():
