@@ -234,7 +234,8 @@ class StoryIndex:
         self._publisher_num: dict[str, int] = {}
         self._title: list[str | None] = []    # compared only with a same-publisher candidate's: folded then
         self._text_key = array("Q")           # each article's exact-text key hash (0: none)
-        self._twins: dict[int, list[int]] = {}   # text key → the later articles holding it (the first: _exact)
+        self._twins: dict[int, dict[int, list[int]]] = {}   # text key → publisher → the later articles
+                                              # holding it (the first: _exact); only texts held twice or more
         self._notices: set[int] = set()       # text keys that are a site's notice, not an article (`_notice`)
         self._notice_cache: tuple[int, frozenset[int]] = (0, frozenset())   # (notices seen, their shingles)
 
@@ -256,10 +257,11 @@ class StoryIndex:
         """Give a new article its number, its story's number, its exact keys (hashed; `text_key` the one of
         its text, 0 if none) and its headline; returns the number."""
         n = len(self._ids)
+        pub = -1 if head.publisher is None else self._publisher_num.setdefault(head.publisher, len(self._publisher_num))
         if text_key:
             self._notice(text_key, head)       # before it holds the key: compared with the earlier holders
             if text_key in self._exact:
-                self._twins.setdefault(text_key, []).append(n)
+                self._twins.setdefault(text_key, {}).setdefault(pub, []).append(n)
         self._num[article_id] = n
         self._ids.append(article_id)
         if story_id not in self._story_num:
@@ -268,10 +270,7 @@ class StoryIndex:
         self._story.append(self._story_num[story_id])
         for h in hashed_keys:
             self._exact.setdefault(int(h), n)
-        if head.publisher is None:
-            self._publisher.append(-1)
-        else:
-            self._publisher.append(self._publisher_num.setdefault(head.publisher, len(self._publisher_num)))
+        self._publisher.append(pub)
         self._title.append(head.title)
         self._text_key.append(text_key)
         return n
@@ -281,10 +280,15 @@ class StoryIndex:
         `other_headlines`): a site re-posting the page whose text is its notice."""
         if head.publisher is None or head.title is None:
             return None
-        pub = self._publisher_num.get(head.publisher, -2)
-        holders: list[int] = [self._exact[text_key], *self._twins.get(text_key, ())]
-        return next((m for m in holders if self._publisher[m] == pub and self._title[m] is not None
+        return next((m for m in self._holders(text_key, head.publisher) if self._title[m] is not None
                      and not other_headlines(Headline(head.publisher, self._title[m]), head)), None)
+
+    def _holders(self, text_key: int, publisher: str) -> list[int]:
+        """The articles of `publisher` holding `text_key`, oldest first (never all holders: a wire text held
+        by hundreds of publishers is not walked for each of them)."""
+        pub = self._publisher_num.get(publisher, -2)
+        first = self._exact[text_key]
+        return ([first] if self._publisher[first] == pub else []) + self._twins.get(text_key, {}).get(pub, [])
 
     def _notice_shingles(self) -> frozenset[int]:
         """The sampled shingles of every notice text (`_notice`): no evidence of a story in any article, so
@@ -300,10 +304,9 @@ class StoryIndex:
         a story for any publisher: not as an exact key, nor by its shingles. Once found, remembered (_notices)."""
         if text_key in self._notices:
             return True
-        first = self._exact.get(text_key)
-        if first is None or head.publisher is None:
+        if text_key not in self._exact or head.publisher is None:
             return False
-        if any(self._other_headline(m, head) for m in (first, *self._twins.get(text_key, ()))):
+        if any(self._other_headline(m, head) for m in self._holders(text_key, head.publisher)):
             self._notices.add(text_key)
             return True
         return False
