@@ -383,8 +383,8 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     with _open_ro(_config(args)) as wh:
-        known = [r[0] for r in wh.query("SELECT name FROM sources ORDER BY name")[1]]   # removed ones too
-        if unknown := [s for s in args.source if s not in known]:
+        known = [r[0] for r in wh.query("SELECT name FROM sources ORDER BY name")[1]] if args.source else []
+        if unknown := [s for s in args.source if s not in known]:   # removed from the config: still known
             raise BalkanwatchError(f"no source named {', '.join(map(repr, unknown))} in the warehouse; "
                                    f"sources: {', '.join(known) or 'none yet'}")
         hits = (wh.search_stories if args.stories else wh.search)(args.query, limit=args.limit, since=args.since,
