@@ -801,9 +801,7 @@ def build_parser() -> argparse.ArgumentParser:
     _format_option(s)
     s.add_argument("--stories", action="store_true",
                    help="one hit per story (its best-ranked article, with the story's copies): a wire story once")
-    s.add_argument("--since", type=_since, metavar="WHEN",
-                   help="only articles published since then (fetched, when the date is unknown): 90m, 24h, 7d, "
-                        "2w, or an ISO time (UTC unless it has an offset)")
+    _since_option(s, "articles published since then (fetched, when the date is unknown)")
     s.add_argument("--source", action="append", default=[], metavar="NAME",
                    help="only this source's articles (repeat it for any of several)")
     s.set_defaults(func=cmd_search)
@@ -818,10 +816,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("stories", help="recent stories with their origin source and copy counts")
     _limit_option(s, 30, "stories, newest first")
     s.add_argument("--min-copies", type=count, default=0, help="only stories with at least this many copies")
-    s.add_argument("--topic", action="append", default=[], metavar="NAME",
-                   help="only stories a watchlist matched (repeat it for any of several)")
-    s.add_argument("--since", type=_since, metavar="WHEN",
-                   help="only stories first seen since then: 90m, 24h, 7d, 2w, or an ISO time (UTC unless it has an offset)")
+    _topic_option(s, "stories a watchlist matched")
+    _since_option(s, "stories first seen since then")
     _format_option(s)
     s.set_defaults(func=cmd_stories)
 
@@ -866,10 +862,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_alert)
     s = sub.add_parser("alerts", help="recorded alerts, newest first, and whether their e-mail went out (read-only)")
     _limit_option(s, 50, "alerts, newest first")
-    s.add_argument("--topic", action="append", default=[], metavar="NAME",
-                   help="only this watchlist's alerts (repeat it for any of several)")
-    s.add_argument("--since", type=_since, metavar="WHEN",
-                   help="only alerts of surges since then: 90m, 24h, 7d, 2w, or an ISO time (UTC unless it has an offset)")
+    _topic_option(s, "this watchlist's alerts")
+    _since_option(s, "alerts of surges since then")
     _format_option(s)
     s.set_defaults(func=cmd_alerts)
 
@@ -938,6 +932,16 @@ def build_parser() -> argparse.ArgumentParser:
 def _limit_option(parser: argparse.ArgumentParser, default: int, what: str) -> None:
     parser.add_argument("--limit", type=count, default=default, metavar="N",
                         help=f"show at most N {what} (default: %(default)s)")
+
+
+def _since_option(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--since", type=_since, metavar="WHEN",
+                        help=f"only {what}: 90m, 24h, 7d, 2w, or an ISO time (UTC unless it has an offset)")
+
+
+def _topic_option(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--topic", action="append", default=[], metavar="NAME",
+                        help=f"only {what} (repeat it for any of several)")
 
 
 def _format_option(parser: argparse.ArgumentParser, choices: tuple[str, ...] = FORMATS) -> None:

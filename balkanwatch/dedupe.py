@@ -294,7 +294,7 @@ class StoryIndex:
         """The sampled shingles of every notice text (`_notice`): no evidence of a story in any article, so
         another site's page showing the notice, or an article's lede above it, is compared without them."""
         if self._notice_cache[0] != len(self._notices):
-            texts = [self._hashes(self._exact[h]) for h in self._notices if h in self._exact]
+            texts = [self._hashes(self._exact[h]) for h in self._notices]   # a notice is a held text (_notice)
             self._notice_cache = (len(self._notices), frozenset().union(*texts))
         return self._notice_cache[1]
 

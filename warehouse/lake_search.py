@@ -126,12 +126,16 @@ def _running(pid: int) -> bool:
     return True
 
 
-def _current(con: duckdb.DuckDBPyConnection) -> bool:
-    """Whether the index was built by this version's rules (INDEX_VERSION)."""
-    row = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'index_info'").fetchone()
+def index_current(con: duckdb.DuckDBPyConnection, info: str = "index_info") -> bool:
+    """Whether the index was built by this version's rules: its table `info` (`schema.table`, or a table of
+    the default schema: a lake's local index file) records INDEX_VERSION. A file warehouse's index records
+    it in `search.index_info` (Warehouse.has_fts)."""
+    schema, _, table = info.rpartition(".")
+    row = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND (? = '' OR schema_name = ?)",
+                      [table, schema, schema]).fetchone()
     if not row or not row[0]:
         return False
-    found = con.execute("SELECT max(version) FROM index_info").fetchone()
+    found = con.execute(f"SELECT max(version) FROM {info}").fetchone()
     return bool(found and found[0] == INDEX_VERSION)
 
 
@@ -139,7 +143,7 @@ def indexed_ids(path: Path, *, fts_extension: str) -> pa.Table:
     """The article ids in the local index (one column, article_id); none in an index of older rules, so that
     its articles count as unindexed and the next ingest rebuilds it (health.should_rebuild_fts)."""
     with _reading(path, fts_extension) as con:
-        if not _current(con):
+        if not index_current(con):
             return pa.table({"article_id": pa.array([], pa.string())})
         return con.execute("SELECT article_id FROM articles").to_arrow_table()
 
@@ -147,7 +151,7 @@ def indexed_ids(path: Path, *, fts_extension: str) -> pa.Table:
 def ranked(path: Path, query: str, limit: int, *, fts_extension: str) -> pa.Table:
     """(article_id, score) of the best `limit` BM25 matches of `query`, best first (ties by id)."""
     with _reading(path, fts_extension) as con:
-        if not _current(con):   # an index of older rules ranks nothing: search scans until it is rebuilt
+        if not index_current(con):   # an index of older rules ranks nothing: search scans until it is rebuilt
             return pa.table({"article_id": pa.array([], pa.string()), "score": pa.array([], pa.float64())})
         return con.execute(
             """SELECT article_id, score FROM (

@@ -1043,15 +1043,7 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
         ingest or `reindex` rebuilds it."""
         if self.lake:
             return self._lake_index().exists()
-        if not self._has_schema(FTS_SCHEMA):
-            return False
-        schema, table = SEARCH_INFO.split(".")
-        found = self._exec("SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?",
-                           [schema, table]).fetchone()
-        if not found or not found[0]:
-            return False
-        version = self._exec(f"SELECT max(version) FROM {SEARCH_INFO}").fetchone()
-        return version is not None and version[0] == INDEX_VERSION
+        return self._has_schema(FTS_SCHEMA) and lake_search.index_current(self.con, SEARCH_INFO)
 
     def _has_schema(self, name: str) -> bool:
         row = self._exec("SELECT count(*) FROM duckdb_schemas() WHERE schema_name = ?", [name]).fetchone()
@@ -1090,7 +1082,7 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
         time or later (ARTICLE_TIME: published, or fetched when that is unknown or later); `sources`: only
         theirs. On a file both are part of the ranking's SQL; on a lake (whose local index holds no times)
         ranked articles are checked against them as against phrases."""
-        q = parse_search(query, since=utc_naive(since) if since is not None else None, sources=tuple(sources))
+        q = parse_search(query, since=utc_naive(since), sources=tuple(sources))
         return self._with_excerpts(q, self._search(q, limit))
 
     def _search(self, q: SearchQuery, limit: int) -> list[dict[str, Any]]:
@@ -1114,7 +1106,7 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
         them), with the story's `story_id` and `copies` (its other articles, matched or not); an article
         not yet given a story (loaded, not settled) is its own. Hits are asked 4 times as many as still
         needed, then 4 times more, up to SEARCH_CANDIDATES: a story of 200 wire copies does not fill the list."""
-        q = parse_search(query, since=utc_naive(since) if since is not None else None, sources=tuple(sources))
+        q = parse_search(query, since=utc_naive(since), sources=tuple(sources))
         asked = limit
         while True:
             hits = self._search(q, asked)
