@@ -648,6 +648,14 @@ def _rate(text: str) -> float:
     return value
 
 
+def _term_group(text: str) -> list[str]:
+    """`--all-of-any "border,granic*"`: one group of watchlist terms, comma-separated."""
+    terms = [t.strip() for t in text.split(",") if t.strip()]
+    if not terms:
+        raise argparse.ArgumentTypeError(f"no terms in {text!r} (give them comma-separated: border,granic*)")
+    return terms
+
+
 def _positive(text: str) -> float:
     try:
         value = float(text)
@@ -726,6 +734,73 @@ def cmd_spikes_backtest(args: argparse.Namespace) -> int:
     cols = ["bucket_start", "watchlist", "window_start", "observed", "expected", "ordinary_peak", "usual_per_day",
             "score", "once_in_months", "why", "stories", "first_titles"]
     print(render(cols, [[r[c] for c in cols] for r in rows], args.format))
+    return 0
+
+
+def cmd_topics_list(args: argparse.Namespace) -> int:
+    from balkanwatch.alerting import RECENT_ALERT_DAYS, topic_overview
+    from flows.alerts import history_start, series_by_topic
+    from warehouse.store import utcnow
+
+    config = _stored(args)
+    now = utcnow()
+    with _open_ro(config) as wh:
+        series = series_by_topic(wh, config, history_start(wh, config, now), now)
+        since = now - timedelta(days=RECENT_ALERT_DAYS)
+        rows = topic_overview(list(series.values()), {w: wh.alert_buckets(w, since) for w in series},
+                              config.topic_budgets())
+    cols = ["watchlist", "stories_7d", "expected_7d", "usual_per_day", "now", "alerts_recent", "budget", "last_alert"]
+    print(render(cols, [[r[c] for c in cols] for r in rows], args.format))
+    return 0
+
+
+def cmd_topics_try(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from balkanwatch.config import WatchlistSettings, most_alerts_per_month
+    from flows.maintenance import try_topic
+
+    config = _stored(args)
+    base = next((w for w in config.watchlists if w.name == args.name), WatchlistSettings(name=args.name))
+    given = {"any": args.any, "all_of_any": args.all_of_any, "none": args.none,
+             "alerts_per_month": args.alerts_per_month}
+    candidate = replace(base, **{k: v for k, v in given.items() if v is not None})
+    if not candidate.any:
+        raise ConfigError(f"{args.name!r} is no watchlist of {config.path or 'the config'}: give its terms with "
+                          "--any (and --all-of-any, --none)")
+    if candidate.alerts_per_month > (most := most_alerts_per_month(config.alerts.cooldown_hours)):
+        raise ConfigError(f"--alerts-per-month {candidate.alerts_per_month:g} cannot be met: with "
+                          f"alerts.cooldown_hours = {config.alerts.cooldown_hours:g} a topic alerts at most "
+                          f"{most:g} times a month")
+    with _open_ro(config) as wh, progress_bar("matching articles") as progress:
+        try:
+            report = try_topic(wh, config, candidate, examples=args.examples, progress=progress)
+        except ValueError as exc:     # a term of no letters or digits, as the config would refuse it
+            raise ConfigError(f"topic {args.name!r}: {exc}") from exc
+    if args.format == "json":
+        print(dumps(report))
+        return 0
+    d = report["definition"]
+    print(f"topic {report['topic']!r}: any {d['any']}" + (f", all_of_any {d['all_of_any']}" if d["all_of_any"] else "")
+          + (f", none {d['none']}" if d["none"] else ""))
+    print(f"{report['stories']} stories ({report['matched_articles']} of {report['articles']} articles) since "
+          f"{report['history_start']:%Y-%m-%d %H:%M}: {report['stories_a_day']} a day; "
+          f"{report['excluded_stories']} kept out by its none terms")
+    n = len(report["alerts"])
+    rate = f"{report['alerts_a_month']} a month; " if report["alerts_a_month"] is not None else ""
+    print(f"{n} alert{'' if n == 1 else 's'} over the history ({rate}budget {report['budget_a_month']:g} a month)")
+    sections: list[tuple[str, list[dict[str, Any]], list[str]]] = [
+        ("terms", report["terms"], ["part", "term", "stories", "share", "same_as"]),
+        ("stories shared with the configured topics", report["overlap"], ["topic", "shared_stories", "share"]),
+        ("alerts it would have raised", report["alerts"],
+         ["bucket_start", "observed", "expected", "once_in_months", "why", "stories", "first_titles"]),
+        ("newest stories", report["examples"], ["first_seen_at", "title", "terms", "story_id"]),
+        ("newest stories its none terms keep out", report["excluded_examples"],
+         ["first_seen_at", "title", "kept_out_by", "story_id"])]
+    for title, rows, cols in sections:
+        if rows:
+            print(f"\n{title}:")
+            print(render(cols, [[r[c] for c in cols] for r in rows], "table"))
     return 0
 
 
@@ -909,6 +984,30 @@ def build_parser() -> argparse.ArgumentParser:
     _limit_option(s, 20, "snapshots, newest first")
     _format_option(s)
     s.set_defaults(func=cmd_warehouse_snapshots)
+
+    top = sub.add_parser("topics", help="every topic's last week against its usual volume, or try a watchlist "
+                                        "on the stored articles before adding it")
+    _format_option(top)
+    top.set_defaults(func=cmd_topics_list)   # plain `balkanwatch topics` lists them
+    tsub = top.add_subparsers(dest="topics_command")
+    s = tsub.add_parser("list", help="every topic: stories in 7 days, expected, usual a day, now, alerts, budget")
+    _format_option(s)
+    s.set_defaults(func=cmd_topics_list)
+    s = tsub.add_parser("try", help="what a watchlist (configured or not) makes of the stored articles: stories a "
+                                    "day, what each term brings or keeps out, alerts it would have raised")
+    s.add_argument("name", help="the topic's name: a configured watchlist (its terms unless given here) or a new one")
+    s.add_argument("--any", nargs="+", metavar="TERM", help="terms of which one must occur (replaces the configured ones)")
+    s.add_argument("--all-of-any", action="append", type=_term_group, metavar="T1,T2",
+                   help="a group of terms of which one must also occur; repeat for several groups (replaces the "
+                        "configured groups)")
+    s.add_argument("--none", nargs="*", metavar="TERM",
+                   help="terms that keep a text out (replaces the configured ones; --none alone: none)")
+    s.add_argument("--alerts-per-month", type=_positive, metavar="RATE",
+                   help="the budget the alerts are replayed at (default: the topic's, else alerts.alerts_per_month)")
+    s.add_argument("--examples", type=count, default=10, metavar="N",
+                   help="show the N newest stories, and the N newest it keeps out (default: %(default)s)")
+    _format_option(s)
+    s.set_defaults(func=cmd_topics_try)
 
     src = sub.add_parser("sources", help="list sources with their health, or import feeds from OPML")
     _format_option(src)

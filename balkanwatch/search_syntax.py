@@ -12,6 +12,7 @@ excluded words are not. The most common words (SEARCH_STOPWORDS) are neither ind
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -110,8 +111,26 @@ def parse_search(query: str, *, since: datetime | None = None, sources: tuple[st
                        compile_terms(excluded) if excluded else None, since, tuple(sources))
 
 
-_SENTENCE = re.compile(r"[^\n.!?…]*(?:[.!?…]+|\n|$)")
+# A sentence ends at a line break, or at . ! ? … followed by a space and a capital, a digit or an opening
+# quote — unless what ends in "." is an initial or an abbreviation ("U.S. Army", "Gen. Smith", "J. Doe"):
+# a period inside "U.S. troops" or "3.5" never ends one.
+_SENTENCE_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s+[\"'“‘(\[]?[^\W_a-zß-ÿ]|\s*\n|\s*$)|\n")
+_ABBREVIATION = re.compile(r"(?:\b[^\W\d_]\.)+$|\b(?:Mr|Mrs|Ms|Dr|Prof|St|Gen|Lt|Col|Maj|Capt|Sgt|Adm|Gov|Sen|Rep|Rev|"
+                           r"Jr|Sr|No|Vol|vs|etc|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\.$")
 _WORD = re.compile(r"\w+")
+
+
+def sentences(text: str) -> Iterator[str]:
+    """`text`'s sentences, stripped, none empty (see _SENTENCE_END)."""
+    start = 0
+    for m in _SENTENCE_END.finditer(text):
+        if m.group() != "\n" and _ABBREVIATION.search(text, start, m.start() + 1):
+            continue
+        if sentence := text[start:m.end()].strip():
+            yield sentence
+        start = m.end()
+    if sentence := text[start:].strip():
+        yield sentence
 
 
 def excerpt(text: str, q: SearchQuery, width: int = EXCERPT_CHARS) -> str:
@@ -121,10 +140,7 @@ def excerpt(text: str, q: SearchQuery, width: int = EXCERPT_CHARS) -> str:
     the title only)."""
     rules = [word_start(w) for w in dict.fromkeys(q.words.split())]
     best: tuple[int, str, int] | None = None   # (words held, sentence, offset of its first match)
-    for m in _SENTENCE.finditer(text):
-        sentence = m.group().strip()
-        if not sentence:
-            continue
+    for sentence in sentences(text):
         held: set[int] = set()
         first = -1
         for w in _WORD.finditer(sentence):

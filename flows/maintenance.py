@@ -1,4 +1,5 @@
-"""Jobs over stored data: re-extraction from raw pages, dedupe threshold backtests, spike backtests.
+"""Jobs over stored data: re-extraction from raw pages, dedupe threshold backtests, spike backtests, trials of a
+watchlist.
 
 None of them imports Prefect (the CLI starts in a second); the flows call them.
 """
@@ -13,14 +14,15 @@ from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from balkanwatch.alerting import spikes_of, topic_series
+from balkanwatch.alerting import TopicSeries, spikes_of, topic_series
 from balkanwatch.boilerplate import keys_for, strip
-from balkanwatch.config import Config
+from balkanwatch.config import Config, WatchlistSettings
 from balkanwatch.dedupe import SHIPPED, Thresholds, compare_partitions, recluster
 from balkanwatch.models import ExtractedArticle
 from balkanwatch.progress import Progress, counted
-from balkanwatch.spikes import shown_months
+from balkanwatch.spikes import MONTH_SECONDS, shown_months
 from balkanwatch.textclean import content_hash, paragraphs
+from balkanwatch.trial import TopicTrial
 from connectors.extract import PageJob, extractor_version, safe_extract
 from warehouse import Warehouse
 from warehouse.store import utcnow
@@ -122,13 +124,69 @@ def backtest(wh: Warehouse, config: Config, now: datetime | None = None,
     rows = topic_stories(wh, config, start, now)
     out = []
     for w in counted(config.watchlists, progress, len(config.watchlists)):
-        for spike in spikes_of(topic_series(w.name, rows[w.name], start, now, config.topic_alerts(w.name))):
-            titles = [s["title"] for s in wh.story_details(spike.story_ids)[:3]]
-            out.append({"bucket_start": spike.bucket_start, "watchlist": spike.watchlist,
-                        "window_start": spike.window_start, "observed": int(spike.observed),
-                        "expected": round(spike.expected, 2),
-                        "usual_per_day": None if spike.usual_per_day is None else round(spike.usual_per_day, 2),
-                        "ordinary_peak": round(spike.peak, 1), "score": round(spike.score, 3),
-                        "once_in_months": shown_months(spike.months), "why": spike.rarity,
-                        "stories": len(spike.story_ids), "first_titles": " | ".join(t or "" for t in titles)})
+        out += _alert_rows(wh, topic_series(w.name, rows[w.name], start, now, config.topic_alerts(w.name)))
     return sorted(out, key=lambda r: (r["bucket_start"], r["watchlist"]))
+
+
+def _alert_rows(wh: Warehouse, series: TopicSeries) -> list[dict[str, Any]]:
+    """The alerts the detector raises on `series`, as `spikes backtest` lists them."""
+    out = []
+    for spike in spikes_of(series):
+        titles = [s["title"] for s in wh.story_details(spike.story_ids)[:3]]
+        out.append({"bucket_start": spike.bucket_start, "watchlist": spike.watchlist,
+                    "window_start": spike.window_start, "observed": int(spike.observed),
+                    "expected": round(spike.expected, 2),
+                    "usual_per_day": None if spike.usual_per_day is None else round(spike.usual_per_day, 2),
+                    "ordinary_peak": round(spike.peak, 1), "score": round(spike.score, 3),
+                    "once_in_months": shown_months(spike.months), "why": spike.rarity,
+                    "stories": len(spike.story_ids), "first_titles": " | ".join(t or "" for t in titles)})
+    return out
+
+
+def try_topic(wh: Warehouse, config: Config, candidate: WatchlistSettings, *, examples: int = 10,
+              now: datetime | None = None, progress: Progress | None = None) -> dict[str, Any]:
+    """What `candidate` (a watchlist not necessarily in the config) would make of the stored articles
+    (read-only; `balkanwatch topics try`): its stories and how many a day, which term brings how many and
+    how many each `none` term keeps out (balkanwatch.trial), how many it shares with each configured topic,
+    the alerts the detector would have raised on it over the whole history at its budget, and its newest
+    stories. `progress` counts articles matched."""
+    now = now or utcnow()
+    trial = TopicTrial.of(candidate.name, candidate.any, candidate.all_of_any, candidate.none)
+    first_seen = wh.story_first_seen()
+    done = 0
+    for batch in wh.story_texts():
+        for story_id, title, text in batch:
+            trial.add(story_id, title, text)
+        done += len(batch)
+        if progress:
+            progress(done, max(done, len(first_seen)))
+    start = wh.first_story_time() or now
+    rows = sorted(((s, first_seen[s]) for s in trial.stories if s in first_seen), key=lambda r: (r[1], r[0]))
+    alerts_config = replace(config, watchlists=[*[w for w in config.watchlists if w.name != candidate.name], candidate])
+    settings = alerts_config.topic_alerts(candidate.name)
+    series = topic_series(candidate.name, rows, start, now, settings)
+    alerts = _alert_rows(wh, series)
+    months = (now - start).total_seconds() / MONTH_SECONDS
+    ours = set(trial.stories)
+    others = topic_stories(wh, config, start, now)
+    overlap = [{"topic": w.name, "shared_stories": len(shared := ours & {s for s, _ in others[w.name]}),
+                "share": round(len(shared) / len(ours), 3) if ours else None}
+               for w in config.watchlists if w.name != candidate.name]
+    newest = [s for s, _ in rows[::-1][:examples]]
+    excluded = sorted(trial.excluded_stories(), key=lambda s: first_seen.get(s, start), reverse=True)[:examples]
+    details = {d["story_id"]: d for d in wh.story_details([*newest, *excluded])}
+    days = max((now - start).total_seconds() / 86_400, 1 / 24)
+    return {
+        "topic": candidate.name,
+        "definition": {"any": candidate.any, "all_of_any": candidate.all_of_any, "none": candidate.none},
+        "articles": trial.articles, "matched_articles": trial.matched_articles, "stories": len(ours),
+        "excluded_stories": len(trial.excluded_stories()),
+        "history_start": start, "days": round(days, 1), "stories_a_day": round(len(ours) / days, 2),
+        "terms": trial.term_rows(), "overlap": overlap,
+        "budget_a_month": settings.alerts_per_month, "alerts": alerts,
+        "alerts_a_month": round(len(alerts) / months, 2) if months >= 1 / 30 else None,
+        "examples": [{"first_seen_at": first_seen[s], "title": details[s]["title"] if s in details else None,
+                      "terms": sorted(trial.stories[s]), "story_id": s} for s in newest],
+        "excluded_examples": [{"first_seen_at": first_seen.get(s), "title": details[s]["title"] if s in details else None,
+                               "kept_out_by": sorted(trial.kept_out[s]), "story_id": s} for s in excluded],
+    }

@@ -230,6 +230,13 @@ def test_an_excerpt_is_the_sentence_holding_most_of_the_query_as_written() -> No
     cut = excerpt(long, parse_search("KFOR Banjska"), width=60)
     assert len(cut) <= 60 and cut.startswith("…") and cut.endswith("…") and "KFOR arrived" in cut
     assert excerpt("", parse_search("KFOR")) == ""
+    # a period inside an abbreviation, an initial or a number does not end a sentence
+    abbreviated = ("The U.S. Army and Gen. J. Smith met KFOR in 2.5 hours. U.S. troops stayed. "
+                   "\"We hold Jarinje.\" Patrols resumed in Banjska.")
+    assert excerpt(abbreviated, parse_search("army KFOR")) == "The U.S. Army and Gen. J. Smith met KFOR in 2.5 hours."
+    assert excerpt(abbreviated, parse_search("troops")) == "U.S. troops stayed."
+    assert excerpt(abbreviated, parse_search("jarinje")) == "\"We hold Jarinje.\""
+    assert excerpt(abbreviated, parse_search("patrols")) == "Patrols resumed in Banjska."
 
 
 def test_search_hits_carry_their_excerpt(wh: Warehouse) -> None:

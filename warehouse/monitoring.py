@@ -72,6 +72,20 @@ class MonitoringMixin(WarehouseBase):
             """SELECT watchlist, story_id, first_seen_at FROM story_mentions
                WHERE first_seen_at >= ? AND first_seen_at < ? ORDER BY first_seen_at""", [since, until]).fetchall()]
 
+    def story_first_seen(self) -> dict[str, datetime]:
+        """Every story's first_seen_at (the time its topics count it), by story id."""
+        return dict(self._exec("SELECT story_id, first_seen_at FROM stories").fetchall())
+
+    def story_texts(self, batch: int = 2000) -> Iterator[list[tuple[str, str, str]]]:
+        """Batches of (story_id, title, text) of every article that has a story, in article id order: what a
+        watchlist is tried on (`topics try`). Ids are read first, texts one batch at a time."""
+        ids = [r[0] for r in self._exec(
+            "SELECT article_id FROM articles WHERE story_id IS NOT NULL ORDER BY article_id").fetchall()]
+        for i in range(0, len(ids), batch):
+            yield [tuple(r) for r in self._exec(
+                """SELECT story_id, coalesce(title, ''), coalesce(text, '') FROM articles
+                   WHERE list_contains(?, article_id) ORDER BY article_id""", [ids[i: i + batch]]).fetchall()]
+
     def late_story_ids(self, window_start: datetime) -> set[str]:
         """Stories no alerts cycle before `window_start` could see, though they may be older: first fetched
         at or after it, by a run later than the first that brought any article of (one of) their sources; so

@@ -1,0 +1,88 @@
+"""Trying a watchlist on the stored articles before it goes into the config (`balkanwatch topics try`). Pure:
+the caller reads the articles and hands them over one at a time.
+
+A topic is only as good as its terms: "Mitrovic*" alone brings every football report from Mitrovica, a
+`none` term meant for them may also drop the clash. So a trial says which term brings how many stories,
+how many stories each `none` term keeps out, and (with the caller's detector replay) how often the topic
+would have alerted. Matching is the alerts' own (balkanwatch.watch: the same folding, the same rule); a story
+is in the topic when one of its articles matches, as `story_mentions` counts it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from balkanwatch.textnorm import fold
+from balkanwatch.watch import Watchlist, compile_terms
+
+
+@dataclass(frozen=True)
+class Term:
+    part: str            # "any", "all_of_any 1", …, "none"
+    term: str            # as written in the definition
+    pattern: re.Pattern[str]
+
+
+@dataclass
+class TopicTrial:
+    """A candidate watchlist's matches over articles, accumulated by `add` (one call per article)."""
+
+    watchlist: Watchlist
+    without_none: Watchlist
+    terms: list[Term]
+    articles: int = 0                                                  # articles seen
+    matched_articles: int = 0
+    stories: dict[str, set[str]] = field(default_factory=dict)         # story → the terms its matching articles hold
+    kept_out: dict[str, set[str]] = field(default_factory=dict)        # story → the none terms that dropped an article
+
+    @classmethod
+    def of(cls, name: str, any_terms: list[str], all_of_any: list[list[str]] | None = None,
+           none_terms: list[str] | None = None) -> TopicTrial:
+        """Raises ValueError for a definition the config would refuse (no `any` term, a term of no letters)."""
+        groups = [g for g in (all_of_any or []) if g]
+        terms = ([Term("any", t, compile_terms([t])) for t in any_terms]
+                 + [Term(f"all_of_any {i}", t, compile_terms([t])) for i, g in enumerate(groups, 1) for t in g]
+                 + [Term("none", t, compile_terms([t])) for t in none_terms or []])
+        return cls(Watchlist.build(name, any_terms, groups, none_terms), Watchlist.build(name, any_terms, groups),
+                   terms)
+
+    def add(self, story_id: str, title: str, text: str) -> bool:
+        """Match one article (of story `story_id`); True when it is in the topic."""
+        self.articles += 1
+        folded = fold(f"{title}\n{text}")
+        if not self.without_none.matches(folded):
+            return False
+        if not self.watchlist.matches(folded):    # it matched but for a `none` term
+            self.kept_out.setdefault(story_id, set()).update(
+                t.term for t in self.terms if t.part == "none" and t.pattern.search(folded))
+            return False
+        self.matched_articles += 1
+        self.stories.setdefault(story_id, set()).update(
+            t.term for t in self.terms if t.part != "none" and t.pattern.search(folded))
+        return True
+
+    def excluded_stories(self) -> set[str]:
+        """Stories the `none` terms keep out of the topic: one of their articles matched but for them, and
+        no other article of theirs is in the topic."""
+        return set(self.kept_out) - set(self.stories)
+
+    def term_rows(self) -> list[dict[str, object]]:
+        """Per term of the definition, in its order: the stories in the topic whose matching articles hold it
+        (`any` and `all_of_any` terms), or the stories it keeps out (`none` terms). A term that brings no
+        story is misspelt or unused; one that brings nearly all of them is what the topic really is. `same_as`
+        names an earlier term of the same part that folds to the same words ("КФОР" is "KFOR" once folded:
+        one of them is redundant)."""
+        out: list[dict[str, object]] = []
+        excluded = self.excluded_stories()
+        first: dict[tuple[str, str], str] = {}      # (part, folded pattern) → the first term written so
+        for t in self.terms:
+            same = first.setdefault((t.part, t.pattern.pattern), t.term)
+            if t.part == "none":
+                n = sum(1 for s in excluded if t.term in self.kept_out[s])
+            else:
+                n = sum(1 for found in self.stories.values() if t.term in found)
+            out.append({"part": t.part, "term": t.term, "stories": n,
+                        "share": round(n / len(self.stories), 3) if self.stories and t.part != "none" else None,
+                        "same_as": same if same != t.term else None})
+        return out

@@ -1,0 +1,130 @@
+"""`balkanwatch topics` and `topics try`: a desk's view of its topics, and a watchlist tried on the stored
+articles before it goes into the config."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import timedelta
+
+from app.cli import main
+from balkanwatch.alerting import OVERVIEW_DAYS, bucket_floor
+from balkanwatch.config import load_config
+from balkanwatch.trial import TopicTrial
+from flows.ingest import run_ingest
+from tests.conftest import toml_sources
+from tests.test_alerts import WATCHLISTS
+from warehouse import Warehouse
+from warehouse.store import utcnow
+
+
+def test_a_trial_counts_stories_terms_and_what_none_terms_keep_out() -> None:
+    trial = TopicTrial.of("border", ["Jarinj*", "Јарињ*", "Brnjak"], [["border", "granic*"]], ["football", "fudbal*"])
+    assert trial.add("s1", "Clash at Jarinje", "Police closed the border crossing at Jarinje.")
+    assert trial.add("s1", "Јариње", "Граница је затворена.")            # a copy in Cyrillic: the same story
+    assert not trial.add("s2", "Jarinje", "A quiet day at the crossing.")    # no term of the group
+    assert not trial.add("s3", "Jarinje derby", "Football at the border town of Jarinje.")   # kept out
+    assert trial.add("s4", "Brnjak", "The granica at Brnjak reopened; fudbal fans were not there.") is False
+    assert trial.add("s5", "Brnjak border", "The border at Brnjak reopened.")
+    assert not trial.add("s5", "Brnjak border", "Football at the Brnjak border.")   # one copy kept out: still in
+    assert trial.articles == 7 and trial.matched_articles == 3
+    assert set(trial.stories) == {"s1", "s5"} and trial.excluded_stories() == {"s3", "s4"}
+    rows = {(r["part"], r["term"]): r for r in trial.term_rows()}
+    assert rows["any", "Jarinj*"]["stories"] == 1 and rows["any", "Jarinj*"]["share"] == 0.5
+    assert rows["any", "Јарињ*"]["same_as"] == "Jarinj*" and rows["any", "Јарињ*"]["stories"] == 1   # folds alike
+    assert rows["any", "Brnjak"]["stories"] == 1 and rows["any", "Brnjak"]["same_as"] is None
+    assert rows["all_of_any 1", "border"]["stories"] == 2 and rows["all_of_any 1", "granic*"]["stories"] == 1
+    assert rows["none", "football"]["stories"] == 1 and rows["none", "fudbal*"]["stories"] == 1   # s3; s4
+    assert rows["none", "football"]["share"] is None
+    assert [r["term"] for r in trial.term_rows()] == ["Jarinj*", "Јарињ*", "Brnjak", "border", "granic*",
+                                                      "football", "fudbal*"]          # the definition's order
+
+
+CANDIDATE = """
+[[watchlists]]
+name = "kosovo-not-kfor"
+any = ["Kosovo", "Kosova", "Косово"]
+none = ["KFOR", "КФОР"]
+"""
+
+
+def test_trying_a_watchlist_gives_what_configuring_it_would(corpus, write_config, capsys) -> None:  # type: ignore[no-untyped-def]
+    """The trial's stories are those the topic gets once it is configured and matched (`rematch`); a
+    configured topic's trial is its own stories and the alerts `spikes backtest` lists for it."""
+    sources, _, _ = corpus
+    cfg = write_config(toml_sources(sources) + WATCHLISTS)
+    asyncio.run(run_ingest(load_config(cfg)))
+
+    def run(*args: str) -> dict:  # type: ignore[type-arg]
+        assert main(["--config", str(cfg), *args, "--format", "json"]) == 0
+        return json.loads(capsys.readouterr().out)  # type: ignore[no-any-return]
+
+    tried = run("topics", "try", "kosovo-not-kfor", "--any", "Kosovo", "Kosova", "Косово", "--none", "KFOR", "КФОР",
+                "--examples", "1000")
+    kfor = run("topics", "try", "kfor", "--examples", "1000")
+    with Warehouse.open(load_config(cfg).warehouse_path, read_only=True) as wh:
+        configured = {r["story_id"] for r in wh.rows("SELECT story_id FROM story_mentions WHERE watchlist = 'kfor'")}
+        articles = wh.rows("SELECT count(*) AS n FROM articles WHERE story_id IS NOT NULL")[0]["n"]
+    assert {e["story_id"] for e in kfor["examples"]} == configured and kfor["stories"] == len(configured) > 0
+    assert kfor["definition"] == {"any": ["KFOR", "КФОР", "Kosovo Force"], "all_of_any": [], "none": []}
+    backtest = json.loads((main(["--config", str(cfg), "spikes", "backtest", "--format", "json"]),
+                           capsys.readouterr().out)[1])
+    assert [a["bucket_start"] for a in kfor["alerts"]] == [b["bucket_start"] for b in backtest if b["watchlist"] == "kfor"]
+
+    # the candidate, configured and matched, gets exactly the trial's stories
+    cfg2 = write_config(toml_sources(sources) + WATCHLISTS + CANDIDATE)
+    assert main(["--config", str(cfg2), "rematch"]) == 0
+    capsys.readouterr()
+    with Warehouse.open(load_config(cfg2).warehouse_path, read_only=True) as wh:
+        truth = {r["story_id"] for r in wh.rows(
+            "SELECT story_id FROM story_mentions WHERE watchlist = 'kosovo-not-kfor'")}
+    assert {e["story_id"] for e in tried["examples"]} == truth and tried["stories"] == len(truth) > 0
+    assert tried["articles"] == articles and tried["matched_articles"] >= tried["stories"]
+    kept_out = {e["story_id"] for e in tried["excluded_examples"]}
+    assert tried["excluded_stories"] == len(kept_out) > 0 and kept_out <= configured and not kept_out & truth
+    assert all(set(e["kept_out_by"]) <= {"KFOR", "КФОР"} and e["kept_out_by"] for e in tried["excluded_examples"])
+    terms = {(t["part"], t["term"]): t for t in tried["terms"]}
+    assert terms["none", "КФОР"]["same_as"] == "KFOR" and terms["none", "KFOR"]["stories"] == len(kept_out)
+    shared = {o["topic"]: (o["shared_stories"], o["share"]) for o in tried["overlap"]}
+    assert shared["kfor"] == (len(truth & configured), round(len(truth & configured) / len(truth), 3))
+    assert len(truth & configured) < len(configured) and set(shared) == {"kfor", "north-kosovo-clash", "eulex"}
+    assert [e["first_seen_at"] for e in tried["examples"]] == sorted((e["first_seen_at"] for e in tried["examples"]),
+                                                                     reverse=True)
+    # the same trial from the configured definition, and its table form
+    assert main(["--config", str(cfg2), "topics", "try", "kosovo-not-kfor", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["stories"] == len(truth)
+    assert main(["--config", str(cfg), "topics", "try", "kfor", "--none", "Zvečan", "--examples", "2"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("topic 'kfor': any ['KFOR', 'КФОР', 'Kosovo Force'], none ['Zvečan']\n")
+    assert "\nterms:\n" in out and "\nnewest stories:\n" in out and "stories shared with the configured topics" in out
+
+
+def test_topics_lists_every_topic_s_week(corpus, write_config, capsys) -> None:  # type: ignore[no-untyped-def]
+    sources, _, _ = corpus
+    cfg = write_config(toml_sources(sources) + WATCHLISTS)
+    asyncio.run(run_ingest(load_config(cfg)))
+    assert main(["--config", str(cfg), "topics", "--format", "json"]) == 0
+    rows = {r["watchlist"]: r for r in json.loads(capsys.readouterr().out)}
+    assert set(rows) == {"kfor", "north-kosovo-clash", "eulex"}
+    cut = bucket_floor(utcnow(), 60) - timedelta(days=OVERVIEW_DAYS) + timedelta(hours=1)
+    with Warehouse.open(load_config(cfg).warehouse_path, read_only=True) as wh:
+        for name, row in rows.items():
+            week = wh.rows("SELECT count(*) AS n FROM story_mentions WHERE watchlist = ? AND first_seen_at >= ?",
+                           [name, cut])[0]["n"]
+            assert row["stories_7d"] == week, name
+            assert row["budget"] == "4" and row["alerts_recent"] == 0 and row["last_alert"] == ""
+    assert rows["kfor"]["stories_7d"] > 0
+    assert main(["--config", str(cfg), "topics", "list"]) == 0
+    assert capsys.readouterr().out.splitlines()[0].split()[:3] == ["watchlist", "stories_7d", "expected_7d"]
+
+
+def test_a_trial_needs_terms_and_refuses_bad_ones(corpus, write_config, capsys) -> None:  # type: ignore[no-untyped-def]
+    sources, _, _ = corpus
+    cfg = write_config(toml_sources(sources) + WATCHLISTS)
+    asyncio.run(run_ingest(load_config(cfg)))
+    assert main(["--config", str(cfg), "topics", "try", "brand-new"]) == 2
+    assert "'brand-new' is no watchlist of" in capsys.readouterr().err
+    assert main(["--config", str(cfg), "topics", "try", "x", "--any", "***"]) == 2
+    assert "no letters or digits" in capsys.readouterr().err
+    assert main(["--config", str(cfg), "topics", "try", "kfor", "--alerts-per-month", "31"]) == 2
+    assert "cannot be met" in capsys.readouterr().err
