@@ -161,10 +161,14 @@ def compose_incident(incident: Incident, stories: Sequence[dict[str, Any]], char
     body = ["<html><body style=\"font-family:sans-serif\">",
             *([f"<p><strong>{html.escape(late)}</strong></p>"] if late else []), "<h2>Coverage surged</h2><ul>",
             *(f"<li>{html.escape(line)}</li>" for line in _spike_lines(incident, now, tz)), "</ul>"]
-    body += [f"<p><img src=\"cid:chart-{i}\" alt=\"{html.escape(name)} volume against baseline\"></p>"
-             for i, name in enumerate(sorted(charts))]
-    body += ["<h3>Stories</h3><ol>", *(_story_html(s, tz) for s in stories), "</ol>",
-             "<p><small>Sent by balkanwatch. Stories are counted once across syndicated copies.</small></p>",
+    # what happened first, then why it counts as a surge: an incident over four topics has four charts, and
+    # on a phone the stories sat three screens down below them (session 37)
+    body += ["<h3>Stories</h3><ol>", *(_story_html(s, tz) for s in stories), "</ol>"]
+    if charts:
+        body += ["<h3>Volume against baseline</h3>"]
+        body += [f"<p><img src=\"cid:chart-{i}\" alt=\"{html.escape(name)} volume against baseline\"></p>"
+                 for i, name in enumerate(sorted(charts))]
+    body += ["<p><small>Sent by balkanwatch. Stories are counted once across syndicated copies.</small></p>",
              "</body></html>"]
     page = "\n".join(body)
     msg = _message(subject, sender, recipients, message_id, now, text, page, charts)

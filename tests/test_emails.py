@@ -70,6 +70,9 @@ def test_incident_email_is_multipart_with_inline_charts_and_a_stable_message_id(
     images = [p for p in msg.walk() if p.get_content_type() == "image/png"]
     assert [p["Content-ID"] for p in images] == ["<chart-0>", "<chart-1>"]
     assert all(p.get_content() == png for p in images)
+    page = msg.get_body(preferencelist=("html",)).get_content()   # the stories before the charts that explain them
+    assert page.index("Story 3") < page.index("<h3>Volume against baseline</h3>") < page.index("cid:chart-0")
+    assert "Volume against baseline" not in compose_incident(inc[0], [story(1, "Story 1")], {}, *args[3:]).html
 
 
 @pytest.mark.parametrize(("when", "local"), [(NOW, "10:30 CET"), (datetime(2026, 7, 22, 9, 30), "11:30 CEST")])
