@@ -7,7 +7,8 @@ line breaks and control characters into spaces, so a title cannot add a header; 
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+import shlex
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from email import message_from_bytes, policy
@@ -176,19 +177,57 @@ def compose_incident(incident: Incident, stories: Sequence[dict[str, Any]], char
 
 
 def compose_digest(day: str, alerts: Sequence[dict[str, Any]], topics: Sequence[dict[str, Any]], sender: str,
-                   recipients: Sequence[str], now: datetime, tz: tzinfo = UTC) -> AlertEmail:
-    """The daily digest: the last day's alerts and the busiest topics by unique stories."""
+                   recipients: Sequence[str], now: datetime, tz: tzinfo = UTC,
+                   stories: Mapping[str, Sequence[dict[str, Any]]] | None = None) -> AlertEmail:
+    """The daily digest: the last day's alerts, then every topic with unique stories in the last day (busiest
+    first) with its most carried stories (`stories`: per topic, as `story_details` gives them), each with its
+    link: what an analyst reads over coffee without opening anything else."""
+    stories = stories or {}
     subject = one_line(f"[balkanwatch] daily digest {day}: {len(alerts)} alert{'s' * (len(alerts) != 1)}")
-    lines = [f"Alerts in the last 24 hours: {len(alerts)}"]
-    lines += [f"  {a['watchlist']}: {a['observed']:.0f} stories at {at(a['bucket_start'], tz)} "
-              f"(expected {a['expected']:.1f})" for a in alerts]
-    lines += ["", "Unique stories per topic in the last 24 hours:"]
-    lines += [f"  {t['watchlist']}: {t['stories']}" for t in topics]
+    alert_lines = [f"{a['watchlist']}: {a['observed']:.0f} stories at {at(a['bucket_start'], tz)} "
+                   f"(expected {a['expected']:.1f})" for a in alerts]
+    lines = [f"Alerts in the last 24 hours: {len(alerts)}", *(f"  {line}" for line in alert_lines), "",
+             "Unique stories per topic in the last 24 hours:"]
+    page = ["<html><body style=\"font-family:sans-serif\">", f"<h2>Alerts in the last 24 hours: {len(alerts)}</h2>"]
+    page += ["<ul>", *(f"<li>{html.escape(line)}</li>" for line in alert_lines), "</ul>"] if alerts else []
+    page += ["<h2>Unique stories per topic in the last 24 hours</h2>"]
+    for t in topics:
+        listed = stories.get(t["watchlist"], [])
+        more = t["stories"] - len(listed)
+        lines.append(f"  {t['watchlist']}: {t['stories']}" + (" — the most carried:" if listed else ""))
+        lines += [f"    {_digest_story_text(s, tz)}" for s in listed]
+        page.append(f"<h3>{html.escape(t['watchlist'])}: {t['stories']}</h3>")
+        if listed:
+            page += ["<ol>", *(_digest_story_html(s, tz) for s in listed), "</ol>"]
+            if more > 0:
+                page.append(f"<p><small>and {more} more: <code>{html.escape(_all_of(t['watchlist']))}</code>"
+                            "</small></p>")
+        if listed and more > 0:
+            lines.append(f"    and {more} more: {_all_of(t['watchlist'])}")
+    page += ["<p><small>Sent by balkanwatch. Stories are counted once across syndicated copies.</small></p>",
+             "</body></html>"]
     text = "\n".join(lines) + "\n"
-    page = "<html><body><pre>" + html.escape(text) + "</pre></body></html>"
+    body = "\n".join(page)
     message_id = f"<digest-{day}@balkanwatch>"
     return AlertEmail(message_id, "digest", None, subject, tuple(recipients),
-                      _message(subject, sender, recipients, message_id, now, text, page, {}), page)
+                      _message(subject, sender, recipients, message_id, now, text, body, {}), body)
+
+
+def _all_of(topic: str) -> str:
+    """The command that lists all of a topic's stories of the day (topic names are config keys, but quoted)."""
+    return f"balkanwatch stories --topic {shlex.quote(topic)} --since 24h"
+
+
+def _digest_story_text(s: dict[str, Any], tz: tzinfo = UTC) -> str:
+    return (f"- {one_line(s['title'] or '(untitled)', 300)} ({_articles(s['articles'])}, first seen "
+            f"{at(s['first_seen_at'], tz)}, {one_line(_origin(s), 300)})\n      {s['url']}")
+
+
+def _digest_story_html(s: dict[str, Any], tz: tzinfo = UTC) -> str:
+    e = html.escape
+    return (f"<li><a href=\"{e(s['url'], quote=True)}\">{e(one_line(s['title'] or '(untitled)', 300))}</a> "
+            f"<small>{_articles(s['articles'])} · first seen {at(s['first_seen_at'], tz)} · "
+            f"{e(one_line(_origin(s), 300))}</small></li>")
 
 
 def compose_silent(source: dict[str, Any], sender: str, recipients: Sequence[str], now: datetime,

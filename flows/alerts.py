@@ -182,7 +182,10 @@ def queue_digest(wh: Warehouse, config: Config, now: datetime) -> bool:
                         GROUP BY watchlist ORDER BY stories DESC, watchlist""", [since])
     alerts = wh.rows("""SELECT watchlist, bucket_start, observed, expected FROM alerts WHERE bucket_start >= ?
                         ORDER BY bucket_start""", [since])
-    email = compose_digest(day, alerts, topics, a.email_from, a.email_to, now, a.zone)
+    top = wh.top_stories(since, a.digest_stories) if a.digest_stories else {}
+    details = {d["story_id"]: d for d in wh.story_details([sid for ids in top.values() for sid in ids])}
+    stories = {topic: [details[sid] for sid in ids if sid in details] for topic, ids in top.items()}
+    email = compose_digest(day, alerts, topics, a.email_from, a.email_to, now, a.zone, stories)
     wh.record_incident([], _outbox_row(email, now))
     return True
 

@@ -652,6 +652,22 @@ def test_daily_digest_is_sent_once_a_day(surge_config: Path, inbox: Inbox):
     body = digest.get_body(preferencelist=("plain",)).get_content()
     assert "north-kosovo-clash: 8 stories" in body and "kfor" in body
     assert run_alerts(config).sent == 0 and len(inbox.messages) == 2      # once a day
+    # under each topic its most carried stories of the day, with their links (alerts.digest_stories, 5)
+    page = digest.get_body(preferencelist=("html",)).get_content()
+    with Warehouse.for_config(config, read_only=True) as wh:
+        day = wh.rows("""SELECT m.watchlist, m.story_id, m.articles, o.url FROM story_mentions m
+                         JOIN stories st USING (story_id) JOIN articles o ON o.article_id = st.origin_article_id
+                         WHERE m.first_seen_at >= ?""",       # the day before the digest was written
+                       [parsedate_to_datetime(digest["Date"]).astimezone(UTC).replace(tzinfo=None) - timedelta(days=1)])
+    for topic in ("kfor", "north-kosovo-clash"):
+        mine = [r for r in day if r["watchlist"] == topic]
+        section = page.split(f"<h3>{topic}: ")[1].split("<h3>")[0]
+        listed = [r for r in mine if f'href="{r["url"]}"' in section]
+        assert len(listed) == min(5, len(mine)) and len(mine) > 5, topic     # five of them, linked
+        assert min(r["articles"] for r in listed) >= max(r["articles"] for r in mine if r not in listed), topic
+        assert f"{topic}: {len(mine)} — the most carried:" in body and (
+            f"and {len(mine) - 5} more: balkanwatch stories --topic {topic} --since 24h") in body
+        assert all(r["url"] in body for r in listed)
 
 
 @pytest.mark.parametrize(("zone", "now", "day"), [

@@ -72,6 +72,20 @@ class MonitoringMixin(WarehouseBase):
             """SELECT watchlist, story_id, first_seen_at FROM story_mentions
                WHERE first_seen_at >= ? AND first_seen_at < ? ORDER BY first_seen_at""", [since, until]).fetchall()]
 
+    def top_stories(self, since: datetime, per_topic: int) -> dict[str, list[str]]:
+        """Per topic, the ids of its `per_topic` most carried stories first seen since `since` (most articles,
+        then most sources, then newest): what the daily digest lists."""
+        out: dict[str, list[str]] = {}
+        for watchlist, story_id in self._exec(
+                """SELECT watchlist, story_id FROM (
+                     SELECT watchlist, story_id, row_number() OVER (
+                       PARTITION BY watchlist ORDER BY articles DESC, len(sources) DESC, first_seen_at DESC, story_id)
+                       AS rank
+                     FROM story_mentions WHERE first_seen_at >= ?)
+                   WHERE rank <= ? ORDER BY watchlist, rank""", [utc_naive(since), per_topic]).fetchall():
+            out.setdefault(watchlist, []).append(story_id)
+        return out
+
     def story_first_seen(self) -> dict[str, datetime]:
         """Every story's first_seen_at (the time its topics count it), by story id."""
         return dict(self._exec("SELECT story_id, first_seen_at FROM stories").fetchall())
