@@ -124,7 +124,8 @@ class AlertsSettings:
                                       "schedule.ingest_every_minutes (an hour at the defaults): while ingest is stalled the "
                                       "alerts see nothing new. Also how long the alerts deployment's cycles may fail to use the warehouse "
                                       "before one e-mail, sent straight over SMTP, says so. 0 turns both off.")
-    digest: bool = _f(False, "Also send a daily digest of the last day's alerts and busiest topics.")
+    digest: bool = _f(False, "Also send a daily digest: the last day's alerts, and every topic's unique stories with its most carried "
+                                 "(alerts.digest_stories), linked.")
     digest_hour: int = _f(7, "Hour (in alerts.timezone) after which the daily digest is sent (once per day).")
     digest_stories: int = _f(5, "Stories the daily digest lists under each topic: the last day's most carried (most "
                                 "articles, then sources), with their links. 0 lists counts only.")
