@@ -985,14 +985,9 @@ def build_parser() -> argparse.ArgumentParser:
     _format_option(s)
     s.set_defaults(func=cmd_warehouse_snapshots)
 
-    top = sub.add_parser("topics", help="every topic's last week against its usual volume, or try a watchlist "
-                                        "on the stored articles before adding it")
-    _format_option(top)
-    top.set_defaults(func=cmd_topics_list)   # plain `balkanwatch topics` lists them
-    tsub = top.add_subparsers(dest="topics_command")
-    s = tsub.add_parser("list", help="every topic: stories in 7 days, expected, usual a day, now, alerts, budget")
-    _format_option(s)
-    s.set_defaults(func=cmd_topics_list)
+    tsub = _listing_group(sub, "topics", "every topic's last week against its usual volume, or try a watchlist on "
+                                         "the stored articles before adding it",
+                          "every topic: stories in 7 days, expected, usual a day, now, alerts, budget", cmd_topics_list)
     s = tsub.add_parser("try", help="what a watchlist (configured or not) makes of the stored articles: stories a "
                                     "day, what each term brings or keeps out, alerts it would have raised")
     s.add_argument("name", help="the topic's name: a configured watchlist (its terms unless given here) or a new one")
@@ -1009,13 +1004,8 @@ def build_parser() -> argparse.ArgumentParser:
     _format_option(s)
     s.set_defaults(func=cmd_topics_try)
 
-    src = sub.add_parser("sources", help="list sources with their health, or import feeds from OPML")
-    _format_option(src)
-    src.set_defaults(func=cmd_sources_list)   # plain `balkanwatch sources` lists them
-    ssub = src.add_subparsers(dest="sources_command")
-    s = ssub.add_parser("list", help="sources and their health")
-    _format_option(s)
-    s.set_defaults(func=cmd_sources_list)
+    ssub = _listing_group(sub, "sources", "list sources with their health, or import feeds from OPML",
+                          "sources and their health", cmd_sources_list)
     s = ssub.add_parser("add", help="find a site's feed (or sitemap), check it once, append it to the config")
     s.add_argument("url", help="the site's homepage, a section page, or a feed")
     s.add_argument("--name", default="", help="the source's name (default: the feed's title)")
@@ -1026,6 +1016,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--language", default="", help="language to set on the imported sources")
     s.set_defaults(func=cmd_import_opml)
     return p
+
+
+def _listing_group(sub: Any, name: str, what: str, list_help: str,
+                   func: Callable[[argparse.Namespace], int]) -> Any:
+    """A command that lists when given alone (`balkanwatch sources`) or as `NAME list`, and has other
+    subcommands: the subcommands' parsers, to add those to."""
+    group = sub.add_parser(name, help=what)
+    _format_option(group)
+    group.set_defaults(func=func)
+    subs = group.add_subparsers(dest=f"{name}_command")
+    s = subs.add_parser("list", help=list_help)
+    _format_option(s)
+    s.set_defaults(func=func)
+    return subs
 
 
 def _limit_option(parser: argparse.ArgumentParser, default: int, what: str) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import shlex
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
@@ -113,17 +114,17 @@ def _origin(s: dict[str, Any]) -> str:
                                   f"sources: {sources}" if sources else "") if x.strip())
 
 
-def _story_text(s: dict[str, Any], tz: tzinfo = UTC) -> str:
+def _story_text(s: dict[str, Any], tz: tzinfo = UTC, *, excerpt: bool = True) -> str:
     return (f"- {one_line(s['title'] or '(untitled)', 300)}\n  {s['url']}\n  first seen {at(s['first_seen_at'], tz)}"
             f" · {_articles(s['articles'])} · {one_line(_origin(s), 300)}\n"
-            f"  {_excerpt(s)}\n")
+            + (f"  {_excerpt(s)}\n" if excerpt else ""))
 
 
-def _story_html(s: dict[str, Any], tz: tzinfo = UTC) -> str:
+def _story_html(s: dict[str, Any], tz: tzinfo = UTC, *, excerpt: bool = True) -> str:
     e = html.escape
     return (f"<li><a href=\"{e(s['url'], quote=True)}\">{e(one_line(s['title'] or '(untitled)', 300))}</a><br>"
             f"<small>first seen {at(s['first_seen_at'], tz)} · {_articles(s['articles'])} · "
-            f"{e(one_line(_origin(s), 300))}</small><br>{e(_excerpt(s))}</li>")
+            f"{e(one_line(_origin(s), 300))}</small>" + (f"<br>{e(_excerpt(s))}" if excerpt else "") + "</li>")
 
 
 def _spike_lines(incident: Incident, now: datetime, tz: tzinfo = UTC) -> list[str]:
@@ -195,10 +196,10 @@ def compose_digest(day: str, alerts: Sequence[dict[str, Any]], topics: Sequence[
         listed = stories.get(t["watchlist"], [])
         more = t["stories"] - len(listed)
         lines.append(f"  {t['watchlist']}: {t['stories']}" + (" — the most carried:" if listed else ""))
-        lines += [f"    {_digest_story_text(s, tz)}" for s in listed]
+        lines += [textwrap.indent(_story_text(s, tz, excerpt=False), "    ").rstrip("\n") for s in listed]
         page.append(f"<h3>{html.escape(t['watchlist'])}: {t['stories']}</h3>")
         if listed:
-            page += ["<ol>", *(_digest_story_html(s, tz) for s in listed), "</ol>"]
+            page += ["<ol>", *(_story_html(s, tz, excerpt=False) for s in listed), "</ol>"]
             if more > 0:
                 page.append(f"<p><small>and {more} more: <code>{html.escape(_all_of(t['watchlist']))}</code>"
                             "</small></p>")
@@ -216,18 +217,6 @@ def compose_digest(day: str, alerts: Sequence[dict[str, Any]], topics: Sequence[
 def _all_of(topic: str) -> str:
     """The command that lists all of a topic's stories of the day (topic names are config keys, but quoted)."""
     return f"balkanwatch stories --topic {shlex.quote(topic)} --since 24h"
-
-
-def _digest_story_text(s: dict[str, Any], tz: tzinfo = UTC) -> str:
-    return (f"- {one_line(s['title'] or '(untitled)', 300)} ({_articles(s['articles'])}, first seen "
-            f"{at(s['first_seen_at'], tz)}, {one_line(_origin(s), 300)})\n      {s['url']}")
-
-
-def _digest_story_html(s: dict[str, Any], tz: tzinfo = UTC) -> str:
-    e = html.escape
-    return (f"<li><a href=\"{e(s['url'], quote=True)}\">{e(one_line(s['title'] or '(untitled)', 300))}</a> "
-            f"<small>{_articles(s['articles'])} · first seen {at(s['first_seen_at'], tz)} · "
-            f"{e(one_line(_origin(s), 300))}</small></li>")
 
 
 def compose_silent(source: dict[str, Any], sender: str, recipients: Sequence[str], now: datetime,
