@@ -780,6 +780,9 @@ def cmd_topics_try(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(dumps(report))
         return 0
+    if not report["articles"]:
+        print("the warehouse holds no articles with a story yet: nothing to try the topic on (ingest first)")
+        return 0
     d = report["definition"]
     print(f"topic {report['topic']!r}: any {d['any']}" + (f", all_of_any {d['all_of_any']}" if d["all_of_any"] else "")
           + (f", none {d['none']}" if d["none"] else ""))

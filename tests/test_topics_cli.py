@@ -121,6 +121,10 @@ def test_topics_lists_every_topic_s_week(corpus, write_config, capsys) -> None: 
 def test_a_trial_needs_terms_and_refuses_bad_ones(corpus, write_config, capsys) -> None:  # type: ignore[no-untyped-def]
     sources, _, _ = corpus
     cfg = write_config(toml_sources(sources) + WATCHLISTS)
+    assert main(["--config", str(cfg), "warehouse", "init"]) == 0
+    capsys.readouterr()
+    assert main(["--config", str(cfg), "topics", "try", "kfor"]) == 0      # nothing stored yet: said so
+    assert "holds no articles with a story yet" in capsys.readouterr().out
     asyncio.run(run_ingest(load_config(cfg)))
     assert main(["--config", str(cfg), "topics", "try", "brand-new"]) == 2
     assert "'brand-new' is no watchlist of" in capsys.readouterr().err
