@@ -101,6 +101,11 @@ def test_alerts_outbox_and_the_alert_commands_on_a_lake(surge_lake: Path, smtp_p
     zv = {r["article_id"] for r in rows(config, "SELECT article_id FROM mentions WHERE watchlist = 'zvecan'")}
     texts = rows(config, "SELECT article_id, title || ' ' || text AS t FROM articles")
     assert zv and zv == {r["article_id"] for r in texts if "zvecan" in fold(str(r["t"]))}
+    # a watchlist tried on the lake gets the stories the configured one got (`topics try`, read-only)
+    tried = cli(surge_lake, "topics", "try", "zvecan", "--examples", "1000", "--format", "json")
+    assert tried.returncode == 0, tried.stderr[-2000:]
+    stories = {r["story_id"] for r in rows(config, "SELECT story_id FROM story_mentions WHERE watchlist = 'zvecan'")}
+    assert stories and {e["story_id"] for e in json.loads(tried.stdout)["examples"]} == stories
 
 
 def test_export_and_reextract_on_a_lake(surge_lake: Path, tmp_path: Path) -> None:
