@@ -793,7 +793,7 @@ def cmd_topics_try(args: argparse.Namespace) -> int:
     rate = f"{report['alerts_a_month']} a month; " if report["alerts_a_month"] is not None else ""
     print(f"{n} alert{'' if n == 1 else 's'} over the history ({rate}budget {report['budget_a_month']:g} a month)")
     sections: list[tuple[str, list[dict[str, Any]], list[str]]] = [
-        ("terms", report["terms"], ["part", "term", "stories", "share", "same_as"]),
+        ("terms", report["terms"], ["part", "term", "stories", "share", "same_as", "words"]),
         ("stories shared with the configured topics", report["overlap"], ["topic", "shared_stories", "share"]),
         ("alerts it would have raised", report["alerts"],
          ["bucket_start", "observed", "expected", "once_in_months", "why", "stories", "first_titles"]),

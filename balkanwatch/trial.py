@@ -11,10 +11,13 @@ is in the topic when one of its articles matches, as `story_mentions` counts it.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 
 from balkanwatch.textnorm import fold
 from balkanwatch.watch import Watchlist, compile_terms
+
+TERM_WORDS = 5   # a `*` term's commonest words shown ("kosovo 41, kosova 12, kosovska 3"): what the prefix catches
 
 
 @dataclass(frozen=True)
@@ -33,8 +36,10 @@ class TopicTrial:
     terms: list[Term]
     articles: int = 0                                                  # articles seen
     matched_articles: int = 0
-    stories: dict[str, set[str]] = field(default_factory=dict)         # story → the terms its matching articles hold
-    kept_out: dict[str, set[str]] = field(default_factory=dict)        # story → the none terms that dropped an article
+    # story → the terms its matching articles hold → the words each matched there (folded: "kosovo", "kosova")
+    stories: dict[str, dict[str, set[str]]] = field(default_factory=dict)
+    # story → the none terms that dropped an article of it → their words
+    kept_out: dict[str, dict[str, set[str]]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, name: str, any_terms: list[str], all_of_any: list[list[str]] | None = None,
@@ -54,13 +59,17 @@ class TopicTrial:
         if not self.without_none.matches(folded):
             return False
         if not self.watchlist.matches(folded):    # it matched but for a `none` term
-            self.kept_out.setdefault(story_id, set()).update(
-                t.term for t in self.terms if t.part == "none" and t.pattern.search(folded))
+            self._found(self.kept_out.setdefault(story_id, {}), folded, none=True)
             return False
         self.matched_articles += 1
-        self.stories.setdefault(story_id, set()).update(
-            t.term for t in self.terms if t.part != "none" and t.pattern.search(folded))
+        self._found(self.stories.setdefault(story_id, {}), folded, none=False)
         return True
+
+    def _found(self, into: dict[str, set[str]], folded: str, *, none: bool) -> None:
+        for t in self.terms:
+            if (t.part == "none") == none:
+                if words := {m.group(0) for m in t.pattern.finditer(folded)}:
+                    into.setdefault(t.term, set()).update(words)
 
     def excluded_stories(self) -> set[str]:
         """Stories the `none` terms keep out of the topic: one of their articles matched but for them, and
@@ -72,17 +81,20 @@ class TopicTrial:
         (`any` and `all_of_any` terms), or the stories it keeps out (`none` terms). A term that brings no
         story is misspelt or unused; one that brings nearly all of them is what the topic really is. `same_as`
         names an earlier term of the same part that folds to the same words ("КФОР" is "KFOR" once folded:
-        one of them is redundant)."""
+        one of them is redundant). `words`, for a `*` term: the words it matched, folded, with their stories,
+        commonest first ("serbia 30, serbian 12, serbs 4"): a prefix catching words it was not meant for shows
+        there ("turk*": "turkey 9, turkish 4, turkmenistan 2")."""
         out: list[dict[str, object]] = []
         excluded = self.excluded_stories()
         first: dict[tuple[str, str], str] = {}      # (part, folded pattern) → the first term written so
         for t in self.terms:
             same = first.setdefault((t.part, t.pattern.pattern), t.term)
-            if t.part == "none":
-                n = sum(1 for s in excluded if t.term in self.kept_out[s])
-            else:
-                n = sum(1 for found in self.stories.values() if t.term in found)
-            out.append({"part": t.part, "term": t.term, "stories": n,
-                        "share": round(n / len(self.stories), 3) if self.stories and t.part != "none" else None,
-                        "same_as": same if same != t.term else None})
+            held = ([self.kept_out[s][t.term] for s in excluded if t.term in self.kept_out[s]] if t.part == "none"
+                    else [found[t.term] for found in self.stories.values() if t.term in found])
+            forms = Counter(word for words in held for word in words)
+            out.append({"part": t.part, "term": t.term, "stories": len(held),
+                        "share": round(len(held) / len(self.stories), 3) if self.stories and t.part != "none" else None,
+                        "same_as": same if same != t.term else None,
+                        "words": ", ".join(f"{w} {n}" for w, n in sorted(forms.items(), key=lambda wn: (-wn[1], wn[0]))
+                                           [:TERM_WORDS]) if t.term.rstrip().endswith("*") else None})
         return out

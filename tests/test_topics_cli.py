@@ -36,6 +36,13 @@ def test_a_trial_counts_stories_terms_and_what_none_terms_keep_out() -> None:
     assert rows["all_of_any 1", "border"]["stories"] == 2 and rows["all_of_any 1", "granic*"]["stories"] == 1
     assert rows["none", "football"]["stories"] == 1 and rows["none", "fudbal*"]["stories"] == 1   # s3; s4
     assert rows["none", "football"]["share"] is None
+    # what a `*` term caught, folded, by stories: the words a prefix was not meant for show here
+    assert rows["any", "Jarinj*"]["words"] == "jarinje 1" and rows["all_of_any 1", "granic*"]["words"] == "granica 1"
+    assert rows["none", "fudbal*"]["words"] == "fudbal 1" and rows["any", "Brnjak"]["words"] is None
+    wide = TopicTrial.of("serbia", ["Serb*"])
+    for i, text in enumerate(["Serbia and the Serbs", "Serbian army", "Serbia again", "Serbian Serbia"]):
+        wide.add(f"s{i}", "", text)
+    assert wide.term_rows()[0]["words"] == "serbia 3, serbian 2, serbs 1"
     assert [r["term"] for r in trial.term_rows()] == ["Jarinj*", "Јарињ*", "Brnjak", "border", "granic*",
                                                       "football", "fudbal*"]          # the definition's order
 
