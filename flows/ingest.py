@@ -438,16 +438,18 @@ async def finish(gate: WarehouseGate, summary: IngestSummary, watchlists: list[W
         summary.new = wh.rows(
             """SELECT title, source, published_at, story_id, text_from, url FROM articles WHERE run_id = ?
                ORDER BY published_at DESC NULLS LAST LIMIT 200""", [summary.run_id])
+        stories = wh.run_stories(summary.run_id) if settle and artifacts and summary.new else []
         health = wh.source_health()
     gate.close()   # release the warehouse before talking to the Prefect API
     if artifacts:
-        await publish_artifacts(summary, health)
+        await publish_artifacts(summary, health, stories)
     return summary
 
 
-async def publish_artifacts(summary: IngestSummary, health: list[dict[str, Any]]) -> None:
-    """Markdown summary, source-health table and, when the run loaded any, the table of its new articles
-    (visible in the Prefect UI)."""
+async def publish_artifacts(summary: IngestSummary, health: list[dict[str, Any]],
+                            stories: list[dict[str, Any]] | None = None) -> None:
+    """Markdown summary, source-health table and, when the run loaded any, the tables of its new articles
+    and of the stories they belong to (`Warehouse.run_stories`: each story once), visible in the Prefect UI."""
     from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 
     from balkanwatch.escaping import cell, link, markdown
@@ -476,6 +478,12 @@ async def publish_artifacts(summary: IngestSummary, health: list[dict[str, Any]]
         calls.append(acreate_table_artifact([{k: link(v) if k == "url" else cell(v) for k, v in row.items()}
                                              for row in summary.new], key="new-articles",
                                             description="Articles that landed in this run"))
+    if stories:
+        shown = [{**row, "topics": ", ".join(row["topics"]), "sources": ", ".join(row["sources"])} for row in stories]
+        calls.append(acreate_table_artifact([{k: link(v) if k == "url" else cell(v) for k, v in row.items()}
+                                             for row in shown], key="new-stories",
+                                            description="Stories this run brought articles to, each once: new "
+                                                        "ones first, then known ones that got more copies"))
     await asyncio.gather(*calls)   # the API calls at once: the run ends sooner
 
 

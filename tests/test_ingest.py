@@ -160,6 +160,9 @@ def test_ingest_as_prefect_flow_run_with_artifacts(prefect_server, corpus, write
     assert {"ingest-summary", "new-articles", "source-health"} <= set(keys)
     assert f"new articles: **{len(arts)}**" in keys["ingest-summary"].data
     assert len(table(keys["new-articles"])) == len(arts)
+    stories = table(keys["new-stories"])        # each story once, however many sites carried it
+    assert len(stories) == len({a.story for a in arts}) < len(arts)
+    assert {r["story"] for r in stories} == {"new"} and sum(int(r["in_this_run"]) for r in stories) == len(arts)
     polled = [t for t in tasks if t.flow_run_id == run.id and t.name.startswith("poll ")]
     # one task run per batch of sources (balkanwatch/sharding.py), not one per source nor per article
     assert [t.name for t in polled] == [f"poll 127.0.0.1 ({len(sources)} sources)"]
@@ -197,6 +200,32 @@ def test_stories_copies_share_a_story_distinct_articles_never_do(corpus, write_c
     seed0 = json.loads(run("sql", "SELECT repeated_paragraphs FROM articles WHERE url LIKE '%seed-000%'",
                            "--format", "json").stdout)
     assert seed0 == [{"repeated_paragraphs": 1}]
+
+
+def test_a_run_s_stories_are_new_or_known(corpus, write_config) -> None:
+    """`Warehouse.run_stories` (the run's `new-stories` artifact): a wire story first brought by one source is
+    `new` in that run; the copies a later run brings make it `known` there, listed once with both counts."""
+    sources, arts, _ = corpus
+    wire_only = write_config(toml_sources([s for s in sources if s["name"] == "Balkan Wire"]))
+    first = ingest_plain(wire_only)
+    with Warehouse.open(load_config(wire_only).warehouse_path, read_only=True) as wh:
+        one = wh.run_stories(first.run_id)          # as the run's artifact shows it, at its end
+    everything = write_config(toml_sources(sources))
+    second = ingest_plain(everything, force=True)
+    with Warehouse.open(load_config(everything).warehouse_path, read_only=True) as wh:
+        two = wh.run_stories(second.run_id)
+        truth = wh.rows("SELECT story_id, run_id FROM articles")
+    assert {r["story"] for r in one} == {"new"} and len(one) == first.new_stories > 0
+    in_first = {r["story_id"] for r in truth if r["run_id"] == first.run_id}
+    in_second = {r["story_id"] for r in truth if r["run_id"] == second.run_id}
+    assert {r["story_id"] for r in two} == in_second and len(two) == len(in_second)   # each story once
+    assert {r["story_id"] for r in two if r["story"] == "known"} == in_first & in_second != set()
+    wire = next(r for r in two if r["title"].startswith("Turkey Takes Over NATO Kosovo"))
+    assert (wire["story"], wire["in_this_run"], wire["articles"]) == ("known", 2, 3)
+    assert wire["sources"] == ["Balkan Wire", "Kosovo Herald", "Sarajevo Daily"]
+    statuses = [r["story"] for r in two]
+    assert statuses == sorted(statuses, key=lambda x: x != "new")     # the new ones first
+    assert sum(r["in_this_run"] for r in two) == second.new_articles == len(arts) - first.new_articles
 
 
 def test_search_new_then_reindexed(corpus, write_config) -> None:
@@ -282,10 +311,12 @@ def test_hostile_titles_reach_the_artifacts_as_text(prefect_server, write_config
     assert summary["new_articles"] == 1
     assert "<img" in articles(cfg)[0]["title"]           # stored as the page said it, shown as text
     keys = run_artifacts(summary["run_id"])
-    for key in ("new-articles", "source-health"):
+    for key in ("new-articles", "new-stories", "source-health"):
         for row in table(keys[key]):
             for value in row.values():
                 assert "<" not in value and ">" not in value and len(value) <= 2000, (key, value[:80])
+    [story] = table(keys["new-stories"])
+    assert story["title"].startswith("‹img src=") and "](" not in story["title"] and story["story"] == "new"
     [row] = table(keys["new-articles"])
     # plain text both Prefect UIs read right (balkanwatch/escaping.cell): ‹ › for < >, no live ]( link
     assert row["title"].startswith("‹img src=") and "](" not in row["title"] and row["url"] == server.url("a.html")

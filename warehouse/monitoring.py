@@ -118,6 +118,24 @@ class MonitoringMixin(WarehouseBase):
         row = self._exec("SELECT min(first_seen_at) FROM stories").fetchone()
         return row[0] if row else None
 
+    def run_stories(self, run_id: str, limit: int = 200) -> list[dict[str, Any]]:
+        """The stories run `run_id` brought articles to, each once: `new` ones (every article of theirs came in
+        this run) first, then `known` ones it added articles to, newest first within each; with their topics,
+        articles in this run and in all, sources and the origin's link. What the run's `new-stories` artifact
+        lists: twenty sites carrying one wire story are one row, not twenty."""
+        return self.rows(
+            """WITH touched AS (SELECT story_id, count(*) AS in_run FROM articles
+                                WHERE run_id = ? AND story_id IS NOT NULL GROUP BY story_id),
+                    tp AS (SELECT a.story_id, list_sort(list(DISTINCT m.watchlist)) AS topics
+                           FROM mentions m JOIN articles a USING (article_id)
+                           WHERE a.story_id IN (SELECT story_id FROM touched) GROUP BY a.story_id)
+               SELECT CASE WHEN st.articles = t.in_run THEN 'new' ELSE 'known' END AS story, st.first_seen_at,
+                      st.title, coalesce(tp.topics, CAST([] AS VARCHAR[])) AS topics, t.in_run AS in_this_run,
+                      st.articles, st.sources, o.url, st.story_id
+               FROM touched t JOIN stories st USING (story_id) LEFT JOIN tp USING (story_id)
+                    LEFT JOIN articles o ON o.article_id = st.origin_article_id
+               ORDER BY st.articles = t.in_run DESC, st.first_seen_at DESC, st.story_id LIMIT ?""", [run_id, limit])
+
     def story_list(self, *, limit: int, min_copies: int = 0, since: datetime | None = None,
                    topics: Sequence[str] = ()) -> tuple[list[str], list[tuple[Any, ...]]]:
         """What `balkanwatch stories` lists, newest first: first seen, origin publisher and source (with the
