@@ -175,7 +175,8 @@ CONTENT = {   # where each UI puts an artifact's body: the markdown, or the cell
     "ui-v1": ".artifact-data-markdown, .artifact-data-table__cell",
     "ui-v2": "[data-testid=markdown-display], table[data-slot=table] td",
 }
-READY = {"new-articles": "Shooting in Banjska", "source-health": "failing", "ingest-summary": "sources polled",
+READY = {"new-articles": "Shooting in Banjska", "new-stories": "Shooting in Banjska", "source-health": "failing",
+         "ingest-summary": "sources polled",
          "alert-spikes": "north-kosovo-clash", "topics": "Unique stories per topic", "alert-chart": ""}
 SNAPSHOT = """(() => {
   const content = Array.from(document.querySelectorAll(%(content)s));
