@@ -196,7 +196,8 @@ class WatchlistSettings:
                                       "must not miss, less for a chatty one; 0 takes alerts.alerts_per_month.")
     email_to: list[str] = _f([], "Recipients of this topic's alerts instead of alerts.email_to (a desk that follows "
                                  "only this topic); empty takes alerts.email_to. An incident spanning several topics "
-                                 "is one e-mail to all of their recipients.")
+                                 "is one e-mail to all of their recipients. With alerts.digest on, they also get a "
+                                 "daily digest of the topics they follow.")
 
 
 @dataclass(frozen=True)

@@ -179,12 +179,15 @@ def compose_incident(incident: Incident, stories: Sequence[dict[str, Any]], char
 
 def compose_digest(day: str, alerts: Sequence[dict[str, Any]], topics: Sequence[dict[str, Any]], sender: str,
                    recipients: Sequence[str], now: datetime, tz: tzinfo = UTC,
-                   stories: Mapping[str, Sequence[dict[str, Any]]] | None = None) -> AlertEmail:
+                   stories: Mapping[str, Sequence[dict[str, Any]]] | None = None, *,
+                   followed: Sequence[str] | None = None, message_id: str = "") -> AlertEmail:
     """The daily digest: the last day's alerts, then every topic with unique stories in the last day (busiest
     first) with its most carried stories (`stories`: per topic, as `story_details` gives them), each with its
-    link: what an analyst reads over coffee without opening anything else."""
+    link: what an analyst reads over coffee without opening anything else. `followed`: the topics of a desk's
+    digest (named in its subject; the caller passes only their rows), None for every topic."""
     stories = stories or {}
-    subject = one_line(f"[balkanwatch] daily digest {day}: {len(alerts)} alert{'s' * (len(alerts) != 1)}")
+    about = f" ({', '.join(followed)})" if followed is not None else ""
+    subject = one_line(f"[balkanwatch] daily digest {day}{about}: {len(alerts)} alert{'s' * (len(alerts) != 1)}")
     alert_lines = [f"{a['watchlist']}: {a['observed']:.0f} stories at {at(a['bucket_start'], tz)} "
                    f"(expected {a['expected']:.1f})" for a in alerts]
     lines = [f"Alerts in the last 24 hours: {len(alerts)}", *(f"  {line}" for line in alert_lines), "",
@@ -209,7 +212,7 @@ def compose_digest(day: str, alerts: Sequence[dict[str, Any]], topics: Sequence[
              "</body></html>"]
     text = "\n".join(lines) + "\n"
     body = "\n".join(page)
-    message_id = f"<digest-{day}@balkanwatch>"
+    message_id = message_id or f"<digest-{day}@balkanwatch>"
     return AlertEmail(message_id, "digest", None, subject, tuple(recipients),
                       _message(subject, sender, recipients, message_id, now, text, body, {}), body)
 

@@ -170,13 +170,19 @@ def _outbox_row(email: AlertEmail, now: datetime) -> dict[str, Any]:
             "subject": email.subject, "recipients": list(email.recipients), "message": email.raw, "created_at": now}
 
 
-def queue_digest(wh: Warehouse, config: Config, now: datetime) -> bool:
-    """Queue today's digest once, after alerts.digest_hour (today and the hour in alerts.timezone)."""
+def queue_digest(wh: Warehouse, config: Config, now: datetime) -> int:
+    """Queue today's digests once, after alerts.digest_hour (today and the hour in alerts.timezone): one of
+    every topic to alerts.email_to, and one of its own topics to each desk that follows topics of its own
+    (`watchlists[].email_to`: `digest_desks`). Returns how many were queued."""
     a = config.alerts
     local = as_utc(now).astimezone(a.zone)
     day = f"{local:%Y-%m-%d}"
-    if not (a.digest and a.email_to and local.hour >= a.digest_hour) or wh.has_message(f"<digest-{day}@balkanwatch>"):
-        return False
+    if not a.digest or local.hour < a.digest_hour:
+        return 0
+    desks = [(topics, rcpts, digest_id(day, topics)) for topics, rcpts in digest_desks(config)]
+    desks = [d for d in desks if not wh.has_message(d[2])]
+    if not desks:
+        return 0
     since = now - timedelta(days=1)
     topics = wh.rows("""SELECT watchlist, count(*) AS stories FROM story_mentions WHERE first_seen_at >= ?
                         GROUP BY watchlist ORDER BY stories DESC, watchlist""", [since])
@@ -185,9 +191,37 @@ def queue_digest(wh: Warehouse, config: Config, now: datetime) -> bool:
     top = wh.top_stories(since, a.digest_stories) if a.digest_stories else {}
     details = {d["story_id"]: d for d in wh.story_details([sid for ids in top.values() for sid in ids])}
     stories = {topic: [details[sid] for sid in ids if sid in details] for topic, ids in top.items()}
-    email = compose_digest(day, alerts, topics, a.email_from, a.email_to, now, a.zone, stories)
-    wh.record_incident([], _outbox_row(email, now))
-    return True
+    for followed, recipients, message_id in desks:
+        def mine(rows: list[dict[str, Any]], followed: frozenset[str] | None = followed) -> list[dict[str, Any]]:
+            return [r for r in rows if followed is None or r["watchlist"] in followed]
+        email = compose_digest(day, mine(alerts), mine(topics), a.email_from, recipients, now, a.zone, stories,
+                               followed=None if followed is None else sorted(followed), message_id=message_id)
+        wh.record_incident([], _outbox_row(email, now))
+    return len(desks)
+
+
+def digest_desks(config: Config) -> list[tuple[frozenset[str] | None, list[str]]]:
+    """Who gets which daily digest: alerts.email_to every topic (None), and every other recipient of a
+    topic's own alerts (`watchlists[].email_to`) the topics it follows, recipients with the same topics in
+    one message; alerts.email_to first, then the desks in config order."""
+    everyone = list(config.alerts.email_to)
+    follows: dict[str, set[str]] = {}
+    for w in config.watchlists:
+        for r in w.email_to:
+            if r not in everyone:
+                follows.setdefault(r, set()).add(w.name)
+    desks: dict[frozenset[str], list[str]] = {}
+    for r, names in follows.items():
+        desks.setdefault(frozenset(names), []).append(r)
+    return ([(None, everyone)] if everyone else []) + list(desks.items())
+
+
+def digest_id(day: str, topics: frozenset[str] | None) -> str:
+    """A digest's Message-ID: one a day for every topic, one a day per set of topics a desk follows."""
+    if topics is None:
+        return f"<digest-{day}@balkanwatch>"
+    key = hashlib.sha256("\n".join(sorted(topics)).encode("utf-8")).hexdigest()[:12]
+    return f"<digest-{day}-{key}@balkanwatch>"
 
 
 def smtp_credentials(config: Config) -> tuple[SmtpSettings, str, str]:

@@ -670,6 +670,28 @@ def test_daily_digest_is_sent_once_a_day(surge_config: Path, inbox: Inbox):
         assert all(r["url"] in body for r in listed)
 
 
+def test_a_desk_that_follows_its_own_topics_gets_their_digest(surge_config: Path, inbox: Inbox):
+    """`watchlists[].email_to` names a desk that follows one topic: besides alerts.email_to's digest of every
+    topic, the desk gets a digest of its own topic, once a day."""
+    text = surge_config.read_text(encoding="utf-8").replace('save_dir = "mail"', 'save_dir = "mail"\ndigest = true\ndigest_hour = 0')
+    text = text.replace('name = "kfor"\n', 'name = "kfor"\nemail_to = ["kosovo-desk@example.org"]\n', 1)
+    surge_config.write_text(text, encoding="utf-8")
+    config = load_config(surge_config)
+    asyncio.run(run_ingest(config))
+    digests = {tuple(rcpts): message_from_bytes(raw, policy=policy.default) for _, rcpts, raw in inbox.messages
+               if b"daily digest" in raw}
+    assert set(digests) == {("analyst@example.org",), ("kosovo-desk@example.org",)}
+    desk, everyone = digests["kosovo-desk@example.org",], digests["analyst@example.org",]
+    assert "daily digest" in str(desk["Subject"]) and "(kfor): 1 alert" in str(desk["Subject"])
+    assert "(kfor)" not in str(everyone["Subject"]) and ": 2 alerts" in str(everyone["Subject"])
+    mine, all_of_them = (m.get_body(preferencelist=("plain",)).get_content() for m in (desk, everyone))
+    assert "  kfor: " in mine and "north-kosovo-clash" not in mine
+    assert "  kfor: " in all_of_them and "  north-kosovo-clash: 8" in all_of_them
+    assert desk["Message-ID"] != everyone["Message-ID"]
+    sent = len(inbox.messages)
+    assert run_alerts(config).sent == 0 and len(inbox.messages) == sent      # once a day each
+
+
 @pytest.mark.parametrize(("zone", "now", "day"), [
     ("UTC", datetime(2026, 12, 6, 20, 0), "2026-12-06"),
     ("Pacific/Kiritimati", datetime(2026, 12, 6, 20, 0), "2026-12-07"),     # UTC+14: tomorrow, 10:00 there
@@ -683,7 +705,7 @@ def test_the_digest_s_day_and_hour_are_the_desk_s(tmp_path: Path, zone: str, now
     cfg.write_text(f'[alerts]\nemail_to = ["desk@example.org"]\ndigest = true\ndigest_hour = 7\ntimezone = "{zone}"\n',
                    encoding="utf-8")
     with Warehouse.open(tmp_path / "wh.duckdb") as wh:
-        assert queue_digest(wh, load_config(cfg), now) is (day is not None)
+        assert queue_digest(wh, load_config(cfg), now) == (day is not None)
         if day:
             assert wh.has_message(f"<digest-{day}@balkanwatch>")
 
