@@ -177,6 +177,30 @@ def compose_incident(incident: Incident, stories: Sequence[dict[str, Any]], char
     return AlertEmail(message_id, "spike", incident.incident_id, subject, tuple(recipients), msg, page)
 
 
+def compose_stories(topic: str, stories: Sequence[dict[str, Any]], more: int, sender: str,
+                    recipients: Sequence[str], now: datetime, tz: tzinfo = UTC) -> AlertEmail:
+    """New stories of a topic that asks for every one (watchlists[].every_story), as they came: each with
+    its link, first-seen time, origin and excerpt, as in a surge's e-mail; `more` stories beyond these were
+    new too (a burst larger than one e-mail lists)."""
+    import hashlib
+
+    n = len(stories) + more
+    what = f"new story: {stories[0]['title'] or '(untitled)'}" if n == 1 and stories else f"{n} new stories"
+    subject = one_line(f"[balkanwatch] {topic}: {what}")
+    tail = [f"and {more} more: {_all_of(topic)}"] if more else []
+    text = "\n".join([f"New stories of {topic} (each counted once, however many sites carried it):", "",
+                      *(_story_text(s, tz) for s in stories), *tail]) + "\n"
+    page = "\n".join(["<html><body style=\"font-family:sans-serif\">",
+                      f"<h2>New stories of {html.escape(topic)}</h2><ol>", *(_story_html(s, tz) for s in stories),
+                      "</ol>", *(f"<p><small>{html.escape(t)}</small></p>" for t in tail),
+                      "<p><small>Sent by balkanwatch because this topic asks for every story "
+                      "(watchlists[].every_story).</small></p></body></html>"])
+    key = hashlib.sha256(topic.encode("utf-8")).hexdigest()[:12]
+    message_id = f"<stories-{key}-{now:%Y%m%dT%H%M%S%f}@balkanwatch>"
+    return AlertEmail(message_id, "story", None, subject, tuple(recipients),
+                      _message(subject, sender, recipients, message_id, now, text, page, {}), page)
+
+
 def compose_digest(day: str, alerts: Sequence[dict[str, Any]], topics: Sequence[dict[str, Any]], sender: str,
                    recipients: Sequence[str], now: datetime, tz: tzinfo = UTC,
                    stories: Mapping[str, Sequence[dict[str, Any]]] | None = None, *,

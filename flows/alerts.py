@@ -52,6 +52,7 @@ from balkanwatch.emails import (
     compose_incident,
     compose_silent,
     compose_stalled,
+    compose_stories,
     compose_unreachable,
     stall_began,
 )
@@ -198,6 +199,30 @@ def queue_digest(wh: Warehouse, config: Config, now: datetime) -> int:
                                followed=None if followed is None else sorted(followed), message_id=message_id)
         wh.record_incident([], _outbox_row(email, now))
     return len(desks)
+
+
+EVERY_STORY_LISTED = 50   # stories one every-story e-mail lists; a larger burst says how many more and how to see them
+
+
+def queue_new_stories(wh: Warehouse, config: Config, now: datetime) -> int:
+    """For every topic that asks for every story (watchlists[].every_story): one e-mail with its stories first
+    seen since the last (at most max(alerts.window_hours, alerts.catch_up_hours) old, so a first ingest of
+    weeks of history mails the last days', not the weeks), each story once per topic (`story_notices`, with
+    the outbox row in one transaction). Returns how many e-mails were queued."""
+    a = config.alerts
+    since = now - timedelta(hours=max(a.window_hours, a.catch_up_hours))
+    queued = 0
+    for w in config.watchlists:
+        if not w.every_story or not (new := wh.unnoticed_stories(w.name, since)):
+            continue
+        recipients = config.topic_alerts(w.name).email_to
+        email = None
+        if recipients:
+            listed = wh.story_details(new[-EVERY_STORY_LISTED:])
+            email = compose_stories(w.name, listed, len(new) - len(listed), a.email_from, recipients, now, a.zone)
+        wh.record_notices(w.name, new, _outbox_row(email, now) if email else None, now)
+        queued += email is not None
+    return queued
 
 
 def digest_desks(config: Config) -> list[tuple[frozenset[str] | None, list[str]]]:
@@ -491,6 +516,7 @@ def _cycle(config: Config, now: datetime, artifacts: bool, scheduled: bool
             email, paths = queue_incident(wh, config, incident, series, now)
             summary.queued += email is not None
             summary.charts += [str(p) for p in paths]
+        summary.queued += queue_new_stories(wh, config, now)
         summary.queued += queue_digest(wh, config, now)
         summary.queued += queue_silent(wh, config, now)
         if scheduled:

@@ -692,6 +692,44 @@ def test_a_desk_that_follows_its_own_topics_gets_their_digest(surge_config: Path
     assert run_alerts(config).sent == 0 and len(inbox.messages) == sent      # once a day each
 
 
+@pytest.mark.parametrize("warehouse_backend", ["duckdb", "ducklake"], indirect=True)
+def test_a_topic_that_asks_for_every_story_gets_each_once(surge_config: Path, inbox: Inbox):
+    """watchlists[].every_story: besides its surge, the topic's stories of the last alerts.catch_up_hours come
+    in one e-mail, each once; a cycle with nothing new sends none; another topic turned on later gets its
+    own, without the first topic's again."""
+    text = surge_config.read_text(encoding="utf-8").replace('name = "kfor"\n', 'name = "kfor"\nevery_story = true\n', 1)
+    surge_config.write_text(text, encoding="utf-8")
+    config = load_config(surge_config)
+    asyncio.run(run_ingest(config))
+
+    def story_mails() -> list:
+        return [message_from_bytes(raw, policy=policy.default) for _, _, raw in inbox.messages
+                if b"New stories of" in raw]
+    [mail] = story_mails()
+    assert str(mail["Subject"]).startswith("[balkanwatch] kfor: ") and "new stories" in str(mail["Subject"])
+    body = mail.get_body(preferencelist=("plain",)).get_content()
+    with Warehouse.for_config(config, read_only=True) as wh:
+        recent = wh.rows("""SELECT m.story_id, o.url FROM story_mentions m JOIN stories st USING (story_id)
+                            JOIN articles o ON o.article_id = st.origin_article_id
+                            WHERE m.watchlist = 'kfor' AND m.first_seen_at >= ?""",
+                         [parsedate_to_datetime(mail["Date"]).astimezone(UTC).replace(tzinfo=None) - timedelta(hours=72)])
+        older = wh.rows("""SELECT o.url FROM story_mentions m JOIN stories st USING (story_id)
+                           JOIN articles o ON o.article_id = st.origin_article_id
+                           WHERE m.watchlist = 'kfor' AND m.first_seen_at < now()::TIMESTAMP - INTERVAL 4 DAY""")
+        noted = wh.rows("SELECT watchlist, story_id FROM story_notices")
+    assert len(recent) >= 8 and all(r["url"] in body for r in recent) and older    # the last 72 hours', not the month's
+    assert not any(r["url"] in body for r in older)
+    assert sorted(r["story_id"] for r in noted) == sorted(r["story_id"] for r in recent)
+    assert {r["watchlist"] for r in noted} == {"kfor"}
+    assert f"{len(recent)} new stories" in str(mail["Subject"])
+    assert run_alerts(config).sent == 0 and len(story_mails()) == 1         # nothing new: nothing sent
+    surge_config.write_text(text.replace('name = "north-kosovo-clash"\n', 'name = "north-kosovo-clash"\nevery_story = true\n', 1),
+                            encoding="utf-8")
+    assert run_alerts(load_config(surge_config)).sent == 1
+    later = story_mails()[1]
+    assert "north-kosovo-clash: " in str(later["Subject"]) and len(story_mails()) == 2
+
+
 @pytest.mark.parametrize(("zone", "now", "day"), [
     ("UTC", datetime(2026, 12, 6, 20, 0), "2026-12-06"),
     ("Pacific/Kiritimati", datetime(2026, 12, 6, 20, 0), "2026-12-07"),     # UTC+14: tomorrow, 10:00 there

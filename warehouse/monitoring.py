@@ -246,10 +246,37 @@ class MonitoringMixin(WarehouseBase):
                        $score, $observed, $expected, $story_ids, $status, $created_at
                        WHERE NOT EXISTS (SELECT 1 FROM alerts WHERE alert_id = $alert_id)""", a)  # no keys on a lake
             if message is not None:
-                self.con.execute(
-                    """INSERT INTO outbox (message_id, kind, incident_id, subject, recipients, message, status, created_at)
-                       SELECT $message_id, $kind, $incident_id, $subject, $recipients, $message, 'pending', $created_at
-                       WHERE NOT EXISTS (SELECT 1 FROM outbox WHERE message_id = $message_id)""", message)
+                self._queue(message)
+
+    def _queue(self, message: dict[str, Any]) -> None:
+        """Put a composed e-mail in the outbox (once per Message-ID), inside the caller's transaction."""
+        self.con.execute(
+            """INSERT INTO outbox (message_id, kind, incident_id, subject, recipients, message, status, created_at)
+               SELECT $message_id, $kind, $incident_id, $subject, $recipients, $message, 'pending', $created_at
+               WHERE NOT EXISTS (SELECT 1 FROM outbox WHERE message_id = $message_id)""", message)
+
+    def unnoticed_stories(self, watchlist: str, since: datetime) -> list[str]:
+        """Ids of the topic's stories first seen at or after `since` not yet e-mailed to it as they came
+        (`story_notices`), oldest first."""
+        return [r[0] for r in self._exec(
+            """SELECT story_id FROM story_mentions m WHERE watchlist = ? AND first_seen_at >= ?
+                 AND NOT EXISTS (SELECT 1 FROM story_notices n WHERE n.watchlist = m.watchlist
+                                 AND n.story_id = m.story_id)
+               ORDER BY first_seen_at, story_id""", [watchlist, utc_naive(since)]).fetchall()]
+
+    def record_notices(self, watchlist: str, story_ids: Sequence[str], message: dict[str, Any] | None,
+                       now: datetime) -> None:
+        """These stories were told to the topic's readers (by `message`, or to nobody when it has no
+        recipients): recorded with the message's outbox row in one transaction, so each goes once."""
+        message_id = message["message_id"] if message is not None else ""
+        with self.transaction():
+            self.con.execute(
+                """INSERT INTO story_notices (watchlist, story_id, message_id, created_at)
+                   SELECT ?, s.story_id, ?, ? FROM (SELECT unnest(?) AS story_id) s
+                   WHERE NOT EXISTS (SELECT 1 FROM story_notices n WHERE n.watchlist = ? AND n.story_id = s.story_id)""",
+                [watchlist, message_id, utc_naive(now), list(story_ids), watchlist])
+            if message is not None:
+                self._queue(message)
 
     # How a sent message's last_error begins when some of its recipients refused it (mark_sent's note).
     UNDELIVERED = "sent, but not to "

@@ -179,6 +179,16 @@ CREATE TABLE IF NOT EXISTS mentions (
     PRIMARY KEY (article_id, watchlist)
 );
 
+-- Stories e-mailed as they came to a topic that asks for every story (watchlists[].every_story): each story
+-- once per topic, recorded with its e-mail's outbox row in one transaction.
+CREATE TABLE IF NOT EXISTS story_notices (
+    watchlist   VARCHAR NOT NULL,
+    story_id    VARCHAR NOT NULL,
+    message_id  VARCHAR NOT NULL,                     -- the outbox message that carried it
+    created_at  TIMESTAMP NOT NULL,
+    PRIMARY KEY (watchlist, story_id)
+);
+
 -- One row per spike the alerts flow acted on (only spikes inside the alert window; older ones are history).
 CREATE TABLE IF NOT EXISTS alerts (
     alert_id      VARCHAR PRIMARY KEY,                -- watchlist + bucket: re-running a cycle adds nothing
@@ -199,7 +209,7 @@ CREATE TABLE IF NOT EXISTS alerts (
 -- 'pending' until the SMTP server accepted it; a failed attempt records the error and is retried next cycle.
 CREATE TABLE IF NOT EXISTS outbox (
     message_id       VARCHAR PRIMARY KEY,             -- the Message-ID header
-    kind             VARCHAR NOT NULL,                -- spike | digest | silent | stalled
+    kind             VARCHAR NOT NULL,                -- spike | story | digest | silent | stalled | …
     incident_id      VARCHAR,
     subject          VARCHAR NOT NULL,
     recipients       VARCHAR[] NOT NULL,
