@@ -181,6 +181,8 @@ def main() -> None:
     print("\nNext steps:")
     print(f"  balkanwatch --config {config_path} sql \"SELECT title, text FROM articles LIMIT 3\" --format json")
     print(f"  balkanwatch --config {config_path} extract {site_root}/kosovo-herald/news/seed-000.html --json")
+    print(f"  balkanwatch --config {config_path} stories --topic kfor --since 24h   # the day's KFOR stories, each once")
+    print(f"  balkanwatch --config {config_path} topics try banjska --any \"Banjsk*\" \"Zvečan*\"   # a topic tried first")
     print("  make run    # Prefect UI on http://127.0.0.1:4200 shows the demo's ingest and alerts runs, logs and artifacts")
     print("  (balkanwatch is .venv/bin/balkanwatch; `source .venv/bin/activate` puts it on PATH)")
 
