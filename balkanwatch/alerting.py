@@ -235,6 +235,22 @@ def incident_recipients(config: Config, incident: Incident) -> list[str]:
     return out
 
 
+def digest_desks(config: Config) -> list[tuple[frozenset[str] | None, list[str]]]:
+    """Who gets which daily digest: alerts.email_to every topic (None), and every other recipient of a
+    topic's own alerts (`watchlists[].email_to`) the topics it follows, recipients with the same topics in
+    one message; alerts.email_to first, then the desks in config order."""
+    everyone = list(config.alerts.email_to)
+    follows: dict[str, set[str]] = {}
+    for w in config.watchlists:
+        for r in w.email_to:
+            if r not in everyone:
+                follows.setdefault(r, set()).add(w.name)
+    desks: dict[frozenset[str], list[str]] = {}
+    for r, names in follows.items():
+        desks.setdefault(frozenset(names), []).append(r)
+    return ([(None, everyone)] if everyone else []) + list(desks.items())
+
+
 def budget_check(alerts: Sequence[str], budgets: dict[str, float], months: float) -> list[dict[str, object]]:
     """Per topic, what a replay of the history (`alerts`: the topic of each alert it would have sent, over
     `months`) gives against the topic's budget: how a desk sees whether a topic's alerts_per_month fits."""

@@ -36,6 +36,7 @@ from balkanwatch.alerting import (
     Spike,
     TopicSeries,
     as_utc,
+    digest_desks,
     group_incidents,
     incident_recipients,
     is_repeat,
@@ -193,9 +194,8 @@ def queue_digest(wh: Warehouse, config: Config, now: datetime) -> int:
     details = {d["story_id"]: d for d in wh.story_details([sid for ids in top.values() for sid in ids])}
     stories = {topic: [details[sid] for sid in ids if sid in details] for topic, ids in top.items()}
     for followed, recipients, message_id in desks:
-        def mine(rows: list[dict[str, Any]], followed: frozenset[str] | None = followed) -> list[dict[str, Any]]:
-            return [r for r in rows if followed is None or r["watchlist"] in followed]
-        email = compose_digest(day, mine(alerts), mine(topics), a.email_from, recipients, now, a.zone, stories,
+        email = compose_digest(day, _of_topics(alerts, followed), _of_topics(topics, followed), a.email_from,
+                               recipients, now, a.zone, stories,
                                followed=None if followed is None else sorted(followed), message_id=message_id)
         wh.record_incident([], _outbox_row(email, now))
     return len(desks)
@@ -225,20 +225,9 @@ def queue_new_stories(wh: Warehouse, config: Config, now: datetime) -> int:
     return queued
 
 
-def digest_desks(config: Config) -> list[tuple[frozenset[str] | None, list[str]]]:
-    """Who gets which daily digest: alerts.email_to every topic (None), and every other recipient of a
-    topic's own alerts (`watchlists[].email_to`) the topics it follows, recipients with the same topics in
-    one message; alerts.email_to first, then the desks in config order."""
-    everyone = list(config.alerts.email_to)
-    follows: dict[str, set[str]] = {}
-    for w in config.watchlists:
-        for r in w.email_to:
-            if r not in everyone:
-                follows.setdefault(r, set()).add(w.name)
-    desks: dict[frozenset[str], list[str]] = {}
-    for r, names in follows.items():
-        desks.setdefault(frozenset(names), []).append(r)
-    return ([(None, everyone)] if everyone else []) + list(desks.items())
+def _of_topics(rows: list[dict[str, Any]], topics: frozenset[str] | None) -> list[dict[str, Any]]:
+    """The rows of these topics (`watchlist`), or all of them for None."""
+    return [r for r in rows if topics is None or r["watchlist"] in topics]
 
 
 def digest_id(day: str, topics: frozenset[str] | None) -> str:

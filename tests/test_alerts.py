@@ -692,6 +692,24 @@ def test_a_desk_that_follows_its_own_topics_gets_their_digest(surge_config: Path
     assert run_alerts(config).sent == 0 and len(inbox.messages) == sent      # once a day each
 
 
+def test_digest_desks_group_recipients_by_the_topics_they_follow(tmp_path: Path) -> None:
+    from balkanwatch.alerting import digest_desks
+
+    config = parse_config({"alerts": {"email_to": ["all@example.org"]}, "watchlists": [
+        {"name": "kfor", "any": ["KFOR"], "email_to": ["kosovo@example.org", "all@example.org"]},
+        {"name": "clash", "any": ["clash"], "email_to": ["kosovo@example.org", "duty@example.org"]},
+        {"name": "eulex", "any": ["EULEX"], "email_to": ["eu@example.org"]},
+        {"name": "quiet", "any": ["quiet"]}]}, tmp_path)
+    assert digest_desks(config) == [(None, ["all@example.org"]),     # every topic, as before
+                                    (frozenset({"kfor", "clash"}), ["kosovo@example.org"]),
+                                    (frozenset({"clash"}), ["duty@example.org"]),
+                                    (frozenset({"eulex"}), ["eu@example.org"])]
+    config = parse_config({"watchlists": [{"name": "a", "any": ["a"], "email_to": ["x@example.org", "y@example.org"]},
+                                          {"name": "b", "any": ["b"], "email_to": ["y@example.org", "x@example.org"]}]},
+                          tmp_path)
+    assert digest_desks(config) == [(frozenset({"a", "b"}), ["x@example.org", "y@example.org"])]   # one message
+
+
 @pytest.mark.parametrize("warehouse_backend", ["duckdb", "ducklake"], indirect=True)
 def test_a_topic_that_asks_for_every_story_gets_each_once(surge_config: Path, inbox: Inbox):
     """watchlists[].every_story: besides its surge, the topic's stories of the last alerts.catch_up_hours come
