@@ -774,7 +774,7 @@ def cmd_topics_try(args: argparse.Namespace) -> int:
                           f"{most:g} times a month")
     with _open_ro(config) as wh, progress_bar("matching articles") as progress:
         try:
-            report = try_topic(wh, config, candidate, examples=args.examples, progress=progress)
+            report = try_topic(wh, config, candidate, examples=args.examples, since=args.since, progress=progress)
         except ValueError as exc:     # a term of no letters or digits, as the config would refuse it
             raise ConfigError(f"topic {args.name!r}: {exc}") from exc
     if args.format == "json":
@@ -1004,6 +1004,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the budget the alerts are replayed at (default: the topic's, else alerts.alerts_per_month)")
     s.add_argument("--examples", type=count, default=10, metavar="N",
                    help="show the N newest stories, and the N newest it keeps out (default: %(default)s)")
+    _since_option(s, "the stories first seen since then (the trial reads every article's text: on a large "
+                     "warehouse, 90d is quicker)")
     _format_option(s)
     s.set_defaults(func=cmd_topics_try)
 

@@ -25,6 +25,7 @@ from balkanwatch.textclean import content_hash, paragraphs
 from balkanwatch.trial import TopicTrial
 from connectors.extract import PageJob, extractor_version, safe_extract
 from warehouse import Warehouse
+from warehouse.base import utc_naive
 from warehouse.store import utcnow
 
 REEXTRACT_BATCH = 200   # articles written per transaction
@@ -144,23 +145,25 @@ def _alert_rows(wh: Warehouse, series: TopicSeries) -> list[dict[str, Any]]:
 
 
 def try_topic(wh: Warehouse, config: Config, candidate: WatchlistSettings, *, examples: int = 10,
-              now: datetime | None = None, progress: Progress | None = None) -> dict[str, Any]:
+              since: datetime | None = None, now: datetime | None = None,
+              progress: Progress | None = None) -> dict[str, Any]:
     """What `candidate` (a watchlist not necessarily in the config) would make of the stored articles
     (read-only; `balkanwatch topics try`): its stories and how many a day, which term brings how many and
     how many each `none` term keeps out (balkanwatch.trial), how many it shares with each configured topic,
     the alerts the detector would have raised on it over the whole history at its budget, and its newest
-    stories. `progress` counts articles matched."""
+    stories. `since`: only the stories first seen since then (a large warehouse's last months: the trial
+    reads every article's text). `progress` counts articles matched."""
     now = now or utcnow()
     trial = TopicTrial.of(candidate.name, candidate.any, candidate.all_of_any, candidate.none)
     first_seen = wh.story_first_seen()
     done = 0
-    for batch in wh.story_texts():
+    for batch in wh.story_texts(since):
         for story_id, title, text in batch:
             trial.add(story_id, title, text)
         done += len(batch)
         if progress:
             progress(done, max(done, len(first_seen)))
-    start = wh.first_story_time() or now
+    start = max(filter(None, (wh.first_story_time(), utc_naive(since))), default=now)
     rows = sorted(((s, first_seen[s]) for s in trial.stories if s in first_seen), key=lambda r: (r[1], r[0]))
     alerts_config = replace(config, watchlists=[*[w for w in config.watchlists if w.name != candidate.name], candidate])
     settings = alerts_config.topic_alerts(candidate.name)
@@ -168,7 +171,7 @@ def try_topic(wh: Warehouse, config: Config, candidate: WatchlistSettings, *, ex
     alerts = _alert_rows(wh, series)
     months = (now - start).total_seconds() / MONTH_SECONDS
     ours = set(trial.stories)
-    others = topic_stories(wh, config, start, now)
+    others = topic_stories(wh, config, start, now)      # from `start`: the same stories as the trial read
     overlap = [{"topic": w.name, "shared_stories": len(shared := ours & {s for s, _ in others[w.name]}),
                 "share": round(len(shared) / len(ours), 3) if ours else None}
                for w in config.watchlists if w.name != candidate.name]

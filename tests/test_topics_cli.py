@@ -97,6 +97,15 @@ def test_trying_a_watchlist_gives_what_configuring_it_would(corpus, write_config
     assert len(truth & configured) < len(configured) and set(shared) == {"kfor", "north-kosovo-clash", "eulex"}
     assert [e["first_seen_at"] for e in tried["examples"]] == sorted((e["first_seen_at"] for e in tried["examples"]),
                                                                      reverse=True)
+    # --since: only the stories first seen since then, read and replayed from there
+    with Warehouse.open(load_config(cfg2).warehouse_path, read_only=True) as wh:
+        seen = {r["story_id"]: r["first_seen_at"] for r in wh.rows("SELECT story_id, first_seen_at FROM stories")}
+    cut = sorted(seen[s] for s in truth)[len(truth) // 2]
+    recent = run("topics", "try", "kosovo-not-kfor", "--any", "Kosovo", "Kosova", "Косово", "--none", "KFOR", "КФОР",
+                 "--examples", "1000", "--since", cut.isoformat())
+    assert {e["story_id"] for e in recent["examples"]} == {s for s in truth if seen[s] >= cut}
+    assert 0 < recent["stories"] < len(truth) and recent["articles"] < tried["articles"]
+    assert recent["history_start"] == cut.isoformat()
     # the same trial from the configured definition, and its table form
     assert main(["--config", str(cfg2), "topics", "try", "kosovo-not-kfor", "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["stories"] == len(truth)
