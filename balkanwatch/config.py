@@ -196,8 +196,8 @@ class WatchlistSettings:
                                       "must not miss, less for a chatty one; 0 takes alerts.alerts_per_month.")
     every_story: bool = _f(False, "Also e-mail every new story of this topic as it comes (one e-mail per alerts "
                                   "cycle with the stories first seen since the last, each story once, at most "
-                                  "alerts.catch_up_hours old), not only its surges: for a narrow topic where each "
-                                  "story counts.")
+                                  "alerts.catch_up_hours old; none the same cycle's surge e-mail already lists), not "
+                                  "only its surges: for a narrow topic where each story counts.")
     email_to: list[str] = _f([], "Recipients of this topic's alerts instead of alerts.email_to (a desk that follows "
                                  "only this topic); empty takes alerts.email_to. An incident spanning several topics "
                                  "is one e-mail to all of their recipients. With alerts.digest on, they also get a "
