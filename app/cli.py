@@ -26,6 +26,7 @@ from balkanwatch.config import (
     resolve_config_path,
 )
 from balkanwatch.errors import BalkanwatchError, ConfigError
+from balkanwatch.models import EMAIL_KINDS
 
 if TYPE_CHECKING:
     from warehouse import Warehouse
@@ -463,6 +464,15 @@ def cmd_alerts(args: argparse.Namespace) -> int:
         rows = wh.alert_log(args.limit, topics=args.topic, since=args.since)
     cols = ["bucket_start", "watchlist", "observed", "expected", "score", "stories", "status", "attempts", "sent_at",
             "last_error", "incident_id"]
+    print(render(cols, [[r[c] for c in cols] for r in rows], args.format))
+    return 0
+
+
+def cmd_outbox(args: argparse.Namespace) -> int:
+    config = _stored(args)
+    with _open_ro(config) as wh:
+        rows = wh.outbox_log(args.limit, kinds=args.kind, pending=args.pending, since=args.since)
+    cols = ["created_at", "kind", "subject", "recipients", "status", "attempts", "sent_at", "last_error", "message_id"]
     print(render(cols, [[r[c] for c in cols] for r in rows], args.format))
     return 0
 
@@ -944,6 +954,16 @@ def build_parser() -> argparse.ArgumentParser:
     _since_option(s, "alerts of surges since then")
     _format_option(s)
     s.set_defaults(func=cmd_alerts)
+
+    s = sub.add_parser("outbox", help="every e-mail the alerts queued (surges, new stories, digests, notices), newest "
+                                      "first, and whether it went out (read-only)")
+    _limit_option(s, 50, "e-mails, newest first")
+    s.add_argument("--kind", action="append", default=[], choices=EMAIL_KINDS,
+                   help="only e-mails of this kind (repeat it for any of several)")
+    s.add_argument("--pending", action="store_true", help="only the e-mails not sent yet (and why)")
+    _since_option(s, "e-mails queued since then")
+    _format_option(s)
+    s.set_defaults(func=cmd_outbox)
 
     s = sub.add_parser("rematch", help="match every article against the current watchlists again")
     s.set_defaults(func=cmd_rematch)

@@ -40,7 +40,7 @@ STAMP = "%Y%m%dT%H%M%S%f"
 @dataclass(frozen=True)
 class AlertEmail:
     message_id: str
-    kind: str                 # spike | digest | silent | stalled | unreachable | back
+    kind: str                 # one of models.EMAIL_KINDS
     incident_id: str | None
     subject: str
     recipients: tuple[str, ...]

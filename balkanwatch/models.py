@@ -148,3 +148,8 @@ class SourceOutcome:
     max_age: float | None = None       # the listing's Cache-Control max-age, seconds
     ttl_minutes: float | None = None   # the feed's RSS <ttl>, when it was parsed
     backlog: int = 0                   # listed items left for the next run (a busy host, max_items_per_source)
+
+
+# What the outbox's `kind` says an e-mail is: a surge alert, a topic's new stories (watchlists[].every_story),
+# the daily digest, a source gone silent, ingest stalled, the warehouse unreachable, and back again.
+EMAIL_KINDS = ("spike", "story", "digest", "silent", "stalled", "unreachable", "back")

@@ -256,6 +256,8 @@ def test_smtp_down_keeps_the_email_in_the_outbox_and_a_later_cycle_sends_it_once
     assert json.loads(cli(surge_config, "alerts", "--since", bucket, "--format", "json").stdout) == log
     later_than_it = (datetime.fromisoformat(bucket) + timedelta(minutes=1)).isoformat()
     assert json.loads(cli(surge_config, "alerts", "--since", later_than_it, "--format", "json").stdout) == []
+    [waiting] = json.loads(cli(surge_config, "outbox", "--pending", "--format", "json").stdout)   # the e-mail itself
+    assert waiting["kind"] == "spike" and waiting["attempts"] == 1 and "127.0.0.1" in waiting["last_error"]
     with pytest.raises(DeliveryError):
         run_alerts(config)                             # still down: still kept, error again
     box = Inbox()
@@ -711,7 +713,7 @@ def test_digest_desks_group_recipients_by_the_topics_they_follow(tmp_path: Path)
 
 
 @pytest.mark.parametrize("warehouse_backend", ["duckdb", "ducklake"], indirect=True)
-def test_a_topic_that_asks_for_every_story_gets_each_once(surge_config: Path, inbox: Inbox):
+def test_a_topic_that_asks_for_every_story_gets_each_once(surge_config: Path, inbox: Inbox, capsys):
     """watchlists[].every_story: the topic's stories of the last alerts.catch_up_hours come in one e-mail, each
     once, but for those its surge e-mail of the same cycle already carries; a cycle with nothing new sends
     none; another topic turned on later gets its own, without the first topic's again."""
@@ -744,6 +746,17 @@ def test_a_topic_that_asks_for_every_story_gets_each_once(surge_config: Path, in
     assert sorted(r["story_id"] for r in noted) == sorted(r["story_id"] for r in recent)   # every one noted
     assert {r["watchlist"] for r in noted} == {"kfor"}
     assert run_alerts(config).sent == 0 and len(story_mails()) == 1         # nothing new: nothing sent
+    from app.cli import main    # `outbox`: every e-mail queued, of a kind, and whether it went
+
+    assert main(["--config", str(surge_config), "outbox", "--format", "json"]) == 0
+    every = json.loads(capsys.readouterr().out)
+    assert sorted(r["kind"] for r in every) == ["spike", "story"] and {r["status"] for r in every} == {"sent"}
+    assert main(["--config", str(surge_config), "outbox", "--kind", "story", "--format", "json"]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    assert row["subject"] == str(mail["Subject"]) and row["recipients"] == ["analyst@example.org"]
+    assert row["message_id"] == mail["Message-ID"] and row["attempts"] == 1
+    assert main(["--config", str(surge_config), "outbox", "--pending", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
     surge_config.write_text(text.replace('name = "north-kosovo-clash"\n', 'name = "north-kosovo-clash"\nevery_story = true\n', 1),
                             encoding="utf-8")
     assert run_alerts(load_config(surge_config)).sent == 1

@@ -233,6 +233,20 @@ class MonitoringMixin(WarehouseBase):
                ORDER BY a.bucket_start DESC, a.watchlist LIMIT ?""",
             [self.UNDELIVERED, list(topics), list(topics), utc_naive(since), utc_naive(since), int(limit)])
 
+    def outbox_log(self, limit: int = 50, *, kinds: Sequence[str] = (), pending: bool = False,
+                   since: datetime | None = None) -> list[dict[str, Any]]:
+        """Every e-mail the alerts queued, newest first (`balkanwatch outbox`): surge alerts, a topic's new
+        stories, digests, notices; only of `kinds`, only the pending ones, only queued at or after `since`,
+        when asked."""
+        return self.rows(
+            """SELECT created_at, kind, subject, recipients, status, attempts, sent_at, last_error, message_id
+               FROM outbox
+               WHERE (len(CAST(? AS VARCHAR[])) = 0 OR list_contains(CAST(? AS VARCHAR[]), kind))
+                 AND (NOT ? OR status = 'pending')
+                 AND (CAST(? AS TIMESTAMP) IS NULL OR created_at >= CAST(? AS TIMESTAMP))
+               ORDER BY created_at DESC, message_id LIMIT ?""",
+            [list(kinds), list(kinds), pending, utc_naive(since), utc_naive(since), int(limit)])
+
     def alert_buckets(self, watchlist: str, since: datetime) -> list[datetime]:
         """Buckets of the alerts already recorded for a topic since `since` (to not repeat a surge)."""
         return [r[0] for r in self._exec("SELECT bucket_start FROM alerts WHERE watchlist = ? AND bucket_start >= ?",
