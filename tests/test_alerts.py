@@ -746,8 +746,9 @@ def test_a_topic_that_asks_for_every_story_gets_each_once(surge_config: Path, in
     assert sorted(r["story_id"] for r in noted) == sorted(r["story_id"] for r in recent)   # every one noted
     assert {r["watchlist"] for r in noted} == {"kfor"}
     assert run_alerts(config).sent == 0 and len(story_mails()) == 1         # nothing new: nothing sent
-    from app.cli import main    # `outbox`: every e-mail queued, of a kind, and whether it went
+    from app.cli import main
 
+    # `outbox`: every e-mail queued, of a kind, and whether it went
     assert main(["--config", str(surge_config), "outbox", "--format", "json"]) == 0
     every = json.loads(capsys.readouterr().out)
     assert sorted(r["kind"] for r in every) == ["spike", "story"] and {r["status"] for r in every} == {"sent"}
