@@ -203,13 +203,16 @@ def compose_stories(topic: str, stories: Sequence[dict[str, Any]], more: int, se
 
 def compose_digest(day: str, alerts: Sequence[dict[str, Any]], topics: Sequence[dict[str, Any]], sender: str,
                    recipients: Sequence[str], now: datetime, tz: tzinfo = UTC,
-                   stories: Mapping[str, Sequence[dict[str, Any]]] | None = None, *,
+                   stories: Mapping[str, Sequence[dict[str, Any]]] | None = None, *, per_topic: int = 5,
                    followed: Sequence[str] | None = None, message_id: str = "") -> AlertEmail:
     """The daily digest: the last day's alerts, then every topic with unique stories in the last day (busiest
-    first) with its most carried stories (`stories`: per topic, as `story_details` gives them), each with its
-    link: what an analyst reads over coffee without opening anything else. `followed`: the topics of a desk's
-    digest (named in its subject; the caller passes only their rows), None for every topic."""
+    first) with its `per_topic` most carried stories (`stories`: per topic, most carried first, as
+    `story_details` gives them), each with its link: what an analyst reads over coffee without opening anything
+    else. A story is listed once, under the first topic that lists it; a later topic lists its next most
+    carried instead and says how many of its stories stand above. `followed`: the topics of a desk's digest
+    (named in its subject; the caller passes only their rows), None for every topic."""
     stories = stories or {}
+    shown: set[str] = set()
     about = f" ({', '.join(followed)})" if followed is not None else ""
     subject = one_line(f"[balkanwatch] daily digest {day}{about}: {len(alerts)} alert{'s' * (len(alerts) != 1)}")
     alert_lines = [f"{a['watchlist']}: {a['observed']:.0f} stories at {at(a['bucket_start'], tz)} "
@@ -220,11 +223,17 @@ def compose_digest(day: str, alerts: Sequence[dict[str, Any]], topics: Sequence[
     page += ["<ul>", *(f"<li>{html.escape(line)}</li>" for line in alert_lines), "</ul>"] if alerts else []
     page += ["<h2>Unique stories per topic in the last 24 hours</h2>"]
     for t in topics:
-        listed = stories.get(t["watchlist"], [])
-        more = t["stories"] - len(listed)
-        lines.append(f"  {t['watchlist']}: {t['stories']}" + (" — the most carried:" if listed else ""))
+        candidates = stories.get(t["watchlist"], [])
+        above = sum(1 for s in candidates if s["story_id"] in shown)
+        listed = [s for s in candidates if s["story_id"] not in shown][:per_topic]
+        shown.update(s["story_id"] for s in listed)
+        more = t["stories"] - len(listed) - above
+        also = f" ({above} listed above)" if above else ""
+        lines.append(f"  {t['watchlist']}: {t['stories']}{also}" + (" — the most carried:" if listed else ""))
         lines += [textwrap.indent(_story_text(s, tz, excerpt=False), "    ").rstrip("\n") for s in listed]
         page.append(f"<h3>{html.escape(t['watchlist'])}: {t['stories']}</h3>")
+        if above:
+            page.append(f"<p><small>{above} of them listed above</small></p>")
         if listed:
             page += ["<ol>", *(_story_html(s, tz, excerpt=False) for s in listed), "</ol>"]
             if more > 0:

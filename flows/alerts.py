@@ -172,6 +172,10 @@ def _outbox_row(email: AlertEmail, now: datetime) -> dict[str, Any]:
             "subject": email.subject, "recipients": list(email.recipients), "message": email.raw, "created_at": now}
 
 
+DIGEST_CANDIDATES = 4   # a topic's stories read for the digest: this × alerts.digest_stories, so that stories a
+                        # busier topic lists above can be skipped and its list still filled (a count, not a threshold)
+
+
 def queue_digest(wh: Warehouse, config: Config, now: datetime) -> int:
     """Queue today's digests once, after alerts.digest_hour (today and the hour in alerts.timezone): one of
     every topic to alerts.email_to, and one of its own topics to each desk that follows topics of its own
@@ -190,12 +194,13 @@ def queue_digest(wh: Warehouse, config: Config, now: datetime) -> int:
                         GROUP BY watchlist ORDER BY stories DESC, watchlist""", [since])
     alerts = wh.rows("""SELECT watchlist, bucket_start, observed, expected FROM alerts WHERE bucket_start >= ?
                         ORDER BY bucket_start""", [since])
-    top = wh.top_stories(since, a.digest_stories) if a.digest_stories else {}
+    # each topic's candidates: enough that the stories of busier topics above it can be left out of its list
+    top = wh.top_stories(since, a.digest_stories * DIGEST_CANDIDATES) if a.digest_stories else {}
     details = {d["story_id"]: d for d in wh.story_details([sid for ids in top.values() for sid in ids])}
     stories = {topic: [details[sid] for sid in ids if sid in details] for topic, ids in top.items()}
     for followed, recipients, message_id in desks:
         email = compose_digest(day, _of_topics(alerts, followed), _of_topics(topics, followed), a.email_from,
-                               recipients, now, a.zone, stories,
+                               recipients, now, a.zone, stories, per_topic=a.digest_stories,
                                followed=None if followed is None else sorted(followed), message_id=message_id)
         wh.record_incident([], _outbox_row(email, now))
     return len(desks)
