@@ -65,10 +65,11 @@ class SearchQuery:
     since: datetime | None = None                # only articles of this time or later (naive UTC; store.ARTICLE_TIME)
     sources: tuple[str, ...] = ()                # only articles of these sources (none: any)
 
-    @property
-    def filtered(self) -> bool:
-        """Whether ranked articles must be checked against phrases, exclusions, a time or sources."""
-        return bool(self.required) or self.excluded is not None or self.since is not None or bool(self.sources)
+    def to_check(self, *, where_in_sql: bool) -> bool:
+        """Whether hits must be checked after they are found: against phrases and exclusions always, against
+        the time and sources unless the finder's SQL already kept to them (`where_in_sql`)."""
+        return (bool(self.required) or self.excluded is not None
+                or (not where_in_sql and (self.since is not None or bool(self.sources))))
 
     def keeps(self, folded: str, source: str | None = None, time: datetime | None = None) -> bool:
         """Whether an article whose folded title and text is `folded`, of `source`, of article time `time`,

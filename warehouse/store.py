@@ -1086,10 +1086,11 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
         return self._with_excerpts(q, self._search(q, limit))
 
     def _search(self, q: SearchQuery, limit: int) -> list[dict[str, Any]]:
-        ranked = self._checked(q, limit, self._ranked)
+        # the time and sources are in both finders' SQL, but for a lake's ranking (its local index holds none)
+        ranked = self._checked(q, limit, self._ranked, where_in_sql=not self.lake)
         if len(ranked) >= limit:
             return ranked
-        return ranked + self._checked(q, limit - len(ranked), self._fresh)
+        return ranked + self._checked(q, limit - len(ranked), self._fresh, where_in_sql=True)
 
     def _with_excerpts(self, q: SearchQuery, hits: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """`hits`, each with its `excerpt`: the sentence of its text that holds the most query words
@@ -1131,11 +1132,13 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
                SELECT h.article_id, h.story_id, s.copies FROM hit h JOIN size s USING (story_id)""", [ids]).fetchall()
         return {aid: (story_id, int(copies)) for aid, story_id, copies in rows}
 
-    def _checked(self, q: SearchQuery, limit: int,
-                 find: Callable[[SearchQuery, int], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    def _checked(self, q: SearchQuery, limit: int, find: Callable[[SearchQuery, int], list[dict[str, Any]]], *,
+                 where_in_sql: bool) -> list[dict[str, Any]]:
         """The first `limit` of `find`'s hits that meet the query's phrases, exclusions, time and sources:
-        `find` is asked for 4 times as many as still needed, then 4 times more, up to SEARCH_CANDIDATES."""
-        if not q.filtered:
+        `find` is asked for 4 times as many as still needed, then 4 times more, up to SEARCH_CANDIDATES. Hits
+        are read back and checked only for what `find` could not keep to itself (SearchQuery.to_check): on a
+        file, `--since` and `--source` alone cost no second read of every hit's text."""
+        if not q.to_check(where_in_sql=where_in_sql):
             return find(q, limit)
         asked = min(limit * 4, SEARCH_CANDIDATES)
         while True:
