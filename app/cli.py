@@ -767,7 +767,7 @@ def cmd_topics_list(args: argparse.Namespace) -> int:
 def cmd_topics_try(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from balkanwatch.config import WatchlistSettings, most_alerts_per_month
+    from balkanwatch.config import WatchlistSettings, check_budget
     from flows.maintenance import try_topic
 
     config = _stored(args)
@@ -778,10 +778,7 @@ def cmd_topics_try(args: argparse.Namespace) -> int:
     if not candidate.any:
         raise ConfigError(f"{args.name!r} is no watchlist of {config.path or 'the config'}: give its terms with "
                           "--any (and --all-of-any, --none)")
-    if candidate.alerts_per_month > (most := most_alerts_per_month(config.alerts.cooldown_hours)):
-        raise ConfigError(f"--alerts-per-month {candidate.alerts_per_month:g} cannot be met: with "
-                          f"alerts.cooldown_hours = {config.alerts.cooldown_hours:g} a topic alerts at most "
-                          f"{most:g} times a month")
+    check_budget("--alerts-per-month", candidate.alerts_per_month, config.alerts.cooldown_hours)
     with _open_ro(config) as wh, progress_bar("matching articles") as progress:
         try:
             report = try_topic(wh, config, candidate, examples=args.examples, since=args.since, progress=progress)

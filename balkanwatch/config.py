@@ -335,7 +335,8 @@ def _check_address(key: str, address: str) -> None:
         raise ConfigError(f"{key}: not a single e-mail address: {address!r}")
 
 
-def _check_budget(key: str, budget: float, cooldown_hours: float) -> None:
+def check_budget(key: str, budget: float, cooldown_hours: float) -> None:
+    """ConfigError when `key`'s budget of alerts a month is more than the cooldown allows."""
     most = most_alerts_per_month(cooldown_hours)
     if budget > most:
         raise ConfigError(f"{key} = {budget:g} cannot be met: with alerts.cooldown_hours = {cooldown_hours:g} a "
@@ -354,7 +355,7 @@ def _check_alerts(alerts: AlertsSettings) -> None:
         raise ConfigError("alerts.alerts_per_month must be above 0 (e.g. 4 for about one alert a week)")
     if not alerts.cooldown_hours > 0:
         raise ConfigError("alerts.cooldown_hours must be above 0 (24: one alert a day per topic at most)")
-    _check_budget("alerts.alerts_per_month", alerts.alerts_per_month, alerts.cooldown_hours)
+    check_budget("alerts.alerts_per_month", alerts.alerts_per_month, alerts.cooldown_hours)
     try:
         _ = alerts.zone
     except (ValueError, KeyError) as exc:    # ZoneInfoNotFoundError is a KeyError
@@ -369,7 +370,7 @@ def _check_alerts(alerts: AlertsSettings) -> None:
 
 
 def _check_topic_alerts(prefix: str, w: WatchlistSettings, alerts: AlertsSettings) -> None:
-    _check_budget(f"{prefix}.alerts_per_month", w.alerts_per_month, alerts.cooldown_hours)
+    check_budget(f"{prefix}.alerts_per_month", w.alerts_per_month, alerts.cooldown_hours)
     for address in w.email_to:
         _check_address(f"{prefix}.email_to", address)
 
