@@ -156,13 +156,16 @@ def try_topic(wh: Warehouse, config: Config, candidate: WatchlistSettings, *, ex
     now = now or utcnow()
     trial = TopicTrial.of(candidate.name, candidate.any, candidate.all_of_any, candidate.none)
     first_seen = wh.story_first_seen()
+    ids = wh.story_article_ids(since)
     done = 0
-    for batch in wh.story_texts(since):
+    if progress:
+        progress(0, len(ids))
+    for batch in wh.story_texts(ids):
         for story_id, title, text in batch:
             trial.add(story_id, title, text)
         done += len(batch)
         if progress:
-            progress(done, max(done, len(first_seen)))
+            progress(done, len(ids))
     start = max(filter(None, (wh.first_story_time(), utc_naive(since))), default=now)
     rows = sorted(((s, first_seen[s]) for s in trial.stories if s in first_seen), key=lambda r: (r[1], r[0]))
     alerts_config = replace(config, watchlists=[*[w for w in config.watchlists if w.name != candidate.name], candidate])
@@ -176,14 +179,15 @@ def try_topic(wh: Warehouse, config: Config, candidate: WatchlistSettings, *, ex
                 "share": round(len(shared) / len(ours), 3) if ours else None}
                for w in config.watchlists if w.name != candidate.name]
     newest = [s for s, _ in rows[::-1][:examples]]
-    excluded = sorted(trial.excluded_stories(), key=lambda s: first_seen.get(s, start), reverse=True)[:examples]
+    kept_out = trial.excluded_stories()
+    excluded = sorted(kept_out, key=lambda s: first_seen.get(s, start), reverse=True)[:examples]
     details = {d["story_id"]: d for d in wh.story_details([*newest, *excluded])}
     days = max((now - start).total_seconds() / 86_400, 1 / 24)
     return {
         "topic": candidate.name,
         "definition": {"any": candidate.any, "all_of_any": candidate.all_of_any, "none": candidate.none},
         "articles": trial.articles, "matched_articles": trial.matched_articles, "stories": len(ours),
-        "excluded_stories": len(trial.excluded_stories()),
+        "excluded_stories": len(kept_out),
         "history_start": start, "days": round(days, 1), "stories_a_day": round(len(ours) / days, 2),
         "terms": trial.term_rows(), "overlap": overlap,
         "budget_a_month": settings.alerts_per_month, "alerts": alerts,

@@ -97,6 +97,15 @@ def test_trying_a_watchlist_gives_what_configuring_it_would(corpus, write_config
     assert len(truth & configured) < len(configured) and set(shared) == {"kfor", "north-kosovo-clash", "eulex"}
     assert [e["first_seen_at"] for e in tried["examples"]] == sorted((e["first_seen_at"] for e in tried["examples"]),
                                                                      reverse=True)
+    # the progress bar counts articles read against the articles to read
+    from flows.maintenance import try_topic
+
+    seen_progress: list[tuple[int, int]] = []
+    with Warehouse.open(load_config(cfg2).warehouse_path, read_only=True) as wh:
+        config2 = load_config(cfg2)
+        try_topic(wh, config2, config2.watchlists[-1], progress=lambda done, total: seen_progress.append((done, total)))
+    assert seen_progress[0] == (0, articles) and seen_progress[-1] == (articles, articles)
+    assert {t for _, t in seen_progress} == {articles} and articles > kfor["stories"]
     # --since: only the stories first seen since then, read and replayed from there
     with Warehouse.open(load_config(cfg2).warehouse_path, read_only=True) as wh:
         seen = {r["story_id"]: r["first_seen_at"] for r in wh.rows("SELECT story_id, first_seen_at FROM stories")}

@@ -90,14 +90,16 @@ class MonitoringMixin(WarehouseBase):
         """Every story's first_seen_at (the time its topics count it), by story id."""
         return dict(self._exec("SELECT story_id, first_seen_at FROM stories").fetchall())
 
-    def story_texts(self, since: datetime | None = None, batch: int = 2000) -> Iterator[list[tuple[str, str, str]]]:
-        """Batches of (story_id, title, text) of every article that has a story (first seen at or after `since`,
-        when given), in article id order: what a watchlist is tried on (`topics try`). Ids are read first, texts
-        one batch at a time."""
-        ids = [r[0] for r in self._exec(
+    def story_article_ids(self, since: datetime | None = None) -> list[str]:
+        """The ids of every article that has a story (first seen at or after `since`, when given), in id order:
+        what a watchlist is tried on (`topics try`, reading their texts with `story_texts`)."""
+        return [r[0] for r in self._exec(
             """SELECT article_id FROM articles WHERE story_id IS NOT NULL AND (CAST(? AS TIMESTAMP) IS NULL
                  OR story_id IN (SELECT story_id FROM stories WHERE first_seen_at >= CAST(? AS TIMESTAMP)))
                ORDER BY article_id""", [utc_naive(since), utc_naive(since)]).fetchall()]
+
+    def story_texts(self, ids: Sequence[str], batch: int = 2000) -> Iterator[list[tuple[str, str, str]]]:
+        """Batches of (story_id, title, text) of the articles `ids`, in id order, one batch read at a time."""
         for i in range(0, len(ids), batch):
             yield [tuple(r) for r in self._exec(
                 """SELECT story_id, coalesce(title, ''), coalesce(text, '') FROM articles
