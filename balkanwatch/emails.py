@@ -196,7 +196,7 @@ def compose_stories(topic: str, stories: Sequence[dict[str, Any]], more: int, se
                       "<p><small>Sent by balkanwatch because this topic asks for every story "
                       "(watchlists[].every_story).</small></p></body></html>"])
     key = hashlib.sha256(topic.encode("utf-8")).hexdigest()[:12]
-    message_id = f"<stories-{key}-{now:%Y%m%dT%H%M%S%f}@balkanwatch>"
+    message_id = f"<stories-{key}-{now:{STAMP}}@balkanwatch>"
     return AlertEmail(message_id, "story", None, subject, tuple(recipients),
                       _message(subject, sender, recipients, message_id, now, text, page, {}), page)
 

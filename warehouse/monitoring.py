@@ -285,8 +285,9 @@ class MonitoringMixin(WarehouseBase):
 
     def record_notices(self, watchlist: str, story_ids: Sequence[str], message: dict[str, Any] | None,
                        now: datetime) -> None:
-        """These stories were told to the topic's readers (by `message`, or to nobody when it has no
-        recipients): recorded with the message's outbox row in one transaction, so each goes once."""
+        """These stories were told to the topic's readers (by `message`; or it is None: the topic has no
+        recipients, or the cycle's surge e-mail carried them): recorded with the message's outbox row in one
+        transaction, so each goes once."""
         message_id = message["message_id"] if message is not None else ""
         with self.transaction():
             self.con.execute(

@@ -184,7 +184,8 @@ CREATE TABLE IF NOT EXISTS mentions (
 CREATE TABLE IF NOT EXISTS story_notices (
     watchlist   VARCHAR NOT NULL,
     story_id    VARCHAR NOT NULL,
-    message_id  VARCHAR NOT NULL,                     -- the outbox message that carried it
+    message_id  VARCHAR NOT NULL,                     -- the cycle's every-story e-mail ('': none went: no
+                                                      -- recipients, or its surge e-mail carried them all)
     created_at  TIMESTAMP NOT NULL,
     PRIMARY KEY (watchlist, story_id)
 );
