@@ -209,13 +209,13 @@ def queue_digest(wh: Warehouse, config: Config, now: datetime) -> int:
 EVERY_STORY_LISTED = 50   # stories one every-story e-mail lists; a larger burst says how many more and how to see them
 
 
-def queue_new_stories(wh: Warehouse, config: Config, now: datetime,
-                      told: dict[str, set[str]] | None = None) -> int:
+def queue_new_stories(wh: Warehouse, config: Config, now: datetime) -> int:
     """For every topic that asks for every story (watchlists[].every_story): one e-mail with its stories first
     seen since the last (at most max(alerts.window_hours, alerts.catch_up_hours) old, so a first ingest of
     weeks of history mails the last days', not the weeks), each story once per topic (`story_notices`, with
-    the outbox row in one transaction). `told`: per topic, the stories this cycle's surge e-mails already
-    carry to its readers: noted, not listed again. Returns how many e-mails were queued."""
+    the outbox row in one transaction). Stories a surge e-mail of the topic already carried to its readers
+    (this cycle's, or an earlier one's: a topic switched to every_story later) are noted, not listed again.
+    Returns how many e-mails were queued."""
     a = config.alerts
     since = now - timedelta(hours=max(a.window_hours, a.catch_up_hours))
     queued = 0
@@ -223,7 +223,8 @@ def queue_new_stories(wh: Warehouse, config: Config, now: datetime,
         if not w.every_story or not (new := wh.unnoticed_stories(w.name, since)):
             continue
         recipients = config.topic_alerts(w.name).email_to
-        untold = [sid for sid in new if sid not in (told or {}).get(w.name, set())]
+        told = wh.mailed_surge_stories(w.name, since)
+        untold = [sid for sid in new if sid not in told]
         email = None
         if recipients and untold:
             listed = wh.story_details(untold[-EVERY_STORY_LISTED:])
@@ -509,14 +510,11 @@ def _cycle(config: Config, now: datetime, artifacts: bool, scheduled: bool
         summary.topics = len(series)
         spikes = new_spikes(wh, config, series, now)
         incidents = group_incidents(spikes)
-        told: dict[str, set[str]] = {}     # the stories each topic's surge e-mails carry this cycle
         for incident in incidents:
             email, paths = queue_incident(wh, config, incident, series, now)
             summary.queued += email is not None
             summary.charts += [str(p) for p in paths]
-            for spike in incident.spikes if email is not None else ():
-                told.setdefault(spike.watchlist, set()).update(spike.story_ids)
-        summary.queued += queue_new_stories(wh, config, now, told)
+        summary.queued += queue_new_stories(wh, config, now)
         summary.queued += queue_digest(wh, config, now)
         summary.queued += queue_silent(wh, config, now)
         if scheduled:

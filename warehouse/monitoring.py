@@ -274,6 +274,14 @@ class MonitoringMixin(WarehouseBase):
                SELECT $message_id, $kind, $incident_id, $subject, $recipients, $message, 'pending', $created_at
                WHERE NOT EXISTS (SELECT 1 FROM outbox WHERE message_id = $message_id)""", message)
 
+    def mailed_surge_stories(self, watchlist: str, since: datetime) -> set[str]:
+        """Stories the topic's surge e-mails carried (alerts queued with an e-mail) in surges ending after
+        `since`: its readers have them, whatever the cycle that sent them."""
+        return {r[0] for r in self._exec(
+            """SELECT DISTINCT unnest(story_ids) FROM alerts
+               WHERE watchlist = ? AND status <> 'no-recipients' AND window_end >= ?""",
+            [watchlist, utc_naive(since)]).fetchall()}
+
     def unnoticed_stories(self, watchlist: str, since: datetime) -> list[str]:
         """Ids of the topic's stories first seen at or after `since` not yet e-mailed to it as they came
         (`story_notices`), oldest first."""
