@@ -251,7 +251,8 @@ def cmd_settle(args: argparse.Namespace) -> int:
     else:
         print(f"settled: {summary['new_stories']} new stories, {summary['new_copies']} copies of known stories, "
               f"{summary['boilerplate_removed']} boilerplate paragraphs removed, {summary['matched_articles']} "
-              f"articles matched" + (f"; alerts cycle: {summary['alerts']}" if summary["alerts"] else ""))
+              f"articles matched" + (f"; alerts cycle: {summary['alerts']}" if summary["alerts"] else "")
+              + (f"; Atom feeds: {summary['feeds']}" if summary.get("feeds") else ""))
     return 0
 
 
@@ -303,6 +304,8 @@ def format_summary(s: Mapping[str, Any]) -> str:
         lines.append(f"  [{state}] {r['name']}: {detail} (next poll {r['next_poll_at']})")
     if s.get("alerts"):
         lines.append(f"  alerts cycle: {s['alerts']}")
+    if s.get("feeds"):
+        lines.append(f"  Atom feeds: {s['feeds']}")
     return "\n".join(lines)
 
 
@@ -474,6 +477,33 @@ def cmd_outbox(args: argparse.Namespace) -> int:
         rows = wh.outbox_log(args.limit, kinds=args.kind, pending=args.pending, since=args.since)
     cols = ["created_at", "kind", "subject", "recipients", "status", "attempts", "sent_at", "last_error", "message_id"]
     print(render(cols, [[r[c] for c in cols] for r in rows], args.format))
+    return 0
+
+
+def cmd_feed(args: argparse.Namespace) -> int:
+    """An Atom feed of unique stories on stdout (every story's, or a topic's); --write: every feed into feeds.dir."""
+    from flows.feeds import document, write_feeds
+
+    config = _stored(args)
+    if args.topic:
+        _known_topics(config, [args.topic])
+    if args.write:
+        if config.feeds.folder(config.base_dir) is None:
+            raise ConfigError(f"feeds.dir is not set in {config.path}: set it to the folder the feeds go to "
+                              "(e.g. [feeds] dir = \"feeds\")")
+        with _open_ro(config) as wh:
+            try:
+                done = write_feeds(wh, config)
+            except OSError as exc:
+                raise BalkanwatchError(f"feeds.dir: cannot write the feeds: {exc}") from exc
+        assert done is not None
+        print(f"Atom feeds in {done.folder}: {len(done.written)} written, {done.unchanged} unchanged"
+              + (f", removed {', '.join(done.removed)} (topics no longer configured)" if done.removed else ""))
+        return 0
+    with _open_ro(config) as wh:
+        stories = wh.feed_stories([args.topic] if args.topic else [], args.limit or config.feeds.entries)
+    sys.stdout.buffer.write(document(args.topic, stories[args.topic]))
+    sys.stdout.flush()
     return 0
 
 
@@ -961,6 +991,14 @@ def build_parser() -> argparse.ArgumentParser:
     _since_option(s, "e-mails queued since then")
     _format_option(s)
     s.set_defaults(func=cmd_outbox)
+
+    s = sub.add_parser("feed", help="an Atom feed of unique stories (every story's, or a topic's) for a feed reader; "
+                                    "--write: every feed into feeds.dir now")
+    s.add_argument("--topic", metavar="NAME", default=None, help="the feed of this watchlist (default: every story)")
+    s.add_argument("--limit", type=count, default=0, help="stories in the feed, newest first (default: feeds.entries)")
+    s.add_argument("--write", action="store_true",
+                   help="write every feed (all.atom, topics/<topic>.atom, feeds.opml) into feeds.dir, as ingest does")
+    s.set_defaults(func=cmd_feed)
 
     s = sub.add_parser("rematch", help="match every article against the current watchlists again")
     s.set_defaults(func=cmd_rematch)

@@ -80,6 +80,9 @@ host = "127.0.0.1"
 port = {smtp_port}
 security = "none"
 
+[feeds]
+dir = "feeds"                   # Atom feeds of unique stories, for a feed reader: all.atom, topics/<topic>.atom
+
 {_toml_sources(sources)}
 
 {default_watchlists()}""", encoding="utf-8")
@@ -178,6 +181,11 @@ def main() -> None:
         print(f"  {subject}")
     for path in mail:
         print(f"  open {path.resolve()}")
+    feeds = sorted((DEMO_DIR / "feeds").rglob("*.atom")) if (DEMO_DIR / "feeds").exists() else []
+    print(f"\nAtom feeds of unique stories, for a feed reader ({len(feeds)}; `python -m http.server -d "
+          f"{(DEMO_DIR / 'feeds').resolve()}` serves them):")
+    for path in feeds:
+        print(f"  {path.resolve()}")
     print("\nNext steps:")
     print(f"  balkanwatch --config {config_path} sql \"SELECT title, text FROM articles LIMIT 3\" --format json")
     print(f"  balkanwatch --config {config_path} extract {site_root}/kosovo-herald/news/seed-000.html --json")

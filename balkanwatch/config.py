@@ -142,6 +142,20 @@ class AlertsSettings:
 
 
 @dataclass(frozen=True)
+class FeedsSettings:
+    dir: str = _f("", "Folder (relative to the config file) where every run that settles writes Atom feeds of unique stories for a feed reader: `all.atom` (every story) and `topics/<topic>.atom` (each watchlist's), newest first, each story once however many sites carry it. Empty: no feeds written (`balkanwatch feed` prints one any time).")
+    entries: int = _f(100, "Stories in each feed, newest first.", positive=True)
+    base_url: str = _f("", "The http(s) address the folder is served at (e.g. https://intranet.example.org/feeds/): each feed then names its own address (rel=\"self\") and `feeds.opml` lists them all, for importing every topic into a feed reader at once.")
+
+    def folder(self, base_dir: Path) -> Path | None:
+        """feeds.dir as a path (relative to the config file's folder), None when unset."""
+        if not self.dir:
+            return None
+        p = Path(self.dir).expanduser()
+        return p if p.is_absolute() else base_dir / p
+
+
+@dataclass(frozen=True)
 class SmtpSettings:
     host: str = _f("localhost", "SMTP server.")
     port: int = _f(25, "SMTP port (587 for STARTTLS, 465 for SSL are usual).")
@@ -212,6 +226,7 @@ class Config:
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     alerts: AlertsSettings = field(default_factory=AlertsSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    feeds: FeedsSettings = field(default_factory=FeedsSettings)
     sources: list[SourceSettings] = field(default_factory=list)
     watchlists: list[WatchlistSettings] = field(default_factory=list)
     base_dir: Path = field(default=Path("."), metadata={"internal": True})
@@ -265,6 +280,7 @@ SECTIONS: dict[str, type] = {
     "schedule": ScheduleSettings,
     "alerts": AlertsSettings,
     "smtp": SmtpSettings,
+    "feeds": FeedsSettings,
 }
 
 
@@ -501,6 +517,8 @@ def parse_config(data: dict[str, Any], base_dir: Path, path: Path | None = None)
     if not 1 <= sections["smtp"].port <= 65535:
         raise ConfigError(f"smtp.port: a TCP port is 1–65535 (got {sections['smtp'].port}; 587 for STARTTLS, "
                           "465 for SSL are usual)")
+    if sections["feeds"].base_url:
+        check_url("feeds.base_url", sections["feeds"].base_url)
     if sections["schedule"].ingest_every_minutes < 1:
         raise ConfigError("schedule.ingest_every_minutes: a schedule needs an interval of at least 1 minute")
     if sections["schedule"].maintain_every_hours < 1:

@@ -82,6 +82,7 @@ class IngestSummary:
     matched_articles: int = 0        # articles matched against the watchlists
     boilerplate_removed: int = 0     # site boilerplate paragraphs removed from article texts
     alerts: str = ""                 # outcome of the alerts cycle run after the ingest
+    feeds: str = ""                  # what became of the Atom feeds (feeds.dir), when set
     item_errors: int = 0
     sources: list[SourceReport] = field(default_factory=list)
     new: list[dict[str, Any]] = field(default_factory=list)   # title, source, published_at, url
@@ -394,6 +395,22 @@ def settle_warehouse(wh: Warehouse, summary: IngestSummary, watchlists: list[Wat
     summary.matched_articles = match_mentions(wh, watchlists)
 
 
+def publish_feeds(wh: Warehouse, config: Config, summary: IngestSummary) -> None:
+    """Refresh the Atom feeds (feeds.dir) after settling. A folder that cannot be written is logged and said
+    in the summary; the run, whose articles are stored, goes on."""
+    from flows.feeds import write_feeds
+
+    try:
+        done = write_feeds(wh, config)
+    except OSError as exc:
+        summary.feeds = f"not written: {exc}"
+        run_logger().warning("Atom feeds (feeds.dir) %s", summary.feeds)
+        return
+    if done is not None:
+        summary.feeds = f"{len(done.written)} written, {done.unchanged} unchanged" + (
+            f", {len(done.removed)} of topics no longer configured removed" if done.removed else "")
+
+
 def refresh_search_index(wh: Warehouse) -> None:
     """Rebuild the full-text index when its unindexed tail has grown or waited long enough (health.should_rebuild_fts)."""
     indexed, unindexed, oldest = wh.fts_coverage()
@@ -423,13 +440,14 @@ def alerts_follow(config: Config, settle: bool) -> bool:
     return settle and bool(config.watchlists) and config.path is not None
 
 
-async def finish(gate: WarehouseGate, summary: IngestSummary, watchlists: list[WatchlistSettings],
+async def finish(gate: WarehouseGate, summary: IngestSummary, config: Config,
                  artifacts: bool = True, settle: bool = True, index: bool = True) -> IngestSummary:
-    """Close the run, settle it (unless asked not to), refresh the full-text index (unless an alerts cycle
-    follows: `index_after_alerts`), publish the artifacts."""
+    """Close the run, settle it (unless asked not to) and refresh the Atom feeds, refresh the full-text index
+    (unless an alerts cycle follows: `index_after_alerts`), publish the artifacts."""
     async with gate.open() as wh:
         if settle:
-            settle_warehouse(wh, summary, watchlists)
+            settle_warehouse(wh, summary, config.watchlists)
+            publish_feeds(wh, config, summary)
         summary.settled = settle
         wh.finish_run(summary.run_id, polled=summary.sources_polled, failed=summary.sources_failed,
                       new_articles=summary.new_articles, item_errors=summary.item_errors)
@@ -532,6 +550,7 @@ async def run_settle(config: Config) -> IngestSummary:
                 async with gate.open() as wh:
                     wh.mark_crashed_runs()    # no run can be running: settle holds the run lock alone
                     settle_warehouse(wh, summary, config.watchlists)
+                    publish_feeds(wh, config, summary)
                     if not alerts_follow(config, True):
                         refresh_search_index(wh)
             finally:
@@ -568,7 +587,7 @@ async def run_ingest(config: Config, *, force: bool = False, flow_run_id: str | 
                     run_id=run_id, status="completed", sources_polled=len(reports),
                     sources_failed=sum(not r.ok for r in reports), new_articles=sum(r.new_articles for r in reports),
                     item_errors=sum(r.item_errors for r in reports), sources=reports)
-                summary = await finish(gate, summary, config.watchlists, in_flow, settle=settle,
+                summary = await finish(gate, summary, config, in_flow, settle=settle,
                                        index=not alerts_follow(config, settle))
             finally:
                 gate.close()

@@ -219,6 +219,32 @@ class MonitoringMixin(WarehouseBase):
                WHERE list_contains(?, st.story_id) ORDER BY st.first_seen_at, st.story_id""",
             [list(story_ids), list(story_ids)])
 
+    def feed_stories(self, topics: Sequence[str], per_feed: int) -> dict[str | None, list[dict[str, Any]]]:
+        """The stories of the Atom feeds (`balkanwatch.atom`): for each topic (watchlist) its `per_feed` newest
+        stories, and under None the newest of every story; each as `story_details` gives it, with `topics`
+        (every watchlist any of its articles matched). Newest first, by first-seen time."""
+        picked = self._exec(
+            """WITH per_topic AS (SELECT watchlist, story_id, first_seen_at FROM story_mentions
+                                  WHERE list_contains(CAST(? AS VARCHAR[]), watchlist)
+                                  QUALIFY row_number() OVER (PARTITION BY watchlist
+                                                             ORDER BY first_seen_at DESC, story_id) <= ?),
+                    newest AS (SELECT CAST(NULL AS VARCHAR) AS watchlist, story_id, first_seen_at FROM stories
+                               ORDER BY first_seen_at DESC, story_id LIMIT ?)
+               SELECT * FROM per_topic UNION ALL SELECT * FROM newest""",
+            [list(topics), int(per_feed), int(per_feed)]).fetchall()
+        ids = sorted({r[1] for r in picked})
+        details = {d["story_id"]: d for d in self.story_details(ids)}
+        matched = dict(self._exec(
+            """SELECT a.story_id, list_sort(list(DISTINCT m.watchlist)) FROM mentions m JOIN articles a USING (article_id)
+               WHERE list_contains(CAST(? AS VARCHAR[]), a.story_id) GROUP BY a.story_id""", [ids]).fetchall())
+        feeds: dict[str | None, list[dict[str, Any]]] = {t: [] for t in topics}
+        feeds[None] = []
+        by_time = sorted(sorted(picked, key=lambda r: r[1]), key=lambda r: r[2], reverse=True)  # as `stories` lists them
+        for watchlist, story_id, _ in by_time:
+            if story_id in details:
+                feeds[watchlist].append({**details[story_id], "topics": list(matched.get(story_id) or [])})
+        return feeds
+
     # -- alerts and outbox -----------------------------------------------------------------------------
     def alert_log(self, limit: int = 50, *, topics: Sequence[str] = (),
                   since: datetime | None = None) -> list[dict[str, Any]]:
