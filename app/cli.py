@@ -794,6 +794,43 @@ def cmd_topics_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rising(args: argparse.Namespace) -> int:
+    """Words rising in the last day (or --since) against the weeks before, of every story or of a topic's."""
+    from flows.maintenance import rising_words
+
+    config = _stored(args)
+    if args.topic:
+        _known_topics(config, [args.topic])
+    now = datetime.now(UTC).replace(tzinfo=None)
+    since = args.since.astimezone(UTC).replace(tzinfo=None) if args.since else now - timedelta(hours=24)
+    if since >= now:
+        raise ConfigError(f"--since {since:%Y-%m-%d %H:%M} is not in the past")
+    if args.baseline_days * 86400 < (now - since).total_seconds():
+        raise ConfigError("--baseline-days must cover at least one window as long as --since's")
+    with _open_ro(config) as wh:
+        report = rising_words(wh, span=now - since, topic=args.topic, baseline_days=args.baseline_days,
+                              limit=args.limit, now=now)
+    if args.format == "json":
+        print(dumps(report))
+        return 0
+    cols = ["word", "with", "stories", "sources", "stories_before", "usual", "busiest_before", "surprise", "topics",
+            "examples"]
+    rows = [[r["word"], " ".join(r["with"]), *(r[c] for c in cols[2:-2]), ", ".join(r["topics"]) or "—",
+             " | ".join(r["examples"])] for r in report["words"]]
+    if args.format == "csv":
+        print(render(cols, rows, "csv"))
+        return 0
+    of = f" of topic {args.topic!r}" if args.topic else ""
+    print(f"{report['rising_words']} rising words ({report['events']} events: the words of nearly the same stories "
+          f"are one row) in the {report['stories']} stories{of} since {report['start']:%Y-%m-%d %H:%M} UTC, against the "
+          f"{report['stories_before']} stories of the {report['blocks']} periods as long before. A word rises in 3 "
+          "stories or more from 2 sources or more, in at least twice as many as in its busiest period before, and "
+          "improbably many at its usual share (surprise: -log10 of that chance).")
+    if rows:
+        print(render(cols, rows, "table"))
+    return 0
+
+
 def cmd_topics_try(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
@@ -999,6 +1036,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--write", action="store_true",
                    help="write every feed (all.atom, topics/<topic>.atom, feeds.opml) into feeds.dir, as ingest does")
     s.set_defaults(func=cmd_feed)
+
+    s = sub.add_parser("rising", help="words suddenly in many more stories than in the weeks before (new names, "
+                                      "places): what the news is about that no watchlist names yet (read-only)")
+    _since_option(s, "the stories first seen since then (default: 24h), against as long periods before")
+    s.add_argument("--topic", metavar="NAME", default=None, help="only the stories of this watchlist")
+    s.add_argument("--baseline-days", type=float, default=28.0, metavar="DAYS",
+                   help="days before the window that say what is usual (default: %(default)s)")
+    _limit_option(s, 20, "words, most surprising first (0: all)")
+    _format_option(s)
+    s.set_defaults(func=cmd_rising)
 
     s = sub.add_parser("rematch", help="match every article against the current watchlists again")
     s.set_defaults(func=cmd_rematch)

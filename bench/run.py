@@ -25,6 +25,7 @@ from bench import (  # noqa: E402
     lake_upkeep,
     many_feeds,
     repeats_cv,
+    rising_eval,
     spikes_eval,
     templates,
     thinned_nab,
@@ -48,6 +49,7 @@ READ_BACK_F1_SLACK = 0.0005   # what the warehouse returns scores as the extract
 DEDUPE_PRECISION_FLOOR = 0.995   # issue #3 targets; measured 1.000 / 0.996 on 2026-11-22 (1139 docs)
 DEDUPE_RECALL_FLOOR = 0.985
 SCALE_ARTICLES = 100_000
+RISING_SEEDS = 20                # synthetic corpora per volume for the rising-words table (~100 s)
 SCALE_MS_TARGET = 2.0            # ms per article for incremental assignment (issue #3)
 SCALE_GB_AT_1M_TARGET = 2.0      # index memory extrapolated to 1M articles (issue #3)
 NAB_FLOOR = 75.0                 # issue #14's dev target, with the shipped defaults: 80.9 since session 18 (look 16;
@@ -548,10 +550,12 @@ def main() -> int:
     lk = lake.measure()
     lu = lake_upkeep.measure()
     lr = lake_remote.measure()   # reported, no floor
+    rw = rising_eval.evaluate(RISING_SEEDS)
     results = (checks(throughput, quality, dd, scale, sp, rb, ck) + cpu_checks(cpu) + chooser_checks(ch) + templates.checks(tp)
                + boilerplate_sources.checks(bs) + repeats_cv.checks(rp, REPEAT_MIN_WORDS)
                + title_line_cv.checks(tl, TITLE_LINE_MATCH)
-               + many_feeds_checks(mf) + many_feeds_floors(mf) + lake_checks(lk) + lake_upkeep_checks(lu))
+               + many_feeds_checks(mf) + many_feeds_floors(mf) + lake_checks(lk) + lake_upkeep_checks(lu)
+               + rising_eval.checks(rw))
     target_results = targets(sp) + [chooser_target(ch),
         (f"whole ingest (Prefect flow) ≤ {INGEST_VS_TRAFILATURA_GOAL}× single-thread raw trafilatura.extract on the same "
          f"pages (issue #17): {throughput['flow_vs_trafilatura']:.2f}×",
@@ -560,7 +564,7 @@ def main() -> int:
                              + repeats_cv.render(rp, REPEAT_MIN_WORDS) + title_line_cv.render(tl, TITLE_LINE_MATCH)
                              + render_dedupe(dd, kinds, errors, scale, rb)
                              + render_incremental(inc) + render_checkpoint(ck)
-                             + render_spikes(sp) + render_many_feeds(mf) + render_lake(lk)
+                             + render_spikes(sp) + rising_eval.render(rw, RISING_SEEDS) + render_many_feeds(mf) + render_lake(lk)
                              + lake_upkeep.render(lu) + lake_remote.render(lr),
                              target_results),
                       encoding="utf-8")

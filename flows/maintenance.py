@@ -197,3 +197,41 @@ def try_topic(wh: Warehouse, config: Config, candidate: WatchlistSettings, *, ex
         "excluded_examples": [{"first_seen_at": first_seen.get(s), "title": details[s]["title"] if s in details else None,
                                "kept_out_by": sorted(trial.kept_out[s]), "story_id": s} for s in excluded],
     }
+
+
+BASELINE_DAYS = 28    # the baseline of rising words: as the alerts' history (alerts.history_days' default)
+RISING_EXAMPLES = 3   # titles shown for each rising word
+
+
+def rising_words(wh: Warehouse, *, span: timedelta, topic: str | None = None, baseline_days: float = BASELINE_DAYS,
+                 limit: int = 20, now: datetime | None = None) -> dict[str, Any]:
+    """`balkanwatch rising`: the words rising in the last `span` against the `baseline_days` before it
+    (`balkanwatch.rising`), of every story or of one topic's; words of one event (nearly the same stories)
+    are one row, headed by the most surprising (`rising.group`). Each row: its words, stories and sources,
+    how many stories held the head word before, the stories it would get at its usual share and in its
+    busiest period, how improbable its count is, the watchlists that matched its stories, the newest titles."""
+    from balkanwatch.rising import MIN_LETTERS, MIN_STORIES, group, rising
+
+    end = now or utcnow()
+    start = end - span
+    blocks = max(1, int(baseline_days * 86400 // span.total_seconds()))
+    counts = wh.word_counts(start, end, blocks, topic=topic, min_stories=MIN_STORIES, min_letters=MIN_LETTERS)
+    found = rising(counts["window"], counts["window_total"], counts["baseline"], counts["block_totals"])
+    groups = group(found, wh.word_stories(start, end, [r.word for r in found], topic=topic))
+    shown = groups[:limit] if limit else groups
+    ids = sorted({sid for g in shown for sid in g.stories})
+    details = {d["story_id"]: d for d in wh.story_details(ids)} if ids else {}
+    topics = wh.story_topics(ids) if ids else {}
+    rows = []
+    for g in shown:
+        r = g.head
+        newest = sorted((details[sid] for sid in g.stories if sid in details),
+                        key=lambda d: (d["first_seen_at"], d["story_id"]), reverse=True)
+        rows.append({"word": r.word, "with": list(g.words[1:]), "stories": r.stories, "sources": r.sources,
+                     "stories_before": r.baseline_stories, "usual": round(r.expected, 2),
+                     "busiest_before": round(r.peak, 1), "surprise": round(r.surprise, 1),
+                     "topics": sorted({t for sid in g.stories for t in topics.get(sid, [])}),
+                     "examples": [" ".join(str(d["title"] or d["url"]).split()) for d in newest[:RISING_EXAMPLES]]})
+    return {"start": start, "end": end, "stories": counts["window_total"],
+            "stories_before": sum(counts["block_totals"]), "blocks": blocks, "rising_words": len(found),
+            "events": len(groups), "words": rows}

@@ -13,7 +13,16 @@ from typing import Any
 import pyarrow as pa
 
 from balkanwatch.models import TEASERS_SQL
+from balkanwatch.textnorm import fold_sql
 from warehouse.base import WarehouseBase, utc_naive
+
+# The distinct folded words of a story's origin (`a`): as watchlists fold (any script, no accents, no case),
+# split at anything that is not a letter or a digit (`balkanwatch rising`).
+_WORDS_SQL = ("list_distinct(regexp_split_to_array("
+              + fold_sql("coalesce(a.title, '') || ' ' || coalesce(a.text, '')") + r", '[^\pL\pN]+'))")
+# Only the stories (`s`) of the topic given twice as a parameter, or every story for NULL.
+_OF_TOPIC_SQL = ("(CAST(? AS VARCHAR) IS NULL "
+                 "OR s.story_id IN (SELECT story_id FROM story_mentions WHERE watchlist = ?))")
 
 
 class MonitoringMixin(WarehouseBase):
@@ -244,6 +253,64 @@ class MonitoringMixin(WarehouseBase):
             if story_id in details:
                 feeds[watchlist].append({**details[story_id], "topics": list(matched.get(story_id) or [])})
         return feeds
+
+    def word_counts(self, start: datetime, end: datetime, blocks: int, *, topic: str | None = None,
+                    min_stories: int = 3, min_letters: int = 3) -> dict[str, Any]:
+        """What `balkanwatch.rising` reads: every folded word (as watchlists fold: any script, no accents,
+        no case; `min_letters` letters or more, not only digits) counted in unique stories (the origin's
+        title and text), in the window [start, end) and in each of `blocks` window-long blocks before it
+        (block 0 the nearest); only words in `min_stories` stories of the window. Of a topic's stories
+        (`story_mentions`) when given. Returns {"window": {word: (stories, sources)}, "window_total",
+        "baseline": {word: [stories per block]}, "block_totals"}."""
+        span = (end - start).total_seconds()
+        self._exec(
+            f"""CREATE OR REPLACE TEMP TABLE _word_stories AS
+                SELECT s.story_id, s.origin_source AS source,
+                       CASE WHEN s.first_seen_at >= ? THEN -1
+                            ELSE CAST(floor(epoch(CAST(? AS TIMESTAMP) - s.first_seen_at) / ?) AS INTEGER) END AS block,
+                       list_filter({_WORDS_SQL}, w -> length(w) >= ? AND NOT regexp_full_match(w, '[0-9]+')) AS words
+                FROM stories s JOIN articles a ON a.article_id = s.origin_article_id
+                WHERE s.first_seen_at >= ? AND s.first_seen_at < ? AND {_OF_TOPIC_SQL}""",
+            [utc_naive(start), utc_naive(start), span, int(min_letters), utc_naive(start - (end - start) * blocks),
+             utc_naive(end), topic, topic])
+        try:
+            totals = dict(self._exec("SELECT block, count(*) FROM _word_stories GROUP BY block").fetchall())
+            window = self._exec(
+                """SELECT word, count(*) AS stories, count(DISTINCT source) AS sources
+                   FROM (SELECT source, unnest(words) AS word FROM _word_stories WHERE block = -1)
+                   GROUP BY word HAVING count(*) >= ?""", [int(min_stories)]).fetchall()
+            wanted = [w for w, *_ in window]
+            baseline: dict[str, list[int]] = {w: [0] * blocks for w in wanted}
+            for word, block, n in self._exec(
+                    """SELECT word, block, count(*) FROM (
+                           SELECT block, unnest(list_intersect(words, CAST(? AS VARCHAR[]))) AS word
+                           FROM _word_stories WHERE block >= 0) GROUP BY ALL""", [wanted]).fetchall():
+                if 0 <= block < blocks:
+                    baseline[word][block] += n
+        finally:
+            self._exec("DROP TABLE IF EXISTS _word_stories")
+        return {"window": {w: (int(n), int(src)) for w, n, src in window}, "window_total": int(totals.get(-1, 0)),
+                "baseline": baseline, "block_totals": [int(totals.get(b, 0)) for b in range(blocks)]}
+
+    def story_topics(self, story_ids: Sequence[str]) -> dict[str, list[str]]:
+        """The watchlists that matched each of these stories (any of its articles), where any did."""
+        return {sid: list(t) for sid, t in self._exec(
+            """SELECT story_id, list_sort(list(DISTINCT watchlist)) FROM story_mentions
+               WHERE list_contains(CAST(? AS VARCHAR[]), story_id) GROUP BY story_id""", [list(story_ids)]).fetchall()}
+
+    def word_stories(self, start: datetime, end: datetime, words: Sequence[str], *,
+                     topic: str | None = None) -> dict[str, list[str]]:
+        """The stories first seen in [start, end) (of a topic, when given) whose origin's folded title and text
+        hold each of `words` as a word (`balkanwatch rising`: which stories a rising word is in)."""
+        if not words:
+            return {}
+        rows = self._exec(
+            f"""SELECT word, list(story_id ORDER BY story_id) FROM (
+                    SELECT s.story_id, unnest(list_intersect({_WORDS_SQL}, CAST(? AS VARCHAR[]))) AS word
+                    FROM stories s JOIN articles a ON a.article_id = s.origin_article_id
+                    WHERE s.first_seen_at >= ? AND s.first_seen_at < ? AND {_OF_TOPIC_SQL})
+                GROUP BY word""", [list(words), utc_naive(start), utc_naive(end), topic, topic]).fetchall()
+        return {w: list(ids) for w, ids in rows}
 
     # -- alerts and outbox -----------------------------------------------------------------------------
     def alert_log(self, limit: int = 50, *, topics: Sequence[str] = (),

@@ -1,0 +1,138 @@
+"""Rising words (`balkanwatch rising`): the pure verdicts on counts with known truth, the grouping of one
+event's words, and the warehouse's counts checked against a recount of the stories' folded words."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.stats import poisson
+
+from app.cli import main
+from balkanwatch.config import load_config
+from balkanwatch.rising import Rising, group, poisson_surprise, rising
+from balkanwatch.textnorm import fold
+from flows.ingest import run_ingest
+from flows.maintenance import rising_words
+from tests.conftest import loopback_config, served_corpus, toml_sources
+from warehouse import Warehouse
+from warehouse.store import utcnow
+
+
+def test_poisson_surprise_is_the_tail() -> None:
+    for k, lam in [(1, 0.1), (3, 0.02), (8, 0.5), (40, 10.0), (5, 5.0)]:
+        direct = sum(poisson.pmf(j, lam) for j in range(k, k + 400))     # the tail summed, not 1 - the head
+        assert poisson_surprise(k, lam) == pytest.approx(-np.log10(direct), rel=1e-6)
+    assert poisson_surprise(0, 3.0) == 0.0
+
+
+def test_a_new_name_rises_and_ordinary_words_do_not() -> None:
+    blocks = [300] * 28
+    baseline = {"said": [150] * 28,                       # in half of every day's stories
+                "tuesday": [60 if b % 7 == 3 else 3 for b in range(28)],   # every Tuesday
+                "belgrade": [10] * 28}
+    window = {"banjska": (4, 3),                          # never seen before, four stories, three sources
+              "solo": (9, 1),                             # one site's name: one source
+              "said": (160, 12),
+              "tuesday": (62, 10),                        # a Tuesday like the others
+              "belgrade": (40, 9),                        # four times its every day: rising
+              "brnjak": (2, 2)}                           # two stories only
+    found = {r.word: r for r in rising(window, 300, baseline, blocks)}
+    assert set(found) == {"banjska", "belgrade"}
+    assert found["banjska"].baseline_stories == 0 and found["banjska"].surprise > 8     # 4 at 0.018 expected
+    assert found["belgrade"].peak == 10 and found["belgrade"].expected == pytest.approx(300 * (280.5 / 8401))
+    # a bigger window day is not measured against a block scaled up: a quiet block of 30 stories with 9
+    # mentions does not become 90 at the window's 300
+    quiet = rising({"belgrade": (40, 9)}, 300, {"belgrade": [9] + [10] * 27}, [30] + blocks[1:])
+    assert [r.word for r in quiet] == ["belgrade"]
+    # …but a block with more stories than the window is scaled down to it, and twice the busiest is the bar
+    assert rising({"belgrade": (40, 9)}, 300, {"belgrade": [21] * 28}, blocks) == []
+    assert rising({}, 0, {}, blocks) == []
+
+
+def test_the_thresholds_hold_on_synthetic_days_with_known_truth() -> None:
+    """bench/rising_eval.py's corpus (bursty Zipf vocabulary, weekly words) at 300 stories a day: few
+    ordinary steady words listed a day, new names in three stories found."""
+    from bench.rising_eval import _corpus, _run
+
+    steady = caught = 0
+    seeds = 6
+    for seed in range(seeds):
+        rng = np.random.default_rng(seed)
+        counts, totals, bursty, _ = _corpus(rng, 300)
+        listed = _run(counts, totals, np.random.default_rng(seed + 10_000), {"newname": 3}, 5.0, 2.0)
+        caught += "newname" in listed
+        steady += sum(w.startswith("w") and not bursty[int(w[1:])] for w in listed)
+    assert caught == seeds and steady / seeds <= 0.5
+
+
+def test_one_event_s_words_are_one_row() -> None:
+    def r(word: str, surprise: float) -> Rising:
+        return Rising(word, 5, 3, 0, 0.1, 0.0, surprise)
+
+    found = [r("banjska", 12.0), r("monastery", 11.0), r("gunmen", 10.0), r("eurovision", 9.0)]
+    stories = {"banjska": ["a", "b", "c", "d", "e"], "monastery": ["a", "b", "c", "d", "e"],
+               "gunmen": ["a", "b", "c", "d", "f"], "eurovision": ["x", "y", "z"]}
+    groups = group(found, stories)
+    assert [(g.head.word, g.words) for g in groups] == [("banjska", ("banjska", "monastery")),
+                                                         ("gunmen", ("gunmen",)), ("eurovision", ("eurovision",))]
+    assert groups[0].stories == frozenset("abcde")     # gunmen's 4 of 6 shared (0.67) < SAME_STORIES
+
+
+@pytest.fixture
+def corpus_config(tmp_path: Path, warehouse_backend: Callable[[str], str]) -> Iterator[Path]:
+    with served_corpus(tmp_path / "sites", monitoring=True) as (sources, _, _):
+        path = tmp_path / "balkanwatch.toml"
+        text = loopback_config(toml_sources(sources)) + '\n[[watchlists]]\nname = "kfor"\nany = ["KFOR", "КФОР"]\n'
+        path.write_text(warehouse_backend(text), encoding="utf-8")
+        asyncio.run(run_ingest(load_config(path)))
+        yield path
+
+
+def _recount(wh: Warehouse, start, end, topic: str | None = None) -> tuple[Counter[str], int]:
+    """Stories per folded word, counted in Python from the stories' origins (the check on the SQL)."""
+    rows = wh.rows("""SELECT s.story_id, a.title, a.text FROM stories s JOIN articles a ON a.article_id = s.origin_article_id
+                      WHERE s.first_seen_at >= ? AND s.first_seen_at < ?""", [start, end])
+    if topic is not None:
+        mine = {r["story_id"] for r in wh.rows("SELECT story_id FROM story_mentions WHERE watchlist = ?", [topic])}
+        rows = [r for r in rows if r["story_id"] in mine]
+    words: Counter[str] = Counter()
+    for row in rows:
+        words.update(set(fold(f"{row['title'] or ''} {row['text'] or ''}").split()))
+    return words, len(rows)
+
+
+@pytest.mark.parametrize("warehouse_backend", ["duckdb", "ducklake"], indirect=True)
+def test_rising_words_in_the_warehouse_are_the_stories_words(corpus_config: Path, capsys) -> None:
+    config = load_config(corpus_config)
+    now = utcnow()
+    span = timedelta(hours=24)
+    with Warehouse.for_config(config, read_only=True) as wh:
+        report = rising_words(wh, span=span, now=now, limit=0)
+        window, n = _recount(wh, now - span, now)
+        before, n_before = _recount(wh, now - span * 29, now - span)
+        kfor = rising_words(wh, span=span, now=now, topic="kfor", limit=0)
+        window_kfor, n_kfor = _recount(wh, now - span, now, topic="kfor")
+    assert report["stories"] == n and report["stories_before"] == n_before and n_before > 5 * n > 0
+    assert report["words"], "the corpus's surge brings words never seen in its month of routine coverage"
+    for row in report["words"]:
+        for word in [row["word"], *row["with"]]:
+            assert window[word] >= 3
+        assert row["stories"] == window[row["word"]] and row["stories_before"] == before[row["word"]]
+        assert row["stories"] >= 2 * row["busiest_before"] and row["surprise"] >= 5.0 and row["sources"] >= 2
+        assert row["examples"] and "kfor" in row["topics"]
+    listed = {w for row in report["words"] for w in [row["word"], *row["with"]]}
+    assert "said" not in listed and "kosovo" not in listed          # in the month's routine coverage too
+    assert kfor["stories"] == n_kfor and all(r["stories"] == window_kfor[r["word"]] for r in kfor["words"])
+
+    assert main(["--config", str(corpus_config), "rising", "--format", "json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert [r["word"] for r in shown["words"]] == [r["word"] for r in report["words"]][:20]
+    assert main(["--config", str(corpus_config), "rising", "--topic", "nope"]) == 2
+    assert "no watchlist named 'nope'" in capsys.readouterr().err
