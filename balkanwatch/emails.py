@@ -204,13 +204,15 @@ def compose_stories(topic: str, stories: Sequence[dict[str, Any]], more: int, se
 def compose_digest(day: str, alerts: Sequence[dict[str, Any]], topics: Sequence[dict[str, Any]], sender: str,
                    recipients: Sequence[str], now: datetime, tz: tzinfo = UTC,
                    stories: Mapping[str, Sequence[dict[str, Any]]] | None = None, *, per_topic: int = 5,
-                   followed: Sequence[str] | None = None, message_id: str = "") -> AlertEmail:
+                   followed: Sequence[str] | None = None, message_id: str = "",
+                   rising: Sequence[dict[str, Any]] = ()) -> AlertEmail:
     """The daily digest: the last day's alerts, then every topic with unique stories in the last day (busiest
     first) with its `per_topic` most carried stories (`stories`: per topic, most carried first, as
     `story_details` gives them), each with its link: what an analyst reads over coffee without opening anything
     else. A story is listed once, under the first topic that lists it; a later topic lists its next most
     carried instead and says how many of its stories stand above. `followed`: the topics of a desk's digest
-    (named in its subject; the caller passes only their rows), None for every topic."""
+    (named in its subject; the caller passes only their rows), None for every topic. `rising`: the day's
+    rising words (`flows.maintenance.rising_words` rows), listed last with their newest stories, linked."""
     stories = stories or {}
     shown: set[str] = set()
     about = f" ({', '.join(followed)})" if followed is not None else ""
@@ -241,6 +243,22 @@ def compose_digest(day: str, alerts: Sequence[dict[str, Any]], topics: Sequence[
                             "</small></p>")
         if listed and more > 0:
             lines.append(f"    and {more} more: {_all_of(t['watchlist'])}")
+    if rising:
+        lines += ["", "Rising words in the last 24 hours (what the day's stories suddenly share; more: balkanwatch rising):"]
+        page += ["<h2>Rising words in the last 24 hours</h2>",
+                 "<p><small>What the day's stories suddenly share; more: <code>balkanwatch rising</code></small></p>",
+                 "<ul>"]
+        for r in rising:
+            head = one_line(r["word"] + (f" ({', '.join(r['with'])})" if r["with"] else ""), 200)
+            said = (f"{r['stories']} stories from {r['sources']} sources, {r['stories_before']} in the weeks before; "
+                    + (f"topics: {', '.join(r['topics'])}" if r["topics"] else "in no topic"))
+            lines.append(f"  {head}: {said}")
+            lines += [f"    - {one_line(title, 300)}\n      {url}" for title, url in zip(r["examples"], r["links"], strict=True)]
+            page.append(f"<li><b>{html.escape(head)}</b>: {html.escape(said)}<ul>"
+                        + "".join(f"<li><a href=\"{html.escape(url, quote=True)}\">{html.escape(one_line(title, 300))}</a></li>"
+                                  for title, url in zip(r["examples"], r["links"], strict=True) if escaping.safe_url(url))
+                        + "</ul></li>")
+        page.append("</ul>")
     page += ["<p><small>Sent by balkanwatch. Stories are counted once across syndicated copies.</small></p>",
              "</body></html>"]
     text = "\n".join(lines) + "\n"

@@ -198,10 +198,16 @@ def queue_digest(wh: Warehouse, config: Config, now: datetime) -> int:
     top = wh.top_stories(since, a.digest_stories * DIGEST_CANDIDATES) if a.digest_stories else {}
     details = {d["story_id"]: d for d in wh.story_details([sid for ids in top.values() for sid in ids])}
     stories = {topic: [details[sid] for sid in ids if sid in details] for topic, ids in top.items()}
+    rising: list[dict[str, Any]] = []
+    if a.digest_rising and any(followed is None for followed, _, _ in desks):
+        from flows.maintenance import rising_words
+
+        rising = rising_words(wh, span=timedelta(days=1), now=now, limit=a.digest_rising)["words"]
     for followed, recipients, message_id in desks:
         email = compose_digest(day, _of_topics(alerts, followed), _of_topics(topics, followed), a.email_from,
                                recipients, now, a.zone, stories, per_topic=a.digest_stories,
-                               followed=None if followed is None else sorted(followed), message_id=message_id)
+                               followed=None if followed is None else sorted(followed), message_id=message_id,
+                               rising=rising if followed is None else ())
         wh.record_incident([], _outbox_row(email, now))
     return len(desks)
 

@@ -231,7 +231,8 @@ def rising_words(wh: Warehouse, *, span: timedelta, topic: str | None = None, ba
                      "stories_before": r.baseline_stories, "usual": round(r.expected, 2),
                      "busiest_before": round(r.peak, 1), "surprise": round(r.surprise, 1),
                      "topics": sorted({t for sid in g.stories for t in topics.get(sid, [])}),
-                     "examples": [" ".join(str(d["title"] or d["url"]).split()) for d in newest[:RISING_EXAMPLES]]})
+                     "examples": [" ".join(str(d["title"] or d["url"]).split()) for d in newest[:RISING_EXAMPLES]],
+                     "links": [str(d["url"]) for d in newest[:RISING_EXAMPLES]]})
     return {"start": start, "end": end, "stories": counts["window_total"],
             "stories_before": sum(counts["block_totals"]), "blocks": blocks, "rising_words": len(found),
             "events": len(groups), "words": rows}

@@ -31,6 +31,7 @@ from balkanwatch.errors import DeliveryError
 from balkanwatch.textnorm import fold
 from flows.alerts import run_alerts
 from flows.ingest import run_ingest
+from flows.maintenance import rising_words
 from tests.conftest import loopback_config, served_corpus, toml_sources
 from warehouse import Warehouse
 
@@ -661,8 +662,15 @@ def test_daily_digest_is_sent_once_a_day(surge_config: Path, inbox: Inbox):
                          JOIN stories st USING (story_id) JOIN articles o ON o.article_id = st.origin_article_id
                          WHERE m.first_seen_at >= ?""",       # the day before the digest was written
                        [parsedate_to_datetime(digest["Date"]).astimezone(UTC).replace(tzinfo=None) - timedelta(days=1)])
+    page, rising_part = page.split("<h2>Rising words in the last 24 hours</h2>")
     hrefs = re.findall(r'href="([^"]+)"', page)
     assert len(hrefs) == len(set(hrefs)) > 5                     # a story is listed once, under one topic
+    # after the topics, the day's rising words (alerts.digest_rising, 5), as `balkanwatch rising` finds them
+    with Warehouse.for_config(config, read_only=True) as wh:
+        rising = rising_words(wh, span=timedelta(days=1), limit=5,
+                              now=parsedate_to_datetime(digest["Date"]).astimezone(UTC).replace(tzinfo=None))["words"]
+    assert rising and all(f"<b>{r['word']}" in rising_part and f"  {r['word']}" in body for r in rising)
+    assert all(f'href="{url}"' in rising_part for r in rising for url in r["links"])
     order = re.findall(r"<h3>([^:<]+): \d+</h3>", page)          # busiest topic first
     assert order[:2] == ["north-kosovo-clash", "kfor"] or order[:2] == ["kfor", "north-kosovo-clash"]
     shown: set[str] = set()
@@ -698,7 +706,7 @@ def test_a_desk_that_follows_its_own_topics_gets_their_digest(surge_config: Path
     assert "daily digest" in str(desk["Subject"]) and "(kfor): 1 alert" in str(desk["Subject"])
     assert "(kfor)" not in str(everyone["Subject"]) and ": 2 alerts" in str(everyone["Subject"])
     mine, all_of_them = (m.get_body(preferencelist=("plain",)).get_content() for m in (desk, everyone))
-    assert "  kfor: " in mine and "north-kosovo-clash" not in mine
+    assert "  kfor: " in mine and "north-kosovo-clash" not in mine and "Rising words" not in mine   # everyone's only
     assert "  kfor: " in all_of_them and "  north-kosovo-clash: 8" in all_of_them
     assert desk["Message-ID"] != everyone["Message-ID"]
     sent = len(inbox.messages)
