@@ -29,11 +29,10 @@ class CleaningMixin(WarehouseBase):
             return
         table = pa.table({name: [r[i] for r in rows]
                           for i, name in enumerate(("article_id", "source", "key", "kind", "example"))})
-        self.con.register("signature_batch", table)
-        self._exec("""INSERT INTO paragraph_signatures SELECT DISTINCT ON (article_id, key) * FROM signature_batch b
-                      WHERE NOT EXISTS (SELECT 1 FROM paragraph_signatures p
-                                        WHERE p.article_id = b.article_id AND p.key = b.key)""")
-        self.con.unregister("signature_batch")
+        with self.registered(signature_batch=table):
+            self._exec("""INSERT INTO paragraph_signatures SELECT DISTINCT ON (article_id, key) * FROM signature_batch b
+                          WHERE NOT EXISTS (SELECT 1 FROM paragraph_signatures p
+                                            WHERE p.article_id = b.article_id AND p.key = b.key)""")
 
     def _latest_per_source(self, sources: Sequence[str], window: int, query: str) -> list[Any]:
         """Rows of `query` (one `?`: `window`) over `recent`: the articles of `sources` (source, article_id,

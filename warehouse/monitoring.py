@@ -50,15 +50,11 @@ class MonitoringMixin(WarehouseBase):
         ids = pa.table({"article_id": list(article_ids)})
         found = pa.table({"article_id": [m[0] for m in matches], "watchlist": [m[1] for m in matches],
                           "terms": pa.array([m[2] for m in matches], pa.list_(pa.string()))})
-        with self.transaction():
-            self.con.register("matched_ids", ids)
-            self.con.register("matched_rows", found)
+        with self.transaction(), self.registered(matched_ids=ids, matched_rows=found):
             self.con.execute("DELETE FROM mentions WHERE article_id IN (SELECT article_id FROM matched_ids)")
             self.con.execute("INSERT INTO mentions SELECT article_id, watchlist, terms, ? FROM matched_rows", [now])
             self.con.execute("""UPDATE articles SET mentions_version = ?
                                 WHERE article_id IN (SELECT article_id FROM matched_ids)""", [version])
-            self.con.unregister("matched_ids")
-            self.con.unregister("matched_rows")
 
     def mark_all_matched(self, version: str) -> int:
         """With no watchlists there is nothing to match: mark every article matched; returns how many changed."""
@@ -282,9 +278,10 @@ class MonitoringMixin(WarehouseBase):
             wanted = [w for w, *_ in window]
             baseline: dict[str, list[int]] = {w: [0] * blocks for w in wanted}
             for word, block, n in self._exec(
-                    """SELECT word, block, count(*) FROM (
-                           SELECT block, unnest(list_intersect(words, CAST(? AS VARCHAR[]))) AS word
-                           FROM _word_stories WHERE block >= 0) GROUP BY ALL""", [wanted]).fetchall():
+                    """WITH wanted AS (SELECT unnest(CAST(? AS VARCHAR[])) AS word)
+                       SELECT word, block, count(*) FROM (SELECT block, unnest(words) AS word FROM _word_stories
+                                                          WHERE block >= 0)
+                       WHERE word IN (SELECT word FROM wanted) GROUP BY ALL""", [wanted]).fetchall():
                 if 0 <= block < blocks:
                     baseline[word][block] += n
         finally:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
 import duckdb
 import numpy as np
@@ -519,13 +519,37 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
     def registered(self, **tables: pa.Table) -> Iterator[None]:
         """Arrow tables visible to this connection's SQL under these names for the block's duration (how
         batches and id lists go in: one column, not a Python list converted value by value)."""
-        for name, table in tables.items():
-            self.con.register(name, table)
+        names: list[str] = []
         try:
+            for name, table in tables.items():
+                try:
+                    self.con.register(name, table)
+                except duckdb.Error as exc:
+                    self._failed(exc)
+                names.append(name)
             yield
-        finally:
-            for name in tables:
+        except BaseException:
+            self._unregister(names, quiet=True)    # what failed in the block is the error to see
+            raise
+        self._unregister(names, quiet=False)
+
+    def _unregister(self, names: Sequence[str], *, quiet: bool) -> None:
+        """Drop registered Arrow tables. Each drop is a catalog change that commits by itself, so on a lake whose
+        catalog went away it fails: a WarehouseError, as every statement's (none when `quiet`: another error
+        is already on its way)."""
+        for name in names:
+            try:
                 self.con.unregister(name)
+            except duckdb.Error as exc:
+                if not quiet:
+                    self._failed(exc)
+
+    def _failed(self, exc: duckdb.Error) -> NoReturn:
+        """A statement outside `_exec` failed: on a lake whose catalog restarted, the lost lock says so (the
+        run's work is rolled back and redone by the next run); else the error as `_exec` gives it."""
+        if self.lake is not None and not self.read_only:
+            verify_held_locks()
+        raise WarehouseError(f"{self._said(exc)}{self._hint(exc)}") from exc
 
     def _exec(self, sql: str, params: Sequence[Any] | None = None) -> duckdb.DuckDBPyConnection:
         if self.lake is not None and not self.read_only and not self._in_transaction and _WRITE.match(sql):
