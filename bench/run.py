@@ -24,6 +24,7 @@ from bench import (  # noqa: E402
     lake_remote,
     lake_upkeep,
     many_feeds,
+    pdf_paragraphs_cv,
     repeats_cv,
     rising_eval,
     spikes_eval,
@@ -551,16 +552,17 @@ def main() -> int:
     lu = lake_upkeep.measure()
     lr = lake_remote.measure()   # reported, no floor
     rw = rising_eval.evaluate(RISING_SEEDS)
+    pp = pdf_paragraphs_cv.evaluate()
     results = (checks(throughput, quality, dd, scale, sp, rb, ck) + cpu_checks(cpu) + chooser_checks(ch) + templates.checks(tp)
                + boilerplate_sources.checks(bs) + repeats_cv.checks(rp, REPEAT_MIN_WORDS)
                + title_line_cv.checks(tl, TITLE_LINE_MATCH)
                + many_feeds_checks(mf) + many_feeds_floors(mf) + lake_checks(lk) + lake_upkeep_checks(lu)
-               + rising_eval.checks(rw))
+               + rising_eval.checks(rw) + pdf_paragraphs_cv.checks(pp))
     target_results = targets(sp) + [chooser_target(ch),
         (f"whole ingest (Prefect flow) ≤ {INGEST_VS_TRAFILATURA_GOAL}× single-thread raw trafilatura.extract on the same "
          f"pages (issue #17): {throughput['flow_vs_trafilatura']:.2f}×",
          throughput["flow_vs_trafilatura"] <= INGEST_VS_TRAFILATURA_GOAL)]
-    REPORT.write_text(render(throughput, quality, results, render_cpu(cpu) + render_chooser(ch) + render_templates(tp) + boilerplate_sources.render(bs)
+    REPORT.write_text(render(throughput, quality, results, render_cpu(cpu) + render_chooser(ch) + render_templates(tp) + pdf_paragraphs_cv.render(pp) + boilerplate_sources.render(bs)
                              + repeats_cv.render(rp, REPEAT_MIN_WORDS) + title_line_cv.render(tl, TITLE_LINE_MATCH)
                              + render_dedupe(dd, kinds, errors, scale, rb)
                              + render_incremental(inc) + render_checkpoint(ck)

@@ -23,9 +23,11 @@ from balkanwatch.errors import ExtractionError
 
 LOGGER = logging.getLogger(__name__)
 MAX_PDF_PAGES = 50     # a news monitor reads the statement, not a whole annual report: later pages are skipped
-SHORT_LINE = 0.75      # a line shorter than this share of the page's usual line (its 90th percentile) ends a
+SHORT_LINE = 0.85      # a line shorter than this share of the page's usual line (its 90th percentile) ends a
                        # paragraph (or is a heading): a full line is wrapped text
-RUNNING_SHARE = 0.5    # a line on at least this share of the pages (and on 2 or more) is a running header/footer
+RUNNING_SHARE = 0.7    # a line on at least this share of the pages (and on 2 or more) is a running header/footer
+# Both chosen by cross-validation on real texts laid out as PDF text (bench/pdf_paragraphs_cv.py, session 38;
+# they were 0.75 and 0.5, unevaluated): docs/design.md, "PDF paragraphs".
 _SENTENCE_END = (".", "!", "?", "…", '"', "”", "»", ":")
 _PAGE_NUMBER = re.compile(r"(?:page\s*)?[-–—]?\s*\d{1,4}\s*[-–—]?(?:\s*(?:/|of|od|nga)\s*\d{1,4})?", re.IGNORECASE)
 _FILE_TITLE = re.compile(r"^(?:microsoft (?:word|powerpoint) - )|\.(?:docx?|odt|pdf|rtf|pptx?)$", re.IGNORECASE)
