@@ -466,7 +466,7 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     with _open_ro(config) as wh:
         rows = wh.alert_log(args.limit, topics=args.topic, since=args.since)
     cols = ["bucket_start", "watchlist", "observed", "expected", "score", "stories", "status", "attempts", "sent_at",
-            "last_error", "incident_id"]
+            "last_error", "incident_id", "rating", "rating_note"]
     print(render(cols, [[r[c] for c in cols] for r in rows], args.format))
     return 0
 
@@ -661,6 +661,23 @@ def cmd_alert(args: argparse.Namespace) -> int:
     for sp in summary["spikes"]:
         print(f"  {sp['watchlist']}: {sp['observed']:.0f} stories (expected {sp['expected']}) at {sp['bucket']} UTC, "
               f"score {sp['score']}")
+    return 0
+
+
+def cmd_rate(args: argparse.Namespace) -> int:
+    """An analyst's verdict on an alert (its incident id from the e-mail or `alerts`, or one alert id)."""
+    from warehouse import Warehouse
+
+    config = _stored(args)
+    _known_topics(config, args.topic)
+    with Warehouse.for_config(config) as wh:
+        rated = wh.rate_alerts(args.alert, args.verdict, " ".join((args.note or "").split()),
+                               datetime.now(UTC).replace(tzinfo=None), topics=args.topic)
+    if not rated:
+        raise BalkanwatchError(f"no alert {args.alert!r}" + (f" of {', '.join(args.topic)}" if args.topic else "")
+                               + ": give the incident id of the alert's e-mail (inc-…, its last line) or an alert "
+                               "id (`balkanwatch alerts --format json`)")
+    print(f"rated {args.verdict}: {', '.join(rated)}")
     return 0
 
 
@@ -1046,6 +1063,15 @@ def build_parser() -> argparse.ArgumentParser:
     _limit_option(s, 20, "words, most surprising first (0: all)")
     _format_option(s)
     s.set_defaults(func=cmd_rising)
+
+    s = sub.add_parser("rate", help="say whether an alert was worth it (useful or noise): kept with the alert, the "
+                                    "labels the detector can be judged on")
+    s.add_argument("alert", metavar="ID", help="the incident id of the alert's e-mail (inc-…) or an alert id "
+                                               "(topic@time, from `alerts --format json`)")
+    s.add_argument("verdict", choices=("useful", "noise"))
+    s.add_argument("--note", default="", help="why, in a few words (kept with the verdict)")
+    _topic_option(s, "the alerts of this topic, of an incident over several")
+    s.set_defaults(func=cmd_rate)
 
     s = sub.add_parser("rematch", help="match every article against the current watchlists again")
     s.set_defaults(func=cmd_rematch)

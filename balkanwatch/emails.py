@@ -159,7 +159,7 @@ def compose_incident(incident: Incident, stories: Sequence[dict[str, Any]], char
     message_id = f"<{incident.incident_id}@balkanwatch>"
     text = "\n".join([*([late, ""] if late else []), "Coverage surged:", *(f"  {line}" for line in _spike_lines(incident, now, tz)), "",
                       "Stories (each counted once, however many sites carried it):", "",
-                      *(_story_text(s, tz) for s in stories)])
+                      *(_story_text(s, tz) for s in stories), "", _rate_line(incident.incident_id)])
     body = ["<html><body style=\"font-family:sans-serif\">",
             *([f"<p><strong>{html.escape(late)}</strong></p>"] if late else []), "<h2>Coverage surged</h2><ul>",
             *(f"<li>{html.escape(line)}</li>" for line in _spike_lines(incident, now, tz)), "</ul>"]
@@ -170,11 +170,18 @@ def compose_incident(incident: Incident, stories: Sequence[dict[str, Any]], char
         body += ["<h3>Volume against baseline</h3>"]
         body += [f"<p><img src=\"cid:chart-{i}\" alt=\"{html.escape(name)} volume against baseline\"></p>"
                  for i, name in enumerate(sorted(charts))]
-    body += ["<p><small>Sent by balkanwatch. Stories are counted once across syndicated copies.</small></p>",
+    body += [f"<p><small>{html.escape(_rate_line(incident.incident_id))}</small></p>",
+             "<p><small>Sent by balkanwatch. Stories are counted once across syndicated copies.</small></p>",
              "</body></html>"]
     page = "\n".join(body)
     msg = _message(subject, sender, recipients, message_id, now, text, page, charts)
     return AlertEmail(message_id, "spike", incident.incident_id, subject, tuple(recipients), msg, page)
+
+
+def _rate_line(incident_id: str) -> str:
+    """How to tell balkanwatch whether this alert was worth it (the verdicts a detector can be judged on)."""
+    return (f"Worth an alert? balkanwatch rate {incident_id} useful (or: noise --note \"why\"): your verdicts are "
+            "kept with the alert, to judge the detector on this desk's own alerts.")
 
 
 def compose_stories(topic: str, stories: Sequence[dict[str, Any]], more: int, sender: str,

@@ -798,6 +798,44 @@ def test_a_topic_that_asks_for_every_story_gets_each_once(surge_config: Path, in
     assert eulex and all(r["url"] in later.get_body(preferencelist=("plain",)).get_content() for r in eulex)
 
 
+@pytest.mark.parametrize("warehouse_backend", ["duckdb", "ducklake"], indirect=True)
+def test_an_analyst_rates_an_alert_from_its_e_mail(surge_config: Path, inbox: Inbox, capsys) -> None:
+    """The alert e-mail says how to rate it; `rate` keeps the verdict with each of the incident's alerts (or one
+    topic's), the latest replacing the earlier; `alerts` shows it."""
+    from app.cli import main
+
+    config = load_config(surge_config)
+    asyncio.run(run_ingest(config))
+    [(_, _, raw)] = inbox.messages
+    mail = message_from_bytes(raw, policy=policy.default)
+    text = mail.get_body(preferencelist=("plain",)).get_content()
+    [incident] = re.findall(r"balkanwatch rate (inc-[0-9a-f]+) useful", text)
+    assert f"balkanwatch rate {incident} useful" in mail.get_body(preferencelist=("html",)).get_content()
+    capsys.readouterr()
+
+    def ratings() -> dict[str, tuple[str, str]]:
+        assert main(["--config", str(surge_config), "alerts", "--format", "json"]) == 0
+        return {r["watchlist"]: (r["rating"], r["rating_note"]) for r in json.loads(capsys.readouterr().out)}
+
+    assert set(ratings().values()) == {(None, None)}
+    assert main(["--config", str(surge_config), "rate", incident, "noise", "--note", "a  football\nderby"]) == 0
+    said = capsys.readouterr().out
+    assert said.startswith("rated noise: ") and "kfor@" in said and "north-kosovo-clash@" in said
+    assert set(ratings().values()) == {("noise", "a football derby")}
+    assert main(["--config", str(surge_config), "rate", incident, "useful", "--topic", "kfor"]) == 0
+    capsys.readouterr()
+    now = ratings()
+    assert now["kfor"] == ("useful", "") and now["north-kosovo-clash"] == ("noise", "a football derby")
+    with Warehouse.for_config(config, read_only=True) as wh:
+        alerts = wh.rows("SELECT alert_id FROM alerts")
+        assert wh.rows("SELECT count(*) AS n FROM alert_ratings") == [{"n": len(alerts)}]    # replaced, not added
+    assert main(["--config", str(surge_config), "rate", "inc-0000", "useful"]) == 2
+    assert "no alert 'inc-0000'" in capsys.readouterr().err
+    assert main(["--config", str(surge_config), "rate", incident, "useful", "--topic", "eulex"]) == 2   # not in it
+    with pytest.raises(SystemExit):     # argparse: useful or noise
+        main(["--config", str(surge_config), "rate", incident, "maybe"])
+
+
 @pytest.mark.parametrize(("zone", "now", "day"), [
     ("UTC", datetime(2026, 12, 6, 20, 0), "2026-12-06"),
     ("Pacific/Kiritimati", datetime(2026, 12, 6, 20, 0), "2026-12-07"),     # UTC+14: tomorrow, 10:00 there

@@ -310,6 +310,22 @@ class MonitoringMixin(WarehouseBase):
         return {w: list(ids) for w, ids in rows}
 
     # -- alerts and outbox -----------------------------------------------------------------------------
+    def rate_alerts(self, ref: str, verdict: str, note: str, now: datetime,
+                    topics: Sequence[str] = ()) -> list[str]:
+        """Record an analyst's verdict (useful | noise) on the alerts of incident `ref`, or on alert `ref`
+        (only those of `topics`, when given), replacing an earlier one; returns the alert ids rated (none:
+        `ref` names no alert)."""
+        with self.transaction():
+            ids = [r[0] for r in self.con.execute(
+                """SELECT alert_id FROM alerts WHERE (incident_id = ? OR alert_id = ?)
+                     AND (len(CAST(? AS VARCHAR[])) = 0 OR list_contains(CAST(? AS VARCHAR[]), watchlist))
+                   ORDER BY alert_id""", [ref, ref, list(topics), list(topics)]).fetchall()]
+            if ids:
+                self.con.execute("DELETE FROM alert_ratings WHERE list_contains(?, alert_id)", [ids])
+                self.con.execute("""INSERT INTO alert_ratings (alert_id, verdict, note, rated_at)
+                                    SELECT unnest(?), ?, ?, ?""", [ids, verdict, note, utc_naive(now)])
+        return ids
+
     def alert_log(self, limit: int = 50, *, topics: Sequence[str] = (),
                   since: datetime | None = None) -> list[dict[str, Any]]:
         """Recorded alerts, newest first, with what became of their e-mail (`balkanwatch alerts`); only those
@@ -318,8 +334,10 @@ class MonitoringMixin(WarehouseBase):
             """SELECT a.bucket_start, a.watchlist, CAST(a.observed AS BIGINT) AS observed, round(a.expected, 2) AS expected,
                       round(a.score, 3) AS score, len(a.story_ids) AS stories, a.status, o.attempts, o.sent_at,
                       CASE WHEN o.status = 'pending' OR starts_with(o.last_error, ?)
-                           THEN o.last_error END AS last_error, a.incident_id
+                           THEN o.last_error END AS last_error, a.incident_id, a.alert_id,
+                      r.verdict AS rating, r.note AS rating_note
                FROM alerts a LEFT JOIN outbox o ON o.incident_id = a.incident_id AND o.kind = 'spike'
+                    LEFT JOIN alert_ratings r ON r.alert_id = a.alert_id
                WHERE (len(CAST(? AS VARCHAR[])) = 0 OR list_contains(CAST(? AS VARCHAR[]), a.watchlist))
                  AND (CAST(? AS TIMESTAMP) IS NULL OR a.bucket_start >= CAST(? AS TIMESTAMP))
                ORDER BY a.bucket_start DESC, a.watchlist LIMIT ?""",

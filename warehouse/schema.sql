@@ -190,6 +190,16 @@ CREATE TABLE IF NOT EXISTS story_notices (
     PRIMARY KEY (watchlist, story_id)
 );
 
+-- An analyst's verdict on an alert (`balkanwatch rate`): was the surge worth the e-mail? The latest per alert:
+-- the labelled alerts a detector can later be judged on.
+CREATE TABLE IF NOT EXISTS alert_ratings (
+    alert_id    VARCHAR NOT NULL,
+    verdict     VARCHAR NOT NULL,                     -- useful | noise
+    note        VARCHAR NOT NULL,                     -- why, in the analyst's words ('' when none given)
+    rated_at    TIMESTAMP NOT NULL,
+    PRIMARY KEY (alert_id)
+);
+
 -- One row per spike the alerts flow acted on (only spikes inside the alert window; older ones are history).
 CREATE TABLE IF NOT EXISTS alerts (
     alert_id      VARCHAR PRIMARY KEY,                -- watchlist + bucket: re-running a cycle adds nothing
