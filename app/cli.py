@@ -1068,7 +1068,8 @@ def build_parser() -> argparse.ArgumentParser:
                                     "labels the detector can be judged on")
     s.add_argument("alert", metavar="ID", help="the incident id of the alert's e-mail (inc-…) or an alert id "
                                                "(topic@time, from `alerts --format json`)")
-    s.add_argument("verdict", choices=("useful", "noise"))
+    s.add_argument("verdict", choices=("useful", "noise"),
+                   help="useful (the surge was news to the desk) or noise (it should not have alerted)")
     s.add_argument("--note", default="", help="why, in a few words (kept with the verdict)")
     _topic_option(s, "the alerts of this topic, of an incident over several")
     s.set_defaults(func=cmd_rate)

@@ -20,7 +20,6 @@ import traceback
 from datetime import datetime
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from balkanwatch.config import load_config
@@ -130,8 +129,12 @@ def test_the_catalog_password_is_in_no_error_when_the_catalog_goes_away(write_co
         with Warehouse.for_config(config) as wh:
             wh.con.execute("INSERT INTO runs (run_id, started_at, status) VALUES ('before', now(), 'completed')")
             pg.stop()
+            # a read fails; so does dropping the ids registered for one (a catalog change: until session 38 a raw
+            # duckdb.IOException, and in `ingest` a TransactionException and a traceback); both are ours now, the
+            # drop's the lost lock (the writer's lock went with the connection)
             for attempt in (lambda: wh.rows("SELECT count(*) AS n FROM runs"), lambda: wh.known_items(["x"])):
-                with pytest.raises((duckdb.IOException, WarehouseError), match="Unable to connect to Postgres") as err:
+                with pytest.raises(WarehouseError, match="Unable to connect to Postgres|lost the lake's catalog lock"
+                                   ) as err:
                     attempt()
                 errors.append(err.value)
             with pytest.raises(WarehouseError, match="warehouse write failed") as failed, wh.transaction():
