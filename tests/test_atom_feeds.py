@@ -20,16 +20,9 @@ from balkanwatch.config import load_config
 from flows.feeds import topic_file
 from flows.ingest import run_ingest
 from tests.conftest import loopback_config, served_corpus, toml_sources
+from tests.test_alerts import WATCHLISTS as ALERT_WATCHLISTS
 
-WATCHLISTS = """
-[[watchlists]]
-name = "kfor"
-any = ["KFOR", "КФОР", "Kosovo Force"]
-
-[[watchlists]]
-name = "eulex"
-any = ["EULEX"]
-
+WATCHLISTS = ALERT_WATCHLISTS + """
 [[watchlists]]
 name = "Mitrovica / north"
 any = ["Mitrovic*", "Митровиц*"]
@@ -73,11 +66,12 @@ def check_feed(feed: feedparser.FeedParserDict, stories: list[dict]) -> None:
 def test_ingest_writes_feeds_of_unique_stories_a_reader_reads(feeds_config: Path, capsys) -> None:
     config = load_config(feeds_config)
     summary = asyncio.run(run_ingest(config))
-    assert summary.feeds == "5 written, 0 unchanged", summary.feeds      # all, three topics, the OPML list
+    assert summary.feeds == "6 written, 0 unchanged", summary.feeds      # all, four topics, the OPML list
     folder = feeds_config.parent / "feeds"
     names = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
     odd = topic_file("Mitrovica / north")
-    assert names == sorted(["all.atom", "feeds.opml", "topics/kfor.atom", "topics/eulex.atom", f"topics/{odd}"])
+    assert names == sorted(["all.atom", "feeds.opml", "topics/kfor.atom", "topics/north-kosovo-clash.atom",
+                            "topics/eulex.atom", f"topics/{odd}"])
     assert odd.startswith("Mitrovica_north-") and odd != topic_file("Mitrovica_north")
 
     everything = listed(feeds_config, capsys, "stories", "--limit", "100")
@@ -86,7 +80,7 @@ def test_ingest_writes_feeds_of_unique_stories_a_reader_reads(feeds_config: Path
     check_feed(all_feed, everything)
     assert all_feed.feed.title == "balkanwatch: every story"
     assert all_feed.feed.links[0].rel == "self" and all_feed.feed.links[0].href == "https://feeds.example.org/bw/all.atom"
-    for topic in ("kfor", "eulex", "Mitrovica / north"):
+    for topic in ("kfor", "north-kosovo-clash", "eulex", "Mitrovica / north"):
         stories = listed(feeds_config, capsys, "stories", "--topic", topic, "--limit", "100")
         assert stories, topic
         feed = feedparser.parse((folder / "topics" / topic_file(topic)).read_bytes())
@@ -96,7 +90,8 @@ def test_ingest_writes_feeds_of_unique_stories_a_reader_reads(feeds_config: Path
     outlines = ET.fromstring((folder / "feeds.opml").read_bytes()).findall("./body/outline")
     assert sorted(o.get("xmlUrl") for o in outlines) == sorted(
         ["https://feeds.example.org/bw/all.atom", "https://feeds.example.org/bw/topics/kfor.atom",
-         "https://feeds.example.org/bw/topics/eulex.atom", f"https://feeds.example.org/bw/topics/{odd}"])
+         "https://feeds.example.org/bw/topics/north-kosovo-clash.atom", "https://feeds.example.org/bw/topics/eulex.atom",
+         f"https://feeds.example.org/bw/topics/{odd}"])
 
     # `feed` prints the same document; nothing new: every file left as it was
     assert main(["--config", str(feeds_config), "feed", "--topic", "kfor"]) == 0
@@ -105,7 +100,7 @@ def test_ingest_writes_feeds_of_unique_stories_a_reader_reads(feeds_config: Path
         (folder / "topics" / "kfor.atom").read_bytes()).entries]
     stamps = {p: p.stat().st_mtime_ns for p in folder.rglob("*.*")}
     again = asyncio.run(run_ingest(config, force=True))
-    assert again.new_articles == 0 and again.feeds == "0 written, 5 unchanged", again.feeds
+    assert again.new_articles == 0 and again.feeds == "0 written, 6 unchanged", again.feeds
     assert {p: p.stat().st_mtime_ns for p in folder.rglob("*.*")} == stamps
 
     # a topic taken out of the config: its feed goes, the others stay
