@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -204,12 +204,19 @@ def right_now(months: float, budget: float | None) -> str:
     return f"{words}, alert level" if months >= s.months_needed else words
 
 
+def rated(verdicts: Mapping[str, int]) -> str:
+    """What the desk said of a topic's recent alerts (`balkanwatch rate`): "2 useful, 1 noise", "" for none."""
+    return ", ".join(f"{verdicts[v]} {v}" for v in ("useful", "noise") if verdicts.get(v))
+
+
 def topic_overview(series: Sequence[TopicSeries], recent_alerts: dict[str, list[datetime]],
-                   budgets: dict[str, float]) -> list[dict[str, object]]:
+                   budgets: dict[str, float], verdicts: Mapping[str, Mapping[str, int]] | None = None
+                   ) -> list[dict[str, object]]:
     """One row per topic for the cycle's `topics` artifact, busiest last week first: unique stories in the
     last OVERVIEW_DAYS, what the detector expected over them, the usual volume, how outstanding its last
     hours are (`right_now`), the topic's alerts in the last RECENT_ALERT_DAYS (`recent_alerts`: their
-    buckets) against its budget a month, and the last alert."""
+    buckets) against its budget a month, what the desk said of them (`verdicts`: per topic, how many were
+    rated useful and noise), and the last alert."""
     rows = []
     for ts in series:
         per_day = timedelta(days=1) / ts.bucket
@@ -221,7 +228,8 @@ def topic_overview(series: Sequence[TopicSeries], recent_alerts: dict[str, list[
                      "expected_7d": round(sum(s.expected for s in ts.scored[lo:]), 1),
                      "usual_per_day": "" if usual is None else round(usual, 1),
                      "now": right_now(ts.scored[-1].months if ts.scored else 0.0, budget),
-                     "alerts_recent": len(recent), "budget": "" if budget is None else f"{budget:g}",
+                     "alerts_recent": len(recent), "rated": rated((verdicts or {}).get(ts.watchlist, {})),
+                     "budget": "" if budget is None else f"{budget:g}",
                      "last_alert": f"{max(recent):%Y-%m-%d %H:%M}" if recent else ""})
     # stories_7d is the int sum above; the rows are typed as the artifact's dict[str, object]
     return sorted(rows, key=lambda r: -int(r["stories_7d"]))    # type: ignore[call-overload]

@@ -530,7 +530,7 @@ def _cycle(config: Config, now: datetime, artifacts: bool, scheduled: bool
         summary.incidents = len(incidents)
         since = now - timedelta(days=RECENT_ALERT_DAYS)
         overview = topic_overview(list(series.values()), {w: wh.alert_buckets(w, since) for w in series},
-                                  config.topic_budgets()) if artifacts else []
+                                  config.topic_budgets(), wh.alert_verdicts(since)) if artifacts else []
     return summary, spikes, overview, series
 
 
@@ -561,10 +561,11 @@ def topics_markdown(overview: list[dict[str, Any]], series: dict[str, TopicSerie
     png = render_topics([series[r["watchlist"]] for r in overview], OVERVIEW_DAYS)
     lines = [chart_markdown(f"Unique stories per topic, last {OVERVIEW_DAYS} days, against the baseline", png), "",
              f"| topic | stories, {OVERVIEW_DAYS} days | expected | usually a day (the {USUAL_DAYS} days before) "
-             f"| last hours | alerts, {RECENT_ALERT_DAYS} days "
-             "| budget a month | last alert |", "|---|---|---|---|---|---|---|---|"]
+             f"| last hours | alerts, {RECENT_ALERT_DAYS} days | rated by the desk "
+             "| budget a month | last alert |", "|---|---|---|---|---|---|---|---|---|"]
     lines += [f"| {markdown(r['watchlist'])} | {r['stories_7d']} | {r['expected_7d']} | {r['usual_per_day']} | "
-              f"{r['now']} | {r['alerts_recent']} | {r['budget']} | {r['last_alert'] or '—'} |" for r in overview]
+              f"{r['now']} | {r['alerts_recent']} | {r['rated'] or '—'} | {r['budget']} | {r['last_alert'] or '—'} |"
+              for r in overview]
     return "\n".join(lines) + "\n"
 
 

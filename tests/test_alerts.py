@@ -829,6 +829,10 @@ def test_an_analyst_rates_an_alert_from_its_e_mail(surge_config: Path, inbox: In
     with Warehouse.for_config(config, read_only=True) as wh:
         alerts = wh.rows("SELECT alert_id FROM alerts")
         assert wh.rows("SELECT count(*) AS n FROM alert_ratings") == [{"n": len(alerts)}]    # replaced, not added
+    # `topics` (and the cycle's artifact) says what the desk made of each topic's recent alerts
+    assert main(["--config", str(surge_config), "topics", "--format", "json"]) == 0
+    overview = {r["watchlist"]: r["rated"] for r in json.loads(capsys.readouterr().out)}
+    assert overview == {"kfor": "1 useful", "north-kosovo-clash": "1 noise", "eulex": ""}
     assert main(["--config", str(surge_config), "rate", "inc-0000", "useful"]) == 2
     assert "no alert 'inc-0000'" in capsys.readouterr().err
     assert main(["--config", str(surge_config), "rate", incident, "useful", "--topic", "eulex"]) == 2   # not in it

@@ -357,6 +357,15 @@ class MonitoringMixin(WarehouseBase):
                ORDER BY created_at DESC, message_id LIMIT ?""",
             [list(kinds), list(kinds), pending, utc_naive(since), utc_naive(since), int(limit)])
 
+    def alert_verdicts(self, since: datetime) -> dict[str, dict[str, int]]:
+        """Per topic, how many of its alerts of buckets since `since` the desk rated useful and noise."""
+        out: dict[str, dict[str, int]] = {}
+        for watchlist, verdict, n in self._exec(
+                """SELECT a.watchlist, r.verdict, count(*) FROM alerts a JOIN alert_ratings r USING (alert_id)
+                   WHERE a.bucket_start >= ? GROUP BY ALL""", [utc_naive(since)]).fetchall():
+            out.setdefault(watchlist, {})[verdict] = int(n)
+        return out
+
     def alert_buckets(self, watchlist: str, since: datetime) -> list[datetime]:
         """Buckets of the alerts already recorded for a topic since `since` (to not repeat a surge)."""
         return [r[0] for r in self._exec("SELECT bucket_start FROM alerts WHERE watchlist = ? AND bucket_start >= ?",
