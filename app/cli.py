@@ -772,12 +772,16 @@ def cmd_spikes_score(args: argparse.Namespace) -> int:
 
 
 def cmd_spikes_backtest(args: argparse.Namespace) -> int:
+    from balkanwatch.alerting import replay_verdicts
     from flows.maintenance import backtest
 
     config = _config(args)
     with _open_ro(config) as wh, progress_bar("scoring topics") as progress:
         rows = backtest(wh, config, progress=progress)
         first = wh.first_story_time() if args.per_topic else None
+        rated = wh.rated_alerts()
+    matched, kept = replay_verdicts([(str(r["watchlist"]), r["bucket_start"]) for r in rows], rated,
+                                    timedelta(hours=config.alerts.cooldown_hours))
     if args.per_topic:
         from balkanwatch.alerting import budget_check
         from balkanwatch.spikes import MONTH_SECONDS
@@ -785,11 +789,17 @@ def cmd_spikes_backtest(args: argparse.Namespace) -> int:
 
         months = (utcnow() - first).total_seconds() / MONTH_SECONDS if first else 0.0
         summary = budget_check([str(r["watchlist"]) for r in rows], config.topic_budgets(), months)
-        cols = ["watchlist", "budget_a_month", "alerts", "months", "alerts_a_month"]
+        for r in summary:   # the desk's verdicts: how many of its rated alerts this replay raises again
+            k = kept.get(str(r["watchlist"]), {})
+            r["useful_kept"] = f"{k['useful_kept']} of {k['useful']}" if k.get("useful") else ""
+            r["noise_kept"] = f"{k['noise_kept']} of {k['noise']}" if k.get("noise") else ""
+        cols = ["watchlist", "budget_a_month", "alerts", "months", "alerts_a_month", "useful_kept", "noise_kept"]
         print(render(cols, [[r[c] for c in cols] for r in summary], args.format))
         return 0
+    for r, verdict in zip(rows, matched, strict=True):
+        r["rated"] = verdict or ""
     cols = ["bucket_start", "watchlist", "window_start", "observed", "expected", "ordinary_peak", "usual_per_day",
-            "score", "once_in_months", "why", "stories", "first_titles"]
+            "score", "once_in_months", "why", "stories", "rated", "first_titles"]
     print(render(cols, [[r[c] for c in cols] for r in rows], args.format))
     return 0
 

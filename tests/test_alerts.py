@@ -833,6 +833,14 @@ def test_an_analyst_rates_an_alert_from_its_e_mail(surge_config: Path, inbox: In
     assert main(["--config", str(surge_config), "topics", "--format", "json"]) == 0
     overview = {r["watchlist"]: r["rated"] for r in json.loads(capsys.readouterr().out)}
     assert overview == {"kfor": "1 useful", "north-kosovo-clash": "1 noise", "eulex": ""}
+    # a replay of the detector against those verdicts: the same detector raises both rated alerts again
+    assert main(["--config", str(surge_config), "spikes", "backtest", "--per-topic", "--format", "json"]) == 0
+    kept = {r["watchlist"]: (r["useful_kept"], r["noise_kept"]) for r in json.loads(capsys.readouterr().out)}
+    assert kept == {"kfor": ("1 of 1", ""), "north-kosovo-clash": ("", "1 of 1"), "eulex": ("", "")}
+    assert main(["--config", str(surge_config), "spikes", "backtest", "--format", "json"]) == 0
+    replayed = json.loads(capsys.readouterr().out)
+    assert {(r["watchlist"], r["rated"]) for r in replayed if r["rated"]} == {("kfor", "useful"),
+                                                                               ("north-kosovo-clash", "noise")}
     assert main(["--config", str(surge_config), "rate", "inc-0000", "useful"]) == 2
     assert "no alert 'inc-0000'" in capsys.readouterr().err
     assert main(["--config", str(surge_config), "rate", incident, "useful", "--topic", "eulex"]) == 2   # not in it

@@ -331,3 +331,19 @@ def test_each_stall_of_ingest_has_its_own_message_id() -> None:
                             "bw@localhost", ["a@example.org"], now)
     assert first.message_id == again.message_id != later.message_id
     assert "no ingest has completed for 2 h" in first.subject and first.kind == "stalled"
+
+
+def test_a_replay_is_judged_on_the_desk_s_verdicts() -> None:
+    """replay_verdicts: a rated alert is kept when the replay alerts on its topic within the cooldown."""
+    from balkanwatch.alerting import replay_verdicts
+
+    day = timedelta(hours=24)
+    t0 = datetime(2026, 11, 1, 12)
+    rated = [("kfor", t0, "useful"), ("kfor", t0 + 5 * day, "noise"), ("kfor", t0 + 9 * day, "useful"),
+             ("eulex", t0, "noise")]
+    replayed = [("kfor", t0 + timedelta(hours=3)), ("kfor", t0 + 7 * day), ("eulex", t0 + 2 * day)]
+    matched, per_topic = replay_verdicts(replayed, rated, day)
+    assert matched == ["useful", None, None]          # 3 h from a useful one; 2 days from anything rated
+    assert per_topic == {"kfor": {"useful": 2, "useful_kept": 1, "noise": 1, "noise_kept": 0},
+                         "eulex": {"useful": 0, "useful_kept": 0, "noise": 1, "noise_kept": 0}}
+    assert replay_verdicts([], [], day) == ([], {})

@@ -366,6 +366,12 @@ class MonitoringMixin(WarehouseBase):
             out.setdefault(watchlist, {})[verdict] = int(n)
         return out
 
+    def rated_alerts(self) -> list[tuple[str, datetime, str]]:
+        """(topic, bucket, verdict) of every alert the desk rated (`balkanwatch rate`), oldest first."""
+        return [(str(t), b, str(v)) for t, b, v in self._exec(
+            """SELECT a.watchlist, a.bucket_start, r.verdict FROM alerts a JOIN alert_ratings r USING (alert_id)
+               ORDER BY a.bucket_start, a.watchlist""").fetchall()]
+
     def alert_buckets(self, watchlist: str, since: datetime) -> list[datetime]:
         """Buckets of the alerts already recorded for a topic since `since` (to not repeat a surge)."""
         return [r[0] for r in self._exec("SELECT bucket_start FROM alerts WHERE watchlist = ? AND bucket_start >= ?",
