@@ -681,6 +681,27 @@ def cmd_rate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_missed(args: argparse.Namespace) -> int:
+    """A surge the desk wanted an alert for and got none: the misses beside the rated alerts."""
+    from warehouse import Warehouse
+
+    config = _stored(args)
+    _known_topics(config, [args.topic])
+    now = datetime.now(UTC).replace(tzinfo=None)
+    at = args.when.astimezone(UTC).replace(tzinfo=None)
+    if at > now:
+        raise ConfigError(f"{at:%Y-%m-%d %H:%M} UTC is in the future: a missed surge is one that happened")
+    cooldown = timedelta(hours=config.alerts.cooldown_hours)
+    with Warehouse.for_config(config) as wh:
+        near = [b for b in wh.alert_buckets(args.topic, at - cooldown) if abs(b - at) <= cooldown]
+        if near:
+            raise BalkanwatchError(f"{args.topic} alerted at {min(near):%Y-%m-%d %H:%M} UTC, within the cooldown of "
+                                   "that time: rate that alert (`balkanwatch rate`) instead")
+        wh.note_missed(args.topic, at, " ".join((args.note or "").split()), now)
+    print(f"noted: {args.topic} should have alerted about {at:%Y-%m-%d %H:%M} UTC")
+    return 0
+
+
 def cmd_rematch(args: argparse.Namespace) -> int:
     from flows.mentions import match_mentions
     from warehouse import Warehouse
@@ -780,8 +801,9 @@ def cmd_spikes_backtest(args: argparse.Namespace) -> int:
         rows = backtest(wh, config, progress=progress)
         first = wh.first_story_time() if args.per_topic else None
         rated = wh.rated_alerts()
+        missed = wh.missed_surges()
     matched, kept = replay_verdicts([(str(r["watchlist"]), r["bucket_start"]) for r in rows], rated,
-                                    timedelta(hours=config.alerts.cooldown_hours))
+                                    timedelta(hours=config.alerts.cooldown_hours), missed)
     if args.per_topic:
         from balkanwatch.alerting import budget_check
         from balkanwatch.spikes import MONTH_SECONDS
@@ -793,7 +815,9 @@ def cmd_spikes_backtest(args: argparse.Namespace) -> int:
             k = kept.get(str(r["watchlist"]), {})
             r["useful_kept"] = f"{k['useful_kept']} of {k['useful']}" if k.get("useful") else ""
             r["noise_kept"] = f"{k['noise_kept']} of {k['noise']}" if k.get("noise") else ""
-        cols = ["watchlist", "budget_a_month", "alerts", "months", "alerts_a_month", "useful_kept", "noise_kept"]
+            r["missed_caught"] = f"{k['missed_kept']} of {k['missed']}" if k.get("missed") else ""
+        cols = ["watchlist", "budget_a_month", "alerts", "months", "alerts_a_month", "useful_kept", "noise_kept",
+                "missed_caught"]
         print(render(cols, [[r[c] for c in cols] for r in summary], args.format))
         return 0
     for r, verdict in zip(rows, matched, strict=True):
@@ -1084,6 +1108,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--note", default="", help="why, in a few words (kept with the verdict)")
     _topic_option(s, "the alerts of this topic, of an incident over several")
     s.set_defaults(func=cmd_rate)
+
+    s = sub.add_parser("missed", help="note a surge the desk wanted an alert for and got none (beside `rate`: what "
+                                      "a replay of the detector is judged on)")
+    s.add_argument("topic", metavar="TOPIC", help="the watchlist that should have alerted")
+    s.add_argument("when", type=_since, metavar="WHEN",
+                   help="about when: an ISO time (UTC unless it has an offset), or how long ago (90m, 6h, 2d)")
+    s.add_argument("--note", default="", help="what the surge was, in a few words")
+    s.set_defaults(func=cmd_missed)
 
     s = sub.add_parser("rematch", help="match every article against the current watchlists again")
     s.set_defaults(func=cmd_rematch)

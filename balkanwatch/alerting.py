@@ -272,19 +272,34 @@ def budget_check(alerts: Sequence[str], budgets: dict[str, float], months: float
 
 
 def replay_verdicts(replayed: Sequence[tuple[str, datetime]], rated: Sequence[tuple[str, datetime, str]],
-                    cooldown: timedelta) -> tuple[list[str | None], dict[str, dict[str, int]]]:
+                    cooldown: timedelta, missed: Sequence[tuple[str, datetime]] = ()
+                    ) -> tuple[list[str | None], dict[str, dict[str, int]]]:
     """The desk's verdicts (`balkanwatch rate`) against a replay of the detector: a rated alert is *kept* when
     the replay alerts on the same topic within `cooldown` of its bucket (the same surge). Returns, for each
     replayed alert (topic, bucket), the verdict of the rated alert it matches (None: none rated there), and per
     topic how many useful and noise alerts were rated and how many of each the replay keeps: after a change
-    to the detector or a budget, "keeps 9 of 10 useful, 2 of 6 noise" is the verdict of the desk's own labels."""
+    to the detector or a budget, "keeps 9 of 10 useful, 2 of 6 noise" is the verdict of the desk's own labels.
+    `missed`: (topic, time) of surges the desk wanted an alert for and got none (`balkanwatch missed`); the
+    per-topic counts say how many of them the replay catches (an alert within `cooldown` of the time).
+    A replayed alert near a missed surge is matched as "missed"."""
     matched: list[str | None] = []
     for topic, bucket in replayed:
-        near = [(abs(b - bucket), v) for t, b, v in rated if t == topic and abs(b - bucket) <= cooldown]
+        near = [(abs(b - bucket), v) for t, b, v in [*rated, *((t, b, "missed") for t, b in missed)]
+                if t == topic and abs(b - bucket) <= cooldown]
         matched.append(min(near)[1] if near else None)
     per_topic: dict[str, dict[str, int]] = {}
+
+    def counts(topic: str) -> dict[str, int]:
+        return per_topic.setdefault(topic, {"useful": 0, "useful_kept": 0, "noise": 0, "noise_kept": 0,
+                                            "missed": 0, "missed_kept": 0})
+
+    for topic, at in missed:
+        row = counts(topic)
+        row["missed"] += 1
+        if any(t == topic and abs(b - at) <= cooldown for t, b in replayed):
+            row["missed_kept"] += 1
     for topic, bucket, verdict in rated:
-        row = per_topic.setdefault(topic, {"useful": 0, "useful_kept": 0, "noise": 0, "noise_kept": 0})
+        row = counts(topic)
         row[verdict] += 1
         if any(t == topic and abs(b - bucket) <= cooldown for t, b in replayed):
             row[f"{verdict}_kept"] += 1

@@ -838,6 +838,19 @@ def test_an_analyst_rates_an_alert_from_its_e_mail(surge_config: Path, inbox: In
     assert main(["--config", str(surge_config), "spikes", "backtest", "--per-topic", "--format", "json"]) == 0
     kept = {r["watchlist"]: (r["useful_kept"], r["noise_kept"]) for r in json.loads(capsys.readouterr().out)}
     assert kept == {"kfor": ("1 of 1", ""), "north-kosovo-clash": ("", "1 of 1"), "eulex": ("", "")}
+    # a surge the desk wanted an alert for (eulex has none): noted, and counted against the replay
+    assert main(["--config", str(surge_config), "missed", "eulex", "2h", "--note", "EULEX  convoy stopped"]) == 0
+    assert capsys.readouterr().out.startswith("noted: eulex should have alerted about ")
+    assert main(["--config", str(surge_config), "missed", "kfor", "1h"]) == 2       # kfor did alert then
+    assert "rate that alert" in capsys.readouterr().err
+    assert main(["--config", str(surge_config), "missed", "eulex", "2999-01-01T00:00"]) == 2
+    assert "in the future" in capsys.readouterr().err
+    with Warehouse.for_config(config, read_only=True) as wh:
+        assert [(r["watchlist"], r["note"]) for r in wh.rows("SELECT * FROM missed_surges")] == [
+            ("eulex", "EULEX convoy stopped")]
+    assert main(["--config", str(surge_config), "spikes", "backtest", "--per-topic", "--format", "json"]) == 0
+    caught = {r["watchlist"]: r["missed_caught"] for r in json.loads(capsys.readouterr().out)}
+    assert caught == {"kfor": "", "north-kosovo-clash": "", "eulex": "0 of 1"}
     assert main(["--config", str(surge_config), "spikes", "backtest", "--format", "json"]) == 0
     replayed = json.loads(capsys.readouterr().out)
     assert {(r["watchlist"], r["rated"]) for r in replayed if r["rated"]} == {("kfor", "useful"),

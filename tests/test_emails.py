@@ -344,6 +344,13 @@ def test_a_replay_is_judged_on_the_desk_s_verdicts() -> None:
     replayed = [("kfor", t0 + timedelta(hours=3)), ("kfor", t0 + 7 * day), ("eulex", t0 + 2 * day)]
     matched, per_topic = replay_verdicts(replayed, rated, day)
     assert matched == ["useful", None, None]          # 3 h from a useful one; 2 days from anything rated
-    assert per_topic == {"kfor": {"useful": 2, "useful_kept": 1, "noise": 1, "noise_kept": 0},
-                         "eulex": {"useful": 0, "useful_kept": 0, "noise": 1, "noise_kept": 0}}
+    assert per_topic == {"kfor": {"useful": 2, "useful_kept": 1, "noise": 1, "noise_kept": 0, "missed": 0, "missed_kept": 0},
+                         "eulex": {"useful": 0, "useful_kept": 0, "noise": 1, "noise_kept": 0, "missed": 0,
+                                   "missed_kept": 0}}
     assert replay_verdicts([], [], day) == ([], {})
+    # surges the desk noted as missed: caught when the replay alerts near them, and so matched
+    matched, per_topic = replay_verdicts(replayed, rated, day, missed=[("kfor", t0 + 7 * day - timedelta(hours=5)),
+                                                                        ("eulex", t0 + 10 * day)])
+    assert matched == ["useful", "missed", None]
+    assert (per_topic["kfor"]["missed"], per_topic["kfor"]["missed_kept"]) == (1, 1)
+    assert (per_topic["eulex"]["missed"], per_topic["eulex"]["missed_kept"]) == (1, 0)

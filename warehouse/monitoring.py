@@ -366,6 +366,19 @@ class MonitoringMixin(WarehouseBase):
             out.setdefault(watchlist, {})[verdict] = int(n)
         return out
 
+    def note_missed(self, watchlist: str, at: datetime, note: str, now: datetime) -> None:
+        """Record a surge the desk wanted an alert for (replacing an earlier note of the same topic and time)."""
+        with self.transaction():
+            self.con.execute("DELETE FROM missed_surges WHERE watchlist = ? AND surged_at = ?",
+                             [watchlist, utc_naive(at)])
+            self.con.execute("INSERT INTO missed_surges (watchlist, surged_at, note, noted_at) VALUES (?, ?, ?, ?)",
+                             [watchlist, utc_naive(at), note, utc_naive(now)])
+
+    def missed_surges(self) -> list[tuple[str, datetime]]:
+        """(topic, time) of every surge the desk noted as missed, oldest first."""
+        return [(str(w), a) for w, a in self._exec(
+            "SELECT watchlist, surged_at FROM missed_surges ORDER BY surged_at, watchlist").fetchall()]
+
     def rated_alerts(self) -> list[tuple[str, datetime, str]]:
         """(topic, bucket, verdict) of every alert the desk rated (`balkanwatch rate`), oldest first."""
         return [(str(t), b, str(v)) for t, b, v in self._exec(

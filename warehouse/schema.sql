@@ -200,6 +200,15 @@ CREATE TABLE IF NOT EXISTS alert_ratings (
     PRIMARY KEY (alert_id)
 );
 
+-- A surge the desk wanted an alert for and got none (`balkanwatch missed`): the misses beside the rated alerts.
+CREATE TABLE IF NOT EXISTS missed_surges (
+    watchlist   VARCHAR NOT NULL,
+    surged_at   TIMESTAMP NOT NULL,                   -- about when the surge was (UTC)
+    note        VARCHAR NOT NULL,                     -- what it was, in the analyst's words ('' when none given)
+    noted_at    TIMESTAMP NOT NULL,
+    PRIMARY KEY (watchlist, surged_at)
+);
+
 -- One row per spike the alerts flow acted on (only spikes inside the alert window; older ones are history).
 CREATE TABLE IF NOT EXISTS alerts (
     alert_id      VARCHAR PRIMARY KEY,                -- watchlist + bucket: re-running a cycle adds nothing
