@@ -684,11 +684,12 @@ def cmd_rate(args: argparse.Namespace) -> int:
 def cmd_missed(args: argparse.Namespace) -> int:
     """A surge the desk wanted an alert for and got none: the misses beside the rated alerts."""
     from warehouse import Warehouse
+    from warehouse.base import utc_naive
 
     config = _stored(args)
     _known_topics(config, [args.topic])
     now = datetime.now(UTC).replace(tzinfo=None)
-    at = args.when.astimezone(UTC).replace(tzinfo=None)
+    at = utc_naive(args.when)
     if at > now:
         raise ConfigError(f"{at:%Y-%m-%d %H:%M} UTC is in the future: a missed surge is one that happened")
     cooldown = timedelta(hours=config.alerts.cooldown_hours)
@@ -849,12 +850,13 @@ def cmd_topics_list(args: argparse.Namespace) -> int:
 def cmd_rising(args: argparse.Namespace) -> int:
     """Words rising in the last day (or --since) against the weeks before, of every story or of a topic's."""
     from flows.maintenance import rising_words
+    from warehouse.base import utc_naive
 
     config = _stored(args)
     if args.topic:
         _known_topics(config, [args.topic])
     now = datetime.now(UTC).replace(tzinfo=None)
-    since = args.since.astimezone(UTC).replace(tzinfo=None) if args.since else now - timedelta(hours=24)
+    since = utc_naive(args.since) if args.since else now - timedelta(hours=24)
     if since >= now:
         raise ConfigError(f"--since {since:%Y-%m-%d %H:%M} is not in the past")
     if args.baseline_days * 86400 < (now - since).total_seconds():

@@ -282,24 +282,15 @@ def replay_verdicts(replayed: Sequence[tuple[str, datetime]], rated: Sequence[tu
     `missed`: (topic, time) of surges the desk wanted an alert for and got none (`balkanwatch missed`); the
     per-topic counts say how many of them the replay catches (an alert within `cooldown` of the time).
     A replayed alert near a missed surge is matched as "missed"."""
+    labelled = [*rated, *((t, b, "missed") for t, b in missed)]
     matched: list[str | None] = []
     for topic, bucket in replayed:
-        near = [(abs(b - bucket), v) for t, b, v in [*rated, *((t, b, "missed") for t, b in missed)]
-                if t == topic and abs(b - bucket) <= cooldown]
+        near = [(abs(b - bucket), v) for t, b, v in labelled if t == topic and abs(b - bucket) <= cooldown]
         matched.append(min(near)[1] if near else None)
     per_topic: dict[str, dict[str, int]] = {}
-
-    def counts(topic: str) -> dict[str, int]:
-        return per_topic.setdefault(topic, {"useful": 0, "useful_kept": 0, "noise": 0, "noise_kept": 0,
-                                            "missed": 0, "missed_kept": 0})
-
-    for topic, at in missed:
-        row = counts(topic)
-        row["missed"] += 1
-        if any(t == topic and abs(b - at) <= cooldown for t, b in replayed):
-            row["missed_kept"] += 1
-    for topic, bucket, verdict in rated:
-        row = counts(topic)
+    for topic, bucket, verdict in labelled:
+        row = per_topic.setdefault(topic, {"useful": 0, "useful_kept": 0, "noise": 0, "noise_kept": 0,
+                                           "missed": 0, "missed_kept": 0})
         row[verdict] += 1
         if any(t == topic and abs(b - bucket) <= cooldown for t, b in replayed):
             row[f"{verdict}_kept"] += 1

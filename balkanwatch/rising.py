@@ -33,6 +33,7 @@ PRIOR_STORIES = 0.5    # a word never seen in the baseline counts as half a stor
 SURPRISE = 5.0         # -log10 of the window count's Poisson tail at max(ordinary rate, busiest block) (bench/rising_eval.py)
 LIFT = 2.0             # …and at least this many times its busiest baseline block (bench/rising_eval.py)
 MIN_LETTERS = 3        # shorter words (articles, "un", "eu") are not counted at all
+SAME_STORIES = 0.8     # words whose stories overlap this much (Jaccard) are one event's words: shown as one row
 
 
 @dataclass(frozen=True)
@@ -79,9 +80,6 @@ def rising(window: Mapping[str, tuple[int, int]], window_total: int, baseline: M
             out.append(Rising(word, k, sources, seen, expected, peak, s))
     out.sort(key=lambda r: (-r.surprise, -r.stories, r.word))
     return out
-
-
-SAME_STORIES = 0.8     # words whose stories overlap this much (Jaccard) are one event's words: shown as one row
 
 
 @dataclass(frozen=True)

@@ -109,12 +109,7 @@ def _breaks(paragraphs: list[str]) -> Counter[tuple[str, ...]]:
 
 def score(doc: Doc, short: float, share: float) -> tuple[float, float]:
     """(break F1, running-line accuracy) of pdf_paragraphs at these constants on one document."""
-    old = (pdf.SHORT_LINE, pdf.RUNNING_SHARE)
-    pdf.SHORT_LINE, pdf.RUNNING_SHARE = short, share
-    try:
-        got = pdf.pdf_paragraphs(doc.pages).split("\n")
-    finally:
-        pdf.SHORT_LINE, pdf.RUNNING_SHARE = old
+    got = pdf.pdf_paragraphs(doc.pages, short_line=short, running_share=share).split("\n")
     # running lines: a header kept is an error per page it stays on; a body line dropped is an error
     kept_running = sum(1 for line in got for r in doc.running if r in line)
     truth_words = sum(len(p.split()) for p in doc.paragraphs)

@@ -94,13 +94,14 @@ def _created(meta: object) -> datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
-def pdf_paragraphs(pages: list[str]) -> str:
-    """Pages' extracted lines as paragraphs, one per line (see the module's docstring)."""
+def pdf_paragraphs(pages: list[str], *, short_line: float = SHORT_LINE, running_share: float = RUNNING_SHARE) -> str:
+    """Pages' extracted lines as paragraphs, one per line (see the module's docstring); the two thresholds are
+    parameters for bench/pdf_paragraphs_cv.py, which chose them."""
     per_page = [[" ".join(line.split()) for line in page.splitlines()] for page in pages]
     per_page = [[line for line in lines if line and not _PAGE_NUMBER.fullmatch(line)] for lines in per_page]
     on_pages = Counter(line for lines in per_page for line in set(lines))
     if len(per_page) >= 2:
-        running = {line for line, n in on_pages.items() if n >= 2 and n >= RUNNING_SHARE * len(per_page)}
+        running = {line for line, n in on_pages.items() if n >= 2 and n >= running_share * len(per_page)}
         per_page = [[line for line in lines if line not in running] for lines in per_page]
     paragraphs: list[str] = []
     current = ""
@@ -117,7 +118,7 @@ def pdf_paragraphs(pages: list[str]) -> str:
                 current = current[:-1] + line      # a word hyphenated across lines
             else:
                 current = f"{current} {line}"
-            if len(line) < SHORT_LINE * usual:
+            if len(line) < short_line * usual:
                 paragraphs.append(current)
                 current = ""
     if current:

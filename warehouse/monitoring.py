@@ -239,9 +239,7 @@ class MonitoringMixin(WarehouseBase):
             [list(topics), int(per_feed), int(per_feed)]).fetchall()
         ids = sorted({r[1] for r in picked})
         details = {d["story_id"]: d for d in self.story_details(ids)}
-        matched = dict(self._exec(
-            """SELECT a.story_id, list_sort(list(DISTINCT m.watchlist)) FROM mentions m JOIN articles a USING (article_id)
-               WHERE list_contains(CAST(? AS VARCHAR[]), a.story_id) GROUP BY a.story_id""", [ids]).fetchall())
+        matched = self.story_topics(ids)
         feeds: dict[str | None, list[dict[str, Any]]] = {t: [] for t in topics}
         feeds[None] = []
         by_time = sorted(sorted(picked, key=lambda r: r[1]), key=lambda r: r[2], reverse=True)  # as `stories` lists them
@@ -292,8 +290,8 @@ class MonitoringMixin(WarehouseBase):
     def story_topics(self, story_ids: Sequence[str]) -> dict[str, list[str]]:
         """The watchlists that matched each of these stories (any of its articles), where any did."""
         return {sid: list(t) for sid, t in self._exec(
-            """SELECT story_id, list_sort(list(DISTINCT watchlist)) FROM story_mentions
-               WHERE list_contains(CAST(? AS VARCHAR[]), story_id) GROUP BY story_id""", [list(story_ids)]).fetchall()}
+            """SELECT a.story_id, list_sort(list(DISTINCT m.watchlist)) FROM mentions m JOIN articles a USING (article_id)
+               WHERE list_contains(CAST(? AS VARCHAR[]), a.story_id) GROUP BY a.story_id""", [list(story_ids)]).fetchall()}
 
     def word_stories(self, start: datetime, end: datetime, words: Sequence[str], *,
                      topic: str | None = None) -> dict[str, list[str]]:
