@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from balkanwatch.config import AlertsSettings, Config
 from balkanwatch.spikes import Scored, SpikeSettings, rarity, score_series, span_seconds
@@ -257,6 +258,14 @@ def digest_desks(config: Config) -> list[tuple[frozenset[str] | None, list[str]]
     for r, names in follows.items():
         desks.setdefault(frozenset(names), []).append(r)
     return ([(None, everyone)] if everyone else []) + list(desks.items())
+
+
+def desk_rising(rows: Sequence[dict[str, Any]], followed: frozenset[str] | None, limit: int) -> list[dict[str, Any]]:
+    """The rising words a digest lists (`flows.maintenance.rising_words` rows, most surprising first): the
+    first `limit`; for a desk that follows `followed` topics, of the events whose stories any of them matched
+    (what its own coverage is suddenly about, not the whole day's news)."""
+    mine = rows if followed is None else [r for r in rows if followed & set(r["topics"])]
+    return list(mine[:limit])
 
 
 def budget_check(alerts: Sequence[str], budgets: dict[str, float], months: float) -> list[dict[str, object]]:

@@ -129,7 +129,8 @@ class AlertsSettings:
     digest_hour: int = _f(7, "Hour (in alerts.timezone) after which the daily digest is sent (once per day).")
     digest_stories: int = _f(5, "Stories the daily digest lists under each topic: the last day's most carried (most "
                                 "articles, then sources), with their links. 0 lists counts only.")
-    digest_rising: int = _f(5, "Events of rising words (`balkanwatch rising`: words the last day's stories suddenly share, a new name no watchlist holds) that the daily digest to alerts.email_to lists after the topics, each with its newest stories, linked. 0: none.")
+    digest_rising: int = _f(5, "Events of rising words (`balkanwatch rising`: words the last day's stories suddenly share, a new name no watchlist holds) that the daily digest to alerts.email_to lists after the topics, each with its newest stories, linked; a desk's digest (watchlists[].email_to) lists those of its topics' stories. 0: none.")
+    rising_artifact: int = _f(10, "Events of rising words (the last day's, as `balkanwatch rising` finds them) that every alerts run shows in the Prefect UI, most surprising first, each with its newest stories linked (artifact `rising-words`). Reading them scans the last four weeks' stories (about 6 s for 30,000 stories on two cores). 0: none.")
     timezone: str = _f("UTC", "IANA time zone the e-mails give times in, and the digest's day and hour follow, e.g. \"Europe/Belgrade\" (CET, CEST in summer: \"17:00 CET\"). Counts, buckets, the warehouse and the Prefect UI stay in UTC.")
     chart_days: float = _f(3.0, "Days of history drawn in the e-mail's chart.", positive=True)
     save_dir: str = _f("", "When set, every e-mail sent is also written there as .eml and .html (relative to the config file).")
@@ -368,6 +369,8 @@ def _check_alerts(alerts: AlertsSettings) -> None:
         raise ConfigError("alerts.bucket_minutes must be ≥ 1 and alerts.digest_hour within 0–23")
     if alerts.digest_rising < 0:
         raise ConfigError("alerts.digest_rising must be 0 or more (5: the day's five most surprising rising words)")
+    if alerts.rising_artifact < 0:
+        raise ConfigError("alerts.rising_artifact must be 0 or more (10: the day's ten most surprising rising words)")
     if alerts.digest_stories < 0:
         raise ConfigError("alerts.digest_stories must be 0 or more (5: the last day's five most carried stories a topic)")
     if not alerts.alerts_per_month > 0:

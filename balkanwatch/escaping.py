@@ -11,6 +11,8 @@ value passes through one of these pure functions on its way into an artifact:
                     `<` and `&` as entities
     link(url)       a URL we would show as a link: http(s) only, escaped like a cell; anything else is
                     shown as text, never as a link
+    markdown_link(text, url)  a link in a markdown artifact: its text as `markdown`, an http(s) target with
+                    what could end it %-encoded; anything else is the text alone
 """
 
 from __future__ import annotations
@@ -57,6 +59,21 @@ def safe_url(url: object) -> bool:
         return False
     parts = urlsplit(text)
     return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+_LINK_SAFE = ":/?#@!$&'*+,;=%~"   # kept as they are in a markdown link's target; ( ) < > [ ] | \ ` and the rest are %-encoded
+
+
+def markdown_link(text: object, url: object, limit: int = MAX_CHARS) -> str:
+    """A link inside a markdown artifact: `text` escaped as `markdown` does, the target an http(s) URL with
+    every character that could end it, or a table cell, %-encoded; a URL that is not http(s) gives the
+    text alone, never a link."""
+    label = markdown(text, limit) or markdown(url, limit)
+    if not safe_url(url):
+        return label
+    from urllib.parse import quote
+
+    return f"[{label}]({quote(str(url), safe=_LINK_SAFE)})"
 
 
 def link(url: object, limit: int = MAX_CHARS) -> str:

@@ -36,6 +36,7 @@ from balkanwatch.alerting import (
     Spike,
     TopicSeries,
     as_utc,
+    desk_rising,
     digest_desks,
     group_incidents,
     incident_recipients,
@@ -176,10 +177,33 @@ DIGEST_CANDIDATES = 4   # a topic's stories read for the digest: this × alerts.
                         # busier topic lists above can be skipped and its list still filled (a count, not a threshold)
 
 
-def queue_digest(wh: Warehouse, config: Config, now: datetime) -> int:
+class DayRising:
+    """The last day's rising words (`flows.maintenance.rising_words`, every event), read once when first asked
+    for: the daily digests and the `rising-words` artifact of one alerts cycle share them."""
+
+    def __init__(self, wh: Warehouse, now: datetime) -> None:
+        self.wh, self.now = wh, now
+        self._report: dict[str, Any] | None = None
+
+    @property
+    def report(self) -> dict[str, Any]:
+        if self._report is None:
+            from flows.maintenance import rising_words
+
+            self._report = rising_words(self.wh, span=timedelta(days=1), now=self.now, limit=0)
+        return self._report
+
+    def of_topics(self, followed: frozenset[str] | None, limit: int) -> list[dict[str, Any]]:
+        """The `limit` most surprising events; for a desk that follows `followed` topics, of those whose
+        stories any of its topics matched (what its own coverage is suddenly about); every event for None."""
+        return desk_rising(self.report["words"], followed, limit)
+
+
+def queue_digest(wh: Warehouse, config: Config, now: datetime, rising: DayRising | None = None) -> int:
     """Queue today's digests once, after alerts.digest_hour (today and the hour in alerts.timezone): one of
     every topic to alerts.email_to, and one of its own topics to each desk that follows topics of its own
-    (`watchlists[].email_to`: `digest_desks`). Returns how many were queued."""
+    (`watchlists[].email_to`: `digest_desks`); each ends with the day's rising words (alerts.digest_rising),
+    a desk's with those in its topics' stories. Returns how many were queued."""
     a = config.alerts
     local = as_utc(now).astimezone(a.zone)
     day = f"{local:%Y-%m-%d}"
@@ -198,16 +222,12 @@ def queue_digest(wh: Warehouse, config: Config, now: datetime) -> int:
     top = wh.top_stories(since, a.digest_stories * DIGEST_CANDIDATES) if a.digest_stories else {}
     details = {d["story_id"]: d for d in wh.story_details([sid for ids in top.values() for sid in ids])}
     stories = {topic: [details[sid] for sid in ids if sid in details] for topic, ids in top.items()}
-    rising: list[dict[str, Any]] = []
-    if a.digest_rising and any(followed is None for followed, _, _ in desks):
-        from flows.maintenance import rising_words
-
-        rising = rising_words(wh, span=timedelta(days=1), now=now, limit=a.digest_rising)["words"]
+    risen = rising or DayRising(wh, now)
     for followed, recipients, message_id in desks:
         email = compose_digest(day, _of_topics(alerts, followed), _of_topics(topics, followed), a.email_from,
                                recipients, now, a.zone, stories, per_topic=a.digest_stories,
                                followed=None if followed is None else sorted(followed), message_id=message_id,
-                               rising=rising if followed is None else ())
+                               rising=risen.of_topics(followed, a.digest_rising) if a.digest_rising else ())
         wh.record_incident([], _outbox_row(email, now))
     return len(desks)
 
@@ -476,7 +496,7 @@ def run_alerts(config: Config, now: datetime | None = None, *, artifacts: bool =
     an ingest just ran before its own cycle, and a manual `alert` may come between manual ingests)."""
     now = now or utcnow()
     try:
-        summary, spikes, overview, series = _cycle(config, now, artifacts, scheduled)
+        summary, spikes, overview, series, rising = _cycle(config, now, artifacts, scheduled)
     except WarehouseError as exc:
         if scheduled:
             _tell_orchestrator(report_unreachable, config, exc, now)
@@ -497,7 +517,8 @@ def run_alerts(config: Config, now: datetime | None = None, *, artifacts: bool =
         log.info("spike: %s %s observed %.0f expected %.2f score %.2f", s.watchlist, s.bucket_start, s.observed,
                  s.expected, s.score)
     if artifacts:
-        publish(summary, spikes, topics_markdown(overview, series))
+        publish(summary, spikes, topics_markdown(overview, series),
+                rising_markdown(rising, config.alerts.rising_artifact) if rising is not None else None)
     if summary.failed:
         raise DeliveryError(f"{len(summary.failed)} e-mail(s) not sent, kept in the outbox for the next cycle: "
                             f"{summary.failed[0]}")
@@ -507,10 +528,12 @@ def run_alerts(config: Config, now: datetime | None = None, *, artifacts: bool =
 
 
 def _cycle(config: Config, now: datetime, artifacts: bool, scheduled: bool
-           ) -> tuple[AlertsSummary, list[Spike], list[dict[str, Any]], dict[str, TopicSeries]]:
-    """What a cycle does in the warehouse: match, detect, queue e-mails (the stall check on a schedule)."""
+           ) -> tuple[AlertsSummary, list[Spike], list[dict[str, Any]], dict[str, TopicSeries], dict[str, Any] | None]:
+    """What a cycle does in the warehouse: match, detect, queue e-mails (the stall check on a schedule); with
+    artifacts, read what they show (the topics' overview, the day's rising words)."""
     summary = AlertsSummary()
     with Warehouse.for_config(config) as wh:
+        rising = DayRising(wh, now)
         summary.matched_articles = match_mentions(wh, config.watchlists)
         series = series_by_topic(wh, config, history_start(wh, config, now), now)
         summary.topics = len(series)
@@ -521,7 +544,7 @@ def _cycle(config: Config, now: datetime, artifacts: bool, scheduled: bool
             summary.queued += email is not None
             summary.charts += [str(p) for p in paths]
         summary.queued += queue_new_stories(wh, config, now)
-        summary.queued += queue_digest(wh, config, now)
+        summary.queued += queue_digest(wh, config, now, rising)
         summary.queued += queue_silent(wh, config, now)
         if scheduled:
             summary.ingest_checked = True
@@ -531,7 +554,8 @@ def _cycle(config: Config, now: datetime, artifacts: bool, scheduled: bool
         since = now - timedelta(days=RECENT_ALERT_DAYS)
         overview = topic_overview(list(series.values()), {w: wh.alert_buckets(w, since) for w in series},
                                   config.topic_budgets(), wh.alert_verdicts(since)) if artifacts else []
-    return summary, spikes, overview, series
+        shown = rising.report if artifacts and config.alerts.rising_artifact else None
+    return summary, spikes, overview, series, shown
 
 
 def _tell_orchestrator(call: Callable[..., _T], *args: Any) -> _T | None:
@@ -569,8 +593,34 @@ def topics_markdown(overview: list[dict[str, Any]], series: dict[str, TopicSerie
     return "\n".join(lines) + "\n"
 
 
-def publish(summary: AlertsSummary, spikes: list[Spike], topics: str) -> None:
-    """Prefect artifacts (spike table, charts inline, the topics overview) and one event per spike."""
+def rising_markdown(report: dict[str, Any], limit: int) -> str:
+    """The cycle's `rising-words` artifact: the last day's rising words (`flows.maintenance.rising_words`'s
+    report), the `limit` most surprising events, each with its newest stories linked."""
+    from balkanwatch.escaping import markdown, markdown_link
+
+    rows = report["words"][:limit]
+    lines = [f"# Rising words, last 24 hours (to {report['end']:%Y-%m-%d %H:%M} UTC)", "",
+             f"Words the day's **{report['stories']}** unique stories suddenly share, against "
+             f"**{report['stories_before']}** in the {report['blocks']} days before: **{report['rising_words']}** "
+             f"words in **{report['events']}** event{'s' if report['events'] != 1 else ''}"
+             + (f", the {len(rows)} most surprising here" if report["events"] > len(rows) else "")
+             + ". A new name no watchlist holds is one to consider (`balkanwatch topics try`); more: "
+             "`balkanwatch rising`.", ""]
+    if not rows:
+        return "\n".join([*lines, "No word is rising.", ""])
+    lines += ["| words | stories | sources | stories before | busiest day before | surprise | topics | newest stories |",
+              "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        words = markdown(r["word"]) + (f" ({markdown(', '.join(r['with']))})" if r["with"] else "")
+        newest = " · ".join(markdown_link(title, url, 120) for title, url in zip(r["examples"], r["links"], strict=True))
+        lines.append(f"| **{words}** | {r['stories']} | {r['sources']} | {r['stories_before']} | {r['busiest_before']} "
+                     f"| {r['surprise']} | {markdown(', '.join(r['topics'])) or '—'} | {newest} |")
+    return "\n".join(lines) + "\n"
+
+
+def publish(summary: AlertsSummary, spikes: list[Spike], topics: str, rising: str | None = None) -> None:
+    """Prefect artifacts (spike table, charts inline, the topics overview, the day's rising words) and one
+    event per spike."""
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
     from prefect.events import emit_event
 
@@ -581,6 +631,9 @@ def publish(summary: AlertsSummary, spikes: list[Spike], topics: str) -> None:
                                "observed": "", "expected": "", "stories": "", "alert_id": ""}],
                           key="alert-spikes", description="Spikes detected in this alerts cycle")
     create_markdown_artifact(topics, key="topics", description="Every topic's last week against its baseline")
+    if rising is not None:
+        create_markdown_artifact(rising, key="rising-words",
+                                 description="Words the last day's stories suddenly share (balkanwatch rising)")
     for path in summary.charts:
         create_markdown_artifact(chart_markdown(Path(path).stem, Path(path).read_bytes()), key="alert-chart",
                                  description="Volume against baseline of a topic that spiked")

@@ -603,6 +603,15 @@ def test_alerts_flow_run_shows_spikes_and_delivery_failures_in_prefect(prefect_s
     assert re.search(r"\| kfor \|[^\n]* \| 1 \| — \| 4 \| \d{4}-\d\d-\d\d \d\d:\d\d \|", topics), topics
     assert re.search(r"\| eulex \|[^\n]* \| ordinary \| 0 \| — \| 4 \| — \|", topics), topics      # quiet right now
     assert re.search(r"\| kfor \|[^\n]* \| (about|rarer than) once in [^|]+, alert level \| 1 \|", topics), topics   # its surge
+    # the day's rising words, as `balkanwatch rising` finds them, each with its newest stories linked
+    with Warehouse.for_config(load_config(surge_config), read_only=True) as wh:
+        rising = rising_words(wh, span=timedelta(days=1), limit=10, now=subflow.start_time.astimezone(UTC).replace(tzinfo=None))
+    words = found["rising-words"].data
+    assert rising["words"] and f"{rising['stories']}** unique stories" in words
+    for r in rising["words"]:
+        row = next(line for line in words.splitlines() if line.startswith(f"| **{r['word']}"))
+        assert f"| {r['stories']} | {r['sources']} | {r['stories_before']} |" in row, row
+        assert all(f"]({url})" in row for url in r["links"]) and r["links"], row
     deadline = time.monotonic() + 20
     events: list = []
     while time.monotonic() < deadline and len(events) < 2:    # events reach the server asynchronously
@@ -707,11 +716,31 @@ def test_a_desk_that_follows_its_own_topics_gets_their_digest(surge_config: Path
     assert "daily digest" in str(desk["Subject"]) and "(kfor): 1 alert" in str(desk["Subject"])
     assert "(kfor)" not in str(everyone["Subject"]) and ": 2 alerts" in str(everyone["Subject"])
     mine, all_of_them = (m.get_body(preferencelist=("plain",)).get_content() for m in (desk, everyone))
-    assert "  kfor: " in mine and "north-kosovo-clash" not in mine and "Rising words" not in mine   # everyone's only
+    assert "  kfor: " in mine and "  north-kosovo-clash: " not in mine
+    # the day's rising words whose stories its topic matched; everyone's digest has every topic's
+    with Warehouse.for_config(config, read_only=True) as wh:
+        rising = rising_words(wh, span=timedelta(days=1), limit=0,
+                              now=parsedate_to_datetime(desk["Date"]).astimezone(UTC).replace(tzinfo=None))["words"]
+    kfor = [r for r in rising if "kfor" in r["topics"]][:5]
+    assert kfor and "Rising words" in mine and all(f"\n  {r['word']}" in mine for r in kfor)
+    assert not [r for r in rising[:5] if r not in kfor and f"\n  {r['word']}" in mine]
+    assert all(f"\n  {r['word']}" in all_of_them for r in rising[:5])
     assert "  kfor: " in all_of_them and "  north-kosovo-clash: 8" in all_of_them
     assert desk["Message-ID"] != everyone["Message-ID"]
     sent = len(inbox.messages)
     assert run_alerts(config).sent == 0 and len(inbox.messages) == sent      # once a day each
+
+
+def test_a_desk_s_digest_lists_the_rising_words_of_its_topics() -> None:
+    from balkanwatch.alerting import desk_rising
+
+    rows = [{"word": "banjska", "topics": ["kfor", "clash"]}, {"word": "eurovision", "topics": []},
+            {"word": "brnjak", "topics": ["clash"]}, {"word": "eulex", "topics": ["eulex"]},
+            {"word": "jarinje", "topics": ["kfor"]}]
+    assert [r["word"] for r in desk_rising(rows, None, 3)] == ["banjska", "eurovision", "brnjak"]   # everyone's
+    assert [r["word"] for r in desk_rising(rows, frozenset({"kfor"}), 5)] == ["banjska", "jarinje"]
+    assert [r["word"] for r in desk_rising(rows, frozenset({"clash", "eulex"}), 2)] == ["banjska", "brnjak"]
+    assert desk_rising(rows, frozenset({"quiet"}), 5) == [] and desk_rising(rows, None, 0) == []
 
 
 def test_digest_desks_group_recipients_by_the_topics_they_follow(tmp_path: Path) -> None:

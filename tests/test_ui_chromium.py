@@ -151,11 +151,14 @@ def test_the_api_artifacts_and_the_email_carry_no_live_markup(hostile_run: Run) 
         if artifact["type"] == "table":
             for value in (v for row in rows(artifact) for v in row.values()):
                 assert "<" not in value and ">" not in value and "\n" not in value, (artifact["key"], value[:80])
-        else:   # markdown: no raw tag, and the only link or image is the product's own inline PNG
+        else:   # markdown: no raw tag; the only links are the stories' own (http) and the product's inline PNG
             data = artifact["data"]
             assert "<" not in data, artifact["key"]
             targets = [m for m in range(len(data)) if data.startswith("](", m) and data[m - 1:m] != "\\"]
-            assert all(data.startswith("](data:image/png;base64,", m) for m in targets), artifact["key"]
+            assert all(data.startswith(("](data:image/png;base64,", "](http://127.0.0.1:"), m) for m in targets), \
+                artifact["key"]
+    words = hostile_run.artifact("rising-words")["data"]    # the surge
+    assert words.count("](http://127.0.0.1:") >= 3 and "[&lt;img src=x onerror=alert\\('bwx\\-long'\\)&gt;Brnjak" in words
     email = hostile_run.email
     assert email["Bcc"] is None and "\n" not in str(email["Subject"]) and "\r" not in str(email["Subject"])
     page = Markup(email.get_body(preferencelist=("html",)).get_content())
@@ -177,7 +180,8 @@ CONTENT = {   # where each UI puts an artifact's body: the markdown, or the cell
 }
 READY = {"new-articles": "Shooting in Banjska", "new-stories": "Shooting in Banjska", "source-health": "failing",
          "ingest-summary": "sources polled",
-         "alert-spikes": "north-kosovo-clash", "topics": "Unique stories per topic", "alert-chart": ""}
+         "alert-spikes": "north-kosovo-clash", "topics": "Unique stories per topic", "alert-chart": "",
+         "rising-words": "Rising words"}
 SNAPSHOT = """(() => {
   const content = Array.from(document.querySelectorAll(%(content)s));
   const inside = content.flatMap(c => Array.from(c.querySelectorAll('*')));
