@@ -727,6 +727,11 @@ def _rate(text: str) -> float:
     return value
 
 
+def _rate_list(text: str) -> list[float]:
+    """`--budgets 1,2,4,8`: alert budgets, each as `_rate` takes one."""
+    return [_rate(part) for part in text.split(",") if part.strip()] or [_rate(text)]
+
+
 def _term_group(text: str) -> list[str]:
     """`--all-of-any "border,granic*"`: one group of watchlist terms, comma-separated."""
     terms = [t.strip() for t in text.split(",") if t.strip()]
@@ -825,6 +830,20 @@ def cmd_spikes_backtest(args: argparse.Namespace) -> int:
         r["rated"] = verdict or ""
     cols = ["bucket_start", "watchlist", "window_start", "observed", "expected", "ordinary_peak", "usual_per_day",
             "score", "once_in_months", "why", "stories", "rated", "first_titles"]
+    print(render(cols, [[r[c] for c in cols] for r in rows], args.format))
+    return 0
+
+
+def cmd_spikes_budgets(args: argparse.Namespace) -> int:
+    from balkanwatch.alerting import BUDGETS
+    from flows.maintenance import budget_replays
+
+    config = _config(args)
+    _known_topics(config, args.topic)
+    with _open_ro(config) as wh, progress_bar("replaying topics") as progress:
+        rows = budget_replays(wh, config, args.budgets or BUDGETS, topics=args.topic, progress=progress)
+    cols = ["watchlist", "budget_a_month", "alerts", "alerts_a_month", "useful_kept", "noise_kept", "missed_caught",
+            "note"]
     print(render(cols, [[r[c] for c in cols] for r in rows], args.format))
     return 0
 
@@ -1141,6 +1160,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--per-topic", action="store_true",
                    help="one row per topic instead: its alerts over the history against its budget a month")
     s.set_defaults(func=cmd_spikes_backtest)
+    s = spsub.add_parser("budgets", help="replay every topic at several budgets against the desk's verdicts "
+                                         "(rate, missed): which alerts_per_month keeps what it asked for")
+    _format_option(s)
+    s.add_argument("--budgets", type=_rate_list, metavar="RATES",
+                   help="alerts a month to replay at, e.g. 1,2,4,8,16 (the default; the topic's own is added)")
+    _topic_option(s, "this topic's replays")
+    s.set_defaults(func=cmd_spikes_budgets)
 
     wsub = sub.add_parser("warehouse", help="manage the warehouse itself (file or DuckLake lake)")
     wsub_cmds = wsub.add_subparsers(dest="warehouse_command", required=True)

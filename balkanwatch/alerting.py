@@ -9,12 +9,12 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from balkanwatch.config import AlertsSettings, Config
-from balkanwatch.spikes import Scored, SpikeSettings, rarity, score_series, span_seconds
+from balkanwatch.spikes import Scored, SpikeSettings, decide, rarity, span_seconds, surprise
 
 
 def as_utc(when: datetime) -> datetime:
@@ -53,6 +53,13 @@ class TopicSeries:
 def topic_series(watchlist: str, rows: Sequence[tuple[str, datetime]], start: datetime, now: datetime,
                  a: AlertsSettings) -> TopicSeries:
     """Bucket a topic's (story_id, first_seen_at) rows from `start` to the bucket holding `now`, and score it."""
+    return budget_series(watchlist, rows, start, now, a, [a.alerts_per_month])[0]
+
+
+def budget_series(watchlist: str, rows: Sequence[tuple[str, datetime]], start: datetime, now: datetime,
+                  a: AlertsSettings, budgets: Sequence[float]) -> list[TopicSeries]:
+    """`topic_series` at each of `budgets` (alerts a month) in turn: the evidence is read once (it does not
+    depend on the budget), the alerts decided for each (`spikes decide`)."""
     step = timedelta(minutes=a.bucket_minutes)
     first = bucket_floor(start, a.bucket_minutes)
     n = int((bucket_floor(now, a.bucket_minutes) - first) / step) + 1
@@ -61,8 +68,11 @@ def topic_series(watchlist: str, rows: Sequence[tuple[str, datetime]], start: da
         i = int((when - first) / step)
         if 0 <= i < n:
             stories[i].append(story_id)
-    scored = score_series([len(s) for s in stories], spike_settings(a))
-    return TopicSeries(watchlist, [first + i * step for i in range(n)], stories, scored, step)
+    settings = spike_settings(a)
+    evidence = surprise([len(s) for s in stories], settings)
+    starts = [first + i * step for i in range(n)]
+    return [TopicSeries(watchlist, starts, stories, decide(evidence, replace(settings, alerts_per_month=b)), step)
+            for b in budgets]
 
 
 @dataclass(frozen=True)
@@ -266,6 +276,28 @@ def desk_rising(rows: Sequence[dict[str, Any]], followed: frozenset[str] | None,
     (what its own coverage is suddenly about, not the whole day's news)."""
     mine = rows if followed is None else [r for r in rows if followed & set(r["topics"])]
     return list(mine[:limit])
+
+
+BUDGETS = (1.0, 2.0, 4.0, 8.0, 16.0)   # alerts a month `spikes budgets` replays each topic at (default 4 in the
+                                      # middle; 30 is the most a one-day cooldown allows)
+
+
+def suggest_budget(replays: Sequence[Mapping[str, Any]]) -> float | None:
+    """The budget to suggest for one topic from replays of its history at several budgets (`replay_verdicts`'
+    per-topic counts, with "budget"): the one whose alerts raise the most of what the desk asked for (alerts
+    it rated useful, surges it noted as missed), then the fewest it rated noise, then the lowest (fewer
+    alerts a month). None when the desk has rated nothing on the topic and noted no miss (no labels, no
+    suggestion: the rate alone says nothing of which alerts matter), and when it asked for alerts that no
+    budget raises (the watchlist's terms or alerts.min_stories are what to change, not the budget)."""
+    labelled = [r for r in replays if r.get("useful", 0) or r.get("noise", 0) or r.get("missed", 0)]
+    if not labelled:
+        return None
+    asked = any(r.get("useful", 0) or r.get("missed", 0) for r in labelled)
+    if asked and not any(r.get("useful_kept", 0) or r.get("missed_kept", 0) for r in labelled):
+        return None
+    best = min(labelled, key=lambda r: (-(r.get("useful_kept", 0) + r.get("missed_kept", 0)), r.get("noise_kept", 0),
+                                        r["budget"]))
+    return float(best["budget"])
 
 
 def budget_check(alerts: Sequence[str], budgets: dict[str, float], months: float) -> list[dict[str, object]]:

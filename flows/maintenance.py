@@ -8,13 +8,20 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import BrokenExecutor
 from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from balkanwatch.alerting import TopicSeries, spikes_of, topic_series
+from balkanwatch.alerting import (
+    TopicSeries,
+    budget_series,
+    replay_verdicts,
+    spikes_of,
+    suggest_budget,
+    topic_series,
+)
 from balkanwatch.boilerplate import keys_for, strip
 from balkanwatch.config import Config, WatchlistSettings
 from balkanwatch.dedupe import SHIPPED, Thresholds, compare_partitions, recluster
@@ -127,6 +134,47 @@ def backtest(wh: Warehouse, config: Config, now: datetime | None = None,
     for w in counted(config.watchlists, progress, len(config.watchlists)):
         out += _alert_rows(wh, topic_series(w.name, rows[w.name], start, now, config.topic_alerts(w.name)))
     return sorted(out, key=lambda r: (r["bucket_start"], r["watchlist"]))
+
+
+def budget_replays(wh: Warehouse, config: Config, budgets: Sequence[float], *, topics: Sequence[str] = (),
+                   now: datetime | None = None, progress: Progress | None = None) -> list[dict[str, Any]]:
+    """`balkanwatch spikes budgets`: every topic's history replayed at each of `budgets` (alerts a month), as
+    `backtest` replays it at the topic's own; per topic and budget, the alerts it would have sent and how many
+    of the desk's verdicts it keeps (`replay_verdicts`: alerts rated useful, rated noise, surges noted as
+    missed), marked "current" at the topic's budget and "suggested" where `suggest_budget` points. Of
+    `topics` only, when given."""
+    now = now or utcnow()
+    start = wh.first_story_time() or now
+    months = (now - start).total_seconds() / MONTH_SECONDS
+    rows = topic_stories(wh, config, start, now)
+    rated, missed = wh.rated_alerts(), wh.missed_surges()
+    cooldown = timedelta(hours=config.alerts.cooldown_hours)
+    out = []
+    watchlists = [w for w in config.watchlists if not topics or w.name in topics]
+    for w in counted(watchlists, progress, len(watchlists)):
+        a = config.topic_alerts(w.name)
+        tried = sorted({*budgets, a.alerts_per_month})
+        replays = []
+        for budget, series in zip(tried, budget_series(w.name, rows[w.name], start, now, a, tried), strict=True):
+            alerts = [(w.name, spike.bucket_start) for spike in spikes_of(series)]
+            _, kept = replay_verdicts(alerts, [r for r in rated if r[0] == w.name], cooldown,
+                                      [m for m in missed if m[0] == w.name])
+            replays.append({"budget": budget, "alerts": len(alerts), **kept.get(w.name, {})})
+        suggested = suggest_budget(replays)
+        for r in replays:
+            note = [n for n, yes in (("current", r["budget"] == a.alerts_per_month), ("suggested", r["budget"] == suggested))
+                    if yes]
+            out.append({"watchlist": w.name, "budget_a_month": r["budget"], "alerts": r["alerts"],
+                        "alerts_a_month": round(r["alerts"] / months, 2) if months > 0 else None,
+                        "useful_kept": _kept(r, "useful"), "noise_kept": _kept(r, "noise"),
+                        "missed_caught": _kept(r, "missed"),
+                        "note": ", ".join(note)})
+    return out
+
+
+def _kept(replay: dict[str, Any], verdict: str) -> str:
+    """'2 of 3': of the desk's `verdict` labels on a topic, how many a replay keeps ('' with none)."""
+    return f"{replay[verdict + '_kept']} of {replay[verdict]}" if replay.get(verdict) else ""
 
 
 def _alert_rows(wh: Warehouse, series: TopicSeries) -> list[dict[str, Any]]:

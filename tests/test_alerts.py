@@ -743,6 +743,49 @@ def test_a_desk_s_digest_lists_the_rising_words_of_its_topics() -> None:
     assert desk_rising(rows, frozenset({"quiet"}), 5) == [] and desk_rising(rows, None, 0) == []
 
 
+def test_a_replay_at_several_budgets_is_a_replay_at_each() -> None:
+    """`spikes budgets` reads a topic's evidence once and decides its alerts at each budget: the same alerts
+    as scoring the topic at that budget from scratch."""
+    import dataclasses
+
+    from balkanwatch.alerting import budget_series, spikes_of
+    from balkanwatch.config import AlertsSettings
+
+    rng = np.random.default_rng(7)
+    start = datetime(2026, 10, 1)
+    hours = 24 * 40
+    counts = rng.poisson(1.5, hours) + np.where(rng.random(hours) < 0.01, rng.integers(4, 15, hours), 0)
+    rows = [(f"s{h}-{k}", start + timedelta(hours=int(h), minutes=5)) for h in range(hours) for k in range(counts[h])]
+    a = AlertsSettings()
+    budgets = [1.0, 4.0, 16.0]
+    replayed = budget_series("t", rows, start, start + timedelta(hours=hours - 1), a, budgets)
+    alerts = []
+    for budget, series in zip(budgets, replayed, strict=True):
+        alone = topic_series("t", rows, start, start + timedelta(hours=hours - 1),
+                             dataclasses.replace(a, alerts_per_month=budget))
+        assert series.scored == alone.scored and series.stories == alone.stories
+        alerts.append(len(spikes_of(series)))
+    assert alerts[0] < alerts[2], alerts          # the budget is what changes between them
+
+
+def test_the_suggested_budget_keeps_what_the_desk_asked_for() -> None:
+    from balkanwatch.alerting import suggest_budget
+
+    def replay(budget: float, useful: int = 0, useful_kept: int = 0, noise: int = 0, noise_kept: int = 0,
+               missed: int = 0, missed_kept: int = 0) -> dict[str, float]:
+        return {"budget": budget, "useful": useful, "useful_kept": useful_kept, "noise": noise,
+                "noise_kept": noise_kept, "missed": missed, "missed_kept": missed_kept}
+
+    # 3 useful alerts and a miss: 8 a month keeps them all and the miss; 16 too, with more noise
+    assert suggest_budget([replay(1, 3, 1, 4, 1, 1, 0), replay(4, 3, 3, 4, 2, 1, 0), replay(8, 3, 3, 4, 2, 1, 1),
+                           replay(16, 3, 3, 4, 4, 1, 1)]) == 8
+    # as much kept at 2 and 4: the one with less noise, then the lower
+    assert suggest_budget([replay(2, 2, 2, 2, 1), replay(4, 2, 2, 2, 1), replay(8, 2, 2, 2, 2)]) == 2
+    assert suggest_budget([replay(1, noise=3, noise_kept=2), replay(4, noise=3, noise_kept=3)]) == 1   # all noise
+    assert suggest_budget([replay(1), replay(4)]) is None                                   # nothing rated
+    assert suggest_budget([replay(1, missed=1), replay(16, missed=1)]) is None              # no budget catches it
+
+
 def test_digest_desks_group_recipients_by_the_topics_they_follow(tmp_path: Path) -> None:
     from balkanwatch.alerting import digest_desks
 
@@ -878,8 +921,36 @@ def test_an_analyst_rates_an_alert_from_its_e_mail(surge_config: Path, inbox: In
         assert [(r["watchlist"], r["note"]) for r in wh.rows("SELECT * FROM missed_surges")] == [
             ("eulex", "EULEX convoy stopped")]
     assert main(["--config", str(surge_config), "spikes", "backtest", "--per-topic", "--format", "json"]) == 0
-    caught = {r["watchlist"]: r["missed_caught"] for r in json.loads(capsys.readouterr().out)}
+    per_topic = json.loads(capsys.readouterr().out)
+    caught = {r["watchlist"]: r["missed_caught"] for r in per_topic}
     assert caught == {"kfor": "", "north-kosovo-clash": "", "eulex": "0 of 1"}
+    # every topic replayed at several budgets: at its own, what the backtest says
+    assert main(["--config", str(surge_config), "spikes", "budgets", "--format", "json"]) == 0
+    replays = json.loads(capsys.readouterr().out)
+    cols = ("alerts", "alerts_a_month", "useful_kept", "noise_kept", "missed_caught")
+    current = {r["watchlist"]: r for r in replays if "current" in r["note"]}
+    assert {t: [r[c] for c in cols] for t, r in current.items()} == {r["watchlist"]: [r[c] for c in cols] for r in per_topic}
+    assert {r["watchlist"]: r["budget_a_month"] for r in current.values()} == dict.fromkeys(current, 4.0)
+    assert sorted(r["budget_a_month"] for r in replays if r["watchlist"] == "kfor") == [1.0, 2.0, 4.0, 8.0, 16.0]
+    # the lowest budget that keeps the useful alert; the lowest for the noise; none where no budget catches the miss
+    suggested = {r["watchlist"]: r["budget_a_month"] for r in replays if "suggested" in r["note"]}
+    assert suggested == {"kfor": 1.0, "north-kosovo-clash": 1.0}
+    # a topic's own budget is replayed too, and is the backtest's
+    surge_config.write_text(surge_config.read_text(encoding="utf-8").replace(
+        'name = "kfor"\n', 'name = "kfor"\nalerts_per_month = 3\n', 1), encoding="utf-8")
+    assert main(["--config", str(surge_config), "spikes", "budgets", "--topic", "kfor", "--budgets", "1,30",
+                 "--format", "json"]) == 0
+    replays = json.loads(capsys.readouterr().out)
+    assert [(r["watchlist"], r["budget_a_month"], r["note"]) for r in replays] == [
+        ("kfor", 1.0, "suggested"), ("kfor", 3.0, "current"), ("kfor", 30.0, "")]
+    assert main(["--config", str(surge_config), "spikes", "backtest", "--per-topic", "--format", "json"]) == 0
+    [kfor] = [r for r in json.loads(capsys.readouterr().out) if r["watchlist"] == "kfor"]
+    assert [kfor[c] for c in cols] == [replays[1][c] for c in cols] and kfor["budget_a_month"] == 3.0
+    with pytest.raises(SystemExit):     # more than one a day
+        main(["--config", str(surge_config), "spikes", "budgets", "--budgets", "4,31"])
+    assert "at most 30 alerts a month" in capsys.readouterr().err
+    assert main(["--config", str(surge_config), "spikes", "budgets", "--topic", "nope"]) == 2
+    capsys.readouterr()
     assert main(["--config", str(surge_config), "spikes", "backtest", "--format", "json"]) == 0
     replayed = json.loads(capsys.readouterr().out)
     assert {(r["watchlist"], r["rated"]) for r in replayed if r["rated"]} == {("kfor", "useful"),
