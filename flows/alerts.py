@@ -181,15 +181,19 @@ class DayRising:
     """The last day's rising words (`flows.maintenance.rising_words`, every event), read once when first asked
     for: the daily digests and the `rising-words` artifact of one alerts cycle share them."""
 
-    def __init__(self, wh: Warehouse, now: datetime) -> None:
-        self.wh, self.now = wh, now
+    def __init__(self, wh: Warehouse, now: datetime, *, refresh: bool = False) -> None:
+        self.wh, self.now, self.refresh = wh, now, refresh
         self._report: dict[str, Any] | None = None
 
     @property
     def report(self) -> dict[str, Any]:
+        """`refresh`: first bring the stored words of the stories read up to date (`refresh_story_words`), so
+        that this and later readings split only the stories new since the last."""
         if self._report is None:
-            from flows.maintenance import rising_words
+            from flows.maintenance import BASELINE_DAYS, rising_words
 
+            if self.refresh:
+                self.wh.refresh_story_words(self.now - timedelta(days=1 + BASELINE_DAYS))
             self._report = rising_words(self.wh, span=timedelta(days=1), now=self.now, limit=0)
         return self._report
 
@@ -533,7 +537,7 @@ def _cycle(config: Config, now: datetime, artifacts: bool, scheduled: bool
     artifacts, read what they show (the topics' overview, the day's rising words)."""
     summary = AlertsSummary()
     with Warehouse.for_config(config) as wh:
-        rising = DayRising(wh, now)
+        rising = DayRising(wh, now, refresh=True)
         summary.matched_articles = match_mentions(wh, config.watchlists)
         series = series_by_topic(wh, config, history_start(wh, config, now), now)
         summary.topics = len(series)

@@ -258,12 +258,12 @@ def rising_words(wh: Warehouse, *, span: timedelta, topic: str | None = None, ba
     are one row, headed by the most surprising (`rising.group`). Each row: its words, stories and sources,
     how many stories held the head word before, the stories it would get at its usual share and in its
     busiest period, how improbable its count is, the watchlists that matched its stories, the newest titles."""
-    from balkanwatch.rising import MIN_LETTERS, MIN_STORIES, group, rising
+    from balkanwatch.rising import MIN_STORIES, group, rising
 
     end = now or utcnow()
     start = end - span
     blocks = max(1, int(baseline_days * 86400 // span.total_seconds()))
-    counts = wh.word_counts(start, end, blocks, topic=topic, min_stories=MIN_STORIES, min_letters=MIN_LETTERS)
+    counts = wh.word_counts(start, end, blocks, topic=topic, min_stories=MIN_STORIES)
     found = rising(counts["window"], counts["window_total"], counts["baseline"], counts["block_totals"])
     groups = group(found, wh.word_stories(start, end, [r.word for r in found], topic=topic))
     shown = groups[:limit] if limit else groups

@@ -136,3 +136,39 @@ def test_rising_words_in_the_warehouse_are_the_stories_words(corpus_config: Path
     assert [r["word"] for r in shown["words"]] == [r["word"] for r in report["words"]][:20]
     assert main(["--config", str(corpus_config), "rising", "--topic", "nope"]) == 2
     assert "no watchlist named 'nope'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("warehouse_backend", ["duckdb", "ducklake"], indirect=True)
+def test_stored_words_read_as_the_stories_words(corpus_config: Path) -> None:
+    """The alerts cycle stores each recent story's words once (`refresh_story_words`); a reading with them
+    stored is the reading without, a story whose origin changed after the split is read from its new text
+    (before the next refresh splits it again), and a refresh drops the stories older than it keeps."""
+    config = load_config(corpus_config)
+    now = utcnow()
+    span = timedelta(hours=24)
+    with Warehouse.for_config(config) as wh:
+        cold = rising_words(wh, span=span, now=now, limit=0)
+        split = wh.refresh_story_words(now - span * 29)
+        assert split == wh.rows("SELECT count(*) AS n FROM stories WHERE first_seen_at >= ?", [now - span * 29])[0]["n"] > 0
+        assert wh.refresh_story_words(now - span * 29) == 0                    # nothing new: nothing split
+        assert rising_words(wh, span=span, now=now, limit=0) == cold
+        # three of the day's stories from three sources are revised: a new word in each
+        revised = wh.rows("""SELECT s.story_id, s.origin_article_id FROM stories s WHERE s.first_seen_at >= ?
+                             QUALIFY row_number() OVER (PARTITION BY s.origin_source ORDER BY s.story_id) = 1
+                             ORDER BY s.story_id LIMIT 3""", [now - span])
+        assert len(revised) == 3
+        wh.con.execute("""UPDATE articles SET text = text || ' Zzyzxgrad.', content_hash = content_hash || '-revised'
+                          WHERE list_contains(?, article_id)""", [[r["origin_article_id"] for r in revised]])
+        fresh = rising_words(wh, span=span, now=now, limit=0)
+        counts = wh.word_counts(now - span, now, 28)
+        assert counts["window"]["zzyzxgrad"] == (3, 3) and counts["baseline"]["zzyzxgrad"] == [0] * 28
+        assert [revised_row["story_id"] for revised_row in revised] == \
+            wh.word_stories(now - span, now, ["zzyzxgrad"])["zzyzxgrad"]
+        assert wh.refresh_story_words(now - span * 29) == 3                     # the three split again
+        assert rising_words(wh, span=span, now=now, limit=0) == fresh and wh.word_counts(now - span, now, 28) == counts
+        stored = wh.rows("SELECT count(*) AS n FROM story_words WHERE list_contains(words, 'zzyzxgrad')")
+        assert stored == [{"n": 3}]
+        kept = wh.refresh_story_words(now - span)                              # only the last day's kept
+        assert kept == 0 and wh.rows("SELECT count(*) AS n FROM story_words")[0]["n"] == \
+            wh.rows("SELECT count(*) AS n FROM stories WHERE first_seen_at >= ?", [now - span])[0]["n"]
+        assert rising_words(wh, span=span, now=now, limit=0) == fresh          # the rest read from their texts

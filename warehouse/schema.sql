@@ -209,6 +209,16 @@ CREATE TABLE IF NOT EXISTS missed_surges (
     PRIMARY KEY (watchlist, surged_at)
 );
 
+-- The words `balkanwatch rising` counts of each recent story (its origin's folded title and text), split once by
+-- the alerts cycle (`Warehouse.refresh_story_words`), for the stories of the last four weeks and a day.
+CREATE TABLE IF NOT EXISTS story_words (
+    story_id      VARCHAR PRIMARY KEY,
+    article_id    VARCHAR NOT NULL,                   -- the story's origin the words are of…
+    content_hash  VARCHAR NOT NULL,                   -- …at this text…
+    title         VARCHAR,                            -- …and this title (a change to any of the three: split again)
+    words         VARCHAR[] NOT NULL                  -- folded, each once, of 3 letters or more, not only digits
+);
+
 -- One row per spike the alerts flow acted on (only spikes inside the alert window; older ones are history).
 CREATE TABLE IF NOT EXISTS alerts (
     alert_id      VARCHAR PRIMARY KEY,                -- watchlist + bucket: re-running a cycle adds nothing
