@@ -904,6 +904,35 @@ def cmd_rising(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_topics_add(args: argparse.Namespace) -> int:
+    """Append a watchlist to the config (as `topics try` tried it); the config is unchanged on failure."""
+    from balkanwatch.config import WatchlistSettings, check_budget
+    from balkanwatch.opml import append_watchlist
+
+    path = resolve_config_path(args.config)
+    config = load_config(path)
+    if any(w.name == args.name for w in config.watchlists):
+        raise ConfigError(f"{args.name!r} is already a watchlist in {path}: edit its [[watchlists]] entry there")
+    topic = WatchlistSettings(name=args.name, any=args.any, all_of_any=args.all_of_any or [], none=args.none or [],
+                              alerts_per_month=args.alerts_per_month or 0.0, every_story=args.every_story,
+                              email_to=args.email_to or [])
+    if topic.alerts_per_month:
+        check_budget("--alerts-per-month", topic.alerts_per_month, config.alerts.cooldown_hours)
+    before = path.read_text(encoding="utf-8")
+    append_watchlist(path, topic)
+    try:
+        load_config(path)
+    except ConfigError:
+        path.write_text(before, encoding="utf-8")
+        raise
+    print(f"added topic {args.name!r} to {path}: any {topic.any}"
+          + (f", all_of_any {topic.all_of_any}" if topic.all_of_any else "")
+          + (f", none {topic.none}" if topic.none else ""))
+    print("  the next alerts cycle matches it against every stored article (or now: balkanwatch rematch); "
+          "a running `serve` reads the config at its next run")
+    return 0
+
+
 def cmd_topics_try(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
@@ -1208,6 +1237,20 @@ def build_parser() -> argparse.ArgumentParser:
                      "warehouse, 90d is quicker)")
     _format_option(s)
     s.set_defaults(func=cmd_topics_try)
+
+    s = tsub.add_parser("add", help="append a watchlist to the config, as `topics try` tried it (the config is "
+                                    "unchanged when the entry would not load)")
+    s.add_argument("name", help="the new topic's name (not a configured watchlist's)")
+    s.add_argument("--any", nargs="+", required=True, metavar="TERM", help="terms of which one must occur")
+    s.add_argument("--all-of-any", action="append", type=_term_group, metavar="T1,T2",
+                   help="a group of terms of which one must also occur; repeat for several groups")
+    s.add_argument("--none", nargs="*", metavar="TERM", help="terms that keep a text out")
+    s.add_argument("--alerts-per-month", type=_positive, metavar="RATE",
+                   help="the topic's own alert budget (default: alerts.alerts_per_month)")
+    s.add_argument("--every-story", action="store_true", help="also e-mail every new story of the topic as it comes")
+    s.add_argument("--email-to", nargs="+", metavar="ADDRESS",
+                   help="recipients of this topic's alerts instead of alerts.email_to (a desk)")
+    s.set_defaults(func=cmd_topics_add)
 
     ssub = _listing_group(sub, "sources", "list sources with their health, or import feeds from OPML",
                           "sources and their health", cmd_sources_list)

@@ -429,6 +429,9 @@ def _watchlist(raw: dict[str, Any], index: int) -> WatchlistSettings:
     from balkanwatch.watch import Watchlist
 
     w: WatchlistSettings = _build(WatchlistSettings, raw, f"watchlists[{index}]")
+    if not w.name.strip() or any(c < " " or c == "\x7f" for c in w.name):
+        raise ConfigError(f"watchlists[{index}]: the name {w.name!r} must be one line of text (it heads e-mails, "
+                          "artifacts and feeds)")
     try:
         Watchlist.build(w.name, w.any, w.all_of_any, w.none)
     except ValueError as exc:

@@ -1,4 +1,5 @@
-"""OPML (the feed readers' export format) to [[sources]] entries appended to the config file."""
+"""Entries appended to the config file: OPML (the feed readers' export format) as [[sources]], and a topic
+tried with `topics try` as [[watchlists]] (`topics add`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from balkanwatch.config import check_url
+from balkanwatch.config import WatchlistSettings, check_url
 from balkanwatch.errors import ConfigError
 from balkanwatch.urls import normalise_url
 
@@ -62,3 +63,26 @@ def append_sources(config_path: Path, feeds: list[tuple[str, str]], *, language:
         with config_path.open("a", encoding="utf-8") as fh:
             fh.write(("\n" if text and not text.endswith("\n") else "") + "\n".join(blocks) + "\n")
     return added
+
+
+def _toml_list(items: list[str]) -> str:
+    return "[" + ", ".join(_toml_str(i) for i in items) + "]"
+
+
+def append_watchlist(config_path: Path, w: WatchlistSettings) -> None:
+    """Append `w` as a [[watchlists]] entry (only the settings it sets) to the config file; the caller checks
+    the file still loads (and puts the old text back if not)."""
+    lines = ["", "[[watchlists]]", f"name = {_toml_str(w.name)}", f"any = {_toml_list(w.any)}"]
+    if w.all_of_any:
+        lines.append("all_of_any = [" + ", ".join(_toml_list(g) for g in w.all_of_any) + "]")
+    if w.none:
+        lines.append(f"none = {_toml_list(w.none)}")
+    if w.alerts_per_month:
+        lines.append(f"alerts_per_month = {w.alerts_per_month:g}")
+    if w.every_story:
+        lines.append("every_story = true")
+    if w.email_to:
+        lines.append(f"email_to = {_toml_list(w.email_to)}")
+    text = config_path.read_text(encoding="utf-8") if config_path.exists() else ""
+    with config_path.open("a", encoding="utf-8") as fh:
+        fh.write(("\n" if text and not text.endswith("\n") else "") + "\n".join(lines) + "\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import tomllib
 from datetime import timedelta
 
 from app.cli import main
@@ -78,8 +79,12 @@ def test_trying_a_watchlist_gives_what_configuring_it_would(corpus, write_config
                            capsys.readouterr().out)[1])
     assert [a["bucket_start"] for a in kfor["alerts"]] == [b["bucket_start"] for b in backtest if b["watchlist"] == "kfor"]
 
-    # the candidate, configured and matched, gets exactly the trial's stories
-    cfg2 = write_config(toml_sources(sources) + WATCHLISTS + CANDIDATE)
+    # the candidate, added to the config as tried (`topics add`) and matched, gets exactly the trial's stories
+    cfg2 = write_config(toml_sources(sources) + WATCHLISTS)
+    assert main(["--config", str(cfg2), "topics", "add", "kosovo-not-kfor", "--any", "Kosovo", "Kosova", "Косово",
+                 "--none", "KFOR", "КФОР"]) == 0
+    assert capsys.readouterr().out.startswith("added topic 'kosovo-not-kfor' to ")
+    assert tomllib.loads(cfg2.read_text(encoding="utf-8"))["watchlists"][-1] == tomllib.loads(CANDIDATE)["watchlists"][0]
     assert main(["--config", str(cfg2), "rematch"]) == 0
     capsys.readouterr()
     with Warehouse.open(load_config(cfg2).warehouse_path, read_only=True) as wh:
@@ -157,3 +162,28 @@ def test_a_trial_needs_terms_and_refuses_bad_ones(corpus, write_config, capsys) 
     assert "no letters or digits" in capsys.readouterr().err
     assert main(["--config", str(cfg), "topics", "try", "kfor", "--alerts-per-month", "31"]) == 2
     assert "cannot be met" in capsys.readouterr().err
+
+
+def test_adding_a_topic_appends_it_and_leaves_a_bad_one_out(write_config, capsys) -> None:  # type: ignore[no-untyped-def]
+    """`topics add` writes what it is given and nothing else (names and terms of any characters, as TOML reads
+    them back), and leaves the config as it was when the entry would not load or the name is taken."""
+    from balkanwatch.config import WatchlistSettings
+
+    cfg = write_config(WATCHLISTS)
+    name, odd = 'Ibar "bridge" \\ [most]', ["Mitrovic*", "Митровиц*", 'a "quoted" \\ term']
+    assert main(["--config", str(cfg), "topics", "add", name, "--any", *odd, "--all-of-any", "bridge,most*",
+                 "--all-of-any", "Ibar", "--none", "football", "--alerts-per-month", "2", "--every-story",
+                 "--email-to", "desk@example.org"]) == 0
+    capsys.readouterr()
+    added = load_config(cfg).watchlists[-1]
+    assert added == WatchlistSettings(name=name, any=odd, all_of_any=[["bridge", "most*"], ["Ibar"]], none=["football"],
+                                      alerts_per_month=2.0, every_story=True, email_to=["desk@example.org"])
+    before = cfg.read_text(encoding="utf-8")
+    for args, said in [(["kfor", "--any", "KFOR"], "already a watchlist"),
+                       (["x", "--any", "***"], "no letters or digits"),
+                       (["Ibar\nBcc: x", "--any", "Ibar"], "must be one line"),
+                       (["x", "--any", "x", "--email-to", "not an address"], "email_to"),
+                       (["x", "--any", "x", "--alerts-per-month", "31"], "cannot be met")]:
+        assert main(["--config", str(cfg), "topics", "add", *args]) == 2, args
+        assert said in capsys.readouterr().err, args
+        assert cfg.read_text(encoding="utf-8") == before, args
