@@ -894,7 +894,8 @@ def cmd_rising(args: argparse.Namespace) -> int:
         print(render(cols, rows, "csv"))
         return 0
     of = f" of topic {args.topic!r}" if args.topic else ""
-    print(f"{report['rising_words']} rising words ({report['events']} events: the words of nearly the same stories "
+    n, e = report["rising_words"], report["events"]
+    print(f"{n} rising word{'' if n == 1 else 's'} ({e} event{'' if e == 1 else 's'}: the words of nearly the same stories "
           f"are one row) in the {report['stories']} stories{of} since {report['start']:%Y-%m-%d %H:%M} UTC, against the "
           f"{report['stories_before']} stories of the {report['blocks']} periods as long before. A word rises in 3 "
           "stories or more from 2 sources or more, in at least twice as many as in its busiest period before, and "

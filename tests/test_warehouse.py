@@ -388,6 +388,30 @@ def test_migrating_a_v1_warehouse_equals_a_new_one(tmp_path: Path) -> None:
         assert _columns(w.con) == migrated
 
 
+def test_a_reader_of_an_older_warehouse_is_told_to_migrate_it(tmp_path: Path, capsys) -> None:
+    """A reader cannot migrate: asked for a table a later version added, it says which version the warehouse
+    is at and how to migrate it, and after `warehouse init` the same command works."""
+    from app.cli import main
+
+    old = tmp_path / "v1.duckdb"
+    con = duckdb.connect(str(old))
+    con.execute((Path(__file__).parent / "data" / "schema_v1.sql").read_text())
+    con.execute("INSERT INTO schema_version VALUES (1, now())")
+    con.close()
+    cfg = tmp_path / "balkanwatch.toml"
+    cfg.write_text('[warehouse]\npath = "v1.duckdb"\n', encoding="utf-8")
+    with Warehouse.open(old, read_only=True) as w, pytest.raises(WarehouseError) as caught:
+        w.rows("SELECT * FROM story_words")
+    assert str(caught.value).startswith("Catalog Error: Table with name story_words does not exist!")
+    assert f"is at schema version 1, this balkanwatch at {SCHEMA_VERSION}: `balkanwatch warehouse init`" in str(caught.value)
+    assert main(["--config", str(cfg), "alerts"]) == 2
+    assert "is at schema version 1" in capsys.readouterr().err
+    assert main(["--config", str(cfg), "warehouse", "init"]) == 0 and main(["--config", str(cfg), "alerts"]) == 0
+    with Warehouse.open(old, read_only=True) as w, pytest.raises(WarehouseError) as caught:
+        w.rows("SELECT * FROM no_such_table")
+    assert "schema version" not in str(caught.value)        # a current warehouse: DuckDB's error as it is
+
+
 def test_articles_with_keys_can_be_limited_to_a_runs_new_articles(wh: Warehouse) -> None:
     """Stripping a run's new articles must not read every older article carrying a learned footer."""
     a, b, c = art("https://x/a"), art("https://x/b"), art("https://x/c")

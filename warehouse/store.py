@@ -549,7 +549,7 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
         run's work is rolled back and redone by the next run); else the error as `_exec` gives it."""
         if self.lake is not None and not self.read_only:
             verify_held_locks()
-        raise WarehouseError(f"{self._said(exc)}{self._hint(exc)}") from exc
+        raise self._error(exc) from exc
 
     def _exec(self, sql: str, params: Sequence[Any] | None = None) -> duckdb.DuckDBPyConnection:
         if self.lake is not None and not self.read_only and not self._in_transaction and _WRITE.match(sql):
@@ -557,7 +557,22 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
         try:
             return self.con.execute(sql, params)
         except duckdb.Error as exc:
-            raise WarehouseError(f"{self._said(exc)}{self._hint(exc)}") from exc
+            raise self._error(exc) from exc
+
+    def _error(self, exc: duckdb.Error) -> WarehouseError:
+        """A failed statement as the WarehouseError we raise: DuckDB's text with a hint. A reader that asked for
+        a table or column the warehouse lacks, when the warehouse is older than this balkanwatch, is told so
+        (what it asked for may be what a migration adds)."""
+        if self.read_only and isinstance(exc, duckdb.CatalogException | duckdb.BinderException):
+            try:
+                have = self.version()
+            except WarehouseError:
+                have = SCHEMA_VERSION
+            if 0 < have < SCHEMA_VERSION:
+                return WarehouseError(
+                    f"{self._said(exc).splitlines()[0]} ({self.where} is at schema version {have}, this balkanwatch "
+                    f"at {SCHEMA_VERSION}: `balkanwatch warehouse init`, or the next ingest, migrates it)")
+        return WarehouseError(f"{self._said(exc)}{self._hint(exc)}")
 
     def _hint(self, exc: BaseException) -> str:
         """`_io_hint`, except on a read-only session, where a write refused is the session, not the disk."""
