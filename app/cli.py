@@ -845,6 +845,10 @@ def cmd_spikes_budgets(args: argparse.Namespace) -> int:
     cols = ["watchlist", "budget_a_month", "alerts", "alerts_a_month", "useful_kept", "noise_kept", "missed_caught",
             "note"]
     print(render(cols, [[r[c] for c in cols] for r in rows], args.format))
+    if args.format == "table" and not any(r["useful_kept"] or r["noise_kept"] or r["missed_caught"] for r in rows):
+        print("No alert of these topics is rated and no surge noted as missed, so no budget is suggested: "
+              "`balkanwatch rate ID useful|noise` (the line at the end of each alert e-mail) and `balkanwatch missed "
+              "TOPIC WHEN` give the replays something to keep.")
     return 0
 
 

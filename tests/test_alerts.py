@@ -891,6 +891,8 @@ def test_an_analyst_rates_an_alert_from_its_e_mail(surge_config: Path, inbox: In
         return {r["watchlist"]: (r["rating"], r["rating_note"]) for r in json.loads(capsys.readouterr().out)}
 
     assert set(ratings().values()) == {(None, None)}
+    assert main(["--config", str(surge_config), "spikes", "budgets"]) == 0
+    assert "no budget is suggested: `balkanwatch rate ID" in capsys.readouterr().out      # nothing rated yet
     assert main(["--config", str(surge_config), "rate", incident, "noise", "--note", "a  football\nderby"]) == 0
     said = capsys.readouterr().out
     assert said.startswith("rated noise: ") and "kfor@" in said and "north-kosovo-clash@" in said
@@ -938,6 +940,8 @@ def test_an_analyst_rates_an_alert_from_its_e_mail(surge_config: Path, inbox: In
     # a topic's own budget is replayed too, and is the backtest's
     surge_config.write_text(surge_config.read_text(encoding="utf-8").replace(
         'name = "kfor"\n', 'name = "kfor"\nalerts_per_month = 3\n', 1), encoding="utf-8")
+    assert main(["--config", str(surge_config), "spikes", "budgets", "--topic", "kfor"]) == 0
+    assert "no budget is suggested" not in capsys.readouterr().out
     assert main(["--config", str(surge_config), "spikes", "budgets", "--topic", "kfor", "--budgets", "1,30",
                  "--format", "json"]) == 0
     replays = json.loads(capsys.readouterr().out)
