@@ -985,7 +985,23 @@ def cmd_topics_try(args: argparse.Namespace) -> int:
         if rows:
             print(f"\n{title}:")
             print(render(cols, [[r[c] for c in cols] for r in rows], "table"))
+    if not any(w.name == args.name for w in config.watchlists):
+        print(f"\nto configure it: {_add_command(candidate)}")
     return 0
+
+
+def _add_command(w: Any) -> str:
+    """The `balkanwatch topics add` command line that configures watchlist `w` (shell-quoted)."""
+    import shlex
+
+    words = ["balkanwatch", "topics", "add", w.name, "--any", *w.any]
+    for group in w.all_of_any:
+        words += ["--all-of-any", ",".join(group)]
+    if w.none:
+        words += ["--none", *w.none]
+    if w.alerts_per_month:
+        words += ["--alerts-per-month", f"{w.alerts_per_month:g}"]
+    return shlex.join(words)
 
 
 def cmd_dedupe_backtest(args: argparse.Namespace) -> int:

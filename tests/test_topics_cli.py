@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shlex
 import tomllib
 from datetime import timedelta
 
@@ -81,8 +82,11 @@ def test_trying_a_watchlist_gives_what_configuring_it_would(corpus, write_config
 
     # the candidate, added to the config as tried (`topics add`) and matched, gets exactly the trial's stories
     cfg2 = write_config(toml_sources(sources) + WATCHLISTS)
-    assert main(["--config", str(cfg2), "topics", "add", "kosovo-not-kfor", "--any", "Kosovo", "Kosova", "Косово",
-                 "--none", "KFOR", "КФОР"]) == 0
+    assert main(["--config", str(cfg2), "topics", "try", "kosovo-not-kfor", "--any", "Kosovo", "Kosova", "Косово",
+                 "--none", "KFOR", "КФОР", "--examples", "1"]) == 0
+    command = capsys.readouterr().out.split("\nto configure it: ", 1)[1].strip()     # what the trial says to run
+    assert command.startswith("balkanwatch topics add kosovo-not-kfor --any ")
+    assert main(["--config", str(cfg2), *shlex.split(command)[1:]]) == 0
     assert capsys.readouterr().out.startswith("added topic 'kosovo-not-kfor' to ")
     assert tomllib.loads(cfg2.read_text(encoding="utf-8"))["watchlists"][-1] == tomllib.loads(CANDIDATE)["watchlists"][0]
     assert main(["--config", str(cfg2), "rematch"]) == 0
