@@ -131,8 +131,9 @@ class CleaningMixin(WarehouseBase):
 
     def mark_cleaned(self, article_ids: Sequence[str]) -> None:
         if article_ids:
-            self._exec("""UPDATE articles SET boilerplate_paragraphs = 0
-                          WHERE boilerplate_paragraphs IS NULL AND list_contains(?, article_id)""", [list(article_ids)])
+            with self.id_table("cleaned_ids", article_ids):
+                self._exec("""UPDATE articles SET boilerplate_paragraphs = 0
+                              WHERE boilerplate_paragraphs IS NULL AND article_id IN (SELECT id FROM cleaned_ids)""")
 
     # -- page templates per source (issue #17, balkanwatch/templates.py) --------------------------------
     def template_pages(self, sources: Sequence[str], window: int) -> dict[str, list[tuple[str, str, bytes, str]]]:

@@ -42,9 +42,10 @@ class MonitoringMixin(WarehouseBase):
         ids = [r[0] for r in self._exec("""SELECT article_id FROM articles WHERE mentions_version IS DISTINCT FROM ?
                                            ORDER BY article_id""", [version]).fetchall()]
         for i in range(0, len(ids), batch):
-            yield [tuple(r) for r in self._exec(
-                """SELECT article_id, coalesce(title, ''), text FROM articles WHERE list_contains(?, article_id)
-                   ORDER BY article_id""", [ids[i: i + batch]]).fetchall()]
+            with self.id_table("batch_ids", ids[i: i + batch]):
+                rows = self._exec("""SELECT article_id, coalesce(title, ''), text FROM articles
+                                     WHERE article_id IN (SELECT id FROM batch_ids) ORDER BY article_id""").fetchall()
+            yield [tuple(r) for r in rows]
 
     def count_to_match(self, version: str) -> int:
         """How many articles `articles_to_match(version)` would hand out now."""
@@ -113,9 +114,10 @@ class MonitoringMixin(WarehouseBase):
     def story_texts(self, ids: Sequence[str], batch: int = 2000) -> Iterator[list[tuple[str, str, str]]]:
         """Batches of (story_id, title, text) of the articles `ids`, in id order, one batch read at a time."""
         for i in range(0, len(ids), batch):
-            yield [tuple(r) for r in self._exec(
-                """SELECT story_id, coalesce(title, ''), coalesce(text, '') FROM articles
-                   WHERE list_contains(?, article_id) ORDER BY article_id""", [ids[i: i + batch]]).fetchall()]
+            with self.id_table("batch_ids", ids[i: i + batch]):
+                rows = self._exec("""SELECT story_id, coalesce(title, ''), coalesce(text, '') FROM articles
+                                     WHERE article_id IN (SELECT id FROM batch_ids) ORDER BY article_id""").fetchall()
+            yield [tuple(r) for r in rows]
 
     def late_story_ids(self, window_start: datetime) -> set[str]:
         """Stories no alerts cycle before `window_start` could see, though they may be older: first fetched
@@ -216,20 +218,20 @@ class MonitoringMixin(WarehouseBase):
         origin source's country and type), copies, excerpt: the origin's text, or when the origin is a teaser
         (the listing's summary) the first copy's with its article; `text_from` is set when only a teaser is
         there to show."""
-        return self.rows(
-            f"""WITH full_text AS (   -- a copy with its article, for a story first seen as a teaser
-                   SELECT story_id, arg_min(text, fetched_at) AS text FROM articles
-                   WHERE list_contains(?, story_id) AND coalesce(text_from, '') NOT IN {TEASERS_SQL}
-                   GROUP BY story_id)
-               SELECT st.story_id, st.first_seen_at, st.title, a.url, st.sources, st.articles,
-                      left(CASE WHEN a.text_from IN {TEASERS_SQL} THEN coalesce(f.text, a.text) ELSE a.text END, 600)
-                        AS excerpt,
-                      CASE WHEN a.text_from IN {TEASERS_SQL} AND f.text IS NULL THEN a.text_from END AS text_from,
-                      a.publisher, a.site_name, so.country, so.source_type
-               FROM stories st JOIN articles a ON a.article_id = st.origin_article_id
-                    LEFT JOIN sources so ON so.name = a.source LEFT JOIN full_text f ON f.story_id = st.story_id
-               WHERE list_contains(?, st.story_id) ORDER BY st.first_seen_at, st.story_id""",
-            [list(story_ids), list(story_ids)])
+        with self.id_table("detail_ids", story_ids):
+            return self.rows(
+                f"""WITH full_text AS (   -- a copy with its article, for a story first seen as a teaser
+                       SELECT story_id, arg_min(text, fetched_at) AS text FROM articles
+                       WHERE story_id IN (SELECT id FROM detail_ids) AND coalesce(text_from, '') NOT IN {TEASERS_SQL}
+                       GROUP BY story_id)
+                   SELECT st.story_id, st.first_seen_at, st.title, a.url, st.sources, st.articles,
+                          left(CASE WHEN a.text_from IN {TEASERS_SQL} THEN coalesce(f.text, a.text) ELSE a.text END, 600)
+                            AS excerpt,
+                          CASE WHEN a.text_from IN {TEASERS_SQL} AND f.text IS NULL THEN a.text_from END AS text_from,
+                          a.publisher, a.site_name, so.country, so.source_type
+                   FROM stories st JOIN articles a ON a.article_id = st.origin_article_id
+                        LEFT JOIN sources so ON so.name = a.source LEFT JOIN full_text f ON f.story_id = st.story_id
+                   WHERE st.story_id IN (SELECT id FROM detail_ids) ORDER BY st.first_seen_at, st.story_id""")
 
     def feed_stories(self, topics: Sequence[str], per_feed: int) -> dict[str | None, list[dict[str, Any]]]:
         """The stories of the Atom feeds (`balkanwatch.atom`): for each topic (watchlist) its `per_feed` newest
@@ -337,9 +339,10 @@ class MonitoringMixin(WarehouseBase):
 
     def story_topics(self, story_ids: Sequence[str]) -> dict[str, list[str]]:
         """The watchlists that matched each of these stories (any of its articles), where any did."""
-        return {sid: list(t) for sid, t in self._exec(
-            """SELECT a.story_id, list_sort(list(DISTINCT m.watchlist)) FROM mentions m JOIN articles a USING (article_id)
-               WHERE list_contains(CAST(? AS VARCHAR[]), a.story_id) GROUP BY a.story_id""", [list(story_ids)]).fetchall()}
+        with self.id_table("topic_ids", story_ids):
+            return {sid: list(t) for sid, t in self._exec(
+                """SELECT a.story_id, list_sort(list(DISTINCT m.watchlist)) FROM mentions m JOIN articles a USING (article_id)
+                   WHERE a.story_id IN (SELECT id FROM topic_ids) GROUP BY a.story_id""").fetchall()}
 
     def word_stories(self, start: datetime, end: datetime, words: Sequence[str], *,
                      topic: str | None = None) -> dict[str, list[str]]:
