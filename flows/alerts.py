@@ -606,7 +606,8 @@ def rising_markdown(report: dict[str, Any], limit: int) -> str:
     lines = [f"# Rising words, last 24 hours (to {report['end']:%Y-%m-%d %H:%M} UTC)", "",
              f"Words the day's **{report['stories']}** unique stories suddenly share, against "
              f"**{report['stories_before']}** in the {report['blocks']} days before: **{report['rising_words']}** "
-             f"words in **{report['events']}** event{'s' if report['events'] != 1 else ''}"
+             f"word{'s' if report['rising_words'] != 1 else ''} in **{report['events']}** "
+             f"event{'s' if report['events'] != 1 else ''}"
              + (f", the {len(rows)} most surprising here" if report["events"] > len(rows) else "")
              + ". A new name no watchlist holds is one to consider (`balkanwatch topics try`); more: "
              "`balkanwatch rising`.", ""]

@@ -172,3 +172,25 @@ def test_stored_words_read_as_the_stories_words(corpus_config: Path) -> None:
         assert kept == 0 and wh.rows("SELECT count(*) AS n FROM story_words")[0]["n"] == \
             wh.rows("SELECT count(*) AS n FROM stories WHERE first_seen_at >= ?", [now - span])[0]["n"]
         assert rising_words(wh, span=span, now=now, limit=0) == fresh          # the rest read from their texts
+
+
+def test_the_rising_words_artifact_lists_the_most_surprising_events_linked() -> None:
+    from datetime import datetime
+
+    from flows.alerts import rising_markdown
+
+    def row(word: str, n: int) -> dict:  # type: ignore[type-arg]
+        return {"word": word, "with": ["x_y"], "stories": n, "sources": 2, "stories_before": 0, "usual": 0.1,
+                "busiest_before": 0.0, "surprise": 9.5, "topics": [], "examples": [f"[{word}](javascript:x)"],
+                "links": [f"https://a.example/{word}?q=(1)"]}
+
+    report = {"end": datetime(2026, 12, 7, 9, 0), "stories": 300, "stories_before": 8000, "blocks": 28,
+              "rising_words": 4, "events": 3, "words": [row("banjska", 8), row("jarinje", 5), row("brnjak", 3)]}
+    page = rising_markdown(report, 2)
+    assert "**4** words in **3** events, the 2 most surprising here" in page
+    assert "| **banjska (x\\_y)** | 8 | 2 | 0 | 0.0 | 9.5 | — | [\\[banjska\\]\\(javascript:x\\)](https://a.example/banjska?q=%281%29) |" in page
+    assert "jarinje" in page and "brnjak" not in page
+    quiet = rising_markdown({**report, "rising_words": 0, "events": 0, "words": []}, 10)
+    assert "**0** words in **0** events." in quiet and quiet.endswith("No word is rising.\n") and "|" not in quiet
+    one = rising_markdown({**report, "rising_words": 1, "events": 1, "words": [row("banjska", 8)]}, 10)
+    assert "**1** word in **1** event." in one
