@@ -312,12 +312,12 @@ def test_export_parquet(wh: Warehouse, tmp_path: Path) -> None:
     wh.record_outcome(outcome(art("https://x/a")), "r1", now=NOW, next_poll_at=NOW, failures=0)
     files = wh.export_parquet(tmp_path / "out")
     assert duckdb.sql(f"SELECT count(*) FROM '{tmp_path}/out/articles.parquet'").fetchone() == (1,)
-    # every table but the raw pages, and the views analysts read (stories, topic_counts), as they read now
+    # every table but the raw pages and the stories' words (a cache), and the views analysts read (stories, topic_counts), as they read now
     names = {f.stem for f in files}
     assert {"articles", "sources", "mentions", "story_assignments", "alerts", "outbox", "stories",
-            "topic_counts", "source_health"} <= names and "raw_pages" not in names
+            "topic_counts", "source_health"} <= names and "raw_pages" not in names and "story_words" not in names
     tables = {r[0] for r in wh.con.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'").fetchall()}
-    assert tables - names == {"raw_pages"}
+    assert tables - names == {"raw_pages", "story_words"}
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(f.name for f in files)   # no .part left
     for f in files:
         assert duckdb.sql(f"SELECT count(*) FROM '{f}'").fetchone() == wh.con.execute(

@@ -1367,7 +1367,8 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
             self.forget_key_hashes([a.article_id for a in arts])
         return len(arts)
 
-    EXPORT_SKIPPED = ("raw_pages",)   # the pages as fetched: large and binary (reextract reads them in place)
+    EXPORT_SKIPPED = ("raw_pages",    # the pages as fetched: large and binary (reextract reads them in place)
+                      "story_words")  # a month of stories' word lists: a cache the alerts cycle rebuilds
     EXPORT_BATCH_ROWS = 10_000
 
     def export_parquet(self, folder: str | Path) -> list[Path]:
