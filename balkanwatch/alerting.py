@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -282,13 +283,15 @@ BUDGETS = (1.0, 2.0, 4.0, 8.0, 16.0)   # alerts a month `spikes budgets` replays
                                       # middle; 30 is the most a one-day cooldown allows)
 
 
-def suggest_budget(replays: Sequence[Mapping[str, Any]]) -> float | None:
+def suggest_budget(replays: Sequence[Mapping[str, Any]], current: float) -> float | None:
     """The budget to suggest for one topic from replays of its history at several budgets (`replay_verdicts`'
-    per-topic counts, with "budget"): the one whose alerts raise the most of what the desk asked for (alerts
-    it rated useful, surges it noted as missed), then the fewest it rated noise, then the lowest (fewer
-    alerts a month). None when the desk has rated nothing on the topic and noted no miss (no labels, no
-    suggestion: the rate alone says nothing of which alerts matter), and when it asked for alerts that no
-    budget raises (the watchlist's terms or alerts.min_stories are what to change, not the budget)."""
+    per-topic counts, with "budget"; the topic's `current` budget among them): the one whose alerts raise the
+    most of what the desk asked for (alerts it rated useful, surges it noted as missed), then the fewest it
+    rated noise, then the one nearest the current budget (by ratio; the lower of two as near): a budget
+    changes only as far as the labels ask, since the alerts nobody rated count for nothing either way. None
+    when the desk has rated nothing on the topic and noted no miss (no labels, no suggestion), and when it
+    asked for alerts that no budget raises (the watchlist's terms or alerts.min_stories are what to change,
+    not the budget)."""
     labelled = [r for r in replays if r.get("useful", 0) or r.get("noise", 0) or r.get("missed", 0)]
     if not labelled:
         return None
@@ -296,7 +299,7 @@ def suggest_budget(replays: Sequence[Mapping[str, Any]]) -> float | None:
     if asked and not any(r.get("useful_kept", 0) or r.get("missed_kept", 0) for r in labelled):
         return None
     best = min(labelled, key=lambda r: (-(r.get("useful_kept", 0) + r.get("missed_kept", 0)), r.get("noise_kept", 0),
-                                        r["budget"]))
+                                        abs(math.log(r["budget"] / current)), r["budget"]))
     return float(best["budget"])
 
 

@@ -160,7 +160,7 @@ def budget_replays(wh: Warehouse, config: Config, budgets: Sequence[float], *, t
             _, kept = replay_verdicts(alerts, [r for r in rated if r[0] == w.name], cooldown,
                                       [m for m in missed if m[0] == w.name])
             replays.append({"budget": budget, "alerts": len(alerts), **kept.get(w.name, {})})
-        suggested = suggest_budget(replays)
+        suggested = suggest_budget(replays, a.alerts_per_month)
         for r in replays:
             note = [n for n, yes in (("current", r["budget"] == a.alerts_per_month), ("suggested", r["budget"] == suggested))
                     if yes]

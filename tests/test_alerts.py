@@ -778,12 +778,16 @@ def test_the_suggested_budget_keeps_what_the_desk_asked_for() -> None:
 
     # 3 useful alerts and a miss: 8 a month keeps them all and the miss; 16 too, with more noise
     assert suggest_budget([replay(1, 3, 1, 4, 1, 1, 0), replay(4, 3, 3, 4, 2, 1, 0), replay(8, 3, 3, 4, 2, 1, 1),
-                           replay(16, 3, 3, 4, 4, 1, 1)]) == 8
-    # as much kept at 2 and 4: the one with less noise, then the lower
-    assert suggest_budget([replay(2, 2, 2, 2, 1), replay(4, 2, 2, 2, 1), replay(8, 2, 2, 2, 2)]) == 2
-    assert suggest_budget([replay(1, noise=3, noise_kept=2), replay(4, noise=3, noise_kept=3)]) == 1   # all noise
-    assert suggest_budget([replay(1), replay(4)]) is None                                   # nothing rated
-    assert suggest_budget([replay(1, missed=1), replay(16, missed=1)]) is None              # no budget catches it
+                           replay(16, 3, 3, 4, 4, 1, 1)], 4) == 8
+    # as much kept and as little noise at 1, 2 and 4: the current budget stays; at 2 and 8 only, the nearer
+    tied = [replay(1, 2, 2, 2, 1), replay(2, 2, 2, 2, 1), replay(4, 2, 2, 2, 1), replay(8, 2, 2, 2, 2)]
+    assert suggest_budget(tied, 4) == 4 and suggest_budget(tied[:2], 4) == 2 and suggest_budget(tied[:3], 16) == 4
+    assert suggest_budget([replay(2, noise=2, noise_kept=0), replay(8, noise=2, noise_kept=0)], 4) == 2   # as near: lower
+    # only noise rated: the nearest budget that keeps the least of it
+    assert suggest_budget([replay(1, noise=3, noise_kept=0), replay(2, noise=3, noise_kept=0),
+                           replay(4, noise=3, noise_kept=3)], 4) == 2
+    assert suggest_budget([replay(1), replay(4)], 4) is None                                # nothing rated
+    assert suggest_budget([replay(1, missed=1), replay(16, missed=1)], 4) is None           # no budget catches it
 
 
 def test_digest_desks_group_recipients_by_the_topics_they_follow(tmp_path: Path) -> None:
@@ -934,9 +938,10 @@ def test_an_analyst_rates_an_alert_from_its_e_mail(surge_config: Path, inbox: In
     assert {t: [r[c] for c in cols] for t, r in current.items()} == {r["watchlist"]: [r[c] for c in cols] for r in per_topic}
     assert {r["watchlist"]: r["budget_a_month"] for r in current.values()} == dict.fromkeys(current, 4.0)
     assert sorted(r["budget_a_month"] for r in replays if r["watchlist"] == "kfor") == [1.0, 2.0, 4.0, 8.0, 16.0]
-    # the lowest budget that keeps the useful alert; the lowest for the noise; none where no budget catches the miss
-    suggested = {r["watchlist"]: r["budget_a_month"] for r in replays if "suggested" in r["note"]}
-    assert suggested == {"kfor": 1.0, "north-kosovo-clash": 1.0}
+    # the useful alert is kept at every budget: the current one stays; the noise too: no budget does better
+    # than the current; none where no budget catches the miss
+    suggested = {r["watchlist"]: r["note"] for r in replays if "suggested" in r["note"]}
+    assert suggested == {"kfor": "current, suggested", "north-kosovo-clash": "current, suggested"}
     # a topic's own budget is replayed too, and is the backtest's
     surge_config.write_text(surge_config.read_text(encoding="utf-8").replace(
         'name = "kfor"\n', 'name = "kfor"\nalerts_per_month = 3\n', 1), encoding="utf-8")
@@ -946,7 +951,7 @@ def test_an_analyst_rates_an_alert_from_its_e_mail(surge_config: Path, inbox: In
                  "--format", "json"]) == 0
     replays = json.loads(capsys.readouterr().out)
     assert [(r["watchlist"], r["budget_a_month"], r["note"]) for r in replays] == [
-        ("kfor", 1.0, "suggested"), ("kfor", 3.0, "current"), ("kfor", 30.0, "")]
+        ("kfor", 1.0, ""), ("kfor", 3.0, "current, suggested"), ("kfor", 30.0, "")]
     assert main(["--config", str(surge_config), "spikes", "backtest", "--per-topic", "--format", "json"]) == 0
     [kfor] = [r for r in json.loads(capsys.readouterr().out) if r["watchlist"] == "kfor"]
     assert [kfor[c] for c in cols] == [replays[1][c] for c in cols] and kfor["budget_a_month"] == 3.0
