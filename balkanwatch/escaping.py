@@ -11,8 +11,9 @@ value passes through one of these pure functions on its way into an artifact:
                     `<` and `&` as entities
     link(url)       a URL we would show as a link: http(s) only, escaped like a cell; anything else is
                     shown as text, never as a link
-    markdown_link(text, url)  a link in a markdown artifact: its text as `markdown`, an http(s) target with
-                    what could end it %-encoded; anything else is the text alone
+    markdown_link(text, url)  a link in a markdown artifact: its text with no escapes (`link_text`: ‹ › for
+                    < >, ( ) for [ ]), an http(s) target with what could end it %-encoded; anything else is
+                    the text alone
 """
 
 from __future__ import annotations
@@ -64,15 +65,26 @@ def safe_url(url: object) -> bool:
 _LINK_SAFE = ":/?#@!$&'*+,;=%~"   # kept as they are in a markdown link's target; ( ) < > [ ] | \ ` and the rest are %-encoded
 
 
+_LABEL = str.maketrans({"<": "‹", ">": "›", "[": "(", "]": ")", "\\": "⧵"})
+
+
+def link_text(text: object, limit: int = MAX_CHARS) -> str:
+    """Text for a markdown link's label, read the same in both Prefect UIs: the old one shows backslash
+    escapes and entities inside a link's text as they are (`\\(`, `&lt;`), so nothing is escaped: `<` and
+    `>` become ‹ and › (no tag), `[` and `]` become ( and ) (the label cannot end early, nor hold a link or
+    an image), a backslash becomes ⧵ (it cannot escape what follows)."""
+    return one_line(text, limit).translate(_LABEL)
+
+
 def markdown_link(text: object, url: object, limit: int = MAX_CHARS) -> str:
-    """A link inside a markdown artifact: `text` escaped as `markdown` does, the target an http(s) URL with
-    every character that could end it, or a table cell, %-encoded; a URL that is not http(s) gives the
-    text alone, never a link."""
-    label = markdown(text, limit) or markdown(url, limit)
+    """A link inside a markdown artifact: `text` as `link_text` gives it, the target an http(s) URL with
+    every character that could end it, or a table cell, %-encoded; a URL that is not http(s) gives the text
+    alone (as `markdown` escapes it), never a link."""
     if not safe_url(url):
-        return label
+        return markdown(text, limit) or markdown(url, limit)
     from urllib.parse import quote
 
+    label = link_text(text, limit) or link_text(url, limit)
     return f"[{label}]({quote(str(url), safe=_LINK_SAFE)})"
 
 

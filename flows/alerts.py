@@ -613,14 +613,15 @@ def rising_markdown(report: dict[str, Any], limit: int) -> str:
              "`balkanwatch rising`.", ""]
     if not rows:
         return "\n".join([*lines, "No word is rising.", ""])
-    lines += ["| words | stories | sources | stories before | busiest day before | surprise | topics | newest stories |",
-              "|---|---|---|---|---|---|---|---|"]
-    for r in rows:
+    for r in rows:   # a section per event, not a table: the links fit on any screen, in both Prefect UIs
         words = markdown(r["word"]) + (f" ({markdown(', '.join(r['with']))})" if r["with"] else "")
-        newest = " · ".join(markdown_link(title, url, 120) for title, url in zip(r["examples"], r["links"], strict=True))
-        lines.append(f"| **{words}** | {r['stories']} | {r['sources']} | {r['stories_before']} | {r['busiest_before']} "
-                     f"| {r['surprise']} | {markdown(', '.join(r['topics'])) or '—'} | {newest} |")
-    return "\n".join(lines) + "\n"
+        lines += [f"## {words}", "",
+                  f"**{r['stories']}** stories from **{r['sources']}** sources; {r['stories_before']} in the "
+                  f"{report['blocks']} days before (busiest day {r['busiest_before']}); surprise {r['surprise']}; "
+                  f"topics: {markdown(', '.join(r['topics'])) or 'none'}", ""]
+        lines += [f"- {markdown_link(title, url)}" for title, url in zip(r["examples"], r["links"], strict=True)]
+        lines.append("")
+    return "\n".join(lines)
 
 
 def publish(summary: AlertsSummary, spikes: list[Spike], topics: str, rising: str | None = None) -> None:

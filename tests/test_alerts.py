@@ -608,10 +608,10 @@ def test_alerts_flow_run_shows_spikes_and_delivery_failures_in_prefect(prefect_s
         rising = rising_words(wh, span=timedelta(days=1), limit=10, now=subflow.start_time.astimezone(UTC).replace(tzinfo=None))
     words = found["rising-words"].data
     assert rising["words"] and f"{rising['stories']}** unique stories" in words
-    for r in rising["words"]:
-        row = next(line for line in words.splitlines() if line.startswith(f"| **{r['word']}"))
-        assert f"| {r['stories']} | {r['sources']} | {r['stories_before']} |" in row, row
-        assert all(f"]({url})" in row for url in r["links"]) and r["links"], row
+    for r in rising["words"]:                      # a section per event: its counts, then its stories linked
+        section = words.split(f"\n## {r['word']}", 1)[1].split("\n## ", 1)[0]
+        assert f"**{r['stories']}** stories from **{r['sources']}** sources; {r['stories_before']} in the" in section
+        assert r["links"] and all(f"]({url})\n" in section for url in r["links"]), section
     deadline = time.monotonic() + 20
     events: list = []
     while time.monotonic() < deadline and len(events) < 2:    # events reach the server asynchronously

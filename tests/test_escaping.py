@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from balkanwatch.escaping import MAX_CHARS, cell, link, markdown, markdown_link, one_line, safe_url
+from balkanwatch.escaping import MAX_CHARS, cell, link, link_text, markdown, markdown_link, one_line, safe_url
 
 HOSTILE = [
     '<img src="http://127.0.0.1:9/pixel.png">Kosovo',
@@ -59,6 +59,13 @@ def test_a_markdown_link_is_one_link_to_its_url(text):
     out = markdown_link(text, "https://kfor.example/news/a(1)|b>d]e?q=1&r=<2>#top")
     label, target = out[1:].rsplit("](", 1)
     assert out.startswith("[") and target == "https://kfor.example/news/a%281%29%7Cb%3Ed%5De?q=1&r=%3C2%3E#top)"
-    assert label == markdown(text) and "<" not in out and "\n" not in out and "|" not in target
+    assert label == link_text(text) and "<" not in out and "\n" not in out and "|" not in target
+    assert "[" not in label and "]" not in label and "\\" not in label     # cannot end early, hold a link, escape
     assert markdown_link(text, "javascript:alert(1)") == markdown(text)       # no link, the text alone
-    assert markdown_link("", "https://a.example/x") == "[https://a\\.example/x](https://a.example/x)"
+    assert markdown_link("", "https://a.example/x") == "[https://a.example/x](https://a.example/x)"
+
+
+def test_a_link_s_text_reads_as_itself() -> None:
+    # the old Prefect UI shows escapes and entities inside a link's text literally: none are used there
+    assert link_text("KFOR (NATO) #1 -- a_b *c*") == "KFOR (NATO) #1 -- a_b *c*"
+    assert link_text("<b>[Update]</b> x\\") == "‹b›(Update)‹/b› x⧵"

@@ -188,9 +188,12 @@ def test_the_rising_words_artifact_lists_the_most_surprising_events_linked() -> 
               "rising_words": 4, "events": 3, "words": [row("banjska", 8), row("jarinje", 5), row("brnjak", 3)]}
     page = rising_markdown(report, 2)
     assert "**4** words in **3** events, the 2 most surprising here" in page
-    assert "| **banjska (x\\_y)** | 8 | 2 | 0 | 0.0 | 9.5 | — | [\\[banjska\\]\\(javascript:x\\)](https://a.example/banjska?q=%281%29) |" in page
-    assert "jarinje" in page and "brnjak" not in page
+    section = page.split("\n## banjska (x\\_y)\n\n", 1)[1].split("\n## ", 1)[0]
+    assert section.startswith("**8** stories from **2** sources; 0 in the 28 days before (busiest day 0.0); "
+                              "surprise 9.5; topics: none\n")
+    assert "\n- [(banjska)(javascript:x)](https://a.example/banjska?q=%281%29)\n" in section
+    assert "\n## jarinje (x\\_y)\n" in page and "brnjak" not in page
     quiet = rising_markdown({**report, "rising_words": 0, "events": 0, "words": []}, 10)
-    assert "**0** words in **0** events." in quiet and quiet.endswith("No word is rising.\n") and "|" not in quiet
+    assert "**0** words in **0** events." in quiet and quiet.endswith("No word is rising.\n") and "## " not in quiet
     one = rising_markdown({**report, "rising_words": 1, "events": 1, "words": [row("banjska", 8)]}, 10)
     assert "**1** word in **1** event." in one

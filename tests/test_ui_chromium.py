@@ -158,7 +158,7 @@ def test_the_api_artifacts_and_the_email_carry_no_live_markup(hostile_run: Run) 
             assert all(data.startswith(("](data:image/png;base64,", "](http://127.0.0.1:"), m) for m in targets), \
                 artifact["key"]
     words = hostile_run.artifact("rising-words")["data"]    # the surge
-    assert words.count("](http://127.0.0.1:") >= 3 and "[&lt;img src=x onerror=alert\\('bwx\\-long'\\)&gt;Brnjak" in words
+    assert words.count("](http://127.0.0.1:") >= 3 and "[‹img src=x onerror=alert('bwx-long')›Brnjak" in words
     email = hostile_run.email
     assert email["Bcc"] is None and "\n" not in str(email["Subject"]) and "\r" not in str(email["Subject"])
     page = Markup(email.get_body(preferencelist=("html",)).get_content())
@@ -264,7 +264,7 @@ def test_hostile_text_makes_no_live_markup_in_the_ui(rendered, hostile_run: Run,
         assert not [u for u in seen["requests"] if "127.0.0.1:9/" in u or (MARK in u and u not in ours)]
 
 
-@pytest.mark.parametrize(("ui", "key"), cases(("new-articles", "source-health", "ingest-summary"), {}))
+@pytest.mark.parametrize(("ui", "key"), cases(("new-articles", "source-health", "ingest-summary", "rising-words"), {}))
 def test_hostile_text_reads_as_text_in_the_ui(rendered, hostile_run: Run, ui: str, key: str) -> None:
     """What the analyst reads is the title (or source name) itself, on one line, 3,000 characters capped."""
     from balkanwatch.escaping import ZERO_WIDTH_SPACE, cell
@@ -279,5 +279,10 @@ def test_hostile_text_reads_as_text_in_the_ui(rendered, hostile_run: Run, ui: st
         assert "very long " * 20 in text and "very long " * 30 not in text
     elif key == "source-health":
         assert shown(HOSTILE_SOURCE) in text
+    elif key == "rising-words":      # a link's text, as itself in both UIs (‹ › for < >), not its escapes
+        from balkanwatch.escaping import link_text
+
+        linked = [t for t in HOSTILE_TITLES if link_text(t)[:40] in text]
+        assert len(linked) == 3 and "\\(" not in text and "&lt;" not in text, text[:2000]
     else:
         assert HOSTILE_SOURCE in text
