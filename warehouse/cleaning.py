@@ -40,7 +40,7 @@ class CleaningMixin(WarehouseBase):
         is not an HTML page's extraction (teasers, a feed's full content, PDFs) are not among them: it
         teaches nothing of the site's pages. One query for every
         source: on a lake a read costs ~15-20 ms whatever its rows."""
-        with self.registered(wanted_sources=pa.table({"source": pa.array(list(sources), pa.string())})):
+        with self.id_table("wanted_sources", sources, "source"):
             return self._exec(
                 """WITH recent AS (SELECT source, article_id, text, row_number() OVER
                                      (PARTITION BY source ORDER BY fetched_at DESC, article_id) AS n

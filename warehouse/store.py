@@ -534,11 +534,12 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
         self._unregister(names, quiet=False)
 
     @contextmanager
-    def id_table(self, name: str, ids: Iterable[str]) -> Iterator[None]:
-        """`ids` as the one-column table `name` (column `id`) for the block's SQL: `x IN (SELECT id FROM name)`.
-        A Python list bound as a parameter is converted value by value, ~0.1 ms each in duckdb 1.5.5 (0.6 s for
-        a batch of 2,000 ids), a registered Arrow column at once (0.02 s)."""
-        with self.registered(**{name: pa.table({"id": pa.array(list(ids), pa.string())})}):
+    def id_table(self, name: str, ids: Iterable[str], column: str = "id") -> Iterator[None]:
+        """`ids` (strings) as the one-column table `name` for the block's SQL: `x IN (SELECT id FROM name)`.
+        How id lists go in: a Python list bound as a parameter is converted value by value, ~0.1 ms each in
+        duckdb 1.5.5 (without pandas installed each value costs a failed `import pandas`; 0.6 s for a batch of
+        2,000 ids), a registered Arrow column at once (0.02 s)."""
+        with self.registered(**{name: pa.table({column: pa.array(list(ids), pa.string())})}):
             yield
 
     def _unregister(self, names: Sequence[str], *, quiet: bool) -> None:
@@ -683,8 +684,7 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
         """When each source's items appeared (publication time, or first seen when undated or dated later):
         how many in the last RATE_WINDOW_DAYS, the newest, and the mean gap before it (balkanwatch/health.py).
         One query for any number of sources."""
-        names = pa.table({"source": pa.array(list(sources), pa.string())})
-        with self.registered(wanted=names):
+        with self.id_table("wanted", sources, "source"):
             rows = self._exec(
                 f"""WITH seen AS (SELECT source, least(coalesce(published_at, fetched_at), fetched_at) AS t
                                   FROM articles WHERE source IN (SELECT source FROM wanted)),
@@ -733,11 +733,10 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
     def known_items(self, ids: Sequence[str]) -> dict[str, datetime | None]:
         """Known ids → when the stored version last changed as far as listings told us (listing update time,
         else publication, else fetch time); ids that failed too often map to None (not fetched again, not
-        even as revisions). The ids go in as one Arrow column: a Python list parameter is converted value by
-        value (and, without pandas installed, each value costs DuckDB a failed `import pandas`)."""
+        even as revisions). The ids go in as one Arrow column (`id_table`)."""
         if not ids:
             return {}
-        with self.registered(listed_ids=pa.table({"article_id": pa.array(list(ids), pa.string())})):
+        with self.id_table("listed_ids", ids, "article_id"):
             rows = self._exec(
                 """SELECT l.article_id,
                           coalesce(a.listed_updated_at, greatest(a.published_at, a.fetched_at), a.fetched_at)
@@ -751,7 +750,7 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
         """Stored resolutions: aggregator link id → the publisher's URL, for those of `link_ids` known."""
         if not link_ids:
             return {}
-        with self.registered(listed_links=pa.table({"link_id": pa.array(list(link_ids), pa.string())})):
+        with self.id_table("listed_links", link_ids, "link_id"):
             rows = self._exec("""SELECT link_id, any_value(publisher_url) FROM aggregator_links
                                  WHERE link_id IN (SELECT link_id FROM listed_links) GROUP BY link_id""").fetchall()
         return dict(rows)
@@ -1019,7 +1018,7 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
     def forget_key_hashes(self, article_ids: Sequence[str]) -> None:
         """The exact keys of these articles may have changed (new text, new canonical URL): derive them again."""
         if article_ids:
-            with self.registered(changed_ids=pa.table({"article_id": list(article_ids)})):
+            with self.id_table("changed_ids", article_ids, "article_id"):
                 self._exec("""UPDATE article_sketches SET key_hashes = NULL
                               WHERE article_id IN (SELECT article_id FROM changed_ids)""")
 
@@ -1336,7 +1335,7 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
     def raw_pages(self, article_ids: Sequence[str]) -> list[tuple[str, str, str, str, bytes]]:
         """(article_id, source, url, encoding, html bytes) of these articles' stored pages, in id order. Asked
         for a batch at a time: a warehouse's raw pages do not fit in memory (~60 kB each compressed)."""
-        with self.registered(wanted_pages=pa.table({"article_id": pa.array(list(article_ids), pa.string())})):
+        with self.id_table("wanted_pages", article_ids, "article_id"):
             rows = self._exec("""SELECT a.article_id, a.source, a.url, r.encoding, r.html_zlib FROM raw_pages r
                                  JOIN articles a USING (article_id)
                                  WHERE r.article_id IN (SELECT article_id FROM wanted_pages)
