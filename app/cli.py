@@ -596,6 +596,19 @@ def cmd_import_opml(args: argparse.Namespace) -> int:
     return 0
 
 
+def _appended(path: Path, append: Callable[[], T]) -> T:
+    """`append`'s result, once what it appended to the config file at `path` loads; when it does not, the
+    file is put back as it was and the ConfigError raised."""
+    before = path.read_text(encoding="utf-8")
+    done = append()
+    try:
+        load_config(path)
+    except ConfigError:
+        path.write_text(before, encoding="utf-8")
+        raise
+    return done
+
+
 def cmd_sources_add(args: argparse.Namespace) -> int:
     """Discover the site's feed, check it once, append it to the config; the config is unchanged on failure."""
     from urllib.parse import urlsplit
@@ -610,14 +623,9 @@ def cmd_sources_add(args: argparse.Namespace) -> int:
     found = asyncio.run(discover(args.url, config.fetch))
     if normalise_url(found.url) in {s.address for s in config.sources}:
         raise ConfigError(f"{found.url} is already a source in {path}")
-    before = path.read_text(encoding="utf-8")
     name = args.name or one_line(found.title or "", 80) or urlsplit(found.url).netloc
-    [added] = append_sources(path, [(name, found.url)], language=args.language, key=found.kind)
-    try:
-        load_config(path)
-    except ConfigError:
-        path.write_text(before, encoding="utf-8")
-        raise
+    [added] = _appended(path, lambda: append_sources(path, [(name, found.url)], language=args.language,
+                                                     key=found.kind))
     print(f"added {found.kind} source {added!r}: {found.url}")
     print(f"  checked: {found.items} items, newest {found.newest or 'undated'}, title {found.title or '(none)'!r}")
     return 0
@@ -799,7 +807,7 @@ def cmd_spikes_score(args: argparse.Namespace) -> int:
 
 
 def cmd_spikes_backtest(args: argparse.Namespace) -> int:
-    from balkanwatch.alerting import replay_verdicts
+    from balkanwatch.alerting import kept_of, replay_verdicts
     from flows.maintenance import backtest
 
     config = _config(args)
@@ -819,9 +827,7 @@ def cmd_spikes_backtest(args: argparse.Namespace) -> int:
         summary = budget_check([str(r["watchlist"]) for r in rows], config.topic_budgets(), months)
         for r in summary:   # the desk's verdicts: how many of its rated alerts this replay raises again
             k = kept.get(str(r["watchlist"]), {})
-            r["useful_kept"] = f"{k['useful_kept']} of {k['useful']}" if k.get("useful") else ""
-            r["noise_kept"] = f"{k['noise_kept']} of {k['noise']}" if k.get("noise") else ""
-            r["missed_caught"] = f"{k['missed_kept']} of {k['missed']}" if k.get("missed") else ""
+            r["useful_kept"], r["noise_kept"], r["missed_caught"] = (kept_of(k, v) for v in ("useful", "noise", "missed"))
         cols = ["watchlist", "budget_a_month", "alerts", "months", "alerts_a_month", "useful_kept", "noise_kept",
                 "missed_caught"]
         print(render(cols, [[r[c] for c in cols] for r in summary], args.format))
@@ -923,13 +929,7 @@ def cmd_topics_add(args: argparse.Namespace) -> int:
                               email_to=args.email_to or [])
     if topic.alerts_per_month:
         check_budget("--alerts-per-month", topic.alerts_per_month, config.alerts.cooldown_hours)
-    before = path.read_text(encoding="utf-8")
-    append_watchlist(path, topic)
-    try:
-        load_config(path)
-    except ConfigError:
-        path.write_text(before, encoding="utf-8")
-        raise
+    _appended(path, lambda: append_watchlist(path, topic))
     print(f"added topic {args.name!r} to {path}: any {topic.any}"
           + (f", all_of_any {topic.all_of_any}" if topic.all_of_any else "")
           + (f", none {topic.none}" if topic.none else ""))

@@ -315,6 +315,12 @@ def budget_check(alerts: Sequence[str], budgets: dict[str, float], months: float
     return out
 
 
+def kept_of(counts: Mapping[str, float], verdict: str) -> str:
+    """'2 of 3': of the desk's `verdict` labels (useful, noise, missed) on a topic, how many a replay keeps,
+    from `replay_verdicts`' per-topic counts ('' when the desk gave none)."""
+    return f"{counts[verdict + '_kept']} of {counts[verdict]}" if counts.get(verdict) else ""
+
+
 def replay_verdicts(replayed: Sequence[tuple[str, datetime]], rated: Sequence[tuple[str, datetime, str]],
                     cooldown: timedelta, missed: Sequence[tuple[str, datetime]] = ()
                     ) -> tuple[list[str | None], dict[str, dict[str, int]]]:

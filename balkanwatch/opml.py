@@ -60,9 +60,15 @@ def append_sources(config_path: Path, feeds: list[tuple[str, str]], *, language:
         blocks.append("\n".join(lines))
         added.append(name)
     if blocks:
-        with config_path.open("a", encoding="utf-8") as fh:
-            fh.write(("\n" if text and not text.endswith("\n") else "") + "\n".join(blocks) + "\n")
+        _append(config_path, blocks)
     return added
+
+
+def _append(config_path: Path, blocks: list[str]) -> None:
+    """Append TOML entries to the config file, on a line of their own."""
+    text = config_path.read_text(encoding="utf-8") if config_path.exists() else ""
+    with config_path.open("a", encoding="utf-8") as fh:
+        fh.write(("\n" if text and not text.endswith("\n") else "") + "\n".join(blocks) + "\n")
 
 
 def _toml_list(items: list[str]) -> str:
@@ -83,6 +89,4 @@ def append_watchlist(config_path: Path, w: WatchlistSettings) -> None:
         lines.append("every_story = true")
     if w.email_to:
         lines.append(f"email_to = {_toml_list(w.email_to)}")
-    text = config_path.read_text(encoding="utf-8") if config_path.exists() else ""
-    with config_path.open("a", encoding="utf-8") as fh:
-        fh.write(("\n" if text and not text.endswith("\n") else "") + "\n".join(lines) + "\n")
+    _append(config_path, ["\n".join(lines)])

@@ -17,6 +17,7 @@ from typing import Any
 from balkanwatch.alerting import (
     TopicSeries,
     budget_series,
+    kept_of,
     replay_verdicts,
     spikes_of,
     suggest_budget,
@@ -166,15 +167,10 @@ def budget_replays(wh: Warehouse, config: Config, budgets: Sequence[float], *, t
                     if yes]
             out.append({"watchlist": w.name, "budget_a_month": r["budget"], "alerts": r["alerts"],
                         "alerts_a_month": round(r["alerts"] / months, 2) if months > 0 else None,
-                        "useful_kept": _kept(r, "useful"), "noise_kept": _kept(r, "noise"),
-                        "missed_caught": _kept(r, "missed"),
+                        "useful_kept": kept_of(r, "useful"), "noise_kept": kept_of(r, "noise"),
+                        "missed_caught": kept_of(r, "missed"),
                         "note": ", ".join(note)})
     return out
-
-
-def _kept(replay: dict[str, Any], verdict: str) -> str:
-    """'2 of 3': of the desk's `verdict` labels on a topic, how many a replay keeps ('' with none)."""
-    return f"{replay[verdict + '_kept']} of {replay[verdict]}" if replay.get(verdict) else ""
 
 
 def _alert_rows(wh: Warehouse, series: TopicSeries) -> list[dict[str, Any]]:
