@@ -882,8 +882,7 @@ def cmd_rising(args: argparse.Namespace) -> int:
     from warehouse.base import utc_naive
 
     config = _stored(args)
-    if args.topic:
-        _known_topics(config, [args.topic])
+    _known_topics(config, args.topic)
     now = datetime.now(UTC).replace(tzinfo=None)
     since = utc_naive(args.since) if args.since else now - timedelta(hours=24)
     if since >= now:
@@ -891,7 +890,7 @@ def cmd_rising(args: argparse.Namespace) -> int:
     if args.baseline_days * 86400 < (now - since).total_seconds():
         raise ConfigError("--baseline-days must cover at least one window as long as --since's")
     with _open_ro(config) as wh:
-        report = rising_words(wh, span=now - since, topic=args.topic, baseline_days=args.baseline_days,
+        report = rising_words(wh, span=now - since, topics=args.topic or None, baseline_days=args.baseline_days,
                               limit=args.limit, now=now)
     if args.format == "json":
         print(dumps(report))
@@ -903,7 +902,7 @@ def cmd_rising(args: argparse.Namespace) -> int:
     if args.format == "csv":
         print(render(cols, rows, "csv"))
         return 0
-    of = f" of topic {args.topic!r}" if args.topic else ""
+    of = f" of topic{'s' * (len(args.topic) > 1)} {', '.join(map(repr, args.topic))}" if args.topic else ""
     n, e = report["rising_words"], report["events"]
     print(f"{n} rising word{'' if n == 1 else 's'} ({e} event{'' if e == 1 else 's'}: the words of nearly the same stories "
           f"are one row) in the {report['stories']} stories{of} since {report['start']:%Y-%m-%d %H:%M} UTC, against the "
@@ -1163,7 +1162,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("rising", help="words suddenly in many more stories than in the weeks before (new names, "
                                       "places): what the news is about that no watchlist names yet (read-only)")
     _since_option(s, "the stories first seen since then (default: 24h), against as long periods before")
-    s.add_argument("--topic", metavar="NAME", default=None, help="only the stories of this watchlist")
+    _topic_option(s, "the stories this watchlist matched, counted against its own weeks before (a desk's digest "
+                     "reads its topics' so)")
     s.add_argument("--baseline-days", type=float, default=28.0, metavar="DAYS",
                    help="days before the window that say what is usual (default: %(default)s)")
     _limit_option(s, 20, "words, most surprising first (0: all)")

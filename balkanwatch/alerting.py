@@ -271,14 +271,6 @@ def digest_desks(config: Config) -> list[tuple[frozenset[str] | None, list[str]]
     return ([(None, everyone)] if everyone else []) + list(desks.items())
 
 
-def desk_rising(rows: Sequence[dict[str, Any]], followed: frozenset[str] | None, limit: int) -> list[dict[str, Any]]:
-    """The rising words a digest lists (`flows.maintenance.rising_words` rows, most surprising first): the
-    first `limit`; for a desk that follows `followed` topics, of the events whose stories any of them matched
-    (what its own coverage is suddenly about, not the whole day's news)."""
-    mine = rows if followed is None else [r for r in rows if followed & set(r["topics"])]
-    return list(mine[:limit])
-
-
 BUDGETS = (1.0, 2.0, 4.0, 8.0, 16.0)   # alerts a month `spikes budgets` replays each topic at (default 4 in the
                                       # middle; 30 is the most a one-day cooldown allows)
 

@@ -219,7 +219,8 @@ def compose_digest(day: str, alerts: Sequence[dict[str, Any]], topics: Sequence[
     else. A story is listed once, under the first topic that lists it; a later topic lists its next most
     carried instead and says how many of its stories stand above. `followed`: the topics of a desk's digest
     (named in its subject; the caller passes only their rows), None for every topic. `rising`: the day's
-    rising words (`flows.maintenance.rising_words` rows), listed last with their newest stories, linked."""
+    rising words (`flows.maintenance.rising_words` rows; a desk's, rising within its topics' stories), listed
+    last with their newest stories, linked."""
     stories = stories or {}
     shown: set[str] = set()
     about = f" ({', '.join(followed)})" if followed is not None else ""
@@ -251,9 +252,12 @@ def compose_digest(day: str, alerts: Sequence[dict[str, Any]], topics: Sequence[
         if listed and more > 0:
             lines.append(f"    and {more} more: {_all_of(t['watchlist'])}")
     if rising:
-        lines += ["", "Rising words in the last 24 hours (what the day's stories suddenly share; more: balkanwatch rising):"]
+        more = "balkanwatch rising" + "".join(f" --topic {shlex.quote(t)}" for t in followed or ())
+        what = ("what the day's stories suddenly share" if followed is None else
+                "what these topics' stories suddenly share, against their own weeks before")
+        lines += ["", f"Rising words in the last 24 hours ({what}; more: {more}):"]
         page += ["<h2>Rising words in the last 24 hours</h2>",
-                 "<p><small>What the day's stories suddenly share; more: <code>balkanwatch rising</code></small></p>",
+                 f"<p><small>{html.escape(what[0].upper() + what[1:])}; more: <code>{html.escape(more)}</code></small></p>",
                  "<ul>"]
         for r in rising:
             head = one_line(r["word"] + (f" ({', '.join(r['with'])})" if r["with"] else ""), 200)

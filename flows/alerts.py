@@ -36,7 +36,6 @@ from balkanwatch.alerting import (
     Spike,
     TopicSeries,
     as_utc,
-    desk_rising,
     digest_desks,
     group_incidents,
     incident_recipients,
@@ -178,36 +177,38 @@ DIGEST_CANDIDATES = 4   # a topic's stories read for the digest: this × alerts.
 
 
 class DayRising:
-    """The last day's rising words (`flows.maintenance.rising_words`, every event), read once when first asked
-    for: the daily digests and the `rising-words` artifact of one alerts cycle share them."""
+    """The last day's rising words (`flows.maintenance.rising_words`, every event), read once per set of topics
+    when first asked for: the daily digests and the `rising-words` artifact of one alerts cycle share them."""
 
     def __init__(self, wh: Warehouse, now: datetime, *, refresh: bool = False) -> None:
         self.wh, self.now, self.refresh = wh, now, refresh
-        self._report: dict[str, Any] | None = None
+        self._reports: dict[frozenset[str] | None, dict[str, Any]] = {}
 
-    @property
-    def report(self) -> dict[str, Any]:
-        """`refresh`: first bring the stored words of the stories read up to date (`refresh_story_words`), so
-        that this and later readings split only the stories new since the last."""
-        if self._report is None:
+    def report(self, topics: frozenset[str] | None = None) -> dict[str, Any]:
+        """Of every story (None), or of the stories any of `topics` matched, counted against those topics' own
+        weeks before. `refresh`: first bring the stored words of the stories read up to date
+        (`refresh_story_words`), so that this and later readings split only the stories new since the last."""
+        if topics not in self._reports:
             from flows.maintenance import BASELINE_DAYS, rising_words
 
-            if self.refresh:
+            if self.refresh and not self._reports:
                 self.wh.refresh_story_words(self.now - timedelta(days=1 + BASELINE_DAYS))
-            self._report = rising_words(self.wh, span=timedelta(days=1), now=self.now, limit=0)
-        return self._report
+            self._reports[topics] = rising_words(self.wh, span=timedelta(days=1), now=self.now, limit=0,
+                                                 topics=None if topics is None else sorted(topics))
+        return self._reports[topics]
 
     def of_topics(self, followed: frozenset[str] | None, limit: int) -> list[dict[str, Any]]:
-        """The `limit` most surprising events; for a desk that follows `followed` topics, of those whose
-        stories any of its topics matched (what its own coverage is suddenly about); every event for None."""
-        return desk_rising(self.report["words"], followed, limit)
+        """The `limit` most surprising events: of every story for None; for a desk that follows `followed`
+        topics, those rising within its topics' stories (what its own coverage is suddenly about, against
+        its own weeks before: `balkanwatch rising --topic` of each)."""
+        return list(self.report(followed)["words"][:limit])
 
 
 def queue_digest(wh: Warehouse, config: Config, now: datetime, rising: DayRising | None = None) -> int:
     """Queue today's digests once, after alerts.digest_hour (today and the hour in alerts.timezone): one of
     every topic to alerts.email_to, and one of its own topics to each desk that follows topics of its own
     (`watchlists[].email_to`: `digest_desks`); each ends with the day's rising words (alerts.digest_rising),
-    a desk's with those in its topics' stories. Returns how many were queued."""
+    a desk's with those rising within its topics' stories. Returns how many were queued."""
     a = config.alerts
     local = as_utc(now).astimezone(a.zone)
     day = f"{local:%Y-%m-%d}"
@@ -558,7 +559,7 @@ def _cycle(config: Config, now: datetime, artifacts: bool, scheduled: bool
         since = now - timedelta(days=RECENT_ALERT_DAYS)
         overview = topic_overview(list(series.values()), {w: wh.alert_buckets(w, since) for w in series},
                                   config.topic_budgets(), wh.alert_verdicts(since)) if artifacts else []
-        shown = rising.report if artifacts and config.alerts.rising_artifact else None
+        shown = rising.report() if artifacts and config.alerts.rising_artifact else None
     return summary, spikes, overview, series, shown
 
 

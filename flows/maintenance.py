@@ -247,10 +247,12 @@ BASELINE_DAYS = 28    # the baseline of rising words: as the alerts' history (al
 RISING_EXAMPLES = 3   # titles shown for each rising word
 
 
-def rising_words(wh: Warehouse, *, span: timedelta, topic: str | None = None, baseline_days: float = BASELINE_DAYS,
+def rising_words(wh: Warehouse, *, span: timedelta, topics: Sequence[str] | None = None,
+                 baseline_days: float = BASELINE_DAYS,
                  limit: int = 20, now: datetime | None = None) -> dict[str, Any]:
     """`balkanwatch rising`: the words rising in the last `span` against the `baseline_days` before it
-    (`balkanwatch.rising`), of every story or of one topic's; words of one event (nearly the same stories)
+    (`balkanwatch.rising`), of every story or of those any of `topics` matched (counted, and judged against
+    their own weeks before, within those topics' stories); words of one event (nearly the same stories)
     are one row, headed by the most surprising (`rising.group`). Each row: its words, stories and sources,
     how many stories held the head word before, the stories it would get at its usual share and in its
     busiest period, how improbable its count is, the watchlists that matched its stories, the newest titles."""
@@ -259,13 +261,13 @@ def rising_words(wh: Warehouse, *, span: timedelta, topic: str | None = None, ba
     end = now or utcnow()
     start = end - span
     blocks = max(1, int(baseline_days * 86400 // span.total_seconds()))
-    counts = wh.word_counts(start, end, blocks, topic=topic, min_stories=MIN_STORIES)
+    counts = wh.word_counts(start, end, blocks, topics=topics, min_stories=MIN_STORIES)
     found = rising(counts["window"], counts["window_total"], counts["baseline"], counts["block_totals"])
-    groups = group(found, wh.word_stories(start, end, [r.word for r in found], topic=topic))
+    groups = group(found, wh.word_stories(start, end, [r.word for r in found], topics=topics))
     shown = groups[:limit] if limit else groups
     ids = sorted({sid for g in shown for sid in g.stories})
     details = {d["story_id"]: d for d in wh.story_details(ids)} if ids else {}
-    topics = wh.story_topics(ids) if ids else {}
+    matched = wh.story_topics(ids) if ids else {}
     rows = []
     for g in shown:
         r = g.head
@@ -274,7 +276,7 @@ def rising_words(wh: Warehouse, *, span: timedelta, topic: str | None = None, ba
         rows.append({"word": r.word, "with": list(g.words[1:]), "stories": r.stories, "sources": r.sources,
                      "stories_before": r.baseline_stories, "usual": round(r.expected, 2),
                      "busiest_before": round(r.peak, 1), "surprise": round(r.surprise, 1),
-                     "topics": sorted({t for sid in g.stories for t in topics.get(sid, [])}),
+                     "topics": sorted({t for sid in g.stories for t in matched.get(sid, [])}),
                      "examples": [" ".join(str(d["title"] or d["url"]).split()) for d in newest[:RISING_EXAMPLES]],
                      "links": [str(d["url"]) for d in newest[:RISING_EXAMPLES]]})
     return {"start": start, "end": end, "stories": counts["window_total"],

@@ -717,30 +717,19 @@ def test_a_desk_that_follows_its_own_topics_gets_their_digest(surge_config: Path
     assert "(kfor)" not in str(everyone["Subject"]) and ": 2 alerts" in str(everyone["Subject"])
     mine, all_of_them = (m.get_body(preferencelist=("plain",)).get_content() for m in (desk, everyone))
     assert "  kfor: " in mine and "  north-kosovo-clash: " not in mine
-    # the day's rising words whose stories its topic matched; everyone's digest has every topic's
+    # the words rising within its topic's stories (against that topic's weeks before); everyone's digest has
+    # the day's of every story
+    when = parsedate_to_datetime(desk["Date"]).astimezone(UTC).replace(tzinfo=None)
     with Warehouse.for_config(config, read_only=True) as wh:
-        rising = rising_words(wh, span=timedelta(days=1), limit=0,
-                              now=parsedate_to_datetime(desk["Date"]).astimezone(UTC).replace(tzinfo=None))["words"]
-    kfor = [r for r in rising if "kfor" in r["topics"]][:5]
-    assert kfor and "Rising words" in mine and all(f"\n  {r['word']}" in mine for r in kfor)
-    assert not [r for r in rising[:5] if r not in kfor and f"\n  {r['word']}" in mine]
+        rising = rising_words(wh, span=timedelta(days=1), limit=0, now=when)["words"]
+        kfor = rising_words(wh, span=timedelta(days=1), limit=5, now=when, topics=["kfor"])["words"]
+    shown = re.findall(r"\n  (\w+)[ :]", mine.split("Rising words", 1)[1])
+    assert kfor and shown == [r["word"] for r in kfor] and "more: balkanwatch rising --topic kfor)" in mine
     assert all(f"\n  {r['word']}" in all_of_them for r in rising[:5])
     assert "  kfor: " in all_of_them and "  north-kosovo-clash: 8" in all_of_them
     assert desk["Message-ID"] != everyone["Message-ID"]
     sent = len(inbox.messages)
     assert run_alerts(config).sent == 0 and len(inbox.messages) == sent      # once a day each
-
-
-def test_a_desk_s_digest_lists_the_rising_words_of_its_topics() -> None:
-    from balkanwatch.alerting import desk_rising
-
-    rows = [{"word": "banjska", "topics": ["kfor", "clash"]}, {"word": "eurovision", "topics": []},
-            {"word": "brnjak", "topics": ["clash"]}, {"word": "eulex", "topics": ["eulex"]},
-            {"word": "jarinje", "topics": ["kfor"]}]
-    assert [r["word"] for r in desk_rising(rows, None, 3)] == ["banjska", "eurovision", "brnjak"]   # everyone's
-    assert [r["word"] for r in desk_rising(rows, frozenset({"kfor"}), 5)] == ["banjska", "jarinje"]
-    assert [r["word"] for r in desk_rising(rows, frozenset({"clash", "eulex"}), 2)] == ["banjska", "brnjak"]
-    assert desk_rising(rows, frozenset({"quiet"}), 5) == [] and desk_rising(rows, None, 0) == []
 
 
 def test_a_replay_at_several_budgets_is_a_replay_at_each() -> None:

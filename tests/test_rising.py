@@ -56,6 +56,15 @@ def test_a_new_name_rises_and_ordinary_words_do_not() -> None:
     assert rising({}, 0, {}, blocks) == []
 
 
+def test_a_topic_that_triples_lifts_no_word_that_all_its_stories_hold() -> None:
+    """Read within one topic's stories (a desk's digest): the day the topic has three times its usual
+    stories, a word that every story of it holds ("kfor") is at its share, not rising; a name new to it is."""
+    blocks = [20] * 28
+    baseline = {"kfor": [20] * 28, "patrol": [6] * 28}
+    window = {"kfor": (60, 9), "patrol": (19, 6), "jarinje": (5, 4)}
+    assert [r.word for r in rising(window, 60, baseline, blocks)] == ["jarinje"]
+
+
 def test_the_thresholds_hold_on_synthetic_days_with_known_truth() -> None:
     """bench/rising_eval.py's corpus (bursty Zipf vocabulary, weekly words) at 300 stories a day: few
     ordinary steady words listed a day, new names in three stories found."""
@@ -90,17 +99,18 @@ def corpus_config(tmp_path: Path, warehouse_backend: Callable[[str], str]) -> It
     with served_corpus(tmp_path / "sites", monitoring=True) as (sources, _, _):
         path = tmp_path / "balkanwatch.toml"
         text = loopback_config(toml_sources(sources)) + '\n[[watchlists]]\nname = "kfor"\nany = ["KFOR", "КФОР"]\n'
+        text += '\n[[watchlists]]\nname = "serbia"\nany = ["Serbia", "Србија"]\n'   # the routine talks
         path.write_text(warehouse_backend(text), encoding="utf-8")
         asyncio.run(run_ingest(load_config(path)))
         yield path
 
 
-def _recount(wh: Warehouse, start, end, topic: str | None = None) -> tuple[Counter[str], int]:
+def _recount(wh: Warehouse, start, end, topics: list[str] | None = None) -> tuple[Counter[str], int]:
     """Stories per folded word, counted in Python from the stories' origins (the check on the SQL)."""
     rows = wh.rows("""SELECT s.story_id, a.title, a.text FROM stories s JOIN articles a ON a.article_id = s.origin_article_id
                       WHERE s.first_seen_at >= ? AND s.first_seen_at < ?""", [start, end])
-    if topic is not None:
-        mine = {r["story_id"] for r in wh.rows("SELECT story_id FROM story_mentions WHERE watchlist = ?", [topic])}
+    if topics is not None:
+        mine = {r["story_id"] for r in wh.rows("SELECT story_id, watchlist FROM story_mentions") if r["watchlist"] in topics}
         rows = [r for r in rows if r["story_id"] in mine]
     words: Counter[str] = Counter()
     for row in rows:
@@ -117,8 +127,12 @@ def test_rising_words_in_the_warehouse_are_the_stories_words(corpus_config: Path
         report = rising_words(wh, span=span, now=now, limit=0)
         window, n = _recount(wh, now - span, now)
         before, n_before = _recount(wh, now - span * 29, now - span)
-        kfor = rising_words(wh, span=span, now=now, topic="kfor", limit=0)
-        window_kfor, n_kfor = _recount(wh, now - span, now, topic="kfor")
+        kfor = rising_words(wh, span=span, now=now, topics=["kfor"], limit=0)
+        window_kfor, n_kfor = _recount(wh, now - span, now, topics=["kfor"])
+        before_kfor, n_kfor_before = _recount(wh, now - span * 29, now - span, topics=["kfor"])
+        either = rising_words(wh, span=span, now=now, topics=["kfor", "serbia"], limit=0)
+        window_either, n_either = _recount(wh, now - span, now, topics=["kfor", "serbia"])
+        before_either, n_either_before = _recount(wh, now - span * 29, now - span, topics=["kfor", "serbia"])
     assert report["stories"] == n and report["stories_before"] == n_before and n_before > 5 * n > 0
     assert report["words"], "the corpus's surge brings words never seen in its month of routine coverage"
     for row in report["words"]:
@@ -129,7 +143,14 @@ def test_rising_words_in_the_warehouse_are_the_stories_words(corpus_config: Path
         assert row["examples"] and "kfor" in row["topics"]
     listed = {w for row in report["words"] for w in [row["word"], *row["with"]]}
     assert "said" not in listed and "kosovo" not in listed          # in the month's routine coverage too
-    assert kfor["stories"] == n_kfor and all(r["stories"] == window_kfor[r["word"]] for r in kfor["words"])
+    # within topics: their stories counted, against their own weeks before (a desk's digest reads its topics' so)
+    assert kfor["stories"] == n_kfor and kfor["stories_before"] == n_kfor_before and kfor["words"]
+    assert all(r["stories"] == window_kfor[r["word"]] and r["stories_before"] == before_kfor[r["word"]]
+               for r in kfor["words"])
+    assert (either["stories"], either["stories_before"]) == (n_either, n_either_before)     # any of the two topics
+    assert n_either_before > n_kfor_before and either["words"]
+    assert all(r["stories"] == window_either[r["word"]] and r["stories_before"] == before_either[r["word"]]
+               for r in either["words"])
 
     assert main(["--config", str(corpus_config), "rising", "--format", "json"]) == 0
     shown = json.loads(capsys.readouterr().out)

@@ -27,9 +27,9 @@ _WORDS_SQL = ("list_filter(list_distinct(regexp_split_to_array("
 # A story_words row (`w`) that holds the words of the story's (`s`) origin (`a`) as it is now.
 _FRESH_SQL = ("w.story_id = s.story_id AND w.article_id = a.article_id AND w.content_hash = a.content_hash "
               "AND w.title IS NOT DISTINCT FROM a.title")
-# Only the stories (`s`) of the topic given twice as a parameter, or every story for NULL.
-_OF_TOPIC_SQL = ("(CAST(? AS VARCHAR) IS NULL "
-                 "OR s.story_id IN (SELECT story_id FROM story_mentions WHERE watchlist = ?))")
+# Only the stories (`s`) of the topics (a list given twice as a parameter: any of them), or every story for NULL.
+_OF_TOPICS_SQL = ("(CAST(? AS VARCHAR[]) IS NULL "
+                  "OR s.story_id IN (SELECT story_id FROM story_mentions WHERE list_contains(?, watchlist)))")
 
 
 class MonitoringMixin(WarehouseBase):
@@ -277,8 +277,8 @@ class MonitoringMixin(WarehouseBase):
         return int(row[0]) if row else 0
 
     @contextmanager
-    def _picked_words(self, start: datetime, end: datetime, topic: str | None) -> Iterator[str]:
-        """The words of the stories first seen in [start, end) (of a topic, when given): yields a SELECT of
+    def _picked_words(self, start: datetime, end: datetime, topics: Sequence[str] | None) -> Iterator[str]:
+        """The words of the stories first seen in [start, end) (of any of `topics`, when given): yields a SELECT of
         story_id, source, first_seen_at, words, the words from `story_words` where it holds them as the
         origin is now, split from the origin's text otherwise. The stories are picked once (`stories` is a
         view that groups every article) into temporary tables, dropped after."""
@@ -288,8 +288,8 @@ class MonitoringMixin(WarehouseBase):
                        w.story_id IS NOT NULL AS stored
                 FROM stories s JOIN articles a ON a.article_id = s.origin_article_id
                 LEFT JOIN story_words w ON {_FRESH_SQL}
-                WHERE s.first_seen_at >= ? AND s.first_seen_at < ? AND {_OF_TOPIC_SQL}""",
-            [utc_naive(start), utc_naive(end), topic, topic])
+                WHERE s.first_seen_at >= ? AND s.first_seen_at < ? AND {_OF_TOPICS_SQL}""",
+            [utc_naive(start), utc_naive(end), *[None if topics is None else list(topics)] * 2])
         try:
             self._exec(f"""CREATE OR REPLACE TEMP TABLE _split AS
                            SELECT p.story_id, {_WORDS_SQL} AS words
@@ -303,18 +303,18 @@ class MonitoringMixin(WarehouseBase):
             self._exec("DROP TABLE IF EXISTS _split")
             self._exec("DROP TABLE IF EXISTS _picked")
 
-    def word_counts(self, start: datetime, end: datetime, blocks: int, *, topic: str | None = None,
+    def word_counts(self, start: datetime, end: datetime, blocks: int, *, topics: Sequence[str] | None = None,
                     min_stories: int = 3) -> dict[str, Any]:
         """What `balkanwatch.rising` reads: every word (`_WORDS_SQL`: folded as watchlists fold, any script, no
         accents, no case; MIN_LETTERS letters or more, not only digits) counted in unique stories (the origin's
         title and text), in the window [start, end) and in each of `blocks` window-long blocks before it
-        (block 0 the nearest); only words in `min_stories` stories of the window. Of a topic's stories
-        (`story_mentions`) when given. Returns {"window": {word: (stories, sources)}, "window_total",
+        (block 0 the nearest); only words in `min_stories` stories of the window. Of the stories any of
+        `topics` matched (`story_mentions`) when given. Returns {"window": {word: (stories, sources)}, "window_total",
         "baseline": {word: [stories per block]}, "block_totals"}."""
         span = (end - start).total_seconds()
         block = "CASE WHEN first_seen_at >= ? THEN -1 ELSE CAST(floor(epoch(CAST(? AS TIMESTAMP) - first_seen_at) / ?) AS INTEGER) END"
         at = [utc_naive(start), utc_naive(start), span]
-        with self._picked_words(start - (end - start) * blocks, end, topic) as picked:
+        with self._picked_words(start - (end - start) * blocks, end, topics) as picked:
             totals = dict(self._exec(f"SELECT {block} AS block, count(*) FROM _picked GROUP BY block", at).fetchall())
             self._exec(f"""CREATE OR REPLACE TEMP TABLE _window AS
                             SELECT word, count(*) AS stories, count(DISTINCT source) AS sources
@@ -345,12 +345,12 @@ class MonitoringMixin(WarehouseBase):
                    WHERE a.story_id IN (SELECT id FROM topic_ids) GROUP BY a.story_id""").fetchall()}
 
     def word_stories(self, start: datetime, end: datetime, words: Sequence[str], *,
-                     topic: str | None = None) -> dict[str, list[str]]:
-        """The stories first seen in [start, end) (of a topic, when given) whose words (as `word_counts`
+                     topics: Sequence[str] | None = None) -> dict[str, list[str]]:
+        """The stories first seen in [start, end) (of any of `topics`, when given) whose words (as `word_counts`
         counts them) hold each of `words` (`balkanwatch rising`: which stories a rising word is in)."""
         if not words:
             return {}
-        with self._picked_words(start, end, topic) as picked:
+        with self._picked_words(start, end, topics) as picked:
             rows = self._exec(
                 f"""SELECT word, list(story_id ORDER BY story_id) FROM (
                         SELECT story_id, unnest(list_intersect(words, CAST(? AS VARCHAR[]))) AS word FROM ({picked}))
