@@ -589,7 +589,7 @@ def cmd_import_opml(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise BalkanwatchError(f"{args.file}: cannot read it: {exc.strerror or exc}") from exc
     feeds = read_opml(body)
-    added = append_sources(path, feeds, language=args.language)
+    added = _appended(path, lambda: append_sources(path, feeds, language=args.language))
     print(f"added {len(added)} of {len(feeds)} feeds to {path}")
     for name in added:
         print(f"  + {name}")
@@ -598,13 +598,16 @@ def cmd_import_opml(args: argparse.Namespace) -> int:
 
 def _appended(path: Path, append: Callable[[], T]) -> T:
     """`append`'s result, once what it appended to the config file at `path` loads; when it does not, the
-    file is put back as it was and the ConfigError raised."""
-    before = path.read_text(encoding="utf-8")
+    file is put back as it was (none, when there was none) and the ConfigError raised."""
+    before = path.read_text(encoding="utf-8") if path.exists() else None
     done = append()
     try:
         load_config(path)
     except ConfigError:
-        path.write_text(before, encoding="utf-8")
+        if before is None:
+            path.unlink(missing_ok=True)
+        else:
+            path.write_text(before, encoding="utf-8")
         raise
     return done
 

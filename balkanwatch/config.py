@@ -129,7 +129,7 @@ class AlertsSettings:
     digest_hour: int = _f(7, "Hour (in alerts.timezone) after which the daily digest is sent (once per day).")
     digest_stories: int = _f(5, "Stories the daily digest lists under each topic: the last day's most carried (most "
                                 "articles, then sources), with their links. 0 lists counts only.")
-    digest_rising: int = _f(5, "Events of rising words (`balkanwatch rising`: words the last day's stories suddenly share, a new name no watchlist holds) that the daily digest to alerts.email_to lists after the topics, each with its newest stories, linked; a desk's digest (watchlists[].email_to) lists those of its topics' stories. 0: none.")
+    digest_rising: int = _f(5, "Events of rising words (`balkanwatch rising`: words the last day's stories suddenly share, a new name no watchlist holds) that the daily digest to alerts.email_to lists after the topics, each with its newest stories, linked; a desk's digest (watchlists[].email_to) lists those rising within its topics' stories, against their own weeks before (`rising --topic` of each). 0: none.")
     rising_artifact: int = _f(10, "Events of rising words (the last day's, as `balkanwatch rising` finds them) that every alerts run shows in the Prefect UI, most surprising first, each with its newest stories linked (artifact `rising-words`). Reading them counts the words of the last four weeks' stories, stored once per story (`story_words`): about 2 s for 29,000 stories on two cores (`bench/rising_cost.py`). 0: none.")
     timezone: str = _f("UTC", "IANA time zone the e-mails give times in, and the digest's day and hour follow, e.g. \"Europe/Belgrade\" (CET, CEST in summer: \"17:00 CET\"). Counts, buckets, the warehouse and the Prefect UI stay in UTC.")
     chart_days: float = _f(3.0, "Days of history drawn in the e-mail's chart.", positive=True)
@@ -173,7 +173,7 @@ class SmtpSettings:
 
 @dataclass(frozen=True)
 class SourceSettings:
-    name: str = _f("", "Unique name of the source; shown in the UI and stored on every article.", required=True)
+    name: str = _f("", "Unique name of the source, one line of text; shown in the UI and stored on every article.", required=True)
     feed: str = _f("", "RSS, Atom or RDF feed URL.")
     urls: list[str] = _f([], "A list of page URLs fetched as articles.")
     sitemap: str = _f("", "A sitemap, sitemap index or news sitemap URL.")
@@ -415,6 +415,9 @@ def check_url(key: str, url: str) -> None:
 
 def _source(raw: dict[str, Any], index: int) -> SourceSettings:
     src: SourceSettings = _build(SourceSettings, raw, f"sources[{index}]")
+    if not _one_line(src.name):
+        raise ConfigError(f"sources[{index}]: the name {src.name!r} must be one line of text (it is shown in "
+                          "e-mails, artifacts, feeds and the health table)")
     given = [k for k in ("feed", "urls", "sitemap", "listing") if raw.get(k)]
     if len(given) != 1:
         raise ConfigError(f"sources[{index}] ({src.name}): set exactly one of feed, urls, sitemap, listing "
@@ -425,11 +428,16 @@ def _source(raw: dict[str, Any], index: int) -> SourceSettings:
     return src
 
 
+def _one_line(name: str) -> bool:
+    """A name that is text on one line: not blank, no control character (a line break among them)."""
+    return bool(name.strip()) and not any(c < " " or c == "\x7f" for c in name)
+
+
 def _watchlist(raw: dict[str, Any], index: int) -> WatchlistSettings:
     from balkanwatch.watch import Watchlist
 
     w: WatchlistSettings = _build(WatchlistSettings, raw, f"watchlists[{index}]")
-    if not w.name.strip() or any(c < " " or c == "\x7f" for c in w.name):
+    if not _one_line(w.name):
         raise ConfigError(f"watchlists[{index}]: the name {w.name!r} must be one line of text (it heads e-mails, "
                           "artifacts and feeds)")
     try:

@@ -26,7 +26,8 @@ def read_opml(data: bytes) -> list[tuple[str, str]]:
         url = (node.get("xmlUrl") or node.get("xmlurl") or "").strip()
         if url:
             check_url("opml outline", url)
-            feeds.append(((node.get("title") or node.get("text") or url).strip(), url))
+            title = " ".join((node.get("title") or node.get("text") or "").split())   # one line: a source's name
+            feeds.append((title or url, url))
     return feeds
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from app.cli import main
 from balkanwatch.config import load_config
+from balkanwatch.errors import ConfigError
 from flows.ingest import run_ingest
 from tests.conftest import toml_sources
 from tests.lossyproxy import LossyProxy
@@ -47,6 +48,26 @@ def test_bad_opml_is_a_clear_error(tmp_path: Path, capsys) -> None:  # type: ign
     (tmp_path / "x.opml").write_text("<opml><body><outline xmlUrl='javascript:alert(1)'/></body></opml>")
     assert main(["--config", str(tmp_path / "c.toml"), "sources", "import-opml", str(tmp_path / "x.opml")]) == 2
     assert "not an absolute http(s) URL" in capsys.readouterr().err
+
+
+def test_imported_names_are_one_line_and_a_config_that_would_not_load_is_left_as_it_was(
+        tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A feed's title over two lines becomes a one-line source name (names head e-mails and tables; the
+    config refuses any other); an import into a config that would not load afterwards changes nothing."""
+    (tmp_path / "x.opml").write_text('<opml><body><outline text="Kosovo&#10;Online\t news" xmlUrl="https://e.org/a"/>'
+                                     '<outline text=" " xmlUrl="https://e.org/b"/></body></opml>')
+    cfg = tmp_path / "new.toml"                               # none yet: the import writes it
+    assert main(["--config", str(cfg), "sources", "import-opml", str(tmp_path / "x.opml")]) == 0
+    assert [s.name for s in load_config(cfg).sources] == ["Kosovo Online news", "https://e.org/b"]
+    broken = tmp_path / "broken.toml"
+    text = '[alerts]\nfrobnicate = 1\n'
+    broken.write_text(text, encoding="utf-8")
+    assert main(["--config", str(broken), "sources", "import-opml", str(tmp_path / "x.opml")]) == 2
+    assert "frobnicate" in capsys.readouterr().err and broken.read_text(encoding="utf-8") == text
+    two_lines = tmp_path / "two.toml"
+    two_lines.write_text('[[sources]]\nname = "A\\nB"\nfeed = "https://e.org/c"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"sources\[0\]: the name 'A\\nB' must be one line"):
+        load_config(two_lines)
 
 
 def test_url_list_source_and_reextract(corpus, write_config) -> None:
