@@ -271,6 +271,26 @@ def digest_desks(config: Config) -> list[tuple[frozenset[str] | None, list[str]]
     return ([(None, everyone)] if everyone else []) + list(desks.items())
 
 
+SURGE_ABOUT_EVENTS = 3   # events of rising words an alert e-mail says its surge is about (a count shown, not a
+                         # threshold: which words rise is `balkanwatch.rising`'s, set on bench/rising_eval.py)
+
+
+def surge_about(events: Sequence[Mapping[str, Any]], story_ids: Sequence[str], *,
+                limit: int = SURGE_ABOUT_EVENTS) -> list[tuple[list[str], int]]:
+    """What a surge is about, in words: of the events of rising words (`flows.maintenance.rising_words` rows
+    of the surging topics' stories, most surprising first), those holding at least MIN_STORIES of the
+    surge's `story_ids` (words that the rest of the day's stories share do not describe it), most of them
+    first (then the more surprising); each as (its words, head first; how many of the surge's stories hold
+    them). At most `limit`."""
+    from balkanwatch.rising import MIN_STORIES
+
+    mine = set(story_ids)
+    found = [([str(e["word"]), *map(str, e["with"])], len(mine.intersection(e["story_ids"]))) for e in events]
+    ranked = sorted(((words, n, rank) for rank, (words, n) in enumerate(found) if n >= MIN_STORIES),
+                    key=lambda t: (-t[1], t[2]))
+    return [(words, n) for words, n, _ in ranked[:limit]]
+
+
 BUDGETS = (1.0, 2.0, 4.0, 8.0, 16.0)   # alerts a month `spikes budgets` replays each topic at (default 4 in the
                                       # middle; 30 is the most a one-day cooldown allows)
 

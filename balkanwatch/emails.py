@@ -150,19 +150,38 @@ def late_note(incident: Incident, now: datetime, tz: tzinfo = UTC) -> tuple[str,
             "stories reached balkanwatch only now (ingest was not running, or their sources were late).")
 
 
+ABOUT_WORDS = 5   # words of one event shown in an alert's "About:" line (its head and four more)
+
+
+def _about_line(about: Sequence[tuple[Sequence[str], int]], stories: int) -> str:
+    """'About: banjska, monastery (6 of the 8 stories); gunmen (4)' (`alerting.surge_about`), "" for none."""
+    if not about:
+        return ""
+    parts = [", ".join(words[:ABOUT_WORDS]) + (f" ({n} of the {stories} stories)" if i == 0 else f" ({n})")
+             for i, (words, n) in enumerate(about)]
+    return one_line("About: " + "; ".join(parts), 400) + " — words these stories share that the topics' weeks before did not"
+
+
+
 def compose_incident(incident: Incident, stories: Sequence[dict[str, Any]], charts: dict[str, bytes],
-                     sender: str, recipients: Sequence[str], now: datetime, tz: tzinfo = UTC) -> AlertEmail:
-    """One e-mail for one incident: which topics surged, by how much, and the stories that drove it; one
-    found late says so in its subject and first line. Times in `tz` (alerts.timezone)."""
+                     sender: str, recipients: Sequence[str], now: datetime, tz: tzinfo = UTC, *,
+                     about: Sequence[tuple[Sequence[str], int]] = ()) -> AlertEmail:
+    """One e-mail for one incident: which topics surged, by how much, what the surge is about (`about`: the
+    words most of its stories share that the topics' weeks before did not, `alerting.surge_about`) and the
+    stories that drove it; one found late says so in its subject and first line. Times in `tz`
+    (alerts.timezone)."""
     suffix, late = late_note(incident, now, tz)
+    what = _about_line(about, len(incident.story_ids))
     subject = one_line(incident_subject(incident, now) + suffix)
     message_id = f"<{incident.incident_id}@balkanwatch>"
-    text = "\n".join([*([late, ""] if late else []), "Coverage surged:", *(f"  {line}" for line in _spike_lines(incident, now, tz)), "",
+    text = "\n".join([*([late, ""] if late else []), "Coverage surged:", *(f"  {line}" for line in _spike_lines(incident, now, tz)),
+                      *([what] if what else []), "",
                       "Stories (each counted once, however many sites carried it):", "",
                       *(_story_text(s, tz) for s in stories), "", _rate_line(incident.incident_id)])
     body = ["<html><body style=\"font-family:sans-serif\">",
             *([f"<p><strong>{html.escape(late)}</strong></p>"] if late else []), "<h2>Coverage surged</h2><ul>",
-            *(f"<li>{html.escape(line)}</li>" for line in _spike_lines(incident, now, tz)), "</ul>"]
+            *(f"<li>{html.escape(line)}</li>" for line in _spike_lines(incident, now, tz)), "</ul>",
+            *([f"<p>{html.escape(what)}</p>"] if what else [])]
     # what happened first, then why it counts as a surge: an incident over four topics has four charts, and
     # on a phone the stories sat three screens down below them (session 37)
     body += ["<h3>Stories</h3><ol>", *(_story_html(s, tz) for s in stories), "</ol>"]

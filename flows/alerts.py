@@ -41,6 +41,7 @@ from balkanwatch.alerting import (
     incident_recipients,
     is_repeat,
     spikes_of,
+    surge_about,
     topic_overview,
     topic_series,
 )
@@ -131,8 +132,9 @@ def chart_path(config: Config, spike: Spike) -> Path:
 
 
 def queue_incident(wh: Warehouse, config: Config, incident: Incident, series: dict[str, TopicSeries],
-                   now: datetime) -> tuple[AlertEmail | None, list[Path]]:
-    """Render the charts, compose the e-mail, store alerts and outbox row together."""
+                   now: datetime, rising: DayRising | None = None) -> tuple[AlertEmail | None, list[Path]]:
+    """Render the charts, compose the e-mail (with what its surge is about: `DayRising.of_incident`), store
+    alerts and outbox row together."""
     from balkanwatch.chart import render_chart
 
     a = config.alerts
@@ -147,8 +149,9 @@ def queue_incident(wh: Warehouse, config: Config, incident: Incident, series: di
     email = None
     recipients = incident_recipients(config, incident)
     if recipients:
+        about = (rising or DayRising(wh, now)).of_incident(incident)
         email = compose_incident(incident, wh.story_details(incident.story_ids), charts, a.email_from, recipients, now,
-                                 a.zone)
+                                 a.zone, about=about)
     status = "pending" if email else "no-recipients"
     rows = [{"alert_id": s.alert_id, "incident_id": incident.incident_id, "watchlist": s.watchlist,
              "bucket_start": s.bucket_start, "window_start": s.window_start, "window_end": s.window_end,
@@ -177,31 +180,40 @@ DIGEST_CANDIDATES = 4   # a topic's stories read for the digest: this × alerts.
 
 
 class DayRising:
-    """The last day's rising words (`flows.maintenance.rising_words`, every event), read once per set of topics
-    when first asked for: the daily digests and the `rising-words` artifact of one alerts cycle share them."""
+    """The day's rising words (`flows.maintenance.rising_words`, every event), read once per set of topics and
+    end when first asked for: the alert e-mails, the daily digests and the `rising-words` artifact of one
+    alerts cycle share them."""
 
     def __init__(self, wh: Warehouse, now: datetime, *, refresh: bool = False) -> None:
         self.wh, self.now, self.refresh = wh, now, refresh
-        self._reports: dict[frozenset[str] | None, dict[str, Any]] = {}
+        self._reports: dict[tuple[frozenset[str] | None, datetime], dict[str, Any]] = {}
 
-    def report(self, topics: frozenset[str] | None = None) -> dict[str, Any]:
-        """Of every story (None), or of the stories any of `topics` matched, counted against those topics' own
-        weeks before. `refresh`: first bring the stored words of the stories read up to date
-        (`refresh_story_words`), so that this and later readings split only the stories new since the last."""
-        if topics not in self._reports:
+    def report(self, topics: frozenset[str] | None = None, end: datetime | None = None) -> dict[str, Any]:
+        """The day up to `end` (now by default): of every story (None), or of the stories any of `topics`
+        matched, counted against those topics' own weeks before. `refresh`: first bring the stored words of
+        the stories read up to date (`refresh_story_words`), so that this and later readings split only the
+        stories new since the last."""
+        key = (topics, self.now if end is None else min(end, self.now))
+        if key not in self._reports:
             from flows.maintenance import BASELINE_DAYS, rising_words
 
             if self.refresh and not self._reports:
                 self.wh.refresh_story_words(self.now - timedelta(days=1 + BASELINE_DAYS))
-            self._reports[topics] = rising_words(self.wh, span=timedelta(days=1), now=self.now, limit=0,
-                                                 topics=None if topics is None else sorted(topics))
-        return self._reports[topics]
+            self._reports[key] = rising_words(self.wh, span=timedelta(days=1), now=key[1], limit=0,
+                                              topics=None if topics is None else sorted(topics))
+        return self._reports[key]
 
     def of_topics(self, followed: frozenset[str] | None, limit: int) -> list[dict[str, Any]]:
         """The `limit` most surprising events: of every story for None; for a desk that follows `followed`
         topics, those rising within its topics' stories (what its own coverage is suddenly about, against
         its own weeks before: `balkanwatch rising --topic` of each)."""
         return list(self.report(followed)["words"][:limit])
+
+    def of_incident(self, incident: Incident) -> list[tuple[list[str], int]]:
+        """What an incident's surge is about (`alerting.surge_about`): the events rising within its topics'
+        stories in the day up to the end of its surge that most of its stories hold."""
+        end = max(s.window_end for s in incident.spikes)
+        return surge_about(self.report(frozenset(incident.watchlists), end)["words"], incident.story_ids)
 
 
 def queue_digest(wh: Warehouse, config: Config, now: datetime, rising: DayRising | None = None) -> int:
@@ -545,7 +557,7 @@ def _cycle(config: Config, now: datetime, artifacts: bool, scheduled: bool
         spikes = new_spikes(wh, config, series, now)
         incidents = group_incidents(spikes)
         for incident in incidents:
-            email, paths = queue_incident(wh, config, incident, series, now)
+            email, paths = queue_incident(wh, config, incident, series, now, rising)
             summary.queued += email is not None
             summary.charts += [str(p) for p in paths]
         summary.queued += queue_new_stories(wh, config, now)

@@ -255,7 +255,8 @@ def rising_words(wh: Warehouse, *, span: timedelta, topics: Sequence[str] | None
     their own weeks before, within those topics' stories); words of one event (nearly the same stories)
     are one row, headed by the most surprising (`rising.group`). Each row: its words, stories and sources,
     how many stories held the head word before, the stories it would get at its usual share and in its
-    busiest period, how improbable its count is, the watchlists that matched its stories, the newest titles."""
+    busiest period, how improbable its count is, the watchlists that matched its stories, the newest titles
+    and links, and the ids of all its stories."""
     from balkanwatch.rising import MIN_STORIES, group, rising
 
     end = now or utcnow()
@@ -278,7 +279,8 @@ def rising_words(wh: Warehouse, *, span: timedelta, topics: Sequence[str] | None
                      "busiest_before": round(r.peak, 1), "surprise": round(r.surprise, 1),
                      "topics": sorted({t for sid in g.stories for t in matched.get(sid, [])}),
                      "examples": [" ".join(str(d["title"] or d["url"]).split()) for d in newest[:RISING_EXAMPLES]],
-                     "links": [str(d["url"]) for d in newest[:RISING_EXAMPLES]]})
+                     "links": [str(d["url"]) for d in newest[:RISING_EXAMPLES]],
+                     "story_ids": sorted(g.stories)})
     return {"start": start, "end": end, "stories": counts["window_total"],
             "stories_before": sum(counts["block_totals"]), "blocks": blocks, "rising_words": len(found),
             "events": len(groups), "words": rows}

@@ -139,6 +139,22 @@ def test_a_surge_sends_one_email_with_chart_and_stories_then_nothing_more(surge_
     assert "(agencies)" not in text          # syndicated copies are the same stories, not extra lines
     assert "Family dispute" not in text      # history is baseline, not news
     assert "cid:chart-0" in html
+    # what the surge is about: words in most of its stories that the topics' stories of the weeks before lack
+    about = re.search(r"\nAbout: (.+) — words these stories share", text)
+    assert about is not None and html.count(about.group(1)) == 1
+    events = [(part.rsplit(" (", 1)[0].split(", "), int(re.search(r"\((\d+)", part).group(1)))  # type: ignore[union-attr]
+              for part in about.group(1).split("; ")]
+    texts = [fold(f"{t} {x}") for t, x in query(config, """SELECT a.title, a.text FROM stories s
+                 JOIN articles a ON a.article_id = s.origin_article_id WHERE s.story_id IN (
+                 SELECT unnest(story_ids) FROM alerts)""")]
+    before = [fold(f"{t} {x}") for t, x in query(config, """SELECT a.title, a.text FROM stories s
+                  JOIN articles a ON a.article_id = s.origin_article_id WHERE s.story_id IN (
+                  SELECT story_id FROM story_mentions WHERE watchlist IN ('kfor', 'north-kosovo-clash'))
+                  AND s.first_seen_at < (SELECT min(window_start) FROM alerts) - INTERVAL 1 DAY""")]
+    assert len(texts) == 8 and len(before) >= 5 and events
+    for words, n in events:
+        assert n >= 3 and all(sum(w in t.split() for t in texts) >= n for w in words), (words, n)
+        assert all(sum(w in t.split() for t in before) <= 1 for w in words), words   # new to these topics
 
     alerts = query(config, "SELECT watchlist, observed, status, len(story_ids) FROM alerts ORDER BY watchlist")
     assert alerts == [("kfor", 8.0, "sent", 8), ("north-kosovo-clash", 8.0, "sent", 8)]
@@ -730,6 +746,23 @@ def test_a_desk_that_follows_its_own_topics_gets_their_digest(surge_config: Path
     assert desk["Message-ID"] != everyone["Message-ID"]
     sent = len(inbox.messages)
     assert run_alerts(config).sent == 0 and len(inbox.messages) == sent      # once a day each
+
+
+def test_a_surge_is_about_the_rising_words_most_of_its_stories_hold() -> None:
+    """`alerting.surge_about`: of the events rising within the surging topics (most surprising first), those
+    holding three of the surge's stories or more, most of them first, at most three."""
+    from balkanwatch.alerting import surge_about
+
+    surge = [f"s{i}" for i in range(8)]
+    events = [{"word": "eurovision", "with": [], "story_ids": ["x1", "x2", "x3", "s0"]},          # the day's other news
+              {"word": "gunmen", "with": [], "story_ids": ["s1", "s2", "s3", "x9"]},
+              {"word": "banjska", "with": ["monastery"], "story_ids": [*surge[:6], "x4"]},
+              {"word": "police", "with": [], "story_ids": ["s0", "s5", "s6"]},
+              {"word": "brnjak", "with": [], "story_ids": ["s7", "s6"]},                       # two: not enough
+              {"word": "zvecan", "with": [], "story_ids": ["s0", "s1", "s4"]}]
+    assert surge_about(events, surge) == [(["banjska", "monastery"], 6), (["gunmen"], 3), (["police"], 3)]
+    assert surge_about(events, surge, limit=1) == [(["banjska", "monastery"], 6)]
+    assert surge_about(events, ["x1", "x2"]) == [] and surge_about([], surge) == []
 
 
 def test_a_replay_at_several_budgets_is_a_replay_at_each() -> None:
