@@ -162,6 +162,11 @@ def _about_line(about: Sequence[tuple[Sequence[str], int]], stories: int) -> str
     return one_line("About: " + "; ".join(parts), 400) + " — words these stories share that the topics' weeks before did not"
 
 
+def about_words(about: Sequence[tuple[Sequence[str], int]]) -> str:
+    """What a surge is about, for a table cell: 'banjska, monastery; gunmen' (the e-mail's words, no counts)."""
+    return one_line("; ".join(", ".join(words[:ABOUT_WORDS]) for words, _ in about), 200)
+
+
 
 def compose_incident(incident: Incident, stories: Sequence[dict[str, Any]], charts: dict[str, bytes],
                      sender: str, recipients: Sequence[str], now: datetime, tz: tzinfo = UTC, *,

@@ -19,7 +19,7 @@ import base64
 import hashlib
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from email import message_from_bytes, policy
@@ -48,6 +48,7 @@ from balkanwatch.alerting import (
 from balkanwatch.config import Config, SmtpSettings, load_config
 from balkanwatch.emails import (
     AlertEmail,
+    about_words,
     as_delivered,
     compose_back,
     compose_digest,
@@ -81,6 +82,7 @@ class AlertsSummary:
     failed: list[str] = field(default_factory=list)
     undelivered: list[str] = field(default_factory=list)   # sent, but some recipients refused it
     charts: list[str] = field(default_factory=list)
+    about: dict[str, str] = field(default_factory=dict)     # alert id → what its surge is about (the e-mail's words)
     ingest_checked: bool = False      # a scheduled cycle: whether ingest has stalled was checked
     ingest_stalled: bool = False
 
@@ -132,7 +134,7 @@ def chart_path(config: Config, spike: Spike) -> Path:
 
 
 def queue_incident(wh: Warehouse, config: Config, incident: Incident, series: dict[str, TopicSeries],
-                   now: datetime, rising: DayRising | None = None) -> tuple[AlertEmail | None, list[Path]]:
+                   now: datetime, about: Sequence[tuple[Sequence[str], int]] = ()) -> tuple[AlertEmail | None, list[Path]]:
     """Render the charts, compose the e-mail (with what its surge is about: `DayRising.of_incident`), store
     alerts and outbox row together."""
     from balkanwatch.chart import render_chart
@@ -149,7 +151,6 @@ def queue_incident(wh: Warehouse, config: Config, incident: Incident, series: di
     email = None
     recipients = incident_recipients(config, incident)
     if recipients:
-        about = (rising or DayRising(wh, now)).of_incident(incident)
         email = compose_incident(incident, wh.story_details(incident.story_ids), charts, a.email_from, recipients, now,
                                  a.zone, about=about)
     status = "pending" if email else "no-recipients"
@@ -525,7 +526,7 @@ def run_alerts(config: Config, now: datetime | None = None, *, artifacts: bool =
             queue_once(wh, back, now)
     summary.spikes = [{"watchlist": s.watchlist, "bucket": f"{s.bucket_start:%Y-%m-%d %H:%M}", "score": round(s.score, 3),
                        "observed": s.observed, "expected": round(s.expected, 2), "stories": len(s.story_ids),
-                       "alert_id": s.alert_id} for s in spikes]
+                       "about": summary.about.get(s.alert_id, ""), "alert_id": s.alert_id} for s in spikes]
     results = send_outbox(config, now)
     summary.sent = sum(d.sent for d in results)
     summary.failed = [d.error for d in results if not d.sent and d.error]
@@ -557,7 +558,9 @@ def _cycle(config: Config, now: datetime, artifacts: bool, scheduled: bool
         spikes = new_spikes(wh, config, series, now)
         incidents = group_incidents(spikes)
         for incident in incidents:
-            email, paths = queue_incident(wh, config, incident, series, now, rising)
+            about = rising.of_incident(incident)
+            email, paths = queue_incident(wh, config, incident, series, now, about)
+            summary.about |= dict.fromkeys((s.alert_id for s in incident.spikes), about_words(about))
             summary.queued += email is not None
             summary.charts += [str(p) for p in paths]
         summary.queued += queue_new_stories(wh, config, now)
@@ -647,7 +650,7 @@ def publish(summary: AlertsSummary, spikes: list[Spike], topics: str, rising: st
 
     create_table_artifact([{k: cell(v) for k, v in row.items()} for row in summary.spikes]
                           or [{"watchlist": "(no new spikes)", "bucket": "", "score": "",
-                               "observed": "", "expected": "", "stories": "", "alert_id": ""}],
+                               "observed": "", "expected": "", "stories": "", "about": "", "alert_id": ""}],
                           key="alert-spikes", description="Spikes detected in this alerts cycle")
     create_markdown_artifact(topics, key="topics", description="Every topic's last week against its baseline")
     if rising is not None:
@@ -661,7 +664,8 @@ def publish(summary: AlertsSummary, spikes: list[Spike], topics: str, rising: st
                    resource={"prefect.resource.id": f"balkanwatch.topic.{s.watchlist}",
                              "prefect.resource.name": s.watchlist},
                    payload={"alert_id": s.alert_id, "bucket_start": s.bucket_start.isoformat(), "score": s.score,
-                            "observed": s.observed, "expected": s.expected, "stories": list(s.story_ids)})
+                            "observed": s.observed, "expected": s.expected, "stories": list(s.story_ids),
+                            "about": summary.about.get(s.alert_id, "")})
 
 
 @flow(name="alerts", description="Detect topic spikes and e-mail them (outbox: nothing lost, nothing sent twice).")

@@ -606,6 +606,14 @@ def test_alerts_flow_run_shows_spikes_and_delivery_failures_in_prefect(prefect_s
                    and r.start_time and r.start_time >= started)
     found = {a.key: a for a in asyncio.run(artifacts(subflow.id))}
     assert "alert-spikes" in found                                         # on the run that found them
+    # each spike says what its surge is about: the words of its e-mail's "About:" line
+    mail = message_from_bytes(box.messages[0][2], policy=policy.default).get_body(preferencelist=("plain",)).get_content()
+    line = re.search(r"\nAbout: (.+) — words", mail)
+    assert line is not None
+    about = re.sub(r" \(\d+[^)]*\)", "", line.group(1))                  # "banjska, monastery; gunmen"
+    table = json.loads(found["alert-spikes"].data)
+    assert sorted(r["watchlist"] for r in table) == ["kfor", "north-kosovo-clash"] and about
+    assert all(r["about"] == about for r in table), (table, about)
     chart = found["alert-chart"]                                           # inline, not a file:// link
     assert chart.type == "markdown" and "file://" not in chart.data
     png = base64.b64decode(chart.data.split("data:image/png;base64,", 1)[1].split(")", 1)[0])
@@ -635,7 +643,8 @@ def test_alerts_flow_run_shows_spikes_and_delivery_failures_in_prefect(prefect_s
         time.sleep(0.5)
     topics = sorted(e.resource.id for e in events)
     assert topics == ["balkanwatch.topic.kfor", "balkanwatch.topic.north-kosovo-clash"]
-    assert all(e.payload["observed"] == 8.0 and len(e.payload["stories"]) == 8 for e in events)
+    assert all(e.payload["observed"] == 8.0 and len(e.payload["stories"]) == 8 and e.payload["about"] == about
+               for e in events)
     again = asyncio.run(ingest(config_path=str(surge_config)))   # the subflow's own result, not just its state
     assert again["alerts"] == "0 new spikes, 0 e-mails sent", again["alerts"]
 
