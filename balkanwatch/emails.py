@@ -69,12 +69,20 @@ def _until(spike: Spike, now: datetime | None) -> datetime:
     return min(spike.window_end, as_utc(now).astimezone(UTC).replace(tzinfo=None))
 
 
-def incident_subject(incident: Incident, now: datetime | None = None) -> str:
+ABOUT_SUBJECT_WORDS = 2   # words of what a surge is about in its e-mail's subject (the first event's, head first)
+
+
+def incident_subject(incident: Incident, now: datetime | None = None,
+                     about: Sequence[tuple[Sequence[str], int]] = ()) -> str:
+    """'[balkanwatch] kfor + north-kosovo-clash: 8 new stories in 2 h about banjska, monastery (expected 0.2,
+    usually 0.4 a day)': the topics, the surge, what it is about (`alerting.surge_about`'s first event, when
+    any), and what the topic usually brings. The words are letters and digits of the stories' text, folded."""
     lead = max(incident.spikes, key=lambda s: s.observed)
     span = _hours((_until(lead, now) - lead.window_start).total_seconds())
     topics = " + ".join(incident.watchlists)
     n = len(incident.story_ids)
-    return one_line(f"[balkanwatch] {topics}: {n} new stor{'y' if n == 1 else 'ies'} in {span} "
+    what = f" about {', '.join(about[0][0][:ABOUT_SUBJECT_WORDS])}" if about else ""
+    return one_line(f"[balkanwatch] {topics}: {n} new stor{'y' if n == 1 else 'ies'} in {span}{what} "
                     f"(expected {lead.expected:.1f}, {lead.usual})")
 
 
@@ -177,7 +185,7 @@ def compose_incident(incident: Incident, stories: Sequence[dict[str, Any]], char
     (alerts.timezone)."""
     suffix, late = late_note(incident, now, tz)
     what = _about_line(about, len(incident.story_ids))
-    subject = one_line(incident_subject(incident, now) + suffix)
+    subject = one_line(incident_subject(incident, now, about) + suffix)
     message_id = f"<{incident.incident_id}@balkanwatch>"
     text = "\n".join([*([late, ""] if late else []), "Coverage surged:", *(f"  {line}" for line in _spike_lines(incident, now, tz)),
                       *([what] if what else []), "",

@@ -54,6 +54,22 @@ def test_a_scraped_title_cannot_inject_headers():
     assert "Bcc: attacker@evil.example" in text.replace("\n", " ")   # shown as text, never as a header
 
 
+def test_the_subject_and_first_lines_say_what_the_surge_is_about():
+    """`about` (alerting.surge_about): the first event's first two words in the subject, every event's first
+    five words and counts under the surge's lines; nothing from it becomes a header."""
+    inc = Incident((spike("kfor", tuple(f"s{i}" for i in range(8))),))
+    about = [(["banjska", "monastery", "gunmen", "police", "zvecan", "leposavic"], 6), (["brnjak\r\nBcc: x@evil.example"], 3)]
+    email = compose_incident(inc, [story(1, "Clash")], {}, "bw@example.org", ["a@example.org"], NOW, about=about)
+    msg = message_from_bytes(email.raw, policy=policy.default)
+    assert msg["Subject"] == ("[balkanwatch] kfor: 8 new stories in 2 h about banjska, monastery "
+                              "(expected 0.4, usually 1.5 a day)") and msg["Bcc"] is None
+    text = msg.get_body(preferencelist=("plain",)).get_content().replace("\r\n", "\n")
+    assert ("\nAbout: banjska, monastery, gunmen, police, zvecan (6 of the 8 stories); brnjak Bcc: x@evil.example (3) — "
+            "words these stories share that the topics' weeks before did not\n") in text
+    plain = compose_incident(inc, [story(1, "Clash")], {}, "bw@example.org", ["a@example.org"], NOW)
+    assert "About:" not in plain.html and " about " not in plain.subject
+
+
 def test_incident_email_is_multipart_with_inline_charts_and_a_stable_message_id():
     inc = group_incidents([spike("kfor", ("s1", "s2")), spike("north-kosovo-clash", ("s2", "s3"))])
     assert len(inc) == 1
