@@ -511,7 +511,9 @@ def test_two_hundred_feeds_are_few_task_runs_and_an_unchanged_repoll_writes_noth
 
 def test_a_silent_source_is_emailed_once_when_asked(server, tmp_path: Path):
     """alerts.email_silent_sources: the alerts cycle mails one message per silence (a real SMTP server on
-    loopback), not again on the next cycle, and the subject cannot be forged by the source's name."""
+    loopback), not again on the next cycle, and the subject cannot be forged by the source's name: the config
+    refuses a name over two lines, and `compose_silent` keeps one on one line all the same (a warehouse's
+    `sources` table may hold a name from before the rule)."""
     from aiosmtpd.controller import Controller
 
     from app.devserver import free_port
@@ -532,8 +534,18 @@ email_silent_sources = true
 name = "kfor"
 any = ["KFOR"]
 """
+    from balkanwatch.emails import compose_silent
+
     cfg = tmp_path / "balkanwatch.toml"
     cfg.write_text(loopback_config(alerts + toml_sources([{"name": "Wire\r\nBcc: x@evil.example", "feed": url}])),
+                   encoding="utf-8")
+    with pytest.raises(ConfigError, match="must be one line of text"):
+        load_config(cfg)
+    forged = compose_silent({"name": "Wire\r\nBcc: x@evil.example", "silent_since": then, "usual_gap_minutes": 60,
+                             "last_new_item_at": then, "location": url}, "bw@example.org", ["a@example.org"], then)
+    assert "\nBcc:" not in forged.raw.decode().split("\r\n\r\n", 1)[0].replace("\r\n", "\n")
+    assert "source silent: Wire Bcc: x@evil.example" in forged.subject
+    cfg.write_text(loopback_config(alerts + toml_sources([{"name": "Wire Bcc: x@evil.example", "feed": url}])),
                    encoding="utf-8")
     box = Inbox()
     controller = Controller(box, hostname="127.0.0.1", port=port)
