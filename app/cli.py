@@ -864,6 +864,7 @@ def cmd_spikes_budgets(args: argparse.Namespace) -> int:
 def cmd_topics_list(args: argparse.Namespace) -> int:
     from balkanwatch.alerting import RECENT_ALERT_DAYS, topic_overview
     from flows.alerts import history_start, series_by_topic
+    from flows.maintenance import suggested_budgets
     from warehouse.store import utcnow
 
     config = _stored(args)
@@ -872,7 +873,7 @@ def cmd_topics_list(args: argparse.Namespace) -> int:
         series = series_by_topic(wh, config, history_start(wh, config, now), now)
         since = now - timedelta(days=RECENT_ALERT_DAYS)
         rows = topic_overview(list(series.values()), {w: wh.alert_buckets(w, since) for w in series},
-                              config.topic_budgets(), wh.alert_verdicts(since))
+                              config.topic_budgets(), wh.alert_verdicts(since), suggested_budgets(wh, config, now))
     cols = ["watchlist", "stories_7d", "expected_7d", "usual_per_day", "now", "alerts_recent", "rated", "budget",
             "last_alert"]
     print(render(cols, [[r[c] for c in cols] for r in rows], args.format))

@@ -221,14 +221,25 @@ def rated(verdicts: Mapping[str, int]) -> str:
     return ", ".join(f"{verdicts[v]} {v}" for v in ("useful", "noise") if verdicts.get(v))
 
 
+def budget_cell(budget: float | None, suggested: float | None) -> str:
+    """A topic's budget a month as the `topics` table shows it, with what the desk's labels suggest
+    (`suggest_budget`, `balkanwatch spikes budgets`): "4", "4 (labels suggest 8)", "4 (labels agree)"."""
+    if budget is None:
+        return ""
+    if suggested is None:
+        return f"{budget:g}"
+    return f"{budget:g} (labels agree)" if suggested == budget else f"{budget:g} (labels suggest {suggested:g})"
+
+
 def topic_overview(series: Sequence[TopicSeries], recent_alerts: dict[str, list[datetime]],
-                   budgets: dict[str, float], verdicts: Mapping[str, Mapping[str, int]] | None = None
-                   ) -> list[dict[str, object]]:
+                   budgets: dict[str, float], verdicts: Mapping[str, Mapping[str, int]] | None = None,
+                   suggested: Mapping[str, float] | None = None) -> list[dict[str, object]]:
     """One row per topic for the cycle's `topics` artifact, busiest last week first: unique stories in the
     last OVERVIEW_DAYS, what the detector expected over them, the usual volume, how outstanding its last
     hours are (`right_now`), the topic's alerts in the last RECENT_ALERT_DAYS (`recent_alerts`: their
     buckets) against its budget a month, what the desk said of them (`verdicts`: per topic, how many were
-    rated useful and noise), and the last alert."""
+    rated useful and noise) and the budget their labels suggest (`suggested`: `budget_cell`), and the last
+    alert."""
     rows = []
     for ts in series:
         per_day = timedelta(days=1) / ts.bucket
@@ -241,7 +252,7 @@ def topic_overview(series: Sequence[TopicSeries], recent_alerts: dict[str, list[
                      "usual_per_day": "" if usual is None else round(usual, 1),
                      "now": right_now(ts.scored[-1].months if ts.scored else 0.0, budget),
                      "alerts_recent": len(recent), "rated": rated((verdicts or {}).get(ts.watchlist, {})),
-                     "budget": "" if budget is None else f"{budget:g}",
+                     "budget": budget_cell(budget, (suggested or {}).get(ts.watchlist)),
                      "last_alert": f"{max(recent):%Y-%m-%d %H:%M}" if recent else ""})
     # stories_7d is the int sum above; the rows are typed as the artifact's dict[str, object]
     return sorted(rows, key=lambda r: -int(r["stories_7d"]))    # type: ignore[call-overload]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
+from collections.abc import Iterable
 from functools import lru_cache
 
 # Serbian (and Macedonian) Cyrillic → Gaj's Latin, then folded like the Latin letters themselves.
@@ -37,6 +39,22 @@ def fold(text: str) -> str:
     """Lower-case, transliterated, accent-free words separated by single spaces."""
     t = _NON_ASCII.sub(lambda m: _fold_run(m.group()), text.casefold())   # ASCII stays as it is, in C
     return _NON_WORD.sub(" ", t).replace("_", " ").strip()
+
+
+_TOKEN = re.compile(r"[^\W_]+")
+
+
+def spelled(words: Iterable[str], texts: Iterable[str]) -> dict[str, str]:
+    """How the texts spell each folded word: its most frequent form among their words (the first of two as
+    frequent), for showing a folded word ("zvecan") as people write it ("Zvečan"). A word the texts do not
+    hold keeps no entry."""
+    wanted = set(words)
+    forms: dict[str, Counter[str]] = {}
+    for text in texts:
+        for token in _TOKEN.findall(text):
+            if (key := fold(token)) in wanted:
+                forms.setdefault(key, Counter())[token] += 1
+    return {w: c.most_common(1)[0][0] for w, c in forms.items()}
 
 
 def fold_sql(expr: str) -> str:

@@ -61,8 +61,9 @@ from balkanwatch.emails import (
 )
 from balkanwatch.errors import DeliveryError, WarehouseBusyError, WarehouseError
 from balkanwatch.health import ingest_stalled
+from balkanwatch.textnorm import spelled
 from connectors import smtp
-from flows.maintenance import topic_stories
+from flows.maintenance import suggested_budgets, topic_stories
 from flows.mentions import match_mentions
 from warehouse import Warehouse
 from warehouse.store import utcnow
@@ -212,9 +213,16 @@ class DayRising:
 
     def of_incident(self, incident: Incident) -> list[tuple[list[str], int]]:
         """What an incident's surge is about (`alerting.surge_about`): the events rising within its topics'
-        stories in the day up to the end of its surge that most of its stories hold."""
+        stories in the day up to the end of its surge that most of its stories hold; each word spelled as
+        the stories' titles and excerpts spell it most ("Zvečan", not the folded "zvecan")."""
         end = max(s.window_end for s in incident.spikes)
-        return surge_about(self.report(frozenset(incident.watchlists), end)["words"], incident.story_ids)
+        about = surge_about(self.report(frozenset(incident.watchlists), end)["words"], incident.story_ids)
+        if not about:
+            return about
+        details = self.wh.story_details(incident.story_ids)
+        forms = spelled([w for words, _ in about for w in words],
+                        (f"{d['title'] or ''} {d['excerpt'] or ''}" for d in details))
+        return [([forms.get(w, w) for w in words], n) for words, n in about]
 
 
 def queue_digest(wh: Warehouse, config: Config, now: datetime, rising: DayRising | None = None) -> int:
@@ -573,7 +581,8 @@ def _cycle(config: Config, now: datetime, artifacts: bool, scheduled: bool
         summary.incidents = len(incidents)
         since = now - timedelta(days=RECENT_ALERT_DAYS)
         overview = topic_overview(list(series.values()), {w: wh.alert_buckets(w, since) for w in series},
-                                  config.topic_budgets(), wh.alert_verdicts(since)) if artifacts else []
+                                  config.topic_budgets(), wh.alert_verdicts(since),
+                                  suggested_budgets(wh, config, now)) if artifacts else []
         shown = rising.report() if artifacts and config.alerts.rising_artifact else None
     return summary, spikes, overview, series, shown
 

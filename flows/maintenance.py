@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from balkanwatch.alerting import (
+    BUDGETS,
     TopicSeries,
     budget_series,
     kept_of,
@@ -115,11 +116,13 @@ def _extract_all(jobs: list[PageJob], workers: int) -> Iterator[ExtractedArticle
     yield from results
 
 
-def topic_stories(wh: Warehouse, config: Config, start: datetime,
-                  now: datetime) -> dict[str, list[tuple[str, datetime]]]:
-    """(story_id, first_seen_at) of every topic's stories from `start` to the bucket holding `now`, by topic."""
+def topic_stories(wh: Warehouse, config: Config, start: datetime, now: datetime,
+                  topics: Sequence[str] | None = None) -> dict[str, list[tuple[str, datetime]]]:
+    """(story_id, first_seen_at) of every topic's stories (of `topics` only, when given) from `start` to the
+    bucket holding `now`, by topic."""
     rows: dict[str, list[tuple[str, datetime]]] = defaultdict(list)
-    for watchlist, story_id, when in wh.story_mentions(start, now + timedelta(minutes=config.alerts.bucket_minutes)):
+    for watchlist, story_id, when in wh.story_mentions(start, now + timedelta(minutes=config.alerts.bucket_minutes),
+                                                       topics):
         rows[watchlist].append((story_id, when))
     return rows
 
@@ -147,7 +150,7 @@ def budget_replays(wh: Warehouse, config: Config, budgets: Sequence[float], *, t
     now = now or utcnow()
     start = wh.first_story_time() or now
     months = (now - start).total_seconds() / MONTH_SECONDS
-    rows = topic_stories(wh, config, start, now)
+    rows = topic_stories(wh, config, start, now, topics or None)
     rated, missed = wh.rated_alerts(), wh.missed_surges()
     cooldown = timedelta(hours=config.alerts.cooldown_hours)
     out = []
@@ -171,6 +174,18 @@ def budget_replays(wh: Warehouse, config: Config, budgets: Sequence[float], *, t
                         "missed_caught": kept_of(r, "missed"),
                         "note": ", ".join(note)})
     return out
+
+
+def suggested_budgets(wh: Warehouse, config: Config, now: datetime | None = None) -> dict[str, float]:
+    """The budget `spikes budgets` suggests (at its default budgets, BUDGETS) for every topic the desk has
+    labelled (an alert rated, a surge noted as missed); topics without labels get none. What the `topics`
+    artifact and `topics list` show beside each topic's budget."""
+    known = {w.name for w in config.watchlists}
+    labelled = sorted(known & ({t for t, _, _ in wh.rated_alerts()} | {t for t, _ in wh.missed_surges()}))
+    if not labelled:
+        return {}
+    rows = budget_replays(wh, config, BUDGETS, topics=labelled, now=now)
+    return {str(r["watchlist"]): float(r["budget_a_month"]) for r in rows if "suggested" in r["note"].split(", ")}
 
 
 def _alert_rows(wh: Warehouse, series: TopicSeries) -> list[dict[str, Any]]:

@@ -144,17 +144,19 @@ def test_a_surge_sends_one_email_with_chart_and_stories_then_nothing_more(surge_
     assert about is not None and html.count(about.group(1)) == 1
     events = [(part.rsplit(" (", 1)[0].split(", "), int(re.search(r"\((\d+)", part).group(1)))  # type: ignore[union-attr]
               for part in about.group(1).split("; ")]
-    texts = [fold(f"{t} {x}") for t, x in query(config, """SELECT a.title, a.text FROM stories s
-                 JOIN articles a ON a.article_id = s.origin_article_id WHERE s.story_id IN (
-                 SELECT unnest(story_ids) FROM alerts)""")]
+    texts_as_written = [f"{t} {x}" for t, x in query(config, """SELECT a.title, a.text FROM stories s
+                            JOIN articles a ON a.article_id = s.origin_article_id WHERE s.story_id IN (
+                            SELECT unnest(story_ids) FROM alerts)""")]
+    texts = [fold(t) for t in texts_as_written]
     before = [fold(f"{t} {x}") for t, x in query(config, """SELECT a.title, a.text FROM stories s
                   JOIN articles a ON a.article_id = s.origin_article_id WHERE s.story_id IN (
                   SELECT story_id FROM story_mentions WHERE watchlist IN ('kfor', 'north-kosovo-clash'))
                   AND s.first_seen_at < (SELECT min(window_start) FROM alerts) - INTERVAL 1 DAY""")]
     assert len(texts) == 8 and len(before) >= 5 and events
-    for words, n in events:
-        assert n >= 3 and all(sum(w in t.split() for t in texts) >= n for w in words), (words, n)
-        assert all(sum(w in t.split() for t in before) <= 1 for w in words), words   # new to these topics
+    for words, n in events:          # each word as the stories spell it most ("Monday", not "monday")
+        assert n >= 3 and all(sum(fold(w) in t.split() for t in texts) >= n for w in words), (words, n)
+        assert all(sum(fold(w) in t.split() for t in before) <= 1 for w in words), words   # new to these topics
+        assert all(w in " ".join(texts_as_written) for w in words), words
 
     alerts = query(config, "SELECT watchlist, observed, status, len(story_ids) FROM alerts ORDER BY watchlist")
     assert alerts == [("kfor", 8.0, "sent", 8), ("north-kosovo-clash", 8.0, "sent", 8)]
@@ -973,6 +975,10 @@ def test_an_analyst_rates_an_alert_from_its_e_mail(surge_config: Path, inbox: In
     # than the current; none where no budget catches the miss
     suggested = {r["watchlist"]: r["note"] for r in replays if "suggested" in r["note"]}
     assert suggested == {"kfor": "current, suggested", "north-kosovo-clash": "current, suggested"}
+    # `topics` (and the cycle's artifact) shows it beside the budget; eulex's miss no budget catches: none
+    assert main(["--config", str(surge_config), "topics", "--format", "json"]) == 0
+    budgets = {r["watchlist"]: r["budget"] for r in json.loads(capsys.readouterr().out)}
+    assert budgets == {"kfor": "4 (labels agree)", "north-kosovo-clash": "4 (labels agree)", "eulex": "4"}
     # a topic's own budget is replayed too, and is the backtest's
     surge_config.write_text(surge_config.read_text(encoding="utf-8").replace(
         'name = "kfor"\n', 'name = "kfor"\nalerts_per_month = 3\n', 1), encoding="utf-8")

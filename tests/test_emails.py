@@ -14,6 +14,7 @@ from app.devserver import free_port
 from balkanwatch.alerting import (
     Incident,
     Spike,
+    budget_cell,
     group_incidents,
     right_now,
     spikes_of,
@@ -327,6 +328,10 @@ def test_the_topics_overview_lists_every_topic_busiest_first_with_its_last_alert
     assert rows[1]["usual_per_day"] == 1.0 and 0 < rows[1]["expected_7d"] < 15
     # the last hours: eight stories on a one-a-day topic are over its line; the quiet one's day is ordinary
     assert rows[0]["now"].endswith(", alert level") and rows[1]["now"] == "ordinary"
+    # with what the desk's labels suggest (`spikes budgets`), where they suggest anything
+    rows = topic_overview(series, {}, {"busy": 8.0, "quiet": 0.5}, {}, {"busy": 4.0, "quiet": 0.5})
+    assert {r["watchlist"]: r["budget"] for r in rows} == {"busy": "8 (labels suggest 4)", "quiet": "0.5 (labels agree)"}
+    assert budget_cell(None, 4.0) == "" and budget_cell(2.0, None) == "2"
     assert right_now(0.25, 4.0) == "about once in 8 days, alert level" and right_now(0.2, 4.0) == "about once in 6 days"
     assert right_now(2 / 30, 4.0) == "ordinary" and right_now(3 / 30, 4.0) == "about once in 3 days"   # calm < 2.5 days
     assert right_now(5.0, 0.1) == "about once in 5.0 months" and right_now(5.0, None) == "about once in 5.0 months, alert level"

@@ -38,3 +38,11 @@ def test_fast_fold_equals_the_plain_definition_on_random_text():
     for _ in range(5000):
         s = "".join(rng.choice(pool) for _ in range(rng.randint(0, 40)))
         assert fold(s) == reference(s), s
+
+
+def test_a_folded_word_is_shown_as_the_texts_spell_it_most() -> None:
+    from balkanwatch.textnorm import spelled
+
+    texts = ["Clash in Zvečan: KFOR deploys", "KFOR troops in ZVEČAN and Zvečan", "Сукоб у Звечану, Zvecan"]
+    forms = spelled(["zvecan", "kfor", "deploys", "banjska", "zvecanu"], texts)
+    assert forms == {"zvecan": "Zvečan", "kfor": "KFOR", "deploys": "deploys", "zvecanu": "Звечану"}

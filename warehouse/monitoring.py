@@ -79,11 +79,14 @@ class MonitoringMixin(WarehouseBase):
         self._exec("DELETE FROM mentions WHERE NOT list_contains(?, watchlist)", [list(watchlists)])
 
     # -- topic counts --------------------------------------------------------------------------------------
-    def story_mentions(self, since: datetime, until: datetime) -> list[tuple[str, str, datetime]]:
-        """(watchlist, story_id, first_seen_at) of every topic story first seen in [since, until)."""
+    def story_mentions(self, since: datetime, until: datetime,
+                       topics: Sequence[str] | None = None) -> list[tuple[str, str, datetime]]:
+        """(watchlist, story_id, first_seen_at) of every topic story (of `topics` only, when given) first seen
+        in [since, until)."""
         return [tuple(r) for r in self._exec(
             """SELECT watchlist, story_id, first_seen_at FROM story_mentions
-               WHERE first_seen_at >= ? AND first_seen_at < ? ORDER BY first_seen_at""", [since, until]).fetchall()]
+               WHERE first_seen_at >= ? AND first_seen_at < ? AND (CAST(? AS VARCHAR[]) IS NULL OR list_contains(?, watchlist))
+               ORDER BY first_seen_at""", [since, until, *[None if topics is None else list(topics)] * 2]).fetchall()]
 
     def top_stories(self, since: datetime, per_topic: int) -> dict[str, list[str]]:
         """Per topic, the ids of its `per_topic` most carried stories first seen since `since` (most articles,
