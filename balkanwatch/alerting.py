@@ -286,17 +286,26 @@ SURGE_ABOUT_EVENTS = 3   # events of rising words an alert e-mail says its surge
                          # threshold: which words rise is `balkanwatch.rising`'s, set on bench/rising_eval.py)
 
 
-def surge_about(events: Sequence[Mapping[str, Any]], story_ids: Sequence[str], *,
+def surge_about(events: Sequence[Mapping[str, Any]], story_ids: Sequence[str], *, titles: Sequence[str] = (),
                 limit: int = SURGE_ABOUT_EVENTS) -> list[tuple[list[str], int]]:
     """What a surge is about, in words: of the events of rising words (`flows.maintenance.rising_words` rows
     of the surging topics' stories, most surprising first), those holding at least MIN_STORIES of the
     surge's `story_ids` (words that the rest of the day's stories share do not describe it), most of them
-    first (then the more surprising); each as (its words, head first; how many of the surge's stories hold
-    them). At most `limit`."""
+    first (then the more surprising); each as (its words, those in more of the surge's `titles` first, then
+    head first; how many of the surge's stories hold them). At most `limit`. An event's words often rise
+    alike (all in the same new stories), so its head is the first of them alphabetically; the headlines
+    say which of them the news is about ("Banjska", not "armed")."""
     from balkanwatch.rising import MIN_STORIES
+    from balkanwatch.textnorm import fold
 
     mine = set(story_ids)
-    found = [([str(e["word"]), *map(str, e["with"])], len(mine.intersection(e["story_ids"]))) for e in events]
+    headlines = [set(fold(t).split()) for t in titles]
+
+    def in_titles(word: str) -> int:
+        return sum(word in h for h in headlines)
+
+    found = [(sorted([str(e["word"]), *map(str, e["with"])], key=lambda w: -in_titles(w)),
+              len(mine.intersection(e["story_ids"]))) for e in events]
     ranked = sorted(((words, n, rank) for rank, (words, n) in enumerate(found) if n >= MIN_STORIES),
                     key=lambda t: (-t[1], t[2]))
     return [(words, n) for words, n, _ in ranked[:limit]]

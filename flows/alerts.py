@@ -213,13 +213,15 @@ class DayRising:
 
     def of_incident(self, incident: Incident) -> list[tuple[list[str], int]]:
         """What an incident's surge is about (`alerting.surge_about`): the events rising within its topics'
-        stories in the day up to the end of its surge that most of its stories hold; each word spelled as
-        the stories' titles and excerpts spell it most ("Zvečan", not the folded "zvecan")."""
+        stories in the day up to the end of its surge that most of its stories hold, the words of their
+        headlines first; each word spelled as the stories' titles and excerpts spell it most ("Zvečan", not
+        the folded "zvecan")."""
         end = max(s.window_end for s in incident.spikes)
-        about = surge_about(self.report(frozenset(incident.watchlists), end)["words"], incident.story_ids)
+        details = self.wh.story_details(incident.story_ids)
+        about = surge_about(self.report(frozenset(incident.watchlists), end)["words"], incident.story_ids,
+                            titles=[d["title"] or "" for d in details])
         if not about:
             return about
-        details = self.wh.story_details(incident.story_ids)
         forms = spelled([w for words, _ in about for w in words],
                         (f"{d['title'] or ''} {d['excerpt'] or ''}" for d in details))
         return [([forms.get(w, w) for w in words], n) for words, n in about]

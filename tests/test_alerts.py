@@ -773,6 +773,9 @@ def test_a_surge_is_about_the_rising_words_most_of_its_stories_hold() -> None:
               {"word": "zvecan", "with": [], "story_ids": ["s0", "s1", "s4"]}]
     assert surge_about(events, surge) == [(["banjska", "monastery"], 6), (["gunmen"], 3), (["police"], 3)]
     assert surge_about(events, surge, limit=1) == [(["banjska", "monastery"], 6)]
+    # the words of the surge's headlines first (sorted() is stable: the others keep their order)
+    titles = ["Gunmen storm the Monastery", "Monastery siege", "Zvečan: police"]
+    assert surge_about(events, surge, titles=titles) == [(["monastery", "banjska"], 6), (["gunmen"], 3), (["police"], 3)]
     assert surge_about(events, ["x1", "x2"]) == [] and surge_about([], surge) == []
 
 
