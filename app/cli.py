@@ -430,10 +430,7 @@ def cmd_story(args: argparse.Namespace) -> int:
 
 def _known_topics(config: Config, topics: Sequence[str]) -> None:
     """ConfigError naming the topics (`--topic`) that are no watchlist of the config."""
-    known = [w.name for w in config.watchlists]
-    if unknown := [t for t in topics if t not in known]:
-        raise ConfigError(f"no watchlist named {', '.join(map(repr, unknown))} in {config.path or 'the config'}; "
-                          f"topics: {', '.join(known) or 'none (add [[watchlists]] to the config)'}")
+    config.require_topics(topics)
 
 
 def cmd_stories(args: argparse.Namespace) -> int:
@@ -677,39 +674,18 @@ def cmd_alert(args: argparse.Namespace) -> int:
 
 def cmd_rate(args: argparse.Namespace) -> int:
     """An analyst's verdict on an alert (its incident id from the e-mail or `alerts`, or one alert id)."""
-    from warehouse import Warehouse
+    from flows.verdicts import rate_alerts
 
-    config = _stored(args)
-    _known_topics(config, args.topic)
-    with Warehouse.for_config(config) as wh:
-        rated = wh.rate_alerts(args.alert, args.verdict, " ".join((args.note or "").split()),
-                               datetime.now(UTC).replace(tzinfo=None), topics=args.topic)
-    if not rated:
-        raise BalkanwatchError(f"no alert {args.alert!r}" + (f" of {', '.join(args.topic)}" if args.topic else "")
-                               + ": give the incident id of the alert's e-mail (inc-…, its last line) or an alert "
-                               "id (`balkanwatch alerts --format json`)")
+    rated = rate_alerts(_stored(args), args.alert, args.verdict, args.note or "", args.topic)
     print(f"rated {args.verdict}: {', '.join(rated)}")
     return 0
 
 
 def cmd_missed(args: argparse.Namespace) -> int:
     """A surge the desk wanted an alert for and got none: the misses beside the rated alerts."""
-    from warehouse import Warehouse
-    from warehouse.base import utc_naive
+    from flows.verdicts import note_missed
 
-    config = _stored(args)
-    _known_topics(config, [args.topic])
-    now = datetime.now(UTC).replace(tzinfo=None)
-    at = utc_naive(args.when)
-    if at > now:
-        raise ConfigError(f"{at:%Y-%m-%d %H:%M} UTC is in the future: a missed surge is one that happened")
-    cooldown = timedelta(hours=config.alerts.cooldown_hours)
-    with Warehouse.for_config(config) as wh:
-        near = [b for b in wh.alert_buckets(args.topic, at - cooldown) if abs(b - at) <= cooldown]
-        if near:
-            raise BalkanwatchError(f"{args.topic} alerted at {min(near):%Y-%m-%d %H:%M} UTC, within the cooldown of "
-                                   "that time: rate that alert (`balkanwatch rate`) instead")
-        wh.note_missed(args.topic, at, " ".join((args.note or "").split()), now)
+    at = note_missed(_stored(args), args.topic, args.when, args.note or "")
     print(f"noted: {args.topic} should have alerted about {at:%Y-%m-%d %H:%M} UTC")
     return 0
 

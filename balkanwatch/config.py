@@ -11,6 +11,7 @@ import functools
 import os
 import ssl
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from pathlib import Path
@@ -249,6 +250,13 @@ class Config:
             return self.alerts
         return dataclasses.replace(self.alerts, alerts_per_month=w.alerts_per_month or self.alerts.alerts_per_month,
                                    email_to=list(w.email_to or self.alerts.email_to))
+
+    def require_topics(self, topics: Sequence[str]) -> None:
+        """ConfigError naming the topics (`--topic`) that are no watchlist of the config."""
+        known = [w.name for w in self.watchlists]
+        if unknown := [t for t in topics if t not in known]:
+            raise ConfigError(f"no watchlist named {', '.join(map(repr, unknown))} in {self.path or 'the config'}; "
+                              f"topics: {', '.join(known) or 'none (add [[watchlists]] to the config)'}")
 
     def topic_budgets(self) -> dict[str, float]:
         """Every topic's alerts_per_month as it applies (topic_alerts), by topic name."""

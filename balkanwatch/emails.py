@@ -212,8 +212,9 @@ def compose_incident(incident: Incident, stories: Sequence[dict[str, Any]], char
 
 def _rate_line(incident_id: str) -> str:
     """How to tell balkanwatch whether this alert was worth it (the verdicts a detector can be judged on)."""
-    return (f"Worth an alert? balkanwatch rate {incident_id} useful (or: noise --note \"why\"): your verdicts are "
-            "kept with the alert, to judge the detector on this desk's own alerts.")
+    return (f"Worth an alert? balkanwatch rate {incident_id} useful (or: noise --note \"why\"), or in the Prefect UI "
+            "the deployment balkanwatch-rate (Run, Custom run) with this id: your verdicts are kept with the alert, to "
+            "judge the detector on this desk's own alerts.")
 
 
 def compose_stories(topic: str, stories: Sequence[dict[str, Any]], more: int, sender: str,

@@ -2,6 +2,8 @@
 `alerts.every_minutes` (when watchlists are configured; the ingest flow also runs an alerts cycle itself),
 and its maintenance every `schedule.maintain_every_hours` (flows/upkeep.py) on a DuckLake lake, or on a DuckDB
 file that keeps raw pages or the fetch log for a limited time (`warehouse.keep_raw_pages_days`, `keep_fetches_days`).
+With watchlists, also two deployments without a schedule that the desk runs from the UI (Run → Custom run):
+balkanwatch-rate (a verdict on an alert) and balkanwatch-missed (a surge that got none), flows/verdicts.py.
 
 `concurrency_limit=1` with Prefect's default ENQUEUE collision strategy: a run that comes due while the
 previous one still runs waits its turn (and the warehouse's ingest lock is a second guard).
@@ -24,6 +26,7 @@ def build_deployments(config: Config) -> list[Any]:
     from flows.alerts import alerts
     from flows.ingest import ingest
     from flows.upkeep import maintain
+    from flows.verdicts import missed, rate
 
     one_at_a_time = ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE)
 
@@ -32,9 +35,14 @@ def build_deployments(config: Config) -> list[Any]:
                                   parameters={"config_path": str(config.path)}, concurrency_limit=one_at_a_time,
                                   description=flow.description, tags=["balkanwatch", what])
 
+    def on_demand(flow: Any, what: str) -> Any:
+        return flow.to_deployment(name=f"balkanwatch-{what}", parameters={"config_path": str(config.path)},
+                                  description=flow.description, tags=["balkanwatch", what])
+
     deployments = [every(ingest, config.schedule.ingest_every_minutes, "ingest")]
     if config.watchlists:
-        deployments.append(every(alerts, config.alerts.every_minutes, "alerts"))
+        deployments += [every(alerts, config.alerts.every_minutes, "alerts"), on_demand(rate, "rate"),
+                        on_demand(missed, "missed")]
     if needs_maintenance(config):
         deployments.append(every(maintain, 60 * config.schedule.maintain_every_hours, "maintain"))
     return deployments

@@ -912,6 +912,36 @@ def test_a_topic_that_asks_for_every_story_gets_each_once(surge_config: Path, in
 
 
 @pytest.mark.parametrize("warehouse_backend", ["duckdb", "ducklake"], indirect=True)
+@pytest.mark.prefect
+def test_the_desk_rates_an_alert_and_notes_a_miss_in_the_prefect_ui(prefect_server, surge_config: Path,
+                                                                   inbox: Inbox) -> None:
+    """The deployments balkanwatch-rate and balkanwatch-missed run these flows from the UI's form: a verdict
+    on the incident of the e-mail, a miss; a run that cannot record one fails with the command's message."""
+    from flows.verdicts import missed, rate
+
+    config = load_config(surge_config)
+    asyncio.run(run_ingest(config))
+    text = message_from_bytes(inbox.messages[0][2], policy=policy.default).get_body(preferencelist=("plain",)).get_content()
+    [incident] = re.findall(r"balkanwatch rate (inc-[0-9a-f]+) useful", text)
+    assert "the deployment balkanwatch-rate (Run, Custom run) with this id" in " ".join(text.split())
+    done = rate(config_path=str(surge_config), alert=f" {incident} ", verdict="noise", note="a  derby", return_state=True)
+    assert done.is_completed() and done.result().startswith("rated noise: ")
+    one = rate(config_path=str(surge_config), alert=incident, verdict="useful", topic="kfor", return_state=True)
+    assert one.is_completed()
+    assert sorted(query(config, """SELECT a.watchlist, r.verdict, r.note FROM alerts a JOIN alert_ratings r
+                                   USING (alert_id)""")) == [("kfor", "useful", ""), ("north-kosovo-clash", "noise", "a derby")]
+    wrong = rate(config_path=str(surge_config), alert="inc-0000", verdict="useful", return_state=True)
+    assert wrong.is_failed() and "no alert 'inc-0000'" in str(wrong.message)
+    when = datetime.now(UTC) - timedelta(hours=3)
+    noted = missed(config_path=str(surge_config), topic="eulex", when=when, note="convoy  stopped", return_state=True)
+    assert noted.is_completed() and noted.result() == f"noted: eulex should have alerted about {when:%Y-%m-%d %H:%M} UTC"
+    assert query(config, "SELECT watchlist, note FROM missed_surges") == [("eulex", "convoy stopped")]
+    future = missed(config_path=str(surge_config), topic="eulex", when=when + timedelta(days=1), return_state=True)
+    assert future.is_failed() and "is in the future" in str(future.message)
+    unknown = missed(config_path=str(surge_config), topic="nope", when=when, return_state=True)
+    assert unknown.is_failed() and "no watchlist named 'nope'" in str(unknown.message)
+
+
 def test_an_analyst_rates_an_alert_from_its_e_mail(surge_config: Path, inbox: Inbox, capsys) -> None:
     """The alert e-mail says how to rate it; `rate` keeps the verdict with each of the incident's alerts (or one
     topic's), the latest replacing the earlier; `alerts` shows it."""

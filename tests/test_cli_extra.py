@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+import yaml
 
 from app.cli import main
 from balkanwatch.config import load_config
@@ -125,10 +126,21 @@ def test_watchlists_add_the_alerts_deployment(write_config) -> None:
     from deployments.serve import build_deployments
 
     cfg = load_config(write_config('[alerts]\nevery_minutes = 20\n[[watchlists]]\nname = "kfor"\nany = ["KFOR"]\n'))
-    ingest_dep, alerts_dep = build_deployments(cfg)
+    ingest_dep, alerts_dep, rate_dep, missed_dep = build_deployments(cfg)
     assert (ingest_dep.name, alerts_dep.name) == ("balkanwatch-ingest", "balkanwatch-alerts")
     assert alerts_dep.parameters == {"config_path": str(cfg.path)}
     assert alerts_dep.schedules[0].schedule.interval.total_seconds() == 20 * 60
+    # the desk's verdicts from the UI: no schedule, a form (Run → Custom run) with a list to pick from
+    assert (rate_dep.name, missed_dep.name) == ("balkanwatch-rate", "balkanwatch-missed")
+    assert rate_dep.schedules == [] and missed_dep.schedules == [] and rate_dep.parameters == {"config_path": str(cfg.path)}
+    form = rate_dep._parameter_openapi_schema.model_dump()
+    assert form["properties"]["verdict"]["enum"] == ["useful", "noise"] and form["required"] == ["config_path", "alert", "verdict"]
+    assert "incident id" in form["properties"]["alert"]["description"]
+    when = missed_dep._parameter_openapi_schema.model_dump()["properties"]["when"]
+    assert when["format"] == "date-time"
+    declared = {d["name"]: d for d in yaml.safe_load((ROOT / "deployments" / "prefect.yaml").read_text(encoding="utf-8"))["deployments"]}
+    assert declared["balkanwatch-rate"]["entrypoint"] == "flows/verdicts.py:rate" and "schedules" not in declared["balkanwatch-rate"]
+    assert declared["balkanwatch-missed"]["entrypoint"] == "flows/verdicts.py:missed"
 
 
 def test_dedupe_backtest_reports_what_other_thresholds_would_change(corpus, write_config) -> None:
