@@ -286,3 +286,43 @@ def test_hostile_text_reads_as_text_in_the_ui(rendered, hostile_run: Run, ui: st
         assert len(linked) == 3 and "\\(" not in text and "&lt;" not in text, text[:2000]
     else:
         assert HOSTILE_SOURCE in text
+
+
+# -- the desk's verdicts from the UI -------------------------------------------------------------------
+def _shown(page: Page, expression: str, timeout: float) -> Any:
+    """wait_for, where the page may still be swapping its document (an evaluation then throws)."""
+    return page.wait_for(f"(() => {{ try {{ return {expression} }} catch (e) {{ return false }} }})()", timeout=timeout)
+
+
+@pytest.mark.parametrize("ui", list(UIS))
+def test_the_desk_s_verdict_forms_render_in_the_ui(browser: Browser, prefect_ui: dict[str, str], tmp_path: Path,
+                                                  ui: str) -> None:
+    """balkanwatch-rate and balkanwatch-missed, applied to the UI's server as `serve` makes them: the Custom
+    run page shows every field with its help from the flows' docstrings, the verdict as a list of useful and
+    noise, the time of a missed surge as a date-time picker."""
+    config = tmp_path / "balkanwatch.toml"
+    config.write_text('[[watchlists]]\nname = "kfor"\nany = ["KFOR"]\n', encoding="utf-8")
+    code = ("from balkanwatch.config import load_config\nfrom deployments.serve import build_deployments\n"
+            f"deps = {{d.name: d for d in build_deployments(load_config({str(config)!r}))}}\n"
+            "print(deps['balkanwatch-rate'].apply(), deps['balkanwatch-missed'].apply())\n")
+    done = subprocess.run([sys.executable, "-c", code], env=prefect_ui, cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rate_id, missed_id = done.stdout.split()
+    page = browser.new_page()
+    page.goto(f"{prefect_ui['BASE']}{UIS[ui]}/deployments/deployment/{rate_id}/run")
+    text = _shown(page, "document.body.innerText.includes('Only this topic') && document.body.innerText", 60)
+    for help_text in ("The incident id of the alert's e-mail", "useful (the surge was news to the desk)",
+                      "Why, in a few words", "Only this topic's alerts"):
+        assert help_text in text, help_text
+    if ui == "ui-v1":     # a native <select>
+        options = page.evaluate("Array.from(document.querySelectorAll('select')).map(s => Array.from(s.options).map(o => o.value))")
+    else:                 # a button that opens a list
+        page.evaluate("Array.from(document.querySelectorAll('button')).find(b => b.innerText.trim() === 'Select').click()")
+        options = [_shown(page, "Array.from(document.querySelectorAll('[role=option]')).map(o => o.innerText)", 10)]
+    assert ["useful", "noise"] in options, options
+    page.goto(f"{prefect_ui['BASE']}{UIS[ui]}/deployments/deployment/{missed_id}/run")
+    text = _shown(page, "document.body.innerText.includes('When the surge') && document.body.innerText", 60)
+    assert "The watchlist that should have alerted." in text and "When the surge was" in text
+    zones = page.evaluate("Array.from(document.querySelectorAll('select')).map(s => s.options.length ? s.options[0].value : '')")
+    assert "MM/DD/YYYY" in text if ui == "ui-v2" else "UTC" in zones, (text[:1500], zones)   # a date and a time zone
