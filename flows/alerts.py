@@ -227,6 +227,17 @@ class DayRising:
         return [([forms.get(w, w) for w in words], n) for words, n in about]
 
 
+def _about(rising: DayRising, incident: Incident) -> list[tuple[list[str], int]]:
+    """`DayRising.of_incident`, or nothing when it cannot be read: the alert goes out without its About line
+    rather than not at all (logged)."""
+    try:
+        return rising.of_incident(incident)
+    except Exception as exc:   # a description must never cost the alert it describes
+        log.warning("what the surge of %s is about could not be read: %s: %s", incident.incident_id,
+                    type(exc).__name__, exc)
+        return []
+
+
 def queue_digest(wh: Warehouse, config: Config, now: datetime, rising: DayRising | None = None) -> int:
     """Queue today's digests once, after alerts.digest_hour (today and the hour in alerts.timezone): one of
     every topic to alerts.email_to, and one of its own topics to each desk that follows topics of its own
@@ -568,7 +579,7 @@ def _cycle(config: Config, now: datetime, artifacts: bool, scheduled: bool
         spikes = new_spikes(wh, config, series, now)
         incidents = group_incidents(spikes)
         for incident in incidents:
-            about = rising.of_incident(incident)
+            about = _about(rising, incident)
             email, paths = queue_incident(wh, config, incident, series, now, about)
             summary.about |= dict.fromkeys((s.alert_id for s in incident.spikes), about_words(about))
             summary.queued += email is not None

@@ -8,6 +8,7 @@ import asyncio
 import base64
 import csv
 import json
+import logging
 import re
 import struct
 import subprocess
@@ -171,6 +172,22 @@ def test_a_surge_sends_one_email_with_chart_and_stories_then_nothing_more(surge_
     assert again.spikes == [] and again.sent == 0 and len(inbox.messages) == 1
     second_ingest = asyncio.run(run_ingest(config, force=True))
     assert second_ingest.new_articles == 0 and len(inbox.messages) == 1
+
+
+def test_an_alert_goes_out_without_its_about_line_when_the_words_cannot_be_read(surge_config: Path, inbox: Inbox,
+                                                                              caplog) -> None:
+    """What a surge is about is a description: a warehouse whose stored words cannot be read (here its
+    `story_words` table is gone) still gets its alert e-mail, without the About line, and the log says why."""
+    config = load_config(surge_config)
+    with Warehouse.for_config(config) as wh:     # the warehouse at the current schema, then damaged
+        wh.con.execute("DROP TABLE story_words")
+    with caplog.at_level(logging.WARNING, logger="balkanwatch.alerts"):
+        asyncio.run(run_ingest(config))
+    assert len(inbox.messages) == 1
+    mail = message_from_bytes(inbox.messages[0][2], policy=policy.default)
+    assert "8 new stories" in str(mail["Subject"]) and " about " not in str(mail["Subject"])
+    assert "About:" not in mail.get_body(preferencelist=("plain",)).get_content()
+    assert "could not be read" in caplog.text and "story_words" in caplog.text
 
 
 def test_the_alert_email_does_not_wait_for_the_search_index(surge_config: Path, inbox: Inbox,
