@@ -428,14 +428,9 @@ def cmd_story(args: argparse.Namespace) -> int:
     return 0
 
 
-def _known_topics(config: Config, topics: Sequence[str]) -> None:
-    """ConfigError naming the topics (`--topic`) that are no watchlist of the config."""
-    config.require_topics(topics)
-
-
 def cmd_stories(args: argparse.Namespace) -> int:
     config = _config(args)
-    _known_topics(config, args.topic)
+    config.require_topics(args.topic)
     with _open_ro(config) as wh:
         cols, rows = wh.story_list(limit=args.limit, min_copies=args.min_copies, since=args.since, topics=args.topic)
     print(render(cols, rows, args.format))
@@ -459,7 +454,7 @@ def _since(text: str) -> datetime:
 
 def cmd_alerts(args: argparse.Namespace) -> int:
     config = _config(args)
-    _known_topics(config, args.topic)
+    config.require_topics(args.topic)
     with _open_ro(config) as wh:
         rows = wh.alert_log(args.limit, topics=args.topic, since=args.since)
     cols = ["bucket_start", "watchlist", "observed", "expected", "score", "stories", "status", "attempts", "sent_at",
@@ -483,7 +478,7 @@ def cmd_feed(args: argparse.Namespace) -> int:
 
     config = _stored(args)
     if args.topic:
-        _known_topics(config, [args.topic])
+        config.require_topics([args.topic])
     if args.write:
         if config.feeds.folder(config.base_dir) is None:
             raise ConfigError(f"feeds.dir is not set in {config.path}: set it to the folder the feeds go to "
@@ -824,7 +819,7 @@ def cmd_spikes_budgets(args: argparse.Namespace) -> int:
     from flows.maintenance import budget_replays
 
     config = _config(args)
-    _known_topics(config, args.topic)
+    config.require_topics(args.topic)
     with _open_ro(config) as wh, progress_bar("replaying topics") as progress:
         rows = budget_replays(wh, config, args.budgets or BUDGETS, topics=args.topic, progress=progress)
     cols = ["watchlist", "budget_a_month", "alerts", "alerts_a_month", "useful_kept", "noise_kept", "missed_caught",
@@ -862,7 +857,7 @@ def cmd_rising(args: argparse.Namespace) -> int:
     from warehouse.base import utc_naive
 
     config = _stored(args)
-    _known_topics(config, args.topic)
+    config.require_topics(args.topic)
     now = datetime.now(UTC).replace(tzinfo=None)
     since = utc_naive(args.since) if args.since else now - timedelta(hours=24)
     if since >= now:

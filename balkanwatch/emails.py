@@ -175,7 +175,6 @@ def about_words(about: Sequence[tuple[Sequence[str], int]]) -> str:
     return one_line("; ".join(", ".join(words[:ABOUT_WORDS]) for words, _ in about), 200)
 
 
-
 def compose_incident(incident: Incident, stories: Sequence[dict[str, Any]], charts: dict[str, bytes],
                      sender: str, recipients: Sequence[str], now: datetime, tz: tzinfo = UTC, *,
                      about: Sequence[tuple[Sequence[str], int]] = ()) -> AlertEmail:

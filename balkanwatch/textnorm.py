@@ -67,16 +67,16 @@ def fold_sql(expr: str) -> str:
     `translate` (one letter for one, or none: ь ъ) and `strip_accents`, and through the `replace` of each
     letter that becomes two (љ → lj, đ → dj, ß → ss) only when it holds one of them. Each `replace` reads
     the whole text, and curly quotes or a dash make most English articles non-ASCII: the guard took the
-    fold of 905 WCXB pages from 1.12 s to 0.47 s (docs/design.md, "Where the time goes")."""
+    fold of 905 WCXB pages from 1.10 s to 0.49 s on one thread (docs/design.md, "Where the time goes")."""
     table = {**_CYRILLIC, **_LATIN}
     multi = {k: v for k, v in table.items() if len(v) > 1}
     single = {k: v for k, v in table.items() if len(v) == 1}
     gone = "".join(k for k, v in table.items() if not v)   # translate deletes what has no letter to become
     low = f"lower({expr})"
-    spelled = low
+    replaced = low
     for letter, latin in multi.items():
-        spelled = f"replace({spelled}, '{letter}', '{latin}')"
-    guarded = f"CASE WHEN regexp_matches({low}, '[{''.join(multi)}]') THEN {spelled} ELSE {low} END"
+        replaced = f"replace({replaced}, '{letter}', '{latin}')"
+    guarded = f"CASE WHEN regexp_matches({low}, '[{''.join(multi)}]') THEN {replaced} ELSE {low} END"
     sql = f"translate({guarded}, '{''.join(single)}{gone}', '{''.join(single.values())}')"
     return f"CASE WHEN strlen({expr}) = length({expr}) THEN {low} ELSE strip_accents({sql}) END"
 

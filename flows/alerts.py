@@ -135,9 +135,10 @@ def chart_path(config: Config, spike: Spike) -> Path:
 
 
 def queue_incident(wh: Warehouse, config: Config, incident: Incident, series: dict[str, TopicSeries],
-                   now: datetime, about: Sequence[tuple[Sequence[str], int]] = ()) -> tuple[AlertEmail | None, list[Path]]:
-    """Render the charts, compose the e-mail (with what its surge is about: `DayRising.of_incident`), store
-    alerts and outbox row together."""
+                   now: datetime, stories: Sequence[dict[str, Any]],
+                   about: Sequence[tuple[Sequence[str], int]] = ()) -> tuple[AlertEmail | None, list[Path]]:
+    """Render the charts, compose the e-mail (its `stories` as `story_details` gives them, and what its surge
+    is about: `DayRising.of_incident`), store alerts and outbox row together."""
     from balkanwatch.chart import render_chart
 
     a = config.alerts
@@ -152,8 +153,7 @@ def queue_incident(wh: Warehouse, config: Config, incident: Incident, series: di
     email = None
     recipients = incident_recipients(config, incident)
     if recipients:
-        email = compose_incident(incident, wh.story_details(incident.story_ids), charts, a.email_from, recipients, now,
-                                 a.zone, about=about)
+        email = compose_incident(incident, stories, charts, a.email_from, recipients, now, a.zone, about=about)
     status = "pending" if email else "no-recipients"
     rows = [{"alert_id": s.alert_id, "incident_id": incident.incident_id, "watchlist": s.watchlist,
              "bucket_start": s.bucket_start, "window_start": s.window_start, "window_end": s.window_end,
@@ -211,13 +211,12 @@ class DayRising:
         its own weeks before: `balkanwatch rising --topic` of each)."""
         return list(self.report(followed)["words"][:limit])
 
-    def of_incident(self, incident: Incident) -> list[tuple[list[str], int]]:
+    def of_incident(self, incident: Incident, details: Sequence[dict[str, Any]]) -> list[tuple[list[str], int]]:
         """What an incident's surge is about (`alerting.surge_about`): the events rising within its topics'
         stories in the day up to the end of its surge that most of its stories hold, the words of their
-        headlines first; each word spelled as the stories' titles and excerpts spell it most ("Zvečan", not
-        the folded "zvecan")."""
+        headlines first; each word spelled as the stories' titles and excerpts (`details`, as `story_details`
+        gives them) spell it most ("Zvečan", not the folded "zvecan")."""
         end = max(s.window_end for s in incident.spikes)
-        details = self.wh.story_details(incident.story_ids)
         about = surge_about(self.report(frozenset(incident.watchlists), end)["words"], incident.story_ids,
                             titles=[d["title"] or "" for d in details])
         if not about:
@@ -227,11 +226,11 @@ class DayRising:
         return [([forms.get(w, w) for w in words], n) for words, n in about]
 
 
-def _about(rising: DayRising, incident: Incident) -> list[tuple[list[str], int]]:
+def _about(rising: DayRising, incident: Incident, details: Sequence[dict[str, Any]]) -> list[tuple[list[str], int]]:
     """`DayRising.of_incident`, or nothing when it cannot be read: the alert goes out without its About line
     rather than not at all (logged)."""
     try:
-        return rising.of_incident(incident)
+        return rising.of_incident(incident, details)
     except Exception as exc:   # a description must never cost the alert it describes
         log.warning("what the surge of %s is about could not be read: %s: %s", incident.incident_id,
                     type(exc).__name__, exc)
@@ -579,8 +578,9 @@ def _cycle(config: Config, now: datetime, artifacts: bool, scheduled: bool
         spikes = new_spikes(wh, config, series, now)
         incidents = group_incidents(spikes)
         for incident in incidents:
-            about = _about(rising, incident)
-            email, paths = queue_incident(wh, config, incident, series, now, about)
+            details = wh.story_details(incident.story_ids)     # the e-mail's stories, and how they spell the words
+            about = _about(rising, incident, details)
+            email, paths = queue_incident(wh, config, incident, series, now, details, about)
             summary.about |= dict.fromkeys((s.alert_id for s in incident.spikes), about_words(about))
             summary.queued += email is not None
             summary.charts += [str(p) for p in paths]
