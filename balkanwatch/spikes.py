@@ -468,14 +468,20 @@ def decide(sur: Surprise, settings: SpikeSettings | None = None) -> list[Scored]
     s = settings or SpikeSettings()
     cooldown, rearm = s.buckets(s.cooldown_seconds), s.buckets(s.rearm_seconds)
     needed, calm_below = s.months_needed, s.calm_months
-    score = sur.score
+    score = sur.score.tolist()
+    # Per bucket, the window that gave the evidence: its sum and its ordinary peak (NaN before a full window or
+    # a peak: 0), read as lists once (a NumPy scalar call per bucket was nine tenths of a year's replay).
+    scale = sur.scale.tolist()
+    observed_of = {m: np.nan_to_num(v).tolist() for m, v in sur.observed.items()}
+    peak_of = {m: np.nan_to_num(v).tolist() for m, v in sur.peak.items()}
+    months_of, expected, values = sur.months.tolist(), sur.expected.tolist(), sur.values.tolist()
     out: list[Scored] = []
     last, armed, calm, last_months = -(10**9), True, 0, math.inf
-    for i, value in enumerate(sur.values):
-        m = int(sur.scale[i])
-        observed = float(np.nan_to_num(sur.observed[m][i]))
-        baseline = float(np.nan_to_num(sur.peak[m][i])) if m in sur.peak else 0.0
-        months = float(sur.months[i])
+    for i, value in enumerate(values):
+        m = int(scale[i])
+        observed = float(observed_of[m][i])
+        baseline = float(peak_of[m][i]) if m in peak_of else 0.0
+        months = float(months_of[i])
         if not armed:
             calm = calm + 1 if months < calm_below else 0
             armed = calm >= rearm
@@ -483,8 +489,7 @@ def decide(sur: Surprise, settings: SpikeSettings | None = None) -> list[Scored]
         fire = (free or months >= s.escalation * last_months) and months >= needed and observed >= s.min_count
         if fire:
             last, armed, calm, last_months = i, False, 0, months
-        out.append(Scored(i, float(value), float(sur.expected[i]), float(score[i]), fire, m, observed, baseline,
-                          months))
+        out.append(Scored(i, float(value), float(expected[i]), float(score[i]), fire, m, observed, baseline, months))
     return out
 
 
