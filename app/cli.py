@@ -874,9 +874,13 @@ def cmd_rising(args: argparse.Namespace) -> int:
             "examples"]
     rows = [[r["word"], " ".join(r["with"]), *(r[c] for c in cols[2:-2]), ", ".join(r["topics"]) or "—",
              " | ".join(r["examples"])] for r in report["words"]]
-    if args.format == "csv":
-        print(render(cols, rows, "csv"))
+    if args.format == "csv":     # folded words, as before; as the stories write them last
+        print(render([*cols, "as_written"], [[*row, ", ".join(r["as_written"])] for row, r in
+                                               zip(rows, report["words"], strict=True)], "csv"))
         return 0
+    # the table shows the words as the stories write them: "Banjska monastery", not "banjska" with "monastery"
+    rows = [[r["as_written"][0], ", ".join(r["as_written"][1:]), *row[2:]]
+            for row, r in zip(rows, report["words"], strict=True)]
     of = f" of topic{'s' * (len(args.topic) > 1)} {', '.join(map(repr, args.topic))}" if args.topic else ""
     n, e = report["rising_words"], report["events"]
     print(f"{n} rising word{'' if n == 1 else 's'} ({e} event{'' if e == 1 else 's'}: the words of nearly the same stories "

@@ -74,7 +74,7 @@ ABOUT_SUBJECT_WORDS = 2   # words of what a surge is about in its e-mail's subje
 
 def incident_subject(incident: Incident, now: datetime | None = None,
                      about: Sequence[tuple[Sequence[str], int]] = ()) -> str:
-    """'[balkanwatch] kfor + north-kosovo-clash: 8 new stories in 2 h about banjska, monastery (expected 0.2,
+    """'[balkanwatch] kfor + north-kosovo-clash: 8 new stories in 2 h about Banjska monastery (expected 0.2,
     usually 0.4 a day)': the topics, the surge, what it is about (`alerting.surge_about`'s first event, when
     any), and what the topic usually brings. The words are letters and digits of the stories' text, folded."""
     lead = max(incident.spikes, key=lambda s: s.observed)
@@ -162,7 +162,7 @@ ABOUT_WORDS = 5   # words of one event shown in an alert's "About:" line (its he
 
 
 def _about_line(about: Sequence[tuple[Sequence[str], int]], stories: int) -> str:
-    """'About: banjska, monastery (6 of the 8 stories); gunmen (4)' (`alerting.surge_about`), "" for none."""
+    """'About: Banjska monastery (6 of the 8 stories); gunmen (4)' (`alerting.surge_about`), "" for none."""
     if not about:
         return ""
     parts = [", ".join(words[:ABOUT_WORDS]) + (f" ({n} of the {stories} stories)" if i == 0 else f" ({n})")
@@ -292,7 +292,8 @@ def compose_digest(day: str, alerts: Sequence[dict[str, Any]], topics: Sequence[
                  f"<p><small>{html.escape(what[0].upper() + what[1:])}; more: <code>{html.escape(more)}</code></small></p>",
                  "<ul>"]
         for r in rising:
-            head = one_line(r["word"] + (f" ({', '.join(r['with'])})" if r["with"] else ""), 200)
+            first, *rest = r["as_written"]   # as its stories write them: "Banjska monastery", not "banjska"
+            head = one_line(first + (f" ({', '.join(rest)})" if rest else ""), 200)
             said = (f"{r['stories']} stories from {r['sources']} sources, {r['stories_before']} in the weeks before; "
                     + (f"topics: {', '.join(r['topics'])}" if r["topics"] else "in no topic"))
             lines.append(f"  {head}: {said}")

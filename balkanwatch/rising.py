@@ -51,7 +51,7 @@ class Rising:
 
 def poisson_surprise(k: int, lam: float) -> float:
     """-log10 P(X ≥ k) for X ~ Poisson(lam)."""
-    from scipy import special   # what scipy.stats.poisson.logsf computes, without loading scipy.stats (0.5 s)
+    from scipy import special  # what scipy.stats.poisson.logsf computes, without loading scipy.stats (0.5 s)
 
     if k <= 0:
         return 0.0

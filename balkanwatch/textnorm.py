@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
 # Serbian (and Macedonian) Cyrillic → Gaj's Latin, then folded like the Latin letters themselves.
@@ -55,6 +55,52 @@ def spelled(words: Iterable[str], texts: Iterable[str]) -> dict[str, str]:
             if (key := fold(token)) in wanted:
                 forms.setdefault(key, Counter())[token] += 1
     return {w: c.most_common(1)[0][0] for w, c in forms.items()}
+
+
+PHRASE_SHARE = 0.5   # words of one event written side by side, in one order, in at least half of the texts
+                     # holding them all are shown as one phrase: "North Mitrovica", "Banjska monastery"
+_GAP = re.compile(r"\s+")
+
+
+def phrases(words: Sequence[str], texts: Iterable[str]) -> list[str]:
+    """An event's folded words (`rising`: words of nearly the same stories) as the texts write them: words
+    the texts mostly write side by side in one order (PHRASE_SHARE of the texts holding them all, at least
+    two texts) become one phrase ("north", "mitrovica" → "North Mitrovica"), each phrase and word in its
+    most frequent form (`spelled`). In the order of `words`, a phrase where its first word came; a word the
+    texts do not hold stays as it is."""
+    wanted = set(words)
+    runs: Counter[tuple[str, ...]] = Counter()       # texts writing each run of wanted words side by side
+    forms: dict[tuple[str, ...], Counter[str]] = {}
+    texts = list(texts)
+    present = [set(fold(text).split()) & wanted for text in texts]
+    for text in texts:
+        found: set[tuple[str, ...]] = set()
+        run: list[tuple[str, str]] = []               # (folded, as written) of the current run
+        last_end = -1
+        for m in _TOKEN.finditer(text):
+            key = fold(m.group())
+            if key not in wanted:
+                run, last_end = [], -1
+                continue
+            if last_end < 0 or not _GAP.fullmatch(text, last_end, m.start()) or any(k == key for k, _ in run):
+                run = []
+            run.append((key, m.group()))
+            last_end = m.end()
+            for i in range(len(run) - 1):             # every run of two or more ending here
+                seq = tuple(k for k, _ in run[i:])
+                found.add(seq)
+                forms.setdefault(seq, Counter())[" ".join(w for _, w in run[i:])] += 1
+        for seq in found:
+            runs[seq] += 1
+    used: set[str] = set()
+    chosen: dict[str, str] = {}                       # first word of a phrase → the phrase
+    for seq in sorted(runs, key=lambda q: (-len(q), -runs[q], q)):
+        holding = sum(set(seq) <= p for p in present)   # texts holding its words, side by side or not
+        if used.isdisjoint(seq) and runs[seq] >= 2 and runs[seq] >= PHRASE_SHARE * holding:
+            used.update(seq)
+            chosen[min(seq, key=list(words).index)] = forms[seq].most_common(1)[0][0]
+    single = spelled([w for w in words if w not in used], texts)
+    return [chosen.get(w) or single.get(w, w) for w in words if w in chosen or w not in used]
 
 
 def fold_sql(expr: str) -> str:

@@ -61,7 +61,7 @@ from balkanwatch.emails import (
 )
 from balkanwatch.errors import DeliveryError, WarehouseBusyError, WarehouseError
 from balkanwatch.health import ingest_stalled
-from balkanwatch.textnorm import spelled
+from balkanwatch.textnorm import phrases
 from connectors import smtp
 from flows.maintenance import suggested_budgets, topic_stories
 from flows.mentions import match_mentions
@@ -215,15 +215,13 @@ class DayRising:
         """What an incident's surge is about (`alerting.surge_about`): the events rising within its topics'
         stories in the day up to the end of its surge that most of its stories hold, the words of their
         headlines first; each word spelled as the stories' titles and excerpts (`details`, as `story_details`
-        gives them) spell it most ("Zvečan", not the folded "zvecan")."""
+        gives them) spell it most ("Zvečan", not the folded "zvecan"), and an event's words that they mostly
+        write side by side as one phrase ("North Mitrovica", `textnorm.phrases`)."""
         end = max(s.window_end for s in incident.spikes)
         about = surge_about(self.report(frozenset(incident.watchlists), end)["words"], incident.story_ids,
                             titles=[d["title"] or "" for d in details])
-        if not about:
-            return about
-        forms = spelled([w for words, _ in about for w in words],
-                        (f"{d['title'] or ''} {d['excerpt'] or ''}" for d in details))
-        return [([forms.get(w, w) for w in words], n) for words, n in about]
+        texts = [f"{d['title'] or ''} | {d['excerpt'] or ''}" for d in details]   # "|": not side by side
+        return [(phrases(words, texts), n) for words, n in about]
 
 
 def _about(rising: DayRising, incident: Incident, details: Sequence[dict[str, Any]]) -> list[tuple[list[str], int]]:
@@ -652,7 +650,8 @@ def rising_markdown(report: dict[str, Any], limit: int) -> str:
     if not rows:
         return "\n".join([*lines, "No word is rising.", ""])
     for r in rows:   # a section per event, not a table: the links fit on any screen, in both Prefect UIs
-        words = markdown(r["word"]) + (f" ({markdown(', '.join(r['with']))})" if r["with"] else "")
+        head, *rest = r["as_written"]     # the event's words as its stories write them: "Banjska monastery"
+        words = markdown(head) + (f" ({markdown(', '.join(rest))})" if rest else "")
         lines += [f"## {words}", "",
                   f"**{r['stories']}** stories from **{r['sources']}** sources; {r['stories_before']} in the "
                   f"{report['blocks']} days before (busiest day {r['busiest_before']}); surprise {r['surprise']}; "

@@ -31,6 +31,7 @@ from balkanwatch.models import ExtractedArticle
 from balkanwatch.progress import Progress, counted
 from balkanwatch.spikes import MONTH_SECONDS, shown_months
 from balkanwatch.textclean import content_hash, paragraphs
+from balkanwatch.textnorm import phrases
 from balkanwatch.trial import TopicTrial
 from connectors.extract import PageJob, extractor_version, safe_extract
 from warehouse import Warehouse
@@ -268,7 +269,8 @@ def rising_words(wh: Warehouse, *, span: timedelta, topics: Sequence[str] | None
     """`balkanwatch rising`: the words rising in the last `span` against the `baseline_days` before it
     (`balkanwatch.rising`), of every story or of those any of `topics` matched (counted, and judged against
     their own weeks before, within those topics' stories); words of one event (nearly the same stories)
-    are one row, headed by the most surprising (`rising.group`). Each row: its words, stories and sources,
+    are one row, headed by the most surprising (`rising.group`). Each row: its words (folded, and as its
+    stories' titles and excerpts write them: `as_written`, side-by-side words as one phrase), stories and sources,
     how many stories held the head word before, the stories it would get at its usual share and in its
     busiest period, how improbable its count is, the watchlists that matched its stories, the newest titles
     and links, and the ids of all its stories."""
@@ -289,7 +291,9 @@ def rising_words(wh: Warehouse, *, span: timedelta, topics: Sequence[str] | None
         r = g.head
         newest = sorted((details[sid] for sid in g.stories if sid in details),
                         key=lambda d: (d["first_seen_at"], d["story_id"]), reverse=True)
-        rows.append({"word": r.word, "with": list(g.words[1:]), "stories": r.stories, "sources": r.sources,
+        written = phrases(g.words, [f"{d['title'] or ''} | {d['excerpt'] or ''}" for d in newest])
+        rows.append({"word": r.word, "with": list(g.words[1:]), "as_written": written,
+                     "stories": r.stories, "sources": r.sources,
                      "stories_before": r.baseline_stories, "usual": round(r.expected, 2),
                      "busiest_before": round(r.peak, 1), "surprise": round(r.surprise, 1),
                      "topics": sorted({t for sid in g.stories for t in matched.get(sid, [])}),

@@ -141,6 +141,10 @@ def test_rising_words_in_the_warehouse_are_the_stories_words(corpus_config: Path
         assert row["stories"] == window[row["word"]] and row["stories_before"] == before[row["word"]]
         assert row["stories"] >= 2 * row["busiest_before"] and row["surprise"] >= 5.0 and row["sources"] >= 2
         assert row["examples"] and "kfor" in row["topics"]
+        # shown as written: the same words, a phrase's as one item ("North Mitrovica"), in the row's order
+        shown = [fold(w).split() for w in row["as_written"]]
+        assert sorted(w for ws in shown for w in ws) == sorted([row["word"], *row["with"]])
+        assert row["word"] in shown[0]
     listed = {w for row in report["words"] for w in [row["word"], *row["with"]]}
     assert "said" not in listed and "kosovo" not in listed          # in the month's routine coverage too
     # within topics: their stories counted, against their own weeks before (a desk's digest reads its topics' so)
@@ -204,7 +208,7 @@ def test_the_rising_words_artifact_lists_the_most_surprising_events_linked() -> 
     from flows.alerts import rising_markdown
 
     def row(word: str, n: int) -> dict:  # type: ignore[type-arg]
-        return {"word": word, "with": ["x_y"], "stories": n, "sources": 2, "stories_before": 0, "usual": 0.1,
+        return {"word": word, "with": ["x_y"], "as_written": [word, "x_y"], "stories": n, "sources": 2, "stories_before": 0, "usual": 0.1,
                 "busiest_before": 0.0, "surprise": 9.5, "topics": [], "examples": [f"[{word}](javascript:x)"],
                 "links": [f"https://a.example/{word}?q=(1)"]}
 

@@ -46,3 +46,24 @@ def test_a_folded_word_is_shown_as_the_texts_spell_it_most() -> None:
     texts = ["Clash in Zvečan: KFOR deploys", "KFOR troops in ZVEČAN and Zvečan", "Сукоб у Звечану, Zvecan"]
     forms = spelled(["zvecan", "kfor", "deploys", "banjska", "zvecanu"], texts)
     assert forms == {"zvecan": "Zvečan", "kfor": "KFOR", "deploys": "deploys", "zvecanu": "Звечану"}
+
+
+def test_an_event_s_words_written_side_by_side_are_shown_as_one_phrase() -> None:
+    from balkanwatch.textnorm import phrases
+
+    texts = ["Gunmen storm the Banjska monastery near North Mitrovica",
+             "Police: Banjska monastery siege goes on; North Mitrovica tense",
+             "The monastery in Banjska besieged, north Mitrovica calm",
+             "Serbs in North Mitrovica protest"]
+    # side by side in most texts holding both, in one order: one phrase, as written most, where its first word was
+    assert phrases(["banjska", "monastery", "gunmen", "north", "mitrovica"], texts) == [
+        "Banjska monastery", "Gunmen", "North Mitrovica"]
+    assert phrases(["monastery", "banjska"], texts) == ["Banjska monastery"]
+    # written apart in most texts: words, each as written most; a word no text holds stays as it is
+    apart = ["Banjska: the monastery", "monastery near Banjska", "Banjska monastery"]
+    assert phrases(["banjska", "monastery", "zvecan"], apart) == ["Banjska", "monastery", "zvecan"]
+    # punctuation between two words breaks a phrase; one text is not enough; any script, as fold folds it
+    assert phrases(["zvecan", "kfor"], ["Zvečan: KFOR", "Zvečan, KFOR", "Zvečan KFOR"]) == ["Zvečan", "KFOR"]
+    assert phrases(["jarinje", "crossing"], ["Jarinje crossing shut"]) == ["Jarinje", "crossing"]
+    assert phrases(["severna", "mitrovica"], ["Северна Митровица", "u Severnoj Mitrovici", "Северна Митровица"]) == [
+        "Северна Митровица"]
