@@ -32,6 +32,11 @@ _OF_TOPICS_SQL = ("(CAST(? AS VARCHAR[]) IS NULL "
                   "OR s.story_id IN (SELECT story_id FROM story_mentions WHERE list_contains(?, watchlist)))")
 
 
+def _topics_twice(topics: Sequence[str] | None) -> list[list[str] | None]:
+    """The parameters of a topic filter that names its list twice (NULL: every topic)."""
+    return [None if topics is None else list(topics)] * 2
+
+
 class MonitoringMixin(WarehouseBase):
 
     # -- mentions ----------------------------------------------------------------------------------------
@@ -86,7 +91,7 @@ class MonitoringMixin(WarehouseBase):
         return [tuple(r) for r in self._exec(
             """SELECT watchlist, story_id, first_seen_at FROM story_mentions
                WHERE first_seen_at >= ? AND first_seen_at < ? AND (CAST(? AS VARCHAR[]) IS NULL OR list_contains(?, watchlist))
-               ORDER BY first_seen_at""", [since, until, *[None if topics is None else list(topics)] * 2]).fetchall()]
+               ORDER BY first_seen_at""", [since, until, *_topics_twice(topics)]).fetchall()]
 
     def top_stories(self, since: datetime, per_topic: int) -> dict[str, list[str]]:
         """Per topic, the ids of its `per_topic` most carried stories first seen since `since` (most articles,
@@ -292,7 +297,7 @@ class MonitoringMixin(WarehouseBase):
                 FROM stories s JOIN articles a ON a.article_id = s.origin_article_id
                 LEFT JOIN story_words w ON {_FRESH_SQL}
                 WHERE s.first_seen_at >= ? AND s.first_seen_at < ? AND {_OF_TOPICS_SQL}""",
-            [utc_naive(start), utc_naive(end), *[None if topics is None else list(topics)] * 2])
+            [utc_naive(start), utc_naive(end), *_topics_twice(topics)])
         try:
             self._exec(f"""CREATE OR REPLACE TEMP TABLE _split AS
                            SELECT p.story_id, {_WORDS_SQL} AS words
