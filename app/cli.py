@@ -457,8 +457,8 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     config.require_topics(args.topic)
     with _open_ro(config) as wh:
         rows = wh.alert_log(args.limit, topics=args.topic, since=args.since)
-    cols = ["bucket_start", "watchlist", "observed", "expected", "score", "stories", "status", "attempts", "sent_at",
-            "last_error", "incident_id", "rating", "rating_note"]
+    cols = ["bucket_start", "watchlist", "observed", "expected", "score", "stories", "about", "status", "attempts",
+            "sent_at", "last_error", "incident_id", "rating", "rating_note"]
     print(render(cols, [[r[c] for c in cols] for r in rows], args.format))
     return 0
 

@@ -136,9 +136,10 @@ def chart_path(config: Config, spike: Spike) -> Path:
 
 def queue_incident(wh: Warehouse, config: Config, incident: Incident, series: dict[str, TopicSeries],
                    now: datetime, stories: Sequence[dict[str, Any]],
-                   about: Sequence[tuple[Sequence[str], int]] = ()) -> tuple[AlertEmail | None, list[Path]]:
+                   about: Sequence[tuple[Sequence[str], int]] | None = ()) -> tuple[AlertEmail | None, list[Path]]:
     """Render the charts, compose the e-mail (its `stories` as `story_details` gives them, and what its surge
-    is about: `DayRising.of_incident`), store alerts and outbox row together."""
+    is about: `DayRising.of_incident`, None when it could not be read), store alerts (with what they were
+    about, as the e-mail says it) and outbox row together."""
     from balkanwatch.chart import render_chart
 
     a = config.alerts
@@ -153,12 +154,13 @@ def queue_incident(wh: Warehouse, config: Config, incident: Incident, series: di
     email = None
     recipients = incident_recipients(config, incident)
     if recipients:
-        email = compose_incident(incident, stories, charts, a.email_from, recipients, now, a.zone, about=about)
+        email = compose_incident(incident, stories, charts, a.email_from, recipients, now, a.zone, about=about or ())
     status = "pending" if email else "no-recipients"
     rows = [{"alert_id": s.alert_id, "incident_id": incident.incident_id, "watchlist": s.watchlist,
              "bucket_start": s.bucket_start, "window_start": s.window_start, "window_end": s.window_end,
              "score": s.score, "observed": s.observed, "expected": s.expected, "story_ids": list(s.story_ids),
-             "status": status, "created_at": now} for s in incident.spikes]
+             "status": status, "created_at": now, "about": None if about is None else about_words(about)}
+            for s in incident.spikes]
     wh.record_incident(rows, _outbox_row(email, now) if email else None)
     return email, paths
 
@@ -224,15 +226,16 @@ class DayRising:
         return [(phrases(words, texts), n) for words, n in about]
 
 
-def _about(rising: DayRising, incident: Incident, details: Sequence[dict[str, Any]]) -> list[tuple[list[str], int]]:
-    """`DayRising.of_incident`, or nothing when it cannot be read: the alert goes out without its About line
+def _about(rising: DayRising, incident: Incident,
+           details: Sequence[dict[str, Any]]) -> list[tuple[list[str], int]] | None:
+    """`DayRising.of_incident`, or None when it cannot be read: the alert goes out without its About line
     rather than not at all (logged)."""
     try:
         return rising.of_incident(incident, details)
     except Exception as exc:   # a description must never cost the alert it describes
         log.warning("what the surge of %s is about could not be read: %s: %s", incident.incident_id,
                     type(exc).__name__, exc)
-        return []
+        return None
 
 
 def queue_digest(wh: Warehouse, config: Config, now: datetime, rising: DayRising | None = None) -> int:
@@ -579,7 +582,7 @@ def _cycle(config: Config, now: datetime, artifacts: bool, scheduled: bool
             details = wh.story_details(incident.story_ids)     # the e-mail's stories, and how they spell the words
             about = _about(rising, incident, details)
             email, paths = queue_incident(wh, config, incident, series, now, details, about)
-            summary.about |= dict.fromkeys((s.alert_id for s in incident.spikes), about_words(about))
+            summary.about |= dict.fromkeys((s.alert_id for s in incident.spikes), about_words(about or []))
             summary.queued += email is not None
             summary.charts += [str(p) for p in paths]
         summary.queued += queue_new_stories(wh, config, now)

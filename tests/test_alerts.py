@@ -190,6 +190,8 @@ def test_an_alert_goes_out_without_its_about_line_when_the_words_cannot_be_read(
     assert "8 new stories" in str(mail["Subject"]) and " about " not in str(mail["Subject"])
     assert "About:" not in mail.get_body(preferencelist=("plain",)).get_content()
     assert "could not be read" in caplog.text and "story_words" in caplog.text
+    log = json.loads(cli(surge_config, "alerts", "--format", "json").stdout)   # unknown, not "nothing rose"
+    assert len(log) == 2 and all(r["about"] is None for r in log)
 
 
 def test_the_alert_email_does_not_wait_for_the_search_index(surge_config: Path, inbox: Inbox,
@@ -288,6 +290,8 @@ def test_smtp_down_keeps_the_email_in_the_outbox_and_a_later_cycle_sends_it_once
     assert {(r["watchlist"], r["status"], r["attempts"]) for r in log} == {("kfor", "pending", 1),
                                                                             ("north-kosovo-clash", "pending", 1)}
     assert all("127.0.0.1" in r["last_error"] and r["sent_at"] is None for r in log)
+    mail_about = re.search(r" about (.+) \(expected", con_subject := str(query(config, "SELECT subject FROM outbox")[0][0]))
+    assert mail_about and all(r["about"].startswith(mail_about.group(1)) for r in log), (log, con_subject)
     kfor = json.loads(cli(surge_config, "alerts", "--topic", "kfor", "--format", "json").stdout)   # one topic's
     assert [r["watchlist"] for r in kfor] == ["kfor"]
     bucket = kfor[0]["bucket_start"]
@@ -636,6 +640,8 @@ def test_alerts_flow_run_shows_spikes_and_delivery_failures_in_prefect(prefect_s
     table = json.loads(found["alert-spikes"].data)
     assert sorted(r["watchlist"] for r in table) == ["kfor", "north-kosovo-clash"] and about
     assert all(r["about"] == about for r in table), (table, about)
+    with Warehouse.for_config(load_config(surge_config), read_only=True) as wh:   # stored with the alerts
+        assert sorted(wh.con.execute("SELECT about FROM alerts").fetchall()) == [(about,), (about,)]
     chart = found["alert-chart"]                                           # inline, not a file:// link
     assert chart.type == "markdown" and "file://" not in chart.data
     png = base64.b64decode(chart.data.split("data:image/png;base64,", 1)[1].split(")", 1)[0])

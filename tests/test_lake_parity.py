@@ -66,6 +66,7 @@ def test_alerts_outbox_and_the_alert_commands_on_a_lake(surge_lake: Path, smtp_p
     assert len(pending) == 1 and pending[0]["status"] == "pending" and pending[0]["attempts"] == 1
     log = json.loads(cli(surge_lake, "alerts", "--format", "json").stdout)
     assert {(r["watchlist"], r["status"]) for r in log} == {("kfor", "pending"), ("north-kosovo-clash", "pending")}
+    assert all(r["about"] for r in log)      # what the surge was about, stored with the alerts on a lake too
     with pytest.raises(DeliveryError):
         run_alerts(config)
 

@@ -391,7 +391,7 @@ class MonitoringMixin(WarehouseBase):
                       round(a.score, 3) AS score, len(a.story_ids) AS stories, a.status, o.attempts, o.sent_at,
                       CASE WHEN o.status = 'pending' OR starts_with(o.last_error, ?)
                            THEN o.last_error END AS last_error, a.incident_id, a.alert_id,
-                      r.verdict AS rating, r.note AS rating_note
+                      r.verdict AS rating, r.note AS rating_note, a.about
                FROM alerts a LEFT JOIN outbox o ON o.incident_id = a.incident_id AND o.kind = 'spike'
                     LEFT JOIN alert_ratings r ON r.alert_id = a.alert_id
                WHERE (len(CAST(? AS VARCHAR[])) = 0 OR list_contains(CAST(? AS VARCHAR[]), a.watchlist))
@@ -452,10 +452,11 @@ class MonitoringMixin(WarehouseBase):
             for a in alerts:
                 self.con.execute(
                     """INSERT INTO alerts (alert_id, incident_id, watchlist, bucket_start, window_start, window_end,
-                       score, observed, expected, story_ids, status, created_at)
+                       score, observed, expected, story_ids, status, created_at, about)
                        SELECT $alert_id, $incident_id, $watchlist, $bucket_start, $window_start, $window_end,
-                       $score, $observed, $expected, $story_ids, $status, $created_at
-                       WHERE NOT EXISTS (SELECT 1 FROM alerts WHERE alert_id = $alert_id)""", a)  # no keys on a lake
+                       $score, $observed, $expected, $story_ids, $status, $created_at, $about
+                       WHERE NOT EXISTS (SELECT 1 FROM alerts WHERE alert_id = $alert_id)""",
+                    {"about": None, **a})  # no keys on a lake
             if message is not None:
                 self._queue(message)
 

@@ -232,7 +232,10 @@ CREATE TABLE IF NOT EXISTS alerts (
     expected      DOUBLE NOT NULL,                    -- the baseline's expectation for the window
     story_ids     VARCHAR[] NOT NULL,                 -- the stories that drove it
     status        VARCHAR NOT NULL,                   -- pending (in the outbox) | sent | no-recipients
-    created_at    TIMESTAMP NOT NULL
+    created_at    TIMESTAMP NOT NULL,
+    about         VARCHAR                             -- what the surge was about, as its e-mail said
+                                                      --   ('Banjska monastery; gunmen'); '' when nothing rose,
+                                                      --   NULL before schema 19 or when it could not be read
 );
 
 -- E-mails to send. A message is built once (same bytes and Message-ID on every attempt) and stays

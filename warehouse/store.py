@@ -69,7 +69,7 @@ from warehouse.upkeep import UpkeepMixin
 if TYPE_CHECKING:
     from balkanwatch.config import Config
 
-SCHEMA_VERSION = 18
+SCHEMA_VERSION = 19
 # A statement that writes (or runs DuckLake's maintenance): outside a transaction it commits itself, so on a
 # lake it is preceded by the check a COMMIT gets (lake.verify_held_locks)
 _WRITE = re.compile(r"\s*(INSERT|UPDATE|DELETE|MERGE|CALL)\b", re.IGNORECASE)
