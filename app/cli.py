@@ -844,9 +844,10 @@ def cmd_topics_list(args: argparse.Namespace) -> int:
         series = series_by_topic(wh, config, history_start(wh, config, now), now)
         since = now - timedelta(days=RECENT_ALERT_DAYS)
         rows = topic_overview(list(series.values()), {w: wh.alert_buckets(w, since) for w in series},
-                              config.topic_budgets(), wh.alert_verdicts(since), suggested_budgets(wh, config, now))
+                              config.topic_budgets(), wh.alert_verdicts(since), suggested_budgets(wh, config, now),
+                              wh.last_alert_about(since))
     cols = ["watchlist", "stories_7d", "expected_7d", "usual_per_day", "now", "alerts_recent", "rated", "budget",
-            "last_alert"]
+            "last_alert", "last_alert_about"]
     print(render(cols, [[r[c] for c in cols] for r in rows], args.format))
     return 0
 

@@ -233,13 +233,14 @@ def budget_cell(budget: float | None, suggested: float | None) -> str:
 
 def topic_overview(series: Sequence[TopicSeries], recent_alerts: dict[str, list[datetime]],
                    budgets: dict[str, float], verdicts: Mapping[str, Mapping[str, int]] | None = None,
-                   suggested: Mapping[str, float] | None = None) -> list[dict[str, object]]:
+                   suggested: Mapping[str, float] | None = None,
+                   abouts: Mapping[str, str] | None = None) -> list[dict[str, object]]:
     """One row per topic for the cycle's `topics` artifact, busiest last week first: unique stories in the
     last OVERVIEW_DAYS, what the detector expected over them, the usual volume, how outstanding its last
     hours are (`right_now`), the topic's alerts in the last RECENT_ALERT_DAYS (`recent_alerts`: their
     buckets) against its budget a month, what the desk said of them (`verdicts`: per topic, how many were
     rated useful and noise) and the budget their labels suggest (`suggested`: `budget_cell`), and the last
-    alert."""
+    alert with what its surge was about (`abouts`: `Warehouse.last_alert_about`)."""
     rows = []
     for ts in series:
         per_day = timedelta(days=1) / ts.bucket
@@ -253,7 +254,8 @@ def topic_overview(series: Sequence[TopicSeries], recent_alerts: dict[str, list[
                      "now": right_now(ts.scored[-1].months if ts.scored else 0.0, budget),
                      "alerts_recent": len(recent), "rated": rated((verdicts or {}).get(ts.watchlist, {})),
                      "budget": budget_cell(budget, (suggested or {}).get(ts.watchlist)),
-                     "last_alert": f"{max(recent):%Y-%m-%d %H:%M}" if recent else ""})
+                     "last_alert": f"{max(recent):%Y-%m-%d %H:%M}" if recent else "",
+                     "last_alert_about": (abouts or {}).get(ts.watchlist, "") if recent else ""})
     # stories_7d is the int sum above; the rows are typed as the artifact's dict[str, object]
     return sorted(rows, key=lambda r: -int(r["stories_7d"]))    # type: ignore[call-overload]
 

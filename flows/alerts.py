@@ -596,7 +596,7 @@ def _cycle(config: Config, now: datetime, artifacts: bool, scheduled: bool
         since = now - timedelta(days=RECENT_ALERT_DAYS)
         overview = topic_overview(list(series.values()), {w: wh.alert_buckets(w, since) for w in series},
                                   config.topic_budgets(), wh.alert_verdicts(since),
-                                  suggested_budgets(wh, config, now)) if artifacts else []
+                                  suggested_budgets(wh, config, now), wh.last_alert_about(since)) if artifacts else []
         shown = rising.report() if artifacts and config.alerts.rising_artifact else None
     return summary, spikes, overview, series, shown
 
@@ -631,7 +631,8 @@ def topics_markdown(overview: list[dict[str, Any]], series: dict[str, TopicSerie
              f"| last hours | alerts, {RECENT_ALERT_DAYS} days | rated by the desk "
              "| budget a month | last alert |", "|---|---|---|---|---|---|---|---|---|"]
     lines += [f"| {markdown(r['watchlist'])} | {r['stories_7d']} | {r['expected_7d']} | {r['usual_per_day']} | "
-              f"{r['now']} | {r['alerts_recent']} | {r['rated'] or '—'} | {r['budget']} | {r['last_alert'] or '—'} |"
+              f"{r['now']} | {r['alerts_recent']} | {r['rated'] or '—'} | {r['budget']} | {r['last_alert'] or '—'}"
+              + (f" (about {markdown(r['last_alert_about'])})" if r["last_alert_about"] else "") + " |"
               for r in overview]
     return "\n".join(lines) + "\n"
 

@@ -652,7 +652,8 @@ def test_alerts_flow_run_shows_spikes_and_delivery_failures_in_prefect(prefect_s
     assert overview[:8] == b"\x89PNG\r\n\x1a\n" and "| kfor |" in topics and "north\\-kosovo\\-clash" in topics
     assert "| usually a day (the 28 days before) |" in topics, topics   # not the e-mail's days: said which
     # its alert, not rated (—), its budget, when
-    assert re.search(r"\| kfor \|[^\n]* \| 1 \| — \| 4 \| \d{4}-\d\d-\d\d \d\d:\d\d \|", topics), topics
+    assert re.search(r"\| kfor \|[^\n]* \| 1 \| — \| 4 \| \d{4}-\d\d-\d\d \d\d:\d\d \(about ", topics), topics
+    assert f"(about {markdown(about)}) |" in topics, topics          # the last alert with what it was about
     assert re.search(r"\| eulex \|[^\n]* \| ordinary \| 0 \| — \| 4 \| — \|", topics), topics      # quiet right now
     assert re.search(r"\| kfor \|[^\n]* \| (about|rarer than) once in [^|]+, alert level \| 1 \|", topics), topics   # its surge
     # the day's rising words, as `balkanwatch rising` finds them, each with its newest stories linked
@@ -1003,8 +1004,12 @@ def test_an_analyst_rates_an_alert_from_its_e_mail(surge_config: Path, inbox: In
         assert wh.rows("SELECT count(*) AS n FROM alert_ratings") == [{"n": len(alerts)}]    # replaced, not added
     # `topics` (and the cycle's artifact) says what the desk made of each topic's recent alerts
     assert main(["--config", str(surge_config), "topics", "--format", "json"]) == 0
-    overview = {r["watchlist"]: r["rated"] for r in json.loads(capsys.readouterr().out)}
+    listed = json.loads(capsys.readouterr().out)
+    overview = {r["watchlist"]: r["rated"] for r in listed}
     assert overview == {"kfor": "1 useful", "north-kosovo-clash": "1 noise", "eulex": ""}
+    with Warehouse.for_config(config, read_only=True) as wh:    # and what each topic's last alert was about
+        stored = dict(wh.con.execute("SELECT watchlist, about FROM alerts").fetchall())
+    assert {r["watchlist"]: r["last_alert_about"] for r in listed} == {**stored, "eulex": ""} and stored["kfor"]
     # a replay of the detector against those verdicts: the same detector raises both rated alerts again
     assert main(["--config", str(surge_config), "spikes", "backtest", "--per-topic", "--format", "json"]) == 0
     kept = {r["watchlist"]: (r["useful_kept"], r["noise_kept"]) for r in json.loads(capsys.readouterr().out)}

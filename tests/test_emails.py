@@ -319,7 +319,9 @@ def test_the_topics_overview_lists_every_topic_busiest_first_with_its_last_alert
     series = [topic_series("quiet", quiet, now - timedelta(days=40), now, a),
               topic_series("busy", busy, now - timedelta(days=40), now, a)]
     rows = topic_overview(series, {"busy": [datetime(2026, 11, 2, 9), datetime(2026, 11, 22, 19)], "quiet": []},
-                          {"busy": 8.0, "quiet": 0.5}, {"busy": {"noise": 1, "useful": 1}})
+                          {"busy": 8.0, "quiet": 0.5}, {"busy": {"noise": 1, "useful": 1}}, None,
+                          {"busy": "Banjska monastery", "quiet": "an old one"})
+    assert (rows[0]["last_alert_about"], rows[1]["last_alert_about"]) == ("Banjska monastery", "")  # none recent
     assert (rows[0]["rated"], rows[1]["rated"]) == ("1 useful, 1 noise", "")     # what the desk said of them
     assert [r["watchlist"] for r in rows] == ["busy", "quiet"]
     assert rows[0]["stories_7d"] == 8 + 7 and rows[1]["stories_7d"] == 7      # one a day for the last week

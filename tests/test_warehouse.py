@@ -483,3 +483,20 @@ def test_loading_twice_or_with_a_repeat_in_the_batch_keeps_one_row_per_article(w
                           (a.article_id, "s1", "p:2", "label", "x")])
     assert wh.rows("SELECT key, count(*) AS n FROM paragraph_signatures WHERE article_id = ? GROUP BY ALL ORDER BY ALL",
                    [a.article_id]) == [{"key": "p:1", "n": 1}, {"key": "p:2", "n": 1}]
+
+
+def test_a_topic_s_last_alert_about_is_its_newest_alert_s_own(wh: Warehouse) -> None:
+    """`last_alert_about`: what the newest alert of each topic was about, never an older alert's words when
+    the newest has none recorded (NULL: unread, or recorded before schema 19) or nothing rose ('')."""
+    def alert(watchlist: str, hour: int, about: str | None) -> dict:  # type: ignore[type-arg]
+        when = datetime(2026, 12, 7, hour)
+        return {"alert_id": f"{watchlist}-{hour}", "incident_id": f"inc-{hour}", "watchlist": watchlist,
+                "bucket_start": when, "window_start": when, "window_end": when, "score": 0.9, "observed": 8.0,
+                "expected": 0.2, "story_ids": ["s1"], "status": "no-recipients", "created_at": when, "about": about}
+
+    wh.record_incident([alert("kfor", 1, "Banjska monastery"), alert("eulex", 1, "convoy")], None)
+    wh.record_incident([alert("kfor", 5, None), alert("serbia", 5, "Jarinje; barricades"), alert("eulex", 5, "")], None)
+    wh.record_incident([alert("old", 0, "long ago")], None)
+    assert wh.last_alert_about(datetime(2026, 12, 7, 0)) == {"serbia": "Jarinje; barricades", "old": "long ago"}
+    assert wh.last_alert_about(datetime(2026, 12, 7, 1)) == {"serbia": "Jarinje; barricades"}
+    assert wh.rows("SELECT about FROM alerts WHERE alert_id = 'kfor-5'") == [{"about": None}]

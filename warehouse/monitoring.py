@@ -446,6 +446,14 @@ class MonitoringMixin(WarehouseBase):
         return [r[0] for r in self._exec("SELECT bucket_start FROM alerts WHERE watchlist = ? AND bucket_start >= ?",
                                          [watchlist, since]).fetchall()]
 
+    def last_alert_about(self, since: datetime) -> dict[str, str]:
+        """Per topic, what its newest alert since `since` was about (`alerts.about`), where that alert's was
+        recorded and is not empty (an older alert's words are not this one's)."""
+        return {w: about for w, about in self._exec(
+            """SELECT watchlist, about FROM alerts WHERE bucket_start >= ?
+               QUALIFY row_number() OVER (PARTITION BY watchlist ORDER BY bucket_start DESC) = 1""",
+            [utc_naive(since)]).fetchall() if about}
+
     def record_incident(self, alerts: Sequence[dict[str, Any]], message: dict[str, Any] | None) -> None:
         """Store an incident's alerts and, when there are recipients, its e-mail in the outbox, atomically."""
         with self.transaction():
