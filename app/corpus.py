@@ -174,7 +174,7 @@ def _report(rng: random.Random, lead: str, subject: str, place: str) -> list[str
 
 def monitoring_articles(now: datetime, seed: int = 2026) -> list[Article]:
     """Four weeks of routine Kosovo coverage (two stories a day, a rare incident report), then a surge in
-    the last two hours: eight different reports of a clash in northern Kosovo on four sites, two of them
+    the last two hours: eight different reports of clashes in the Ibar valley (northern Kosovo) on four sites, two of them
     syndicated again (copies count once). Dates are relative to `now`, so an ingest sees the surge as new."""
     rng = random.Random(seed)
     sites = [site.slug for site in SITES]
@@ -196,9 +196,9 @@ def monitoring_articles(now: datetime, seed: int = 2026) -> list[Article]:
         when = now - timedelta(minutes=110 - 13 * i)
         kind = _CLASH[i % len(_CLASH)]
         a_kind = f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
-        lead = (f"KFOR troops were deployed to {village} in northern Kosovo after {a_kind} between armed men and "
+        lead = (f"KFOR troops were deployed to {village} in the Ibar valley after {a_kind} between armed men and "
                 f"Kosovo police early on {now:%A}; report {i + 1} from the scene.")
-        art = Article(sites[i % 4], f"north-{i}", f"{kind.capitalize()} in {village}: KFOR deploys in northern Kosovo",
+        art = Article(sites[i % 4], f"north-{i}", f"{kind.capitalize()} in {village}: KFOR troops sent to the Ibar valley",
                       "Correspondent", when, _report(rng, lead, f"the {kind} in {village}", village), story=f"north-{i}")
         out.append(art)
         if i in (0, 3):

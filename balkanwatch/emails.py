@@ -69,19 +69,31 @@ def _until(spike: Spike, now: datetime | None) -> datetime:
     return min(spike.window_end, as_utc(now).astimezone(UTC).replace(tzinfo=None))
 
 
-ABOUT_SUBJECT_WORDS = 2   # words of what a surge is about in its e-mail's subject (the first event's, head first)
+ABOUT_SUBJECT_WORDS = 2   # words of what a surge is about in its e-mail's subject (the first event's, head first;
+                          # a phrase counts its words, and the first is shown whole: "about Ibar valley")
+
+
+def subject_words(items: Sequence[str], budget: int = ABOUT_SUBJECT_WORDS) -> list[str]:
+    """The first of an event's words and phrases (`textnorm.phrases`) that fit `budget` words, at least one."""
+    out: list[str] = []
+    for item in items:
+        if out and sum(len(w.split()) for w in [*out, item]) > budget:
+            break
+        out.append(item)
+    return out
 
 
 def incident_subject(incident: Incident, now: datetime | None = None,
                      about: Sequence[tuple[Sequence[str], int]] = ()) -> str:
     """'[balkanwatch] kfor + north-kosovo-clash: 8 new stories in 2 h about Banjska monastery (expected 0.2,
     usually 0.4 a day)': the topics, the surge, what it is about (`alerting.surge_about`'s first event, when
-    any), and what the topic usually brings. The words are letters and digits of the stories' text, folded."""
+    any: `subject_words`), and what the topic usually brings. The words are letters and digits of the stories'
+    text, as they write them."""
     lead = max(incident.spikes, key=lambda s: s.observed)
     span = _hours((_until(lead, now) - lead.window_start).total_seconds())
     topics = " + ".join(incident.watchlists)
     n = len(incident.story_ids)
-    what = f" about {', '.join(about[0][0][:ABOUT_SUBJECT_WORDS])}" if about else ""
+    what = f" about {', '.join(subject_words(about[0][0]))}" if about else ""
     return one_line(f"[balkanwatch] {topics}: {n} new stor{'y' if n == 1 else 'ies'} in {span}{what} "
                     f"(expected {lead.expected:.1f}, {lead.usual})")
 

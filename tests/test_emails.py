@@ -23,7 +23,7 @@ from balkanwatch.alerting import (
     usual_per_day,
 )
 from balkanwatch.config import AlertsSettings, SmtpSettings
-from balkanwatch.emails import EXCERPT_CHARS, compose_incident, excerpt, one_line
+from balkanwatch.emails import EXCERPT_CHARS, compose_incident, excerpt, one_line, subject_words
 from balkanwatch.errors import DeliveryError
 from connectors import smtp
 from tests.test_alerts import Inbox
@@ -69,6 +69,12 @@ def test_the_subject_and_first_lines_say_what_the_surge_is_about():
             "words these stories share that the topics' weeks before did not\n") in text
     plain = compose_incident(inc, [story(1, "Clash")], {}, "bw@example.org", ["a@example.org"], NOW)
     assert "About:" not in plain.html and " about " not in plain.subject
+    # a phrase counts its words in the subject's two; the first is shown whole however long
+    phrased = compose_incident(inc, [story(1, "Clash")], {}, "bw@example.org", ["a@example.org"], NOW,
+                               about=[(["Ibar valley", "sent", "early"], 8)])
+    assert " about Ibar valley (expected " in phrased.subject
+    assert subject_words(["North Mitrovica municipal building", "gunmen"]) == ["North Mitrovica municipal building"]
+    assert subject_words(["Banjska", "monastery", "gunmen"]) == ["Banjska", "monastery"] and subject_words([]) == []
 
 
 def test_incident_email_is_multipart_with_inline_charts_and_a_stable_message_id():
