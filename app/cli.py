@@ -474,9 +474,11 @@ def cmd_outbox(args: argparse.Namespace) -> int:
 
 def cmd_feed(args: argparse.Namespace) -> int:
     """An Atom feed of unique stories on stdout (every story's, or a topic's); --write: every feed into feeds.dir."""
-    from flows.feeds import document, write_feeds
+    from flows.feeds import alerts_document, document, write_feeds
 
     config = _stored(args)
+    if args.topic and args.alerts:
+        raise ConfigError("--alerts is the feed of every topic's surges: give it without --topic")
     if args.topic:
         config.require_topics([args.topic])
     if args.write:
@@ -493,8 +495,12 @@ def cmd_feed(args: argparse.Namespace) -> int:
               + (f", removed {', '.join(done.removed)} (topics no longer configured)" if done.removed else ""))
         return 0
     with _open_ro(config) as wh:
-        stories = wh.feed_stories([args.topic] if args.topic else [], args.limit or config.feeds.entries)
-    sys.stdout.buffer.write(document(args.topic, stories[args.topic]))
+        if args.alerts:
+            data = alerts_document(wh.feed_incidents(args.limit or config.feeds.entries))
+        else:
+            stories = wh.feed_stories([args.topic] if args.topic else [], args.limit or config.feeds.entries)
+            data = document(args.topic, stories[args.topic])
+    sys.stdout.buffer.write(data)
     sys.stdout.flush()
     return 0
 
@@ -1134,9 +1140,12 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("feed", help="an Atom feed of unique stories (every story's, or a topic's) for a feed reader; "
                                     "--write: every feed into feeds.dir now")
     s.add_argument("--topic", metavar="NAME", default=None, help="the feed of this watchlist (default: every story)")
-    s.add_argument("--limit", type=count, default=0, help="stories in the feed, newest first (default: feeds.entries)")
-    s.add_argument("--write", action="store_true",
-                   help="write every feed (all.atom, topics/<topic>.atom, feeds.opml) into feeds.dir, as ingest does")
+    s.add_argument("--alerts", action="store_true",
+                   help="the feed of surges instead: one entry per alert e-mail, newest first (alerts.atom)")
+    s.add_argument("--limit", type=count, default=0,
+                   help="stories (or surges) in the feed, newest first (default: feeds.entries)")
+    s.add_argument("--write", action="store_true", help="write every feed (all.atom, alerts.atom, "
+                   "topics/<topic>.atom, feeds.opml) into feeds.dir, as ingest does")
     s.set_defaults(func=cmd_feed)
 
     s = sub.add_parser("rising", help="words suddenly in many more stories than in the weeks before (new names, "

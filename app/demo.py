@@ -81,7 +81,7 @@ port = {smtp_port}
 security = "none"
 
 [feeds]
-dir = "feeds"                   # Atom feeds of unique stories, for a feed reader: all.atom, topics/<topic>.atom
+dir = "feeds"                   # Atom feeds for a feed reader: all.atom, topics/<topic>.atom, alerts.atom
 
 {_toml_sources(sources)}
 
@@ -182,7 +182,7 @@ def main() -> None:
     for path in mail:
         print(f"  open {path.resolve()}")
     feeds = sorted((DEMO_DIR / "feeds").rglob("*.atom")) if (DEMO_DIR / "feeds").exists() else []
-    print(f"\nAtom feeds of unique stories, for a feed reader ({len(feeds)}; `python -m http.server -d "
+    print(f"\nAtom feeds of unique stories and of surges (alerts.atom), for a feed reader ({len(feeds)}; `python -m http.server -d "
           f"{(DEMO_DIR / 'feeds').resolve()}` serves them):")
     for path in feeds:
         print(f"  {path.resolve()}")

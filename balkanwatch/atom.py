@@ -53,6 +53,7 @@ class Entry:
     author: str
     topics: tuple[str, ...]
     summary: str
+    urn: str = ""             # the entry's id when it is not a story's (an alert's incident)
 
 
 def _cut(text: str, limit: int) -> str:
@@ -83,6 +84,34 @@ def entry(story: Mapping[str, Any], topics: Sequence[str] = ()) -> Entry:
                  author=author, topics=tuple(topics), summary=summary)
 
 
+INCIDENT_STORIES = 10     # stories listed in an alert's entry (the e-mail lists them all; a reader previews)
+
+
+def incident_entry(incident: Mapping[str, Any]) -> Entry:
+    """An entry of the alerts feed from an incident as `Warehouse.feed_incidents` gives it: the surge in its
+    title ("kfor + north-kosovo-clash: 8 new stories about Ibar valley"), linked to its first story, its topics
+    as categories, and in its summary the surge's window, what it was about and its stories with their links."""
+    stories = list(incident.get("stories") or [])
+    n = len(incident.get("story_ids") or [])
+    about = " ".join(xml_text(incident.get("about")).split())
+    head = about.split(";")[0].strip()
+    title = (f"{' + '.join(incident['topics'])}: {n} new stor{'y' if n == 1 else 'ies'}"
+             + (f" about {head}" if head else ""))
+    window = f"{_time(incident['window_start'])} to {_time(incident['window_end'])}"
+    lines = [f"{n} unique stories from {window} (expected {float(incident['expected']):.1f})."]
+    if about:
+        lines.append(f"About: {about}.")
+    for story in stories[:INCIDENT_STORIES]:
+        url = str(story.get("url") or "")
+        lines.append(f"- {' '.join(xml_text(story.get('title')).split()) or url}" + (f"\n  {url}" if safe_url(url) else ""))
+    if n > len(stories[:INCIDENT_STORIES]):
+        lines.append(f"and {n - len(stories[:INCIDENT_STORIES])} more (`balkanwatch story`, `balkanwatch alerts`)")
+    first = next((str(st.get("url")) for st in stories if safe_url(str(st.get("url") or ""))), "")
+    return Entry(story_id=str(incident["incident_id"]), title=title, url=first, first_seen=incident["created_at"],
+                 author="balkanwatch", topics=tuple(incident["topics"]), summary="\n".join(lines),
+                 urn=f"urn:balkanwatch:incident:{incident['incident_id']}")
+
+
 def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
     el = ET.SubElement(parent, tag, {k: xml_text(v) for k, v in attrs.items()})
     if text is not None:
@@ -106,7 +135,7 @@ def render(feed_id: str, title: str, entries: Sequence[Entry], *, subtitle: str 
         _sub(feed, "link", rel="self", type="application/atom+xml", href=self_url)
     for e in entries:
         item = _sub(feed, "entry")
-        _sub(item, "id", f"urn:balkanwatch:story:{e.story_id}")
+        _sub(item, "id", e.urn or f"urn:balkanwatch:story:{e.story_id}")
         _sub(item, "title", e.title)
         if safe_url(e.url):
             _sub(item, "link", rel="alternate", href=e.url)

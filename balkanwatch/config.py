@@ -146,7 +146,7 @@ class AlertsSettings:
 
 @dataclass(frozen=True)
 class FeedsSettings:
-    dir: str = _f("", "Folder (relative to the config file) where every run that settles writes Atom feeds of unique stories for a feed reader: `all.atom` (every story) and `topics/<topic>.atom` (each watchlist's), newest first, each story once however many sites carry it. Empty: no feeds written (`balkanwatch feed` prints one any time).")
+    dir: str = _f("", "Folder (relative to the config file) where every run that settles writes Atom feeds of unique stories for a feed reader: `all.atom` (every story) and `topics/<topic>.atom` (each watchlist's), newest first, each story once however many sites carry it; `alerts.atom`, every surge the alerts detected (one entry per alert e-mail, also rewritten by each alerts cycle that finds one). Empty: no feeds written (`balkanwatch feed` prints one any time).")
     entries: int = _f(100, "Stories in each feed, newest first.", positive=True)
     base_url: str = _f("", "The http(s) address the folder is served at (e.g. https://intranet.example.org/feeds/): each feed then names its own address (rel=\"self\") and `feeds.opml` lists them all, for importing every topic into a feed reader at once.")
 

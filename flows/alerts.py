@@ -585,6 +585,8 @@ def _cycle(config: Config, now: datetime, artifacts: bool, scheduled: bool
             summary.about |= dict.fromkeys((s.alert_id for s in incident.spikes), about_words(about or []))
             summary.queued += email is not None
             summary.charts += [str(p) for p in paths]
+        if incidents:       # the alerts feed (feeds.dir) has its new surges now, not after the next settle
+            _write_alerts_feed(wh, config)
         summary.queued += queue_new_stories(wh, config, now)
         summary.queued += queue_digest(wh, config, now, rising)
         summary.queued += queue_silent(wh, config, now)
@@ -599,6 +601,16 @@ def _cycle(config: Config, now: datetime, artifacts: bool, scheduled: bool
                                   suggested_budgets(wh, config, now), wh.last_alert_about(since)) if artifacts else []
         shown = rising.report() if artifacts and config.alerts.rising_artifact else None
     return summary, spikes, overview, series, shown
+
+
+def _write_alerts_feed(wh: Warehouse, config: Config) -> None:
+    """Rewrite `alerts.atom` (flows.feeds); a folder that cannot be written is logged, never the cycle's end."""
+    from flows.feeds import write_alerts_feed
+
+    try:
+        write_alerts_feed(wh, config)
+    except OSError as exc:
+        log.warning("the alerts feed (feeds.dir) not written: %s", exc)
 
 
 def _tell_orchestrator(call: Callable[..., _T], *args: Any) -> _T | None:

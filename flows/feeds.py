@@ -1,6 +1,7 @@
 """The Atom feeds of unique stories, written where `feeds.dir` says after every run that settles.
 
-`all.atom` holds the newest stories of every source, `topics/<topic>.atom` each watchlist's, and with
+`all.atom` holds the newest stories of every source, `topics/<topic>.atom` each watchlist's, `alerts.atom`
+the surges the alerts detected (rewritten by every alerts cycle too), and with
 `feeds.base_url` set, `feeds.opml` lists them for a feed reader's import. A file is replaced whole (written
 beside it, then renamed), and only when its bytes change, so a reader or a web server never sees half a
 feed and a run that brought nothing new leaves them as they were. The feed of a topic no longer
@@ -18,11 +19,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urljoin
 
-from balkanwatch.atom import entry, opml, render
+from balkanwatch.atom import entry, incident_entry, opml, render
 from balkanwatch.config import Config
 from warehouse import Warehouse
 
 ALL_FEED = "all.atom"
+ALERTS_FEED = "alerts.atom"
 TOPICS_DIR = "topics"
 OPML_FILE = "feeds.opml"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -47,22 +49,52 @@ def document(topic: str | None, stories: list[dict[str, Any]], self_url: str = "
                   subtitle=f"The newest stories of the topic {topic!r}, each once however many sites carry it.")
 
 
+def feed_url(config: Config, rel: str) -> str:
+    """Where the feed file `rel` (relative to feeds.dir) is served, under feeds.base_url; "" when unset."""
+    base = config.feeds.base_url
+    base = base if base.endswith("/") or not base else base + "/"
+    return urljoin(base, quote(rel)) if base else ""
+
+
+def alerts_document(incidents: list[dict[str, Any]], self_url: str = "") -> bytes:
+    """The alerts feed from `Warehouse.feed_incidents`' rows: one entry per surge e-mail (incident)."""
+    return render("urn:balkanwatch:feed:alerts", "balkanwatch: surges", [incident_entry(i) for i in incidents],
+                  self_url=self_url, subtitle="Every surge the alerts detected, newest first: what the alert "
+                  "e-mails say, for a desk that reads its news in a feed reader (with or without e-mail).")
+
+
 def feed_documents(wh: Warehouse, config: Config) -> dict[str, bytes]:
     """Every feed file's bytes, by path relative to feeds.dir."""
     f = config.feeds
     topics = [w.name for w in config.watchlists]
     stories = wh.feed_stories(topics, f.entries)
-    base = f.base_url if f.base_url.endswith("/") or not f.base_url else f.base_url + "/"
 
     def url(rel: str) -> str:
-        return urljoin(base, quote(rel)) if base else ""
+        return feed_url(config, rel)
 
     files = {ALL_FEED: None, **{f"{TOPICS_DIR}/{topic_file(t)}": t for t in topics}}
     docs = {rel: document(topic, stories[topic], url(rel)) for rel, topic in files.items()}
-    if base:
-        docs[OPML_FILE] = opml("balkanwatch feeds", [(f"balkanwatch: {'every story' if t is None else t}", url(rel))
-                                                     for rel, t in files.items()])
+    docs[ALERTS_FEED] = alerts_document(wh.feed_incidents(f.entries), url(ALERTS_FEED))
+    if config.feeds.base_url:
+        docs[OPML_FILE] = opml("balkanwatch feeds", [
+            ("balkanwatch: surges", url(ALERTS_FEED)),
+            *[(f"balkanwatch: {'every story' if t is None else t}", url(rel)) for rel, t in files.items()]])
     return docs
+
+
+def write_alerts_feed(wh: Warehouse, config: Config) -> bool | None:
+    """Rewrite the alerts feed alone (the alerts cycle, after recording its surges): True when its bytes
+    changed, None when feeds.dir is unset; OSError when the folder cannot be written."""
+    folder = config.feeds.folder(config.base_dir)
+    if folder is None:
+        return None
+    data = alerts_document(wh.feed_incidents(config.feeds.entries), feed_url(config, ALERTS_FEED))
+    path = folder / ALERTS_FEED
+    if path.exists() and path.read_bytes() == data:
+        return False
+    folder.mkdir(parents=True, exist_ok=True)
+    _replace(path, data)
+    return True
 
 
 @dataclass

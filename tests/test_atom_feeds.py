@@ -66,12 +66,12 @@ def check_feed(feed: feedparser.FeedParserDict, stories: list[dict]) -> None:
 def test_ingest_writes_feeds_of_unique_stories_a_reader_reads(feeds_config: Path, capsys) -> None:
     config = load_config(feeds_config)
     summary = asyncio.run(run_ingest(config))
-    assert summary.feeds == "6 written, 0 unchanged", summary.feeds      # all, four topics, the OPML list
+    assert summary.feeds == "7 written, 0 unchanged", summary.feeds      # all, alerts, four topics, the OPML list
     folder = feeds_config.parent / "feeds"
     names = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
     odd = topic_file("Mitrovica / north")
-    assert names == sorted(["all.atom", "feeds.opml", "topics/kfor.atom", "topics/north-kosovo-clash.atom",
-                            "topics/eulex.atom", f"topics/{odd}"])
+    assert names == sorted(["all.atom", "alerts.atom", "feeds.opml", "topics/kfor.atom",
+                            "topics/north-kosovo-clash.atom", "topics/eulex.atom", f"topics/{odd}"])
     assert odd.startswith("Mitrovica_north-") and odd != topic_file("Mitrovica_north")
 
     everything = listed(feeds_config, capsys, "stories", "--limit", "100")
@@ -89,9 +89,28 @@ def test_ingest_writes_feeds_of_unique_stories_a_reader_reads(feeds_config: Path
     # every feed in one OPML list, each at its address under feeds.base_url
     outlines = ET.fromstring((folder / "feeds.opml").read_bytes()).findall("./body/outline")
     assert sorted(o.get("xmlUrl") for o in outlines) == sorted(
-        ["https://feeds.example.org/bw/all.atom", "https://feeds.example.org/bw/topics/kfor.atom",
+        ["https://feeds.example.org/bw/all.atom", "https://feeds.example.org/bw/alerts.atom",
+         "https://feeds.example.org/bw/topics/kfor.atom",
          "https://feeds.example.org/bw/topics/north-kosovo-clash.atom", "https://feeds.example.org/bw/topics/eulex.atom",
          f"https://feeds.example.org/bw/topics/{odd}"])
+
+    # the surges: one entry per alert e-mail, written by the run's alerts cycle (after the settle's feeds)
+    surges = feedparser.parse((folder / "alerts.atom").read_bytes())
+    alerts = listed(feeds_config, capsys, "alerts")
+    assert not surges.bozo and surges.feed.title == "balkanwatch: surges" and alerts
+    assert [e.id for e in surges.entries] == [f"urn:balkanwatch:incident:{i}" for i in dict.fromkeys(
+        r["incident_id"] for r in alerts)]
+    first = surges.entries[0]
+    mine = [r for r in alerts if r["incident_id"] == alerts[0]["incident_id"]]
+    assert sorted(t.term for t in first.tags) == sorted(r["watchlist"] for r in mine)
+    stories = max(r["stories"] for r in mine)
+    assert first.title.startswith(" + ".join(sorted(r["watchlist"] for r in mine)) + f": {stories} new stories")
+    assert mine[0]["about"] and f"About: {mine[0]['about']}." in first.summary
+    assert f" about {mine[0]['about'].split(';')[0]}" in first.title
+    surge_links = [line.strip() for line in first.summary.splitlines() if line.strip().startswith("http")]
+    assert len(surge_links) == stories and first.link == surge_links[0]       # every story linked, the first too
+    assert main(["--config", str(feeds_config), "feed", "--alerts"]) == 0
+    assert feedparser.parse(capsys.readouterr().out.encode("utf-8")).entries[0].id == first.id
 
     # `feed` prints the same document; nothing new: every file left as it was
     assert main(["--config", str(feeds_config), "feed", "--topic", "kfor"]) == 0
@@ -100,7 +119,7 @@ def test_ingest_writes_feeds_of_unique_stories_a_reader_reads(feeds_config: Path
         (folder / "topics" / "kfor.atom").read_bytes()).entries]
     stamps = {p: p.stat().st_mtime_ns for p in folder.rglob("*.*")}
     again = asyncio.run(run_ingest(config, force=True))
-    assert again.new_articles == 0 and again.feeds == "0 written, 6 unchanged", again.feeds
+    assert again.new_articles == 0 and again.feeds == "0 written, 7 unchanged", again.feeds
     assert {p: p.stat().st_mtime_ns for p in folder.rglob("*.*")} == stamps
 
     # a topic taken out of the config: its feed goes, the others stay
@@ -149,3 +168,25 @@ def test_a_feeds_folder_that_cannot_be_written_does_not_stop_the_run(feeds_confi
     summary = asyncio.run(run_ingest(load_config(feeds_config)))
     assert summary.status == "completed" and summary.new_articles > 10
     assert summary.feeds.startswith("not written: "), summary.feeds
+
+
+def test_a_surge_s_entry_is_text_and_links_only_its_stories() -> None:
+    """The alerts feed's entry of a surge whose stories are hostile pages: their titles stay text, a
+    javascript: link is never written, and the entry links its first story with an http(s) address."""
+    from balkanwatch.atom import INCIDENT_STORIES, incident_entry
+
+    when = datetime(2026, 12, 7, 12, 0)
+    stories = [{"story_id": f"s{i}", "title": f"<script>alert({i})</script> Clash {i}",
+                "url": "javascript:alert(1)" if i == 0 else f"https://example.org/{i}?a=1&b=2"} for i in range(12)]
+    incident = {"incident_id": "inc-1", "topics": ["kfor", "north"], "created_at": when, "window_start": when,
+                "window_end": when, "expected": 0.2, "about": "Ibar valley, sent; <b>gunmen</b>\x00",
+                "story_ids": [s["story_id"] for s in stories], "stories": stories[:INCIDENT_STORIES]}
+    data = render("urn:test", "surges", [incident_entry(incident)])
+    ET.fromstring(data)
+    feed = feedparser.parse(data)
+    e = feed.entries[0]
+    assert not feed.bozo and e.id == "urn:balkanwatch:incident:inc-1" and b"javascript:" not in data
+    assert e.title == "kfor + north: 12 new stories about Ibar valley, sent" and e.link == "https://example.org/1?a=1&b=2"
+    assert "<script>alert(3)</script> Clash 3" in e.summary and "About: Ibar valley, sent; <b>gunmen</b>." in e.summary
+    assert e.summary.rstrip().endswith("and 2 more (`balkanwatch story`, `balkanwatch alerts`)")
+    assert e.summary_detail.type == "text/plain" and sorted(t.term for t in e.tags) == ["kfor", "north"]

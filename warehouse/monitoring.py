@@ -265,6 +265,25 @@ class MonitoringMixin(WarehouseBase):
                 feeds[watchlist].append({**details[story_id], "topics": list(matched.get(story_id) or [])})
         return feeds
 
+    def feed_incidents(self, limit: int, stories_each: int = 10) -> list[dict[str, Any]]:
+        """The surges of the alerts feed (`balkanwatch.atom.incident_entry`): the `limit` newest incidents (the
+        alerts of one e-mail), newest first, each with its topics, unique stories, surge window, what it was
+        about, when it was recorded, and its first `stories_each` stories as `story_details` gives them."""
+        incidents = self.rows(
+            """SELECT incident_id, list_sort(list(DISTINCT watchlist)) AS topics, min(created_at) AS created_at,
+                      min(window_start) AS window_start, max(window_end) AS window_end,
+                      max(observed) AS observed, max(expected) AS expected, arg_max(about, observed) AS about,
+                      list_sort(flatten(list(story_ids))) AS story_ids
+               FROM alerts GROUP BY incident_id ORDER BY min(created_at) DESC, incident_id LIMIT ?""", [int(limit)])
+        for inc in incidents:
+            inc["story_ids"] = sorted(set(inc["story_ids"]))
+        details = {d["story_id"]: d for d in self.story_details(sorted({i for inc in incidents for i in inc["story_ids"]}))}
+        for inc in incidents:
+            shown = sorted((details[i] for i in inc["story_ids"] if i in details),
+                           key=lambda d: (d["first_seen_at"], d["story_id"]))
+            inc["stories"] = shown[:stories_each]
+        return incidents
+
     def refresh_story_words(self, since: datetime) -> int:
         """Keep `story_words` the words (`_WORDS_SQL`) of every story first seen at or after `since`, as its
         origin is now: split the stories that have no row or whose origin changed (another article, a revised
