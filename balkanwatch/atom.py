@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from balkanwatch.emails import subject_words
 from balkanwatch.escaping import safe_url
 
 ATOM = "http://www.w3.org/2005/Atom"
@@ -94,8 +95,8 @@ def incident_entry(incident: Mapping[str, Any]) -> Entry:
     stories = list(incident.get("stories") or [])
     n = len(incident.get("story_ids") or [])
     about = " ".join(xml_text(incident.get("about")).split())
-    head = about.split(";")[0].strip()
-    title = (f"{' + '.join(incident['topics'])}: {n} new stor{'y' if n == 1 else 'ies'}"
+    head = ", ".join(subject_words([w.strip() for w in about.split(";")[0].split(",") if w.strip()]))
+    title = (f"{' + '.join(incident['topics'])}: {n} new stor{'y' if n == 1 else 'ies'}"   # as the e-mail's subject
              + (f" about {head}" if head else ""))
     window = f"{_time(incident['window_start'])} to {_time(incident['window_end'])}"
     lines = [f"{n} unique stories from {window} (expected {float(incident['expected']):.1f})."]

@@ -272,7 +272,8 @@ class MonitoringMixin(WarehouseBase):
         incidents = self.rows(
             """SELECT incident_id, list_sort(list(DISTINCT watchlist)) AS topics, min(created_at) AS created_at,
                       min(window_start) AS window_start, max(window_end) AS window_end,
-                      max(observed) AS observed, max(expected) AS expected, arg_max(about, observed) AS about,
+                      max(observed) AS observed, arg_max(expected, observed) AS expected,   -- the e-mail's lead
+                      arg_max(about, observed) AS about,
                       list_sort(flatten(list(story_ids))) AS story_ids
                FROM alerts GROUP BY incident_id ORDER BY min(created_at) DESC, incident_id LIMIT ?""", [int(limit)])
         for inc in incidents:
