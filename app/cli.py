@@ -494,12 +494,12 @@ def cmd_feed(args: argparse.Namespace) -> int:
         print(f"Atom feeds in {done.folder}: {len(done.written)} written, {done.unchanged} unchanged"
               + (f", removed {', '.join(done.removed)} (topics no longer configured)" if done.removed else ""))
         return 0
+    limit = args.limit or config.feeds.entries
     with _open_ro(config) as wh:
         if args.alerts:
-            data = alerts_document(wh.feed_incidents(args.limit or config.feeds.entries))
+            data = alerts_document(wh, limit)
         else:
-            stories = wh.feed_stories([args.topic] if args.topic else [], args.limit or config.feeds.entries)
-            data = document(args.topic, stories[args.topic])
+            data = document(args.topic, wh.feed_stories([args.topic] if args.topic else [], limit)[args.topic])
     sys.stdout.buffer.write(data)
     sys.stdout.flush()
     return 0

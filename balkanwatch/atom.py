@@ -92,7 +92,7 @@ def incident_entry(incident: Mapping[str, Any]) -> Entry:
     """An entry of the alerts feed from an incident as `Warehouse.feed_incidents` gives it: the surge in its
     title ("kfor + north-kosovo-clash: 8 new stories about Ibar valley"), linked to its first story, its topics
     as categories, and in its summary the surge's window, what it was about and its stories with their links."""
-    stories = list(incident.get("stories") or [])
+    stories = list(incident.get("stories") or [])[:INCIDENT_STORIES]
     n = len(incident.get("story_ids") or [])
     about = " ".join(xml_text(incident.get("about")).split())
     head = ", ".join(subject_words([w.strip() for w in about.split(";")[0].split(",") if w.strip()]))
@@ -102,11 +102,11 @@ def incident_entry(incident: Mapping[str, Any]) -> Entry:
     lines = [f"{n} unique stories from {window} (expected {float(incident['expected']):.1f})."]
     if about:
         lines.append(f"About: {about}.")
-    for story in stories[:INCIDENT_STORIES]:
+    for story in stories:
         url = str(story.get("url") or "")
         lines.append(f"- {' '.join(xml_text(story.get('title')).split()) or url}" + (f"\n  {url}" if safe_url(url) else ""))
-    if n > len(stories[:INCIDENT_STORIES]):
-        lines.append(f"and {n - len(stories[:INCIDENT_STORIES])} more (`balkanwatch story`, `balkanwatch alerts`)")
+    if n > len(stories):
+        lines.append(f"and {n - len(stories)} more (`balkanwatch story`, `balkanwatch alerts`)")
     first = next((str(st.get("url")) for st in stories if safe_url(str(st.get("url") or ""))), "")
     return Entry(story_id=str(incident["incident_id"]), title=title, url=first, first_seen=incident["created_at"],
                  author="balkanwatch", topics=tuple(incident["topics"]), summary="\n".join(lines),

@@ -30,14 +30,12 @@ def build_deployments(config: Config) -> list[Any]:
 
     one_at_a_time = ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE)
 
-    def every(flow: Any, minutes: int, what: str) -> Any:
-        return flow.to_deployment(name=f"balkanwatch-{what}", interval=timedelta(minutes=minutes),
-                                  parameters={"config_path": str(config.path)}, concurrency_limit=one_at_a_time,
-                                  description=flow.description, tags=["balkanwatch", what])
-
-    def on_demand(flow: Any, what: str) -> Any:
+    def on_demand(flow: Any, what: str, **schedule: Any) -> Any:
         return flow.to_deployment(name=f"balkanwatch-{what}", parameters={"config_path": str(config.path)},
-                                  description=flow.description, tags=["balkanwatch", what])
+                                  description=flow.description, tags=["balkanwatch", what], **schedule)
+
+    def every(flow: Any, minutes: int, what: str) -> Any:
+        return on_demand(flow, what, interval=timedelta(minutes=minutes), concurrency_limit=one_at_a_time)
 
     deployments = [every(ingest, config.schedule.ingest_every_minutes, "ingest")]
     if config.watchlists:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urljoin
 
-from balkanwatch.atom import entry, incident_entry, opml, render
+from balkanwatch.atom import INCIDENT_STORIES, entry, incident_entry, opml, render
 from balkanwatch.config import Config
 from warehouse import Warehouse
 
@@ -56,11 +56,13 @@ def feed_url(config: Config, rel: str) -> str:
     return urljoin(base, quote(rel)) if base else ""
 
 
-def alerts_document(incidents: list[dict[str, Any]], self_url: str = "") -> bytes:
-    """The alerts feed from `Warehouse.feed_incidents`' rows: one entry per surge e-mail (incident)."""
-    return render("urn:balkanwatch:feed:alerts", "balkanwatch: surges", [incident_entry(i) for i in incidents],
-                  self_url=self_url, subtitle="Every surge the alerts detected, newest first: what the alert "
-                  "e-mails say, for a desk that reads its news in a feed reader (with or without e-mail).")
+def alerts_document(wh: Warehouse, limit: int, self_url: str = "") -> bytes:
+    """The alerts feed of the `limit` newest incidents (`Warehouse.feed_incidents`): one entry per surge
+    e-mail, each listing its first INCIDENT_STORIES stories."""
+    entries = [incident_entry(i) for i in wh.feed_incidents(limit, INCIDENT_STORIES)]
+    return render("urn:balkanwatch:feed:alerts", "balkanwatch: surges", entries, self_url=self_url,
+                  subtitle="Every surge the alerts detected, newest first: what the alert e-mails say, for a desk "
+                  "that reads its news in a feed reader (with or without e-mail).")
 
 
 def feed_documents(wh: Warehouse, config: Config) -> dict[str, bytes]:
@@ -74,7 +76,7 @@ def feed_documents(wh: Warehouse, config: Config) -> dict[str, bytes]:
 
     files = {ALL_FEED: None, **{f"{TOPICS_DIR}/{topic_file(t)}": t for t in topics}}
     docs = {rel: document(topic, stories[topic], url(rel)) for rel, topic in files.items()}
-    docs[ALERTS_FEED] = alerts_document(wh.feed_incidents(f.entries), url(ALERTS_FEED))
+    docs[ALERTS_FEED] = alerts_document(wh, f.entries, url(ALERTS_FEED))
     if config.feeds.base_url:
         docs[OPML_FILE] = opml("balkanwatch feeds", [
             ("balkanwatch: surges", url(ALERTS_FEED)),
@@ -88,13 +90,8 @@ def write_alerts_feed(wh: Warehouse, config: Config) -> bool | None:
     folder = config.feeds.folder(config.base_dir)
     if folder is None:
         return None
-    data = alerts_document(wh.feed_incidents(config.feeds.entries), feed_url(config, ALERTS_FEED))
-    path = folder / ALERTS_FEED
-    if path.exists() and path.read_bytes() == data:
-        return False
     folder.mkdir(parents=True, exist_ok=True)
-    _replace(path, data)
-    return True
+    return _write_changed(folder / ALERTS_FEED, alerts_document(wh, config.feeds.entries, feed_url(config, ALERTS_FEED)))
 
 
 @dataclass
@@ -120,6 +117,17 @@ def _replace(path: Path, data: bytes) -> None:
         raise
 
 
+def _write_changed(path: Path, data: bytes) -> bool:
+    """Replace `path` with `data` (whole, `_replace`) unless it already holds those bytes; True when written."""
+    try:
+        if path.read_bytes() == data:
+            return False
+    except FileNotFoundError:
+        pass
+    _replace(path, data)
+    return True
+
+
 def write_feeds(wh: Warehouse, config: Config) -> FeedsWritten | None:
     """Write the feeds under feeds.dir (None when it is unset); OSError when the folder cannot be written."""
     folder = config.feeds.folder(config.base_dir)
@@ -129,16 +137,10 @@ def write_feeds(wh: Warehouse, config: Config) -> FeedsWritten | None:
     (folder / TOPICS_DIR).mkdir(parents=True, exist_ok=True)
     done = FeedsWritten(folder)
     for rel, data in docs.items():
-        path = folder / rel
-        try:
-            same = path.read_bytes() == data
-        except FileNotFoundError:
-            same = False
-        if same:
-            done.unchanged += 1
-        else:
-            _replace(path, data)
+        if _write_changed(folder / rel, data):
             done.written.append(rel)
+        else:
+            done.unchanged += 1
     for old in sorted((folder / TOPICS_DIR).glob("*.atom")):
         if f"{TOPICS_DIR}/{old.name}" not in docs:
             old.unlink()

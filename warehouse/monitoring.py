@@ -265,7 +265,7 @@ class MonitoringMixin(WarehouseBase):
                 feeds[watchlist].append({**details[story_id], "topics": list(matched.get(story_id) or [])})
         return feeds
 
-    def feed_incidents(self, limit: int, stories_each: int = 10) -> list[dict[str, Any]]:
+    def feed_incidents(self, limit: int, stories_each: int) -> list[dict[str, Any]]:
         """The surges of the alerts feed (`balkanwatch.atom.incident_entry`): the `limit` newest incidents (the
         alerts of one e-mail), newest first, each with its topics, unique stories, surge window, what it was
         about, when it was recorded, and its first `stories_each` stories as `story_details` gives them."""
@@ -274,10 +274,8 @@ class MonitoringMixin(WarehouseBase):
                       min(window_start) AS window_start, max(window_end) AS window_end,
                       max(observed) AS observed, arg_max(expected, observed) AS expected,   -- the e-mail's lead
                       arg_max(about, observed) AS about,
-                      list_sort(flatten(list(story_ids))) AS story_ids
+                      list_sort(list_distinct(flatten(list(story_ids)))) AS story_ids
                FROM alerts GROUP BY incident_id ORDER BY min(created_at) DESC, incident_id LIMIT ?""", [int(limit)])
-        for inc in incidents:
-            inc["story_ids"] = sorted(set(inc["story_ids"]))
         details = {d["story_id"]: d for d in self.story_details(sorted({i for inc in incidents for i in inc["story_ids"]}))}
         for inc in incidents:
             shown = sorted((details[i] for i in inc["story_ids"] if i in details),
@@ -483,8 +481,7 @@ class MonitoringMixin(WarehouseBase):
                        score, observed, expected, story_ids, status, created_at, about)
                        SELECT $alert_id, $incident_id, $watchlist, $bucket_start, $window_start, $window_end,
                        $score, $observed, $expected, $story_ids, $status, $created_at, $about
-                       WHERE NOT EXISTS (SELECT 1 FROM alerts WHERE alert_id = $alert_id)""",
-                    {"about": None, **a})  # no keys on a lake
+                       WHERE NOT EXISTS (SELECT 1 FROM alerts WHERE alert_id = $alert_id)""", a)  # no keys on a lake
             if message is not None:
                 self._queue(message)
 
