@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from balkanwatch.textnorm import fold
-from balkanwatch.watch import Watchlist, compile_terms
+from balkanwatch.watch import Watchlist, Words, compile_terms
 
 TERM_WORDS = 5   # a `*` term's commonest words shown ("kosovo 41, kosova 12, kosovska 3"): what the prefix catches
 
@@ -56,9 +56,10 @@ class TopicTrial:
         """Match one article (of story `story_id`); True when it is in the topic."""
         self.articles += 1
         folded = fold(f"{title}\n{text}")
-        if not self.without_none.matches(folded):
+        words = Words(folded)
+        if not self.without_none.matches(folded, words):
             return False
-        if not self.watchlist.matches(folded):    # it matched but for a `none` term
+        if not self.watchlist.matches(folded, words):    # it matched but for a `none` term
             self._found(self.kept_out.setdefault(story_id, {}), folded, none=True)
             return False
         self.matched_articles += 1

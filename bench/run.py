@@ -32,6 +32,7 @@ from bench import (  # noqa: E402
     templates,
     thinned_nab,
     title_line_cv,
+    watch_cost,
 )
 from bench.data import extraction_dev  # noqa: E402
 from bench.extraction import TITLE_MATCH, evaluate  # noqa: E402
@@ -558,12 +559,14 @@ def main() -> int:
     lr = lake_remote.measure()   # reported, no floor
     rw = rising_eval.evaluate(RISING_SEEDS)
     rc = rising_cost.measure()
+    wc = watch_cost.measure(pages)
     pp = pdf_paragraphs_cv.evaluate()
     results = (checks(throughput, quality, dd, scale, sp, rb, ck) + cpu_checks(cpu) + chooser_checks(ch) + templates.checks(tp)
                + boilerplate_sources.checks(bs) + repeats_cv.checks(rp, REPEAT_MIN_WORDS)
                + title_line_cv.checks(tl, TITLE_LINE_MATCH)
                + many_feeds_checks(mf) + many_feeds_floors(mf) + lake_checks(lk) + lake_upkeep_checks(lu)
-               + rising_eval.checks(rw) + rising_cost.checks(rc) + pdf_paragraphs_cv.checks(pp))
+               + rising_eval.checks(rw) + rising_cost.checks(rc) + watch_cost.checks(wc)
+               + pdf_paragraphs_cv.checks(pp))
     target_results = targets(sp) + [chooser_target(ch),
         (f"whole ingest (Prefect flow) ≤ {INGEST_VS_TRAFILATURA_GOAL}× single-thread raw trafilatura.extract on the same "
          f"pages (issue #17): {throughput['flow_vs_trafilatura']:.2f}×",
@@ -572,7 +575,7 @@ def main() -> int:
                              + repeats_cv.render(rp, REPEAT_MIN_WORDS) + title_line_cv.render(tl, TITLE_LINE_MATCH)
                              + render_dedupe(dd, kinds, errors, scale, rb)
                              + render_incremental(inc) + render_checkpoint(ck)
-                             + render_spikes(sp) + rising_eval.render(rw, RISING_SEEDS) + rising_cost.render(rc) + render_many_feeds(mf) + render_lake(lk)
+                             + render_spikes(sp) + rising_eval.render(rw, RISING_SEEDS) + rising_cost.render(rc) + watch_cost.render(wc) + render_many_feeds(mf) + render_lake(lk)
                              + lake_upkeep.render(lu) + lake_remote.render(lr),
                              target_results),
                       encoding="utf-8")

@@ -1,8 +1,11 @@
 """Watchlist matching: scripts, diacritics, word boundaries, boolean rules."""
 
+import random
+
 import pytest
 
-from balkanwatch.watch import Watchlist, match_all
+from balkanwatch.textnorm import fold
+from balkanwatch.watch import Watchlist, compile_terms, match_all
 
 KFOR = Watchlist.build("kfor", ["KFOR", "КФОР", "Kosovo Force"])
 CLASH = Watchlist.build("north-kosovo-clash", ["Kosovo", "Kosova", "Косово"],
@@ -41,3 +44,45 @@ def test_bad_watchlists_are_rejected() -> None:
         Watchlist.build("empty", [])
     with pytest.raises(ValueError):
         Watchlist.build("punct", ["!!!"])
+
+
+def _by_regex_alone(any_terms: list[str], groups: list[list[str]], none_terms: list[str], text: str) -> list[str]:
+    """What a watchlist matches when every regex runs on the whole text (no word lookup first)."""
+    folded = fold(text)
+    first = compile_terms(any_terms).search(folded)
+    hits = [first.group(0)] if first else []
+    for group in groups:
+        m = compile_terms(group).search(folded) if hits else None
+        hits = hits + [m.group(0)] if m else []
+    if hits and none_terms and compile_terms(none_terms).search(folded):
+        return []
+    return hits
+
+
+def test_the_word_lookup_never_changes_what_matches() -> None:
+    # Words first (`Words`): a watchlist none of whose first words the text holds is skipped without its
+    # regex. Random texts and terms over a vocabulary of prefixes of one another, phrases, scripts, digits,
+    # underscores and punctuation: every verdict and every matched term equal to the regexes' alone.
+    rng = random.Random(14)
+    vocab = ["kosovo", "kosova", "kos", "Kosovska", "Косово", "Косов", "force", "forces", "KFOR", "КФОР", "zvečan",
+             "Zvecanu", "ibar", "ibarski", "north", "sjever", "2023", "a1", "x_y", "_", "-", "—", "U.S.", "'s"]
+    checked = matched = 0
+    for _ in range(3000):
+        def term() -> str:
+            words = " ".join(rng.choice(vocab) for _ in range(rng.choice([1, 1, 2, 3])))
+            return words + ("*" if rng.random() < 0.4 else "")
+
+        def terms() -> list[str]:
+            found = [t for t in (term() for _ in range(rng.randint(1, 4))) if fold(t.rstrip("*"))]
+            return found or ["kosovo"]
+        any_terms, groups = terms(), [terms() for _ in range(rng.choice([0, 0, 1, 2]))]
+        none_terms = terms() if rng.random() < 0.3 else []
+        watchlist = Watchlist.build("w", any_terms, groups, none_terms)
+        for _ in range(5):
+            text = "".join(rng.choice(vocab) + rng.choice([" ", "  ", ", ", "\n", "-", ""]) for _ in range(rng.randint(0, 12)))
+            expected = _by_regex_alone(any_terms, groups, none_terms, text)
+            assert watchlist.matches(fold(text)) == expected, (any_terms, groups, none_terms, text)
+            assert match_all([watchlist], text) == ({"w": expected} if expected else {})
+            checked += 1
+            matched += bool(expected)
+    assert matched > checked // 10      # the draw matches often enough to test both sides
