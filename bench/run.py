@@ -28,6 +28,7 @@ from bench import (  # noqa: E402
     repeats_cv,
     rising_cost,
     rising_eval,
+    search_index_cost,
     spikes_eval,
     templates,
     thinned_nab,
@@ -560,12 +561,13 @@ def main() -> int:
     rw = rising_eval.evaluate(RISING_SEEDS)
     rc = rising_cost.measure()
     wc = watch_cost.measure(pages)
+    si = search_index_cost.measure(pages)
     pp = pdf_paragraphs_cv.evaluate()
     results = (checks(throughput, quality, dd, scale, sp, rb, ck) + cpu_checks(cpu) + chooser_checks(ch) + templates.checks(tp)
                + boilerplate_sources.checks(bs) + repeats_cv.checks(rp, REPEAT_MIN_WORDS)
                + title_line_cv.checks(tl, TITLE_LINE_MATCH)
                + many_feeds_checks(mf) + many_feeds_floors(mf) + lake_checks(lk) + lake_upkeep_checks(lu)
-               + rising_eval.checks(rw) + rising_cost.checks(rc) + watch_cost.checks(wc)
+               + rising_eval.checks(rw) + rising_cost.checks(rc) + watch_cost.checks(wc) + search_index_cost.checks(si)
                + pdf_paragraphs_cv.checks(pp))
     target_results = targets(sp) + [chooser_target(ch),
         (f"whole ingest (Prefect flow) ≤ {INGEST_VS_TRAFILATURA_GOAL}× single-thread raw trafilatura.extract on the same "
@@ -575,7 +577,7 @@ def main() -> int:
                              + repeats_cv.render(rp, REPEAT_MIN_WORDS) + title_line_cv.render(tl, TITLE_LINE_MATCH)
                              + render_dedupe(dd, kinds, errors, scale, rb)
                              + render_incremental(inc) + render_checkpoint(ck)
-                             + render_spikes(sp) + rising_eval.render(rw, RISING_SEEDS) + rising_cost.render(rc) + watch_cost.render(wc) + render_many_feeds(mf) + render_lake(lk)
+                             + render_spikes(sp) + rising_eval.render(rw, RISING_SEEDS) + rising_cost.render(rc) + watch_cost.render(wc) + search_index_cost.render(si) + render_many_feeds(mf) + render_lake(lk)
                              + lake_upkeep.render(lu) + lake_remote.render(lr),
                              target_results),
                       encoding="utf-8")

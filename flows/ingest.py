@@ -36,10 +36,10 @@ from balkanwatch.health import (
     Publication,
     adaptive_minutes,
     due_slack_minutes,
+    fts_refresh,
     is_due,
     is_silent,
     next_poll,
-    should_rebuild_fts,
 )
 from balkanwatch.models import ExtractedArticle, SourceOutcome
 from balkanwatch.sharding import batch_label, batches, parse_shard, shard_of
@@ -411,12 +411,18 @@ def publish_feeds(wh: Warehouse, config: Config, summary: IngestSummary) -> None
             f", {len(done.removed)} of topics no longer configured removed" if done.removed else "")
 
 
-def refresh_search_index(wh: Warehouse) -> None:
-    """Rebuild the full-text index when its unindexed tail has grown or waited long enough (health.should_rebuild_fts)."""
+def refresh_search_index(wh: Warehouse) -> str | None:
+    """Rebuild the full-text index whole, or its recent index alone, when the articles it lacks have grown or
+    waited long enough (health.fts_refresh); returns which it rebuilt."""
     indexed, unindexed, oldest = wh.fts_coverage()
+    recent = wh.recent_fts_count() if indexed else 0
     waited = (datetime.now(UTC).replace(tzinfo=None) - oldest).total_seconds() / 60 if oldest else None
-    if should_rebuild_fts(indexed, unindexed, waited):
+    plan = fts_refresh(indexed - recent, recent, unindexed, waited)
+    if plan == "whole":
         wh.rebuild_fts()
+    elif plan == "recent":
+        wh.rebuild_recent_fts()
+    return plan
 
 
 async def index_after_alerts(config: Config, gate: WarehouseGate) -> None:

@@ -45,14 +45,17 @@ def test_slack_is_half_the_time_to_the_next_run_when_it_is_known() -> None:
 
 
 def test_fts_rebuild_policy() -> None:
-    from balkanwatch.health import should_rebuild_fts
+    from balkanwatch.health import fts_refresh
 
-    assert not should_rebuild_fts(1000, 0, 500)        # nothing unindexed
-    assert not should_rebuild_fts(0, 9, 5)             # a small fresh tail: search's scan covers it
-    assert should_rebuild_fts(0, 9, 61)                # …until its oldest article has waited an hour
-    assert should_rebuild_fts(0, 500, 0)               # a large tail
-    assert not should_rebuild_fts(100_000, 600, 5)     # 600 < 5% of 100k
-    assert should_rebuild_fts(100_000, 5000, 5)
+    assert fts_refresh(1000, 0, 0, 500) is None                 # nothing unindexed
+    assert fts_refresh(0, 0, 9, 5) is None                      # a small fresh tail: search's scan covers it
+    assert fts_refresh(0, 0, 9, 61) == "recent"                 # …until its oldest article has waited an hour
+    assert fts_refresh(0, 0, 500, 0) == "whole"                 # a large tail
+    assert fts_refresh(100_000, 0, 600, 5) is None              # 600 < 5% of 100k
+    assert fts_refresh(100_000, 0, 600, 61) == "recent"         # …waited an hour: the recent index, not all
+    assert fts_refresh(100_000, 4000, 600, 61) == "recent"      # what the whole index lacks: 4,600 < 5,000
+    assert fts_refresh(100_000, 4500, 600, 5) == "whole"        # 5,100: the whole index again
+    assert fts_refresh(100_000, 5000, 0, 61) is None            # all indexed, some in the recent index
 
 
 def test_ingest_stalls_after_its_periods_without_a_completed_run() -> None:

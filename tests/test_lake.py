@@ -216,8 +216,21 @@ def test_search_on_a_lake_ranks_by_bm25_as_the_file_does(corpus, lake_config, tm
     shown = cli("--config", str(lake.path), "search", "Kosovo", "--limit", "100")
     assert shown.returncode == 0 and "`balkanwatch reindex` ranks them" in shown.stdout, shown.stderr
     assert sum(line.startswith("new ") for line in shown.stdout.splitlines()) == len(fresh)
+    # the hourly refresh: the new articles alone into the recent index beside the whole one (a local file too)
+    with Warehouse.for_config(lake, read_only=True) as wh:
+        assert wh.rebuild_recent_fts() == unindexed and wh.recent_fts_count() == unindexed
+        assert wh.fts_coverage() == (indexed + unindexed, 0, None)
+        split = [(h["score"], h["article_id"]) for h in wh.search("Kosovo", limit=100)]
+        assert all(score is not None for score, _ in split) and fresh <= {a for _, a in split}
+    recent = lake.lake_search_index.with_name(lake.lake_search_index.stem + ".recent.duckdb")
+    assert recent.exists()
 
     assert cli("--config", str(lake.path), "reindex").returncode == 0
+    assert not recent.exists()     # the whole index holds them now; scored as they were beside it
+    with Warehouse.for_config(lake, read_only=True) as wh:
+        assert wh.recent_fts_count() == 0
+        assert sorted(split, key=_best_first) == sorted(
+            [(h["score"], h["article_id"]) for h in wh.search("Kosovo", limit=100)], key=_best_first)
     asyncio.run(run_ingest(load_config(tmp_path / "file" / "some.toml")))
     asyncio.run(run_ingest(file))
     assert cli("--config", str(file.path), "reindex").returncode == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zlib
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -338,6 +339,101 @@ def test_export_parquet_writes_a_batch_at_a_time(wh: Warehouse, tmp_path: Path, 
 
     meta = pq.ParquetFile(tmp_path / "out" / "articles.parquet").metadata
     assert meta.num_rows == 7 and meta.num_row_groups == 4
+
+
+def test_the_recent_index_ranks_new_articles_without_rebuilding_the_whole_one(wh: Warehouse) -> None:
+    """Articles newer than the whole index go into the recent index alone (`rebuild_recent_fts`): ranked by
+    BM25 beside the whole index's, the whole index untouched (its articles, its build count); a second
+    refresh replaces the recent index with every article the whole one lacks; a whole rebuild takes them all
+    and drops it. Before session 42 each hourly refresh rebuilt the whole index."""
+    def land(url: str, text: str) -> None:
+        wh.record_outcome(outcome(art(url, text)), "r1", now=NOW, next_poll_at=NOW, failures=0)
+
+    def builds() -> int:
+        return int(wh.con.execute("SELECT count(*) FROM fts_builds").fetchone()[0])
+
+    land("https://x/a", "Bayraktar drones were sold to Kosovo. " * 5)
+    land("https://x/b", "Fishing season opens on Lake Gazivode. " * 5)
+    wh.rebuild_fts()
+    whole_builds = builds()
+    assert wh.rebuild_recent_fts() == 0 and wh.recent_fts_count() == 0      # nothing the whole index lacks
+    land("https://x/late", "Bayraktar drones patrol over Jarinje, drones everywhere. " * 5)
+    assert wh.fts_coverage()[:2] == (2, 1)
+    assert wh.rebuild_recent_fts() == 1
+    assert wh.fts_coverage()[:2] == (3, 0) and wh.recent_fts_count() == 1 and builds() == whole_builds
+    hits = wh.search("bayraktar drones")
+    assert [h["url"] for h in hits] == ["https://x/late", "https://x/a"]      # both ranked, by their scores
+    assert all(h["score"] is not None for h in hits)
+    assert [h["url"] for h in wh.search("jarinje")] == ["https://x/late"] and wh.search("jarinje")[0]["score"]
+    assert [h["url"] for h in wh.search("gazivode")] == ["https://x/b"]
+    land("https://x/later", "Zvečan: KFOR patrols the Ibar bridge. " * 5)
+    assert wh.fts_coverage()[:2] == (3, 1)
+    assert [h["url"] for h in wh.search("ibar")] == ["https://x/later"]    # found by the plain scan meanwhile
+    assert wh.search("ibar")[0]["score"] is None
+    assert wh.rebuild_recent_fts() == 2 and wh.fts_coverage()[:2] == (4, 0)
+    assert wh.search("zvecan")[0]["score"] is not None
+    wh.rebuild_fts()
+    assert wh.recent_fts_count() == 0 and wh.fts_coverage()[:2] == (4, 0) and builds() == whole_builds + 1
+    assert not wh.con.execute("SELECT count(*) FROM duckdb_schemas() WHERE schema_name = 'fts_search_recent'"
+                              ).fetchone()[0]
+    assert {h["url"] for h in wh.search("bayraktar")} == {"https://x/a", "https://x/late"}
+
+
+def test_an_article_scores_the_same_in_the_recent_index_as_in_the_whole_one(wh: Warehouse) -> None:
+    """Search scores both indexes with their word statistics together (lake_search.bm25_sql): the scores of
+    articles split between the whole and the recent index equal those of one whole index over all of them,
+    and on the whole index alone they are DuckDB's own `match_bm25`."""
+    texts = ["Bayraktar drones were sold to Kosovo.", "KFOR patrols in Zvečan and Leposavić after the clash.",
+             "Drones over Jarinje: KFOR says the border crossing is calm.", "Fishing season opens on Gazivode.",
+             "Kosovo police and KFOR met in North Mitrovica about the Ibar bridge.",
+             "A clash in Banjska: drones, police and KFOR patrols."]
+    queries = ["kfor", "drones kosovo", "clash patrols", "ibar bridge mitrovica", "zvecan"]
+    for i, text in enumerate(texts[:4]):
+        wh.record_outcome(outcome(art(f"https://x/{i}", text * (i + 1))), "r1", now=NOW, next_poll_at=NOW, failures=0)
+    wh.rebuild_fts()
+    from warehouse.lake_search import expanded
+    from warehouse.store import FTS_SCHEMA
+    for query in queries:
+        ours = {h["url"]: h["score"] for h in wh.search(query)}
+        duckdb_own = dict(wh.con.execute(
+            f"""SELECT url, round(score, 3) FROM (SELECT url, {FTS_SCHEMA}.match_bm25(article_id, ?) AS score
+                FROM articles) WHERE score IS NOT NULL""", [expanded(wh.con, FTS_SCHEMA, query)]).fetchall())
+        assert ours == duckdb_own, query
+        assert ours or query in ("ibar bridge mitrovica",), query
+    for i, text in enumerate(texts[4:], 4):
+        wh.record_outcome(outcome(art(f"https://x/{i}", text * (i + 1))), "r1", now=NOW, next_poll_at=NOW, failures=0)
+    assert wh.rebuild_recent_fts() == 2
+    split = {q: [(h["url"], h["score"]) for h in wh.search(q)] for q in queries}
+    wh.rebuild_fts()
+    assert wh.recent_fts_count() == 0
+    assert split == {q: [(h["url"], h["score"]) for h in wh.search(q)] for q in queries}
+    assert all(score is not None for hits in split.values() for _, score in hits)
+    assert any(url in ("https://x/4", "https://x/5") for hits in split.values() for url, _ in hits)
+
+
+def test_ingest_refreshes_the_recent_index_within_the_hour_and_the_whole_one_when_it_lags(wh: Warehouse) -> None:
+    """flows.ingest.refresh_search_index on a real warehouse: nothing while the new articles are few and fresh,
+    the recent index once the oldest has waited FTS_MAX_WAIT_MINUTES, the whole index once the articles it
+    lacks reach FTS_MIN_TAIL."""
+    from balkanwatch.health import FTS_MAX_WAIT_MINUTES, FTS_MIN_TAIL
+    from flows.ingest import refresh_search_index
+
+    now = datetime.now(UTC)
+
+    def fresh(url: str, text: str = "Ibar bridge reopens. " * 5) -> ExtractedArticle:
+        return replace(art(url, text), fetched_at=now)
+    wh.record_outcome(outcome(fresh("https://x/a")), "r1", now=now, next_poll_at=now, failures=0)
+    wh.rebuild_fts()
+    wh.record_outcome(outcome(fresh("https://x/b")), "r1", now=now, next_poll_at=now, failures=0)
+    assert refresh_search_index(wh) is None and wh.fts_coverage()[:2] == (1, 1)
+    wh.con.execute("UPDATE articles SET fetched_at = ? WHERE url = 'https://x/b'",
+                   [now.replace(tzinfo=None) - timedelta(minutes=FTS_MAX_WAIT_MINUTES + 1)])
+    assert refresh_search_index(wh) == "recent" and wh.recent_fts_count() == 1
+    assert wh.fts_coverage()[:2] == (2, 0) and refresh_search_index(wh) is None
+    wh.record_outcome(outcome(*(fresh(f"https://x/n{i}", f"Item {i} of the batch. " * 5)
+                                for i in range(FTS_MIN_TAIL - 1))), "r1", now=now, next_poll_at=now, failures=0)
+    assert refresh_search_index(wh) == "whole"    # 1 recent + 499 unindexed: the whole index lacks 500
+    assert wh.recent_fts_count() == 0 and wh.fts_coverage()[:2] == (FTS_MIN_TAIL + 1, 0)
 
 
 def test_search_covers_articles_added_after_the_index_build(wh: Warehouse) -> None:

@@ -4,7 +4,7 @@ DuckLake tables take no FTS index (the PRAGMA fails at commit), so a local DuckD
 lake's `articles(article_id, title, text)`, folded as the file's index folds them (textnorm.fold_sql), and
 DuckDB's FTS index over it, with the file backend's options (store.FTS_FIELDS, porter stemmer, accents
 stripped, lower-cased) and its query expansion (`expanded`): on the same articles it scores exactly as the
-file does. `Warehouse.rebuild_fts` builds it (`reindex`, and ingest when health.should_rebuild_fts says
+file does. `Warehouse.rebuild_fts` builds it (`reindex`, and ingest when health.fts_refresh says
 so, as on the file); articles the copy lacks are found by the warehouse's plain scan and shown as new.
 
 The file belongs to one machine (the one that built it): another machine's `search` scans until it runs
@@ -65,6 +65,38 @@ def expanded(con: duckdb.DuckDBPyConnection, schema: str, query: str) -> str:
     return " ".join(out)
 
 
+BM25_K, BM25_B = 1.2, 0.75   # DuckDB's match_bm25 defaults
+
+
+def bm25_sql(indexes: Sequence[str]) -> str:
+    """SQL of (article_id, score): BM25 of the articles of the FTS indexes `indexes` (their schemas: the whole
+    index and the recent one) for a query string (the one parameter), scored as DuckDB's `match_bm25` scores
+    (its tokenizer and stemmer, every field, any word) but with the word statistics of all the indexes
+    together (articles, documents holding each word, mean length), so that an article scores the same in the
+    recent index as it would in the whole one: a search engine's shards scoring by global statistics. On
+    one index the scores are `match_bm25`'s (tests/test_warehouse.py)."""
+    first = indexes[0]
+    docs = " UNION ALL ".join(
+        f"""SELECT d.name AS article_id, d.len, k.term, count(*) AS tf FROM {i}.terms x
+            JOIN {i}.dict k ON k.termid = x.termid JOIN {i}.docs d ON d.docid = x.docid
+            WHERE k.term IN (SELECT t FROM tokens) GROUP BY ALL""" for i in indexes)
+    return f"""WITH tokens AS (SELECT DISTINCT stem(unnest({first}.tokenize(?)), 'porter') AS t),
+        totals AS (SELECT sum(num_docs) AS n, sum(num_docs * avgdl) / sum(num_docs) AS avgdl FROM (
+                   {" UNION ALL ".join(f"SELECT num_docs, avgdl FROM {i}.stats" for i in indexes)})),
+        dfs AS (SELECT term, sum(df) AS df FROM (
+                {" UNION ALL ".join(f"SELECT term, df FROM {i}.dict" for i in indexes)})
+                WHERE term IN (SELECT t FROM tokens) GROUP BY term),
+        hits AS ({docs})
+        SELECT article_id, sum(log((n - df + 0.5) / (df + 0.5) + 1)
+                               * tf * ({BM25_K} + 1) / (tf + {BM25_K} * (1 - {BM25_B} + {BM25_B} * len / avgdl))) AS score
+        FROM hits JOIN dfs USING (term), totals GROUP BY article_id"""
+
+
+def expanded_all(con: duckdb.DuckDBPyConnection, indexes: Sequence[str], query: str) -> str:
+    """`expanded` over several indexes: each word, and the words of any of them its stem begins."""
+    return " ".join(dict.fromkeys(w for i in indexes for w in expanded(con, i, query).split()))
+
+
 def scan_pattern(word: str) -> tuple[str, str]:
     """(LIKE pattern, RE2 regular expression) for the plain scan of articles not yet indexed, matching a
     folded `word` as `search_syntax.word_start` says. The LIKE pattern is the cheap test run first."""
@@ -105,6 +137,21 @@ def build_index(path: Path, articles: pa.Table, fields: Sequence[str], *, fts_ex
     return int(articles.num_rows)
 
 
+def recent_path(path: Path) -> Path:
+    """The recent index beside the whole one at `path` (`Warehouse.rebuild_recent_fts`): the articles the whole
+    index lacks, indexed alone, so that an hourly refresh costs the new articles, not every article."""
+    return path.with_name(f"{path.stem}.recent{path.suffix}")
+
+
+def remove_index(path: Path) -> None:
+    """Delete the index file at `path` and its WAL, if there."""
+    try:
+        for gone in (path, path.with_name(path.name + ".wal")):
+            gone.unlink(missing_ok=True)
+    except OSError as exc:
+        raise WarehouseError(f"cannot remove the search index {path}: {exc}") from exc
+
+
 def abandoned_builds(path: Path) -> list[Path]:
     """The `.building` files (and their WALs) beside `path` whose builder process no longer runs."""
     pattern = re.compile(re.escape(path.name) + r"\.(\d+)\.building(\.wal)?")
@@ -128,11 +175,13 @@ def _running(pid: int) -> bool:
 
 def index_current(con: duckdb.DuckDBPyConnection, info: str = "index_info") -> bool:
     """Whether the index was built by this version's rules: its table `info` (`schema.table`, or a table of
-    the default schema: a lake's local index file) records INDEX_VERSION. A file warehouse's index records
+    the default schema: a lake's local index file; `database.schema.table` in an attached one) records
+    INDEX_VERSION. A file warehouse's index records
     it in `search.index_info` (Warehouse.has_fts)."""
-    schema, _, table = info.rpartition(".")
-    row = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND (? = '' OR schema_name = ?)",
-                      [table, schema, schema]).fetchone()
+    *where, table = info.split(".")
+    database, schema = (["", ""] + where)[-2:]
+    row = con.execute("""SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND (? = '' OR schema_name = ?)
+                           AND (? = '' OR database_name = ?)""", [table, schema, schema, database, database]).fetchone()
     if not row or not row[0]:
         return False
     found = con.execute(f"SELECT max(version) FROM {info}").fetchone()
@@ -141,23 +190,33 @@ def index_current(con: duckdb.DuckDBPyConnection, info: str = "index_info") -> b
 
 def indexed_ids(path: Path, *, fts_extension: str) -> pa.Table:
     """The article ids in the local index (one column, article_id); none in an index of older rules, so that
-    its articles count as unindexed and the next ingest rebuilds it (health.should_rebuild_fts)."""
+    its articles count as unindexed and the next ingest rebuilds it (health.fts_refresh)."""
     with _reading(path, fts_extension) as con:
         if not index_current(con):
             return pa.table({"article_id": pa.array([], pa.string())})
         return con.execute("SELECT article_id FROM articles").to_arrow_table()
 
 
-def ranked(path: Path, query: str, limit: int, *, fts_extension: str) -> pa.Table:
-    """(article_id, score) of the best `limit` BM25 matches of `query`, best first (ties by id)."""
+def ranked(path: Path, query: str, limit: int, *, fts_extension: str, recent: Path | None = None) -> pa.Table:
+    """(article_id, score) of the best `limit` BM25 matches of `query`, best first (ties by id), in the index at
+    `path` and the recent index at `recent` (when given and current), scored together (`bm25_sql`)."""
     with _reading(path, fts_extension) as con:
         if not index_current(con):   # an index of older rules ranks nothing: search scans until it is rebuilt
             return pa.table({"article_id": pa.array([], pa.string()), "score": pa.array([], pa.float64())})
+        indexes = ["fts_main_articles"]
+        if recent is not None:
+            try:
+                quoted = str(recent).replace("'", "''")     # ATTACH takes no parameter
+                con.execute(f"ATTACH '{quoted}' AS recent (READ_ONLY)")
+            except duckdb.Error as exc:
+                raise WarehouseError(f"cannot read the lake's recent search index {recent}: {exc} "
+                                     "(`balkanwatch reindex` builds the index again)") from exc
+            if index_current(con, "recent.main.index_info"):
+                indexes.append("recent.fts_main_articles")
         return con.execute(
-            """SELECT article_id, score FROM (
-                 SELECT article_id, fts_main_articles.match_bm25(article_id, ?) AS score FROM articles)
-               WHERE score IS NOT NULL ORDER BY score DESC, article_id LIMIT ?""",
-            [expanded(con, "fts_main_articles", query), limit]).to_arrow_table()
+            f"""SELECT article_id, score FROM ({bm25_sql(indexes)})
+                ORDER BY score DESC, article_id LIMIT ?""",
+            [expanded_all(con, indexes, query), limit]).to_arrow_table()
 
 
 def _reading(path: Path, fts_extension: str) -> duckdb.DuckDBPyConnection:

@@ -85,6 +85,13 @@ SEARCH_TABLE = "search.words"
 SEARCH_STOPWORDS_TABLE = "search.stopwords"
 SEARCH_INFO = "search.index_info"   # the rules the index was built by (lake_search.INDEX_VERSION)
 FTS_SCHEMA = "fts_search_words"
+# The recent index (session 42): DuckDB's FTS index is built whole, ~1.3 ms an article of real length, so
+# articles that came after the whole index get an index of their own, rebuilt alone (`rebuild_recent_fts`)
+# while they are few against the whole one (health.fts_refresh); a search asks both (`_ranked`). Emptied and
+# dropped by every whole rebuild.
+RECENT_TABLE = "search.recent"
+RECENT_INFO = "search.recent_info"
+RECENT_SCHEMA = "fts_search_recent"
 # How often a session waiting for a DuckDB file that another program has open tries again (_connect).
 IN_USE_POLL_SECONDS = 0.25
 # DuckDB's words when another process has the file open (its own lock, not ours): the program and its PID.
@@ -1055,12 +1062,14 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
             self._exec(f"LOAD '{fts_extension_path()}'")
 
     def rebuild_fts(self) -> None:
-        """Rebuild the BM25 index over title and text (DuckDB's FTS index does not update incrementally).
-        A lake's tables take no FTS index: its index is a local copy of them (warehouse/lake_search.py)."""
+        """Rebuild the BM25 index over title and text whole (DuckDB's FTS index does not update incrementally),
+        and drop the recent index, whose articles it now holds. A lake's tables take no FTS index: its index is
+        a local copy of them (warehouse/lake_search.py)."""
         folded = ", ".join(f"{fold_sql(f)} AS {f}" for f in FTS_FIELDS)
         if self.lake:
             copy = self._exec(f"SELECT article_id, {folded} FROM articles").to_arrow_table()
             lake_search.build_index(self._lake_index(), copy, FTS_FIELDS, fts_extension=fts_extension_path())
+            lake_search.remove_index(self._lake_recent_index())
             self._lake_indexed = None
             if not self.read_only:   # a reader (an analyst's `reindex`) builds its machine's index all the same
                 self.record_fts_build()
@@ -1077,11 +1086,72 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
             self.con.execute(f"CREATE OR REPLACE TABLE {SEARCH_INFO} AS SELECT {INDEX_VERSION} AS version")
             if self._has_schema("fts_main_articles"):          # the index over unfolded text, before session 32
                 self.con.execute("PRAGMA drop_fts_index('articles')")
+            self._drop_recent()
             self.record_fts_build()
+
+    def _drop_recent(self) -> None:
+        if self._has_schema(RECENT_SCHEMA):
+            self.con.execute(f"PRAGMA drop_fts_index('{RECENT_TABLE}')")
+        self.con.execute(f"DROP TABLE IF EXISTS {RECENT_TABLE}")
+        self.con.execute(f"DROP TABLE IF EXISTS {RECENT_INFO}")
+
+    def rebuild_recent_fts(self) -> int:
+        """Index the articles the whole index lacks in the recent index (replacing it): the cost of the articles
+        since the last whole rebuild, not of every article. Without a whole index of this version's rules,
+        rebuilds it whole instead. Returns the articles the recent index holds."""
+        if not self.has_fts():
+            self.rebuild_fts()
+            return 0
+        folded = ", ".join(f"{fold_sql(f)} AS {f}" for f in FTS_FIELDS)
+        if self.lake:
+            main_ids = lake_search.indexed_ids(self._lake_index(), fts_extension=fts_extension_path())
+            with self.registered(lake_main_ids=main_ids):
+                copy = self._exec(f"""SELECT article_id, {folded} FROM articles
+                                      WHERE article_id NOT IN (SELECT article_id FROM lake_main_ids)""").to_arrow_table()
+            if copy.num_rows:
+                lake_search.build_index(self._lake_recent_index(), copy, FTS_FIELDS, fts_extension=fts_extension_path())
+            else:
+                lake_search.remove_index(self._lake_recent_index())
+            self._lake_indexed = None
+            return int(copy.num_rows)
+        self._load_fts()
+        fields = ", ".join(f"'{f}'" for f in FTS_FIELDS)
+        with self.transaction():
+            self._drop_recent()
+            self.con.execute(f"""CREATE TABLE {RECENT_TABLE} AS SELECT article_id, {folded} FROM articles
+                                 WHERE article_id NOT IN (SELECT name FROM {FTS_SCHEMA}.docs)""")
+            row = self.con.execute(f"SELECT count(*) FROM {RECENT_TABLE}").fetchone()
+            held = int(row[0]) if row else 0
+            if not held:
+                self.con.execute(f"DROP TABLE {RECENT_TABLE}")
+                return 0
+            self.con.execute(f"PRAGMA create_fts_index('{RECENT_TABLE}', 'article_id', {fields}, "
+                             f"{fts_options(SEARCH_STOPWORDS_TABLE)})")
+            self.con.execute(f"DELETE FROM {RECENT_TABLE}")
+            self.con.execute(f"CREATE TABLE {RECENT_INFO} AS SELECT {INDEX_VERSION} AS version")
+        return held
+
+    def recent_fts_count(self) -> int:
+        """How many articles the recent index holds (0: none)."""
+        if self.lake:
+            recent = self._lake_recent_index()
+            return lake_search.indexed_ids(recent, fts_extension=fts_extension_path()).num_rows if recent.exists() else 0
+        if not self._has_recent():
+            return 0
+        row = self._exec(f"SELECT count(*) FROM {RECENT_SCHEMA}.docs").fetchone()
+        return int(row[0]) if row else 0
+
+    def _has_recent(self) -> bool:
+        """A file's recent index exists, of this version's rules, beside a current whole index."""
+        return (self.has_fts() and self._has_schema(RECENT_SCHEMA)
+                and lake_search.index_current(self.con, RECENT_INFO))
 
     def _lake_index(self) -> Path:
         assert self.lake is not None and self.lake.search_index is not None, "a lake opened with its search index"
         return self.lake.search_index
+
+    def _lake_recent_index(self) -> Path:
+        return lake_search.recent_path(self._lake_index())
 
     def has_fts(self) -> bool:
         """Whether a search index exists. A file's built by other rules than this version's (INDEX_VERSION)
@@ -1101,9 +1171,12 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
         if not self.has_fts():
             return "true"
         if not self.lake:
-            return f"article_id NOT IN (SELECT name FROM {FTS_SCHEMA}.docs)"
+            recent = f" AND article_id NOT IN (SELECT name FROM {RECENT_SCHEMA}.docs)" if self._has_recent() else ""
+            return f"article_id NOT IN (SELECT name FROM {FTS_SCHEMA}.docs){recent}"
         if self._lake_indexed is None:
-            self._lake_indexed = lake_search.indexed_ids(self._lake_index(), fts_extension=fts_extension_path())
+            found = [lake_search.indexed_ids(p, fts_extension=fts_extension_path())
+                     for p in (self._lake_index(), self._lake_recent_index()) if p.exists()]
+            self._lake_indexed = pa.concat_tables(found)
             self.con.register("lake_indexed", self._lake_indexed)
         return "article_id NOT IN (SELECT article_id FROM lake_indexed)"
 
@@ -1228,15 +1301,21 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
             return self._lake_ranked(q.words, limit)
         self._load_fts()
         where, params = self._where(q)
+        # an article is in one index at most, scored with the word statistics of both (lake_search.bm25_sql)
+        indexes = [FTS_SCHEMA] + ([RECENT_SCHEMA] if self._has_recent() else [])
         return self.rows(
-            f"""SELECT article_id, source, published_at, title, url, round(score, 3) AS score FROM (
-                  SELECT *, {FTS_SCHEMA}.match_bm25(article_id, ?) AS score FROM articles WHERE {where})
-                WHERE score IS NOT NULL ORDER BY score DESC, article_id LIMIT ?""",
-            [lake_search.expanded(self.con, FTS_SCHEMA, q.words), *params, limit])
+            f"""WITH scored AS ({lake_search.bm25_sql(indexes)})
+                SELECT a.article_id, a.source, a.published_at, a.title, a.url, round(s.score, 3) AS score
+                FROM scored s JOIN articles a USING (article_id) WHERE {where}
+                ORDER BY s.score DESC, a.article_id LIMIT ?""",
+            [lake_search.expanded_all(self.con, indexes, q.words), *params, limit])
 
     def _lake_ranked(self, words: str, limit: int) -> list[dict[str, Any]]:
-        """search's BM25 part on a lake: ids and scores from the local index, the rows from the lake."""
-        best = lake_search.ranked(self._lake_index(), words, limit, fts_extension=fts_extension_path())
+        """search's BM25 part on a lake: ids and scores from the local indexes (whole and recent), the rows from
+        the lake."""
+        recent = self._lake_recent_index()
+        best = lake_search.ranked(self._lake_index(), words, limit, fts_extension=fts_extension_path(),
+                                  recent=recent if recent.exists() else None)
         with self.registered(lake_ranked=best):
             return self.rows(
                 """SELECT a.article_id, a.source, a.published_at, a.title, a.url, round(r.score, 3) AS score
