@@ -22,7 +22,7 @@ from flows.ingest import run_ingest
 from tests.conftest import toml_sources
 from tests.test_lake_upkeep import fingerprint
 from warehouse import Warehouse
-from warehouse.lake_search import abandoned_builds, build_index, ranked
+from warehouse.lake_search import abandoned_builds, build_index, ranked, recent_path, remove_index
 from warehouse.store import FTS_FIELDS, fts_extension_path
 
 
@@ -84,6 +84,26 @@ def test_a_search_index_build_deletes_what_a_killed_build_left_and_never_a_runni
     assert not list(tmp_path.glob(f"search.duckdb.{os.getpid()}.building*"))   # its own build was renamed over
     best = ranked(index, "border crossing", 5, fts_extension=fts_extension_path())
     assert best.column("article_id").to_pylist() == ["a1"]
+
+
+def test_a_reader_between_a_whole_rebuild_and_the_recent_index_removal_lists_each_article_once(tmp_path: Path) -> None:
+    """A lake's reader may open a whole index just rebuilt (holding the recent articles) while the recent
+    index file is still there, or just gone: each article is scored once, as the whole index scores it, and a
+    recent file removed between the reader's check and its ATTACH is no error."""
+    index, recent = tmp_path / "search.duckdb", recent_path(tmp_path / "search.duckdb")
+    rows = {"article_id": ["a1", "a2", "a3"], "title": ["KFOR patrol", "Weather", "Border"],
+            "text": ["KFOR troops patrol near the border crossing at Jarinje.", "Sunny in Pristina.",
+                     "The border crossing at Jarinje reopened."]}
+    build_index(index, pa.table(rows), FTS_FIELDS, fts_extension=fts_extension_path())
+    alone = ranked(index, "border crossing", 5, fts_extension=fts_extension_path()).to_pylist()
+    assert [r["article_id"] for r in alone] == ["a3", "a1"]
+    build_index(recent, pa.table({k: v[2:] for k, v in rows.items()}), FTS_FIELDS, fts_extension=fts_extension_path())
+    both = ranked(index, "border crossing", 5, fts_extension=fts_extension_path(), recent=recent).to_pylist()
+    assert [r["article_id"] for r in both] == ["a3", "a1"]      # a3 once, though both files hold it…
+    assert both[0]["score"] <= alone[0]["score"]                 # …and scored once (twice would double it)
+    remove_index(recent)
+    gone = ranked(index, "border crossing", 5, fts_extension=fts_extension_path(), recent=recent).to_pylist()
+    assert gone == alone
 
 
 @pytest.mark.usefixtures("postgres")   # skips where PostgreSQL is not installed

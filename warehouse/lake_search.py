@@ -76,10 +76,13 @@ def bm25_sql(indexes: Sequence[str]) -> str:
     recent index as it would in the whole one: a search engine's shards scoring by global statistics. On
     one index the scores are `match_bm25`'s (tests/test_warehouse.py)."""
     first = indexes[0]
+    # an article in the whole index is scored there only (a lake's reader may catch the moment between a
+    # whole rebuild's new file and the removal of the recent one, which holds it too)
     docs = " UNION ALL ".join(
         f"""SELECT d.name AS article_id, d.len, k.term, count(*) AS tf FROM {i}.terms x
             JOIN {i}.dict k ON k.termid = x.termid JOIN {i}.docs d ON d.docid = x.docid
-            WHERE k.term IN (SELECT t FROM tokens) GROUP BY ALL""" for i in indexes)
+            WHERE k.term IN (SELECT t FROM tokens){"" if i == first else f" AND d.name NOT IN (SELECT name FROM {first}.docs)"}
+            GROUP BY ALL""" for i in indexes)
     return f"""WITH tokens AS (SELECT DISTINCT stem(unnest({first}.tokenize(?)), 'porter') AS t),
         totals AS (SELECT sum(num_docs) AS n, sum(num_docs * avgdl) / sum(num_docs) AS avgdl FROM (
                    {" UNION ALL ".join(f"SELECT num_docs, avgdl FROM {i}.stats" for i in indexes)})),
@@ -209,10 +212,12 @@ def ranked(path: Path, query: str, limit: int, *, fts_extension: str, recent: Pa
                 quoted = str(recent).replace("'", "''")     # ATTACH takes no parameter
                 con.execute(f"ATTACH '{quoted}' AS recent (READ_ONLY)")
             except duckdb.Error as exc:
-                raise WarehouseError(f"cannot read the lake's recent search index {recent}: {exc} "
-                                     "(`balkanwatch reindex` builds the index again)") from exc
-            if index_current(con, "recent.main.index_info"):
-                indexes.append("recent.fts_main_articles")
+                if recent.exists():     # not a whole rebuild removing it just now: unreadable
+                    raise WarehouseError(f"cannot read the lake's recent search index {recent}: {exc} "
+                                         "(`balkanwatch reindex` builds the index again)") from exc
+            else:
+                if index_current(con, "recent.main.index_info"):
+                    indexes.append("recent.fts_main_articles")
         return con.execute(
             f"""SELECT article_id, score FROM ({bm25_sql(indexes)})
                 ORDER BY score DESC, article_id LIMIT ?""",
