@@ -154,6 +154,14 @@ _ROUTINE = ["energy prices", "the dialogue on licence plates", "a new highway te
 _VERBS = ["met officials to discuss", "criticised the handling of", "announced talks on", "called for progress on",
           "warned about delays in", "presented a plan on", "questioned the costs of", "welcomed an agreement on"]
 _CLASH = ["clash", "shooting", "exchange of fire", "armed clash"]
+# Each site writes the surge in its own words (as outlets do): what its reports share is the event (the Ibar
+# valley, KFOR), not one template's function words, which would all rise together ("were", "after", "early").
+_SURGE_LEADS = [
+    "KFOR troops were deployed to {village} in the Ibar valley after {a_kind} between armed men and Kosovo police.",
+    "Kosovo police asked KFOR for support in {village}, in the Ibar valley, where {a_kind} broke out overnight.",
+    "NATO-led KFOR sent patrols into the Ibar valley following {a_kind} near {village}, local officials said.",
+    "Residents of {village} in the Ibar valley described {a_kind} that brought KFOR soldiers into the streets.",
+]
 
 
 def _sentences(rng: random.Random, n: int, *, subject: str, place: str) -> list[str]:
@@ -196,8 +204,7 @@ def monitoring_articles(now: datetime, seed: int = 2026) -> list[Article]:
         when = now - timedelta(minutes=110 - 13 * i)
         kind = _CLASH[i % len(_CLASH)]
         a_kind = f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
-        lead = (f"KFOR troops were deployed to {village} in the Ibar valley after {a_kind} between armed men and "
-                f"Kosovo police early on {now:%A}; report {i + 1} from the scene.")
+        lead = _SURGE_LEADS[i % len(_SURGE_LEADS)].format(village=village, a_kind=a_kind, kind=kind)
         art = Article(sites[i % 4], f"north-{i}", f"{kind.capitalize()} in {village}: KFOR troops sent to the Ibar valley",
                       "Correspondent", when, _report(rng, lead, f"the {kind} in {village}", village), story=f"north-{i}")
         out.append(art)

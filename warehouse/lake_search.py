@@ -179,8 +179,7 @@ def _running(pid: int) -> bool:
 def index_current(con: duckdb.DuckDBPyConnection, info: str = "index_info") -> bool:
     """Whether the index was built by this version's rules: its table `info` (`schema.table`, or a table of
     the default schema: a lake's local index file; `database.schema.table` in an attached one) records
-    INDEX_VERSION. A file warehouse's index records
-    it in `search.index_info` (Warehouse.has_fts)."""
+    INDEX_VERSION. A file warehouse's index records it in `search.index_info` (Warehouse.has_fts)."""
     *where, table = info.split(".")
     database, schema = (["", ""] + where)[-2:]
     row = con.execute("""SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND (? = '' OR schema_name = ?)
