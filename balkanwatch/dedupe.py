@@ -56,6 +56,15 @@ def story_time(published: datetime | None, fetched: datetime) -> datetime:
     return published
 
 
+def time_groups(times: Sequence[datetime], gap: timedelta) -> list[tuple[int, int]]:
+    """[start, end) ranges of `times` (sorted) split wherever two consecutive times are more than `gap` apart.
+    A run's articles are assigned group by group, each against the stories within `gap` of it: one article
+    dated a year back (an archive page, a backfilled sitemap, a wrong page date) no longer loads the whole
+    year's stories into the index of every other article of its run."""
+    cuts = [i for i in range(1, len(times)) if times[i] - times[i - 1] > gap]
+    return list(zip([0, *cuts], [*cuts, len(times)], strict=True)) if times else []
+
+
 @dataclass(frozen=True)
 class Sketch:
     """The sampled shingle hashes of one article."""

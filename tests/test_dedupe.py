@@ -221,3 +221,14 @@ def test_compare_partitions_counts_merged_and_split_pairs():
     assert (ch.stories_now, ch.stories_then, ch.pairs_now, ch.pairs_then, ch.pairs_kept) == (3, 3, 3, 2, 1)
     assert (ch.pairs_added, ch.pairs_removed) == (1, 2) and set(ch.moved) == {"a", "b", "c", "d"}
     assert compare_partitions(now, now).moved == ()
+
+
+def test_a_run_s_articles_are_grouped_where_their_times_are_more_than_a_window_apart() -> None:
+    from datetime import timedelta
+
+    from balkanwatch.dedupe import time_groups
+
+    day = datetime(2026, 1, 1)
+    at = [day + timedelta(days=d) for d in (0, 1, 40, 41, 71, 200)]
+    assert time_groups(at, timedelta(days=30)) == [(0, 2), (2, 5), (5, 6)]   # 41 → 71: 30 days, one group
+    assert time_groups(at[:2], timedelta(days=30)) == [(0, 2)] and time_groups([], timedelta(days=30)) == []

@@ -522,6 +522,49 @@ def test_articles_with_keys_can_be_limited_to_a_runs_new_articles(wh: Warehouse)
     assert wh.articles_with_keys([], among=[a.article_id]) == [] and wh.articles_with_keys(["p:footer"], among=[]) == []
 
 
+def test_an_old_article_in_a_run_is_assigned_against_its_own_time_not_the_whole_history(wh: Warehouse) -> None:
+    """A run holding an article dated a year back (an archive page, a backfilled sitemap) assigns it against
+    the stories within a window of its own time, and the run's new articles against theirs: the old copy joins
+    the old story, the new copy the new one, and no index holds the year between (before session 42 the one
+    old article made the run load every story since it). Real warehouse; the windows read are recorded."""
+    from balkanwatch.dedupe import STORY_WINDOW_DAYS, shingle_hashes
+    from flows.stories import assign_stories
+
+    def story(words: str) -> str:   # distinct sentences: enough sampled shingles to compare (MIN_SKETCH)
+        return " ".join(f"{words} on day {i}, said witness {i * 7} of {i + 3}." for i in range(40))
+    old_text = story("The Ibar bridge in Mitrovica was closed after protests by residents")
+    new_text = story("KFOR troops patrolled the Jarinje crossing as trucks queued at the border")
+    between = story("Fishing season opens on Lake Gazivode with record numbers of visitors")
+
+    def dated(url: str, text: str, days_ago: float, source: str) -> ExtractedArticle:
+        when = NOW - timedelta(days=days_ago)
+        return replace(art(url, text, source), published_at=when, fetched_at=when, content_hash=f"v1:{url}",
+                       title=f"Headline of {text[:20]}", sketch=tuple(sorted(shingle_hashes(text))))
+    wh.load_articles([dated("https://x/old", old_text, 400, "s1"), dated("https://x/mid", between, 200, "s1"),
+                      dated("https://x/new", new_text, 1, "s1")], "r1")
+    assert assign_stories(wh).new_stories == 3
+    read: list[tuple[datetime, datetime | None, int]] = []
+    story_window = wh.story_window
+
+    def recorded(since: datetime, until: datetime | None = None):  # type: ignore[no-untyped-def]
+        w = story_window(since, until)
+        read.append((since, until, len(w.article_ids)))
+        return w
+    wh.story_window = recorded  # type: ignore[method-assign]
+    wh.load_articles([dated("https://y/old-copy", old_text, 399, "s2"), dated("https://y/new-copy", new_text, 0.5, "s2"),
+                      dated("https://y/fresh", story("Pristina hosts a regional trade fair for the first time"), 0.2, "s2")],
+                     "r2")
+    counts = assign_stories(wh)
+    assert (counts.new_stories, counts.new_copies) == (1, 2)
+    story = dict(wh.con.execute("SELECT url, story_id FROM articles").fetchall())
+    assert story["https://y/old-copy"] == story["https://x/old"] and story["https://y/new-copy"] == story["https://x/new"]
+    assert story["https://y/fresh"] not in {story["https://x/old"], story["https://x/mid"], story["https://x/new"]}
+    window = timedelta(days=STORY_WINDOW_DAYS)
+    naive = NOW.replace(tzinfo=None)
+    assert [r[2] for r in read] == [1, 1]               # the old story alone, then the new one alone
+    assert read[0][0] == naive - timedelta(days=399) - window and read[1][1] == naive - timedelta(days=0.2) + window
+
+
 def test_stored_key_hashes_follow_the_articles_exact_keys(wh: Warehouse) -> None:
     """A run's story index reads the exact keys stored hashed (not re-derived from every URL of the window);
     they must stay what the articles' current columns give: after assignment, a revision (new text), a

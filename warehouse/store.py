@@ -985,17 +985,19 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
             for r in batch:
                 yield r[0], r[1], r[2], self._keys(r[5:]), headline(r[3], r[4])
 
-    def story_window(self, since: datetime) -> WindowColumns:
-        """Assigned articles whose story time is at or after `since`, oldest first, as columns: a run's story
-        index (`StoryIndex.add_columns`). Sketches and key hashes come as Arrow lists, straight into numpy;
-        key hashes missing (a migrated warehouse, a text changed since) are derived and stored first."""
-        self.fill_key_hashes(since)
+    def story_window(self, since: datetime, until: datetime | None = None) -> WindowColumns:
+        """Assigned articles whose story time is at or after `since` (and at or before `until`, when given),
+        oldest first, as columns: a run's story index (`StoryIndex.add_columns`). Sketches and key hashes come
+        as Arrow lists, straight into numpy; key hashes missing (a migrated warehouse, a text changed since)
+        are derived and stored first."""
+        self.fill_key_hashes(since, until)
         t = self._exec(
             """SELECT s.article_id, a.story_id, s.hashes, coalesce(s.key_hashes, []::UBIGINT[]) AS key_hashes,
                       a.publisher, a.title
                FROM article_sketches s JOIN articles a USING (article_id)
-               WHERE s.story_time >= ? AND a.story_id IS NOT NULL ORDER BY s.story_time, s.article_id""",
-            [since]).to_arrow_table()
+               WHERE s.story_time >= ? AND (CAST(? AS TIMESTAMP) IS NULL OR s.story_time <= ?)
+                 AND a.story_id IS NOT NULL ORDER BY s.story_time, s.article_id""",
+            [since, until, until]).to_arrow_table()
 
         def flat(column: str) -> tuple[np.ndarray, np.ndarray]:
             lists = t[column].combine_chunks() if t.num_rows else pa.array([], pa.list_(pa.uint64()))
@@ -1008,11 +1010,13 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
                              key_offsets, keys, [p or None for p in t["publisher"].to_pylist()],
                              t["title"].to_pylist())
 
-    def fill_key_hashes(self, since: datetime) -> int:
-        """Derive and store the key hashes of assigned articles from `since` on that have none; returns how many."""
+    def fill_key_hashes(self, since: datetime, until: datetime | None = None) -> int:
+        """Derive and store the key hashes of assigned articles from `since` on (to `until`, when given) that have
+        none; returns how many."""
         rows = self._exec(
             f"""SELECT a.article_id, {self._KEY_COLUMNS} FROM article_sketches s JOIN articles a USING (article_id)
-                WHERE s.key_hashes IS NULL AND a.story_id IS NOT NULL AND s.story_time >= ?""", [since]).fetchall()
+                WHERE s.key_hashes IS NULL AND a.story_id IS NOT NULL AND s.story_time >= ?
+                  AND (CAST(? AS TIMESTAMP) IS NULL OR s.story_time <= ?)""", [since, until, until]).fetchall()
         if rows:
             batch = pa.table({"article_id": [r[0] for r in rows],
                               "key_hashes": pa.array([key_hashes(self._keys(r[1:])) for r in rows],
