@@ -552,17 +552,23 @@ def test_an_old_article_in_a_run_is_assigned_against_its_own_time_not_the_whole_
         return w
     wh.story_window = recorded  # type: ignore[method-assign]
     wh.load_articles([dated("https://y/old-copy", old_text, 399, "s2"), dated("https://y/new-copy", new_text, 0.5, "s2"),
-                      dated("https://y/fresh", story("Pristina hosts a regional trade fair for the first time"), 0.2, "s2")],
+                      dated("https://y/fresh", story("Pristina hosts a regional trade fair for the first time"), 0.2, "s2"),
+                      dated("https://z/wrong-date", new_text, 900, "s3")],   # today's text, a page date read wrong
                      "r2")
     counts = assign_stories(wh)
-    assert (counts.new_stories, counts.new_copies) == (1, 2)
+    assert (counts.new_stories, counts.new_copies) == (2, 2)
     story = dict(wh.con.execute("SELECT url, story_id FROM articles").fetchall())
     assert story["https://y/old-copy"] == story["https://x/old"] and story["https://y/new-copy"] == story["https://x/new"]
     assert story["https://y/fresh"] not in {story["https://x/old"], story["https://x/mid"], story["https://x/new"]}
     window = timedelta(days=STORY_WINDOW_DAYS)
     naive = NOW.replace(tzinfo=None)
-    assert [r[2] for r in read] == [1, 1]               # the old story alone, then the new one alone
-    assert read[0][0] == naive - timedelta(days=399) - window and read[1][1] == naive - timedelta(days=0.2) + window
+    assert [r[2] for r in read] == [0, 1, 1]            # nothing near 900 days back, the old story, the new one
+    assert read[1][0] == naive - timedelta(days=399) - window and read[2][1] == naive - timedelta(days=0.2) + window
+    # the wrong-dated copy is a story of its own date: today's story stays today's (a copy dated 900 days back
+    # would have made it 900 days old: a story is first seen at its copies' earliest time)
+    assert story["https://z/wrong-date"] != story["https://x/new"]
+    first_seen = wh.con.execute("SELECT first_seen_at FROM stories WHERE story_id = ?", [story["https://x/new"]]).fetchone()[0]
+    assert first_seen == naive - timedelta(days=1)
 
 
 def test_stored_key_hashes_follow_the_articles_exact_keys(wh: Warehouse) -> None:
