@@ -26,7 +26,7 @@ def assign_stories(wh: Warehouse) -> StoryCounts:
         return StoryCounts(0, 0)
     window = timedelta(days=STORY_WINDOW_DAYS)
     rows = []
-    for start, end in time_groups([t[2] for t in todo], window):   # groups a window apart share no story
+    for start, end in time_groups([t[2] for t in todo], window):   # each group against its own window
         group = todo[start:end]
         index = StoryIndex()
         index.add_columns(wh.story_window(group[0][2] - window, group[-1][2] + window))
