@@ -155,12 +155,13 @@ _VERBS = ["met officials to discuss", "criticised the handling of", "announced t
           "warned about delays in", "presented a plan on", "questioned the costs of", "welcomed an agreement on"]
 _CLASH = ["clash", "shooting", "exchange of fire", "armed clash"]
 # Each site writes the surge in its own words (as outlets do): what its reports share is the event (the Ibar
-# valley, KFOR), not one template's function words, which would all rise together ("were", "after", "early").
+# valley, KFOR, Kosovo: every lead names it, as the topics' terms need), not one template's function words,
+# which would all rise together ("were", "after", "early").
 _SURGE_LEADS = [
     "KFOR troops were deployed to {village} in the Ibar valley after {a_kind} between armed men and Kosovo police.",
     "Kosovo police asked KFOR for support in {village}, in the Ibar valley, where {a_kind} broke out overnight.",
-    "NATO-led KFOR sent patrols into the Ibar valley following {a_kind} near {village}, local officials said.",
-    "Residents of {village} in the Ibar valley described {a_kind} that brought KFOR soldiers into the streets.",
+    "NATO-led KFOR sent patrols into the Ibar valley of northern Kosovo following {a_kind} near {village}.",
+    "Residents of {village} in the Ibar valley, northern Kosovo, described {a_kind} that brought KFOR soldiers out.",
 ]
 
 
