@@ -1140,15 +1140,15 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
         if self.lake:
             recent = self._lake_recent_index()
             return lake_search.indexed_ids(recent, fts_extension=fts_extension_path()).num_rows if recent.exists() else 0
-        if not self._has_recent():
+        if not (self.has_fts() and self._has_recent()):
             return 0
         row = self._exec(f"SELECT count(*) FROM {RECENT_SCHEMA}.docs").fetchone()
         return int(row[0]) if row else 0
 
     def _has_recent(self) -> bool:
-        """A file's recent index exists, of this version's rules, beside a current whole index."""
-        return (self.has_fts() and self._has_schema(RECENT_SCHEMA)
-                and lake_search.index_current(self.con, RECENT_INFO))
+        """A file's recent index exists, of this version's rules. Asked only beside a current whole index (the
+        callers checked `has_fts`): a whole rebuild drops the recent index, and none is built without one."""
+        return self._has_schema(RECENT_SCHEMA) and lake_search.index_current(self.con, RECENT_INFO)
 
     def _lake_index(self) -> Path:
         assert self.lake is not None and self.lake.search_index is not None, "a lake opened with its search index"
