@@ -128,21 +128,34 @@ def ingest_stalled(last_completed: datetime | None, now: datetime, period_minute
 # DuckDB's FTS index is built whole: ~1.3 ms an article of real length here (bench/search_index_cost.py), so
 # minutes at 100,000 articles. Articles newer than it are found by search's plain scan, and listed after the
 # ranked ones; within the hour (FTS_MAX_WAIT_MINUTES) they are indexed in the recent index, rebuilt alone (its
-# cost the articles since the whole index, not every article); the whole index is rebuilt when the articles
-# it lacks (recent or not indexed at all) reach FTS_MIN_TAIL and FTS_REBUILD_FRACTION of it. Before session
-# 42 the whole index was rebuilt every hour new articles came in: 8 minutes an hour at a year of 1,000 a day.
+# cost the articles since the last fold, not every article); what the index lacks (recent or not indexed at
+# all) and what it holds stale (an article whose title or text changed since it was indexed) are folded in
+# once they reach FTS_MIN_TAIL and FTS_REBUILD_FRACTION of the index (of one segment's worth, on a file).
+# Before session 42 the whole index was rebuilt every hour new articles came in: 8 minutes an hour at a year
+# of 1,000 a day.
 FTS_MIN_TAIL = 500
 FTS_REBUILD_FRACTION = 0.05
 FTS_MAX_WAIT_MINUTES = 60.0
+# A file's index is segments of at most this many articles (session 43; Warehouse.seal_fts): a fold rebuilds
+# the last segment and at most one other, ~65 s at 1.3 ms an article, under the run lock; before, the fold
+# rebuilt every article: ~8 minutes at a year of 1,000 a day, near `warehouse.lock_timeout` (10 minutes),
+# past which the next run gives up waiting. More segments make a search slower (bench/search_index_cost.py:
+# 8 segments of 5,000 against one index of 40,000, 0.2 s against 0.1 s a query).
+FTS_SEGMENT_ARTICLES = 50_000
 
 
-def fts_refresh(whole: int, recent: int, unindexed: int, oldest_unindexed_minutes: float | None) -> str | None:
-    """What to rebuild of the full-text index now: "whole", "recent" or nothing (None). `whole`, `recent`:
-    the articles each index holds; `unindexed`: in neither."""
-    if unindexed == 0:
+def fts_refresh(whole: int, recent: int, unindexed: int, oldest_unindexed_minutes: float | None, *,
+                stale: int = 0, segment_articles: int | None = None) -> str | None:
+    """What to rebuild of the full-text index now: "whole", "seal", "recent" or nothing (None). `whole`,
+    `recent`: the articles each index holds; `unindexed`: in neither; `stale`: held with an older title or
+    text. `segment_articles`: the size of a segment of a segmented index (a file's), None for one index (a
+    lake's). A segmented index folds what it lacks and holds stale into its segments ("seal"), at most a
+    segment's worth of work; one index is rebuilt "whole"."""
+    if unindexed == 0 and stale == 0:
         return None
-    if recent + unindexed >= max(FTS_MIN_TAIL, FTS_REBUILD_FRACTION * whole):
-        return "whole"
+    base = whole if segment_articles is None else min(whole, segment_articles)
+    if recent + unindexed + stale >= max(FTS_MIN_TAIL, FTS_REBUILD_FRACTION * base):
+        return "whole" if segment_articles is None else "seal"
     if oldest_unindexed_minutes is not None and oldest_unindexed_minutes >= FTS_MAX_WAIT_MINUTES:
         return "recent"
     return None

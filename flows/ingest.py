@@ -412,14 +412,19 @@ def publish_feeds(wh: Warehouse, config: Config, summary: IngestSummary) -> None
 
 
 def refresh_search_index(wh: Warehouse) -> str | None:
-    """Rebuild the full-text index whole, or its recent index alone, when the articles it lacks have grown or
-    waited long enough (health.fts_refresh); returns which it rebuilt."""
+    """Fold what the full-text index lacks or holds stale into it (a file's segments: `seal_fts`; a lake's index
+    whole), or index the new articles in the recent index alone, when they have grown or waited long enough
+    (health.fts_refresh); returns which it did."""
     indexed, unindexed, oldest = wh.fts_coverage()
     recent = wh.recent_fts_count() if indexed else 0
+    stale = wh.stale_fts_count() if indexed else 0
     waited = (datetime.now(UTC).replace(tzinfo=None) - oldest).total_seconds() / 60 if oldest else None
-    plan = fts_refresh(indexed - recent, recent, unindexed, waited)
+    plan = fts_refresh(indexed - recent, recent, unindexed, waited, stale=stale,
+                       segment_articles=None if wh.lake else wh.SEGMENT_ARTICLES)
     if plan == "whole":
         wh.rebuild_fts()
+    elif plan == "seal":
+        wh.seal_fts()
     elif plan == "recent":
         wh.rebuild_recent_fts()
     return plan

@@ -56,6 +56,16 @@ def test_fts_rebuild_policy() -> None:
     assert fts_refresh(100_000, 4000, 600, 61) == "recent"      # what the whole index lacks: 4,600 < 5,000
     assert fts_refresh(100_000, 4500, 600, 5) == "whole"        # 5,100: the whole index again
     assert fts_refresh(100_000, 5000, 0, 61) is None            # all indexed, some in the recent index
+    # a file's index of segments of 50,000: folding in is a segment's work, so it comes at 5% of a segment
+    seg = {"segment_articles": 50_000}
+    assert fts_refresh(100_000, 2000, 400, 5, **seg) is None    # 2,400 < 2,500
+    assert fts_refresh(100_000, 2000, 500, 5, **seg) == "seal"
+    assert fts_refresh(10_000, 0, 499, 5, **seg) is None        # under a segment's worth: as one index
+    assert fts_refresh(10_000, 0, 500, 5, **seg) == "seal"
+    # stale articles (their text changed since they were indexed) count with what the index lacks
+    assert fts_refresh(100_000, 0, 0, None, stale=2500, **seg) == "seal"
+    assert fts_refresh(100_000, 0, 0, None, stale=2499, **seg) is None
+    assert fts_refresh(100_000, 0, 1, 5, stale=5000) == "whole"  # one index (a lake's): rebuilt whole
 
 
 def test_ingest_stalls_after_its_periods_without_a_completed_run() -> None:

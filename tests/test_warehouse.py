@@ -411,7 +411,7 @@ def test_an_article_scores_the_same_in_the_recent_index_as_in_the_whole_one(wh: 
     assert any(url in ("https://x/4", "https://x/5") for hits in split.values() for url, _ in hits)
 
 
-def test_ingest_refreshes_the_recent_index_within_the_hour_and_the_whole_one_when_it_lags(wh: Warehouse) -> None:
+def test_ingest_refreshes_the_recent_index_within_the_hour_and_folds_it_in_when_it_lags(wh: Warehouse) -> None:
     """flows.ingest.refresh_search_index on a real warehouse: nothing while the new articles are few and fresh,
     the recent index once the oldest has waited FTS_MAX_WAIT_MINUTES, the whole index once the articles it
     lacks reach FTS_MIN_TAIL."""
@@ -432,8 +432,131 @@ def test_ingest_refreshes_the_recent_index_within_the_hour_and_the_whole_one_whe
     assert wh.fts_coverage()[:2] == (2, 0) and refresh_search_index(wh) is None
     wh.record_outcome(outcome(*(fresh(f"https://x/n{i}", f"Item {i} of the batch. " * 5)
                                 for i in range(FTS_MIN_TAIL - 1))), "r1", now=now, next_poll_at=now, failures=0)
-    assert refresh_search_index(wh) == "whole"    # 1 recent + 499 unindexed: the whole index lacks 500
+    assert refresh_search_index(wh) == "seal"    # 1 recent + 499 unindexed: the index lacks 500, folded in
     assert wh.recent_fts_count() == 0 and wh.fts_coverage()[:2] == (FTS_MIN_TAIL + 1, 0)
+    assert wh.stale_fts_count() == 0
+    wh.con.execute("UPDATE articles SET text = 'Ibar bridge closed.', content_hash = 'v2' WHERE url = 'https://x/a'")
+    assert wh.stale_fts_count() == 1 and refresh_search_index(wh) is None    # one stale article: not yet
+
+
+SEGMENT_TEXTS = ["Bayraktar drones were sold to Kosovo.", "KFOR patrols in Zvečan and Leposavić after the clash.",
+                 "Drones over Jarinje: KFOR says the border crossing is calm.", "Fishing season opens on Gazivode.",
+                 "Kosovo police and KFOR met in North Mitrovica about the Ibar bridge.",
+                 "A clash in Banjska: drones, police and KFOR patrols.", "Zvečan council meets on the Ibar bridge.",
+                 "Leposavić: KFOR drones and police at the crossing.", "Gazivode fishermen ask KFOR about the lake."]
+SEGMENT_QUERIES = ["kfor", "drones kosovo", "clash patrols", "ibar bridge mitrovica", "zvecan", "gazivode lake"]
+
+
+def _land(wh: Warehouse, i: int, text: str) -> None:
+    a = replace(art(f"https://x/{i}", text * (i % 4 + 1)), fetched_at=NOW + timedelta(minutes=i))
+    wh.record_outcome(outcome(a), "r1", now=NOW, next_poll_at=NOW, failures=0)
+
+
+def _segment_docs(wh: Warehouse) -> list[int]:
+    """Articles in each of the file's index segments, segment 0 first."""
+    return [int(wh.con.execute(f"SELECT count(*) FROM {schema}.docs").fetchone()[0]) for schema in wh._segments()]
+
+
+def _scores(wh: Warehouse) -> dict[str, list[tuple[str, float]]]:
+    return {q: [(h["url"], h["score"]) for h in wh.search(q)] for q in SEGMENT_QUERIES}
+
+
+def test_an_index_of_segments_scores_as_one_index(wh: Warehouse, monkeypatch) -> None:
+    """A file's index is segments of at most Warehouse.SEGMENT_ARTICLES articles, in fetch order, scored
+    together with their word statistics summed: every search returns what one index over all the articles
+    returns, with the same scores, and on one index those are DuckDB's own `match_bm25`."""
+    for i, text in enumerate(SEGMENT_TEXTS):
+        _land(wh, i, text)
+    wh.rebuild_fts()
+    assert _segment_docs(wh) == [9]
+    one = _scores(wh)
+    from warehouse.lake_search import expanded
+    from warehouse.store import FTS_SCHEMA
+    for query, hits in one.items():
+        duckdb_own = dict(wh.con.execute(
+            f"""SELECT url, round(score, 3) FROM (SELECT url, {FTS_SCHEMA}.match_bm25(article_id, ?) AS score
+                FROM articles) WHERE score IS NOT NULL""", [expanded(wh.con, FTS_SCHEMA, query)]).fetchall())
+        assert dict(hits) == duckdb_own and hits, query
+    monkeypatch.setattr(Warehouse, "SEGMENT_ARTICLES", 4)
+    wh.rebuild_fts()
+    assert _segment_docs(wh) == [4, 4, 1] and wh.fts_coverage()[:2] == (9, 0)
+    assert wh.con.execute("SELECT list(article_id ORDER BY article_id) FROM fts_search_words_2.docs d "
+                          "JOIN articles a ON a.article_id = d.name").fetchone()[0] == [art("https://x/8").article_id]
+    assert _scores(wh) == one
+    wh.rebuild_fts()                            # again: the segments are replaced, not added to
+    assert _segment_docs(wh) == [4, 4, 1] and _scores(wh) == one
+
+
+def test_folding_new_articles_in_rebuilds_the_last_segment_or_starts_one(wh: Warehouse, monkeypatch) -> None:
+    """`seal_fts` puts the articles no segment holds (the recent index's too) into the last segment while
+    they fit, in new segments after it when they do not; the segments before are not rebuilt. Scores stay
+    those of one index over everything."""
+    monkeypatch.setattr(Warehouse, "SEGMENT_ARTICLES", 4)
+    for i, text in enumerate(SEGMENT_TEXTS[:5]):
+        _land(wh, i, text)
+    wh.rebuild_fts()
+    assert _segment_docs(wh) == [4, 1]
+    def built() -> list[int]:    # each segment's docs table, by DuckDB's object id: a rebuild makes a new one
+        return [wh.con.execute("SELECT table_oid FROM duckdb_tables() WHERE schema_name = ? AND table_name = 'docs'",
+                               [schema]).fetchone()[0] for schema in wh._segments()]
+    first = built()
+    _land(wh, 5, SEGMENT_TEXTS[5])
+    assert wh.rebuild_recent_fts() == 1 and wh.recent_fts_count() == 1
+    _land(wh, 6, SEGMENT_TEXTS[6])
+    assert wh.seal_fts() == 3                   # the last segment: its 1 and the 2 new
+    assert _segment_docs(wh) == [4, 3] and wh.recent_fts_count() == 0 and wh.fts_coverage()[:2] == (7, 0)
+    second = built()
+    assert second[0] == first[0] and second[1] != first[1]
+    _land(wh, 7, SEGMENT_TEXTS[7])
+    _land(wh, 8, SEGMENT_TEXTS[8])
+    assert wh.seal_fts() == 2                   # 3 + 2 > 4: a new segment, the last one untouched
+    assert _segment_docs(wh) == [4, 3, 2] and built()[:2] == second
+    assert wh.seal_fts() == 0 and built()[:2] == second    # nothing to fold in
+    sealed = _scores(wh)
+    monkeypatch.setattr(Warehouse, "SEGMENT_ARTICLES", 100)
+    wh.rebuild_fts()
+    assert _segment_docs(wh) == [9] and _scores(wh) == sealed
+    assert any(url == "https://x/8" for hits in sealed.values() for url, _ in hits)
+
+
+def test_an_article_changed_since_it_was_indexed_is_indexed_again(wh: Warehouse, monkeypatch) -> None:
+    """An article whose text changed after its segment indexed it (a revision, boilerplate learned later) is
+    stale (`stale_fts_count`) and found by its old words until a fold (as before session 43 until a whole
+    rebuild): that rebuilds the segment holding
+    most stale articles (one besides the last at most, so a fold stays a segment's work), the others at the
+    next folds. An index from before session 43 (no record of what it indexed) counts nothing stale."""
+    monkeypatch.setattr(Warehouse, "SEGMENT_ARTICLES", 3)
+    for i, text in enumerate(SEGMENT_TEXTS):
+        _land(wh, i, text)
+    wh.rebuild_fts()
+    assert _segment_docs(wh) == [3, 3, 3] and wh.stale_fts_count() == 0
+
+    def revise(i: int, text: str) -> None:
+        wh.con.execute("UPDATE articles SET text = ?, content_hash = ? WHERE url = ?", [text, text, f"https://x/{i}"])
+
+    revise(0, "Wolves seen near Prizren.")                       # segment 0
+    revise(3, "Ohrid trout festival.")                           # segment 1
+    revise(4, "Ohrid trout and Prizren wolves.")                 # segment 1
+    assert wh.stale_fts_count() == 3
+    assert wh.search("ohrid") == []                              # found by the words it was indexed with
+    assert "https://x/3" in {h["url"] for h in wh.search("gazivode")}
+    assert wh.seal_fts() == 3                                    # segment 1, the stalest, alone
+    assert wh.stale_fts_count() == 1 and _segment_docs(wh) == [3, 3, 3]
+    assert {h["url"] for h in wh.search("ohrid")} == {"https://x/3", "https://x/4"}
+    assert all(h["score"] is not None for h in wh.search("ohrid"))
+    assert wh.seal_fts() == 3 and wh.stale_fts_count() == 0     # then segment 0
+    assert {h["url"] for h in wh.search("wolves")} == {"https://x/0", "https://x/4"}
+    assert "https://x/3" not in {h["url"] for h in wh.search("gazivode")}
+    assert "https://x/0" not in {h["url"] for h in wh.search("bayraktar")}
+    sealed = _scores(wh)
+    monkeypatch.setattr(Warehouse, "SEGMENT_ARTICLES", 100)
+    wh.rebuild_fts()
+    assert _scores(wh) == sealed
+    wh.con.execute("DROP TABLE search.indexed")                  # an index from before session 43
+    revise(5, "Something else entirely.")
+    assert wh.stale_fts_count() == 0
+    _land(wh, 9, "Jarinje crossing reopens.")
+    assert wh.seal_fts() == 10 and wh.stale_fts_count() == 0     # its one segment, and the record begins
 
 
 def test_search_covers_articles_added_after_the_index_build(wh: Warehouse) -> None:

@@ -37,6 +37,7 @@ from balkanwatch.dedupe import (
 from balkanwatch.errors import QueryTimeoutError, WarehouseError, WarehouseInUseError
 from balkanwatch.health import (
     BURST_WINDOW_HOURS,
+    FTS_SEGMENT_ARTICLES,
     RATE_WINDOW_DAYS,
     SILENCE_MIN_ITEMS,
     SILENCE_WINDOW_DAYS,
@@ -92,6 +93,14 @@ FTS_SCHEMA = "fts_search_words"
 RECENT_TABLE = "search.recent"
 RECENT_INFO = "search.recent_info"
 RECENT_SCHEMA = "fts_search_recent"
+# Segments (session 43): a file's whole index is several FTS indexes of at most health.FTS_SEGMENT_ARTICLES
+# articles each, segment 0 over SEARCH_TABLE (FTS_SCHEMA), segment k over f"{SEARCH_TABLE}_{k}"
+# (f"{FTS_SCHEMA}_{k}"), so that folding new articles in rebuilds one segment, not every article
+# (`seal_fts`); a search scores them together as it scores the recent index with them. SEARCH_KEYS says which
+# segment indexed each article and at which title and text (INDEXED_KEY), so that an article whose text
+# changed since (revised, cleaned of newly learned boilerplate) is known stale and indexed again.
+SEARCH_KEYS = "search.indexed"
+INDEXED_KEY = "hash(coalesce(title, ''), content_hash)"
 # How often a session waiting for a DuckDB file that another program has open tries again (_connect).
 IN_USE_POLL_SECONDS = 0.25
 # DuckDB's words when another process has the file open (its own lock, not ours): the program and its PID.
@@ -104,6 +113,19 @@ def _absent_from(table: str) -> str:
     """SQL condition: batch row `b` holds an article `table` does not have yet. The per-article tables have no
     primary key (schema v7), so inserts are idempotent by this anti-join; writers hold the warehouse lock."""
     return f"NOT EXISTS (SELECT 1 FROM {table} t WHERE t.article_id = b.article_id)"
+
+
+def _segment_table(k: int) -> str:
+    """The table of a file's index segment k (its FTS schema: `_segment_schema`)."""
+    return SEARCH_TABLE if k == 0 else f"{SEARCH_TABLE}_{k}"
+
+
+def _segment_schema(k: int) -> str:
+    return FTS_SCHEMA if k == 0 else f"{FTS_SCHEMA}_{k}"
+
+
+def _segment_number(schema: str) -> int:
+    return 0 if schema == FTS_SCHEMA else int(schema.rsplit("_", 1)[1])
 
 
 def fts_extension_path() -> str:
@@ -1065,10 +1087,13 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
         if not self.read_only:
             self._exec(f"LOAD '{fts_extension_path()}'")
 
+    SEGMENT_ARTICLES = FTS_SEGMENT_ARTICLES   # a file's index segment holds at most this many (tests make it small)
+
     def rebuild_fts(self) -> None:
         """Rebuild the BM25 index over title and text whole (DuckDB's FTS index does not update incrementally),
-        and drop the recent index, whose articles it now holds. A lake's tables take no FTS index: its index is
-        a local copy of them (warehouse/lake_search.py)."""
+        and drop the recent index, whose articles it now holds. On a file the index is segments of at most
+        FTS_SEGMENT_ARTICLES articles (in the order they were fetched). A lake's tables take no FTS index: its
+        index is a local copy of them (warehouse/lake_search.py)."""
         folded = ", ".join(f"{fold_sql(f)} AS {f}" for f in FTS_FIELDS)
         if self.lake:
             copy = self._exec(f"SELECT article_id, {folded} FROM articles").to_arrow_table()
@@ -1079,25 +1104,123 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
                 self.record_fts_build()
             return
         self._load_fts()
-        fields = ", ".join(f"'{f}'" for f in FTS_FIELDS)
         with self.transaction():
             self.con.execute("CREATE SCHEMA IF NOT EXISTS search")
-            self.con.execute(f"CREATE OR REPLACE TABLE {SEARCH_TABLE} AS SELECT article_id, {folded} FROM articles")
             stopwords_table(self.con, SEARCH_STOPWORDS_TABLE)
-            self.con.execute(f"PRAGMA create_fts_index('{SEARCH_TABLE}', 'article_id', {fields}, "
-                             f"{fts_options(SEARCH_STOPWORDS_TABLE)})")
-            self.con.execute(f"DELETE FROM {SEARCH_TABLE}")   # the index keeps what it needs; the copy goes
+            for schema in self._segments()[1:]:
+                self._drop_index(_segment_table(_segment_number(schema)), schema)
+            self.con.execute(f"CREATE OR REPLACE TABLE {SEARCH_KEYS} (article_id VARCHAR, segment INTEGER, key UBIGINT)")
+            self.con.execute(f"""CREATE OR REPLACE TEMP TABLE _segment_of AS SELECT article_id,
+                                   (row_number() OVER (ORDER BY fetched_at, article_id) - 1) // {self.SEGMENT_ARTICLES}
+                                   AS segment FROM articles""")
+            row = self.con.execute("SELECT coalesce(max(segment), 0) FROM _segment_of").fetchone()
+            for k in range(int(row[0]) + 1 if row else 1):
+                self._build_index(_segment_table(k), f"article_id IN (SELECT article_id FROM _segment_of WHERE segment = {k})",
+                                  segment=k)
+            self.con.execute("DROP TABLE _segment_of")
             self.con.execute(f"CREATE OR REPLACE TABLE {SEARCH_INFO} AS SELECT {INDEX_VERSION} AS version")
             if self._has_schema("fts_main_articles"):          # the index over unfolded text, before session 32
                 self.con.execute("PRAGMA drop_fts_index('articles')")
-            self._drop_recent()
+            self._drop_index(RECENT_TABLE, RECENT_SCHEMA, RECENT_INFO)
             self.record_fts_build()
 
-    def _drop_recent(self) -> None:
-        if self._has_schema(RECENT_SCHEMA):
-            self.con.execute(f"PRAGMA drop_fts_index('{RECENT_TABLE}')")
-        self.con.execute(f"DROP TABLE IF EXISTS {RECENT_TABLE}")
-        self.con.execute(f"DROP TABLE IF EXISTS {RECENT_INFO}")
+    def _build_index(self, table: str, where: str, *, segment: int | None = None) -> int:
+        """Copy the folded title and text of the articles `where` into `table` and build DuckDB's FTS index over
+        it (replacing the one there), then empty the copy: the index keeps what it needs. A segment's
+        (`segment` k) records what it indexed in SEARCH_KEYS, and is built even empty; another index is not
+        built for no article (nor its copy left). Returns the articles indexed. Inside the caller's
+        transaction."""
+        folded = ", ".join(f"{fold_sql(f)} AS {f}" for f in FTS_FIELDS)
+        fields = ", ".join(f"'{f}'" for f in FTS_FIELDS)
+        self.con.execute(f"""CREATE OR REPLACE TABLE {table} AS SELECT article_id, {folded}, {INDEXED_KEY} AS key
+                             FROM articles WHERE {where}""")
+        row = self.con.execute(f"SELECT count(*) FROM {table}").fetchone()
+        held = int(row[0]) if row else 0
+        if not held and segment is None:   # no index then (one built and dropped in a transaction fails its commit)
+            self.con.execute(f"DROP TABLE {table}")
+            return 0
+        self.con.execute(f"PRAGMA create_fts_index('{table}', 'article_id', {fields}, "
+                         f"{fts_options(SEARCH_STOPWORDS_TABLE)})")
+        if segment is not None:
+            self.con.execute(f"DELETE FROM {SEARCH_KEYS} WHERE segment = ?", [segment])
+            self.con.execute(f"INSERT INTO {SEARCH_KEYS} SELECT article_id, ?, key FROM {table}", [segment])
+        self.con.execute(f"DELETE FROM {table}")
+        return held
+
+    def _drop_index(self, table: str, schema: str, info: str | None = None) -> None:
+        if self._has_schema(schema):
+            self.con.execute(f"PRAGMA drop_fts_index('{table}')")
+        self.con.execute(f"DROP TABLE IF EXISTS {table}")
+        if info:
+            self.con.execute(f"DROP TABLE IF EXISTS {info}")
+
+    def _segments(self) -> list[str]:
+        """The FTS schemas of a file's index segments, segment 0 first ([]: no index)."""
+        rows = self._exec("SELECT schema_name FROM duckdb_schemas() WHERE schema_name = ? OR regexp_full_match(schema_name, ?)",
+                          [FTS_SCHEMA, re.escape(FTS_SCHEMA) + r"_\d+"]).fetchall()
+        return sorted((r[0] for r in rows), key=_segment_number)
+
+    @staticmethod
+    def _in_any(schemas: Sequence[str]) -> str:
+        """SQL of the article ids the FTS indexes `schemas` hold."""
+        return " UNION ALL ".join(f"SELECT name FROM {s}.docs" for s in schemas)
+
+    def seal_fts(self) -> int:
+        """Fold what a file's index lacks (the recent index's articles, the unindexed) and what it holds stale (an
+        article whose title or text changed since: revised, cleaned of boilerplate learned later) into its
+        segments, rebuilding only those concerned: the last one when the new articles fit in it
+        (FTS_SEGMENT_ARTICLES), new segments after it when they do not, and at most one other segment holding
+        stale articles (the one holding most). Drops the recent index. Without an index of this version's
+        rules, or on a lake (one index), rebuilds it whole. Returns the articles (re)indexed."""
+        if self.lake or not self.has_fts():
+            self.rebuild_fts()
+            return self.fts_coverage()[0]
+        self._load_fts()
+        with self.transaction():
+            segments = self._segments()
+            self.con.execute(f"CREATE TABLE IF NOT EXISTS {SEARCH_KEYS} (article_id VARCHAR, segment INTEGER, key UBIGINT)")
+            last = _segment_number(segments[-1])
+            held = self.con.execute(f"SELECT count(*) FROM {segments[-1]}.docs").fetchone()
+            in_last = int(held[0]) if held else 0
+            self.con.execute(f"""CREATE OR REPLACE TEMP TABLE _new AS SELECT article_id, row_number() OVER (
+                                   ORDER BY fetched_at, article_id) - 1 AS n FROM articles
+                                 WHERE article_id NOT IN ({self._in_any(segments)})""")
+            row = self.con.execute("SELECT count(*) FROM _new").fetchone()
+            new = int(row[0]) if row else 0
+            stale = dict(self.con.execute(self._stale_sql("k.segment, count(*)", "GROUP BY k.segment")).fetchall())
+            done = 0
+            if new and in_last + new <= self.SEGMENT_ARTICLES:
+                done += self._build_index(_segment_table(last), f"""article_id IN (SELECT name FROM {segments[-1]}.docs)
+                                                                   OR article_id IN (SELECT article_id FROM _new)""",
+                                          segment=last)
+                stale.pop(last, None)
+            elif new:
+                for k in range(-(-new // self.SEGMENT_ARTICLES)):
+                    done += self._build_index(_segment_table(last + 1 + k), f"""article_id IN (SELECT article_id
+                                                FROM _new WHERE n // {self.SEGMENT_ARTICLES} = {k})""",
+                                              segment=last + 1 + k)
+            if stale:
+                k = max(stale, key=lambda s: (stale[s], -s))
+                done += self._build_index(_segment_table(k), f"article_id IN (SELECT name FROM {_segment_schema(k)}.docs)",
+                                          segment=k)
+            self.con.execute("DROP TABLE _new")
+            if done:
+                self._drop_index(RECENT_TABLE, RECENT_SCHEMA, RECENT_INFO)
+                self.record_fts_build()
+        return done
+
+    def _stale_sql(self, select: str, tail: str = "") -> str:
+        """SQL reading SEARCH_KEYS (`k`) rows of articles changed (or gone) since their segment indexed them."""
+        return f"""SELECT {select} FROM {SEARCH_KEYS} k LEFT JOIN articles a USING (article_id)
+                   WHERE a.article_id IS NULL OR k.key <> {INDEXED_KEY.replace("title", "a.title").replace("content_hash", "a.content_hash")} {tail}"""
+
+    def stale_fts_count(self) -> int:
+        """Articles a file's index holds with an older title or text than they have now, or that are gone (0 on
+        a lake, whose index is rebuilt whole)."""
+        if self.lake or not self.has_fts() or not self._has_table(SEARCH_KEYS):
+            return 0
+        row = self._exec(self._stale_sql("count(*)")).fetchone()
+        return int(row[0]) if row else 0
 
     def rebuild_recent_fts(self) -> int:
         """Index the articles the whole index lacks in the recent index (replacing it): the cost of the articles
@@ -1106,8 +1229,8 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
         if not self.has_fts():
             self.rebuild_fts()
             return 0
-        folded = ", ".join(f"{fold_sql(f)} AS {f}" for f in FTS_FIELDS)
         if self.lake:
+            folded = ", ".join(f"{fold_sql(f)} AS {f}" for f in FTS_FIELDS)
             main_ids = lake_search.indexed_ids(self._lake_index(), fts_extension=fts_extension_path())
             with self.registered(lake_main_ids=main_ids):
                 copy = self._exec(f"""SELECT article_id, {folded} FROM articles
@@ -1119,19 +1242,11 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
             self._lake_indexed = None
             return int(copy.num_rows)
         self._load_fts()
-        fields = ", ".join(f"'{f}'" for f in FTS_FIELDS)
         with self.transaction():
-            self._drop_recent()
-            self.con.execute(f"""CREATE TABLE {RECENT_TABLE} AS SELECT article_id, {folded} FROM articles
-                                 WHERE article_id NOT IN (SELECT name FROM {FTS_SCHEMA}.docs)""")
-            row = self.con.execute(f"SELECT count(*) FROM {RECENT_TABLE}").fetchone()
-            held = int(row[0]) if row else 0
+            self._drop_index(RECENT_TABLE, RECENT_SCHEMA, RECENT_INFO)
+            held = self._build_index(RECENT_TABLE, f"article_id NOT IN ({self._in_any(self._segments())})")
             if not held:
-                self.con.execute(f"DROP TABLE {RECENT_TABLE}")
                 return 0
-            self.con.execute(f"PRAGMA create_fts_index('{RECENT_TABLE}', 'article_id', {fields}, "
-                             f"{fts_options(SEARCH_STOPWORDS_TABLE)})")
-            self.con.execute(f"DELETE FROM {RECENT_TABLE}")
             self.con.execute(f"CREATE TABLE {RECENT_INFO} AS SELECT {INDEX_VERSION} AS version")
         return held
 
@@ -1150,6 +1265,11 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
         callers checked `has_fts`): a whole rebuild drops the recent index, and none is built without one."""
         return self._has_schema(RECENT_SCHEMA) and lake_search.index_current(self.con, RECENT_INFO)
 
+    def _indexes(self) -> list[str]:
+        """The FTS schemas of a file's index: its segments, then the recent index if there. Asked only beside a
+        current index (the callers checked `has_fts`)."""
+        return self._segments() + ([RECENT_SCHEMA] if self._has_recent() else [])
+
     def _lake_index(self) -> Path:
         assert self.lake is not None and self.lake.search_index is not None, "a lake opened with its search index"
         return self.lake.search_index
@@ -1165,6 +1285,13 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
             return self._lake_index().exists()
         return self._has_schema(FTS_SCHEMA) and lake_search.index_current(self.con, SEARCH_INFO)
 
+    def _has_table(self, name: str) -> bool:
+        """Whether the table `schema.name` exists in the warehouse."""
+        schema, table = name.split(".")
+        row = self._exec("""SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database()
+                              AND schema_name = ? AND table_name = ?""", [schema, table]).fetchone()
+        return bool(row and row[0])
+
     def _has_schema(self, name: str) -> bool:
         row = self._exec("SELECT count(*) FROM duckdb_schemas() WHERE schema_name = ?", [name]).fetchone()
         return bool(row and row[0])
@@ -1175,8 +1302,7 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
         if not self.has_fts():
             return "true"
         if not self.lake:
-            recent = f" AND article_id NOT IN (SELECT name FROM {RECENT_SCHEMA}.docs)" if self._has_recent() else ""
-            return f"article_id NOT IN (SELECT name FROM {FTS_SCHEMA}.docs){recent}"
+            return f"article_id NOT IN ({self._in_any(self._indexes())})"
         if self._lake_indexed is None:
             found = [lake_search.indexed_ids(p, fts_extension=fts_extension_path())
                      for p in (self._lake_index(), self._lake_recent_index()) if p.exists()]
@@ -1305,8 +1431,8 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
             return self._lake_ranked(q.words, limit)
         self._load_fts()
         where, params = self._where(q)
-        # an article is in one index at most, scored with the word statistics of both (lake_search.bm25_sql)
-        indexes = [FTS_SCHEMA] + ([RECENT_SCHEMA] if self._has_recent() else [])
+        # an article is in one index at most, scored with the word statistics of all (lake_search.bm25_sql)
+        indexes = self._indexes()
         return self.rows(
             f"""WITH scored AS ({lake_search.bm25_sql(indexes)})
                 SELECT a.article_id, a.source, a.published_at, a.title, a.url, round(s.score, 3) AS score
