@@ -431,10 +431,14 @@ def refresh_search_index(wh: Warehouse) -> str | None:
 
 
 async def index_after_alerts(config: Config, gate: WarehouseGate) -> None:
-    """The full-text index, refreshed after the run's alerts cycle: a whole rebuild reads every article (~1.3 ms
-    each of real text: minutes at 100,000; the hourly recent index only those since) and the alert e-mails
-    must not wait for it. Under the ingest run lock again, without waiting for it: a run that took it meanwhile
-    refreshes the index at its own end."""
+    """The full-text index, refreshed after the run (after its alerts cycle, when one follows): a rebuild reads
+    every article it covers (~1.3 ms each of real text: minutes at 100,000; the hourly recent index only those
+    since) and the alert e-mails must not wait for it. On a file, under the ingest run lock again, without
+    waiting for it: a run that took it meanwhile refreshes the index at its own end. On a lake, not under the
+    run lock at all (`refresh_lake_index`)."""
+    if config.warehouse.backend == "ducklake":
+        refresh_lake_index(config)
+        return
     try:
         with Warehouse.run_lock(config, timeout=0.0):
             try:
@@ -444,6 +448,36 @@ async def index_after_alerts(config: Config, gate: WarehouseGate) -> None:
                 gate.close()
     except WarehouseBusyError as exc:
         run_logger().info("full-text index left to the next run: %s", exc)
+
+
+def refresh_lake_index(config: Config) -> str | None:
+    """A lake's search index refreshed as `reindex` builds it: from a read-only session (its index is a file of
+    this machine's; the lake is only read) and outside the ingest run lock, so the next run never waits for a
+    build (a whole one takes minutes at 100,000 articles). Under this machine's index lock (`<index>.lock`),
+    not waited for: a refresh already running here is left to finish, and the next run refreshes what it
+    left. A whole rebuild is then recorded in `fts_builds` if the lake's writer lock is free at once (else
+    only logged). Returns what was rebuilt (health.fts_refresh's plan)."""
+    try:
+        with Warehouse.lake_index_lock(config, timeout=0.0):
+            with Warehouse.for_config(config, read_only=True) as wh:
+                plan = refresh_search_index(wh)
+    except WarehouseBusyError as exc:
+        run_logger().info("full-text index left to the next run: %s", exc)
+        return None
+    if plan == "whole":
+        try:
+            with Warehouse.for_config(config, lock_timeout=0.0) as wh:
+                wh.record_fts_build()
+        except WarehouseBusyError as exc:
+            run_logger().info("full-text index rebuilt, its build not recorded in fts_builds: %s", exc)
+    return plan
+
+
+def index_in_run(config: Config, settle: bool) -> bool:
+    """Whether a run (or `settle`) refreshes the full-text index itself, at its end under its run lock: on a
+    file when no alerts cycle follows. Otherwise `index_after_alerts` does, after the run (never a lake's
+    shard loads: the settle run after them does)."""
+    return config.warehouse.backend != "ducklake" and not alerts_follow(config, settle)
 
 
 def alerts_follow(config: Config, settle: bool) -> bool:
@@ -562,7 +596,7 @@ async def run_settle(config: Config) -> IngestSummary:
                     wh.mark_crashed_runs()    # no run can be running: settle holds the run lock alone
                     settle_warehouse(wh, summary, config.watchlists)
                     publish_feeds(wh, config, summary)
-                    if not alerts_follow(config, True):
+                    if index_in_run(config, True):
                         refresh_search_index(wh)
             finally:
                 gate.close()
@@ -573,6 +607,7 @@ async def run_settle(config: Config) -> IngestSummary:
                 summary.new_stories, summary.new_copies, summary.boilerplate_removed, summary.matched_articles)
     if alerts_follow(config, True):
         summary.alerts = alerts_after_ingest(config, _in_flow())
+    if not index_in_run(config, True):
         await index_after_alerts(config, gate)
     return summary
 
@@ -599,7 +634,7 @@ async def run_ingest(config: Config, *, force: bool = False, flow_run_id: str | 
                     sources_failed=sum(not r.ok for r in reports), new_articles=sum(r.new_articles for r in reports),
                     item_errors=sum(r.item_errors for r in reports), sources=reports)
                 summary = await finish(gate, summary, config, in_flow, settle=settle,
-                                       index=not alerts_follow(config, settle))
+                                       index=index_in_run(config, settle))
             finally:
                 gate.close()
     except WarehouseBusyError as exc:
@@ -607,8 +642,10 @@ async def run_ingest(config: Config, *, force: bool = False, flow_run_id: str | 
         return IngestSummary(run_id=run_id, status="skipped", note=str(exc))
     if not settle:
         summary.alerts = "left to the settle run"
-    elif alerts_follow(config, settle):
+        return summary
+    if alerts_follow(config, settle):
         summary.alerts = alerts_after_ingest(config, in_flow)
+    if not index_in_run(config, settle):
         await index_after_alerts(config, gate)
     return summary
 

@@ -260,6 +260,36 @@ def test_search_on_a_lake_ranks_by_bm25_as_the_file_does(corpus, lake_config, tm
             assert sorted(on_lake, key=_best_first) == sorted(on_file, key=_best_first), (since, names)
 
 
+def test_a_lake_refreshes_its_search_index_outside_the_run_lock(corpus, lake_config, monkeypatch) -> None:
+    """On a lake, ingest refreshes the local search index after the run from a read-only session, as `reindex`
+    builds it, never under the ingest run lock: while another run holds that lock the index is built all the
+    same (a file's is left to that run: tests/test_alerts.py), so the next run never waits for a build. While
+    another refresh holds this machine's index lock, the refresh is left at once."""
+    import time
+
+    from balkanwatch import health
+    from flows.ingest import index_after_alerts, run_ingest
+    from flows.poll import WarehouseGate
+
+    sources, arts, _ = corpus
+    config = load_config(lake_config(toml_sources(sources)))
+    monkeypatch.setattr(health, "FTS_MIN_TAIL", 10**6)     # a small fresh tail: the run builds no index
+    assert asyncio.run(run_ingest(config)).new_articles == len(arts)
+    assert not config.lake_search_index.exists()
+    monkeypatch.setattr(health, "FTS_MIN_TAIL", 1)         # now any tail calls for one
+    with Warehouse.lake_index_lock(config, timeout=0.0):
+        t0 = time.monotonic()
+        asyncio.run(index_after_alerts(config, WarehouseGate(config)))
+        assert time.monotonic() - t0 < 5 and not config.lake_search_index.exists()
+    with Warehouse.run_lock(config, timeout=0.0):           # another run holds the ingest run lock
+        asyncio.run(index_after_alerts(config, WarehouseGate(config)))
+    assert config.lake_search_index.exists()
+    with Warehouse.for_config(config, read_only=True) as wh:
+        assert wh.fts_coverage()[:2] == (len(arts), 0)
+        assert wh.rows("SELECT articles FROM fts_builds") == [{"articles": len(arts)}]
+        assert all(h["score"] is not None for h in wh.search("Kosovo"))
+
+
 def test_migrate_a_file_warehouse_to_a_lake(corpus, lake_config, tmp_path: Path) -> None:
     from flows.ingest import run_ingest
     from tests.conftest import loopback_config

@@ -140,8 +140,9 @@ CREATE TABLE IF NOT EXISTS aggregator_links (
     resolved_at    TIMESTAMP NOT NULL
 );
 
--- Builds of the full-text index (DuckDB's FTS index is rebuilt whole, not updated). `balkanwatch search`
--- also scans articles added since the last build, so results are complete between builds.
+-- Builds of the full-text index: whole (`reindex`), or new articles folded into a file's index segments
+-- (`Warehouse.seal_fts`). `balkanwatch search` also scans articles added since, so results are complete
+-- between builds.
 CREATE TABLE IF NOT EXISTS fts_builds (
     built_at  TIMESTAMP NOT NULL,
     articles  BIGINT NOT NULL                         -- articles in the index after this build

@@ -333,6 +333,7 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
         self._write_lock, self._lock_timeout, self._held = write_lock, lock_timeout, 0
         self._in_transaction = False   # inside `transaction()` (its COMMIT checks the lake's locks, _exec need not)
         self._lake_indexed: pa.Table | None = None   # ids in a lake's local search index, read once a session
+        self._lake_recent_held = 0                   # how many of them its recent index holds (when read)
 
     @property
     def where(self) -> str:
@@ -387,6 +388,14 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
         two cycles (the ingest run's own and the alerts deployment's) never send one message twice."""
         return Warehouse._exclusive_lock(config, "outbox", ".outbox.lock",
                                          config.warehouse.lock_timeout if timeout is None else timeout)
+
+    @staticmethod
+    def lake_index_lock(config: Config, *, timeout: float) -> AbstractContextManager[None]:
+        """One refresh of a lake's local search index at a time on this machine (`<index>.lock` beside the index
+        file, which belongs to the machine, not the lake): held instead of the ingest run lock while ingest
+        refreshes it (flows.ingest.refresh_lake_index)."""
+        index = config.lake_search_index
+        return file_lock(index.with_name(index.name + ".lock"), exclusive=True, timeout=timeout, what="search index")
 
     @staticmethod
     def _exclusive_lock(config: Config, name: str, suffix: str, timeout: float) -> AbstractContextManager[None]:
@@ -1253,6 +1262,8 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
     def recent_fts_count(self) -> int:
         """How many articles the recent index holds (0: none)."""
         if self.lake:
+            if self._lake_indexed is not None:    # read with the whole index's ids this session (`_unindexed`)
+                return self._lake_recent_held
             recent = self._lake_recent_index()
             return lake_search.indexed_ids(recent, fts_extension=fts_extension_path()).num_rows if recent.exists() else 0
         if not (self.has_fts() and self._has_recent()):
@@ -1304,9 +1315,13 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
         if not self.lake:
             return f"article_id NOT IN ({self._in_any(self._indexes())})"
         if self._lake_indexed is None:
-            found = [lake_search.indexed_ids(p, fts_extension=fts_extension_path())
-                     for p in (self._lake_index(), self._lake_recent_index()) if p.exists()]
-            self._lake_indexed = pa.concat_tables(found)
+            whole = lake_search.indexed_ids(self._lake_index(), fts_extension=fts_extension_path())
+            recent = self._lake_recent_index()
+            if recent.exists():
+                recent_ids = lake_search.indexed_ids(recent, fts_extension=fts_extension_path())
+                self._lake_indexed, self._lake_recent_held = pa.concat_tables([whole, recent_ids]), recent_ids.num_rows
+            else:
+                self._lake_indexed, self._lake_recent_held = whole, 0
             self.con.register("lake_indexed", self._lake_indexed)
         return "article_id NOT IN (SELECT article_id FROM lake_indexed)"
 
