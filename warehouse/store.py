@@ -97,10 +97,17 @@ RECENT_SCHEMA = "fts_search_recent"
 # articles each, segment 0 over SEARCH_TABLE (FTS_SCHEMA), segment k over f"{SEARCH_TABLE}_{k}"
 # (f"{FTS_SCHEMA}_{k}"), so that folding new articles in rebuilds one segment, not every article
 # (`seal_fts`); a search scores them together as it scores the recent index with them. SEARCH_KEYS says which
-# segment indexed each article and at which title and text (INDEXED_KEY), so that an article whose text
+# segment indexed each article and at which title and text (`_indexed_key`), so that an article whose text
 # changed since (revised, cleaned of newly learned boilerplate) is known stale and indexed again.
 SEARCH_KEYS = "search.indexed"
-INDEXED_KEY = "hash(coalesce(title, ''), content_hash)"
+
+
+def _indexed_key(alias: str = "") -> str:
+    """SQL of an article's (`alias`, when given) title and text, as SEARCH_KEYS records them: one hash."""
+    at = f"{alias}." if alias else ""
+    return f"hash(coalesce({at}title, ''), {at}content_hash)"
+
+
 # How often a session waiting for a DuckDB file that another program has open tries again (_connect).
 IN_USE_POLL_SECONDS = 0.25
 # DuckDB's words when another process has the file open (its own lock, not ours): the program and its PID.
@@ -1141,7 +1148,7 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
         transaction."""
         folded = ", ".join(f"{fold_sql(f)} AS {f}" for f in FTS_FIELDS)
         fields = ", ".join(f"'{f}'" for f in FTS_FIELDS)
-        self.con.execute(f"""CREATE OR REPLACE TABLE {table} AS SELECT article_id, {folded}, {INDEXED_KEY} AS key
+        self.con.execute(f"""CREATE OR REPLACE TABLE {table} AS SELECT article_id, {folded}, {_indexed_key()} AS key
                              FROM articles WHERE {where}""")
         row = self.con.execute(f"SELECT count(*) FROM {table}").fetchone()
         held = int(row[0]) if row else 0
@@ -1221,7 +1228,7 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
     def _stale_sql(self, select: str, tail: str = "") -> str:
         """SQL reading SEARCH_KEYS (`k`) rows of articles changed (or gone) since their segment indexed them."""
         return f"""SELECT {select} FROM {SEARCH_KEYS} k LEFT JOIN articles a USING (article_id)
-                   WHERE a.article_id IS NULL OR k.key <> {INDEXED_KEY.replace("title", "a.title").replace("content_hash", "a.content_hash")} {tail}"""
+                   WHERE a.article_id IS NULL OR k.key <> {_indexed_key("a")} {tail}"""
 
     def stale_fts_count(self) -> int:
         """Articles a file's index holds with an older title or text than they have now, or that are gone (0 on
