@@ -93,7 +93,7 @@ def bm25_sql(indexes: Sequence[str], *, overlapping: str | None = None) -> str:
 def expanded_all(con: duckdb.DuckDBPyConnection, indexes: Sequence[str], query: str) -> str:
     """`expanded` over several indexes (a file's segments and recent index) as over one index of all their
     articles: the words a stem begins ranked by their document counts summed. One statement a word, however
-    many indexes (one a word and index made a search over five indexes 10 ms slower, session 43)."""
+    many indexes (one a word and index: 13.6 ms a query over four indexes of 2,500 articles; 9.8 ms so)."""
     dicts = " UNION ALL ".join(f"SELECT term, df FROM {i}.dict" for i in indexes)
     out: list[str] = []
     for word in fold(query).split():
