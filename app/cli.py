@@ -11,7 +11,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -553,8 +553,11 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     from warehouse import Warehouse
 
     config = _stored(args)
-    # a lake's index is a local file: building it needs no write to the lake (nor its writer lock)
-    with Warehouse.for_config(config, read_only=config.warehouse.backend == "ducklake") as wh:
+    lake = config.warehouse.backend == "ducklake"
+    # a lake's index is a local file: building it needs no write to the lake (nor its writer lock), only this
+    # machine's index lock, so as not to build beside ingest's refresh (waited for, as a run waits for its lock)
+    with (Warehouse.lake_index_lock(config, timeout=config.warehouse.lock_timeout) if lake else nullcontext()), \
+            Warehouse.for_config(config, read_only=lake) as wh:
         wh.rebuild_fts()
         indexed, _, _ = wh.fts_coverage()
     print(f"full-text index rebuilt over {indexed} articles")

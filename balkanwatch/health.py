@@ -137,7 +137,7 @@ FTS_MIN_TAIL = 500
 FTS_REBUILD_FRACTION = 0.05
 FTS_MAX_WAIT_MINUTES = 60.0
 # A file's index is segments of at most this many articles (session 43; Warehouse.seal_fts): a fold rebuilds
-# the last segment and at most one other, ~65 s at 1.3 ms an article, under the run lock; before, the fold
+# the last segment and at most one other (a full segment ~65-80 s at 1.3-1.6 ms an article), under the run lock; before, the fold
 # rebuilt every article: ~8 minutes at a year of 1,000 a day, near `warehouse.lock_timeout` (10 minutes),
 # past which the next run gives up waiting. More segments make a search slower (bench/search_index_cost.py:
 # 8 segments of 5,000 against one index of 40,000, 0.2 s against 0.1 s a query).

@@ -288,6 +288,30 @@ def test_a_lake_refreshes_its_search_index_outside_the_run_lock(corpus, lake_con
         assert wh.fts_coverage()[:2] == (len(arts), 0)
         assert wh.rows("SELECT articles FROM fts_builds") == [{"articles": len(arts)}]
         assert all(h["score"] is not None for h in wh.search("Kosovo"))
+    # an analyst's `reindex` waits for a refresh running on this machine instead of building beside it
+    import threading
+
+    from app.cli import main
+
+    built = config.lake_search_index.stat().st_mtime_ns
+    held, release = threading.Event(), threading.Event()
+
+    def refresh_running() -> None:
+        with Warehouse.lake_index_lock(config, timeout=0.0):
+            held.set()
+            release.wait(10)
+    holder = threading.Thread(target=refresh_running)
+    holder.start()
+    held.wait(10)
+    released: list[int] = []
+
+    def done() -> None:
+        released.append(time.time_ns())
+        release.set()
+    threading.Timer(1.5, done).start()
+    assert main(["--config", str(config.path), "reindex"]) == 0
+    holder.join()
+    assert config.lake_search_index.stat().st_mtime_ns > max(released[0], built)   # written after the refresh let go
 
 
 def test_migrate_a_file_warehouse_to_a_lake(corpus, lake_config, tmp_path: Path) -> None:
