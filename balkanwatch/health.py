@@ -149,8 +149,8 @@ def fts_refresh(whole: int, recent: int, unindexed: int, oldest_unindexed_minute
     """What to rebuild of the full-text index now: "whole", "seal", "recent" or nothing (None). `whole`,
     `recent`: the articles each index holds; `unindexed`: in neither; `stale`: held with an older title or
     text. `segment_articles`: the size of a segment of a segmented index (a file's), None for one index (a
-    lake's). A segmented index folds what it lacks and holds stale into its segments ("seal"), at most a
-    segment's worth of work; one index is rebuilt "whole"."""
+    lake's). A segmented index folds what it lacks and holds stale into its segments ("seal"), at most two
+    segments' worth of work (Warehouse.seal_fts); one index is rebuilt "whole"."""
     if unindexed == 0 and stale == 0:
         return None
     base = whole if segment_articles is None else min(whole, segment_articles)
