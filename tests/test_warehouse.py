@@ -413,8 +413,9 @@ def test_an_article_scores_the_same_in_the_recent_index_as_in_the_whole_one(wh: 
 
 def test_ingest_refreshes_the_recent_index_within_the_hour_and_folds_it_in_when_it_lags(wh: Warehouse) -> None:
     """flows.ingest.refresh_search_index on a real warehouse: nothing while the new articles are few and fresh,
-    the recent index once the oldest has waited FTS_MAX_WAIT_MINUTES, the whole index once the articles it
-    lacks reach FTS_MIN_TAIL."""
+    the recent index once the oldest has waited FTS_MAX_WAIT_MINUTES, a fold into the index's segments once
+    the articles it lacks reach FTS_MIN_TAIL; one article changed since it was indexed is stale, not yet a
+    reason to fold."""
     from balkanwatch.health import FTS_MAX_WAIT_MINUTES, FTS_MIN_TAIL
     from flows.ingest import refresh_search_index
 
