@@ -83,6 +83,7 @@ FTS_FIELDS = ("title", "text")
 # index is the schema fts_search_words. A search word also matches the longer words it begins
 # (lake_search.expanded).
 SEARCH_TABLE = "search.words"
+FOLDED_FTS_FIELDS = ", ".join(f"{fold_sql(f)} AS {f}" for f in FTS_FIELDS)   # the copy's columns, folded
 SEARCH_STOPWORDS_TABLE = "search.stopwords"
 SEARCH_INFO = "search.index_info"   # the rules the index was built by (lake_search.INDEX_VERSION)
 FTS_SCHEMA = "fts_search_words"
@@ -100,6 +101,7 @@ RECENT_SCHEMA = "fts_search_recent"
 # segment indexed each article and at which title and text (`_indexed_key`), so that an article whose text
 # changed since (revised, cleaned of newly learned boilerplate) is known stale and indexed again.
 SEARCH_KEYS = "search.indexed"
+SEARCH_KEYS_COLUMNS = "(article_id VARCHAR, segment INTEGER, key UBIGINT)"
 
 
 def _indexed_key(alias: str = "") -> str:
@@ -1110,9 +1112,8 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
         and drop the recent index, whose articles it now holds. On a file the index is segments of at most
         FTS_SEGMENT_ARTICLES articles (in the order they were fetched). A lake's tables take no FTS index: its
         index is a local copy of them (warehouse/lake_search.py)."""
-        folded = ", ".join(f"{fold_sql(f)} AS {f}" for f in FTS_FIELDS)
         if self.lake:
-            copy = self._exec(f"SELECT article_id, {folded} FROM articles").to_arrow_table()
+            copy = self._exec(f"SELECT article_id, {FOLDED_FTS_FIELDS} FROM articles").to_arrow_table()
             lake_search.build_index(self._lake_index(), copy, FTS_FIELDS, fts_extension=fts_extension_path())
             lake_search.remove_index(self._lake_recent_index())
             self._lake_indexed = None
@@ -1125,7 +1126,7 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
             stopwords_table(self.con, SEARCH_STOPWORDS_TABLE)
             for schema in self._segments()[1:]:
                 self._drop_index(_segment_table(_segment_number(schema)), schema)
-            self.con.execute(f"CREATE OR REPLACE TABLE {SEARCH_KEYS} (article_id VARCHAR, segment INTEGER, key UBIGINT)")
+            self.con.execute(f"CREATE OR REPLACE TABLE {SEARCH_KEYS} {SEARCH_KEYS_COLUMNS}")
             self.con.execute(f"""CREATE OR REPLACE TEMP TABLE _segment_of AS SELECT article_id,
                                    (row_number() OVER (ORDER BY fetched_at, article_id) - 1) // {self.SEGMENT_ARTICLES}
                                    AS segment FROM articles""")
@@ -1146,9 +1147,8 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
         (`segment` k) records what it indexed in SEARCH_KEYS, and is built even empty; another index is not
         built for no article (nor its copy left). Returns the articles indexed. Inside the caller's
         transaction."""
-        folded = ", ".join(f"{fold_sql(f)} AS {f}" for f in FTS_FIELDS)
         fields = ", ".join(f"'{f}'" for f in FTS_FIELDS)
-        self.con.execute(f"""CREATE OR REPLACE TABLE {table} AS SELECT article_id, {folded}, {_indexed_key()} AS key
+        self.con.execute(f"""CREATE OR REPLACE TABLE {table} AS SELECT article_id, {FOLDED_FTS_FIELDS}, {_indexed_key()} AS key
                              FROM articles WHERE {where}""")
         row = self.con.execute(f"SELECT count(*) FROM {table}").fetchone()
         held = int(row[0]) if row else 0
@@ -1194,7 +1194,7 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
         self._load_fts()
         with self.transaction():
             segments = self._segments()
-            self.con.execute(f"CREATE TABLE IF NOT EXISTS {SEARCH_KEYS} (article_id VARCHAR, segment INTEGER, key UBIGINT)")
+            self.con.execute(f"CREATE TABLE IF NOT EXISTS {SEARCH_KEYS} {SEARCH_KEYS_COLUMNS}")
             last = _segment_number(segments[-1])
             held = self.con.execute(f"SELECT count(*) FROM {segments[-1]}.docs").fetchone()
             in_last = int(held[0]) if held else 0
@@ -1246,10 +1246,9 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
             self.rebuild_fts()
             return 0
         if self.lake:
-            folded = ", ".join(f"{fold_sql(f)} AS {f}" for f in FTS_FIELDS)
             main_ids = lake_search.indexed_ids(self._lake_index(), fts_extension=fts_extension_path())
             with self.registered(lake_main_ids=main_ids):
-                copy = self._exec(f"""SELECT article_id, {folded} FROM articles
+                copy = self._exec(f"""SELECT article_id, {FOLDED_FTS_FIELDS} FROM articles
                                       WHERE article_id NOT IN (SELECT article_id FROM lake_main_ids)""").to_arrow_table()
             if copy.num_rows:
                 lake_search.build_index(self._lake_recent_index(), copy, FTS_FIELDS, fts_extension=fts_extension_path())
