@@ -145,17 +145,19 @@ FTS_SEGMENT_ARTICLES = 50_000
 
 
 def fts_refresh(whole: int, recent: int, unindexed: int, oldest_unindexed_minutes: float | None, *,
-                stale: int = 0, segment_articles: int | None = None) -> str | None:
+                stale: int = 0, outdated: int = 0, segment_articles: int | None = None) -> str | None:
     """What to rebuild of the full-text index now: "whole", "seal", "recent" or nothing (None). `whole`,
-    `recent`: the articles each index holds; `unindexed`: in neither; `stale`: held with an older title or
-    text. `segment_articles`: the size of a segment of a segmented index (a file's), None for one index (a
-    lake's). A segmented index folds what it lacks and holds stale into its segments ("seal"), at most two
-    segments' worth of work (Warehouse.seal_fts); one index is rebuilt "whole"."""
-    if unindexed == 0 and stale == 0:
+    `recent`: the articles each index holds; `unindexed`: in neither; `stale`: held by the segments with an
+    older title or text, and not by the recent index; `outdated`: found by older words than they have now
+    (the recent index takes them at once: a revision is searchable by its new words from the run that
+    stored it). `segment_articles`: the size of a segment of a segmented index (a file's), None for one
+    index (a lake's). A segmented index folds what it lacks and holds stale into its segments ("seal"), at
+    most two segments' worth of work (Warehouse.seal_fts); one index is rebuilt "whole"."""
+    if unindexed == 0 and stale == 0 and outdated == 0:
         return None
     base = whole if segment_articles is None else min(whole, segment_articles)
     if recent + unindexed + stale >= max(FTS_MIN_TAIL, FTS_REBUILD_FRACTION * base):
         return "whole" if segment_articles is None else "seal"
-    if oldest_unindexed_minutes is not None and oldest_unindexed_minutes >= FTS_MAX_WAIT_MINUTES:
+    if outdated or (oldest_unindexed_minutes is not None and oldest_unindexed_minutes >= FTS_MAX_WAIT_MINUTES):
         return "recent"
     return None

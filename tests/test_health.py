@@ -65,6 +65,10 @@ def test_fts_rebuild_policy() -> None:
     # stale articles (their text changed since they were indexed) count with what the index lacks
     assert fts_refresh(100_000, 0, 0, None, stale=2500, **seg) == "seal"
     assert fts_refresh(100_000, 0, 0, None, stale=2499, **seg) is None
+    # …and those a search finds by their old words go into the recent index at once (session 44)
+    assert fts_refresh(100_000, 0, 0, None, stale=1, outdated=1, **seg) == "recent"
+    assert fts_refresh(100_000, 300, 0, None, outdated=1, **seg) == "recent"   # revised in the recent index
+    assert fts_refresh(100_000, 2000, 0, None, stale=500, outdated=500, **seg) == "seal"
     assert fts_refresh(100_000, 0, 1, 5, stale=5000) == "whole"  # one index (a lake's): rebuilt whole
 
 

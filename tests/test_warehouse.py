@@ -415,7 +415,7 @@ def test_ingest_refreshes_the_recent_index_within_the_hour_and_folds_it_in_when_
     """flows.ingest.refresh_search_index on a real warehouse: nothing while the new articles are few and fresh,
     the recent index once the oldest has waited FTS_MAX_WAIT_MINUTES, a fold into the index's segments once
     the articles it lacks reach FTS_MIN_TAIL; one article changed since it was indexed is stale, not yet a
-    reason to fold."""
+    reason to fold, but indexed again at once in the recent index: found by its new words, not its old."""
     from balkanwatch.health import FTS_MAX_WAIT_MINUTES, FTS_MIN_TAIL
     from flows.ingest import refresh_search_index
 
@@ -431,13 +431,22 @@ def test_ingest_refreshes_the_recent_index_within_the_hour_and_folds_it_in_when_
                    [now.replace(tzinfo=None) - timedelta(minutes=FTS_MAX_WAIT_MINUTES + 1)])
     assert refresh_search_index(wh) == "recent" and wh.recent_fts_count() == 1
     assert wh.fts_coverage()[:2] == (2, 0) and refresh_search_index(wh) is None
+    wh.con.execute("UPDATE articles SET text = 'Gazivode ferry runs. ', content_hash = 'b2' WHERE url = 'https://x/b'")
+    assert wh.stale_fts_count() == 0 and wh.outdated_fts_count() == 1      # revised in the recent index
+    assert refresh_search_index(wh) == "recent" and [h["url"] for h in wh.search("ferry")] == ["https://x/b"]
     wh.record_outcome(outcome(*(fresh(f"https://x/n{i}", f"Item {i} of the batch. " * 5)
                                 for i in range(FTS_MIN_TAIL - 1))), "r1", now=now, next_poll_at=now, failures=0)
     assert refresh_search_index(wh) == "seal"    # 1 recent + 499 unindexed: the index lacks 500, folded in
     assert wh.recent_fts_count() == 0 and wh.fts_coverage()[:2] == (FTS_MIN_TAIL + 1, 0)
     assert wh.stale_fts_count() == 0
     wh.con.execute("UPDATE articles SET text = 'Ibar bridge closed.', content_hash = 'v2' WHERE url = 'https://x/a'")
-    assert wh.stale_fts_count() == 1 and refresh_search_index(wh) is None    # one stale article: not yet
+    assert wh.stale_fts_count() == 1 and wh.outdated_fts_count() == 1
+    assert "https://x/a" not in {h["url"] for h in wh.search("closed")}     # the old words until a refresh
+    assert refresh_search_index(wh) == "recent" and wh.recent_fts_count() == 1   # not a fold: the recent index
+    assert wh.stale_fts_count() == 0 and wh.outdated_fts_count() == 0 and refresh_search_index(wh) is None
+    assert [h["url"] for h in wh.search("closed")] == ["https://x/a"]
+    assert "https://x/a" not in {h["url"] for h in wh.search("reopens")}
+    assert wh.fts_coverage()[:2] == (FTS_MIN_TAIL + 1, 0)                     # indexed once, not counted twice
 
 
 SEGMENT_TEXTS = ["Bayraktar drones were sold to Kosovo.", "KFOR patrols in Zvečan and Leposavić after the clash.",
@@ -522,10 +531,11 @@ def test_folding_new_articles_in_rebuilds_the_last_segment_or_starts_one(wh: War
 
 def test_an_article_changed_since_it_was_indexed_is_indexed_again(wh: Warehouse, monkeypatch) -> None:
     """An article whose text changed after its segment indexed it (a revision, boilerplate learned later) is
-    stale (`stale_fts_count`) and found by its old words until a fold (as before session 43 until a whole
-    rebuild): that rebuilds the segment holding
-    most stale articles (one besides the last at most, so a fold stays a segment's work), the others at the
-    next folds. An index from before session 43 (no record of what it indexed) counts nothing stale."""
+    stale (`stale_fts_count`), found by its old words until the recent index or a fold takes it. A fold
+    rebuilds the segment holding most stale articles (one besides the last at most, so a fold stays a
+    segment's work) and puts the others in the recent index (session 44), where a search scores them by
+    their new words; the next folds rebuild their segments. An index from before session 43 (no record of
+    what it indexed) counts nothing stale."""
     monkeypatch.setattr(Warehouse, "SEGMENT_ARTICLES", 3)
     for i, text in enumerate(SEGMENT_TEXTS):
         _land(wh, i, text)
@@ -542,10 +552,14 @@ def test_an_article_changed_since_it_was_indexed_is_indexed_again(wh: Warehouse,
     assert wh.search("ohrid") == []                              # found by the words it was indexed with
     assert "https://x/3" in {h["url"] for h in wh.search("gazivode")}
     assert wh.seal_fts() == 3                                    # segment 1, the stalest, alone
-    assert wh.stale_fts_count() == 1 and _segment_docs(wh) == [3, 3, 3]
+    assert _segment_docs(wh) == [3, 3, 3] and wh.recent_fts_count() == 1   # x/0 in the recent index
+    assert wh.stale_fts_count() == 0 and wh.outdated_fts_count() == 0
     assert {h["url"] for h in wh.search("ohrid")} == {"https://x/3", "https://x/4"}
     assert all(h["score"] is not None for h in wh.search("ohrid"))
+    assert {h["url"] for h in wh.search("wolves")} == {"https://x/0", "https://x/4"}
+    assert "https://x/0" not in {h["url"] for h in wh.search("bayraktar")}   # its segment's old words left out
     assert wh.seal_fts() == 3 and wh.stale_fts_count() == 0     # then segment 0
+    assert wh.recent_fts_count() == 0
     assert {h["url"] for h in wh.search("wolves")} == {"https://x/0", "https://x/4"}
     assert "https://x/3" not in {h["url"] for h in wh.search("gazivode")}
     assert "https://x/0" not in {h["url"] for h in wh.search("bayraktar")}

@@ -61,7 +61,7 @@ def expanded(con: duckdb.DuckDBPyConnection, schema: str, query: str) -> str:
 BM25_K, BM25_B = 1.2, 0.75   # DuckDB's match_bm25 defaults
 
 
-def bm25_sql(indexes: Sequence[str], *, overlapping: str | None = None) -> str:
+def bm25_sql(indexes: Sequence[str], *, overlapping: str | None = None, shadowing: str | None = None) -> str:
     """SQL of (article_id, score): BM25 of the articles of the FTS indexes `indexes` (their schemas: a file's
     segments and recent index; a lake's whole index and recent one) for a query string (the one parameter),
     scored as DuckDB's `match_bm25` scores (its tokenizer and stemmer, every field, any word) but with the word
@@ -70,13 +70,22 @@ def bm25_sql(indexes: Sequence[str], *, overlapping: str | None = None) -> str:
     by global statistics. On one index the scores are `match_bm25`'s (tests/test_warehouse.py). The indexes
     hold each article once, but `overlapping` (a lake's recent index: its reader may catch the moment between
     a whole rebuild's new file and the removal of the recent one) may hold articles the others hold too: they
-    are scored there only."""
+    are scored there only. `shadowing` (a file's recent index, which holds the articles its segments hold
+    stale at their current text) is the other way round: an article it holds is scored there, not in the
+    others. Such an article counts in the statistics of both (a few among thousands)."""
     first = indexes[0]
     others = " UNION ALL ".join(f"SELECT name FROM {i}.docs" for i in indexes if i != overlapping)
+
+    def left_out(i: str) -> str:
+        if i == overlapping:
+            return f" AND d.name NOT IN ({others})"
+        if shadowing is not None and i != shadowing:
+            return f" AND d.name NOT IN (SELECT name FROM {shadowing}.docs)"
+        return ""
     docs = " UNION ALL ".join(
         f"""SELECT d.name AS article_id, d.len, k.term, count(*) AS tf FROM {i}.terms x
             JOIN {i}.dict k ON k.termid = x.termid JOIN {i}.docs d ON d.docid = x.docid
-            WHERE k.term IN (SELECT t FROM tokens){f" AND d.name NOT IN ({others})" if i == overlapping else ""}
+            WHERE k.term IN (SELECT t FROM tokens){left_out(i)}
             GROUP BY ALL""" for i in indexes)
     return f"""WITH tokens AS (SELECT DISTINCT stem(unnest({first}.tokenize(?)), 'porter') AS t),
         totals AS (SELECT sum(num_docs) AS n, sum(num_docs * avgdl) / sum(num_docs) AS avgdl FROM (

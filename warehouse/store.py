@@ -102,6 +102,10 @@ RECENT_SCHEMA = "fts_search_recent"
 # changed since (revised, cleaned of newly learned boilerplate) is known stale and indexed again.
 SEARCH_KEYS = "search.indexed"
 SEARCH_KEYS_COLUMNS = "(article_id VARCHAR, segment INTEGER, key UBIGINT)"
+# Session 44: the recent index records what it indexed too, as this segment number, and also holds the stale
+# articles (their current title and text); a search scores them there only (`lake_search.bm25_sql`'s
+# `shadowing`), so that a revised article is found by its new words from the next ingest on, not at the fold.
+RECENT_SEGMENT = -1
 
 
 def _indexed_key(alias: str = "") -> str:
@@ -1144,15 +1148,16 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
     def _build_index(self, table: str, where: str, *, segment: int | None = None) -> int:
         """Copy the folded title and text of the articles `where` into `table` and build DuckDB's FTS index over
         it (replacing the one there), then empty the copy: the index keeps what it needs. A segment's
-        (`segment` k) records what it indexed in SEARCH_KEYS, and is built even empty; another index is not
-        built for no article (nor its copy left). Returns the articles indexed. Inside the caller's
-        transaction."""
+        (`segment` k) records what it indexed in SEARCH_KEYS, and is built even empty; the recent index
+        (RECENT_SEGMENT) records it too; another index is not built for no article (nor its copy left), the
+        recent one neither. Returns the articles indexed. Inside the caller's transaction."""
         fields = ", ".join(f"'{f}'" for f in FTS_FIELDS)
         self.con.execute(f"""CREATE OR REPLACE TABLE {table} AS SELECT article_id, {FOLDED_FTS_FIELDS}, {_indexed_key()} AS key
                              FROM articles WHERE {where}""")
         row = self.con.execute(f"SELECT count(*) FROM {table}").fetchone()
         held = int(row[0]) if row else 0
-        if not held and segment is None:   # no index then (one built and dropped in a transaction fails its commit)
+        if not held and (segment is None or segment == RECENT_SEGMENT):   # no index then (one built and dropped
+                                                                           # in a transaction fails its commit)
             self.con.execute(f"DROP TABLE {table}")
             return 0
         self.con.execute(f"PRAGMA create_fts_index('{table}', 'article_id', {fields}, "
@@ -1186,8 +1191,9 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
         article whose title or text changed since: revised, cleaned of boilerplate learned later) into its
         segments, rebuilding only those concerned: the last one when the new articles fit in it
         (FTS_SEGMENT_ARTICLES), new segments after it when they do not, and at most one other segment holding
-        stale articles (the one holding most). Drops the recent index. Without an index of this version's
-        rules, or on a lake (one index), rebuilds it whole. Returns the articles (re)indexed."""
+        stale articles (the one holding most). The recent index is then rebuilt of the stale articles left
+        in the other segments (dropped when there are none). Without an index of this version's rules, or on
+        a lake (one index), rebuilds it whole. Returns the articles (re)indexed in the segments."""
         if self.lake or not self.has_fts():
             self.rebuild_fts()
             return self.fts_coverage()[0]
@@ -1221,27 +1227,46 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
                                           segment=k)
             self.con.execute("DROP TABLE _new")
             if done:
-                self._drop_index(RECENT_TABLE, RECENT_SCHEMA, RECENT_INFO)
+                self._build_recent()   # what is left stale in the other segments, if any
                 self.record_fts_build()
         return done
 
     def _stale_sql(self, select: str, tail: str = "") -> str:
         """SQL reading SEARCH_KEYS (`k`) rows of articles changed (or gone) since their segment indexed them."""
         return f"""SELECT {select} FROM {SEARCH_KEYS} k LEFT JOIN articles a USING (article_id)
-                   WHERE a.article_id IS NULL OR k.key <> {_indexed_key("a")} {tail}"""
+                   WHERE k.segment <> {RECENT_SEGMENT} AND (a.article_id IS NULL OR k.key <> {_indexed_key("a")}) {tail}"""
 
     def stale_fts_count(self) -> int:
-        """Articles a file's index holds with an older title or text than they have now, or that are gone (0 on
-        a lake, whose index is rebuilt whole)."""
-        if self.lake or not self.has_fts() or not self._has_table(SEARCH_KEYS):
+        """Articles a file's segments hold with an older title or text than they have now, or that are gone, and
+        that the recent index does not hold (those count as its own): what a fold must index again besides the
+        recent index and the unindexed. 0 on a lake, whose index is rebuilt whole."""
+        if not self._has_keys():
             return 0
-        row = self._exec(self._stale_sql("count(*)")).fetchone()
+        row = self._exec(self._stale_sql("count(*)", f"AND k.article_id NOT IN (SELECT name FROM {RECENT_SCHEMA}.docs)"
+                                         if self._has_recent() else "")).fetchone()
         return int(row[0]) if row else 0
+
+    def outdated_fts_count(self) -> int:
+        """Articles a search finds by older words than they have now: the index that holds them last (the
+        recent one, else their segment) indexed an older title or text. The recent index's next rebuild
+        (`rebuild_recent_fts`) takes them; 0 on a lake."""
+        if not self._has_keys():
+            return 0
+        row = self._exec(f"""WITH newest AS (SELECT article_id, arg_min(key, segment) AS key FROM {SEARCH_KEYS}
+                                              GROUP BY article_id)
+                             SELECT count(*) FROM newest JOIN articles a USING (article_id)
+                             WHERE newest.key <> {_indexed_key("a")}""").fetchone()
+        return int(row[0]) if row else 0
+
+    def _has_keys(self) -> bool:
+        """A file's current index records what it indexed (SEARCH_KEYS; not one from before session 43)."""
+        return not self.lake and self.has_fts() and self._has_table(SEARCH_KEYS)
 
     def rebuild_recent_fts(self) -> int:
         """Index the articles the whole index lacks in the recent index (replacing it): the cost of the articles
-        since the last whole rebuild, not of every article. Without a whole index of this version's rules,
-        rebuilds it whole instead. Returns the articles the recent index holds."""
+        since the last whole rebuild, not of every article. On a file also those its segments hold stale, at
+        their current title and text (a search scores them there only). Without a whole index of this
+        version's rules, rebuilds it whole instead. Returns the articles the recent index holds."""
         if not self.has_fts():
             self.rebuild_fts()
             return 0
@@ -1258,10 +1283,21 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
             return int(copy.num_rows)
         self._load_fts()
         with self.transaction():
-            self._drop_index(RECENT_TABLE, RECENT_SCHEMA, RECENT_INFO)
-            held = self._build_index(RECENT_TABLE, f"article_id NOT IN ({self._in_any(self._segments())})")
-            if not held:
-                return 0
+            self.con.execute(f"CREATE TABLE IF NOT EXISTS {SEARCH_KEYS} {SEARCH_KEYS_COLUMNS}")
+            return self._build_recent()
+
+    def _build_recent(self) -> int:
+        """(Re)build a file's recent index, inside the caller's transaction: the articles no segment holds, and
+        the stale ones (`_stale_sql`) at their current title and text; dropped when there are none."""
+        self._drop_index(RECENT_TABLE, RECENT_SCHEMA, RECENT_INFO)
+        if self._has_table(SEARCH_KEYS):
+            self.con.execute(f"DELETE FROM {SEARCH_KEYS} WHERE segment = {RECENT_SEGMENT}")
+            stale = f" OR article_id IN ({self._stale_sql('k.article_id')})"
+        else:
+            stale = ""
+        held = self._build_index(RECENT_TABLE, f"article_id NOT IN ({self._in_any(self._segments())}){stale}",
+                                 segment=RECENT_SEGMENT if stale else None)
+        if held:
             self.con.execute(f"CREATE TABLE {RECENT_INFO} AS SELECT {INDEX_VERSION} AS version")
         return held
 
@@ -1452,10 +1488,12 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
             return self._lake_ranked(q.words, limit)
         self._load_fts()
         where, params = self._where(q)
-        # an article is in one index at most, scored with the word statistics of all (lake_search.bm25_sql)
+        # an article is scored in one index, with the word statistics of all (lake_search.bm25_sql): in the
+        # recent index when that holds it again (stale in its segment)
         indexes = self._indexes()
+        shadowing = RECENT_SCHEMA if RECENT_SCHEMA in indexes else None
         return self.rows(
-            f"""WITH scored AS ({lake_search.bm25_sql(indexes)})
+            f"""WITH scored AS ({lake_search.bm25_sql(indexes, shadowing=shadowing)})
                 SELECT a.article_id, a.source, a.published_at, a.title, a.url, round(s.score, 3) AS score
                 FROM scored s JOIN articles a USING (article_id) WHERE {where}
                 ORDER BY s.score DESC, a.article_id LIMIT ?""",
