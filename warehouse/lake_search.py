@@ -61,27 +61,21 @@ def expanded(con: duckdb.DuckDBPyConnection, schema: str, query: str) -> str:
 BM25_K, BM25_B = 1.2, 0.75   # DuckDB's match_bm25 defaults
 
 
-def bm25_sql(indexes: Sequence[str], *, overlapping: str | None = None, shadowing: str | None = None) -> str:
+def bm25_sql(indexes: Sequence[str], *, shadowing: str | None = None) -> str:
     """SQL of (article_id, score): BM25 of the articles of the FTS indexes `indexes` (their schemas: a file's
     segments and recent index; a lake's whole index and recent one) for a query string (the one parameter),
     scored as DuckDB's `match_bm25` scores (its tokenizer and stemmer, every field, any word) but with the word
     statistics of all the indexes together (articles, documents holding each word, mean length), so that an
     article scores the same in any of them as it would in one index of all: a search engine's shards scoring
     by global statistics. On one index the scores are `match_bm25`'s (tests/test_warehouse.py). The indexes
-    hold each article once, but `overlapping` (a lake's recent index: its reader may catch the moment between
-    a whole rebuild's new file and the removal of the recent one) may hold articles the others hold too: they
-    are scored there only. `shadowing` (a file's recent index, which holds the articles its segments hold
-    stale at their current text) is the other way round: an article it holds is scored there, not in the
-    others. Such an article counts in the statistics of both (a few among thousands)."""
+    hold each article once, but `shadowing` (the recent index: it holds again, at their current text, the
+    articles the others hold stale, session 44) may hold articles the others hold too: they are scored there
+    only, and count in the statistics of both (a few among thousands). (A lake's reader may also catch the
+    moment between a whole rebuild's new file and the removal of the recent one: the same.)"""
     first = indexes[0]
-    others = " UNION ALL ".join(f"SELECT name FROM {i}.docs" for i in indexes if i != overlapping)
 
     def left_out(i: str) -> str:
-        if i == overlapping:
-            return f" AND d.name NOT IN ({others})"
-        if shadowing is not None and i != shadowing:
-            return f" AND d.name NOT IN (SELECT name FROM {shadowing}.docs)"
-        return ""
+        return f" AND d.name NOT IN (SELECT name FROM {shadowing}.docs)" if shadowing not in (None, i) else ""
     docs = " UNION ALL ".join(
         f"""SELECT d.name AS article_id, d.len, k.term, count(*) AS tf FROM {i}.terms x
             JOIN {i}.dict k ON k.termid = x.termid JOIN {i}.docs d ON d.docid = x.docid
@@ -130,8 +124,9 @@ def _connect(path: Path, *, read_only: bool, fts_extension: str) -> duckdb.DuckD
 
 
 def build_index(path: Path, articles: pa.Table, fields: Sequence[str], *, fts_extension: str) -> int:
-    """Write `articles` (article_id and `fields`) and their BM25 index to `path`, replacing it whole;
-    returns how many articles it holds."""
+    """Write `articles` (article_id, `fields` and any other column kept beside them: the `key` of what was
+    indexed) and their BM25 index over `fields` to `path`, replacing it whole; returns how many articles it
+    holds."""
     building = path.with_name(f"{path.name}.{os.getpid()}.building")   # two builders never share one
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -207,10 +202,20 @@ def index_current(con: duckdb.DuckDBPyConnection, info: str = "index_info") -> b
 def indexed_ids(path: Path, *, fts_extension: str) -> pa.Table:
     """The article ids in the local index (one column, article_id); none in an index of older rules, so that
     its articles count as unindexed and the next ingest rebuilds it (health.fts_refresh)."""
+    return indexed_keys(path, fts_extension=fts_extension).select(["article_id"])
+
+
+def indexed_keys(path: Path, *, fts_extension: str) -> pa.Table:
+    """(article_id, key) of the articles in the local index: the hash of the title and content hash each had
+    when indexed (`Warehouse`'s `_indexed_key`; NULL in an index built before session 44, which recorded
+    none); none in an index of older rules (`indexed_ids`)."""
     with _reading(path, fts_extension) as con:
         if not index_current(con):
-            return pa.table({"article_id": pa.array([], pa.string())})
-        return con.execute("SELECT article_id FROM articles").to_arrow_table()
+            return pa.table({"article_id": pa.array([], pa.string()), "key": pa.array([], pa.uint64())})
+        has_key = con.execute("""SELECT count(*) FROM duckdb_columns() WHERE table_name = 'articles'
+                                   AND column_name = 'key'""").fetchone()
+        key = "key" if has_key and has_key[0] else "NULL::UBIGINT AS key"
+        return con.execute(f"SELECT article_id, {key} FROM articles").to_arrow_table()
 
 
 def ranked(path: Path, query: str, limit: int, *, fts_extension: str, recent: Path | None = None) -> pa.Table:
@@ -232,7 +237,7 @@ def ranked(path: Path, query: str, limit: int, *, fts_extension: str, recent: Pa
                 if index_current(con, "recent.main.index_info"):
                     indexes.append("recent.fts_main_articles")
         return con.execute(
-            f"""SELECT article_id, score FROM ({bm25_sql(indexes, overlapping="recent.fts_main_articles")})
+            f"""SELECT article_id, score FROM ({bm25_sql(indexes, shadowing="recent.fts_main_articles" if len(indexes) > 1 else None)})
                 ORDER BY score DESC, article_id LIMIT ?""",
             [expanded_all(con, indexes, query), limit]).to_arrow_table()
 

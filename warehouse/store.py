@@ -1117,7 +1117,7 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
         FTS_SEGMENT_ARTICLES articles (in the order they were fetched). A lake's tables take no FTS index: its
         index is a local copy of them (warehouse/lake_search.py)."""
         if self.lake:
-            copy = self._exec(f"SELECT article_id, {FOLDED_FTS_FIELDS} FROM articles").to_arrow_table()
+            copy = self._exec(f"SELECT article_id, {FOLDED_FTS_FIELDS}, {_indexed_key()} AS key FROM articles").to_arrow_table()
             lake_search.build_index(self._lake_index(), copy, FTS_FIELDS, fts_extension=fts_extension_path())
             lake_search.remove_index(self._lake_recent_index())
             self._lake_indexed = None
@@ -1231,36 +1231,56 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
                 self.record_fts_build()
         return done
 
-    def _stale_sql(self, select: str, tail: str = "") -> str:
-        """SQL reading SEARCH_KEYS (`k`) rows of articles changed (or gone) since their segment indexed them."""
-        return f"""SELECT {select} FROM {SEARCH_KEYS} k LEFT JOIN articles a USING (article_id)
+    @staticmethod
+    def _stale_sql(select: str, tail: str = "", keys: str = SEARCH_KEYS) -> str:
+        """SQL reading `keys` (SEARCH_KEYS, or a lake's `_search_keys`: `k`) rows of articles changed (or gone)
+        since their segment (a lake's whole index) indexed them."""
+        return f"""SELECT {select} FROM {keys} k LEFT JOIN articles a USING (article_id)
                    WHERE k.segment <> {RECENT_SEGMENT} AND (a.article_id IS NULL OR k.key <> {_indexed_key("a")}) {tail}"""
 
     def stale_fts_count(self) -> int:
-        """Articles a file's segments hold with an older title or text than they have now, or that are gone, and
-        that the recent index does not hold (those count as its own): what a fold must index again besides the
-        recent index and the unindexed. 0 on a lake, whose index is rebuilt whole."""
-        if not self._has_keys():
-            return 0
-        row = self._exec(self._stale_sql("count(*)", f"AND k.article_id NOT IN (SELECT name FROM {RECENT_SCHEMA}.docs)"
-                                         if self._has_recent() else "")).fetchone()
+        """Articles the index's segments (a lake's whole index) hold with an older title or text than they have
+        now, or that are gone, and that the recent index does not hold (those count as its own): what a fold
+        must index again besides the recent index and the unindexed."""
+        with self._search_keys() as keys:
+            if keys is None:
+                return 0
+            row = self._exec(self._stale_sql("count(*)", f"""AND k.article_id NOT IN (SELECT article_id FROM {keys}
+                                                                 WHERE segment = {RECENT_SEGMENT})""", keys)).fetchone()
         return int(row[0]) if row else 0
 
     def outdated_fts_count(self) -> int:
         """Articles a search finds by older words than they have now: the index that holds them last (the
-        recent one, else their segment) indexed an older title or text. The recent index's next rebuild
-        (`rebuild_recent_fts`) takes them; 0 on a lake."""
-        if not self._has_keys():
-            return 0
-        row = self._exec(f"""WITH newest AS (SELECT article_id, arg_min(key, segment) AS key FROM {SEARCH_KEYS}
-                                              GROUP BY article_id)
-                             SELECT count(*) FROM newest JOIN articles a USING (article_id)
-                             WHERE newest.key <> {_indexed_key("a")}""").fetchone()
+        recent one, else their segment or a lake's whole index) indexed an older title or text. The recent
+        index's next rebuild (`rebuild_recent_fts`) takes them."""
+        with self._search_keys() as keys:
+            if keys is None:
+                return 0
+            row = self._exec(f"""WITH newest AS (SELECT article_id, arg_min(key, segment) AS key FROM {keys}
+                                                  GROUP BY article_id)
+                                 SELECT count(*) FROM newest JOIN articles a USING (article_id)
+                                 WHERE newest.key <> {_indexed_key("a")}""").fetchone()
         return int(row[0]) if row else 0
 
-    def _has_keys(self) -> bool:
-        """A file's current index records what it indexed (SEARCH_KEYS; not one from before session 43)."""
-        return not self.lake and self.has_fts() and self._has_table(SEARCH_KEYS)
+    @contextmanager
+    def _search_keys(self) -> Iterator[str | None]:
+        """The table of what the index holds at which title and text ((article_id, segment, key) as SEARCH_KEYS;
+        the recent index's rows as RECENT_SEGMENT): a file's SEARCH_KEYS, a lake's read from its local index
+        files for the block (whole as segment 0); None without an index, or for a file's index from before
+        session 43 (which recorded nothing). A lake's index from before session 44 has NULL keys: nothing
+        stale."""
+        if not self.has_fts():
+            yield None
+        elif not self.lake:
+            yield SEARCH_KEYS if self._has_table(SEARCH_KEYS) else None
+        else:
+            recent = self._lake_recent_index()
+            parts = []
+            for path, segment in ((self._lake_index(), 0), *([(recent, RECENT_SEGMENT)] if recent.exists() else [])):
+                keys = lake_search.indexed_keys(path, fts_extension=fts_extension_path())
+                parts.append(keys.append_column("segment", pa.array([segment] * keys.num_rows, pa.int32())))
+            with self.registered(lake_search_keys=pa.concat_tables(parts)):
+                yield "lake_search_keys"
 
     def rebuild_recent_fts(self) -> int:
         """Index the articles the whole index lacks in the recent index (replacing it): the cost of the articles
@@ -1271,10 +1291,11 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
             self.rebuild_fts()
             return 0
         if self.lake:
-            main_ids = lake_search.indexed_ids(self._lake_index(), fts_extension=fts_extension_path())
-            with self.registered(lake_main_ids=main_ids):
-                copy = self._exec(f"""SELECT article_id, {FOLDED_FTS_FIELDS} FROM articles
-                                      WHERE article_id NOT IN (SELECT article_id FROM lake_main_ids)""").to_arrow_table()
+            main = lake_search.indexed_keys(self._lake_index(), fts_extension=fts_extension_path())
+            with self.registered(lake_main_keys=main):
+                copy = self._exec(f"""SELECT a.article_id, {FOLDED_FTS_FIELDS}, {_indexed_key("a")} AS key
+                                      FROM articles a LEFT JOIN lake_main_keys m USING (article_id)
+                                      WHERE m.article_id IS NULL OR m.key <> {_indexed_key("a")}""").to_arrow_table()
             if copy.num_rows:
                 lake_search.build_index(self._lake_recent_index(), copy, FTS_FIELDS, fts_extension=fts_extension_path())
             else:
