@@ -414,8 +414,7 @@ def publish_feeds(wh: Warehouse, config: Config, summary: IngestSummary) -> None
 def refresh_search_index(wh: Warehouse) -> str | None:
     """Fold what the full-text index lacks or holds stale into it (a file's segments: `seal_fts`; a lake's index
     whole), or index the new articles in the recent index alone, when they have grown or waited long enough
-    (health.fts_refresh), or at once the articles changed since they were indexed (a file's); returns which
-    it did."""
+    (health.fts_refresh), or at once the articles changed since they were indexed; returns which it did."""
     indexed, unindexed, oldest = wh.fts_coverage()
     recent = wh.recent_fts_count() if indexed else 0
     stale = wh.stale_fts_count() if indexed else 0

@@ -104,7 +104,8 @@ SEARCH_KEYS = "search.indexed"
 SEARCH_KEYS_COLUMNS = "(article_id VARCHAR, segment INTEGER, key UBIGINT)"
 # Session 44: the recent index records what it indexed too, as this segment number, and also holds the stale
 # articles (their current title and text); a search scores them there only (`lake_search.bm25_sql`'s
-# `shadowing`), so that a revised article is found by its new words from the next ingest on, not at the fold.
+# `shadowing`), so that a revised article is found by its new words from the run that changed it, not at the
+# fold (a lake's local index files keep the same keys: `_search_keys`).
 RECENT_SEGMENT = -1
 
 
@@ -1284,9 +1285,10 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
 
     def rebuild_recent_fts(self) -> int:
         """Index the articles the whole index lacks in the recent index (replacing it): the cost of the articles
-        since the last whole rebuild, not of every article. On a file also those its segments hold stale, at
-        their current title and text (a search scores them there only). Without a whole index of this
-        version's rules, rebuilds it whole instead. Returns the articles the recent index holds."""
+        since the last whole rebuild, not of every article; also those the index holds stale (a file's
+        segments, a lake's whole index), at their current title and text (a search scores them there only).
+        Without a whole index of this version's rules, rebuilds it whole instead. Returns the articles the
+        recent index holds."""
         if not self.has_fts():
             self.rebuild_fts()
             return 0
