@@ -386,13 +386,15 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    with _open_ro(_config(args)) as wh:
+    config = _config(args)
+    config.require_topics(args.topic)
+    with _open_ro(config) as wh:
         known = [r[0] for r in wh.query("SELECT name FROM sources ORDER BY name")[1]] if args.source else []
         if unknown := [s for s in args.source if s not in known]:   # removed from the config: still known
             raise BalkanwatchError(f"no source named {', '.join(map(repr, unknown))} in the warehouse; "
                                    f"sources: {', '.join(known) or 'none yet'}")
         hits = (wh.search_stories if args.stories else wh.search)(args.query, limit=args.limit, since=args.since,
-                                                                   sources=args.source)
+                                                                   sources=args.source, topics=args.topic)
     cols = ["score", "published_at", "source", "title", "excerpt", "url"] + (["copies", "story_id"] if args.stories else [])
     rows = [[h[c] if c != "score" or h[c] is not None or args.format != "table" else "new" for c in cols]
             for h in hits]
@@ -1067,6 +1069,7 @@ def build_parser() -> argparse.ArgumentParser:
     _since_option(s, "articles published since then (fetched, when the date is unknown)")
     s.add_argument("--source", action="append", default=[], metavar="NAME",
                    help="only this source's articles (repeat it for any of several)")
+    _topic_option(s, "articles of stories a watchlist matched (any copy of the story, as `stories --topic`)")
     s.set_defaults(func=cmd_search)
 
     s = sub.add_parser("story", help="one story: every article of it (sources, times, how each joined)")

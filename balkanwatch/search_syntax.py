@@ -64,17 +64,22 @@ class SearchQuery:
     excluded: re.Pattern[str] | None = None      # must not occur
     since: datetime | None = None                # only articles of this time or later (naive UTC; store.ARTICLE_TIME)
     sources: tuple[str, ...] = ()                # only articles of these sources (none: any)
+    topics: tuple[str, ...] = ()                 # only articles of stories these watchlists matched (none: any)
 
     def to_check(self, *, where_in_sql: bool) -> bool:
         """Whether hits must be checked after they are found: against phrases and exclusions always, against
-        the time and sources unless the finder's SQL already kept to them (`where_in_sql`)."""
+        the time, sources and topics unless the finder's SQL already kept to them (`where_in_sql`)."""
         return (bool(self.required) or self.excluded is not None
-                or (not where_in_sql and (self.since is not None or bool(self.sources))))
+                or (not where_in_sql and (self.since is not None or bool(self.sources) or bool(self.topics))))
 
-    def keeps(self, folded: str, source: str | None = None, time: datetime | None = None) -> bool:
+    def keeps(self, folded: str, source: str | None = None, time: datetime | None = None,
+              in_topics: bool = True) -> bool:
         """Whether an article whose folded title and text is `folded`, of `source`, of article time `time`,
-        meets the phrases, exclusions, time and sources."""
+        of a story one of the topics matched (`in_topics`), meets the phrases, exclusions, time, sources
+        and topics."""
         if self.sources and source not in self.sources:
+            return False
+        if self.topics and not in_topics:
             return False
         if self.since is not None and (time is None or time < self.since):
             return False
@@ -83,10 +88,11 @@ class SearchQuery:
         return self.excluded is None or self.excluded.search(folded) is None
 
 
-def parse_search(query: str, *, since: datetime | None = None, sources: tuple[str, ...] = ()) -> SearchQuery:
-    """The words to rank by, the phrases required and the terms excluded (and the time and sources the
-    articles must have, given apart: `search --since`, `--source`); SearchSyntaxError when nothing is left
-    to find."""
+def parse_search(query: str, *, since: datetime | None = None, sources: tuple[str, ...] = (),
+                 topics: tuple[str, ...] = ()) -> SearchQuery:
+    """The words to rank by, the phrases required and the terms excluded (and the time, sources and topics
+    the articles must have, given apart: `search --since`, `--source`, `--topic`); SearchSyntaxError when
+    nothing is left to find."""
     words: list[str] = []
     required: list[str] = []
     excluded: list[str] = []
@@ -109,7 +115,7 @@ def parse_search(query: str, *, since: datetime | None = None, sources: tuple[st
                 else "only exclusions" if excluded else "no letters or digits")
         raise SearchSyntaxError(f"nothing to search for in {query!r} ({what}): give at least one word to find")
     return SearchQuery(" ".join(words), tuple(compile_terms([p]) for p in required),
-                       compile_terms(excluded) if excluded else None, since, tuple(sources))
+                       compile_terms(excluded) if excluded else None, since, tuple(sources), tuple(topics))
 
 
 # A sentence ends at a line break, or at . ! ? … followed by a space and a capital, a digit or an opening

@@ -107,6 +107,17 @@ def test_alerts_outbox_and_the_alert_commands_on_a_lake(surge_lake: Path, smtp_p
     assert tried.returncode == 0, tried.stderr[-2000:]
     stories = {r["story_id"] for r in rows(config, "SELECT story_id FROM story_mentions WHERE watchlist = 'zvecan'")}
     assert stories and {e["story_id"] for e in json.loads(tried.stdout)["examples"]} == stories
+    # `search --topic`: the lake's ranked hits checked against the topic's stories (its local index holds none)
+    with Warehouse.for_config(config, read_only=True) as wh:
+        wh.rebuild_fts()                                    # this machine's index, as `reindex` builds it
+        every = {h["article_id"] for h in wh.search("KFOR", limit=500)}
+        within = [h for h in wh.search("KFOR", limit=500, topics=["zvecan"])]
+        assert all(h["score"] is not None for h in within)
+    of_topic = {r["article_id"] for r in rows(config, """SELECT article_id FROM articles WHERE story_id IN (
+                    SELECT story_id FROM story_mentions WHERE watchlist = 'zvecan')""")}
+    assert within and {h["article_id"] for h in within} == every & of_topic < every
+    shown = cli(surge_lake, "search", "KFOR", "--topic", "zvecan", "--limit", "500", "--format", "json")
+    assert shown.returncode == 0 and {h["url"] for h in json.loads(shown.stdout)} == {h["url"] for h in within}
 
 
 def test_export_and_reextract_on_a_lake(surge_lake: Path, tmp_path: Path) -> None:

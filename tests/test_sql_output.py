@@ -173,6 +173,8 @@ def test_mistakes_on_the_command_line_are_told_for_what_they_are(empty_warehouse
 
     assert main(["--config", str(empty_warehouse), "search", "KFOR", "--source", "Koha"]) == 2   # a typo'd source
     assert "no source named 'Koha' in the warehouse; sources: none yet" in capsys.readouterr().err
+    assert main(["--config", str(empty_warehouse), "search", "KFOR", "--topic", "kfr"]) == 2    # and topic
+    assert "no watchlist named 'kfr' in" in capsys.readouterr().err
 
     for bad, said in (("-3", "must be 0 or more, not -3"), ("ten", "not a whole number: 'ten'")):
         with pytest.raises(SystemExit) as exit_:

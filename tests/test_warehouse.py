@@ -214,6 +214,49 @@ def test_search_since_a_time_and_in_some_sources(wh: Warehouse, indexed: bool) -
     assert {h["url"] for h in stories} <= {"https://x/undated", "https://x/future"} and stories
 
 
+@pytest.mark.parametrize("indexed", [False, True])
+def test_search_within_topics(wh: Warehouse, indexed: bool) -> None:
+    """`search --topic NAME`: only articles of stories a watchlist matched, as `stories --topic` counts them
+    (a copy that lacks the watchlist's term is of the story all the same), ranked or scanned, with phrases
+    and sources still checked; an article the watchlist matched before it was given a story counts too."""
+    from balkanwatch.config import WatchlistSettings
+    from balkanwatch.dedupe import shingle_hashes
+    from flows.mentions import match_mentions
+    from flows.stories import assign_stories
+
+    def story(words: str) -> str:   # distinct sentences: enough sampled shingles to compare (MIN_SKETCH)
+        return " ".join(f"{words} on day {i}, said witness {i * 7} of {i + 3}." for i in range(40))
+
+    clash = story("KFOR patrols went out after the clash near the Ibar bridge")
+    calm = story("KFOR patrols met fishermen at Lake Gazivode on a quiet morning")
+
+    def landed(url: str, text: str, source: str) -> ExtractedArticle:
+        return replace(art(url, text, source), content_hash=f"v1:{url}", title=f"Headline of {url}",
+                       sketch=tuple(sorted(shingle_hashes(text))))
+    wh.sync_sources([SourceSettings(name="s1", feed="https://x/feed"), SourceSettings(name="s2", feed="https://y/feed")], 10)
+    wh.load_articles([landed("https://x/clash", clash + " Residents of Zvečan described it.", "s1"),
+                      landed("https://y/clash-copy", clash, "s2"), landed("https://x/calm", calm, "s1")], "r1")
+    assign_stories(wh)
+    north = [WatchlistSettings(name="north", any=["Zvečan*"]), WatchlistSettings(name="lakes", any=["Gazivode"])]
+    match_mentions(wh, north)
+    wh.load_articles([landed("https://y/late", story("KFOR patrols in Zvečan at dawn"), "s2")], "r2")
+    match_mentions(wh, north)                                   # matched, not yet given a story
+    if indexed:
+        wh.rebuild_fts()
+
+    def found(query: str = "KFOR patrols", **kw: object) -> set[str]:
+        return {h["url"].removeprefix("https://") for h in wh.search(query, **kw)}   # type: ignore[arg-type]
+
+    assert found() == {"x/clash", "y/clash-copy", "x/calm", "y/late"}
+    assert found(topics=["north"]) == {"x/clash", "y/clash-copy", "y/late"}
+    assert found(topics=["lakes"]) == {"x/calm"} and found(topics=["north", "lakes"]) == found()
+    assert found(topics=["north"], sources=["s2"]) == {"y/clash-copy", "y/late"}
+    assert found('"Ibar bridge"', topics=["north"]) == {"x/clash", "y/clash-copy"}
+    assert found("Gazivode", topics=["north"]) == set()
+    [hit] = wh.search_stories("Ibar bridge", topics=["north"])
+    assert hit["copies"] == 1
+
+
 def test_an_excerpt_is_the_sentence_holding_most_of_the_query_as_written() -> None:
     """`search` shows why an article matched: the sentence holding the most query words (matched folded,
     word by word, so "Zvecan" finds "Zvečanu" and "Звечану"), shown as written, cut around its first match."""

@@ -115,6 +115,12 @@ def _indexed_key(alias: str = "") -> str:
     return f"hash(coalesce({at}title, ''), {at}content_hash)"
 
 
+# `search --topic`: an article (of `articles`, unaliased) of a story one of the topics (a list, given twice)
+# matched, as `stories --topic` counts a story (any of its copies matched), or one they matched itself (loaded,
+# not yet given a story).
+_OF_TOPICS = """(article_id IN (SELECT article_id FROM mentions WHERE list_contains(?, watchlist))
+                 OR story_id IN (SELECT t.story_id FROM mentions m JOIN articles t USING (article_id)
+                                 WHERE list_contains(?, m.watchlist) AND t.story_id IS NOT NULL))"""
 # How often a session waiting for a DuckDB file that another program has open tries again (_connect).
 IN_USE_POLL_SECONDS = 0.25
 # DuckDB's words when another process has the file open (its own lock, not ours): the program and its PID.
@@ -1402,16 +1408,17 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
         self._exec("INSERT INTO fts_builds SELECT ?, count(*) FROM articles", [utcnow()])
 
     def search(self, query: str, limit: int = 20, *, since: datetime | None = None,
-               sources: Sequence[str] = ()) -> list[dict[str, Any]]:
+               sources: Sequence[str] = (), topics: Sequence[str] = ()) -> list[dict[str, Any]]:
         """Articles ranked by BM25 over their folded title and text (any script, with or without diacritics;
         a word also matches the longer words it begins: `lake_search.expanded`); articles newer than the
         index follow, matched by a plain scan for every folded query word (so search never misses what just
         landed). Quoted phrases must occur and `-terms` must not (`balkanwatch.search_syntax`): ranked
         articles are checked against them, the best SEARCH_CANDIDATES at most. `since`: only articles of that
         time or later (ARTICLE_TIME: published, or fetched when that is unknown or later); `sources`: only
-        theirs. On a file both are part of the ranking's SQL; on a lake (whose local index holds no times)
-        ranked articles are checked against them as against phrases."""
-        q = parse_search(query, since=utc_naive(since), sources=tuple(sources))
+        theirs; `topics`: only articles of stories any of these watchlists matched (`_OF_TOPICS`). On a file
+        these are part of the ranking's SQL; on a lake (whose local index holds no times) ranked articles
+        are checked against them as against phrases."""
+        q = parse_search(query, since=utc_naive(since), sources=tuple(sources), topics=tuple(topics))
         return self._with_excerpts(q, self._search(q, limit))
 
     def _search(self, q: SearchQuery, limit: int) -> list[dict[str, Any]]:
@@ -1432,12 +1439,12 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
         return [{**h, "excerpt": excerpt(texts.get(h["article_id"]) or "", q)} for h in hits]
 
     def search_stories(self, query: str, limit: int = 20, *, since: datetime | None = None,
-                       sources: Sequence[str] = ()) -> list[dict[str, Any]]:
+                       sources: Sequence[str] = (), topics: Sequence[str] = ()) -> list[dict[str, Any]]:
         """`search` with one hit per story: each story's best hit (ranked before fresh, as `search` orders
         them), with the story's `story_id` and `copies` (its other articles, matched or not); an article
         not yet given a story (loaded, not settled) is its own. Hits are asked 4 times as many as still
         needed, then 4 times more, up to SEARCH_CANDIDATES: a story of 200 wire copies does not fill the list."""
-        q = parse_search(query, since=utc_naive(since), sources=tuple(sources))
+        q = parse_search(query, since=utc_naive(since), sources=tuple(sources), topics=tuple(topics))
         asked = limit
         while True:
             hits = self._search(q, asked)
@@ -1465,7 +1472,7 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
 
     def _checked(self, q: SearchQuery, limit: int, find: Callable[[SearchQuery, int], list[dict[str, Any]]], *,
                  where_in_sql: bool) -> list[dict[str, Any]]:
-        """The first `limit` of `find`'s hits that meet the query's phrases, exclusions, time and sources:
+        """The first `limit` of `find`'s hits that meet the query's phrases, exclusions, time, sources and topics:
         `find` is asked for 4 times as many as still needed, then 4 times more, up to SEARCH_CANDIDATES. Hits
         are read back and checked only for what `find` could not keep to itself (SearchQuery.to_check): on a
         file, `--since` and `--source` alone cost no second read of every hit's text."""
@@ -1474,24 +1481,27 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
         asked = min(limit * 4, SEARCH_CANDIDATES)
         while True:
             hits = find(q, asked)
-            found = self._folded_texts([h["article_id"] for h in hits])
-            kept = [h for h in hits if q.keeps(*found.get(h["article_id"], ("", None, None)))]
+            found = self._folded_texts([h["article_id"] for h in hits], q.topics)
+            kept = [h for h in hits if q.keeps(*found.get(h["article_id"], ("", None, None, False)))]
             if len(kept) >= limit or len(hits) < asked or asked >= SEARCH_CANDIDATES:
                 return kept[:limit]
             asked = min(asked * 4, SEARCH_CANDIDATES)
 
-    def _folded_texts(self, ids: list[str]) -> dict[str, tuple[str, str, datetime]]:
-        """article_id → (folded title and text, source, ARTICLE_TIME) of the articles `ids`."""
+    def _folded_texts(self, ids: list[str], topics: Sequence[str] = ()) -> dict[str, tuple[str, str, datetime, bool]]:
+        """article_id → (folded title and text, source, ARTICLE_TIME, whether a story of `topics` holds it:
+        `_OF_TOPICS`) of the articles `ids`."""
         if not ids:
             return {}
         with self.id_table("hit_ids", ids):
-            rows = self._exec(f"""SELECT article_id, title, text, source, {ARTICLE_TIME} FROM articles
-                                  WHERE article_id IN (SELECT id FROM hit_ids)""").fetchall()
-        return {aid: (fold(f"{title or ''} {text or ''}"), source, time) for aid, title, text, source, time in rows}
+            rows = self._exec(f"""SELECT article_id, title, text, source, {ARTICLE_TIME}, {_OF_TOPICS if topics else "true"}
+                                  FROM articles WHERE article_id IN (SELECT id FROM hit_ids)""",
+                              [list(topics)] * 2 if topics else None).fetchall()
+        return {aid: (fold(f"{title or ''} {text or ''}"), source, time, bool(of_topics))
+                for aid, title, text, source, time, of_topics in rows}
 
     @staticmethod
     def _where(q: SearchQuery) -> tuple[str, list[Any]]:
-        """SQL predicate on articles (and its parameters) for the query's time and sources."""
+        """SQL predicate on articles (and its parameters) for the query's time, sources and topics."""
         sql: list[str] = ["true"]
         params: list[Any] = []
         if q.since is not None:
@@ -1500,6 +1510,9 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
         if q.sources:
             sql.append("list_contains(?, source)")
             params.append(list(q.sources))
+        if q.topics:
+            sql.append(_OF_TOPICS)
+            params += [list(q.topics)] * 2
         return " AND ".join(sql), params
 
     def _ranked(self, q: SearchQuery, limit: int) -> list[dict[str, Any]]:
