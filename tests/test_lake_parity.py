@@ -111,7 +111,7 @@ def test_alerts_outbox_and_the_alert_commands_on_a_lake(surge_lake: Path, smtp_p
     with Warehouse.for_config(config, read_only=True) as wh:
         wh.rebuild_fts()                                    # this machine's index, as `reindex` builds it
         every = {h["article_id"] for h in wh.search("KFOR", limit=500)}
-        within = [h for h in wh.search("KFOR", limit=500, topics=["zvecan"])]
+        within = wh.search("KFOR", limit=500, topics=["zvecan"])
         assert all(h["score"] is not None for h in within)
     of_topic = {r["article_id"] for r in rows(config, """SELECT article_id FROM articles WHERE story_id IN (
                     SELECT story_id FROM story_mentions WHERE watchlist = 'zvecan')""")}
