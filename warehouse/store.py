@@ -1316,16 +1316,14 @@ class Warehouse(CleaningMixin, MonitoringMixin, UpkeepMixin):
             return self._build_recent()
 
     def _build_recent(self) -> int:
-        """(Re)build a file's recent index, inside the caller's transaction: the articles no segment holds, and
-        the stale ones (`_stale_sql`) at their current title and text; dropped when there are none."""
+        """(Re)build a file's recent index, inside the caller's transaction (which made SEARCH_KEYS): the articles
+        no segment holds, and the stale ones (`_stale_sql`) at their current title and text; dropped when
+        there are none."""
         self._drop_index(RECENT_TABLE, RECENT_SCHEMA, RECENT_INFO)
-        if self._has_table(SEARCH_KEYS):
-            self.con.execute(f"DELETE FROM {SEARCH_KEYS} WHERE segment = {RECENT_SEGMENT}")
-            stale = f" OR article_id IN ({self._stale_sql('k.article_id')})"
-        else:
-            stale = ""
-        held = self._build_index(RECENT_TABLE, f"article_id NOT IN ({self._in_any(self._segments())}){stale}",
-                                 segment=RECENT_SEGMENT if stale else None)
+        self.con.execute(f"DELETE FROM {SEARCH_KEYS} WHERE segment = {RECENT_SEGMENT}")
+        held = self._build_index(RECENT_TABLE, f"""article_id NOT IN ({self._in_any(self._segments())})
+                                                   OR article_id IN ({self._stale_sql('k.article_id')})""",
+                                 segment=RECENT_SEGMENT)
         if held:
             self.con.execute(f"CREATE TABLE {RECENT_INFO} AS SELECT {INDEX_VERSION} AS version")
         return held
